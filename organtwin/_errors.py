@@ -1,0 +1,19 @@
+"""Error and warning types shared by the whole package.
+
+Every error a user can cause carries a one-line message saying what went wrong, where, and how to fix it. The CLI prints
+``str(error)`` on one line and exits non-zero; library users catch the usual built-in bases (ValueError, OSError).
+"""
+
+from __future__ import annotations
+
+
+class OrgantwinError(Exception):
+    """Base class of every error organtwin raises on purpose."""
+
+
+class MeshError(OrgantwinError, ValueError):
+    """A mesh is malformed or cannot be used as asked (bad file, bad cells, missing data)."""
+
+
+class MeshWarning(UserWarning):
+    """A mesh was repaired or looks suspicious (inverted tets reordered, unreferenced nodes dropped, units guessed)."""
