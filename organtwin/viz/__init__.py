@@ -1,0 +1,3 @@
+"""Pictures (pyvista off-screen renders). Imported only at the edge: the core never needs it."""
+
+from ._render import render_mesh as render_mesh, to_pyvista as to_pyvista
