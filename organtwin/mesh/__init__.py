@@ -1,3 +1,44 @@
 """Meshes: the Mesh type, reading/writing, checks, generators, P1 finite elements and fibres."""
 
 from ._mesh import Mesh as Mesh, Surface as Surface
+from ._fem import (
+    P1Geometry as P1Geometry,
+    cell_gradient as cell_gradient,
+    conductivity_tensors as conductivity_tensors,
+    element_mass as element_mass,
+    element_stiffness as element_stiffness,
+    lumped_mass as lumped_mass,
+    p1_geometry as p1_geometry,
+    region_index as region_index,
+    region_values as region_values,
+)
+from ._sparse import (
+    EllMatrix as EllMatrix,
+    SparsityPattern as SparsityPattern,
+    assemble as assemble,
+    assemble_mass as assemble_mass,
+    assemble_stiffness as assemble_stiffness,
+)
+from ._solve import laplace_solve as laplace_solve, solve_spd as solve_spd
+from ._io import (
+    read_mesh as read_mesh,
+    write_mesh as write_mesh,
+    read_opencarp as read_opencarp,
+    write_opencarp as write_opencarp,
+    read_vtx as read_vtx,
+    write_vtx as write_vtx,
+)
+from ._checks import check_mesh as check_mesh, guess_units as guess_units
+from ._quality import mesh_summary as mesh_summary, format_summary as format_summary, tet_aspect_ratios as tet_aspect_ratios
+from ._generate import (
+    biv_mesh as biv_mesh,
+    builtin_mesh_path as builtin_mesh_path,
+    lv_ellipsoid_mesh as lv_ellipsoid_mesh,
+    slab_mesh as slab_mesh,
+)
+from ._fibres import (
+    FibrePotentials as FibrePotentials,
+    FibreRule as FibreRule,
+    fibre_potentials as fibre_potentials,
+    rule_based_fibres as rule_based_fibres,
+)

@@ -1,0 +1,206 @@
+"""The ionic-model interface and the generic reaction step (Rush–Larsen for gates, forward Euler for the rest).
+
+Conventions shared by every model in :mod:`organtwin.ionic`:
+
+* Units: voltage in mV, time in ms, currents per unit capacitance in µA/µF (= mV/ms for Cm = 1 µF/cm²).
+* Sign convention: ``dV/dt = -Iion + Istim``. ``Iion`` is the total ionic current as the model defines it (outward positive),
+  ``Istim`` is a stimulus current per unit capacitance, **positive = depolarising** (so the classic ten Tusscher stimulus of
+  -52 pA/pF in their ``dV/dt = -(Iion + Istim)`` convention is ``Istim = +52`` here).
+* Layout: struct of arrays. ``V`` has any shape (``()`` for one cell, ``(nodes,)`` for tissue); the other states are one array
+  ``s`` of shape ``(n_states, *V.shape)``: states first, nodes last, so one model evaluation is a handful of vectorised
+  elementwise kernels over all nodes.
+* Parameters are JAX array fields of the model (weakly typed scalars by default, so they take the dtype of the state they
+  meet): a model is a pytree, calibration is ``eqx.partition(model, eqx.is_inexact_array)`` and gradients flow.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Callable, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike
+
+__all__ = ["AbstractIonicModel", "reaction_step", "param"]
+
+
+def _to_param(x):
+    """Converter for parameter fields: a Python number becomes a weakly-typed float scalar array; arrays stay arrays
+    (integer arrays are promoted to the default float type)."""
+    if isinstance(x, (bool, int, float)):
+        return jnp.asarray(float(x))
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
+def param(default: float, *, doc: str = ""):
+    """A named model parameter: an array field (a pytree leaf) with a published default."""
+    return eqx.field(default=default, converter=_to_param, metadata={"doc": doc} if doc else {})
+
+
+def _is_concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def check_positive(model: eqx.Module, names: tuple[str, ...]) -> None:
+    """Raise ValueError at construction if a (concrete) parameter that must be positive is not."""
+    for name in names:
+        value = getattr(model, name)
+        if _is_concrete(value) and not bool(np.all(np.asarray(value) > 0)):
+            raise ValueError(f"{type(model).__name__}.{name} must be positive, got {np.asarray(value).tolist()}")
+
+
+def check_nonnegative(model: eqx.Module, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(model, name)
+        if _is_concrete(value) and not bool(np.all(np.asarray(value) >= 0)):
+            raise ValueError(f"{type(model).__name__}.{name} must be >= 0, got {np.asarray(value).tolist()}")
+
+
+def heaviside(x):
+    """H(x) = 1 for x >= 0, else 0 (in the dtype of x)."""
+    return jnp.where(x >= 0, jnp.ones_like(x), jnp.zeros_like(x))
+
+
+class AbstractIonicModel(eqx.Module):
+    """A single-cell ionic model: initial state, rates, which states are gates (for Rush–Larsen) and the ionic current.
+
+    Concrete models are final ``eqx.Module`` s whose parameters are array fields with published defaults, plus the two
+    array fields ``V0`` (resting/initial membrane potential, mV) and ``s0`` (initial values of the other states, in the
+    order of ``state_names``). Presets (cell types, parameter sets) are classmethods.
+
+    Class attributes:
+        state_names: names of the non-voltage states, in order (the first axis of ``s``).
+        gate_indices: indices into ``s`` of the states integrated by Rush–Larsen (``gate_inf_tau`` gives their
+            steady states and time constants, in that order).
+        default_dt: recommended time step for single-cell simulation, ms.
+        default_stimulus: (amplitude µA/µF, duration ms) of a suprathreshold single-cell stimulus.
+        citation: the paper the equations and defaults come from.
+    """
+
+    V0: eqx.AbstractVar[Array]
+    s0: eqx.AbstractVar[Array]
+
+    state_names: eqx.AbstractClassVar[tuple[str, ...]]
+    gate_indices: eqx.AbstractClassVar[tuple[int, ...]]
+    default_dt: eqx.AbstractClassVar[float]
+    default_stimulus: eqx.AbstractClassVar[tuple[float, float]]
+    citation: eqx.AbstractClassVar[str]
+
+    # ------------------------------------------------------------------------------------------------ to implement
+    @abc.abstractmethod
+    def derivatives(self, V: ArrayLike, s: Array, istim: ArrayLike = 0.0) -> tuple[Array, Array]:
+        """Ionic current and state derivatives.
+
+        Args:
+            V: membrane potential, mV, any shape.
+            s: the other states, shape ``(n_states, *V.shape)``.
+            istim: stimulus current per unit capacitance, µA/µF, positive = depolarising (broadcast to V). Only models
+                that account for the stimulus in their ion concentrations use it (ten Tusscher: carried by K+); it
+                is *not* included in the returned Iion.
+
+        Returns:
+            ``(Iion, ds)``: Iion in µA/µF with ``dV/dt = -Iion + istim``; ``ds`` shaped like ``s`` (per ms). For gate
+            states ``ds`` equals ``(inf - s) / tau`` from :meth:`gate_inf_tau`.
+        """
+
+    @abc.abstractmethod
+    def gate_inf_tau(self, V: ArrayLike, s: Array) -> tuple[Array, Array]:
+        """Steady states and time constants (ms) of the gate states, each shaped ``(len(gate_indices), *V.shape)``."""
+
+    # ------------------------------------------------------------------------------------------------ provided
+    @property
+    def n_states(self) -> int:
+        return len(self.state_names)
+
+    @property
+    def n_gates(self) -> int:
+        return len(self.gate_indices)
+
+    def state_index(self, name: str) -> int:
+        """Index of a named state in ``s``."""
+        try:
+            return self.state_names.index(name)
+        except ValueError:
+            raise ValueError(f"{type(self).__name__} has no state {name!r}; states are {', '.join(self.state_names)}") from None
+
+    def initial_state(self, shape: tuple[int, ...] = (), dtype=None) -> tuple[Array, Array]:
+        """``(V0, s0)`` broadcast to ``shape``: V0 of shape ``shape`` (mV) and the states of shape ``(n_states, *shape)``.
+
+        ``dtype`` defaults to the default float type (float32 unless x64 is enabled by the user).
+        """
+        shape = tuple(int(n) for n in shape) if isinstance(shape, (tuple, list)) else (int(shape),)
+        dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+        V = jnp.broadcast_to(jnp.asarray(self.V0, dtype), shape)
+        s0 = jnp.asarray(self.s0, dtype).reshape((self.n_states,) + (1,) * len(shape))
+        s = jnp.broadcast_to(s0, (self.n_states, *shape))
+        return V, s
+
+    def with_initial_state(self, V0: ArrayLike, s0: ArrayLike):
+        """A copy of the model whose initial state is ``(V0, s0)`` (e.g. the end of a pacing run, for a steady start)."""
+        s0 = jnp.asarray(s0)
+        if s0.shape != (self.n_states,):
+            raise ValueError(f"s0 must have shape ({self.n_states},) for {type(self).__name__}, got {s0.shape}")
+        return eqx.tree_at(lambda m: (m.V0, m.s0), self, (_to_param(V0), _to_param(s0)))
+
+    def astype(self, dtype):
+        """A copy with every floating-point parameter cast to ``dtype`` (float32 or float64)."""
+        dtype = jnp.dtype(dtype)
+
+        def cast(x):
+            if eqx.is_inexact_array(x):
+                return x.astype(dtype)
+            return x
+
+        return jax.tree_util.tree_map(cast, self)
+
+    def rhs(self, V: ArrayLike, s: Array, istim: ArrayLike = 0.0) -> tuple[Array, Array]:
+        """``(dV/dt, ds/dt)`` of the full ODE system (for reference integrators such as diffrax)."""
+        Iion, ds = self.derivatives(V, s, istim)
+        return -Iion + istim, ds
+
+
+def _gate_mask(model: AbstractIonicModel) -> tuple[tuple[int, ...], tuple[int | None, ...]]:
+    """For each state: position in gate_inf_tau output (or None if not a gate)."""
+    pos = {g: k for k, g in enumerate(model.gate_indices)}
+    return tuple(pos.get(i) for i in range(model.n_states))
+
+
+def reaction_step(
+    model: AbstractIonicModel, V: Array, s: Array, dt: ArrayLike, istim: ArrayLike = 0.0
+) -> tuple[Array, Array]:
+    """One reaction step of length ``dt`` (ms): Rush–Larsen (exact exponential) for the gate states, forward Euler for
+    the other states and for V (``V_new = V + dt (-Iion + istim)``). All updates use the state at the start of the step.
+
+    This is what an operator-splitting monodomain solver calls once per node per step; every array may carry node axes.
+    """
+    Iion, ds = model.derivatives(V, s, istim)
+    istim = jnp.asarray(istim, dtype=jnp.result_type(V))
+    V_new = V + dt * (-Iion + istim)
+    if model.n_gates == 0:
+        return V_new, s + dt * ds
+    inf, tau = model.gate_inf_tau(V, s)
+    positions = _gate_mask(model)
+    rows = []
+    for i, k in enumerate(positions):
+        if k is None:
+            rows.append(s[i] + dt * ds[i])
+        else:
+            rows.append(inf[k] + (s[i] - inf[k]) * jnp.exp(-dt / tau[k]))
+    return V_new, jnp.stack(rows)
+
+
+def forward_euler_step(
+    model: AbstractIonicModel, V: Array, s: Array, dt: ArrayLike, istim: ArrayLike = 0.0
+) -> tuple[Array, Array]:
+    """Plain forward Euler for every state (a reference for convergence studies; not for production use)."""
+    Iion, ds = model.derivatives(V, s, istim)
+    return V + dt * (-Iion + istim), s + dt * ds
+
+
+StepFn = Callable[[AbstractIonicModel, Array, Array, ArrayLike, ArrayLike], tuple[Array, Array]]

@@ -1,0 +1,247 @@
+"""Single-cell pacing (a jitted ``lax.scan``, no Python loop over time steps) and action-potential features."""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike
+
+from ._base import AbstractIonicModel, reaction_step
+
+__all__ = ["CellTrace", "simulate_cell", "pace_cell", "ap_features"]
+
+
+def _steps_per(length: float, dt: float, what: str) -> int:
+    n = int(round(length / dt))
+    if n < 1 or abs(n * dt - length) > 1e-6 * max(length, dt):
+        raise ValueError(f"{what} ({length:g} ms) must be a whole multiple of dt ({dt:g} ms)")
+    return n
+
+
+def _record_stride(n_beat: int, dt: float, record_every: int | None) -> int:
+    if record_every is None:
+        target = max(1, int(round(0.1 / dt)))  # about one sample per 0.1 ms
+        return max(d for d in range(1, target + 1) if n_beat % d == 0)
+    record_every = int(record_every)
+    if record_every < 1 or n_beat % record_every:
+        raise ValueError(f"record_every ({record_every}) must be a positive divisor of the steps per beat ({n_beat})")
+    return record_every
+
+
+def pace_cell(
+    model: AbstractIonicModel,
+    V: Array,
+    s: Array,
+    *,
+    dt: ArrayLike,
+    steps_per_beat: int,
+    beats: int,
+    stim_amplitude: ArrayLike,
+    stim_steps: int,
+    record_every: int = 1,
+    checkpoint: bool = True,
+) -> dict[str, Array]:
+    """Pace a cell (or many: V may carry node axes) for ``beats`` beats; pure JAX, jit-able and differentiable.
+
+    Each beat lasts ``steps_per_beat`` steps of ``dt`` ms (``reaction_step``: Rush–Larsen gates, forward Euler for the
+    rest) and starts with ``stim_steps`` steps of the stimulus ``stim_amplitude`` (µA/µF, positive = depolarising).
+    The time loop is a ``lax.scan`` over beats of a scan over blocks of ``record_every`` steps; with ``checkpoint``
+    each block is rematerialised in the backward pass, so reverse-mode memory grows with blocks, not steps.
+
+    Returns a dict of arrays: ``V`` (beats, n_rec, *shape) sampled at the start of each block (the first sample of a
+    beat is the potential just before its stimulus), ``peak`` / ``dvdt_max`` (mV/ms = V/s) / ``t_upstroke`` (ms from
+    the beat start, midpoint of the steepest step) per beat from every step, and the final ``V_final``, ``s_final``.
+    """
+    if steps_per_beat % record_every:
+        raise ValueError("record_every must divide steps_per_beat")
+    n_rec = steps_per_beat // record_every
+    dtype = jnp.result_type(V)
+    dt = jnp.asarray(dt, dtype)
+    amp = jnp.asarray(stim_amplitude, dtype)
+
+    def step(carry, _):
+        V, s, k, vmax, dvmax, kup = carry
+        istim = jnp.where(k < stim_steps, amp, jnp.zeros((), dtype))
+        Vn, sn = reaction_step(model, V, s, dt, istim)
+        slope = (Vn - V) / dt
+        steeper = slope > dvmax
+        carry = (Vn, sn, k + 1, jnp.maximum(vmax, Vn), jnp.where(steeper, slope, dvmax), jnp.where(steeper, k, kup))
+        return carry, None
+
+    def block(carry, _):
+        V = carry[0]
+        carry, _ = jax.lax.scan(step, carry, None, length=record_every)
+        return carry, V
+
+    if checkpoint:
+        block = jax.checkpoint(block, prevent_cse=False)
+
+    def beat(state, _):
+        V, s = state
+        neg_inf = jnp.full(jnp.shape(V), -jnp.inf, dtype)
+        carry0 = (V, s, jnp.zeros((), jnp.int32), neg_inf, neg_inf, jnp.zeros(jnp.shape(V), jnp.int32))
+        (V, s, _, vmax, dvmax, kup), V_rec = jax.lax.scan(block, carry0, None, length=n_rec)
+        t_up = (kup.astype(dtype) + 0.5) * dt
+        return (V, s), (V_rec, vmax, dvmax, t_up)
+
+    (V, s), (V_rec, peak, dvdt, t_up) = jax.lax.scan(beat, (V, s), None, length=beats)
+    return dict(V=V_rec, peak=peak, dvdt_max=dvdt, t_upstroke=t_up, V_final=V, s_final=s)
+
+
+@eqx.filter_jit
+def _pace_jit(model, V, s, dt, amp, steps_per_beat, beats, stim_steps, record_every):
+    return pace_cell(
+        model, V, s, dt=dt, steps_per_beat=steps_per_beat, beats=beats, stim_amplitude=amp, stim_steps=stim_steps,
+        record_every=record_every, checkpoint=False,
+    )  # fmt: skip
+
+
+class CellTrace(eqx.Module):
+    """The result of :func:`simulate_cell` (host numpy arrays).
+
+    Attributes:
+        t: sample times, ms (``beats * bcl / (record_every dt)`` samples, the first of each beat at its stimulus).
+        V: membrane potential at ``t``, mV.
+        bcl, dt, beats: the protocol (ms, ms, count).
+        peak, dvdt_max, t_upstroke: per beat, from every time step: peak potential (mV), maximum dV/dt (V/s) and time
+            of the steepest step (ms after the beat's start).
+        V_final, s_final: the state at the end (a steady start for further pacing: ``model.with_initial_state``).
+        model_name: the model's class name.
+    """
+
+    t: np.ndarray
+    V: np.ndarray
+    peak: np.ndarray
+    dvdt_max: np.ndarray
+    t_upstroke: np.ndarray
+    V_final: np.ndarray
+    s_final: np.ndarray
+    bcl: float = eqx.field(static=True)
+    dt: float = eqx.field(static=True)
+    beats: int = eqx.field(static=True)
+    model_name: str = eqx.field(static=True, default="")
+
+    def features(self, beat: int = -1) -> dict[str, float]:
+        """rest_mV, peak_mV, dvdt_max_V_per_s, apd90_ms of one beat (default the last).
+
+        Peak and dV/dt max come from every time step; the resting potential is V just before the beat's stimulus;
+        APD90 runs from the steepest upstroke step to the linearly interpolated crossing of 90 % repolarisation.
+        """
+        b = range(self.beats)[beat]
+        per = self.t.size // self.beats
+        t = self.t[b * per : (b + 1) * per]
+        V = self.V[b * per : (b + 1) * per]
+        t0 = b * self.bcl
+        return _features(t, V, float(self.peak[b]), float(self.dvdt_max[b]), t0 + float(self.t_upstroke[b]))
+
+
+def _features(t: np.ndarray, V: np.ndarray, peak: float, dvdt: float, t_up: float) -> dict[str, float]:
+    rest = float(V[0])
+    apd90 = float("nan")
+    if np.isfinite(peak) and peak - rest > 10.0:  # an action potential, not a subthreshold response
+        v90 = peak - 0.9 * (peak - rest)
+        i_peak = int(np.argmax(V))
+        after = np.nonzero((V[i_peak:-1] >= v90) & (V[i_peak + 1 :] < v90))[0]
+        if after.size:
+            i = i_peak + int(after[0])
+            frac = (V[i] - v90) / (V[i] - V[i + 1])
+            apd90 = float(t[i] + frac * (t[i + 1] - t[i]) - t_up)
+    return dict(rest_mV=rest, peak_mV=float(peak), dvdt_max_V_per_s=float(dvdt), apd90_ms=apd90)
+
+
+def ap_features(t: ArrayLike, V: ArrayLike, *, bcl: float | None = None) -> dict[str, float]:
+    """Features of the last beat of a sampled trace: rest_mV, peak_mV, dvdt_max_V_per_s, apd90_ms.
+
+    With ``bcl`` the last beat is the last window ``[t0 + n bcl, end]`` (stimuli at ``t0 + n bcl``); without it the whole
+    trace is one beat. Rest is the first sample of the beat (just before its stimulus); peak and dV/dt max come from
+    the samples (dV/dt by finite differences, so sample finely for the upstroke); APD90 runs from the steepest
+    upstroke to the linearly interpolated 90 % repolarisation crossing (NaN if there is no action potential).
+    """
+    t = np.asarray(t, dtype=float).ravel()
+    V = np.asarray(V, dtype=float).ravel()
+    if t.shape != V.shape or t.size < 3:
+        raise ValueError(f"t and V must be 1-D of the same length >= 3, got {t.shape} and {V.shape}")
+    if not np.all(np.diff(t) > 0):
+        raise ValueError("t must be strictly increasing")
+    if bcl is not None:
+        if bcl <= 0:
+            raise ValueError(f"bcl must be positive, got {bcl}")
+        n = math.floor((t[-1] - t[0]) / bcl + 1e-9)
+        start = t[0] + n * bcl
+        if t[-1] - start < 0.5 * bcl and n > 0:  # a trace that ends just after a stimulus: use the last full beat
+            start -= bcl
+        keep = (t >= start - 1e-9) & (t < start + bcl - 1e-9)
+        t, V = t[keep], V[keep]
+    slopes = np.diff(V) / np.diff(t)
+    k = int(np.argmax(slopes))
+    return _features(t, V, float(np.max(V)), float(slopes[k]), float(0.5 * (t[k] + t[k + 1])))
+
+
+def simulate_cell(
+    model: AbstractIonicModel,
+    *,
+    bcl: float = 1000.0,
+    beats: int = 20,
+    dt: float | None = None,
+    stim_amplitude: float | None = None,
+    stim_duration: float | None = None,
+    record_every: int | None = None,
+    dtype=None,
+    initial: tuple[ArrayLike, ArrayLike] | None = None,
+) -> CellTrace:
+    """Pace a single cell at a basic cycle length and record its membrane potential.
+
+    Args:
+        model: any :class:`AbstractIonicModel`.
+        bcl: basic cycle length, ms (a whole multiple of dt).
+        beats: number of beats (the stimulus opens each beat).
+        dt: time step, ms (default ``model.default_dt``).
+        stim_amplitude: µA/µF, positive = depolarising (default ``model.default_stimulus[0]``; 52 for ten Tusscher).
+        stim_duration: ms (default ``model.default_stimulus[1]``), rounded to whole steps (at least one).
+        record_every: keep every n-th step (a divisor of the steps per beat; default about one sample per 0.1 ms).
+            Peak and dV/dt max are taken from every step regardless.
+        dtype: float32 or float64 (default: the default float type); the model is cast to it.
+        initial: optional ``(V0, s0)`` to start from instead of ``model.initial_state()``.
+
+    Returns:
+        A :class:`CellTrace`; ``trace.features()`` gives rest, peak, dV/dt max and APD90 of the last beat.
+    """
+    if not isinstance(model, AbstractIonicModel):
+        raise TypeError(f"model must be an organtwin ionic model, got {type(model).__name__}")
+    beats = int(beats)
+    if beats < 1:
+        raise ValueError(f"beats must be at least 1, got {beats}")
+    if not (bcl > 0 and math.isfinite(bcl)):
+        raise ValueError(f"bcl must be a positive number of ms, got {bcl}")
+    dt = float(model.default_dt if dt is None else dt)
+    if not (dt > 0 and math.isfinite(dt)):
+        raise ValueError(f"dt must be a positive number of ms, got {dt}")
+    amp = float(model.default_stimulus[0] if stim_amplitude is None else stim_amplitude)
+    dur = float(model.default_stimulus[1] if stim_duration is None else stim_duration)
+    if dur <= 0 or dur >= bcl:
+        raise ValueError(f"stim_duration must be between 0 and bcl ({bcl:g} ms), got {dur:g}")
+    n_beat = _steps_per(bcl, dt, "bcl")
+    stim_steps = max(1, int(round(dur / dt)))
+    rec = _record_stride(n_beat, dt, record_every)
+    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    model = model.astype(dtype)
+    if initial is None:
+        V, s = model.initial_state((), dtype)
+    else:
+        V = jnp.asarray(initial[0], dtype)
+        s = jnp.asarray(initial[1], dtype)
+        if s.shape[:1] != (model.n_states,):
+            raise ValueError(f"initial states must have {model.n_states} rows for {type(model).__name__}, got {s.shape}")
+    out = _pace_jit(model, V, s, jnp.asarray(dt, dtype), jnp.asarray(amp, dtype), n_beat, beats, stim_steps, rec)
+    out = jax.tree_util.tree_map(np.asarray, out)
+    n_rec = n_beat // rec
+    t = (np.arange(beats)[:, None] * bcl + np.arange(n_rec)[None, :] * (rec * dt)).ravel()
+    return CellTrace(
+        t=t, V=out["V"].reshape(-1), peak=out["peak"], dvdt_max=out["dvdt_max"], t_upstroke=out["t_upstroke"],
+        V_final=out["V_final"], s_final=out["s_final"], bcl=float(bcl), dt=dt, beats=beats,
+        model_name=type(model).__name__,
+    )  # fmt: skip

@@ -1,0 +1,146 @@
+"""The command line as a user runs it: outputs, one-line errors, exit codes."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from organtwin.cli._main import main
+
+
+def _run(capsys, *argv):
+    rc = main(list(map(str, argv)))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _one_error_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("organtwin: error:")]
+    assert len(errors) == 1, err
+    assert all(ln.startswith("organtwin: ") for ln in lines), err  # nothing but one-line messages (no traceback)
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def slab_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "slab.vtu"
+    assert main(["mesh", "generate", "slab", "--dx", "1.0", "--size", "4,3,2", "--out", str(path)]) == 0
+    return path
+
+
+def test_generate_and_info_json(capsys, slab_file):
+    rc, out, err = _run(capsys, "mesh", "info", slab_file, "--json")
+    assert rc == 0, err
+    info = json.loads(out)
+    assert info["nodes"] == 5 * 4 * 3
+    assert info["tets"] == 4 * 3 * 2 * 6
+    # one region, the whole 4 x 3 x 2 mm box = 24 mm^3 = 0.024 mL (exact for a box, up to round-off)
+    assert len(info["regions"]) == 1
+    assert info["regions"][0]["volume_mL"] == pytest.approx(0.024, rel=1e-12)
+    names = {s["name"] for s in info["surfaces"]}
+    assert {"x0", "x1", "y0", "y1", "z0", "z1"} <= names
+
+
+def test_info_text(capsys, slab_file):
+    rc, out, err = _run(capsys, "mesh", "info", slab_file)
+    assert rc == 0, err
+    assert "60" in out and "mL" in out
+
+
+def test_convert_regions_biv(capsys, tmp_path):
+    from organtwin.mesh import builtin_mesh_path, read_mesh
+
+    src = builtin_mesh_path("biv")
+    dst = tmp_path / "lv_only.vtu"
+    rc, out, err = _run(capsys, "mesh", "convert", src, dst, "--regions", "1")
+    assert rc == 0, err
+    lv = read_mesh(dst)
+    full = read_mesh(src)
+    assert lv.region_ids.tolist() == [1]
+    assert lv.n_cells == int((full.regions == 1).sum())
+    np.testing.assert_allclose(lv.cell_volumes().sum(), full.cell_volumes()[full.regions == 1].sum(), rtol=1e-12)
+    assert "endo_lv" in lv.surfaces
+
+
+def test_convert_scale_and_opencarp(capsys, tmp_path, slab_file):
+    dst = tmp_path / "slab_um.pts"
+    rc, _, err = _run(capsys, "mesh", "convert", slab_file, dst)
+    assert rc == 0, err
+    assert (tmp_path / "slab_um.elem").exists()
+    first = (tmp_path / "slab_um.pts").read_text().splitlines()[1:]
+    coords = np.array([[float(t) for t in ln.split()] for ln in first])
+    assert coords.max() == pytest.approx(4000.0)  # µm on disk
+    rc, out, err = _run(capsys, "mesh", "info", tmp_path / "slab_um.pts", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["bounding_box"]["max"][0] == pytest.approx(4.0)  # back to mm
+
+
+def test_render_png(capsys, tmp_path, slab_file):
+    png = tmp_path / "slab.png"
+    rc, _, err = _run(capsys, "mesh", "render", slab_file, "--out", png)
+    assert rc == 0, err
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_render_unknown_field_is_one_line(capsys, tmp_path, slab_file):
+    rc, _, err = _run(capsys, "mesh", "render", slab_file, "--out", tmp_path / "x.png", "--field", "nope")
+    assert rc == 1
+    assert "nope" in _one_error_line(err)
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, code, word",
+    [
+        (["mesh", "info", "/no/such/file.vtu"], 1, "file.vtu"),
+        (["mesh", "generat"], 2, "generate"),
+        (["mesh", "generate", "slab"], 2, "--out"),
+        (["mesh", "generate", "slab", "--dx", "-1", "--out", "x.vtu"], 2, "positive"),
+        (["mesh", "convert", "IN", "OUT", "--regions", "a,b"], 2, "regions"),
+    ],
+)
+def test_bad_command_lines_are_one_line(capsys, argv, code, word):
+    rc, _, err = _run(capsys, *argv)
+    assert rc == code
+    assert word in _one_error_line(err)
+
+
+def test_garbage_file_is_one_line(capsys, tmp_path):
+    bad = tmp_path / "garbage.vtu"
+    bad.write_text("this is not a mesh\n")
+    rc, _, err = _run(capsys, "mesh", "info", bad)
+    assert rc == 1
+    assert "garbage.vtu" in _one_error_line(err)
+
+
+def test_missing_region_is_one_line(capsys, tmp_path, slab_file):
+    out = tmp_path / "o.vtu"
+    rc, _, err = _run(capsys, "mesh", "convert", slab_file, out, "--regions", "7")
+    assert rc == 1
+    assert "7" in _one_error_line(err)
+    assert not out.exists()
+
+
+def test_console_script_installed():
+    exe = shutil.which("organtwin")
+    cmd = [exe] if exe else [sys.executable, "-c", "from organtwin.cli import main; main()"]
+    r = subprocess.run(cmd + ["mesh", "info", "/no/such.vtu"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("organtwin: error:")
+
+
+def test_demo(capsys, tmp_path):
+    rc, out, err = _run(capsys, "demo", "--out", tmp_path / "demo")
+    assert rc == 0, err
+    for name in ("biv.vtu", "biv_regions.png", "biv_fibres.png"):
+        assert (tmp_path / "demo" / name).stat().st_size > 1000
+    from organtwin.mesh import read_mesh
+
+    m = read_mesh(tmp_path / "demo" / "biv.vtu")
+    assert m.fibres is not None and np.allclose(np.linalg.norm(m.fibres, axis=1), 1.0, atol=1e-6)
+    assert "LV" in out or "region" in out

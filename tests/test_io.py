@@ -1,0 +1,443 @@
+"""Reading and writing meshes: round trips through every format, tet blocks, names, bad files, atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+
+import meshio
+import numpy as np
+import pytest
+
+from organtwin._errors import MeshError, MeshWarning
+from organtwin.mesh import Mesh, Surface, read_mesh, read_opencarp, read_vtx, write_mesh, write_vtx
+
+DATA = Path(__file__).parent / "data"
+BAD = DATA / "bad"
+
+
+def _load_helpers():
+    name = "organtwin_tests_make_meshes"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, DATA / "make_meshes.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+H = _load_helpers()
+
+
+@pytest.fixture
+def mesh():
+    return H.two_region_mesh()
+
+
+@contextlib.contextmanager
+def _no_warnings():
+    """Any MeshWarning (a repair, a dropped field) fails the test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MeshWarning)
+        yield
+
+
+# ---------------------------------------------------------------------------------------------------------- round trips
+# Coordinates and fields are stored as float64 (binary) or with 17 significant digits (ascii), so they come back to
+# round-off: rtol 1e-12 of the box size. openCARP goes through µm (x * 1000 / 1000), still round-off.
+FULL = dict(names=True, fibres=True, data=True, node_sets=True)
+ROUND_TRIPS = {
+    "vtu": ("m.vtu", {}, FULL),
+    "vtk-binary": ("m.vtk", {}, FULL),
+    "vtk-ascii": ("m.vtk", {"binary": False}, FULL),
+    "msh2-ascii": ("m.msh", {"file_format": "gmsh22", "binary": False}, FULL),
+    "msh2-binary": ("m.msh", {"file_format": "gmsh22", "binary": True}, FULL),
+    "msh4-binary": ("m.msh", {}, FULL),
+    "msh4-ascii": ("m.msh", {"binary": False}, FULL),
+    "xdmf": ("m.xdmf", {}, FULL),
+    # Medit holds only points, cells and integer refs: regions and surface tags survive, names/fibres/fields do not.
+    "medit": ("m.mesh", {}, dict(names=False, fibres=False, data=False, node_sets=False)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ROUND_TRIPS))
+def test_round_trip(case, mesh, tmp_path):
+    name, kwargs, keeps = ROUND_TRIPS[case]
+    path = tmp_path / name
+    if keeps["data"]:
+        with _no_warnings():  # nothing may be dropped or repaired
+            write_mesh(mesh, path, **kwargs)
+            back = read_mesh(path)
+    else:
+        with pytest.warns(MeshWarning, match="dropped fibres, sheets"):
+            write_mesh(mesh, path, **kwargs)
+        back = read_mesh(path)
+    H.assert_same_mesh(mesh, back, **keeps)
+    if not keeps["data"]:
+        assert back.cell_data == {} and back.point_data == {} and back.node_sets == {}
+    # nothing but the output (and XDMF's companion .h5) is left in the folder: no temporary files
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name] + (["m.h5"] if name.endswith(".xdmf") else []))
+
+
+def test_round_trip_keeps_order_where_the_format_does(mesh, tmp_path):
+    # All formats but gmsh 4.1 keep nodes and tets in the mesh's order.
+    write_mesh(mesh, tmp_path / "m.vtu")
+    back = read_mesh(tmp_path / "m.vtu")
+    np.testing.assert_array_equal(back.points, mesh.points)
+    np.testing.assert_array_equal(back.tets, mesh.tets)
+    np.testing.assert_array_equal(back.cell_data["layer"], mesh.cell_data["layer"])
+    assert back.cell_data["layer"].dtype.kind == "i"
+
+
+def test_gmsh_files_open_in_gmsh_with_physical_names(mesh, tmp_path):
+    gmsh = pytest.importorskip("gmsh")
+    for kwargs in ({}, {"file_format": "gmsh22", "binary": False}):
+        write_mesh(mesh, tmp_path / "m.msh", **kwargs)
+        gmsh.initialize()
+        try:
+            gmsh.option.setNumber("General.Terminal", 0)
+            gmsh.open(str(tmp_path / "m.msh"))
+            groups = gmsh.model.getPhysicalGroups()
+            names = {(d, t): gmsh.model.getPhysicalName(d, t) for d, t in groups}
+            n_tets = sum(len(t) for t in gmsh.model.mesh.getElements(3)[1])
+        finally:
+            gmsh.finalize()
+        assert names == {(3, 1): "lv", (3, 2): "rv", (2, 10): "left", (2, 20): "right"}
+        assert n_tets == mesh.n_cells
+
+
+def test_opencarp_round_trip_and_file_layout(mesh, tmp_path):
+    base = tmp_path / "heart"
+    with pytest.warns(MeshWarning, match="openCARP files hold no region names"):
+        write_mesh(mesh, tmp_path / "heart.pts")
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["heart.apex.vtx", "heart.elem", "heart.left.surf", "heart.lon", "heart.pts", "heart.right.surf"]
+
+    pts = (tmp_path / "heart.pts").read_text().split("\n")
+    assert int(pts[0]) == mesh.n_nodes
+    np.testing.assert_allclose([float(x) for x in pts[-2].split()], mesh.points[-1] * 1000.0)  # µm on disk
+    elem = (tmp_path / "heart.elem").read_text().split("\n")
+    assert int(elem[0]) == mesh.n_cells
+    assert elem[1].split() == ["Tt", *map(str, mesh.tets[0]), str(mesh.regions[0])]
+    lon = (tmp_path / "heart.lon").read_text().split("\n")
+    assert lon[0] == "2" and len(lon[1].split()) == 6
+    vtx = (tmp_path / "heart.apex.vtx").read_text().split()
+    assert vtx[:2] == [str(mesh.node_sets["apex"].size), "intra"]
+
+    for source in (base, tmp_path / "heart.pts", tmp_path / "heart.elem"):
+        with _no_warnings():
+            back = read_mesh(source)
+        H.assert_same_mesh(mesh, back, names=False, surface_names=["left", "right"], data=False)
+    np.testing.assert_array_equal(read_vtx(tmp_path / "heart.apex.vtx"), mesh.node_sets["apex"])
+
+
+def test_opencarp_scale_and_legacy_files(tmp_path):
+    # A hand-written openCARP mesh: two tets (µm), a .lon without header line (CARP style), a node set marked "extra",
+    # and an unrelated .vtx in the same folder that names nodes this mesh does not have.
+    (tmp_path / "slab.pts").write_text("5\n0 0 0\n10000 0 0\n0 10000 0\n0 0 10000\n10000 10000 10000\n")
+    (tmp_path / "slab.elem").write_text("2\nTt 0 1 2 3 7\nTt 1 2 3 4 8\n")
+    (tmp_path / "slab.lon").write_text("1 0 0\n0 1 0\n")
+    (tmp_path / "stim.vtx").write_text("2\nextra\n0\n3\n")
+    (tmp_path / "other.vtx").write_text("1\nintra\n99\n")
+    with pytest.warns(MeshWarning, match="other.vtx"):
+        m = read_mesh(tmp_path / "slab.pts")
+    np.testing.assert_allclose(m.points.max(axis=0), [10.0, 10.0, 10.0])  # µm -> mm
+    np.testing.assert_array_equal(m.regions, [7, 8])
+    np.testing.assert_array_equal(m.fibres, [[1, 0, 0], [0, 1, 0]])
+    assert m.sheets is None
+    assert list(m.node_sets) == ["stim"] and m.node_sets["stim"].tolist() == [0, 3]
+    with pytest.warns(MeshWarning, match="other.vtx"):
+        m_mm = read_opencarp(tmp_path / "slab", scale=1.0, check=False)
+    np.testing.assert_allclose(m_mm.points.max(axis=0), [1e4, 1e4, 1e4])
+
+
+def test_write_vtx_round_trip(tmp_path):
+    write_vtx(tmp_path / "s.vtx", [3, 1, 4])
+    assert read_vtx(tmp_path / "s.vtx").tolist() == [3, 1, 4]
+
+
+# ------------------------------------------------------------------------------------------------- what read_mesh maps
+def _points_tets():
+    points, tets = H.box_mesh((2, 1, 1), (2.0, 1.0, 1.0))
+    return points, tets
+
+
+def test_several_tet_blocks_merge_with_block_index_as_region(tmp_path):
+    # Abaqus .inp keeps same-type blocks apart (VTU would merge them on reading).
+    points, tets = _points_tets()
+    half = len(tets) // 2
+    m = meshio.Mesh(points, [("tetra", tets[:half]), ("tetra", tets[half:])])
+    meshio.write(tmp_path / "blocks.inp", m)
+    mesh = read_mesh(tmp_path / "blocks.inp")
+    np.testing.assert_array_equal(mesh.tets, tets)
+    np.testing.assert_array_equal(mesh.regions, np.repeat([1, 2], [half, len(tets) - half]))
+
+
+def test_gmsh_volumes_without_physical_groups_become_regions_by_block(tmp_path):
+    gmsh = pytest.importorskip("gmsh")
+    gmsh.initialize()
+    try:
+        gmsh.option.setNumber("General.Terminal", 0)
+        a = gmsh.model.occ.addBox(0, 0, 0, 10, 10, 10)
+        b = gmsh.model.occ.addBox(10, 0, 0, 10, 10, 10)
+        gmsh.model.occ.fragment([(3, a)], [(3, b)])
+        gmsh.model.occ.synchronize()
+        gmsh.option.setNumber("Mesh.MeshSizeMax", 5.0)
+        gmsh.model.mesh.generate(3)
+        gmsh.write(str(tmp_path / "blocks.msh"))  # no physical groups: gmsh saves every element, one block per entity
+    finally:
+        gmsh.finalize()
+    with _no_warnings():
+        mesh = read_mesh(tmp_path / "blocks.msh")
+    assert mesh.region_ids.tolist() == [1, 2]
+    vol = mesh.cell_volumes()
+    for rid in (1, 2):
+        assert vol[mesh.regions == rid].sum() == pytest.approx(1000.0, rel=1e-12)
+    assert len(mesh.surfaces) == 11  # 6 + 6 box faces, the shared one once
+
+
+def test_region_array_wins_over_block_index_and_follows_priority(tmp_path):
+    points, tets = _points_tets()
+    n = len(tets)
+    half = n // 2
+    split = lambda a: [a[:half], a[half:]]  # noqa: E731
+    material = np.arange(n) % 3 + 5
+    tag = np.arange(n) % 2 + 1
+    ids = (np.arange(n) % 4).astype(np.float64)  # float but whole numbers: accepted as ids
+    m = meshio.Mesh(points, [("tetra", tets[:half]), ("tetra", tets[half:])],
+                    cell_data={"Material": split(material), "ID": split(ids), "TAG": split(tag)})
+    meshio.write(tmp_path / "tags.vtu", m)
+    mesh = read_mesh(tmp_path / "tags.vtu")
+    np.testing.assert_array_equal(mesh.regions, tag)  # "tag" comes before "material" and "id" (case-insensitive)
+    assert sorted(mesh.cell_data) == ["ID", "Material"]
+
+
+def test_a_cell_numbering_is_not_taken_as_regions(tmp_path):
+    points, tets = H.box_mesh((3, 3, 2), (3.0, 3.0, 2.0))  # 108 tets
+    n = len(tets)
+    m = meshio.Mesh(points, [("tetra", tets)], cell_data={"ID": [np.arange(n)], "material": [np.arange(n) % 2 + 1]})
+    meshio.write(tmp_path / "ids.vtu", m)
+    mesh = read_mesh(tmp_path / "ids.vtu")
+    np.testing.assert_array_equal(mesh.regions, np.arange(n) % 2 + 1)
+    np.testing.assert_array_equal(mesh.cell_data["ID"], np.arange(n))
+
+
+def test_fibre_and_sheet_aliases_and_extra_arrays(tmp_path):
+    points, tets = _points_tets()
+    n = len(tets)
+    f = np.tile([0.0, 0.0, 1.0], (n, 1))
+    s = np.tile([1.0, 0.0, 0.0], (n, 1))
+    m = meshio.Mesh(points, [("tetra", tets)], point_data={"T": points[:, 0]},
+                    cell_data={"Fibers": [f], "s0": [s], "normal": [np.cross(f, s)], "fibre_angle": [np.zeros(n)]})
+    meshio.write(tmp_path / "f.vtu", m)
+    mesh = read_mesh(tmp_path / "f.vtu")
+    np.testing.assert_array_equal(mesh.fibres, f)
+    np.testing.assert_array_equal(mesh.sheets, s)
+    assert sorted(mesh.cell_data) == ["fibre_angle", "normal"]
+    assert list(mesh.point_data) == ["T"]
+    np.testing.assert_array_equal(mesh.regions, np.ones(n))
+
+
+def test_triangles_without_tags_become_one_surface_per_block(tmp_path):
+    points, tets = _points_tets()
+    left = H.boundary_faces(points, tets, 0, 0.0)
+    right = H.boundary_faces(points, tets, 0, 2.0)
+    m = meshio.Mesh(points, [("triangle", left), ("tetra", tets), ("triangle", right), ("line", [[0, 1]])])
+    meshio.write(tmp_path / "s.vtu", m)
+    mesh = read_mesh(tmp_path / "s.vtu")
+    assert sorted(mesh.surfaces) == ["surface_1", "surface_2"]
+    assert H.sorted_triangles(mesh.surfaces["surface_1"].triangles) == H.sorted_triangles(left)
+    assert H.sorted_triangles(mesh.surfaces["surface_2"].triangles) == H.sorted_triangles(right)
+
+
+def test_gmsh_api_file_with_physical_names(tmp_path):
+    gmsh = pytest.importorskip("gmsh")
+    gmsh.initialize()
+    try:
+        gmsh.option.setNumber("General.Terminal", 0)
+        gmsh.model.add("two")
+        a = gmsh.model.occ.addBox(0, 0, 0, 10, 10, 10)
+        b = gmsh.model.occ.addBox(10, 0, 0, 10, 10, 10)
+        gmsh.model.occ.fragment([(3, a)], [(3, b)])
+        gmsh.model.occ.synchronize()
+        gmsh.model.addPhysicalGroup(3, [a], 11, name="myocardium")
+        gmsh.model.addPhysicalGroup(3, [b], 12, name="scar")
+        left = [t for d, t in gmsh.model.getEntities(2)
+                if abs(gmsh.model.occ.getCenterOfMass(d, t)[0]) < 1e-9]
+        gmsh.model.addPhysicalGroup(2, left, 5, name="endo")
+        gmsh.option.setNumber("Mesh.MeshSizeMax", 4.0)
+        gmsh.model.mesh.generate(3)
+        gmsh.write(str(tmp_path / "two.msh"))
+    finally:
+        gmsh.finalize()
+    with _no_warnings():
+        mesh = read_mesh(tmp_path / "two.msh")
+    assert dict(mesh.region_names) == {11: "myocardium", 12: "scar"}
+    assert list(mesh.surfaces) == ["endo"] and mesh.surfaces["endo"].tag == 5
+    vol = mesh.cell_volumes()
+    # each box is 10 x 10 x 10 mm: the tets fill it exactly (up to round-off)
+    for rid in (11, 12):
+        assert vol[mesh.regions == rid].sum() == pytest.approx(1000.0, rel=1e-12)
+    t = mesh.points[mesh.surfaces["endo"].triangles]
+    area = 0.5 * np.linalg.norm(np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]), axis=1).sum()
+    assert area == pytest.approx(100.0, rel=1e-12)
+
+
+def test_other_cells_are_ignored_with_a_warning_and_tetra10_keeps_corners(tmp_path):
+    points, tets = _points_tets()
+    hexa = np.array([[0, 1, 2, 3, 4, 5, 6, 7]])
+    m = meshio.Mesh(points, [("tetra", tets), ("hexahedron", hexa)])
+    meshio.write(tmp_path / "h.vtu", m)
+    with pytest.warns(MeshWarning, match="ignored 1 hexahedron cells"):
+        mesh = read_mesh(tmp_path / "h.vtu")
+    assert mesh.n_cells == len(tets)
+
+    # tetra10: the mid-edge nodes are used by no corner-only tet, so they are dropped (and said so)
+    extra = np.arange(6 * len(tets)).reshape(-1, 6) + len(points)
+    p10 = np.vstack([points, np.repeat(points[:1], extra.size, axis=0) + 0.5])
+    m = meshio.Mesh(p10, [("tetra10", np.hstack([tets, extra]))])
+    meshio.write(tmp_path / "t10.vtu", m)
+    with pytest.warns(MeshWarning) as record:
+        mesh = read_mesh(tmp_path / "t10.vtu")
+    messages = [str(w.message) for w in record]
+    assert any("corner nodes of" in s and "tetra10" in s for s in messages)
+    assert any(f"dropped {extra.size} nodes" in s for s in messages)
+    np.testing.assert_array_equal(mesh.tets, tets)
+
+
+def test_scale_converts_to_mm(tmp_path, mesh):
+    write_mesh(mesh.scaled(1e-3), tmp_path / "m.vtu")  # a mesh in metres
+    with pytest.warns(MeshWarning, match=r"suggests metres; pass --scale 1000 \(or scale=1000\) to read it in mm"):
+        read_mesh(tmp_path / "m.vtu")
+    with _no_warnings():
+        back = read_mesh(tmp_path / "m.vtu", scale=1000)
+    np.testing.assert_allclose(back.points, mesh.points, rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------------------- bad input
+def _assert_one_line_naming(message: str, path: Path):
+    assert "\n" not in message
+    assert str(path) in message
+
+
+BAD_ERRORS = {
+    "nan_coordinate.vtk": "1 nodes have NaN or infinite coordinates (first node ids: 4)",
+    "missing_node.vtk": "1 tets name nodes that do not exist (the mesh has 5 nodes; first tet ids: 1)",
+    "zero_volume.vtk": "1 tets have zero volume (first tet ids: 1;",
+    "no_tets.vtk": "the file holds no tetrahedra (2 triangle)",
+    "not_a_mesh.vtu": "cannot read mesh file",
+    "truncated.msh": "cannot read mesh file",
+    "short.pts": "the header says 6 points but 5 follow",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_ERRORS))
+def test_bad_files_raise_one_line_errors(name):
+    path = BAD / name
+    with pytest.raises(MeshError) as info:
+        read_mesh(path)
+    assert BAD_ERRORS[name] in str(info.value)
+    _assert_one_line_naming(str(info.value), path)
+
+
+BAD_WARNINGS = {
+    "inverted.vtk": ("1 of 2 tets were inverted (negative volume) and were reoriented", 2),
+    "unreferenced_node.vtk": ("dropped 1 nodes not used by any tet", 1),
+    "disconnected.vtk": ("the mesh has 2 disconnected parts of 1, 1 tets", 2),
+    "metres.vtk": ("suggests metres; pass --scale 1000 (or scale=1000)", 2),
+    "micrometres.vtk": ("suggests µm; pass --scale 0.001 (or scale=0.001)", 1),
+    "mixed.pts": ("kept 2 tets (Tt) and skipped 1 other elements (Tr: 1)", 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_WARNINGS))
+def test_suspicious_files_warn_in_one_line(name):
+    path = BAD / name
+    expected, n_tets = BAD_WARNINGS[name]
+    with pytest.warns(MeshWarning) as record:
+        mesh = read_mesh(path)
+    assert len(record) == 1, [str(w.message) for w in record]
+    message = str(record[0].message)
+    assert expected in message
+    _assert_one_line_naming(message, path.with_suffix(".elem") if name == "mixed.pts" else path)
+    assert mesh.n_cells == n_tets
+    assert np.all(mesh.cell_volumes() > 0)
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("missing.vtu", "mesh file not found"),
+        ("mesh.unknownext", "mesh file not found"),
+        (".", "is a folder"),
+    ],
+)
+def test_bad_paths(path, expected, tmp_path):
+    p = tmp_path / path
+    with pytest.raises(MeshError, match=expected) as info:
+        read_mesh(p)
+    _assert_one_line_naming(str(info.value), p)
+
+
+def test_unknown_extension_and_vtx_path(tmp_path):
+    (tmp_path / "mesh.xyz").write_text("1 2 3\n")
+    with pytest.raises(MeshError, match="cannot tell the mesh format") as info:
+        read_mesh(tmp_path / "mesh.xyz")
+    _assert_one_line_naming(str(info.value), tmp_path / "mesh.xyz")
+    (tmp_path / "s.vtx").write_text("1\nintra\n0\n")
+    with pytest.raises(MeshError, match="node set"):
+        read_mesh(tmp_path / "s.vtx")
+    with pytest.raises(MeshError, match="cannot tell which mesh format to write"):
+        write_mesh(H.two_region_mesh(), tmp_path / "out.xyz")
+    with pytest.raises(MeshError, match="does not exist"):
+        write_mesh(H.two_region_mesh(), tmp_path / "no" / "such" / "out.vtu")
+
+
+def test_check_false_skips_checks():
+    mesh = read_mesh(BAD / "inverted.vtk", check=False)
+    assert (mesh.cell_volumes() < 0).sum() == 1
+
+
+# --------------------------------------------------------------------------------------------------------- atomic writes
+def test_failed_write_leaves_nothing_behind(mesh, tmp_path, monkeypatch):
+    target = tmp_path / "m.vtu"
+    target.write_text("old content")
+
+    def broken_write(filename, *args, **kwargs):
+        Path(filename).write_text("half a mesh")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(meshio, "write", broken_write)
+    with pytest.raises(MeshError, match="could not write") as info:
+        write_mesh(mesh, target)
+    _assert_one_line_naming(str(info.value), target)
+    assert target.read_text() == "old content"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.vtu"]
+
+
+def test_failed_opencarp_write_leaves_nothing_behind(mesh, tmp_path, monkeypatch):
+    import organtwin.mesh._io as io_module
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(io_module, "_write_vtx_file", broken)
+    with pytest.raises(MeshError, match="could not write"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", MeshWarning)
+        write_mesh(mesh, tmp_path / "heart.pts")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_surface_tags_are_made_distinct(tmp_path):
+    points, tets = _points_tets()
+    a = Surface(H.boundary_faces(points, tets, 0, 0.0))  # tag 0
+    b = Surface(H.boundary_faces(points, tets, 0, 2.0))  # tag 0
+    mesh = Mesh(points, tets, surfaces={"a": a, "b": b})
+    write_mesh(mesh, tmp_path / "m.vtu")
+    back = read_mesh(tmp_path / "m.vtu")
+    assert sorted(back.surfaces) == ["a", "b"]
+    assert back.surfaces["a"].tag != back.surfaces["b"].tag
+    assert H.sorted_triangles(back.surfaces["b"].triangles) == H.sorted_triangles(b.triangles)
