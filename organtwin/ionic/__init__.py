@@ -6,6 +6,7 @@ Sign convention everywhere: ``dV/dt = -Iion + Istim`` (mV, ms, µA/µF; a positi
 from ._base import (
     AbstractIonicModel as AbstractIonicModel,
     forward_euler_step as forward_euler_step,
+    reaction_increments as reaction_increments,
     reaction_step as reaction_step,
 )
 from ._aliev_panfilov import AlievPanfilov1996 as AlievPanfilov1996

@@ -1,7 +1,8 @@
 """Linear (P1) tetrahedral finite elements: geometry, mass, conductivity tensors, element stiffness.
 
 Everything here is pure JAX: jit-able, differentiable (w.r.t. the points, the conductivities and the fibre fields), and the
-floating dtype follows the inputs (float32 in, float32 out; float64 needs ``jax_enable_x64`` set by the caller).
+floating dtype follows the inputs (float32 in, float32 out; float64 needs ``jax_enable_x64`` set by the caller). The public
+functions are wrapped in ``jax.jit`` (one compilation per shape when called eagerly; inlined inside a caller's jit).
 
 Conventions: for a tet with vertices ``p0..p3`` the barycentric basis functions ``λ0..λ3`` have constant gradients; ``grads[c, a]``
 is ∇λ_a on cell ``c``. The element stiffness of ``-div(D grad u)`` is ``K_ab = |T| ∇λ_a · D ∇λ_b``; the consistent element
@@ -9,6 +10,8 @@ mass is ``M_ab = |T| (1 + δ_ab) / 20`` and its row sums (the lumped mass) are `
 """
 
 from __future__ import annotations
+
+import functools
 
 import equinox as eqx
 import jax
@@ -61,6 +64,7 @@ class P1Geometry(eqx.Module):
         return self.volumes.dtype
 
 
+@functools.partial(jax.jit, static_argnames=("n_nodes",))
 def p1_geometry(points: Float[ArrayLike, "nodes 3"], tets: Int[ArrayLike, "cells 4"], *, n_nodes: int | None = None
                 ) -> P1Geometry:
     """Basis gradients and volumes of every tet; differentiable w.r.t. ``points``.
@@ -88,12 +92,14 @@ def p1_geometry(points: Float[ArrayLike, "nodes 3"], tets: Int[ArrayLike, "cells
     return P1Geometry(grads=grads, volumes=volumes, tets=tets, n_nodes=int(points.shape[0] if n_nodes is None else n_nodes))
 
 
+@jax.jit
 def lumped_mass(geom: P1Geometry) -> Float[Array, " nodes"]:
     """Row sums of the consistent mass matrix: each node gets a quarter of the volume of every tet it belongs to."""
     quarter = jnp.broadcast_to((geom.volumes / 4)[:, None], geom.tets.shape)
     return jax.ops.segment_sum(quarter.reshape(-1), geom.tets.reshape(-1), num_segments=geom.n_nodes)
 
 
+@jax.jit
 def element_mass(geom: P1Geometry) -> Float[Array, "cells 4 4"]:
     """Consistent P1 element mass matrices ``|T| (1 + δ_ab) / 20``."""
     pattern = (jnp.ones((4, 4), geom.dtype) + jnp.eye(4, dtype=geom.dtype)) / 20
@@ -107,6 +113,7 @@ def _unit(v, axis=-1):
     return jnp.where(ok, v / jnp.sqrt(jnp.where(ok, n2, 1)), 0)
 
 
+@jax.jit
 def conductivity_tensors(
     sigma_l,
     sigma_t,
@@ -172,6 +179,7 @@ def region_index(regions, ids=None) -> tuple[np.ndarray, np.ndarray]:
     return index.astype(np.int32), ids
 
 
+@jax.jit
 def region_values(region_index: Int[ArrayLike, " cells"], table: Float[ArrayLike, " regions *rest"]) -> Float[Array, " cells *rest"]:
     """Per-cell values ``table[region_index]`` (differentiable w.r.t. ``table``).
 
@@ -181,6 +189,7 @@ def region_values(region_index: Int[ArrayLike, " cells"], table: Float[ArrayLike
     return jnp.asarray(table)[jnp.asarray(region_index)]
 
 
+@jax.jit
 def element_stiffness(geom: P1Geometry, D) -> Float[Array, "cells 4 4"]:
     """P1 element stiffness ``|T| G D Gᵀ`` of ``-div(D grad u)``.
 
@@ -197,6 +206,7 @@ def element_stiffness(geom: P1Geometry, D) -> Float[Array, "cells 4 4"]:
     return geom.volumes[:, None, None] * jnp.einsum("caj,cbj->cab", GD, G)
 
 
+@jax.jit
 def cell_gradient(geom: P1Geometry, u: Float[ArrayLike, " nodes *rest"]) -> Float[Array, "cells 3 *rest"]:
     """The (constant) gradient of the P1 interpolant of nodal values ``u`` on every cell: ``Σ_a u[tets[c, a]] ∇λ_a``."""
     u = jnp.asarray(u)

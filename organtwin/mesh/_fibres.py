@@ -137,8 +137,13 @@ def _apex_and_axis(mesh: Mesh, epi: str, base: str) -> tuple[np.ndarray, np.ndar
     return apex, normal
 
 
+@eqx.filter_jit
+def _laplacian(geom, pattern):
+    return assemble_stiffness(geom, 1.0, pattern)
+
+
 def fibre_potentials(
-    mesh: Mesh, *, endo=_DEFAULT_ENDO, epi: str = "epi", base: str = "base", rtol: float = 1e-8, dtype=None
+    mesh: Mesh, *, endo=_DEFAULT_ENDO, epi: str = "epi", base: str = "base", rtol: float | None = None, dtype=None
 ) -> FibrePotentials:
     """Solve the Laplace problems of the rule on `mesh` and return their per-tet values and gradients.
 
@@ -147,8 +152,9 @@ def fibre_potentials(
         endo: the endocardial surface name(s): one (a single ventricle) or two (LV first, then RV). With the default
             ``("endo_lv", "endo_rv")`` a mesh without ``endo_rv`` is treated as a single ventricle.
         epi, base: the epicardial and base surface names.
-        rtol: relative residual tolerance of the Laplace solves.
-        dtype: floating dtype of the geometry (default: JAX's default float).
+        rtol: relative residual tolerance of the Laplace solves; default 1e-8 in float64, 1e-5 in float32 (what float32
+            CG can reach; fibre directions need far less).
+        dtype: floating dtype of the geometry and the solves (default: JAX's default float).
 
     The apex (``psi = 0``) is the node set ``"apex"`` if the mesh has one, else the epicardial node farthest from the
     least-squares plane through the base nodes. Raises MeshError (one line) if a surface is missing.
@@ -156,7 +162,9 @@ def fibre_potentials(
     endo_names = _endo_names(mesh, endo, epi, base)
     apex, axis = _apex_and_axis(mesh, epi, base)
     geom = P1Geometry.from_mesh(mesh, dtype=dtype)
-    stiffness = assemble_stiffness(geom, 1.0, SparsityPattern.from_mesh(mesh))  # one assembly for all the solves
+    if rtol is None:
+        rtol = 1e-8 if jnp.finfo(geom.dtype).bits >= 64 else 1e-5
+    stiffness = _laplacian(geom, SparsityPattern.from_mesh(mesh))  # one assembly for all the solves
 
     def solve(fixed):  # a node in several sets takes the value of the last one (the endocardia, for phi_epi)
         return laplace_solve(mesh, fixed, rtol=rtol, stiffness=stiffness).astype(geom.dtype)
@@ -348,7 +356,7 @@ class FibreRule(eqx.Module):
 
     @eqx.filter_jit
     def frames(self, p: FibrePotentials) -> Float[Array, "cells 3 3"]:
-        """Per-tet orthonormal frames with columns ``(fibre, cross-fibre in the sheet, sheet)``."""
+        """Per-tet right-handed orthonormal frames with columns ``(f, -n, s)``: fibre, minus the sheet normal, sheet."""
         d = p.transmural
         alpha, beta = jnp.radians(self.helix(d)), jnp.radians(self.sheet(d))
         Q_epi = _orient(_wall_frame(p.grad_transmural, p.grad_apicobasal, p.long_axis), alpha, beta)
@@ -391,7 +399,8 @@ def rule_based_fibres(
     endo=_DEFAULT_ENDO,
     epi: str = "epi",
     base: str = "base",
-    rtol: float = 1e-8,
+    rtol: float | None = None,
+    dtype=None,
 ) -> Mesh:
     """Rule-based fibres and sheets (Bayer et al., Ann. Biomed. Eng. 40:2243–2254, 2012) on a ventricular mesh.
 
@@ -403,7 +412,8 @@ def rule_based_fibres(
         endo: endocardial surface name(s): ``"endo_lv"`` alone, or (LV, RV) for a biventricular mesh; with the default
             a mesh without ``endo_rv`` is a single ventricle.
         epi, base: epicardial and base surface names.
-        rtol: relative residual tolerance of the Laplace solves.
+        rtol: relative residual tolerance of the Laplace solves (default 1e-8 in float64, 1e-5 in float32).
+        dtype: floating dtype of the computation (default: JAX's default float); the fields are stored as float64.
 
     Returns:
         The mesh with ``fibres`` and ``sheets`` (cells, 3) set (unit, orthogonal) and the cell fields ``transmural``
@@ -414,7 +424,7 @@ def rule_based_fibres(
         MeshError: one line, if a named surface is missing.
     """
     rule = FibreRule(alpha_endo, alpha_epi, beta_endo, beta_epi)
-    p = fibre_potentials(mesh, endo=endo, epi=epi, base=base, rtol=rtol)
+    p = fibre_potentials(mesh, endo=endo, epi=epi, base=base, rtol=rtol, dtype=dtype)
     fibres, sheets = rule(p)
     cell_data = dict(mesh.cell_data)
     cell_data["transmural"] = np.asarray(p.transmural, dtype=np.float64)
@@ -422,5 +432,10 @@ def rule_based_fibres(
     cell_data["helix_angle"] = np.asarray(rule.helix_angle(p, fibres), dtype=np.float64)
     if p.biventricular:
         cell_data["septal"] = np.asarray(p.septal, dtype=np.float64)
-    return mesh.replace(fibres=np.asarray(fibres, dtype=np.float64), sheets=np.asarray(sheets, dtype=np.float64),
-                        cell_data=cell_data)
+    # stored in float64, orthonormal to round-off even when computed in float32 (one Gram-Schmidt step on the host)
+    f = np.asarray(fibres, dtype=np.float64)
+    f = f / np.linalg.norm(f, axis=1, keepdims=True)
+    s = np.asarray(sheets, dtype=np.float64)
+    s = s - np.sum(s * f, axis=1, keepdims=True) * f
+    s = s / np.linalg.norm(s, axis=1, keepdims=True)
+    return mesh.replace(fibres=f, sheets=s, cell_data=cell_data)

@@ -61,8 +61,12 @@ class JacobiCG(lx.AbstractLinearSolver):
         b = vector
         precond = options.get("preconditioner")
         apply_p = (lambda r: r) if precond is None else precond.mv
-        y = options.get("y0", jnp.zeros_like(b))
-        r = b - operator.mv(y)
+        if "y0" in options:
+            y = options["y0"]
+            r = b - operator.mv(y)
+        else:
+            y = jnp.zeros_like(b)
+            r = b
         z = apply_p(r)
         p = z
         gamma = jnp.vdot(r, z)

@@ -1,3 +1,4 @@
 """Pictures (pyvista off-screen renders). Imported only at the edge: the core never needs it."""
 
 from ._render import render_mesh as render_mesh, to_pyvista as to_pyvista
+from ._fibres_render import render_fibres as render_fibres

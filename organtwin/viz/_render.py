@@ -72,7 +72,7 @@ def render_mesh(
             surf = grid.extract_surface(algorithm=None)
         except TypeError:  # pyvista < 0.47 has no `algorithm`
             surf = grid.extract_surface()
-        kw = dict(scalars=name, show_edges=mesh.n_cells < 60000, edge_color="#333333", line_width=0.3)
+        kw = dict(scalars=name, show_edges=mesh.n_cells < 20000, edge_color="#333333", line_width=0.3)
         if categorical:
             n_reg = len(np.unique(mesh.regions))
             kw.update(categories=True, cmap=cmap or ("tab10" if n_reg <= 10 else "tab20"),

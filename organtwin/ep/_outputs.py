@@ -1,0 +1,87 @@
+"""Results of a monodomain run, and locating probe points in the mesh."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+__all__ = ["MonodomainResult", "MonodomainState", "locate_points"]
+
+
+class MonodomainState(eqx.Module):
+    """The state of a monodomain run at time ``t`` (final): V (nodes,) mV and the ionic states of every model group
+    (``states[g]`` of shape (n_states_g, nodes_g)). Pass it as ``initial=`` to continue a run."""
+
+    t: Array
+    V: Float[Array, " nodes"]
+    states: tuple
+
+
+class MonodomainResult(eqx.Module):
+    """What `simulate_monodomain` returns (final). Times in ms, potentials in mV; unrecorded items are None.
+
+    Attributes:
+        activation: (nodes,) first upstroke crossing of the activation threshold; ``inf`` where the node never activated.
+        repolarisation: (nodes,) first downstroke crossing of the repolarisation threshold after activation (or ``inf``).
+        apd: (nodes,) ``repolarisation - activation``.
+        activation_count: (nodes,) int, number of upstrokes (``Record(beats=True)``).
+        last_activation: (nodes,) time of the last upstroke (``Record(beats=True)``).
+        snapshot_times: (k,) times of the Vm snapshots (the requested times rounded to the time step).
+        snapshots: (k, nodes) Vm at those times.
+        probe_times: (m,) sample times of the probe traces (t0 first).
+        probes: (m, p) Vm at the probe points.
+        final: the `MonodomainState` at the end (for restarts).
+        cg_iterations: total CG iterations of the theta scheme (0 for explicit diffusion).
+        n_steps: number of time steps taken (static).
+        dt: the time step, ms (static).
+    """
+
+    activation: Float[Array, " nodes"] | None
+    repolarisation: Float[Array, " nodes"] | None
+    apd: Float[Array, " nodes"] | None
+    activation_count: Int[Array, " nodes"] | None
+    last_activation: Float[Array, " nodes"] | None
+    snapshot_times: Float[Array, " k"] | None
+    snapshots: Float[Array, "k nodes"] | None
+    probe_times: Float[Array, " m"] | None
+    probes: Float[Array, "m p"] | None
+    final: MonodomainState
+    cg_iterations: Array
+    n_steps: int = eqx.field(static=True)
+    dt: float = eqx.field(static=True)
+
+
+def locate_points(points: Float[Array, "nodes 3"], geometry, query: Float[np.ndarray, "k 3"], *, tol: float = 1e-6
+                  ) -> tuple[Int[Array, "k 4"], Float[Array, "k 4"]]:
+    """Node indices and barycentric weights of the P1 interpolant at ``query`` points.
+
+    For each point, the tet whose smallest barycentric coordinate is largest (the containing tet; on a shared face or
+    edge any of the tets sharing it gives the same interpolant). The barycentric coordinates come from the P1 basis
+    gradients: ``λ_a(q) = δ_a0 + ∇λ_a · (q - p_0)``. Raises ValueError (when concrete) if a point lies outside the mesh by
+    more than ``tol`` in barycentric terms. Jit-able; one (cells,)-vector pass per point.
+    """
+    points = jnp.asarray(points)
+    tets = geometry.tets
+    p0 = points[tets[:, 0]]  # (c, 3)
+    grads = geometry.grads  # (c, 4, 3)
+    query = jnp.asarray(query, points.dtype).reshape(-1, 3)
+    e0 = jnp.asarray([1.0, 0.0, 0.0, 0.0], points.dtype)
+
+    def one(q):
+        lam = e0 + jnp.einsum("cai,ci->ca", grads, q[None, :] - p0)
+        worst = jnp.min(lam, axis=1)
+        c = jnp.argmax(worst)
+        return tets[c], lam[c], worst[c]
+
+    nodes, weights, worst = jax.lax.map(one, query)
+    if not isinstance(worst, jax.core.Tracer):
+        bad = np.flatnonzero(np.asarray(worst) < -tol)
+        if bad.size:
+            q = np.asarray(query)[bad[0]].round(4).tolist()
+            raise ValueError(f"probe point {q} mm lies outside the mesh")
+    weights = jnp.clip(weights, 0.0, 1.0)
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    return nodes, jax.lax.stop_gradient(weights)

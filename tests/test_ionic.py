@@ -1,0 +1,495 @@
+"""Ionic models (organtwin.ionic): interface facts, published single-cell figures at BCL 1000 ms, Rush–Larsen convergence,
+float32 vs float64, gradients against finite differences, AP feature extraction.
+
+Runs in float64 (tests/conftest.py enables x64). The default tests pace 5 beats from each model's initial state (the ten
+Tusscher initial states are the authors' near-steady 1 Hz values, so 5 beats suffice for the figures at the stated
+tolerances); the 20-beat steady-state check is marked slow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from organtwin.ionic import (
+    MODEL_NAMES,
+    AbstractIonicModel,
+    AlievPanfilov1996,
+    BuenoOrovio2008,
+    FentonKarma1998,
+    MitchellSchaeffer2003,
+    TenTusscher2006,
+    ap_features,
+    forward_euler_step,
+    model_from_name,
+    pace_cell,
+    reaction_increments,
+    reaction_step,
+    simulate_cell,
+)
+
+FAST_BEATS = 5
+
+
+@pytest.fixture(scope="module")
+def traces():
+    """5 beats at BCL 1000 ms for every model and preset (default dt and stimulus)."""
+    return {name: simulate_cell(model_from_name(name), bcl=1000.0, beats=FAST_BEATS) for name in MODEL_NAMES}
+
+
+# ---------------------------------------------------------------------------------------------------- interface facts
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_parameters_are_array_leaves_and_partition(name):
+    model = model_from_name(name)
+    assert isinstance(model, AbstractIonicModel)
+    fields = [f.name for f in dataclasses.fields(model)]
+    for f in fields:
+        value = getattr(model, f)
+        assert eqx.is_inexact_array(value), f"{name}.{f} is not a floating-point JAX array"
+    leaves = jax.tree_util.tree_leaves(model)
+    assert len(leaves) == len(fields)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    assert jax.tree_util.tree_leaves(static) == []
+    assert all(a is b for a, b in zip(jax.tree_util.tree_leaves(eqx.combine(params, static)), leaves))
+    # state layout
+    assert model.s0.shape == (len(model.state_names),)
+    assert len(set(model.gate_indices)) == len(model.gate_indices)
+    assert all(0 <= g < model.n_states for g in model.gate_indices)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("shape", [(), (7,), (2, 3)])
+def test_initial_state_broadcast_and_shapes(name, shape):
+    model = model_from_name(name)
+    for dtype in (jnp.float32, jnp.float64):
+        V, s = model.initial_state(shape, dtype)
+        assert V.shape == shape and V.dtype == dtype
+        assert s.shape == (model.n_states, *shape) and s.dtype == dtype
+        np.testing.assert_allclose(np.asarray(V), float(model.V0))
+        np.testing.assert_allclose(np.asarray(s).reshape(model.n_states, -1)[:, 0], np.asarray(model.s0), rtol=1e-6)
+    V, s = model.initial_state(shape)
+    Iion, ds = model.derivatives(V, s)
+    assert Iion.shape == shape and ds.shape == s.shape
+    inf, tau = model.gate_inf_tau(V, s)
+    assert inf.shape == tau.shape == (model.n_gates, *shape)
+    assert bool(jnp.all(tau > 0))
+    # gate rows of ds are (inf - s) / tau
+    for k, g in enumerate(model.gate_indices):
+        np.testing.assert_allclose(ds[g], (inf[k] - s[g]) / tau[k], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_reaction_step_is_vectorised_over_nodes(name):
+    """Many nodes at once (struct of arrays) equal the nodes one by one; Rush–Larsen is exact for frozen inf/tau."""
+    model = model_from_name(name)
+    V0, s0 = model.initial_state((6,))
+    V = V0 + jnp.linspace(0.0, 110.0, 6)  # rest ... depolarised
+    istim = jnp.array([0.0, 10.0, 0.0, 0.0, 0.0, 0.0])
+    dt = 0.01
+    Vn, sn = reaction_step(model, V, s0, dt, istim)
+    assert Vn.shape == V.shape and sn.shape == s0.shape
+    for i in range(6):
+        vi, si = reaction_step(model, V[i], s0[:, i], dt, istim[i])
+        np.testing.assert_allclose(vi, Vn[i], rtol=1e-12)
+        np.testing.assert_allclose(si, sn[:, i], rtol=1e-12, atol=1e-300)
+    # V update is forward Euler with the sign convention dV/dt = -Iion + Istim
+    Iion, ds = model.derivatives(V, s0, istim)
+    np.testing.assert_allclose(Vn, V + dt * (-Iion + istim), rtol=1e-12)
+    # gates: exact exponential relaxation towards inf; the others forward Euler
+    inf, tau = model.gate_inf_tau(V, s0)
+    for i in range(model.n_states):
+        if i in model.gate_indices:
+            k = model.gate_indices.index(i)
+            expected = inf[k] + (s0[i] - inf[k]) * jnp.exp(-dt / tau[k])
+        else:
+            expected = s0[i] + dt * ds[i]
+        np.testing.assert_allclose(sn[i], expected, rtol=1e-10, atol=1e-14)
+    dV, dsi = reaction_increments(model, V, s0, dt, istim)
+    np.testing.assert_allclose(V + dV, Vn, rtol=1e-14)
+    np.testing.assert_allclose(s0 + dsi, sn, rtol=1e-12, atol=1e-14)
+
+
+def test_tentusscher_epicardial_initial_state_is_niederer_benchmark():
+    """Niederer et al. 2011 (Phil Trans R Soc A 369:4331), TT2006 epicardial: V -85.23 mV, Na_i 8.604, K_i 136.89,
+    Ca_i 1.26e-4, Ca_SR 3.64 mM."""
+    m = TenTusscher2006.epicardial()
+    assert len(m.state_names) == 18  # 19 state variables with V
+    V, s = m.initial_state()
+    assert float(V) == pytest.approx(-85.23)
+    got = {n: float(s[m.state_index(n)]) for n in ("Na_i", "K_i", "Ca_i", "Ca_SR")}
+    assert got == pytest.approx({"Na_i": 8.604, "K_i": 136.89, "Ca_i": 1.26e-4, "Ca_SR": 3.64})
+    assert TenTusscher2006.gate_indices == tuple(range(12))
+    assert TenTusscher2006.state_names[:12] == ("m", "h", "j", "xr1", "xr2", "xs", "r", "s", "d", "f", "f2", "fcass")
+
+
+def test_presets_follow_the_papers():
+    # ten Tusscher & Panfilov 2006 (Table 1 / I_to description): G_Ks epi/endo 0.392, M 0.098; G_to epi/M 0.294,
+    # endo 0.073 nS/pF; endocardial s-gate s_inf half-activation -28 mV and tau_s = 1000 exp(-(V+67)^2/1000) + 8.
+    epi, endo, mid = TenTusscher2006.epicardial(), TenTusscher2006.endocardial(), TenTusscher2006.midmyocardial()
+    assert (float(epi.g_Ks), float(endo.g_Ks), float(mid.g_Ks)) == pytest.approx((0.392, 0.392, 0.098))
+    assert (float(epi.g_to), float(endo.g_to), float(mid.g_to)) == pytest.approx((0.294, 0.073, 0.294))
+    V = jnp.array([-67.0, -28.0, 0.0])
+    _, tau_endo = endo.gate_inf_tau(V, endo.initial_state((3,))[1])
+    inf_endo, _ = endo.gate_inf_tau(V, endo.initial_state((3,))[1])
+    k = TenTusscher2006.gate_indices.index(TenTusscher2006.state_names.index("s"))
+    np.testing.assert_allclose(tau_endo[k], 1000.0 * np.exp(-((V + 67.0) ** 2) / 1000.0) + 8.0, rtol=1e-12)
+    assert float(inf_endo[k][1]) == pytest.approx(0.5)
+    inf_epi, tau_epi = epi.gate_inf_tau(V, epi.initial_state((3,))[1])
+    np.testing.assert_allclose(
+        tau_epi[k], 85.0 * np.exp(-((V + 45.0) ** 2) / 320.0) + 5.0 / (1.0 + np.exp((V - 20.0) / 5.0)) + 3.0, rtol=1e-12
+    )
+    assert float(inf_epi[k][0]) == pytest.approx(1.0 / (1.0 + math.exp((-67.0 + 20.0) / 5.0)))
+    # Bueno-Orovio et al. 2008 Table 1 (a few entries of each column)
+    e, n, m = BuenoOrovio2008.epicardial(), BuenoOrovio2008.endocardial(), BuenoOrovio2008.midmyocardial()
+    assert (float(e.tau_so1), float(n.tau_so1), float(m.tau_so1)) == pytest.approx((30.0181, 40.0, 91.0))
+    assert (float(e.tau_si), float(n.tau_si), float(m.tau_si)) == pytest.approx((1.8875, 2.9013, 3.3849))
+    assert (float(e.u_u), float(n.u_u), float(m.u_u)) == pytest.approx((1.55, 1.56, 1.61))
+    assert (float(e.w_inf_star), float(n.w_inf_star), float(m.w_inf_star)) == pytest.approx((0.94, 0.78, 0.5))
+    # Fenton & Karma 1998 Table 1, BR column; MBR preset
+    fk = FentonKarma1998()
+    assert (float(fk.tau_d), float(fk.tau_v1_minus), float(fk.tau_w_plus), float(fk.u_v)) == pytest.approx(
+        (0.25, 1250.0, 870.0, 0.04)
+    )
+    assert float(FentonKarma1998.modified_beeler_reuter().tau_w_minus) == pytest.approx(11.0)
+    # Aliev & Panfilov 1996 and Mitchell & Schaeffer 2003 defaults
+    ap = AlievPanfilov1996()
+    assert (float(ap.k), float(ap.a), float(ap.eps0), float(ap.mu1), float(ap.mu2)) == pytest.approx((8, 0.15, 0.002, 0.2, 0.3))
+    ms = MitchellSchaeffer2003()
+    assert (float(ms.tau_in), float(ms.tau_out), float(ms.tau_open), float(ms.tau_close), float(ms.v_gate)) == pytest.approx(
+        (0.3, 6.0, 120.0, 150.0, 0.13)
+    )
+
+
+def test_bad_construction_and_names_are_one_line_errors():
+    with pytest.raises(ValueError, match="tau_in must be positive"):
+        MitchellSchaeffer2003(tau_in=-1.0)
+    with pytest.raises(ValueError, match="g_Kr must be >= 0"):
+        TenTusscher2006(g_Kr=-0.1)
+    with pytest.raises(ValueError, match="unknown ionic model 'hodgkin'.*tentusscher2006-epi"):
+        model_from_name("hodgkin")
+    assert model_from_name("TenTusscher2006_endo".replace("TenTusscher2006", "tentusscher2006")).g_to == pytest.approx(0.073)
+    with pytest.raises(ValueError, match="has no state 'Q'"):
+        TenTusscher2006().state_index("Q")
+
+
+# ------------------------------------------------------------------------------------ published single-cell figures
+# Reference values at BCL 1000 ms, with their source and the tolerance. "≈" values are read from the papers' figures
+# (approximate); analytic values follow from the papers' equations and parameters. Tolerances cover the figure-reading
+# uncertainty and, for the default (5-beat) run, the small remaining drift towards steady state.
+#
+#   ten Tusscher & Panfilov 2006 (AJP Heart 291:H1088, Fig. 1 and 2; currents and I_Na as in ten Tusscher et al. 2004,
+#   AJP Heart 286:H1573, Fig. 5 and Results "single cell"): resting potential ≈ -86 mV, overshoot ≈ +40 mV,
+#   dV/dt max ≈ 350 V/s (single cell), APD90 ≈ 300 ms for epicardial and endocardial cells and ≈ 400 ms for M cells
+#   (M cells ≈ 100 ms longer: reduced G_Ks).
+#   Bueno-Orovio, Cherry & Fenton 2008 (J Theor Biol 253:544): V = 85.7 u - 84 mV, so rest -84 mV exactly (u = 0);
+#   APD90 fitted to human data: ≈ 270 ms EPI and ENDO, ≈ 400 ms M (M cells longest); upstroke velocities of a few hundred V/s.
+#   Mitchell & Schaeffer 2003 (Bull Math Biol 65:767): rest v = 0 (-80 mV); plateau v solves h v (1 - v) = τ_in/τ_out;
+#   maximal upstroke max_v [v²(1-v)/τ_in - v/τ_out] = 0.385 /ms (38.5 V/s); APD_max ≈ τ_close ln(τ_out/(4 τ_in)) = 241 ms
+#   (leading order; the exact gate-time check is in test_mitchell_schaeffer_apd_formula).
+#   Aliev & Panfilov 1996 (Chaos Solitons Fractals 7:293) with V = 100 u - 80 mV, t = 12.9 ms per unit: rest -80 mV,
+#   upper branch u ≈ 1 (+20 mV), upstroke bounded by max_u k u (u - a)(1 - u) · 100/12.9 = 7.16 V/s.
+#   Fenton & Karma 1998 (Chaos 8:20), BR set, V = 100 u - 85 mV: rest -85 mV; upstroke bounded by
+#   (V_fi - V_0)(1 - u_c)²/(4 τ_d) = 75.7 V/s; APD ≈ 270 ms at long cycle lengths (the Beeler–Reuter fit, Fig. 2).
+PUBLISHED = {
+    #                       rest (mV, tol)   peak (mV, tol)   dV/dt (V/s, rel tol)  APD90 (ms, rel tol)
+    "tentusscher2006-epi": ((-86.0, 1.5), (40.0, 6.0), (350.0, 0.15), (300.0, 0.10)),
+    "tentusscher2006-endo": ((-86.0, 1.5), (40.0, 6.0), (350.0, 0.15), (300.0, 0.10)),
+    "tentusscher2006-mid": ((-86.0, 1.5), (40.0, 6.0), (350.0, 0.15), (400.0, 0.10)),
+    "bueno-orovio-epi": ((-84.0, 0.2), (42.0, 8.0), (280.0, 0.25), (270.0, 0.08)),
+    "bueno-orovio-endo": ((-84.0, 0.2), (42.0, 8.0), (280.0, 0.25), (270.0, 0.08)),
+    "bueno-orovio-mid": ((-84.0, 0.2), (42.0, 8.0), (280.0, 0.25), (400.0, 0.08)),
+    "mitchell-schaeffer": ((-80.0, 0.01), (14.7, 0.5), (38.5, 0.03), (241.4, 0.20)),
+    "aliev-panfilov": ((-80.0, 0.01), (20.0, 2.0), (7.16, 0.06), (None, None)),
+    "fenton-karma": ((-85.0, 0.01), (None, None), (None, None), (270.0, 0.08)),
+}
+
+
+def _check_published(name, f):
+    (rest, rest_tol), (peak, peak_tol), (dvdt, dvdt_tol), (apd, apd_tol) = PUBLISHED[name]
+    assert f["rest_mV"] == pytest.approx(rest, abs=rest_tol), f
+    if peak is not None:
+        assert f["peak_mV"] == pytest.approx(peak, abs=peak_tol), f
+    if dvdt is not None:
+        assert f["dvdt_max_V_per_s"] == pytest.approx(dvdt, rel=dvdt_tol), f
+    if apd is not None:
+        assert f["apd90_ms"] == pytest.approx(apd, rel=apd_tol), f
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_single_cell_matches_published_figures(name, traces):
+    f = traces[name].features()
+    _check_published(name, f)
+
+
+def test_published_orderings_and_bounds(traces):
+    feats = {n: traces[n].features() for n in MODEL_NAMES}
+    # M cells have the longest APD (both papers); epi and endo within ~15 ms of each other (TT2006).
+    for fam in ("tentusscher2006", "bueno-orovio"):
+        e, n, m = (feats[f"{fam}-{c}"]["apd90_ms"] for c in ("epi", "endo", "mid"))
+        assert m > e + 60 and m > n + 60
+    assert abs(feats["tentusscher2006-epi"]["apd90_ms"] - feats["tentusscher2006-endo"]["apd90_ms"]) < 15
+    # Fenton–Karma: upstroke below the analytic J_fi bound; the slow inward current makes a dome above V_fi = 15 mV.
+    fk = feats["fenton-karma"]
+    assert 30.0 < fk["dvdt_max_V_per_s"] < 75.7 and fk["peak_mV"] > 15.0
+    # Aliev–Panfilov restitution (the paper's point): APD at BCL 1000 ms is shorter than from full recovery.
+    ap = traces["aliev-panfilov"]
+    assert ap.features(-1)["apd90_ms"] < ap.features(0)["apd90_ms"] - 30
+
+
+def test_mitchell_schaeffer_apd_formula():
+    """Mitchell & Schaeffer 2003: once v > v_gate, h closes as exp(-t/τ_close) and the plateau is lost when h falls to
+    h_min = 4 τ_in/τ_out; hence APD_max ≈ τ_close ln(h0/h_min) (241.4 ms for h0 = 1). The time of h = h_min must match
+    the formula to within the step; the AP (APD90) ends after it, by the slow passage of the lost fixed point."""
+    m = MitchellSchaeffer2003()
+    dt = 0.01
+    V, s = m.initial_state()
+
+    def body(carry, k):
+        V, s = carry
+        istim = jnp.where(k < 200, 10.0, 0.0)
+        V, s = reaction_step(m, V, s, dt, istim)
+        return (V, s), (V, s[0])
+
+    _, (Vt, ht) = jax.lax.scan(body, (V, s), jnp.arange(int(600 / dt)))
+    Vt, ht = np.asarray(Vt), np.asarray(ht)
+    t = (np.arange(Vt.size) + 1) * dt
+    v = (Vt + 80.0) / 100.0
+    t_gate = t[np.argmax(v > 0.13)]
+    h_min = 4 * 0.3 / 6.0
+    t_hmin = t[np.argmax(ht < h_min)]
+    assert t_hmin - t_gate == pytest.approx(150.0 * math.log(1.0 / h_min), abs=0.5)
+    apd90 = ap_features(t, Vt)["apd90_ms"]
+    assert 241.4 < apd90 < 1.2 * 241.4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_twenty_beats_steady_state_matches_published_figures(name):
+    tr = simulate_cell(model_from_name(name), bcl=1000.0, beats=20)
+    f = tr.features()
+    _check_published(name, f)
+    prev = tr.features(-2)
+    assert abs(f["apd90_ms"] - prev["apd90_ms"]) < 0.5  # (near) steady state: beat-to-beat APD change below 0.5 ms
+    assert abs(f["rest_mV"] - prev["rest_mV"]) < 0.05
+
+
+# ---------------------------------------------------------------------------------------------------- numerics
+def test_rush_larsen_converges_first_order_tentusscher():
+    """RMS difference of V (sampled every 1 ms over 400 ms, one beat) to a dt = 0.0025 ms run falls like dt^1."""
+    m = TenTusscher2006.epicardial()
+
+    def run(dt):
+        return simulate_cell(m, bcl=400.0, beats=1, dt=dt, record_every=int(round(1.0 / dt))).V
+
+    ref = run(0.0025)
+    dts = np.array([0.04, 0.02, 0.01])
+    errs = np.array([np.sqrt(np.mean((run(dt) - ref) ** 2)) for dt in dts])
+    assert np.all(np.diff(errs) < 0), errs
+    order = np.polyfit(np.log(dts), np.log(errs), 1)[0]
+    assert 0.8 < order < 1.7, (order, errs)
+    assert errs[-1] < 0.2  # mV RMS at dt = 0.01 ms
+
+
+def test_rush_larsen_stable_where_forward_euler_is_not():
+    """At dt = 0.1 ms the fast I_Na gates make forward Euler blow up; Rush–Larsen stays bounded (the reason for it)."""
+    m = TenTusscher2006.epicardial()
+    V, s = m.initial_state()
+
+    def run(step):
+        def body(c, k):
+            V, s = c
+            V, s = step(m, V, s, 0.1, jnp.where(k < 10, 52.0, 0.0))
+            return (V, s), V
+
+        return np.asarray(jax.lax.scan(body, (V, s), jnp.arange(3000))[1])
+
+    rl = run(reaction_step)
+    fe = run(forward_euler_step)
+    assert np.all(np.isfinite(rl)) and rl.min() > -100 and rl.max() < 60
+    assert not (np.all(np.isfinite(fe)) and fe.min() > -100 and fe.max() < 60)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_float32_matches_float64(name):
+    """Two beats in float32 (with compensated summation, the default for float32) agree with float64 to within
+    0.05 mV (rest, peak), 0.5 % (dV/dt max) and 0.5 ms (APD90): float32 rounding only, no accumulation."""
+    m = model_from_name(name)
+    a = simulate_cell(m, beats=2, dtype="float64")
+    b = simulate_cell(m, beats=2, dtype="float32")
+    assert b.V.dtype == np.float32 and a.V.dtype == np.float64
+    fa, fb = a.features(), b.features()
+    assert fb["rest_mV"] == pytest.approx(fa["rest_mV"], abs=0.05)
+    assert fb["peak_mV"] == pytest.approx(fa["peak_mV"], abs=0.05)
+    assert fb["dvdt_max_V_per_s"] == pytest.approx(fa["dvdt_max_V_per_s"], rel=5e-3)
+    assert fb["apd90_ms"] == pytest.approx(fa["apd90_ms"], abs=0.5)
+    assert np.max(np.abs(a.V - b.V)) < 0.5
+
+
+def test_float32_needs_compensated_summation():
+    """Without compensation the slow diastolic drift (≈ 4e-6 mV per 0.01 ms step near -84 mV, below half an ulp of
+    float32) is lost: V freezes and the next APD is off by milliseconds. Documents why pace_cell compensates."""
+    m = BuenoOrovio2008.endocardial().astype(jnp.float32)
+    V, s = m.initial_state((), jnp.float32)
+    kw = dict(dt=0.01, steps_per_beat=100_000, beats=2, stim_amplitude=40.0, stim_steps=100, record_every=10)
+    plain = jax.jit(lambda m, V, s: pace_cell(m, V, s, compensated=False, **kw))(m, V, s)
+    comp = jax.jit(lambda m, V, s: pace_cell(m, V, s, compensated=True, **kw))(m, V, s)
+    m64 = BuenoOrovio2008.endocardial()
+    V64, s64 = m64.initial_state((), jnp.float64)
+    ref = jax.jit(lambda m, V, s: pace_cell(m, V, s, **kw))(m64, V64, s64)
+    err_plain = float(jnp.max(jnp.abs(plain["V"] - ref["V"])))
+    err_comp = float(jnp.max(jnp.abs(comp["V"] - ref["V"])))
+    assert err_comp < 0.05 < 1.0 < err_plain
+
+
+# ---------------------------------------------------------------------------------------------------- gradients
+def _mean_v_loss(model, name_of_param, dt, t_end, amp, stim_steps):
+    V0, s0 = model.initial_state()
+    n = int(round(t_end / dt))
+
+    def loss(p):
+        m = eqx.tree_at(lambda q: getattr(q, name_of_param), model, p)
+        out = pace_cell(m, V0, s0, dt=dt, steps_per_beat=n, beats=1, stim_amplitude=amp, stim_steps=stim_steps,
+                        record_every=50)  # fmt: skip
+        return jnp.mean(out["V"])
+
+    return loss
+
+
+def test_gradient_of_mean_voltage_wrt_gkr_matches_finite_differences():
+    """d(mean V over 400 ms)/d(G_Kr) for TT2006 epi: forward-mode AD through the jitted scan vs central differences
+    (relative step 1e-4). The loss is smooth in G_Kr; agreement to 1e-6 relative."""
+    m = TenTusscher2006.epicardial()
+    loss = _mean_v_loss(m, "g_Kr", 0.02, 400.0, 52.0, 50)
+    g0 = m.g_Kr
+    _, d_ad = jax.jit(lambda g: jax.jvp(loss, (g,), (jnp.ones_like(g),)))(g0)
+    lj = jax.jit(loss)
+    h = 1e-4 * float(g0)
+    d_fd = (float(lj(g0 + h)) - float(lj(g0 - h))) / (2 * h)
+    assert float(d_ad) < 0  # more I_Kr, earlier repolarisation, lower mean V
+    assert float(d_ad) == pytest.approx(d_fd, rel=1e-6)
+
+
+def test_reverse_mode_gradient_bueno_orovio_matches_finite_differences():
+    """jax.grad (reverse mode, through the checkpointed scan) of mean V w.r.t. two BO parameters vs central differences.
+
+    The relative step is 1e-6: the BO/FK/MS right-hand sides contain Heaviside switches, so the time-discrete loss is
+    piecewise smooth in the parameters and AD gives the derivative of the smooth piece. A larger step (1e-4 here)
+    moves a switch by a time step and the difference quotient then differs by ~10 % (see the report)."""
+    m = BuenoOrovio2008.epicardial()
+    V0, s0 = m.initial_state()
+    n = int(500 / 0.02)
+
+    def loss(p):
+        mm = eqx.tree_at(lambda q: (q.tau_si, q.tau_so1), m, p)
+        out = pace_cell(mm, V0, s0, dt=0.02, steps_per_beat=n, beats=1, stim_amplitude=40.0, stim_steps=50, record_every=50)
+        return jnp.mean(out["V"])
+
+    p0 = (m.tau_si, m.tau_so1)
+    g = jax.jit(jax.grad(loss))(p0)
+    lj = jax.jit(loss)
+    for i in range(2):
+        h = 1e-6 * float(p0[i])
+        plus = tuple(p0[j] + (h if j == i else 0.0) for j in range(2))
+        minus = tuple(p0[j] - (h if j == i else 0.0) for j in range(2))
+        fd = (float(lj(plus)) - float(lj(minus))) / (2 * h)
+        assert float(g[i]) == pytest.approx(fd, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_reverse_mode_gradient_tentusscher_wrt_conductances():
+    """jax.grad of mean V w.r.t. G_Kr, G_Ks and G_CaL of TT2006 (reverse mode; compiling takes ~25 s on 2 cores)."""
+    m = TenTusscher2006.epicardial()
+    V0, s0 = m.initial_state()
+    n = int(400 / 0.02)
+    names = ("g_Kr", "g_Ks", "g_CaL")
+
+    def loss(p):
+        mm = eqx.tree_at(lambda q: tuple(getattr(q, k) for k in names), m, p)
+        out = pace_cell(mm, V0, s0, dt=0.02, steps_per_beat=n, beats=1, stim_amplitude=52.0, stim_steps=50, record_every=50)
+        return jnp.mean(out["V"])
+
+    p0 = tuple(getattr(m, k) for k in names)
+    g = jax.jit(jax.grad(loss))(p0)
+    lj = jax.jit(loss)
+    for i in range(3):
+        h = 1e-4 * float(p0[i])
+        plus = tuple(p0[j] + (h if j == i else 0.0) for j in range(3))
+        minus = tuple(p0[j] - (h if j == i else 0.0) for j in range(3))
+        fd = (float(lj(plus)) - float(lj(minus))) / (2 * h)
+        assert float(g[i]) == pytest.approx(fd, rel=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------------- AP features
+def test_ap_features_on_a_synthetic_trace():
+    """A piecewise-linear AP: rest -80 mV, upstroke 0 -> 1 ms to +20 mV (100 V/s), plateau, linear repolarisation from
+    200 to 300 ms back to -80: V90 = -70 mV is crossed at 290 ms; upstroke midpoint 0.5 ms -> APD90 289.5 ms."""
+    t = np.arange(0.0, 1000.0, 0.5)
+    V = np.interp(t, [0.0, 1.0, 200.0, 300.0, 1000.0], [-80.0, 20.0, 20.0, -80.0, -80.0])
+    t2 = np.concatenate([t, t + 1000.0])
+    V2 = np.concatenate([V, V])
+    f = ap_features(t2, V2, bcl=1000.0)
+    assert f["rest_mV"] == pytest.approx(-80.0)
+    assert f["peak_mV"] == pytest.approx(20.0)
+    assert f["dvdt_max_V_per_s"] == pytest.approx(100.0)
+    assert f["apd90_ms"] == pytest.approx(290.0 - 0.5, abs=1e-9)
+    flat = ap_features(t, np.full_like(t, -80.0))
+    assert math.isnan(flat["apd90_ms"])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        ap_features(t[::-1], V)
+    with pytest.raises(ValueError, match="same length"):
+        ap_features(t, V[:-1])
+
+
+def test_trace_features_use_every_step(traces):
+    """The trace's peak and dV/dt max come from every time step; from the 0.1 ms samples they can only be lower."""
+    tr = traces["tentusscher2006-epi"]
+    f_steps = tr.features()
+    f_samples = ap_features(tr.t, tr.V, bcl=tr.bcl)
+    assert f_samples["peak_mV"] <= f_steps["peak_mV"] + 1e-9
+    assert f_samples["dvdt_max_V_per_s"] <= f_steps["dvdt_max_V_per_s"] + 1e-9
+    assert f_samples["apd90_ms"] == pytest.approx(f_steps["apd90_ms"], abs=0.2)
+    assert f_samples["rest_mV"] == f_steps["rest_mV"]
+    assert tr.t.size == FAST_BEATS * 10_000 and tr.t[1] - tr.t[0] == pytest.approx(0.1)
+
+
+def test_simulate_cell_argument_errors():
+    m = FentonKarma1998()
+    with pytest.raises(ValueError, match="whole multiple of dt"):
+        simulate_cell(m, bcl=1000.0, dt=0.03, beats=1)
+    with pytest.raises(ValueError, match="positive divisor"):
+        simulate_cell(m, bcl=1000.0, dt=0.02, beats=1, record_every=7)
+    with pytest.raises(ValueError, match="beats must be at least 1"):
+        simulate_cell(m, beats=0)
+    with pytest.raises(ValueError, match="stim_duration"):
+        simulate_cell(m, beats=1, stim_duration=0.0)
+    with pytest.raises(TypeError, match="ionic model"):
+        simulate_cell("fenton-karma", beats=1)
+
+
+def test_continue_from_final_state_and_many_cells():
+    """A trace's final state continues the pacing seamlessly; pace_cell runs many cells at once (node axes)."""
+    m = BuenoOrovio2008.epicardial()
+    a = simulate_cell(m, beats=2)
+    b1 = simulate_cell(m, beats=1)
+    b2 = simulate_cell(m, beats=1, initial=(b1.V_final, b1.s_final))
+    np.testing.assert_allclose(b2.V, a.V[a.V.size // 2 :], rtol=1e-12)
+    # three cells with different tau_si at once
+    tau = jnp.array([1.5, 1.8875, 2.5])
+    mm = eqx.tree_at(lambda q: q.tau_si, m, tau)
+    V, s = m.initial_state((3,))
+    out = jax.jit(
+        lambda mm, V, s: pace_cell(mm, V, s, dt=0.01, steps_per_beat=50_000, beats=1, stim_amplitude=40.0,
+                                   stim_steps=100, record_every=10)  # fmt: skip
+    )(mm, V, s)
+    assert out["V"].shape == (1, 5000, 3)
+    single = jax.jit(
+        lambda mm, V, s: pace_cell(mm, V, s, dt=0.01, steps_per_beat=50_000, beats=1, stim_amplitude=40.0,
+                                   stim_steps=100, record_every=10)  # fmt: skip
+    )(eqx.tree_at(lambda q: q.tau_si, m, tau[2]), V[2], s[:, 2])
+    np.testing.assert_allclose(out["V"][..., 2], single["V"], rtol=1e-12)
