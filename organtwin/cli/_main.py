@@ -150,6 +150,12 @@ def mesh_fibres(
         _say(f"wrote {png}")
 
 
+# --------------------------------------------------------------------------------------------------------------- cell
+from ._cell import cell as _cell  # noqa: E402  (light module: heavy imports happen inside the command)
+
+app.command("cell")(_cell)
+
+
 # --------------------------------------------------------------------------------------------------------------- demo
 @app.command("demo")
 def demo(

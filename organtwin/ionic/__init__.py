@@ -14,5 +14,10 @@ from ._mitchell_schaeffer import MitchellSchaeffer2003 as MitchellSchaeffer2003
 from ._fenton_karma import FentonKarma1998 as FentonKarma1998
 from ._bueno_orovio import BuenoOrovio2008 as BuenoOrovio2008
 from ._tentusscher2006 import TenTusscher2006 as TenTusscher2006
-from ._cell import CellTrace as CellTrace, ap_features as ap_features, pace_cell as pace_cell, simulate_cell as simulate_cell
+from ._cell import (
+    CellTrace as CellTrace,
+    ap_features as ap_features,
+    pace_cell as pace_cell,
+    simulate_cell as simulate_cell,
+)
 from ._registry import MODEL_NAMES as MODEL_NAMES, model_from_name as model_from_name

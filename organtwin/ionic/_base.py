@@ -16,7 +16,7 @@ Conventions shared by every model in :mod:`organtwin.ionic`:
 from __future__ import annotations
 
 import abc
-from typing import Callable, ClassVar
+from typing import Callable
 
 import equinox as eqx
 import jax
