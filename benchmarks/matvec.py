@@ -11,7 +11,10 @@ the anisotropic monodomain stiffness once (fibres rotating through the wall, sig
     scipy_csr      scipy.sparse CSR (single-threaded C loop), the peer
 
 Each JAX variant is jitted; the first call (trace + compile + run) is reported apart, then the median (and minimum) of
-``--repeats`` calls, each ending in ``block_until_ready``. Results are checked against scipy (relative max-norm error).
+``--repeats`` calls, each ending in ``block_until_ready``, the variants timed round-robin (one call of each per round, so
+that load from other jobs on a shared machine falls on all of them alike). Results are checked against scipy (relative max-norm error).
+A second figure, "in loop", is the time per matvec inside one jitted ``fori_loop`` of ``--inner`` steps
+``x <- x + c A x`` (how a time stepper uses it: no per-call dispatch), against the same Python loop around scipy.
 "GB/s" is the minimum traffic of each format (matrix values and indices read once, x read once, y written once) divided by
 the median time: a comparable figure, not a hardware counter.
 
@@ -38,6 +41,7 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--dtypes", default="float32,float64")
     ap.add_argument("--variants", default="ell,ell_rowmajor,csr_segsum,ebe,scipy_csr")
     ap.add_argument("--repeats", type=int, default=50)
+    ap.add_argument("--inner", type=int, default=20, help="matvecs per timed call in the in-loop figure")
     ap.add_argument("--threads", type=int, default=0, help="XLA CPU threads (0: XLA's default, all cores)")
     ap.add_argument("--json", nargs="?", const="-", default=None, help="write the results as JSON to a file ('-': stdout)")
     return ap.parse_args()
@@ -81,29 +85,33 @@ def fibre_field(mesh) -> np.ndarray:
     return np.column_stack([np.cos(angle), np.sin(angle), np.zeros_like(angle)])
 
 
-def _time(fn, args, repeats):
+def _timed(call):
     t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    first = time.perf_counter() - t0
-    ts = []
+    jax.block_until_ready(call())
+    return time.perf_counter() - t0
+
+
+def _interleaved(calls: dict, repeats: int) -> dict:
+    """Median and minimum seconds of each call, timing the calls round-robin (one of each per round) so that load from
+    other jobs on a shared machine falls on all of them alike."""
+    times = {k: [] for k in calls}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        ts.append(time.perf_counter() - t0)
-    return first, float(np.median(ts)), float(np.min(ts))
+        for k, call in calls.items():
+            times[k].append(_timed(call))
+    return {k: (float(np.median(v)), float(np.min(v))) for k, v in times.items()}
 
 
-def _time_host(fn, repeats):
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts)), float(np.min(ts))
+def _in_loop(matvec, inner):
+    """jit(fori_loop(inner × x <- x + c A x)); c small so the iterate stays bounded."""
+
+    def run(args, x):
+        c = jnp.asarray(1e-3, x.dtype)
+        return jax.lax.fori_loop(0, inner, lambda i, x: x + c * matvec(*args, x), x)
+
+    return jax.jit(run)
 
 
-def run_size(label: str, dtypes, variants, repeats):
+def run_size(label: str, dtypes, variants, repeats, inner):
     nx, ny, nz = SIZES[label]
     t0 = time.perf_counter()
     mesh = box_mesh(nx, ny, nz, *SLAB)
@@ -138,36 +146,58 @@ def run_size(label: str, dtypes, variants, repeats):
         ref = A @ x_np
         x = jnp.asarray(x_np)
         vals = K.values.astype(dt)
+        single, loops, meta = {}, {}, {}
         for var in variants:
             if var == "scipy_csr":
-                med, mn = _time_host(lambda: A @ x_np, repeats)
-                first, y = None, ref
-                traffic = nnz * (vb + 4) + (n + 1) * 4 + 2 * n * vb
-            elif var == "ell":
-                fn = jax.jit(lambda M, x: M.matvec(x))
-                args = (K.with_values(vals), x)
+                c_ = dt.type(1e-3)
+
+                def host_loop(A=A, c_=c_):
+                    z = x_np
+                    for _ in range(inner):
+                        z = z + c_ * (A @ z)
+                    return z
+
+                single[var] = lambda A=A: A @ x_np
+                loops[var] = host_loop
+                meta[var] = dict(first=None, y=ref, traffic=nnz * (vb + 4) + (n + 1) * 4 + 2 * n * vb)
+                continue
+            if var == "ell":
+                mv = lambda M, x: M.matvec(x)  # noqa: E731
+                args = (K.with_values(vals),)
                 traffic = n * w * (vb + 4) + 2 * n * vb
             elif var == "ell_rowmajor":
-                fn = jax.jit(lambda v, cidx, x: jnp.sum(v * x[cidx], axis=-1))
-                args = (vals.T.copy(), pattern.cols.T.copy(), x)
+                mv = lambda v, cidx, x: jnp.sum(v * x[cidx], axis=-1)  # noqa: E731
+                args = (vals.T.copy(), pattern.cols.T.copy())
                 traffic = n * w * (vb + 4) + 2 * n * vb
             elif var == "csr_segsum":
-                fn = jax.jit(lambda d, i, r, x: jax.ops.segment_sum(d * x[i], r, num_segments=n, indices_are_sorted=True))
-                args = (jnp.asarray(A.data), jnp.asarray(A.indices, jnp.int32), jnp.asarray(row_ids, jnp.int32), x)
+                mv = lambda d, i, r, x: jax.ops.segment_sum(  # noqa: E731
+                    d * x[i], r, num_segments=n, indices_are_sorted=True)
+                args = (jnp.asarray(A.data), jnp.asarray(A.indices, jnp.int32), jnp.asarray(row_ids, jnp.int32))
                 traffic = nnz * (vb + 8) + 2 * n * vb
             elif var == "ebe":
-                fn = jax.jit(lambda Ke, t, x: jax.ops.segment_sum(
-                    jnp.einsum("cab,cb->ca", Ke, x[t]).reshape(-1), t.reshape(-1), num_segments=n))
-                args = (Ke64.astype(dt), geom.tets, x)
+                mv = lambda Ke, t, x: jax.ops.segment_sum(  # noqa: E731
+                    jnp.einsum("cab,cb->ca", Ke, x[t]).reshape(-1), t.reshape(-1), num_segments=n)
+                args = (Ke64.astype(dt), geom.tets)
                 traffic = c * 16 * vb + c * 4 * 4 + 2 * n * vb
             else:
                 raise SystemExit(f"unknown variant {var!r}")
-            if var != "scipy_csr":
-                first, med, mn = _time(fn, args, repeats)
-                y = np.asarray(fn(*args))
-            err = float(np.abs(y - ref).max() / np.abs(ref).max())
-            rows.append(dict(size=label, dtype=dname, variant=var, first_call_s=first, median_ms=med * 1e3, min_ms=mn * 1e3,
-                             matvecs_per_s=1.0 / med, gb_per_s=traffic / med / 1e9, rel_err_vs_scipy=err))
+            fn = jax.jit(mv)
+            first = _timed(lambda fn=fn, args=args: fn(*args, x))  # trace + compile + first run
+            loop = _in_loop(mv, inner)
+            _timed(lambda loop=loop, args=args: loop(args, x))
+            single[var] = lambda fn=fn, args=args: fn(*args, x)
+            loops[var] = lambda loop=loop, args=args: loop(args, x)
+            meta[var] = dict(first=first, y=np.asarray(fn(*args, x)), traffic=traffic)
+        t_single = _interleaved(single, repeats)
+        t_loop = _interleaved(loops, max(3, repeats // 5))
+        for var in variants:
+            med, mn = t_single[var]
+            per = t_loop[var][0] / inner
+            traffic = meta[var]["traffic"]
+            err = float(np.abs(meta[var]["y"] - ref).max() / np.abs(ref).max())
+            rows.append(dict(size=label, dtype=dname, variant=var, first_call_s=meta[var]["first"], median_ms=med * 1e3,
+                             min_ms=mn * 1e3, matvecs_per_s=1.0 / med, gb_per_s=traffic / med / 1e9, in_loop_ms=per * 1e3,
+                             in_loop_matvecs_per_s=1.0 / per, in_loop_gb_per_s=traffic / per / 1e9, rel_err_vs_scipy=err))
     return info, rows
 
 
@@ -180,26 +210,33 @@ def main():
         date=datetime.date.today().isoformat(), machine=platform.processor() or platform.machine(),
         cpus=os.cpu_count(), jax=jax.__version__, backend=jax.default_backend(), xla_threads=args.threads or "default",
         python=platform.python_version(), command=" ".join(["python"] + sys.argv),
+        load_average_before=os.getloadavg()[0],
     )
     print(f"# P1 stiffness matvec, {meta['date']}, {meta['cpus']} CPUs, JAX {meta['jax']} ({meta['backend']}), "
           f"XLA threads: {meta['xla_threads']}")
     infos, all_rows = [], []
     for label in sizes:
-        info, rows = run_size(label, dtypes, variants, args.repeats)
+        info, rows = run_size(label, dtypes, variants, args.repeats, args.inner)
         infos.append(info)
         all_rows += rows
         print(f"\n## {label}: {info['nodes']} nodes, {info['tets']} tets, nnz {info['nnz']}, ELL width {info['width']}; "
               f"mesh {info['box_mesh_s']:.2f} s, pattern {info['pattern_build_s']:.2f} s, "
               f"assembly {info['assemble_s'] * 1e3:.0f} ms (first call {info['assemble_first_call_s']:.2f} s)")
         print(f"{'dtype':8s} {'variant':13s} {'compile+1st':>11s} {'median ms':>10s} {'min ms':>8s} {'matvec/s':>9s} "
-              f"{'GB/s':>6s} {'vs scipy':>8s} {'rel err':>9s}")
+              f"{'GB/s':>6s} {'vs scipy':>8s} | {'loop ms':>8s} {'matvec/s':>9s} {'GB/s':>6s} {'vs scipy':>8s} | {'rel err':>8s}")
         scipy_med = {r["dtype"]: r["median_ms"] for r in rows if r["variant"] == "scipy_csr"}
+        scipy_loop = {r["dtype"]: r["in_loop_ms"] for r in rows if r["variant"] == "scipy_csr"}
         for r in rows:
             first = "-" if r["first_call_s"] is None else f"{r['first_call_s']:.2f} s"
-            speed = scipy_med.get(r["dtype"])
-            ratio = "-" if speed is None else f"{speed / r['median_ms']:.2f}x"
-            print(f"{r['dtype']:8s} {r['variant']:13s} {first:>11s} {r['median_ms']:10.2f} {r['min_ms']:8.2f} "
-                  f"{r['matvecs_per_s']:9.0f} {r['gb_per_s']:6.2f} {ratio:>8s} {r['rel_err_vs_scipy']:9.1e}")
+            ratio = f"{scipy_med[r['dtype']] / r['median_ms']:.2f}x" if r["dtype"] in scipy_med else "-"
+            lratio = f"{scipy_loop[r['dtype']] / r['in_loop_ms']:.2f}x" if r["dtype"] in scipy_loop else "-"
+            print(f"{r['dtype']:8s} {r['variant']:13s} {first:>11s} {r['median_ms']:10.3f} {r['min_ms']:8.3f} "
+                  f"{r['matvecs_per_s']:9.0f} {r['gb_per_s']:6.2f} {ratio:>8s} | {r['in_loop_ms']:8.3f} "
+                  f"{r['in_loop_matvecs_per_s']:9.0f} {r['in_loop_gb_per_s']:6.2f} {lratio:>8s} | "
+                  f"{r['rel_err_vs_scipy']:8.1e}")
+    meta["load_average_after"] = os.getloadavg()[0]
+    print(f"\n(1-min load average {meta['load_average_before']:.1f} before, {meta['load_average_after']:.1f} after: "
+          "other jobs on the machine inflate medians; the minimum is the less disturbed figure)")
     if args.json:
         out = json.dumps(dict(meta=meta, meshes=infos, results=all_rows), indent=1)
         if args.json == "-":

@@ -39,6 +39,10 @@ def test_linear_solution_is_exact():
     x = solve_spd(K, jnp.zeros(mesh.n_nodes), dirichlet_nodes=bn, dirichlet_values=exact[bn], rtol=1e-12)
     np.testing.assert_allclose(x, exact, atol=1e-10)
     np.testing.assert_array_equal(np.asarray(x)[bn], exact[bn])  # Dirichlet values are imposed exactly
+    # an initial guess only changes the iteration count
+    x_warm = solve_spd(K, jnp.zeros(mesh.n_nodes), dirichlet_nodes=bn, dirichlet_values=exact[bn], rtol=1e-12,
+                       x0=exact + 0.01)
+    np.testing.assert_allclose(x_warm, exact, atol=1e-10)
 
 
 def test_laplace_solve_keys_and_overlaps():

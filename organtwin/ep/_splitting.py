@@ -28,6 +28,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
+import numpy as np
 from jaxtyping import Array, Float
 
 from ..mesh import EllMatrix, assemble, element_stiffness, lumped_mass
@@ -36,6 +37,7 @@ from ..mesh._solve import JacobiCG
 from ..mesh._sparse import ell_matvec
 
 __all__ = [
+    "host_stability_limit",
     "Splitting",
     "Mass",
     "AbstractDiffusion",
@@ -161,7 +163,7 @@ def _stiffness(tissue) -> EllMatrix:
     return assemble(tissue.pattern, element_stiffness(tissue.geometry, tissue.diffusion_tensors()))
 
 
-def explicit_stability_limit(tissue, *, iterations: int = 300) -> Array:
+def explicit_stability_limit(tissue, *, iterations: int = 100) -> Array:
     """The largest stable dt (ms) of forward-Euler diffusion with the lumped mass: ``2 / λ_max(M_L⁻¹ K)``.
 
     λ_max is estimated by power iteration on the symmetric ``M_L^{-1/2} K M_L^{-1/2}`` (Rayleigh quotient after
@@ -179,7 +181,10 @@ def explicit_stability_limit(tissue, *, iterations: int = 300) -> Array:
     def S(x):
         return r * ell_matvec(values, cols, r * x)
 
-    x0 = jax.random.uniform(jax.random.key(0), m.shape, m.dtype, minval=-1.0, maxval=1.0)
+    # A fixed, cheap pseudo-random start (the fractional part of a large multiple of sin: no PRNG to compile).
+    k = jnp.arange(m.shape[0], dtype=m.dtype)
+    x0 = jnp.sin(k * 12.9898 + 78.233) * 43758.5453
+    x0 = 2.0 * (x0 - jnp.floor(x0)) - 1.0
     x0 = x0 / jnp.linalg.norm(x0)
 
     def body(_, x):
@@ -191,3 +196,26 @@ def explicit_stability_limit(tissue, *, iterations: int = 300) -> Array:
     gershgorin = jnp.max(jnp.sum(jnp.abs(values), axis=0) / m)
     lam = jnp.minimum(1.01 * rayleigh, gershgorin)
     return 2.0 / lam
+
+
+def host_stability_limit(tissue, ops: _ExplicitOps, dt: float) -> float:
+    """`explicit_stability_limit` on the host from concrete operators: ``2 / λ_max`` by ARPACK Lanczos (scipy ``eigsh``) on
+    ``M_L^{1/2} (M_L⁻¹ K) M_L^{-1/2}``, raised by 0.1%. No compilation; about 20 ms for 5k nodes, a second for 500k."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as sla
+
+    W = np.asarray(ops.minus_dt_MinvK, dtype=np.float64) * (-1.0 / dt)  # M_L^-1 K, slot-major (width, nodes)
+    cols = np.asarray(ops.cols)
+    n = W.shape[1]
+    vol = np.asarray(tissue.geometry.volumes, dtype=np.float64)
+    m = np.bincount(np.asarray(tissue.geometry.tets).reshape(-1), weights=np.repeat(vol / 4, 4), minlength=n)
+    sq = np.sqrt(np.where(m > 0, m, 1.0))
+    rows = np.broadcast_to(np.arange(n)[None, :], W.shape)
+    data = (sq[rows] * W / sq[cols]).reshape(-1)
+    S = sp.csr_matrix((data, (rows.reshape(-1), cols.reshape(-1))), shape=(n, n))
+    S = 0.5 * (S + S.T)  # symmetric up to round-off
+    try:
+        lam = float(sla.eigsh(S, k=1, which="LA", tol=1e-6, return_eigenvectors=False)[0])
+    except sla.ArpackNoConvergence:  # pragma: no cover - fall back on the Gershgorin bound (an upper bound)
+        lam = float(np.max(np.abs(S).sum(axis=1)))
+    return 2.0 / (1.001 * lam)

@@ -42,3 +42,5 @@ from ._fibres import (
     fibre_potentials as fibre_potentials,
     rule_based_fibres as rule_based_fibres,
 )
+from ._sparse import ell_matvec as ell_matvec
+from ._solve import JacobiCG as JacobiCG

@@ -129,8 +129,9 @@ def solve_spd(
 
     The Dirichlet rows and columns are eliminated by masking: with ``P`` the free-node mask the solver sees the SPD operator
     ``P A P + (I - P)`` and the right-hand side ``P (b - A g)`` for ``z = x - g``, i.e. it solves
-    ``A_ff x_f = b_f - A_fd g``, and returns ``x = z + g`` with ``x_d = g`` exactly. Jacobi (inverse diagonal) preconditioned CG, stopping at
-    ``||r||_2 <= max(rtol ||rhs||_2, atol)``.
+    ``A_ff x_f = b_f - A_fd g``, and returns ``x = z + g`` with ``x_d = g`` exactly. Jacobi (inverse diagonal)
+    preconditioned CG, stopping at ``||r||_2 <= max(rtol ||rhs||_2, atol)`` (rhs: the right-hand side after elimination,
+    and after subtracting ``A x0`` when an initial guess is given).
 
     Args:
         A: the matrix (only ``A.values`` is differentiated).
@@ -139,7 +140,7 @@ def solve_spd(
         dirichlet_values: (k,) or a scalar; default 0. With ``dirichlet_mask``: (n,) or a scalar.
         dirichlet_mask: alternative to ``dirichlet_nodes``, a boolean (n,) mask of the fixed nodes. Its shape does not
             depend on how many nodes are fixed, so one compiled solve serves every choice of boundary sets on a mesh.
-        x0: initial guess (its Dirichlet entries are ignored).
+        x0: initial guess (its Dirichlet entries are ignored; not differentiated through, it only saves iterations).
         rtol, atol, max_steps: stopping test and iteration cap.
         throw: raise (an ``EquinoxRuntimeError``, also under jit) if CG does not converge; with ``throw=False`` the
             unconverged iterate is returned.
@@ -186,19 +187,23 @@ def solve_spd(
         return ell_matvec(values, cols, x)
 
     # Solve for z = x - g, which is zero on the Dirichlet nodes (CG keeps it exactly zero there: the fixed rows of the
-    # right-hand side, the residual and the search directions stay zero), so x = z + g holds g exactly.
+    # right-hand side, the residual and the search directions stay zero), so x = z + g holds g exactly. An initial guess
+    # enters as a (non-differentiated) shift z = z0 + δ, so the tangent and adjoint solves start from zero.
     rhs = free * (b - full_matvec(g))
+    if x0 is None:
+        z0 = None
+    else:
+        z0 = jax.lax.stop_gradient(free * (jnp.asarray(x0, dtype) - g))
+        rhs = rhs - masked_matvec(z0)
     operator = lx.FunctionLinearOperator(
         masked_matvec, jax.ShapeDtypeStruct((n,), dtype), tags=(lx.symmetric_tag, lx.positive_semidefinite_tag)
     )
     diag = jax.lax.stop_gradient(free * A.with_values(values).diagonal() + fixed)
     inv_diag = jnp.where(diag > 0, 1 / jnp.where(diag > 0, diag, 1), 1)
     options = {"preconditioner": lx.DiagonalLinearOperator(inv_diag)}
-    if x0 is not None:
-        options["y0"] = jax.lax.stop_gradient(free * (jnp.asarray(x0, dtype) - g))
     solver = JacobiCG(rtol=float(rtol), atol=float(atol), max_steps=int(max_steps))
     sol = lx.linear_solve(operator, rhs, solver, options=options, throw=False)
-    x = sol.value + g
+    x = sol.value + g if z0 is None else sol.value + z0 + g
     if throw:
         x = eqx.error_if(
             x,

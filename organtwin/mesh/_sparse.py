@@ -6,9 +6,10 @@ For P1 tets on a structured mesh ``w = 15``; unstructured meshes have a few more
 
 The storage is slot-major ("column-major ELL", as ELLPACK is stored on GPUs): ``cols[k, i]`` and ``values[k, i]`` hold the
 k-th entry of row i, arrays of shape (width, nodes). The matvec is ``Σ_k values[k] * x[cols[k]]``: ``w`` contiguous
-gathers and fused multiply-adds, which XLA compiles to one multi-threaded loop on CPU and to coalesced loads on GPU. On the
-2-core CPU it measured 2–5× faster than the row-major ``(values * x[cols]).sum(-1)`` (nodes, width) layout and on par with or
-faster than scipy's CSR; see ``benchmarks/matvec.py`` and ``benchmarks/RESULTS.md``.
+gathers and fused multiply-adds, which XLA compiles to one loop on CPU (and the coalesced layout on GPUs). On a 2-core CPU
+it measured 1.5–2.6× faster than the row-major ``(values * x[cols]).sum(-1)`` (nodes, width) layout, faster than CSR with
+``segment_sum`` and than element-by-element scatter, and between about 2× slower than and 1.3× faster than scipy's CSR;
+see ``benchmarks/matvec.py`` and ``benchmarks/RESULTS.md``.
 
 Assembly scatters the (cells, 4, 4) element matrices into ``values`` through ``pattern.slot`` (the flat ELL position of every
 element-local pair ``(a, b)``), so assembling is differentiable w.r.t. the element matrices (and hence w.r.t. conductivities,

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# One prepared GPU benchmark call: `bash benchmarks/gpu/run_all.sh [OUT_DIR]` from the repository root.
+set -euo pipefail
+out="${1:-${OUT:-gpu-results}}"
+mkdir -p "$out"
+python3 -m venv .venv-gpu
+. .venv-gpu/bin/activate
+pip install -q -e . "jax[cuda12]" scipy
+python -c "import jax; print(jax.devices())" | tee "$out/devices.txt"
+nvidia-smi --query-gpu=name,memory.total,clocks.max.memory --format=csv | tee "$out/gpu.txt" || true
+python benchmarks/matvec.py --sizes 100k,1M --repeats 100 --json "$out/matvec.json" | tee "$out/matvec.txt"

@@ -1,0 +1,24 @@
+"""Tissue electrophysiology: the monodomain equation on P1 tets (operator splitting, explicit or theta-scheme diffusion),
+stimuli, activation / repolarisation detection, probes; differentiable end to end."""
+
+from ._activation import Record as Record, first_crossing as first_crossing
+from ._monodomain import initial_state as initial_state, simulate_monodomain as simulate_monodomain
+from ._outputs import MonodomainResult as MonodomainResult, MonodomainState as MonodomainState, locate_points as locate_points
+from ._splitting import (
+    AbstractDiffusion as AbstractDiffusion,
+    ExplicitLumped as ExplicitLumped,
+    Mass as Mass,
+    Splitting as Splitting,
+    ThetaScheme as ThetaScheme,
+    explicit_stability_limit as explicit_stability_limit,
+)
+from ._stimulus import (
+    AbstractStimulusRegion as AbstractStimulusRegion,
+    Box as Box,
+    NamedSurface as NamedSurface,
+    NodeSet as NodeSet,
+    Sphere as Sphere,
+    Stimulus as Stimulus,
+    StimulusUnits as StimulusUnits,
+)
+from ._tissue import Conductivity as Conductivity, Tissue as Tissue

@@ -1,0 +1,367 @@
+"""`simulate_monodomain`: the monodomain equation on P1 tets, operator splitting, time loop in jit, constant memory.
+
+Time loop: ``lax.scan`` over time steps inside jit, in chunks of ``chunk_steps`` steps; the chunks themselves are a second
+``lax.scan`` (one compiled call for the whole run), or a Python loop of compiled one-chunk calls when a ``progress``
+callback is given (it is called between chunks). The carry holds V, the ionic states and the running activation /
+repolarisation arrays, nothing per step, so memory does not grow with the number of steps; probe traces (a few points)
+are the only per-step output.
+
+Gradients: every parameter of the `Tissue` (conductivities per region or per cell, chi, Cm, ionic-model parameters) and
+of the stimuli is a pytree leaf, and the whole run is differentiable (``jax.grad`` / ``eqx.filter_grad`` of a loss on
+``result.activation`` or ``result.probes``). Each chunk is wrapped in ``jax.checkpoint``: the backward pass stores one
+carry per chunk and recomputes the steps of one chunk at a time, so the memory of reverse mode grows like
+``n_steps / chunk_steps`` carries plus ``chunk_steps`` steps' residuals (about ``2 sqrt(n_steps)`` step-states with the
+default ``chunk_steps ≈ sqrt(n_steps)``) instead of ``n_steps`` step-states; ``checkpoint=False`` turns it off.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..ionic import reaction_step
+from ._activation import Record, crossing_update
+from ._outputs import MonodomainResult, MonodomainState, locate_points
+from ._splitting import AbstractDiffusion, ExplicitLumped, Splitting, explicit_stability_limit, host_stability_limit
+from ._stimulus import Stimulus, stimulus_current, stimulus_masks
+from ._tissue import Tissue
+
+__all__ = ["simulate_monodomain", "initial_state"]
+
+
+class _Problem(eqx.Module):
+    """Everything the step needs (arrays are leaves, configuration is static)."""
+
+    ops: eqx.Module
+    models: tuple
+    model_nodes: tuple
+    stimuli: tuple
+    masks: jax.Array
+    amplitudes: jax.Array
+    probe_nodes: jax.Array | None
+    probe_weights: jax.Array | None
+    snap_steps: jax.Array | None
+    t0: jax.Array
+    n_total: jax.Array
+    dt: float = eqx.field(static=True)
+    splitting: Splitting = eqx.field(static=True)
+    diffusion: AbstractDiffusion = eqx.field(static=True)
+    record: Record = eqx.field(static=True)
+
+
+class _Carry(eqx.Module):
+    step: jax.Array
+    V: jax.Array
+    states: tuple
+    act: jax.Array | None
+    rep: jax.Array | None
+    count: jax.Array | None
+    last: jax.Array | None
+    snaps: jax.Array | None
+    cg_iters: jax.Array
+    cg_failed: jax.Array
+
+
+def initial_state(tissue: Tissue, *, t0: float = 0.0, dtype=None) -> MonodomainState:
+    """The resting state of every node: each model group's ``initial_state``."""
+    dtype = tissue.dtype if dtype is None else jnp.dtype(dtype)
+    V = jnp.zeros(tissue.n_nodes, dtype)
+    states = []
+    for model, nodes in zip(tissue.models, tissue.model_nodes):
+        V0, s0 = model.initial_state((int(nodes.shape[0]),), dtype)
+        V = V.at[nodes].set(V0) if len(tissue.models) > 1 else V0
+        states.append(s0)
+    return MonodomainState(jnp.asarray(t0, dtype), V, tuple(states))
+
+
+# ================================================================================================== the step
+def _react(p: _Problem, V, states, dt, istim):
+    if len(p.models) == 1:
+        V, s = reaction_step(p.models[0], V, states[0], dt, istim)
+        return V, (s,)
+    V_new = V
+    new_states = []
+    for model, nodes, s in zip(p.models, p.model_nodes, states):
+        I = istim[nodes] if jnp.ndim(istim) else istim
+        Vg, s = reaction_step(model, V[nodes], s, dt, I)
+        V_new = V_new.at[nodes].set(Vg)
+        new_states.append(s)
+    return V_new, tuple(new_states)
+
+
+def _stim(p: _Problem, ta, tb):
+    return stimulus_current(p.stimuli, p.masks, p.amplitudes, ta, tb)
+
+
+def _step(p: _Problem, c: _Carry) -> _Carry:
+    dt = p.dt
+    dtype = c.V.dtype
+    t_a = p.t0 + c.step.astype(dtype) * dt
+    V0 = c.V
+    if p.splitting is Splitting.GODUNOV:
+        V, s = _react(p, V0, c.states, dt, _stim(p, t_a, t_a + dt))
+        V, iters, failed = p.diffusion.step(p.ops, V)
+    else:
+        half = 0.5 * dt
+        V, s = _react(p, V0, c.states, half, _stim(p, t_a, t_a + half))
+        V, iters, failed = p.diffusion.step(p.ops, V)
+        V, s = _react(p, V, s, half, _stim(p, t_a + half, t_a + dt))
+    rec = p.record
+    act, rep, count, last, snaps = c.act, c.rep, c.count, c.last, c.snaps
+    if rec.activation:
+        up, t_up = crossing_update(V0, V, t_a, dt, rec.activation_threshold, upward=True)
+        was_active = jnp.isfinite(act)
+        act = jnp.where(up & ~was_active, t_up, act)
+        if rec.repolarisation:
+            down, t_down = crossing_update(V0, V, t_a, dt, rec.repolarisation_threshold, upward=False)
+            rep = jnp.where(down & was_active & jnp.isinf(rep), t_down, rep)
+        if rec.beats:
+            count = count + up.astype(count.dtype)
+            last = jnp.where(up, t_up, last)
+    if snaps is not None:
+        hit = p.snap_steps == c.step + 1
+        snaps = jax.lax.cond(jnp.any(hit), lambda b: b.at[jnp.argmax(hit)].set(V), lambda b: b, snaps)
+    return _Carry(c.step + 1, V, s, act, rep, count, last, snaps, c.cg_iters + iters, c.cg_failed | failed)
+
+
+def _guarded_step(p: _Problem, c: _Carry) -> _Carry:
+    # Steps past the end of the run (the tail of the last chunk) leave the carry unchanged.
+    return jax.lax.cond(c.step < p.n_total, lambda c: _step(p, c), lambda c: c, c)
+
+
+def _probe_values(p: _Problem, V):
+    return jnp.sum(V[p.probe_nodes] * p.probe_weights, axis=1)
+
+
+@eqx.filter_jit
+def _advance(p: _Problem, carry: _Carry, n_chunks: int, chunk_blocks: int, every: int, checkpoint: bool):
+    """``n_chunks`` chunks of ``chunk_blocks * every`` steps; probe samples after every block of ``every`` steps."""
+
+    def block(c, _):
+        c, _ = jax.lax.scan(lambda c, _: (_guarded_step(p, c), None), c, None, length=every)
+        return c, (None if p.probe_nodes is None else _probe_values(p, c.V))
+
+    def chunk(c, _):
+        return jax.lax.scan(block, c, None, length=chunk_blocks)
+
+    if checkpoint:
+        chunk = jax.checkpoint(chunk, prevent_cse=False)
+    carry, ys = jax.lax.scan(chunk, carry, None, length=n_chunks)
+    if ys is not None:
+        ys = ys.reshape(-1, ys.shape[-1])
+    return carry, ys
+
+
+# ================================================================================================== preparation
+@eqx.filter_jit
+def _operators(diffusion: AbstractDiffusion, tissue: Tissue, dt: float):
+    return diffusion.operators(tissue, dt)
+
+
+def _concrete(x):
+    """``x`` as numpy if it has a value now (eager, or the primal under eager autodiff); None inside jit."""
+    try:
+        return np.asarray(jax.lax.stop_gradient(x))
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def simulate_monodomain(
+    tissue: Tissue,
+    stimuli: Sequence[Stimulus],
+    t1: float,
+    dt: float,
+    *,
+    splitting: Splitting = Splitting.GODUNOV,
+    diffusion: AbstractDiffusion = ExplicitLumped(),
+    record: Record = Record(),
+    initial: MonodomainState | None = None,
+    chunk_steps: int | None = None,
+    checkpoint: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    dtype=None,
+    throw: bool = True,
+) -> MonodomainResult:
+    """Simulate the monodomain equation from ``initial.t`` (default 0 ms, resting state) to ``t1`` ms with step ``dt`` ms.
+
+    Args:
+        tissue: the `Tissue` (geometry, conductivities, ionic models).
+        stimuli: `Stimulus` objects (may be empty when ``initial`` already holds an excitation).
+        t1: end time, ms. The run takes ``ceil((t1 - t0) / dt)`` steps (so it reaches at least t1).
+        dt: time step, ms.
+        splitting: `Splitting.GODUNOV` (default) or `Splitting.STRANG`.
+        diffusion: `ExplicitLumped()` (default; dt must be below the mesh's explicit stability limit, checked before
+            running) or `ThetaScheme(theta=0.5, ...)`.
+        record: what to record (`Record`): activation / repolarisation / APD per node, snapshots, probe traces.
+        initial: start from this `MonodomainState` (e.g. ``result.final`` of an earlier run) instead of rest.
+        chunk_steps: steps per chunk of the time loop (default ``ceil(sqrt(n_steps))``, rounded up to a multiple of
+            ``record.probe_every``): the granularity of ``progress`` and of the backward-pass checkpoints.
+        checkpoint: wrap each chunk in ``jax.checkpoint`` (only matters under autodiff).
+        progress: ``progress(steps_done, n_steps)``, called between chunks (then every chunk is one compiled call; under
+            ``jax.jit`` it is called at trace time only — leave it None there).
+        dtype: floating dtype of the run (default: the tissue's); the tissue is cast to it.
+        throw: raise when the theta scheme's CG did not converge or Vm became non-finite (a RuntimeError, or an
+            EquinoxRuntimeError under jit); with False, check ``result.final.V`` yourself.
+
+    Returns:
+        A `MonodomainResult`.
+
+    Raises:
+        ValueError: dt above the explicit stability limit (one line, naming the limit), bad times, stimuli selecting no
+            node, probes outside the mesh.
+    """
+    if not isinstance(tissue, Tissue):
+        raise TypeError(f"simulate_monodomain: tissue must be a Tissue (Tissue.from_mesh), got {type(tissue).__name__}")
+    if isinstance(stimuli, Stimulus):
+        stimuli = (stimuli,)
+    stimuli = tuple(stimuli)
+    for s in stimuli:
+        if not isinstance(s, Stimulus):
+            raise TypeError(f"simulate_monodomain: stimuli must be Stimulus objects, got {type(s).__name__}")
+    if not isinstance(splitting, Splitting):
+        raise TypeError(f"simulate_monodomain: splitting must be Splitting.GODUNOV or Splitting.STRANG, got {splitting!r}")
+    if not isinstance(diffusion, AbstractDiffusion):
+        raise TypeError(f"simulate_monodomain: diffusion must be ExplicitLumped() or ThetaScheme(...), got {diffusion!r}")
+    if not isinstance(record, Record):
+        raise TypeError(f"simulate_monodomain: record must be a Record, got {type(record).__name__}")
+    dt = float(dt)
+    if not (math.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a positive time step in ms, got {dt}")
+    dtype = tissue.dtype if dtype is None else jnp.dtype(dtype)
+    if tissue.dtype != dtype:
+        tissue = tissue.astype(dtype)
+    if initial is None:
+        initial = initial_state(tissue, dtype=dtype)
+    t0 = _concrete(initial.t)
+    t0f = 0.0 if t0 is None else float(t0)
+    if not float(t1) > t0f:
+        raise ValueError(f"t1 ({t1} ms) must be after the start time ({t0f} ms)")
+    n_steps = max(1, math.ceil((float(t1) - t0f) / dt - 1e-9))
+
+    # ---- diffusion operators and, for explicit diffusion, the stability limit from the mesh and conductivities
+    ops = _operators(diffusion, tissue, dt)
+    if isinstance(diffusion, ExplicitLumped) and diffusion.check_stability:
+        concrete_ops = _concrete(ops.minus_dt_MinvK)
+        if concrete_ops is not None:
+            lim = host_stability_limit(jax.lax.stop_gradient(tissue), jax.lax.stop_gradient(ops), dt)
+            if dt > lim:
+                raise ValueError(
+                    f"dt {_fmt(dt)} ms exceeds the explicit stability limit {_fmt(lim)} ms for this mesh; "
+                    f"use dt <= {_fmt(lim)} or diffusion=ThetaScheme()"
+                )
+        else:  # under jit: estimate in JAX and check inside the computation
+            limit = explicit_stability_limit(tissue)
+            ops = eqx.error_if(ops, dt > limit, f"dt {_fmt(dt)} ms exceeds the explicit stability limit for this mesh; "
+                                                "use a smaller dt or diffusion=ThetaScheme()")
+
+    # ---- stimuli, probes, snapshots: resolved once
+    masks = stimulus_masks(stimuli, tissue.points, tissue.surfaces, tissue.node_sets, dtype)
+    amplitudes = (jnp.stack([s.amplitude(tissue.chi, tissue.Cm) for s in stimuli]).astype(dtype) if stimuli
+                  else jnp.zeros((0,), dtype))
+    for s in stimuli:
+        P = _concrete(s.period)
+        D = _concrete(s.duration)
+        if P is not None and D is not None and np.isfinite(P) and dt > float(P - D):
+            raise ValueError(f"dt {_fmt(dt)} ms is longer than the gap between stimulus pulses ({_fmt(float(P - D))} ms)")
+    probe_nodes = probe_weights = None
+    if record.probes is not None:
+        probe_nodes, probe_weights = locate_points(tissue.points, tissue.geometry, np.asarray(record.probes))
+        probe_weights = probe_weights.astype(dtype)
+    snap_steps = snap_index = None
+    if record.snapshots_at:
+        req = np.asarray(record.snapshots_at, float)
+        steps_req = np.rint((req - t0f) / dt).astype(np.int64)
+        if np.any(steps_req < 0) or np.any(steps_req > n_steps):
+            raise ValueError(f"snapshot times must lie in [{t0f}, {t0f + n_steps * dt}] ms, got {req.tolist()}")
+        uniq, snap_index = np.unique(steps_req, return_inverse=True)
+        snap_steps = jnp.asarray(uniq, jnp.int32)
+
+    problem = _Problem(
+        ops=ops, models=tuple(m.astype(dtype) for m in tissue.models), model_nodes=tissue.model_nodes,
+        stimuli=stimuli, masks=masks, amplitudes=amplitudes, probe_nodes=probe_nodes, probe_weights=probe_weights,
+        snap_steps=snap_steps, t0=jnp.asarray(initial.t, dtype), n_total=jnp.asarray(n_steps, jnp.int32),
+        dt=dt, splitting=splitting, diffusion=diffusion, record=record,
+    )
+
+    # ---- the carry
+    n = tissue.n_nodes
+    V0 = jnp.asarray(initial.V, dtype)
+    inf = jnp.full(n, jnp.inf, dtype)
+    snaps = None
+    if snap_steps is not None:
+        snaps = jnp.zeros((int(snap_steps.shape[0]), n), dtype)
+        snaps = jnp.where((snap_steps == 0)[:, None], V0[None, :], snaps)
+    carry = _Carry(
+        step=jnp.zeros((), jnp.int32), V=V0, states=tuple(jnp.asarray(s, dtype) for s in initial.states),
+        act=inf if record.activation else None,
+        rep=inf if record.repolarisation else None,
+        count=jnp.zeros(n, jnp.int32) if record.beats else None,
+        last=inf if record.beats else None,
+        snaps=snaps, cg_iters=jnp.zeros((), jnp.int32), cg_failed=jnp.zeros((), bool),
+    )
+
+    # ---- chunks
+    every = int(record.probe_every)
+    if chunk_steps is None:
+        chunk_steps = math.ceil(math.sqrt(n_steps))
+    chunk_steps = max(int(chunk_steps), 1)
+    chunk_blocks = max(1, math.ceil(chunk_steps / every))
+    chunk_steps = chunk_blocks * every
+    n_chunks = math.ceil(n_steps / chunk_steps)
+    if progress is None:
+        carry, ys = _advance(problem, carry, n_chunks, chunk_blocks, every, checkpoint)
+        traces = [] if ys is None else [ys]
+    else:
+        traces = []
+        for k in range(n_chunks):
+            carry, ys = _advance(problem, carry, 1, chunk_blocks, every, checkpoint)
+            if ys is not None:
+                traces.append(ys)
+            progress(min((k + 1) * chunk_steps, n_steps), n_steps)
+
+    # ---- outcome checks
+    V = carry.V
+    if throw:
+        failed, finite = _concrete(carry.cg_failed), _concrete(jnp.all(jnp.isfinite(V)))
+        if failed is not None:
+            if bool(failed):
+                raise RuntimeError(
+                    f"the theta scheme's CG did not converge within max_steps={getattr(diffusion, 'max_steps', '?')} "
+                    "iterations in some step; raise ThetaScheme(max_steps=...) or loosen rtol"
+                )
+            if not bool(finite):
+                raise RuntimeError("the simulation diverged (non-finite Vm): reduce dt")
+        else:
+            V = eqx.error_if(V, carry.cg_failed, "the theta scheme's CG did not converge in some step")
+            V = eqx.error_if(V, ~jnp.all(jnp.isfinite(V)), "the simulation diverged (non-finite Vm): reduce dt")
+
+    # ---- results
+    probe_times = probes = None
+    if record.probes is not None:
+        n_samples = n_steps // every
+        ys = jnp.concatenate(traces, axis=0)[:n_samples]
+        first = _probe_values(problem, V0)[None]
+        probes = jnp.concatenate([first, ys], axis=0)
+        probe_times = problem.t0 + dt * every * jnp.arange(n_samples + 1, dtype=dtype)
+    snapshot_times = snapshots = None
+    if snap_steps is not None:
+        snapshots = carry.snaps[jnp.asarray(snap_index)]
+        snapshot_times = problem.t0 + dt * snap_steps[jnp.asarray(snap_index)].astype(dtype)
+    apd = None
+    if record.repolarisation:
+        apd = jnp.where(jnp.isfinite(carry.rep), carry.rep - jnp.where(jnp.isfinite(carry.rep), carry.act, 0.0), jnp.inf)
+    final = MonodomainState(problem.t0 + n_steps * dt, V, carry.states)
+    return MonodomainResult(
+        activation=carry.act, repolarisation=carry.rep, apd=apd, activation_count=carry.count,
+        last_activation=carry.last, snapshot_times=snapshot_times, snapshots=snapshots, probe_times=probe_times,
+        probes=probes, final=final, cg_iterations=carry.cg_iters, n_steps=n_steps, dt=dt,
+    )
