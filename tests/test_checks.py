@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import sys
 import time
 import warnings
@@ -18,17 +17,7 @@ from organtwin.mesh import Mesh, Surface, check_mesh, guess_units
 DATA = Path(__file__).parent / "data"
 
 
-def _load_helpers():
-    name = "organtwin_tests_make_meshes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, DATA / "make_meshes.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _load_helpers()
+import make_meshes as H  # tests/make_meshes.py (tests/ is on sys.path under pytest)
 SOURCE = "heart_v3.vtu"
 
 

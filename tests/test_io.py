@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import sys
 import warnings
 from pathlib import Path
@@ -19,17 +18,7 @@ DATA = Path(__file__).parent / "data"
 BAD = DATA / "bad"
 
 
-def _load_helpers():
-    name = "organtwin_tests_make_meshes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, DATA / "make_meshes.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _load_helpers()
+import make_meshes as H  # tests/make_meshes.py (tests/ is on sys.path under pytest)
 
 
 @pytest.fixture

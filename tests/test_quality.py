@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -15,17 +14,7 @@ from organtwin.mesh import Mesh, Surface, format_summary, mesh_summary, tet_aspe
 DATA = Path(__file__).parent / "data"
 
 
-def _load_helpers():
-    name = "organtwin_tests_make_meshes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, DATA / "make_meshes.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _load_helpers()
+import make_meshes as H  # tests/make_meshes.py (tests/ is on sys.path under pytest)
 
 # Every tet of the Kuhn split of a cube has the cube's circumsphere (R = sqrt(3) h / 2) and faces of total area
 # (1 + sqrt(2)) h², so r = 3 V / A = h / (2 (1 + sqrt(2))) and R / (3 r) = sqrt(3) (1 + sqrt(2)) / 3.

@@ -1,6 +1,6 @@
 """Small meshes for the mesh I/O, check and quality tests, built with numpy; and the broken files in tests/data/bad/.
 
-`python tests/data/make_meshes.py` rewrites tests/data/bad/ (the files are committed; this shows how they were made).
+`python tests/make_meshes.py` rewrites tests/data/bad/ (the files are committed; this shows how they were made).
 The tests load this file with `load_helpers()` below (tests/ is not a package).
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parent / "data"
 BAD = HERE / "bad"
 
 # Kuhn (Freudenthal) split of the unit cube into 6 tets: one per order of the axes, walking 000 -> 111. Neighbouring
