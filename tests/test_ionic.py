@@ -1,5 +1,6 @@
-"""Ionic models (organtwin.ionic): interface facts, published single-cell figures at BCL 1000 ms, Rush–Larsen convergence,
-float32 vs float64, gradients against finite differences, AP feature extraction.
+"""Ionic models (organtwin.ionic): interface facts, single-cell figures at BCL 1000 ms against the papers (analytic
+values, CellML reproductions, and plainly marked plausibility bands where no published number could be confirmed),
+Rush–Larsen convergence, float32 vs float64, gradients against finite differences, AP feature extraction.
 
 Runs in float64 (tests/conftest.py enables x64). The default tests pace 3 beats from each model's initial state (the ten
 Tusscher initial states are the authors' near-steady 1 Hz values, so 3 beats suffice for the figures at the stated
@@ -181,6 +182,85 @@ def test_presets_follow_the_papers():
     )
 
 
+# Full parameter tables as transcribed in public model files (checked in review against: the CellML versions of
+# ten Tusscher & Panfilov 2006 via gotran/fenics-beat and myokit's tentusscher-2006.mmt; a CUDA minimal-model solver's
+# #defines and pigreads for Bueno-Orovio 2008 Table 1; the CellML fenton_karma_1998 BR/MBR models and Beatbox's Table 1
+# for Fenton & Karma 1998).
+_BO_TABLE1 = {  # EPI, ENDO, M
+    "u_o": (0.0, 0.0, 0.0), "u_u": (1.55, 1.56, 1.61), "theta_v": (0.3, 0.3, 0.3), "theta_w": (0.13, 0.13, 0.13),
+    "theta_v_minus": (0.006, 0.2, 0.1), "theta_o": (0.006, 0.006, 0.005), "tau_v1_minus": (60.0, 75.0, 80.0),
+    "tau_v2_minus": (1150.0, 10.0, 1.4506), "tau_v_plus": (1.4506, 1.4506, 1.4506), "tau_w1_minus": (60.0, 6.0, 70.0),
+    "tau_w2_minus": (15.0, 140.0, 8.0), "k_w_minus": (65.0, 200.0, 200.0), "u_w_minus": (0.03, 0.016, 0.016),
+    "tau_w_plus": (200.0, 280.0, 280.0), "tau_fi": (0.11, 0.1, 0.078), "tau_o1": (400.0, 470.0, 410.0),
+    "tau_o2": (6.0, 6.0, 7.0), "tau_so1": (30.0181, 40.0, 91.0), "tau_so2": (0.9957, 1.2, 0.8),
+    "k_so": (2.0458, 2.0, 2.1),
+    "u_so": (0.65, 0.65, 0.6), "tau_s1": (2.7342, 2.7342, 2.7342), "tau_s2": (16.0, 2.0, 4.0),
+    "k_s": (2.0994, 2.0994, 2.0994), "u_s": (0.9087, 0.9087, 0.9087), "tau_si": (1.8875, 2.9013, 3.3849),
+    "tau_w_inf": (0.07, 0.0273, 0.01), "w_inf_star": (0.94, 0.78, 0.5),
+}  # fmt: skip
+_FK_TABLE1 = {  # tau_d, tau_r, tau_si, tau_0, tau_v+, tau_v1-, tau_v2-, tau_w+, tau_w-, u_c, u_v, u_csi, k
+    "beeler_reuter": (0.25, 33.33, 29.0, 12.5, 3.33, 1250.0, 19.6, 870.0, 41.0, 0.13, 0.04, 0.85, 10.0),
+    "modified_beeler_reuter": (0.25, 50.0, 44.84, 8.3, 3.33, 1000.0, 19.2, 667.0, 11.0, 0.13, 0.055, 0.85, 10.0),
+    "modified_luo_rudy": (1 / 5.8, 130.0, 127.0, 12.5, 10.0, 18.2, 18.2, 1020.0, 80.0, 0.13, 0.0, 0.85, 10.0),
+    "guinea_pig": (1 / 8.7, 25.0, 22.22, 12.5, 10.0, 333.0, 40.0, 1000.0, 65.0, 0.13, 0.025, 0.85, 10.0),
+}
+_FK_NAMES = ("tau_d", "tau_r", "tau_si", "tau_0", "tau_v_plus", "tau_v1_minus", "tau_v2_minus", "tau_w_plus",
+             "tau_w_minus", "u_c", "u_v", "u_csi", "k")  # fmt: skip
+_TT_CELLML_INITIAL = {  # V, m, h, j, Xr1, Xr2, Xs, r, s, d, f, f2, fCass, R', Ca_i, Ca_SR, Ca_ss, Na_i, K_i
+    "epi": (-85.23, 0.00172, 0.7444, 0.7045, 0.00621, 0.4712, 0.0095, 2.42e-8, 0.999998, 3.373e-5, 0.7888, 0.9755,
+            0.9953, 0.9073, 0.000126, 3.64, 0.00036, 8.604, 136.89),
+    "endo": (-86.709, 0.00155, 0.7573, 0.7225, 0.00448, 0.476, 0.0087, 2.235e-8, 0.3212, 3.164e-5, 0.8009, 0.9778,
+             0.9953, 0.9068, 0.00013, 3.715, 0.00036, 10.355, 138.4),
+    "mid": (-85.423, 0.00165, 0.749, 0.6788, 0.0165, 0.473, 0.0174, 2.347e-8, 0.999998, 3.288e-5, 0.7026, 0.9526,
+            0.9942, 0.8978, 0.000153, 4.272, 0.00042, 10.132, 138.52),
+}  # fmt: skip
+
+
+def test_parameter_tables_match_the_model_files():
+    """Every Table 1 entry of Bueno-Orovio 2008 (three columns) and Fenton & Karma 1998 (four columns), every ten
+    Tusscher 2006 initial state (three cell types) and the TT2006 constants, as in the public model files."""
+    bo_presets = (BuenoOrovio2008.epicardial, BuenoOrovio2008.endocardial, BuenoOrovio2008.midmyocardial)
+    for col, factory in enumerate(bo_presets):
+        m = factory()
+        got = {k: float(getattr(m, k)) for k in _BO_TABLE1}
+        assert got == pytest.approx({k: v[col] for k, v in _BO_TABLE1.items()}, rel=1e-12, abs=0), factory.__name__
+    for preset, values in _FK_TABLE1.items():
+        m = getattr(FentonKarma1998, preset)()
+        assert tuple(float(getattr(m, k)) for k in _FK_NAMES) == pytest.approx(values, rel=1e-12, abs=0), preset
+    for cell, factory in (("epi", TenTusscher2006.epicardial), ("endo", TenTusscher2006.endocardial),
+                          ("mid", TenTusscher2006.midmyocardial)):  # fmt: skip
+        m = factory()
+        got = (float(m.V0), *np.asarray(m.s0).tolist())
+        assert got == pytest.approx(_TT_CELLML_INITIAL[cell], rel=1e-12, abs=0), cell
+    tt = TenTusscher2006()
+    constants = dict(K_o=5.4, Na_o=140.0, Ca_o=2.0, g_Na=14.838, g_K1=5.405, g_Kr=0.153, p_KNa=0.03, g_CaL=3.98e-5,
+                     g_bNa=0.00029, g_bCa=0.000592, g_pCa=0.1238, K_pCa=0.0005, g_pK=0.0146, P_NaK=2.724, K_mK=1.0,
+                     K_mNa=40.0, k_NaCa=1000.0, gamma=0.35, K_mCa=1.38, K_mNai=87.5, k_sat=0.1, alpha=2.5, Buf_c=0.2,
+                     K_buf_c=0.001, Buf_sr=10.0, K_buf_sr=0.3, Buf_ss=0.4, K_buf_ss=0.00025, V_maxup=0.006375,
+                     K_up=0.00025, V_rel=0.102, V_leak=0.00036, V_xfer=0.0038, k1_prime=0.15, k2_prime=0.045, k3=0.06,
+                     k4=0.005, EC=1.5, max_sr=2.5, min_sr=1.0, T=310.0)  # fmt: skip
+    assert {k: float(getattr(tt, k)) for k in constants} == pytest.approx(constants, rel=1e-12, abs=0)
+    # Cm / (V_c F) and the volume ratios equal the paper's (185 pF, 16404 / 1094 / 54.68 µm³, F = 96.485 C/mmol)
+    assert float(tt.Cm / (tt.V_c * tt.F)) == pytest.approx(185.0 / (16404.0 * 96.485), rel=1e-5)
+    assert float(tt.V_sr / tt.V_c) == pytest.approx(1094.0 / 16404.0, rel=1e-12)
+    assert float(tt.V_ss / tt.V_c) == pytest.approx(54.68 / 16404.0, rel=1e-12)
+
+
+def test_tentusscher_f2_gate_is_the_papers_not_the_c_codes():
+    """tau_f2 = 562 exp(-(V+27)²/240) + 31/(1+exp((25-V)/10)) + 80/(1+exp((V+30)/10)) (paper / CellML), not the
+    authors' C code's 600 exp(-(V+25)²/170) + 31/(...) + 16/(...)."""
+    m = TenTusscher2006.epicardial()
+    V = jnp.array([[-67.0, -28.0, 0.0]] * 2)
+    *_, inf, tau = _evaluate(m, V, m.initial_state((2, 3))[1])
+    k = TenTusscher2006.gate_indices.index(TenTusscher2006.state_names.index("f2"))
+    Vn = np.asarray(V)
+    paper = 562.0 * np.exp(-((Vn + 27.0) ** 2) / 240.0) + 31.0 / (1.0 + np.exp((25.0 - Vn) / 10.0)) + 80.0 / (
+        1.0 + np.exp((Vn + 30.0) / 10.0)
+    )
+    np.testing.assert_allclose(tau[k], paper, rtol=1e-12)
+    np.testing.assert_allclose(inf[k], 0.67 / (1.0 + np.exp((Vn + 35.0) / 7.0)) + 0.33, rtol=1e-12)
+
+
 def test_bad_construction_and_names_are_one_line_errors():
     with pytest.raises(ValueError, match="tau_in must be positive"):
         MitchellSchaeffer2003(tau_in=-1.0)
@@ -194,53 +274,102 @@ def test_bad_construction_and_names_are_one_line_errors():
 
 
 # ------------------------------------------------------------------------------------ published single-cell figures
-# Reference values at BCL 1000 ms, with their source and the tolerance. Two kinds:
-#   analytic: follows exactly from the paper's equations, parameters and voltage scaling (tight tolerances);
-#   reported (≈): the single-cell figures the papers report for their model (read from their text/figures; approximate,
-#   and NOT re-checked against the paper text in the session that wrote these tests, which could not retrieve it; the
-#   tolerances are wide accordingly: ±1.5 mV rest, ±6-8 mV peak, 15-25 % dV/dt max, 8-10 % APD90).
+# Reference bands at BCL 1000 ms: name -> feature -> (low, high, source). Three kinds of entry, marked in the source:
+#   [analytic]   follows exactly from the paper's equations, parameters and voltage scaling (tight band);
+#   [reproduced] taken from a trustworthy reproduction of the model (the CellML files / the authors' code);
+#   [unconfirmed] no published number could be located: the papers' full texts (AJP Heart 291:H1088 and 286:H1573,
+#                J Theor Biol 253:544, Chaos 8:20) were not retrievable in the review session (only their abstracts and
+#                the model files are), so these are wide plausibility bands around this implementation's output, whose
+#                equations and parameters were checked term by term against the CellML/Table 1 transcriptions; they
+#                guard against gross errors (a wrong column, a lost current), not against small deviations.
 #
-#   ten Tusscher & Panfilov 2006 (AJP Heart 291:H1088; I_Na, I_K1 and the pumps as in ten Tusscher et al. 2004, AJP Heart
-#   286:H1573, single-cell results): reported rest ≈ -86 mV, overshoot ≈ +40 mV, dV/dt max ≈ 350 V/s, APD90 ≈ 300 ms for
-#   epicardial and endocardial cells and ≈ 400 ms for M cells (reduced G_Ks).
-#   Bueno-Orovio, Cherry & Fenton 2008 (J Theor Biol 253:544): analytic rest -84 mV (V = 85.7 u - 84, u = 0); reported
-#   APD90 (fitted to human data) ≈ 270 ms EPI and ENDO, ≈ 400 ms M; upstroke velocities of a few hundred V/s.
-#   Mitchell & Schaeffer 2003 (Bull Math Biol 65:767), V = 100 v - 80 mV: analytic rest -80 mV; plateau v solving
-#   h v (1 - v) = τ_in/τ_out (v ≈ 0.947, +14.7 mV); upstroke max_v [v²(1-v)/τ_in - v/τ_out] = 38.5 V/s; the paper's
-#   APD_max ≈ τ_close ln(τ_out/(4 τ_in)) = 241 ms is leading order (exact gate-time check: test_mitchell_schaeffer_apd_formula;
-#   APD90 adds the slow passage after the plateau is lost, hence +20 %).
-#   Aliev & Panfilov 1996 (Chaos Solitons Fractals 7:293) with V = 100 u - 80 mV and 12.9 ms per time unit: analytic
-#   rest -80 mV, upper branch u ≈ 1 (+20 mV), upstroke bounded by max_u k u (u - a)(1 - u) · 100/12.9 = 7.16 V/s.
-#   Fenton & Karma 1998 (Chaos 8:20), BR set, V = 100 u - 85 mV: analytic rest -85 mV and upstroke bound
-#   (V_fi - V_0)(1 - u_c)²/(4 τ_d) = 75.7 V/s (test_published_orderings_and_bounds); reported ≈ 270 ms APD at long cycle
-#   lengths for the Beeler–Reuter fit.
+#   ten Tusscher & Panfilov 2006: rest [reproduced]: V of the CellML initial states (-85.23 epi = Niederer et al. 2011
+#   benchmark, -86.709 endo, -85.423 M mV), states from the authors' 1 Hz pacing, ± 1 mV. Peak, dV/dt max and APD90
+#   [unconfirmed] (this implementation: ≈ +39.6 mV, ≈ 385 V/s, APD90 ≈ 305 / 297 / 391 ms epi / endo / M after 20 beats;
+#   a third-party TP06 epi test, finitewave's, expects APD90 280-320 ms at BCL 1000 ms).
+#   Bueno-Orovio, Cherry & Fenton 2008, V = 85.7 u - 84 mV: rest [analytic] -84 mV (u = 0; u is still ≈ 0.001 above 0
+#   when the next stimulus comes, hence ± 0.2 mV); peak [analytic upper bound] V(u_u) = 85.7 u_u - 84 (J_fi reverses at
+#   u_u: 48.8 / 49.7 / 54.0 mV for EPI / ENDO / M), lower end [unconfirmed] 30 mV; dV/dt max [analytic upper bound]
+#   V_amp (u_u - θ_v)² / (4 τ_fi) + 40 V/s of stimulus (344 / 380 / 511 V/s), lower end [unconfirmed] 200 V/s; APD90
+#   [unconfirmed] (this implementation: 269 / 263 / 412 ms).
+#   Mitchell & Schaeffer 2003, V = 100 v - 80 mV: rest [analytic] -80 mV; plateau [analytic] v solving
+#   h v (1 - v) = τ_in/τ_out with h ≤ 1 (v ≤ 0.947, +14.7 mV); upstroke [analytic] max_v [v²(1-v)/τ_in - v/τ_out]
+#   = 38.5 V/s (the bound for h = 1; h already closes with τ_close during the few-ms upstroke, so ≈ 2 % below); APD90
+#   [analytic, one-sided]: at least the paper's APD_max ≈ τ_close ln(τ_out/(4 τ_in)) = 241.4 ms (the time at which the
+#   plateau is lost; test_mitchell_schaeffer_apd_formula checks it to the step), plus the slow passage after it (at most
+#   + 20 %).
+#   Aliev & Panfilov 1996 with V = 100 u - 80 mV and 12.9 ms per time unit: rest [analytic] -80 mV; peak [analytic]
+#   upper branch u ≈ 1 (+20 mV); upstroke [analytic] bounded by max_u k u (u - a)(1 - u) · 100/12.9 = 7.16 V/s (the
+#   weak stimulus, 5 V/s for 5 ms, ends before the steepest point); no APD figure (the paper is about restitution; see
+#   the orderings test).
+#   Fenton & Karma 1998, BR set, V = 100 u - 85 mV: rest [analytic] -85 mV; dV/dt max [analytic upper bound]
+#   (V_fi - V_0)(1 - u_c)²/(4 τ_d) = 75.7 V/s + 20 V/s of stimulus; peak: a dome above V_fi = 15 mV (J_si), upper end
+#   [unconfirmed] 45 mV; APD90 [unconfirmed] (this implementation: 267 ms).
+_AN, _RE, _UN = "[analytic]", "[reproduced: CellML / authors' code]", "[unconfirmed: no published number located]"
+
+
+def _tt(v_rest, apd_lo, apd_hi):
+    return {
+        "rest_mV": (v_rest - 1.0, v_rest + 1.0, _RE + " CellML initial V"),
+        "peak_mV": (30.0, 48.0, _UN),
+        "dvdt_max_V_per_s": (300.0, 450.0, _UN),
+        "apd90_ms": (apd_lo, apd_hi, _UN),
+    }
+
+
+def _bo(cell, apd_lo, apd_hi):
+    m = model_from_name(f"bueno-orovio-{cell}")
+    u_u, theta_v, tau_fi, V_amp, V_rest = (float(getattr(m, k)) for k in ("u_u", "theta_v", "tau_fi", "V_amp", "V_rest"))
+    stim = m.default_stimulus[0]
+    return {
+        "rest_mV": (V_rest - 0.2, V_rest + 0.2, _AN + " u = 0"),
+        "peak_mV": (30.0, V_rest + V_amp * u_u, _AN + " upper bound V(u_u); lower end " + _UN),
+        "dvdt_max_V_per_s": (
+            200.0,
+            V_amp * (u_u - theta_v) ** 2 / (4.0 * tau_fi) + stim,
+            _AN + " J_fi bound + stimulus; lower end " + _UN,
+        ),
+        "apd90_ms": (apd_lo, apd_hi, _UN),
+    }
+
+
 PUBLISHED = {
-    #                       rest (mV, tol)   peak (mV, tol)   dV/dt (V/s, rel tol)  APD90 (ms, rel tol)
-    "tentusscher2006-epi": ((-86.0, 1.5), (40.0, 6.0), (350.0, 0.15), (300.0, 0.10)),
-    "tentusscher2006-endo": ((-86.0, 1.5), (40.0, 6.0), (350.0, 0.15), (300.0, 0.10)),
-    "tentusscher2006-mid": ((-86.0, 1.5), (40.0, 6.0), (350.0, 0.15), (400.0, 0.10)),
-    "bueno-orovio-epi": ((-84.0, 0.2), (42.0, 8.0), (280.0, 0.25), (270.0, 0.08)),
-    "bueno-orovio-endo": ((-84.0, 0.2), (42.0, 8.0), (280.0, 0.25), (270.0, 0.08)),
-    "bueno-orovio-mid": ((-84.0, 0.2), (42.0, 8.0), (280.0, 0.25), (400.0, 0.08)),
-    "mitchell-schaeffer": ((-80.0, 0.01), (14.7, 0.5), (38.5, 0.03), (241.4, 0.20)),
-    "aliev-panfilov": ((-80.0, 0.01), (20.0, 2.0), (7.16, 0.06), (None, None)),
-    "fenton-karma": ((-85.0, 0.01), (None, None), (None, None), (270.0, 0.08)),
+    "tentusscher2006-epi": _tt(-85.23, 270.0, 330.0),
+    "tentusscher2006-endo": _tt(-86.709, 265.0, 325.0),
+    "tentusscher2006-mid": _tt(-85.423, 350.0, 430.0),
+    "bueno-orovio-epi": _bo("epi", 240.0, 300.0),
+    "bueno-orovio-endo": _bo("endo", 235.0, 295.0),
+    "bueno-orovio-mid": _bo("mid", 370.0, 455.0),
+    "mitchell-schaeffer": {
+        "rest_mV": (-80.01, -79.99, _AN),
+        "peak_mV": (14.0, 14.75, _AN + " plateau bound v(1-v) = τ_in/τ_out"),
+        "dvdt_max_V_per_s": (0.95 * 38.5, 38.5, _AN + " max of v²(1-v)/τ_in - v/τ_out"),
+        "apd90_ms": (241.4, 1.2 * 241.4, _AN + " APD_max = τ_close ln(τ_out/(4 τ_in)), one-sided"),
+    },
+    "aliev-panfilov": {
+        "rest_mV": (-80.01, -79.99, _AN),
+        "peak_mV": (18.0, 22.0, _AN + " upper branch u ≈ 1"),
+        "dvdt_max_V_per_s": (0.9 * 7.16, 7.16, _AN + " max of the cubic"),
+    },
+    "fenton-karma": {
+        "rest_mV": (-85.01, -84.99, _AN),
+        "peak_mV": (15.0, 45.0, _AN + " dome above V_fi; upper end " + _UN),
+        "dvdt_max_V_per_s": (30.0, 75.7 + 20.0, _AN + " J_fi bound; lower end " + _UN),
+        "apd90_ms": (235.0, 300.0, _UN),
+    },
 }
 
 
 def _check_published(name, f):
-    (rest, rest_tol), (peak, peak_tol), (dvdt, dvdt_tol), (apd, apd_tol) = PUBLISHED[name]
-    assert f["rest_mV"] == pytest.approx(rest, abs=rest_tol), f
-    if peak is not None:
-        assert f["peak_mV"] == pytest.approx(peak, abs=peak_tol), f
-    if dvdt is not None:
-        assert f["dvdt_max_V_per_s"] == pytest.approx(dvdt, rel=dvdt_tol), f
-    if apd is not None:
-        assert f["apd90_ms"] == pytest.approx(apd, rel=apd_tol), f
+    for key, (lo, hi, source) in PUBLISHED[name].items():
+        assert lo <= f[key] <= hi, f"{name}: {key} = {f[key]:.4g} outside [{lo:.4g}, {hi:.4g}] {source}; all: {f}"
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_single_cell_matches_published_figures(name, traces):
+    """The single-cell figures at BCL 1000 ms (3 beats) lie in the bands of PUBLISHED; see the comment above it for
+    which bands are analytic, which come from the CellML/authors' code, and which could not be confirmed against a
+    published number (those are plausibility bands only)."""
     f = traces[name].features()
     _check_published(name, f)
 

@@ -20,18 +20,22 @@ class AlievPanfilov1996(AbstractIonicModel):
         du/dτ = -k u (u - a)(u - 1) - u v + I
         dv/dτ = ε(u, v) (-v - k u (u - a - 1)),   ε(u, v) = ε0 + μ1 v / (u + μ2)
 
-    with the paper's parameters k = 8, a = 0.15, ε0 = 0.002, μ1 = 0.2, μ2 = 0.3.
+    with the paper's parameters k = 8, a = 0.15, ε0 = 0.002, μ1 = 0.2, μ2 = 0.3 (as in e.g. pigreads'
+    ``aliev1996simple``).
 
-    Scaling to physical units at the edge (the paper gives none explicitly; we use the conventional one of Nash & Panfilov
-    2004, Prog Biophys Mol Biol 85:501, also used by Göktepe & Kuhl 2009): ``V = V_rest + V_amp u`` with V_rest = -80 mV,
-    V_amp = 100 mV, and ``t_ms = t_scale τ`` with t_scale = 12.9 ms per model time unit. Hence
+    Scaling to physical units at the edge (the paper gives none explicitly; we use the conventional one of Nash &
+    Panfilov 2004, Prog Biophys Mol Biol 85:501, and Göktepe & Kuhl 2009, Int J Numer Meth Eng 79:156, as implemented in
+    SimVascular svFSI's Aliev–Panfilov parameters: Vscale 100, Voffset -80 mV, Tscale 12.9 ms): ``V = V_rest + V_amp u``
+    with V_rest = -80 mV, V_amp = 100 mV, and ``t_ms = t_scale τ`` with t_scale = 12.9 ms per model time unit. Hence
     ``Iion = (V_amp / t_scale) (k u (u - a)(u - 1) + u v)`` in µA/µF and ``dv/dt = ε (-v - k u (u - a - 1)) / t_scale``.
 
     States: ``("v",)`` (dimensionless recovery variable; not a gate: its equation is nonlinear in v, so it is integrated
     by forward Euler).
 
-    At BCL 1000 ms this gives rest -80 mV, peak ≈ +20 mV, APD90 ≈ 290 ms (see tests/test_ionic.py); the upstroke is
-    slow (dV/dt max of a few V/s), a known property of the model rather than of the scaling.
+    At BCL 1000 ms (default dt and stimulus) this gives rest -80 mV, peak ≈ +19 mV, APD90 ≈ 320 ms for the first beat
+    from rest and ≈ 230 ms once paced (restitution; see tests/test_ionic.py). These are properties of this
+    implementation, not published figures. The upstroke is slow (dV/dt max below the analytic bound
+    max_u k u (u - a)(1 - u) · V_amp / t_scale = 7.16 V/s), a known property of the model rather than of the scaling.
     """
 
     k: Array = param(8.0, doc="excitability (cubic) coefficient, dimensionless")

@@ -34,9 +34,12 @@ class BuenoOrovio2008(AbstractIonicModel):
         w_∞  = (1 - H(u - θ_o))(1 - u / τ_w∞) + H(u - θ_o) w_∞*
 
     Defaults: the epicardial column of the paper's Table 1. Presets :meth:`epicardial`, :meth:`endocardial` and
-    :meth:`midmyocardial` give the EPI, ENDO and M columns (the cell types differ in 20 of the 28 parameters).
+    :meth:`midmyocardial` give the EPI, ENDO and M columns (the cell types differ in 21 of the 28 parameters; all seven
+    shared ones are u_o, θ_v, θ_w, τ_v⁺, τ_s1, k_s, u_s). All three columns checked entry by entry against public
+    transcriptions of Table 1 (a CUDA minimal-model solver's EPI/ENDO/MCELL/PB/TNNP #defines, pigreads'
+    ``bueno2008minimal`` (EPI), a Java applet's EPI set).
 
-    Scaling to mV (the paper's, section 2): ``V = 85.7 u - 84`` mV, i.e. V_rest = -84 mV and V_amp = 85.7 mV;
+    Scaling to mV (the paper's): ``V = 85.7 u - 84`` mV, i.e. V_rest = -84 mV and V_amp = 85.7 mV;
     ``Iion = V_amp (J_fi + J_so + J_si)`` in µA/µF.
 
     States: ``("v", "w", "s")`` (the paper's u/v/w/s layout with u carried as V), all three gates integrated by

@@ -29,6 +29,11 @@ class FentonKarma1998(AbstractIonicModel):
     (g_fi = 4 mS/cm²), τ_r = 33.33, τ_si = 29, τ_0 = 12.5, τ_v⁺ = 3.33, τ_v1⁻ = 1250, τ_v2⁻ = 19.6, τ_w⁺ = 870,
     τ_w⁻ = 41 ms, u_c = 0.13, u_v = 0.04, u_csi = 0.85, k = 10). The other columns of that table are presets:
     :meth:`modified_beeler_reuter` (MBR), :meth:`modified_luo_rudy` (MLR-I) and :meth:`guinea_pig` (GP).
+    Checked against the CellML versions (fenton_karma_1998_BR and the MBR version, as converted by gotran: BR τ_r 33.33,
+    τ_si 29; MBR τ_0 8.3, τ_r 50, τ_si 44.84, τ_v1⁻ 1000, τ_v2⁻ 19.2, τ_w⁺ 667, τ_w⁻ 11, u_v 0.055) and pigreads'
+    ``fenton1998vortex``; the MLR-I and GP columns against Beatbox's transcription of Table 1 (fkmod.h), which rounds
+    τ_r/τ_si to 33/30 (BR), 45 (MBR) and 22 (GP). Note the τ_v⁻ convention of the 1998 paper used here (τ_v1⁻ above
+    u_v): Fenton et al. 2002 (Chaos 12:852) swap the labels (their τ_v1⁻ applies below u_v).
 
     Scaling to mV (the paper's): ``V = V_0 + (V_fi - V_0) u`` with V_0 = -85 mV, V_fi = 15 mV;
     ``Iion = (V_fi - V_0)(J_fi + J_so + J_si)`` in µA/µF.

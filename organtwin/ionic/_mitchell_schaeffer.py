@@ -21,11 +21,14 @@ class MitchellSchaeffer2003(AbstractIonicModel):
         dh/dt = (1 - h) / τ_open   if v < v_gate
               = -h / τ_close       if v ≥ v_gate
 
-    with the paper's parameters τ_in = 0.3 ms, τ_out = 6 ms, τ_open = 120 ms, τ_close = 150 ms, v_gate = 0.13.
-    The paper's estimate of the maximal action potential duration is ``APD_max ≈ τ_close ln(τ_out / (4 τ_in))`` ≈ 241 ms.
+    with the paper's parameters τ_in = 0.3 ms, τ_out = 6 ms, τ_open = 120 ms, τ_close = 150 ms, v_gate = 0.13 (as in
+    CellML-generated implementations, e.g. MonoAlg3D's, and pigreads' ``mitchell2003two``). The paper's estimate of the
+    maximal action potential duration is ``APD_max ≈ τ_close ln(τ_out / (4 τ_in))`` ≈ 241 ms (the same relation,
+    inverted for τ_close, appears in public code that follows Gillette et al. 2021, Med Image Anal 71:102080).
 
-    Scaling to mV at the edge (conventional, as in openCARP's MitchellSchaeffer model): ``V = V_min + (V_max - V_min) v``
-    with V_min = -80 mV, V_max = 20 mV; ``Iion = -(V_max - V_min) (J_in + J_out)`` in µA/µF.
+    Scaling to mV at the edge: the paper is dimensionless and gives no mV scaling; ``V = V_min + (V_max - V_min) v``
+    with V_min = -80 mV, V_max = 20 mV is our choice (implementations differ: e.g. -86.2 / 40 mV in that Gillette-style
+    code); ``Iion = -(V_max - V_min) (J_in + J_out)`` in µA/µF.
 
     States: ``("h",)``, a gate (h_inf = 1 below v_gate, 0 above; tau = τ_open or τ_close), integrated by Rush–Larsen.
     """

@@ -18,9 +18,12 @@ _STATE_NAMES = (
     "Rbar", "Ca_i", "Ca_SR", "Ca_ss", "Na_i", "K_i",
 )  # fmt: skip
 
-# Initial states of the three cell types (V first, then _STATE_NAMES), as in the authors' code and the CellML versions of
-# ten Tusscher & Panfilov 2006 (models.cellml.org, "ten_tusscher_model_2006_IK1Ko_{epi,endo,M}_units"). The epicardial
-# values are the Niederer et al. 2011 benchmark's (V -85.23 mV, Na_i 8.604, K_i 136.89, Ca_i 1.26e-4, Ca_SR 3.64 mM).
+# Initial states of the three cell types (V first, then _STATE_NAMES), as in the CellML versions of ten Tusscher &
+# Panfilov 2006 on the Physiome Model Repository (models.physiomeproject.org, exposure 80d / workspace 604; checked
+# against the gotran conversions in fenics-beat, odes/tentusscher_panfilov_2006/*.ode, and myokit's tentusscher-2006.mmt).
+# The epicardial values are those of the Niederer et al. 2011 benchmark (V -85.23 mV, Na_i 8.604, K_i 136.89, Ca_i
+# 1.26e-4, Ca_SR 3.64 mM). They are states from the authors' 1 Hz pacing, not an exact 1 Hz steady state (Na_i still
+# creeps up under pacing: APD90 of the epicardial cell 290 ms on the first beat, 305 ms after 20 beats).
 _INITIAL = {
     "epi": (-85.23, 0.00172, 0.7444, 0.7045, 0.00621, 0.4712, 0.0095, 2.42e-8, 0.999998, 3.373e-5, 0.7888, 0.9755,
             0.9953, 0.9073, 0.000126, 3.64, 0.00036, 8.604, 136.89),
@@ -57,26 +60,42 @@ class TenTusscher2006(AbstractIonicModel):
     the stimulus current is carried by K+ (as in the authors' code and the CellML), so pass the stimulus to
     :meth:`derivatives` / :func:`reaction_step`.
 
+    Equations and constants follow the paper as transcribed in the CellML versions (Physiome Model Repository, exposure
+    80d), checked term by term against their gotran (fenics-beat) and myokit (tentusscher-2006.mmt) conversions. Two
+    places where the authors' own C code (tbb.bio.uu.nl/khwjtuss/SourceCodes, as mirrored e.g. in DGWhittaker's
+    TNNP.cpp) differs from the paper/CellML, and which we do *not* follow:
+
+    * f2 gate: the code has ``tau_f2 = 600 exp(-(V+25)²/170) + 31/(1+exp((25-V)/10)) + 16/(1+exp((V+30)/10))``; the
+      CellML transcription of the paper (used here) ``562 exp(-(V+27)²/240) + 31/(1+exp((25-V)/10))
+      + 80/(1+exp((V+30)/10))``;
+    * I_K1: the CellML scales g_K1 by sqrt(K_o/5.4) like I_Kr; the code does not (identical at the default K_o =
+      5.4 mM).
+
+    The code's R = 8314.472 mJ/(mol K), F = 96485.3415 C/mol are used (the CellML's 8.314, 96.485 give RT/F within
+    0.01 %).
+
     Defaults are the published values (Table 1 of the 2006 paper; the epicardial cell with the standard restitution
-    slope). Presets: :meth:`epicardial`, :meth:`endocardial`, :meth:`midmyocardial` (differ in G_Ks, G_to, the
-    s-gate kinetics and the initial state). The epicardial initial state is that of the Niederer et al. 2011 benchmark.
+    slope: G_Kr 0.153, G_Ks 0.392, G_pCa 0.1238, G_pK 0.0146). Presets: :meth:`epicardial`, :meth:`endocardial`,
+    :meth:`midmyocardial` (differ in G_Ks, G_to, the s-gate kinetics and the initial state). The epicardial initial
+    state is that of the Niederer et al. 2011 benchmark.
 
     States (18, after V): gates m, h, j, xr1, xr2, xs, r, s, d, f, f2, fcass (Rush–Larsen), then Rbar, Ca_i, Ca_SR,
     Ca_ss, Na_i, K_i (mM; forward Euler).
 
-    Units: conductances in nS/pF, g_CaL in cm³ µF⁻¹ s⁻¹ (CellML: 3.98e-5), P_NaK and k_NaCa in pA/pF, concentrations
-    mM, Cm = 0.185 µF and the volumes V_c, V_sr, V_ss (0.016404, 0.001094, 5.468e-5 µL as in the CellML) enter only as
-    Cm / (V F) and volume ratios.
+    Units: conductances in nS/pF, g_CaL in cm³ µF⁻¹ s⁻¹ (CellML: 0.0398 L F⁻¹ s⁻¹), P_NaK and k_NaCa in pA/pF,
+    concentrations mM. Cm = 0.185 and the volumes V_c, V_sr, V_ss = 0.016404, 0.001094, 5.468e-5 are the numbers of the
+    authors' code (the paper/CellML: 185 pF and 16404, 1094, 54.68 µm³); they enter only as Cm / (V F) (1.1689e-4 mM/ms
+    per pA/pF either way) and as volume ratios.
     """
 
     # physical constants
     R: Array = param(8314.472, doc="gas constant, J/(kmol K)")
     T: Array = param(310.0, doc="temperature, K")
     F: Array = param(96485.3415, doc="Faraday constant, C/mol")
-    Cm: Array = param(0.185, doc="cell capacitance, µF")
-    V_c: Array = param(0.016404, doc="cytoplasmic volume")
-    V_sr: Array = param(0.001094, doc="SR volume")
-    V_ss: Array = param(0.00005468, doc="subspace volume")
+    Cm: Array = param(0.185, doc="cell capacitance (authors' code; paper 185 pF)")
+    V_c: Array = param(0.016404, doc="cytoplasmic volume (authors' code; paper 16404 µm³)")
+    V_sr: Array = param(0.001094, doc="SR volume (authors' code; paper 1094 µm³)")
+    V_ss: Array = param(0.00005468, doc="subspace volume (authors' code; paper 54.68 µm³)")
     # extracellular concentrations
     K_o: Array = param(5.4, doc="mM")
     Na_o: Array = param(140.0, doc="mM")
