@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 mesh_app = typer.Typer(help="Read, inspect, convert, generate and render meshes.", no_args_is_help=True)
 app.add_typer(mesh_app, name="mesh")
+from ._ep import ep_app as _ep_app
+app.add_typer(_ep_app, name="ep")
 
 
 def _say(msg: str) -> None:
@@ -179,6 +181,12 @@ def demo(
     ]
     for w in written:
         _say(f"wrote {w}")
+
+
+# --------------------------------------------------------------------------------------------------------------- bench
+from ._bench import bench_app as _bench_app  # noqa: E402  (light module: heavy imports happen inside the command)
+
+app.add_typer(_bench_app, name="bench")
 
 
 # --------------------------------------------------------------------------------------------------------------- entry

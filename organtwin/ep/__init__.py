@@ -22,3 +22,12 @@ from ._stimulus import (
     StimulusUnits as StimulusUnits,
 )
 from ._tissue import Conductivity as Conductivity, Tissue as Tissue
+from ._niederer import (
+    NIEDERER_POINTS as NIEDERER_POINTS,
+    NIEDERER_REFERENCE_FENICSX_BEAT as NIEDERER_REFERENCE_FENICSX_BEAT,
+    NIEDERER_SPEC as NIEDERER_SPEC,
+    NiedererResult as NiedererResult,
+    niederer_benchmark as niederer_benchmark,
+    niederer_stimulus as niederer_stimulus,
+    niederer_tissue as niederer_tissue,
+)

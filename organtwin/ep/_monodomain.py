@@ -1,17 +1,18 @@
 """`simulate_monodomain`: the monodomain equation on P1 tets, operator splitting, time loop in jit, constant memory.
 
-Time loop: ``lax.scan`` over time steps inside jit, in chunks of ``chunk_steps`` steps; the chunks themselves are a second
-``lax.scan`` (one compiled call for the whole run), or a Python loop of compiled one-chunk calls when a ``progress``
-callback is given (it is called between chunks). The carry holds V, the ionic states and the running activation /
-repolarisation arrays, nothing per step, so memory does not grow with the number of steps; probe traces (a few points)
-are the only per-step output.
+Time loop: ``lax.scan`` over time steps inside jit, in chunks of ``chunk_steps`` steps (default 200). Called eagerly,
+every chunk is one call of a compiled chunk function, and a ``progress`` callback runs between chunks; the compiled chunk
+depends only on the mesh, the options and the chunk length (dt, t1, parameters and stimuli are traced values), so runs
+of any duration reuse it. Inside ``jax.jit`` or autodiff the chunks are a second ``lax.scan``.
+The carry holds V, the ionic states and the running activation / repolarisation arrays, nothing per step, so memory
+does not grow with the number of steps; probe traces (a few points) are the only per-step output.
 
 Gradients: every parameter of the `Tissue` (conductivities per region or per cell, chi, Cm, ionic-model parameters) and
 of the stimuli is a pytree leaf, and the whole run is differentiable (``jax.grad`` / ``eqx.filter_grad`` of a loss on
 ``result.activation`` or ``result.probes``). Each chunk is wrapped in ``jax.checkpoint``: the backward pass stores one
 carry per chunk and recomputes the steps of one chunk at a time, so the memory of reverse mode grows like
-``n_steps / chunk_steps`` carries plus ``chunk_steps`` steps' residuals (about ``2 sqrt(n_steps)`` step-states with the
-default ``chunk_steps ≈ sqrt(n_steps)``) instead of ``n_steps`` step-states; ``checkpoint=False`` turns it off.
+``n_steps / chunk_steps`` carries plus ``chunk_steps`` steps' residuals instead of ``n_steps`` steps' residuals
+(``chunk_steps ≈ sqrt(n_steps)`` minimises it); ``checkpoint=False`` turns it off.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 
 from ..ionic import reaction_step
 from ._activation import Record, crossing_update
-from ._outputs import MonodomainResult, MonodomainState, locate_points
+from ._outputs import MonodomainResult, MonodomainState, _locate, check_inside
 from ._splitting import AbstractDiffusion, ExplicitLumped, Splitting, explicit_stability_limit, host_stability_limit
 from ._stimulus import Stimulus, stimulus_current, stimulus_masks
 from ._tissue import Tissue
@@ -48,7 +49,7 @@ class _Problem(eqx.Module):
     snap_steps: jax.Array | None
     t0: jax.Array
     n_total: jax.Array
-    dt: float = eqx.field(static=True)
+    dt: jax.Array
     splitting: Splitting = eqx.field(static=True)
     diffusion: AbstractDiffusion = eqx.field(static=True)
     record: Record = eqx.field(static=True)
@@ -70,13 +71,18 @@ class _Carry(eqx.Module):
 def initial_state(tissue: Tissue, *, t0: float = 0.0, dtype=None) -> MonodomainState:
     """The resting state of every node: each model group's ``initial_state``."""
     dtype = tissue.dtype if dtype is None else jnp.dtype(dtype)
+    return _initial_state(tissue, jnp.asarray(t0, dtype), dtype=dtype)
+
+
+@eqx.filter_jit
+def _initial_state(tissue: Tissue, t0, *, dtype) -> MonodomainState:
     V = jnp.zeros(tissue.n_nodes, dtype)
     states = []
     for model, nodes in zip(tissue.models, tissue.model_nodes):
         V0, s0 = model.initial_state((int(nodes.shape[0]),), dtype)
         V = V.at[nodes].set(V0) if len(tissue.models) > 1 else V0
         states.append(s0)
-    return MonodomainState(jnp.asarray(t0, dtype), V, tuple(states))
+    return MonodomainState(t0, V, tuple(states))
 
 
 # ================================================================================================== the step
@@ -130,8 +136,12 @@ def _step(p: _Problem, c: _Carry) -> _Carry:
 
 
 def _guarded_step(p: _Problem, c: _Carry) -> _Carry:
-    # Steps past the end of the run (the tail of the last chunk) leave the carry unchanged.
-    return jax.lax.cond(c.step < p.n_total, lambda c: _step(p, c), lambda c: c, c)
+    # Steps past the end of the run (the tail of the last chunk) leave the carry unchanged. A select on a scalar
+    # predicate rather than lax.cond: under autodiff a cond turns every residual of the step, loop-invariant operators
+    # included, into a per-step output that the scan must stack; the select keeps them hoisted out of the loop.
+    active = c.step < p.n_total
+    new = _step(p, c)
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, c)
 
 
 def _probe_values(p: _Problem, V):
@@ -139,11 +149,17 @@ def _probe_values(p: _Problem, V):
 
 
 @eqx.filter_jit
-def _advance(p: _Problem, carry: _Carry, n_chunks: int, chunk_blocks: int, every: int, checkpoint: bool):
-    """``n_chunks`` chunks of ``chunk_blocks * every`` steps; probe samples after every block of ``every`` steps."""
+def _advance(p: _Problem, carry: _Carry, n_chunks: int, chunk_blocks: int, every: int, checkpoint: bool, guard: bool):
+    """``n_chunks`` chunks of ``chunk_blocks * every`` steps; probe samples after every block of ``every`` steps.
+
+    ``guard``: the chunks overshoot the run, so steps past its end must be no-ops (only then is the select paid)."""
+    step = _guarded_step if guard else _step
 
     def block(c, _):
-        c, _ = jax.lax.scan(lambda c, _: (_guarded_step(p, c), None), c, None, length=every)
+        if every == 1:  # no inner loop (one loop level less to compile, forward and backward)
+            c = step(p, c)
+        else:
+            c, _ = jax.lax.scan(lambda c, _: (step(p, c), None), c, None, length=every)
         return c, (None if p.probe_nodes is None else _probe_values(p, c.V))
 
     def chunk(c, _):
@@ -158,11 +174,6 @@ def _advance(p: _Problem, carry: _Carry, n_chunks: int, chunk_blocks: int, every
 
 
 # ================================================================================================== preparation
-@eqx.filter_jit
-def _operators(diffusion: AbstractDiffusion, tissue: Tissue, dt: float):
-    return diffusion.operators(tissue, dt)
-
-
 def _concrete(x):
     """``x`` as numpy if it has a value now (eager, or the primal under eager autodiff); None inside jit."""
     try:
@@ -171,8 +182,103 @@ def _concrete(x):
         return None
 
 
+_DEFAULT_CHUNK = 200
+
+
+def _default_chunk(n_steps: int, every: int) -> int:
+    """200 steps (rounded up to a multiple of ``every``), or the whole run if shorter.
+
+    A fixed length lets runs of any duration share one compiled chunk. Under autodiff the backward pass holds one carry
+    per chunk plus one chunk's per-step residuals: n/200 + 200 step-states, within a factor ~2 of the two-level optimum
+    2 sqrt(n) for 10k to 100k steps (pass ``chunk_steps`` ~ sqrt(n_steps) to minimise memory for longer runs).
+    """
+    c = max(every, math.ceil(_DEFAULT_CHUNK / every) * every)
+    return min(c, math.ceil(n_steps / every) * every)
+
+
+def _is_traced(tree) -> bool:
+    """Whether any array leaf is abstract (we are inside jit/vmap); eager autodiff tracers have values and count as
+    concrete."""
+    for leaf in jax.tree_util.tree_leaves(tree):
+        if isinstance(leaf, jax.core.Tracer) and _concrete(leaf) is None:
+            return True
+    return False
+
+
+def _has_tracers(tree) -> bool:
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
+
+
 def _fmt(x: float) -> str:
     return f"{x:.3g}"
+
+
+@eqx.filter_jit
+def _setup(tissue: Tissue, stimuli, initial: MonodomainState, probes, snap_steps, n_total, dt, *,
+           splitting: Splitting, diffusion: AbstractDiffusion, record: Record, jax_limit: bool):
+    """Everything computed once per run, in one compiled call (dt is traced: one compilation per mesh and options).
+
+    Returns the problem, the initial carry, whether each stimulus selects a node, the probes' smallest barycentric
+    coordinates (for the host checks) and the JAX estimate of the explicit stability limit (or None).
+    """
+    dtype = tissue.dtype
+    ops = diffusion.operators(tissue, dt)
+    limit = explicit_stability_limit(tissue) if jax_limit else None
+    masks = jax.lax.stop_gradient(stimulus_masks(stimuli, tissue.points, tissue.surfaces, tissue.node_sets, dtype))
+    amplitudes = (jnp.stack([jnp.asarray(s.amplitude(tissue.chi, tissue.Cm), dtype) for s in stimuli]) if stimuli
+                  else jnp.zeros((0,), dtype))
+    probe_nodes = probe_weights = worst = None
+    if probes is not None:
+        probe_nodes, probe_weights, worst = _locate(tissue.points, tissue.geometry, probes)
+    problem = _Problem(
+        ops=ops, models=tissue.models, model_nodes=tissue.model_nodes, stimuli=stimuli, masks=masks,
+        amplitudes=amplitudes, probe_nodes=probe_nodes, probe_weights=probe_weights, snap_steps=snap_steps,
+        t0=jnp.asarray(initial.t, dtype), n_total=n_total, dt=dt, splitting=splitting, diffusion=diffusion,
+        record=record,
+    )
+    n = tissue.n_nodes
+    V0 = jnp.asarray(initial.V, dtype)
+    inf = jnp.full(n, jnp.inf, dtype)
+    snaps = None
+    if snap_steps is not None:
+        snaps = jnp.where((snap_steps == 0)[:, None], V0[None, :], jnp.zeros((snap_steps.shape[0], n), dtype))
+    carry = _Carry(
+        step=jnp.zeros((), jnp.int32), V=V0, states=tuple(jnp.asarray(x, dtype) for x in initial.states),
+        act=inf if record.activation else None,
+        rep=inf if record.repolarisation else None,
+        count=jnp.zeros(n, jnp.int32) if record.beats else None,
+        last=inf if record.beats else None,
+        snaps=snaps, cg_iters=jnp.zeros((), jnp.int32), cg_failed=jnp.zeros((), bool),
+    )
+    selects = jnp.any(masks > 0, axis=1)
+    first_probe = None if probes is None else _probe_values(problem, V0)[None]
+    return problem, carry, selects, worst, limit, first_probe
+
+
+@eqx.filter_jit
+def _finish(problem: _Problem, carry: _Carry, traces, snap_index, *, n_steps: int, every: int):
+    dtype = carry.V.dtype
+    record = problem.record
+    probe_times = probes = None
+    if record.probes is not None:
+        n_samples = n_steps // every
+        probes = jnp.concatenate(traces, axis=0)[: n_samples + 1]  # the t0 sample, then one per block
+        probe_times = problem.t0 + problem.dt * every * jnp.arange(n_samples + 1, dtype=dtype)
+    snapshot_times = snapshots = None
+    if problem.snap_steps is not None:
+        snapshots = carry.snaps[snap_index]
+        snapshot_times = problem.t0 + problem.dt * problem.snap_steps[snap_index].astype(dtype)
+    apd = None
+    if record.repolarisation:
+        ok = jnp.isfinite(carry.rep)
+        apd = jnp.where(ok, carry.rep - jnp.where(ok, carry.act, 0.0), jnp.inf)
+    final = MonodomainState(problem.t0 + n_steps * problem.dt, carry.V, carry.states)
+    outputs = dict(
+        activation=carry.act, repolarisation=carry.rep, apd=apd, activation_count=carry.count,
+        last_activation=carry.last, snapshot_times=snapshot_times, snapshots=snapshots, probe_times=probe_times,
+        probes=probes, final=final, cg_iterations=carry.cg_iters,
+    )
+    return outputs, carry.cg_failed, jnp.all(jnp.isfinite(carry.V))
 
 
 def simulate_monodomain(
@@ -203,11 +309,12 @@ def simulate_monodomain(
             running) or `ThetaScheme(theta=0.5, ...)`.
         record: what to record (`Record`): activation / repolarisation / APD per node, snapshots, probe traces.
         initial: start from this `MonodomainState` (e.g. ``result.final`` of an earlier run) instead of rest.
-        chunk_steps: steps per chunk of the time loop (default ``ceil(sqrt(n_steps))``, rounded up to a multiple of
-            ``record.probe_every``): the granularity of ``progress`` and of the backward-pass checkpoints.
+        chunk_steps: steps per chunk of the time loop (default 200, rounded up to a multiple of
+            ``record.probe_every``): the granularity of ``progress`` and of the backward-pass checkpoints (memory of
+            reverse mode ~ n_steps / chunk_steps carries + chunk_steps steps' residuals; ~sqrt(n_steps) minimises it).
         checkpoint: wrap each chunk in ``jax.checkpoint`` (only matters under autodiff).
-        progress: ``progress(steps_done, n_steps)``, called between chunks (then every chunk is one compiled call; under
-            ``jax.jit`` it is called at trace time only — leave it None there).
+        progress: ``progress(steps_done, n_steps)``, called between chunks of plain eager runs (not under ``jax.jit``
+            or autodiff, where the chunks are one scan).
         dtype: floating dtype of the run (default: the tissue's); the tissue is cast to it.
         throw: raise when the theta scheme's CG did not converge or Vm became non-finite (a RuntimeError, or an
             EquinoxRuntimeError under jit); with False, check ``result.final.V`` yourself.
@@ -246,36 +353,11 @@ def simulate_monodomain(
     if not float(t1) > t0f:
         raise ValueError(f"t1 ({t1} ms) must be after the start time ({t0f} ms)")
     n_steps = max(1, math.ceil((float(t1) - t0f) / dt - 1e-9))
-
-    # ---- diffusion operators and, for explicit diffusion, the stability limit from the mesh and conductivities
-    ops = _operators(diffusion, tissue, dt)
-    if isinstance(diffusion, ExplicitLumped) and diffusion.check_stability:
-        concrete_ops = _concrete(ops.minus_dt_MinvK)
-        if concrete_ops is not None:
-            lim = host_stability_limit(jax.lax.stop_gradient(tissue), jax.lax.stop_gradient(ops), dt)
-            if dt > lim:
-                raise ValueError(
-                    f"dt {_fmt(dt)} ms exceeds the explicit stability limit {_fmt(lim)} ms for this mesh; "
-                    f"use dt <= {_fmt(lim)} or diffusion=ThetaScheme()"
-                )
-        else:  # under jit: estimate in JAX and check inside the computation
-            limit = explicit_stability_limit(tissue)
-            ops = eqx.error_if(ops, dt > limit, f"dt {_fmt(dt)} ms exceeds the explicit stability limit for this mesh; "
-                                                "use a smaller dt or diffusion=ThetaScheme()")
-
-    # ---- stimuli, probes, snapshots: resolved once
-    masks = stimulus_masks(stimuli, tissue.points, tissue.surfaces, tissue.node_sets, dtype)
-    amplitudes = (jnp.stack([s.amplitude(tissue.chi, tissue.Cm) for s in stimuli]).astype(dtype) if stimuli
-                  else jnp.zeros((0,), dtype))
     for s in stimuli:
-        P = _concrete(s.period)
-        D = _concrete(s.duration)
+        P, D = _concrete(s.period), _concrete(s.duration)
         if P is not None and D is not None and np.isfinite(P) and dt > float(P - D):
             raise ValueError(f"dt {_fmt(dt)} ms is longer than the gap between stimulus pulses ({_fmt(float(P - D))} ms)")
-    probe_nodes = probe_weights = None
-    if record.probes is not None:
-        probe_nodes, probe_weights = locate_points(tissue.points, tissue.geometry, np.asarray(record.probes))
-        probe_weights = probe_weights.astype(dtype)
+    probes = None if record.probes is None else np.asarray(record.probes, dtype=np.float64)
     snap_steps = snap_index = None
     if record.snapshots_at:
         req = np.asarray(record.snapshots_at, float)
@@ -283,85 +365,81 @@ def simulate_monodomain(
         if np.any(steps_req < 0) or np.any(steps_req > n_steps):
             raise ValueError(f"snapshot times must lie in [{t0f}, {t0f + n_steps * dt}] ms, got {req.tolist()}")
         uniq, snap_index = np.unique(steps_req, return_inverse=True)
-        snap_steps = jnp.asarray(uniq, jnp.int32)
+        snap_steps, snap_index = jnp.asarray(uniq, jnp.int32), jnp.asarray(snap_index, jnp.int32)
 
-    problem = _Problem(
-        ops=ops, models=tuple(m.astype(dtype) for m in tissue.models), model_nodes=tissue.model_nodes,
-        stimuli=stimuli, masks=masks, amplitudes=amplitudes, probe_nodes=probe_nodes, probe_weights=probe_weights,
-        snap_steps=snap_steps, t0=jnp.asarray(initial.t, dtype), n_total=jnp.asarray(n_steps, jnp.int32),
-        dt=dt, splitting=splitting, diffusion=diffusion, record=record,
+    # ---- one compiled set-up: operators, stimulus masks, probes, initial carry
+    explicit = isinstance(diffusion, ExplicitLumped) and diffusion.check_stability
+    traced = _is_traced((tissue, stimuli, initial))  # under jit: checks go inside the computation
+    problem, carry, selects, worst, jax_limit, first_probe = _setup(
+        tissue, stimuli, initial, None if probes is None else jnp.asarray(probes, dtype), snap_steps,
+        jnp.asarray(n_steps, jnp.int32), jnp.asarray(dt, dtype),
+        splitting=splitting, record=record, jax_limit=explicit and traced,
+        # the stability-check flag only matters here, on the host: one compiled step for both settings
+        diffusion=ExplicitLumped() if isinstance(diffusion, ExplicitLumped) else diffusion,
     )
+    sel = _concrete(selects)
+    if sel is not None and not np.all(sel):
+        k = int(np.flatnonzero(~sel)[0])
+        lo, hi = np.asarray(mesh_points := _concrete(tissue.points)).min(0), mesh_points.max(0)
+        raise ValueError(
+            f"stimulus {k} ({stimuli[k].region.describe()}) selects no mesh node; the mesh spans "
+            f"{np.round(lo, 3).tolist()}..{np.round(hi, 3).tolist()} mm"
+        )
+    if worst is not None and (w := _concrete(worst)) is not None:
+        check_inside(probes, w)
+    if explicit and not traced:
+        lim = host_stability_limit(jax.lax.stop_gradient(tissue), jax.lax.stop_gradient(problem.ops), dt)
+        if dt > lim:
+            raise ValueError(
+                f"dt {_fmt(dt)} ms exceeds the explicit stability limit {_fmt(lim)} ms for this mesh; "
+                f"use dt <= {_fmt(lim)} or diffusion=ThetaScheme()"
+            )
+    elif jax_limit is not None:
+        problem = eqx.error_if(problem, dt > jax_limit, f"dt {_fmt(dt)} ms exceeds the explicit stability limit for "
+                                                        "this mesh; use a smaller dt or diffusion=ThetaScheme()")
 
-    # ---- the carry
-    n = tissue.n_nodes
-    V0 = jnp.asarray(initial.V, dtype)
-    inf = jnp.full(n, jnp.inf, dtype)
-    snaps = None
-    if snap_steps is not None:
-        snaps = jnp.zeros((int(snap_steps.shape[0]), n), dtype)
-        snaps = jnp.where((snap_steps == 0)[:, None], V0[None, :], snaps)
-    carry = _Carry(
-        step=jnp.zeros((), jnp.int32), V=V0, states=tuple(jnp.asarray(s, dtype) for s in initial.states),
-        act=inf if record.activation else None,
-        rep=inf if record.repolarisation else None,
-        count=jnp.zeros(n, jnp.int32) if record.beats else None,
-        last=inf if record.beats else None,
-        snaps=snaps, cg_iters=jnp.zeros((), jnp.int32), cg_failed=jnp.zeros((), bool),
-    )
-
-    # ---- chunks
+    # ---- the time loop, in chunks
     every = int(record.probe_every)
     if chunk_steps is None:
-        chunk_steps = math.ceil(math.sqrt(n_steps))
-    chunk_steps = max(int(chunk_steps), 1)
-    chunk_blocks = max(1, math.ceil(chunk_steps / every))
+        chunk_steps = _default_chunk(n_steps, every)
+    chunk_blocks = max(1, math.ceil(max(int(chunk_steps), 1) / every))
     chunk_steps = chunk_blocks * every
     n_chunks = math.ceil(n_steps / chunk_steps)
-    if progress is None:
-        carry, ys = _advance(problem, carry, n_chunks, chunk_blocks, every, checkpoint)
-        traces = [] if ys is None else [ys]
+    guard = n_chunks * chunk_steps != n_steps
+    traces = [] if first_probe is None else [first_probe]
+    if traced or _has_tracers((tissue, stimuli, initial)):
+        # Inside jit: one scan over the chunks (a Python loop would be unrolled into the traced program). Under eager
+        # autodiff too: the first chunk's inputs have (symbolic) zero tangents where later ones do not, so per-chunk
+        # calls would compile several derivative programs.
+        carry, ys = _advance(problem, carry, n_chunks, chunk_blocks, every, checkpoint, guard)
+        if ys is not None:
+            traces.append(ys)
     else:
-        traces = []
+        # Eager (also under eager autodiff): one compiled call per chunk. The compiled chunk depends on the mesh, the
+        # options and the chunk length only (dt, t1 and the stimuli are traced values), so runs of any length share
+        # it; only a partial last chunk takes the guarded variant.
         for k in range(n_chunks):
-            carry, ys = _advance(problem, carry, 1, chunk_blocks, every, checkpoint)
+            last = k == n_chunks - 1
+            carry, ys = _advance(problem, carry, 1, chunk_blocks, every, checkpoint, guard and last)
             if ys is not None:
                 traces.append(ys)
-            progress(min((k + 1) * chunk_steps, n_steps), n_steps)
+            if progress is not None:
+                progress(min((k + 1) * chunk_steps, n_steps), n_steps)
 
-    # ---- outcome checks
-    V = carry.V
+    # ---- results and outcome checks
+    outputs, cg_failed, finite = _finish(problem, carry, traces, snap_index, n_steps=n_steps, every=every)
     if throw:
-        failed, finite = _concrete(carry.cg_failed), _concrete(jnp.all(jnp.isfinite(V)))
-        if failed is not None:
-            if bool(failed):
+        failed_c, finite_c = _concrete(cg_failed), _concrete(finite)
+        if failed_c is not None:
+            if bool(failed_c):
                 raise RuntimeError(
                     f"the theta scheme's CG did not converge within max_steps={getattr(diffusion, 'max_steps', '?')} "
                     "iterations in some step; raise ThetaScheme(max_steps=...) or loosen rtol"
                 )
-            if not bool(finite):
+            if not bool(finite_c):
                 raise RuntimeError("the simulation diverged (non-finite Vm): reduce dt")
         else:
-            V = eqx.error_if(V, carry.cg_failed, "the theta scheme's CG did not converge in some step")
-            V = eqx.error_if(V, ~jnp.all(jnp.isfinite(V)), "the simulation diverged (non-finite Vm): reduce dt")
-
-    # ---- results
-    probe_times = probes = None
-    if record.probes is not None:
-        n_samples = n_steps // every
-        ys = jnp.concatenate(traces, axis=0)[:n_samples]
-        first = _probe_values(problem, V0)[None]
-        probes = jnp.concatenate([first, ys], axis=0)
-        probe_times = problem.t0 + dt * every * jnp.arange(n_samples + 1, dtype=dtype)
-    snapshot_times = snapshots = None
-    if snap_steps is not None:
-        snapshots = carry.snaps[jnp.asarray(snap_index)]
-        snapshot_times = problem.t0 + dt * snap_steps[jnp.asarray(snap_index)].astype(dtype)
-    apd = None
-    if record.repolarisation:
-        apd = jnp.where(jnp.isfinite(carry.rep), carry.rep - jnp.where(jnp.isfinite(carry.rep), carry.act, 0.0), jnp.inf)
-    final = MonodomainState(problem.t0 + n_steps * dt, V, carry.states)
-    return MonodomainResult(
-        activation=carry.act, repolarisation=carry.rep, apd=apd, activation_count=carry.count,
-        last_activation=carry.last, snapshot_times=snapshot_times, snapshots=snapshots, probe_times=probe_times,
-        probes=probes, final=final, cg_iterations=carry.cg_iters, n_steps=n_steps, dt=dt,
-    )
+            V = eqx.error_if(outputs["final"].V, cg_failed, "the theta scheme's CG did not converge in some step")
+            V = eqx.error_if(V, ~finite, "the simulation diverged (non-finite Vm): reduce dt")
+            outputs["final"] = MonodomainState(outputs["final"].t, V, outputs["final"].states)
+    return MonodomainResult(**outputs, n_steps=n_steps, dt=dt)

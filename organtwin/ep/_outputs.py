@@ -63,25 +63,34 @@ def locate_points(points: Float[Array, "nodes 3"], geometry, query: Float[np.nda
     gradients: ``λ_a(q) = δ_a0 + ∇λ_a · (q - p_0)``. Raises ValueError (when concrete) if a point lies outside the mesh by
     more than ``tol`` in barycentric terms. Jit-able; one (cells,)-vector pass per point.
     """
+    nodes, weights, worst = _locate(points, geometry, query)
+    if not isinstance(worst, jax.core.Tracer):
+        check_inside(query, worst, tol)
+    return nodes, weights
+
+
+def _locate(points, geometry, query):
+    """`locate_points` without the host check; also returns the smallest barycentric coordinate of each point."""
     points = jnp.asarray(points)
     tets = geometry.tets
-    p0 = points[tets[:, 0]]  # (c, 3)
-    grads = geometry.grads  # (c, 4, 3)
-    query = jnp.asarray(query, points.dtype).reshape(-1, 3)
+    p0 = points[tets[:, 0]]
     e0 = jnp.asarray([1.0, 0.0, 0.0, 0.0], points.dtype)
 
     def one(q):
-        lam = e0 + jnp.einsum("cai,ci->ca", grads, q[None, :] - p0)
+        lam = e0 + jnp.einsum("cai,ci->ca", geometry.grads, q[None, :] - p0)
         worst = jnp.min(lam, axis=1)
         c = jnp.argmax(worst)
         return tets[c], lam[c], worst[c]
 
-    nodes, weights, worst = jax.lax.map(one, query)
-    if not isinstance(worst, jax.core.Tracer):
-        bad = np.flatnonzero(np.asarray(worst) < -tol)
-        if bad.size:
-            q = np.asarray(query)[bad[0]].round(4).tolist()
-            raise ValueError(f"probe point {q} mm lies outside the mesh")
+    nodes, weights, worst = jax.lax.map(one, jnp.asarray(query, points.dtype).reshape(-1, 3))
     weights = jnp.clip(weights, 0.0, 1.0)
     weights = weights / weights.sum(axis=1, keepdims=True)
-    return nodes, jax.lax.stop_gradient(weights)
+    return nodes, jax.lax.stop_gradient(weights), worst
+
+
+def check_inside(query, worst, tol: float = 1e-6) -> None:
+    """Raise ValueError for the first query point whose smallest barycentric coordinate is below ``-tol``."""
+    bad = np.flatnonzero(np.asarray(worst) < -tol)
+    if bad.size:
+        q = np.asarray(query).reshape(-1, 3)[bad[0]].round(4).tolist()
+        raise ValueError(f"probe point {q} mm lies outside the mesh")

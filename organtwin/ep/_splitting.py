@@ -14,9 +14,9 @@ Diffusion:
   for ``dt <= 2 / λ_max(M_L⁻¹ K)``; the solver estimates λ_max before running (`explicit_stability_limit`) and refuses a
   larger dt with a one-line ValueError.
 * `ThetaScheme(theta=0.5)`: ``(M + θ dt K) V+ = (M - (1 - θ) dt K) V`` with the consistent (default) or lumped mass,
-  solved by Jacobi-preconditioned CG warm-started from V (`organtwin.mesh._solve.JacobiCG` through lineax, so the solve is
-  differentiated implicitly: one more CG solve per step of the backward pass). θ = 1/2 is Crank–Nicolson, θ = 1 backward
-  Euler (L-stable, first order).
+  solved by Jacobi-preconditioned CG warm-started from V (a lax.while_loop, differentiated implicitly through
+  ``jax.lax.custom_linear_solve``: one more CG solve per step of the backward pass). θ = 1/2 is Crank–Nicolson,
+  θ = 1 backward Euler (L-stable, first order).
 """
 
 from __future__ import annotations
@@ -27,13 +27,11 @@ import enum
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import lineax as lx
 import numpy as np
 from jaxtyping import Array, Float
 
 from ..mesh import EllMatrix, assemble, element_stiffness, lumped_mass
 from ..mesh._fem import element_mass
-from ..mesh._solve import JacobiCG
 from ..mesh._sparse import ell_matvec
 
 __all__ = [
@@ -76,6 +74,57 @@ class AbstractDiffusion(eqx.Module):
 class _ExplicitOps(eqx.Module):
     cols: Array  # (width, nodes)
     minus_dt_MinvK: Array  # (width, nodes): -dt M_L^-1 K in slot-major ELL
+    mass: Array  # (nodes,) lumped mass (for the transpose: (M⁻¹K)ᵀ = M (M⁻¹K) M⁻¹ since K is symmetric)
+
+
+# Below this many nodes the ELL product loops over its slots (lax.fori_loop) instead of unrolling them: the unrolled form
+# is ~1.4x faster per product on large meshes but costs about a second more of XLA compilation per product in a program
+# (forward, its recomputation and the transpose of the backward pass), which dominates small problems.
+_UNROLL_MIN_NODES = 20_000
+
+
+def _matvec(values, cols, x):
+    """``Σ_k values[k] * x[cols[k]]`` (slot-major ELL)."""
+    if x.shape[0] >= _UNROLL_MIN_NODES:
+        return ell_matvec(values, cols, x)
+
+    def body(k, y):
+        return y + values[k] * x.at[cols[k]].get(mode="promise_in_bounds")
+
+    return jax.lax.fori_loop(0, values.shape[0], body, jnp.zeros_like(x))
+
+
+def _gather_slots(x, cols):
+    """``x[cols]`` of shape (width, nodes), slot by slot (a (width, nodes) gather in one op is ~10x slower on CPU)."""
+    if x.shape[0] >= _UNROLL_MIN_NODES:
+        return jnp.stack([x.at[cols[k]].get(mode="promise_in_bounds") for k in range(cols.shape[0])])
+
+    def body(k, out):
+        return out.at[k].set(x.at[cols[k]].get(mode="promise_in_bounds"))
+
+    return jax.lax.fori_loop(0, cols.shape[0], body, jnp.zeros(cols.shape, x.dtype))
+
+
+@jax.custom_vjp
+def _explicit_update(W, cols, mass, V):
+    """``V + W V`` with ``W = -dt M_L⁻¹ K`` (slot-major ELL)."""
+    return V + _matvec(W, cols, V)
+
+
+def _explicit_update_fwd(W, cols, mass, V):
+    return _explicit_update(W, cols, mass, V), (W, cols, mass, V)
+
+
+def _explicit_update_bwd(res, ct):
+    # Transposes by gathers only (no scatter-add): K is symmetric, so Wᵀ y = M W (M⁻¹ y); and the cotangent of the ELL
+    # values is the outer product restricted to the pattern, dW[k, i] = ct[i] V[cols[k, i]].
+    W, cols, mass, V = res
+    dV = ct + mass * _matvec(W, cols, ct / mass)
+    dW = ct[None, :] * _gather_slots(V, cols)
+    return dW, None, None, dV
+
+
+_explicit_update.defvjp(_explicit_update_fwd, _explicit_update_bwd)
 
 
 class ExplicitLumped(AbstractDiffusion):
@@ -89,10 +138,10 @@ class ExplicitLumped(AbstractDiffusion):
     def operators(self, tissue, dt: float) -> _ExplicitOps:
         K = _stiffness(tissue)
         m = lumped_mass(tissue.geometry)
-        return _ExplicitOps(tissue.pattern.cols, K.values * (-dt / m)[None, :])
+        return _ExplicitOps(tissue.pattern.cols, K.values * (-dt / m)[None, :], jax.lax.stop_gradient(m))
 
     def step(self, ops: _ExplicitOps, V):
-        V = V + ell_matvec(ops.minus_dt_MinvK, ops.cols, V)
+        V = _explicit_update(ops.minus_dt_MinvK, ops.cols, ops.mass, V)
         return V, jnp.zeros((), jnp.int32), jnp.zeros((), bool)
 
 
@@ -145,24 +194,65 @@ class ThetaScheme(AbstractDiffusion):
         return _ThetaOps(tissue.pattern.cols, A.values, B.values, 1.0 / diag)
 
     def step(self, ops: _ThetaOps, V):
-        b = ell_matvec(ops.B, ops.cols, V)
-        A_values, cols = ops.A, ops.cols
-        operator = lx.FunctionLinearOperator(
-            lambda x: ell_matvec(A_values, cols, x),
-            jax.ShapeDtypeStruct(V.shape, V.dtype),
-            tags=(lx.symmetric_tag, lx.positive_semidefinite_tag),
-        )
-        options = {"preconditioner": lx.DiagonalLinearOperator(ops.inv_diag), "y0": jax.lax.stop_gradient(V)}
-        solver = JacobiCG(rtol=self._rtol(V.dtype), atol=0.0, max_steps=self.max_steps)
-        sol = lx.linear_solve(operator, b, solver, options=options, throw=False)
-        failed = sol.result != lx.RESULTS.successful
-        return sol.value, sol.stats["num_steps"].astype(jnp.int32), failed
+        b = _matvec(ops.B, ops.cols, V)
+        A_values, cols, inv_diag = ops.A, ops.cols, ops.inv_diag
+        guess = jax.lax.stop_gradient(V)
+        rtol, max_steps = self._rtol(V.dtype), int(self.max_steps)
+
+        def matvec(x):
+            return _matvec(A_values, cols, x)
+
+        def solve(mv, rhs):
+            return _pcg(mv, rhs, guess, inv_diag, rtol, max_steps)
+
+        # Implicit differentiation (JAX's custom_linear_solve): the backward pass solves with the same CG; the matrix
+        # is symmetric. The warm start is the Galerkin-best multiple of V, so the adjoint solves (unrelated right-hand
+        # sides) start no worse than from zero.
+        x, (iters, failed) = jax.lax.custom_linear_solve(matvec, b, solve, symmetric=True, has_aux=True)
+        return x, iters, failed
+
+
+def _pcg(matvec, b, guess, inv_diag, rtol: float, max_steps: int):
+    """Jacobi-preconditioned CG for ``A x = b`` (A symmetric positive definite) from ``x0 = α guess`` with
+    ``α = (guess·b) / (guess·A guess)``; stops at ``||r||_2 <= rtol ||b||_2``. Returns ``(x, (iterations, failed))``.
+
+    One sparse product, three inner products and three vector updates per iteration (XLA fuses the updates with the
+    reductions); the recurrence residual is used throughout (at these tolerances and iteration counts, ten or so per
+    step, its drift is far below the tolerance).
+    """
+    Ag = matvec(guess)
+    gAg = jnp.vdot(guess, Ag)
+    alpha0 = jnp.where(gAg > 0, jnp.vdot(guess, b) / jnp.where(gAg > 0, gAg, 1.0), 0.0)
+    x = alpha0 * guess
+    r = b - alpha0 * Ag
+    z = r * inv_diag
+    tol2 = jnp.square(rtol) * jnp.vdot(b, b)
+    rz = jnp.vdot(r, z)
+
+    def cond(c):
+        _, _, _, _, rr, k = c
+        return (rr > tol2) & (k < max_steps) & jnp.isfinite(rr)
+
+    def body(c):
+        x, r, p, rz, _, k = c
+        Ap = matvec(p)
+        a = rz / jnp.vdot(p, Ap)
+        x = x + a * p
+        r = r - a * Ap
+        z = r * inv_diag
+        rz_new = jnp.vdot(r, z)
+        p = z + (rz_new / rz) * p
+        return x, r, p, rz_new, jnp.vdot(r, r), k + 1
+
+    x, _, _, _, rr, k = jax.lax.while_loop(cond, body, (x, r, z, rz, jnp.vdot(r, r), jnp.zeros((), jnp.int32)))
+    return x, (k, ~(rr <= tol2))
 
 
 def _stiffness(tissue) -> EllMatrix:
     return assemble(tissue.pattern, element_stiffness(tissue.geometry, tissue.diffusion_tensors()))
 
 
+@eqx.filter_jit
 def explicit_stability_limit(tissue, *, iterations: int = 100) -> Array:
     """The largest stable dt (ms) of forward-Euler diffusion with the lumped mass: ``2 / λ_max(M_L⁻¹ K)``.
 
@@ -179,7 +269,7 @@ def explicit_stability_limit(tissue, *, iterations: int = 100) -> Array:
     values = K.values
 
     def S(x):
-        return r * ell_matvec(values, cols, r * x)
+        return r * _matvec(values, cols, r * x)
 
     # A fixed, cheap pseudo-random start (the fractional part of a large multiple of sin: no PRNG to compile).
     k = jnp.arange(m.shape[0], dtype=m.dtype)

@@ -1,0 +1,319 @@
+"""`organtwin ep run CASE.toml --out DIR` as a user runs it: every output file with the right content, readable by
+meshio and pyvista (ParaView's VTK), one-line errors naming the key, and no partial output folder after an error."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from organtwin.cli._main import main
+from organtwin.io import parse_case
+
+CASE = """
+title = "test slab"
+
+[mesh]
+path = "slab.vtu"
+
+[conductivity]
+sigma_l = "0.3 S/m"
+sigma_t = "1 mS/cm"
+
+[model]
+name = "bueno-orovio-epi"
+
+[[stimulus]]
+kind = "surface"
+name = "x0"
+strength = "50000 uA/cm^3"
+duration = "2 ms"
+
+[simulation]
+duration = "400 ms"
+dt = "0.05 ms"
+
+[record]
+repolarisation = true
+snapshot_every = "100 ms"
+snapshots_at = ["5 ms"]
+probes = { left = [0, 0.5, 0.5], right = ["4 mm", "0.05 cm", 0.5] }
+probe_every = "0.5 ms"
+"""
+
+
+def _run(capsys, *argv):
+    rc = main(list(map(str, argv)))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _one_error_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("organtwin: error: "), err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    from organtwin.mesh import slab_mesh, write_mesh
+
+    d = tmp_path_factory.mktemp("ep_run")
+    write_mesh(slab_mesh((4.0, 1.0, 1.0), 0.5), d / "slab.vtu")
+    (d / "case.toml").write_text(CASE)
+    return d
+
+
+@pytest.fixture(scope="module")
+def run(folder):
+    import contextlib
+    import io
+
+    out = folder / "results"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        rc = main(["ep", "run", str(folder / "case.toml"), "--out", str(out), "--no-progress"])
+    assert rc == 0, stderr.getvalue()
+    return out, stdout.getvalue()
+
+
+def test_every_output_file_is_written(run):
+    out, stdout = run
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert names == ["activation.vtu", "probes.csv", "summary.json", "vm.pvd"] + [f"vm/vm_{k:04d}.vtu" for k in range(6)]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".results.")]  # no temporary folders left
+    assert "activation" in stdout and "wrote" in stdout and "APD" in stdout
+
+
+def test_activation_is_a_plausible_plane_wave(run):
+    import meshio
+
+    out, _ = run
+    m = meshio.read(out / "activation.vtu")
+    act = m.point_data["activation_time"]
+    x = m.points[:, 0]
+    assert np.all(np.isfinite(act))
+    # a plane wave from the x = 0 face: activation grows with x; conduction velocity 0.2..2 m/s (= mm/ms)
+    layers = np.unique(np.round(x, 6))
+    mean = np.array([act[np.isclose(x, v)].mean() for v in layers])
+    assert np.all(np.diff(mean) > 0)
+    cv = 1.0 / np.polyfit(layers[2:], mean[2:], 1)[0]
+    assert 0.2 < cv < 2.0, cv
+    assert act.min() < 4.0  # the stimulated face fires at the end of the 2 ms pulse
+    # APD of Bueno-Orovio epicardial cells is about 270 ms at this threshold
+    apd = m.point_data["apd"]
+    assert np.all((apd > 200) & (apd < 330)), (apd.min(), apd.max())
+    np.testing.assert_allclose(m.point_data["repolarisation_time"] - act, apd, atol=1e-3)
+    assert m.cell_data["region"][0].tolist() == [1] * len(m.cells[0].data)
+
+
+def test_summary_matches_the_files(run, folder):
+    import meshio
+
+    out, _ = run
+    s = json.loads((out / "summary.json").read_text())
+    act = meshio.read(out / "activation.vtu").point_data["activation_time"]
+    assert s["organtwin_results"]["kind"] == "ep run"
+    assert s["mesh"]["nodes"] == 9 * 3 * 3 and s["mesh"]["regions"]["1"]["model"] == "bueno-orovio-epi"
+    assert s["steps"] == 8000 and s["dt_ms"] == pytest.approx(0.05) and s["end_time_ms"] == pytest.approx(400.0)
+    a = s["activation"]
+    assert a["nodes_activated"] == a["nodes"] == 81
+    assert a["first_ms"] == pytest.approx(act.min(), abs=1e-4) and a["last_ms"] == pytest.approx(act.max(), abs=1e-4)
+    assert a["total_activation_time_ms"] == pytest.approx(act.max() - act.min(), abs=1e-4)
+    assert s["timing"]["run_s"] > 0 and s["timing"]["wall_s"] >= s["timing"]["run_s"]
+    assert s["snapshots"]["times_ms"] == [0.0, 5.0, 100.0, 200.0, 300.0, 400.0]
+    assert s["stimuli"] == [{"what": "surface 'x0'", "nodes": 9}]
+    # the case echoed back with resolved units reads back as the same case
+    assert s["case"]["record"]["probes"]["right"] == ["4.0 mm", "0.5 mm", "0.5 mm"]
+    assert s["case"]["conductivity"]["sigma_t"] == "0.1 S/m"
+    original = parse_case(__import__("tomllib").loads(CASE), source=folder / "case.toml")
+    assert parse_case(s["case"], source=folder / "case.toml") == original
+
+
+def test_pvd_lists_the_snapshots_and_paraview_reads_them(run):
+    import meshio
+    import pyvista as pv
+
+    out, _ = run
+    root = ET.parse(out / "vm.pvd").getroot()
+    assert root.get("type") == "Collection"
+    entries = [(float(d.get("timestep")), d.get("file")) for d in root.iter("DataSet")]
+    assert entries == [(t, f"vm/vm_{k:04d}.vtu") for k, t in enumerate([0.0, 5.0, 100.0, 200.0, 300.0, 400.0])]
+    first = meshio.read(out / entries[0][1])
+    np.testing.assert_allclose(first.point_data["Vm"], -84.0)  # rest
+    at5 = meshio.read(out / entries[1][1]).point_data["Vm"]
+    assert at5.max() > 0 and at5.min() < -80  # the wave is on its way at 5 ms
+    reader = pv.get_reader(str(out / "vm.pvd"))  # VTK's PVD reader, as ParaView reads it
+    assert list(reader.time_values) == [0.0, 5.0, 100.0, 200.0, 300.0, 400.0]
+    reader.set_active_time_value(5.0)
+    block = reader.read()[0]
+    np.testing.assert_allclose(np.asarray(block.point_data["Vm"]), at5)
+    grid = pv.read(out / "activation.vtu")
+    assert grid.n_points == 81 and grid.n_cells == 4 * 6 * 8 // 2 * 2 * 2 // 2  # 8 x 2 x 2 hexes of 6 tets = 192
+    assert set(grid.point_data.keys()) >= {"activation_time", "repolarisation_time", "apd"}
+
+
+def test_probe_traces(run):
+    out, _ = run
+    lines = (out / "probes.csv").read_text().splitlines()
+    assert lines[0] == "t_ms,left_mV,right_mV"
+    data = np.loadtxt(out / "probes.csv", delimiter=",", skiprows=1)
+    assert data.shape == (801, 3)
+    np.testing.assert_allclose(np.diff(data[:, 0]), 0.5, atol=1e-6)
+    left, right = data[:, 1], data[:, 2]
+    assert left[0] == pytest.approx(-84.0) and left.max() > 10 and right.max() > 10
+    # the left probe (on the stimulated face) upstrokes before the right one
+    assert np.argmax(left > 0) < np.argmax(right > 0)
+    assert right[-1] < -70  # repolarised by 400 ms
+
+
+def test_rerun_replaces_earlier_results(run, folder, capsys):
+    out, _ = run
+    before = (out / "summary.json").read_text()
+    rc, stdout, err = _run(capsys, "ep", "run", folder / "case.toml", "--out", out, "--progress")
+    assert rc == 0, err
+    assert "8000/8000" in err  # the progress bar (on stderr) reached the end
+    assert (out / "summary.json").read_text() != before  # new timings
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".results.")]
+
+
+def test_a_failure_while_writing_leaves_no_folder(folder, capsys, monkeypatch):
+    import organtwin.io._results as results
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(results, "write_probes_csv", broken)
+    out = folder / "never"
+    rc, _, err = _run(capsys, "ep", "run", folder / "case.toml", "--out", out, "--no-progress")
+    assert rc == 1
+    line = _one_error_line(err)
+    assert "could not write results to" in line and "nothing was written" in line and "No space left" in line
+    assert not out.exists()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".never.")]
+
+
+def test_refuses_a_folder_with_other_files(folder, capsys):
+    out = folder / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    rc, stdout, err = _run(capsys, "ep", "run", folder / "case.toml", "--out", out, "--no-progress")
+    assert rc == 1
+    assert "holds other files" in _one_error_line(err)
+    assert stdout == ""  # refused before anything ran
+    assert (out / "notes.txt").read_text() == "keep me" and len(list(out.iterdir())) == 1
+
+
+@pytest.mark.parametrize("edit, words", [
+    (("strength =", "strenght ="), ["case.toml: [stimulus.1] unknown key 'strenght' (did you mean 'strength'?)"]),
+    (('path = "slab.vtu"', 'path = "missing.vtu"'), ["case.toml: [mesh] path: file not found:", "missing.vtu"]),
+    (('dt = "0.05 ms"', 'dt = "0.05 mm"'), ["[simulation] dt: '0.05 mm' is a length; expected a time in ms"]),
+    (('sigma_l = "0.3 S/m"', 'sigma_l = "0.3 mm"'), ["[conductivity] sigma_l: '0.3 mm' is a length",
+                                                    "expected a conductivity in S/m"]),
+    (("[model]", "[model.LV]"), ["[model.LV] no region 'LV' in the mesh (regions: 1 'slab')"]),
+    (("bueno-orovio-epi", "bueno-orovio"), ["[model] name: unknown ionic model 'bueno-orovio'"]),
+    (('name = "bueno-orovio-epi"', 'name = "bueno-orovio-epi"\nparameters = { tau_sj = 2 }'),
+     ["[model.parameters] unknown parameter 'tau_sj' of bueno-orovio-epi (did you mean 'tau_si'?)"]),
+    (('kind = "surface"\nname = "x0"', 'kind = "sphere"\ncentre = [0, 0, 50]\nradius = 1'),
+     ["[stimulus.1] the sphere of radius 1 mm at [0.0, 0.0, 50.0] mm selects no mesh node"]),
+    (('dt = "0.05 ms"', 'dt = -0.05'), ["[simulation] dt: must be positive, got -0.05 ms"]),
+    (('dt = "0.05 ms"', 'dt = 0.4'), ["[simulation] dt: 0.4 ms exceeds the explicit stability limit"]),
+    (("[simulation]", "[simulation"), ["case.toml: invalid TOML"]),
+])
+def test_bad_cases_are_one_line_errors_and_leave_no_output(folder, capsys, edit, words):
+    text = CASE.replace(*edit)
+    assert text != CASE
+    case = folder / "case.toml"
+    bad = folder / "bad" / "case.toml"
+    bad.parent.mkdir(exist_ok=True)
+    bad.write_text(text)
+    (folder / "bad" / "slab.vtu").write_bytes((folder / "slab.vtu").read_bytes())
+    out = folder / "bad" / "out"
+    rc, stdout, err = _run(capsys, "ep", "run", bad, "--out", out, "--no-progress")
+    assert rc == 1
+    line = _one_error_line(err)
+    for w in words:
+        assert w in line, line
+    assert not out.exists()
+    assert case.exists()
+
+
+def test_check_command(folder, capsys):
+    rc, out, err = _run(capsys, "ep", "check", folder / "case.toml")
+    assert rc == 0, err
+    assert "stability limit" in out and out.strip().endswith("ok: the case is ready to run")
+
+
+def test_vtu_writer_round_trip(tmp_path):
+    """The VTU writer (geometry encoded once per series): compressed and raw, scalars and vectors, NaN kept."""
+    import meshio
+    import pyvista as pv
+
+    from organtwin.io import VtuWriter
+    from organtwin.mesh import slab_mesh
+
+    m = slab_mesh((2.0, 1.0, 1.0), 0.5)
+    v = np.linspace(-80, 20, m.n_nodes).astype(np.float32)
+    v[3] = np.nan
+    for compress in (True, False):
+        w = VtuWriter(m.points, m.tets, {"region": m.regions.astype(np.int32), "f": m.fibres}, compress=compress)
+        for k in range(2):
+            w.write(tmp_path / f"t{k}.vtu", {"Vm": v + k, "x": m.points.astype(np.float32)})
+        r = meshio.read(tmp_path / "t1.vtu")
+        np.testing.assert_array_equal(r.points, m.points)
+        np.testing.assert_array_equal(r.cells[0].data, m.tets)
+        np.testing.assert_array_equal(r.point_data["Vm"], v + 1)
+        np.testing.assert_array_equal(r.point_data["x"], m.points.astype(np.float32))
+        np.testing.assert_array_equal(r.cell_data["f"][0], m.fibres)
+        g = pv.read(tmp_path / "t0.vtu")
+        assert g.n_cells == m.n_cells and set(g.celltypes.tolist()) == {10}
+        np.testing.assert_array_equal(np.asarray(g.point_data["Vm"]), v)
+
+
+@pytest.mark.slow
+def test_imported_100k_node_biventricular_mesh(tmp_path, capsys):
+    """The manual check of item 5 (run with -m slow; about 15-20 min on 2 cores, most of it gmsh): a ~100k-node
+    biventricular mesh written to a VTU, read back as an imported mesh, rule-based fibres, Bueno-Orovio, 100 ms.
+
+    Conductivities are 4x the physiological monodomain values: at h = 1.05 mm the upstroke (~0.5 mm wide) is not
+    resolved and the wave blocks next to the stimulus with the physiological ones (0.5% of the nodes activate).
+    """
+    from organtwin.mesh import biv_mesh, write_mesh
+
+    mesh = biv_mesh(h=1.05)
+    assert 85_000 < mesh.n_nodes < 115_000
+    write_mesh(mesh, tmp_path / "patient.vtu")
+    (tmp_path / "case.toml").write_text("""
+[mesh]
+path = "patient.vtu"
+[fibres]
+source = "rule-based"
+[conductivity]
+sigma_l = "0.5336 S/m"
+sigma_t = "0.0704 S/m"
+[model]
+name = "bueno-orovio-epi"
+[[stimulus]]
+kind = "sphere"
+centre = [0, 0, -64]
+radius = "3 mm"
+strength = "50000 uA/cm^3"
+[[stimulus]]
+kind = "sphere"
+centre = [0, -25, -25]
+radius = "3 mm"
+strength = "50000 uA/cm^3"
+start = "5 ms"
+[simulation]
+duration = "100 ms"
+dt = "0.02 ms"
+[record]
+snapshot_every = "10 ms"
+probes = { apex = [0, 0, -64], lv_free_wall = [26, 0, -20], rv_free_wall = [0, -42, -20] }
+""")
+    rc, out, err = _run(capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "out", "--no-progress")
+    assert rc == 0, err
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert s["mesh"]["nodes"] == mesh.n_nodes and s["steps"] == 5000
+    assert s["activation"]["nodes_activated"] > 0.5 * mesh.n_nodes
+    print(json.dumps(s["timing"]))
