@@ -13,6 +13,7 @@ Usage:
     python benchmarks/backward_memory.py                      # 1k, 2k, 4k, 8k steps; compiled temp sizes
     python benchmarks/backward_memory.py --run                # also measured peak RSS (runs every gradient)
     python benchmarks/backward_memory.py --steps 1000 16000 --dx 0.1 --dtype float64
+    python benchmarks/backward_memory.py --model tt --steps 1000 4000
 
 Printed as a markdown table (for benchmarks/RESULTS.md).
 """
@@ -34,7 +35,7 @@ def _problem(args):
     import numpy as np
 
     import organtwin.ep as ep
-    from organtwin.ionic import MitchellSchaeffer2003
+    from organtwin.ionic import MitchellSchaeffer2003, TenTusscher2006
     from organtwin.mesh import slab_mesh
 
     mesh = slab_mesh((args.length, 0.4, 0.4), args.dx)
@@ -42,7 +43,8 @@ def _problem(args):
     mesh = mesh.replace(regions=np.where(cx < args.length / 2, 1, 2))
     dtype = jnp.dtype(args.dtype)
     tissue = ep.Tissue.from_mesh(
-        mesh, {1: ep.Conductivity(0.13, 0.02), 2: ep.Conductivity(0.09, 0.02)}, MitchellSchaeffer2003(), dtype=dtype
+        mesh, {1: ep.Conductivity(0.13, 0.02), 2: ep.Conductivity(0.09, 0.02)},
+        TenTusscher2006.epicardial() if args.model == "tt" else MitchellSchaeffer2003(), dtype=dtype,
     )
     stim = ep.Stimulus(ep.Box((0, 0, 0), (0.6, 1, 1)), 50_000.0, duration=2.0)
     weights = jnp.asarray(mesh.points[:, 0] / args.length, dtype)
@@ -57,7 +59,8 @@ def _loss_fn(tissue, stim, weights, n_steps, dt, checkpoint):
 
     def loss(sigma):
         t = eqx.tree_at(lambda t: t.sigma, tissue, sigma)
-        act = ep.simulate_monodomain(t, [stim], n_steps * dt, dt, checkpoint=checkpoint).activation
+        act = ep.simulate_monodomain(t, [stim], n_steps * dt, dt, checkpoint=checkpoint,
+                                     chunk_steps=math.ceil(math.sqrt(n_steps))).activation
         return jnp.sum(jnp.where(jnp.isfinite(act), weights * act, 0.0))
 
     return loss
@@ -80,7 +83,9 @@ def _one_run(args) -> None:
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     _, tissue, stim, w = _problem(args)
-    loss = _loss_fn(tissue, stim, w, args.one_steps, args.dt, args.one_checkpoint)
+    import organtwin.ep as ep
+
+    loss = _loss_fn(tissue, stim, w, args.one_steps, args.dt, ep.Checkpointing(args.one_checkpoint))
     g = jax.jit(jax.grad(loss))
     compiled = g.lower(tissue.sigma).compile()
     compiled(tissue.sigma).block_until_ready()  # warm-up (allocator pools, thread pools)
@@ -112,9 +117,8 @@ def _reset_peak_rss():
 
 def measured_rss(args, n_steps: int, checkpoint: bool) -> tuple[int, float]:
     cmd = [sys.executable, os.path.abspath(__file__), "--one-steps", str(n_steps), "--dx", str(args.dx),
-           "--dt", str(args.dt), "--length", str(args.length), "--dtype", args.dtype]
-    if checkpoint:
-        cmd.append("--one-checkpoint")
+           "--dt", str(args.dt), "--length", str(args.length), "--dtype", args.dtype, "--model", args.model]
+    cmd += ["--one-checkpoint", checkpoint.value]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
     d = json.loads(out)
     return int(d["peak_increase"]), float(d["run_s"])
@@ -127,9 +131,10 @@ def main(argv=None) -> None:
     p.add_argument("--dt", type=float, default=0.01)
     p.add_argument("--length", type=float, default=10.0)
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--model", choices=["ms", "tt"], default="ms", help="Mitchell-Schaeffer (default) or ten Tusscher 2006")
     p.add_argument("--run", action="store_true", help="also run each gradient in a subprocess and measure peak RSS")
     p.add_argument("--one-steps", type=int, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--one-checkpoint", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--one-checkpoint", default="none", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.one_steps is not None:
         _one_run(args)
@@ -137,26 +142,30 @@ def main(argv=None) -> None:
 
     import jax
 
+    import organtwin.ep as ep
+
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     mesh, tissue, _, _ = _problem(args)
     n = mesh.n_nodes
     item = 4 if args.dtype == "float32" else 8
-    print(f"# Backward-pass memory: Mitchell–Schaeffer strand, {n} nodes, {args.dtype}, dt {args.dt} ms, explicit "
+    model = "ten Tusscher 2006 (19 states)" if args.model == "tt" else "Mitchell–Schaeffer (2 states)"
+    print(f"# Backward-pass memory: {model} strand, {n} nodes, {args.dtype}, dt {args.dt} ms, explicit "
           f"diffusion, loss = weighted sum of activation times, grad w.r.t. per-region conductivities")
     print(f"# one (nodes,) array = {n * item / 1e3:.1f} kB; chunk = ceil(sqrt(steps)) steps; jax {jax.__version__}")
     print()
-    head = "| steps | chunk | checkpoint | compiled temp (MB) | temp / step (kB) | temp in (nodes,) arrays |"
+    head = "| steps | chunk | checkpointing | compiled temp (MB) | temp / step (kB) | temp in (nodes,) arrays |"
     sep = "|---:|---:|:---:|---:|---:|---:|"
     if args.run:
         head += " measured peak RSS increase (MB) | run (s) |"
         sep += "---:|---:|"
     print(head)
     print(sep)
-    for ckpt in (False, True):
+    for ckpt in (ep.Checkpointing.NONE, ep.Checkpointing.CHUNKS, ep.Checkpointing.CHUNKS_AND_STEPS):
         for steps in args.steps:
             temp, _ = compiled_temp_bytes(args, steps, ckpt)
-            row = (f"| {steps} | {math.ceil(math.sqrt(steps)) if ckpt else '-'} | {'yes' if ckpt else 'no'} | "
+            chunk = "-" if ckpt is ep.Checkpointing.NONE else math.ceil(math.sqrt(steps))
+            row = (f"| {steps} | {chunk} | {ckpt.value} | "
                    f"{temp / 1e6:.1f} | {temp / steps / 1e3:.1f} | {temp / (n * item):.0f} |")
             if args.run:
                 rss, run = measured_rss(args, steps, ckpt)

@@ -9,3 +9,4 @@ pip install -q -e . "jax[cuda12]" scipy
 python -c "import jax; print(jax.devices())" | tee "$out/devices.txt"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.memory --format=csv | tee "$out/gpu.txt" || true
 python benchmarks/matvec.py --sizes 100k,1M --repeats 100 --json "$out/matvec.json" | tee "$out/matvec.txt"
+python benchmarks/gpu/monodomain_gpu.py --json "$out/monodomain_gpu.json" | tee "$out/monodomain_gpu.txt"

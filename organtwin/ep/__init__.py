@@ -2,7 +2,11 @@
 stimuli, activation / repolarisation detection, probes; differentiable end to end."""
 
 from ._activation import Record as Record, first_crossing as first_crossing
-from ._monodomain import initial_state as initial_state, simulate_monodomain as simulate_monodomain
+from ._monodomain import (
+    Checkpointing as Checkpointing,
+    initial_state as initial_state,
+    simulate_monodomain as simulate_monodomain,
+)
 from ._outputs import MonodomainResult as MonodomainResult, MonodomainState as MonodomainState, locate_points as locate_points
 from ._splitting import (
     AbstractDiffusion as AbstractDiffusion,

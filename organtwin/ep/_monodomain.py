@@ -12,11 +12,13 @@ of the stimuli is a pytree leaf, and the whole run is differentiable (``jax.grad
 ``result.activation`` or ``result.probes``). Each chunk is wrapped in ``jax.checkpoint``: the backward pass stores one
 carry per chunk and recomputes the steps of one chunk at a time, so the memory of reverse mode grows like
 ``n_steps / chunk_steps`` carries plus ``chunk_steps`` steps' residuals instead of ``n_steps`` steps' residuals
-(``chunk_steps ≈ sqrt(n_steps)`` minimises it); ``checkpoint=False`` turns it off.
+(``chunk_steps ≈ sqrt(n_steps)`` minimises it); `Checkpointing.CHUNKS_AND_STEPS` also checkpoints every step inside
+the chunk being recomputed (for models with many intermediates), ``checkpoint=False`` turns it off.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from typing import Callable, Sequence
 
@@ -32,7 +34,15 @@ from ._splitting import AbstractDiffusion, ExplicitLumped, Splitting, explicit_s
 from ._stimulus import Stimulus, stimulus_current, stimulus_masks
 from ._tissue import Tissue
 
-__all__ = ["simulate_monodomain", "initial_state"]
+__all__ = ["simulate_monodomain", "initial_state", "Checkpointing"]
+
+
+class Checkpointing(enum.Enum):
+    """What the backward pass of `simulate_monodomain` stores (see its ``checkpoint`` argument)."""
+
+    NONE = "none"
+    CHUNKS = "chunks"
+    CHUNKS_AND_STEPS = "chunks_and_steps"
 
 
 class _Problem(eqx.Module):
@@ -149,11 +159,14 @@ def _probe_values(p: _Problem, V):
 
 
 @eqx.filter_jit
-def _advance(p: _Problem, carry: _Carry, n_chunks: int, chunk_blocks: int, every: int, checkpoint: bool, guard: bool):
+def _advance(p: _Problem, carry: _Carry, n_chunks: int, chunk_blocks: int, every: int, checkpoint: Checkpointing,
+             guard: bool):
     """``n_chunks`` chunks of ``chunk_blocks * every`` steps; probe samples after every block of ``every`` steps.
 
     ``guard``: the chunks overshoot the run, so steps past its end must be no-ops (only then is the select paid)."""
     step = _guarded_step if guard else _step
+    if checkpoint is Checkpointing.CHUNKS_AND_STEPS:
+        step = jax.checkpoint(step, prevent_cse=False)
 
     def block(c, _):
         if every == 1:  # no inner loop (one loop level less to compile, forward and backward)
@@ -165,7 +178,7 @@ def _advance(p: _Problem, carry: _Carry, n_chunks: int, chunk_blocks: int, every
     def chunk(c, _):
         return jax.lax.scan(block, c, None, length=chunk_blocks)
 
-    if checkpoint:
+    if checkpoint is not Checkpointing.NONE:
         chunk = jax.checkpoint(chunk, prevent_cse=False)
     carry, ys = jax.lax.scan(chunk, carry, None, length=n_chunks)
     if ys is not None:
@@ -292,7 +305,7 @@ def simulate_monodomain(
     record: Record = Record(),
     initial: MonodomainState | None = None,
     chunk_steps: int | None = None,
-    checkpoint: bool = True,
+    checkpoint: Checkpointing | bool = Checkpointing.CHUNKS,
     progress: Callable[[int, int], None] | None = None,
     dtype=None,
     throw: bool = True,
@@ -312,7 +325,11 @@ def simulate_monodomain(
         chunk_steps: steps per chunk of the time loop (default 200, rounded up to a multiple of
             ``record.probe_every``): the granularity of ``progress`` and of the backward-pass checkpoints (memory of
             reverse mode ~ n_steps / chunk_steps carries + chunk_steps steps' residuals; ~sqrt(n_steps) minimises it).
-        checkpoint: wrap each chunk in ``jax.checkpoint`` (only matters under autodiff).
+        checkpoint: what reverse-mode autodiff stores (`Checkpointing`; only matters under autodiff):
+            ``CHUNKS`` (default, or True): one carry per chunk, one chunk's per-step residuals while it is recomputed;
+            ``CHUNKS_AND_STEPS``: the steps of the chunk being recomputed are checkpointed too, so only their carries
+            are kept (for models with many intermediates, e.g. ten Tusscher: ~300 residual arrays per step; one more
+            forward recomputation); ``NONE`` (or False): every step's residuals (memory grows with n_steps).
         progress: ``progress(steps_done, n_steps)``, called between chunks of plain eager runs (not under ``jax.jit``
             or autodiff, where the chunks are one scan).
         dtype: floating dtype of the run (default: the tissue's); the tissue is cast to it.
@@ -340,6 +357,10 @@ def simulate_monodomain(
         raise TypeError(f"simulate_monodomain: diffusion must be ExplicitLumped() or ThetaScheme(...), got {diffusion!r}")
     if not isinstance(record, Record):
         raise TypeError(f"simulate_monodomain: record must be a Record, got {type(record).__name__}")
+    if isinstance(checkpoint, bool):
+        checkpoint = Checkpointing.CHUNKS if checkpoint else Checkpointing.NONE
+    if not isinstance(checkpoint, Checkpointing):
+        raise TypeError(f"simulate_monodomain: checkpoint must be a Checkpointing member or a bool, got {checkpoint!r}")
     dt = float(dt)
     if not (math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a positive time step in ms, got {dt}")
