@@ -102,9 +102,9 @@ def test_checkpointing_changes_memory_not_values(setup):
         return jnp.sum(w * res.activation)
 
     theta = _theta0(tissue, stim)
-    g = jax.grad(loss)(theta, True)
-    np.testing.assert_allclose(np.asarray(jax.grad(loss)(theta, False)), np.asarray(g), rtol=1e-10)
-    np.testing.assert_allclose(np.asarray(jax.grad(loss)(theta, True, 7)), np.asarray(g), rtol=1e-10)
+    g = jax.grad(loss)(theta, ep.Checkpointing.CHUNKS_AND_STEPS)
+    for ckpt, chunk in [(ep.Checkpointing.NONE, None), (ep.Checkpointing.CHUNKS, None), (ep.Checkpointing.CHUNKS, 7)]:
+        np.testing.assert_allclose(np.asarray(jax.grad(loss)(theta, ckpt, chunk)), np.asarray(g), rtol=1e-10)
 
 
 # ---------------------------------------------------------------------------------------------- per node

@@ -9,11 +9,12 @@ does not grow with the number of steps; probe traces (a few points) are the only
 
 Gradients: every parameter of the `Tissue` (conductivities per region or per cell, chi, Cm, ionic-model parameters) and
 of the stimuli is a pytree leaf, and the whole run is differentiable (``jax.grad`` / ``eqx.filter_grad`` of a loss on
-``result.activation`` or ``result.probes``). Each chunk is wrapped in ``jax.checkpoint``: the backward pass stores one
-carry per chunk and recomputes the steps of one chunk at a time, so the memory of reverse mode grows like
-``n_steps / chunk_steps`` carries plus ``chunk_steps`` steps' residuals instead of ``n_steps`` steps' residuals
-(``chunk_steps ≈ sqrt(n_steps)`` minimises it); `Checkpointing.CHUNKS_AND_STEPS` also checkpoints every step inside
-the chunk being recomputed (for models with many intermediates), ``checkpoint=False`` turns it off.
+``result.activation`` or ``result.probes``). Checkpointing (`Checkpointing`, default ``CHUNKS_AND_STEPS``): each chunk
+is wrapped in ``jax.checkpoint``, and so is each step inside it. The backward pass stores one carry per chunk; it
+recomputes one chunk at a time, keeping one carry per step of it, and each step's intermediates only while that step is
+differentiated. Memory: ``(n_steps / chunk_steps + chunk_steps)`` carries plus one step's intermediates, instead of
+``n_steps`` steps' intermediates (``chunk_steps ≈ sqrt(n_steps)`` minimises it); the price is two extra forward
+evaluations of every step. See benchmarks/backward_memory.py for measurements.
 """
 
 from __future__ import annotations
@@ -201,9 +202,9 @@ _DEFAULT_CHUNK = 200
 def _default_chunk(n_steps: int, every: int) -> int:
     """200 steps (rounded up to a multiple of ``every``), or the whole run if shorter.
 
-    A fixed length lets runs of any duration share one compiled chunk. Under autodiff the backward pass holds one carry
-    per chunk plus one chunk's per-step residuals: n/200 + 200 step-states, within a factor ~2 of the two-level optimum
-    2 sqrt(n) for 10k to 100k steps (pass ``chunk_steps`` ~ sqrt(n_steps) to minimise memory for longer runs).
+    A fixed length lets runs of any duration share one compiled chunk. Under autodiff the backward pass holds
+    ``n_steps / 200 + 200`` carries (default checkpointing), within a factor ~2 of the two-level optimum
+    ``2 sqrt(n_steps)`` for 10k to 100k steps (pass ``chunk_steps ≈ sqrt(n_steps)`` to minimise it for other lengths).
     """
     c = max(every, math.ceil(_DEFAULT_CHUNK / every) * every)
     return min(c, math.ceil(n_steps / every) * every)
@@ -305,7 +306,7 @@ def simulate_monodomain(
     record: Record = Record(),
     initial: MonodomainState | None = None,
     chunk_steps: int | None = None,
-    checkpoint: Checkpointing | bool = Checkpointing.CHUNKS,
+    checkpoint: Checkpointing | bool = Checkpointing.CHUNKS_AND_STEPS,
     progress: Callable[[int, int], None] | None = None,
     dtype=None,
     throw: bool = True,
@@ -326,10 +327,10 @@ def simulate_monodomain(
             ``record.probe_every``): the granularity of ``progress`` and of the backward-pass checkpoints (memory of
             reverse mode ~ n_steps / chunk_steps carries + chunk_steps steps' residuals; ~sqrt(n_steps) minimises it).
         checkpoint: what reverse-mode autodiff stores (`Checkpointing`; only matters under autodiff):
-            ``CHUNKS`` (default, or True): one carry per chunk, one chunk's per-step residuals while it is recomputed;
-            ``CHUNKS_AND_STEPS``: the steps of the chunk being recomputed are checkpointed too, so only their carries
-            are kept (for models with many intermediates, e.g. ten Tusscher: ~300 residual arrays per step; one more
-            forward recomputation); ``NONE`` (or False): every step's residuals (memory grows with n_steps).
+            ``CHUNKS_AND_STEPS`` (default): one carry per chunk, and while a chunk is recomputed one carry per step of it
+            plus one step's intermediates; ``CHUNKS`` (or True): one carry per chunk and all intermediates of the chunk
+            being recomputed (one forward recomputation less, but models with many intermediates hold hundreds of arrays
+            per step: ten Tusscher ~330); ``NONE`` (or False): every step's intermediates (memory grows with n_steps).
         progress: ``progress(steps_done, n_steps)``, called between chunks of plain eager runs (not under ``jax.jit``
             or autodiff, where the chunks are one scan).
         dtype: floating dtype of the run (default: the tissue's); the tissue is cast to it.
