@@ -22,7 +22,8 @@ The same problem for both codes:
   (``(M + dt/2 K) V+ = M (V + dt f(V)) - dt/2 K V``): same first order in dt, not the same rounding of each step.
 
 Timing: each code is timed around its time loop only, after `block_until_ready` for organtwin. organtwin's first call
-(trace + compile + run) is reported apart ("compile s" = first call - median run); the run time is the median over
+(trace + compile + run) is reported apart ("compile s": the trace, lowering and XLA compile durations JAX reports
+through `jax.monitoring` during that call); the run time is the median over
 ``--repeats`` later calls (each call of `simulate_monodomain` also assembles its operators and, for explicit diffusion,
 checks the stability limit: included). TorchCor's loop is its ``solve()`` minus its ``assemble()``; its ionic model is a
 TorchScript class whose graph is profiled and compiled during the first calls (the first step takes seconds), so its
@@ -176,6 +177,19 @@ def diffusion(scheme: str, rtol: float):
     raise ValueError(f"unknown scheme {scheme!r}")
 
 
+_COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
+                   "/jax/core/compile/backend_compile_duration")
+_compile_s = [0.0]
+
+
+def _on_duration(event: str, duration: float, **kwargs) -> None:
+    if event in _COMPILE_EVENTS:
+        _compile_s[0] += duration
+
+
+jax.monitoring.register_event_duration_secs_listener(_on_duration)
+
+
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -183,13 +197,15 @@ def _cpu() -> float:
 
 def run_ours(tissue, stim, n_steps: int, dt: float, scheme: str, rtol: float, dtype) -> dict:
     t1 = n_steps * dt
+    _compile_s[0] = 0.0
     c0, w0 = _cpu(), time.perf_counter()
     res = ep.simulate_monodomain(tissue, [stim], t1, dt, diffusion=diffusion(scheme, rtol), dtype=dtype)
     jax.block_until_ready((res.activation, res.final.V, res.final.states))
     wall = time.perf_counter() - w0
     cpu = _cpu() - c0
     assert res.n_steps == n_steps, (res.n_steps, n_steps)
-    return {"wall_s": wall, "cpu_s": cpu, "load1": os.getloadavg()[0], "cg_iters": int(res.cg_iterations),
+    return {"wall_s": wall, "cpu_s": cpu, "compile_s": _compile_s[0], "load1": os.getloadavg()[0],
+            "cg_iters": int(res.cg_iterations),
             "activation": np.asarray(res.activation, dtype=np.float64)}
 
 
@@ -287,8 +303,9 @@ def bench_case(name: str, a, workdir: Path, peer: str | None) -> dict:
     for dt_name in dtypes:
         for scheme in schemes + ([] if a.no_profile else ["reaction_only"]):
             r = run_ours(tissues[dt_name], stim, a.steps, a.dt, scheme, a.rtol, jnp.dtype(dt_name))
-            first[(dt_name, scheme)] = r["wall_s"]
-            print(f"  organtwin {scheme:<13} {dt_name}: first call (compile + run) {r['wall_s']:.2f} s", flush=True)
+            first[(dt_name, scheme)] = r
+            print(f"  organtwin {scheme:<13} {dt_name}: first call {r['wall_s']:.2f} s, of which trace + lower + "
+                  f"compile {r['compile_s']:.2f} s", flush=True)
 
     # ---- interleaved rounds
     lumped_check = {}
@@ -338,8 +355,9 @@ def bench_case(name: str, a, workdir: Path, peer: str | None) -> dict:
             cg = recs[0]["cg_iters"] / a.steps
             act = recs[0]["activation"]
             scheme = code.split(" ", 1)[1]
-            compile_s = (first[(dt_name, scheme)] - _median(wall)) if (dt_name, scheme) in first else None
-            extra = {}
+            f = first.get((dt_name, scheme))
+            compile_s = None if f is None else f["compile_s"]
+            extra = {} if f is None else {"first_call_s": f["wall_s"]}
         row = {"code": code, "dtype": dt_name, "repeats": len(recs), "wall_s": wall, "cpu_s": cpu,
                "wall_median_s": _median(wall), "cpu_median_s": _median(cpu),
                "node_steps_per_s": node_steps / _median(wall), "node_steps_per_cpu_s": node_steps / _median(cpu),
