@@ -25,6 +25,7 @@ from ._stimulus import (
     Stimulus as Stimulus,
     StimulusUnits as StimulusUnits,
 )
+from ..ionic import VoltageLookup as VoltageLookup
 from ._tissue import Conductivity as Conductivity, Tissue as Tissue
 from ._niederer import (
     NIEDERER_POINTS as NIEDERER_POINTS,

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..ionic import TenTusscher2006
+from ..ionic import TenTusscher2006, VoltageLookup
 from ..mesh import slab_mesh
 from ._activation import Record
 from ._splitting import AbstractDiffusion, ExplicitLumped, Mass, Splitting, ThetaScheme, host_stability_limit
@@ -297,6 +297,7 @@ def niederer_benchmark(
     theta: float = 0.5,
     diagonal_points: int = 101,
     progress: Callable[[float, float, float], None] | None = None,
+    lookup: VoltageLookup | None = VoltageLookup(),
 ) -> NiedererResult:
     """Run the Niederer et al. 2011 benchmark at spacing ``dx`` mm and time step ``dt`` ms.
 
@@ -381,7 +382,7 @@ def niederer_benchmark(
         seg0 = time.perf_counter()
         t1 = (k + 1) * seg_steps * dt
         res = simulate_monodomain(tissue, stimuli, t1, dt, splitting=splitting, diffusion=diffusion, record=record,
-                                  initial=state, chunk_steps=seg_steps, checkpoint=False)
+                                  initial=state, chunk_steps=seg_steps, checkpoint=False, lookup=lookup)
         # A node crossing 0 mV between two segments is caught by the next one (its first step starts from the state
         # the previous one ended with); a node keeps the first crossing it had.
         a = np.asarray(res.activation, np.float64)

@@ -5,6 +5,9 @@ Sign convention everywhere: ``dV/dt = -Iion + Istim`` (mV, ms, µA/µF; a positi
 
 from ._base import (
     AbstractIonicModel as AbstractIonicModel,
+    GateTable as GateTable,
+    VoltageLookup as VoltageLookup,
+    gate_table as gate_table,
     forward_euler_step as forward_euler_step,
     reaction_increments as reaction_increments,
     reaction_step as reaction_step,

@@ -16,7 +16,7 @@ Conventions shared by every model in :mod:`organtwin.ionic`:
 from __future__ import annotations
 
 import abc
-from typing import Callable
+from typing import Callable, ClassVar
 
 import equinox as eqx
 import jax
@@ -24,7 +24,16 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
-__all__ = ["AbstractIonicModel", "reaction_step", "reaction_increments", "forward_euler_step", "param"]
+__all__ = [
+    "AbstractIonicModel",
+    "VoltageLookup",
+    "GateTable",
+    "gate_table",
+    "reaction_step",
+    "reaction_increments",
+    "forward_euler_step",
+    "param",
+]
 
 
 def _to_param(x):
@@ -91,6 +100,9 @@ class AbstractIonicModel(eqx.Module):
     default_dt: eqx.AbstractClassVar[float]
     default_stimulus: eqx.AbstractClassVar[tuple[float, float]]
     citation: eqx.AbstractClassVar[str]
+    #: Positions (in ``gate_inf_tau`` order) of the gates whose steady state and time constant depend on V alone: their
+    #: Rush–Larsen coefficients can be tabulated against V (`gate_table`). Empty: no table.
+    voltage_gates: ClassVar[tuple[int, ...]] = ()
 
     # ------------------------------------------------------------------------------------------------ to implement
     @abc.abstractmethod
@@ -165,6 +177,16 @@ class AbstractIonicModel(eqx.Module):
         inf, tau = self.gate_inf_tau(V, s)
         return Iion, ds, inf, tau
 
+    def rate_rows(self, V: ArrayLike, s: Array, istim: ArrayLike = 0.0) -> tuple[Array, tuple, tuple, tuple]:
+        """``(Iion, ds_other, infs, taus)`` as tuples of per-state arrays, unstacked: ``ds_other`` for the states that
+        are not gates (in state order), ``infs``/``taus`` for the gates (in ``gate_indices`` order). The reaction step
+        uses this form; models with many states override it to avoid stacking rows inside the hot loop (a stack is a
+        concatenation XLA performs every step)."""
+        Iion, ds, inf, tau = self.derivatives_and_gates(V, s, istim)
+        gates = set(self.gate_indices)
+        other = tuple(ds[i] for i in range(self.n_states) if i not in gates)
+        return Iion, other, tuple(inf[k] for k in range(self.n_gates)), tuple(tau[k] for k in range(self.n_gates))
+
     def rhs(self, V: ArrayLike, s: Array, istim: ArrayLike = 0.0) -> tuple[Array, Array]:
         """``(dV/dt, ds/dt)`` of the full ODE system (for reference integrators such as diffrax)."""
         Iion, ds = self.derivatives(V, s, istim)
@@ -177,43 +199,135 @@ def _gate_mask(model: AbstractIonicModel) -> tuple[tuple[int, ...], tuple[int | 
     return tuple(pos.get(i) for i in range(model.n_states))
 
 
+class VoltageLookup(eqx.Module):
+    """Configuration of the Rush–Larsen lookup table (final): V from ``v_min`` to ``v_max`` mV every ``dv`` mV.
+
+    Ionic codes (openCARP's LIMPET, Chaste, TorchCor) tabulate the voltage-only functions of their gates once per run and
+    interpolate them at every step; the table replaces two exponentials and a division per gate and node-step. With
+    ``dv = 0.05`` mV linear interpolation is within ~1e-6 (relative) of the exact coefficients for the ten Tusscher
+    gates; V outside the range is clamped (every gate is flat there).
+    """
+
+    v_min: float = eqx.field(default=-150.0, static=True)
+    v_max: float = eqx.field(default=100.0, static=True)
+    dv: float = eqx.field(default=0.05, static=True)
+
+    def __check_init__(self):
+        if not (self.v_max > self.v_min and self.dv > 0):
+            raise ValueError(f"VoltageLookup: need v_max > v_min and dv > 0, got {self.v_min}, {self.v_max}, {self.dv}")
+
+    @property
+    def size(self) -> int:
+        return int(round((self.v_max - self.v_min) / self.dv)) + 1
+
+
+class GateTable(eqx.Module):
+    """Tabulated Rush–Larsen coefficients of a model's voltage-only gates for one step length (final).
+
+    ``values`` has shape ``(2 g, size)``: the steady states of the g gates in ``model.voltage_gates`` at each tabulated V,
+    then their ``1 - exp(-dt / tau)``. Built from the model's parameters inside the traced program, so gradients reach
+    the parameters through the table; d/dV of the interpolation is the table's slope.
+    """
+
+    values: Array
+    v_min: float = eqx.field(static=True)
+    dv: float = eqx.field(static=True)
+
+    def lookup(self, V: Array) -> tuple[Array, Array]:
+        """``(inf, one_minus_E)``, each of shape ``(g, *V.shape)``, interpolated linearly at V."""
+        n = self.values.shape[1]
+        x = jnp.clip((V - self.v_min) * (1.0 / self.dv), 0.0, n - 1.0)
+        i = jnp.minimum(jnp.floor(x).astype(jnp.int32), n - 2)
+        w = x - i.astype(x.dtype)
+        # One 1-D gather pair per tabulated function (slot-major table, each row contiguous): gathering (nodes, 2g)
+        # rows of a V-major table instead gets the whole interpolation and its transpose recomputed inside every
+        # consumer's fusion, and gathering (2g, nodes) columns strides across the table.
+        rows = []
+        for c in range(self.values.shape[0]):
+            lo = self.values[c].at[i].get(mode="promise_in_bounds")
+            hi = self.values[c].at[i + 1].get(mode="promise_in_bounds")
+            rows.append(lo + w * (hi - lo))
+        g = len(rows) // 2
+        return jnp.stack(rows[:g]), jnp.stack(rows[g:])
+
+
+def gate_table(model: AbstractIonicModel, dt: ArrayLike, lookup: VoltageLookup | None = None, dtype=None) -> GateTable | None:
+    """The `GateTable` of ``model`` for steps of ``dt`` ms (None if the model declares no voltage-only gates)."""
+    if not model.voltage_gates:
+        return None
+    lookup = VoltageLookup() if lookup is None else lookup
+    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    Vt = jnp.asarray(lookup.v_min + lookup.dv * np.arange(lookup.size), dtype)
+    V0, s0 = model.initial_state(Vt.shape, dtype)  # the other states do not enter a voltage-only gate
+    inf, tau = model.gate_inf_tau(Vt, s0)
+    k = jnp.asarray(model.voltage_gates)
+    inf, tau = inf[k], tau[k]
+    c = -jnp.expm1(-jnp.asarray(dt, dtype) / tau)
+    return GateTable(jnp.concatenate([inf, c], axis=0).astype(dtype), float(lookup.v_min), float(lookup.dv))
+
+
+def _increment_blocks(model: AbstractIonicModel, V, s, dt, istim, table):
+    """``(dV, blocks)``: the state increments as a list of ``(first_state, array of shape (k, *V.shape))`` blocks in state
+    order (consecutive tabulated gates form one block, every other state a block of one)."""
+    istim = jnp.asarray(istim, dtype=jnp.result_type(V))
+    if model.n_gates == 0:
+        Iion, ds = model.derivatives(V, s, istim)
+        return dt * (-Iion + istim), [(0, dt * ds)]
+    # With a table the exact inf/tau of the tabulated gates are computed but never used: XLA removes them as dead code,
+    # so only the untabulated gates cost exponentials.
+    Iion, other, infs, taus = model.rate_rows(V, s, istim)
+    dV = dt * (-Iion + istim)
+    tab_state = {}
+    if table is not None:
+        t_inf, t_c = table.lookup(V)
+        tab_state = {model.gate_indices[k]: j for j, k in enumerate(model.voltage_gates)}
+    blocks, other, positions, i = [], iter(other), _gate_mask(model), 0
+    while i < model.n_states:
+        if i in tab_state:  # a run of consecutive tabulated gates -> one block
+            j0, n = tab_state[i], 1
+            while i + n in tab_state and tab_state[i + n] == j0 + n:
+                n += 1
+            blocks.append((i, (t_inf[j0:j0 + n] - s[i:i + n]) * t_c[j0:j0 + n]))
+            i += n
+            continue
+        k = positions[i]
+        if k is None:
+            row = dt * next(other)
+        else:
+            row = (infs[k] - s[i]) * -jnp.expm1(-dt / taus[k])
+        blocks.append((i, jnp.broadcast_to(row, jnp.shape(V))[None]))
+        i += 1
+    return dV, blocks
+
+
 def reaction_increments(
-    model: AbstractIonicModel, V: Array, s: Array, dt: ArrayLike, istim: ArrayLike = 0.0
+    model: AbstractIonicModel, V: Array, s: Array, dt: ArrayLike, istim: ArrayLike = 0.0, table: GateTable | None = None
 ) -> tuple[Array, Array]:
     """The increments ``(dV, ds)`` of one :func:`reaction_step` (so that ``V + dV, s + ds`` is the step).
 
     Useful to accumulate the step with compensated (Kahan) summation in float32, where an increment smaller than half
     a unit in the last place of V (e.g. the slow diastolic drift at -84 mV with dt = 0.01 ms) would otherwise be lost.
-    Gate increments are ``(inf - g)(1 - exp(-dt/tau))``, the Rush–Larsen update written as a difference.
+    Gate increments are ``(inf - g)(1 - exp(-dt/tau))``, the Rush–Larsen update written as a difference; with a
+    ``table`` (built by `gate_table` for this dt) the voltage-only gates take ``inf`` and ``1 - exp(-dt/tau)`` from it.
     """
-    istim = jnp.asarray(istim, dtype=jnp.result_type(V))
-    if model.n_gates == 0:
-        Iion, ds = model.derivatives(V, s, istim)
-        return dt * (-Iion + istim), dt * ds
-    Iion, ds, inf, tau = model.derivatives_and_gates(V, s, istim)
-    dV = dt * (-Iion + istim)
-    positions = _gate_mask(model)
-    rows = []
-    for i, k in enumerate(positions):
-        if k is None:
-            rows.append(dt * ds[i])
-        else:
-            rows.append((inf[k] - s[i]) * -jnp.expm1(-dt / tau[k]))
-    return dV, jnp.stack(rows)
+    dV, blocks = _increment_blocks(model, V, s, dt, istim, table)
+    return dV, jnp.concatenate([b.astype(s.dtype) for _, b in blocks], axis=0)
 
 
 def reaction_step(
-    model: AbstractIonicModel, V: Array, s: Array, dt: ArrayLike, istim: ArrayLike = 0.0
+    model: AbstractIonicModel, V: Array, s: Array, dt: ArrayLike, istim: ArrayLike = 0.0, table: GateTable | None = None
 ) -> tuple[Array, Array]:
     """One reaction step of length ``dt`` (ms): Rush–Larsen (exact exponential) for the gate states, forward Euler for
     the other states and for V (``V_new = V + dt (-Iion + istim)``). All updates use the state at the start of the step.
 
     This is what an operator-splitting monodomain solver calls once per node per step; every array may carry node axes.
+    ``table``: tabulated Rush–Larsen coefficients for this dt (`gate_table`), or None for the exact ones.
     (In float32 over many small steps, accumulate :func:`reaction_increments` with compensated summation instead, as
     :func:`organtwin.ionic.pace_cell` does.)
     """
-    dV, ds = reaction_increments(model, V, s, dt, istim)
-    return V + dV, s + ds
+    dV, blocks = _increment_blocks(model, V, s, dt, istim, table)
+    new = [(s[i:i + b.shape[0]] + b).astype(s.dtype) for i, b in blocks]
+    return V + dV, jnp.concatenate(new, axis=0)
 
 
 def forward_euler_step(

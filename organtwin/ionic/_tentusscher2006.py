@@ -157,6 +157,8 @@ class TenTusscher2006(AbstractIonicModel):
 
     state_names: ClassVar[tuple[str, ...]] = _STATE_NAMES
     gate_indices: ClassVar[tuple[int, ...]] = tuple(range(12))
+    # m, h, j, xr1, xr2, xs, r, s, d, f, f2 depend on V alone (fCass on Ca_ss): tabulated by `gate_table`.
+    voltage_gates: ClassVar[tuple[int, ...]] = tuple(range(11))
     # 0.01 ms: the upstroke peak is within ~1 mV of the dt -> 0 limit (0.02 ms, the paper's step, overshoots by ~2 mV).
     default_dt: ClassVar[float] = 0.01
     default_stimulus: ClassVar[tuple[float, float]] = (52.0, 1.0)
@@ -190,9 +192,16 @@ class TenTusscher2006(AbstractIonicModel):
 
     # ------------------------------------------------------------------------------------------------ equations
     def gate_inf_tau(self, V, s):
-        Ca_ss = s[15]
         dtype = jnp.result_type(V, s)
-        V = jnp.asarray(V, dtype)
+        infs, taus = self._gate_rows(jnp.asarray(V, dtype), s[15])
+        shape = jnp.broadcast_shapes(jnp.shape(V), jnp.shape(s[15]))
+        inf = jnp.stack([jnp.broadcast_to(x, shape).astype(dtype) for x in infs])
+        tau = jnp.stack([jnp.broadcast_to(x, shape).astype(dtype) for x in taus])
+        return inf, tau
+
+    def _gate_rows(self, V, Ca_ss):
+        """Steady states and time constants of the 12 gates as two tuples of arrays (not stacked: stacking inside the
+        hot path costs XLA a concatenation per step)."""
         # I_Na: m, h, j
         m_inf = 1.0 / jnp.square(1.0 + jnp.exp((-56.86 - V) / 9.03))
         a_m = 1.0 / (1.0 + jnp.exp((-60.0 - V) / 5.0))
@@ -262,12 +271,9 @@ class TenTusscher2006(AbstractIonicModel):
         c = jnp.square(Ca_ss / 0.05)
         fcass_inf = 0.6 / (1.0 + c) + 0.4
         tau_fcass = 80.0 / (1.0 + c) + 2.0
-        shape = jnp.broadcast_shapes(jnp.shape(V), jnp.shape(Ca_ss))
         infs = (m_inf, h_inf, j_inf, xr1_inf, xr2_inf, xs_inf, r_inf, s_inf, d_inf, f_inf, f2_inf, fcass_inf)
         taus = (tau_m, tau_h, tau_j, tau_xr1, tau_xr2, tau_xs, tau_r, tau_s, tau_d, tau_f, tau_f2, tau_fcass)
-        inf = jnp.stack([jnp.broadcast_to(x, shape).astype(dtype) for x in infs])
-        tau = jnp.stack([jnp.broadcast_to(x, shape).astype(dtype) for x in taus])
-        return inf, tau
+        return infs, taus
 
     def currents(self, V, s) -> dict[str, Array]:
         """All membrane currents (pA/pF) and the intracellular fluxes (mM/ms) at (V, s), by name."""
@@ -328,6 +334,16 @@ class TenTusscher2006(AbstractIonicModel):
 
     def derivatives_and_gates(self, V, s, istim=0.0):
         dtype = jnp.result_type(V, s)
+        Iion, rest, infs, taus = self.rate_rows(V, s, istim)
+        shape = jnp.shape(Iion)
+        inf = jnp.stack([jnp.broadcast_to(x, shape).astype(dtype) for x in infs])
+        tau = jnp.stack([jnp.broadcast_to(x, shape).astype(dtype) for x in taus])
+        d_gates = (inf - s[:12]) / tau
+        rest = jnp.stack([jnp.broadcast_to(x, shape).astype(dtype) for x in rest])
+        return Iion, jnp.concatenate([d_gates, rest], axis=0), inf, tau
+
+    def rate_rows(self, V, s, istim=0.0):
+        dtype = jnp.result_type(V, s)
         V = jnp.asarray(V, dtype)
         c = self.currents(V, s)
         Rbar, Ca_i, Ca_SR, Ca_ss, Na_i, K_i = (s[i] for i in range(12, 18))
@@ -353,8 +369,5 @@ class TenTusscher2006(AbstractIonicModel):
         dNa_i = -(c["I_Na"] + c["I_bNa"] + 3.0 * c["I_NaK"] + 3.0 * c["I_NaCa"]) * inv_VcF
         # The stimulus is carried by K+ (authors' code / CellML: the -I_stim of their sign convention enters dK_i/dt).
         dK_i = -(c["I_K1"] + c["I_to"] + c["I_Kr"] + c["I_Ks"] + c["I_pK"] - 2.0 * c["I_NaK"] - istim) * inv_VcF
-        inf, tau = self.gate_inf_tau(V, s)
-        shape = jnp.shape(Iion)
-        d_gates = (inf - s[:12]) / tau
-        rest = jnp.stack([jnp.broadcast_to(x, shape).astype(dtype) for x in (c["dRbar"], dCa_i, dCa_SR, dCa_ss, dNa_i, dK_i)])
-        return Iion.astype(dtype), jnp.concatenate([d_gates, rest], axis=0), inf, tau
+        infs, taus = self._gate_rows(V, Ca_ss)
+        return Iion.astype(dtype), (c["dRbar"], dCa_i, dCa_SR, dCa_ss, dNa_i, dK_i), infs, taus
