@@ -18,7 +18,10 @@ The same problem for both codes:
 * diffusion: organtwin ``ThetaScheme(theta=0.5)`` (Crank-Nicolson, consistent mass, Jacobi-PCG warm-started from V, like
   TorchCor) with ``rtol=1e-5`` (TorchCor's ``r_tol=1e-5``, the value of its README; organtwin's default is 1e-9 in
   float64: ``--schemes theta_default`` adds that run), and ``ExplicitLumped()`` (forward Euler, lumped mass; dt is
-  checked against the mesh's stability limit). organtwin splits Godunov (reaction then diffusion); TorchCor is IMEX
+  checked against the mesh's stability limit). Both codes tabulate the voltage-only gates in float64 (organtwin's
+  default ``VoltageLookup()``, 0.05 mV, float64 runs only; TorchCor's openCARP-derived tables, always);
+  ``theta_exact`` is organtwin without its table, ``theta_lut`` with it in float32 too.
+  organtwin splits Godunov (reaction then diffusion); TorchCor is IMEX
   (``(M + dt/2 K) V+ = M (V + dt f(V)) - dt/2 K V``): same first order in dt, not the same rounding of each step.
 
 Timing: each code is timed around its time loop only, after `block_until_ready` for organtwin. organtwin's first call
@@ -87,8 +90,10 @@ def _parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", default="small,large", help="comma list from: " + ", ".join(CASES))
     ap.add_argument("--dtypes", default="float64,float32")
-    ap.add_argument("--schemes", default="theta,explicit",
-                    help="organtwin diffusion: theta (rtol 1e-5), theta_default (organtwin's default rtol), explicit")
+    ap.add_argument("--schemes", default="theta,explicit,theta_exact,theta_lut",
+                    help="organtwin diffusion: theta (rtol 1e-5), theta_default (organtwin's default rtol), explicit; "
+                         "a suffix _exact turns the Rush-Larsen lookup table off (every gate evaluated exactly), "
+                         "_lut turns it on in float32 too (the default uses it in float64 only)")
     ap.add_argument("--dt", type=float, default=0.02, help="ms")
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=2, help="interleaved rounds per case (median reported)")
@@ -166,6 +171,7 @@ def model(initial: str) -> TenTusscher2006:
 
 
 def diffusion(scheme: str, rtol: float):
+    scheme = scheme.removesuffix("_exact").removesuffix("_lut")
     if scheme == "theta":
         return ep.ThetaScheme(theta=0.5, rtol=rtol)
     if scheme == "theta_default":
@@ -199,7 +205,9 @@ def run_ours(tissue, stim, n_steps: int, dt: float, scheme: str, rtol: float, dt
     t1 = n_steps * dt
     _compile_s[0] = 0.0
     c0, w0 = _cpu(), time.perf_counter()
-    res = ep.simulate_monodomain(tissue, [stim], t1, dt, diffusion=diffusion(scheme, rtol), dtype=dtype)
+    lookup = (None if scheme.endswith("_exact") else ep.VoltageLookup(float32=True) if scheme.endswith("_lut")
+              else ep.VoltageLookup())
+    res = ep.simulate_monodomain(tissue, [stim], t1, dt, diffusion=diffusion(scheme, rtol), dtype=dtype, lookup=lookup)
     jax.block_until_ready((res.activation, res.final.V, res.final.states))
     wall = time.perf_counter() - w0
     cpu = _cpu() - c0

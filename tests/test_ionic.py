@@ -128,8 +128,10 @@ def test_gate_table_matches_exact_rush_larsen(dt):
     away = np.abs(np.asarray(V) + 40.0) > 0.1
     assert err[:, away].max() < 1e-6, err[:, away].max(axis=1)
     assert err.max() < 2e-4, err.max(axis=1)
-    # a model without voltage-only gates gets no table
+    # a model without voltage-only gates gets no table; float32 runs get one only when asked (VoltageLookup.float32)
     assert gate_table(MitchellSchaeffer2003(), dt) is None
+    assert gate_table(model, dt, dtype=jnp.float32) is None
+    assert gate_table(model, dt, VoltageLookup(float32=True), dtype=jnp.float32).values.dtype == jnp.float32
     with pytest.raises(ValueError, match="v_max > v_min"):
         VoltageLookup(v_min=10.0, v_max=-10.0)
 

@@ -8,11 +8,8 @@ user's edge, only when ``--dtype float64`` is asked.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -44,19 +41,6 @@ class DtypeChoice(str, Enum):
 class SplittingChoice(str, Enum):
     godunov = "godunov"
     strang = "strang"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path = path.expanduser()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _ms(x: float) -> str:
@@ -175,7 +159,9 @@ def niederer(
     print(f"wall time  {res.wall_s:.1f} s (set-up {res.setup_s:.1f} s, time loop {res.solve_s:.1f} s of which the first "
           f"segment, with compilation, {res.first_segment_s:.1f} s)", flush=True)
     if json_out is not None:
-        _atomic_write_text(json_out, json.dumps(res.to_json(), indent=2) + "\n")
+        from ..io import write_json
+
+        write_json(json_out.expanduser(), res.to_json())
         print(f"wrote {json_out}", flush=True)
     if not res.all_activated:
         print("organtwin: warning: not every node activated before --t-max; raise --t-max (activation stays "

@@ -6,8 +6,6 @@ imported inside the command so that ``organtwin --help`` stays instant.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -44,16 +42,10 @@ def _check_folder(path: Path, option: str) -> None:
 
 def _atomic_write(path: Path, write) -> None:
     """Write through ``write(tmp_path)`` to a temporary file next to ``path``, then move it into place."""
-    path = path.expanduser()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent)
-    os.close(fd)
-    try:
+    from ..io import atomic_file
+
+    with atomic_file(path.expanduser(), None) as (_, tmp):
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _write_csv(path: Path, t, V) -> None:

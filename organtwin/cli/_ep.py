@@ -58,6 +58,10 @@ def _describe(prepared) -> list[str]:
         f"{sim.n_steps} steps of {sim.dt:g} ms to {sim.n_steps * sim.dt:g} ms, {sim.splitting}, {diff}, {sim.dtype}"
         + (f" (stability limit {prepared.stability_limit:.3g} ms)" if prepared.stability_limit is not None else ""),
     ]
+    for r, rep in prepared.tuned_conductivity.items():
+        lines.append(f"region {r}: tuned " + ", ".join(
+            f"{k} {v['sigma_S_per_m']:.4g} S/m ({v['cv_m_per_s']:.3g} m/s for mean edge {v['edge_length_mm']:.3g} mm)"
+            for k, v in rep.items()))
     return lines
 
 
@@ -150,3 +154,52 @@ def check(
     for line in _describe(prepared):
         _say(line)
     _say("ok: the case is ready to run")
+
+
+@ep_app.command("tune-cv")
+def tune_cv(
+    model: Annotated[str, typer.Argument(help="Ionic model name (as in `organtwin cell`), e.g. tentusscher2006-epi.")],
+    cv: Annotated[list[float], typer.Option("--cv", help="Target conduction velocity, m/s (= mm/ms); repeat for more "
+                                                         "directions, e.g. --cv 0.6 --cv 0.4 --cv 0.2.")],
+    edge_length: Annotated[float, typer.Option("--edge-length", "-h",
+                                               help="Mean edge length of the mesh the conductivity is for, mm "
+                                                    "(`organtwin mesh info` prints it).")],
+    dt: Annotated[float, typer.Option(help="Time step of the run, ms.")] = 0.02,
+    diffusion: Annotated[str, typer.Option(help="Diffusion of the run: theta (Crank-Nicolson, consistent mass) or "
+                                                "explicit (lumped mass).")] = "theta",
+    chi: Annotated[float, typer.Option(help="Surface-to-volume ratio, 1/mm.")] = 140.0,
+    cm: Annotated[float, typer.Option("--cm", help="Membrane capacitance, uF/cm^2.")] = 1.0,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the figures as JSON here.")] = None,
+):
+    """Conductivities (S/m) that give the target conduction velocities on a mesh of this resolution (openCARP's tuneCV).
+
+    Each velocity is tuned on its own strand (a plane wave along one principal direction feels only that conductivity),
+    with the model, dt and diffusion of the run; use the results as sigma_l, sigma_t, sigma_n (or put cv_l, cv_t, cv_n in
+    the case file and let `organtwin ep run` tune them).
+    """
+    from ..ep import ExplicitLumped, ThetaScheme, tune_conductivity
+    from ..io import write_json
+    from ..ionic import model_from_name
+
+    if diffusion not in ("theta", "explicit"):
+        raise typer.BadParameter(f"--diffusion must be theta or explicit, got {diffusion!r}")
+    if not cv or any(not v > 0 for v in cv):
+        raise typer.BadParameter(f"--cv must be positive velocities in m/s, got {cv}")
+    if not edge_length > 0:
+        raise typer.BadParameter(f"--edge-length must be a positive length in mm, got {edge_length}")
+    m = model_from_name(model)
+    d = ThetaScheme() if diffusion == "theta" else ExplicitLumped()
+    rows = []
+    _say(f"{model}, mean edge {edge_length:g} mm, dt {dt:g} ms, {diffusion} diffusion, chi {chi:g} /mm, Cm {cm:g} uF/cm^2")
+    _say(f"{'target m/s':>10} {'sigma S/m':>10} {'CV m/s':>8} {'runs':>5}")
+    for v in cv:
+        r = tune_conductivity(m, v, edge_length, dt=dt, diffusion=d, chi=chi, Cm=cm)
+        flag = "" if r.converged else "  (not converged: closest)"
+        _say(f"{v:10.4g} {r.sigma:10.4g} {r.cv:8.4g} {len(r.history):5d}{flag}")
+        rows.append({"cv_target_m_per_s": v, "sigma_S_per_m": r.sigma, "cv_m_per_s": r.cv, "converged": r.converged,
+                     "history": [{"sigma_S_per_m": s, "cv_m_per_s": c} for s, c in r.history]})
+    if json_out is not None:
+        doc = {"model": model, "edge_length_mm": edge_length, "dt_ms": dt, "diffusion": diffusion, "chi_per_mm": chi,
+               "Cm_uF_per_cm2": cm, "directions": rows}
+        write_json(json_out.expanduser(), doc)
+        _say(f"wrote {json_out}")

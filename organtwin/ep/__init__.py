@@ -27,6 +27,11 @@ from ._stimulus import (
 )
 from ..ionic import VoltageLookup as VoltageLookup
 from ._tissue import Conductivity as Conductivity, Tissue as Tissue
+from ._tune import (
+    CVTuning as CVTuning,
+    strand_conduction_velocity as strand_conduction_velocity,
+    tune_conductivity as tune_conductivity,
+)
 from ._niederer import (
     NIEDERER_POINTS as NIEDERER_POINTS,
     NIEDERER_REFERENCE_FENICSX_BEAT as NIEDERER_REFERENCE_FENICSX_BEAT,

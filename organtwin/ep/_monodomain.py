@@ -337,8 +337,9 @@ def simulate_monodomain(
             being recomputed (one forward recomputation less, but models with many intermediates hold hundreds of arrays
             per step: ten Tusscher ~330); ``NONE`` (or False): every step's intermediates (memory grows with n_steps).
         lookup: the Rush–Larsen lookup table of the voltage-only gates (`VoltageLookup`: V range and spacing), built
-            once per run from the model's parameters, as openCARP, Chaste and TorchCor do; None evaluates every gate
-            exactly at every node-step (slower; activation times differ by < 1e-3 ms on the Niederer slab).
+            once per run from the model's parameters, as openCARP, Chaste and TorchCor do (by default for float64 runs
+            only: on a CPU float32 exponentials are cheaper than the table, see `VoltageLookup`); None evaluates every
+            gate exactly at every node-step (activation times differ by < 1e-3 ms on the Niederer slab).
         progress: ``progress(steps_done, n_steps)``, called between chunks of plain eager runs (not under ``jax.jit``
             or autodiff, where the chunks are one scan).
         dtype: floating dtype of the run (default: the tissue's); the tissue is cast to it.

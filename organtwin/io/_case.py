@@ -28,6 +28,7 @@ from ._units import (
     INV_LENGTH,
     LENGTH,
     TIME,
+    VELOCITY,
     VOLTAGE,
     Dimension,
     UnitError,
@@ -112,17 +113,23 @@ class ConductivitySpec:
     """Monodomain conductivities of one region, S/m (``sigma_t``/``sigma_n`` None: equal to ``sigma_l``/``sigma_t``).
 
     ``intra``/``extra`` keep the intra- and extracellular values (l, t, n) when the case gave those; ``sigma_*`` are then
-    their harmonic means ``si se / (si + se)``.
+    their harmonic means ``si se / (si + se)``. ``cv`` (m/s, l, t, n) instead asks for conductivities tuned to those
+    conduction velocities on a strand of mean edge length ``tune_edge_length`` (mm; None: the mesh's); ``sigma_*``
+    are then None until the case is prepared.
     """
 
-    sigma_l: float
+    sigma_l: float | None
     sigma_t: float | None = None
     sigma_n: float | None = None
     intra: tuple[float | None, float | None, float | None] | None = None
     extra: tuple[float | None, float | None, float | None] | None = None
+    cv: tuple[float, float | None, float | None] | None = None
+    tune_edge_length: float | None = None
 
     @property
     def isotropic(self) -> bool:
+        if self.cv is not None:
+            return all(v is None or v == self.cv[0] for v in self.cv[1:])
         return all(v is None or v == self.sigma_l for v in (self.sigma_t, self.sigma_n))
 
 
@@ -600,7 +607,8 @@ def _parse_per_region(sec: _Section, keys, parse_one, required_key: str) -> PerR
 
 
 _SIGMAS = ("sigma_l", "sigma_t", "sigma_n")
-_CONDUCTIVITY_KEYS = _SIGMAS + ("intra", "extra")
+_CVS = ("cv_l", "cv_t", "cv_n")
+_CONDUCTIVITY_KEYS = _SIGMAS + ("intra", "extra") + _CVS + ("tune_edge_length",)
 
 
 def _sigmas(sec: _Section) -> tuple[float, float | None, float | None]:
@@ -614,6 +622,20 @@ def _sigmas(sec: _Section) -> tuple[float, float | None, float | None]:
 
 def _parse_conductivity(sec: _Section) -> ConductivitySpec:
     sec.check_keys(_CONDUCTIVITY_KEYS)
+    if any(sec.has(k) for k in _CVS):
+        for k in _SIGMAS + ("intra", "extra"):
+            if sec.has(k):
+                raise sec.error(k, "give either conduction velocities cv_l/cv_t/cv_n (conductivities tuned to them) or "
+                                   "conductivities, not both")
+        l = sec.quantity("cv_l", VELOCITY, required=True, positive=True)
+        t = sec.quantity("cv_t", VELOCITY, None, positive=True)
+        n = sec.quantity("cv_n", VELOCITY, None, positive=True)
+        if n is not None and t is None:
+            raise sec.error("cv_n", "needs cv_t as well (cv_n is the sheet-normal velocity of orthotropic tissue)")
+        dx = sec.quantity("tune_edge_length", LENGTH, None, positive=True)
+        return ConductivitySpec(None, cv=(l, t, n), tune_edge_length=dx)
+    if sec.has("tune_edge_length"):
+        raise sec.error("tune_edge_length", "only with conduction velocities (cv_l, cv_t, cv_n)")
     if sec.has("intra") or sec.has("extra"):
         for k in _SIGMAS:
             if sec.has(k):
@@ -863,6 +885,9 @@ def _to_dict(c: CaseConfig) -> dict:
     out["fibres"] = fib
 
     def cond(s: ConductivitySpec) -> dict:
+        if s.cv is not None:
+            d = _drop_none(dict(zip(_CVS, (_q(v, VELOCITY) for v in s.cv))))
+            return d if s.tune_edge_length is None else {**d, "tune_edge_length": _q(s.tune_edge_length, LENGTH)}
         if s.intra is not None:
             return {"intra": _drop_none(dict(zip(_SIGMAS, (_q(v, CONDUCTIVITY) for v in s.intra)))),
                     "extra": _drop_none(dict(zip(_SIGMAS, (_q(v, CONDUCTIVITY) for v in s.extra))))}

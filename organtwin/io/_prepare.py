@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._case import CaseConfig, CaseError, ConductivitySpec, ModelSpec, PerRegion, StimulusSpec, _suggest
+from ._case import _CONDUCTIVITY_KEYS, CaseConfig, CaseError, ConductivitySpec, ModelSpec, PerRegion, StimulusSpec, _suggest
 
 __all__ = ["PreparedCase", "RunOutcome", "prepare_case", "run_case", "read_fibre_file"]
 
@@ -42,6 +42,7 @@ class PreparedCase:
     stimulus_nodes: tuple[int, ...]  # nodes selected by each stimulus
     stability_limit: float | None  # ms, for explicit diffusion
     setup_seconds: float
+    tuned_conductivity: dict = dataclasses.field(default_factory=dict)  # region id -> {sigma_l: {...}, ...} (cv keys)
 
     @property
     def n_steps(self) -> int:
@@ -190,7 +191,8 @@ def _per_region(config: CaseConfig, mesh, per: PerRegion, build, extra_keys=()) 
     return out
 
 
-def _conductivity(config: CaseConfig, mesh) -> dict:
+def _conductivity(config: CaseConfig, mesh, models: dict, names: dict, *, dtype, diffusion, say) -> tuple[dict, dict]:
+    """{region id: Conductivity} and, for regions given conduction velocities, {region id: tuning report}."""
     from ..ep import Conductivity
 
     def build(spec: ConductivitySpec, where: str):
@@ -198,13 +200,59 @@ def _conductivity(config: CaseConfig, mesh) -> dict:
             raise config.error(where, "anisotropic conductivity (sigma_t differs from sigma_l) needs fibres, but the "
                                       "mesh has none; add [fibres] source = \"rule-based\" or \"file\", or give an "
                                       "isotropic conductivity")
-        if spec.sigma_n is not None and mesh.sheets is None:
-            raise config.error(where, "sigma_n (orthotropic) needs sheet directions, but the mesh has none; use "
+        if (spec.sigma_n is not None or (spec.cv is not None and spec.cv[2] is not None)) and mesh.sheets is None:
+            raise config.error(where, "sigma_n / cv_n (orthotropic) needs sheet directions, but the mesh has none; use "
                                       "[fibres] source = \"rule-based\" or a fibre file with sheets")
+        if spec.cv is not None:
+            return (spec, where)  # tuned below, with the model of each region
         return Conductivity(spec.sigma_l, spec.sigma_t, spec.sigma_n)
 
-    return _per_region(config, mesh, config.conductivity, build, extra_keys=("sigma_l", "sigma_t", "sigma_n", "intra",
-                                                                              "extra"))
+    out = _per_region(config, mesh, config.conductivity, build, extra_keys=_CONDUCTIVITY_KEYS)
+    tuned: dict = {}
+    cache: dict = {}
+    for rid, value in out.items():
+        if not isinstance(value, tuple):
+            continue
+        spec, where = value
+        dx = spec.tune_edge_length if spec.tune_edge_length is not None else _mean_edge(mesh)
+        sigmas, report = [], {}
+        for direction, cv in zip(("l", "t", "n"), spec.cv):
+            if cv is None:
+                sigmas.append(None)
+                continue
+            key = (names[rid], cv, dx)
+            if key not in cache:
+                say(f"tuning sigma_{direction} of region {rid} ({names[rid]}) to {cv:g} m/s for mean edge {dx:.3g} mm ...")
+                cache[key] = _tune(config, where, models[rid], cv, dx, dtype=dtype, diffusion=diffusion,
+                                   direction=direction)
+            r = cache[key]
+            sigmas.append(r.sigma)
+            report[f"sigma_{direction}"] = {"cv_target_m_per_s": cv, "sigma_S_per_m": r.sigma, "cv_m_per_s": r.cv,
+                                            "strand_runs": len(r.history), "edge_length_mm": dx}
+        out[rid] = Conductivity(*sigmas)
+        tuned[rid] = report
+    return out, tuned
+
+
+def _mean_edge(mesh) -> float:
+    from ..ep._tune import _mean_edge as mean_edge
+
+    return mean_edge(mesh)
+
+
+def _tune(config, where, model, cv, dx, *, dtype, diffusion, direction):
+    from ..ep import tune_conductivity
+
+    sim = config.simulation
+    try:
+        r = tune_conductivity(model, cv, dx, dt=sim.dt, diffusion=diffusion, chi=config.tissue.chi, Cm=config.tissue.Cm,
+                              dtype=dtype)
+    except ValueError as e:
+        raise config.error(where, f"cv_{direction}: {_line(e)}") from None
+    if not r.converged:
+        raise config.error(where, f"cv_{direction}: tuning to {cv:g} m/s did not converge (closest {r.cv:.3g} m/s at "
+                                  f"sigma {r.sigma:.3g} S/m after {len(r.history)} strand runs); give sigma_{direction}")
+    return r
 
 
 def _models(config: CaseConfig, mesh) -> tuple[dict, dict]:
@@ -390,8 +438,9 @@ def prepare_case(config: CaseConfig, *, log: Callable[[str], None] | None = None
     if config.fibres.source == "rule-based":
         say("rule-based fibres (Bayer et al. 2012) ...")
     mesh = _fibres_after_regions(config, mesh)
-    conductivity = _conductivity(config, mesh)
     models, names = _models(config, mesh)
+    diffusion, splitting = _diffusion(config)
+    conductivity, tuned = _conductivity(config, mesh, models, names, dtype=dtype, diffusion=diffusion, say=say)
 
     from ..ep import Tissue, explicit_stability_limit
 
@@ -405,7 +454,6 @@ def prepare_case(config: CaseConfig, *, log: Callable[[str], None] | None = None
         tissue = Tissue.from_mesh(mesh, conductivity, models, chi=config.tissue.chi, Cm=config.tissue.Cm, dtype=dtype)
     except (ValueError, TypeError) as e:
         raise config.error("tissue", _line(e)) from None
-    diffusion, splitting = _diffusion(config)
     limit = None
     if sim.diffusion.kind == "explicit":
         limit = float(explicit_stability_limit(tissue))
@@ -415,7 +463,7 @@ def prepare_case(config: CaseConfig, *, log: Callable[[str], None] | None = None
                                              "diffusion = \"theta\"")
     return PreparedCase(config=config, mesh=mesh, tissue=tissue, stimuli=stimuli, record=record, diffusion=diffusion,
                         splitting=splitting, dtype=dtype, region_models=names, stimulus_nodes=counts,
-                        stability_limit=limit, setup_seconds=time.perf_counter() - t_start)
+                        stability_limit=limit, setup_seconds=time.perf_counter() - t_start, tuned_conductivity=tuned)
 
 
 def _floor(x: float) -> str:

@@ -312,6 +312,8 @@ def ep_summary(prepared, outcome, *, files: Sequence[str] = (), write_seconds: f
         "end_time_ms": float(np.asarray(result.final.t)),
         "explicit_stability_limit_ms": prepared.stability_limit,
         "timing": timing,
+        **({"tuned_conductivity": {str(r): v for r, v in prepared.tuned_conductivity.items()}}
+           if prepared.tuned_conductivity else {}),
         "stimuli": [{"what": s.describe(), "nodes": c} for s, c in zip(config.stimuli, prepared.stimulus_nodes)],
     }
     if result.activation is not None:

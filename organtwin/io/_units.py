@@ -62,9 +62,11 @@ CURRENT_DENSITY = Dimension("current per volume", "uA/cm^3", (("uA/cm^3", 1.0), 
 CURRENT_PER_CAP = Dimension("current per capacitance", "uA/uF", (("uA/uF", 1.0), ("A/F", 1.0), ("pA/pF", 1.0),
                                                                 ("mV/ms", 1.0)))
 VOLTAGE = Dimension("voltage", "mV", (("mV", 1.0), ("V", 1e3), ("uV", 1e-3)))
+VELOCITY = Dimension("velocity", "m/s", (("m/s", 1.0), ("mm/ms", 1.0), ("cm/s", 0.01), ("mm/s", 1e-3), ("um/ms", 1e-3)))
 ANGLE = Dimension("angle", "deg", (("deg", 1.0), ("degrees", 1.0), ("rad", 180.0 / math.pi)))
 
-DIMENSIONS = (TIME, LENGTH, CONDUCTIVITY, INV_LENGTH, CAPACITANCE, CURRENT_DENSITY, CURRENT_PER_CAP, VOLTAGE, ANGLE)
+DIMENSIONS = (TIME, LENGTH, CONDUCTIVITY, INV_LENGTH, CAPACITANCE, CURRENT_DENSITY, CURRENT_PER_CAP, VOLTAGE, ANGLE,
+              VELOCITY)
 
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*?)\s*$")
 

@@ -206,11 +206,20 @@ class VoltageLookup(eqx.Module):
     interpolate them at every step; the table replaces two exponentials and a division per gate and node-step. With
     ``dv = 0.05`` mV linear interpolation is within ~1e-6 (relative) of the exact coefficients for the ten Tusscher
     gates; V outside the range is clamped (every gate is flat there).
+
+    ``float32`` (default False): tabulate in float32 runs too. On a CPU XLA evaluates float32 exponentials vectorised,
+    and the table's gathers cost more than they save (measured: TT2006 tissue step 1.2x slower with the table in
+    float32, 1.1-1.5x faster in float64, where exponentials are scalar library calls); see benchmarks/RESULTS.md.
     """
 
     v_min: float = eqx.field(default=-150.0, static=True)
     v_max: float = eqx.field(default=100.0, static=True)
     dv: float = eqx.field(default=0.05, static=True)
+    float32: bool = eqx.field(default=False, static=True)
+
+    def applies_to(self, dtype) -> bool:
+        """Whether a run in ``dtype`` uses the table."""
+        return jnp.dtype(dtype) != jnp.float32 or self.float32
 
     def __check_init__(self):
         if not (self.v_max > self.v_min and self.dv > 0):
@@ -252,11 +261,12 @@ class GateTable(eqx.Module):
 
 
 def gate_table(model: AbstractIonicModel, dt: ArrayLike, lookup: VoltageLookup | None = None, dtype=None) -> GateTable | None:
-    """The `GateTable` of ``model`` for steps of ``dt`` ms (None if the model declares no voltage-only gates)."""
-    if not model.voltage_gates:
-        return None
+    """The `GateTable` of ``model`` for steps of ``dt`` ms in ``dtype`` (None if the model declares no voltage-only gates
+    or ``lookup`` does not apply to ``dtype``, see `VoltageLookup.float32`)."""
     lookup = VoltageLookup() if lookup is None else lookup
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    if not model.voltage_gates or not lookup.applies_to(dtype):
+        return None
     Vt = jnp.asarray(lookup.v_min + lookup.dv * np.arange(lookup.size), dtype)
     V0, s0 = model.initial_state(Vt.shape, dtype)  # the other states do not enter a voltage-only gate
     inf, tau = model.gate_inf_tau(Vt, s0)
