@@ -78,6 +78,7 @@ class _Carry(eqx.Module):
     snaps: jax.Array | None
     cg_iters: jax.Array
     cg_failed: jax.Array
+    dV_prev: jax.Array | None  # the last diffusion increment (iterative diffusion: predicts the next one)
 
 
 def initial_state(tissue: Tissue, *, t0: float = 0.0, dtype=None) -> MonodomainState:
@@ -121,13 +122,20 @@ def _step(p: _Problem, c: _Carry) -> _Carry:
     dtype = c.V.dtype
     t_a = p.t0 + c.step.astype(dtype) * dt
     V0 = c.V
+    def diffuse(V):
+        if c.dV_prev is None:
+            V_new, iters, failed = p.diffusion.step(p.ops, V)
+            return V_new, iters, failed, None
+        V_new, iters, failed = p.diffusion.step(p.ops, V, V + c.dV_prev)
+        return V_new, iters, failed, jax.lax.stop_gradient(V_new - V)
+
     if p.splitting is Splitting.GODUNOV:
         V, s = _react(p, V0, c.states, dt, _stim(p, t_a, t_a + dt))
-        V, iters, failed = p.diffusion.step(p.ops, V)
+        V, iters, failed, dV = diffuse(V)
     else:
         half = 0.5 * dt
         V, s = _react(p, V0, c.states, half, _stim(p, t_a, t_a + half))
-        V, iters, failed = p.diffusion.step(p.ops, V)
+        V, iters, failed, dV = diffuse(V)
         V, s = _react(p, V, s, half, _stim(p, t_a + half, t_a + dt))
     rec = p.record
     act, rep, count, last, snaps = c.act, c.rep, c.count, c.last, c.snaps
@@ -144,7 +152,7 @@ def _step(p: _Problem, c: _Carry) -> _Carry:
     if snaps is not None:
         hit = p.snap_steps == c.step + 1
         snaps = jax.lax.cond(jnp.any(hit), lambda b: b.at[jnp.argmax(hit)].set(V), lambda b: b, snaps)
-    return _Carry(c.step + 1, V, s, act, rep, count, last, snaps, c.cg_iters + iters, c.cg_failed | failed)
+    return _Carry(c.step + 1, V, s, act, rep, count, last, snaps, c.cg_iters + iters, c.cg_failed | failed, dV)
 
 
 def _guarded_step(p: _Problem, c: _Carry) -> _Carry:
@@ -267,6 +275,8 @@ def _setup(tissue: Tissue, stimuli, initial: MonodomainState, probes, snap_steps
         count=jnp.zeros(n, jnp.int32) if record.beats else None,
         last=inf if record.beats else None,
         snaps=snaps, cg_iters=jnp.zeros((), jnp.int32), cg_failed=jnp.zeros((), bool),
+        dV_prev=(None if not diffusion.uses_guess else jnp.zeros(n, dtype) if initial.diffusion_increment is None
+                 else jnp.asarray(initial.diffusion_increment, dtype)),
     )
     selects = jnp.any(masks > 0, axis=1)
     first_probe = None if probes is None else _probe_values(problem, V0)[None]
@@ -290,7 +300,7 @@ def _finish(problem: _Problem, carry: _Carry, traces, snap_index, *, n_steps: in
     if record.repolarisation:
         ok = jnp.isfinite(carry.rep)
         apd = jnp.where(ok, carry.rep - jnp.where(ok, carry.act, 0.0), jnp.inf)
-    final = MonodomainState(problem.t0 + n_steps * problem.dt, carry.V, carry.states)
+    final = MonodomainState(problem.t0 + n_steps * problem.dt, carry.V, carry.states, carry.dV_prev)
     outputs = dict(
         activation=carry.act, repolarisation=carry.rep, apd=apd, activation_count=carry.count,
         last_activation=carry.last, snapshot_times=snapshot_times, snapshots=snapshots, probe_times=probe_times,
@@ -472,5 +482,5 @@ def simulate_monodomain(
         else:
             V = eqx.error_if(outputs["final"].V, cg_failed, "the theta scheme's CG did not converge in some step")
             V = eqx.error_if(V, ~finite, "the simulation diverged (non-finite Vm): reduce dt")
-            outputs["final"] = MonodomainState(outputs["final"].t, V, outputs["final"].states)
+            outputs["final"] = eqx.tree_at(lambda s: s.V, outputs["final"], V)
     return MonodomainResult(**outputs, n_steps=n_steps, dt=dt)

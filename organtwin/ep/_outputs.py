@@ -13,11 +13,15 @@ __all__ = ["MonodomainResult", "MonodomainState", "locate_points"]
 
 class MonodomainState(eqx.Module):
     """The state of a monodomain run at time ``t`` (final): V (nodes,) mV and the ionic states of every model group
-    (``states[g]`` of shape (n_states_g, nodes_g)). Pass it as ``initial=`` to continue a run."""
+    (``states[g]`` of shape (n_states_g, nodes_g)). Pass it as ``initial=`` to continue a run.
+
+    ``diffusion_increment``: the last step's diffusion increment of an iterative (theta-scheme) run, from which the next
+    step's CG starts; None at rest. Kept so that a continued run repeats an uninterrupted one exactly."""
 
     t: Array
     V: Float[Array, " nodes"]
     states: tuple
+    diffusion_increment: Float[Array, " nodes"] | None = None
 
 
 class MonodomainResult(eqx.Module):
