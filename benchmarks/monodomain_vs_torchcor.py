@@ -119,7 +119,6 @@ if ARGS is not None:
     if ARGS.threads == 1:
         os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
 
-import equinox as eqx  # noqa: E402
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)  # a benchmark script (not the library) may switch x64 on; dtypes are explicit
@@ -148,20 +147,6 @@ def write_case(name: str, folder: Path) -> dict:
             "stim_nodes": int(stim.size)}
 
 
-class _NoDiffusion(ep.AbstractDiffusion):
-    """Diffusion switched off (profiling only): the run is then the reaction step + stimulus + activation detection."""
-
-    def operators(self, tissue, dt):
-        return _Empty()
-
-    def step(self, ops, V):
-        return V, jnp.zeros((), jnp.int32), jnp.zeros((), bool)
-
-
-class _Empty(eqx.Module):
-    pass
-
-
 def model(initial: str) -> TenTusscher2006:
     m = TenTusscher2006.epicardial()
     if initial == "torchcor":
@@ -179,7 +164,7 @@ def diffusion(scheme: str, rtol: float):
     if scheme == "explicit":
         return ep.ExplicitLumped()
     if scheme == "reaction_only":
-        return _NoDiffusion()
+        return ep.NoDiffusion()
     raise ValueError(f"unknown scheme {scheme!r}")
 
 

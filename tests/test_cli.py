@@ -10,19 +10,11 @@ import pytest
 
 from organtwin.cli._main import main
 
-
-def _run(capsys, *argv):
-    rc = main(list(map(str, argv)))
-    out, err = capsys.readouterr()
-    return rc, out, err
+from cli import one_error_line, run_cli
 
 
-def _one_error_line(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("organtwin: error:")]
-    assert len(errors) == 1, err
-    assert all(ln.startswith("organtwin: ") for ln in lines), err  # nothing but one-line messages (no traceback)
-    return errors[0]
+
+
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +25,7 @@ def slab_file(tmp_path_factory):
 
 
 def test_generate_and_info_json(capsys, slab_file):
-    rc, out, err = _run(capsys, "mesh", "info", slab_file, "--json")
+    rc, out, err = run_cli(capsys, "mesh", "info", slab_file, "--json")
     assert rc == 0, err
     info = json.loads(out)
     assert info["nodes"] == 5 * 4 * 3
@@ -46,7 +38,7 @@ def test_generate_and_info_json(capsys, slab_file):
 
 
 def test_info_text(capsys, slab_file):
-    rc, out, err = _run(capsys, "mesh", "info", slab_file)
+    rc, out, err = run_cli(capsys, "mesh", "info", slab_file)
     assert rc == 0, err
     assert "60" in out and "mL" in out
 
@@ -56,7 +48,7 @@ def test_convert_regions_biv(capsys, tmp_path):
 
     src = builtin_mesh_path("biv")
     dst = tmp_path / "lv_only.vtu"
-    rc, out, err = _run(capsys, "mesh", "convert", src, dst, "--regions", "1")
+    rc, out, err = run_cli(capsys, "mesh", "convert", src, dst, "--regions", "1")
     assert rc == 0, err
     lv = read_mesh(dst)
     full = read_mesh(src)
@@ -68,29 +60,29 @@ def test_convert_regions_biv(capsys, tmp_path):
 
 def test_convert_scale_and_opencarp(capsys, tmp_path, slab_file):
     dst = tmp_path / "slab_um.pts"
-    rc, _, err = _run(capsys, "mesh", "convert", slab_file, dst)
+    rc, _, err = run_cli(capsys, "mesh", "convert", slab_file, dst)
     assert rc == 0, err
     assert (tmp_path / "slab_um.elem").exists()
     first = (tmp_path / "slab_um.pts").read_text().splitlines()[1:]
     coords = np.array([[float(t) for t in ln.split()] for ln in first])
     assert coords.max() == pytest.approx(4000.0)  # µm on disk
-    rc, out, err = _run(capsys, "mesh", "info", tmp_path / "slab_um.pts", "--json")
+    rc, out, err = run_cli(capsys, "mesh", "info", tmp_path / "slab_um.pts", "--json")
     assert rc == 0, err
     assert json.loads(out)["bounding_box"]["max"][0] == pytest.approx(4.0)  # back to mm
 
 
 def test_render_png(capsys, tmp_path, slab_file):
     png = tmp_path / "slab.png"
-    rc, _, err = _run(capsys, "mesh", "render", slab_file, "--out", png)
+    rc, _, err = run_cli(capsys, "mesh", "render", slab_file, "--out", png)
     assert rc == 0, err
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 
 def test_render_unknown_field_is_one_line(capsys, tmp_path, slab_file):
-    rc, _, err = _run(capsys, "mesh", "render", slab_file, "--out", tmp_path / "x.png", "--field", "nope")
+    rc, _, err = run_cli(capsys, "mesh", "render", slab_file, "--out", tmp_path / "x.png", "--field", "nope")
     assert rc == 1
-    assert "nope" in _one_error_line(err)
+    assert "nope" in one_error_line(err)
     assert not (tmp_path / "x.png").exists()
 
 
@@ -105,24 +97,24 @@ def test_render_unknown_field_is_one_line(capsys, tmp_path, slab_file):
     ],
 )
 def test_bad_command_lines_are_one_line(capsys, argv, code, word):
-    rc, _, err = _run(capsys, *argv)
+    rc, _, err = run_cli(capsys, *argv)
     assert rc == code
-    assert word in _one_error_line(err)
+    assert word in one_error_line(err)
 
 
 def test_garbage_file_is_one_line(capsys, tmp_path):
     bad = tmp_path / "garbage.vtu"
     bad.write_text("this is not a mesh\n")
-    rc, _, err = _run(capsys, "mesh", "info", bad)
+    rc, _, err = run_cli(capsys, "mesh", "info", bad)
     assert rc == 1
-    assert "garbage.vtu" in _one_error_line(err)
+    assert "garbage.vtu" in one_error_line(err)
 
 
 def test_missing_region_is_one_line(capsys, tmp_path, slab_file):
     out = tmp_path / "o.vtu"
-    rc, _, err = _run(capsys, "mesh", "convert", slab_file, out, "--regions", "7")
+    rc, _, err = run_cli(capsys, "mesh", "convert", slab_file, out, "--regions", "7")
     assert rc == 1
-    assert "7" in _one_error_line(err)
+    assert "7" in one_error_line(err)
     assert not out.exists()
 
 
@@ -135,7 +127,7 @@ def test_console_script_installed():
 
 
 def test_demo(capsys, tmp_path):
-    rc, out, err = _run(capsys, "demo", "--out", tmp_path / "demo")
+    rc, out, err = run_cli(capsys, "demo", "--out", tmp_path / "demo")
     assert rc == 0, err
     for name in ("biv.vtu", "biv_regions.png", "biv_fibres.png"):
         assert (tmp_path / "demo" / name).stat().st_size > 1000

@@ -10,6 +10,8 @@ import pytest
 from organtwin.cli._main import main
 from organtwin.io import parse_case
 
+from cli import one_error_line, run_cli
+
 CASE = """
 title = "test slab"
 
@@ -42,16 +44,8 @@ probe_every = "0.5 ms"
 """
 
 
-def _run(capsys, *argv):
-    rc = main(list(map(str, argv)))
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
-def _one_error_line(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("organtwin: error: "), err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +164,7 @@ def test_probe_traces(run):
 def test_rerun_replaces_earlier_results(run, folder, capsys):
     out, _ = run
     before = (out / "summary.json").read_text()
-    rc, stdout, err = _run(capsys, "ep", "run", folder / "case.toml", "--out", out, "--progress")
+    rc, stdout, err = run_cli(capsys, "ep", "run", folder / "case.toml", "--out", out, "--progress")
     assert rc == 0, err
     assert "8000/8000" in err  # the progress bar (on stderr) reached the end
     assert (out / "summary.json").read_text() != before  # new timings
@@ -185,9 +179,9 @@ def test_a_failure_while_writing_leaves_no_folder(folder, capsys, monkeypatch):
 
     monkeypatch.setattr(results, "write_probes_csv", broken)
     out = folder / "never"
-    rc, _, err = _run(capsys, "ep", "run", folder / "case.toml", "--out", out, "--no-progress")
+    rc, _, err = run_cli(capsys, "ep", "run", folder / "case.toml", "--out", out, "--no-progress")
     assert rc == 1
-    line = _one_error_line(err)
+    line = one_error_line(err, only=True)
     assert "could not write results to" in line and "nothing was written" in line and "No space left" in line
     assert not out.exists()
     assert not [p for p in folder.iterdir() if p.name.startswith(".never.")]
@@ -197,9 +191,9 @@ def test_refuses_a_folder_with_other_files(folder, capsys):
     out = folder / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    rc, stdout, err = _run(capsys, "ep", "run", folder / "case.toml", "--out", out, "--no-progress")
+    rc, stdout, err = run_cli(capsys, "ep", "run", folder / "case.toml", "--out", out, "--no-progress")
     assert rc == 1
-    assert "holds other files" in _one_error_line(err)
+    assert "holds other files" in one_error_line(err, only=True)
     assert stdout == ""  # refused before anything ran
     assert (out / "notes.txt").read_text() == "keep me" and len(list(out.iterdir())) == 1
 
@@ -229,9 +223,9 @@ def test_bad_cases_are_one_line_errors_and_leave_no_output(folder, capsys, edit,
     bad.write_text(text)
     (folder / "bad" / "slab.vtu").write_bytes((folder / "slab.vtu").read_bytes())
     out = folder / "bad" / "out"
-    rc, stdout, err = _run(capsys, "ep", "run", bad, "--out", out, "--no-progress")
+    rc, stdout, err = run_cli(capsys, "ep", "run", bad, "--out", out, "--no-progress")
     assert rc == 1
-    line = _one_error_line(err)
+    line = one_error_line(err, only=True)
     for w in words:
         assert w in line, line
     assert not out.exists()
@@ -239,7 +233,7 @@ def test_bad_cases_are_one_line_errors_and_leave_no_output(folder, capsys, edit,
 
 
 def test_check_command(folder, capsys):
-    rc, out, err = _run(capsys, "ep", "check", folder / "case.toml")
+    rc, out, err = run_cli(capsys, "ep", "check", folder / "case.toml")
     assert rc == 0, err
     assert "stability limit" in out and out.strip().endswith("ok: the case is ready to run")
 
@@ -314,7 +308,7 @@ diffusion = "theta"
 snapshot_every = "20 ms"
 probes = { apex = [0, 0, -64], lv_free_wall = [26, 0, -20], rv_free_wall = [0, -42, -20] }
 """)
-    rc, out, err = _run(capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "out", "--no-progress")
+    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "out", "--no-progress")
     assert rc == 0, err
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert s["mesh"]["nodes"] == mesh.n_nodes and s["steps"] == 10_000

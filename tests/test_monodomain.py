@@ -11,7 +11,6 @@ Euler / Rush–Larsen reaction steps are first order, so Strang splitting does n
 import functools
 from typing import ClassVar
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -27,7 +27,6 @@ import jax
 import numpy as np
 import pytest
 
-from organtwin.cli._main import main
 from organtwin.ep import (
     NIEDERER_POINTS,
     NIEDERER_REFERENCE_FENICSX_BEAT,
@@ -39,6 +38,8 @@ from organtwin.ep import (
     niederer_tissue,
 )
 from organtwin.ep._niederer import _slab_interpolation
+
+from cli import one_error_line, run_cli
 
 P8_WINDOW_DX05 = (55.8 - 2.5, 56.7 + 1.0)  # ms; see the module docstring
 
@@ -190,23 +191,13 @@ def test_api_type_errors():
 
 
 # ------------------------------------------------------------------------------------------------ CLI
-def _run(capsys, *argv):
-    rc = main(list(map(str, argv)))
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
-def _one_error_line(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("organtwin: error:")]
-    assert len(errors) == 1, err
-    assert all(ln.startswith("organtwin: ") for ln in lines), err
-    return errors[0]
 
 
 def test_cli_prints_points_and_writes_json(capsys, tmp_path, run):
     path = tmp_path / "niederer.json"
-    rc, out, err = _run(capsys, "bench", "niederer", "--dx", 0.5, "--dt", 0.05, "--dtype", "float64", "--json", path)
+    rc, out, err = run_cli(capsys, "bench", "niederer", "--dx", 0.5, "--dt", 0.05, "--dtype", "float64", "--json", path)
     assert rc == 0, err
     for k in NIEDERER_POINTS:
         line = next(ln for ln in out.splitlines() if ln.startswith(k + " "))
@@ -236,9 +227,9 @@ def test_cli_prints_points_and_writes_json(capsys, tmp_path, run):
     ],
 )
 def test_cli_errors_are_one_line(capsys, argv, match):
-    rc, out, err = _run(capsys, "bench", "niederer", *argv)
+    rc, out, err = run_cli(capsys, "bench", "niederer", *argv)
     assert rc != 0
-    assert match in _one_error_line(err)
+    assert match in one_error_line(err)
 
 
 # ------------------------------------------------------------------------------------------------ slow

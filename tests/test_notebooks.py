@@ -1,6 +1,5 @@
 """The tutorials in notebooks/ run end to end (they carry their own assertions)."""
 
-import os
 import runpy
 from pathlib import Path
 

@@ -45,7 +45,6 @@ import sys
 import time
 from pathlib import Path
 
-import equinox as eqx
 import jax
 
 jax.config.update("jax_enable_x64", True)  # a benchmark script may switch x64 on; every dtype below is explicit
@@ -115,20 +114,6 @@ def _parse() -> argparse.Namespace:
     return ap.parse_args()
 
 
-class _NoDiffusion(ep.AbstractDiffusion):
-    """Diffusion switched off (profiling): the run is the reaction step + stimulus + activation detection."""
-
-    def operators(self, tissue, dt):
-        return _Empty()
-
-    def step(self, ops, V):
-        return V, jnp.zeros((), jnp.int32), jnp.zeros((), bool)
-
-
-class _Empty(eqx.Module):
-    pass
-
-
 def device_peak(device, override: float | None) -> tuple[float | None, str]:
     if override is not None:
         return float(override), "--peak-gbs"
@@ -168,7 +153,7 @@ def run(tissue, stim, scheme: str, dt: float, steps: int, dtype):
     # Explicit runs skip the solver's own stability check (a host-side Lanczos estimate, seconds at 2M nodes, that would
     # be timed with the device run); main() checks dt once per mesh with `explicit_stability_limit` instead.
     explicit = ep.ExplicitLumped(check_stability=False)
-    diffusion = {"explicit": explicit, "theta": ep.ThetaScheme(theta=0.5), "reaction": _NoDiffusion()}[scheme]
+    diffusion = {"explicit": explicit, "theta": ep.ThetaScheme(theta=0.5), "reaction": ep.NoDiffusion()}[scheme]
     t0 = time.perf_counter()
     res = ep.simulate_monodomain(tissue, [stim], steps * dt, dt, diffusion=diffusion, dtype=dtype)
     jax.block_until_ready((res.activation, res.final.V, res.final.states))

@@ -12,6 +12,7 @@ from ._splitting import (
     AbstractDiffusion as AbstractDiffusion,
     ExplicitLumped as ExplicitLumped,
     Mass as Mass,
+    NoDiffusion as NoDiffusion,
     Splitting as Splitting,
     ThetaScheme as ThetaScheme,
     explicit_stability_limit as explicit_stability_limit,

@@ -41,6 +41,7 @@ __all__ = [
     "Mass",
     "AbstractDiffusion",
     "ExplicitLumped",
+    "NoDiffusion",
     "ThetaScheme",
     "explicit_stability_limit",
 ]
@@ -150,6 +151,21 @@ class ExplicitLumped(AbstractDiffusion):
 
     def step(self, ops: _ExplicitOps, V, guess=None):
         V = _explicit_update(ops.minus_dt_MinvK, ops.cols, ops.mass, V)
+        return V, jnp.zeros((), jnp.int32), jnp.zeros((), bool)
+
+
+class _NoOps(eqx.Module):
+    pass
+
+
+class NoDiffusion(AbstractDiffusion):
+    """No coupling between nodes (final): every node is an independent cell (a population of cells with per-node
+    parameters, or profiling the reaction step on its own)."""
+
+    def operators(self, tissue, dt: float) -> _NoOps:
+        return _NoOps()
+
+    def step(self, ops, V, guess=None):
         return V, jnp.zeros((), jnp.int32), jnp.zeros((), bool)
 
 
