@@ -28,6 +28,16 @@ from ._stimulus import (
 )
 from ..ionic import VoltageLookup as VoltageLookup
 from ._tissue import Conductivity as Conductivity, Tissue as Tissue
+from ._eikonal import (
+    ConductionVelocity as ConductionVelocity,
+    EikonalProblem as EikonalProblem,
+    EikonalResult as EikonalResult,
+    EikonalSite as EikonalSite,
+    EikonalTissue as EikonalTissue,
+    simulate_eikonal as simulate_eikonal,
+    solve_eikonal as solve_eikonal,
+    velocity_metric as velocity_metric,
+)
 from ._tune import (
     CVTuning as CVTuning,
     strand_conduction_velocity as strand_conduction_velocity,
