@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import organtwin.ep as ep
-from organtwin.ep._eikonal import EikonalProblem, solve_eikonal, velocity_metric
+from organtwin.ep._eikonal import EikonalProblem, solve_eikonal
 from organtwin.mesh import slab_mesh
 
 from problems import box_mesh

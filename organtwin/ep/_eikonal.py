@@ -65,67 +65,75 @@ def _norm_M(d, M):
     return _safe_sqrt(jnp.einsum("...i,...ij,...j->...", d, M, d))
 
 
-def _edge_update(x, x1, x2, t1, t2, M):
-    """min over λ in [0, 1] of ``t1 + λ (t2 - t1) + ||x - x1 - λ (x2 - x1)||_M`` (closed form, clamped)."""
-    a = x - x1
-    e = x2 - x1
+def _edge_min(A, B, C, t1, t2):
+    """min over λ in [0, 1] of ``t1 + λ (t2 - t1) + sqrt(A - 2 B λ + C λ²)``: the travel time to a vertex x from the
+    edge x1 + λ (x2 - x1), with ``A = aᵀMa``, ``B = aᵀMe``, ``C = eᵀMe`` (a = x - x1, e = x2 - x1). Closed form,
+    clamped (the objective is convex); an unreached end (time >= 1e30 / 2) leaves the other end's vertex update."""
     reached = jnp.maximum(t1, t2) < 0.5 * _BIG
-    d = jnp.where(reached, t2 - t1, 0.0)  # unreached end: the other end alone (safe arithmetic, no inf/nan)
-    A = jnp.einsum("...i,...ij,...j->...", a, M, a)
-    B = jnp.einsum("...i,...ij,...j->...", a, M, e)
-    C = jnp.einsum("...i,...ij,...j->...", e, M, e)
+    d = jnp.where(reached, t2 - t1, 0.0)  # safe arithmetic: no inf or nan in either branch
     causal = C > d * d
     disc = jnp.maximum(A * C - B * B, 0.0) / jnp.where(causal, C - d * d, 1.0)
     lam = (B - d * _safe_sqrt(disc)) / C
     lam = jnp.where(causal, jnp.clip(lam, 0.0, 1.0), jnp.where(d > 0, 0.0, 1.0))
     lam = jnp.where(reached, lam, jnp.where(t1 <= t2, 0.0, 1.0))
-    t_end = jnp.where(reached, t1, jnp.minimum(t1, t2))
-    p = x1 + lam[..., None] * e
-    return t_end + lam * d + _norm_M(x - p, M)
+    t_start = jnp.where(reached, t1, jnp.minimum(t1, t2))
+    return t_start + lam * d + _safe_sqrt(A - 2.0 * B * lam + C * lam * lam)
 
 
-def _face_update(x, x1, x2, x3, t1, t2, t3, M):
-    """min over the triangle (x1, x2, x3) of ``t(p) + ||x - p||_M`` (t linear on the triangle): the interior stationary
-    point when inside and causal, else the least of the three edge minima."""
-    e2, e3 = x2 - x1, x3 - x1
-    a = x - x1
+def _face_constants(points, tets, metric) -> Float[Array, "cells 4 6"]:
+    """Per (tet, target vertex): ``(A, b0, b1, G00, G01, G11)`` of the opposite face (x1, x2, x3) seen from the target
+    x in the cell's metric: ``A = aᵀMa``, ``b = Eᵀ M a``, ``G = Eᵀ M E`` with a = x - x1, E = [x2 - x1, x3 - x1]. They
+    depend on the geometry and the metric only, so a sweep needs just these six numbers and the three face times."""
+    P = points[tets]  # (cells, 4, 3)
+    f = jnp.asarray(_FACES)
+    Pf = P[:, f]  # (cells, 4, 3 face vertices, 3)
+    a = P - Pf[:, :, 0]
+    e2 = Pf[:, :, 1] - Pf[:, :, 0]
+    e3 = Pf[:, :, 2] - Pf[:, :, 0]
+    M = metric[:, None]
+
+    def dot(u, v):
+        return jnp.einsum("...i,...ij,...j->...", u, M, v)
+
+    return jnp.stack([dot(a, a), dot(e2, a), dot(e3, a), dot(e2, e2), dot(e2, e3), dot(e3, e3)], axis=-1)
+
+
+def _face_min(K, t1, t2, t3):
+    """min over the face of ``t(p) + ||x - p||_M`` (t linear on the face) from the constants K (`_face_constants`):
+    the interior stationary point when it is inside the face and causal, else the least of the three edge minima."""
+    A, b0, b1, G00, G01, G11 = (K[..., i] for i in range(6))
     reached = jnp.maximum(jnp.maximum(t1, t2), t3) < 0.5 * _BIG
-    d = jnp.where(reached[..., None], jnp.stack([t2 - t1, t3 - t1], axis=-1), 0.0)
-    E = jnp.stack([e2, e3], axis=-1)  # (..., 3, 2)
-    G = jnp.einsum("...ik,...ij,...jl->...kl", E, M, E)
-    b = jnp.einsum("...ik,...ij,...j->...k", E, M, a)
-    A = jnp.einsum("...i,...ij,...j->...", a, M, a)
-    det = G[..., 0, 0] * G[..., 1, 1] - G[..., 0, 1] * G[..., 1, 0]
-    ok_det = jnp.abs(det) > 1e-12 * jnp.abs(G[..., 0, 0] * G[..., 1, 1])
-    det_s = jnp.where(ok_det, det, 1.0)
-    Ginv = jnp.stack([jnp.stack([G[..., 1, 1], -G[..., 0, 1]], -1), jnp.stack([-G[..., 1, 0], G[..., 0, 0]], -1)], -2)
-    Ginv = Ginv / det_s[..., None, None]
-    lam0 = jnp.einsum("...kl,...l->...k", Ginv, b)
-    r = jnp.einsum("...kl,...l->...k", Ginv, d)
-    dr = jnp.sum(d * r, axis=-1)
+    d0 = jnp.where(reached, t2 - t1, 0.0)
+    d1 = jnp.where(reached, t3 - t1, 0.0)
+    det = G00 * G11 - G01 * G01
+    ok_det = det > 1e-12 * G00 * G11
+    inv = 1.0 / jnp.where(ok_det, det, 1.0)
+    lam0_0 = (G11 * b0 - G01 * b1) * inv
+    lam0_1 = (G00 * b1 - G01 * b0) * inv
+    r0 = (G11 * d0 - G01 * d1) * inv
+    r1 = (G00 * d1 - G01 * d0) * inv
+    dr = d0 * r0 + d1 * r1
     causal = reached & ok_det & (dr < 1.0)
-    s2 = jnp.maximum(A - jnp.sum(b * lam0, axis=-1), 0.0) / jnp.where(causal, 1.0 - dr, 1.0)
-    s = _safe_sqrt(s2)
-    lam = lam0 - s[..., None] * r
-    inside = causal & (lam[..., 0] >= 0) & (lam[..., 1] >= 0) & (lam[..., 0] + lam[..., 1] <= 1)
-    lam_c = jnp.where(inside[..., None], lam, 0.0)
-    p = x1 + jnp.einsum("...ik,...k->...i", E, lam_c)
-    interior = t1 + jnp.sum(lam_c * d, axis=-1) + _norm_M(x - p, M)
-    interior = jnp.where(inside, interior, _BIG)
-    edges = jnp.minimum(jnp.minimum(_edge_update(x, x1, x2, t1, t2, M), _edge_update(x, x1, x3, t1, t3, M)),
-                        _edge_update(x, x2, x3, t2, t3, M))
-    return jnp.minimum(interior, edges)
+    s = _safe_sqrt(jnp.maximum(A - b0 * lam0_0 - b1 * lam0_1, 0.0) / jnp.where(causal, 1.0 - dr, 1.0))
+    l0 = lam0_0 - s * r0
+    l1 = lam0_1 - s * r1
+    inside = causal & (l0 >= 0) & (l1 >= 0) & (l0 + l1 <= 1)
+    interior = jnp.where(inside, t1 + l0 * d0 + l1 * d1 + s, _BIG)
+    e12 = _edge_min(A, b0, G00, t1, t2)
+    e13 = _edge_min(A, b1, G11, t1, t3)
+    # edge x2 -> x3: a' = a - e2, e' = e3 - e2
+    e23 = _edge_min(A - 2.0 * b0 + G00, b1 - b0 - G01 + G00, G11 - 2.0 * G01 + G00, t2, t3)
+    return jnp.minimum(interior, jnp.minimum(jnp.minimum(e12, e13), e23))
+
+
+def _updates_from_constants(K, tets, t) -> Float[Array, "cells 4"]:
+    Tf = t[tets][:, jnp.asarray(_FACES)]  # (cells, 4, 3)
+    return jnp.minimum(_face_min(K, Tf[..., 0], Tf[..., 1], Tf[..., 2]), _BIG)
 
 
 def eikonal_local_updates(points, tets, metric, t) -> Float[Array, "cells 4"]:
-    """The candidate time of every vertex of every tet from the other three (`_face_update`), ``(cells, 4)``."""
-    P = points[tets]  # (cells, 4, 3)
-    T = t[tets]  # (cells, 4)
-    f = jnp.asarray(_FACES)
-    Pf, Tf = P[:, f], T[:, f]  # (cells, 4, 3, 3), (cells, 4, 3)
-    Mb = metric[:, None]
-    cand = _face_update(P, Pf[:, :, 0], Pf[:, :, 1], Pf[:, :, 2], Tf[:, :, 0], Tf[:, :, 1], Tf[:, :, 2], Mb)
-    return jnp.minimum(cand, _BIG)
+    """The candidate time of every vertex of every tet from its opposite face, ``(cells, 4)``."""
+    return _updates_from_constants(_face_constants(points, tets, metric), tets, t)
 
 
 class EikonalProblem(eqx.Module):
@@ -144,14 +152,15 @@ class EikonalProblem(eqx.Module):
     t_source: Float[Array, " nodes"]
 
 
-def _sweep(prob: EikonalProblem, t):
-    cand = eikonal_local_updates(prob.points, prob.tets, prob.metric, t)
-    best = jax.ops.segment_min(cand.reshape(-1), prob.tets.reshape(-1), num_segments=t.shape[0])
-    return jnp.minimum(jnp.minimum(t, best), prob.t_source), cand
-
-
 def _forward(prob: EikonalProblem, max_sweeps: int):
     t0 = prob.t_source
+    K = _face_constants(prob.points, prob.tets, prob.metric)  # loop-invariant: once per solve
+    flat = prob.tets.reshape(-1)
+
+    def sweep(t):
+        cand = _updates_from_constants(K, prob.tets, t)
+        best = jax.ops.segment_min(cand.reshape(-1), flat, num_segments=t.shape[0])
+        return jnp.minimum(jnp.minimum(t, best), prob.t_source)
 
     def cond(c):
         _, changed, k = c
@@ -159,7 +168,7 @@ def _forward(prob: EikonalProblem, max_sweeps: int):
 
     def body(c):
         t, _, k = c
-        t_new, _ = _sweep(prob, t)
+        t_new = sweep(t)
         return t_new, jnp.any(t_new < t), k + 1
 
     t, _, k = jax.lax.while_loop(cond, body, (t0, jnp.array(True), jnp.zeros((), jnp.int32)))
