@@ -13,6 +13,7 @@ import organtwin.ep as ep
 from organtwin.ep._eikonal import EikonalProblem, solve_eikonal
 from organtwin.mesh import slab_mesh
 
+from cli import one_error_line, run_cli
 from problems import box_mesh
 
 V3 = (0.6, 0.4, 0.2)  # m/s along fibre, sheet, normal
@@ -166,3 +167,48 @@ def test_errors():
     t = ep.EikonalTissue.from_mesh(iso, ep.ConductionVelocity(0.5))
     a = ep.simulate_eikonal(t, ep.EikonalSite((0.0, 0.0, 0.0), radius=0.5)).activation
     np.testing.assert_allclose(np.asarray(a), np.linalg.norm(np.asarray(iso.points), axis=1) / 0.5, rtol=0.2)
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+def test_cli_activate_writes_the_mesh_with_activation(tmp_path, capsys):
+    import meshio
+
+    from organtwin.mesh import read_mesh, write_mesh
+
+    mesh = slab_mesh((8.0, 3.0, 2.0), 0.5)
+    mesh = mesh.replace(regions=np.where(mesh.points[mesh.tets].mean(axis=1)[:, 0] < 4.0, 1, 2))
+    write_mesh(mesh, tmp_path / "m.vtu")
+    rc, out, err = run_cli(capsys, "activate", tmp_path / "m.vtu", "--site", "0,0,0", "--site", "8,3,2@4",
+                           "--cv-fibre", "0.6", "--cv-transverse", "0.3", "--out", tmp_path / "a.vtu", "--float64",
+                           "--site-radius", "1.0")
+    assert rc == 0, err
+    assert f"{mesh.n_nodes} of {mesh.n_nodes} nodes reached" in out
+    got = np.asarray(meshio.read(tmp_path / "a.vtu").point_data["activation_time"])
+    tissue = ep.EikonalTissue.from_mesh(read_mesh(tmp_path / "m.vtu"), ep.ConductionVelocity(0.6, 0.3))
+    want = ep.simulate_eikonal(tissue, [ep.EikonalSite((0.0, 0.0, 0.0), 0.0, radius=1.0),
+                                        ep.EikonalSite((8.0, 3.0, 2.0), 4.0, radius=1.0)]).activation
+    np.testing.assert_allclose(got, np.asarray(want), rtol=1e-12)
+    # regions: the written mesh is the selected region only
+    rc, out, err = run_cli(capsys, "activate", tmp_path / "m.vtu", "--site", "0,0,0", "--cv-fibre", "0.5",
+                           "--regions", "1", "--out", tmp_path / "r.vtu")
+    assert rc == 0, err
+    r = read_mesh(tmp_path / "r.vtu")
+    assert set(np.unique(r.regions).tolist()) == {1} and np.all(np.isfinite(r.point_data["activation_time"]))
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--site", "0,0"], "--site must be X,Y,Z"),
+    (["--site", "0,0,0@x"], "--site must be X,Y,Z"),
+    (["--site", "90,0,0"], "no mesh node within"),
+    (["--site", "0,0,0", "--cv-transverse", "-1"], "--cv-transverse must be a positive velocity"),
+    (["--site", "0,0,0", "--regions", "7"], "no region 7"),
+    (["--site", "0,0,0", "--fast-endo", "endo_lv"], "no surface 'endo_lv'"),
+])
+def test_cli_activate_errors_are_one_line(tmp_path, capsys, args, words):
+    from organtwin.mesh import write_mesh
+
+    write_mesh(slab_mesh((4.0, 2.0, 2.0), 1.0), tmp_path / "m.vtu")
+    rc, out, err = run_cli(capsys, "activate", tmp_path / "m.vtu", "--cv-fibre", "0.6", "--out", tmp_path / "a.vtu", *args)
+    assert rc in (1, 2)
+    assert words in one_error_line(err, only=True)
+    assert not (tmp_path / "a.vtu").exists()

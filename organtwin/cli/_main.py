@@ -157,6 +157,10 @@ from ._cell import cell as _cell  # noqa: E402  (light module: heavy imports hap
 
 app.command("cell")(_cell)
 
+from ._activate import activate as _activate  # noqa: E402  (light module: heavy imports happen inside the command)
+
+app.command("activate")(_activate)
+
 
 # --------------------------------------------------------------------------------------------------------------- demo
 @app.command("demo")

@@ -359,7 +359,7 @@ class EikonalTissue(eqx.Module):
             on = np.zeros(mesh.n_nodes, bool)
             for name in names:
                 if name not in mesh.surfaces:
-                    raise ValueError(f"fast_endocardium: no surface {name!r} in the mesh (surfaces: "
+                    raise ValueError(f"no surface {name!r} in the mesh for the fast endocardial layer (surfaces: "
                                      f"{', '.join(mesh.surfaces) or 'none'})")
                 on[np.unique(mesh.surfaces[name].triangles)] = True
             fast = jnp.asarray(on[mesh.tets].any(axis=1))
