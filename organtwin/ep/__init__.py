@@ -27,6 +27,7 @@ from ._stimulus import (
     StimulusUnits as StimulusUnits,
 )
 from ..ionic import VoltageLookup as VoltageLookup
+from ._ap_template import APTemplate as APTemplate
 from ._tissue import Conductivity as Conductivity, Tissue as Tissue
 from ._eikonal import (
     ConductionVelocity as ConductionVelocity,

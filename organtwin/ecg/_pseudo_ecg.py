@@ -1,0 +1,61 @@
+"""Pseudo-ECG: extracellular potentials at electrodes in an infinite homogeneous volume conductor.
+
+``φ(x_e, t) = -1/(4π σ_b) ∫ σ_i ∇Vm · ∇(1/r) dV`` with ``r = |x - x_e|`` and ∇ w.r.t. the source point x (Gima & Rudy
+2002, Circ Res 90:889; from φ = 1/(4πσ_b) ∫ I_m / r dV, I_m = ∇·(σ_i ∇Vm), integrated by parts with no-flux walls). The
+sign is that of the ECG: a depolarisation wave travelling towards an electrode gives a positive deflection. (With ∇
+taken w.r.t. the electrode position the minus sign goes away: the form quoted in shared/REFERENCE.md.)
+
+On P1 tets ∇Vm is constant per cell, so the potential is linear in the nodal Vm: ``φ_e(t) = Σ_nodes L[e, node] Vm(node,
+t)`` with the lead matrix ``L[e, n] = -1/(4πσ_b) Σ_{cells c ∋ n} |c| (σ_i,c ∇(1/r)(x̄_c)) · ∇λ_{c,n}`` (∇(1/r) at the
+cell centroid: one-point quadrature, second order in h/r). The matrix is computed once (differentiable w.r.t.
+conductivities and geometry) and applied to any number of time steps as one matrix product.
+
+Units: Vm in mV, σ in S/m (both σ_i and σ_b: only their ratio enters), lengths in mm: φ in mV.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
+
+__all__ = ["pseudo_ecg_matrix", "pseudo_ecg"]
+
+
+def pseudo_ecg_matrix(
+    points: Float[Array, "nodes 3"],
+    tets: Int[Array, "cells 4"],
+    sigma_i: Float[Array, "cells 3 3"] | Float[Array, " cells"] | float,
+    electrodes: Float[Array, "k 3"],
+    sigma_b: float = 0.7,
+) -> Float[Array, "k nodes"]:
+    """The lead matrix L (electrodes × nodes) of the pseudo-ECG (module docstring), in the dtype of ``points``.
+
+    ``sigma_i``: the intracellular (or monodomain) conductivity, S/m: a scalar, per cell, or per-cell tensors (e.g.
+    ``Tissue.diffusion_tensors``-like ``σ_l f fᵀ + σ_t (I - f fᵀ)``). ``sigma_b``: the bath (torso) conductivity, S/m
+    (default 0.7, a typical homogeneous torso value).
+    """
+    from ..mesh._fem import p1_geometry
+
+    points = jnp.asarray(points)
+    tets = jnp.asarray(tets)
+    geom = p1_geometry(points, tets)
+    x_e = jnp.asarray(electrodes, points.dtype)
+    centroid = points[tets].mean(axis=1)  # (cells, 3)
+    d = centroid[None, :, :] - x_e[:, None, :]  # x - x_e, (k, cells, 3)
+    r = jnp.linalg.norm(d, axis=-1)
+    grad_inv_r = -d / (r**3)[..., None]  # ∇_x (1/r)
+    s = jnp.asarray(sigma_i, points.dtype)
+    if s.ndim == 0 or s.ndim == 1:
+        sg = grad_inv_r * jnp.broadcast_to(s, centroid.shape[:1])[None, :, None]
+    else:
+        sg = jnp.einsum("cij,kcj->kci", s, grad_inv_r)
+    # per cell and local vertex: |c| (σ ∇(1/r)) · ∇λ_a
+    w = jnp.einsum("kci,cai->kca", sg, geom.grads) * geom.volumes[None, :, None]
+    L = jnp.zeros((x_e.shape[0], points.shape[0]), points.dtype)
+    L = L.at[:, tets.reshape(-1)].add(w.reshape(x_e.shape[0], -1))
+    return -L / (4.0 * jnp.pi * jnp.asarray(sigma_b, points.dtype))
+
+
+def pseudo_ecg(L: Float[Array, "k nodes"], vm: Float[Array, "times nodes"]) -> Float[Array, "times k"]:
+    """Electrode potentials (mV) over time from Vm snapshots (times, nodes) and a lead matrix."""
+    return jnp.asarray(vm) @ jnp.asarray(L).T
