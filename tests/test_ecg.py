@@ -105,3 +105,61 @@ def test_ecg_loss_gradient_through_eikonal_and_template():
         e[i] = 1e-6 * max(abs(float(theta[i])), 1.0)
         fd.append((float(loss(theta + e)) - float(loss(theta - e))) / (2 * e[i]))
     np.testing.assert_allclose(ad, fd, rtol=1e-5, atol=1e-9 * np.max(np.abs(fd)))
+
+
+def test_standard_electrodes_follow_the_heart():
+    from organtwin.ecg import CANONICAL_ELECTRODES, standard_electrodes
+
+    # in the canonical torso frame the positions are the canonical ones, shifted to the centre
+    c = np.array([10.0, -5.0, 3.0])
+    el = standard_electrodes(c, (0.55, 0.45, -0.70), (-0.6, 0.8, 0.0))
+    assert list(el) == list(ELECTRODE_NAMES)
+    for k, v in el.items():
+        np.testing.assert_allclose(v, c + np.asarray(CANONICAL_ELECTRODES[k]), atol=1e-9)
+    # a rotated heart: a rigid motion of the electrode set (all pairwise distances kept), the axis maps to the axis
+    el2 = standard_electrodes(c, (0.0, 0.0, -1.0), (0.0, -1.0, 0.0), scale=0.9)
+    P1 = np.stack(list(el.values())) - c
+    P2 = (np.stack(list(el2.values())) - c) / 0.9
+    np.testing.assert_allclose(np.linalg.norm(P2[:, None] - P2[None], axis=-1), np.linalg.norm(P1[:, None] - P1[None], axis=-1),
+                               atol=1e-9)
+    with pytest.raises(ValueError, match="parallel"):
+        standard_electrodes(c, (0, 0, 1), (0, 0, 2))
+
+
+def test_electrodes_for_the_builtin_biv_lie_outside_the_heart():
+    from organtwin.ecg import electrodes_for_mesh
+    from organtwin.mesh import builtin_mesh_path, read_mesh
+
+    mesh = read_mesh(builtin_mesh_path("biv"))
+    el = electrodes_for_mesh(mesh)
+    pts = np.asarray(mesh.points)
+    centre = pts.mean(axis=0)
+    for name, p in el.items():
+        assert np.min(np.linalg.norm(pts - p, axis=1)) > 15.0, name  # on the chest or limbs, not in the myocardium
+    # the precordial electrodes go around the heart from V1 (RV side) to V6 (LV lateral): V1 nearer the RV
+    rv = pts[np.unique(mesh.tets[mesh.regions == 2])].mean(axis=0)
+    lv = pts[np.unique(mesh.tets[mesh.regions == 1])].mean(axis=0)
+    assert np.linalg.norm(el["V1"] - rv) < np.linalg.norm(el["V1"] - lv)
+    assert np.linalg.norm(el["V6"] - lv) < np.linalg.norm(el["V6"] - rv)
+    assert np.linalg.norm(el["RA"] - centre) > 150.0
+
+
+def test_features_and_plot(tmp_path):
+    from organtwin.ecg import ecg_features
+    from organtwin.viz import plot_12lead
+
+    t = np.arange(0.0, 400.0, 1.0)
+    qrs = np.exp(-0.5 * ((t - 60.0) / 8.0) ** 2)  # a QRS-like bump centred at 60 ms
+    twave = 0.3 * np.exp(-0.5 * ((t - 300.0) / 30.0) ** 2)
+    leads = np.zeros((t.size, 12))
+    leads[:, 0] = qrs + twave  # lead I positive
+    leads[:, 5] = qrs  # aVF positive, same area: axis +45°
+    leads[:, 6:] = (qrs + twave)[:, None] * np.linspace(-1.0, 1.0, 6)[None, :]
+    f = ecg_features(t, leads)
+    assert 25.0 < f["qrs_onset_ms"] < 40.0 and 80.0 < f["qrs_offset_ms"] < 95.0
+    assert abs(f["axis_deg"] - 45.0) < 1.0
+    assert abs(f["leads"]["I"]["r_mV"] - 1.0) < 1e-6 and f["leads"]["V1"]["s_mV"] < -0.9
+    with pytest.raises(ValueError, match="NaN"):
+        ecg_features(t, np.where(leads > 0.5, np.nan, leads))
+    png = plot_12lead(t, leads, tmp_path / "ecg.png", title="synthetic")
+    assert png.stat().st_size > 10_000

@@ -1,4 +1,11 @@
-"""The ECG from tissue electrophysiology: pseudo-ECG in an infinite medium, the 12 standard leads."""
+"""The ECG from tissue electrophysiology: pseudo-ECG in an infinite medium, the 12 standard leads, standard electrode
+positions around a heart mesh, QRS features."""
 
 from ._leads import ELECTRODE_NAMES as ELECTRODE_NAMES, LEAD_NAMES as LEAD_NAMES, twelve_leads as twelve_leads
 from ._pseudo_ecg import pseudo_ecg as pseudo_ecg, pseudo_ecg_matrix as pseudo_ecg_matrix
+from ._electrodes import (
+    CANONICAL_ELECTRODES as CANONICAL_ELECTRODES,
+    electrodes_for_mesh as electrodes_for_mesh,
+    standard_electrodes as standard_electrodes,
+)
+from ._features import ecg_features as ecg_features

@@ -2,3 +2,4 @@
 
 from ._render import render_mesh as render_mesh, to_pyvista as to_pyvista
 from ._fibres_render import render_fibres as render_fibres
+from ._ecg_plot import plot_12lead as plot_12lead
