@@ -2,7 +2,12 @@
 positions around a heart mesh, QRS features."""
 
 from ._leads import ELECTRODE_NAMES as ELECTRODE_NAMES, LEAD_NAMES as LEAD_NAMES, twelve_leads as twelve_leads
-from ._pseudo_ecg import pseudo_ecg as pseudo_ecg, pseudo_ecg_matrix as pseudo_ecg_matrix
+from ._pseudo_ecg import lead_matrix as lead_matrix, pseudo_ecg as pseudo_ecg, pseudo_ecg_matrix as pseudo_ecg_matrix
+from ._lead_field import (
+    TorsoLeadFields as TorsoLeadFields,
+    lead_field_matrix as lead_field_matrix,
+    torso_lead_fields as torso_lead_fields,
+)
 from ._electrodes import (
     CANONICAL_ELECTRODES as CANONICAL_ELECTRODES,
     electrodes_for_mesh as electrodes_for_mesh,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-__all__ = ["pseudo_ecg_matrix", "pseudo_ecg"]
+__all__ = ["lead_matrix", "pseudo_ecg_matrix", "pseudo_ecg"]
 
 
 def pseudo_ecg_matrix(
@@ -34,26 +34,34 @@ def pseudo_ecg_matrix(
     ``Tissue.diffusion_tensors``-like ``σ_l f fᵀ + σ_t (I - f fᵀ)``). ``sigma_b``: the bath (torso) conductivity, S/m
     (default 0.7, a typical homogeneous torso value).
     """
+    points = jnp.asarray(points)
+    x_e = jnp.asarray(electrodes, points.dtype)
+    centroid = points[jnp.asarray(tets)].mean(axis=1)  # (cells, 3)
+    d = centroid[None, :, :] - x_e[:, None, :]  # x - x_e, (k, cells, 3)
+    r = jnp.linalg.norm(d, axis=-1)
+    grad_Z = -d / (r**3)[..., None] / (4.0 * jnp.pi * jnp.asarray(sigma_b, points.dtype))  # ∇ of Z = 1/(4π σ_b r)
+    return lead_matrix(points, tets, sigma_i, grad_Z)
+
+
+def lead_matrix(points, tets, sigma_i, grad_Z: Float[Array, "k cells 3"]) -> Float[Array, "k nodes"]:
+    """``L[e, n] = -Σ_{cells c ∋ n} |c| (σ_i,c ∇Z_e(c)) · ∇λ_{c,n}``: the lead matrix of ``φ_e = -∫ σ_i ∇Vm · ∇Z_e dV``
+    for lead fields Z_e whose gradients are given at the cells (one-point quadrature). The pseudo-ECG is the case
+    ``Z_e = 1/(4π σ_b |x - x_e|)`` (the potential of a unit current source in an infinite medium); a torso lead field
+    (`torso_lead_fields`) is the other."""
     from ..mesh._fem import p1_geometry
 
     points = jnp.asarray(points)
     tets = jnp.asarray(tets)
     geom = p1_geometry(points, tets)
-    x_e = jnp.asarray(electrodes, points.dtype)
-    centroid = points[tets].mean(axis=1)  # (cells, 3)
-    d = centroid[None, :, :] - x_e[:, None, :]  # x - x_e, (k, cells, 3)
-    r = jnp.linalg.norm(d, axis=-1)
-    grad_inv_r = -d / (r**3)[..., None]  # ∇_x (1/r)
     s = jnp.asarray(sigma_i, points.dtype)
-    if s.ndim == 0 or s.ndim == 1:
-        sg = grad_inv_r * jnp.broadcast_to(s, centroid.shape[:1])[None, :, None]
+    if s.ndim <= 1:
+        sg = grad_Z * jnp.broadcast_to(s, (tets.shape[0],))[None, :, None]
     else:
-        sg = jnp.einsum("cij,kcj->kci", s, grad_inv_r)
-    # per cell and local vertex: |c| (σ ∇(1/r)) · ∇λ_a
+        sg = jnp.einsum("cij,kcj->kci", s, grad_Z)
     w = jnp.einsum("kci,cai->kca", sg, geom.grads) * geom.volumes[None, :, None]
-    L = jnp.zeros((x_e.shape[0], points.shape[0]), points.dtype)
-    L = L.at[:, tets.reshape(-1)].add(w.reshape(x_e.shape[0], -1))
-    return -L / (4.0 * jnp.pi * jnp.asarray(sigma_b, points.dtype))
+    L = jnp.zeros((grad_Z.shape[0], points.shape[0]), points.dtype)
+    L = L.at[:, tets.reshape(-1)].add(w.reshape(grad_Z.shape[0], -1))
+    return -L
 
 
 def pseudo_ecg(L: Float[Array, "k nodes"], vm: Float[Array, "times nodes"]) -> Float[Array, "times k"]:

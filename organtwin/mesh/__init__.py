@@ -33,6 +33,7 @@ from ._quality import mesh_summary as mesh_summary, format_summary as format_sum
 from ._generate import (
     biv_mesh as biv_mesh,
     builtin_mesh_path as builtin_mesh_path,
+    ellipsoid_volume_mesh as ellipsoid_volume_mesh,
     lv_ellipsoid_mesh as lv_ellipsoid_mesh,
     slab_mesh as slab_mesh,
 )

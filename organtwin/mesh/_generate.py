@@ -568,3 +568,36 @@ def _write_builtin_vtu(mesh: Mesh, path) -> None:
         raise MeshError(f"unexpected VTU layout from meshio {meshio.__version__}: no {marker} element")
     text = text.replace(marker, f"{marker}\n<FieldData>\n{arrays}</FieldData>", 1)
     pathlib.Path(path).write_text(text, encoding="ascii")
+
+
+def ellipsoid_volume_mesh(center, radii, *, h_far: float = 20.0, h_near: float = 4.0, near_center=None,
+                          near_radius: float = 60.0) -> Mesh:
+    """A tetrahedral ellipsoid (semi-axes ``radii`` mm, axis-aligned, centred at ``center``) with element size
+    ``h_near`` within ``near_radius`` mm of ``near_center`` (default: the centre), growing to ``h_far`` outside: a
+    homogeneous volume conductor (e.g. a torso around a heart). One region (1, "torso"), surface "skin"."""
+    _check_positive(h_far=h_far, h_near=h_near, near_radius=near_radius)
+    radii = tuple(float(r) for r in radii)
+    if len(radii) != 3 or min(radii) <= 0:
+        raise MeshError(f"ellipsoid radii must be three positive lengths in mm, got {radii}")
+    center = tuple(float(c) for c in center)
+    near = center if near_center is None else tuple(float(c) for c in near_center)
+    with _gmsh_model("torso", h_far) as gmsh:
+        gmsh.option.setNumber("Mesh.MeshSizeMin", min(h_near, h_far))
+        occ = gmsh.model.occ
+        vol = _Ellipsoid(center, radii).add_to(occ)
+        occ.synchronize()
+        ball = gmsh.model.mesh.field.add("Ball")
+        gmsh.model.mesh.field.setNumber(ball, "VIn", h_near)
+        gmsh.model.mesh.field.setNumber(ball, "VOut", h_far)
+        gmsh.model.mesh.field.setNumber(ball, "Radius", near_radius)
+        gmsh.model.mesh.field.setNumber(ball, "Thickness", 2.0 * near_radius)
+        for k, v in zip("XYZ", near):
+            gmsh.model.mesh.field.setNumber(ball, k + "Center", v)
+        gmsh.model.mesh.field.setAsBackgroundMesh(ball)
+        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
+        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
+        gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+        gmsh.model.mesh.generate(3)
+        surfaces = [tag for dim, tag in gmsh.model.getBoundary([(3, vol)], oriented=False)]
+        points, tets, regions, tris = _extract(gmsh, {vol: 1}, {s: "skin" for s in surfaces})
+    return _finish(points, tets, regions, tris, {"skin": 10}, {1: "torso"})
