@@ -187,3 +187,84 @@ def test_lead_field_agrees_with_pseudo_ecg_in_a_large_homogeneous_torso():
     a, b = a - a[:, :1], b - b[:, :1]
     assert np.abs(b).max() > 1e-3
     assert np.abs(a - b).max() < 0.025 * np.abs(b).max()
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+ELECTRODES_CSV = "name,x,y,z\n" + "\n".join(
+    f"{n},{x},{y},{z}" for n, (x, y, z) in zip(ELECTRODE_NAMES, [(-80, 40, 60), (80, 40, 60), (20, 10, -120), (-10, 60, 5),
+                                                                  (5, 60, 5), (15, 55, 0), (25, 50, -5), (40, 30, -5),
+                                                                  (50, 0, -5)]))
+
+
+def test_cli_ecg_from_activation_and_from_an_ep_run(tmp_path, capsys):
+    import csv as _csv
+    import json
+
+    from organtwin.mesh import builtin_mesh_path, read_mesh, write_mesh
+
+    from cli import run_cli
+
+    # (1) an activation map (organtwin activate) on the built-in biventricular mesh, standard electrodes
+    mesh = read_mesh(builtin_mesh_path("biv"))
+    rc, out, err = run_cli(capsys, "activate", builtin_mesh_path("biv"), "--site", "0,0,-60", "--site", "0,-25,-25@5",
+                           "--cv-fibre", "0.5", "--out", tmp_path / "act.vtu")
+    assert rc == 0, err
+    rc, out, err = run_cli(capsys, "ecg", tmp_path / "act.vtu", "--out", tmp_path / "e1")
+    assert rc == 0, err
+    rows = list(_csv.reader((tmp_path / "e1" / "ecg.csv").read_text().splitlines()))
+    assert rows[0] == ["t_ms"] + [f"{n}_mV" for n in LEAD_NAMES] and len(rows) == 451
+    data = np.array(rows[1:], float)
+    np.testing.assert_allclose(data[:, 1] + data[:, 3], data[:, 2], atol=1e-5)  # Einthoven, through the CSV
+    f = json.loads((tmp_path / "e1" / "features.json").read_text())
+    assert 20.0 < f["qrs_duration_ms"] < 250.0 and set(f["electrodes_mm"]) == set(ELECTRODE_NAMES)
+    assert (tmp_path / "e1" / "ecg.png").stat().st_size > 10_000
+    assert mesh.n_nodes > 0
+
+    # (2) an EP run folder with Vm snapshots every 1 ms, electrodes from a CSV file
+    write_mesh(slab_mesh((6.0, 2.0, 1.0), 0.5), tmp_path / "slab.vtu")
+    (tmp_path / "case.toml").write_text("""
+[mesh]
+path = "slab.vtu"
+[conductivity]
+sigma_l = 0.2
+[model]
+name = "mitchell-schaeffer"
+[[stimulus]]
+kind = "surface"
+name = "x0"
+strength = "50000 uA/cm^3"
+[simulation]
+duration = "30 ms"
+dt = "0.05 ms"
+[record]
+snapshot_every = "1 ms"
+""")
+    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "run", "--no-progress")
+    assert rc == 0, err
+    (tmp_path / "el.csv").write_text(ELECTRODES_CSV)
+    rc, out, err = run_cli(capsys, "ecg", tmp_path / "run", "--electrodes", tmp_path / "el.csv", "--out", tmp_path / "e2")
+    assert rc == 0, err
+    data = np.loadtxt(tmp_path / "e2" / "ecg.csv", delimiter=",", skiprows=1)
+    assert data.shape == (31, 13) and np.abs(data[:, 1:]).max() > 0
+
+
+@pytest.mark.parametrize("make, args, words", [
+    (lambda d: d / "m.vtu", [], "no point data 'activation_time'"),
+    (lambda d: d, [], "no vm.pvd"),
+    (lambda d: d / "m.vtu", ["--electrodes", "bad.csv"], "bad.csv:3: expected 'name,x,y,z'"),
+    (lambda d: d / "m.vtu", ["--sigma-i", "-1"], "--sigma-i must be positive"),
+])
+def test_cli_ecg_errors_are_one_line(tmp_path, capsys, make, args, words):
+    from organtwin.mesh import write_mesh
+
+    from cli import one_error_line, run_cli
+
+    write_mesh(slab_mesh((2.0, 2.0, 2.0), 1.0), tmp_path / "m.vtu")
+    (tmp_path / "bad.csv").write_text("name,x,y,z\nRA,0,0,0\nLA,1,2\n")
+    args = [str(tmp_path / a) if a.endswith(".csv") else a for a in args]
+    if "--electrodes" in args:
+        m = slab_mesh((2.0, 2.0, 2.0), 1.0)
+        write_mesh(m.replace(point_data={"activation_time": np.asarray(m.points[:, 0])}), tmp_path / "m.vtu")
+    rc, out, err = run_cli(capsys, "ecg", make(tmp_path), "--out", tmp_path / "e", *args)
+    assert rc in (1, 2)
+    assert words in one_error_line(err, only=True)

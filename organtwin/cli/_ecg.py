@@ -1,0 +1,143 @@
+"""`organtwin ecg SOURCE --out DIR`: the 12-lead ECG of one beat, its features and an ECG print.
+
+SOURCE is either a mesh with point data ``activation_time`` (ms; e.g. from `organtwin activate`), turned into Vm(x, t)
+by the action-potential template (organtwin.ep.APTemplate), or an `organtwin ep run` results folder, whose Vm snapshots
+(vm.pvd) are used as they are (record them every 1-2 ms for a usable ECG). Electrode positions: the standard ones placed
+from the mesh's heart axis (regions LV/RV and a 'base' surface; organtwin.ecg.electrodes_for_mesh) or a CSV file of
+``name,x,y,z`` (mm) rows for RA, LA, LL, V1..V6. The potentials are the pseudo-ECG of an infinite homogeneous medium.
+Writes DIR/ecg.csv (t_ms and the 12 leads in mV), DIR/features.json and DIR/ecg.png.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+__all__ = ["ecg"]
+
+
+def _read_electrodes(path: Path) -> dict:
+    import numpy as np
+
+    from ..ecg import ELECTRODE_NAMES
+
+    out = {}
+    try:
+        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+    except OSError as e:
+        raise ValueError(f"--electrodes: cannot read {path}: {e.strerror or e}") from None
+    for i, row in enumerate(rows, 1):
+        if not row or row[0].strip().lower() in ("name", "") or row[0].startswith("#"):
+            continue
+        try:
+            name, x, y, z = (c.strip() for c in row)
+            p = np.array([float(x), float(y), float(z)])
+        except ValueError:
+            raise ValueError(f"{path}:{i}: expected 'name,x,y,z' (mm), got {','.join(row)!r}") from None
+        if not np.all(np.isfinite(p)):
+            raise ValueError(f"{path}:{i}: non-finite coordinate in {','.join(row)!r}")
+        out[name] = p
+    missing = [n for n in ELECTRODE_NAMES if n not in out]
+    if missing:
+        raise ValueError(f"{path}: missing electrode(s) {', '.join(missing)}; need {', '.join(ELECTRODE_NAMES)}")
+    return out
+
+
+def _vm_from_run(folder: Path):
+    """(mesh, times (k,), Vm (k, nodes)) from an `organtwin ep run` folder's vm.pvd."""
+    import numpy as np
+
+    from ..mesh import read_mesh
+
+    pvd = folder / "vm.pvd"
+    if not pvd.is_file():
+        raise ValueError(f"{folder}: no vm.pvd (an `organtwin ep run` folder with [record] snapshot_every)")
+    try:
+        sets = ET.parse(pvd).getroot().iter("DataSet")
+        entries = [(float(d.get("timestep")), folder / d.get("file")) for d in sets]
+    except (ET.ParseError, TypeError, ValueError) as e:
+        raise ValueError(f"{pvd}: not a readable ParaView collection ({e})") from None
+    if len(entries) < 3:
+        raise ValueError(f"{pvd}: {len(entries)} snapshots; an ECG needs a Vm series (snapshot_every 1-2 ms)")
+    mesh = read_mesh(entries[0][1])
+    vm = []
+    for t, f in entries:
+        m = read_mesh(f)
+        if "Vm" not in m.point_data:
+            raise ValueError(f"{f}: no point data 'Vm'")
+        vm.append(np.asarray(m.point_data["Vm"], float))
+    return mesh, np.array([t for t, _ in entries]), np.stack(vm)
+
+
+def ecg(
+    source: Annotated[Path, typer.Argument(help="A mesh with point data activation_time (ms), or an `organtwin ep run` "
+                                                "results folder (Vm snapshots).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for ecg.csv, features.json and ecg.png.")],
+    electrodes: Annotated[Optional[Path], typer.Option(help="CSV of name,x,y,z (mm) for RA, LA, LL, V1..V6; default: "
+                                                            "standard positions from the heart's axis.")] = None,
+    sigma_i: Annotated[float, typer.Option("--sigma-i", help="Intracellular (monodomain) conductivity, S/m.")] = 0.2,
+    sigma_b: Annotated[float, typer.Option("--sigma-b", help="Volume-conductor (torso) conductivity, S/m.")] = 0.7,
+    apd: Annotated[float, typer.Option(help="Activation source only: action-potential duration, ms.")] = 280.0,
+    duration: Annotated[float, typer.Option(help="Activation source only: length of the beat, ms.")] = 450.0,
+    dt: Annotated[float, typer.Option(help="Activation source only: ECG sampling step, ms.")] = 1.0,
+):
+    """The 12-lead ECG (pseudo-ECG) of one beat from activation times or Vm snapshots: CSV, features, ECG print."""
+    for name, v in (("--sigma-i", sigma_i), ("--sigma-b", sigma_b), ("--apd", apd), ("--duration", duration),
+                    ("--dt", dt)):
+        if not (math.isfinite(v) and v > 0):
+            raise typer.BadParameter(f"{name} must be positive, got {v}")
+    t_start = time.perf_counter()
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ..ecg import ELECTRODE_NAMES, LEAD_NAMES, ecg_features, electrodes_for_mesh, pseudo_ecg, pseudo_ecg_matrix
+    from ..ecg import twelve_leads
+    from ..io import atomic_file, write_json
+    from ..mesh import read_mesh
+    from ..viz import plot_12lead
+
+    if source.is_dir():
+        mesh, times, vm = _vm_from_run(source)
+        what = f"Vm snapshots of {source} ({times.size} times)"
+    else:
+        mesh = read_mesh(source)
+        if "activation_time" not in mesh.point_data:
+            raise ValueError(f"{source}: no point data 'activation_time' (write one with `organtwin activate`)")
+        act = np.asarray(mesh.point_data["activation_time"], float)
+        act = np.where(np.isfinite(act), act, np.inf)
+        from ..ep import APTemplate
+
+        times = np.arange(0.0, duration, dt)
+        vm = np.asarray(APTemplate()(jnp.asarray(act), jnp.asarray(times), apd))
+        what = f"activation times of {source} with the AP template (APD {apd:g} ms)"
+    if electrodes is not None:
+        el = _read_electrodes(electrodes)
+    else:
+        try:
+            el = electrodes_for_mesh(mesh)
+        except ValueError as e:
+            raise ValueError(f"{e}; or give --electrodes FILE.csv (name,x,y,z in mm)") from None
+    pos = np.stack([el[n] for n in ELECTRODE_NAMES])
+    L = pseudo_ecg_matrix(jnp.asarray(mesh.points), jnp.asarray(mesh.tets), sigma_i, jnp.asarray(pos), sigma_b=sigma_b)
+    leads = np.asarray(twelve_leads(pseudo_ecg(L, jnp.asarray(vm))), float)
+    feats = ecg_features(times, leads)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / "ecg.csv") as (fh, _):
+        fh.write("t_ms," + ",".join(f"{n}_mV" for n in LEAD_NAMES) + "\n")
+        np.savetxt(fh, np.column_stack([times, leads]), fmt="%.6g", delimiter=",")
+    write_json(out / "features.json", {"source": str(source), "method": "pseudo-ECG (infinite homogeneous medium)",
+                                       "sigma_i_S_per_m": sigma_i, "sigma_b_S_per_m": sigma_b,
+                                       "electrodes_mm": {k: np.asarray(v).tolist() for k, v in el.items()}, **feats})
+    plot_12lead(times, leads, out / "ecg.png", title=f"organtwin: {source.name}")
+    print(f"ECG from {what}: {mesh.n_nodes} nodes", flush=True)
+    if feats["qrs_duration_ms"] is not None:
+        print(f"QRS {feats['qrs_onset_ms']:.4g} .. {feats['qrs_offset_ms']:.4g} ms (duration {feats['qrs_duration_ms']:.4g} "
+              f"ms), axis {feats['axis_deg']:.0f} deg", flush=True)
+    print(f"wrote {out}: ecg.csv, features.json, ecg.png in {time.perf_counter() - t_start:.1f} s", flush=True)
