@@ -10,7 +10,10 @@ from ._lead_field import (
 )
 from ._electrodes import (
     CANONICAL_ELECTRODES as CANONICAL_ELECTRODES,
+    CANONICAL_TORSO as CANONICAL_TORSO,
     electrodes_for_mesh as electrodes_for_mesh,
+    heart_frame as heart_frame,
     standard_electrodes as standard_electrodes,
+    torso_for_heart as torso_for_heart,
 )
 from ._features import ecg_features as ecg_features

@@ -24,7 +24,11 @@ import numpy as np
 
 from ._leads import ELECTRODE_NAMES
 
-__all__ = ["CANONICAL_ELECTRODES", "standard_electrodes"]
+__all__ = ["CANONICAL_ELECTRODES", "CANONICAL_TORSO", "electrodes_for_mesh", "heart_frame", "standard_electrodes",
+           "torso_for_heart"]
+
+# The canonical torso (same frame): an ellipsoid around the chest and abdomen, mm.
+CANONICAL_TORSO = {"center": (-30.0, -50.0, -75.0), "radii": (170.0, 115.0, 300.0)}
 
 # torso frame, mm, origin at the heart's centre (X patient's left, Y anterior, Z superior)
 CANONICAL_ELECTRODES = {
@@ -66,26 +70,57 @@ def standard_electrodes(centre, long_axis, rv_direction, *, scale: float = 1.0) 
     return {name: c + scale * (R @ np.asarray(CANONICAL_ELECTRODES[name])) for name in ELECTRODE_NAMES}
 
 
-def electrodes_for_mesh(mesh, *, lv: int | None = None, rv: int | None = None, scale: float = 1.0) -> dict[str, np.ndarray]:
-    """`standard_electrodes` for a biventricular `Mesh`: centre = the centroid of the tissue, long axis from the base
-    surface's centroid to the node farthest from it (the apex), right-ventricle direction from the LV region's centroid
-    to the RV region's (regions named 'LV'/'RV', or the ids ``lv``/``rv``)."""
+def heart_frame(mesh, *, lv: int | None = None, rv: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(centre, long_axis, rv_direction)`` of a biventricular `Mesh`: centre = the centroid of the tissue, long axis
+    from the base surface's centroid to the node farthest from it (the apex), right-ventricle direction from the LV
+    region's centroid to the RV region's (regions named 'LV'/'RV', or the ids ``lv``/``rv``)."""
     pts = np.asarray(mesh.points, float)
     names = {v.upper(): k for k, v in dict(mesh.region_names).items()}
     lv = names.get("LV") if lv is None else lv
     rv = names.get("RV") if rv is None else rv
     if lv is None or rv is None:
-        raise ValueError("electrodes_for_mesh: the mesh needs regions named LV and RV (or give lv=, rv= region ids)")
+        raise ValueError("the mesh needs regions named LV and RV to place electrodes (or give lv=, rv= region ids)")
     if "base" not in mesh.surfaces:
-        raise ValueError("electrodes_for_mesh: the mesh needs a surface named 'base' to find the long axis")
+        raise ValueError("the mesh needs a surface named 'base' to find the heart's long axis for the electrodes")
     centroid = pts[np.asarray(mesh.tets)].mean(axis=1)
 
     def region_centre(r):
         m = np.asarray(mesh.regions) == r
         if not m.any():
-            raise ValueError(f"electrodes_for_mesh: no region {r} in the mesh")
+            raise ValueError(f"no region {r} in the mesh")
         return centroid[m].mean(axis=0)
 
     base = pts[np.unique(mesh.surfaces["base"].triangles)].mean(axis=0)
     apex = pts[np.argmax(np.linalg.norm(pts - base, axis=1))]
-    return standard_electrodes(centroid.mean(axis=0), apex - base, region_centre(rv) - region_centre(lv), scale=scale)
+    return centroid.mean(axis=0), apex - base, region_centre(rv) - region_centre(lv)
+
+
+def electrodes_for_mesh(mesh, *, lv: int | None = None, rv: int | None = None, scale: float = 1.0) -> dict[str, np.ndarray]:
+    """`standard_electrodes` for a biventricular `Mesh`, its frame from `heart_frame`."""
+    c, axis, side = heart_frame(mesh, lv=lv, rv=rv)
+    return standard_electrodes(c, axis, side, scale=scale)
+
+
+def torso_for_heart(mesh, *, scale: float = 1.0, h_far: float = 20.0, h_near: float = 5.0, lv: int | None = None,
+                    rv: int | None = None):
+    """A homogeneous torso volume conductor around a biventricular `Mesh` and the standard electrodes on its skin.
+
+    The canonical torso ellipsoid (`CANONICAL_TORSO`, times ``scale``) is meshed in the torso frame (element size
+    ``h_near`` mm within 80 mm of the heart, ``h_far`` elsewhere) and moved rigidly into the mesh's frame with the same
+    rotation as the electrodes (`heart_frame`); each canonical electrode goes to the nearest skin node. Returns
+    ``(torso Mesh, {name: (3,) position on the skin})``. The torso does not conform to the heart mesh (see
+    `lead_field_matrix`).
+    """
+    from ..mesh import ellipsoid_volume_mesh
+
+    c, axis, side = heart_frame(mesh, lv=lv, rv=rv)
+    R = _frame(axis, side) @ _frame(_LONG_AXIS, _RV_SIDE).T
+    tc = np.asarray(CANONICAL_TORSO["center"]) * scale
+    torso = ellipsoid_volume_mesh(tuple(tc), tuple(np.asarray(CANONICAL_TORSO["radii"]) * scale), h_far=h_far,
+                                  h_near=h_near, near_center=(0.0, 0.0, 0.0), near_radius=80.0 * scale)
+    canon = {n: scale * np.asarray(CANONICAL_ELECTRODES[n]) for n in ELECTRODE_NAMES}
+    skin = np.unique(torso.surfaces["skin"].triangles)
+    tp = np.asarray(torso.points)
+    on_skin = {n: tp[skin[np.argmin(np.linalg.norm(tp[skin] - p, axis=1))]] for n, p in canon.items()}
+    torso = torso.replace(points=c + tp @ R.T)
+    return torso, {n: c + R @ p for n, p in on_skin.items()}

@@ -37,14 +37,15 @@ class TorsoLeadFields:
 
 
 def torso_lead_fields(torso, electrodes, *, sigma_b: float = 0.2, reference_node: int | None = None,
-                      on_skin: bool = True, rtol: float = 1e-9) -> TorsoLeadFields:
+                      on_skin: bool = True) -> TorsoLeadFields:
     """Solve the k lead fields of a torso `Mesh` for electrodes at ``electrodes`` (k, 3) mm.
 
     Each electrode is the torso's skin node nearest to it (``on_skin``; else the nearest node anywhere). The reference
     (Z = 0) defaults to the skin node farthest from the electrodes' centroid. ``sigma_b`` S/m (0.2: a homogeneous
-    torso). Solved by Jacobi-preconditioned CG (organtwin.mesh.solve_spd), in float64 if enabled, else float32.
+    torso). Solved once, in float64, by a sparse direct factorisation (scipy's SuperLU; the fields are returned in
+    JAX's default float).
     """
-    from ..mesh import SparsityPattern, assemble_stiffness, p1_geometry, solve_spd
+    from ..mesh import SparsityPattern, assemble_stiffness, p1_geometry
 
     pts = np.asarray(torso.points, float)
     el = np.asarray(electrodes, float).reshape(-1, 3)
@@ -59,14 +60,30 @@ def torso_lead_fields(torso, electrodes, *, sigma_b: float = 0.2, reference_node
     if reference_node is None:
         skin = np.unique(torso.surfaces["skin"].triangles) if "skin" in torso.surfaces else np.arange(pts.shape[0])
         reference_node = int(skin[np.argmax(np.linalg.norm(pts[skin] - el.mean(axis=0), axis=1))])
+    # The lead fields are a one-off precomputation (not differentiated): float64 and a sparse direct solve on the host
+    # (scipy's SuperLU), robust where float32 CG stagnates on this nearly singular problem (insulated torso, one
+    # grounded node).
+    import scipy.sparse.linalg as sla
+
     dtype = jnp.result_type(float)
     geom = p1_geometry(jnp.asarray(pts, dtype), jnp.asarray(torso.tets))
-    K = assemble_stiffness(geom, jnp.asarray(sigma_b, dtype), SparsityPattern.from_mesh(torso))
-    Z = []
-    for nd in nodes:
-        b = jnp.zeros(pts.shape[0], dtype).at[int(nd)].set(1.0)
-        Z.append(solve_spd(K, b, dirichlet_nodes=jnp.asarray([reference_node]), dirichlet_values=0.0, rtol=rtol))
-    return TorsoLeadFields(torso, jnp.stack(Z), nodes, reference_node, sigma_b)
+    K = assemble_stiffness(geom, jnp.asarray(sigma_b, dtype), SparsityPattern.from_mesh(torso)).to_scipy().astype(float)
+    K = (0.5 * (K + K.T)).tocsc()
+    n = pts.shape[0]
+    free = np.ones(n, bool)
+    free[reference_node] = False
+    idx = np.flatnonzero(free)
+    lu = sla.splu(K[idx][:, idx].tocsc())
+    B = np.zeros((idx.size, nodes.size))
+    pos = np.full(n, -1)
+    pos[idx] = np.arange(idx.size)
+    for j, nd in enumerate(nodes):
+        if pos[nd] >= 0:
+            B[pos[nd], j] = 1.0
+    X = lu.solve(B)
+    Z = np.zeros((nodes.size, n))
+    Z[:, idx] = X.T
+    return TorsoLeadFields(torso, jnp.asarray(Z, dtype), nodes, reference_node, sigma_b)
 
 
 def _locate_cells(torso, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
