@@ -4,7 +4,8 @@ SOURCE is either a mesh with point data ``activation_time`` (ms; e.g. from `orga
 by the action-potential template (organtwin.ep.APTemplate), or an `organtwin ep run` results folder, whose Vm snapshots
 (vm.pvd) are used as they are (record them every 1-2 ms for a usable ECG). Electrode positions: the standard ones placed
 from the mesh's heart axis (regions LV/RV and a 'base' surface; organtwin.ecg.electrodes_for_mesh) or a CSV file of
-``name,x,y,z`` (mm) rows for RA, LA, LL, V1..V6. The potentials are the pseudo-ECG of an infinite homogeneous medium.
+``name,x,y,z`` (mm) rows for RA, LA, LL, V1..V6. The potentials are the pseudo-ECG of an infinite homogeneous medium,
+or with ``--torso`` the lead-field ECG of a generated homogeneous torso (organtwin.ecg.torso_for_heart).
 Writes DIR/ecg.csv (t_ms and the 12 leads in mV), DIR/features.json and DIR/ecg.png.
 """
 
@@ -87,6 +88,9 @@ def ecg(
     apd: Annotated[float, typer.Option(help="Activation source only: action-potential duration, ms.")] = 280.0,
     duration: Annotated[float, typer.Option(help="Activation source only: length of the beat, ms.")] = 450.0,
     dt: Annotated[float, typer.Option(help="Activation source only: ECG sampling step, ms.")] = 1.0,
+    torso: Annotated[bool, typer.Option("--torso", help="Lead-field ECG in a generated torso around the heart (the "
+                                                        "electrodes on its skin) instead of the infinite-medium "
+                                                        "pseudo-ECG; needs LV/RV regions and a 'base' surface.")] = False,
 ):
     """The 12-lead ECG (pseudo-ECG) of one beat from activation times or Vm snapshots: CSV, features, ECG print."""
     for name, v in (("--sigma-i", sigma_i), ("--sigma-b", sigma_b), ("--apd", apd), ("--duration", duration),
@@ -117,26 +121,39 @@ def ecg(
         times = np.arange(0.0, duration, dt)
         vm = np.asarray(APTemplate()(jnp.asarray(act), jnp.asarray(times), apd))
         what = f"activation times of {source} with the AP template (APD {apd:g} ms)"
-    if electrodes is not None:
-        el = _read_electrodes(electrodes)
+    if torso:
+        from ..ecg import lead_field_matrix, torso_for_heart, torso_lead_fields
+
+        torso_mesh, el = torso_for_heart(mesh)
+        if electrodes is not None:
+            el = _read_electrodes(electrodes)
+        fields = torso_lead_fields(torso_mesh, np.stack([el[n] for n in ELECTRODE_NAMES]), sigma_b=sigma_b)
+        el = {n: np.asarray(torso_mesh.points)[k] for n, k in zip(ELECTRODE_NAMES, fields.electrode_nodes)}
+        L = lead_field_matrix(mesh.points, mesh.tets, sigma_i, fields)
+        method = f"lead field in a generated torso ({torso_mesh.n_nodes} nodes), electrodes on its skin"
     else:
-        try:
-            el = electrodes_for_mesh(mesh)
-        except ValueError as e:
-            raise ValueError(f"{e}; or give --electrodes FILE.csv (name,x,y,z in mm)") from None
-    pos = np.stack([el[n] for n in ELECTRODE_NAMES])
-    L = pseudo_ecg_matrix(jnp.asarray(mesh.points), jnp.asarray(mesh.tets), sigma_i, jnp.asarray(pos), sigma_b=sigma_b)
+        if electrodes is not None:
+            el = _read_electrodes(electrodes)
+        else:
+            try:
+                el = electrodes_for_mesh(mesh)
+            except ValueError as e:
+                raise ValueError(f"{e}; or give --electrodes FILE.csv (name,x,y,z in mm)") from None
+        pos = np.stack([el[n] for n in ELECTRODE_NAMES])
+        L = pseudo_ecg_matrix(jnp.asarray(mesh.points), jnp.asarray(mesh.tets), sigma_i, jnp.asarray(pos),
+                              sigma_b=sigma_b)
+        method = "pseudo-ECG (infinite homogeneous medium)"
     leads = np.asarray(twelve_leads(pseudo_ecg(L, jnp.asarray(vm))), float)
     feats = ecg_features(times, leads)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_file(out / "ecg.csv") as (fh, _):
         fh.write("t_ms," + ",".join(f"{n}_mV" for n in LEAD_NAMES) + "\n")
         np.savetxt(fh, np.column_stack([times, leads]), fmt="%.6g", delimiter=",")
-    write_json(out / "features.json", {"source": str(source), "method": "pseudo-ECG (infinite homogeneous medium)",
+    write_json(out / "features.json", {"source": str(source), "method": method,
                                        "sigma_i_S_per_m": sigma_i, "sigma_b_S_per_m": sigma_b,
                                        "electrodes_mm": {k: np.asarray(v).tolist() for k, v in el.items()}, **feats})
     plot_12lead(times, leads, out / "ecg.png", title=f"organtwin: {source.name}")
-    print(f"ECG from {what}: {mesh.n_nodes} nodes", flush=True)
+    print(f"ECG from {what}: {mesh.n_nodes} nodes; {method}", flush=True)
     if feats["qrs_duration_ms"] is not None:
         print(f"QRS {feats['qrs_onset_ms']:.4g} .. {feats['qrs_offset_ms']:.4g} ms (duration {feats['qrs_duration_ms']:.4g} "
               f"ms), axis {feats['axis_deg']:.0f} deg", flush=True)
