@@ -10,3 +10,6 @@ python -c "import jax; print(jax.devices())" | tee "$out/devices.txt"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.memory --format=csv | tee "$out/gpu.txt" || true
 python benchmarks/matvec.py --sizes 100k,1M --repeats 100 --json "$out/matvec.json" | tee "$out/matvec.txt"
 python benchmarks/gpu/monodomain_gpu.py --json "$out/monodomain_gpu.json" | tee "$out/monodomain_gpu.txt"
+# eikonal (no peer on the GPU: fim-python's GPU mode needs cupy) and the eikonal -> ECG pipeline with its gradient
+python benchmarks/eikonal_vs_fim.py --sizes 26,56,80 --no-fim --threads 16 --json "$out/eikonal_gpu.json" | tee "$out/eikonal_gpu.txt"
+python benchmarks/ecg_pipeline.py --h 1.05 --threads 16 --json "$out/ecg_pipeline_gpu.json" | tee "$out/ecg_pipeline_gpu.txt"
