@@ -298,3 +298,40 @@ def test_torso_around_the_builtin_biv_and_its_lead_field_ecg():
     b = np.asarray(twelve_leads(pseudo_ecg(L_ps, vm)))
     np.testing.assert_allclose(a[:, 0] + a[:, 2], a[:, 1], atol=1e-6 * np.abs(a).max())
     assert np.abs(a[:, :6]).max() > 1.5 * np.abs(b[:, :6]).max()
+
+
+def test_ep_run_with_ecg_option(tmp_path, capsys):
+    from cli import one_error_line, run_cli
+
+    case = """
+[mesh]
+path = "builtin:biv"
+[fibres]
+source = "rule-based"
+[conductivity]
+sigma_l = 1.0
+sigma_t = 0.5
+[model]
+name = "mitchell-schaeffer"
+[[stimulus]]
+kind = "sphere"
+centre = [0, 0, -64]
+radius = "6 mm"
+strength = "50000 uA/cm^3"
+[simulation]
+duration = "40 ms"
+dt = "0.05 ms"
+diffusion = "theta"
+[record]
+snapshot_every = "1 ms"
+"""
+    (tmp_path / "case.toml").write_text(case)
+    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "run", "--ecg", "--no-progress")
+    assert rc == 0, err
+    assert "ECG (pseudo-ECG" in out
+    data = np.loadtxt(tmp_path / "run" / "ecg" / "ecg.csv", delimiter=",", skiprows=1)
+    assert data.shape == (41, 13) and np.abs(data[:, 1:]).max() > 0
+    (tmp_path / "c2.toml").write_text(case.replace('snapshot_every = "1 ms"', 'snapshot_every = "10 ms"'))
+    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "c2.toml", "--out", tmp_path / "run2", "--ecg", "--no-progress")
+    assert rc == 1 and "--ecg needs Vm snapshots every 1-2 ms" in one_error_line(err, only=True)
+    assert not (tmp_path / "run2").exists()

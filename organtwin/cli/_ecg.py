@@ -12,7 +12,6 @@ Writes DIR/ecg.csv (t_ms and the 12 leads in mV), DIR/features.json and DIR/ecg.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 import xml.etree.ElementTree as ET
@@ -77,6 +76,50 @@ def _vm_from_run(folder: Path):
     return mesh, np.array([t for t, _ in entries]), np.stack(vm)
 
 
+def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sigma_i: float = 0.2,
+              sigma_b: float = 0.7, torso: bool = False, source: str = "") -> dict:
+    """Compute the 12-lead ECG of Vm (times, nodes) on ``mesh`` and write OUT/ecg.csv, features.json, ecg.png."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ..ecg import ELECTRODE_NAMES, LEAD_NAMES, ecg_features, electrodes_for_mesh, pseudo_ecg, pseudo_ecg_matrix
+    from ..ecg import twelve_leads
+    from ..io import atomic_file, write_json
+    from ..viz import plot_12lead
+
+    el = electrodes
+    if torso:
+        from ..ecg import lead_field_matrix, torso_for_heart, torso_lead_fields
+
+        torso_mesh, standard = torso_for_heart(mesh)
+        el = standard if el is None else el
+        fields = torso_lead_fields(torso_mesh, np.stack([el[n] for n in ELECTRODE_NAMES]), sigma_b=sigma_b)
+        el = {n: np.asarray(torso_mesh.points)[k] for n, k in zip(ELECTRODE_NAMES, fields.electrode_nodes)}
+        L = lead_field_matrix(mesh.points, mesh.tets, sigma_i, fields)
+        method = f"lead field in a generated torso ({torso_mesh.n_nodes} nodes), electrodes on its skin"
+    else:
+        if el is None:
+            try:
+                el = electrodes_for_mesh(mesh)
+            except ValueError as e:
+                raise ValueError(f"{e}; or give --electrodes FILE.csv (name,x,y,z in mm)") from None
+        pos = np.stack([el[n] for n in ELECTRODE_NAMES])
+        L = pseudo_ecg_matrix(jnp.asarray(mesh.points), jnp.asarray(mesh.tets), sigma_i, jnp.asarray(pos),
+                              sigma_b=sigma_b)
+        method = "pseudo-ECG (infinite homogeneous medium)"
+    leads = np.asarray(twelve_leads(pseudo_ecg(L, jnp.asarray(vm))), float)
+    feats = ecg_features(times, leads)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / "ecg.csv") as (fh, _):
+        fh.write("t_ms," + ",".join(f"{n}_mV" for n in LEAD_NAMES) + "\n")
+        np.savetxt(fh, np.column_stack([times, leads]), fmt="%.6g", delimiter=",")
+    write_json(out / "features.json", {"source": source, "method": method,
+                                       "sigma_i_S_per_m": sigma_i, "sigma_b_S_per_m": sigma_b,
+                                       "electrodes_mm": {k: np.asarray(v).tolist() for k, v in el.items()}, **feats})
+    plot_12lead(times, leads, out / "ecg.png", title=f"organtwin: {Path(source).name}")
+    return {"method": method, **feats}
+
+
 def ecg(
     source: Annotated[Path, typer.Argument(help="A mesh with point data activation_time (ms), or an `organtwin ep run` "
                                                 "results folder (Vm snapshots).")],
@@ -101,12 +144,9 @@ def ecg(
     import jax.numpy as jnp
     import numpy as np
 
-    from ..ecg import ELECTRODE_NAMES, LEAD_NAMES, ecg_features, electrodes_for_mesh, pseudo_ecg, pseudo_ecg_matrix
-    from ..ecg import twelve_leads
-    from ..io import atomic_file, write_json
     from ..mesh import read_mesh
-    from ..viz import plot_12lead
 
+    el = None if electrodes is None else _read_electrodes(electrodes)  # before any heavy work
     if source.is_dir():
         mesh, times, vm = _vm_from_run(source)
         what = f"Vm snapshots of {source} ({times.size} times)"
@@ -121,38 +161,8 @@ def ecg(
         times = np.arange(0.0, duration, dt)
         vm = np.asarray(APTemplate()(jnp.asarray(act), jnp.asarray(times), apd))
         what = f"activation times of {source} with the AP template (APD {apd:g} ms)"
-    if torso:
-        from ..ecg import lead_field_matrix, torso_for_heart, torso_lead_fields
-
-        torso_mesh, el = torso_for_heart(mesh)
-        if electrodes is not None:
-            el = _read_electrodes(electrodes)
-        fields = torso_lead_fields(torso_mesh, np.stack([el[n] for n in ELECTRODE_NAMES]), sigma_b=sigma_b)
-        el = {n: np.asarray(torso_mesh.points)[k] for n, k in zip(ELECTRODE_NAMES, fields.electrode_nodes)}
-        L = lead_field_matrix(mesh.points, mesh.tets, sigma_i, fields)
-        method = f"lead field in a generated torso ({torso_mesh.n_nodes} nodes), electrodes on its skin"
-    else:
-        if electrodes is not None:
-            el = _read_electrodes(electrodes)
-        else:
-            try:
-                el = electrodes_for_mesh(mesh)
-            except ValueError as e:
-                raise ValueError(f"{e}; or give --electrodes FILE.csv (name,x,y,z in mm)") from None
-        pos = np.stack([el[n] for n in ELECTRODE_NAMES])
-        L = pseudo_ecg_matrix(jnp.asarray(mesh.points), jnp.asarray(mesh.tets), sigma_i, jnp.asarray(pos),
-                              sigma_b=sigma_b)
-        method = "pseudo-ECG (infinite homogeneous medium)"
-    leads = np.asarray(twelve_leads(pseudo_ecg(L, jnp.asarray(vm))), float)
-    feats = ecg_features(times, leads)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out / "ecg.csv") as (fh, _):
-        fh.write("t_ms," + ",".join(f"{n}_mV" for n in LEAD_NAMES) + "\n")
-        np.savetxt(fh, np.column_stack([times, leads]), fmt="%.6g", delimiter=",")
-    write_json(out / "features.json", {"source": str(source), "method": method,
-                                       "sigma_i_S_per_m": sigma_i, "sigma_b_S_per_m": sigma_b,
-                                       "electrodes_mm": {k: np.asarray(v).tolist() for k, v in el.items()}, **feats})
-    plot_12lead(times, leads, out / "ecg.png", title=f"organtwin: {source.name}")
+    feats = write_ecg(mesh, times, vm, out, electrodes=el, sigma_i=sigma_i, sigma_b=sigma_b, torso=torso, source=str(source))
+    method = feats["method"]
     print(f"ECG from {what}: {mesh.n_nodes} nodes; {method}", flush=True)
     if feats["qrs_duration_ms"] is not None:
         print(f"QRS {feats['qrs_onset_ms']:.4g} .. {feats['qrs_offset_ms']:.4g} ms (duration {feats['qrs_duration_ms']:.4g} "

@@ -108,6 +108,9 @@ def run(
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress",
                                                      help="Show a progress bar (default: when stderr is a terminal).")
                         ] = None,
+    ecg: Annotated[bool, typer.Option("--ecg", help="Also write the 12-lead pseudo-ECG of the run (from its Vm "
+                                                    "snapshots: record them every 1-2 ms) into OUT/ecg/, as "
+                                                    "`organtwin ecg OUT --out OUT/ecg` does.")] = False,
 ):
     """Run a monodomain case: activation.vtu, vm/*.vtu + vm.pvd, probes.csv and summary.json in --out."""
     from ..io import check_output_folder, prepare_case, run_case, write_ep_results
@@ -115,6 +118,11 @@ def run(
     t0 = time.perf_counter()
     config = _load(case)
     check_output_folder(out)  # before the run: refuse a folder we could not write
+    if ecg:
+        every = config.record.snapshot_every
+        if every is None or every > 2.0:
+            raise config.error("record", "--ecg needs Vm snapshots every 1-2 ms: set [record] snapshot_every = "
+                                         "\"1 ms\" (or run `organtwin ecg` later on a run that has them)")
     prepared = prepare_case(config)
     for line in _describe(prepared):
         _say(line)
@@ -141,6 +149,16 @@ def run(
     if vtus:
         shown = [f"{f} ({len(vtus)} snapshots in vm/)" if f == "vm.pvd" else f for f in shown]
     _say(f"wrote {out}: {', '.join(shown)} in {time.perf_counter() - t0:.1f} s")
+    if ecg:
+        import numpy as np
+
+        from ._ecg import write_ecg
+
+        res = outcome.result
+        f = write_ecg(prepared.mesh, np.asarray(res.snapshot_times, float), np.asarray(res.snapshots, float), out / "ecg",
+                      source=str(case))
+        qrs = f"QRS duration {f['qrs_duration_ms']:.4g} ms, axis {f['axis_deg']:.0f} deg; " if f["qrs_duration_ms"] else ""
+        _say(f"ECG ({f['method']}): {qrs}wrote {out / 'ecg'}: ecg.csv, features.json, ecg.png")
 
 
 @ep_app.command("check")

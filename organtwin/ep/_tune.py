@@ -13,8 +13,9 @@ conductivity is for (what a mesh reports and what openCARP users quote as resolu
 so that its own mean edge length is h (a = h / 1.239: the strand's edges are axis-aligned, face and body diagonals).
 The strand the CV is the least-squares slope of position against activation time over the middle
 half of the strand (away from the stimulus and the far end). The conductivity is updated by a secant step on
-``log CV = p log sigma + c`` (p = 1/2 for a continuum cable, the first step; then the measured p, kept in [0.15, 1]) until
-the CV is within ``rtol`` of the target. A strand that does not conduct gets sigma x 4 and is tried again. Each strand run
+log-log secant steps kept inside a bracket (sigma giving a CV below the target or block, and one above it), bisecting
+when one end blocks, until the CV is within ``rtol`` of the target: robust where CV(sigma) is steep near block on
+coarse strands. The bracket is found from ``sigma0`` by CV ~ sqrt(sigma) steps (at most x16), x4 while the strand blocks. Each strand run
 reuses one compiled program (sigma is an array of the tissue pytree).
 """
 
@@ -139,23 +140,53 @@ def tune_conductivity(
     if not (math.isfinite(dx) and dx > 0):
         raise ValueError(f"tune_conductivity: the edge length must be positive (mm), got {dx}")
     history: list[tuple[float, float]] = []
-    sigma, p = float(sigma0), 0.5
-    for _ in range(max_iter):
+
+    def measure(sigma: float) -> float:
         cv = strand_conduction_velocity(model, sigma, dx, **strand_options)
         history.append((sigma, cv))
-        if cv <= 0.0:
+        return cv
+
+    def done() -> bool:
+        return abs(history[-1][1] - cv_target) <= rtol * cv_target
+
+    # 1. bracket the target: lo conducts slower than the target (or blocks), hi faster
+    sigma = float(sigma0)
+    cv = measure(sigma)
+    lo = hi = None
+    while not done() and len(history) < max_iter:
+        if cv < cv_target:
+            lo = (sigma, cv)
+            if hi is not None:
+                break
             if sigma > 1e4 * sigma0:
                 break
-            sigma *= 4.0
-            continue
-        if abs(cv - cv_target) <= rtol * cv_target:
-            return CVTuning(cv_target, sigma, cv, True, tuple(history), dx)
-        good = [(s, c) for s, c in history if c > 0]
-        if len(good) >= 2:
-            (s1, c1), (s2, c2) = good[-2], good[-1]
-            if s1 != s2 and c1 != c2:
-                p = float(np.clip(math.log(c2 / c1) / math.log(s2 / s1), 0.15, 1.0))
-        sigma *= math.exp(math.log(cv_target / cv) / p)
+            # a first secant guess from a conducting strand (CV ~ sigma^1/2), else x4
+            sigma = sigma * min(max((cv_target / cv) ** 2, 1.5), 16.0) if cv > 0 else sigma * 4.0
+        else:
+            hi = (sigma, cv)
+            if lo is not None:
+                break
+            sigma = sigma * max(min((cv_target / cv) ** 2, 1 / 1.5), 1 / 16.0)
+        cv = measure(sigma)
+    # 2. shrink the bracket: secant in log-log between the ends when both conduct, else geometric bisection; the step is
+    #    kept inside the middle 80% of the bracket (in log sigma), so it always shrinks
+    while lo is not None and hi is not None and not done() and len(history) < max_iter:
+        (sl, cl), (sh, ch) = lo, hi
+        a, b = math.log(sl), math.log(sh)
+        if cl > 0 and ch > cl:
+            x = a + (math.log(cv_target) - math.log(cl)) * (b - a) / (math.log(ch) - math.log(cl))
+        else:
+            x = 0.5 * (a + b)
+        x = min(max(x, a + 0.1 * (b - a)), b - 0.1 * (b - a))
+        sigma = math.exp(x)
+        cv = measure(sigma)
+        if cv < cv_target:
+            lo = (sigma, cv)
+        else:
+            hi = (sigma, cv)
+    if done():
+        s, c = history[-1]
+        return CVTuning(cv_target, s, c, True, tuple(history), dx)
     good = [(s, c) for s, c in history if c > 0]
     if not good:
         raise ValueError(
