@@ -212,3 +212,23 @@ def test_cli_activate_errors_are_one_line(tmp_path, capsys, args, words):
     assert rc in (1, 2)
     assert words in one_error_line(err, only=True)
     assert not (tmp_path / "a.vtu").exists()
+
+
+def test_nearest_node_sites_match_fim_style_point_sources():
+    """radius 0: only the node nearest to the site starts (as fim-python's x0): the same as an EikonalProblem with that
+    node's source time, and its onset is exact there."""
+    mesh, tissue = _box_tissue(6)
+    pts = np.asarray(mesh.points)
+    p = np.array([3.3, 1.6, 5.1])
+    k = int(np.argmin(np.linalg.norm(pts - p, axis=1)))
+    res = ep.simulate_eikonal(tissue, ep.EikonalSite(p, 2.0, radius=0.0))
+    M = tissue.metric()
+    Mk = np.asarray(ep._eikonal.node_metric(tissue.tets, M, mesh.n_nodes))[k]
+    d = pts[k] - p
+    t0 = 2.0 + np.sqrt(d @ Mk @ d)
+    src = jnp.full(mesh.n_nodes, 1e30).at[k].set(t0)
+    ref, _ = solve_eikonal(EikonalProblem(tissue.points, tissue.tets, M, src))
+    np.testing.assert_allclose(np.asarray(res.activation), np.asarray(ref), rtol=1e-12)
+    assert np.argmin(np.asarray(res.activation)) == k
+    with pytest.raises(ValueError, match="radius must be >= 0"):
+        ep.EikonalSite(p, radius=-1.0)

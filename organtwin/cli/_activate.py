@@ -51,7 +51,9 @@ def activate(
                                                                          "stand-in), e.g. endo_lv,endo_rv.")] = None,
     cv_endo: Annotated[float, typer.Option("--cv-endo", help="Velocity of the fast endocardial layer, m/s.")] = 2.0,
     site_radius: Annotated[Optional[float], typer.Option("--site-radius", help="Radius of each site's source ball, "
-                                                                               "mm (default: 1.5 x the mean edge).")] = None,
+                                                                               "mm (default: 1.5 x the mean edge); 0: "
+                                                                               "the nearest node only (as fim-python's "
+                                                                               "x0).")] = None,
     scale: Annotated[Optional[float], typer.Option(help="Multiply coordinates by this factor (e.g. 1000 for m -> mm).")
                      ] = None,
     float64: Annotated[bool, typer.Option("--float64", help="Compute in float64 (default float32).")] = False,
@@ -63,8 +65,8 @@ def activate(
     for name, v in (("--cv-fibre", cv_fibre), ("--cv-transverse", cv_transverse), ("--cv-normal", cv_normal),
                     ("--cv-endo", cv_endo)):
         _positive(name, v)
-    if site_radius is not None and not (math.isfinite(site_radius) and site_radius > 0):
-        raise typer.BadParameter(f"--site-radius must be a positive length in mm, got {site_radius}")
+    if site_radius is not None and not (math.isfinite(site_radius) and site_radius >= 0):
+        raise typer.BadParameter(f"--site-radius must be a length >= 0 in mm, got {site_radius}")
     if not out.expanduser().resolve().parent.is_dir():
         raise typer.BadParameter(f"--out: folder {out.expanduser().resolve().parent} does not exist")
 
@@ -103,7 +105,7 @@ def activate(
         radius = 1.5 * float(_unique_edge_lengths(np.asarray(mesh.points), np.asarray(mesh.tets)).mean())
     pts = np.asarray(mesh.points)
     for text, (p, _) in zip(site, sites):
-        if not np.any(np.sum((pts - np.asarray(p)) ** 2, axis=1) <= radius**2):
+        if radius > 0 and not np.any(np.sum((pts - np.asarray(p)) ** 2, axis=1) <= radius**2):
             lo, hi = pts.min(0), pts.max(0)
             raise ValueError(f"--site {text}: no mesh node within {radius:.3g} mm of it; the mesh spans "
                              f"{np.round(lo, 2).tolist()}..{np.round(hi, 2).tolist()} mm (check the units, or raise "

@@ -263,12 +263,20 @@ class EikonalSite(eqx.Module):
     The source is relaxed over a ball of ``radius`` mm: every node within it starts at ``onset + ||x - position||_M``
     (the exact travel time in the homogeneous medium of its cells), so activation times are smooth functions of the
     position and the onset (gradients w.r.t. both), and the point-source singularity does not spoil the solver's order
-    near the site. The ball must contain at least one node (``radius`` >= about one edge length).
+    near the site. The ball must contain at least one node (``radius`` >= about one edge length). ``radius = 0``: the
+    node nearest to ``position`` alone starts (at ``onset`` plus its travel time from the position), as a point source
+    at a node does in fim-python (``x0``); the times then depend on the position only through that node.
     """
 
     position: Float[Array, "3"] = eqx.field(converter=jnp.asarray)
     onset: Float[Array, ""] = eqx.field(default=0.0, converter=jnp.asarray)
     radius: float = eqx.field(default=1.0, static=True)
+
+    def __check_init__(self):
+        if not (self.radius >= 0):
+            raise ValueError(f"EikonalSite: radius must be >= 0 mm, got {self.radius}")
+        if jnp.shape(self.position) != (3,):
+            raise ValueError(f"EikonalSite: position must be three coordinates in mm, got shape {jnp.shape(self.position)}")
 
 
 def node_metric(tets, metric, n_nodes: int) -> Float[Array, "nodes 3 3"]:
@@ -286,7 +294,11 @@ def site_source_times(points, nodal_metric, sites) -> Float[Array, " nodes"]:
     t = jnp.full(points.shape[0], _BIG, points.dtype)
     for s in sites:
         d = points - s.position.astype(points.dtype)
-        inside = jnp.sum(d * d, axis=-1) <= s.radius**2
+        r2 = jnp.sum(d * d, axis=-1)
+        if s.radius > 0:
+            inside = r2 <= s.radius**2
+        else:  # the nearest node only
+            inside = jnp.arange(points.shape[0]) == jnp.argmin(jax.lax.stop_gradient(r2))
         tt = s.onset.astype(points.dtype) + _norm_M(jnp.where(inside[:, None], d, 0.0), nodal_metric)
         t = jnp.minimum(t, jnp.where(inside, tt, _BIG))
     return t
