@@ -335,3 +335,22 @@ snapshot_every = "1 ms"
     rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "c2.toml", "--out", tmp_path / "run2", "--ecg", "--no-progress")
     assert rc == 1 and "--ecg needs Vm snapshots every 1-2 ms" in one_error_line(err, only=True)
     assert not (tmp_path / "run2").exists()
+
+
+def test_cli_ecg_torso(tmp_path, capsys):
+    import json
+
+    from organtwin.mesh import builtin_mesh_path
+
+    from cli import run_cli
+
+    rc, out, err = run_cli(capsys, "activate", builtin_mesh_path("biv"), "--site", "0,0,-60", "--cv-fibre", "0.6",
+                           "--fast-endo", "endo_lv,endo_rv", "--out", tmp_path / "act.vtu")
+    assert rc == 0, err
+    rc, out, err = run_cli(capsys, "ecg", tmp_path / "act.vtu", "--torso", "--out", tmp_path / "e")
+    assert rc == 0, err
+    f = json.loads((tmp_path / "e" / "features.json").read_text())
+    assert f["method"].startswith("lead field in a generated torso")
+    data = np.loadtxt(tmp_path / "e" / "ecg.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(data[:, 1] + data[:, 3], data[:, 2], atol=1e-4)  # Einthoven
+    assert np.abs(data[:, 1:]).max() > 0.1  # mV: a torso ECG of a whole heart is of order 1 mV
