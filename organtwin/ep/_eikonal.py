@@ -156,25 +156,48 @@ class EikonalProblem(eqx.Module):
 
 
 def _forward(prob: EikonalProblem, max_sweeps: int):
+    """Sweeps to the fixed point. Only tets with a vertex that changed in the previous sweep can produce a new
+    candidate, so a sweep updates just those, gathered into the smallest of a few fixed-size buffers (1/16, 1/4 and 1/2
+    of the tets; a full sweep when more are active): the same iteration as updating every tet, at the cost of the band
+    around the front (measured on a 441k-tet BiV: a median of 21% of the tets active per sweep)."""
     t0 = prob.t_source
     K = _face_constants(prob.points, prob.tets, prob.metric)  # loop-invariant: once per solve
+    n, n_cells = t0.shape[0], prob.tets.shape[0]
     flat = prob.tets.reshape(-1)
+    caps = sorted({max(1, min(n_cells, n_cells // d + 64)) for d in (16, 4, 2)})
+    # padded copies: row n_cells is a dummy tet on the sentinel node n (time 1e30), its candidates go to segment n
+    tets_pad = jnp.concatenate([prob.tets, jnp.full((1, 4), n, prob.tets.dtype)])
+    K_pad = jnp.concatenate([K, jnp.ones((1,) + K.shape[1:], K.dtype)])
 
-    def sweep(t):
+    def full(t, changed):
         cand = _updates_from_constants(K, prob.tets, t)
-        best = jax.ops.segment_min(cand.reshape(-1), flat, num_segments=t.shape[0])
-        return jnp.minimum(jnp.minimum(t, best), prob.t_source)
+        return jax.ops.segment_min(cand.reshape(-1), flat, num_segments=n)
+
+    def band(cap):
+        def sweep(t, changed):
+            active = jnp.any(changed[prob.tets], axis=1)
+            idx = jnp.nonzero(active, size=cap, fill_value=n_cells)[0]
+            tt = tets_pad[idx]
+            t_ext = jnp.concatenate([t, jnp.full((1,), _BIG, t.dtype)])
+            cand = _updates_from_constants(K_pad[idx], tt, t_ext)
+            return jax.ops.segment_min(cand.reshape(-1), tt.reshape(-1), num_segments=n + 1)[:n]
+
+        return sweep
 
     def cond(c):
         _, changed, k = c
-        return changed & (k < max_sweeps)
+        return jnp.any(changed) & (k < max_sweeps)
 
     def body(c):
-        t, _, k = c
-        t_new = sweep(t)
-        return t_new, jnp.any(t_new < t), k + 1
+        t, changed, k = c
+        n_active = jnp.sum(jnp.any(changed[prob.tets], axis=1))
+        which = jnp.sum(n_active > jnp.asarray(caps))  # index of the smallest buffer that holds them (len: full)
+        best = jax.lax.switch(which, [band(c) for c in caps] + [full], t, changed)
+        t_new = jnp.minimum(jnp.minimum(t, best), prob.t_source)
+        return t_new, t_new < t, k + 1
 
-    t, _, k = jax.lax.while_loop(cond, body, (t0, jnp.array(True), jnp.zeros((), jnp.int32)))
+    changed0 = t0 < 0.5 * _BIG
+    t, _, k = jax.lax.while_loop(cond, body, (t0, changed0, jnp.zeros((), jnp.int32)))
     return t, k
 
 
