@@ -14,10 +14,9 @@ onsets (14 numbers). float32 (the default of the CLI) and float64.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
-from pathlib import Path
+
+from _common import pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
 
 
 def _parse():
@@ -35,7 +34,7 @@ def _parse():
 
 ARGS = _parse() if __name__ == "__main__" else None
 if ARGS is not None:
-    os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: ARGS.threads]))
+    pin_threads(ARGS.threads)
 
 import equinox as eqx  # noqa: E402
 import jax  # noqa: E402
@@ -120,9 +119,7 @@ def main() -> None:
         print(f"{dt_name}: 12-lead ECG of one beat ({times.size} samples) {fwd_s:.2f} s after compilation (first call "
               f"{first_fwd:.1f} s); value and gradient w.r.t. 15 parameters {grad_s:.2f} s = {grad_s / fwd_s:.1f}x the "
               f"forward (first call {first_grad:.1f} s)", flush=True)
-    if a.json:
-        Path(a.json).write_text(json.dumps({"rows": rows, "threads": a.threads, "mesh": a.mesh or f"biv_mesh(h={a.h})"},
-                                           indent=2) + "\n")
+    write_figures(a.json, {"rows": rows, "threads": a.threads, "mesh": a.mesh or f"biv_mesh(h={a.h})"})
 
 
 if __name__ == "__main__":

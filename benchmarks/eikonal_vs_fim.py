@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import subprocess
@@ -27,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PEER = os.environ.get("FIM_PYTHON", "/work/peers/fim/bin/python")
@@ -47,9 +48,7 @@ def _parse():
 
 ARGS = _parse() if __name__ == "__main__" else None
 if ARGS is not None:
-    os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: ARGS.threads]))
-    if ARGS.threads == 1:
-        os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+    pin_threads(ARGS.threads)
 
 import jax  # noqa: E402
 
@@ -149,9 +148,7 @@ def main() -> None:
     meta = {"date": datetime.date.today().isoformat(), "machine": platform.platform(), "python": platform.python_version(),
             "jax": jax.__version__, "threads": a.threads, "velocities_m_per_s": V3, "fibre_angle_deg": 30.0,
             "source_radius_mm": RADIUS, "length_mm": a.length}
-    if a.json:
-        Path(a.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-        print(f"wrote {a.json}")
+    write_figures(a.json, {"meta": meta, "rows": rows})
 
 
 if __name__ == "__main__":

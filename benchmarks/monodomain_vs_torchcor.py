@@ -69,6 +69,8 @@ import time
 import warnings
 from pathlib import Path
 
+from _common import pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_PEER = os.environ.get("TORCHCOR_PYTHON", "/work/peers/torchcor/bin/python")
 CASES = {
@@ -110,14 +112,10 @@ def _parse() -> argparse.Namespace:
 
 ARGS = _parse() if __name__ == "__main__" else None
 if ARGS is not None:
-    # Thread pinning. XLA's CPU client sizes its intra-op pool (the parallel partitions of every loop fusion) from the
-    # CPU affinity mask, and there is no XLA flag for it ("intra_op_parallelism_threads=N" in XLA_FLAGS is not an XLA
-    # flag: the parser stops there and ignores the flags after it, and loops still run on every core). So both codes are
-    # pinned to the first --threads cores with sched_setaffinity, set before jax is imported and inherited by the
-    # TorchCor subprocess, which also gets torch.set_num_threads(--threads).
-    os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: ARGS.threads]))
-    if ARGS.threads == 1:
-        os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+    # Both codes on the first --threads cores (benchmarks/_common.py; "intra_op_parallelism_threads=N" in XLA_FLAGS is
+    # not an XLA flag: the parser stops there). The TorchCor subprocess inherits the mask and gets
+    # torch.set_num_threads(--threads).
+    pin_threads(ARGS.threads)
 
 import jax  # noqa: E402
 
@@ -440,12 +438,7 @@ def main() -> int:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     out["load_after"] = os.getloadavg()
-    if a.json:
-        text = json.dumps(out, indent=1, default=float)
-        if a.json == "-":
-            print(text)
-        else:
-            Path(a.json).write_text(text)
+    write_figures(a.json, out, default=float)
     return 0
 
 

@@ -39,11 +39,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import platform
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/: the shared helpers
+from _common import write_figures  # noqa: E402
 
 import jax
 
@@ -210,12 +212,7 @@ def main() -> int:
                       f"{row['node_steps_per_s'] / 1e6:.1f} | {cg:.2f} | {bps / 1e6:.1f} | {gbs:.1f} | "
                       f"{'' if frac is None else f'{100 * frac:.1f}'} |", flush=True)
             del tissue, mesh
-    if a.json:
-        text = json.dumps(out, indent=1)
-        if a.json == "-":
-            print(text)
-        else:
-            Path(a.json).write_text(text)
+    write_figures(a.json, out)
     return 0
 
 

@@ -97,12 +97,12 @@ def activate(
     import numpy as np
 
     from ..ep import ConductionVelocity, EikonalSite, EikonalTissue, simulate_eikonal
-    from ..mesh._quality import _unique_edge_lengths
+    from ..mesh import mean_edge_length
 
     dtype = jnp.float64 if float64 else jnp.float32
     radius = site_radius
     if radius is None:
-        radius = 1.5 * float(_unique_edge_lengths(np.asarray(mesh.points), np.asarray(mesh.tets)).mean())
+        radius = 1.5 * mean_edge_length(mesh)
     pts = np.asarray(mesh.points)
     for text, (p, _) in zip(site, sites):
         if radius > 0 and not np.any(np.sum((pts - np.asarray(p)) ** 2, axis=1) <= radius**2):

@@ -169,13 +169,12 @@ def _forward(prob: EikonalProblem, max_sweeps: int):
     tets_pad = jnp.concatenate([prob.tets, jnp.full((1, 4), n, prob.tets.dtype)])
     K_pad = jnp.concatenate([K, jnp.ones((1,) + K.shape[1:], K.dtype)])
 
-    def full(t, changed):
+    def full(t, active):
         cand = _updates_from_constants(K, prob.tets, t)
         return jax.ops.segment_min(cand.reshape(-1), flat, num_segments=n)
 
     def band(cap):
-        def sweep(t, changed):
-            active = jnp.any(changed[prob.tets], axis=1)
+        def sweep(t, active):
             idx = jnp.nonzero(active, size=cap, fill_value=n_cells)[0]
             tt = tets_pad[idx]
             t_ext = jnp.concatenate([t, jnp.full((1,), _BIG, t.dtype)])
@@ -190,9 +189,9 @@ def _forward(prob: EikonalProblem, max_sweeps: int):
 
     def body(c):
         t, changed, k = c
-        n_active = jnp.sum(jnp.any(changed[prob.tets], axis=1))
-        which = jnp.sum(n_active > jnp.asarray(caps))  # index of the smallest buffer that holds them (len: full)
-        best = jax.lax.switch(which, [band(c) for c in caps] + [full], t, changed)
+        active = jnp.any(changed[prob.tets], axis=1)  # tets that can give a new candidate
+        which = jnp.sum(jnp.sum(active) > jnp.asarray(caps))  # the smallest buffer that holds them (len(caps): full)
+        best = jax.lax.switch(which, [band(c) for c in caps] + [full], t, active)
         t_new = jnp.minimum(jnp.minimum(t, best), prob.t_source)
         return t_new, t_new < t, k + 1
 

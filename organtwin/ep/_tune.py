@@ -27,8 +27,7 @@ import math
 import numpy as np
 
 from ..ionic import AbstractIonicModel
-from ..mesh import slab_mesh
-from ..mesh._quality import _unique_edge_lengths
+from ..mesh import mean_edge_length, slab_mesh
 from ._activation import Record
 from ._monodomain import simulate_monodomain
 from ._splitting import AbstractDiffusion, ThetaScheme
@@ -62,14 +61,10 @@ class CVTuning:
     edge_length: float
 
 
-def _mean_edge(mesh) -> float:
-    return float(_unique_edge_lengths(np.asarray(mesh.points), np.asarray(mesh.tets)).mean())
-
-
 def _strand(edge_length: float, length: float):
     """A Kuhn strand ~``length`` mm long whose mean edge length is ``edge_length`` mm."""
     n = max(int(round(length / (edge_length / 1.24))), 8)
-    ratio = _mean_edge(slab_mesh((float(n), 1.0, 1.0), 1.0))  # mean edge / spacing of this strand: 1.236 .. 1.24
+    ratio = mean_edge_length(slab_mesh((float(n), 1.0, 1.0), 1.0))  # mean edge / spacing of this strand: 1.236 .. 1.24
     a = edge_length / ratio
     return slab_mesh((n * a, a, a), a), a
 

@@ -194,6 +194,7 @@ def _per_region(config: CaseConfig, mesh, per: PerRegion, build, extra_keys=()) 
 def _conductivity(config: CaseConfig, mesh, models: dict, names: dict, *, dtype, diffusion, say) -> tuple[dict, dict]:
     """{region id: Conductivity} and, for regions given conduction velocities, {region id: tuning report}."""
     from ..ep import Conductivity
+    from ..mesh import mean_edge_length
 
     def build(spec: ConductivitySpec, where: str):
         if not spec.isotropic and mesh.fibres is None:
@@ -214,7 +215,7 @@ def _conductivity(config: CaseConfig, mesh, models: dict, names: dict, *, dtype,
         if not isinstance(value, tuple):
             continue
         spec, where = value
-        dx = spec.tune_edge_length if spec.tune_edge_length is not None else _mean_edge(mesh)
+        dx = spec.tune_edge_length if spec.tune_edge_length is not None else mean_edge_length(mesh)
         sigmas, report = [], {}
         for direction, cv in zip(("l", "t", "n"), spec.cv):
             if cv is None:
@@ -232,12 +233,6 @@ def _conductivity(config: CaseConfig, mesh, models: dict, names: dict, *, dtype,
         out[rid] = Conductivity(*sigmas)
         tuned[rid] = report
     return out, tuned
-
-
-def _mean_edge(mesh) -> float:
-    from ..ep._tune import _mean_edge as mean_edge
-
-    return mean_edge(mesh)
 
 
 def _tune(config, where, model, cv, dx, *, dtype, diffusion, direction):

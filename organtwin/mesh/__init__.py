@@ -29,7 +29,12 @@ from ._io import (
     write_vtx as write_vtx,
 )
 from ._checks import check_mesh as check_mesh, guess_units as guess_units
-from ._quality import mesh_summary as mesh_summary, format_summary as format_summary, tet_aspect_ratios as tet_aspect_ratios
+from ._quality import (
+    format_summary as format_summary,
+    mean_edge_length as mean_edge_length,
+    mesh_summary as mesh_summary,
+    tet_aspect_ratios as tet_aspect_ratios,
+)
 from ._generate import (
     biv_mesh as biv_mesh,
     builtin_mesh_path as builtin_mesh_path,

@@ -44,6 +44,11 @@ def _unique_edge_lengths(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
     return np.linalg.norm(points[j] - points[i], axis=1)
 
 
+def mean_edge_length(mesh) -> float:
+    """Mean length (mm) of the mesh's unique edges (the resolution a mesh is usually quoted at)."""
+    return float(_unique_edge_lengths(np.asarray(mesh.points), np.asarray(mesh.tets)).mean())
+
+
 def _f(x) -> float | None:
     x = float(x)
     return x if np.isfinite(x) else None

@@ -1,0 +1,31 @@
+"""Shared by the benchmark scripts (not part of the package): thread pinning before JAX starts, writing the figures.
+
+Thread pinning: XLA's CPU client sizes its intra-op pool from the CPU affinity mask (there is no XLA flag for it), so a
+script is pinned to the first N cores with ``sched_setaffinity`` before jax is imported; a subprocess (a peer code)
+inherits the mask. With one thread Eigen's own pool is switched off too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def pin_threads(n: int) -> None:
+    """Pin this process (and its future children) to the first ``n`` cores; call before importing jax."""
+    os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:n]))
+    if n == 1:
+        os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+
+
+def write_figures(target: str | None, data, **dumps) -> None:
+    """Write ``data`` as JSON to the file ``target`` ('-': standard output; None: nothing)."""
+    if target is None:
+        return
+    text = json.dumps(data, indent=1, **dumps)
+    if target == "-":
+        print(text)
+    else:
+        Path(target).write_text(text + "\n")
+        print(f"wrote {target}")
