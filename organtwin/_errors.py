@@ -17,3 +17,7 @@ class MeshError(OrgantwinError, ValueError):
 
 class MeshWarning(UserWarning):
     """A mesh was repaired or looks suspicious (inverted tets reordered, unreferenced nodes dropped, units guessed)."""
+
+
+class NetworkError(OrgantwinError, ValueError):
+    """A 0D circulation network is malformed (unknown block, dangling port, unsupported topology, bad parameter)."""

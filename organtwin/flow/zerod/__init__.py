@@ -1,0 +1,48 @@
+"""0D (lumped-parameter) blood flow: blocks, networks compiled to ODEs integrated with diffrax, Regazzoni 2022's closed
+loop, svZeroDSolver interoperability. Units: the parameters' own (presets: mmHg, mL, s); time in seconds."""
+
+from ._activation import (
+    AbstractActivation as AbstractActivation,
+    DoubleCosine as DoubleCosine,
+    HalfCosine as HalfCosine,
+    TwoHill as TwoHill,
+)
+from ._blocks import (
+    AbstractBlock as AbstractBlock,
+    BloodVessel as BloodVessel,
+    BloodVesselJunction as BloodVesselJunction,
+    Chamber as Chamber,
+    FlowBC as FlowBC,
+    Junction as Junction,
+    PressureBC as PressureBC,
+    ResistanceBC as ResistanceBC,
+    Valve as Valve,
+    ValveLaw as ValveLaw,
+    WindkesselRCR as WindkesselRCR,
+)
+from ._network import Network as Network, ZeroDModel as ZeroDModel
+from ._solve import (
+    Integrator as Integrator,
+    PeriodicState as PeriodicState,
+    ZeroDSolution as ZeroDSolution,
+    cycle_change as cycle_change,
+    periodic_steady_state as periodic_steady_state,
+    simulate_zerod as simulate_zerod,
+)
+from ._waveform import Waveform as Waveform
+from ._svzerod_json import (
+    SvZeroDConfig as SvZeroDConfig,
+    SvZeroDResult as SvZeroDResult,
+    read_svzerod as read_svzerod,
+    run_svzerod as run_svzerod,
+    svzerod_csv as svzerod_csv,
+)
+from ._closed_loop import (
+    CHAMBERS as CHAMBERS,
+    REGAZZONI2022 as REGAZZONI2022,
+    Circulation as Circulation,
+    CirculationResult as CirculationResult,
+    haemodynamics as haemodynamics,
+    regazzoni2022 as regazzoni2022,
+    simulate_circulation as simulate_circulation,
+)

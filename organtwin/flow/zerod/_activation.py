@@ -1,0 +1,107 @@
+"""Chamber activation functions a(t) in [0, 1] driving time-varying elastance (time in s).
+
+* :class:`DoubleCosine` — contraction and relaxation half-cosines, Regazzoni et al. 2022 (J. Comput. Phys. 457:111083,
+  eq. for e(t)); svZeroDSolver's ``piecewise_cosine``.
+* :class:`HalfCosine` — one full cosine twitch of length ``t_twitch`` starting at ``t_active`` (svZeroDSolver's
+  ``half_cosine``, the ChamberElastanceInductor default).
+* :class:`TwoHill` — Stergiopulos et al. 1996 / Mynard et al. 2012 two-Hill waveform, normalised to a peak of 1
+  (svZeroDSolver's ``two_hill``).
+"""
+
+from __future__ import annotations
+
+import abc
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from ..._errors import NetworkError
+
+__all__ = ["AbstractActivation", "DoubleCosine", "HalfCosine", "TwoHill"]
+
+
+def _p(x):
+    return jnp.asarray(x, dtype=jnp.result_type(float))
+
+
+class AbstractActivation(eqx.Module):
+    """a(t) in [0, 1]; concrete activations carry the heart ``period`` (s)."""
+
+    @abc.abstractmethod
+    def __call__(self, t) -> Array: ...
+
+
+class DoubleCosine(AbstractActivation):
+    """Regazzoni 2022: ½(1 − cos(π s/T_C)) for 0 ≤ s < T_C with s = (t − t_C) mod T; then ½(1 + cos(π r/T_R)) for
+    0 ≤ r < T_R with r = (t − t_R) mod T, t_R = t_C + T_C unless given; 0 otherwise."""
+
+    contract_start: Array = eqx.field(converter=_p)
+    contract_duration: Array = eqx.field(converter=_p)
+    relax_duration: Array = eqx.field(converter=_p)
+    period: Array = eqx.field(converter=_p)
+    relax_start: Array | None = eqx.field(default=None, converter=lambda x: None if x is None else _p(x))
+
+    def __check_init__(self):
+        for name in ("contract_duration", "relax_duration", "period"):
+            c = _concrete(getattr(self, name))
+            if c is not None and c <= 0:
+                raise NetworkError(f"piecewise_cosine activation: {name} must be > 0 s (got {c})")
+
+    def __call__(self, t):
+        t_r = self.contract_start + self.contract_duration if self.relax_start is None else self.relax_start
+        s = jnp.mod(t - self.contract_start, self.period)
+        r = jnp.mod(t - t_r, self.period)
+        up = 0.5 * (1.0 - jnp.cos(jnp.pi * s / self.contract_duration))
+        down = 0.5 * (1.0 + jnp.cos(jnp.pi * r / self.relax_duration))
+        return jnp.where(s < self.contract_duration, up, jnp.where(r < self.relax_duration, down, 0.0))
+
+
+class HalfCosine(AbstractActivation):
+    """svZeroDSolver ``half_cosine``: ½(1 − cos(2π s/t_twitch)) for s = (t mod T) − t_active in [0, t_twitch]."""
+
+    t_active: Array = eqx.field(converter=_p)
+    t_twitch: Array = eqx.field(converter=_p)
+    period: Array = eqx.field(converter=_p)
+
+    def __call__(self, t):
+        s = jnp.mod(t, self.period) - self.t_active
+        act = 0.5 * (1.0 - jnp.cos(2.0 * jnp.pi * s / self.t_twitch))
+        return jnp.where((s >= 0.0) & (s <= self.t_twitch), act, 0.0)
+
+
+class TwoHill(AbstractActivation):
+    """C · g1/(1 + g1) · 1/(1 + g2), g_i = (s/τ_i)^{m_i}, s = (t − t_shift) mod T; C normalises the peak to 1
+    (computed once on a 1e-5·T grid when built, and held fixed under differentiation)."""
+
+    t_shift: Array = eqx.field(converter=_p)
+    tau_1: Array = eqx.field(converter=_p)
+    tau_2: Array = eqx.field(converter=_p)
+    m1: Array = eqx.field(converter=_p)
+    m2: Array = eqx.field(converter=_p)
+    period: Array = eqx.field(converter=_p)
+    normalization: Array = eqx.field(default=None, converter=lambda x: None if x is None else _p(x))
+
+    def __post_init__(self):
+        if self.normalization is None:
+            T, t1, t2, m1, m2 = (float(np.asarray(x)) for x in (self.period, self.tau_1, self.tau_2, self.m1, self.m2))
+            if min(T, t1, t2) <= 0:
+                raise NetworkError("two_hill activation: period, tau_1 and tau_2 must be > 0")
+            s = np.arange(0.0, T, 1e-5 * T)
+            g1, g2 = (s / t1) ** m1, (s / t2) ** m2
+            peak = float(np.max(g1 / (1 + g1) / (1 + g2)))
+            object.__setattr__(self, "normalization", _p(1.0 / peak))
+
+    def __call__(self, t):
+        s = jnp.mod(jnp.mod(t, self.period) - self.t_shift, self.period)
+        g1 = (s / self.tau_1) ** self.m1
+        g2 = (s / self.tau_2) ** self.m2
+        return self.normalization * g1 / (1.0 + g1) / (1.0 + g2)
+
+
+def _concrete(x):
+    try:
+        return float(np.asarray(x))
+    except Exception:  # traced
+        return None

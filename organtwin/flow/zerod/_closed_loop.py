@@ -1,0 +1,195 @@
+"""The closed-loop circulation of Regazzoni et al. 2022 and the haemodynamic figures clinicians read off it.
+
+F. Regazzoni, M. Salvador, P.C. Africa, M. Fedele, L. Dedè, A. Quarteroni, "A cardiac electromechanical model coupled
+with a lumped-parameter model for closed-loop blood circulation", J. Comput. Phys. 457 (2022) 111083, section 2.3 and
+Table 2 / Appendix (parameter values; see docs/regazzoni2022.md for the sources of each value). Four time-varying
+elastance chambers p = (EA·e(t) + EB)(V − V0) with the double-cosine activation e(t); four non-ideal valves between
+Rmin (open) and Rmax (closed); systemic and pulmonary arterial and venous compartments, each a capacitor C followed by
+R and L in series. Units mmHg, mL, s (R mmHg·s/mL, C mL/mmHg, L mmHg·s²/mL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from ..._errors import NetworkError
+from ._activation import AbstractActivation, DoubleCosine
+from ._blocks import BloodVessel, BloodVesselJunction, Chamber, Valve, ValveLaw
+from ._network import Network, ZeroDModel
+from ._solve import Integrator, PeriodicState, periodic_steady_state, simulate_zerod
+
+__all__ = ["CHAMBERS", "Circulation", "CirculationResult", "REGAZZONI2022", "haemodynamics", "regazzoni2022",
+           "simulate_circulation"]
+
+CHAMBERS = ("LA", "LV", "RA", "RV")
+VALVES = {"mitral": ("LA", "LV"), "aortic": ("LV", "sys_art"), "tricuspid": ("RA", "RV"),
+          "pulmonary": ("RV", "pul_art")}
+
+#: Regazzoni et al. 2022 closed-loop parameters (mmHg, mL, s). Chamber timing: contraction starts at t_C (s into the
+#: beat), lasts T_C, relaxation lasts T_R.
+REGAZZONI2022 = {
+    "period": 0.8,
+    "LA": {"e_active": 0.07, "e_passive": 0.09, "v0": 4.0, "t_c": 0.6, "T_c": 0.104, "T_r": 0.68},
+    "LV": {"e_active": 2.75, "e_passive": 0.08, "v0": 5.0, "t_c": 0.0, "T_c": 0.272, "T_r": 0.12},
+    "RA": {"e_active": 0.06, "e_passive": 0.07, "v0": 4.0, "t_c": 0.6, "T_c": 0.104, "T_r": 0.68},
+    "RV": {"e_active": 0.55, "e_passive": 0.05, "v0": 10.0, "t_c": 0.0, "T_c": 0.272, "T_r": 0.12},
+    "valves": {"r_min": 0.0075, "r_max": 75006.2},
+    "sys": {"r_ar": 0.8, "c_ar": 1.2, "l_ar": 5e-3, "r_ven": 0.26, "c_ven": 60.0, "l_ven": 5e-4},
+    "pul": {"r_ar": 0.1625, "c_ar": 10.0, "l_ar": 5e-4, "r_ven": 0.1625, "c_ven": 16.0, "l_ven": 5e-4},
+    "initial": {"volume": {"LA": 65.0, "LV": 120.0, "RA": 65.0, "RV": 145.0},
+                "pressure": {"c:sys_art": 80.0, "c:sys_ven": 30.0, "c:pul_art": 35.0, "c:pul_ven": 24.0}},
+}
+
+
+class Circulation(eqx.Module):
+    """A compiled closed loop with its heart period (s) and initial state (final)."""
+
+    model: ZeroDModel
+    period: float = eqx.field(static=True)
+    y0: Array
+
+    def chamber(self, name: str) -> Chamber:
+        return self.model.blocks[name]
+
+    def with_activation(self, activations: dict) -> "Circulation":
+        """The same loop with chamber activations replaced (``{"LV": DoubleCosine(...), ...}``)."""
+        model = self.model
+        for name, act in activations.items():
+            if name not in model.blocks or not isinstance(model.blocks[name], Chamber):
+                raise NetworkError(f"circulation has no chamber {name!r}; chambers: {', '.join(CHAMBERS)}")
+            model = eqx.tree_at(lambda m, n=name: m.blocks[n].activation, model, act)
+        return eqx.tree_at(lambda c: c.model, self, model)
+
+
+def regazzoni2022(*, valve_law: ValveLaw = ValveLaw.TANH, steepness: float = 10.0, dtype=None,
+                  params: dict | None = None) -> Circulation:
+    """The Regazzoni et al. 2022 closed loop with its published parameters (``params`` overrides entries of
+    :data:`REGAZZONI2022`, e.g. ``{"LV": {"e_active": 2.0}}``).
+
+    Valves are smooth by default (``ValveLaw.TANH``, transition width ~1/steepness mmHg) so that gradients exist;
+    ``ValveLaw.PIECEWISE`` is the paper's switch (Rmin if p_up > p_down, else Rmax).
+    """
+    p = {k: (dict(v) if isinstance(v, dict) else v) for k, v in REGAZZONI2022.items()}
+    for k, v in (params or {}).items():
+        if k not in p:
+            raise NetworkError(f"regazzoni2022: unknown parameter group {k!r}; groups: {', '.join(p)}")
+        if isinstance(v, dict):
+            for kk in v:
+                if kk not in p[k]:
+                    raise NetworkError(f"regazzoni2022: unknown parameter {k}.{kk}; known: {', '.join(p[k])}")
+            p[k].update(v)
+        else:
+            p[k] = v
+    T = float(p["period"])
+    blocks = []
+    for c in CHAMBERS:
+        q = p[c]
+        act = DoubleCosine(q["t_c"], q["T_c"], q["T_r"], T)
+        blocks.append(Chamber(c, q["e_active"], q["e_passive"], q["v0"], act))
+    vq = p["valves"]
+    for name in VALVES:
+        blocks.append(Valve(name, vq["r_min"], vq["r_max"], steepness, valve_law))
+    for circ in ("sys", "pul"):
+        q = p[circ]
+        blocks += [BloodVessel(f"{circ}_art", capacitance=q["c_ar"]),
+                   BloodVesselJunction(f"{circ}_art_RL", [q["r_ar"]], [q["l_ar"]], [0.0]),
+                   BloodVessel(f"{circ}_ven", capacitance=q["c_ven"]),
+                   BloodVesselJunction(f"{circ}_ven_RL", [q["r_ven"]], [q["l_ven"]], [0.0])]
+    conns = [("LA", "mitral"), ("mitral", "LV"), ("LV", "aortic"), ("aortic", "sys_art"), ("sys_art", "sys_art_RL"),
+             ("sys_art_RL", "sys_ven"), ("sys_ven", "sys_ven_RL"), ("sys_ven_RL", "RA"), ("RA", "tricuspid"),
+             ("tricuspid", "RV"), ("RV", "pulmonary"), ("pulmonary", "pul_art"), ("pul_art", "pul_art_RL"),
+             ("pul_art_RL", "pul_ven"), ("pul_ven", "pul_ven_RL"), ("pul_ven_RL", "LA")]
+    model = Network(blocks, conns).compile()
+    init = p["initial"]
+    y0 = model.initial_state(pressure=init["pressure"], volume=init["volume"], dtype=dtype)
+    return Circulation(model, T, y0)
+
+
+@dataclass(frozen=True)
+class CirculationResult:
+    """One periodic beat: times (s), named traces and the haemodynamic figures."""
+
+    t: np.ndarray
+    pressure: dict            # mmHg: LA, LV, RA, RV, sys_art, sys_ven, pul_art, pul_ven
+    volume: dict              # mL: chambers
+    flow: dict                # mL/s: valves
+    metrics: dict
+    cycles: int
+    change: float
+    blood_volume: np.ndarray  # mL over the beat (conserved)
+
+
+def _trace_indices(model: ZeroDModel):
+    st = model.structure
+    names = {n: i for i, n in enumerate(st.node_names)}
+    node = dict(st.terminal_nodes)
+    p_idx = {c: names[f"V:{c}"] for c in CHAMBERS}
+    for c in ("sys_art", "sys_ven", "pul_art", "pul_ven"):
+        p_idx[c] = node[f"c:{c}"]
+    q_idx = dict((k[0], i) for k, i in st.edge_keys if k[0] in VALVES)
+    return p_idx, q_idx
+
+
+def haemodynamics(model: ZeroDModel, ts, ys, period: float) -> dict:
+    """EDV, ESV, SV, EF, peak pressures, dP/dt max, cardiac output for both ventricles, and aortic systolic /
+    diastolic pressures, from states ``ys`` sampled over one beat (differentiable)."""
+    p_idx, _ = _trace_indices(model)
+    st = model.structure
+    obs = jax.vmap(model.observe)(ts, ys)
+    out = {}
+    for c in ("LV", "RV"):
+        i = st.chambers.index(c)
+        v = obs["volume"][:, i]
+        pc = obs["pressure"][:, p_idx[c]]
+        ch = model.blocks[c]
+        dvdt = jax.vmap(model.rhs)(ts, ys)[:, st.n_cap + i]
+        dpdt = jax.vmap(lambda t, vv, dv, ch=ch: jax.jvp(lambda tt, x: ch.pressure(tt, x), (t, vv),
+                                                         (jnp.ones_like(t), dv))[1])(ts, v, dvdt)
+        edv, esv = jnp.max(v), jnp.min(v)
+        sv = edv - esv
+        out[c] = {"EDV_mL": edv, "ESV_mL": esv, "SV_mL": sv, "EF": sv / edv, "peak_pressure_mmHg": jnp.max(pc),
+                  "dPdt_max_mmHg_per_s": jnp.max(dpdt), "cardiac_output_L_per_min": sv * 60.0 / period / 1000.0}
+    pa = obs["pressure"][:, p_idx["sys_art"]]
+    out["aorta"] = {"systolic_mmHg": jnp.max(pa), "diastolic_mmHg": jnp.min(pa), "mean_mmHg": jnp.mean(pa)}
+    pp = obs["pressure"][:, p_idx["pul_art"]]
+    out["pulmonary_artery"] = {"systolic_mmHg": jnp.max(pp), "diastolic_mmHg": jnp.min(pp), "mean_mmHg": jnp.mean(pp)}
+    return out
+
+
+def simulate_circulation(circ: Circulation, *, tol: float = 1e-6, max_cycles: int = 200, cycles: int | None = None,
+                         points_per_cycle: int = 801, integrator: Integrator | None = None) -> CirculationResult:
+    """Run the loop to its periodic steady state (cycle-to-cycle change < ``tol``, or exactly ``cycles`` cycles) and
+    return the last beat sampled at ``points_per_cycle`` points with its haemodynamic figures."""
+    integ = integrator or Integrator.adaptive()
+    T = circ.period
+
+    @eqx.filter_jit
+    def run(c):
+        ps: PeriodicState = periodic_steady_state(c.model, T, c.y0, tol=tol, max_cycles=max_cycles, cycles=cycles,
+                                                  integrator=integ)
+        t0 = ps.cycles.astype(c.y0.dtype) * T
+        ts = t0 + jnp.linspace(0.0, T, points_per_cycle, dtype=c.y0.dtype)
+        sol = simulate_zerod(c.model, t0, t0 + T, ps.y0, ts=ts, integrator=integ)
+        obs = sol.observe()
+        metrics = haemodynamics(c.model, sol.ts, sol.ys, T)
+        vol = jax.vmap(c.model.blood_volume)(sol.ys)
+        return ps, sol.ts - t0, obs, metrics, vol
+
+    ps, ts, obs, metrics, vol = run(circ)
+    p_idx, q_idx = _trace_indices(circ.model)
+    st = circ.model.structure
+    pres = {k: np.asarray(obs["pressure"][:, i]) for k, i in p_idx.items()}
+    vols = {c: np.asarray(obs["volume"][:, st.chambers.index(c)]) for c in CHAMBERS}
+    flows = {k: np.asarray(obs["flow"][:, i]) for k, i in q_idx.items()}
+    metrics = jax.tree_util.tree_map(lambda x: float(x), metrics)
+    if not bool(ps.converged) and cycles is None:
+        raise NetworkError(f"circulation: no periodic state after {max_cycles} cycles (cycle-to-cycle change "
+                           f"{float(ps.change):.2e} > tol {tol:.0e}); raise max_cycles or tol")
+    return CirculationResult(np.asarray(ts), pres, vols, flows, metrics, int(ps.cycles), float(ps.change),
+                             np.asarray(vol))
