@@ -73,6 +73,7 @@ class _Structure:
     edge_keys: tuple             # ((block, key), global edge index)
     storage_keys: tuple          # ((block, key), ("cap", node, attr) | ("vol", chamber index))
     alg_linear: bool             # algebraic points touch only linear resistors / inductors / flows
+    alg_rate: tuple              # algebraic points joined only by inductors (index 2)
     ports: tuple                 # (connection name, node, edges ((gidx, coeff)...), storage (((block,key), coeff)...))
     connections: tuple
 
@@ -228,11 +229,14 @@ def _structure(blocks: dict, connections: list) -> _Structure:
         for nd in row[1:3]:
             if nd in touched:
                 touched[nd] = True
+    inductive_only = []
     for nd, ok in touched.items():
         if not ok:
+            if any(nd in row[2:4] for row in inductive):
+                inductive_only.append(nd - n0)   # index 2: the rate of the mass balance fixes its pressure
+                continue
             raise NetworkError(f"point {node_names[nd]} has no capacitance, no prescribed pressure and no resistance: "
                                "its pressure is undetermined; add a capacitance or a resistance next to it")
-
     alg_linear = not any(nd in touched for row in valves for nd in row[1:3]) and not any(
         (row[2] in touched or row[3] in touched) and not _is_zero(blocks[row[0]], row[6], row[7]) for row in resistive)
     ports = []
@@ -252,12 +256,53 @@ def _structure(blocks: dict, connections: list) -> _Structure:
             if (src, key) in skey:
                 s_terms.append(((src, key), c))
         ports.append((t, node[t], tuple(e_terms), tuple(s_terms)))
+    ports = _balance_ports(ports, blocks, inlets, outlets, skey)
     return _Structure(
         node_names=node_names, terminal_nodes=tuple(sorted(node.items())), n_cap=counts[0], n_chamber=counts[1],
         n_pressure=counts[2], n_alg=counts[3], caps=tuple(caps), chambers=tuple(chambers), pressures=tuple(pressures),
         inductive=tuple(inductive), resistive=tuple(resistive), valves=tuple(valves), flows=tuple(flows),
-        edge_keys=tuple(sorted(gidx.items())), storage_keys=tuple(storage), alg_linear=alg_linear, ports=tuple(ports),
+        edge_keys=tuple(sorted(gidx.items())), storage_keys=tuple(storage), alg_linear=alg_linear,
+        alg_rate=tuple(inductive_only), ports=tuple(ports),
         connections=tuple(connections))
+
+
+def _balance_ports(ports, blocks, inlets, outlets, skey):
+    """Flows of ports that neither neighbour defines (an ideal junction next to a chamber without an outlet inductor),
+    from the mass balance of a neighbour whose other ports are known: a junction's inflows equal its outflows; a
+    chamber's inflow is dV/dt plus its outflow. Port flows are linear combinations of edge flows and storage rates, so
+    the balance is a sum of terms. Repeated until nothing more can be derived."""
+    known = {t: (e, s) for t, _, e, s in ports if e is not None}
+
+    def combine(terms):   # [(sign, (edges, storage))] -> (edges, storage), like terms merged
+        e, s = {}, {}
+        for sign, (ee, ss) in terms:
+            for k, c in ee:
+                e[k] = e.get(k, 0.0) + sign * c
+            for k, c in ss:
+                s[k] = s.get(k, 0.0) + sign * c
+        return tuple((k, c) for k, c in e.items() if c), tuple((k, c) for k, c in s.items() if c)
+
+    progress = True
+    while progress and len(known) < len(ports):
+        progress = False
+        for name, b in blocks.items():
+            ins, outs = inlets[name], outlets[name]
+            missing = [t for t in ins + outs if t not in known]
+            if len(missing) != 1:
+                continue
+            t = missing[0]
+            if type(b).__name__ == "Junction":
+                sign_t = 1.0 if t in ins else -1.0   # Σ in − Σ out = 0, solved for t
+                terms = [(-sign_t * (1.0 if u in ins else -1.0), known[u]) for u in ins + outs if u != t]
+            elif type(b).__name__ == "Chamber" and len(ins) == 1 and len(outs) <= 1 and (name, "V") in skey:
+                dv = ((), (((name, "V"), 1.0),))
+                terms = ([(1.0, dv)] + [(1.0, known[u]) for u in outs]) if t in ins else \
+                    [(1.0, known[ins[0]]), (-1.0, dv)]
+            else:
+                continue
+            known[t] = combine(terms)
+            progress = True
+    return [(t, nd, *known.get(t, (None, None))) for t, nd, _, _ in ports]
 
 
 # ------------------------------------------------------------------------------------------------------- the ODE
@@ -330,6 +375,28 @@ class ZeroDModel(eqx.Module):
                        .astype(dtype))
         return jnp.concatenate(out)
 
+    def _edge_rates(self, t, p, q_ind):
+        """dQ/dt of every edge (inductors from their law, prescribed flows from their waveform, others 0)."""
+        st = self.structure
+        dtype = p.dtype
+        out = [self._inductor_rates(p, q_ind)]
+        n_other = len(st.resistive) + len(st.valves)
+        out.append(jnp.zeros(n_other, dtype))
+        if st.flows:
+            tt = jnp.asarray(t, dtype)
+            out.append(jnp.stack([jax.jvp(lambda s, w=self.blocks[n].get(attr): jnp.asarray(_evaluate(w, s, False), dtype),
+                                          (tt,), (jnp.ones_like(tt),))[1] for n, attr, _, _ in st.flows]))
+        return jnp.concatenate(out)
+
+    def _inductor_rates(self, p, q_ind):
+        st = self.structure
+        if not st.inductive:
+            return jnp.zeros(0, p.dtype)
+        r, l, s = self._rl(st.inductive, p.dtype)
+        a = np.array([row[2] for row in st.inductive])
+        b = np.array([row[3] for row in st.inductive])
+        return (p[a] - p[b] - r * q_ind - s * jnp.abs(q_ind) * q_ind) / l
+
     def _ends(self):
         st = self.structure
         a = [row[2] for row in st.inductive + st.resistive] + [row[1] for row in st.valves] + \
@@ -356,7 +423,13 @@ class ZeroDModel(eqx.Module):
 
         def residual(p_alg, _):
             p = jnp.concatenate([known, p_alg])
-            return self._inflow(self._edge_flows(t, p, q_ind, steady))[n0:]
+            r = self._inflow(self._edge_flows(t, p, q_ind, steady))[n0:]
+            if st.alg_rate:
+                # points joined only by inductors: d/dt of their mass balance (linear in p), exact for the ODE and
+                # kept by any Runge–Kutta method since the balance is a linear invariant
+                rate = self._inflow(self._edge_rates(t, p, q_ind))[n0:]
+                r = jnp.where(np.isin(np.arange(st.n_alg), st.alg_rate), rate, r)
+            return r
 
         # Newton on the algebraic points' mass balance: one step is exact when the edges touching them are linear
         # resistors (decided at compile time); otherwise a fixed number of steps, unrolled (differentiable).
@@ -383,10 +456,7 @@ class ZeroDModel(eqx.Module):
         if st.n_chamber:
             parts.append(inflow[st.n_cap:st.n_cap + st.n_chamber])
         if n_ind:
-            r, l, s = self._rl(st.inductive, x.dtype)
-            a = np.array([row[2] for row in st.inductive])
-            b = np.array([row[3] for row in st.inductive])
-            parts.append((p[a] - p[b] - r * q_ind - s * jnp.abs(q_ind) * q_ind) / l)
+            parts.append(self._inductor_rates(p, q_ind))
         return jnp.concatenate(parts) if parts else jnp.zeros((0,), x.dtype)
 
     # ---- observation
@@ -494,11 +564,20 @@ class ZeroDModel(eqx.Module):
                                "pressure level is undetermined; give initial conditions instead")
         x0 = self.initial_state(dtype=dtype) if x0 is None else x0
         tol = 1e-10 if x0.dtype == jnp.float64 else 1e-5
-        c = jnp.where(jnp.arange(st.n_state) < st.n_cap,
-                      jnp.pad(self.node_capacitance(x0.dtype)[:st.n_cap], (0, st.n_state - st.n_cap)), 1.0)
-        fn = lambda x, _: self.rhs(0.0, x, steady=True) * c  # noqa: E731  (scaled: mass balance, not dp/dt)
-        sol = optx.root_find(fn, optx.Newton(rtol=tol, atol=tol * 1e-3), x0, max_steps=100, throw=False)
-        return sol.value
+        n_state, n_alg = st.n_state, st.n_alg
+
+        def fn(zz, _):   # mass balance at every non-prescribed point, and each inductor's law, with dQ/dt = 0
+            x, p_alg = zz[:n_state], zz[n_state:]
+            p = jnp.concatenate([self._known_pressures(0.0, x, True), p_alg])
+            q_ind = x[st.n_cap:]
+            inflow = self._inflow(self._edge_flows(0.0, p, q_ind, True))
+            n0 = st.n_nodes - n_alg
+            return jnp.concatenate([inflow[:st.n_cap], self._inductor_rates(p, q_ind)
+                                    * self._rl(st.inductive, x.dtype)[1], inflow[n0:]])
+
+        z0 = jnp.concatenate([x0, jnp.full((n_alg,), jnp.mean(x0[:st.n_cap]) if st.n_cap else 0.0, x0.dtype)])
+        sol = optx.root_find(fn, optx.Newton(rtol=tol, atol=tol * 1e-3), z0, max_steps=100, throw=False)
+        return sol.value[:n_state]
 
 
 def _evaluate(w, t, steady):

@@ -31,7 +31,7 @@ from ._blocks import (
     WindkesselRCR,
 )
 from ._network import Network, ZeroDModel
-from ._solve import Integrator, periodic_steady_state, simulate_zerod
+from ._solve import Integrator, simulate_zerod
 from ._waveform import Waveform, as_waveform
 
 __all__ = ["SvZeroDConfig", "SvZeroDResult", "read_svzerod", "run_svzerod", "svzerod_csv"]
@@ -286,8 +286,6 @@ def _initial_state(cfg: SvZeroDConfig, model: ZeroDModel, dtype):
     st = model.structure
     ic = cfg.initial_condition
     p_all, q_all = ic.get("pressure_all"), ic.get("flow_all")
-    if cfg.steady_initial and not st.n_chamber and st.n_pressure:
-        return model.steady_state(dtype=dtype)
     term = dict(st.terminal_nodes)
     pressure, flow, volume = {}, {}, {}
     # every connection's pressure, then capacitor points derived from vessel inlets where not given
@@ -348,23 +346,26 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
     integ = integrator or Integrator.adaptive(rtol=1e-8 if dtype == jnp.float64 else 1e-5,
                                               atol=1e-10 if dtype == jnp.float64 else 1e-6,
                                               dt0=cfg.dt / 10)
-    y0 = _initial_state(cfg, model, dtype)
+    steady = cfg.steady_initial and not model.structure.n_chamber and model.structure.n_pressure
+    y0 = model.initial_state(dtype=dtype) if steady else _initial_state(cfg, model, dtype)
     T, n = cfg.period, cfg.points_per_cycle
     if cfg.output_all_cycles:
-        steps = (n - 1) * cfg.cycles
-        ts = np.arange(0, steps + 1, cfg.output_interval) * cfg.dt
-        sol = simulate_zerod(model, 0.0, float(ts[-1]), y0, ts=jnp.asarray(ts), integrator=integ)
-        times = ts
+        times = np.arange(0, (n - 1) * cfg.cycles + 1, cfg.output_interval) * cfg.dt
+        ts = times
     else:
-        run = jax.jit(lambda m, y: periodic_steady_state(m, T, y, cycles=cfg.cycles - 1, integrator=integ).y0)
-        y_last = run(model, y0) if cfg.cycles > 1 else y0
-        t0 = (cfg.cycles - 1) * T
-        local = np.arange(0, n, cfg.output_interval) * cfg.dt
-        if local[-1] < T - 1e-12 * T:
-            local = np.append(local, T)
-        sol = simulate_zerod(model, t0, t0 + T, y_last, ts=jnp.asarray(t0 + local), integrator=integ)
-        times = local
-    obs = jax.jit(lambda s: s.observe())(sol)
+        times = np.arange(0, n, cfg.output_interval) * cfg.dt
+        if times[-1] < T - 1e-12 * T:
+            times = np.append(times, T)
+        ts = (cfg.cycles - 1) * T + times
+
+    @jax.jit
+    def run(m, y):   # one compiled program: steady start, all cycles in one solve, observation
+        if steady:
+            y = m.steady_state(y)
+        sol = simulate_zerod(m, 0.0, float(ts[-1]), y, ts=jnp.asarray(ts, dtype), integrator=integ)
+        return sol.observe()
+
+    obs = run(model, y0)
     return SvZeroDResult(cfg, model, np.asarray(times), {k: np.asarray(v) for k, v in obs.items()}, cfg.cycles)
 
 
