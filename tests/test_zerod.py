@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -74,10 +75,17 @@ def test_regazzoni_reaches_a_periodic_state_and_conserves_blood(regazzoni):
     assert res.flow["aortic"].min() > -0.01 * res.flow["aortic"].max()
 
 
-def _ef(model, y0, period, cycles):
-    ps = z.periodic_steady_state(model, period, y0, cycles=cycles)
-    ts = ps.y0[0] * 0 + jnp.linspace(0.0, period, 201)
-    sol = z.simulate_zerod(model, 0.0, period, ps.y0, ts=ts)
+# Fixed steps: then the gradient is exactly that of the discrete map, and a central difference agrees to ~1e-9. With the
+# adaptive controller, reverse mode does not see how the step sizes move with the parameters (diffrax freezes them), so
+# the two differ by ~1e-4 relative even at rtol 1e-10 (measured: dEF/dR_AR -0.1496785 adaptive vs -0.1496630 FD); and an
+# FD of an adaptive solve carries the solver's error divided by h.
+_TIGHT = z.Integrator.fixed(1e-4, diffrax.Tsit5())
+
+
+def _ef(model, y0, period, cycles, integrator=_TIGHT):
+    ps = z.periodic_steady_state(model, period, y0, cycles=cycles, integrator=integrator)
+    ts = jnp.linspace(0.0, period, 201)
+    sol = z.simulate_zerod(model, 0.0, period, ps.y0, ts=ts, integrator=integrator)
     return z.haemodynamics(model, sol.ts, sol.ys, period)["LV"]["EF"]
 
 
@@ -93,14 +101,14 @@ def test_ejection_fraction_gradient_matches_finite_differences(regazzoni):
 
     e0, r0 = jnp.asarray(2.75), jnp.asarray(0.8)
     g = jax.grad(ef, argnums=(0, 1))(e0, r0)
-    for i, (x0, h) in enumerate(((e0, 1e-4), (r0, 1e-5))):
+    for i, (x0, h) in enumerate(((e0, 1e-3), (r0, 1e-4))):
         args = [e0, r0]
         args[i] = x0 + h
         fp = ef(*args)
         args[i] = x0 - h
         fm = ef(*args)
         fd = (fp - fm) / (2 * h)
-        assert float(g[i]) == pytest.approx(float(fd), rel=2e-4), (i, g[i], fd)
+        assert float(g[i]) == pytest.approx(float(fd), rel=1e-6), (i, g[i], fd)
     assert float(g[0]) > 0 and float(g[1]) < 0   # stronger contraction raises EF, higher afterload lowers it
 
 

@@ -13,3 +13,5 @@ python benchmarks/gpu/monodomain_gpu.py --json "$out/monodomain_gpu.json" | tee 
 # eikonal (no peer on the GPU: fim-python's GPU mode needs cupy) and the eikonal -> ECG pipeline with its gradient
 python benchmarks/eikonal_vs_fim.py --sizes 26,56,80 --no-fim --threads 16 --json "$out/eikonal_gpu.json" | tee "$out/eikonal_gpu.txt"
 python benchmarks/ecg_pipeline.py --h 1.05 --threads 16 --json "$out/ecg_pipeline_gpu.json" | tee "$out/ecg_pipeline_gpu.txt"
+# 0D virtual cohorts (Regazzoni closed loop, 3 of its 30 cycles): N = 1000, 10000, 100000 models, float32 and float64
+python benchmarks/gpu/zerod_cohort_gpu.py --json "$out/zerod_cohort_gpu.json" | tee "$out/zerod_cohort_gpu.txt"

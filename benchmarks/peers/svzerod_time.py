@@ -15,8 +15,18 @@ the config whose physical parameters are multiplied by independent factors drawn
 every boundary condition (R, Pd, Rp, C, Rd) and the amplitude of a Q(t) or P(t) waveform (one factor for the whole
 array); BloodVesselJunction value lists; chamber Emax, Epass, Vrest. Activation timings and valve Rmin/Rmax are not
 perturbed. Reported: total wall time (build + run of every model), models per second, failures (solver exceptions).
+``--max-seconds S`` stops starting new models once S seconds have passed (at least one model runs): then
+``models_run`` < ``models`` and models per second is measured on the models that ran (one after another, so the
+throughput of a longer cohort is the same per model).
 
-Output: one JSON object on standard output.
+(iii) ``--series PREFIX`` (outside the timings): the last cycle of the unperturbed model, variable-based, as svzerod
+returns it (``get_full_result()`` with ``output_variable_based``), is written to ``PREFIX_single.csv``, and that of the
+first ``--series-models K`` cohort models to ``PREFIX_cohort<i>.csv``: the other code's accuracy is checked against
+these.
+
+Output: one JSON object on standard output. ``cohort_configs`` (``perturb``) is imported by
+benchmarks/zerod_vs_svzerod.py (svzerod itself is imported only when the timings run), so both codes draw the same
+cohort.
 """
 
 from __future__ import annotations
@@ -31,7 +41,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import svzerod
 
 BC_SCALARS = ("R", "Pd", "Rp", "C", "Rd")
 BC_WAVES = ("Q", "P")
@@ -81,6 +90,7 @@ def perturb(config: dict, rng: np.random.Generator, spread: float) -> dict:
 
 
 def time_one(config: dict, repeats: int) -> dict:
+    import svzerod
     sp = config["simulation_parameters"]
     steps = (sp["number_of_time_pts_per_cardiac_cycle"] - 1) * sp["number_of_cardiac_cycles"]
     build, run = [], []
@@ -104,28 +114,50 @@ def time_one(config: dict, repeats: int) -> dict:
     }
 
 
-def time_cohort(config: dict, n: int, spread: float, seed: int) -> dict:
+def cohort_configs(config: dict, n: int, spread: float, seed: int) -> list[dict]:
+    """The cohort: ``n`` perturbed copies of ``config``, drawn in order from one default_rng(seed)."""
     rng = np.random.default_rng(seed)
-    configs = [perturb(config, rng, spread) for _ in range(n)]  # drawn before the clock starts
+    return [perturb(config, rng, spread) for _ in range(n)]
+
+
+def time_cohort(config: dict, n: int, spread: float, seed: int, max_seconds: float | None = None) -> dict:
+    import svzerod
+    configs = cohort_configs(config, n, spread, seed)  # drawn before the clock starts
     failures = []
+    run = 0
     t0 = time.perf_counter()
     for i, c in enumerate(configs):
+        if max_seconds is not None and run and time.perf_counter() - t0 > max_seconds:
+            break
         try:
             solver = svzerod.Solver(c)
             solver.run()
         except Exception as e:  # noqa: BLE001 - a failed model is counted, not fatal
             failures.append({"model": i, "error": str(e)[:200]})
+        run += 1
     total = time.perf_counter() - t0
     return {
         "models": n,
+        "models_run": run,
+        "max_seconds": max_seconds,
         "spread": spread,
         "seed": seed,
         "total_s": total,
-        "models_per_s": n / total,
-        "s_per_model": total / n,
+        "models_per_s": run / total,
+        "s_per_model": total / run,
         "failures": len(failures),
         "failure_examples": failures[:5],
     }
+
+
+def write_series(config: dict, path: Path) -> None:
+    """svzerod's last cycle of ``config``, variable-based (name, time, y), as CSV."""
+    import svzerod
+    c = copy.deepcopy(config)
+    c["simulation_parameters"]["output_variable_based"] = True
+    solver = svzerod.Solver(c)
+    solver.run()
+    solver.get_full_result().to_csv(path, index=False)
 
 
 def main() -> None:
@@ -135,7 +167,12 @@ def main() -> None:
     ap.add_argument("--cohort", type=int, default=0, help="number of perturbed models to run one after another")
     ap.add_argument("--spread", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-seconds", type=float, default=None,
+                    help="stop starting cohort models after this many seconds (throughput from the models run)")
+    ap.add_argument("--series", default=None, help="write last-cycle series to PREFIX_single.csv, PREFIX_cohort<i>.csv")
+    ap.add_argument("--series-models", type=int, default=3, help="cohort models whose series --series writes")
     args = ap.parse_args()
+    import svzerod
 
     config = json.loads(args.config.read_text())
     result = {
@@ -146,7 +183,12 @@ def main() -> None:
         "single": time_one(config, args.repeats),
     }
     if args.cohort:
-        result["cohort"] = time_cohort(config, args.cohort, args.spread, args.seed)
+        result["cohort"] = time_cohort(config, args.cohort, args.spread, args.seed, args.max_seconds)
+    if args.series:
+        write_series(config, Path(f"{args.series}_single.csv"))
+        if args.cohort:
+            for i, c in enumerate(cohort_configs(config, min(args.series_models, args.cohort), args.spread, args.seed)):
+                write_series(c, Path(f"{args.series}_cohort{i}.csv"))
     print(json.dumps(result, indent=1))
 
 

@@ -28,6 +28,8 @@ mesh_app = typer.Typer(help="Read, inspect, convert, generate and render meshes.
 app.add_typer(mesh_app, name="mesh")
 from ._ep import ep_app as _ep_app
 app.add_typer(_ep_app, name="ep")
+from ._flow import flow_app as _flow_app
+app.add_typer(_flow_app, name="flow")
 
 
 def _say(msg: str) -> None:

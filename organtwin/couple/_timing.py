@@ -110,21 +110,23 @@ class ElectromechanicalActivation(AbstractActivation):
         if w is not None and (np.any(w < 0) or abs(float(w.sum()) - 1.0) > 1e-6):
             raise ValueError(f"ElectromechanicalActivation: weights must be >= 0 and sum to 1 (sum {float(w.sum()):.6g})")
 
+    # Per-chamber scalars carry a trailing axis against the K twitches, so that the module also evaluates when the
+    # network stacks like chambers into one batched block (leaves (chambers,) and (chambers, K)).
     @property
-    def onsets(self) -> Float[Array, " k"]:
+    def onsets(self) -> Float[Array, "*chambers k"]:
         """d_k: the start of each local twitch on the 0D clock, s."""
-        return (self.activation_ms + self.delay_ms - self.origin_ms) * 1e-3
+        return (self.activation_ms + (self.delay_ms - self.origin_ms)[..., None]) * 1e-3
 
     def twitch(self, s) -> Array:
-        """φ(s): one local twitch, s seconds after its start (s in [0, T))."""
-        tc, tr = self.contract_duration, self.relax_duration
+        """φ(s): one local twitch, s seconds after its start (s in [0, T); the last axis runs over the twitches)."""
+        tc, tr = self.contract_duration[..., None], self.relax_duration[..., None]
         up = 0.5 * (1.0 - jnp.cos(jnp.pi * s / tc))
         down = 0.5 * (1.0 + jnp.cos(jnp.pi * (s - tc) / tr))
         return jnp.where(s < tc, up, jnp.where(s < tc + tr, down, 0.0))
 
     def __call__(self, t) -> Array:
         t = jnp.asarray(t)
-        s = jnp.mod(t[..., None] - self.onsets, self.period)
+        s = jnp.mod(t[..., None] - self.onsets, self.period[..., None])
         phi = self.twitch(s)
         if self.weights is None:
             return jnp.mean(phi, axis=-1)

@@ -3,3 +3,8 @@
 from ._render import render_mesh as render_mesh, to_pyvista as to_pyvista
 from ._fibres_render import render_fibres as render_fibres
 from ._ecg_plot import plot_12lead as plot_12lead
+from ._circulation_plot import (
+    plot_circulation_pressures as plot_circulation_pressures,
+    plot_circulation_volumes as plot_circulation_volumes,
+    plot_pv_loops as plot_pv_loops,
+)

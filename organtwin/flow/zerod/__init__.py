@@ -10,23 +10,29 @@ from ._activation import (
 from ._blocks import (
     AbstractBlock as AbstractBlock,
     BloodVessel as BloodVessel,
+    BloodVesselCRL as BloodVesselCRL,
     BloodVesselJunction as BloodVesselJunction,
     Chamber as Chamber,
+    ClosedLoopRCR as ClosedLoopRCR,
     FlowBC as FlowBC,
     Junction as Junction,
     PressureBC as PressureBC,
     ResistanceBC as ResistanceBC,
+    ResistiveJunction as ResistiveJunction,
     Valve as Valve,
     ValveLaw as ValveLaw,
     WindkesselRCR as WindkesselRCR,
 )
 from ._network import Network as Network, ZeroDModel as ZeroDModel
 from ._solve import (
+    Cohort as Cohort,
+    CohortSolution as CohortSolution,
     Integrator as Integrator,
     PeriodicState as PeriodicState,
     ZeroDSolution as ZeroDSolution,
     cycle_change as cycle_change,
     periodic_steady_state as periodic_steady_state,
+    simulate_cohort as simulate_cohort,
     simulate_zerod as simulate_zerod,
 )
 from ._waveform import Waveform as Waveform

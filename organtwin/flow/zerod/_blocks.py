@@ -6,9 +6,15 @@ are. The block equations are svZeroDSolver's (v3.2 source, ``src/model``):
 
 * :class:`BloodVessel` — resistance R (+ stenosis S·|Q|), then a capacitor C to ground, then an inductance L:
   ``P_in − P_c = (R + S|Q_in|) Q_in``, ``C dP_c/dt = Q_in − Q_out``, ``P_c − P_out = L dQ_out/dt``.
+* :class:`BloodVesselCRL` — capacitor C to ground at the inlet, then R (+ stenosis S·|Q_out|) and L:
+  ``C dP_in/dt = Q_in − Q_out``, ``P_in − P_out = (R + S|Q_out|) Q_out + L dQ_out/dt``.
 * :class:`Junction` — all ports share one pressure and the flows balance.
 * :class:`BloodVesselJunction` — one inlet, each outlet through its own R, L, S.
+* :class:`ResistiveJunction` — every inlet and outlet through its own resistance to a central pressure P_c:
+  ``P_in,i − P_c = R_i Q_in,i``, ``P_c − P_out,j = R_j Q_out,j``, ``Σ Q_in = Σ Q_out``.
 * :class:`WindkesselRCR` — ``P_in − P_c = Rp Q``, ``C dP_c/dt = Q − (P_c − Pd)/Rd``.
+* :class:`ClosedLoopRCR` — the same RCR with its distal end a port to another block instead of a fixed Pd:
+  ``P_in − P_c = Rp Q_in``, ``C dP_c/dt = Q_in − Q_out``, ``P_c − P_out = Rd Q_out``.
 * :class:`ResistanceBC`, :class:`PressureBC`, :class:`FlowBC` — with periodic waveforms (:class:`Waveform`).
 * :class:`Chamber` — time-varying elastance ``P = (E_pass + E_act a(t)) (V − V_rest(t))``, ``V_rest = (1 − a)(V_rd − V_rs)
   + V_rs``, ``dV/dt = Q_in − Q_out``, optional outlet inductance (svZeroDSolver's ChamberElastanceInductor and
@@ -35,8 +41,8 @@ from ._activation import AbstractActivation
 from ._waveform import Waveform, as_waveform
 
 __all__ = [
-    "AbstractBlock", "BloodVessel", "BloodVesselJunction", "Chamber", "FlowBC", "Junction", "PressureBC",
-    "ResistanceBC", "Valve", "ValveLaw", "WindkesselRCR",
+    "AbstractBlock", "BloodVessel", "BloodVesselCRL", "BloodVesselJunction", "Chamber", "ClosedLoopRCR", "FlowBC",
+    "Junction", "PressureBC", "ResistanceBC", "ResistiveJunction", "Valve", "ValveLaw", "WindkesselRCR",
 ]
 
 
@@ -176,6 +182,33 @@ class BloodVessel(AbstractBlock):
                             cap_nonzero=_value(self.capacitance) > 0)
 
 
+class BloodVesselCRL(AbstractBlock):
+    """svZeroDSolver BloodVesselCRL: C to ground at the inlet → R (+ stenosis S|Q_out|) → L."""
+
+    name: str = eqx.field(static=True)
+    resistance: Array = eqx.field(converter=_p, default=0.0)
+    capacitance: Array = eqx.field(converter=_p, default=0.0)
+    inductance: Array = eqx.field(converter=_p, default=0.0)
+    stenosis: Array = eqx.field(converter=_p, default=0.0)
+    max_inlets: ClassVar[int] = 1
+    max_outlets: ClassVar[int] = 1
+
+    def __check_init__(self):
+        _nonneg(self, "resistance", "capacitance", "inductance", "stenosis")
+
+    def decompose(self, inlets, outlets, shorted):
+        if not (inlets and outlets):
+            raise NetworkError(f"block {self.name} needs an inlet and an outlet connection")
+        tin, tout = inlets[0], outlets[0]
+        e = RL("RL", tin, tout, r="resistance", l="inductance", s="stenosis")
+        has_c = _value(self.capacitance) > 0
+        d = Decomposition([e] + ([Cap("C", tin, "capacitance")] if has_c else []))
+        if not shorted(e):   # shorted: one point, whose ports' flows come from the neighbours
+            d.port_flows[tin] = PortFlow((("RL", 1.0),), (("C", 1.0),) if has_c else ())
+            d.port_flows[tout] = PortFlow((("RL", 1.0),))
+        return d
+
+
 class Junction(AbstractBlock):
     """Ideal junction: one pressure at every port, flows balance (svZeroDSolver NORMAL_JUNCTION)."""
 
@@ -217,6 +250,47 @@ class BloodVesselJunction(AbstractBlock):
         return d
 
 
+class ResistiveJunction(AbstractBlock):
+    """Each inlet and outlet through its own resistance to one central point (svZeroDSolver resistive_junction).
+
+    ``resistance`` lists one R per port: the inlets first, then the outlets, each in connection order.
+    """
+
+    name: str = eqx.field(static=True)
+    resistance: Array = eqx.field(converter=_p)
+    max_inlets: ClassVar[int] = 10**6
+    max_outlets: ClassVar[int] = 10**6
+
+    def __check_init__(self):
+        _nonneg(self, "resistance")
+
+    def decompose(self, inlets, outlets, shorted):
+        n = int(np.asarray(self.resistance).size)
+        ports = list(inlets) + list(outlets)
+        if not (inlets and outlets):
+            raise NetworkError(f"junction {self.name} needs an inlet and an outlet connection")
+        if len(ports) != n:
+            raise NetworkError(f"junction {self.name}: {len(inlets)} inlets and {len(outlets)} outlets but {n} "
+                               "resistances; give one R per inlet, then one per outlet")
+        tc = f"pressure_c:{self.name}"
+        d = Decomposition()
+        edges = []
+        for i, t in enumerate(ports):
+            e = RL(f"R{i}", t, tc, index=i, r="resistance") if i < len(inlets) else \
+                RL(f"R{i}", tc, t, index=i, r="resistance")
+            d.elements.append(e)
+            edges.append(e)
+        live = [i for i, e in enumerate(edges) if not shorted(e)]
+        for i in live:
+            d.port_flows[ports[i]] = PortFlow(((f"R{i}", 1.0),))
+        if len(live) == len(ports) - 1:   # one port joined to the centre: its flow from the balance of the others
+            k = next(i for i in range(len(ports)) if i not in live)
+            sign = 1.0 if k < len(inlets) else -1.0   # Q_k = ± (Σ outflows − Σ other inflows)
+            d.port_flows[ports[k]] = PortFlow(tuple((f"R{i}", sign * (1.0 if i >= len(inlets) else -1.0))
+                                                    for i in live))
+        return d
+
+
 class WindkesselRCR(AbstractBlock):
     """Three-element Windkessel at an outlet: proximal Rp, capacitor C, distal Rd to the distal pressure Pd."""
 
@@ -242,6 +316,37 @@ class WindkesselRCR(AbstractBlock):
             d.elements.append(Cap("C", tc, "c"))
         d.port_flows[tin] = PortFlow((("Rp", 1.0),)) if not shorted(ep) else \
             PortFlow((("Rd", 1.0),), (("C", 1.0),) if has_c else ())
+        return d
+
+
+class ClosedLoopRCR(AbstractBlock):
+    """svZeroDSolver ClosedLoopRCR: proximal Rp, capacitor C to ground, distal Rd, with the distal end an outlet to
+    another block (in a closed loop) rather than a prescribed pressure."""
+
+    name: str = eqx.field(static=True)
+    rp: Array = eqx.field(converter=_p)
+    c: Array = eqx.field(converter=_p)
+    rd: Array = eqx.field(converter=_p)
+    max_inlets: ClassVar[int] = 1
+    max_outlets: ClassVar[int] = 1
+
+    def __check_init__(self):
+        _nonneg(self, "rp", "c", "rd")
+
+    def decompose(self, inlets, outlets, shorted):
+        if not (inlets and outlets):
+            raise NetworkError(f"ClosedLoopRCR {self.name} needs a block upstream and a block downstream; for an "
+                               "outlet with a fixed distal pressure use RCR")
+        tin, tc, tout = inlets[0], f"P_c:{self.name}", outlets[0]
+        ep, ed = RL("Rp", tin, tc, r="rp"), RL("Rd", tc, tout, r="rd")
+        has_c = _value(self.c) > 0
+        d = Decomposition([ep, ed] + ([Cap("C", tc, "c")] if has_c else []))
+        if shorted(ep) and shorted(ed):
+            return d
+        storage = (("C", 1.0),) if has_c else ()
+        d.port_flows[tin] = PortFlow((("Rp", 1.0),)) if not shorted(ep) else PortFlow((("Rd", 1.0),), storage)
+        d.port_flows[tout] = PortFlow((("Rd", 1.0),)) if not shorted(ed) else \
+            PortFlow((("Rp", 1.0),), tuple((k, -v) for k, v in storage))
         return d
 
 

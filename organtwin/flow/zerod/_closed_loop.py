@@ -75,17 +75,7 @@ def regazzoni2022(*, valve_law: ValveLaw = ValveLaw.TANH, steepness: float = 10.
     Valves are smooth by default (``ValveLaw.TANH``, transition width ~1/steepness mmHg) so that gradients exist;
     ``ValveLaw.PIECEWISE`` is the paper's switch (Rmin if p_up > p_down, else Rmax).
     """
-    p = {k: (dict(v) if isinstance(v, dict) else v) for k, v in REGAZZONI2022.items()}
-    for k, v in (params or {}).items():
-        if k not in p:
-            raise NetworkError(f"regazzoni2022: unknown parameter group {k!r}; groups: {', '.join(p)}")
-        if isinstance(v, dict):
-            for kk in v:
-                if kk not in p[k]:
-                    raise NetworkError(f"regazzoni2022: unknown parameter {k}.{kk}; known: {', '.join(p[k])}")
-            p[k].update(v)
-        else:
-            p[k] = v
+    p = _merge(REGAZZONI2022, params or {}, "")
     T = float(p["period"])
     blocks = []
     for c in CHAMBERS:
@@ -109,6 +99,23 @@ def regazzoni2022(*, valve_law: ValveLaw = ValveLaw.TANH, steepness: float = 10.
     init = p["initial"]
     y0 = model.initial_state(pressure=init["pressure"], volume=init["volume"], dtype=dtype)
     return Circulation(model, T, y0)
+
+
+def _merge(base: dict, over: dict, where: str) -> dict:
+    """``base`` with the entries of ``over`` put in, recursively (a nested dict overrides only the keys it names)."""
+    out = {k: (_merge(v, {}, "") if isinstance(v, dict) else v) for k, v in base.items()}
+    for k, v in over.items():
+        name = f"{where}{k}"
+        if k not in out:
+            what = "parameter group" if not where else "parameter"
+            raise NetworkError(f"regazzoni2022: unknown {what} {name}; known: {', '.join(out)}")
+        if isinstance(out[k], dict):
+            if not isinstance(v, dict):
+                raise NetworkError(f"regazzoni2022: {name} is a group ({', '.join(out[k])}); give a dict")
+            out[k] = _merge(out[k], v, f"{name}.")
+        else:
+            out[k] = v
+    return out
 
 
 @dataclass(frozen=True)
@@ -162,26 +169,37 @@ def haemodynamics(model: ZeroDModel, ts, ys, period: float) -> dict:
     return out
 
 
-def simulate_circulation(circ: Circulation, *, tol: float = 1e-6, max_cycles: int = 200, cycles: int | None = None,
-                         points_per_cycle: int = 801, integrator: Integrator | None = None) -> CirculationResult:
+def simulate_circulation(circ: Circulation, *, tol: float | None = None, max_cycles: int = 200,
+                         cycles: int | None = None, points_per_cycle: int = 801,
+                         integrator: Integrator | None = None) -> CirculationResult:
     """Run the loop to its periodic steady state (cycle-to-cycle change < ``tol``, or exactly ``cycles`` cycles) and
-    return the last beat sampled at ``points_per_cycle`` points with its haemodynamic figures."""
-    integ = integrator or Integrator.adaptive()
+    return the last beat sampled at ``points_per_cycle`` points with its haemodynamic figures.
+
+    Defaults follow the state's dtype: float64 integrates at rtol 1e-7 / atol 1e-8 with ``tol`` 1e-6; float32 at
+    rtol 1e-5 / atol 1e-5 with ``tol`` 1e-4 (float32 round-off makes smaller cycle-to-cycle changes noise).
+    A solver failure (too many steps: an unphysical parameter) is a one-line `NetworkError`.
+    """
+    f64 = circ.y0.dtype == jnp.float64
+    integ = integrator or (Integrator.adaptive() if f64 else Integrator.adaptive(rtol=1e-5, atol=1e-5))
+    tol = (1e-6 if f64 else 1e-4) if tol is None else tol
     T = circ.period
 
     @eqx.filter_jit
     def run(c):
         ps: PeriodicState = periodic_steady_state(c.model, T, c.y0, tol=tol, max_cycles=max_cycles, cycles=cycles,
                                                   integrator=integ)
-        t0 = ps.cycles.astype(c.y0.dtype) * T
-        ts = t0 + jnp.linspace(0.0, T, points_per_cycle, dtype=c.y0.dtype)
-        sol = simulate_zerod(c.model, t0, t0 + T, ps.y0, ts=ts, integrator=integ)
+        ts = jnp.linspace(0.0, T, points_per_cycle, dtype=c.y0.dtype)   # the model is T-periodic: beat on [0, T]
+        sol = simulate_zerod(c.model, 0.0, T, ps.y0, ts=ts, integrator=integ)
         obs = sol.observe()
         metrics = haemodynamics(c.model, sol.ts, sol.ys, T)
         vol = jax.vmap(c.model.blood_volume)(sol.ys)
-        return ps, sol.ts - t0, obs, metrics, vol
+        return ps, sol.ts, obs, metrics, vol
 
-    ps, ts, obs, metrics, vol = run(circ)
+    try:
+        ps, ts, obs, metrics, vol = run(circ)
+    except eqx.EquinoxRuntimeError as e:
+        raise NetworkError(f"circulation: the ODE solver failed ({_first_line(e)}); check the parameters (a zero "
+                           "or negative compliance, resistance or elastance)") from None
     p_idx, q_idx = _trace_indices(circ.model)
     st = circ.model.structure
     pres = {k: np.asarray(obs["pressure"][:, i]) for k, i in p_idx.items()}
@@ -193,3 +211,11 @@ def simulate_circulation(circ: Circulation, *, tol: float = 1e-6, max_cycles: in
                            f"{float(ps.change):.2e} > tol {tol:.0e}); raise max_cycles or tol")
     return CirculationResult(np.asarray(ts), pres, vols, flows, metrics, int(ps.cycles), float(ps.change),
                              np.asarray(vol))
+
+
+def _first_line(err: Exception) -> str:
+    """The reason of an equinox runtime error (its ``EquinoxRuntimeError: ...`` line), without the stack report."""
+    for ln in str(err).splitlines():
+        if "EquinoxRuntimeError:" in ln:
+            return ln.split("EquinoxRuntimeError:", 1)[1].strip().rstrip(".")
+    return "solver error"

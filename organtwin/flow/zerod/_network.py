@@ -5,14 +5,24 @@ Every connection ``(upstream, downstream)`` is a point with one pressure and one
 pressures, R–L–stenosis edges, valves and prescribed flows on those points; ideal junctions and impedance-free edges merge
 points. The state of the compiled ODE is: the pressure of every point that carries capacitance, the volume of every
 chamber, the flow of every edge with inductance. Points with neither (nor a prescribed pressure) are algebraic: their
-pressures make the flows balance, found by Newton's method (optimistix) when the network needs it; most networks,
-Regazzoni's closed loop among them, need none. The structure (which edges are inductive, which points merge) is decided
-once from the parameter values at compile time; the parameters themselves stay arrays in the blocks, so gradients flow.
+pressures make the flows balance. When each such point meets only linear resistors to known points (or only inductors,
+by the rate of its balance) — svZeroDSolver's junctions and zero-R vessels, RCR and vessel outlets — every balance is
+one division; otherwise they are found by Newton's method. Regazzoni's closed loop as built here has none. The
+structure (which edges are inductive, which points merge, which solve) is decided once from the parameter values at
+compile time; the parameters themselves stay arrays in the blocks, so gradients flow.
+
+The right-hand side is written for a small XLA program rather than for Python: like blocks (chambers, valves) are
+evaluated together on their stacked parameters, net inflows are gathers from fixed incidence tables (no scatter), each
+flow and elastance is evaluated once per call. Its cost is the per-step cost of a fixed-step solve and of a vmapped
+cohort (benchmarks/zerod_vs_svzerod.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass
+from functools import cached_property
 
 import equinox as eqx
 import jax
@@ -84,6 +94,59 @@ class _Structure:
     @property
     def n_state(self):
         return self.n_cap + self.n_chamber + len(self.inductive)
+
+    # ---- index tables for the ODE's hot path (host side, built once per structure; numpy constants when traced)
+    @property
+    def n_edges(self):
+        return len(self.inductive) + len(self.resistive) + len(self.valves) + len(self.flows)
+
+    @cached_property
+    def edge_ends(self):
+        """(a, b): the upstream and downstream node of every edge in global edge order (n_nodes: outside)."""
+        a = [row[2] for row in self.inductive + self.resistive] + [row[1] for row in self.valves] + \
+            [row[2] for row in self.flows]
+        b = [row[3] for row in self.inductive + self.resistive] + [row[2] for row in self.valves] + \
+            [row[3] for row in self.flows]
+        n = self.n_nodes
+        return np.array([n if i < 0 else i for i in a], dtype=np.int32), \
+            np.array([n if i < 0 else i for i in b], dtype=np.int32)
+
+    @cached_property
+    def incidence(self):
+        """(edge, sign) tables of shape (n_nodes, max degree): inflow[n] = Σ_k sign[n, k] q[edge[n, k]] (padding
+        points at edge n_edges, a zero appended to q, with sign 0). A gather and a sum: no scatter in the ODE."""
+        a, b = self.edge_ends
+        rows = [[] for _ in range(self.n_nodes)]
+        for e, (ia, ib) in enumerate(zip(a, b)):
+            if ib < self.n_nodes:
+                rows[ib].append((e, 1.0))
+            if ia < self.n_nodes:
+                rows[ia].append((e, -1.0))
+        k = max([len(r) for r in rows] + [1])
+        edge = np.full((self.n_nodes, k), self.n_edges, dtype=np.int32)
+        sign = np.zeros((self.n_nodes, k))
+        for n, r in enumerate(rows):
+            for j, (e, c) in enumerate(r):
+                edge[n, j], sign[n, j] = e, c
+        return edge, sign
+
+    @cached_property
+    def alg_diagonal(self):
+        """Whether the algebraic points' mass balances are linear and decoupled: every edge whose flow depends on an
+        algebraic point's pressure (a linear resistor at a point of index 1, an inductor's rate at a point of index 2)
+        ends at a known point. Their pressures are then one division each: p = -r(0) / (∂r/∂p)."""
+        if not (self.n_alg and self.alg_linear):
+            return False
+        n0 = self.n_nodes - self.n_alg
+        rate = {n0 + i for i in self.alg_rate}
+        for row in self.resistive:
+            if row[2] >= n0 and row[3] >= n0:
+                return False
+        for row in self.inductive:
+            ends = (row[2], row[3])
+            if any(e in rate for e in ends) and all(e >= n0 for e in ends):
+                return False
+        return True
 
 
 def _is_zero(block, attr, index):
@@ -338,13 +401,32 @@ class ZeroDModel(eqx.Module):
         s = jnp.stack([g(row[6], row[0], row[7]) for row in rows])
         return r, l, s
 
+    def _grouped(self, names, fn, dtype):
+        """``stack([fn(blocks[n], i) for i, n in enumerate(names)])``, evaluated once per group of like blocks (same
+        type, static fields and parameter shapes) on their stacked parameters: one vector expression per group
+        rather than one scalar expression per block."""
+        groups = {}
+        for i, n in enumerate(names):
+            groups.setdefault(_likeness(self.blocks[n]), []).append(i)
+        if len(groups) == len(names):
+            return jnp.stack([jnp.asarray(fn(self.blocks[n], i), dtype) for i, n in enumerate(names)])
+        parts, order = [], []
+        for idx in groups.values():
+            blk = _stack_blocks([self.blocks[names[i]] for i in idx])
+            parts.append(jnp.broadcast_to(jnp.asarray(fn(blk, np.array(idx)), dtype), (len(idx),)))
+            order += idx
+        out = jnp.concatenate(parts)
+        return out if order == sorted(order) else out[np.argsort(order)]
+
     def node_capacitance(self, dtype=None):
         st = self.structure
         dtype = dtype or self._dtype()
-        c = jnp.zeros(st.n_nodes + 1, dtype)
+        per_node = [[] for _ in range(st.n_nodes)]
         for name, attr, nd in st.caps:
-            c = c.at[nd].add(jnp.asarray(self.blocks[name].get(attr), dtype))
-        return c[:st.n_nodes]
+            per_node[nd].append(jnp.asarray(self.blocks[name].get(attr), dtype))
+        if not st.n_nodes:
+            return jnp.zeros((0,), dtype)
+        return jnp.stack([sum(c[1:], c[0]) if c else jnp.zeros((), dtype) for c in per_node])
 
     def _known_pressures(self, t, x, steady=False):
         st = self.structure
@@ -353,27 +435,37 @@ class ZeroDModel(eqx.Module):
         vols = x[st.n_cap:st.n_cap + st.n_chamber]
         parts = [p_c]
         if st.n_chamber:
-            parts.append(jnp.stack([self.blocks[n].pressure(t, vols[i]) for i, n in enumerate(st.chambers)]).astype(dtype))
+            parts.append(self._grouped(st.chambers, lambda b, i: b.pressure(t, vols[i]), dtype))
         if st.n_pressure:
             parts.append(jnp.stack([_evaluate(self.blocks[n].get(a), t, steady) for n, a in st.pressures]).astype(dtype))
         return jnp.concatenate(parts) if len(parts) > 1 else p_c
 
     def _edge_flows(self, t, p, q_ind, steady=False):
         """Flows of every edge (inductive, resistive, valves, prescribed), in global edge order."""
+        return jnp.concatenate(self._edge_flow_parts(t, p, q_ind, steady))
+
+    def _resistive_flows(self, p):
+        st = self.structure
+        r, _, s = self._rl(st.resistive, p.dtype)
+        a = np.array([row[2] for row in st.resistive])
+        b = np.array([row[3] for row in st.resistive])
+        return _resistive_flow(p[a] - p[b], r, s)
+
+    def _edge_flow_parts(self, t, p, q_ind, steady=False):
         st = self.structure
         dtype = p.dtype
         out = [q_ind]
         if st.resistive:
-            r, _, s = self._rl(st.resistive, dtype)
-            a = np.array([row[2] for row in st.resistive])
-            b = np.array([row[3] for row in st.resistive])
-            out.append(_resistive_flow(p[a] - p[b], r, s))
+            out.append(self._resistive_flows(p))
         if st.valves:
-            out.append(jnp.stack([self.blocks[n].flow(p[a] - p[b]) for n, a, b in st.valves]).astype(dtype))
+            a = np.array([row[1] for row in st.valves])
+            b = np.array([row[2] for row in st.valves])
+            dp = p[a] - p[b]
+            out.append(self._grouped([row[0] for row in st.valves], lambda blk, i: blk.flow(dp[i]), dtype))
         if st.flows:
             out.append(jnp.stack([_evaluate(self.blocks[n].get(attr), t, steady) for n, attr, _, _ in st.flows])
                        .astype(dtype))
-        return jnp.concatenate(out)
+        return out
 
     def _edge_rates(self, t, p, q_ind):
         """dQ/dt of every edge (inductors from their law, prescribed flows from their waveform, others 0)."""
@@ -398,22 +490,89 @@ class ZeroDModel(eqx.Module):
         return (p[a] - p[b] - r * q_ind - s * jnp.abs(q_ind) * q_ind) / l
 
     def _ends(self):
-        st = self.structure
-        a = [row[2] for row in st.inductive + st.resistive] + [row[1] for row in st.valves] + \
-            [row[2] for row in st.flows]
-        b = [row[3] for row in st.inductive + st.resistive] + [row[2] for row in st.valves] + \
-            [row[3] for row in st.flows]
-        n = st.n_nodes
-        return np.array([n if i < 0 else i for i in a], dtype=np.int32), \
-            np.array([n if i < 0 else i for i in b], dtype=np.int32)
+        return self.structure.edge_ends
 
-    def _inflow(self, q):
-        a, b = self._ends()
-        z = jnp.zeros(self.structure.n_nodes + 1, q.dtype)
-        return z.at[b].add(q).at[a].add(-q)[:-1]
+    def _inflow(self, q, rows=None):
+        """Net inflow Σ q_in − Σ q_out at every point (or at ``rows``, a slice), from the incidence tables."""
+        edge, sign = self.structure.incidence
+        if rows is not None:
+            edge, sign = edge[rows], sign[rows]
+        if not edge.size:
+            return jnp.zeros(edge.shape[:1], q.dtype)
+        qz = jnp.concatenate([q, jnp.zeros((1,), q.dtype)])
+        out = qz[edge[:, 0]] * jnp.asarray(sign[:, 0], q.dtype)
+        for j in range(1, edge.shape[1]):   # a sum of k gathers (one elementwise loop), not a reduction
+            out = out + qz[edge[:, j]] * jnp.asarray(sign[:, j], q.dtype)
+        return out
+
+    def _diagonal_conductance(self, dtype):
+        """∂r/∂p_i of each algebraic point's balance when they are decoupled (``alg_diagonal``): −Σ 1/R over the
+        linear resistors at a point of index 1, −Σ 1/L over the inductors at a point of index 2 (only edges at an
+        algebraic point enter, whose R or L is > 0: no 1/0 in the values or their derivatives)."""
+        st = self.structure
+        n0 = st.n_nodes - st.n_alg
+        rate = set(st.alg_rate)
+        res_used, ind_used = [], []
+        terms = [[] for _ in range(st.n_alg)]   # per point: indices into [1/R of res_used, 1/L of ind_used]
+        for rows, used, want_rate in ((st.resistive, res_used, False), (st.inductive, ind_used, True)):
+            for e, row in enumerate(rows):
+                hits = [nd - n0 for nd in row[2:4] if nd >= n0 and ((nd - n0) in rate) == want_rate]
+                if hits:
+                    used.append(e)
+                for i in hits:
+                    terms[i].append(len(used) - 1 + (len(res_used) if want_rate else 0))
+        k = max(len(t) for t in terms)
+        pad = len(res_used) + len(ind_used)
+        table = np.full((st.n_alg, k), pad, dtype=np.int32)
+        for i, t in enumerate(terms):
+            table[i, :len(t)] = t
+        vals = [jnp.zeros((1,), dtype)]
+        if ind_used:
+            vals.insert(0, 1.0 / self._rl(st.inductive, dtype)[1][np.array(ind_used)])
+        if res_used:
+            vals.insert(0, 1.0 / self._rl(st.resistive, dtype)[0][np.array(res_used)])
+        return -jnp.sum(jnp.concatenate(vals)[table], axis=-1)
+
+    def _alg_residual(self, t, p, q_ind, steady, q=None):
+        st = self.structure
+        n0 = st.n_nodes - st.n_alg
+        q = self._edge_flows(t, p, q_ind, steady) if q is None else q
+        r = self._inflow(q, slice(n0, None))
+        if st.alg_rate:
+            # points joined only by inductors: d/dt of their mass balance (linear in p), exact for the ODE and
+            # kept by any Runge–Kutta method since the balance is a linear invariant
+            rate = self._inflow(self._edge_rates(t, p, q_ind), slice(n0, None))
+            r = jnp.where(np.isin(np.arange(st.n_alg), st.alg_rate), rate, r)
+        return r
 
     def pressures(self, t, x, steady=False) -> Float[Array, " nodes"]:
         """Pressure of every point (known ones, then algebraic ones solved for)."""
+        return self._pressures_and_flows(t, x, steady)[0]
+
+    def _pressures_and_flows(self, t, x, steady=False):
+        """(pressure of every point, flow of every edge) at state ``x``: what the right-hand side needs, each part
+        evaluated once (prescribed flows, valves and elastances are not evaluated again after the algebraic solve)."""
+        st = self.structure
+        q_ind = x[st.n_cap + st.n_chamber:]
+        if not st.alg_diagonal:
+            p = self._pressures_newton(t, x, steady)
+            return p, self._edge_flows(t, p, q_ind, steady)
+        # linear and decoupled (decided at compile time): each balance r_i = r_i(0) + (∂r_i/∂p_i) p_i, solved exactly
+        # by one division, with no Jacobian to build or factorise. Only resistors touch algebraic points (valves make
+        # the network nonlinear, prescribed and inductor flows do not depend on pressure), so only the resistors'
+        # flows change from those at p_alg = 0.
+        known = self._known_pressures(t, x, steady)
+        n0 = known.shape[0]
+        p0 = jnp.concatenate([known, jnp.zeros((st.n_alg,), known.dtype)])
+        parts = self._edge_flow_parts(t, p0, q_ind, steady)
+        r0 = self._alg_residual(t, p0, q_ind, steady, q=jnp.concatenate(parts))
+        p_alg = _divide_out(bool(steady), self, jnp.asarray(t, known.dtype), known, q_ind, r0)
+        p = p0 + jnp.pad(p_alg, (n0, 0))
+        if st.resistive:
+            parts[1] = self._resistive_flows(p)
+        return p, jnp.concatenate(parts)
+
+    def _pressures_newton(self, t, x, steady=False):
         st = self.structure
         known = self._known_pressures(t, x, steady)
         if not st.n_alg:
@@ -422,14 +581,7 @@ class ZeroDModel(eqx.Module):
         n0 = known.shape[0]
 
         def residual(p_alg, _):
-            p = jnp.concatenate([known, p_alg])
-            r = self._inflow(self._edge_flows(t, p, q_ind, steady))[n0:]
-            if st.alg_rate:
-                # points joined only by inductors: d/dt of their mass balance (linear in p), exact for the ODE and
-                # kept by any Runge–Kutta method since the balance is a linear invariant
-                rate = self._inflow(self._edge_rates(t, p, q_ind))[n0:]
-                r = jnp.where(np.isin(np.arange(st.n_alg), st.alg_rate), rate, r)
-            return r
+            return self._alg_residual(t, jnp.concatenate([known, p_alg]), q_ind, steady)
 
         # Newton on the algebraic points' mass balance: one step is exact when the edges touching them are linear
         # resistors (decided at compile time); otherwise a fixed number of steps, unrolled (differentiable).
@@ -445,10 +597,9 @@ class ZeroDModel(eqx.Module):
     def rhs(self, t, x, args=None, *, steady=False):
         """dx/dt: capacitor pressures, chamber volumes, inductor flows."""
         st = self.structure
-        p = self.pressures(t, x, steady)
+        p, q = self._pressures_and_flows(t, x, steady)
         n_ind = len(st.inductive)
         q_ind = x[st.n_cap + st.n_chamber:]
-        q = self._edge_flows(t, p, q_ind, steady)
         inflow = self._inflow(q)
         parts = []
         if st.n_cap:
@@ -463,8 +614,7 @@ class ZeroDModel(eqx.Module):
     def observe(self, t, x) -> dict:
         """Pressures of points, edge flows, chamber volumes and port (connection) pressures and flows at one time."""
         st = self.structure
-        p = self.pressures(t, x)
-        q = self._edge_flows(t, p, x[st.n_cap + st.n_chamber:])
+        p, q = self._pressures_and_flows(t, x)
         dx = self.rhs(t, x)
         dp = jnp.concatenate([dx[:st.n_cap], jnp.zeros(st.n_chamber, x.dtype),
                               self._pressure_rates(t, x.dtype), jnp.zeros(st.n_alg, x.dtype)]) \
@@ -578,6 +728,50 @@ class ZeroDModel(eqx.Module):
         z0 = jnp.concatenate([x0, jnp.full((n_alg,), jnp.mean(x0[:st.n_cap]) if st.n_cap else 0.0, x0.dtype)])
         sol = optx.root_find(fn, optx.Newton(rtol=tol, atol=tol * 1e-3), z0, max_steps=100, throw=False)
         return sol.value[:n_state]
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _divide_out(steady, model, t, known, q_ind, r0):
+    """The algebraic pressures of a decoupled linear network from its balances at p_alg = 0: p = -r(0) / (∂r/∂p).
+
+    Derivatives are those of the balance r(p, θ) = 0 at the solution (implicit function theorem: dp = -∂r/∂θ dθ /
+    (∂r/∂p)), not of the division: the same for every parameter the linear network has, and exact also for a stenosis
+    coefficient that is 0 (the network was compiled linear for it), where r is not linear in p away from S = 0."""
+    return -r0 / model._diagonal_conductance(known.dtype)
+
+
+@_divide_out.defjvp
+def _divide_out_jvp(steady, primals, tangents):
+    model, t, known, q_ind, r0 = primals
+    d_model, d_t, d_known, d_q, _ = tangents
+    p_alg = _divide_out(steady, model, t, known, q_ind, r0)
+
+    def balance(m, tt, kn, qi):
+        return m._alg_residual(tt, jnp.concatenate([kn, p_alg]), qi, steady)
+
+    _, dr = jax.jvp(balance, (model, t, known, q_ind), (d_model, d_t, d_known, d_q))
+    return p_alg, -dr / model._diagonal_conductance(known.dtype)
+
+
+def _likeness(block):
+    """A key equal for blocks that differ only in name and parameter values (so their parameters stack)."""
+    dyn, stat = [], []
+    for f in dataclasses.fields(block):
+        v = getattr(block, f.name)
+        if f.metadata.get("static", False):
+            if f.name != "name":
+                stat.append((f.name, v))
+        else:
+            dyn.append(v)
+    leaves, tdef = jax.tree_util.tree_flatten(dyn)
+    return type(block), tuple(stat), tdef, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves)
+
+
+def _stack_blocks(blocks):
+    """One block (the first's name and static fields) whose every parameter is the stack of the blocks' values."""
+    leaves = [jax.tree_util.tree_leaves(b) for b in blocks]
+    tdef = jax.tree_util.tree_structure(blocks[0])
+    return jax.tree_util.tree_unflatten(tdef, [jnp.stack(x) for x in zip(*leaves)])
 
 
 def _evaluate(w, t, steady):

@@ -19,7 +19,8 @@ from jaxtyping import Array, Float
 from ..._errors import NetworkError
 from ._network import ZeroDModel
 
-__all__ = ["Integrator", "PeriodicState", "ZeroDSolution", "periodic_steady_state", "simulate_zerod"]
+__all__ = ["Cohort", "CohortSolution", "Integrator", "PeriodicState", "ZeroDSolution", "periodic_steady_state",
+           "simulate_cohort", "simulate_zerod"]
 
 
 class Integrator(eqx.Module):
@@ -43,12 +44,18 @@ class Integrator(eqx.Module):
 
     @classmethod
     def fixed(cls, dt: float, solver=None, *, newton_tol: float = 1e-9) -> "Integrator":
-        """Fixed steps of ``dt`` s; the default Kvaerno3 solves its stages by a chord iteration to ``newton_tol``."""
+        """Fixed steps of ``dt`` s; the default Kvaerno3 (L-stable ESDIRK) solves its stages by Newton's method to
+        ``newton_tol`` (a fresh Jacobian every iteration: a chord iteration with a frozen one diverges where a valve
+        switches between Rmin and Rmax within a step).
+
+        At svZeroDSolver's step (period / (points - 1)) the explicit ``diffrax.Midpoint()`` (two right-hand sides per
+        step) was the cheapest solver about as accurate as svZeroDSolver itself on its closed-loop and RCR
+        configurations; ``diffrax.Bosh3()`` is ten times more accurate for 1.4 times the cost (benchmarks/RESULTS.md,
+        "0D circulation")."""
         if not dt > 0:
             raise NetworkError(f"fixed time step must be > 0 s (got {dt})")
         if solver is None:
-            solver = diffrax.Kvaerno3(root_finder=diffrax.VeryChord(rtol=newton_tol, atol=newton_tol,
-                                                                    norm=optx.max_norm))
+            solver = diffrax.Kvaerno3(root_finder=optx.Newton(rtol=newton_tol, atol=newton_tol, norm=optx.max_norm))
         return cls(solver, diffrax.ConstantStepSize(), float(dt))
 
 
@@ -79,6 +86,7 @@ def simulate_zerod(model: ZeroDModel, t0: float, t1: float, y0: Float[Array, " s
     """Integrate from ``t0`` to ``t1`` (s) from state ``y0``, saving at ``ts`` (default: 201 points)."""
     integ = integrator or Integrator.adaptive()
     ts = jnp.linspace(t0, t1, 201, dtype=y0.dtype) if ts is None else jnp.asarray(ts, y0.dtype)
+    t0, t1 = jnp.asarray(t0, y0.dtype), jnp.asarray(t1, y0.dtype)   # time in the state's precision
     sol = _solve(model, t0, t1, y0, integ, diffrax.SaveAt(ts=ts))
     return ZeroDSolution(ts, sol.ys, model)
 
@@ -114,13 +122,18 @@ def periodic_steady_state(model: ZeroDModel, period: float, y0: Float[Array, " s
                           max_cycles: int = 500, cycles: int | None = None,
                           integrator: Integrator | None = None) -> PeriodicState:
     """Integrate whole cycles until the cycle-to-cycle change is below ``tol`` (a while loop, not differentiable), or
-    exactly ``cycles`` cycles (a scan, differentiable with respect to everything in ``model`` and ``y0``)."""
+    exactly ``cycles`` cycles (a scan, differentiable with respect to everything in ``model`` and ``y0``).
+
+    The model must be periodic with ``period`` (every waveform and activation), so each cycle is integrated on the
+    same clock [0, period]: the answer does not depend on how many cycles ran, and float32 keeps its resolution of
+    time (at t = 160 s its spacing, 1.5e-5 s, is already the size of a step through a valve switch)."""
     integ = integrator or Integrator.adaptive()
     period = float(period)
 
     def one(y, k):
-        t0 = k * period
-        return _solve(model, t0, t0 + period, y, integ, diffrax.SaveAt(t1=True)).ys[-1]
+        del k   # time in the state's precision (diffrax takes its dtype from the times)
+        t0, t1 = jnp.zeros((), y.dtype), jnp.asarray(period, y.dtype)
+        return _solve(model, t0, t1, y, integ, diffrax.SaveAt(t1=True)).ys[-1]
 
     if cycles is not None:
         def body(carry, k):
@@ -141,3 +154,95 @@ def periodic_steady_state(model: ZeroDModel, period: float, y0: Float[Array, " s
 
     y, k, change = jax.lax.while_loop(cond, body, (y0, jnp.asarray(0), jnp.asarray(jnp.inf, y0.dtype)))
     return PeriodicState(y, k, change, change < tol)
+
+
+# ---------------------------------------------------------------------------------------------------------- cohorts
+class Cohort(eqx.Module):
+    """N models of one network structure as one batched model (final): a parameter that differs between the models is
+    stacked on a leading axis of length N; one that is the same in all of them (activation timings, valve resistances,
+    waveform times, ...) is kept once. ``Cohort.stack(models)`` builds it; `simulate_cohort` integrates all N in one
+    compiled program.
+
+    Attributes:
+        model: the batched `ZeroDModel` (stacked and shared leaves).
+        stacked: per leaf of the model (in ``jax.tree.leaves`` order), whether it is stacked.
+        size: N.
+    """
+
+    model: ZeroDModel
+    stacked: tuple = eqx.field(static=True)
+    size: int = eqx.field(static=True)
+
+    @classmethod
+    def stack(cls, models) -> "Cohort":
+        models = list(models)
+        if not models:
+            raise NetworkError("cohort: give at least one model")
+        first = models[0]
+        for i, m in enumerate(models[1:], 1):
+            if m.structure != first.structure:
+                raise NetworkError(f"cohort: model {i} has another network structure than model 0 (blocks, "
+                                   "connections and which R, C, L are zero must agree); build it from the same network")
+
+        def one(*xs):
+            x0 = np.asarray(xs[0])
+            if all(np.shape(x) == x0.shape and np.array_equal(np.asarray(x), x0) for x in xs[1:]):
+                return xs[0], False
+            return jnp.stack([jnp.asarray(x) for x in xs]), True
+
+        leaves = [jax.tree.leaves(m) for m in models]
+        pairs = [one(*xs) for xs in zip(*leaves)]
+        treedef = jax.tree.structure(first)
+        return cls(jax.tree.unflatten(treedef, [p[0] for p in pairs]), tuple(p[1] for p in pairs), len(models))
+
+    @property
+    def in_axes(self):
+        """The model's vmap in_axes (0 for stacked leaves, None for shared ones)."""
+        return jax.tree.unflatten(jax.tree.structure(self.model), [0 if s else None for s in self.stacked])
+
+    def __getitem__(self, i: int) -> ZeroDModel:
+        """Model ``i`` of the cohort."""
+        leaves = [x[i] if s else x for x, s in zip(jax.tree.leaves(self.model), self.stacked)]
+        return jax.tree.unflatten(jax.tree.structure(self.model), leaves)
+
+
+class CohortSolution(eqx.Module):
+    """States of every model at the saved times (final): ``ys`` is (models, times, states)."""
+
+    ts: Float[Array, " times"]
+    ys: Float[Array, "models times states"]
+    cohort: Cohort
+
+    def observe(self) -> dict:
+        """`ZeroDModel.observe` of every model at every saved time; arrays (models, times, ...)."""
+        return jax.vmap(lambda m, ys: jax.vmap(m.observe)(self.ts, ys), in_axes=(self.cohort.in_axes, 0))(
+            self.cohort.model, self.ys)
+
+
+def simulate_cohort(cohort: Cohort, t0: float, t1: float, y0: Float[Array, "models states"], *,
+                    ts: Float[Array, " times"] | None = None, integrator: Integrator | None = None,
+                    steady_start: bool = False) -> CohortSolution:
+    """Integrate every model of ``cohort`` from ``t0`` to ``t1`` (s), from states ``y0`` (models, states), in one solve
+    whose right-hand side is vmapped over the models (one compile for any N; on a GPU the N models run in parallel).
+
+    With ``Integrator.fixed`` every model takes the same steps, so each result is the one `simulate_zerod` gives for
+    that model alone (to round-off). With an adaptive integrator the steps are chosen for the whole cohort (the error
+    norm is taken over all models): each result is at least as accurate as asked. ``steady_start``: first replace each
+    ``y0`` by its model's steady state (`ZeroDModel.steady_state`, svZeroDSolver's ``steady_initial``). Vmapping the
+    right-hand side, rather than the whole solve, keeps diffrax's per-step bookkeeping on (stages, models, states)
+    arrays: 1.1-1.5x the throughput of ``jax.vmap(simulate_zerod)``, and shared parameters another 1.4-2x
+    (benchmarks/RESULTS.md, "0D circulation")."""
+    integ = integrator or Integrator.adaptive()
+    y0 = jnp.asarray(y0)
+    if y0.ndim != 2 or y0.shape[0] != cohort.size:
+        raise NetworkError(f"simulate_cohort: y0 must be (models, states) = ({cohort.size}, "
+                           f"{cohort.model.structure.n_state}); got {tuple(y0.shape)}")
+    axes = cohort.in_axes
+    if steady_start:
+        y0 = jax.vmap(lambda m, y: m.steady_state(y), in_axes=(axes, 0))(cohort.model, y0)
+    ts = jnp.linspace(t0, t1, 201, dtype=y0.dtype) if ts is None else jnp.asarray(ts, y0.dtype)
+    rhs = jax.vmap(lambda m, t, y: m.rhs(t, y), in_axes=(axes, None, 0))
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(lambda t, y, m: rhs(m, t, y)), integ.solver, t0, t1, integ.dt0, y0, args=cohort.model,
+        stepsize_controller=integ.controller, saveat=diffrax.SaveAt(ts=ts), max_steps=integ.max_steps, throw=True)
+    return CohortSolution(ts, jnp.swapaxes(sol.ys, 0, 1), cohort)

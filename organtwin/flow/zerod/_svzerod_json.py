@@ -1,14 +1,25 @@
 """svZeroDSolver interoperability: read its JSON configurations, run them, write results in its CSV layouts.
 
-Supported (svZeroDSolver 3.2 names): vessels ``BloodVessel`` (R_poiseuille, C, L, stenosis_coefficient); junctions
-``NORMAL_JUNCTION`` / ``internal_junction`` and ``BloodVesselJunction``; boundary conditions ``FLOW``, ``PRESSURE``,
-``RESISTANCE``, ``RCR``; chambers ``ChamberElastanceInductor`` and ``LinearElastanceChamber`` with activation functions
-``half_cosine``, ``piecewise_cosine``, ``two_hill``; valves ``ValveTanh`` and ``PiecewiseValve``. Anything else is a
-one-line error naming the block. Simulation parameters honoured: number_of_cardiac_cycles,
-number_of_time_pts_per_cardiac_cycle, cardiac_period, steady_initial, output_all_cycles, output_interval,
-output_variable_based, output_mean_only; initial_condition (with pressure_all / flow_all). svZeroDSolver integrates with
-the generalized-α method at the output step; we integrate the same equations with diffrax (adaptive Kvaerno5 by
-default) and report at the same times.
+Supported (svZeroDSolver 3.2 names): vessels ``BloodVessel`` and ``BloodVesselCRL`` (R_poiseuille, C, L,
+stenosis_coefficient; CRL puts the capacitor at the inlet); junctions ``NORMAL_JUNCTION`` / ``internal_junction``,
+``BloodVesselJunction`` and ``resistive_junction`` (``R``: one resistance per inlet, then per outlet); boundary
+conditions ``FLOW``, ``PRESSURE``, ``RESISTANCE``, ``RCR`` and ``ClosedLoopRCR`` (Rp, C, Rd, closed_loop_outlet: an RCR
+whose distal end connects to the next block, the vessel naming it as its inlet boundary condition); chambers
+``ChamberElastanceInductor`` and ``LinearElastanceChamber`` with activation functions ``half_cosine``,
+``piecewise_cosine``, ``two_hill``; valves ``ValveTanh`` and ``PiecewiseValve``. Anything else is a one-line error
+naming the block; among those: ``BloodVesselRC`` (its outlet flow equals its inlet flow while its capacitor fills, which
+no element here does), ``CORONARY`` / ``CORONARY_VAR_RES`` (a capacitor referenced to the time-varying Pim(t)),
+ChamberSphere, ChamberElastanceInductorExponential, closed_loop_blocks, external coupling.
+
+Where svZeroDSolver 3.2 departs from its own equations we follow the equations: its resistive_junction takes only one
+number for ``R`` and reads past it for every later port (we require the documented list); with steady_initial it zeroes
+a ClosedLoopRCR's C for the steady solve and its unsteady run then behaves as C = 0 (measured; with steady_initial
+false it honours C).
+
+Simulation parameters honoured: number_of_cardiac_cycles, number_of_time_pts_per_cardiac_cycle, cardiac_period,
+steady_initial, output_all_cycles, output_interval, output_variable_based, output_mean_only; initial_condition (with
+pressure_all / flow_all). svZeroDSolver integrates with the generalized-α method at the output step; we integrate the
+same equations with diffrax (adaptive Kvaerno5 by default) and report at the same times.
 """
 
 from __future__ import annotations
@@ -27,8 +38,8 @@ import numpy as np
 from ..._errors import NetworkError
 from ._activation import DoubleCosine, HalfCosine, TwoHill
 from ._blocks import (
-    BloodVessel, BloodVesselJunction, Chamber, FlowBC, Junction, PressureBC, ResistanceBC, Valve, ValveLaw,
-    WindkesselRCR,
+    BloodVessel, BloodVesselCRL, BloodVesselJunction, Chamber, ClosedLoopRCR, FlowBC, Junction, PressureBC, ResistanceBC,
+    ResistiveJunction, Valve, ValveLaw, WindkesselRCR,
 )
 from ._network import Network, ZeroDModel
 from ._solve import Integrator, simulate_zerod
@@ -172,9 +183,19 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
             _check_keys(vals, {"Rp", "C", "Rd", "Pd", "t"}, where)
             b = WindkesselRCR(name, _num(vals, "Rp", where), _num(vals, "C", where), _num(vals, "Rd", where),
                               _num(vals, "Pd", where, 0.0))
+        elif kind == "ClosedLoopRCR":
+            # closed_loop_outlet joins the outlet to ClosedLoopHeartAndPulmonary (not supported); without that block
+            # svZeroDSolver ignores it, and so do we: the outlet is the vessel naming this BC as its inlet
+            _check_keys(vals, {"Rp", "C", "Rd", "closed_loop_outlet"}, where)
+            if not isinstance(vals.get("closed_loop_outlet", False), bool):
+                raise NetworkError(f"svZeroD config: {where} 'closed_loop_outlet' must be true or false")
+            b = ClosedLoopRCR(name, _num(vals, "Rp", where), _num(vals, "C", where), _num(vals, "Rd", where))
+        elif kind in ("CORONARY", "CORONARY_VAR_RES"):
+            raise NetworkError(f"svZeroD config: {where}: bc_type {kind!r} is not supported (its intramyocardial "
+                               "capacitor is referenced to the time-varying pressure Pim(t))")
         else:
             raise NetworkError(f"svZeroD config: {where}: bc_type {kind!r} is not supported "
-                               "(supported: FLOW, PRESSURE, RESISTANCE, RCR)")
+                               "(supported: FLOW, PRESSURE, RESISTANCE, RCR, ClosedLoopRCR)")
         bcs[name] = b
         types[name] = kind
 
@@ -183,15 +204,20 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         where = f"vessels[{i}]"
         name = _need(v, "vessel_name", where)
         kind = v.get("zero_d_element_type", "BloodVessel")
-        if kind != "BloodVessel":
+        if kind == "BloodVesselRC":
+            raise NetworkError(f"svZeroD config: vessel {name}: zero_d_element_type 'BloodVesselRC' is not supported "
+                               "(its outlet flow equals its inlet flow while its capacitor fills); use BloodVessel "
+                               "or BloodVesselCRL")
+        if kind not in ("BloodVessel", "BloodVesselCRL"):
             raise NetworkError(f"svZeroD config: vessel {name}: zero_d_element_type {kind!r} is not supported "
-                               "(supported: BloodVessel)")
+                               "(supported: BloodVessel, BloodVesselCRL)")
         vals = _need(v, "zero_d_element_values", where)
         where = f"vessel {name}"
         _check_keys(vals, {"R_poiseuille", "C", "L", "stenosis_coefficient"}, where)
-        blocks.append(BloodVessel(name, _num(vals, "R_poiseuille", where), _num(vals, "C", where, 0.0),
-                                  _num(vals, "L", where, 0.0), _num(vals, "stenosis_coefficient", where, 0.0)))
-        types[name] = "BloodVessel"
+        cls = BloodVessel if kind == "BloodVessel" else BloodVesselCRL
+        blocks.append(cls(name, _num(vals, "R_poiseuille", where), _num(vals, "C", where, 0.0),
+                          _num(vals, "L", where, 0.0), _num(vals, "stenosis_coefficient", where, 0.0)))
+        types[name] = kind
         vessel_ids[v.get("vessel_id", i)] = name
         vb = v.get("boundary_conditions", {})
         for side in ("inlet", "outlet"):
@@ -236,6 +262,16 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         where = f"junction {name}"
         if kind in ("NORMAL_JUNCTION", "internal_junction"):
             blocks.append(Junction(name))
+        elif kind == "resistive_junction":
+            vals = _need(j, "junction_values", where)
+            _check_keys(vals, {"R"}, where)
+            r = _need(vals, "R", where)
+            n_ports = len(j.get("inlet_vessels", j.get("inlet_blocks", []))) + \
+                len(j.get("outlet_vessels", j.get("outlet_blocks", [])))
+            if not isinstance(r, list) or len(r) != n_ports:
+                raise NetworkError(f"svZeroD config: {where}: 'R' must be a list of {n_ports} resistances, one per "
+                                   f"inlet then one per outlet (got {r!r})")
+            blocks.append(ResistiveJunction(name, np.asarray([_num({"R": x}, "R", where) for x in r], float)))
         elif kind == "BloodVesselJunction":
             vals = _need(j, "junction_values", where)
             _check_keys(vals, {"R_poiseuille", "L", "stenosis_coefficient"}, where)
@@ -243,7 +279,7 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
             blocks.append(BloodVesselJunction(name, arr("R_poiseuille"), arr("L"), arr("stenosis_coefficient")))
         else:
             raise NetworkError(f"svZeroD config: {where}: junction_type {kind!r} is not supported "
-                               "(supported: NORMAL_JUNCTION, BloodVesselJunction)")
+                               "(supported: NORMAL_JUNCTION, BloodVesselJunction, resistive_junction)")
         types[name] = kind
         if "inlet_vessels" in j:
             ins = [vessel_ids.get(k) for k in j["inlet_vessels"]]
@@ -308,6 +344,15 @@ def _initial_state(cfg: SvZeroDConfig, model: ZeroDModel, dtype):
             q = ic.get(f"flow:{t_out}", q_all)
             if q is not None and float(np.asarray(b.inductance)) > 0:
                 flow[f"{name}.L"] = float(q)
+        elif kind == "BloodVesselCRL":   # capacitor at the inlet point (a connection); inductor flow = outlet flow
+            t_out = next((f"{u}:{d}" for u, d in st.connections if u == name), None)
+            q = ic.get(f"flow:{t_out}", q_all)
+            if q is not None and float(np.asarray(b.inductance)) > 0:
+                flow[f"{name}.RL"] = float(q)
+        elif kind == "ClosedLoopRCR":
+            v = ic.get(f"P_c:{name}", p_all)
+            if v is not None and f"P_c:{name}" in term:
+                pressure.setdefault(st.node_names[term[f"P_c:{name}"]], float(v))
         elif kind in ("ChamberElastanceInductor", "LinearElastanceChamber"):
             if f"Vc:{name}" in ic:
                 volume[name] = float(ic[f"Vc:{name}"])
@@ -389,7 +434,7 @@ def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean:
     if not variable_based:
         out.write("name,time,flow_in,flow_out,pressure_in,pressure_out\n")
         for name, kind in cfg.block_types.items():
-            if kind not in ("BloodVessel", "LinearElastanceChamber", "PiecewiseValve"):
+            if kind not in ("BloodVessel", "BloodVesselCRL", "LinearElastanceChamber", "PiecewiseValve"):
                 continue
             tin = next(f"{u}:{d}" for u, d in st.connections if d == name)
             tout = next(f"{u}:{d}" for u, d in st.connections if u == name)
@@ -401,9 +446,13 @@ def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean:
         rows(f"flow:{t}", [pq[:, port[t]]])
         rows(f"pressure:{t}", [pp[:, port[t]]])
     names = {n: i for i, n in enumerate(st.node_names)}
+    term = dict(st.terminal_nodes)
     for name, kind in cfg.block_types.items():
         if kind in ("ChamberElastanceInductor", "LinearElastanceChamber"):
             rows(f"Vc:{name}", [res.observed["volume"][:, st.chambers.index(name)]])
         elif kind == "RCR" and f"pressure_c:{name}" in names:
             rows(f"pressure_c:{name}", [res.observed["pressure"][:, names[f"pressure_c:{name}"]]])
+        elif kind in ("ClosedLoopRCR", "resistive_junction"):   # internal points, wherever they merged
+            label = ("P_c:" if kind == "ClosedLoopRCR" else "pressure_c:") + name
+            rows(label, [res.observed["pressure"][:, term[label]]])
     return out.getvalue()

@@ -1,0 +1,323 @@
+"""`organtwin flow`: lumped-parameter (0D) blood flow.
+
+``organtwin flow zerod CONFIG.json OUT.csv`` behaves like ``svzerodsolver CONFIG.json OUT.csv``: it reads an
+svZeroDSolver configuration, runs it and writes the result in svZeroDSolver's CSV layout (vessel-based, or variable-based
+when the configuration's ``output_variable_based`` is true), atomically.
+
+``organtwin flow circulation --out DIR`` runs the Regazzoni et al. 2022 closed loop (parameters overridden with
+``--param GROUP.KEY=VALUE``) to its periodic state, optionally with the ventricles' contraction timed by EP activation
+times (``--activation``: an `organtwin ep run` folder or an activation mesh from `organtwin activate`), and writes DIR
+(all or nothing): circulation.csv (one beat: time_s and every pressure mmHg, volume mL, valve flow mL/s), summary.json
+(haemodynamic figures, convergence, blood-volume conservation, parameters, activation), pv_loops.png, pressures.png,
+volumes.png.
+
+A typer sub-application registered by the main application (``app.add_typer(flow_app, name="flow")``). JAX is imported
+inside the commands so that ``organtwin --help`` stays instant; both commands compute in float64 and switch JAX's
+64-bit mode on here, at the user's edge (``flow zerod --float32`` computes in float32). Errors are raised with one-line
+messages and printed by ``organtwin.cli._main.main``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+__all__ = ["flow_app", "zerod", "circulation"]
+
+flow_app = typer.Typer(help="Blood flow: lumped-parameter (0D) networks and the closed-loop circulation.",
+                       no_args_is_help=True)
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _solver_failure(e: RuntimeError, what: str) -> RuntimeError:
+    """An equinox/diffrax runtime error (a multi-line report with stacks) as one line naming the cause."""
+    text = str(e)
+    marker = "EquinoxRuntimeError: "
+    cause = text.rsplit(marker, 1)[-1] if marker in text else text
+    cause = " ".join(cause.split("-------------------")[0].split())
+    cause = ". ".join(c for c in cause.split(". ") if not c.startswith("Try ")).rstrip(". ") or type(e).__name__
+    return RuntimeError(f"{what}: the ODE solver failed ({cause[:1].lower() + cause[1:]}); check the parameters")
+
+
+def _check_output_file(out: Path, name: str) -> Path:
+    out = out.expanduser()
+    if out.is_dir():
+        raise typer.BadParameter(f"{name}: {out} is a folder; give a file name like results.csv")
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise typer.BadParameter(f"{name}: folder {parent} does not exist")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------- zerod
+@flow_app.command("zerod")
+def zerod(
+    config: Annotated[Path, typer.Argument(metavar="CONFIG.json", help="svZeroDSolver configuration (JSON).")],
+    out: Annotated[Path, typer.Argument(metavar="OUT.csv", help="CSV to write, in svZeroDSolver's layout.")],
+    float32: Annotated[bool, typer.Option("--float32", help="Compute in float32 (default float64).")] = False,
+):
+    """Run an svZeroDSolver configuration and write its CSV, like `svzerodsolver CONFIG.json OUT.csv`."""
+    out = _check_output_file(out, "OUT.csv")
+    t0 = time.perf_counter()
+    import jax
+
+    if not float32:
+        jax.config.update("jax_enable_x64", True)  # the user's edge: float64 unless --float32
+    import jax.numpy as jnp
+
+    from ..flow.zerod import read_svzerod, run_svzerod, svzerod_csv
+    from ..io import atomic_file
+
+    cfg = read_svzerod(config)
+    dtype = jnp.float32 if float32 else jnp.float64
+    try:
+        res = run_svzerod(cfg, dtype=dtype)
+    except RuntimeError as e:
+        if type(e).__name__ != "EquinoxRuntimeError":
+            raise
+        raise _solver_failure(e, str(config)) from None
+    text = svzerod_csv(res)
+    with atomic_file(out) as (fh, _):
+        fh.write(text)
+    kinds: dict = {}
+    for k in cfg.block_types.values():
+        kinds[k] = kinds.get(k, 0) + 1
+    blocks = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    n_blocks = len(cfg.block_types)
+    layout = "variable-based" if cfg.output_variable_based else "vessel-based"
+    shown = "all cycles" if cfg.output_all_cycles else "last cycle"
+    _say(f"{config.name}: {n_blocks} block{'s' if n_blocks != 1 else ''} ({blocks}); {cfg.cycles} cycle"
+         f"{'s' if cfg.cycles != 1 else ''} of {cfg.period:g} s ({cfg.cycles * cfg.period:g} s simulated), "
+         f"{res.times.size} output times ({shown}), {'float32' if float32 else 'float64'}; "
+         f"wrote {out} ({text.count(chr(10)) - 1} rows, {layout}) in {time.perf_counter() - t0:.1f} s")
+
+
+# ------------------------------------------------------------------------------------------------------- circulation
+class Preset(str, Enum):
+    regazzoni2022 = "regazzoni2022"
+
+
+def _parse_regions(text: str | None, name: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        ids = [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError:
+        ids = []
+    if not ids:
+        raise typer.BadParameter(f"{name} must be comma-separated integer region ids like 1 or 1,3, got {text!r}")
+    return ids
+
+
+def _parse_params(items: list[str], preset: dict) -> tuple[dict, dict]:
+    """``GROUP.KEY=VALUE`` (or ``period=VALUE``, ``initial.volume.LV=VALUE``) -> (nested overrides for the preset,
+    flat {path: value} for the summary). Paths are checked against the preset's own parameters."""
+    nested: dict = {}
+    flat: dict = {}
+    for item in items:
+        path, eq, value = item.partition("=")
+        path = path.strip()
+        try:
+            v = float(value)
+        except ValueError:
+            v = math.nan
+        if not eq or not path or not math.isfinite(v):
+            raise typer.BadParameter(f"--param must be GROUP.KEY=VALUE with a finite number, e.g. LV.e_active=2.5 or "
+                                     f"period=0.9, got {item!r}")
+        keys = path.split(".")
+        node = preset
+        for depth, k in enumerate(keys):
+            if not isinstance(node, dict) or k not in node:
+                where = ".".join(keys[:depth]) or "the preset"
+                known = ", ".join(node) if isinstance(node, dict) else "none (a number)"
+                raise typer.BadParameter(f"--param {item}: {where} has no parameter {k!r}; known: {known}")
+            node = node[k]
+        if isinstance(node, dict):
+            raise typer.BadParameter(f"--param {item}: {path} is a group ({', '.join(node)}); give one of its "
+                                     f"parameters, e.g. {path}.{next(iter(node))}=VALUE")
+        flat[path] = v
+    for path, v in flat.items():
+        keys = path.split(".")
+        if len(keys) == 1:
+            nested[keys[0]] = v
+            continue
+        group = nested.setdefault(keys[0], {})
+        if len(keys) == 2:
+            group[keys[1]] = v
+        else:  # e.g. initial.volume.LV: the library replaces the whole sub-dict, so start from the preset's
+            sub = group.setdefault(keys[1], dict(preset[keys[0]][keys[1]]))
+            d = sub
+            for k in keys[2:-1]:
+                d = d.setdefault(k, dict(d[k]))
+            d[keys[-1]] = v
+    return nested, flat
+
+
+def _effective(preset: dict, nested: dict) -> dict:
+    def merge(a, b):
+        if isinstance(a, dict) and isinstance(b, dict):
+            return {k: merge(a[k], b[k]) if k in b else a[k] for k in a}
+        return b
+
+    return merge(preset, nested)
+
+
+def _activation_stats(times, weights) -> dict:
+    import numpy as np
+
+    t, w = np.asarray(times, float), np.asarray(weights, float)
+    m = w > 0
+    t, w = t[m], w[m]
+    mean = float(np.sum(w * t) / np.sum(w))
+    return {"nodes": int(m.sum()), "myocardium_mL": float(np.sum(w) / 1000.0), "onset_ms": float(t.min()),
+            "mean_ms": mean, "latest_ms": float(t.max()),
+            "dispersion_sd_ms": float(np.sqrt(np.sum(w * (t - mean) ** 2) / np.sum(w)))}
+
+
+_CSV_GROUPS = (("pressure", "mmHg"), ("volume", "mL"), ("flow", "mL_per_s"))
+
+
+def _write_csv(path: Path, res) -> list[str]:
+    import numpy as np
+
+    from ..io import atomic_file
+
+    names, cols = ["time_s"], [np.asarray(res.t, float)]
+    for group, unit in _CSV_GROUPS:
+        for k, v in getattr(res, group).items():
+            names.append(f"{group}_{k}_{unit}")
+            cols.append(np.asarray(v, float))
+    with atomic_file(path) as (fh, _):
+        fh.write(",".join(names) + "\n")
+        np.savetxt(fh, np.column_stack(cols), fmt="%.10g", delimiter=",")
+    return names
+
+
+def _report(s: dict) -> list[str]:
+    """The printed summary: every number comes from summary.json's dict ``s``."""
+    m = s["metrics"]
+    lines = []
+    for c in ("LV", "RV"):
+        x = m[c]
+        lines.append(f"{c}: EF {100 * x['EF']:.1f} %, EDV {x['EDV_mL']:.1f} mL, ESV {x['ESV_mL']:.1f} mL, "
+                     f"SV {x['SV_mL']:.1f} mL, CO {x['cardiac_output_L_per_min']:.2f} L/min, "
+                     f"peak {x['peak_pressure_mmHg']:.1f} mmHg, dP/dt max {x['dPdt_max_mmHg_per_s']:.0f} mmHg/s")
+    for key, label in (("aorta", "aorta"), ("pulmonary_artery", "pulmonary artery")):
+        x = m[key]
+        lines.append(f"{label}: {x['systolic_mmHg']:.1f}/{x['diastolic_mmHg']:.1f} mmHg (mean {x['mean_mmHg']:.1f})")
+    return lines
+
+
+@flow_app.command("circulation")
+def circulation(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for circulation.csv, summary.json and the PNGs "
+                                                          "(written all or nothing; an earlier organtwin results "
+                                                          "folder there is replaced).")],
+    preset: Annotated[Preset, typer.Option(help="The closed loop and its published parameters.")] = Preset.regazzoni2022,
+    activation: Annotated[Optional[Path], typer.Option(help="Time the LV and RV contraction by EP activation: an "
+                                                            "`organtwin ep run` results folder or a mesh with point data "
+                                                            "activation_time (ms), e.g. from `organtwin activate`.")
+                          ] = None,
+    lv_regions: Annotated[Optional[str], typer.Option("--lv-regions", help="--activation: LV region id(s), e.g. 1 or "
+                                                                           "1,3 (default: the regions named LV).")
+                          ] = None,
+    rv_regions: Annotated[Optional[str], typer.Option("--rv-regions", help="--activation: RV region id(s) (default: "
+                                                                           "the regions named RV).")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", help="Override a preset parameter, GROUP.KEY=VALUE "
+                                                                       "in mmHg, mL, s (e.g. LV.e_active=2.0, "
+                                                                       "sys.r_ar=1.0, period=0.9); repeat for more.")
+                     ] = None,
+    tol: Annotated[float, typer.Option(help="Periodic state: largest relative cycle-to-cycle change.")] = 1e-6,
+    max_cycles: Annotated[int, typer.Option("--max-cycles", help="Give up after this many cycles.")] = 200,
+):
+    """Closed-loop circulation to its periodic beat: pressures, volumes, flows, PV loops and haemodynamic figures."""
+    if not (math.isfinite(tol) and tol > 0):
+        raise typer.BadParameter(f"--tol must be a positive number, got {tol}")
+    if max_cycles < 1:
+        raise typer.BadParameter(f"--max-cycles must be at least 1, got {max_cycles}")
+    lv_ids = _parse_regions(lv_regions, "--lv-regions")
+    rv_ids = _parse_regions(rv_regions, "--rv-regions")
+    if activation is None and (lv_ids or rv_ids):
+        raise typer.BadParameter("--lv-regions / --rv-regions need --activation")
+
+    from ..flow.zerod import REGAZZONI2022
+
+    nested, flat = _parse_params(list(param or []), REGAZZONI2022)
+
+    from ..io import check_output_folder
+
+    check_output_folder(out)  # before the run: refuse a folder we could not write
+    t0 = time.perf_counter()
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # the user's edge: the periodic-state tolerance needs float64
+    import jax.numpy as jnp
+
+    from .. import __version__
+    from ..couple import ELECTROMECHANICAL_DELAY_MS, activation_from_run, couple_circulation
+    from ..flow.zerod import regazzoni2022, simulate_circulation
+    from ..io import RESULTS_MARKER, results_folder, write_json
+    from ..viz import plot_circulation_pressures, plot_circulation_volumes, plot_pv_loops
+
+    circ = regazzoni2022(params=nested, dtype=jnp.float64)
+    act_doc = None
+    if activation is not None:
+        run = activation_from_run(activation, lv_regions=lv_ids, rv_regions=rv_ids)
+        circ = couple_circulation(circ, run.activation_ms, run.lv_volume, run.rv_volume)
+        act_doc = {"source": str(Path(run.source).resolve()), "nodes": int(run.activation_ms.size),
+                   "electromechanical_delay_ms": ELECTROMECHANICAL_DELAY_MS,
+                   "total_activation_time_ms": run.total_activation_time_ms,
+                   "LV": _activation_stats(run.activation_ms, run.lv_volume),
+                   "RV": _activation_stats(run.activation_ms, run.rv_volume)}
+        lv, rv = act_doc["LV"], act_doc["RV"]
+        _say(f"activation {run.source}: LV onset {lv['onset_ms']:.1f} ms, mean {lv['mean_ms']:.1f} ms, dispersion "
+             f"(SD) {lv['dispersion_sd_ms']:.1f} ms; RV onset {rv['onset_ms']:.1f} ms, mean {rv['mean_ms']:.1f} ms, "
+             f"dispersion (SD) {rv['dispersion_sd_ms']:.1f} ms")
+    t1 = time.perf_counter()
+    try:
+        res = simulate_circulation(circ, tol=tol, max_cycles=max_cycles)
+    except RuntimeError as e:
+        if type(e).__name__ != "EquinoxRuntimeError":
+            raise
+        raise _solver_failure(e, f"circulation ({preset.value})") from None
+    run_s = time.perf_counter() - t1
+    bv = res.blood_volume
+    summary = {
+        RESULTS_MARKER: {"kind": "flow circulation", "organtwin_version": __version__},
+        "preset": preset.value,
+        "parameter_overrides": flat,
+        "parameters": _effective(REGAZZONI2022, nested),
+        "period_s": float(circ.period),
+        "heart_rate_per_min": 60.0 / float(circ.period),
+        "dtype": "float64",
+        "tol": tol,
+        "cycles_to_periodic_state": res.cycles,
+        "cycle_change": res.change,
+        "blood_volume_mL": float(bv.mean()),
+        "blood_volume_ptp_mL": float(bv.max() - bv.min()),
+        "activation": act_doc,
+        "metrics": res.metrics,
+        "timing": {"run_s": run_s, "wall_s": time.perf_counter() - t0},
+        "files": ["circulation.csv", "summary.json", "pv_loops.png", "pressures.png", "volumes.png"],
+    }
+    title = f"organtwin: {preset.value}" + (f", activation {Path(act_doc['source']).name}" if act_doc else "")
+    with results_folder(out) as tmp:
+        summary["columns"] = _write_csv(tmp / "circulation.csv", res)
+        plot_pv_loops(res, tmp / "pv_loops.png", title=title)
+        plot_circulation_pressures(res, tmp / "pressures.png", title=title)
+        plot_circulation_volumes(res, tmp / "volumes.png", title=title)
+        write_json(tmp / "summary.json", summary)
+    _say(f"{preset.value}{' with ' + ', '.join(f'{k}={v:g}' for k, v in flat.items()) if flat else ''}: period "
+         f"{summary['period_s']:g} s; periodic after {res.cycles} cycles (change {res.change:.1e}) in {run_s:.1f} s; "
+         f"blood volume {summary['blood_volume_mL']:.1f} mL conserved to {summary['blood_volume_ptp_mL']:.1e} mL")
+    for line in _report(summary):
+        _say(line)
+    _say(f"wrote {out}: {', '.join(summary['files'])} in {time.perf_counter() - t0:.1f} s")
