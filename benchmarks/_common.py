@@ -29,3 +29,24 @@ def write_figures(target: str | None, data, **dumps) -> None:
     else:
         Path(target).write_text(text + "\n")
         print(f"wrote {target}")
+
+
+class CompileClock:
+    """Seconds JAX spent compiling (tracing, lowering, XLA), from its monitoring events; ``reset()`` before a timed
+    call and read ``seconds`` after. Import jax (after `pin_threads`) before making one."""
+
+    _EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
+               "/jax/core/compile/backend_compile_duration")
+
+    def __init__(self):
+        import jax
+
+        self.seconds = 0.0
+        jax.monitoring.register_event_duration_secs_listener(self._on_duration)
+
+    def _on_duration(self, event: str, duration: float, **kwargs) -> None:
+        if event in self._EVENTS:
+            self.seconds += duration
+
+    def reset(self) -> None:
+        self.seconds = 0.0

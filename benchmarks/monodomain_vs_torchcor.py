@@ -69,7 +69,7 @@ import time
 import warnings
 from pathlib import Path
 
-from _common import pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
+from _common import CompileClock, pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PEER = os.environ.get("TORCHCOR_PYTHON", "/work/peers/torchcor/bin/python")
@@ -166,17 +166,7 @@ def diffusion(scheme: str, rtol: float):
     raise ValueError(f"unknown scheme {scheme!r}")
 
 
-_COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
-                   "/jax/core/compile/backend_compile_duration")
-_compile_s = [0.0]
-
-
-def _on_duration(event: str, duration: float, **kwargs) -> None:
-    if event in _COMPILE_EVENTS:
-        _compile_s[0] += duration
-
-
-jax.monitoring.register_event_duration_secs_listener(_on_duration)
+_compile = CompileClock()   # benchmarks/_common.py
 
 
 def _cpu() -> float:
@@ -186,7 +176,7 @@ def _cpu() -> float:
 
 def run_ours(tissue, stim, n_steps: int, dt: float, scheme: str, rtol: float, dtype) -> dict:
     t1 = n_steps * dt
-    _compile_s[0] = 0.0
+    _compile.reset()
     c0, w0 = _cpu(), time.perf_counter()
     lookup = (None if scheme.endswith("_exact") else ep.VoltageLookup(float32=True) if scheme.endswith("_lut")
               else ep.VoltageLookup())
@@ -195,7 +185,7 @@ def run_ours(tissue, stim, n_steps: int, dt: float, scheme: str, rtol: float, dt
     wall = time.perf_counter() - w0
     cpu = _cpu() - c0
     assert res.n_steps == n_steps, (res.n_steps, n_steps)
-    return {"wall_s": wall, "cpu_s": cpu, "compile_s": _compile_s[0], "load1": os.getloadavg()[0],
+    return {"wall_s": wall, "cpu_s": cpu, "compile_s": _compile.seconds, "load1": os.getloadavg()[0],
             "cg_iters": int(res.cg_iterations),
             "activation": np.asarray(res.activation, dtype=np.float64)}
 

@@ -60,7 +60,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
+from _common import CompileClock, pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "tests" / "data" / "zerod"
@@ -114,17 +114,7 @@ SOLVERS = {"euler": diffrax.Euler, "heun": diffrax.Heun, "midpoint": diffrax.Mid
            "bosh3": diffrax.Bosh3, "tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5}
 DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
 
-_COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
-                   "/jax/core/compile/backend_compile_duration")
-_compile_s = [0.0]
-
-
-def _on_duration(event: str, duration: float, **kwargs) -> None:
-    if event in _COMPILE_EVENTS:
-        _compile_s[0] += duration
-
-
-jax.monitoring.register_event_duration_secs_listener(_on_duration)
+_compile = CompileClock()   # benchmarks/_common.py
 
 
 # ================================================================================================== problem
@@ -228,11 +218,11 @@ def compare(mine: dict, ref: dict) -> dict:
 
 def timed(fn, *args, repeats: int):
     """(compile s, first-call s, [run s...], result): compile from JAX's monitoring, runs after it."""
-    _compile_s[0] = 0.0
+    _compile.reset()
     t0 = time.perf_counter()
     out = jax.block_until_ready(fn(*args))
     first = time.perf_counter() - t0
-    compile_s = _compile_s[0]
+    compile_s = _compile.seconds
     runs = []
     for _ in range(repeats):
         t0 = time.perf_counter()

@@ -170,3 +170,12 @@ def test_invalid_json_names_line_and_column(tmp_path):
     p.write_text('{"simulation_parameters": {\n  "x": 1,,\n}}')
     with pytest.raises(NetworkError, match=r"invalid JSON at line 2 column"):
         z.read_svzerod(p)
+
+
+def test_float32_circulation_matches_float64(regazzoni):
+    """The whole periodic-state run in float32 (its default tolerances: rtol 1e-5, cycle change 1e-4)."""
+    _, res64 = regazzoni
+    res32 = z.simulate_circulation(z.regazzoni2022(dtype=jnp.float32), points_per_cycle=401)
+    assert res32.blood_volume.dtype == np.float32
+    for k in ("EF", "EDV_mL", "dPdt_max_mmHg_per_s"):
+        assert res32.metrics["LV"][k] == pytest.approx(res64.metrics["LV"][k], rel=2e-3), k

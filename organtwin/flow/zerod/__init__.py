@@ -31,6 +31,7 @@ from ._solve import (
     PeriodicState as PeriodicState,
     ZeroDSolution as ZeroDSolution,
     cycle_change as cycle_change,
+    default_integrator as default_integrator,
     periodic_steady_state as periodic_steady_state,
     simulate_cohort as simulate_cohort,
     simulate_zerod as simulate_zerod,

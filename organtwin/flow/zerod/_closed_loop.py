@@ -19,10 +19,10 @@ import numpy as np
 from jaxtyping import Array
 
 from ..._errors import NetworkError
-from ._activation import AbstractActivation, DoubleCosine
+from ._activation import DoubleCosine
 from ._blocks import BloodVessel, BloodVesselJunction, Chamber, Valve, ValveLaw
 from ._network import Network, ZeroDModel
-from ._solve import Integrator, PeriodicState, periodic_steady_state, simulate_zerod
+from ._solve import Integrator, PeriodicState, default_integrator, periodic_steady_state, simulate_zerod
 
 __all__ = ["CHAMBERS", "Circulation", "CirculationResult", "REGAZZONI2022", "haemodynamics", "regazzoni2022",
            "simulate_circulation"]
@@ -180,7 +180,7 @@ def simulate_circulation(circ: Circulation, *, tol: float | None = None, max_cyc
     A solver failure (too many steps: an unphysical parameter) is a one-line `NetworkError`.
     """
     f64 = circ.y0.dtype == jnp.float64
-    integ = integrator or (Integrator.adaptive() if f64 else Integrator.adaptive(rtol=1e-5, atol=1e-5))
+    integ = integrator or default_integrator(circ.y0.dtype)
     tol = (1e-6 if f64 else 1e-4) if tol is None else tol
     T = circ.period
 

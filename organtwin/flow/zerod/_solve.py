@@ -19,8 +19,8 @@ from jaxtyping import Array, Float
 from ..._errors import NetworkError
 from ._network import ZeroDModel
 
-__all__ = ["Cohort", "CohortSolution", "Integrator", "PeriodicState", "ZeroDSolution", "periodic_steady_state",
-           "simulate_cohort", "simulate_zerod"]
+__all__ = ["Cohort", "CohortSolution", "Integrator", "PeriodicState", "ZeroDSolution", "default_integrator",
+           "periodic_steady_state", "simulate_cohort", "simulate_zerod"]
 
 
 class Integrator(eqx.Module):
@@ -59,6 +59,14 @@ class Integrator(eqx.Module):
         return cls(solver, diffrax.ConstantStepSize(), float(dt))
 
 
+def default_integrator(dtype) -> Integrator:
+    """The integrator used when none is given: adaptive Tsit5 at rtol 1e-7 / atol 1e-8 for float64 states, rtol 1e-5
+    / atol 1e-5 for float32 ones (a float32 solve cannot meet float64 tolerances: its step size would collapse)."""
+    if jnp.dtype(dtype) == jnp.float64:
+        return Integrator.adaptive()
+    return Integrator.adaptive(rtol=1e-5, atol=1e-5)
+
+
 def _vector_field(t, y, model):
     return model.rhs(t, y)
 
@@ -84,7 +92,7 @@ class ZeroDSolution(eqx.Module):
 def simulate_zerod(model: ZeroDModel, t0: float, t1: float, y0: Float[Array, " states"], *,
                    ts: Float[Array, " times"] | None = None, integrator: Integrator | None = None) -> ZeroDSolution:
     """Integrate from ``t0`` to ``t1`` (s) from state ``y0``, saving at ``ts`` (default: 201 points)."""
-    integ = integrator or Integrator.adaptive()
+    integ = integrator or default_integrator(y0.dtype)
     ts = jnp.linspace(t0, t1, 201, dtype=y0.dtype) if ts is None else jnp.asarray(ts, y0.dtype)
     t0, t1 = jnp.asarray(t0, y0.dtype), jnp.asarray(t1, y0.dtype)   # time in the state's precision
     sol = _solve(model, t0, t1, y0, integ, diffrax.SaveAt(ts=ts))
@@ -127,7 +135,7 @@ def periodic_steady_state(model: ZeroDModel, period: float, y0: Float[Array, " s
     The model must be periodic with ``period`` (every waveform and activation), so each cycle is integrated on the
     same clock [0, period]: the answer does not depend on how many cycles ran, and float32 keeps its resolution of
     time (at t = 160 s its spacing, 1.5e-5 s, is already the size of a step through a valve switch)."""
-    integ = integrator or Integrator.adaptive()
+    integ = integrator or default_integrator(y0.dtype)
     period = float(period)
 
     def one(y, k):
@@ -232,8 +240,8 @@ def simulate_cohort(cohort: Cohort, t0: float, t1: float, y0: Float[Array, "mode
     right-hand side, rather than the whole solve, keeps diffrax's per-step bookkeeping on (stages, models, states)
     arrays: 1.1-1.5x the throughput of ``jax.vmap(simulate_zerod)``, and shared parameters another 1.4-2x
     (benchmarks/RESULTS.md, "0D circulation")."""
-    integ = integrator or Integrator.adaptive()
     y0 = jnp.asarray(y0)
+    integ = integrator or default_integrator(y0.dtype)
     if y0.ndim != 2 or y0.shape[0] != cohort.size:
         raise NetworkError(f"simulate_cohort: y0 must be (models, states) = ({cohort.size}, "
                            f"{cohort.model.structure.n_state}); got {tuple(y0.shape)}")
