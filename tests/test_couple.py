@@ -89,8 +89,8 @@ def biv():
 def test_dyssynchrony_lowers_lv_dpdt_max_and_ejection_fraction(biv):
     """LBBB and RV pacing against a normal activation, as clinical and animal data show: acute LBBB and RV pacing lower
     LV dP/dt max and EF (Verbeek et al. 2003, JACC 42:558; Prinzen & Peschar 2002, PACE 25:484). Measured here (built-in
-    BiV, CV 0.6/0.4 m/s, fast layer 2 m/s): total activation 51 / 99 / 174 ms; LV dP/dt max 1462 / 1416 / 1298 mmHg/s
-    (-3% / -11%); LV EF 0.593 / 0.586 / 0.573. The bounds below are about a third of those differences: the time-varying
+    BiV, CV 0.6/0.4 m/s, fast layer 2 m/s): total activation 51 / 99 / 173 ms; LV dP/dt max 1474 / 1416 / 1309 mmHg/s
+    (-4% / -11%); LV EF 0.593 / 0.586 / 0.573 (benchmarks/RESULTS.md). The bounds below are about a third of those differences: the time-varying
     elastance's mean twitch (organtwin.couple) lowers dP/dt only as far as the spread of activation is a fair part of
     the 272 ms contraction, so the effect is smaller than the ~20% measured acutely in dogs (see the module docs)."""
     acts, lv, rv, circ = biv["acts"], biv["lv"], biv["rv"], biv["circ"]
