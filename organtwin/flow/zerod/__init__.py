@@ -16,6 +16,7 @@ from ._blocks import (
     ClosedLoopRCR as ClosedLoopRCR,
     FlowBC as FlowBC,
     Junction as Junction,
+    OpenLoopCoronary as OpenLoopCoronary,
     PressureBC as PressureBC,
     ResistanceBC as ResistanceBC,
     ResistiveJunction as ResistiveJunction,

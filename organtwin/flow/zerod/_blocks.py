@@ -15,6 +15,10 @@ are. The block equations are svZeroDSolver's (v3.2 source, ``src/model``):
 * :class:`WindkesselRCR` — ``P_in − P_c = Rp Q``, ``C dP_c/dt = Q − (P_c − Pd)/Rd``.
 * :class:`ClosedLoopRCR` — the same RCR with its distal end a port to another block instead of a fixed Pd:
   ``P_in − P_c = Rp Q_in``, ``C dP_c/dt = Q_in − Q_out``, ``P_c − P_out = Rd Q_out``.
+* :class:`OpenLoopCoronary` — svZeroDSolver CORONARY (OpenLoopCoronaryBC): Ra1 → Ca to ground → Ra2 → Cc referenced
+  to the intramyocardial pressure Pim(t) → Rv1 → P_v: ``P_in − P_a = Ra1 Q_in``, ``Ca dP_a/dt = Q_in − Q_m``,
+  ``P_a − P_c = Ra2 Q_m``, ``Cc d(P_c − Pim)/dt = Q_m − (P_c − P_v)/Rv1``; svZeroDSolver's state volume_im =
+  Cc (P_c − Pim).
 * :class:`ResistanceBC`, :class:`PressureBC`, :class:`FlowBC` — with periodic waveforms (:class:`Waveform`).
 * :class:`Chamber` — time-varying elastance ``P = (E_pass + E_act a(t)) (V − V_rest(t))``, ``V_rest = (1 − a)(V_rd − V_rs)
   + V_rs``, ``dV/dt = Q_in − Q_out``, optional outlet inductance (svZeroDSolver's ChamberElastanceInductor and
@@ -42,7 +46,7 @@ from ._waveform import Waveform, as_waveform
 
 __all__ = [
     "AbstractBlock", "BloodVessel", "BloodVesselCRL", "BloodVesselJunction", "Chamber", "ClosedLoopRCR", "FlowBC",
-    "Junction", "PressureBC", "ResistanceBC", "ResistiveJunction", "Valve", "ValveLaw", "WindkesselRCR",
+    "Junction", "OpenLoopCoronary", "PressureBC", "ResistanceBC", "ResistiveJunction", "Valve", "ValveLaw", "WindkesselRCR",
 ]
 
 
@@ -61,10 +65,12 @@ def _value(x) -> float:
 # ------------------------------------------------------------------ elements (host-side description of one block)
 @dataclass(frozen=True)
 class Cap:
-    """A capacitor from terminal ``term`` to ground, C = block.<attr>."""
+    """A capacitor from terminal ``term`` to ground, C = block.<attr>; with ``ref`` (a block attribute: a Waveform or a
+    number), to that reference pressure instead of ground: its flow is C d(P − P_ref(t))/dt."""
     key: str
     term: str
     attr: str
+    ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -347,6 +353,46 @@ class ClosedLoopRCR(AbstractBlock):
         d.port_flows[tin] = PortFlow((("Rp", 1.0),)) if not shorted(ep) else PortFlow((("Rd", 1.0),), storage)
         d.port_flows[tout] = PortFlow((("Rd", 1.0),)) if not shorted(ed) else \
             PortFlow((("Rp", 1.0),), tuple((k, -v) for k, v in storage))
+        return d
+
+
+class OpenLoopCoronary(AbstractBlock):
+    """svZeroDSolver's CORONARY outlet (OpenLoopCoronaryBC): proximal resistance ``ra1``, capacitor ``ca`` to ground,
+    ``ra2``, the intramyocardial capacitor ``cc`` referenced to ``pim`` (a waveform), venous resistance ``rv1`` to the
+    venous pressure ``pv``. Internal points ``pressure_a:<name>`` (Ca) and ``pressure_c:<name>`` (Cc); the
+    intramyocardial volume is ``cc·(P_c − pim(t))`` (svZeroDSolver's ``volume_im``)."""
+
+    name: str = eqx.field(static=True)
+    ra1: Array = eqx.field(converter=_p)
+    ra2: Array = eqx.field(converter=_p)
+    rv1: Array = eqx.field(converter=_p)
+    ca: Array = eqx.field(converter=_p)
+    cc: Array = eqx.field(converter=_p)
+    pim: Waveform = eqx.field(converter=as_waveform, default=0.0)
+    pv: Array = eqx.field(converter=_p, default=0.0)
+    max_inlets: ClassVar[int] = 1
+    max_outlets: ClassVar[int] = 0
+
+    def __check_init__(self):
+        _nonneg(self, "ra1", "ra2", "rv1", "ca", "cc")
+
+    def volume_im(self, t, p_c):
+        """svZeroDSolver's volume_im: the intramyocardial capacitor's stored volume Cc (P_c − Pim(t))."""
+        return self.cc * (p_c - self.pim(t))
+
+    def decompose(self, inlets, outlets, shorted):
+        tin, ta, tc, tpv = inlets[0], f"pressure_a:{self.name}", f"pressure_c:{self.name}", f"pv:{self.name}"
+        edges = [RL("Ra1", tin, ta, r="ra1"), RL("Ra2", ta, tc, r="ra2"), RL("Rv1", tc, tpv, r="rv1")]
+        caps = [Cap("Ca", ta, "ca"), Cap("Cc", tc, "cc", ref="pim")]
+        d = Decomposition(edges + [PressureNode("Pv", tpv, "pv")])
+        storage = []
+        for e, c in zip(edges, caps + [None]):
+            if not shorted(e):   # the inlet flow: the first edge with impedance, plus the capacitors before it
+                d.port_flows[tin] = PortFlow(((e.key, 1.0),), tuple(storage))
+                break
+            if c is not None and _value(getattr(self, c.attr)) > 0:
+                storage.append((c.key, 1.0))
+        d.elements += [c for c in caps if _value(getattr(self, c.attr)) > 0]
         return d
 
 

@@ -81,11 +81,12 @@ class _Structure:
     valves: tuple                # (block, a, b)
     flows: tuple                 # (block, attr, a, b)   (-1: outside)
     edge_keys: tuple             # ((block, key), global edge index)
-    storage_keys: tuple          # ((block, key), ("cap", node, attr) | ("vol", chamber index))
+    storage_keys: tuple          # ((block, key), ("cap", node, attr[, ref]) | ("vol", chamber index))
     alg_linear: bool             # algebraic points touch only linear resistors / inductors / flows
     alg_rate: tuple              # algebraic points joined only by inductors (index 2)
     ports: tuple                 # (connection name, node, edges ((gidx, coeff)...), storage (((block,key), coeff)...))
     connections: tuple
+    cap_refs: tuple = ()         # (block, attr, ref, node): capacitors referenced to a waveform instead of ground
 
     @property
     def n_nodes(self):
@@ -175,7 +176,7 @@ def _structure(blocks: dict, connections: list) -> _Structure:
             raise NetworkError(f"valve {name} needs an upstream and a downstream block")
         if type(b).__name__ in ("BloodVessel", "BloodVesselJunction") and not (inlets[name] and outlets[name]):
             raise NetworkError(f"block {name} needs an inlet and an outlet connection")
-        if type(b).__name__ in ("WindkesselRCR", "ResistanceBC") and not inlets[name]:
+        if type(b).__name__ in ("WindkesselRCR", "ResistanceBC", "OpenLoopCoronary") and not inlets[name]:
             raise NetworkError(f"boundary condition {name} must sit at an outlet (downstream of a block)")
 
         def shorted(e, b=b):
@@ -247,12 +248,17 @@ def _structure(blocks: dict, connections: list) -> _Structure:
     node_names = tuple(label.get(r, r) for r in order)
 
     caps, chambers, pressures = [], [None] * counts[1], [None] * counts[2]
-    storage = []
+    storage, cap_refs = [], []
     for name, d in decomps.items():
         for e in d.elements:
             if isinstance(e, Cap):
                 caps.append((name, e.attr, node[e.term]))
-                storage.append(((name, e.key), ("cap", node[e.term], e.attr)))
+                if e.ref is None:
+                    storage.append(((name, e.key), ("cap", node[e.term], e.attr)))
+                else:
+                    storage.append(((name, e.key), ("cap", node[e.term], e.attr, e.ref)))
+                    if node[e.term] < counts[0]:   # (on a prescribed pressure it stores, but sets no rate)
+                        cap_refs.append((name, e.attr, e.ref, node[e.term]))
             elif isinstance(e, ChamberNode):
                 i = node[e.term] - counts[0]
                 chambers[i] = name
@@ -326,7 +332,7 @@ def _structure(blocks: dict, connections: list) -> _Structure:
         inductive=tuple(inductive), resistive=tuple(resistive), valves=tuple(valves), flows=tuple(flows),
         edge_keys=tuple(sorted(gidx.items())), storage_keys=tuple(storage), alg_linear=alg_linear,
         alg_rate=tuple(inductive_only), ports=tuple(ports),
-        connections=tuple(connections))
+        connections=tuple(connections), cap_refs=tuple(cap_refs))
 
 
 def _balance_ports(ports, blocks, inlets, outlets, skey):
@@ -603,12 +609,34 @@ class ZeroDModel(eqx.Module):
         inflow = self._inflow(q)
         parts = []
         if st.n_cap:
-            parts.append(inflow[:st.n_cap] / self.node_capacitance(x.dtype)[:st.n_cap])
+            into_caps = inflow[:st.n_cap]
+            if st.cap_refs and not steady:   # C_total dP/dt = inflow + Σ C_k dP_ref,k/dt
+                into_caps = into_caps + self._reference_flows(t, x.dtype)
+            parts.append(into_caps / self.node_capacitance(x.dtype)[:st.n_cap])
         if st.n_chamber:
             parts.append(inflow[st.n_cap:st.n_cap + st.n_chamber])
         if n_ind:
             parts.append(self._inductor_rates(p, q_ind))
         return jnp.concatenate(parts) if parts else jnp.zeros((0,), x.dtype)
+
+    def _reference_flows(self, t, dtype, *, rates=True):
+        """Per capacitor point, Σ C_k dP_ref,k/dt over the capacitors referenced to a waveform there (``rates=False``:
+        Σ C_k P_ref,k(t), their reference charge)."""
+        st = self.structure
+        tt = jnp.asarray(t, dtype)
+        vals = []
+        for name, attr, ref, _ in st.cap_refs:
+            w = self.blocks[name].get(ref)
+            f = (lambda s, w=w: jnp.asarray(_evaluate(w, s, False), dtype))
+            v = jax.jvp(f, (tt,), (jnp.ones_like(tt),))[1] if rates else f(tt)
+            vals.append(jnp.asarray(self.blocks[name].get(attr), dtype) * v)
+        idx = np.array([row[3] for row in st.cap_refs], dtype=np.int32)
+        return jnp.zeros((st.n_cap,), dtype).at[idx].add(jnp.stack(vals))
+
+    def _reference_rate(self, block, ref, t, dtype):
+        w = self.blocks[block].get(ref)
+        tt = jnp.asarray(t, dtype)
+        return jax.jvp(lambda s: jnp.asarray(_evaluate(w, s, False), dtype), (tt,), (jnp.ones_like(tt),))[1]
 
     # ---- observation
     def observe(self, t, x) -> dict:
@@ -633,7 +661,9 @@ class ZeroDModel(eqx.Module):
             for (blk, key), c in s_terms:
                 kind = skey[(blk, key)]
                 if kind[0] == "cap":
-                    val = val + c * jnp.asarray(self.blocks[blk].get(kind[2]), x.dtype) * dp[kind[1]]
+                    rate = dp[kind[1]] if len(kind) == 3 else \
+                        dp[kind[1]] - self._reference_rate(blk, kind[3], t, x.dtype)   # C d(P − P_ref)/dt
+                    val = val + c * jnp.asarray(self.blocks[blk].get(kind[2]), x.dtype) * rate
                 else:
                     val = val + c * dv[kind[1]]
             port_q.append(val)
@@ -663,11 +693,15 @@ class ZeroDModel(eqx.Module):
         flows = [f"Q:{row[0]}.{row[1]}" for row in st.inductive]
         return tuple(caps + vols + flows)
 
-    def blood_volume(self, x) -> Array:
-        """Stored volume Σ C·P (capacitors, relative to zero pressure) + Σ V (chambers): conserved in a closed loop."""
+    def blood_volume(self, x, t=0.0) -> Array:
+        """Stored volume Σ C·(P − P_ref(t)) (capacitors, relative to ground or to their reference waveform at time
+        ``t``) + Σ V (chambers): conserved in a closed loop."""
         st = self.structure
         c = self.node_capacitance(x.dtype)[:st.n_cap]
-        return jnp.sum(c * x[:st.n_cap]) + jnp.sum(x[st.n_cap:st.n_cap + st.n_chamber])
+        v = jnp.sum(c * x[:st.n_cap]) + jnp.sum(x[st.n_cap:st.n_cap + st.n_chamber])
+        if st.cap_refs:
+            v = v - jnp.sum(self._reference_flows(t, x.dtype, rates=False))
+        return v
 
     def initial_state(self, *, pressure=None, volume=None, flow=None, dtype=None):
         """A state vector from named values (missing: 0 for pressures and flows, V_rest for chamber volumes).
@@ -702,9 +736,14 @@ class ZeroDModel(eqx.Module):
             x[st.n_cap + st.n_chamber + keys[k]] = float(v)
         return jnp.asarray(x, dtype)
 
-    def steady_state(self, x0=None, *, dtype=None):
+    def steady_state(self, x0=None, *, dtype=None, t=None):
         """The steady state with every waveform at its mean (svZeroDSolver's ``steady_initial``); needs a pressure
-        reference and no chambers."""
+        reference and no chambers.
+
+        ``t``: capacitors referenced to a waveform keep the volume C (P − mean P_ref) they hold in the steady state
+        while their reference moves to its value at ``t`` (their pressure shifts by it), as svZeroDSolver carries its
+        steady volume_im into the unsteady run. ``None``: the steady state itself.
+        """
         st = self.structure
         if st.n_chamber:
             raise NetworkError("steady initial state: the network has chambers, whose elastance never settles; give "
@@ -727,7 +766,18 @@ class ZeroDModel(eqx.Module):
 
         z0 = jnp.concatenate([x0, jnp.full((n_alg,), jnp.mean(x0[:st.n_cap]) if st.n_cap else 0.0, x0.dtype)])
         sol = optx.root_find(fn, optx.Newton(rtol=tol, atol=tol * 1e-3), z0, max_steps=100, throw=False)
-        return sol.value[:n_state]
+        x = sol.value[:n_state]
+        if t is not None and st.cap_refs:
+            charge = self._reference_flows(t, x.dtype, rates=False) - self._reference_means(x.dtype)
+            x = x.at[:st.n_cap].add(charge / self.node_capacitance(x.dtype)[:st.n_cap])
+        return x
+
+    def _reference_means(self, dtype):
+        st = self.structure
+        vals = [jnp.asarray(self.blocks[n].get(a), dtype) * jnp.asarray(_evaluate(self.blocks[n].get(r), 0.0, True), dtype)
+                for n, a, r, _ in st.cap_refs]
+        idx = np.array([row[3] for row in st.cap_refs], dtype=np.int32)
+        return jnp.zeros((st.n_cap,), dtype).at[idx].add(jnp.stack(vals))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))

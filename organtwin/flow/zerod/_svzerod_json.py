@@ -3,18 +3,22 @@
 Supported (svZeroDSolver 3.2 names): vessels ``BloodVessel`` and ``BloodVesselCRL`` (R_poiseuille, C, L,
 stenosis_coefficient; CRL puts the capacitor at the inlet); junctions ``NORMAL_JUNCTION`` / ``internal_junction``,
 ``BloodVesselJunction`` and ``resistive_junction`` (``R``: one resistance per inlet, then per outlet); boundary
-conditions ``FLOW``, ``PRESSURE``, ``RESISTANCE``, ``RCR`` and ``ClosedLoopRCR`` (Rp, C, Rd, closed_loop_outlet: an RCR
-whose distal end connects to the next block, the vessel naming it as its inlet boundary condition); chambers
+conditions ``FLOW``, ``PRESSURE``, ``RESISTANCE``, ``RCR``, ``ClosedLoopRCR`` (Rp, C, Rd, closed_loop_outlet: an RCR
+whose distal end connects to the next block, the vessel naming it as its inlet boundary condition) and ``CORONARY``
+(Ra1, Ra2, Rv1, Ca, Cc, P_v, Pim(t): Cc is referenced to the intramyocardial pressure Pim(t); variable ``volume_im``);
+chambers
 ``ChamberElastanceInductor`` and ``LinearElastanceChamber`` with activation functions ``half_cosine``,
 ``piecewise_cosine``, ``two_hill``; valves ``ValveTanh`` and ``PiecewiseValve``. Anything else is a one-line error
 naming the block; among those: ``BloodVesselRC`` (its outlet flow equals its inlet flow while its capacitor fills, which
-no element here does), ``CORONARY`` / ``CORONARY_VAR_RES`` (a capacitor referenced to the time-varying Pim(t)),
+no element here does), ``CORONARY_VAR_RES`` (resistances varying with the intramyocardial volume),
 ChamberSphere, ChamberElastanceInductorExponential, closed_loop_blocks, external coupling.
 
 Where svZeroDSolver 3.2 departs from its own equations we follow the equations: its resistive_junction takes only one
 number for ``R`` and reads past it for every later port (we require the documented list); with steady_initial it zeroes
 a ClosedLoopRCR's C for the steady solve and its unsteady run then behaves as C = 0 (measured; with steady_initial
-false it honours C).
+false it honours C). Its CORONARY ``volume_im`` is not Cc (P_c − Pim) but its change since the start (plus the given
+initial volume_im): its equations subtract the start's P_c − Pim, with Pim at its mean after a steady start; we
+integrate P_c and write volume_im the same way.
 
 Simulation parameters honoured: number_of_cardiac_cycles, number_of_time_pts_per_cardiac_cycle, cardiac_period,
 steady_initial, output_all_cycles, output_interval, output_variable_based, output_mean_only; initial_condition (with
@@ -38,8 +42,8 @@ import numpy as np
 from ..._errors import NetworkError
 from ._activation import DoubleCosine, HalfCosine, TwoHill
 from ._blocks import (
-    BloodVessel, BloodVesselCRL, BloodVesselJunction, Chamber, ClosedLoopRCR, FlowBC, Junction, PressureBC, ResistanceBC,
-    ResistiveJunction, Valve, ValveLaw, WindkesselRCR,
+    BloodVessel, BloodVesselCRL, BloodVesselJunction, Chamber, ClosedLoopRCR, FlowBC, Junction, OpenLoopCoronary,
+    PressureBC, ResistanceBC, ResistiveJunction, Valve, ValveLaw, WindkesselRCR,
 )
 from ._network import Network, ZeroDModel
 from ._solve import Integrator, simulate_zerod
@@ -190,12 +194,16 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
             if not isinstance(vals.get("closed_loop_outlet", False), bool):
                 raise NetworkError(f"svZeroD config: {where} 'closed_loop_outlet' must be true or false")
             b = ClosedLoopRCR(name, _num(vals, "Rp", where), _num(vals, "C", where), _num(vals, "Rd", where))
-        elif kind in ("CORONARY", "CORONARY_VAR_RES"):
-            raise NetworkError(f"svZeroD config: {where}: bc_type {kind!r} is not supported (its intramyocardial "
-                               "capacitor is referenced to the time-varying pressure Pim(t))")
+        elif kind == "CORONARY":
+            _check_keys(vals, {"Ra1", "Ra2", "Rv1", "Ca", "Cc", "P_v", "Pim", "t"}, where)
+            b = OpenLoopCoronary(name, *(_num(vals, k, where) for k in ("Ra1", "Ra2", "Rv1", "Ca", "Cc")),
+                                 pim=_wave(vals, "Pim", where), pv=_num(vals, "P_v", where, 0.0))
+        elif kind == "CORONARY_VAR_RES":
+            raise NetworkError(f"svZeroD config: {where}: bc_type {kind!r} is not supported (its resistances vary "
+                               "with the intramyocardial volume); use CORONARY")
         else:
             raise NetworkError(f"svZeroD config: {where}: bc_type {kind!r} is not supported "
-                               "(supported: FLOW, PRESSURE, RESISTANCE, RCR, ClosedLoopRCR)")
+                               "(supported: FLOW, PRESSURE, RESISTANCE, RCR, ClosedLoopRCR, CORONARY)")
         bcs[name] = b
         types[name] = kind
 
@@ -229,7 +237,8 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
 
     period = sim.get("cardiac_period", -1.0)
     waves = [w for b in bcs.values() for w in (getattr(b, "flow", None), getattr(b, "pressure", None),
-                                              getattr(b, "pd", None)) if isinstance(w, Waveform) and not w.is_constant]
+                                              getattr(b, "pd", None), getattr(b, "pim", None))
+             if isinstance(w, Waveform) and not w.is_constant]
     for w in waves:
         if period > 0 and abs(w.period - period) > 1e-12 * max(1.0, period):
             raise NetworkError(f"svZeroD config: waveforms with periods {w.period} and {period} s; make them agree")
@@ -349,6 +358,19 @@ def _initial_state(cfg: SvZeroDConfig, model: ZeroDModel, dtype):
             q = ic.get(f"flow:{t_out}", q_all)
             if q is not None and float(np.asarray(b.inductance)) > 0:
                 flow[f"{name}.RL"] = float(q)
+        elif kind == "CORONARY":
+            # P_a = P_in − Ra1 Q_in; svZeroDSolver 3.2 counts volume_im from P_c,0 = P_in − (Ra1 + Ra2) Q_in (its
+            # initial P_c with zero rates), so P_c = P_c,0 + volume_im / Cc (volume_im default 0)
+            ta, tc = f"pressure_a:{name}", f"pressure_c:{name}"
+            t_in = next(f"{u}:{d}" for u, d in st.connections if d == name)
+            p_in = float(ic.get(f"pressure:{t_in}", p_all or 0.0))
+            q_in = float(ic.get(f"flow:{t_in}", q_all or 0.0))
+            ra1, ra2, cc = (float(np.asarray(getattr(b, k))) for k in ("ra1", "ra2", "cc"))
+            if ta in term and st.node_names[term[ta]] not in pressure:
+                pressure[st.node_names[term[ta]]] = p_in - ra1 * q_in
+            if tc in term and cc > 0 and st.node_names[term[tc]] not in pressure:
+                v_im = float(ic.get(f"volume_im:{name}", 0.0))
+                pressure[st.node_names[term[tc]]] = p_in - (ra1 + ra2) * q_in + v_im / cc
         elif kind == "ClosedLoopRCR":
             v = ic.get(f"P_c:{name}", p_all)
             if v is not None and f"P_c:{name}" in term:
@@ -391,7 +413,7 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
     integ = integrator or Integrator.adaptive(rtol=1e-8 if dtype == jnp.float64 else 1e-5,
                                               atol=1e-10 if dtype == jnp.float64 else 1e-6,
                                               dt0=cfg.dt / 10)
-    steady = cfg.steady_initial and not model.structure.n_chamber and model.structure.n_pressure
+    steady = _steady_start(cfg, model)
     y0 = model.initial_state(dtype=dtype) if steady else _initial_state(cfg, model, dtype)
     T, n = cfg.period, cfg.points_per_cycle
     if cfg.output_all_cycles:
@@ -405,13 +427,19 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
 
     @jax.jit
     def run(m, y):   # one compiled program: steady start, all cycles in one solve, observation
-        if steady:
-            y = m.steady_state(y)
+        if steady:   # volumes of capacitors referenced to a waveform carried to t = 0 (svZeroDSolver's volume_im)
+            y = m.steady_state(y, t=0.0)
         sol = simulate_zerod(m, 0.0, float(ts[-1]), y, ts=jnp.asarray(ts, dtype), integrator=integ)
-        return sol.observe()
+        return sol.observe(), y
 
-    obs = run(model, y0)
-    return SvZeroDResult(cfg, model, np.asarray(times), {k: np.asarray(v) for k, v in obs.items()}, cfg.cycles)
+    obs, y_start = run(model, y0)
+    obs = {k: np.asarray(v) for k, v in obs.items()}
+    obs["initial_state"] = np.asarray(y_start)   # the state at t = 0 (after the steady solve, if any)
+    return SvZeroDResult(cfg, model, np.asarray(times), obs, cfg.cycles)
+
+
+def _steady_start(cfg: SvZeroDConfig, model: ZeroDModel) -> bool:
+    return bool(cfg.steady_initial and not model.structure.n_chamber and model.structure.n_pressure)
 
 
 def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean: bool | None = None) -> str:
@@ -452,6 +480,21 @@ def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean:
             rows(f"Vc:{name}", [res.observed["volume"][:, st.chambers.index(name)]])
         elif kind == "RCR" and f"pressure_c:{name}" in names:
             rows(f"pressure_c:{name}", [res.observed["pressure"][:, names[f"pressure_c:{name}"]]])
+        elif kind == "CORONARY":
+            # svZeroDSolver 3.2's volume_im is the intramyocardial volume Cc (P_c − Pim) relative to its value at the
+            # start (plus initial_condition volume_im:<name>, 0 after a steady start): its equations subtract the
+            # start's P_c − Pim (with Pim at its mean after a steady start, whose volume we carry to t = 0)
+            b, tc = res.model.blocks[name], f"pressure_c:{name}"
+            cc = float(np.asarray(b.cc))
+            if cc > 0 and tc in term:
+                p_c = res.observed["pressure"][:, term[tc]]
+                pim = np.asarray(jax.vmap(b.pim)(jnp.asarray(res.times, p_c.dtype)))
+                start = float(res.observed["initial_state"][term[tc]]) - float(np.asarray(b.pim(0.0)))
+                v0 = 0.0 if _steady_start(cfg, res.model) else float(cfg.initial_condition.get(f"volume_im:{name}", 0.0))
+                v = cc * (p_c - pim - start) + v0
+            else:
+                v = np.zeros(len(res.times))
+            rows(f"volume_im:{name}", [v])
         elif kind in ("ClosedLoopRCR", "resistive_junction"):   # internal points, wherever they merged
             label = ("P_c:" if kind == "ClosedLoopRCR" else "pressure_c:") + name
             rows(label, [res.observed["pressure"][:, term[label]]])
