@@ -50,3 +50,22 @@ class CompileClock:
 
     def reset(self) -> None:
         self.seconds = 0.0
+
+
+def machine(**versions) -> dict:
+    """The CPU's model name, core count, Python, numpy and platform, plus the given package versions (e.g.
+    ``jax=jax.__version__``): what a results JSON records about the machine it ran on."""
+    import platform
+
+    import numpy as np
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), **versions,
+            "numpy": np.__version__, "platform": platform.platform()}

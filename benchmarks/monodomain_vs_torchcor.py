@@ -59,7 +59,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -69,7 +68,7 @@ import time
 import warnings
 from pathlib import Path
 
-from _common import CompileClock, pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
+from _common import CompileClock, machine, pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PEER = os.environ.get("TORCHCOR_PYTHON", "/work/peers/torchcor/bin/python")
@@ -243,19 +242,6 @@ def compare_activation(a: np.ndarray, b: np.ndarray) -> dict:
             "max_rel_diff": float(rel.max()) if rel.size else None}
 
 
-def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
-            "numpy": np.__version__, "platform": platform.platform()}
-
-
 # ================================================================================================== main
 def bench_case(name: str, a, workdir: Path, peer: str | None) -> dict:
     folder = workdir / name
@@ -398,7 +384,8 @@ def main() -> int:
     else:
         workdir = Path(a.workdir)
     started = datetime.datetime.now().isoformat(timespec="seconds")
-    out = {"date": started, "machine": machine(), "threads": a.threads, "dt": a.dt, "steps": a.steps, "rtol": a.rtol,
+    out = {"date": started, "machine": machine(jax=jax.__version__), "threads": a.threads,
+           "dt": a.dt, "steps": a.steps, "rtol": a.rtol,
            "initial": a.initial, "affinity": sorted(os.sched_getaffinity(0)), "xla_flags": os.environ.get("XLA_FLAGS", ""),
            "load_before": os.getloadavg(),
            "cases": []}

@@ -52,7 +52,6 @@ import datetime
 import io
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -60,7 +59,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import CompileClock, pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
+from _common import CompileClock, machine, pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "tests" / "data" / "zerod"
@@ -348,19 +347,6 @@ def bench_cohort(prob: Problem, batches: dict, y0, build: dict, mode: str, solve
     return rec
 
 
-def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
-            "diffrax": diffrax.__version__, "numpy": np.__version__, "platform": platform.platform()}
-
-
 # ================================================================================================== main
 def bench_config(name: str, a, peer: str | None) -> dict:
     path = config_path(name)
@@ -440,7 +426,8 @@ def main() -> int:
         print(f"svzerod's python {peer} not found: run benchmarks/peers/setup_svzerod.sh (or set SVZEROD_PYTHON, or "
               "pass --no-svzerod)", file=sys.stderr)
         return 2
-    out = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(), "threads": a.threads,
+    out = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+           "machine": machine(jax=jax.__version__, diffrax=diffrax.__version__), "threads": a.threads,
            "affinity": sorted(os.sched_getaffinity(0)), "cohort": a.cohort, "spread": a.spread, "seed": a.seed,
            "peer_seconds": a.peer_seconds, "solvers": a.solvers, "load_before": os.getloadavg(), "cases": []}
     t0 = time.perf_counter()
