@@ -1,4 +1,4 @@
-"""Calibration of a twin to patient data. Data import: measured ECGs (WFDB, CSV), activation maps (CSV, VTK point
+"""Calibration of a twin to patient data. Free parameters by name with smooth bounds and priors; data import: measured ECGs (WFDB, CSV), activation maps (CSV, VTK point
 clouds), volume curves, pressure traces and cuff pressures, as host-side numpy containers in organtwin units."""
 
 from ._data import (
@@ -15,4 +15,16 @@ from ._data import (
     read_ecg as read_ecg,
     read_pressure_trace as read_pressure_trace,
     read_volume_curve as read_volume_curve,
+)
+from ._params import (
+    AbstractPrior as AbstractPrior,
+    AbstractTransform as AbstractTransform,
+    Bounded as Bounded,
+    CalibrationError as CalibrationError,
+    FreeParameter as FreeParameter,
+    FreeParameters as FreeParameters,
+    LogNormal as LogNormal,
+    Normal as Normal,
+    Positive as Positive,
+    Unbounded as Unbounded,
 )
