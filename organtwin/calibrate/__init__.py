@@ -28,3 +28,9 @@ from ._params import (
     Positive as Positive,
     Unbounded as Unbounded,
 )
+from ._fit import (
+    ActivationTimeLoss as ActivationTimeLoss,
+    FitResult as FitResult,
+    fit_adam as fit_adam,
+    project_onto_surface as project_onto_surface,
+)

@@ -104,25 +104,31 @@ class Bounded(AbstractTransform):
 
 # ---------------------------------------------------------------------------------------------------------- priors
 class AbstractPrior(eqx.Module):
+    """A Gaussian prior in some coordinate: ``residuals(x)`` (standardised), penalty ½ Σ residuals²."""
+
     @abc.abstractmethod
+    def residuals(self, x: Array) -> Array:
+        """Standardised residuals (the parameter's elements, raveled)."""
+
     def penalty(self, x: Array) -> Array:
         """−log density up to a constant (summed over the parameter's elements)."""
+        return 0.5 * jnp.sum(jnp.square(self.residuals(x)))
 
 
 class Normal(AbstractPrior):
     mean: float | Array
     sd: float | Array
 
-    def penalty(self, x):
-        return 0.5 * jnp.sum(jnp.square((x - self.mean) / self.sd))
+    def residuals(self, x):
+        return jnp.ravel((x - self.mean) / self.sd)
 
 
 class LogNormal(AbstractPrior):
     median: float | Array
     sd_log: float | Array
 
-    def penalty(self, x):
-        return 0.5 * jnp.sum(jnp.square((jnp.log(x) - jnp.log(self.median)) / self.sd_log))
+    def residuals(self, x):
+        return jnp.ravel((jnp.log(x) - jnp.log(self.median)) / self.sd_log)
 
 
 # ------------------------------------------------------------------------------------------------------ parameters
@@ -259,6 +265,12 @@ class FreeParameters(eqx.Module):
         for p, x in zip(self.parameters, self._split(u)):
             model = p.set(model, p.transform.forward(x))
         return model
+
+    def prior_residuals(self, u) -> Array:
+        """The priors' standardised residuals at the values of u, concatenated (empty without priors)."""
+        parts = [p.prior.residuals(p.transform.forward(x)) for p, x in zip(self.parameters, self._split(u))
+                 if p.prior is not None]
+        return jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.result_type(u))
 
     def prior_penalty(self, u) -> Array:
         """Σ of the priors' −log densities at the values of u (0 without priors)."""

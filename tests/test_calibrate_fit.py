@@ -1,0 +1,67 @@
+"""Activation-map fits: surface projection, the activation-time loss, Adam."""
+
+import numpy as np
+import pytest
+
+from organtwin import ep
+from organtwin.calibrate import (ActivationMap, ActivationTimeLoss, Bounded, CalibrationError, FreeParameter,
+                                 FreeParameters, fit_adam, project_onto_surface)
+from organtwin.mesh import read_mesh
+
+
+def test_projection_finds_the_foot_point_on_a_triangle_surface():
+    # the unit square z = 0 in two triangles; points above, beside and below it
+    pts = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], float)
+    tri = np.array([[0, 1, 2], [0, 2, 3]])
+    q = np.array([[0.25, 0.5, 2.0], [0.9, 0.2, -0.5], [2.0, 0.5, 0.0], [-1.0, -1.0, 1.0]])
+    nodes, w, d = project_onto_surface(pts, tri, q)
+    foot = np.einsum("mk,mkj->mj", w, pts[nodes])
+    np.testing.assert_allclose(foot, [[0.25, 0.5, 0], [0.9, 0.2, 0], [1.0, 0.5, 0], [0, 0, 0]], atol=1e-12)
+    np.testing.assert_allclose(d, [2.0, 0.5, 1.0, np.sqrt(3.0)], atol=1e-12)
+    assert np.all(w >= -1e-12) and np.allclose(w.sum(1), 1.0)
+
+
+@pytest.fixture(scope="module")
+def synthetic_map():
+    """Truth: LV 0.6, RV 0.4 m/s (isotropic), two sites; 400 points on the surface, 1 mm off it, times shifted by
+    +17 ms (a map's arbitrary reference) with 1 ms noise."""
+    mesh = read_mesh("meshes/biv.vtu")
+    tissue = ep.EikonalTissue.from_mesh(mesh, {1: ep.ConductionVelocity(0.6), 2: ep.ConductionVelocity(0.4)})
+    sites = (ep.EikonalSite((0.0, 0.0, -60.0), radius=5.0), ep.EikonalSite((0.0, -25.0, -25.0), 5.0, radius=5.0))
+    act = np.asarray(ep.simulate_eikonal(tissue, sites).activation)
+    rng = np.random.default_rng(3)
+    surf = np.unique(np.concatenate([np.unique(s.triangles) for s in mesh.surfaces.values()]))
+    pick = rng.choice(surf, 400, replace=False)
+    centre = np.asarray(mesh.points).mean(0)
+    pts = np.asarray(mesh.points)[pick]
+    out = (pts - centre) / np.linalg.norm(pts - centre, axis=1, keepdims=True)
+    amap = ActivationMap(pts + 1.0 * out * rng.uniform(-1, 1, (400, 1)), act[pick] + 17.0 + rng.normal(0, 1.0, 400),
+                         "synthetic")
+    return mesh, tissue, sites, amap
+
+
+def _loss_setup(synthetic_map):
+    mesh, tissue, sites, amap = synthetic_map
+    loss = ActivationTimeLoss.from_map(mesh, amap)
+    start = ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(0.5))
+    free = FreeParameters([FreeParameter("velocity[0, 0]", Bounded(0.1, 2.0)),
+                           FreeParameter("velocity[1, 0]", Bounded(0.1, 2.0))], start)
+    return loss, start, free, sites
+
+
+def test_adam_lowers_the_activation_loss(synthetic_map):
+    loss, start, free, sites = _loss_setup(synthetic_map)
+    res = fit_adam(lambda t: loss(ep.simulate_eikonal(t, sites).activation), free, start, learning_rate=0.05,
+                   steps=40, progress=False)
+    assert res.history[-1] < 0.2 * res.history[0]
+    assert float(res.values["velocity[0, 0]"]) == pytest.approx(0.6, rel=0.1)
+    assert float(res.values["velocity[1, 0]"]) == pytest.approx(0.4, rel=0.1)
+    assert float(loss.rmse(ep.simulate_eikonal(res.model, sites).activation)) < 3.0   # ms
+
+
+def test_a_map_far_from_the_mesh_is_a_one_line_error(synthetic_map):
+    mesh, _, _, amap = synthetic_map
+    moved = ActivationMap(amap.points_mm * 1000.0, amap.times_ms, "lat.csv")       # in µm by mistake
+    with pytest.raises(CalibrationError, match="lat.csv: point 0 is .* mm from the mesh surface") as e:
+        ActivationTimeLoss.from_map(mesh, moved)
+    assert "\n" not in str(e.value)
