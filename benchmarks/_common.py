@@ -69,3 +69,14 @@ def machine(**versions) -> dict:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), **versions,
             "numpy": np.__version__, "platform": platform.platform()}
+
+
+def peer_missing(python: str | None, name: str, setup: str, env: str, flag: str) -> bool:
+    """True (after a one-line message on stderr) when the peer's interpreter ``python`` does not exist."""
+    import sys
+
+    if python is not None and not Path(python).exists():
+        print(f"{name}'s python {python} not found: run benchmarks/peers/{setup} (or set {env}, or pass {flag})",
+              file=sys.stderr)
+        return True
+    return False

@@ -68,7 +68,7 @@ import time
 import warnings
 from pathlib import Path
 
-from _common import CompileClock, machine, pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
+from _common import CompileClock, machine, peer_missing, pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PEER = os.environ.get("TORCHCOR_PYTHON", "/work/peers/torchcor/bin/python")
@@ -373,9 +373,7 @@ def print_table(case: dict) -> None:
 def main() -> int:
     a = ARGS
     peer = None if a.no_torchcor else a.torchcor_python
-    if peer is not None and not Path(peer).exists():
-        print(f"TorchCor's python {peer} not found: run benchmarks/peers/setup_torchcor.sh (or set TORCHCOR_PYTHON, or "
-              "pass --no-torchcor)", file=sys.stderr)
+    if peer_missing(peer, "TorchCor", "setup_torchcor.sh", "TORCHCOR_PYTHON", "--no-torchcor"):
         return 2
     tmp = None
     if a.workdir is None:

@@ -59,7 +59,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import CompileClock, machine, pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
+from _common import CompileClock, machine, peer_missing, pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "tests" / "data" / "zerod"
@@ -422,9 +422,7 @@ def bench_config(name: str, a, peer: str | None) -> dict:
 def main() -> int:
     a = ARGS
     peer = None if a.no_svzerod else a.svzerod_python
-    if peer is not None and not Path(peer).exists():
-        print(f"svzerod's python {peer} not found: run benchmarks/peers/setup_svzerod.sh (or set SVZEROD_PYTHON, or "
-              "pass --no-svzerod)", file=sys.stderr)
+    if peer_missing(peer, "svzerod", "setup_svzerod.sh", "SVZEROD_PYTHON", "--no-svzerod"):
         return 2
     out = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
            "machine": machine(jax=jax.__version__, diffrax=diffrax.__version__), "threads": a.threads,

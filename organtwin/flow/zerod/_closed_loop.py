@@ -22,7 +22,8 @@ from ..._errors import NetworkError
 from ._activation import DoubleCosine
 from ._blocks import BloodVessel, BloodVesselJunction, Chamber, Valve, ValveLaw
 from ._network import Network, ZeroDModel
-from ._solve import Integrator, PeriodicState, default_integrator, periodic_steady_state, simulate_zerod
+from ._solve import (Integrator, PeriodicState, default_integrator, periodic_steady_state, simulate_zerod,
+                     solver_failure)
 
 __all__ = ["CHAMBERS", "Circulation", "CirculationResult", "REGAZZONI2022", "haemodynamics", "regazzoni2022",
            "simulate_circulation"]
@@ -198,8 +199,7 @@ def simulate_circulation(circ: Circulation, *, tol: float | None = None, max_cyc
     try:
         ps, ts, obs, metrics, vol = run(circ)
     except eqx.EquinoxRuntimeError as e:
-        raise NetworkError(f"circulation: the ODE solver failed ({_first_line(e)}); check the parameters (a zero "
-                           "or negative compliance, resistance or elastance)") from None
+        raise solver_failure(e, "circulation") from None
     p_idx, q_idx = _trace_indices(circ.model)
     st = circ.model.structure
     pres = {k: np.asarray(obs["pressure"][:, i]) for k, i in p_idx.items()}
@@ -212,10 +212,3 @@ def simulate_circulation(circ: Circulation, *, tol: float | None = None, max_cyc
     return CirculationResult(np.asarray(ts), pres, vols, flows, metrics, int(ps.cycles), float(ps.change),
                              np.asarray(vol))
 
-
-def _first_line(err: Exception) -> str:
-    """The reason of an equinox runtime error (its ``EquinoxRuntimeError: ...`` line), without the stack report."""
-    for ln in str(err).splitlines():
-        if "EquinoxRuntimeError:" in ln:
-            return ln.split("EquinoxRuntimeError:", 1)[1].strip().rstrip(".")
-    return "solver error"

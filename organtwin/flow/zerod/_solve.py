@@ -67,6 +67,18 @@ def default_integrator(dtype) -> Integrator:
     return Integrator.adaptive(rtol=1e-5, atol=1e-5)
 
 
+def solver_failure(err: Exception, what: str) -> NetworkError:
+    """An equinox runtime error from a solve (a many-line report with stacks) as a one-line `NetworkError` naming the
+    cause, e.g. "circulation: the ODE solver failed (the maximum number of solver steps was reached); check ..."."""
+    text = str(err)
+    marker = "EquinoxRuntimeError: "
+    cause = text.rsplit(marker, 1)[-1] if marker in text else text
+    cause = " ".join(cause.split("-------------------")[0].split())
+    cause = ". ".join(c for c in cause.split(". ") if not c.startswith("Try ")).rstrip(". ") or type(err).__name__
+    return NetworkError(f"{what}: the ODE solver failed ({cause[:1].lower() + cause[1:]}); check the parameters (a "
+                        "zero or negative compliance, resistance or elastance)")
+
+
 def _vector_field(t, y, model):
     return model.rhs(t, y)
 

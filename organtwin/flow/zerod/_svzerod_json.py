@@ -35,6 +35,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -46,7 +47,7 @@ from ._blocks import (
     PressureBC, ResistanceBC, ResistiveJunction, Valve, ValveLaw, WindkesselRCR,
 )
 from ._network import Network, ZeroDModel
-from ._solve import Integrator, simulate_zerod
+from ._solve import Integrator, simulate_zerod, solver_failure
 from ._waveform import Waveform, as_waveform
 
 __all__ = ["SvZeroDConfig", "SvZeroDResult", "read_svzerod", "run_svzerod", "svzerod_csv"]
@@ -432,7 +433,10 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
         sol = simulate_zerod(m, 0.0, float(ts[-1]), y, ts=jnp.asarray(ts, dtype), integrator=integ)
         return sol.observe(), y
 
-    obs, y_start = run(model, y0)
+    try:
+        obs, y_start = run(model, y0)
+    except eqx.EquinoxRuntimeError as e:
+        raise solver_failure(e, "svZeroD config") from None
     obs = {k: np.asarray(v) for k, v in obs.items()}
     obs["initial_state"] = np.asarray(y_start)   # the state at t = 0 (after the steady solve, if any)
     return SvZeroDResult(cfg, model, np.asarray(times), obs, cfg.cycles)
