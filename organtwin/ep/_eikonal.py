@@ -230,15 +230,11 @@ def _solve_fwd(perturbed, prob, max_sweeps):
     return (t, k), (t, _parents(prob, t))
 
 
-@_solve.def_bwd
-def _solve_bwd(residuals, grad_obj, perturbed, prob, max_sweeps):
-    t, parents = residuals
-    g, _ = grad_obj
-    g = jnp.where(jnp.isfinite(g), g, 0.0)
+def _parent_jacobian(prob: EikonalProblem, t, parents):
+    """The frozen map's Jacobian w.r.t. t: at most three entries per row (the parent face's vertices), by forward mode
+    once. Returns (face_nodes (nodes, 3), dF (nodes, 3)); rows of source nodes are 0. The matrix is nilpotent (the
+    parents are causal), so the linear iterations below are exact after (depth of the parent tree) sweeps."""
     n = t.shape[0]
-    # The frozen map's Jacobian w.r.t. t has at most three entries per row (the parent face's vertices): compute them
-    # once by forward mode, then iterate w = g + Jᵀ w as a 3-wide scatter per sweep. J is nilpotent (causal parents),
-    # so the iteration is exact after (depth) sweeps.
     geo = jax.lax.stop_gradient(prob)
     K = _face_constants(geo.points, geo.tets, geo.metric)
     has = parents >= 0
@@ -253,29 +249,74 @@ def _solve_bwd(residuals, grad_obj, perturbed, prob, max_sweeps):
 
     eye = jnp.eye(3, dtype=t.dtype)
     dF = jnp.stack([jax.jvp(f, (Tp,), (jnp.broadcast_to(eye[k], Tp.shape),))[1] for k in range(3)], axis=1)
-    dF = jnp.where(has[:, None] & jnp.isfinite(dF), dF, 0.0)
-    flat = face_nodes.reshape(-1)
+    return face_nodes, jnp.where(has[:, None] & jnp.isfinite(dF), dF, 0.0)
 
+
+def _causal_iteration(step, x0, max_sweeps):
+    """x <- step(x) from x0 until nothing changes (at most max_sweeps + 1 times), inside ``lax.while_loop``."""
     def cond(c):
         _, delta, k = c
         return (delta > 0) & (k < max_sweeps + 1)
 
     def body(c):
-        w, _, k = c
-        w_new = g + jax.ops.segment_sum((w[:, None] * dF).reshape(-1), flat, num_segments=n)
-        return w_new, jnp.max(jnp.abs(w_new - w)), k + 1
+        x, _, k = c
+        x_new = step(x)
+        return x_new, jnp.max(jnp.abs(x_new - x)), k + 1
 
-    w, _, _ = jax.lax.while_loop(cond, body, (g, jnp.array(1.0, g.dtype), jnp.zeros((), jnp.int32)))
+    x, _, _ = jax.lax.while_loop(cond, body, (x0, jnp.array(1.0, x0.dtype), jnp.zeros((), jnp.int32)))
+    return x
+
+
+@_solve.def_bwd
+def _solve_bwd(residuals, grad_obj, perturbed, prob, max_sweeps):
+    t, parents = residuals
+    g, _ = grad_obj
+    g = jnp.where(jnp.isfinite(g), g, 0.0)
+    n = t.shape[0]
+    face_nodes, dF = _parent_jacobian(prob, t, parents)
+    flat = face_nodes.reshape(-1)
+    # adjoint: w = g + Jᵀ w, a 3-wide scatter per sweep
+    w = _causal_iteration(lambda w: g + jax.ops.segment_sum((w[:, None] * dF).reshape(-1), flat, num_segments=n),
+                          g, max_sweeps)
     _, vjp_p = eqx.filter_vjp(lambda pr: _frozen_map(pr, t, parents), prob)
     return vjp_p(w)[0]
 
 
-def solve_eikonal(problem: EikonalProblem, *, max_sweeps: int = 10_000) -> tuple[Float[Array, " nodes"], Array]:
+@eqx.filter_custom_jvp
+def _solve_forward_mode(prob: EikonalProblem, *, max_sweeps: int):
+    return _forward(prob, max_sweeps)
+
+
+@_solve_forward_mode.def_jvp
+def _solve_jvp(primals, tangents, *, max_sweeps: int):
+    """Tangent of the fixed point (forward mode, for Jacobians with few parameters and many outputs, e.g.
+    Gauss–Newton): with the parents frozen, dt = J dt + (∂F/∂θ) dθ, solved by the same causal iteration as the
+    adjoint (a 3-wide gather per sweep); (∂F/∂θ) dθ is one ``jvp`` of the frozen map."""
+    (prob,), (dprob,) = primals, tangents
+    t, k = _forward(prob, max_sweeps)
+    parents = _parents(prob, t)
+    face_nodes, dF = _parent_jacobian(prob, t, parents)
+    if dprob is None:
+        b = jnp.zeros_like(t)
+    else:
+        _, b = eqx.filter_jvp(lambda pr: _frozen_map(pr, t, parents), (prob,), (dprob,))
+    b = jnp.where(jnp.isfinite(b), b, 0.0)
+    dt = _causal_iteration(lambda dt: b + jnp.sum(dF * dt[face_nodes], axis=1), b, max_sweeps)
+    return (t, k), (dt, None)
+
+
+def solve_eikonal(problem: EikonalProblem, *, max_sweeps: int = 10_000,
+                  forward_mode: bool = False) -> tuple[Float[Array, " nodes"], Array]:
     """Activation times (ms, ``inf`` where unreachable) and the number of sweeps, for an `EikonalProblem`.
 
     Differentiable w.r.t. the problem's floating arrays (metric → velocities and fibres, points, source times) by
-    implicit differentiation of the converged fixed point (module docstring)."""
-    t, sweeps = _solve(problem, max_sweeps)
+    implicit differentiation of the converged fixed point (module docstring): reverse mode (``grad``, ``vjp``) by
+    default; ``forward_mode=True`` gives a custom JVP instead (``jvp``, ``jacfwd``: a Jacobian with few parameters and
+    many outputs, as Gauss–Newton needs) and no reverse mode."""
+    if forward_mode:
+        t, sweeps = _solve_forward_mode(problem, max_sweeps=max_sweeps)
+    else:
+        t, sweeps = _solve(problem, max_sweeps)
     return jnp.where(t >= 0.5 * _BIG, jnp.inf, t), sweeps
 
 
@@ -452,11 +493,13 @@ class EikonalResult(eqx.Module):
     sweeps: Array
 
 
-def simulate_eikonal(tissue: EikonalTissue, sites, *, max_sweeps: int = 10_000) -> EikonalResult:
+def simulate_eikonal(tissue: EikonalTissue, sites, *, max_sweeps: int = 10_000,
+                     forward_mode: bool = False) -> EikonalResult:
     """Activation times of an `EikonalTissue` from earliest-activation `EikonalSite` s (one or a sequence).
 
     Differentiable w.r.t. the velocities (per region, per cell, the fast layer's), the fibres, the sites' positions and
     onsets (implicit differentiation of the converged fixed point; see the module docstring). Jit-able.
+    ``forward_mode=True``: forward-mode derivatives (``jax.jvp``/``jacfwd``) instead of reverse mode (`solve_eikonal`).
     """
     if isinstance(sites, EikonalSite):
         sites = (sites,)
@@ -470,7 +513,7 @@ def simulate_eikonal(tissue: EikonalTissue, sites, *, max_sweeps: int = 10_000) 
     if not isinstance(reached, jax.core.Tracer) and not bool(reached):
         raise ValueError("simulate_eikonal: no mesh node lies within any site's radius; move the sites onto the mesh "
                          "or raise EikonalSite(radius=...) (mm)")
-    return _simulate(tissue, sites, max_sweeps)
+    return _simulate(tissue, sites, max_sweeps, forward_mode)
 
 
 def _problem(tissue: EikonalTissue, sites) -> EikonalProblem:
@@ -485,6 +528,6 @@ def _any_source(tissue, sites):
 
 
 @eqx.filter_jit
-def _simulate(tissue, sites, max_sweeps):
-    t, k = solve_eikonal(_problem(tissue, sites), max_sweeps=max_sweeps)
+def _simulate(tissue, sites, max_sweeps, forward_mode):
+    t, k = solve_eikonal(_problem(tissue, sites), max_sweeps=max_sweeps, forward_mode=forward_mode)
     return EikonalResult(t, k)
