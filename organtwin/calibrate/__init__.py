@@ -29,8 +29,12 @@ from ._params import (
     Unbounded as Unbounded,
 )
 from ._fit import (
+    AbstractLoss as AbstractLoss,
     ActivationTimeLoss as ActivationTimeLoss,
     FitResult as FitResult,
+    dense_forward_jacobian as dense_forward_jacobian,
+    fit_least_squares as fit_least_squares,
+    least_squares_residuals as least_squares_residuals,
     fit_adam as fit_adam,
     project_onto_surface as project_onto_surface,
 )
