@@ -303,3 +303,22 @@ def test_pressure_traces_and_cuff(tmp_path):
     _one_line_error(rf"^{j}:2: not valid JSON", read_cuff_pressure, j)
     j.write_text(json.dumps({"systolic_mmhg": 120}))
     _one_line_error(rf"^{j}: no diastolic pressure", read_cuff_pressure, j)
+
+
+def test_a_synthetic_map_samples_surface_nodes_with_the_asked_offset_noise_and_distance():
+    from organtwin.mesh import read_mesh
+
+    mesh = read_mesh("meshes/biv.vtu")
+    act = np.linalg.norm(np.asarray(mesh.points, float), axis=1)        # any per-node field, ms
+    a = ActivationMap.synthetic(mesh, act, 300, off_surface_mm=1.0, offset_ms=17.0, noise_ms=2.0, seed=5)
+    b = ActivationMap.synthetic(mesh, act, 300, off_surface_mm=1.0, offset_ms=17.0, noise_ms=2.0, seed=5)
+    np.testing.assert_array_equal(a.points_mm, b.points_mm)                 # reproducible by seed
+    # each point is within 1 mm of a distinct surface node; the times carry the offset and noise of SD 2 ms
+    # (300 samples: the sample mean is within 4 standard errors, 4 * 2 / sqrt(300) = 0.46 ms; the SD within 20%)
+    d = np.linalg.norm(a.points_mm[:, None] - np.asarray(mesh.points, float)[None], axis=2)
+    near = d.argmin(1)
+    assert np.all(d.min(1) <= 1.0 + 1e-9) and np.unique(near).size == 300
+    resid = a.times_ms - act[near] - 17.0
+    assert abs(resid.mean()) < 0.46 and resid.std() == pytest.approx(2.0, rel=0.2)
+    with pytest.raises(DataError, match="points asked of a surface of"):
+        ActivationMap.synthetic(mesh, act, 10 ** 7)

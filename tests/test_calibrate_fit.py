@@ -29,15 +29,8 @@ def synthetic_map():
     mesh = read_mesh("meshes/biv.vtu")
     tissue = ep.EikonalTissue.from_mesh(mesh, {1: ep.ConductionVelocity(0.6), 2: ep.ConductionVelocity(0.4)})
     sites = (ep.EikonalSite((0.0, 0.0, -60.0), radius=5.0), ep.EikonalSite((0.0, -25.0, -25.0), 5.0, radius=5.0))
-    act = np.asarray(ep.simulate_eikonal(tissue, sites).activation)
-    rng = np.random.default_rng(3)
-    surf = np.unique(np.concatenate([np.unique(s.triangles) for s in mesh.surfaces.values()]))
-    pick = rng.choice(surf, 400, replace=False)
-    centre = np.asarray(mesh.points).mean(0)
-    pts = np.asarray(mesh.points)[pick]
-    out = (pts - centre) / np.linalg.norm(pts - centre, axis=1, keepdims=True)
-    amap = ActivationMap(pts + 1.0 * out * rng.uniform(-1, 1, (400, 1)), act[pick] + 17.0 + rng.normal(0, 1.0, 400),
-                         "synthetic")
+    act = ep.simulate_eikonal(tissue, sites).activation
+    amap = ActivationMap.synthetic(mesh, act, 400, off_surface_mm=1.0, offset_ms=17.0, noise_ms=1.0, seed=3)
     return mesh, tissue, sites, amap
 
 

@@ -382,6 +382,25 @@ class ActivationMap:
     def n_points(self) -> int:
         return self.points_mm.shape[0]
 
+    @classmethod
+    def synthetic(cls, mesh, activation_ms, n_points: int, *, off_surface_mm: float = 0.0, offset_ms: float = 0.0,
+                  noise_ms: float = 0.0, seed: int = 0, source: str = "synthetic") -> "ActivationMap":
+        """A map sampled from a simulated ``activation_ms`` (per node of ``mesh``), for tests and case studies:
+        ``n_points`` distinct nodes of the mesh's tagged surfaces, each moved up to ``off_surface_mm`` along the ray
+        from the mesh's centroid (a catheter's distance from the wall, uniform in ±), times shifted by ``offset_ms``
+        (a map's arbitrary reference) plus Gaussian noise of SD ``noise_ms``; reproducible by ``seed``."""
+        rng = np.random.default_rng(seed)
+        surf = np.unique(np.concatenate([np.unique(s.triangles) for s in mesh.surfaces.values()]))
+        if n_points > surf.size:
+            raise _err(source, None, f"{n_points} points asked of a surface of {surf.size} nodes; ask for fewer")
+        pick = rng.choice(surf, n_points, replace=False)
+        pts = np.asarray(mesh.points, float)[pick]
+        ray = pts - np.asarray(mesh.points, float).mean(0)
+        ray /= np.linalg.norm(ray, axis=1, keepdims=True)
+        moved = pts + off_surface_mm * ray * rng.uniform(-1, 1, (n_points, 1))
+        times = np.asarray(activation_ms, float)[pick] + offset_ms + rng.normal(0, noise_ms, n_points)
+        return cls(moved, times, source)
+
 
 _LAT_NAMES = ("lat", "activation_time", "activationtime", "local_activation_time", "time", "t", "at")
 

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import optimistix as optx
 from jaxtyping import Array, Float, Int
 
 from ._params import CalibrationError, FreeParameters
@@ -216,6 +217,11 @@ def _finish(free, model, u_all, losses, history, steps, seconds, message, batche
                      np.asarray(u_all) if batched else None, losses if batched else None)
 
 
+def _batch(f, batched: bool):
+    """``f`` over one start, vmapped over the leading axis when the fit runs several starts."""
+    return jax.vmap(f) if batched else f
+
+
 def fit_adam(loss, free: FreeParameters, model, *, learning_rate=1e-2, steps: int = 200, u0=None,
              progress: bool = True, print_every: int = 20) -> FitResult:
     """Minimise ``loss(model) + priors`` over the free parameters with optax Adam (``learning_rate`` a float or an
@@ -234,9 +240,9 @@ def fit_adam(loss, free: FreeParameters, model, *, learning_rate=1e-2, steps: in
         updates, state = opt.update(g, state, u)
         return optax.apply_updates(u, updates), state, value
 
-    state = jax.vmap(opt.init)(u) if batched else opt.init(u)
-    step = jax.jit(jax.vmap(one) if batched else one)
-    final_value = jax.jit(jax.vmap(objective) if batched else objective)
+    state = _batch(opt.init, batched)(u)
+    step = jax.jit(_batch(one, batched))
+    final_value = jax.jit(_batch(objective, batched))
     history = []
     t0 = time.perf_counter()
     for k in range(int(steps)):
@@ -299,8 +305,6 @@ def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, ma
     The solver is stepped from Python (one jitted step each, ``max_steps`` at most) so that a progress line with the
     loss prints after every step. Several starts: ``u0`` (starts, n) steps every start at once (vmapped), as
     `fit_adam`. The objective reported is ½‖r‖² (the negative log posterior with whitened residuals)."""
-    import optimistix as optx
-
     solver = solver if solver is not None else optx.LevenbergMarquardt(rtol=rtol, atol=atol)
     r = dense_forward_jacobian(least_squares_residuals(residuals, free, model))
     u = _starts(free, model, u0)
@@ -316,13 +320,12 @@ def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, ma
 
     def step(y, state):
         y, state, _ = solver.step(fn, y, None, options, state, tags)
-        done, result = solver.terminate(fn, y, None, options, state, tags)
+        done, _ = solver.terminate(fn, y, None, options, state, tags)
         return y, state, done, 0.5 * jnp.sum(jnp.square(state.f_info.residual))
 
-    init_j = eqx.filter_jit(jax.vmap(init) if batched else init)
-    step_j = eqx.filter_jit(jax.vmap(step) if batched else step)
-    value_j = jax.jit(jax.vmap(lambda y: 0.5 * jnp.sum(jnp.square(r(y)))) if batched else
-                      (lambda y: 0.5 * jnp.sum(jnp.square(r(y)))))
+    init_j = eqx.filter_jit(_batch(init, batched))
+    step_j = eqx.filter_jit(_batch(step, batched))
+    value_j = jax.jit(_batch(lambda y: 0.5 * jnp.sum(jnp.square(r(y))), batched))
     t0 = time.perf_counter()
     state = init_j(u)
     history = [np.asarray(value_j(u))]
