@@ -5,7 +5,7 @@ import pytest
 
 from organtwin import ep
 from organtwin.calibrate import (ActivationMap, ActivationTimeLoss, Bounded, CalibrationError, FreeParameter,
-                                 FreeParameters, fit_adam, fit_least_squares,
+                                 FreeParameters, Term, fit_adam, fit_least_squares, fit_report, joint_residuals,
                                  project_onto_surface)
 from organtwin.mesh import read_mesh
 
@@ -63,8 +63,8 @@ def test_a_map_far_from_the_mesh_is_a_one_line_error(synthetic_map):
 
 def test_levenberg_marquardt_with_forward_mode_recovers_the_velocities_in_few_steps(synthetic_map):
     loss, start, free, sites = _loss_setup(synthetic_map)
-    res = fit_least_squares(lambda t: loss.whitened(ep.simulate_eikonal(t, sites, forward_mode=True).activation),
-                            free, start, max_steps=20, progress=False)
+    term = Term("map", loss, lambda t: ep.simulate_eikonal(t, sites, forward_mode=True).activation)
+    res = fit_least_squares(joint_residuals([term]), free, start, max_steps=20, progress=False)
     # Gauss-Newton on 2 parameters: converges where Adam needs tens of steps; truth 0.6 / 0.4 m/s, 1 ms noise on
     # 400 points gives a velocity SD well under 1%, so 5% is the mesh/interpolation error budget
     assert res.steps <= 20 and "converged" in res.message
@@ -73,6 +73,13 @@ def test_levenberg_marquardt_with_forward_mode_recovers_the_velocities_in_few_st
     # the objective is half the whitened sum of squares: ~ m/2 at the noise level (1 ms on 400 points)
     assert res.loss < 0.5 * 400 * 2.0 ** 2
     assert res.history[-1] < res.history[0]
+    # the report: both velocities identified (400 points at 1 ms: relative SD well under 5%), the truth inside
+    # a few SDs plus the discretisation error, activation RMSE at the noise level
+    rep = fit_report(res, free, start, [term], truth={"velocity[0, 0]": 0.6, "velocity[1, 0]": 0.4})
+    assert rep.identified == ["velocity[0, 0]", "velocity[1, 0]"] and not rep.flat_directions
+    assert np.all(rep.relative_sd() < 0.02)
+    assert rep.terms["map"]["rmse_ms"] < 3.0 and rep.terms["map"]["n_points"] == 400
+    assert abs(rep.terms["map"]["offset_ms"] + 17.0) < 3.0        # the map's +17 ms reference, removed
 
 
 def test_multi_start_adam_runs_the_starts_together_and_keeps_the_best(synthetic_map):

@@ -35,6 +35,8 @@ from ._fit import (
     dense_forward_jacobian as dense_forward_jacobian,
     fit_least_squares as fit_least_squares,
     least_squares_residuals as least_squares_residuals,
+    MeasurementLoss as MeasurementLoss,
     fit_adam as fit_adam,
     project_onto_surface as project_onto_surface,
 )
+from ._report import FitReport as FitReport, Term as Term, fit_report as fit_report, joint_residuals as joint_residuals

@@ -30,7 +30,7 @@ from jaxtyping import Array, Float, Int
 
 from ._params import CalibrationError, FreeParameters
 
-__all__ = ["AbstractLoss", "ActivationTimeLoss", "FitResult", "dense_forward_jacobian", "fit_adam", "fit_least_squares",
+__all__ = ["AbstractLoss", "ActivationTimeLoss", "MeasurementLoss", "FitResult", "dense_forward_jacobian", "fit_adam", "fit_least_squares",
            "least_squares_residuals", "project_onto_surface"]
 
 
@@ -49,6 +49,22 @@ class AbstractLoss(eqx.Module):
 
     def __call__(self, prediction) -> Array:
         return jnp.mean(jnp.square(self.residuals(prediction)))
+
+    def summary(self, prediction) -> dict:
+        """Residual statistics for the fit report (host floats, the data's units); subclasses add their own."""
+        r = np.asarray(self.residuals(prediction), np.float64)
+        return {"rms_residual": float(np.sqrt(np.mean(r ** 2))), "max_abs_residual": float(np.max(np.abs(r)))}
+
+
+class MeasurementLoss(AbstractLoss):
+    """Prediction minus ``measured`` for any array-valued prediction in the data's units (final): scalar figures
+    (a QRS duration, an ejection fraction) or a custom observation. ``noise_sd`` in the same units."""
+
+    measured: Array = eqx.field(converter=jnp.asarray)
+    noise_sd: float | Array = 1.0
+
+    def residuals(self, prediction) -> Array:
+        return jnp.ravel(jnp.asarray(prediction) - self.measured)
 
 
 # --------------------------------------------------------------------------------------------- surface projection
@@ -167,6 +183,14 @@ class ActivationTimeLoss(AbstractLoss):
     def rmse(self, activation_ms) -> Array:
         """Root-mean-square error, ms (after the offset when ``fit_offset``)."""
         return jnp.sqrt(self(activation_ms))
+
+    def summary(self, activation_ms) -> dict:
+        r = np.asarray(self.predicted(activation_ms) - self.measured_ms, np.float64)
+        offset = float(np.mean(r)) if self.fit_offset else 0.0
+        r = r - offset
+        return {"rmse_ms": float(np.sqrt(np.mean(r ** 2))), "max_abs_error_ms": float(np.max(np.abs(r))),
+                "offset_ms": offset, "n_points": int(r.size),
+                "max_projection_distance_mm": float(np.max(self.distance_mm))}
 
 
 # -------------------------------------------------------------------------------------------------------------- fits
