@@ -39,4 +39,20 @@ from ._fit import (
     fit_adam as fit_adam,
     project_onto_surface as project_onto_surface,
 )
+from ._haemo import (
+    CirculationCurves as CirculationCurves,
+    CuffPressureLoss as CuffPressureLoss,
+    PressureTraceLoss as PressureTraceLoss,
+    VolumeCurveLoss as VolumeCurveLoss,
+    circulation_curves as circulation_curves,
+)
+from ._case import (
+    CalibrationCase as CalibrationCase,
+    build_problem as build_problem,
+    load_calibration_case as load_calibration_case,
+    read_fit as read_fit,
+    rerun_fit as rerun_fit,
+    run_calibration as run_calibration,
+    write_calibration as write_calibration,
+)
 from ._report import FitReport as FitReport, Term as Term, fit_report as fit_report, joint_residuals as joint_residuals

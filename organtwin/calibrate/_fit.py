@@ -320,14 +320,17 @@ def least_squares_residuals(residuals, free: FreeParameters, model):
 
 
 def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, max_steps: int = 50, u0=None,
-                      rtol: float = 1e-6, atol: float = 1e-6, progress: bool = True) -> FitResult:
+                      rtol: float = 1e-6, atol: float = 1e-6, progress: bool = True,
+                      stationary_rtol: float = 1e-9) -> FitResult:
     """Minimise ½‖r(u)‖² with r = [``residuals(model)`` (whitened, e.g. `AbstractLoss.whitened`), prior residuals]
     by optimistix Levenberg–Marquardt (default; or any optimistix least-squares ``solver``, e.g.
     ``optx.GaussNewton``), with the Jacobian by forward mode (`dense_forward_jacobian`; a forward model must support
     ``jax.jvp``: the eikonal with ``forward_mode=True``).
 
     The solver is stepped from Python (one jitted step each, ``max_steps`` at most) so that a progress line with the
-    loss prints after every step. Several starts: ``u0`` (starts, n) steps every start at once (vmapped), as
+    loss prints after every step. It also stops, as converged, when the objective has changed by less than
+    ``stationary_rtol`` (relative) over five steps: Levenberg–Marquardt then only rejects steps at a minimum it
+    cannot refine (optimistix's own test is on the step size, which a damped rejected step never meets). Several starts: ``u0`` (starts, n) steps every start at once (vmapped), as
     `fit_adam`. The objective reported is ½‖r‖² (the negative log posterior with whitened residuals)."""
     solver = solver if solver is not None else optx.LevenbergMarquardt(rtol=rtol, atol=atol)
     r = dense_forward_jacobian(least_squares_residuals(residuals, free, model))
@@ -353,7 +356,7 @@ def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, ma
     t0 = time.perf_counter()
     state = init_j(u)
     history = [np.asarray(value_j(u))]
-    k = 0
+    k, stationary = 0, False
     for k in range(1, int(max_steps) + 1):
         u, state, done, value = step_j(u, state)
         v = np.asarray(value)
@@ -363,10 +366,14 @@ def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, ma
                   flush=True)
         if bool(np.all(np.asarray(done))):
             break
+        if k >= 6 and np.all(np.abs(history[-6] - v) <= stationary_rtol * np.abs(v)):
+            stationary = True   # LM rejecting steps at a minimum it cannot refine further (round-off level)
+            break
     final = np.asarray(value_j(u))
     history.append(final)
-    converged = bool(np.all(np.asarray(done)))
+    converged = bool(np.all(np.asarray(done))) or stationary
     name = type(solver).__name__
-    msg = f"{name}: {'converged' if converged else 'stopped at max_steps'} after {k} steps"
+    msg = (f"{name}: {'converged' if converged else 'stopped at max_steps'}"
+           f"{' (objective stationary)' if stationary else ''} after {k} steps")
     return _finish(free, model, np.asarray(u), final, np.stack(history), k, time.perf_counter() - t0,
                    msg + (f", {u.shape[0]} starts" if batched else ""), batched)

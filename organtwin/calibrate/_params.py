@@ -79,13 +79,14 @@ class Positive(AbstractTransform):
 
 
 class Bounded(AbstractTransform):
-    """x = lower + (upper − lower) · sigmoid(u), lower < x < upper."""
+    """x = lower + (upper − lower) · sigmoid(u), lower < x < upper (scalars, or arrays matching the parameter's shape:
+    one interval per element, e.g. a box around a site's position)."""
 
-    lower: float
-    upper: float
+    lower: float | np.ndarray
+    upper: float | np.ndarray
 
     def __check_init__(self):
-        if not float(self.lower) < float(self.upper):
+        if not np.all(np.asarray(self.lower) < np.asarray(self.upper)):
             raise CalibrationError(f"Bounded: need lower < upper (got {self.lower}, {self.upper})")
 
     def forward(self, u):

@@ -16,6 +16,9 @@ squared norm `fit_least_squares` minimises, and `fit_report` reads the fit back 
   relative change of each parameter), has singular values σ_k and right singular vectors v_k: the combination v_k of
   relative changes is known to s/σ_k, so a direction with s/σ_k > ``identified_rel_sd`` is *flat* — the data do not
   determine it, and its largest components name the parameters that trade off against each other.
+  A parameter whose origin is arbitrary (a site's position, an onset time) is judged instead by an absolute
+  ``tolerance`` in its units (identified when its data-only SD ≤ tolerance; its reference scale in J_rel is
+  tolerance / ``identified_rel_sd``).
 * **Bounds.** A parameter within 1 % of the width of its `Bounded` interval from an end (or a `Positive` one below
   1e-3 of its scale) is reported as stuck at the bound: its error bar is then meaningless (the transform's derivative
   vanishes there).
@@ -94,20 +97,36 @@ def _element_names(free: FreeParameters) -> list[str]:
 
 def _at_bounds(free: FreeParameters, x: np.ndarray, frac: float = 0.01) -> list[str]:
     names, out, k = _element_names(free), [], 0
-    for p, n in zip(free.parameters, free.sizes):
+    for p, n, shape in zip(free.parameters, free.sizes, free.shapes):
+        t = p.transform
+        if isinstance(t, Bounded):
+            lo = np.broadcast_to(np.asarray(t.lower, float), shape).ravel()
+            hi = np.broadcast_to(np.asarray(t.upper, float), shape).ravel()
         for j in range(n):
             v = float(x[k + j])
-            t = p.transform
             if isinstance(t, Bounded):
-                s = (v - t.lower) / (t.upper - t.lower)
+                s = (v - lo[j]) / (hi[j] - lo[j])
                 if s < frac:
-                    out.append(f"{names[k + j]} at its lower bound {t.lower}")
+                    out.append(f"{names[k + j]} at its lower bound {lo[j]:g}")
                 elif s > 1 - frac:
-                    out.append(f"{names[k + j]} at its upper bound {t.upper}")
+                    out.append(f"{names[k + j]} at its upper bound {hi[j]:g}")
             elif isinstance(t, Positive) and v < 1e-3 * t.scale:
                 out.append(f"{names[k + j]} at its lower bound 0")
         k += n
     return out
+
+
+def _element_tolerances(free: FreeParameters, tolerance: dict) -> np.ndarray:
+    unknown = sorted(set(tolerance) - set(free.names))
+    if unknown:
+        raise CalibrationError(f"report: tolerance for {unknown[0]!r}, which is not a free parameter")
+    out = []
+    for p, n in zip(free.parameters, free.sizes):
+        t = tolerance.get(p.name)
+        if t is not None and not float(t) > 0:
+            raise CalibrationError(f"report: tolerance of {p.name!r} must be > 0, got {t}")
+        out += [np.nan if t is None else float(t)] * n
+    return np.asarray(out, float)
 
 
 def _pinv_psd(A: np.ndarray) -> np.ndarray:
@@ -139,18 +158,30 @@ class FitReport:
     fit: dict
     identified_rel_sd: float
     truth: dict = field(default_factory=dict)
+    tolerance: dict = field(default_factory=dict)
 
     def relative_sd(self) -> np.ndarray:
         return self.sd / np.maximum(np.abs(self.values), 1e-300)
+
+    def _judged(self, i: int, sd: float) -> str:
+        """How parameter i's SD is judged: relative to its value, or against its absolute tolerance."""
+        n = self.names[i]
+        if n in self.tolerance:
+            return f"{sd:.3g}/{self.tolerance[n]:g}"
+        return f"{100 * sd / max(abs(self.values[i]), 1e-300):.2f}%"
 
     def to_dict(self) -> dict:
         params = {}
         for i, n in enumerate(self.names):
             params[n] = {"value": self.values[i], "sd": self.sd[i], "sd_data_only": self.sd_data[i],
                          "relative_sd": self.relative_sd()[i], "identified": n in self.identified}
+            if n in self.tolerance:
+                params[n]["tolerance"] = self.tolerance[n]
             if n in self.truth:
                 params[n]["truth"] = self.truth[n]
-                params[n]["relative_error"] = (self.values[i] - self.truth[n]) / self.truth[n]
+                params[n]["error"] = self.values[i] - self.truth[n]
+                if n not in self.tolerance:
+                    params[n]["relative_error"] = (self.values[i] - self.truth[n]) / self.truth[n]
         return _json({
             "parameters": params,
             "correlation": {"names": self.names, "matrix": self.correlation},
@@ -174,25 +205,27 @@ class FitReport:
                  f"{self.fit.get('objective', float('nan')):.6g}",
                  f"residuals: {self.n_residuals}, chi2 {self.chi2:.4g}, chi2/dof "
                  f"{self.chi2 / max(self.n_residuals - len(self.names), 1):.3g} (covariance scaled by {self.scale:.3g})",
-                 "", f"{'parameter':34s} {'value':>12s} {'± SD':>11s} {'rel SD':>8s} {'data-only':>10s}  identified"
-                 + ("     truth   error" if self.truth else "")]
-        rel = self.relative_sd()
+                 "", f"{'parameter':34s} {'value':>12s} {'± SD':>11s} {'SD judged':>12s} {'data-only':>12s}  "
+                 "identified" + ("      truth      error" if self.truth else ""),
+                 "  (SD judged: relative to the value, or SD/tolerance in the parameter's units)"]
         for i, n in enumerate(self.names):
-            rel_d = self.sd_data[i] / max(abs(self.values[i]), 1e-300)
-            row = (f"{n:34s} {self.values[i]:12.5g} {self.sd[i]:11.3g} {100 * rel[i]:7.2f}% {100 * rel_d:9.2f}%  "
-                   f"{'yes' if n in self.identified else 'NO'}")
+            row = (f"{n:34s} {self.values[i]:12.5g} {self.sd[i]:11.3g} {self._judged(i, self.sd[i]):>12s} "
+                   f"{self._judged(i, self.sd_data[i]):>12s}  {'yes' if n in self.identified else 'NO '}")
             if n in self.truth:
                 t = self.truth[n]
-                row += f"  {t:9.5g} {100 * (self.values[i] - t) / t:+6.2f}%"
+                err = (f"{self.values[i] - t:+.3g}" if n in self.tolerance
+                       else f"{100 * (self.values[i] - t) / t:+.2f}%")
+                row += f"  {t:9.5g} {err:>10s}"
             lines.append(row)
         if self.not_identified:
-            lines += ["", f"NOT identified by the data (relative SD > {100 * self.identified_rel_sd:.0f}%): "
-                      + ", ".join(self.not_identified)]
+            lines += ["", f"NOT identified by the data (data-only SD > {100 * self.identified_rel_sd:.0f}% of the "
+                      "value, or > the tolerance): " + ", ".join(self.not_identified)]
         if self.flat_directions:
             lines.append("flat directions (combinations of relative changes the data do not determine):")
             for d in self.flat_directions:
                 comb = " ".join(f"{c:+.2f}·{n}" for n, c in d["components"].items())
-                lines.append(f"  σ = {d['singular_value']:.3g} (relative SD {100 * d['relative_sd']:.1f}%): {comb}")
+                lines.append(f"  σ = {d['singular_value']:.3g} (SD {100 * d['relative_sd']:.1f}% of the reference "
+                             f"scale): {comb}")
         if self.at_bounds:
             lines += ["stuck at bounds: " + "; ".join(self.at_bounds)]
         strong = [(self.names[i], self.names[j], self.correlation[i, j]) for i in range(len(self.names))
@@ -235,11 +268,16 @@ def _short(v):
 
 
 def fit_report(result: FitResult, free: FreeParameters, model, terms, *, identified_rel_sd: float = 0.05,
-               flat_max: int = 5, truth: dict | None = None) -> FitReport:
+               tolerance: dict | None = None, flat_max: int = 5, truth: dict | None = None) -> FitReport:
     """The report of ``result`` (from `fit_least_squares` or `fit_adam` over ``free`` in ``model``) on the data
-    ``terms`` (`Term` s): see the module docstring. ``truth`` ({name: value}, for synthetic cases) adds the relative
-    error of each fitted value. The Jacobian is taken by forward mode at the fitted point (the forward maps must
-    support ``jax.jvp``, as for `fit_least_squares`)."""
+    ``terms`` (`Term` s): see the module docstring. ``truth`` ({name: value}, for synthetic cases) adds the error
+    of each fitted value. The Jacobian is taken by forward mode at the fitted point (the forward maps must support
+    ``jax.jvp``, as for `fit_least_squares`).
+
+    ``tolerance`` ({parameter name: SD in its units}) judges a parameter whose origin is arbitrary (a site's
+    position in mm, an onset in ms: a relative error means nothing there) by an absolute standard deviation instead:
+    identified when its data-only SD ≤ the tolerance, and its sensitivity scaled by tolerance / identified_rel_sd
+    instead of its value in the flat-direction analysis."""
     terms = tuple(terms)
     data_r = joint_residuals(terms)
     u = jnp.asarray(result.u)
@@ -272,8 +310,11 @@ def fit_report(result: FitResult, free: FreeParameters, model, terms, *, identif
     corr = np.where(np.isfinite(corr), corr, np.nan)
     np.fill_diagonal(corr, 1.0)
     names = _element_names(free)
-    # relative sensitivities: ∂r/∂log|x| = J_d (∂u/∂x) diag(x)
-    J_rel = Jd @ np.linalg.pinv(D) @ np.diag(x)
+    tol = _element_tolerances(free, tolerance or {})
+    # each parameter's reference scale: |x| (relative), or tolerance / identified_rel_sd (absolute)
+    ref = np.where(np.isnan(tol), np.abs(x), tol / identified_rel_sd)
+    # sensitivities per reference change: ∂r/∂(x / ref) = J_d (∂u/∂x) diag(ref)
+    J_rel = Jd @ np.linalg.pinv(D) @ np.diag(ref)
     _, sv, Vt = np.linalg.svd(J_rel, full_matrices=False)
     flat = []
     for k in np.argsort(sv):
@@ -283,7 +324,7 @@ def fit_report(result: FitResult, free: FreeParameters, model, terms, *, identif
         v = Vt[k] / np.max(np.abs(Vt[k]))
         comps = {names[i]: float(v[i]) for i in np.argsort(-np.abs(v)) if abs(v[i]) >= 0.2}
         flat.append({"singular_value": float(sv[k]), "relative_sd": float(rel), "components": comps})
-    rel_data = sd_data / np.maximum(np.abs(x), 1e-300)
+    rel_data = sd_data / np.maximum(ref, 1e-300)
     identified = [n for n, s in zip(names, rel_data) if s <= identified_rel_sd]
     not_identified = [n for n in names if n not in identified]
     fitted = free.unpack(model, u)
@@ -301,4 +342,5 @@ def fit_report(result: FitResult, free: FreeParameters, model, terms, *, identif
         fit["starts_objective"] = _json(result.starts_loss)
     return FitReport(names, x, sd, sd_data, corr, sv, flat, identified, not_identified,
                      _at_bounds(free, x), float(scale), chi2, int(m), term_stats, _json(fit), identified_rel_sd,
-                     {k: float(v) for k, v in (truth or {}).items()})
+                     {k: float(v) for k, v in (truth or {}).items()},
+                     {n: float(t) for n, t in zip(names, tol) if np.isfinite(t)})

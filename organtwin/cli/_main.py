@@ -164,8 +164,10 @@ from ._activate import activate as _activate  # noqa: E402  (light module: heavy
 app.command("activate")(_activate)
 
 from ._ecg import ecg as _ecg  # noqa: E402
+from ._calibrate import calibrate as _calibrate  # noqa: E402
 
 app.command("ecg")(_ecg)
+app.command("calibrate")(_calibrate)
 
 
 # --------------------------------------------------------------------------------------------------------------- demo

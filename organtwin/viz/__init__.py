@@ -8,3 +8,9 @@ from ._circulation_plot import (
     plot_circulation_volumes as plot_circulation_volumes,
     plot_pv_loops as plot_pv_loops,
 )
+from ._calibration_plot import (
+    calibration_pictures as calibration_pictures,
+    plot_activation_fit as plot_activation_fit,
+    plot_ecg_fit as plot_ecg_fit,
+    plot_trace_fit as plot_trace_fit,
+)

@@ -83,11 +83,14 @@ def _vector_field(t, y, model):
     return model.rhs(t, y)
 
 
-def _solve(model: ZeroDModel, t0, t1, y0, integ: Integrator, saveat):
+def _solve(model: ZeroDModel, t0, t1, y0, integ: Integrator, saveat, adjoint=None):
+    """One diffrax solve; ``adjoint`` None is diffrax's default (`diffrax.RecursiveCheckpointAdjoint`, reverse mode
+    only); `diffrax.ForwardMode()` for ``jax.jvp``/``jacfwd`` through the solve."""
+    extra = {} if adjoint is None else {"adjoint": adjoint}
     return diffrax.diffeqsolve(
         diffrax.ODETerm(_vector_field), integ.solver, t0, t1, integ.dt0, y0, args=model,
         stepsize_controller=integ.controller, saveat=saveat, max_steps=integ.max_steps,
-        throw=True)
+        throw=True, **extra)
 
 
 class ZeroDSolution(eqx.Module):
@@ -102,12 +105,14 @@ class ZeroDSolution(eqx.Module):
 
 
 def simulate_zerod(model: ZeroDModel, t0: float, t1: float, y0: Float[Array, " states"], *,
-                   ts: Float[Array, " times"] | None = None, integrator: Integrator | None = None) -> ZeroDSolution:
-    """Integrate from ``t0`` to ``t1`` (s) from state ``y0``, saving at ``ts`` (default: 201 points)."""
+                   ts: Float[Array, " times"] | None = None, integrator: Integrator | None = None,
+                   adjoint: diffrax.AbstractAdjoint | None = None) -> ZeroDSolution:
+    """Integrate from ``t0`` to ``t1`` (s) from state ``y0``, saving at ``ts`` (default: 201 points). ``adjoint``:
+    diffrax's differentiation of the solve (default reverse mode; `diffrax.ForwardMode()` for ``jax.jvp``)."""
     integ = integrator or default_integrator(y0.dtype)
     ts = jnp.linspace(t0, t1, 201, dtype=y0.dtype) if ts is None else jnp.asarray(ts, y0.dtype)
     t0, t1 = jnp.asarray(t0, y0.dtype), jnp.asarray(t1, y0.dtype)   # time in the state's precision
-    sol = _solve(model, t0, t1, y0, integ, diffrax.SaveAt(ts=ts))
+    sol = _solve(model, t0, t1, y0, integ, diffrax.SaveAt(ts=ts), adjoint)
     return ZeroDSolution(ts, sol.ys, model)
 
 
@@ -140,20 +145,22 @@ def cycle_change(model: ZeroDModel, y_old, y_new) -> Array:
 
 def periodic_steady_state(model: ZeroDModel, period: float, y0: Float[Array, " states"], *, tol: float = 1e-6,
                           max_cycles: int = 500, cycles: int | None = None,
-                          integrator: Integrator | None = None) -> PeriodicState:
+                          integrator: Integrator | None = None,
+                          adjoint: diffrax.AbstractAdjoint | None = None) -> PeriodicState:
     """Integrate whole cycles until the cycle-to-cycle change is below ``tol`` (a while loop, not differentiable), or
     exactly ``cycles`` cycles (a scan, differentiable with respect to everything in ``model`` and ``y0``).
 
     The model must be periodic with ``period`` (every waveform and activation), so each cycle is integrated on the
     same clock [0, period]: the answer does not depend on how many cycles ran, and float32 keeps its resolution of
-    time (at t = 160 s its spacing, 1.5e-5 s, is already the size of a step through a valve switch)."""
+    time (at t = 160 s its spacing, 1.5e-5 s, is already the size of a step through a valve switch). ``adjoint``: as
+    `simulate_zerod` (`diffrax.ForwardMode()` makes the ``cycles`` scan differentiable by ``jax.jvp``)."""
     integ = integrator or default_integrator(y0.dtype)
     period = float(period)
 
     def one(y, k):
         del k   # time in the state's precision (diffrax takes its dtype from the times)
         t0, t1 = jnp.zeros((), y.dtype), jnp.asarray(period, y.dtype)
-        return _solve(model, t0, t1, y, integ, diffrax.SaveAt(t1=True)).ys[-1]
+        return _solve(model, t0, t1, y, integ, diffrax.SaveAt(t1=True), adjoint).ys[-1]
 
     if cycles is not None:
         def body(carry, k):

@@ -1,0 +1,678 @@
+"""Calibration case files: a TOML description of a fit (model, free parameters, data, optimiser), its run, and the
+saved fit with provenance that re-runs to the same numbers.
+
+`load_calibration_case(path)` parses and checks the file (one-line `CaseError` naming the file and key path for any
+problem, with a suggestion for a misspelt key); `build_problem(case)` reads the mesh and the data and assembles the
+model pytree, the `FreeParameters` and the data `Term` s; `run_calibration(case)` fits and reports;
+`write_calibration(outcome, out)` writes the results folder all or nothing. The schema, every key with its unit and
+default, is in docs/calibration-case.md.
+
+The model a case fits is a dict pytree, so free parameters are named by path:
+
+* ``tissue`` — the `EikonalTissue` (``tissue.velocity[r, k]``: region r in the order of the mesh's sorted region ids,
+  k = 0 fibre, 1 sheet, 2 normal; on a mesh without fibres only k = 0 is used; ``tissue.fast_velocity``);
+* ``sites.<name>`` — each `EikonalSite` (``sites.lv.position``, ``sites.lv.onset``);
+* ``ecg`` — the `EikonalECG` forward map (``ecg.apd_ms``, ``ecg.template.tau_rep``);
+* ``circulation`` — the Regazzoni 2022 `Circulation` (``circulation.model.blocks.LV.e_active``, ``...sys_art_RL...``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import platform
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..io._case import CaseError, _Section, _selector
+from ..io._units import LENGTH, TIME, VELOCITY, VOLTAGE
+
+__all__ = ["CalibrationCase", "CalibrationOutcome", "DataSpec", "FreeSpec", "Problem", "build_problem", "fit_record",
+           "provenance", "read_fit", "tolerances",
+           "load_calibration_case", "parse_calibration_case", "rerun_fit", "run_calibration", "write_calibration"]
+
+DATA_KINDS = ("activation-map", "ecg", "volume-curve", "cuff", "pressure-trace")
+METHODS = ("levenberg-marquardt", "gauss-newton", "adam")
+_TOP = ("title", "description", "seed", "dtype", "mesh", "eikonal", "ecg", "circulation", "free", "data", "fit")
+
+
+@dataclass(frozen=True)
+class FreeSpec:
+    name: str
+    lower: float | None = None
+    upper: float | None = None
+    positive: bool = False
+    start: float | list | None = None
+    prior: dict | None = None        # {"mean", "sd"} or {"median", "sd_log"}
+    tolerance: float | None = None   # absolute SD (parameter units) for identifiability; None: 5% of the value
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    kind: str
+    file: Path
+    name: str
+    noise_sd: float | None
+    weight: float = 1.0
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CalibrationCase:
+    """A parsed calibration case (host values in house units: mm, ms, m/s, mV, mL, mmHg)."""
+
+    source: Path
+    text: str
+    base_dir: Path
+    title: str
+    seed: int
+    dtype: str
+    mesh: dict
+    eikonal: dict | None
+    ecg: dict | None
+    circulation: dict | None
+    free: tuple[FreeSpec, ...]
+    data: tuple[DataSpec, ...]
+    fit: dict
+
+
+# ================================================================================================================ parse
+def load_calibration_case(path, *, base_dir=None) -> CalibrationCase:
+    """Read and check a calibration case (TOML). Raises `CaseError` (one line) for any problem."""
+    p = Path(path)
+    if not p.is_file():
+        raise CaseError(f"calibration case not found: {p}" if not p.exists() else f"{p} is a folder; give the case "
+                        "file (.toml)")
+    try:
+        text = p.read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError as e:
+        raise CaseError(f"{p}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise CaseError(f"{p}: invalid TOML: {' '.join(str(e).split())}") from None
+    return parse_calibration_case(data, text=text, source=p, base_dir=Path(base_dir or p.resolve().parent))
+
+
+def _tables(top: _Section, key: str, *, required: bool, hint: str) -> list[_Section]:
+    raw = top.raw(key, required=required, hint=hint)
+    if raw is None:
+        return []
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
+        raise top.error(key, f"expected [[{key}]] tables")
+    return [_Section(top.source, f"{key}.{i + 1}", x, top.base_dir) for i, x in enumerate(raw)]
+
+
+def _velocity(sec: _Section, key: str, value):
+    if isinstance(value, list):
+        if not 1 <= len(value) <= 3:
+            raise sec.error(key, "give one velocity (isotropic) or [fibre, sheet, normal] in m/s")
+        out = [sec.value_quantity(f"{key}[{i}]", v, VELOCITY, positive=True)[0] for i, v in enumerate(value)]
+        return tuple(out)
+    return (sec.value_quantity(key, value, VELOCITY, positive=True)[0],)
+
+
+def _parse_mesh(sec: _Section) -> dict:
+    sec.check_keys(("path", "builtin", "generate", "h", "scale"))
+    kinds = [k for k in ("path", "builtin", "generate") if sec.has(k)]
+    if len(kinds) != 1:
+        raise sec.error(None, "give exactly one of path = \"mesh.vtu\", builtin = \"biv\" or generate = \"biv\" "
+                        "(with h = edge length in mm)")
+    out = {"scale": sec.number("scale", None, positive=True)}
+    if kinds[0] == "path":
+        out["path"] = sec.path_value("path")
+    elif kinds[0] == "builtin":
+        out["builtin"] = sec.string("builtin", choices=("biv", "lv-ellipsoid", "niederer-slab-0.5mm"))
+    else:
+        out["generate"] = sec.string("generate", choices=("biv", "lv-ellipsoid"))
+        out["h"] = sec.quantity("h", LENGTH, required=True, positive=True, hint="the mesh size in mm, e.g. h = 1.6")
+    if kinds[0] != "generate" and sec.has("h"):
+        raise sec.error("h", "only with generate = ...")
+    return out
+
+
+def _parse_eikonal(sec: _Section) -> dict:
+    sec.check_keys(("fibres", "velocity", "fast_endocardium", "fast_velocity", "site"))
+    vel = sec.raw("velocity", required=True, hint='e.g. velocity = { "1" = 0.6, "2" = 0.4 } (m/s per region id) or '
+                  "velocity = 0.6")
+    if isinstance(vel, dict):
+        velocity = {}
+        for k, v in vel.items():
+            rid = _selector(k)
+            if not isinstance(rid, int):
+                raise sec.error(f"velocity.{k}", "region keys are integer ids like \"1\"")
+            velocity[rid] = _velocity(sec, f"velocity.{k}", v)
+    else:
+        velocity = _velocity(sec, "velocity", vel)
+    fast = sec.raw("fast_endocardium")
+    if fast is not None and not (isinstance(fast, list) and all(isinstance(s, str) for s in fast)):
+        raise sec.error("fast_endocardium", "expected a list of surface names like [\"endo_lv\", \"endo_rv\"]")
+    sites = []
+    for s in _tables(sec, "site", required=True, hint="add [[eikonal.site]] tables (name, position, onset, radius)"):
+        s.check_keys(("name", "position", "onset", "radius"))
+        sites.append({"name": s.string("name", required=True), "position": s.vector3("position"),
+                      "onset": s.quantity("onset", TIME, 0.0), "radius": s.quantity("radius", LENGTH, 5.0,
+                                                                                     nonnegative=True)})
+    names = [s["name"] for s in sites]
+    if len(set(names)) != len(names):
+        raise sec.error("site", f"site names must differ (got {names})")
+    return {"fibres": sec.string("fibres", "none", choices=("none", "rule-based", "mesh")), "velocity": velocity,
+            "fast_endocardium": tuple(fast) if fast else None,
+            "fast_velocity": sec.quantity("fast_velocity", VELOCITY, 2.0, positive=True), "sites": sites}
+
+
+def _parse_ecg(sec: _Section) -> dict:
+    sec.check_keys(("duration", "dt", "apd", "sigma_i", "sigma_b"))
+    return {"duration": sec.quantity("duration", TIME, 450.0, positive=True),
+            "dt": sec.quantity("dt", TIME, 1.0, positive=True), "apd": sec.quantity("apd", TIME, 280.0, positive=True),
+            "sigma_i": sec.number("sigma_i", 0.2, positive=True), "sigma_b": sec.number("sigma_b", 0.7, positive=True)}
+
+
+def _parse_circulation(sec: _Section) -> dict:
+    sec.check_keys(("model", "cycles", "points", "params", "coupled", "delay"))
+    params = sec.raw("params", {})
+    if not isinstance(params, dict):
+        raise sec.error("params", "expected a table like params = { LV = { e_active = 2.0 } }")
+    return {"model": sec.string("model", "regazzoni2022", choices=("regazzoni2022",)),
+            "cycles": sec.integer("cycles", 8, minimum=1), "points": sec.integer("points", 201, minimum=11),
+            "params": params, "coupled": sec.boolean("coupled", False), "delay": sec.quantity("delay", TIME, None)}
+
+
+def _number_or_list(sec: _Section, key: str):
+    v = sec.raw(key)
+    if v is None:
+        return None
+    ok = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)   # noqa: E731
+    if ok(v):
+        return float(v)
+    if isinstance(v, list) and v and all(ok(x) for x in v):
+        return [float(x) for x in v]
+    raise sec.error(key, "expected a number or a list of numbers (one per element of the parameter)")
+
+
+def _parse_free(sec: _Section) -> FreeSpec:
+    sec.check_keys(("name", "lower", "upper", "positive", "start", "prior", "tolerance"))
+    lower, upper = _number_or_list(sec, "lower"), _number_or_list(sec, "upper")
+    if (lower is None) != (upper is None):
+        raise sec.error(None, "give both lower and upper (a bounded parameter) or neither")
+    if lower is not None and not np.all(np.asarray(lower) < np.asarray(upper)):
+        raise sec.error("upper", f"must be greater than lower ({lower})")
+    positive = sec.boolean("positive", False)
+    if positive and lower is not None:
+        raise sec.error("positive", "not with lower/upper (bounds already constrain it)")
+    start = _number_or_list(sec, "start")
+    prior = sec.sub("prior")
+    pr = None
+    if prior is not None:
+        if prior.has("mean"):
+            prior.check_keys(("mean", "sd"))
+            pr = {"mean": prior.number("mean", required=True), "sd": prior.number("sd", required=True, positive=True)}
+        elif prior.has("median"):
+            prior.check_keys(("median", "sd_log"))
+            pr = {"median": prior.number("median", required=True, positive=True),
+                  "sd_log": prior.number("sd_log", required=True, positive=True)}
+        else:
+            raise prior.error(None, "give mean and sd (normal) or median and sd_log (log-normal)")
+    return FreeSpec(sec.string("name", required=True, hint='e.g. name = "tissue.velocity[0, 0]"'), lower, upper,
+                    positive, start, pr, sec.number("tolerance", None, positive=True))
+
+
+_DATA_KEYS = {
+    "activation-map": ("max_distance", "fit_offset"),
+    "ecg": ("window", "leads", "max_shift", "fit_gains", "sampling_rate", "units"),
+    "volume-curve": ("chamber", "time_offset"),
+    "cuff": (),
+    "pressure-trace": ("site", "time_offset"),
+}
+_NOISE_UNITS = {"activation-map": TIME, "ecg": VOLTAGE, "volume-curve": None, "cuff": None, "pressure-trace": None}
+
+
+def _parse_data(sec: _Section) -> DataSpec:
+    kind = sec.string("kind", required=True, choices=DATA_KINDS, hint="one of " + ", ".join(DATA_KINDS))
+    sec.check_keys(("kind", "file", "name", "noise_sd", "weight") + _DATA_KEYS[kind])
+    dim = _NOISE_UNITS[kind]
+    noise = (sec.quantity("noise_sd", dim, None, positive=True) if dim is not None
+             else sec.number("noise_sd", None, positive=True))
+    opts = {}
+    if kind == "activation-map":
+        opts = {"max_distance": sec.quantity("max_distance", LENGTH, 10.0, positive=True),
+                "fit_offset": sec.boolean("fit_offset", True)}
+    elif kind == "ecg":
+        w = sec.raw("window")
+        if w is not None:
+            if not (isinstance(w, list) and len(w) == 2):
+                raise sec.error("window", "expected [start, end] in ms of the measured record")
+            w = tuple(sec.value_quantity(f"window[{i}]", v, TIME)[0] for i, v in enumerate(w))
+            if not w[0] < w[1]:
+                raise sec.error("window", f"start {w[0]} ms must be before end {w[1]} ms")
+        leads = sec.raw("leads")
+        if leads is not None and not (isinstance(leads, list) and all(isinstance(x, str) for x in leads)):
+            raise sec.error("leads", "expected a list of lead names like [\"I\", \"II\", \"V1\"]")
+        opts = {"window": w, "leads": tuple(leads) if leads else None,
+                "max_shift": sec.quantity("max_shift", TIME, 30.0, nonnegative=True),
+                "fit_gains": sec.boolean("fit_gains", True), "sampling_rate": sec.number("sampling_rate", None,
+                                                                                          positive=True),
+                "units": sec.string("units", None)}
+    elif kind == "volume-curve":
+        opts = {"chamber": sec.string("chamber", "LV").upper(), "time_offset": sec.quantity("time_offset", TIME, 0.0)}
+    elif kind == "pressure-trace":
+        opts = {"site": sec.string("site", None), "time_offset": sec.quantity("time_offset", TIME, 0.0)}
+    file = sec.path_value("file")
+    name = sec.string("name", None) or kind.replace("-", "_")
+    return DataSpec(kind, file, name, noise, sec.number("weight", 1.0, positive=True), opts)
+
+
+def _parse_fit(sec: _Section | None) -> dict:
+    if sec is None:
+        sec = _Section("", "fit", {}, Path("."))
+    sec.check_keys(("method", "max_steps", "starts", "start_spread", "learning_rate", "rtol", "atol",
+                    "identified_rel_sd"))
+    method = sec.string("method", "levenberg-marquardt", choices=METHODS)
+    return {"method": method, "max_steps": sec.integer("max_steps", 200 if method == "adam" else 30, minimum=1),
+            "starts": sec.integer("starts", 1, minimum=1), "start_spread": sec.number("start_spread", 0.5,
+                                                                                      positive=True),
+            "learning_rate": sec.number("learning_rate", 0.02, positive=True),
+            "rtol": sec.number("rtol", 1e-6, positive=True), "atol": sec.number("atol", 1e-6, positive=True),
+            "identified_rel_sd": sec.number("identified_rel_sd", 0.05, positive=True)}
+
+
+def parse_calibration_case(data: dict, *, text: str = "", source="<case>", base_dir=None) -> CalibrationCase:
+    """Check case data (the dict `tomllib` gives) into a `CalibrationCase`."""
+    base = Path(base_dir or ".")
+    top = _Section(str(source), "", data, base)
+    top.check_keys(_TOP)
+    mesh = _parse_mesh(top.sub("mesh", required=True, hint='add [mesh] with builtin = "biv" or path = "..."'))
+    eik = top.sub("eikonal")
+    ecg = top.sub("ecg")
+    circ = top.sub("circulation")
+    free = tuple(_parse_free(s) for s in _tables(top, "free", required=True,
+                                                 hint='add [[free]] tables, e.g. name = "tissue.velocity[0, 0]"'))
+    names = [f.name for f in free]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise top.error("free", f"parameter {dup[0]!r} is named twice")
+    terms = tuple(_parse_data(s) for s in _tables(top, "data", required=True,
+                                                  hint='add [[data]] tables (kind, file, noise_sd)'))
+    dnames = [d.name for d in terms]
+    if len(set(dnames)) != len(dnames):
+        raise top.error("data", f"data names must differ (got {dnames}); give each a name = \"...\"")
+    kinds = {d.kind for d in terms}
+    if kinds & {"activation-map", "ecg"} and eik is None:
+        raise top.error(None, "activation-map and ecg data need an [eikonal] table (velocities and sites)")
+    if kinds & {"volume-curve", "cuff", "pressure-trace"} and circ is None:
+        raise top.error(None, "volume-curve, cuff and pressure-trace data need a [circulation] table")
+    circ_d = _parse_circulation(circ) if circ is not None else None
+    if circ_d is not None and circ_d["coupled"] and eik is None:
+        raise top.error("circulation.coupled", "a coupled circulation needs an [eikonal] table")
+    return CalibrationCase(
+        source=Path(str(source)), text=text, base_dir=base, title=top.string("title", ""),
+        seed=top.integer("seed", 0, minimum=0), dtype=top.string("dtype", "float64", choices=("float32", "float64")),
+        mesh=mesh, eikonal=_parse_eikonal(eik) if eik is not None else None,
+        ecg=_parse_ecg(ecg if ecg is not None else _Section(str(source), "ecg", {}, base)) if "ecg" in kinds
+        or ecg is not None else None, circulation=circ_d, free=free, data=terms, fit=_parse_fit(top.sub("fit")))
+
+
+# ================================================================================================================ build
+@dataclass(frozen=True)
+class Problem:
+    """A case made concrete: the model pytree, its free parameters, the data terms (forward mode, for
+    Levenberg–Marquardt and the report, and reverse mode, for Adam), the mesh and the data read."""
+
+    model: dict
+    free: object
+    terms: tuple
+    terms_reverse: tuple
+    mesh: object
+    data: dict
+    u0: np.ndarray
+
+
+def _read_mesh(case: CalibrationCase):
+    from ..mesh import biv_mesh, builtin_mesh_path, lv_ellipsoid_mesh, read_mesh
+
+    m = case.mesh
+    if "path" in m:
+        mesh = read_mesh(m["path"], scale=m["scale"])
+    elif "builtin" in m:
+        mesh = read_mesh(builtin_mesh_path(m["builtin"].replace("-", "_")), scale=m["scale"])
+    else:
+        mesh = (biv_mesh if m["generate"] == "biv" else lv_ellipsoid_mesh)(h=m["h"])
+    return mesh
+
+
+def _tissue(case, mesh, dtype):
+    from .. import ep
+
+    e = case.eikonal
+    if e["fibres"] == "rule-based":
+        from ..mesh import rule_based_fibres
+        mesh = rule_based_fibres(mesh)
+    elif e["fibres"] == "mesh":
+        mesh.require_fibres("[eikonal] fibres = \"mesh\"")
+    v = e["velocity"]
+    cv = (lambda t: ep.ConductionVelocity(*t))
+    if isinstance(v, dict):
+        missing = sorted(set(mesh.region_ids.tolist()) - set(v))
+        extra = sorted(set(v) - set(mesh.region_ids.tolist()))
+        if missing or extra:
+            raise CaseError(f"{case.source}: [eikonal] velocity: regions {missing or extra} "
+                            f"{'have no velocity' if missing else 'are not in the mesh'} (mesh regions "
+                            f"{mesh.region_ids.tolist()})")
+        vel = {r: cv(t) for r, t in v.items()}
+    else:
+        vel = cv(v)
+    try:
+        tissue = ep.EikonalTissue.from_mesh(mesh, vel, fast_endocardium=e["fast_endocardium"],
+                                            fast_velocity=e["fast_velocity"], dtype=dtype)
+    except ValueError as err:
+        raise CaseError(f"{case.source}: [eikonal] {err}") from None
+    sites = {s["name"]: ep.EikonalSite(np.asarray(s["position"], dtype), np.asarray(s["onset"], dtype),
+                                       radius=s["radius"]) for s in e["sites"]}
+    return mesh, tissue, sites
+
+
+def _arr(x):
+    return np.asarray(x, float) if isinstance(x, list) else x
+
+
+def _free_parameters(case, model):
+    from ._params import Bounded, CalibrationError, FreeParameter, FreeParameters, LogNormal, Normal, Positive, Unbounded
+
+    params = []
+    for f in case.free:
+        t = Bounded(_arr(f.lower), _arr(f.upper)) if f.lower is not None else Positive() if f.positive else Unbounded()
+        prior = None
+        if f.prior is not None:
+            prior = Normal(**f.prior) if "mean" in f.prior else LogNormal(**f.prior)
+        params.append(FreeParameter(f.name, t, prior))
+    try:
+        for p, f in zip(params, case.free):
+            if f.start is not None:
+                model = p.set(model, np.asarray(f.start))
+        return FreeParameters(params, model), model
+    except CalibrationError as e:
+        raise CaseError(f"{case.source}: [[free]] {e}") from None
+
+
+def _activation_fn(sites_key="sites"):
+    from .. import ep
+
+    def act(model, forward_mode):
+        return ep.simulate_eikonal(model["tissue"], tuple(model[sites_key].values()),
+                                   forward_mode=forward_mode).activation
+    return act
+
+
+def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
+    """Read the mesh and the data, set up the model, the free parameters and the data terms of ``case``."""
+    import jax.numpy as jnp
+
+    from ._data import read_activation_map, read_cuff_pressure, read_ecg, read_pressure_trace, read_volume_curve
+    from ._fit import ActivationTimeLoss
+    from ._report import Term
+
+    dtype = jnp.float64 if case.dtype == "float64" else jnp.float32
+    mesh = _read_mesh(case) if mesh is None else mesh
+    model, data = {}, {}
+    activation = _activation_fn()
+    if case.eikonal is not None:
+        mesh, model["tissue"], model["sites"] = _tissue(case, mesh, dtype)
+    if case.ecg is not None:
+        from ._ecg_loss import EikonalECG
+        e = case.ecg
+        model["ecg"] = EikonalECG.from_mesh(mesh, np.arange(0.0, e["duration"] + 0.5 * e["dt"], e["dt"]),
+                                            sigma_i=e["sigma_i"], sigma_b=e["sigma_b"], apd_ms=e["apd"], dtype=dtype)
+    if case.circulation is not None:
+        from ..flow.zerod import ValveLaw, regazzoni2022
+        c = case.circulation
+        try:
+            model["circulation"] = regazzoni2022(valve_law=ValveLaw.TANH, params=c["params"], dtype=dtype)
+        except ValueError as err:
+            raise CaseError(f"{case.source}: [circulation] params: {err}") from None
+    free, model = _free_parameters(case, model)
+
+    def circulation_of(model, forward_mode):
+        from ._haemo import circulation_curves
+        c = case.circulation
+        circ = model["circulation"]
+        if c["coupled"]:
+            from ..couple import couple_circulation
+            lv, rv = _ventricle_masks(mesh)
+            kw = {} if c["delay"] is None else {"delay_ms": c["delay"]}
+            circ = couple_circulation(circ, activation(model, forward_mode), lv, rv, **kw)
+        return circulation_curves(circ, cycles=c["cycles"], points=c["points"], forward_mode=forward_mode)
+
+    def make(forward_mode):
+        terms = []
+        for d in case.data:
+            loss, fwd = losses[d.name]
+            terms.append(Term(d.name, loss, lambda m, fwd=fwd: fwd(m, forward_mode), d.weight))
+        return tuple(terms)
+
+    losses = {}
+    for d in case.data:
+        try:
+            if d.kind == "activation-map":
+                amap = read_activation_map(d.file)
+                data[d.name] = amap
+                loss = ActivationTimeLoss.from_map(mesh, amap, fit_offset=d.options["fit_offset"],
+                                                   max_distance_mm=d.options["max_distance"],
+                                                   noise_sd=d.noise_sd or 1.0, dtype=dtype)
+                losses[d.name] = (loss, activation)
+            elif d.kind == "ecg":
+                from ._ecg_loss import ECGLoss
+                o = d.options
+                ecg = read_ecg(d.file, sampling_rate_hz=o["sampling_rate"], units=o["units"])
+                data[d.name] = ecg
+                kw = {} if d.noise_sd is None else {"noise_sd": d.noise_sd}
+                loss = ECGLoss.from_measured(ecg, model["ecg"].times_ms, window_ms=o["window"], leads=o["leads"],
+                                             max_shift_ms=o["max_shift"], fit_gains=o["fit_gains"], dtype=dtype, **kw)
+                losses[d.name] = (loss, lambda m, fm: m["ecg"](activation(m, fm)))
+            else:
+                from ._haemo import CuffPressureLoss, PressureTraceLoss, VolumeCurveLoss
+                period_ms = 1000.0 * model["circulation"].period
+                kw = {} if d.noise_sd is None else {"noise_sd": d.noise_sd}
+                if d.kind == "volume-curve":
+                    curve = read_volume_curve(d.file, chamber=d.options["chamber"])
+                    loss = VolumeCurveLoss.from_curve(curve, d.options["chamber"], period_ms=period_ms,
+                                                      time_offset_ms=d.options["time_offset"], **kw)
+                elif d.kind == "cuff":
+                    curve = read_cuff_pressure(d.file)
+                    loss = CuffPressureLoss.from_cuff(curve, **kw)
+                else:
+                    curve = read_pressure_trace(d.file, site=d.options["site"])
+                    loss = PressureTraceLoss.from_trace(curve, d.options["site"], period_ms=period_ms,
+                                                        time_offset_ms=d.options["time_offset"], **kw)
+                data[d.name] = curve
+                losses[d.name] = (loss, circulation_of)
+        except (ValueError, OSError) as err:
+            msg = str(err)
+            raise type(err)(msg if str(d.file.name) in msg else f"{d.file}: {msg}") from None
+    return Problem(model, free, make(True), make(False), mesh, data, np.asarray(free.pack(model)))
+
+
+def _ventricle_masks(mesh):
+    """LV / RV node masks from the mesh's region names (``lv``/``rv``) or ids 1 / 2."""
+    names = {str(v).lower(): k for k, v in getattr(mesh, "region_names", {}).items()}
+    lv_id, rv_id = names.get("lv", 1), names.get("rv", 2)
+    tets, reg = np.asarray(mesh.tets), np.asarray(mesh.regions)
+    lv, rv = np.zeros(mesh.n_nodes, bool), np.zeros(mesh.n_nodes, bool)
+    lv[np.unique(tets[reg == lv_id])] = True
+    rv[np.unique(tets[reg == rv_id])] = True
+    if not lv.any() or not rv.any():
+        raise CaseError("a coupled circulation needs LV and RV regions in the mesh (named lv/rv, or ids 1/2)")
+    return lv, rv
+
+
+# ================================================================================================================ run
+@dataclass(frozen=True)
+class CalibrationOutcome:
+    case: CalibrationCase
+    problem: Problem
+    result: object
+    report: object
+    provenance: dict
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for pkg in ("organtwin", "jax", "jaxlib", "equinox", "optimistix", "optax", "diffrax", "lineax", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _starts(case, free, u0):
+    n = case.fit["starts"]
+    if n == 1:
+        return u0
+    rng = np.random.default_rng(case.seed)
+    extra = u0[None, :] + case.fit["start_spread"] * rng.standard_normal((n - 1, u0.size))
+    return np.concatenate([u0[None, :], extra], axis=0)
+
+
+def provenance(case: CalibrationCase, problem: Problem) -> dict:
+    """Hashes of the case and every file it read, the software versions, the seed and the options."""
+    files = {d.name: {"path": str(d.file), "sha256": _sha256(d.file)} for d in case.data}
+    mesh = dict(case.mesh)
+    if "path" in mesh:
+        mesh = {**mesh, "path": str(mesh["path"]), "sha256": _sha256(mesh["path"])}
+    elif "builtin" in mesh:
+        from ..mesh import builtin_mesh_path
+        p = builtin_mesh_path(mesh["builtin"].replace("-", "_"))
+        mesh = {**mesh, "path": str(p), "sha256": _sha256(p)}
+    mesh.update({"nodes": int(problem.mesh.n_nodes), "tets": int(problem.mesh.n_cells)})
+    return {"case_file": str(case.source), "case_dir": str(case.base_dir),
+            "case_sha256": hashlib.sha256(case.text.encode()).hexdigest(), "case_text": case.text,
+            "data": files, "mesh": mesh, "seed": case.seed, "dtype": case.dtype, "fit_options": case.fit,
+            "versions": _versions(), "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds")}
+
+
+def run_calibration(case: CalibrationCase, *, progress: bool = True, truth: dict | None = None,
+                    say=print) -> CalibrationOutcome:
+    """Build ``case``, fit it with its optimiser, report. ``truth`` ({parameter name: value}) adds relative errors."""
+    import jax
+
+    if case.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)   # the user's edge: the case asked for it
+    import optimistix as optx
+
+    from ._fit import fit_adam, fit_least_squares
+    from ._report import fit_report, joint_residuals
+
+    problem = build_problem(case)
+    say(f"case {case.source}{': ' + case.title if case.title else ''}")
+    say(f"mesh: {problem.mesh.n_nodes} nodes, {problem.mesh.n_cells} tets; free: {', '.join(problem.free.names)} "
+        f"({problem.free.size} values); data: " + ", ".join(f"{t.name} ({t.loss.__class__.__name__})"
+                                                         for t in problem.terms))
+    u0 = _starts(case, problem.free, problem.u0)
+    f = case.fit
+    if f["method"] == "adam":
+        import jax.numpy as jnp
+        import optax
+
+        joint = joint_residuals(problem.terms_reverse)
+
+        def objective(model):   # ½ Σ whitened², the least-squares objective (its priors are added by fit_adam)
+            return 0.5 * jnp.sum(jnp.square(joint(model)))
+        sched = optax.cosine_decay_schedule(f["learning_rate"], f["max_steps"], alpha=0.05)
+        result = fit_adam(objective, problem.free, problem.model, learning_rate=sched, steps=f["max_steps"],
+                          u0=u0, progress=progress, print_every=max(1, f["max_steps"] // 20))
+    else:
+        solver = (optx.LevenbergMarquardt(rtol=f["rtol"], atol=f["atol"]) if f["method"] == "levenberg-marquardt"
+                  else optx.GaussNewton(rtol=f["rtol"], atol=f["atol"]))
+        result = fit_least_squares(joint_residuals(problem.terms), problem.free, problem.model, solver=solver,
+                                   max_steps=f["max_steps"], u0=u0, progress=progress)
+    report = fit_report(result, problem.free, problem.model, problem.terms,
+                        identified_rel_sd=f["identified_rel_sd"], tolerance=tolerances(case), truth=truth)
+    return CalibrationOutcome(case, problem, result, report, provenance(case, problem))
+
+
+def tolerances(case: CalibrationCase) -> dict:
+    """{name: absolute tolerance} of the free parameters that set one."""
+    return {f.name: f.tolerance for f in case.free if f.tolerance is not None}
+
+
+def fit_record(outcome: CalibrationOutcome) -> dict:
+    """What fit.json holds: the fitted values (and the unconstrained vector that re-creates them), how the fit ended,
+    and the provenance."""
+    from ._report import _json
+
+    r = outcome.result
+    return _json({"organtwin_fit": 1, "parameters": {k: np.asarray(v) for k, v in r.values.items()},
+                  "u": r.u, "objective": r.loss, "steps": r.steps, "seconds": r.seconds, "message": r.message,
+                  "history": r.history, "provenance": outcome.provenance})
+
+
+def write_calibration(outcome: CalibrationOutcome, out, *, pictures: bool = True) -> list[Path]:
+    """DIR/fit.json, report.json, summary.txt, the pictures, fitted.vtu (activation) — all or nothing."""
+    from ..io import results_folder, write_json
+
+    written = []
+    with results_folder(out) as tmp:
+        tmp = Path(tmp)
+        write_json(tmp / "fit.json", fit_record(outcome))
+        outcome.report.write(tmp)
+        write_json(tmp / "summary.json", {"organtwin_results": "calibration", "case": str(outcome.case.source),
+                                          "objective": outcome.result.loss})
+        if pictures:
+            from ..viz import calibration_pictures
+            calibration_pictures(outcome, tmp)
+        written = sorted(p.name for p in tmp.iterdir())
+    return [Path(out) / n for n in written]
+
+
+def read_fit(path) -> dict:
+    """A saved fit.json (a one-line `CaseError` if it is not one)."""
+    p = Path(path)
+    try:
+        rec = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise CaseError(f"{p}: cannot read the fit ({' '.join(str(e).split())})") from None
+    if not isinstance(rec, dict) or rec.get("organtwin_fit") != 1 or "provenance" not in rec:
+        raise CaseError(f"{p}: not an organtwin fit.json (no organtwin_fit/provenance)")
+    return rec
+
+
+def rerun_fit(path, *, progress: bool = True, say=print) -> tuple[CalibrationOutcome, dict]:
+    """Re-run a saved fit from its provenance: the case text it stored, read against its case folder, with every data
+    file checked against its stored SHA-256 (a changed file is a one-line error). Returns the new outcome and the
+    comparison {parameter: (saved, now)} with the largest relative difference."""
+    rec = read_fit(path)
+    prov = rec["provenance"]
+    case = parse_calibration_case(tomllib.loads(prov["case_text"]), text=prov["case_text"],
+                                  source=prov["case_file"], base_dir=prov["case_dir"])
+    for d in case.data:
+        saved = prov["data"].get(d.name, {}).get("sha256")
+        if not d.file.is_file():
+            raise CaseError(f"{path}: data file {d.file} of the saved fit is missing")
+        if saved != _sha256(d.file):
+            raise CaseError(f"{path}: data file {d.file} changed since the fit (SHA-256 differs); the saved fit "
+                            "cannot be reproduced from it")
+    out = run_calibration(case, progress=progress, say=say)
+    cmp, worst = {}, 0.0
+    for k, saved in rec["parameters"].items():
+        now = np.asarray(out.result.values[k], float)
+        s = np.asarray(saved, float)
+        cmp[k] = (s.tolist(), now.tolist())
+        worst = max(worst, float(np.max(np.abs(now - s) / np.maximum(np.abs(s), 1e-300))))
+    return out, {"parameters": cmp, "max_relative_difference": worst}

@@ -1,0 +1,163 @@
+"""Pictures of a calibration (the edge): for each data term of a fit, measured against fitted.
+
+* activation map — the fitted activation on the heart surface beside the measured map points in the same colours
+  (pyvista, off-screen), and measured vs fitted times at the points (matplotlib);
+* 12-lead ECG — measured (black) and fitted (red, after the fitted shift and gains) per lead, on ECG-paper scale;
+* volume curve / pressure trace / cuff — the fitted beat's curve with the measured samples.
+
+`calibration_pictures(outcome, folder)` draws whichever apply and returns the paths; each file is written atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._circulation_plot import _pyplot, _save
+from ._render import _pyvista, to_pyvista
+
+__all__ = ["calibration_pictures", "plot_activation_fit", "plot_ecg_fit", "plot_trace_fit"]
+
+
+def plot_activation_fit(mesh, fitted_ms, points_mm, measured_ms, predicted_ms, path, *, title: str = "") -> Path:
+    """Two panels with one colour scale (ms): the fitted activation on the mesh surface, and the measured map
+    points (coloured by their measured times, offset-corrected) over the grey surface."""
+    import os
+
+    pv = _pyvista()
+    grid = to_pyvista(mesh)
+    grid.point_data["activation (ms)"] = np.asarray(fitted_ms, float)
+    try:
+        surf = grid.extract_surface(algorithm=None)
+    except TypeError:  # pyvista < 0.47 has no `algorithm`
+        surf = grid.extract_surface()
+    clim = [float(np.nanmin(fitted_ms)), float(np.nanmax(fitted_ms))]
+    cloud = pv.PolyData(np.asarray(points_mm, float))
+    cloud.point_data["activation (ms)"] = np.asarray(measured_ms, float)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
+    pl = pv.Plotter(off_screen=True, shape=(1, 2), window_size=[1600, 800])
+    try:
+        sb = dict(title="activation (ms)", n_labels=5, fmt="%.0f")
+        pl.subplot(0, 0)
+        pl.add_text("fitted model" + (f" — {title}" if title else ""), font_size=11)
+        pl.add_mesh(surf, scalars="activation (ms)", cmap="turbo", clim=clim, scalar_bar_args=sb)
+        pl.view_isometric()
+        pl.subplot(0, 1)
+        pl.add_text(f"measured map ({cloud.n_points} points)", font_size=11)
+        pl.add_mesh(surf, color="#dddddd", opacity=0.35)
+        pl.add_mesh(cloud, scalars="activation (ms)", cmap="turbo", clim=clim, render_points_as_spheres=True,
+                    point_size=9, show_scalar_bar=False)
+        pl.view_isometric()
+        pl.link_views()
+        pl.screenshot(str(tmp))
+    finally:
+        pl.close()
+    tmp.replace(path)
+    return path
+
+
+def plot_activation_scatter(measured_ms, predicted_ms, path, *, title: str = "") -> Path:
+    plt = _pyplot()
+    m, p = np.asarray(measured_ms, float), np.asarray(predicted_ms, float)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(m, p, ".", ms=4, color="#2471a3")
+    lo, hi = float(min(m.min(), p.min())), float(max(m.max(), p.max()))
+    ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+    rmse = float(np.sqrt(np.mean((p - m) ** 2)))
+    ax.set_xlabel("measured activation (ms, offset removed)")
+    ax.set_ylabel("fitted activation (ms)")
+    ax.set_title((title + ": " if title else "") + f"RMSE {rmse:.2f} ms, {m.size} points", fontsize=10)
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    return _save(fig, path, plt)
+
+
+def plot_ecg_fit(times_ms, measured, fitted, leads, path, *, title: str = "", correlations=None) -> Path:
+    """Measured (black) and fitted (red) leads, 3 × 4 panels on the same mV scale, with each lead's correlation."""
+    plt = _pyplot()
+    t = np.asarray(times_ms, float)
+    mea, fit = np.asarray(measured, float), np.asarray(fitted, float)
+    n = len(leads)
+    cols = 4 if n > 4 else n
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.3 * rows), sharex=True, sharey=True, squeeze=False)
+    span = float(np.nanmax(np.abs(np.concatenate([mea.ravel(), fit.ravel()])))) * 1.1 or 1.0
+    for k in range(rows * cols):
+        ax = axes[k // cols][k % cols]
+        if k >= n:
+            ax.axis("off")
+            continue
+        ax.plot(t, mea[:, k], color="k", lw=0.9, label="measured")
+        ax.plot(t, fit[:, k], color="#c0392b", lw=1.1, label="fitted")
+        r = None if correlations is None else correlations.get(leads[k])
+        ax.set_title(f"{leads[k]}" + (f"  r = {r:.3f}" if r is not None else ""), fontsize=9)
+        ax.set_ylim(-span, span)
+        ax.grid(True, color="#f4b6b6", lw=0.4)
+    axes[0][0].legend(fontsize=7, loc="upper right")
+    for ax in axes[-1]:
+        ax.set_xlabel("ms")
+    for row in axes:
+        row[0].set_ylabel("mV")
+    fig.suptitle(title or "12-lead ECG: measured vs fitted", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path, plt)
+
+
+def plot_trace_fit(model_t_ms, model_values, data_t_ms, data_values, path, *, ylabel: str, title: str = "",
+                   extra_lines=None) -> Path:
+    """A fitted beat's curve (line) with the measured samples (dots); ``extra_lines``: {label: value} horizontal
+    references (e.g. cuff systolic / diastolic)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(np.asarray(model_t_ms), np.asarray(model_values), color="#c0392b", lw=1.5, label="fitted model")
+    if data_t_ms is not None:
+        ax.plot(np.asarray(data_t_ms), np.asarray(data_values), "o", ms=3.5, color="k", label="measured")
+    for i, (lab, v) in enumerate((extra_lines or {}).items()):
+        ax.axhline(v, color=["#1b4f72", "#85c1e9"][i % 2], ls="--", lw=1.0, label=lab)
+    ax.set_xlabel("time in the beat (ms)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, color="#eeeeee")
+    fig.tight_layout()
+    return _save(fig, path, plt)
+
+
+def calibration_pictures(outcome, folder) -> list[Path]:
+    """The pictures of every data term of a `CalibrationOutcome` in ``folder``."""
+    folder = Path(folder)
+    prob = outcome.problem
+    fitted = prob.free.unpack(prob.model, np.asarray(outcome.result.u))
+    out = []
+    for term in prob.terms:
+        kind = type(term.loss).__name__
+        pred = term.forward(fitted)
+        if kind == "ActivationTimeLoss":
+            loss = term.loss
+            p = np.asarray(loss.predicted(pred), float)
+            m = np.asarray(loss.measured_ms, float)
+            if loss.fit_offset:
+                m = m + float(np.mean(p - m))
+            amap = prob.data[term.name]
+            out.append(plot_activation_fit(prob.mesh, np.asarray(pred), amap.points_mm, m, p,
+                                           folder / f"{term.name}_activation.png", title=term.name))
+            out.append(plot_activation_scatter(m, p, folder / f"{term.name}_scatter.png", title=term.name))
+        elif hasattr(term.loss, "plot_data"):
+            out.append(_plot_from(term, pred, folder))
+    return out
+
+
+def _plot_from(term, pred, folder: Path) -> Path:
+    """A loss that can describe its own picture: ``plot_data(prediction)`` -> dict with ``kind`` 'ecg' (times_ms,
+    measured, fitted, leads, correlations) or 'trace' (model_t_ms, model_values, data_t_ms, data_values, ylabel,
+    extra_lines)."""
+    d = term.loss.plot_data(pred)
+    if d["kind"] == "ecg":
+        return plot_ecg_fit(d["times_ms"], d["measured"], d["fitted"], d["leads"], folder / f"{term.name}_ecg.png",
+                            title=f"{term.name}: measured vs fitted", correlations=d.get("correlations"))
+    return plot_trace_fit(d["model_t_ms"], d["model_values"], d.get("data_t_ms"), d.get("data_values"),
+                          folder / f"{term.name}.png", ylabel=d["ylabel"], title=f"{term.name}: measured vs fitted",
+                          extra_lines=d.get("extra_lines"))

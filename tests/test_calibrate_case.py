@@ -1,0 +1,119 @@
+"""`organtwin calibrate CASE.toml --out DIR`: case-file errors, a small fit end to end, its provenance, and a re-run
+from fit.json that reproduces the numbers (and refuses changed data)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from organtwin import ep
+from organtwin.calibrate import ActivationMap
+from organtwin.calibrate._case import load_calibration_case
+from organtwin.io import CaseError
+from organtwin.mesh import builtin_mesh_path, read_mesh
+
+from cli import one_error_line, run_cli
+
+CASE = """
+title = "small LV map"
+[mesh]
+builtin = "lv-ellipsoid"
+[eikonal]
+velocity = 0.5
+[[eikonal.site]]
+name = "apex"
+position = [0.0, 0.0, -40.0]
+radius = 4.0
+[[free]]
+name = "tissue.velocity[0, 0]"
+lower = 0.1
+upper = 2.0
+[[free]]
+name = "sites.apex.position"
+tolerance = 1.0
+lower = [-8.0, -8.0, -50.0]
+upper = [8.0, 8.0, -30.0]
+[[data]]
+kind = "activation-map"
+name = "map"
+file = "lat.csv"
+noise_sd = "1 ms"
+[fit]
+max_steps = 15
+"""
+
+
+@pytest.fixture(scope="module")
+def case_dir(tmp_path_factory):
+    """Truth 0.7 m/s from (2, -1, -18.5) mm (in the 3 mm apical wall of the built-in LV, z from -20 to 5 mm);
+    150 points with 1 ms noise. The fit starts at 0.5 m/s from (0, 0, -18.5)."""
+    d = tmp_path_factory.mktemp("case")
+    mesh = read_mesh(builtin_mesh_path("lv_ellipsoid"))
+    site = (2.0, -1.0, -18.5)
+    act = ep.simulate_eikonal(ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(0.7)),
+                              ep.EikonalSite(site, radius=4.0)).activation
+    amap = ActivationMap.synthetic(mesh, act, 150, off_surface_mm=0.5, offset_ms=9.0, noise_ms=1.0, seed=2)
+    (d / "lat.csv").write_text("x_mm,y_mm,z_mm,lat_ms\n" + "\n".join(
+        f"{x},{y},{z},{t}" for (x, y, z), t in zip(amap.points_mm, amap.times_ms)) + "\n")
+    text = CASE.replace("[0.0, 0.0, -40.0]", "[0.0, 0.0, -18.5]")
+    text = text.replace("[-8.0, -8.0, -50.0]", "[-5.0, -5.0, -21.5]").replace("[8.0, 8.0, -30.0]", "[5.0, 5.0, -15.5]")
+    (d / "case.toml").write_text(text)
+    (d / "truth.json").write_text(json.dumps({"tissue.velocity[0, 0]": 0.7, "sites.apex.position[0]": site[0],
+                                              "sites.apex.position[1]": site[1], "sites.apex.position[2]": site[2]}))
+    return d
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("noise_sd = \"1 ms\"", "noise_sd = \"1 mV\""), r"\[data.1\] noise_sd: .*time"),
+    (("max_steps = 15", "max_step = 15"), r"\[fit\] unknown key 'max_step' \(did you mean 'max_steps'\?\)"),
+    (("kind = \"activation-map\"", "kind = \"activation\""), r"\[data.1\] kind: 'activation' is not one of"),
+    (("lower = 0.1\nupper = 2.0", "lower = 2.5\nupper = 2.0"), r"\[free.1\] upper: must be greater than lower"),
+    (("file = \"lat.csv\"", "file = \"nope.csv\""), r"file not found: .*nope.csv"),
+])
+def test_case_file_mistakes_are_one_line_errors(case_dir, tmp_path, edit, message):
+    bad = tmp_path / "case.toml"
+    bad.write_text((case_dir / "case.toml").read_text().replace(*edit))
+    (tmp_path / "lat.csv").write_text((case_dir / "lat.csv").read_text())
+    with pytest.raises(CaseError, match=message) as e:
+        load_calibration_case(bad)
+    assert "\n" not in str(e.value)
+
+
+def test_calibrate_writes_fit_and_report_and_the_fit_reruns_to_the_same_numbers(case_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc, _, err = run_cli(capsys, "calibrate", str(case_dir / "case.toml"), "--out", str(out), "--truth", str(case_dir / "truth.json"),
+                "--quiet")
+    assert rc == 0, err
+    fit = json.loads((out / "fit.json").read_text())
+    rep = json.loads((out / "report.json").read_text())
+    # 150 points at 1 ms on a 1.7k-node mesh: the velocity to 5 %, the site to 1.5 mm (a few SDs + the mesh's error)
+    assert fit["parameters"]["tissue.velocity[0, 0]"] == pytest.approx(0.7, rel=0.05)
+    truth = json.loads((case_dir / "truth.json").read_text())
+    pos = np.asarray(fit["parameters"]["sites.apex.position"])
+    assert np.linalg.norm(pos - [truth[f"sites.apex.position[{i}]"] for i in range(3)]) < 1.5
+    assert rep["terms"]["map"]["rmse_ms"] < 3.0 and "tissue.velocity[0, 0]" in rep["identified"]
+    prov = fit["provenance"]
+    assert prov["data"]["map"]["sha256"] and prov["mesh"]["sha256"] and prov["versions"]["organtwin"]
+    assert prov["case_text"] == (case_dir / "case.toml").read_text() and prov["seed"] == 0
+    assert {"summary.txt", "map_activation.png", "map_scatter.png"} <= {p.name for p in out.iterdir()}
+    # re-run from the saved fit: the same numbers on the same machine
+    rc, stdout, err = run_cli(capsys, "calibrate", out / "fit.json", "--out", tmp_path / "again", "--quiet",
+                              "--no-pictures")
+    assert rc == 0, err
+    assert "largest relative difference from the saved values 0\n" in stdout
+    again = json.loads((tmp_path / "again" / "fit.json").read_text())
+    assert again["parameters"] == fit["parameters"]
+
+
+def test_a_rerun_refuses_data_that_changed_and_writes_nothing(case_dir, tmp_path, capsys):
+    work = tmp_path / "c"
+    work.mkdir()
+    for f in ("case.toml", "lat.csv"):
+        (work / f).write_text((case_dir / f).read_text())
+    out = tmp_path / "out"
+    assert run_cli(capsys, "calibrate", work / "case.toml", "--out", out, "--quiet", "--no-pictures")[0] == 0
+    with open(work / "lat.csv", "a") as fh:
+        fh.write("0,0,0,1\n")
+    rc, _, err = run_cli(capsys, "calibrate", out / "fit.json", "--out", tmp_path / "again", "--quiet")
+    assert rc == 1 and "changed since the fit" in one_error_line(err, only=True)
+    assert not (tmp_path / "again").exists()
