@@ -39,6 +39,7 @@ from ._fit import (
     fit_adam as fit_adam,
     project_onto_surface as project_onto_surface,
 )
+from ._ecg_loss import ECGLoss as ECGLoss, EikonalECG as EikonalECG, add_noise as add_noise
 from ._haemo import (
     CirculationCurves as CirculationCurves,
     CuffPressureLoss as CuffPressureLoss,

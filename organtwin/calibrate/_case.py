@@ -168,8 +168,10 @@ def _parse_eikonal(sec: _Section) -> dict:
 
 
 def _parse_ecg(sec: _Section) -> dict:
-    sec.check_keys(("duration", "dt", "apd", "sigma_i", "sigma_b"))
+    sec.check_keys(("duration", "dt", "apd", "sigma_i", "sigma_b", "tau_up", "tau_rep"))
     return {"duration": sec.quantity("duration", TIME, 450.0, positive=True),
+            "tau_up": sec.quantity("tau_up", TIME, 0.5, positive=True),
+            "tau_rep": sec.quantity("tau_rep", TIME, 15.0, positive=True),
             "dt": sec.quantity("dt", TIME, 1.0, positive=True), "apd": sec.quantity("apd", TIME, 280.0, positive=True),
             "sigma_i": sec.number("sigma_i", 0.2, positive=True), "sigma_b": sec.number("sigma_b", 0.7, positive=True)}
 
@@ -426,8 +428,14 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
     if case.ecg is not None:
         from ._ecg_loss import EikonalECG
         e = case.ecg
-        model["ecg"] = EikonalECG.from_mesh(mesh, np.arange(0.0, e["duration"] + 0.5 * e["dt"], e["dt"]),
-                                            sigma_i=e["sigma_i"], sigma_b=e["sigma_b"], apd_ms=e["apd"], dtype=dtype)
+        from ..ep import APTemplate
+        try:
+            model["ecg"] = EikonalECG.from_mesh(mesh, np.arange(0.0, e["duration"] + 0.5 * e["dt"], e["dt"]),
+                                                sigma_i=e["sigma_i"], sigma_b=e["sigma_b"], apd_ms=e["apd"],
+                                                template=APTemplate(tau_up=e["tau_up"], tau_rep=e["tau_rep"]),
+                                                dtype=dtype)
+        except ValueError as err:
+            raise CaseError(f"{case.source}: [ecg] {err}") from None
     if case.circulation is not None:
         from ..flow.zerod import ValveLaw, regazzoni2022
         c = case.circulation
@@ -498,13 +506,13 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
 
 
 def _ventricle_masks(mesh):
-    """LV / RV node masks from the mesh's region names (``lv``/``rv``) or ids 1 / 2."""
-    names = {str(v).lower(): k for k, v in getattr(mesh, "region_names", {}).items()}
+    """LV / RV node volume weights (`region_node_volumes`) from the mesh's region names (``lv``/``rv``), or ids 1 / 2
+    (organtwin's BiV layout)."""
+    from ..couple import region_node_volumes
+
+    names = {str(v).lower(): k for k, v in dict(getattr(mesh, "region_names", {}) or {}).items()}
     lv_id, rv_id = names.get("lv", 1), names.get("rv", 2)
-    tets, reg = np.asarray(mesh.tets), np.asarray(mesh.regions)
-    lv, rv = np.zeros(mesh.n_nodes, bool), np.zeros(mesh.n_nodes, bool)
-    lv[np.unique(tets[reg == lv_id])] = True
-    rv[np.unique(tets[reg == rv_id])] = True
+    lv, rv = region_node_volumes(mesh, [lv_id]), region_node_volumes(mesh, [rv_id])
     if not lv.any() or not rv.any():
         raise CaseError("a coupled circulation needs LV and RV regions in the mesh (named lv/rv, or ids 1/2)")
     return lv, rv

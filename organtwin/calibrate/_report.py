@@ -217,6 +217,11 @@ class FitReport:
                        else f"{100 * (self.values[i] - t) / t:+.2f}%")
                 row += f"  {t:9.5g} {err:>10s}"
             lines.append(row)
+        dof_ratio = self.chi2 / max(self.n_residuals - len(self.names), 1)
+        if dof_ratio > 1.2:
+            lines += ["", f"WARNING: chi2/dof = {dof_ratio:.3g} > 1.2: the model does not reach the noise level (model "
+                      "or discretisation error, or noise larger than noise_sd says). The SDs are scaled by "
+                      "sqrt(chi2/dof), but a systematic error is not in them: read them as lower bounds."]
         if self.not_identified:
             lines += ["", f"NOT identified by the data (data-only SD > {100 * self.identified_rel_sd:.0f}% of the "
                       "value, or > the tolerance): " + ", ".join(self.not_identified)]

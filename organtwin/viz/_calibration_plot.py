@@ -75,16 +75,22 @@ def plot_activation_scatter(measured_ms, predicted_ms, path, *, title: str = "")
     return _save(fig, path, plt)
 
 
+def _lead_limits(a, b):
+    """Each lead on its own scale (limb leads can be a tenth of the precordial ones), at least ±0.05 mV."""
+    span = max(float(np.nanmax(np.abs(np.concatenate([a, b])))) * 1.15, 0.05)
+    return -span, span
+
+
 def plot_ecg_fit(times_ms, measured, fitted, leads, path, *, title: str = "", correlations=None) -> Path:
-    """Measured (black) and fitted (red) leads, 3 × 4 panels on the same mV scale, with each lead's correlation."""
+    """Measured (black) and fitted (red) leads, 3 × 4 panels (each lead on its own mV scale), with each lead's
+    correlation."""
     plt = _pyplot()
     t = np.asarray(times_ms, float)
     mea, fit = np.asarray(measured, float), np.asarray(fitted, float)
     n = len(leads)
     cols = 4 if n > 4 else n
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.3 * rows), sharex=True, sharey=True, squeeze=False)
-    span = float(np.nanmax(np.abs(np.concatenate([mea.ravel(), fit.ravel()])))) * 1.1 or 1.0
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.3 * rows), sharex=True, squeeze=False)
     for k in range(rows * cols):
         ax = axes[k // cols][k % cols]
         if k >= n:
@@ -94,7 +100,7 @@ def plot_ecg_fit(times_ms, measured, fitted, leads, path, *, title: str = "", co
         ax.plot(t, fit[:, k], color="#c0392b", lw=1.1, label="fitted")
         r = None if correlations is None else correlations.get(leads[k])
         ax.set_title(f"{leads[k]}" + (f"  r = {r:.3f}" if r is not None else ""), fontsize=9)
-        ax.set_ylim(-span, span)
+        ax.set_ylim(*_lead_limits(mea[:, k], fit[:, k]))
         ax.grid(True, color="#f4b6b6", lw=0.4)
     axes[0][0].legend(fontsize=7, loc="upper right")
     for ax in axes[-1]:
