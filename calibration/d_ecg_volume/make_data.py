@@ -40,11 +40,12 @@ def main():
     sites = (ep.EikonalSite((2.0, 1.0, -62.0), 0.0, radius=5.0), ep.EikonalSite((1.0, -27.0, -24.0), 6.0, radius=5.0))
     act = ep.simulate_eikonal(tissue, sites).activation
     fwd = EikonalECG.from_mesh(mesh, np.arange(0.0, 400.0, 1.0), template=ep.APTemplate(tau_up=3.0), apd_ms=280.0)
-    ecg = add_noise(fwd.synthetic(act, source="truth"), 20.0, seed=8)
-    head = "time_ms," + ",".join(f"{n}_mV" for n in ecg.leads)
-    rows = [f"{a + RECORD_OFFSET_MS:.1f}," + ",".join(f"{v:.5f}" for v in row)
-            for a, row in zip(ecg.times_ms, ecg.signals)]
-    (HERE / "ecg.csv").write_text(head + "\n" + "\n".join(rows) + "\n")
+    clean = fwd.synthetic(act, source="truth")
+    for name, ecg in (("ecg.csv", add_noise(clean, 20.0, seed=8)), ("ecg_clean.csv", clean)):
+        head = "time_ms," + ",".join(f"{n}_mV" for n in ecg.leads)
+        rows = [f"{a + RECORD_OFFSET_MS:.1f}," + ",".join(f"{v:.5f}" for v in row)
+                for a, row in zip(ecg.times_ms, ecg.signals)]
+        (HERE / name).write_text(head + "\n" + "\n".join(rows) + "\n")
     circ = regazzoni2022(valve_law=ValveLaw.PIECEWISE, params={"LV": {"e_active": 2.4}, "sys": {"r_ar": 1.05}})
     circ = couple_circulation(circ, act, region_node_volumes(mesh, [1]), region_node_volumes(mesh, [2]))
     r = simulate_circulation(circ, points_per_cycle=1601)
