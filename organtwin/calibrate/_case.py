@@ -167,12 +167,25 @@ def _parse_eikonal(sec: _Section) -> dict:
             "fast_velocity": sec.quantity("fast_velocity", VELOCITY, 2.0, positive=True), "sites": sites}
 
 
+def _apd(sec: _Section):
+    v = sec.raw("apd", 280.0)
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            rid = _selector(k)
+            if not isinstance(rid, int):
+                raise sec.error(f"apd.{k}", "region keys are integer ids like \"1\"")
+            out[rid] = sec.value_quantity(f"apd.{k}", x, TIME, positive=True)[0]
+        return out
+    return sec.value_quantity("apd", v, TIME, positive=True)[0]
+
+
 def _parse_ecg(sec: _Section) -> dict:
     sec.check_keys(("duration", "dt", "apd", "sigma_i", "sigma_b", "tau_up", "tau_rep"))
     return {"duration": sec.quantity("duration", TIME, 450.0, positive=True),
             "tau_up": sec.quantity("tau_up", TIME, 0.5, positive=True),
             "tau_rep": sec.quantity("tau_rep", TIME, 15.0, positive=True),
-            "dt": sec.quantity("dt", TIME, 1.0, positive=True), "apd": sec.quantity("apd", TIME, 280.0, positive=True),
+            "dt": sec.quantity("dt", TIME, 1.0, positive=True), "apd": _apd(sec),
             "sigma_i": sec.number("sigma_i", 0.2, positive=True), "sigma_b": sec.number("sigma_b", 0.7, positive=True)}
 
 
@@ -575,7 +588,7 @@ def provenance(case: CalibrationCase, problem: Problem) -> dict:
                 timespec="seconds")}
 
 
-def run_calibration(case: CalibrationCase, *, progress: bool = True, truth: dict | None = None,
+def run_calibration(case: CalibrationCase, *, progress=True, truth: dict | None = None,
                     say=print) -> CalibrationOutcome:
     """Build ``case``, fit it with its optimiser, report. ``truth`` ({parameter name: value}) adds relative errors."""
     import jax
@@ -661,7 +674,7 @@ def read_fit(path) -> dict:
     return rec
 
 
-def rerun_fit(path, *, progress: bool = True, say=print) -> tuple[CalibrationOutcome, dict]:
+def rerun_fit(path, *, progress=True, say=print) -> tuple[CalibrationOutcome, dict]:
     """Re-run a saved fit from its provenance: the case text it stored, read against its case folder, with every data
     file checked against its stored SHA-256 (a changed file is a one-line error). Returns the new outcome and the
     comparison {parameter: (saved, now)} with the largest relative difference."""

@@ -25,7 +25,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int
 
 from ..ecg import ELECTRODE_NAMES, LEAD_NAMES, electrodes_for_mesh, pseudo_ecg_matrix, twelve_leads
 from ..ep import APTemplate
@@ -49,7 +49,10 @@ class EikonalECG(eqx.Module):
         lead_matrix: (9, nodes) the pseudo-ECG lead matrix of the electrodes `ELECTRODE_NAMES` (mV per mV of Vm).
         times_ms: (times,) the model's sample times, ms (uniform steps for `ECGLoss`).
         template: the action-potential shape (`organtwin.ep.APTemplate`).
-        apd_ms: action-potential duration, ms: a scalar or (nodes,); a floating leaf, so ``"apd_ms"`` can be freed.
+        apd_ms: action-potential duration, ms: a scalar, (nodes,), or (regions,) with ``node_region``; a floating
+            leaf, so ``"apd_ms"`` (or ``"apd_ms[r]"``, region r's APD) can be freed.
+        node_region: (nodes,) index into a per-region ``apd_ms`` (the region of a tet holding the node, in the order of
+            the mesh's sorted region ids), or None.
         chunk: time steps per chunk (static): peak memory ∝ chunk × nodes (× tangents in forward mode).
 
     Differentiable (``jax.grad``, ``jax.jvp``) w.r.t. the activation times and every floating field.
@@ -64,6 +67,7 @@ class EikonalECG(eqx.Module):
     template: APTemplate
     apd_ms: Array = eqx.field(converter=jnp.asarray)
     chunk: int = eqx.field(static=True, default=16)
+    node_region: Int[Array, " nodes"] | None = None
 
     def __check_init__(self):
         if self.lead_matrix.ndim != 2 or self.lead_matrix.shape[0] != len(ELECTRODE_NAMES):
@@ -83,7 +87,9 @@ class EikonalECG(eqx.Module):
         ``sigma_i`` (S/m: scalar, per cell or per-cell tensors) and ``sigma_b`` (S/m) as `pseudo_ecg_matrix`;
         ``electrodes``: ``{name: xyz}`` with the nine `ELECTRODE_NAMES`, or a (9, 3) array in that order, mm (default
         `electrodes_for_mesh`, which needs LV/RV regions and a 'base' surface); ``template`` default `APTemplate()`;
-        ``apd_ms`` scalar or per node; ``dtype`` default JAX's default float."""
+        ``apd_ms`` a scalar, per node, or per region ``{region_id: ms}`` (every region of the mesh: then
+        ``apd_ms[r]`` is the r-th region's in sorted id order, a parameter to free); ``dtype`` default JAX's
+        default float."""
         dtype = jnp.result_type(float) if dtype is None else dtype
         if electrodes is None:
             try:
@@ -105,11 +111,31 @@ class EikonalECG(eqx.Module):
             raise CalibrationError("EikonalECG.from_mesh: times_ms must be at least 2 finite, increasing times (ms)")
         L = pseudo_ecg_matrix(jnp.asarray(mesh.points, dtype), jnp.asarray(mesh.tets), sigma_i,
                               jnp.asarray(xe, dtype), sigma_b)
-        apd = jnp.asarray(apd_ms, dtype)
-        if apd.ndim not in (0, 1) or (apd.ndim == 1 and apd.shape[0] != mesh.n_nodes):
-            raise CalibrationError(f"EikonalECG.from_mesh: apd_ms of shape {tuple(apd.shape)}; give a scalar or one "
-                                   f"value per node ({mesh.n_nodes},)")
-        return cls(L, jnp.asarray(t, dtype), APTemplate() if template is None else template, apd, int(chunk))
+        node_region = None
+        if isinstance(apd_ms, dict):
+            ids = [int(r) for r in np.asarray(mesh.region_ids).tolist()]
+            missing = [r for r in ids if r not in apd_ms]
+            if missing or set(apd_ms) - set(ids):
+                raise CalibrationError(f"EikonalECG.from_mesh: apd_ms per region needs exactly the mesh's regions "
+                                       f"{ids} (got {sorted(apd_ms)})")
+            apd = jnp.asarray([float(apd_ms[r]) for r in ids], dtype)
+            index = {r: i for i, r in enumerate(ids)}
+            cell = np.asarray([index[int(r)] for r in np.asarray(mesh.regions)], np.int32)
+            nr = np.zeros(mesh.n_nodes, np.int32)
+            for k in range(4):
+                nr[np.asarray(mesh.tets)[:, k]] = cell
+            node_region = jnp.asarray(nr)
+        else:
+            apd = jnp.asarray(apd_ms, dtype)
+            if apd.ndim not in (0, 1) or (apd.ndim == 1 and apd.shape[0] != mesh.n_nodes):
+                raise CalibrationError(f"EikonalECG.from_mesh: apd_ms of shape {tuple(apd.shape)}; give a scalar, one "
+                                       f"value per node ({mesh.n_nodes},) or {{region id: ms}}")
+        return cls(L, jnp.asarray(t, dtype), APTemplate() if template is None else template, apd, int(chunk),
+                   node_region)
+
+    def apd_per_node(self) -> Array:
+        """The APD (ms) the template uses: per node (or the scalar)."""
+        return self.apd_ms if self.node_region is None else self.apd_ms[self.node_region]
 
     @property
     def dt_ms(self) -> float:
@@ -128,9 +154,11 @@ class EikonalECG(eqx.Module):
         n_chunks = -(-n // c)
         padded = jnp.concatenate([t, jnp.broadcast_to(t[-1], (n_chunks * c - n,))]).reshape(n_chunks, c)
 
+        apd = self.apd_per_node()
+
         @jax.checkpoint
         def one(tc):
-            return self.template(act, tc, self.apd_ms) @ L.T      # (c, nodes) @ (nodes, 9)
+            return self.template(act, tc, apd) @ L.T      # (c, nodes) @ (nodes, 9)
 
         return jax.lax.map(one, padded).reshape(n_chunks * c, L.shape[0])[:n]
 

@@ -241,19 +241,30 @@ def _finish(free, model, u_all, losses, history, steps, seconds, message, batche
                      np.asarray(u_all) if batched else None, losses if batched else None)
 
 
+def _tell(progress, k: int, n: int, v, batched: bool, *, force: bool = True) -> None:
+    """Report step k of n with loss v: ``progress`` a callable ``(step, steps, loss)`` (e.g. a progress bar), or
+    True for a printed line (when ``force``)."""
+    best = float(np.nanmin(v))
+    if callable(progress):
+        progress(k, n, best)
+    elif progress and force:
+        print(f"fit {k}/{n}: loss {best:.6g}" + (f" (best of {np.size(v)})" if batched else ""), flush=True)
+
+
 def _batch(f, batched: bool):
     """``f`` over one start, vmapped over the leading axis when the fit runs several starts."""
     return jax.vmap(f) if batched else f
 
 
 def fit_adam(loss, free: FreeParameters, model, *, learning_rate=1e-2, steps: int = 200, u0=None,
-             progress: bool = True, print_every: int = 20) -> FitResult:
+             progress=True, print_every: int = 20) -> FitResult:
     """Minimise ``loss(model) + priors`` over the free parameters with optax Adam (``learning_rate`` a float or an
     optax schedule), ``steps`` jitted steps from ``u0`` (default: the model's current values).
 
     Several starts: ``u0`` of shape (starts, n) runs them as one vmapped job (one compiled step advances every
     start); the result is the start with the least final objective, every start's end in ``starts_u``/``starts_loss``.
-    ``history`` is (steps + 1,) or (steps + 1, starts)."""
+    ``history`` is (steps + 1,) or (steps + 1, starts). ``progress``: True prints a line every ``print_every``
+    steps, a callable ``(step, steps, loss)`` is called after every step (a progress bar), False is silent."""
     objective = _objective(loss, free, model)
     opt = optax.adam(learning_rate)
     u = _starts(free, model, u0)
@@ -276,9 +287,7 @@ def fit_adam(loss, free: FreeParameters, model, *, learning_rate=1e-2, steps: in
             raise CalibrationError(f"fit: the loss became {v.tolist()} at step {k}; lower the learning rate or "
                                    "tighten bounds")
         history.append(v)
-        if progress and (k % print_every == 0 or k == steps - 1):
-            print(f"fit {k + 1}/{steps}: loss {np.nanmin(v):.6g}" + (f" (best of {v.size})" if batched else ""),
-                  flush=True)
+        _tell(progress, k + 1, steps, v, batched, force=k % print_every == 0 or k == steps - 1)
     final = np.asarray(final_value(u))
     history.append(final)
     return _finish(free, model, np.asarray(u), final, np.stack(history), steps, time.perf_counter() - t0,
@@ -320,7 +329,7 @@ def least_squares_residuals(residuals, free: FreeParameters, model):
 
 
 def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, max_steps: int = 50, u0=None,
-                      rtol: float = 1e-6, atol: float = 1e-6, progress: bool = True,
+                      rtol: float = 1e-6, atol: float = 1e-6, progress=True,
                       stationary_rtol: float = 1e-9) -> FitResult:
     """Minimise ½‖r(u)‖² with r = [``residuals(model)`` (whitened, e.g. `AbstractLoss.whitened`), prior residuals]
     by optimistix Levenberg–Marquardt (default; or any optimistix least-squares ``solver``, e.g.
@@ -328,7 +337,8 @@ def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, ma
     ``jax.jvp``: the eikonal with ``forward_mode=True``).
 
     The solver is stepped from Python (one jitted step each, ``max_steps`` at most) so that a progress line with the
-    loss prints after every step. It also stops, as converged, when the objective has changed by less than
+    loss prints after every step (``progress=False``: silent; a callable ``(step, steps, loss)``: called instead,
+    e.g. to drive a progress bar). It also stops, as converged, when the objective has changed by less than
     ``stationary_rtol`` (relative) over five steps: Levenberg–Marquardt then only rejects steps at a minimum it
     cannot refine (optimistix's own test is on the step size, which a damped rejected step never meets). Several starts: ``u0`` (starts, n) steps every start at once (vmapped), as
     `fit_adam`. The objective reported is ½‖r‖² (the negative log posterior with whitened residuals)."""
@@ -361,9 +371,7 @@ def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, ma
         u, state, done, value = step_j(u, state)
         v = np.asarray(value)
         history.append(v)
-        if progress:
-            print(f"fit {k}/{max_steps}: loss {np.nanmin(v):.6g}" + (f" (best of {v.size})" if batched else ""),
-                  flush=True)
+        _tell(progress, k, max_steps, v, batched)
         if bool(np.all(np.asarray(done))):
             break
         if k >= 6 and np.all(np.abs(history[-6] - v) <= stationary_rtol * np.abs(v)):

@@ -35,12 +35,40 @@ def _truth(path: Path | None) -> dict | None:
     return t
 
 
+class _Bar:
+    """A rich progress bar on stderr with the loss, advanced after every optimiser step."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.progress, self.task = enabled, None, None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn(),
+                                     console=Console(stderr=True), transient=False)
+            self.progress.__enter__()
+            self.task = self.progress.add_task("compiling + first step", total=None)
+        return self
+
+    def __call__(self, step: int, steps: int, loss: float) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=step, total=steps, description=f"fit: loss {loss:.6g}")
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+        return False
+
+
 def calibrate(
     case: Annotated[Path, typer.Argument(help="Calibration case (.toml), or a fit.json to re-run.")],
     out: Annotated[Path, typer.Option("--out", help="Results folder (new, empty, or earlier organtwin results).")],
     truth: Annotated[Optional[Path], typer.Option(help="JSON {parameter: true value} for synthetic cases.")] = None,
     pictures: Annotated[bool, typer.Option("--pictures/--no-pictures", help="Draw the report's pictures.")] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No per-step progress lines.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress display.")] = False,
 ):
     """Fit a twin's free parameters to measured data (activation maps, 12-lead ECG, volume curves, pressures)."""
     from ..calibrate._case import load_calibration_case, rerun_fit, run_calibration, tolerances, write_calibration
@@ -49,8 +77,13 @@ def calibrate(
     check_output_folder(out)
     t = _truth(truth)
     comparison = None
+    import sys
+
+    bar = _Bar(not quiet and sys.stderr.isatty())
+    progress = bar if bar.enabled else not quiet     # a bar on a terminal, else a line per step
     if case.suffix.lower() == ".json":
-        outcome, comparison = rerun_fit(case, progress=not quiet, say=_say)
+        with bar:
+            outcome, comparison = rerun_fit(case, progress=progress, say=_say)
         if t is not None:
             from ..calibrate._report import fit_report
             p = outcome.problem
@@ -60,7 +93,9 @@ def calibrate(
                                                tolerance=tolerances(outcome.case)),
                                     outcome.provenance)
     else:
-        outcome = run_calibration(load_calibration_case(case), progress=not quiet, truth=t, say=_say)
+        c = load_calibration_case(case)
+        with bar:
+            outcome = run_calibration(c, progress=progress, truth=t, say=_say)
     written = write_calibration(outcome, out, pictures=pictures)
     _say("")
     _say(outcome.report.summary().rstrip())
