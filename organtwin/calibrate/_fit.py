@@ -213,8 +213,10 @@ class FitResult:
     starts_loss: np.ndarray | None = None
 
 
-def _objective(loss, free: FreeParameters, model):
-    def f(u):
+def _objective(loss, free: FreeParameters):
+    """(u, model) -> loss + priors. The model is an argument, not a closure, so that the jitted steps take its arrays
+    as inputs: closed over, a mesh's arrays become XLA constants that the compiler folds (slowly, on a big mesh)."""
+    def f(u, model):
         return loss(free.unpack(model, u)) + free.prior_penalty(u)
     return f
 
@@ -265,50 +267,52 @@ def fit_adam(loss, free: FreeParameters, model, *, learning_rate=1e-2, steps: in
     start); the result is the start with the least final objective, every start's end in ``starts_u``/``starts_loss``.
     ``history`` is (steps + 1,) or (steps + 1, starts). ``progress``: True prints a line every ``print_every``
     steps, a callable ``(step, steps, loss)`` is called after every step (a progress bar), False is silent."""
-    objective = _objective(loss, free, model)
+    objective = _objective(loss, free)
     opt = optax.adam(learning_rate)
     u = _starts(free, model, u0)
     batched = u.ndim == 2
 
-    def one(u, state):
-        value, g = jax.value_and_grad(objective)(u)
+    def one(u, state, model):
+        value, g = jax.value_and_grad(objective)(u, model)
         updates, state = opt.update(g, state, u)
         return optax.apply_updates(u, updates), state, value
 
     state = _batch(opt.init, batched)(u)
-    step = jax.jit(_batch(one, batched))
-    final_value = jax.jit(_batch(objective, batched))
+    step = eqx.filter_jit(lambda u, state, model: _batch(lambda y, st: one(y, st, model), batched)(u, state))
+    final_value = eqx.filter_jit(lambda u, model: _batch(lambda y: objective(y, model), batched)(u))
     history = []
     t0 = time.perf_counter()
     for k in range(int(steps)):
-        u, state, value = step(u, state)
+        u, state, value = step(u, state, model)
         v = np.asarray(value)
         if not np.any(np.isfinite(v)):
             raise CalibrationError(f"fit: the loss became {v.tolist()} at step {k}; lower the learning rate or "
                                    "tighten bounds")
         history.append(v)
         _tell(progress, k + 1, steps, v, batched, force=k % print_every == 0 or k == steps - 1)
-    final = np.asarray(final_value(u))
+    final = np.asarray(final_value(u, model))
     history.append(final)
     return _finish(free, model, np.asarray(u), final, np.stack(history), steps, time.perf_counter() - t0,
                    f"{steps} Adam steps" + (f", {u.shape[0]} starts" if batched else ""), batched)
 
 
 def dense_forward_jacobian(f):
-    """``f`` (vector -> vector) with a JVP rule that materialises the Jacobian by forward mode (``jacfwd``: one
-    tangent per parameter, vmapped) and applies it as a matrix. For Gauss–Newton on few parameters with many
-    residuals: optimistix linearises the residual function and also transposes that linearisation (the gradient it
-    checks), and a matrix product transposes where the eikonal's custom JVP (a while loop) does not."""
+    """``f`` (``f(u, *args)``: vector -> vector; ``args`` not differentiated, e.g. the model) with a JVP rule that
+    materialises the Jacobian in u by forward mode (``jacfwd``: one tangent per parameter, vmapped) and applies it as
+    a matrix. For Gauss–Newton on few parameters with many residuals: optimistix linearises the residual function and
+    also transposes that linearisation (the gradient it checks), and a matrix product transposes where the eikonal's
+    custom JVP (a while loop) does not."""
 
-    @jax.custom_jvp
-    def g(u):
-        return f(u)
+    @eqx.filter_custom_jvp
+    def g(u, *args):
+        return f(u, *args)
 
-    @g.defjvp
+    @g.def_jvp
     def g_jvp(primals, tangents):
-        (u,), (du,) = primals, tangents
-        r, J = _value_and_jacfwd(f, u)
-        return r, J @ du
+        u, *args = primals
+        du = tangents[0]
+        r, J = _value_and_jacfwd(lambda v: f(v, *args), u)
+        return r, (jnp.zeros_like(r) if du is None else J @ du)
 
     return g
 
@@ -319,13 +323,16 @@ def _value_and_jacfwd(f, u):
     return r, J
 
 
-def least_squares_residuals(residuals, free: FreeParameters, model):
+def least_squares_residuals(residuals, free: FreeParameters, model=None):
     """u -> [whitened data residuals of ``free.unpack(model, u)``, the priors' standardised residuals]: the vector
-    whose half squared norm Gauss–Newton minimises (the negative log posterior up to a constant)."""
-    def r(u):
+    whose half squared norm Gauss–Newton minimises (the negative log posterior up to a constant). Without ``model``:
+    (u, model) -> the same, the model an argument (what the fits jit, so its arrays are inputs, not constants)."""
+    def r(u, model):
         data = jnp.ravel(residuals(free.unpack(model, u)))
         return jnp.concatenate([data, free.prior_residuals(u).astype(data.dtype)])
-    return r
+    if model is None:
+        return r
+    return lambda u: r(u, model)
 
 
 def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, max_steps: int = 50, u0=None,
@@ -343,32 +350,33 @@ def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, ma
     cannot refine (optimistix's own test is on the step size, which a damped rejected step never meets). Several starts: ``u0`` (starts, n) steps every start at once (vmapped), as
     `fit_adam`. The objective reported is ½‖r‖² (the negative log posterior with whitened residuals)."""
     solver = solver if solver is not None else optx.LevenbergMarquardt(rtol=rtol, atol=atol)
-    r = dense_forward_jacobian(least_squares_residuals(residuals, free, model))
+    r = dense_forward_jacobian(least_squares_residuals(residuals, free))     # r(u, model)
     u = _starts(free, model, u0)
     batched = u.ndim == 2
-    fn = lambda y, args: (r(y), None)   # noqa: E731  (optimistix's fn(y, args) -> (out, aux))
+    fn = lambda y, args: (r(y, args), None)   # noqa: E731  (optimistix's fn(y, args) -> (out, aux)); args = model
     options = {"jac": "fwd"}
     tags = frozenset()
     u_one = u[0] if batched else u
-    f_struct = jax.eval_shape(r, u_one)
+    f_struct = eqx.filter_eval_shape(r, u_one, model)
 
-    def init(y):
-        return solver.init(fn, y, None, options, f_struct, None, tags)
+    def init(y, model):
+        return solver.init(fn, y, model, options, f_struct, None, tags)
 
-    def step(y, state):
-        y, state, _ = solver.step(fn, y, None, options, state, tags)
-        done, _ = solver.terminate(fn, y, None, options, state, tags)
+    def step(y, state, model):
+        y, state, _ = solver.step(fn, y, model, options, state, tags)
+        done, _ = solver.terminate(fn, y, model, options, state, tags)
         return y, state, done, 0.5 * jnp.sum(jnp.square(state.f_info.residual))
 
-    init_j = eqx.filter_jit(_batch(init, batched))
-    step_j = eqx.filter_jit(_batch(step, batched))
-    value_j = jax.jit(_batch(lambda y: 0.5 * jnp.sum(jnp.square(r(y))), batched))
+    # the model is a jit argument (its arrays inputs, not folded constants), unbatched across starts
+    init_j = eqx.filter_jit(lambda u, model: _batch(lambda y: init(y, model), batched)(u))
+    step_j = eqx.filter_jit(lambda u, state, model: _batch(lambda y, st: step(y, st, model), batched)(u, state))
+    value_j = eqx.filter_jit(lambda u, model: _batch(lambda y: 0.5 * jnp.sum(jnp.square(r(y, model))), batched)(u))
     t0 = time.perf_counter()
-    state = init_j(u)
-    history = [np.asarray(value_j(u))]
+    state = init_j(u, model)
+    history = [np.asarray(value_j(u, model))]
     k, stationary = 0, False
     for k in range(1, int(max_steps) + 1):
-        u, state, done, value = step_j(u, state)
+        u, state, done, value = step_j(u, state, model)
         v = np.asarray(value)
         history.append(v)
         _tell(progress, k, max_steps, v, batched)
@@ -377,7 +385,7 @@ def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, ma
         if k >= 6 and np.all(np.abs(history[-6] - v) <= stationary_rtol * np.abs(v)):
             stationary = True   # LM rejecting steps at a minimum it cannot refine further (round-off level)
             break
-    final = np.asarray(value_j(u))
+    final = np.asarray(value_j(u, model))
     history.append(final)
     converged = bool(np.all(np.asarray(done))) or stationary
     name = type(solver).__name__

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._fit import AbstractLoss, FitResult, _value_and_jacfwd
+from ._fit import AbstractLoss, FitResult, _value_and_jacfwd, least_squares_residuals
 from ._params import Bounded, CalibrationError, FreeParameters, Positive
 
 __all__ = ["FitReport", "Term", "fit_report", "joint_residuals"]
@@ -287,11 +287,8 @@ def fit_report(result: FitResult, free: FreeParameters, model, terms, *, identif
     data_r = joint_residuals(terms)
     u = jnp.asarray(result.u)
 
-    def r_all(u):
-        d = jnp.ravel(data_r(free.unpack(model, u)))
-        return jnp.concatenate([d, free.prior_residuals(u).astype(d.dtype)])
-
-    r, J = jax.jit(lambda u: _value_and_jacfwd(r_all, u))(u)
+    r_all = least_squares_residuals(data_r, free)             # (u, model), the model a jit argument
+    r, J = eqx.filter_jit(lambda u, model: _value_and_jacfwd(lambda v: r_all(v, model), u))(u, model)
     r, J = np.asarray(r, np.float64), np.asarray(J, np.float64)
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(J))):
         raise CalibrationError("report: the residuals or their Jacobian at the fitted point are not finite; the fit "

@@ -199,7 +199,8 @@ def _twitch_of(circ: Circulation, name: str):
     if isinstance(act, DoubleCosine):
         if act.relax_start is not None:
             rs, cs, cd = (_concrete(x) for x in (act.relax_start, act.contract_start, act.contract_duration))
-            if rs is None or not np.isclose(float(rs), float(cs + cd)):
+            traced = rs is None or cs is None or cd is None     # inside jit: checked where the values are concrete
+            if not traced and not np.isclose(float(rs), float(cs + cd)):
                 raise ValueError(f"couple_circulation: the {name} twitch relaxes at a separate relax_start; only a "
                                  f"twitch that relaxes right after contracting can be spread over activation times")
         return act.contract_duration, act.relax_duration, act.period, act.contract_start
@@ -248,8 +249,8 @@ def couple_circulation(circ: Circulation, activation_ms: Float[ArrayLike, " node
     twitch = {name: _twitch_of(circ, name) for name in regions}
     delay = _p(delay_ms)
     if origin_ms is None:
-        starts = [_concrete(tw[3]) for tw in twitch.values() if tw[3] is not None]
-        start_s = min(float(s) for s in starts) if starts else 0.0
+        starts = [jnp.asarray(tw[3], t.dtype) for tw in twitch.values() if tw[3] is not None]
+        start_s = jnp.min(jnp.stack(starts)) if starts else 0.0   # may be traced (a fit's model is a jit argument)
         origin = jnp.minimum(jnp.min(times["LV"]), jnp.min(times["RV"])) + delay - 1e3 * start_s
     else:
         origin = _p(origin_ms)
