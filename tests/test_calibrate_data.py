@@ -322,3 +322,26 @@ def test_a_synthetic_map_samples_surface_nodes_with_the_asked_offset_noise_and_d
     assert abs(resid.mean()) < 0.46 and resid.std() == pytest.approx(2.0, rel=0.2)
     with pytest.raises(DataError, match="points asked of a surface of"):
         ActivationMap.synthetic(mesh, act, 10 ** 7)
+
+
+def test_the_writers_round_trip_through_the_readers(tmp_path):
+    from organtwin.calibrate import (ActivationMap, CuffPressure, MeasuredECG, VolumeCurve, read_activation_map,
+                                     read_cuff_pressure, read_ecg, read_volume_curve, write_activation_map_csv,
+                                     write_cuff_json, write_ecg_csv, write_volume_curve_csv)
+
+    rng = np.random.default_rng(1)
+    ecg = MeasuredECG(("I", "II", "V1"), rng.normal(0, 0.3, (50, 3)), 1000.0, 0.0, "x")
+    back = read_ecg(write_ecg_csv(ecg, tmp_path / "e.csv", time_offset_ms=12.0))
+    assert back.leads == ecg.leads and back.sampling_rate_hz == pytest.approx(1000.0)
+    assert back.t0_ms == pytest.approx(12.0)
+    np.testing.assert_allclose(back.signals, ecg.signals, atol=5e-6)           # 5 decimals in mV
+    amap = ActivationMap(rng.normal(0, 20, (30, 3)), rng.uniform(0, 100, 30), "m")
+    am = read_activation_map(write_activation_map_csv(amap, tmp_path / "m.csv"))
+    np.testing.assert_allclose(am.points_mm, amap.points_mm, atol=5e-5)
+    np.testing.assert_allclose(am.times_ms, amap.times_ms, atol=5e-4)
+    curve = VolumeCurve(np.sort(rng.uniform(0, 800, 20)), rng.uniform(60, 130, 20), "LV", "v")
+    vc = read_volume_curve(write_volume_curve_csv(curve, tmp_path / "v.csv"))
+    assert vc.chamber == "LV"
+    np.testing.assert_allclose(vc.volumes_ml, curve.volumes_ml, atol=5e-4)
+    cuff = read_cuff_pressure(write_cuff_json(CuffPressure(121.04, 79.96, "c"), tmp_path / "c.json"))
+    assert (cuff.systolic_mmhg, cuff.diastolic_mmhg) == (121.0, 80.0)

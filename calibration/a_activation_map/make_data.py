@@ -19,7 +19,7 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 from organtwin import ep  # noqa: E402
-from organtwin.calibrate import ActivationMap  # noqa: E402
+from organtwin.calibrate import ActivationMap, write_activation_map_csv  # noqa: E402
 from organtwin.mesh import biv_mesh  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -35,9 +35,7 @@ def main():
     sites = (ep.EikonalSite((2.0, 1.0, -62.0), 0.0, radius=5.0), ep.EikonalSite((1.0, -27.0, -24.0), 5.0, radius=5.0))
     act = np.asarray(ep.simulate_eikonal(tissue, sites).activation)
     amap = ActivationMap.synthetic(mesh, act, 500, off_surface_mm=1.5, offset_ms=23.0, noise_ms=2.0, seed=11)
-    rows = ["x_mm,y_mm,z_mm,lat_ms"] + [f"{x:.4f},{y:.4f},{z:.4f},{t:.3f}"
-                                         for (x, y, z), t in zip(amap.points_mm, amap.times_ms)]
-    (HERE / "lat.csv").write_text("\n".join(rows) + "\n")
+    write_activation_map_csv(amap, HERE / "lat.csv")
     (HERE / "truth.json").write_text(json.dumps(TRUTH, indent=1) + "\n")
     print(f"data mesh {mesh.n_nodes} nodes; map {amap.n_points} points, {amap.times_ms.min():.1f}.."
           f"{amap.times_ms.max():.1f} ms")

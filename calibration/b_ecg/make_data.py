@@ -22,7 +22,7 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 from organtwin import ep  # noqa: E402
-from organtwin.calibrate import EikonalECG, add_noise  # noqa: E402
+from organtwin.calibrate import EikonalECG, add_noise, write_ecg_csv  # noqa: E402
 from organtwin.ecg import LEAD_NAMES  # noqa: E402
 from organtwin.mesh import biv_mesh  # noqa: E402
 
@@ -34,13 +34,6 @@ TRUTH = {"tissue.velocity[0, 0]": 0.62, "tissue.velocity[1, 0]": 0.45,
 RECORD_OFFSET_MS = 20.0
 
 
-def _write(path, ecg):
-    t = ecg.times_ms + RECORD_OFFSET_MS
-    head = "time_ms," + ",".join(f"{n}_mV" for n in ecg.leads)
-    rows = [f"{a:.1f}," + ",".join(f"{v:.5f}" for v in row) for a, row in zip(t, ecg.signals)]
-    path.write_text(head + "\n" + "\n".join(rows) + "\n")
-
-
 def main():
     mesh = biv_mesh(h=1.1)
     tissue = ep.EikonalTissue.from_mesh(mesh, {1: ep.ConductionVelocity(0.62), 2: ep.ConductionVelocity(0.45)})
@@ -49,8 +42,8 @@ def main():
     fwd = EikonalECG.from_mesh(mesh, np.arange(0.0, 400.0, 1.0), template=ep.APTemplate(tau_up=2.0), apd_ms=280.0)
     clean = fwd.synthetic(act, source="truth")
     noisy = add_noise(clean, 20.0, seed=4)
-    _write(HERE / "ecg.csv", noisy)
-    _write(HERE / "ecg_clean.csv", clean)
+    write_ecg_csv(noisy, HERE / "ecg.csv", time_offset_ms=RECORD_OFFSET_MS)
+    write_ecg_csv(clean, HERE / "ecg_clean.csv", time_offset_ms=RECORD_OFFSET_MS)
     (HERE / "truth.json").write_text(json.dumps(TRUTH, indent=1) + "\n")
     qrs = float(np.nanmax(np.where(np.isfinite(act), act, np.nan)))
     print(f"data mesh {mesh.n_nodes} nodes; last activation {qrs:.1f} ms; leads {', '.join(LEAD_NAMES)}")

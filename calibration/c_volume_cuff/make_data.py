@@ -18,8 +18,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import numpy as np  # noqa: E402
-
+from organtwin.calibrate import synthetic_volume_and_cuff, write_cuff_json, write_volume_curve_csv  # noqa: E402
 from organtwin.flow.zerod import ValveLaw, regazzoni2022, simulate_circulation  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -30,18 +29,14 @@ TRUTH = {"circulation.model.blocks.LV.e_active": 2.3, "circulation.model.blocks.
 
 def main():
     r = simulate_circulation(regazzoni2022(valve_law=ValveLaw.PIECEWISE, params=PARAMS), points_per_cycle=1601)
-    rng = np.random.default_rng(5)
-    period_ms = 1000.0 * r.t[-1]
-    t = np.sort(rng.uniform(0.0, period_ms, 40))
-    v = np.interp(t, 1000.0 * r.t, r.volume["LV"]) + rng.normal(0.0, 3.0, t.size)
-    (HERE / "lv_volume.csv").write_text("time_ms,LV_volume_ml\n" + "".join(f"{a:.2f},{b:.3f}\n" for a, b in zip(t, v)))
-    sys_, dia = r.metrics["aorta"]["systolic_mmHg"], r.metrics["aorta"]["diastolic_mmHg"]
-    cuff = {"systolic_mmhg": round(float(sys_ + rng.normal(0, 2.0)), 1),
-            "diastolic_mmhg": round(float(dia + rng.normal(0, 2.0)), 1)}
-    (HERE / "cuff.json").write_text(json.dumps(cuff) + "\n")
+    curve, cuff = synthetic_volume_and_cuff(r, 40, volume_noise_ml=3.0, cuff_noise_mmhg=2.0, seed=5)
+    write_volume_curve_csv(curve, HERE / "lv_volume.csv")
+    write_cuff_json(cuff, HERE / "cuff.json")
     (HERE / "truth.json").write_text(json.dumps(TRUTH, indent=1) + "\n")
-    print(f"EDV {r.metrics['LV']['EDV_mL']:.1f} mL, ESV {r.metrics['LV']['ESV_mL']:.1f} mL, aorta {sys_:.1f}/{dia:.1f} "
-          f"mmHg (cuff {cuff['systolic_mmhg']}/{cuff['diastolic_mmhg']}); {r.cycles} cycles to periodic")
+    a = r.metrics["aorta"]
+    print(f"EDV {r.metrics['LV']['EDV_mL']:.1f} mL, ESV {r.metrics['LV']['ESV_mL']:.1f} mL, aorta "
+          f"{a['systolic_mmHg']:.1f}/{a['diastolic_mmHg']:.1f} mmHg (cuff {cuff.systolic_mmhg:.1f}/"
+          f"{cuff.diastolic_mmhg:.1f}); {r.cycles} cycles to periodic")
 
 
 if __name__ == "__main__":

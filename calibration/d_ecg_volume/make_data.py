@@ -23,7 +23,8 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 from organtwin import ep  # noqa: E402
-from organtwin.calibrate import EikonalECG, add_noise  # noqa: E402
+from organtwin.calibrate import (EikonalECG, add_noise, synthetic_volume_and_cuff, write_cuff_json,  # noqa: E402
+                                 write_ecg_csv, write_volume_curve_csv)
 from organtwin.couple import couple_circulation, region_node_volumes  # noqa: E402
 from organtwin.flow.zerod import ValveLaw, regazzoni2022, simulate_circulation  # noqa: E402
 from organtwin.mesh import biv_mesh  # noqa: E402
@@ -41,22 +42,14 @@ def main():
     act = ep.simulate_eikonal(tissue, sites).activation
     fwd = EikonalECG.from_mesh(mesh, np.arange(0.0, 400.0, 1.0), template=ep.APTemplate(tau_up=3.0), apd_ms=280.0)
     clean = fwd.synthetic(act, source="truth")
-    for name, ecg in (("ecg.csv", add_noise(clean, 20.0, seed=8)), ("ecg_clean.csv", clean)):
-        head = "time_ms," + ",".join(f"{n}_mV" for n in ecg.leads)
-        rows = [f"{a + RECORD_OFFSET_MS:.1f}," + ",".join(f"{v:.5f}" for v in row)
-                for a, row in zip(ecg.times_ms, ecg.signals)]
-        (HERE / name).write_text(head + "\n" + "\n".join(rows) + "\n")
+    write_ecg_csv(add_noise(clean, 20.0, seed=8), HERE / "ecg.csv", time_offset_ms=RECORD_OFFSET_MS)
+    write_ecg_csv(clean, HERE / "ecg_clean.csv", time_offset_ms=RECORD_OFFSET_MS)
     circ = regazzoni2022(valve_law=ValveLaw.PIECEWISE, params={"LV": {"e_active": 2.4}, "sys": {"r_ar": 1.05}})
     circ = couple_circulation(circ, act, region_node_volumes(mesh, [1]), region_node_volumes(mesh, [2]))
     r = simulate_circulation(circ, points_per_cycle=1601)
-    rng = np.random.default_rng(9)
-    t = np.sort(rng.uniform(0.0, 1000.0 * r.t[-1], 30))
-    v = np.interp(t, 1000.0 * r.t, r.volume["LV"]) + rng.normal(0.0, 3.0, t.size)
-    (HERE / "lv_volume.csv").write_text("time_ms,LV_volume_ml\n" + "".join(f"{a:.2f},{b:.3f}\n" for a, b in zip(t, v)))
-    sys_, dia = r.metrics["aorta"]["systolic_mmHg"], r.metrics["aorta"]["diastolic_mmHg"]
-    cuff = {"systolic_mmhg": round(float(sys_ + rng.normal(0, 2.0)), 1),
-            "diastolic_mmhg": round(float(dia + rng.normal(0, 2.0)), 1)}
-    (HERE / "cuff.json").write_text(json.dumps(cuff) + "\n")
+    curve, cuff = synthetic_volume_and_cuff(r, 30, volume_noise_ml=3.0, cuff_noise_mmhg=2.0, seed=9)
+    write_volume_curve_csv(curve, HERE / "lv_volume.csv")
+    write_cuff_json(cuff, HERE / "cuff.json")
     (HERE / "truth.json").write_text(json.dumps(TRUTH, indent=1) + "\n")
     print(f"data mesh {mesh.n_nodes} nodes; EDV {r.metrics['LV']['EDV_mL']:.1f} ESV {r.metrics['LV']['ESV_mL']:.1f} mL; "
           f"{r.cycles} cycles")

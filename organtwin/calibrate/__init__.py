@@ -15,6 +15,11 @@ from ._data import (
     read_ecg as read_ecg,
     read_pressure_trace as read_pressure_trace,
     read_volume_curve as read_volume_curve,
+    synthetic_volume_and_cuff as synthetic_volume_and_cuff,
+    write_activation_map_csv as write_activation_map_csv,
+    write_cuff_json as write_cuff_json,
+    write_ecg_csv as write_ecg_csv,
+    write_volume_curve_csv as write_volume_curve_csv,
 )
 from ._params import (
     AbstractPrior as AbstractPrior,

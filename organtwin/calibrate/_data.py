@@ -35,6 +35,11 @@ __all__ = [
     "read_ecg",
     "read_pressure_trace",
     "read_volume_curve",
+    "synthetic_volume_and_cuff",
+    "write_activation_map_csv",
+    "write_cuff_json",
+    "write_ecg_csv",
+    "write_volume_curve_csv",
 ]
 
 STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -710,3 +715,56 @@ def read_cuff_pressure(path) -> CuffPressure:
     if missing:
         raise _err(p, None, f"no {' or '.join(missing)} pressure; give systolic_mmhg and diastolic_mmhg")
     return CuffPressure(found["systolic"], found["diastolic"], str(p))
+
+
+# ---------------------------------------------------------------------------------------------------------- writers
+def _write_text(path, text: str) -> Path:
+    from ..io import atomic_file
+
+    with atomic_file(path) as (fh, _):
+        fh.write(text)
+    return Path(path)
+
+
+def write_ecg_csv(ecg: MeasuredECG, path, *, time_offset_ms: float = 0.0, digits: int = 5) -> Path:
+    """An ECG as CSV that `read_ecg` reads back: ``time_ms`` (shifted by ``time_offset_ms``: a record's own clock)
+    and one ``<lead>_mV`` column per lead (atomically)."""
+    head = "time_ms," + ",".join(f"{n}_mV" for n in ecg.leads)
+    rows = [f"{t + time_offset_ms:.1f}," + ",".join(f"{v:.{digits}f}" for v in row)
+            for t, row in zip(ecg.times_ms, ecg.signals)]
+    return _write_text(path, head + "\n" + "\n".join(rows) + "\n")
+
+
+def write_activation_map_csv(amap: ActivationMap, path) -> Path:
+    """A map as CSV ``x_mm,y_mm,z_mm,lat_ms`` (what `read_activation_map` reads)."""
+    rows = [f"{x:.4f},{y:.4f},{z:.4f},{t:.3f}" for (x, y, z), t in zip(amap.points_mm, amap.times_ms)]
+    return _write_text(path, "x_mm,y_mm,z_mm,lat_ms\n" + "\n".join(rows) + "\n")
+
+
+def write_volume_curve_csv(curve: VolumeCurve, path) -> Path:
+    """A volume curve as CSV ``time_ms,<chamber>_volume_ml`` (what `read_volume_curve` reads)."""
+    name = f"{curve.chamber}_volume_ml" if curve.chamber else "volume_ml"
+    return _write_text(path, f"time_ms,{name}\n" + "".join(f"{a:.2f},{b:.3f}\n"
+                                                           for a, b in zip(curve.times_ms, curve.volumes_ml)))
+
+
+def write_cuff_json(cuff: CuffPressure, path) -> Path:
+    """A cuff pressure as JSON ``{"systolic_mmhg": .., "diastolic_mmhg": ..}`` (what `read_cuff_pressure` reads)."""
+    return _write_text(path, json.dumps({"systolic_mmhg": round(cuff.systolic_mmhg, 1),
+                                         "diastolic_mmhg": round(cuff.diastolic_mmhg, 1)}) + "\n")
+
+
+def synthetic_volume_and_cuff(result, n_frames: int, *, volume_noise_ml: float, cuff_noise_mmhg: float, seed: int,
+                              chamber: str = "LV") -> tuple[VolumeCurve, CuffPressure]:
+    """Imaging- and cuff-like data from one simulated beat (a `organtwin.flow.zerod.CirculationResult`), for tests
+    and case studies: ``n_frames`` chamber volumes at uniformly random times of the beat (a cine segmentation's
+    frames) with Gaussian noise of SD ``volume_noise_ml``, and the aortic systolic/diastolic pressure with noise of SD
+    ``cuff_noise_mmhg``; reproducible by ``seed``."""
+    rng = np.random.default_rng(seed)
+    t_ms = 1000.0 * np.asarray(result.t, float)
+    t = np.sort(rng.uniform(0.0, t_ms[-1], n_frames))
+    v = np.interp(t, t_ms, np.asarray(result.volume[chamber], float)) + rng.normal(0.0, volume_noise_ml, t.size)
+    aorta = result.metrics["aorta"]
+    cuff = CuffPressure(float(aorta["systolic_mmHg"] + rng.normal(0, cuff_noise_mmhg)),
+                        float(aorta["diastolic_mmHg"] + rng.normal(0, cuff_noise_mmhg)), "synthetic")
+    return VolumeCurve(t, v, chamber, "synthetic"), cuff
