@@ -191,3 +191,20 @@ def test_an_ecg_and_volume_case_builds_coupled_terms_and_fits(tmp_path, capsys):
     rep = json.loads((out / "report.json").read_text())
     assert rep["terms"]["ecg"]["min_correlation"] > 0.99 and rep["terms"]["lv"]["rmse_ml"] < 1.0
     assert {"ecg_ecg.png", "lv.png"} <= {p.name for p in out.iterdir()}
+
+
+def test_a_multi_start_case_runs_the_starts_as_one_job_and_keeps_the_best(case_dir, tmp_path, capsys):
+    work = tmp_path / "c"
+    work.mkdir()
+    (work / "lat.csv").write_text((case_dir / "lat.csv").read_text())
+    (work / "case.toml").write_text((case_dir / "case.toml").read_text().replace(
+        "max_steps = 15", "max_steps = 15\nstarts = 3\nstart_spread = 0.3"))
+    out = tmp_path / "out"
+    rc, _, err = run_cli(capsys, "calibrate", work / "case.toml", "--out", out, "--quiet", "--no-pictures")
+    assert rc == 0, err
+    rep = json.loads((out / "report.json").read_text())
+    starts = rep["fit"]["starts_objective"]
+    assert len(starts) == 3 and rep["fit"]["objective"] == pytest.approx(min(starts))
+    assert "3 starts" in rep["fit"]["message"]
+    fit = json.loads((out / "fit.json").read_text())
+    assert fit["parameters"]["tissue.velocity[0, 0]"] == pytest.approx(0.7, rel=0.05)

@@ -254,8 +254,10 @@ def _tell(progress, k: int, n: int, v, batched: bool, *, force: bool = True) -> 
 
 
 def _batch(f, batched: bool):
-    """``f`` over one start, vmapped over the leading axis when the fit runs several starts."""
-    return jax.vmap(f) if batched else f
+    """``f`` over one start, vmapped over the leading axis of its array arguments when the fit runs several starts.
+    (``eqx.filter_vmap``: an optimiser state holds non-array leaves, e.g. optimistix's linearised function, which
+    are the same for every start and pass through unbatched.)"""
+    return eqx.filter_vmap(f) if batched else f
 
 
 def fit_adam(loss, free: FreeParameters, model, *, learning_rate=1e-2, steps: int = 200, u0=None,
