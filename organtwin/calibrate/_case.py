@@ -98,15 +98,15 @@ def load_calibration_case(path, *, base_dir=None) -> CalibrationCase:
     return parse_calibration_case(data, text=text, source=p, base_dir=Path(base_dir or p.resolve().parent))
 
 
-def _tables(top: _Section, key: str, *, required: bool, hint: str) -> list[_Section]:
-    raw = top.raw(key, required=required, hint=hint)
-    if raw is None:
-        return []
-    if isinstance(raw, dict):
-        raw = [raw]
-    if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
-        raise top.error(key, f"expected [[{key}]] tables")
-    return [_Section(top.source, f"{key}.{i + 1}", x, top.base_dir) for i, x in enumerate(raw)]
+def _per_region(sec: _Section, key: str, table: dict, parse) -> dict:
+    """``{ "1" = .., "2" = .. }`` -> {region id: parse(sec, "key.id", value)}."""
+    out = {}
+    for k, v in table.items():
+        rid = _selector(k)
+        if not isinstance(rid, int):
+            raise sec.error(f"{key}.{k}", "region keys are integer ids like \"1\"")
+        out[rid] = parse(sec, f"{key}.{k}", v)
+    return out
 
 
 def _velocity(sec: _Section, key: str, value):
@@ -141,20 +141,13 @@ def _parse_eikonal(sec: _Section) -> dict:
     sec.check_keys(("fibres", "velocity", "fast_endocardium", "fast_velocity", "site"))
     vel = sec.raw("velocity", required=True, hint='e.g. velocity = { "1" = 0.6, "2" = 0.4 } (m/s per region id) or '
                   "velocity = 0.6")
-    if isinstance(vel, dict):
-        velocity = {}
-        for k, v in vel.items():
-            rid = _selector(k)
-            if not isinstance(rid, int):
-                raise sec.error(f"velocity.{k}", "region keys are integer ids like \"1\"")
-            velocity[rid] = _velocity(sec, f"velocity.{k}", v)
-    else:
-        velocity = _velocity(sec, "velocity", vel)
+    velocity = (_per_region(sec, "velocity", vel, _velocity) if isinstance(vel, dict)
+                else _velocity(sec, "velocity", vel))
     fast = sec.raw("fast_endocardium")
     if fast is not None and not (isinstance(fast, list) and all(isinstance(s, str) for s in fast)):
         raise sec.error("fast_endocardium", "expected a list of surface names like [\"endo_lv\", \"endo_rv\"]")
     sites = []
-    for s in _tables(sec, "site", required=True, hint="add [[eikonal.site]] tables (name, position, onset, radius)"):
+    for s in sec.tables("site", hint="add [[eikonal.site]] tables (name, position, onset, radius)"):
         s.check_keys(("name", "position", "onset", "radius"))
         sites.append({"name": s.string("name", required=True), "position": s.vector3("position"),
                       "onset": s.quantity("onset", TIME, 0.0), "radius": s.quantity("radius", LENGTH, 5.0,
@@ -168,16 +161,10 @@ def _parse_eikonal(sec: _Section) -> dict:
 
 
 def _apd(sec: _Section):
+    def one(sec, key, x):
+        return sec.value_quantity(key, x, TIME, positive=True)[0]
     v = sec.raw("apd", 280.0)
-    if isinstance(v, dict):
-        out = {}
-        for k, x in v.items():
-            rid = _selector(k)
-            if not isinstance(rid, int):
-                raise sec.error(f"apd.{k}", "region keys are integer ids like \"1\"")
-            out[rid] = sec.value_quantity(f"apd.{k}", x, TIME, positive=True)[0]
-        return out
-    return sec.value_quantity("apd", v, TIME, positive=True)[0]
+    return _per_region(sec, "apd", v, one) if isinstance(v, dict) else one(sec, "apd", v)
 
 
 def _parse_ecg(sec: _Section) -> dict:
@@ -306,14 +293,13 @@ def parse_calibration_case(data: dict, *, text: str = "", source="<case>", base_
     eik = top.sub("eikonal")
     ecg = top.sub("ecg")
     circ = top.sub("circulation")
-    free = tuple(_parse_free(s) for s in _tables(top, "free", required=True,
-                                                 hint='add [[free]] tables, e.g. name = "tissue.velocity[0, 0]"'))
+    free = tuple(_parse_free(s) for s in top.tables("free", hint='add [[free]] tables, e.g. name = '
+                                                                     '"tissue.velocity[0, 0]"'))
     names = [f.name for f in free]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise top.error("free", f"parameter {dup[0]!r} is named twice")
-    terms = tuple(_parse_data(s) for s in _tables(top, "data", required=True,
-                                                  hint='add [[data]] tables (kind, file, noise_sd)'))
+    terms = tuple(_parse_data(s) for s in top.tables("data", hint="add [[data]] tables (kind, file, noise_sd)"))
     dnames = [d.name for d in terms]
     if len(set(dnames)) != len(dnames):
         raise top.error("data", f"data names must differ (got {dnames}); give each a name = \"...\"")

@@ -30,8 +30,8 @@ from jaxtyping import Array, Float, Int
 
 from ._params import CalibrationError, FreeParameters
 
-__all__ = ["AbstractLoss", "ActivationTimeLoss", "MeasurementLoss", "FitResult", "dense_forward_jacobian", "fit_adam", "fit_least_squares",
-           "least_squares_residuals", "project_onto_surface"]
+__all__ = ["AbstractLoss", "ActivationTimeLoss", "FitResult", "MeasurementLoss", "dense_forward_jacobian", "fit_adam",
+           "fit_least_squares", "least_squares_residuals", "project_onto_surface"]
 
 
 class AbstractLoss(eqx.Module):
@@ -349,8 +349,8 @@ def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, ma
     loss prints after every step (``progress=False``: silent; a callable ``(step, steps, loss)``: called instead,
     e.g. to drive a progress bar). It also stops, as converged, when the objective has changed by less than
     ``stationary_rtol`` (relative) over five steps: Levenberg–Marquardt then only rejects steps at a minimum it
-    cannot refine (optimistix's own test is on the step size, which a damped rejected step never meets). Several starts: ``u0`` (starts, n) steps every start at once (vmapped), as
-    `fit_adam`. The objective reported is ½‖r‖² (the negative log posterior with whitened residuals)."""
+    cannot refine (optimistix's own test is on the step size, which a damped rejected step never meets). Several
+    starts: ``u0`` (starts, n) steps every start at once (vmapped), as `fit_adam`. The objective reported is ½‖r‖² (the negative log posterior with whitened residuals)."""
     solver = solver if solver is not None else optx.LevenbergMarquardt(rtol=rtol, atol=atol)
     r = dense_forward_jacobian(least_squares_residuals(residuals, free))     # r(u, model)
     u = _starts(free, model, u0)

@@ -320,6 +320,16 @@ class _Section:
             raise self.error(key, f"expected a table (like [{self._join(key)}] or {key} = {{ ... }}), got {_kind(value)}")
         return _Section(self.source, self._join(key), value, self.base_dir)
 
+    def tables(self, key: str, *, hint: str = "") -> list["_Section"]:
+        """The ``[[key]]`` array of tables (one table also accepted), each a section named ``key.1``, ``key.2``, ...
+        (counted from 1 in the order written); required, at least one."""
+        raw = self.raw(key, required=True, hint=hint)
+        if isinstance(raw, dict):
+            raw = [raw]
+        if not isinstance(raw, list) or not raw or not all(isinstance(s, dict) for s in raw):
+            raise self.error(key, f"expected one or more [[{self._join(key)}]] tables")
+        return [_Section(self.source, f"{self._join(key)}.{i + 1}", s, self.base_dir) for i, s in enumerate(raw)]
+
     def _join(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
@@ -725,13 +735,8 @@ _STIM_GEOMETRY = {"box": ("lower", "upper"), "sphere": ("centre", "radius"), "no
 
 
 def _parse_stimuli(top: _Section, sim: SimulationSpec) -> tuple[StimulusSpec, ...]:
-    raw = top.raw("stimulus", required=True, hint="add at least one [[stimulus]] table (kind, geometry, strength)")
-    if isinstance(raw, dict):
-        raw = [raw]
-    if not isinstance(raw, list) or not raw or not all(isinstance(s, dict) for s in raw):
-        raise top.error("stimulus", "expected one or more [[stimulus]] tables")
-    return tuple(_parse_stimulus(_Section(top.source, f"stimulus.{i + 1}", s, top.base_dir), sim)
-                 for i, s in enumerate(raw))
+    return tuple(_parse_stimulus(sec, sim) for sec in top.tables(
+        "stimulus", hint="add at least one [[stimulus]] table (kind, geometry, strength)"))
 
 
 def _parse_stimulus(sec: _Section, sim: SimulationSpec) -> StimulusSpec:
