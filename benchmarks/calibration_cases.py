@@ -45,7 +45,7 @@ def _ecg_against_truth(outcome, term, folder):
     """Per-lead correlation of the aligned fit with the noise-free ECG, and of the truth with the noisy record."""
     p = outcome.problem
     fitted_model = p.free.unpack(p.model, np.asarray(outcome.result.u))
-    d = term.loss.plot_data(term.forward(fitted_model))
+    d = term.loss.plot_data(term.forward(p.simulate(fitted_model)))
     clean = read_ecg(folder / "ecg_clean.csv")
     t = np.asarray(d["times_ms"])
     idx = np.searchsorted(np.round(clean.times_ms, 6), np.round(t, 6))

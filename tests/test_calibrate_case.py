@@ -172,12 +172,13 @@ def test_an_ecg_and_volume_case_builds_coupled_terms_and_fits(tmp_path, capsys):
     for p, v in zip(truth.free.parameters, (0.6, 2.3)):
         model = p.set(model, v)
     ecg_term, vol_term = truth.terms
-    ecg = np.asarray(ecg_term.forward(model))
+    sim = truth.simulate(model)            # the activation and the beat, computed once for both terms
+    ecg = np.asarray(ecg_term.forward(sim))
     from organtwin.ecg import LEAD_NAMES
     t = np.asarray(model["ecg"].times_ms)
     (tmp_path / "ecg.csv").write_text("time_ms," + ",".join(f"{n}_mV" for n in LEAD_NAMES) + "\n" + "".join(
         f"{a:.1f}," + ",".join(f"{x:.6f}" for x in row) + "\n" for a, row in zip(t, ecg)))
-    curves = vol_term.forward(model)
+    curves = vol_term.forward(sim)
     tv = np.linspace(0.0, 790.0, 25)
     vv = np.interp(tv, np.asarray(curves.times_ms), np.asarray(curves.volume_ml["LV"]))
     (tmp_path / "lv.csv").write_text("time_ms,LV_volume_ml\n" + "".join(f"{a},{b}\n" for a, b in zip(tv, vv)))

@@ -322,13 +322,15 @@ def parse_calibration_case(data: dict, *, text: str = "", source="<case>", base_
 # ================================================================================================================ build
 @dataclass(frozen=True)
 class Problem:
-    """A case made concrete: the model pytree, its free parameters, the data terms (forward mode, for
-    Levenberg–Marquardt and the report, and reverse mode, for Adam), the mesh and the data read."""
+    """A case made concrete: the model pytree, its free parameters, the data terms, the mesh and the data read.
+    Each term's forward reads ``simulate(model)`` (activation and circulation beat, computed once for all terms):
+    ``simulate`` in forward mode (Levenberg–Marquardt and the report), ``simulate_reverse`` for Adam."""
 
     model: dict
     free: object
     terms: tuple
-    terms_reverse: tuple
+    simulate: object
+    simulate_reverse: object
     mesh: object
     data: dict
     u0: np.ndarray
@@ -401,15 +403,6 @@ def _free_parameters(case, model):
         raise CaseError(f"{case.source}: [[free]] {e}") from None
 
 
-def _activation_fn(sites_key="sites"):
-    from .. import ep
-
-    def act(model, forward_mode):
-        return ep.simulate_eikonal(model["tissue"], tuple(model[sites_key].values()),
-                                   forward_mode=forward_mode).activation
-    return act
-
-
 def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
     """Read the mesh and the data, set up the model, the free parameters and the data terms of ``case``."""
     import jax.numpy as jnp
@@ -421,7 +414,6 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
     dtype = jnp.float64 if case.dtype == "float64" else jnp.float32
     mesh = _read_mesh(case) if mesh is None else mesh
     model, data = {}, {}
-    activation = _activation_fn()
     if case.eikonal is not None:
         mesh, model["tissue"], model["sites"] = _tissue(case, mesh, dtype)
     if case.ecg is not None:
@@ -444,25 +436,33 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
             raise CaseError(f"{case.source}: [circulation] params: {err}") from None
     free, model = _free_parameters(case, model)
 
-    def circulation_of(model, forward_mode):
+    kinds = {d.kind for d in case.data}
+    needs_activation = bool(kinds & {"activation-map", "ecg"}) or (case.circulation or {}).get("coupled", False)
+    needs_curves = bool(kinds & {"volume-curve", "cuff", "pressure-trace"})
+    if needs_curves and case.circulation["coupled"]:
+        lv, rv = _ventricle_masks(mesh)
+
+    def simulate(model, forward_mode):
+        """Everything the data terms read, computed once per model evaluation: the activation (eikonal) and one
+        periodic beat of the circulation (driven by that activation when coupled)."""
+        from .. import ep
         from ._haemo import circulation_curves
-        c = case.circulation
-        circ = model["circulation"]
-        if c["coupled"]:
-            from ..couple import couple_circulation
-            lv, rv = _ventricle_masks(mesh)
-            kw = {} if c["delay"] is None else {"delay_ms": c["delay"]}
-            circ = couple_circulation(circ, activation(model, forward_mode), lv, rv, **kw)
-        return circulation_curves(circ, cycles=c["cycles"], points=c["points"], forward_mode=forward_mode)
 
-    def make(forward_mode):
-        terms = []
-        for d in case.data:
-            loss, fwd = losses[d.name]
-            terms.append(Term(d.name, loss, lambda m, fwd=fwd: fwd(m, forward_mode), d.weight))
-        return tuple(terms)
+        out = {"model": model}
+        if needs_activation:
+            out["activation"] = ep.simulate_eikonal(model["tissue"], tuple(model["sites"].values()),
+                                                    forward_mode=forward_mode).activation
+        if needs_curves:
+            c = case.circulation
+            circ = model["circulation"]
+            if c["coupled"]:
+                from ..couple import couple_circulation
+                kw = {} if c["delay"] is None else {"delay_ms": c["delay"]}
+                circ = couple_circulation(circ, out["activation"], lv, rv, **kw)
+            out["curves"] = circulation_curves(circ, cycles=c["cycles"], points=c["points"], forward_mode=forward_mode)
+        return out
 
-    losses = {}
+    terms = []
     for d in case.data:
         try:
             if d.kind == "activation-map":
@@ -471,7 +471,7 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
                 loss = ActivationTimeLoss.from_map(mesh, amap, fit_offset=d.options["fit_offset"],
                                                    max_distance_mm=d.options["max_distance"],
                                                    noise_sd=d.noise_sd or 1.0, dtype=dtype)
-                losses[d.name] = (loss, activation)
+                terms.append(Term(d.name, loss, lambda sim: sim["activation"], d.weight))
             elif d.kind == "ecg":
                 from ._ecg_loss import ECGLoss
                 o = d.options
@@ -480,7 +480,7 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
                 kw = {} if d.noise_sd is None else {"noise_sd": d.noise_sd}
                 loss = ECGLoss.from_measured(ecg, model["ecg"].times_ms, window_ms=o["window"], leads=o["leads"],
                                              max_shift_ms=o["max_shift"], fit_gains=o["fit_gains"], dtype=dtype, **kw)
-                losses[d.name] = (loss, lambda m, fm: m["ecg"](activation(m, fm)))
+                terms.append(Term(d.name, loss, lambda sim: sim["model"]["ecg"](sim["activation"]), d.weight))
             else:
                 from ._haemo import CuffPressureLoss, PressureTraceLoss, VolumeCurveLoss
                 period_ms = 1000.0 * model["circulation"].period
@@ -497,11 +497,12 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
                     loss = PressureTraceLoss.from_trace(curve, d.options["site"], period_ms=period_ms,
                                                         time_offset_ms=d.options["time_offset"], **kw)
                 data[d.name] = curve
-                losses[d.name] = (loss, circulation_of)
+                terms.append(Term(d.name, loss, lambda sim: sim["curves"], d.weight))
         except (ValueError, OSError) as err:
             msg = str(err)
             raise type(err)(msg if str(d.file.name) in msg else f"{d.file}: {msg}") from None
-    return Problem(model, free, make(True), make(False), mesh, data, np.asarray(free.pack(model)))
+    return Problem(model, free, tuple(terms), lambda m: simulate(m, True), lambda m: simulate(m, False), mesh, data,
+                   np.asarray(free.pack(model)))
 
 
 def _ventricle_masks(mesh):
@@ -597,7 +598,7 @@ def run_calibration(case: CalibrationCase, *, progress=True, truth: dict | None 
         import jax.numpy as jnp
         import optax
 
-        joint = joint_residuals(problem.terms_reverse)
+        joint = joint_residuals(problem.terms, problem.simulate_reverse)
 
         def objective(model):   # ½ Σ whitened², the least-squares objective (its priors are added by fit_adam)
             return 0.5 * jnp.sum(jnp.square(joint(model)))
@@ -607,9 +608,9 @@ def run_calibration(case: CalibrationCase, *, progress=True, truth: dict | None 
     else:
         solver = (optx.LevenbergMarquardt(rtol=f["rtol"], atol=f["atol"]) if f["method"] == "levenberg-marquardt"
                   else optx.GaussNewton(rtol=f["rtol"], atol=f["atol"]))
-        result = fit_least_squares(joint_residuals(problem.terms), problem.free, problem.model, solver=solver,
+        result = fit_least_squares(joint_residuals(problem.terms, problem.simulate), problem.free, problem.model, solver=solver,
                                    max_steps=f["max_steps"], u0=u0, progress=progress)
-    report = fit_report(result, problem.free, problem.model, problem.terms,
+    report = fit_report(result, problem.free, problem.model, problem.terms, shared=problem.simulate,
                         identified_rel_sd=f["identified_rel_sd"], tolerance=tolerances(case), truth=truth)
     return CalibrationOutcome(case, problem, result, report, provenance(case, problem))
 

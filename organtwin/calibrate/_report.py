@@ -54,17 +54,24 @@ class Term(eqx.Module):
     weight: float = eqx.field(static=True, default=1.0)
 
     def whitened(self, model):
-        return jnp.ravel(self.loss.whitened(self.forward(model))) * np.sqrt(self.weight)
+        return self.whitened_of(self.forward(model))
+
+    def whitened_of(self, prediction):
+        """The whitened residuals (× √weight) of a prediction already computed."""
+        return jnp.ravel(self.loss.whitened(prediction)) * np.sqrt(self.weight)
 
 
-def joint_residuals(terms) -> Callable:
-    """model -> the terms' whitened residuals, concatenated (what `fit_least_squares` takes)."""
+def joint_residuals(terms, shared: Callable | None = None) -> Callable:
+    """model -> the terms' whitened residuals, concatenated (what `fit_least_squares` takes). ``shared``: model ->
+    what every term's ``forward`` reads, computed once per evaluation (e.g. one activation for an ECG term and a
+    coupled volume term); default the model itself."""
     terms = tuple(terms)
     if not terms:
         raise CalibrationError("a calibration needs at least one data term")
 
     def residuals(model):
-        return jnp.concatenate([t.whitened(model) for t in terms])
+        s = model if shared is None else shared(model)
+        return jnp.concatenate([t.whitened(s) for t in terms])
     return residuals
 
 
@@ -272,19 +279,20 @@ def _short(v):
     return str(v)
 
 
-def fit_report(result: FitResult, free: FreeParameters, model, terms, *, identified_rel_sd: float = 0.05,
-               tolerance: dict | None = None, flat_max: int = 5, truth: dict | None = None) -> FitReport:
+def fit_report(result: FitResult, free: FreeParameters, model, terms, *, shared: Callable | None = None,
+               identified_rel_sd: float = 0.05, tolerance: dict | None = None, flat_max: int = 5,
+               truth: dict | None = None) -> FitReport:
     """The report of ``result`` (from `fit_least_squares` or `fit_adam` over ``free`` in ``model``) on the data
     ``terms`` (`Term` s): see the module docstring. ``truth`` ({name: value}, for synthetic cases) adds the error
     of each fitted value. The Jacobian is taken by forward mode at the fitted point (the forward maps must support
-    ``jax.jvp``, as for `fit_least_squares`).
+    ``jax.jvp``, as for `fit_least_squares`). ``shared`` as in `joint_residuals`.
 
     ``tolerance`` ({parameter name: SD in its units}) judges a parameter whose origin is arbitrary (a site's
     position in mm, an onset in ms: a relative error means nothing there) by an absolute standard deviation instead:
     identified when its data-only SD ≤ the tolerance, and its sensitivity scaled by tolerance / identified_rel_sd
     instead of its value in the flat-direction analysis."""
     terms = tuple(terms)
-    data_r = joint_residuals(terms)
+    data_r = joint_residuals(terms, shared)
     u = jnp.asarray(result.u)
 
     r_all = least_squares_residuals(data_r, free)             # (u, model), the model a jit argument
@@ -330,10 +338,11 @@ def fit_report(result: FitResult, free: FreeParameters, model, terms, *, identif
     identified = [n for n, s in zip(names, rel_data) if s <= identified_rel_sd]
     not_identified = [n for n in names if n not in identified]
     fitted = free.unpack(model, u)
+    sim = fitted if shared is None else shared(fitted)
     term_stats = {}
     for t in terms:
-        pred = t.forward(fitted)
-        w = np.asarray(t.whitened(fitted))
+        pred = t.forward(sim)
+        w = np.asarray(t.whitened_of(pred))
         stats = {"n": int(w.size), "chi2": float(np.sum(w ** 2))}
         summary = getattr(t.loss, "summary", None)
         if summary is not None:

@@ -88,7 +88,7 @@ def calibrate(
             from ..calibrate._report import fit_report
             p = outcome.problem
             outcome = type(outcome)(outcome.case, p, outcome.result,
-                                    fit_report(outcome.result, p.free, p.model, p.terms, truth=t,
+                                    fit_report(outcome.result, p.free, p.model, p.terms, shared=p.simulate, truth=t,
                                                identified_rel_sd=outcome.case.fit["identified_rel_sd"],
                                                tolerance=tolerances(outcome.case)),
                                     outcome.provenance)

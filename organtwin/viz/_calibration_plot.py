@@ -137,10 +137,11 @@ def calibration_pictures(outcome, folder) -> list[Path]:
     folder = Path(folder)
     prob = outcome.problem
     fitted = prob.free.unpack(prob.model, np.asarray(outcome.result.u))
+    sim = prob.simulate(fitted)
     out = []
     for term in prob.terms:
         kind = type(term.loss).__name__
-        pred = term.forward(fitted)
+        pred = term.forward(sim)
         if kind == "ActivationTimeLoss":
             loss = term.loss
             p = np.asarray(loss.predicted(pred), float)
