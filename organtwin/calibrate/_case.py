@@ -661,7 +661,7 @@ def read_fit(path) -> dict:
     return rec
 
 
-def rerun_fit(path, *, progress=True, say=print) -> tuple[CalibrationOutcome, dict]:
+def rerun_fit(path, *, progress=True, say=print, truth: dict | None = None) -> tuple[CalibrationOutcome, dict]:
     """Re-run a saved fit from its provenance: the case text it stored, read against its case folder, with every data
     file checked against its stored SHA-256 (a changed file is a one-line error). Returns the new outcome and the
     comparison {parameter: (saved, now)} with the largest relative difference."""
@@ -676,7 +676,7 @@ def rerun_fit(path, *, progress=True, say=print) -> tuple[CalibrationOutcome, di
         if saved != _sha256(d.file):
             raise CaseError(f"{path}: data file {d.file} changed since the fit (SHA-256 differs); the saved fit "
                             "cannot be reproduced from it")
-    out = run_calibration(case, progress=progress, say=say)
+    out = run_calibration(case, progress=progress, say=say, truth=truth)
     cmp, worst = {}, 0.0
     for k, saved in rec["parameters"].items():
         now = np.asarray(out.result.values[k], float)

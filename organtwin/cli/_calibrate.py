@@ -11,6 +11,7 @@ residuals) and the pictures. ``--truth FILE`` (JSON {parameter: value}, for synt
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -71,27 +72,17 @@ def calibrate(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress display.")] = False,
 ):
     """Fit a twin's free parameters to measured data (activation maps, 12-lead ECG, volume curves, pressures)."""
-    from ..calibrate._case import load_calibration_case, rerun_fit, run_calibration, tolerances, write_calibration
+    from ..calibrate._case import load_calibration_case, rerun_fit, run_calibration, write_calibration
     from ..io import check_output_folder
 
     check_output_folder(out)
     t = _truth(truth)
     comparison = None
-    import sys
-
     bar = _Bar(not quiet and sys.stderr.isatty())
     progress = bar if bar.enabled else not quiet     # a bar on a terminal, else a line per step
     if case.suffix.lower() == ".json":
         with bar:
-            outcome, comparison = rerun_fit(case, progress=progress, say=_say)
-        if t is not None:
-            from ..calibrate._report import fit_report
-            p = outcome.problem
-            outcome = type(outcome)(outcome.case, p, outcome.result,
-                                    fit_report(outcome.result, p.free, p.model, p.terms, shared=p.simulate, truth=t,
-                                               identified_rel_sd=outcome.case.fit["identified_rel_sd"],
-                                               tolerance=tolerances(outcome.case)),
-                                    outcome.provenance)
+            outcome, comparison = rerun_fit(case, progress=progress, say=_say, truth=t)
     else:
         c = load_calibration_case(case)
         with bar:
