@@ -320,3 +320,19 @@ def test_progress_chunks_and_restart_give_the_same_run():
     np.testing.assert_allclose(np.asarray(second.final.V), np.asarray(ref.final.V), rtol=1e-12, atol=1e-9)
     both = np.where(np.isfinite(np.asarray(first.activation)), np.asarray(first.activation), np.asarray(second.activation))
     np.testing.assert_allclose(both, np.asarray(ref.activation), rtol=1e-12)
+
+
+def test_hot_loop_options_leave_the_result_unchanged():
+    # The eager run compiles its time loop with HOT_LOOP_OPTIONS (512-bit vectors, a code-generation preference); the
+    # same run inside a user's jit (no options: JAX refuses them on a nested jit) must give the same activation times
+    # (the arithmetic is the same; only the vector width of the loops differs: agreement to float64 round-off x steps).
+    mesh = strand(0.2, 4.0)
+    t = ep.Tissue.from_mesh(mesh, ep.Conductivity(SIGMA), MitchellSchaeffer2003(), dtype=jnp.float64)
+    stim = ep.Stimulus(ep.NamedSurface("x0"), 50_000.0)
+    eager = ep.simulate_monodomain(t, [stim], 60.0, 0.02).activation
+    jitted = jax.jit(lambda tt: ep.simulate_monodomain(tt, [stim], 60.0, 0.02).activation)(t)
+    with_options = jax.jit(lambda tt: ep.simulate_monodomain(tt, [stim], 60.0, 0.02).activation,
+                           compiler_options=ep.HOT_LOOP_OPTIONS)(t)
+    assert np.all(np.isfinite(np.asarray(eager)))
+    np.testing.assert_allclose(np.asarray(eager), np.asarray(jitted), atol=1e-9)
+    np.testing.assert_allclose(np.asarray(with_options), np.asarray(jitted), atol=1e-9)

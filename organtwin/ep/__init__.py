@@ -1,6 +1,7 @@
 """Tissue electrophysiology: the monodomain equation on P1 tets (operator splitting, explicit or theta-scheme diffusion),
 stimuli, activation / repolarisation detection, probes; differentiable end to end."""
 
+from .._compile import HOT_LOOP_OPTIONS as HOT_LOOP_OPTIONS
 from ._activation import Record as Record, first_crossing as first_crossing
 from ._monodomain import (
     Checkpointing as Checkpointing,

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._compile import HOT_LOOP_OPTIONS
 from ..ionic import VoltageLookup, gate_table, reaction_step
 from ._activation import Record, crossing_update
 from ._outputs import MonodomainResult, MonodomainState, _locate, check_inside
@@ -168,9 +169,8 @@ def _probe_values(p: _Problem, V):
     return jnp.sum(V[p.probe_nodes] * p.probe_weights, axis=1)
 
 
-@eqx.filter_jit
-def _advance(p: _Problem, carry: _Carry, n_chunks: int, chunk_blocks: int, every: int, checkpoint: Checkpointing,
-             guard: bool):
+def _advance_impl(p: _Problem, carry: _Carry, n_chunks: int, chunk_blocks: int, every: int,
+                  checkpoint: Checkpointing, guard: bool):
     """``n_chunks`` chunks of ``chunk_blocks * every`` steps; probe samples after every block of ``every`` steps.
 
     ``guard``: the chunks overshoot the run, so steps past its end must be no-ops (only then is the select paid)."""
@@ -194,6 +194,11 @@ def _advance(p: _Problem, carry: _Carry, n_chunks: int, chunk_blocks: int, every
     if ys is not None:
         ys = ys.reshape(-1, ys.shape[-1])
     return carry, ys
+
+
+_advance = eqx.filter_jit(_advance_impl)
+# a top-level call (the plain eager run) may carry compiler options; a nested jit may not (JAX refuses them there)
+_advance_top = eqx.filter_jit(_advance_impl, compiler_options=HOT_LOOP_OPTIONS)
 
 
 # ================================================================================================== preparation
@@ -461,7 +466,7 @@ def simulate_monodomain(
         # it; only a partial last chunk takes the guarded variant.
         for k in range(n_chunks):
             last = k == n_chunks - 1
-            carry, ys = _advance(problem, carry, 1, chunk_blocks, every, checkpoint, guard and last)
+            carry, ys = _advance_top(problem, carry, 1, chunk_blocks, every, checkpoint, guard and last)
             if ys is not None:
                 traces.append(ys)
             if progress is not None:
