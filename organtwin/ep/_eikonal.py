@@ -83,22 +83,23 @@ def _edge_min(A, B, C, t1, t2):
     return t_start + lam * d + _safe_sqrt(A - 2.0 * B * lam + C * lam * lam)
 
 
-def _face_constants(points, tets, metric) -> Float[Array, "cells 4 6"]:
-    """Per (tet, target vertex): ``(A, b0, b1, G00, G01, G11)`` of the opposite face (x1, x2, x3) seen from the target
-    x in the cell's metric: ``A = aᵀMa``, ``b = Eᵀ M a``, ``G = Eᵀ M E`` with a = x - x1, E = [x2 - x1, x3 - x1]. They
-    depend on the geometry and the metric only, so a sweep needs just these six numbers and the three face times."""
-    P = points[tets]  # (cells, 4, 3)
-    f = jnp.asarray(_FACES)
-    Pf = P[:, f]  # (cells, 4, 3 face vertices, 3)
-    a = P - Pf[:, :, 0]
-    e2 = Pf[:, :, 1] - Pf[:, :, 0]
-    e3 = Pf[:, :, 2] - Pf[:, :, 0]
-    M = metric[:, None]
+def _constants(x, x1, x2, x3, M):
+    """``(A, b0, b1, G00, G01, G11)`` (stacked on the last axis) of the face (x1, x2, x3) seen from the target x in the
+    metric M: ``A = aᵀMa``, ``b = Eᵀ M a``, ``G = Eᵀ M E`` with a = x - x1, E = [x2 - x1, x3 - x1]; any leading shape."""
+    a, e2, e3 = x - x1, x2 - x1, x3 - x1
 
     def dot(u, v):
         return jnp.einsum("...i,...ij,...j->...", u, M, v)
 
     return jnp.stack([dot(a, a), dot(e2, a), dot(e3, a), dot(e2, e2), dot(e2, e3), dot(e3, e3)], axis=-1)
+
+
+def _face_constants(points, tets, metric) -> Float[Array, "cells 4 6"]:
+    """`_constants` per (tet, target vertex), for the opposite face in the cell's metric. They depend on the geometry
+    and the metric only, so a sweep needs just these six numbers and the three face times."""
+    P = points[tets]  # (cells, 4, 3)
+    Pf = P[:, jnp.asarray(_FACES)]  # (cells, 4, 3 face vertices, 3)
+    return _constants(P, Pf[:, :, 0], Pf[:, :, 1], Pf[:, :, 2], metric[:, None])
 
 
 def _face_min(K, t1, t2, t3):
@@ -212,11 +213,27 @@ def _parents(prob: EikonalProblem, t):
     return jnp.where(from_source | (first >= cand.shape[0]), -1, first)
 
 
+def _parent_rows(prob: EikonalProblem, parents):
+    """The parent candidate of every node: its face's nodes (nodes, 3) and its constants (nodes, 6), computed for
+    those (tet, vertex) pairs only (one per node, not four per tet: the backward and tangent passes evaluate and
+    differentiate n local solves, not the 4 x cells of a sweep). Rows of source nodes use pair 0 (masked by callers)."""
+    n = prob.t_source.shape[0]
+    p = jnp.maximum(parents, 0)
+    cell, vert = p // 4, p % 4
+    tet = prob.tets[cell]  # (nodes, 4)
+    face_nodes = tet[jnp.arange(n)[:, None], jnp.asarray(_FACES)[vert]]  # (nodes, 3)
+    target = jnp.take_along_axis(tet, vert[:, None], axis=1)[:, 0]
+    X = prob.points
+    K = _constants(X[target], X[face_nodes[:, 0]], X[face_nodes[:, 1]], X[face_nodes[:, 2]], prob.metric[cell])
+    return face_nodes, K
+
+
 def _frozen_map(prob: EikonalProblem, t, parents):
     """``F(t, θ)``: each node's time from its parent candidate (or its source value), parents fixed."""
-    cand = eikonal_local_updates(prob.points, prob.tets, prob.metric, t).reshape(-1)
-    safe = jnp.maximum(parents, 0)
-    return jnp.where(parents >= 0, cand[safe], prob.t_source)
+    face_nodes, K = _parent_rows(prob, parents)
+    T = t[face_nodes]
+    cand = jnp.minimum(_face_min(K, T[:, 0], T[:, 1], T[:, 2]), _BIG)
+    return jnp.where(parents >= 0, cand, prob.t_source)
 
 
 @eqx.filter_custom_vjp
@@ -234,14 +251,8 @@ def _parent_jacobian(prob: EikonalProblem, t, parents):
     """The frozen map's Jacobian w.r.t. t: at most three entries per row (the parent face's vertices), by forward mode
     once. Returns (face_nodes (nodes, 3), dF (nodes, 3)); rows of source nodes are 0. The matrix is nilpotent (the
     parents are causal), so the linear iterations below are exact after (depth of the parent tree) sweeps."""
-    n = t.shape[0]
-    geo = jax.lax.stop_gradient(prob)
-    K = _face_constants(geo.points, geo.tets, geo.metric)
     has = parents >= 0
-    p = jnp.maximum(parents, 0)
-    cell, vert = p // 4, p % 4
-    face_nodes = geo.tets[cell][jnp.arange(n)[:, None], jnp.asarray(_FACES)[vert]]  # (nodes, 3)
-    Kp = K[cell, vert]  # (nodes, 6)
+    face_nodes, Kp = _parent_rows(jax.lax.stop_gradient(prob), parents)
     Tp = t[face_nodes]
 
     def f(T):
