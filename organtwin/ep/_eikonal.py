@@ -18,7 +18,8 @@ candidate (or its source value). With the parents frozen, ``t = F(t, θ)`` is a 
 ``w = g + (∂F/∂t)ᵀ w`` converges in at most as many sweeps as the forward pass; then ``dL/dθ = (∂F/∂θ)ᵀ w``. This is
 implicit differentiation of the fixed point (exact for the discrete solution wherever the parents are unique). ∂F/∂t has
 three entries per node (the parent face's vertices), computed once by forward mode, so an adjoint sweep is a 3-wide
-scatter over the nodes (cheaper than a forward sweep over every tet); ``(∂F/∂θ)ᵀ w`` is one ``vjp``. No unrolling:
+scatter over the nodes (cheaper than a forward sweep over every tet); ``(∂F/∂θ)ᵀ w`` is one ``vjp`` of F evaluated at
+each node's parent candidate only (n local solves, not the 4 × cells of a sweep). No unrolling:
 memory independent of the number of sweeps. (Chosen over unrolling the sweeps, whose memory grows with their number,
 and over a causality-ordered adjoint, which needs a sort; this one stays in jit and on the GPU.)
 """
