@@ -147,6 +147,21 @@ def test_pvd_lists_the_snapshots_and_paraview_reads_them(run):
     assert set(grid.point_data.keys()) >= {"activation_time", "repolarisation_time", "apd"}
 
 
+
+def test_snapshot_series_reads_back(run):
+    from organtwin.io import read_snapshot_series
+
+    out, _ = run
+    mesh, times, vm = read_snapshot_series(out)
+    np.testing.assert_array_equal(times, [0.0, 5.0, 100.0, 200.0, 300.0, 400.0])
+    assert vm.shape == (6, mesh.n_nodes) == (6, 81)
+    np.testing.assert_allclose(vm[0], -84.0)
+    assert vm[1].max() > 0
+    with pytest.raises(ValueError, match="no point data 'phi'"):
+        read_snapshot_series(out, field="phi")
+    with pytest.raises(ValueError, match="no ue.pvd"):
+        read_snapshot_series(out, name="ue")
+
 def test_probe_traces(run):
     out, _ = run
     lines = (out / "probes.csv").read_text().splitlines()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import math
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -52,28 +51,12 @@ def _read_electrodes(path: Path) -> dict:
 
 def _vm_from_run(folder: Path):
     """(mesh, times (k,), Vm (k, nodes)) from an `organtwin ep run` folder's vm.pvd."""
-    import numpy as np
+    from ..io import read_snapshot_series
 
-    from ..mesh import read_mesh
-
-    pvd = folder / "vm.pvd"
-    if not pvd.is_file():
-        raise ValueError(f"{folder}: no vm.pvd (an `organtwin ep run` folder with [record] snapshot_every)")
-    try:
-        sets = ET.parse(pvd).getroot().iter("DataSet")
-        entries = [(float(d.get("timestep")), folder / d.get("file")) for d in sets]
-    except (ET.ParseError, TypeError, ValueError) as e:
-        raise ValueError(f"{pvd}: not a readable ParaView collection ({e})") from None
-    if len(entries) < 3:
-        raise ValueError(f"{pvd}: {len(entries)} snapshots; an ECG needs a Vm series (snapshot_every 1-2 ms)")
-    mesh = read_mesh(entries[0][1])
-    vm = []
-    for t, f in entries:
-        m = read_mesh(f)
-        if "Vm" not in m.point_data:
-            raise ValueError(f"{f}: no point data 'Vm'")
-        vm.append(np.asarray(m.point_data["Vm"], float))
-    return mesh, np.array([t for t, _ in entries]), np.stack(vm)
+    mesh, times, vm = read_snapshot_series(folder)
+    if times.size < 3:
+        raise ValueError(f"{folder / 'vm.pvd'}: {times.size} snapshots; an ECG needs a Vm series (snapshot_every 1-2 ms)")
+    return mesh, times, vm
 
 
 def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sigma_i: float = 0.2,

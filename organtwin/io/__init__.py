@@ -41,6 +41,7 @@ from ._results import (
     write_probes_csv as write_probes_csv,
     write_pvd as write_pvd,
     write_snapshot_series as write_snapshot_series,
+    read_snapshot_series as read_snapshot_series,
     write_vtu as write_vtu,
 )
 from ._units import UnitError as UnitError, parse_quantity as parse_quantity

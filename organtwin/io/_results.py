@@ -38,6 +38,7 @@ __all__ = [
     "write_vtu",
     "write_pvd",
     "write_snapshot_series",
+    "read_snapshot_series",
     "write_activation_vtu",
     "write_probes_csv",
     "write_json",
@@ -216,6 +217,34 @@ def write_snapshot_series(folder, mesh, times: Sequence[float], snapshots, *, na
         entries.append((float(t), rel))
     written.append(write_pvd(folder / f"{name}.pvd", entries))
     return written
+
+
+def read_snapshot_series(folder, *, name: str = "vm", field: str = "Vm"):
+    """The series `write_snapshot_series` wrote: ``(mesh, times (k,) ms, snapshots (k, nodes))`` from
+    ``folder/<name>.pvd`` and the VTU files it lists (the mesh read from the first). One-line ValueError when the
+    collection is missing or unreadable, or a file lacks the point data ``field``."""
+    import xml.etree.ElementTree as ET
+
+    from ..mesh import read_mesh
+
+    folder = Path(folder)
+    pvd = folder / f"{name}.pvd"
+    if not pvd.is_file():
+        raise ValueError(f"{folder}: no {name}.pvd (an `organtwin ep run` folder with [record] snapshot_every)")
+    try:
+        entries = [(float(d.get("timestep")), folder / d.get("file")) for d in ET.parse(pvd).getroot().iter("DataSet")]
+    except (ET.ParseError, TypeError, ValueError) as e:
+        raise ValueError(f"{pvd}: not a readable ParaView collection ({e})") from None
+    if not entries:
+        raise ValueError(f"{pvd}: lists no snapshots")
+    mesh = read_mesh(entries[0][1])
+    values = []
+    for _, f in entries:
+        m = read_mesh(f)
+        if field not in m.point_data:
+            raise ValueError(f"{f}: no point data {field!r}")
+        values.append(np.asarray(m.point_data[field], float))
+    return mesh, np.array([t for t, _ in entries]), np.stack(values)
 
 
 def write_activation_vtu(path, mesh, result, *, writer: VtuWriter | None = None) -> Path:
