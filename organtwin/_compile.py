@@ -7,7 +7,8 @@ and 1.2x in float64 with 512-bit vectors (ten Tusscher 2006, 9,261 nodes, one co
 benchmarks/RESULTS.md, "Monodomain throughput"). A preference, not a requirement: a CPU without AVX-512 keeps the widest
 vectors it has, and other backends ignore the option. JAX accepts compiler options on a top-level jit only, so the
 monodomain's eager time loop uses them; a user who wraps `simulate_monodomain` in a jit of their own can pass
-``compiler_options=organtwin.ep.HOT_LOOP_OPTIONS`` there. Not used for the eikonal sweeps, which are gather-bound (no gain measured).
+``compiler_options=organtwin.ep.HOT_LOOP_OPTIONS`` there. Not used for the eikonal sweeps, which are gather-bound (no
+gain measured).
 """
 
 from __future__ import annotations

@@ -55,7 +55,8 @@ def _vm_from_run(folder: Path):
 
     mesh, times, vm = read_snapshot_series(folder)
     if times.size < 3:
-        raise ValueError(f"{folder / 'vm.pvd'}: {times.size} snapshots; an ECG needs a Vm series (snapshot_every 1-2 ms)")
+        raise ValueError(f"{folder / 'vm.pvd'}: {times.size} snapshots; an ECG needs a Vm series "
+                         "(snapshot_every 1-2 ms)")
     return mesh, times, vm
 
 

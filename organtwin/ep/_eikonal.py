@@ -86,7 +86,8 @@ def _edge_min(A, B, C, t1, t2):
 
 def _constants(x, x1, x2, x3, M):
     """``(A, b0, b1, G00, G01, G11)`` (stacked on the last axis) of the face (x1, x2, x3) seen from the target x in the
-    metric M: ``A = aᵀMa``, ``b = Eᵀ M a``, ``G = Eᵀ M E`` with a = x - x1, E = [x2 - x1, x3 - x1]; any leading shape."""
+    metric M: ``A = aᵀMa``, ``b = Eᵀ M a``, ``G = Eᵀ M E`` with a = x - x1, E = [x2 - x1, x3 - x1]; any leading
+    shape."""
     a, e2, e3 = x - x1, x2 - x1, x3 - x1
 
     def dot(u, v):
