@@ -429,3 +429,135 @@ def test_surface_tags_are_made_distinct(tmp_path):
     assert sorted(back.surfaces) == ["a", "b"]
     assert back.surfaces["a"].tag != back.surfaces["b"].tag
     assert H.sorted_triangles(back.surfaces["b"].triangles) == H.sorted_triangles(b.triangles)
+
+
+# ------------------------------------------------------------------------------- cohort-style files: tags and name maps
+def _cohort_file(tmp_path: Path, name_map: dict | None = None, map_name: str | None = None) -> tuple[Path, dict]:
+    """A VTU shaped like a public four-chamber cohort mesh: one grid with tets AND triangles, `_volume-id` (1, 2, 7 on
+    tets, 0 on triangles), `_surface-id` (17, 18, 20, 21 on triangles, 0 on tets), a second region-like `tag` field in
+    which the septum (7) is merged into the LV (1), placeholder fibres/sheets, and a JSON name map next to it."""
+    import json
+
+    points, tets = H.box_mesh((6, 2, 2), (6.0, 2.0, 2.0))
+    x = points[tets].mean(axis=1)[:, 0]
+    vol = np.where(x < 2, 1, np.where(x < 4, 7, 2))
+    faces = {17: H.boundary_faces(points, tets, 0, 0.0), 18: H.boundary_faces(points, tets, 0, 6.0),
+             20: H.boundary_faces(points, tets, 2, 0.0), 21: H.boundary_faces(points, tets, 2, 2.0)}
+    tris = np.concatenate(list(faces.values()))
+    sid = np.concatenate([np.full(len(f), k) for k, f in faces.items()])
+    nt, nf = len(tets), len(tris)
+    cd = {"_volume-id": [vol, np.zeros(nf, int)], "_surface-id": [np.zeros(nt, int), sid],
+          "tag": [np.where(vol == 7, 1, vol), np.zeros(nf, int)],
+          "fibres": [np.tile([0.0, 0.0, 1.0], (nt, 1)), np.zeros((nf, 3))],
+          "sheets": [np.tile([0.0, 1.0, 0.0], (nt, 1)), np.zeros((nf, 3))]}
+    path = tmp_path / "heart.vtu"
+    meshio.write(path, meshio.Mesh(points, [("tetra", tets), ("triangle", tris)], cell_data=cd))
+    if name_map is not None:
+        (tmp_path / (map_name or "heart.json")).write_text(json.dumps(name_map))
+    return path, {"vol": vol, "faces": faces}
+
+
+def test_cohort_surfaces_come_from_the_surface_field_and_the_name_map_next_to_the_mesh(tmp_path):
+    path, truth = _cohort_file(tmp_path, {"LV endocardium": 17, "RV endocardium": 18, "base": [20, 21],
+                                          "LV": 1, "RV": 2, "septum": 7})
+    mesh = read_mesh(path)
+    np.testing.assert_array_equal(mesh.regions, truth["vol"])  # _volume-id, not the merged `tag`
+    assert dict(mesh.region_names) == {1: "LV", 2: "RV", 7: "septum"}
+    assert sorted(mesh.surfaces) == ["LV endocardium", "RV endocardium", "base"]
+    assert H.sorted_triangles(mesh.surfaces["LV endocardium"].triangles) == H.sorted_triangles(truth["faces"][17])
+    base = np.concatenate([truth["faces"][20], truth["faces"][21]])
+    assert H.sorted_triangles(mesh.surfaces["base"].triangles) == H.sorted_triangles(base)
+    assert mesh.surfaces["base"].tag == 20
+    assert "_surface-id" not in mesh.cell_data and "tag" in mesh.cell_data  # 0 on every tet: dropped; `tag` kept
+
+
+def test_without_a_name_map_each_surface_tag_is_its_own_surface(tmp_path):
+    path, truth = _cohort_file(tmp_path)
+    mesh = read_mesh(path)
+    assert sorted(mesh.surfaces) == ["surface_17", "surface_18", "surface_20", "surface_21"]
+    assert {s.tag: s.n_faces for s in mesh.surfaces.values()} == {k: len(f) for k, f in truth["faces"].items()}
+
+
+@pytest.mark.parametrize("name_map", [
+    {"17": "endo_lv", "18": "endo_rv", "20": "base", "21": "base"},            # id -> name
+    {"surfaces": {"endo_lv": 17, "endo_rv": [18], "base": [20, 21]}, "regions": {"1": "LV", "2": "RV"}},
+])
+def test_name_map_shapes_and_explicit_names_win(tmp_path, name_map):
+    path, truth = _cohort_file(tmp_path, name_map, map_name="heart_names.json")
+    mesh = read_mesh(path, surface_names={18: "rv", 17: "lv"}, region_names={7: "septum"})
+    assert sorted(mesh.surfaces) == ["base", "lv", "rv"]
+    assert mesh.surfaces["base"].n_faces == len(truth["faces"][20]) + len(truth["faces"][21])
+    assert dict(mesh.region_names).get(7) == "septum"
+    # merged names survive a round trip in every format that keeps names
+    for ext in ("vtu", "vtk", "msh", "xdmf"):
+        out = tmp_path / f"named.{ext}"
+        write_mesh(mesh, out)
+        back = read_mesh(out)
+        H.assert_same_mesh(mesh, back)
+
+
+def test_name_map_ids_missing_from_the_mesh(tmp_path):
+    path, _ = _cohort_file(tmp_path)
+    (tmp_path / "bad.json").write_text('{"LV endocardium": 99, "RV endocardium": 98}')
+    with pytest.raises(MeshError, match=r"\[98, 99\] are not in the mesh .*present: \[1, 2, 7, 17, 18, 20, 21\]"):
+        read_mesh(path, name_map=tmp_path / "bad.json")
+    (tmp_path / "some.json").write_text('{"endo_lv": 17, "LA endocardium": 33}')
+    with pytest.warns(MeshWarning, match=r"1 of 2 named id\(s\) are not in the mesh: \[33\]"):
+        mesh = read_mesh(path, name_map=tmp_path / "some.json")
+    assert "endo_lv" in mesh.surfaces
+    with pytest.raises(MeshError, match=r"--surface-names: surface id\(s\) \[5\] are not in the mesh"):
+        read_mesh(path, surface_names={5: "x"})
+    with pytest.raises(MeshError, match=r"--region-names: region id\(s\) \[3\] .*present: \[1, 2, 7\]"):
+        read_mesh(path, region_names={3: "LA"})
+
+
+@pytest.mark.parametrize("text, match", [
+    ("{not json", "not valid JSON"),
+    ("[17, 18]", "must be a JSON object"),
+    ('{"endo": "x"}', "cannot read the entry 'endo'"),
+    ('{"endo": 1.5}', "must be a whole number"),
+    ('{"a": 17, "b": 17}', "id 17 is named twice"),
+])
+def test_malformed_name_maps_are_one_line_errors(tmp_path, text, match):
+    path, _ = _cohort_file(tmp_path)
+    (tmp_path / "m.json").write_text(text)
+    with pytest.raises(MeshError, match=match) as e:
+        read_mesh(path, name_map=tmp_path / "m.json")
+    assert "\n" not in str(e.value)
+
+
+def test_a_json_next_to_the_mesh_that_is_not_a_name_map_is_ignored_with_a_warning(tmp_path):
+    path, _ = _cohort_file(tmp_path)
+    (tmp_path / "heart.json").write_text('{"solver": {"dt": 0.1}}')
+    with pytest.warns(MeshWarning, match="ignored .*heart.json"):
+        mesh = read_mesh(path)
+    assert sorted(mesh.surfaces)[0] == "surface_17"
+
+
+def test_region_and_surface_field_can_be_chosen(tmp_path):
+    path, truth = _cohort_file(tmp_path)
+    mesh = read_mesh(path, region_field="TAG", name_map=False)
+    np.testing.assert_array_equal(mesh.regions, np.where(truth["vol"] == 7, 1, truth["vol"]))
+    mesh = read_mesh(path, surface_field="_volume-id", name_map=False)
+    assert sorted(mesh.surfaces) == ["surface_0"]
+    with pytest.raises(MeshError, match=r"no integer cell field 'nope' .*_volume-id, _surface-id, tag"):
+        read_mesh(path, region_field="nope")
+
+
+@pytest.mark.parametrize("ext", ["vtu", "vtk", "msh", "xdmf"])
+def test_regions_survive_a_round_trip_next_to_competing_tag_fields(tmp_path, ext):
+    """The ventricles with the septum (1, 2, 7) written next to the file's own tag fields read back as 1, 2, 7."""
+    from organtwin.mesh import separate_tag_fields
+
+    path, truth = _cohort_file(tmp_path, {"LV": 1, "RV": 2, "septum": 7, "endo_lv": 17})
+    mesh = read_mesh(path)
+    assert "tag" in mesh.cell_data
+    out = tmp_path / f"v.{ext}"
+    write_mesh(mesh, out)  # kept as it is: organtwin's "region" still wins on read
+    back = read_mesh(out)
+    H.assert_same_mesh(mesh, back)
+    assert back.region_ids.tolist() == [1, 2, 7]
+    dropped, names = separate_tag_fields(mesh)
+    assert names == ["tag"] and "tag" not in dropped.cell_data
+    kept, _ = separate_tag_fields(mesh, keep=True)
+    np.testing.assert_array_equal(kept.cell_data["orig:tag"], mesh.cell_data["tag"])

@@ -28,6 +28,17 @@ from ._io import (
     read_vtx as read_vtx,
     write_vtx as write_vtx,
 )
+    REGION_KEYS as REGION_KEYS,
+    SURFACE_KEYS as SURFACE_KEYS,
+    separate_tag_fields as separate_tag_fields,
+)
+from ._surfaces import (
+    apply_names as apply_names,
+    find_name_map as find_name_map,
+    label_ventricular_surfaces as label_ventricular_surfaces,
+    load_name_map as load_name_map,
+    parse_id_names as parse_id_names,
+    surface_summary as surface_summary,
 from ._checks import check_mesh as check_mesh, guess_units as guess_units
 from ._quality import (
     format_summary as format_summary,

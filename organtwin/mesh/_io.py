@@ -1,14 +1,27 @@
 """Reading and writing meshes: every meshio format that holds tets, and openCARP (.pts/.elem/.lon/.vtx/.surf).
 
-Reading maps a file onto a `Mesh` in mm: tet blocks are merged, the region id comes from the first tag array found (see
-`REGION_KEYS`), triangles become named `Surface`s, fibre/sheet arrays become `fibres`/`sheets`, everything else is kept as
-cell or point data. Writing is the inverse and atomic: files are written in a temporary folder next to the target and
-moved into place only once complete, so a failure never leaves a half-written mesh.
+Reading maps a file onto a `Mesh` in mm: tet blocks are merged, triangles become named `Surface`s, fibre/sheet arrays
+become `fibres`/`sheets`, everything else is kept as cell or point data. Writing is the inverse and atomic: files are
+written in a temporary folder next to the target and moved into place only once complete, so a failure never leaves a
+half-written mesh.
+
+Which field is the region id (tets): `region_field=` if given; else the first of `REGION_KEYS` present that holds one
+integer per tet (case-insensitive; a numbering of the cells, all ids distinct, is passed over); else the tet block
+index. "region", the field write_mesh writes, comes first: organtwin's own files read back as written, whatever other
+tag fields they carry. Then gmsh:physical, medit:ref, _volume-id, ..., tag, material, id (gmsh, medit, the cardiac
+cohorts' VTUs, openCARP conversions and others each have exactly one of these, so their reading is unchanged).
+
+Which field is the surface tag (triangles): `surface_field=` if given; else the first of `SURFACE_KEYS` that varies over
+the triangles ("region", then _surface-id, surface-id, surface_id, surface, gmsh:physical, medit:ref, ...), passing
+over fields that are constant there (a _volume-id that is 0 on every triangle); if none varies, the first present; if
+none is present, any other integer cell field that varies; else the triangle block index. One surface per tag value.
 
 Names of regions and surfaces travel as gmsh-style field data ``{name: [tag, dim]}`` (dim 3 = region, dim 2 = surface):
 $PhysicalNames in .msh, FieldData in .vtu and legacy .vtk, an Information element in .xdmf. Medit files hold only the
 integer tags; openCARP surfaces and node sets are named by their file names. Node sets travel in meshio formats as 0/1
-point arrays named "nodeset:<name>".
+point arrays named "nodeset:<name>". Names can also come from a JSON name map (given, or found next to the mesh as
+``<stem>.json``, ``<stem>_names.json`` or ``<stem>.names.json``) and from explicit id -> name
+dictionaries; the format and the precedence are in `organtwin.mesh._surfaces` and docs/mesh-io.md.
 
 meshio is imported here only, and only when a function is called (style rule 11).
 """
@@ -31,18 +44,33 @@ from .._errors import MeshError, MeshWarning
 from ._checks import check_mesh
 from ._mesh import Mesh, Surface
 
-__all__ = ["read_mesh", "write_mesh", "read_opencarp", "write_opencarp", "read_vtx", "write_vtx", "REGION_KEYS"]
+__all__ = [
+    "read_mesh", "write_mesh", "read_opencarp", "write_opencarp", "read_vtx", "write_vtx", "REGION_KEYS", "SURFACE_KEYS",
+    "separate_tag_fields",
+]
 
-#: Cell-data names taken as the region (tets) or surface tag (triangles), first found wins; matched case-insensitively.
+#: Cell-data names taken as the region id of the tets, first found wins (matched case-insensitively). "region" (what
+#: write_mesh writes) comes first so organtwin's own files read back as written whatever other tag fields they carry.
 REGION_KEYS = (
-    "gmsh:physical", "medit:ref", "_volume-id", "cell-zone-ids", "elemtag", "tag", "region", "regions", "material", "id",
+    "region", "gmsh:physical", "medit:ref", "_volume-id", "volume-id", "volume_id", "cell-zone-ids", "elemtag", "tag",
+    "regions", "material", "id",
     # the tag arrays other meshio readers produce
     "netgen:index", "su2:tag", "avsucd:material", "flac3d:zone", "tetgen:ref", "ugrid:ref",
+)
+#: Cell-data names taken as the surface tag of the triangles, in order; a field constant on the triangles (e.g. a
+#: volume id that is 0 there) is passed over when a later one varies. Then any other integer field that varies.
+SURFACE_KEYS = (
+    "region", "_surface-id", "surface-id", "surface_id", "surfaceid", "surface-ids", "surface_ids", "surface",
+    "surfaces", "gmsh:physical", "medit:ref", "face-id", "face_id", "boundary-id", "boundary_id", "boundary", "patch",
+    "elemtag", "tag", "_volume-id", "regions", "material", "id", "netgen:index", "su2:tag", "avsucd:material",
+    "flac3d:zone", "tetgen:ref", "ugrid:ref",
 )
 _FIBRE_KEYS = ("fibres", "fibers", "fiber", "fibre", "f0")
 _SHEET_KEYS = ("sheets", "sheet", "s0")
 # Tag arrays that are bookkeeping copies when equal to the chosen region array (dropped instead of kept as cell data).
 _COPY_KEYS = REGION_KEYS + ("gmsh:geometrical",)
+#: Integer tag fields that compete with the region field (dropped or renamed by `separate_tag_fields`).
+TAG_KEYS = tuple(dict.fromkeys(REGION_KEYS + SURFACE_KEYS + ("gmsh:geometrical",)))
 _OPENCARP_SUFFIXES = (".pts", ".elem", ".lon")
 _MESHIO_BINARY = {"vtu", "vtk", "gmsh", "gmsh22"}
 _NODE_SET_PREFIX = "nodeset:"  # node sets travel in meshio formats as 0/1 point arrays "nodeset:<name>"
@@ -67,7 +95,18 @@ def _meshio():
 
 
 # ====================================================================================================== reading (meshio)
-def read_mesh(path, *, scale: float | None = None, check: bool = True, file_format: str | None = None) -> Mesh:
+def read_mesh(
+    path,
+    *,
+    scale: float | None = None,
+    check: bool = True,
+    file_format: str | None = None,
+    region_names: dict | None = None,
+    surface_names: dict | None = None,
+    name_map=None,
+    region_field: str | None = None,
+    surface_field: str | None = None,
+) -> Mesh:
     """Read a tetrahedral mesh from any meshio format or openCARP files, in mm.
 
     Args:
@@ -75,24 +114,51 @@ def read_mesh(path, *, scale: float | None = None, check: bool = True, file_form
         scale: factor from file coordinates to mm (1000 for a file in metres). Default: 1, or 1e-3 for openCARP (µm).
         check: run `check_mesh` (errors for broken meshes, warnings and repairs for inverted tets, unused nodes, ...).
         file_format: a meshio format name ("gmsh", "vtu", ...) or "opencarp", when the extension does not tell.
+        region_names: {region id: name}; wins over the name map and the file's names. Unknown ids: MeshError.
+        surface_names: {surface tag: name}; several tags under one name merge into one surface. Unknown ids: MeshError.
+        name_map: a JSON name map (path or loaded dict); None looks for one next to the mesh (`find_name_map`); False
+            uses none. Ids it names that are not in the mesh: an error if none match, else a warning.
+        region_field / surface_field: the cell field holding region ids (tets) / surface tags (triangles), instead of
+            the rule in the module docstring.
 
     Raises:
-        MeshError: the file is missing, unreadable, holds no tets, or fails the checks.
+        MeshError: the file is missing, unreadable, holds no tets, or fails the checks; a name or field that does not
+            fit the mesh.
     """
+    from ._surfaces import apply_names, find_name_map
+
     p = Path(path)
     if file_format == "opencarp" or _is_opencarp(p):
-        return read_opencarp(p, scale=scale, check=check)
-    if not p.exists():
-        raise MeshError(f"mesh file not found: {p}; check the path (openCARP meshes: give the .pts file or the basename)")
-    if p.is_dir():
-        raise MeshError(f"{p} is a folder, not a mesh file; give the mesh file inside it")
-    if p.suffix.lower() == ".vtx":
-        raise MeshError(f"{p} is an openCARP node set (.vtx), not a mesh; read the mesh (.pts), or the set with read_vtx")
-    m = _meshio_read(p, file_format)
-    mesh = _from_meshio(m, str(p))
-    if scale is not None:
-        mesh = mesh.scaled(scale)
-    return check_mesh(mesh, source=str(p)) if check else mesh
+        mesh = read_opencarp(p, scale=scale, check=check)
+        if region_field or surface_field:
+            raise MeshError(f"{p}: openCARP files have one tag per element; --region-field/--surface-field do not apply")
+    else:
+        if not p.exists():
+            raise MeshError(f"mesh file not found: {p}; check the path (openCARP meshes: give the .pts file or the "
+                            "basename)")
+        if p.is_dir():
+            raise MeshError(f"{p} is a folder, not a mesh file; give the mesh file inside it")
+        if p.suffix.lower() == ".vtx":
+            raise MeshError(f"{p} is an openCARP node set (.vtx), not a mesh; read the mesh (.pts), or the set with "
+                            "read_vtx")
+        m = _meshio_read(p, file_format)
+        mesh = _from_meshio(m, str(p), region_field=region_field, surface_field=surface_field)
+        if scale is not None:
+            mesh = mesh.scaled(scale)
+        mesh = check_mesh(mesh, source=str(p)) if check else mesh
+    if name_map is None:  # a map found next to the mesh is used when it is one; otherwise said and ignored
+        from ._surfaces import load_name_map
+
+        found = find_name_map(p)
+        if found is not None:
+            try:
+                mesh = apply_names(mesh, name_map=load_name_map(found), name_map_source=str(found))
+            except MeshError as e:
+                _warn(f"ignored {found} found next to the mesh: {e}")
+    elif name_map is not False:
+        mesh = apply_names(mesh, name_map=name_map,
+                           name_map_source="name map" if isinstance(name_map, dict) else str(name_map))
+    return apply_names(mesh, region_names=region_names, surface_names=surface_names)
 
 
 def _meshio_read(p: Path, file_format: str | None):
@@ -247,16 +313,40 @@ def _as_ids(a: np.ndarray | None) -> np.ndarray | None:
     return a.astype(np.int64)
 
 
-def _pick_tags(cell_data: dict, lower: dict, blocks: list[int]) -> tuple[str | None, np.ndarray | None]:
-    """The first array of REGION_KEYS holding one integer per cell; a numbering of the cells (a different value for
-    each of more than 100 cells, e.g. an "ID" array of element ids) is not a tag array and is passed over."""
-    for cand in REGION_KEYS:
+def _is_numbering(ids: np.ndarray) -> bool:
+    return ids.size > 100 and np.unique(ids).size == ids.size
+
+
+def _pick_tags(cell_data: dict, lower: dict, blocks: list[int], keys=REGION_KEYS, *, varying: bool = False,
+               field: str | None = None, source: str = "", what: str = "region") -> tuple[str | None, np.ndarray | None]:
+    """The tag array of the cells in `blocks`: `field` if given, else the first of `keys` holding one integer per cell;
+    a numbering of the cells (a different value for each of more than 100 cells, e.g. an "ID" array of element ids) is
+    not a tag array and is passed over. With `varying`, a constant array is passed over when a later one varies, and
+    when no key matches, any other integer array that varies is taken."""
+    if field is not None:
+        key = lower.get(field.lower())
+        ids = None if key is None else _as_ids(_concat(cell_data, key, blocks))
+        if ids is None:
+            have = [k for k in cell_data if _as_ids(_concat(cell_data, k, blocks)) is not None]
+            raise MeshError(f"{source}: no integer cell field {field!r} on the {what} cells (integer fields there: "
+                            f"{', '.join(map(str, have)) or 'none'}); pick one of them")
+        return key, ids
+    first = None
+    for cand in keys:
         key = lower.get(cand)
         if key is not None:
             ids = _as_ids(_concat(cell_data, key, blocks))
-            if ids is not None and not (ids.size > 100 and np.unique(ids).size == ids.size):
+            if ids is not None and not _is_numbering(ids):
+                if not varying or (ids.size and ids.min() != ids.max()):
+                    return key, ids
+                first = first or (key, ids)
+    if varying and first is None:
+        for key in cell_data:
+            a = _concat(cell_data, key, blocks)
+            ids = _as_ids(a) if a is not None and a.dtype.kind in "iu" else None
+            if ids is not None and ids.size and ids.min() != ids.max() and not _is_numbering(ids):
                 return key, ids
-    return None, None
+    return first or (None, None)
 
 
 def _pick_vectors(cell_data: dict, lower: dict, blocks: list[int], names) -> tuple[str | None, np.ndarray | None]:
@@ -283,7 +373,7 @@ def _names_from_field_data(field_data: dict) -> tuple[dict, dict]:
     return regions, surfaces
 
 
-def _from_meshio(m, source: str) -> Mesh:
+def _from_meshio(m, source: str, *, region_field: str | None = None, surface_field: str | None = None) -> Mesh:
     """A meshio.Mesh as a Mesh (unchecked, file units)."""
     tet_blocks, tri_blocks, ignored, higher = [], [], {}, {}
     for i, block in enumerate(m.cells):
@@ -310,7 +400,12 @@ def _from_meshio(m, source: str) -> Mesh:
     cd = m.cell_data or {}
     lower = _lower_keys(cd)
     tets = np.concatenate([np.asarray(m.cells[i].data)[:, :4] for i in tet_blocks], axis=0)
-    region_key, regions = _pick_tags(cd, lower, tet_blocks)
+    region_key, regions = _pick_tags(cd, lower, tet_blocks, field=region_field, source=source)
+    if tri_blocks:
+        tri_key, tri_tags = _pick_tags(cd, lower, tri_blocks, SURFACE_KEYS, varying=True, field=surface_field,
+                                       source=source, what="triangle")
+    elif surface_field is not None:
+        raise MeshError(f"{source}: the file has no triangles, so there is no surface field {surface_field!r} to read")
     if regions is None:
         regions = np.concatenate([np.full(len(m.cells[i].data), k + 1) for k, i in enumerate(tet_blocks)])
     fibre_key, fibres = _pick_vectors(cd, lower, tet_blocks, _FIBRE_KEYS)
@@ -321,6 +416,8 @@ def _from_meshio(m, source: str) -> Mesh:
         if key in (region_key, fibre_key, sheet_key):
             continue
         a = _concat(cd, key, tet_blocks)
+        if tri_blocks and key == tri_key and str(key).lower() in SURFACE_KEYS and a is not None and (a.size == 0 or np.all(a == a.flat[0])):
+            continue  # the surface tag field, constant (e.g. 0) on the tets: nothing to keep
         if a is None:
             _warn(f"{source}: skipped cell array {key!r}: its shape differs between tet blocks")
             continue
@@ -328,13 +425,15 @@ def _from_meshio(m, source: str) -> Mesh:
             ids = _as_ids(a)
             if ids is not None and np.array_equal(ids, regions):
                 continue  # a copy of the region ids (e.g. "region" next to "gmsh:physical")
+        if str(key).lower() == "gmsh:geometrical" and region_key is not None:
+            continue  # gmsh's entity numbers: bookkeeping of the file, not a field
         cell_data[str(key)] = a
 
     region_names, surface_names = _names_from_field_data(getattr(m, "field_data", None))
     surfaces = {}
     if tri_blocks:
         tris = np.concatenate([np.asarray(m.cells[i].data)[:, :3] for i in tri_blocks], axis=0)
-        _, tags = _pick_tags(cd, lower, tri_blocks)
+        tags = tri_tags
         if tags is None:
             tags = np.concatenate([np.full(len(m.cells[i].data), k + 1) for k, i in enumerate(tri_blocks)])
         order = np.argsort(tags, kind="stable")
@@ -364,6 +463,26 @@ def _from_meshio(m, source: str) -> Mesh:
         cell_data=cell_data,
         region_names={k: v for k, v in region_names.items() if k in present},
     )
+
+
+def separate_tag_fields(mesh: Mesh, *, keep: bool = False) -> tuple[Mesh, list[str]]:
+    """The mesh without the cell fields that are tag fields competing with its regions (names in `REGION_KEYS` or
+    `SURFACE_KEYS`, e.g. a second "tag" array in which the septum is merged into the LV), and their names.
+
+    With `keep`, they stay, renamed ``orig:<name>`` so that no reader takes them for the regions. `mesh convert` calls
+    this, so that what it writes reads back with the regions it wrote in any program.
+    """
+    names = [k for k in mesh.cell_data if k.lower() in TAG_KEYS or k.lower() == "gmsh:geometrical"]
+    if not names:
+        return mesh, []
+    cell_data = {k: v for k, v in mesh.cell_data.items() if k not in names}
+    if keep:
+        for k in names:
+            new = f"orig:{k}"
+            while new in cell_data or new in mesh.cell_data:
+                new = f"orig:{new}"
+            cell_data[new] = mesh.cell_data[k]
+    return mesh.replace(cell_data=cell_data), names
 
 
 # ====================================================================================================== writing (meshio)
@@ -496,10 +615,6 @@ def _write_meshio(mesh: Mesh, out: Path, fmt: str, binary: bool, target: Path) -
             _warn(f"{target}: the medit format holds only points, cells and integer tags; dropped {', '.join(dropped)} "
                   "(write .vtu or .msh to keep them)")
     else:
-        shadow = [k for k in mesh.cell_data if k.lower() in REGION_KEYS[: REGION_KEYS.index("region")]]
-        if shadow:
-            _warn(f"{target}: cell field(s) {shadow} will be read back as the region ids (they come before 'region' "
-                  "in the names read_mesh looks for); rename them to keep the regions")
         cell_data = {k: per_block(v) for k, v in mesh.cell_data.items()}
         if mesh.fibres is not None:
             cell_data["fibres"] = per_block(mesh.fibres)
