@@ -27,7 +27,6 @@ from ._io import (
     write_opencarp as write_opencarp,
     read_vtx as read_vtx,
     write_vtx as write_vtx,
-)
     REGION_KEYS as REGION_KEYS,
     SURFACE_KEYS as SURFACE_KEYS,
     separate_tag_fields as separate_tag_fields,
@@ -39,6 +38,7 @@ from ._surfaces import (
     load_name_map as load_name_map,
     parse_id_names as parse_id_names,
     surface_summary as surface_summary,
+)
 from ._checks import check_mesh as check_mesh, guess_units as guess_units
 from ._quality import (
     format_summary as format_summary,
