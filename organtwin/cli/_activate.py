@@ -57,11 +57,16 @@ def activate(
     scale: Annotated[Optional[float], typer.Option(help="Multiply coordinates by this factor (e.g. 1000 for m -> mm).")
                      ] = None,
     float64: Annotated[bool, typer.Option("--float64", help="Compute in float64 (default float32).")] = False,
+    fibres: Annotated[str, typer.Option("--fibres", help="Which fibres: mesh (the file's arrays, checked), rule-based "
+                                                         "(Bayer, from surfaces endo_lv[/endo_rv]/epi/base) or none "
+                                                         "(isotropic; needs equal velocities).")] = "mesh",
 ):
     """Activation times (ms) from an anisotropic eikonal model: sites, fibre/transverse/normal velocities, regions."""
-    from ..mesh import read_mesh, write_mesh
+    from ..mesh import FIBRE_CHOICES, check_mesh, choose_fibres, read_mesh, write_mesh
 
     sites = [_parse_site(s) for s in site]
+    if fibres not in FIBRE_CHOICES:
+        raise typer.BadParameter(f"--fibres must be one of {', '.join(FIBRE_CHOICES)}, got {fibres!r}")
     for name, v in (("--cv-fibre", cv_fibre), ("--cv-transverse", cv_transverse), ("--cv-normal", cv_normal),
                     ("--cv-endo", cv_endo)):
         _positive(name, v)
@@ -71,7 +76,11 @@ def activate(
         raise typer.BadParameter(f"--out: folder {out.expanduser().resolve().parent} does not exist")
 
     t0 = time.perf_counter()
-    mesh = read_mesh(mesh_path, scale=scale)
+    if fibres == "mesh":
+        mesh = read_mesh(mesh_path, scale=scale)
+    else:  # the file's fibre arrays are replaced: they must not stop the read
+        mesh = read_mesh(mesh_path, scale=scale, check=False)
+        mesh = check_mesh(mesh.replace(fibres=None, sheets=None), source=str(mesh_path))
     if regions is not None:
         try:
             keep = [int(r) for r in regions.replace(" ", "").split(",") if r]
@@ -82,6 +91,8 @@ def activate(
             raise ValueError(f"--regions: no region {missing[0]} in {mesh_path} (regions: {mesh.region_ids.tolist()})")
         mesh = mesh.submesh(keep)
     vt = cv_fibre if cv_transverse is None else cv_transverse
+    mesh, used = choose_fibres(mesh, fibres, source=str(mesh_path), needs_fibres=vt != cv_fibre or cv_normal is not None)
+    print(used, flush=True)
     if vt != cv_fibre and mesh.fibres is None:
         raise ValueError(f"{mesh_path} has no fibres, needed for --cv-transverse != --cv-fibre; add them with "
                          f"`organtwin mesh fibres` or give equal velocities")
@@ -105,11 +116,16 @@ def activate(
         radius = 1.5 * mean_edge_length(mesh)
     pts = np.asarray(mesh.points)
     for text, (p, _) in zip(site, sites):
-        if radius > 0 and not np.any(np.sum((pts - np.asarray(p)) ** 2, axis=1) <= radius**2):
-            lo, hi = pts.min(0), pts.max(0)
-            raise ValueError(f"--site {text}: no mesh node within {radius:.3g} mm of it; the mesh spans "
-                             f"{np.round(lo, 2).tolist()}..{np.round(hi, 2).tolist()} mm (check the units, or raise "
-                             f"--site-radius)")
+        d = np.sqrt(np.sum((pts - np.asarray(p)) ** 2, axis=1))
+        i = int(np.argmin(d))
+        if radius > 0 and not d[i] <= radius:
+            raise ValueError(f"--site {text}: no mesh node within {radius:.3g} mm of it; the nearest mesh node is "
+                             f"{i} at ({', '.join(f'{v:.4g}' for v in pts[i])}) mm, {d[i]:.3g} mm away (check the "
+                             f"units, move the site onto the mesh, or raise --site-radius)")
+        if radius == 0 and d[i] > 3.0 * mean_edge_length(mesh):
+            raise ValueError(f"--site {text}: the site is {d[i]:.3g} mm from the mesh (more than 3 mean edges); the "
+                             f"nearest mesh node is {i} at ({', '.join(f'{v:.4g}' for v in pts[i])}) mm; move the site "
+                             f"onto the mesh (check the units)")
     endo = None if fast_endo is None else tuple(s for s in fast_endo.replace(" ", "").split(",") if s)
     tissue = EikonalTissue.from_mesh(mesh, ConductionVelocity(cv_fibre, vt, cv_normal), fast_endocardium=endo,
                                      fast_velocity=cv_endo, dtype=dtype)
@@ -126,6 +142,12 @@ def activate(
     if reached.any():
         print(f"activation {act[reached].min():.4g} .. {act[reached].max():.4g} ms; {int(reached.sum())} of {act.size} "
               f"nodes reached", flush=True)
-    else:
-        print("no node reached", flush=True)
+    if not reached.all():
+        import warnings
+
+        from .._errors import MeshWarning
+
+        warnings.warn(f"activation reached {int(reached.sum())} of {act.size} nodes ({100 * reached.mean():.1f}%); "
+                      f"{int((~reached).sum())} unreached nodes (a part not connected to any site?) are written as "
+                      f"NaN in activation_time", MeshWarning, stacklevel=2)
     print(f"wrote {out} (point data activation_time, ms) in {time.perf_counter() - t0:.1f} s", flush=True)

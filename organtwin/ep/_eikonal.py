@@ -26,6 +26,8 @@ and over a causality-ordered adjoint, which needs a sort; this one stays in jit 
 
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -42,21 +44,29 @@ _FACES = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]], dtype=np.int32)
 
 
 def velocity_metric(fibres, sheets, velocities) -> Float[Array, "cells 3 3"]:
-    """``M = V⁻¹ = Σ_k v_k⁻² a_k a_kᵀ`` per cell for orthonormal directions ``a = (f, s, n = f × s)`` and velocities
+    """``M = V⁻¹ = Σ_k v_k⁻² a_k a_kᵀ`` per cell for the orthonormal directions ``a = (f, s, n = f × s)`` and velocities
     ``(cells, 3)`` m/s (fibre, sheet, normal). ``sheets`` None: transversely isotropic (``v_s`` is used across the
-    fibre and ``v_n`` is ignored)."""
-    f = jnp.asarray(fibres)
+    fibre and ``v_n`` is ignored).
+
+    Symmetric positive definite by construction for positive velocities, whatever the directions: the fibre is
+    normalised and the sheet made orthonormal to it (Gram–Schmidt) inside (`organtwin.mesh.orthonormal_frame`); a
+    fibre that is no direction (zero, NaN) gives the isotropic ``I / v_s²``, a sheet that is none (zero, NaN, parallel to
+    the fibre) the transversely isotropic tensor. (Without this, the placeholder pair f = (0,0,1), s = (0,1,1) of
+    public meshes gave, with equal speeds, a metric that is not ``I / v²`` and activation earlier than |x - x0| / v.)"""
+    from ..mesh import orthonormal_frame
+
+    f, s, n, _, ok_s = orthonormal_frame(fibres, sheets)
     v = jnp.asarray(velocities)
     inv2 = 1.0 / jnp.square(v)
     eye = jnp.eye(3, dtype=f.dtype)
     ff = f[:, :, None] * f[:, None, :]
+    trans = inv2[:, 1, None, None] * eye + (inv2[:, 0] - inv2[:, 1])[:, None, None] * ff
     if sheets is None:
-        return inv2[:, 1, None, None] * eye + (inv2[:, 0] - inv2[:, 1])[:, None, None] * ff
-    s = jnp.asarray(sheets)
-    n = jnp.cross(f, s)
+        return trans
     ss = s[:, :, None] * s[:, None, :]
     nn = n[:, :, None] * n[:, None, :]
-    return inv2[:, 0, None, None] * ff + inv2[:, 1, None, None] * ss + inv2[:, 2, None, None] * nn
+    ortho = inv2[:, 0, None, None] * ff + inv2[:, 1, None, None] * ss + inv2[:, 2, None, None] * nn
+    return jnp.where(ok_s[:, None, None], ortho, trans)
 
 
 def _safe_sqrt(q):
@@ -398,8 +408,10 @@ class ConductionVelocity(eqx.Module):
     def __check_init__(self):
         for name in ("fibre", "sheet", "normal"):
             v = getattr(self, name)
-            if v is not None and not isinstance(v, jax.core.Tracer) and not bool(np.all(np.asarray(v) > 0)):
-                raise ValueError(f"ConductionVelocity.{name} must be positive (m/s), got {np.asarray(v).tolist()}")
+            if v is not None and not isinstance(v, jax.core.Tracer) and not bool(np.all((np.asarray(v) > 0)
+                                                                                      & np.isfinite(np.asarray(v)))):
+                raise ValueError(f"ConductionVelocity.{name} must be positive and finite (m/s), got "
+                                 f"{np.asarray(v).tolist()}")
 
     def triple(self) -> Array:
         s = self.fibre if self.sheet is None else self.sheet
@@ -452,9 +464,15 @@ class EikonalTissue(eqx.Module):
             fast_velocity: m/s (default 2.0).
             dtype: floating dtype (default: JAX's default float).
         """
-        from ..mesh import region_index
+        from ..mesh import region_index, require_usable_directions
         from ._tissue import _per_region
 
+        # host check at solver entry: no zero/NaN direction reaches the solver (non-unit or non-orthogonal ones are
+        # repaired inside velocity_metric), and every velocity is positive and finite
+        require_usable_directions(mesh.fibres, mesh.sheets, "EikonalTissue.from_mesh")
+        if not (math.isfinite(fast_velocity) and fast_velocity > 0):
+            raise ValueError(f"EikonalTissue.from_mesh: fast_velocity must be a positive velocity in m/s, got "
+                             f"{fast_velocity}")
         dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
         ids = mesh.region_ids
         vels = _per_region(velocity, ids, "conduction velocity", ConductionVelocity)

@@ -20,7 +20,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ..ionic import AbstractIonicModel
-from ..mesh import Mesh, P1Geometry, SparsityPattern, conductivity_tensors, region_index
+from ..mesh import Mesh, P1Geometry, SparsityPattern, conductivity_tensors, region_index, require_usable_directions
 
 __all__ = ["Conductivity", "Tissue"]
 
@@ -48,8 +48,9 @@ class Conductivity(eqx.Module):
     def __check_init__(self):
         for name in ("sigma_l", "sigma_t", "sigma_n"):
             v = getattr(self, name)
-            if v is not None and not isinstance(v, jax.core.Tracer) and not bool(np.all(np.asarray(v) > 0)):
-                raise ValueError(f"Conductivity.{name} must be positive (S/m), got {np.asarray(v).tolist()}")
+            if v is not None and not isinstance(v, jax.core.Tracer) and not bool(np.all((np.asarray(v) > 0)
+                                                                                      & np.isfinite(np.asarray(v)))):
+                raise ValueError(f"Conductivity.{name} must be positive and finite (S/m), got {np.asarray(v).tolist()}")
             if v is not None and jnp.ndim(v) != 0:
                 raise ValueError(f"Conductivity.{name} must be a scalar (S/m); use Tissue(sigma_cells=...) per cell")
 
@@ -173,6 +174,15 @@ class Tissue(eqx.Module):
             mesh.require_fibres("an anisotropic monodomain tissue")
         if orthotropic and mesh.sheets is None:
             raise ValueError("orthotropic conductivity (sigma_n) needs sheet directions on the mesh (mesh.sheets)")
+        # host check at solver entry: no zero/NaN direction reaches the solver (non-unit or non-orthogonal directions
+        # are repaired inside conductivity_tensors), per-cell conductivities positive and finite
+        require_usable_directions(mesh.fibres, mesh.sheets, "Tissue.from_mesh")
+        if sigma_cells is not None:
+            sc = np.asarray(sigma_cells, np.float64)
+            if not np.all(np.isfinite(sc) & (sc > 0)):
+                bad = np.flatnonzero(~np.all(np.isfinite(sc) & (sc > 0), axis=tuple(range(1, sc.ndim))))
+                raise ValueError(f"Tissue.from_mesh: sigma_cells must be positive and finite (S/m); {bad.size} cells are "
+                                 f"not (first cell ids: {', '.join(str(int(i)) for i in bad[:5])})")
         sigma = jnp.stack([jnp.stack([jnp.asarray(v, dtype) for v in conds[int(r)].columns(k)]) for r in ids])
         if sigma_cells is not None:
             sigma_cells = jnp.asarray(sigma_cells, dtype)

@@ -8,6 +8,7 @@ from ._fem import (
     element_mass as element_mass,
     element_stiffness as element_stiffness,
     lumped_mass as lumped_mass,
+    orthonormal_frame as orthonormal_frame,
     p1_geometry as p1_geometry,
     region_index as region_index,
     region_values as region_values,
@@ -40,6 +41,13 @@ from ._surfaces import (
     surface_summary as surface_summary,
 )
 from ._checks import check_mesh as check_mesh, guess_units as guess_units
+from ._fibre_checks import (
+    FIBRE_CHOICES as FIBRE_CHOICES,
+    check_fibres as check_fibres,
+    choose_fibres as choose_fibres,
+    fibre_quality as fibre_quality,
+    require_usable_directions as require_usable_directions,
+)
 from ._quality import (
     format_summary as format_summary,
     mean_edge_length as mean_edge_length,
@@ -61,3 +69,10 @@ from ._fibres import (
 )
 from ._sparse import ell_matvec as ell_matvec
 from ._solve import JacobiCG as JacobiCG
+from ._ventricles import describe_regions as describe_regions, ventricle_regions as ventricle_regions
+from ._cavity import (
+    CavityVolume as CavityVolume,
+    cavity as cavity,
+    cavity_volume as cavity_volume,
+    cavity_volumes as cavity_volumes,
+)

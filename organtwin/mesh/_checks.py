@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from .._errors import MeshError, MeshWarning
+from ._fibre_checks import check_fibres
 from ._mesh import Mesh, Surface
 
 __all__ = ["check_mesh", "guess_units"]
@@ -205,6 +206,8 @@ def check_mesh(mesh: Mesh, *, source: str = "mesh") -> Mesh:
             f"{source}: the mesh has {sizes.size} disconnected parts of {shown} tets; they do not exchange current "
             "or flow, remove the small parts if they are artefacts (mesh.keep_cells)"
         )
+
+    mesh = check_fibres(mesh, source=source)  # fibres/sheets: refuse zero/NaN, normalise, Gram-Schmidt, placeholders
 
     units, factor, diag = _units(mesh.points)
     if units != "mm":

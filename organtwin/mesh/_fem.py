@@ -28,6 +28,7 @@ __all__ = [
     "element_mass",
     "element_stiffness",
     "conductivity_tensors",
+    "orthonormal_frame",
     "region_values",
     "region_index",
     "cell_gradient",
@@ -107,10 +108,30 @@ def element_mass(geom: P1Geometry) -> Float[Array, "cells 4 4"]:
 
 
 def _unit(v, axis=-1):
-    """``v / |v|`` with a zero vector mapped to zero (and a finite gradient there)."""
+    """``v / |v|`` with a zero (or NaN/inf) vector mapped to zero (and a finite gradient there)."""
+    fin = jnp.all(jnp.isfinite(v), axis=axis, keepdims=True)
+    v = jnp.where(fin, v, 0)
     n2 = jnp.sum(v * v, axis=axis, keepdims=True)
     ok = n2 > 0
     return jnp.where(ok, v / jnp.sqrt(jnp.where(ok, n2, 1)), 0)
+
+
+def orthonormal_frame(fibres, sheets=None):
+    """``(f, s, n, ok_f, ok_s)``: the unit fibre, the sheet made orthogonal to it (Gram–Schmidt) and normalised, the
+    normal ``n = f × s``, and per-cell flags: ``ok_f`` the fibre is a direction (finite, non-zero), ``ok_s`` the sheet
+    is too after Gram–Schmidt (finite and |s - (s·f) f| > 1e-3 |s|, i.e. not parallel to the fibre). Where a flag is
+    false the vectors are zero, so a tensor built on them must fall back (isotropic / transversely isotropic): that is
+    how every conductivity and velocity tensor stays symmetric positive definite whatever the input. Differentiable."""
+    f = _unit(jnp.asarray(fibres))
+    ok_f = jnp.sum(f * f, axis=-1) > 0.5
+    if sheets is None:
+        return f, None, None, ok_f, jnp.zeros_like(ok_f)
+    s = jnp.asarray(sheets)
+    s = _unit(s)
+    r = s - jnp.sum(s * f, axis=-1, keepdims=True) * f
+    ok_s = ok_f & (jnp.sum(r * r, axis=-1) > 1e-6)
+    s = jnp.where(ok_s[..., None], _unit(jnp.where(ok_s[..., None], r, 1.0)), 0)
+    return f, s, jnp.cross(f, s), ok_f, ok_s
 
 
 @jax.jit
@@ -130,8 +151,10 @@ def conductivity_tensors(
     - orthotropic, when both ``sheets`` and ``sigma_n`` are given: ``sigma_l f fᵀ + sigma_t s sᵀ + sigma_n n nᵀ`` with
       ``n = f × s``. Here ``sigma_t`` is the conductivity along the sheet direction and ``sigma_n`` along the sheet normal.
 
-    ``sigma_*`` are scalars or per-cell arrays (cells,). Fibres are normalised inside (differentiably; a zero fibre gives the
-    isotropic ``sigma_t I``); sheets are made orthogonal to the fibre (Gram–Schmidt) and normalised.
+    ``sigma_*`` are scalars or per-cell arrays (cells,). Fibres are normalised inside (differentiably; a zero or NaN fibre
+    gives the isotropic ``sigma_t I``); sheets are made orthogonal to the fibre (Gram–Schmidt) and normalised, and a
+    sheet that is no direction (zero, NaN, parallel to the fibre) gives the transversely isotropic tensor
+    (`orthonormal_frame`): symmetric positive definite for positive sigmas whatever the directions.
     """
     sigma_l = jnp.asarray(sigma_l)
     sigma_t = jnp.asarray(sigma_t)
@@ -140,7 +163,7 @@ def conductivity_tensors(
             raise ValueError("conductivity_tensors: sheets/sigma_n need fibres as well")
         eye = jnp.eye(3, dtype=jnp.result_type(sigma_l, float))
         return sigma_l[..., None, None] * eye
-    f = _unit(jnp.asarray(fibres))
+    f, s, n, _, ok_s = orthonormal_frame(fibres, None if sigma_n is None else sheets)
     dtype = jnp.result_type(f, sigma_l, sigma_t)
     eye = jnp.eye(3, dtype=dtype)
     ff = f[..., :, None] * f[..., None, :]
@@ -152,12 +175,12 @@ def conductivity_tensors(
     if sheets is None:
         raise ValueError("conductivity_tensors: sigma_n (orthotropic) needs sheet directions (sheets=...)")
     sigma_n = jnp.asarray(sigma_n)
-    s = jnp.asarray(sheets)
-    s = _unit(s - jnp.sum(s * f, axis=-1, keepdims=True) * f)
-    n = jnp.cross(f, s)
     ss = s[..., :, None] * s[..., None, :]
     nn = n[..., :, None] * n[..., None, :]
-    return sigma_l[..., None, None] * ff + sigma_t[..., None, None] * ss + sigma_n[..., None, None] * nn
+    ortho = sigma_l[..., None, None] * ff + sigma_t[..., None, None] * ss + sigma_n[..., None, None] * nn
+    # a sheet that is no direction (zero, NaN, parallel to the fibre): transversely isotropic with sigma_t
+    trans = sigma_t[..., None, None] * eye + (sigma_l - sigma_t)[..., None, None] * ff
+    return jnp.where(ok_s[..., None, None], ortho, trans)
 
 
 def region_index(regions, ids=None) -> tuple[np.ndarray, np.ndarray]:
