@@ -54,6 +54,13 @@ def _vm_from_run(folder: Path):
     from ..io import read_snapshot_series
 
     mesh, times, vm = read_snapshot_series(folder)
+    if not mesh.region_names:  # a run folder from before the VTU files carried the names: take summary.json's
+        from ..couple._read import _names_from_summary
+
+        present = set(mesh.region_ids.tolist())
+        names = {k: v for k, v in _names_from_summary(folder).items() if k in present}
+        if names:
+            mesh = mesh.replace(region_names=names)
     if times.size < 3:
         raise ValueError(f"{folder / 'vm.pvd'}: {times.size} snapshots; an ECG needs a Vm series "
                          "(snapshot_every 1-2 ms)")
@@ -61,7 +68,7 @@ def _vm_from_run(folder: Path):
 
 
 def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sigma_i: float = 0.2,
-              sigma_b: float = 0.7, torso: bool = False, source: str = "") -> dict:
+              sigma_b: float = 0.7, torso: bool = False, source: str = "", lv=None, rv=None) -> dict:
     """Compute the 12-lead ECG of Vm (times, nodes) on ``mesh`` and write OUT/ecg.csv, features.json, ecg.png."""
     import jax.numpy as jnp
     import numpy as np
@@ -75,7 +82,7 @@ def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sig
     if torso:
         from ..ecg import lead_field_matrix, torso_for_heart, torso_lead_fields
 
-        torso_mesh, standard = torso_for_heart(mesh)
+        torso_mesh, standard = torso_for_heart(mesh, lv=lv, rv=rv)
         el = standard if el is None else el
         fields = torso_lead_fields(torso_mesh, np.stack([el[n] for n in ELECTRODE_NAMES]), sigma_b=sigma_b)
         el = {n: np.asarray(torso_mesh.points)[k] for n, k in zip(ELECTRODE_NAMES, fields.electrode_nodes)}
@@ -84,7 +91,7 @@ def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sig
     else:
         if el is None:
             try:
-                el = electrodes_for_mesh(mesh)
+                el = electrodes_for_mesh(mesh, lv=lv, rv=rv)
             except ValueError as e:
                 raise ValueError(f"{e}; or give --electrodes FILE.csv (name,x,y,z in mm)") from None
         pos = np.stack([el[n] for n in ELECTRODE_NAMES])
@@ -115,6 +122,10 @@ def ecg(
     apd: Annotated[float, typer.Option(help="Activation source only: action-potential duration, ms.")] = 280.0,
     duration: Annotated[float, typer.Option(help="Activation source only: length of the beat, ms.")] = 450.0,
     dt: Annotated[float, typer.Option(help="Activation source only: ECG sampling step, ms.")] = 1.0,
+    lv_regions: Annotated[Optional[str], typer.Option("--lv-regions", help="LV region id(s), e.g. 1,7 (default: the "
+                                                                           "regions named LV, and a septum).")] = None,
+    rv_regions: Annotated[Optional[str], typer.Option("--rv-regions", help="RV region id(s) (default: the regions "
+                                                                           "named RV).")] = None,
     torso: Annotated[bool, typer.Option("--torso", help="Lead-field ECG in a generated torso around the heart (the "
                                                         "electrodes on its skin) instead of the infinite-medium "
                                                         "pseudo-ECG; needs LV/RV regions and a 'base' surface.")] = False,
@@ -130,6 +141,9 @@ def ecg(
 
     from ..mesh import read_mesh
 
+    from ._flow import _parse_regions
+
+    lv_ids, rv_ids = _parse_regions(lv_regions, "--lv-regions"), _parse_regions(rv_regions, "--rv-regions")
     el = None if electrodes is None else _read_electrodes(electrodes)  # before any heavy work
     if source.is_dir():
         mesh, times, vm = _vm_from_run(source)
@@ -145,7 +159,13 @@ def ecg(
         times = np.arange(0.0, duration, dt)
         vm = np.asarray(APTemplate()(jnp.asarray(act), jnp.asarray(times), apd))
         what = f"activation times of {source} with the AP template (APD {apd:g} ms)"
-    feats = write_ecg(mesh, times, vm, out, electrodes=el, sigma_i=sigma_i, sigma_b=sigma_b, torso=torso, source=str(source))
+    from ..mesh import ventricle_regions
+
+    if el is None or torso or lv_ids or rv_ids:  # the electrodes are placed from the LV and RV: say which they are
+        lv_ids, rv_ids, regions_text = ventricle_regions(mesh, lv_ids, rv_ids, source=str(source))
+        print(regions_text, flush=True)
+    feats = write_ecg(mesh, times, vm, out, electrodes=el, sigma_i=sigma_i, sigma_b=sigma_b, torso=torso,
+                      source=str(source), lv=lv_ids, rv=rv_ids)
     method = feats["method"]
     print(f"ECG from {what}: {mesh.n_nodes} nodes; {method}", flush=True)
     if feats["qrs_duration_ms"] is not None:

@@ -256,10 +256,13 @@ def circulation(
     act_doc = None
     if activation is not None:
         run = activation_from_run(activation, lv_regions=lv_ids, rv_regions=rv_ids)
+        _say(f"{run.regions_text} (of {run.source})")
         circ = couple_circulation(circ, run.activation_ms, run.lv_volume, run.rv_volume)
         act_doc = {"source": str(Path(run.source).resolve()), "nodes": int(run.activation_ms.size),
                    "electromechanical_delay_ms": ELECTROMECHANICAL_DELAY_MS,
                    "total_activation_time_ms": run.total_activation_time_ms,
+                   "lv_regions": list(run.lv_regions), "rv_regions": list(run.rv_regions),
+                   "regions": run.regions_text,
                    "LV": _activation_stats(run.activation_ms, run.lv_volume),
                    "RV": _activation_stats(run.activation_ms, run.rv_volume)}
         lv, rv = act_doc["LV"], act_doc["RV"]

@@ -1,16 +1,16 @@
 """Reading activation times and the ventricles' myocardium from EP results (the file edge of the coupling).
 
 Two sources: an `organtwin ep run` results folder (its ``activation.vtu``, point data ``activation_time`` in ms, cell
-data ``region``; region names from its ``summary.json``) or a mesh file with point data ``activation_time`` (what
-`organtwin activate --out X.vtu` writes, region names as field data). The LV and RV are the regions named ``LV`` / ``RV``
-(any case); a mesh without names whose regions are exactly 1 and 2 is read as organtwin's generators lay it out (1 LV,
-2 RV) with a warning; ``lv_regions`` / ``rv_regions`` say it explicitly.
+data ``region``, names as field data; a folder from before the names were written there: names from its
+``summary.json``) or a mesh file with point data ``activation_time`` (what `organtwin activate --out X.vtu` writes,
+region names as field data). The LV and RV come from `organtwin.mesh.ventricle_regions` (the one rule: regions named
+LV / RV, a septum joins the LV, ``lv_regions`` / ``rv_regions`` override; a 1/2 mesh without names is organtwin's
+layout; otherwise a one-line error).
 """
 
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,8 @@ class RunActivation:
             `couple_circulation`'s volume-weighted quantiles).
         mesh: the mesh read.
         source: the file read.
+        lv_regions, rv_regions: the region ids taken as LV / RV.
+        regions_text: which regions were taken and why, e.g. "LV = regions 1 (LV) + 7 (septum); RV = region 2 (RV)".
     """
 
     activation_ms: np.ndarray
@@ -41,6 +43,9 @@ class RunActivation:
     rv_volume: np.ndarray
     mesh: object
     source: str
+    lv_regions: tuple = ()
+    rv_regions: tuple = ()
+    regions_text: str = ""
 
     @property
     def total_activation_time_ms(self) -> float:
@@ -59,28 +64,19 @@ def _names_from_summary(folder: Path) -> dict:
         return {}
 
 
-def _pick(ids, names: dict, key: str, given, source: str) -> list[int]:
-    present = set(int(i) for i in ids)
-    if given is not None:
-        want = [int(r) for r in np.atleast_1d(given)]
-        missing = sorted(set(want) - present)
-        if missing:
-            raise ValueError(f"{source}: no region {missing[0]} (regions: {sorted(present)})")
-        return want
-    return [r for r in sorted(present) if str(names.get(r, "")).strip().lower() == key]
-
-
 def activation_from_run(path, *, lv_regions=None, rv_regions=None) -> RunActivation:
     """Activation times (ms) and the LV / RV myocardium from an `organtwin ep run` folder or an activation mesh file.
 
     Args:
         path: a results folder (with ``activation.vtu``) or a mesh file with point data ``activation_time`` (ms).
-        lv_regions, rv_regions: region id(s) of the LV / RV myocardium; default: the regions named LV / RV.
+        lv_regions, rv_regions: region id(s) of the LV / RV myocardium; default: `organtwin.mesh.ventricle_regions`
+            (regions named LV / RV, a septum joins the LV).
 
     Raises:
-        ValueError: no activation times, no LV/RV regions, or ventricular nodes that never activated.
+        ValueError: no activation times, or ventricular nodes that never activated.
+        MeshError: the LV / RV regions cannot be told, or given ids are not in the mesh.
     """
-    from ..mesh import read_mesh
+    from ..mesh import read_mesh, ventricle_regions
 
     p = Path(path).expanduser()
     names: dict = {}
@@ -99,21 +95,11 @@ def activation_from_run(path, *, lv_regions=None, rv_regions=None) -> RunActivat
         raise ValueError(f"{f}: no point data 'activation_time' (ms); write one with `organtwin activate` or "
                          f"`organtwin ep run`")
     act = np.asarray(mesh.point_data["activation_time"], np.float64).reshape(-1)
-    names = {**names, **dict(mesh.region_names)}
-    ids = np.unique(np.asarray(mesh.regions)).tolist()
-    lv = _pick(ids, names, "lv", lv_regions, str(f))
-    rv = _pick(ids, names, "rv", rv_regions, str(f))
-    if (not lv or not rv) and lv_regions is None and rv_regions is None and sorted(ids) == [1, 2] \
-            and not any(names.get(i) for i in ids):
-        warnings.warn(f"{f}: regions 1 and 2 have no names; reading them as LV (1) and RV (2), as organtwin's "
-                      f"biventricular meshes are laid out (give lv_regions/rv_regions otherwise)", stacklevel=2)
-        lv, rv = [1], [2]
-    if not lv or not rv:
-        shown = ", ".join(f"{i}" + (f" ({names[i]})" if names.get(i) else "") for i in ids)
-        raise ValueError(f"{f}: cannot tell the LV and RV regions (regions: {shown}); name them LV and RV, or give "
-                         f"the region ids (lv_regions / rv_regions, --lv-regions / --rv-regions)")
-    if set(lv) & set(rv):
-        raise ValueError(f"{f}: region(s) {sorted(set(lv) & set(rv))} given as both LV and RV")
+    present = set(np.unique(np.asarray(mesh.regions)).tolist())
+    names = {**{k: v for k, v in names.items() if k in present}, **dict(mesh.region_names)}
+    if names != dict(mesh.region_names):
+        mesh = mesh.replace(region_names=names)
+    lv, rv, text = ventricle_regions(mesh, lv_regions, rv_regions, source=str(f))
     lv_vol = region_node_volumes(mesh, lv)
     rv_vol = region_node_volumes(mesh, rv)
     lv_mask, rv_mask = lv_vol > 0, rv_vol > 0
@@ -122,4 +108,4 @@ def activation_from_run(path, *, lv_regions=None, rv_regions=None) -> RunActivat
         if bad:
             raise ValueError(f"{f}: {bad} of {int(m.sum())} {name} nodes never activated (activation_time NaN); the "
                              f"coupling needs the whole ventricle activated (longer run, or sites that reach it)")
-    return RunActivation(act, lv_mask, rv_mask, lv_vol, rv_vol, mesh, str(f))
+    return RunActivation(act, lv_mask, rv_mask, lv_vol, rv_vol, mesh, str(f), tuple(lv), tuple(rv), text)

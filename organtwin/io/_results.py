@@ -7,8 +7,11 @@ new one is complete, then replaced).
 
 Point data of ``activation.vtu`` (float, ms): ``activation_time``, and with repolarisation ``repolarisation_time`` and
 ``apd``; with beats ``activation_count`` and ``last_activation_time``. Nodes that never activated (repolarised) hold NaN
-(ParaView shows them in its NaN colour). Cell data ``region`` (the region id of each tet). Vm snapshots: point data
-``Vm`` (mV) in ``vm/vm_0000.vtu``, ... and ``vm.pvd`` lists them with their times in ms.
+(ParaView shows them in its NaN colour). Vm snapshots: point data ``Vm`` (mV) in ``vm/vm_0000.vtu``, ... and ``vm.pvd``
+lists them with their times in ms. Every VTU file carries the whole mesh as `organtwin.mesh.write_mesh` writes it, so
+`read_mesh` gives it back: cell data ``region`` (the region id of each tet; the surface tag of each triangle), the
+surfaces as triangle cells, ``fibres`` / ``sheets``, node sets, region and surface names as FieldData. So
+`organtwin ecg RUN_DIR`, `organtwin flow circulation --activation RUN_DIR` and `organtwin mesh render` work on it.
 
 The VTU files are written by `organtwin.io._vtu.VtuWriter` (binary, zlib, the geometry encoded once per series);
 ParaView/VTK, pyvista and meshio read them.
@@ -28,7 +31,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from ._vtu import VtuWriter
+from ._vtu import VtuWriter, read_vtu_point_array
 
 __all__ = [
     "ResultsError",
@@ -182,7 +185,8 @@ def write_vtu(path, points, tets, *, point_data: dict | None = None, cell_data: 
 
 
 def _writer(mesh) -> VtuWriter:
-    return VtuWriter(mesh.points, mesh.tets, {"region": np.asarray(mesh.regions, dtype=np.int32)})
+    """The writer of a results mesh: regions and names, surfaces, fibres, sheets, node sets (`VtuWriter.for_mesh`)."""
+    return VtuWriter.for_mesh(mesh)
 
 
 def write_pvd(path, entries: Iterable[tuple[float, str]]) -> Path:
@@ -237,19 +241,32 @@ def read_snapshot_series(folder, *, name: str = "vm", field: str = "Vm"):
         raise ValueError(f"{pvd}: not a readable ParaView collection ({e})") from None
     if not entries:
         raise ValueError(f"{pvd}: lists no snapshots")
+    import meshio
+
     mesh = read_mesh(entries[0][1])
     values = []
-    for _, f in entries:
-        m = read_mesh(f)
-        if field not in m.point_data:
+    for k, (_, f) in enumerate(entries):
+        if k == 0:
+            data = mesh.point_data
+        else:  # the same mesh in every file: read only the point data (no mesh checks again)
+            try:
+                fast = read_vtu_point_array(f, field)
+                data = {field: fast} if fast is not None else meshio.read(f, file_format="vtu").point_data
+            except Exception as e:
+                raise ValueError(f"{f}: not a readable VTU file ({_line(e)})") from None
+            if field in data and np.asarray(data[field]).shape[0] != mesh.n_nodes:
+                raise ValueError(f"{f}: {np.asarray(data[field]).shape[0]} points, the series' first file has "
+                                 f"{mesh.n_nodes}")
+        if field not in data:
             raise ValueError(f"{f}: no point data {field!r}")
-        values.append(np.asarray(m.point_data[field], float))
+        values.append(np.asarray(data[field], float).reshape(-1))
     return mesh, np.array([t for t, _ in entries]), np.stack(values)
 
 
 def write_activation_vtu(path, mesh, result, *, writer: VtuWriter | None = None) -> Path:
-    """Activation, repolarisation and APD (ms) as point data on the mesh, NaN where a node never activated."""
-    point_data = {}
+    """Activation, repolarisation and APD (ms) as point data on the mesh, NaN where a node never activated; the mesh's
+    regions, names, surfaces, fibres, sheets, node sets and its own point fields go with them (`VtuWriter.for_mesh`)."""
+    point_data = {str(k): v for k, v in mesh.point_data.items()}
     for key, attr in (("activation_time", "activation"), ("repolarisation_time", "repolarisation"), ("apd", "apd"),
                       ("activation_count", "activation_count"), ("last_activation_time", "last_activation")):
         value = getattr(result, attr, None)

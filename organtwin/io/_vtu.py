@@ -5,6 +5,12 @@ zlib), which on a 100k-node / 440k-tet mesh costs seconds per file. `VtuWriter` 
 once (zlib-compressed binary blocks, VTK's ``vtkZLibDataCompressor`` layout) and then writes each file as: the XML header,
 the point data (compressed per file) and the cached geometry, all in one ``<AppendedData encoding="raw">`` section.
 ParaView/VTK, pyvista and meshio read the files.
+
+`VtuWriter.for_mesh` writes a `Mesh` the way `organtwin.mesh.write_mesh` does, so that `read_mesh` gives it back whole:
+the tets, then every surface as triangle cells; cell data ``region`` (the region id of a tet, the surface tag of a
+triangle), ``fibres`` / ``sheets`` and the mesh's other cell fields (zeros on the triangles); node sets as 0/1 point
+arrays ``nodeset:<name>``; region and surface names as gmsh-style ``<FieldData>`` ``{name: [tag, dim]}`` (dim 3 region,
+2 surface).
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["VtuWriter"]
+__all__ = ["VtuWriter", "read_vtu_point_array", "surface_tags"]
 
 _VTK_TETRA = 10
+_VTK_TRIANGLE = 5
 _BLOCK = 1 << 16  # uncompressed bytes per zlib block
 _TYPES = {
     np.dtype(np.float32): "Float32", np.dtype(np.float64): "Float64", np.dtype(np.int8): "Int8",
@@ -65,30 +72,90 @@ class VtuWriter:
     Args:
         points: (nodes, 3) coordinates.
         tets: (cells, 4) node indices.
-        cell_data: fields per tet written into every file (e.g. ``{"region": regions}``).
+        cell_data: fields per cell written into every file (e.g. ``{"region": regions}``): one row per tet, then one
+            per triangle when ``triangles`` are given.
+        triangles: optional (faces, 3) node indices written after the tets (surfaces).
+        point_data: point fields written into every file (before the per-file ones; a per-file field of the same name
+            replaces it).
+        field_data: ``{name: (tag, dim)}`` integer pairs written as VTK FieldData (the names of regions and surfaces).
         compress: zlib-compress the data (default True).
     """
 
-    def __init__(self, points, tets, cell_data: dict | None = None, *, compress: bool = True, level: int = 6):
+    def __init__(self, points, tets, cell_data: dict | None = None, *, triangles=None, point_data: dict | None = None,
+                 field_data: dict | None = None, compress: bool = True, level: int = 6):
         points = _as_array(np.asarray(points, dtype=np.float64))
         tets = np.asarray(tets)
+        tris = np.zeros((0, 3), dtype=np.int64) if triangles is None else np.asarray(triangles)
         if points.ndim != 2 or points.shape[1] != 3:
             raise ValueError(f"points must have shape (nodes, 3), got {points.shape}")
         if tets.ndim != 2 or tets.shape[1] != 4:
             raise ValueError(f"tets must have shape (cells, 4), got {tets.shape}")
-        index = np.int32 if points.shape[0] < 2**31 and 4 * tets.shape[0] < 2**31 else np.int64
-        self.n_points, self.n_cells = int(points.shape[0]), int(tets.shape[0])
+        if tris.ndim != 2 or tris.shape[1] != 3:
+            raise ValueError(f"triangles must have shape (faces, 3), got {tris.shape}")
+        n_conn = 4 * tets.shape[0] + 3 * tris.shape[0]
+        index = np.int32 if points.shape[0] < 2**31 and n_conn < 2**31 else np.int64
+        self.n_points, self.n_cells = int(points.shape[0]), int(tets.shape[0] + tris.shape[0])
         self.compress, self.level = bool(compress), int(level)
         cell_arrays = []
         for name, value in (cell_data or {}).items():
             a = _as_array(value)
             cell_arrays.append((str(name), a, _components(a, self.n_cells, f"cell field {name!r}")))
         self._cell = [(n, a.dtype, k, _encode(a, self.compress, self.level)) for n, a, k in cell_arrays]
+        self._static_points = {str(k): _as_array(v) for k, v in (point_data or {}).items()}
+        for k, v in self._static_points.items():
+            _components(v, self.n_points, f"point field {k!r}")
+        self._field_data = {str(k): (int(v[0]), int(v[1])) for k, v in (field_data or {}).items()}
+        conn = np.concatenate([tets.astype(index).reshape(-1), tris.astype(index).reshape(-1)])
+        offsets = np.concatenate([np.arange(4, 4 * tets.shape[0] + 1, 4, dtype=index),
+                                  4 * tets.shape[0] + np.arange(3, 3 * tris.shape[0] + 1, 3, dtype=index)])
+        types = np.concatenate([np.full(tets.shape[0], _VTK_TETRA, dtype=np.uint8),
+                                np.full(tris.shape[0], _VTK_TRIANGLE, dtype=np.uint8)])
         self._points = _encode(points, self.compress, self.level)
-        self._conn = _encode(_as_array(tets.astype(index)), self.compress, self.level)
-        self._offsets = _encode(_as_array(np.arange(4, 4 * self.n_cells + 1, 4, dtype=index)), self.compress, self.level)
-        self._types = _encode(np.full(self.n_cells, _VTK_TETRA, dtype=np.uint8), self.compress, self.level)
+        self._conn = _encode(_as_array(conn), self.compress, self.level)
+        self._offsets = _encode(_as_array(offsets.astype(index)), self.compress, self.level)
+        self._types = _encode(types, self.compress, self.level)
         self._index_type = _TYPES[np.dtype(index)]
+
+    @classmethod
+    def for_mesh(cls, mesh, *, point_data: dict | None = None, compress: bool = True, level: int = 6) -> "VtuWriter":
+        """A writer of ``mesh`` with everything `organtwin.mesh.read_mesh` reads back: regions and their names,
+        surfaces (triangles, tags, names), fibres and sheets, the other cell fields, node sets (module docstring).
+        ``point_data``: static point fields for every file (e.g. the mesh's own point fields)."""
+        from ..mesh._io import REGION_KEYS
+
+        tags = surface_tags(mesh.surfaces)
+        tris = [np.asarray(s.triangles, np.int64).reshape(-1, 3) for s in mesh.surfaces.values()]
+        tri_tags = [np.full(len(t), tags[k], np.int32) for t, k in zip(tris, mesh.surfaces)]
+        n_tris = int(sum(len(t) for t in tris))
+
+        def padded(a, tri_values=None):
+            a = np.asarray(a)
+            if n_tris == 0:
+                return a
+            pad = (np.zeros((n_tris,) + a.shape[1:], a.dtype) if tri_values is None
+                   else np.concatenate(tri_values).astype(a.dtype))
+            return np.concatenate([a, pad])
+
+        cell_data = {}
+        for k, v in mesh.cell_data.items():
+            if str(k).lower() in REGION_KEYS or str(k) in ("fibres", "sheets"):
+                continue  # would be read back as the region ids (or the fibres) instead of ours
+            cell_data[str(k)] = padded(v)
+        if mesh.fibres is not None:
+            cell_data["fibres"] = padded(np.asarray(mesh.fibres, np.float64))
+        if mesh.sheets is not None:
+            cell_data["sheets"] = padded(np.asarray(mesh.sheets, np.float64))
+        cell_data["region"] = padded(np.asarray(mesh.regions, np.int32), tri_tags)
+        points = dict(point_data or {})
+        for name, ns in mesh.node_sets.items():
+            mask = np.zeros(mesh.n_nodes, dtype=np.uint8)
+            mask[np.asarray(ns)] = 1
+            points.setdefault(f"nodeset:{name}", mask)
+        field_data = {name: (tag, 2) for name, tag in tags.items()}
+        for rid, name in mesh.region_names:
+            field_data.setdefault(str(name), (int(rid), 3))
+        return cls(mesh.points, mesh.tets, cell_data, triangles=np.concatenate(tris) if tris else None,
+                   point_data=points, field_data=field_data, compress=compress, level=level)
 
     def encode(self, point_data: dict | None = None) -> bytes:
         """The bytes of a VTU file with these point fields (and the mesh's cell fields)."""
@@ -108,7 +175,9 @@ class VtuWriter:
             return f'        <DataArray type="{dtype_name}"{n}{c} format="appended" offset="{at}"/>'
 
         pd_lines = []
-        for name, value in (point_data or {}).items():
+        per_file = {str(k): v for k, v in (point_data or {}).items()}
+        merged = {**{k: v for k, v in self._static_points.items() if k not in per_file}, **per_file}
+        for name, value in merged.items():
             a = _as_array(value)
             comps = _components(a, self.n_points, f"point field {name!r}")
             pd_lines.append(array_xml(name, _TYPES[a.dtype], comps, add(_encode(a, self.compress, self.level))))
@@ -122,6 +191,7 @@ class VtuWriter:
             '<?xml version="1.0"?>',
             f'<VTKFile type="UnstructuredGrid" version="1.0" byte_order="LittleEndian" header_type="UInt64"{compressor}>',
             "  <UnstructuredGrid>",
+            *self._field_data_xml(),
             f'    <Piece NumberOfPoints="{self.n_points}" NumberOfCells="{self.n_cells}">',
             "      <PointData>", *pd_lines, "      </PointData>",
             "      <CellData>", *cd_lines, "      </CellData>",
@@ -132,7 +202,16 @@ class VtuWriter:
             '  <AppendedData encoding="raw">',
             "   _",
         ])
-        return xml.encode("ascii") + b"".join(blocks) + b"\n  </AppendedData>\n</VTKFile>\n"
+        return xml.encode("utf-8") + b"".join(blocks) + b"\n  </AppendedData>\n</VTKFile>\n"
+
+    def _field_data_xml(self) -> list[str]:
+        if not self._field_data:
+            return []
+        from xml.sax.saxutils import quoteattr
+
+        rows = [f'      <DataArray type="Int64" Name={quoteattr(n)} NumberOfTuples="2" format="ascii">{t} {d}</DataArray>'
+                for n, (t, d) in self._field_data.items()]
+        return ["    <FieldData>", *rows, "    </FieldData>"]
 
     def write(self, path, point_data: dict | None = None) -> Path:
         """Write one file, atomically (temporary file, then ``os.replace``)."""
@@ -148,3 +227,66 @@ def _xml_name(name: str) -> str:
     from xml.sax.saxutils import escape
 
     return escape(str(name), {'"': "&quot;"})
+
+
+def surface_tags(surfaces: dict) -> dict[str, int]:
+    """A distinct positive tag per surface, its own where possible (the rule `organtwin.mesh.write_mesh` follows)."""
+    wanted = [s.tag for s in surfaces.values()]
+    taken, out, nxt = set(), {}, 1
+    for name, s in surfaces.items():
+        tag = s.tag
+        if tag <= 0 or tag in taken:
+            while nxt in taken or nxt in wanted:
+                nxt += 1
+            tag = nxt
+        taken.add(tag)
+        out[name] = tag
+    return out
+
+
+def _decode(buf: bytes, at: int, dtype: np.dtype, compressed: bool) -> np.ndarray:
+    if not compressed:
+        n = int(np.frombuffer(buf, "<u8", 1, at)[0])
+        return np.frombuffer(buf, dtype, n // dtype.itemsize, at + 8)
+    nb = int(np.frombuffer(buf, "<u8", 1, at)[0])
+    head = np.frombuffer(buf, "<u8", 3 + nb, at)
+    pos, parts = at + 8 * (3 + nb), []
+    for size in head[3:].tolist():
+        parts.append(zlib.decompress(buf[pos:pos + size]))
+        pos += size
+    return np.frombuffer(b"".join(parts), dtype)
+
+
+def read_vtu_point_array(path, name: str) -> np.ndarray | None:
+    """The point data ``name`` of a VTU file that `VtuWriter` wrote (appended raw data, UInt64 headers), read directly
+    (no mesh parsing); None when the file is not in that layout or lacks the array (read it with meshio then)."""
+    import re
+
+    data = Path(path).read_bytes()
+    start = data.find(b'<AppendedData encoding="raw">')
+    if start < 0 or b'header_type="UInt64"' not in data[:300]:
+        return None
+    head = data[:start].decode("utf-8", "replace")
+    pd = re.search(r"<PointData>(.*?)</PointData>", head, re.S)
+    n_points = re.search(r'NumberOfPoints="(\d+)"', head)
+    if pd is None or n_points is None:
+        return None
+    for m in re.finditer(r"<DataArray ([^>]*)/>", pd.group(1)):
+        attrs = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if _unescape(attrs.get("Name", "")) != name or attrs.get("format") != "appended":
+            continue
+        types = {v: k for k, v in _TYPES.items()}
+        dtype = types.get(attrs.get("type"))
+        if dtype is None:
+            return None
+        base = data.index(b"_", start + len(b'<AppendedData encoding="raw">')) + 1
+        a = _decode(data, base + int(attrs["offset"]), dtype.newbyteorder("<"), b"vtkZLibDataCompressor" in data[:300])
+        comps = int(attrs.get("NumberOfComponents", "1"))
+        return a.reshape(int(n_points.group(1)), comps) if comps != 1 else a.copy()
+    return None
+
+
+def _unescape(s: str) -> str:
+    from xml.sax.saxutils import unescape
+
+    return unescape(s, {"&quot;": '"'})
