@@ -76,10 +76,3 @@ from ._cavity import (
     cavity_volume as cavity_volume,
     cavity_volumes as cavity_volumes,
 )
-from ._ventricles import describe_regions as describe_regions, ventricle_regions as ventricle_regions
-from ._cavity import (
-    CavityVolume as CavityVolume,
-    cavity as cavity,
-    cavity_volume as cavity_volume,
-    cavity_volumes as cavity_volumes,
-)
