@@ -26,6 +26,11 @@ app = typer.Typer(
 )
 mesh_app = typer.Typer(help="Read, inspect, convert, generate and render meshes.", no_args_is_help=True)
 app.add_typer(mesh_app, name="mesh")
+from ._mesh_options import (  # noqa: E402  (light module: the shared mesh-reading options)
+    NameMap, RegionField, RegionNames, SurfaceField, SurfaceNames, parse_region_ids,
+)
+from ._mesh_surfaces import mesh_surfaces as _mesh_surfaces  # noqa: E402
+mesh_app.command("surfaces")(_mesh_surfaces)
 from ._ep import ep_app as _ep_app
 app.add_typer(_ep_app, name="ep")
 from ._flow import flow_app as _flow_app
@@ -37,18 +42,14 @@ def _say(msg: str) -> None:
 
 
 def _parse_regions(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise typer.BadParameter(f"--regions must be comma-separated integer ids like 1,2, got {text!r}") from None
+    return parse_region_ids(text, "--regions")
 
 
-def _read(path: Path, scale: float | None = None):
-    from ..mesh import read_mesh
+def _read(path: Path, scale: float | None = None, **names):
+    """Read a mesh with the shared mesh options (--region-names, --surface-names, --map, --region-field, ...)."""
+    from ._mesh_options import read_mesh_cli
 
-    return read_mesh(path, scale=scale)
+    return read_mesh_cli(path, scale=scale, say=lambda m: print(f"organtwin: note: {m}", file=sys.stderr), **names)
 
 
 # --------------------------------------------------------------------------------------------------------------- mesh
@@ -57,11 +58,17 @@ def mesh_info(
     path: Annotated[Path, typer.Argument(help="Mesh file (VTU, VTK, MSH, XDMF, Medit, openCARP .pts/.elem basename, ...)")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
     scale: Annotated[Optional[float], typer.Option(help="Multiply coordinates by this factor (e.g. 1000 for m -> mm).")] = None,
+    region_names: RegionNames = None,
+    surface_names: SurfaceNames = None,
+    name_map: NameMap = None,
+    region_field: RegionField = None,
+    surface_field: SurfaceField = None,
 ):
     """Nodes, tets, regions (tets, volume in mL), surfaces (area), bounding box, units guess and quality."""
     from ..mesh import format_summary, mesh_summary
 
-    mesh = _read(path, scale)
+    mesh = _read(path, scale, region_names=region_names, surface_names=surface_names, name_map=name_map,
+                 region_field=region_field, surface_field=surface_field)
     summary = mesh_summary(mesh)
     summary["file"] = str(path)
     _say(json.dumps(summary, indent=2) if as_json else format_summary(summary))
@@ -72,17 +79,36 @@ def mesh_convert(
     src: Annotated[Path, typer.Argument(help="Input mesh.")],
     dst: Annotated[Path, typer.Argument(help="Output mesh; the format follows the extension (.vtu, .msh, .xdmf, .pts, ...).")],
     scale: Annotated[Optional[float], typer.Option(help="Multiply coordinates by this factor (e.g. 1000 for m -> mm).")] = None,
-    regions: Annotated[Optional[str], typer.Option(help="Keep only these region ids, comma-separated (e.g. 1,2).")] = None,
+    regions: Annotated[Optional[str], typer.Option(help="Keep only these region ids, comma-separated (e.g. 1,2,7).")] = None,
+    keep_fields: Annotated[bool, typer.Option("--keep-fields", help="Keep the file's other tag fields (e.g. a second "
+                                              "'tag' array), renamed orig:<name> so they cannot shadow the regions.")]
+    = False,
+    region_names: RegionNames = None,
+    surface_names: SurfaceNames = None,
+    name_map: NameMap = None,
+    region_field: RegionField = None,
+    surface_field: SurfaceField = None,
 ):
-    """Convert between formats, optionally rescaling and extracting regions (nodes renumbered, surfaces kept)."""
-    from ..mesh import write_mesh
+    """Convert between formats, optionally rescaling and extracting regions (nodes renumbered, surfaces kept).
+
+    Tag fields that compete with the regions (e.g. a second 'tag' array) are dropped with a note, or with --keep-fields
+    renamed orig:<name>, so the file reads back with the regions written."""
+    from ..mesh import separate_tag_fields, write_mesh
 
     keep = _parse_regions(regions)
-    mesh = _read(src, scale)
+    mesh = _read(src, scale, region_names=region_names, surface_names=surface_names, name_map=name_map,
+                 region_field=region_field, surface_field=surface_field)
     if keep is not None:
         mesh = mesh.submesh(keep)
+    mesh, tag_fields = separate_tag_fields(mesh, keep=keep_fields)
+    if tag_fields:
+        _say(f"note: {'renamed' if keep_fields else 'dropped'} the other tag field(s) {', '.join(tag_fields)}"
+             + (" to orig:<name>" if keep_fields else " (--keep-fields keeps them as orig:<name>)"))
     write_mesh(mesh, dst)
-    _say(f"wrote {dst}: {mesh.n_nodes} nodes, {mesh.n_cells} tets, regions {mesh.region_ids.tolist()}")
+    names = dict(mesh.region_names)
+    shown = ", ".join(f"{r} {names[r]}" if r in names else str(r) for r in mesh.region_ids.tolist())
+    _say(f"wrote {dst}: {mesh.n_nodes} nodes, {mesh.n_cells} tets, regions {shown}; surfaces "
+         f"{', '.join(sorted(mesh.surfaces)) or 'none'}")
 
 
 @mesh_app.command("render")
@@ -91,11 +117,17 @@ def mesh_render(
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")],
     field: Annotated[Optional[str], typer.Option(help="Point or cell field to colour by (default: region).")] = None,
     scale: Annotated[Optional[float], typer.Option(help="Multiply coordinates by this factor.")] = None,
+    region_names: RegionNames = None,
+    surface_names: SurfaceNames = None,
+    name_map: NameMap = None,
+    region_field: RegionField = None,
+    surface_field: SurfaceField = None,
 ):
-    """Render the mesh off-screen to a PNG, coloured by region or by a field."""
+    """Render the mesh off-screen to a PNG, coloured by region (one colour per id, names in the legend) or a field."""
     from ..viz import render_mesh
 
-    mesh = _read(path, scale)
+    mesh = _read(path, scale, region_names=region_names, surface_names=surface_names, name_map=name_map,
+                 region_field=region_field, surface_field=surface_field)
     render_mesh(mesh, out, field=field, title=path.name)
     _say(f"wrote {out}")
 
@@ -140,11 +172,18 @@ def mesh_fibres(
     alpha_endo: Annotated[float, typer.Option(help="Helix angle at the endocardium, degrees.")] = 60.0,
     alpha_epi: Annotated[float, typer.Option(help="Helix angle at the epicardium, degrees.")] = -60.0,
     png: Annotated[Optional[Path], typer.Option(help="Also render the fibres to this PNG.")] = None,
+    region_names: RegionNames = None,
+    surface_names: SurfaceNames = None,
+    name_map: NameMap = None,
+    region_field: RegionField = None,
+    surface_field: SurfaceField = None,
 ):
     """Rule-based fibres (Bayer et al. 2012): Laplace solves for transmural and apico-basal coordinates."""
     from ..mesh import rule_based_fibres, write_mesh
 
-    mesh = rule_based_fibres(_read(src), alpha_endo=alpha_endo, alpha_epi=alpha_epi)
+    mesh = _read(src, region_names=region_names, surface_names=surface_names, name_map=name_map,
+                 region_field=region_field, surface_field=surface_field)
+    mesh = rule_based_fibres(mesh, alpha_endo=alpha_endo, alpha_epi=alpha_epi)
     write_mesh(mesh, dst)
     _say(f"wrote {dst} with fibres and sheets ({mesh.n_cells} tets)")
     if png is not None:

@@ -146,19 +146,27 @@ def read_mesh(
         if scale is not None:
             mesh = mesh.scaled(scale)
         mesh = check_mesh(mesh, source=str(p)) if check else mesh
+    source = None
     if name_map is None:  # a map found next to the mesh is used when it is one; otherwise said and ignored
         from ._surfaces import load_name_map
 
         found = find_name_map(p)
         if found is not None:
             try:
-                mesh = apply_names(mesh, name_map=load_name_map(found), name_map_source=str(found))
+                name_map, source = load_name_map(found), str(found)
+                return apply_names(mesh, region_names=region_names, surface_names=surface_names, name_map=name_map,
+                                   name_map_source=source)
             except MeshError as e:
+                if not str(e).startswith(str(found)):
+                    raise
                 _warn(f"ignored {found} found next to the mesh: {e}")
-    elif name_map is not False:
-        mesh = apply_names(mesh, name_map=name_map,
-                           name_map_source="name map" if isinstance(name_map, dict) else str(name_map))
-    return apply_names(mesh, region_names=region_names, surface_names=surface_names)
+        name_map = None
+    elif name_map is False:
+        name_map = None
+    else:
+        source = "name map" if isinstance(name_map, dict) else str(name_map)
+    return apply_names(mesh, region_names=region_names, surface_names=surface_names, name_map=name_map,
+                       name_map_source=source)
 
 
 def _meshio_read(p: Path, file_format: str | None):

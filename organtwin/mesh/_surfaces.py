@@ -327,8 +327,9 @@ def label_ventricular_surfaces(mesh: Mesh, *, feature_angle: float = FEATURE_ANG
     n_comp = int(comp_rest.max()) + 1 if rest.size else 0
     comp_area = np.bincount(comp_rest, weights=area[rest], minlength=n_comp)
     if n_comp not in (2, 3):
-        areas = ", ".join(f"{x:.0f}" for x in sorted(comp_area, reverse=True))
-        raise MeshError(f"found {n_comp} boundary component(s) besides the flat base (areas {areas} mm^2), expected 2 "
+        areas = ", ".join(f"{x:.0f}" for x in sorted(comp_area, reverse=True)) or "none"
+        raise MeshError(f"found {n_comp} boundary component(s) besides {int(flat.sum())} flat basal patch(es) (areas "
+                        f"{areas} mm^2), expected 2 "
                         "(LV: epi + endo) or 3 (BiV: epi + 2 endo); name the surfaces with a name map or "
                         "--surface-names instead")
     boxes = []

@@ -1,6 +1,12 @@
 """Pictures (pyvista off-screen renders). Imported only at the edge: the core never needs it."""
 
-from ._render import render_mesh as render_mesh, to_pyvista as to_pyvista
+from ._render import (
+    category_colours as category_colours,
+    region_colours as region_colours,
+    render_mesh as render_mesh,
+    to_pyvista as to_pyvista,
+)
+from ._surfaces_render import render_surfaces as render_surfaces
 from ._fibres_render import render_fibres as render_fibres
 from ._ecg_plot import plot_12lead as plot_12lead
 from ._circulation_plot import (

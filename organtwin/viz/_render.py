@@ -38,6 +38,34 @@ def to_pyvista(mesh: Mesh):
     return grid
 
 
+# Distinct colours for categories (regions, surfaces): Okabe-Ito / Tableau-like, then evenly spaced hues.
+_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+            "#7f7f7f", "#aec7e8", "#ff9896", "#98df8a", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2", "#9edae5")
+
+
+def category_colours(n: int) -> list[str]:
+    """`n` distinct colours (hex), one per category; never binned: category k always gets colour k."""
+    import colorsys
+
+    out = list(_PALETTE[:n])
+    for k in range(n - len(out)):
+        r, g, b = colorsys.hsv_to_rgb((k * 0.618034) % 1.0, 0.65, 0.9)
+        out.append(f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}")
+    return out
+
+
+def region_colours(mesh: Mesh) -> dict[int, tuple[str, str]]:
+    """{region id: (colour, legend label "1 LV")}: one distinct colour per region id, in id order."""
+    ids = mesh.region_ids.tolist()
+    names = dict(mesh.region_names)
+    return {rid: (c, f"{rid} {names[rid]}" if rid in names else str(rid))
+            for rid, c in zip(ids, category_colours(len(ids)))}
+
+
+def _is_categorical(name: str, data: np.ndarray) -> bool:
+    return name == "region" or (data.ndim == 1 and data.dtype.kind in "iu" and np.unique(data).size <= 20)
+
+
 def render_mesh(
     mesh: Mesh,
     out_png: str | os.PathLike,
@@ -49,7 +77,9 @@ def render_mesh(
 ) -> Path:
     """Render the mesh surface off-screen to a PNG, coloured by region (default) or by a point/cell field.
 
-    Vector fields are shown by magnitude. The file is written atomically (a temporary file renamed into place).
+    Regions (and integer cell fields with at most 20 values) are categorical: one distinct colour per id, never binned,
+    with a legend "id name" (e.g. "1 LV", "7 septum"). Vector fields are shown by magnitude. The file is written
+    atomically (a temporary file renamed into place).
     """
     pv = _pyvista()
     grid = to_pyvista(mesh)
@@ -57,32 +87,49 @@ def render_mesh(
     if name not in grid.cell_data and name not in grid.point_data:
         have = sorted(set(grid.cell_data.keys()) | set(grid.point_data.keys()))
         raise MeshError(f"no field named {name!r} to colour by (fields: {', '.join(have)})")
-    data = grid.cell_data[name] if name in grid.cell_data else grid.point_data[name]
+    on_cells = name in grid.cell_data
+    data = np.asarray(grid.cell_data[name] if on_cells else grid.point_data[name])
     if data.ndim == 2:
         mag = np.linalg.norm(data, axis=1)
-        (grid.cell_data if name in grid.cell_data else grid.point_data)[name + " |.|"] = mag
+        (grid.cell_data if on_cells else grid.point_data)[name + " |.|"] = mag
         name = name + " |.|"
-    categorical = name == "region"
+    categorical = on_cells and _is_categorical(name, data)
+    legend = None
+    if categorical:
+        if name == "region":
+            colours = region_colours(mesh)
+        else:
+            values = np.unique(data).tolist()
+            colours = {v: (c, f"{name} {v}") for v, c in zip(values, category_colours(len(values)))}
+        values = np.array(sorted(colours))
+        grid.cell_data["_category"] = np.searchsorted(values, data).astype(np.int32)
+        legend = [(colours[v][1], colours[v][0]) for v in values.tolist()]
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}.png")
     plotter = pv.Plotter(off_screen=True, window_size=list(window_size))
     try:
+        plotter.set_background("white")
         try:
             surf = grid.extract_surface(algorithm=None)
         except TypeError:  # pyvista < 0.47 has no `algorithm`
             surf = grid.extract_surface()
-        kw = dict(scalars=name, show_edges=mesh.n_cells < 20000, edge_color="#333333", line_width=0.3)
-        if categorical:
-            n_reg = len(np.unique(mesh.regions))
-            kw.update(categories=True, cmap=cmap or ("tab10" if n_reg <= 10 else "tab20"),
-                      scalar_bar_args=dict(title="region", n_labels=min(n_reg, 10), fmt="%.0f"))
+        kw = dict(show_edges=mesh.n_cells < 20000, edge_color="#333333", line_width=0.3)
+        if legend is not None:
+            from matplotlib.colors import ListedColormap
+
+            n = len(legend)
+            kw.update(scalars="_category", cmap=ListedColormap([c for _, c in legend]), clim=(-0.5, n - 0.5),
+                      show_scalar_bar=False, interpolate_before_map=False)
         else:
-            kw.update(cmap=cmap or "viridis", scalar_bar_args=dict(title=name))
+            kw.update(scalars=name, cmap=cmap or "viridis", scalar_bar_args=dict(title=name, color="black"))
         plotter.add_mesh(surf, **kw)
+        if legend is not None:
+            plotter.add_legend(labels=[[label, colour] for label, colour in legend], bcolor="white", face="rectangle",
+                               size=(0.28, min(0.05 * len(legend) + 0.02, 0.9)), loc="upper right")
         plotter.add_axes()
         if title:
-            plotter.add_text(title, font_size=10)
+            plotter.add_text(title, font_size=10, color="black")
         plotter.camera_position = "iso"
         plotter.camera.zoom(1.1)
         plotter.screenshot(str(tmp))

@@ -1,0 +1,81 @@
+"""The mesh-reading options every command that reads a mesh can share, and `read_mesh_cli` that applies them.
+
+Adopt them in a command with::
+
+    def cmd(mesh: Path, ..., region_names: RegionNames = None, surface_names: SurfaceNames = None,
+            name_map: NameMap = None, region_field: RegionField = None, surface_field: SurfaceField = None):
+        mesh = read_mesh_cli(mesh, region_names=region_names, surface_names=surface_names, name_map=name_map,
+                             region_field=region_field, surface_field=surface_field)
+
+Light module: the library is imported inside `read_mesh_cli`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+
+__all__ = ["RegionNames", "SurfaceNames", "NameMap", "RegionField", "SurfaceField", "read_mesh_cli", "parse_region_ids"]
+
+RegionNames = Annotated[Optional[str], typer.Option(
+    "--region-names", help="Name region ids, e.g. 1=LV,2=RV,7=septum (wins over the file's names and the name map).")]
+SurfaceNames = Annotated[Optional[str], typer.Option(
+    "--surface-names", help="Name surface tags, e.g. 17=endo_lv,18=endo_rv,20=base,21=base (one name for several "
+    "tags merges them).")]
+NameMap = Annotated[Optional[Path], typer.Option(
+    "--map", help="JSON name map, e.g. {\"LV endocardium\": 17, \"base\": [20, 21]} (default: <mesh stem>.json, "
+    "<stem>_names.json or <stem>.names.json next to the mesh, if present).")]
+RegionField = Annotated[Optional[str], typer.Option(
+    "--region-field", help="Cell field holding the region ids of the tets (default: region, gmsh:physical, medit:ref, "
+    "_volume-id, ..., tag, material; see docs/mesh-io.md).")]
+SurfaceField = Annotated[Optional[str], typer.Option(
+    "--surface-field", help="Cell field holding the surface tags of the triangles (default: the first of region, "
+    "_surface-id, surface-id, surface_id, surface, gmsh:physical, ... that varies over the triangles).")]
+
+
+def parse_region_ids(text: str | None, what: str = "--regions") -> list[int] | None:
+    """``"1,2,7"`` -> [1, 2, 7]; a one-line error for anything else."""
+    if text is None:
+        return None
+    try:
+        ids = [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError:
+        raise typer.BadParameter(f"{what} must be comma-separated integer ids like 1,2,7, got {text!r}") from None
+    if not ids:
+        raise typer.BadParameter(f"{what} must name at least one region id, like 1,2,7")
+    return ids
+
+
+def read_mesh_cli(
+    path: Path,
+    *,
+    scale: float | None = None,
+    region_names: str | None = None,
+    surface_names: str | None = None,
+    name_map: Path | None = None,
+    region_field: str | None = None,
+    surface_field: str | None = None,
+    say: Callable[[str], None] | None = print,
+):
+    """Read a mesh with the shared options; says (through `say`) which name map it used."""
+    from ..mesh import find_name_map, parse_id_names, read_mesh
+
+    regions = parse_id_names(region_names, "--region-names")
+    surfaces = parse_id_names(surface_names, "--surface-names")
+    if name_map is not None and not Path(name_map).is_file():
+        raise typer.BadParameter(f"--map: no such file {name_map}")
+    used = name_map if name_map is not None else find_name_map(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mesh = read_mesh(path, scale=scale, region_names=regions, surface_names=surfaces,
+                         name_map=name_map, region_field=region_field, surface_field=surface_field)
+    for w in caught:  # passed on as they came; a map found next to the mesh but ignored is not announced as used
+        if used is not None and str(w.message).startswith(f"ignored {used}"):
+            used = None
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if used is not None and say is not None:
+        say(f"names from {used}")
+    return mesh

@@ -1,0 +1,75 @@
+"""Off-screen picture of a mesh's named surfaces, one distinct colour each, so a user can check a labelling.
+
+Three views: the outside (every surface opaque), and from the side and from the apex with the largest surface (usually
+the epicardium) faint, to show the inner surfaces (endocardia, base). The legend gives each surface's name, triangle count and area.
+pyvista is imported here (the edge), never by the core.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import numpy as np
+
+from .._errors import MeshError
+from ._render import _pyvista, category_colours
+
+__all__ = ["render_surfaces"]
+
+
+def render_surfaces(mesh, out_png, *, window_size=(2200, 650), title: str | None = None) -> pathlib.Path:
+    """Write a PNG of `mesh.surfaces`, one colour per surface with a legend "name (triangles, area mm²)".
+
+    Returns the path written (atomically: a temporary file renamed into place).
+    """
+    if not mesh.surfaces:
+        raise MeshError("render_surfaces: the mesh has no surfaces to draw; name them first (organtwin mesh surfaces)")
+    from ..mesh._surfaces import surface_summary
+
+    pv = _pyvista()
+    out_png = pathlib.Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    summary = surface_summary(mesh)
+    colours = dict(zip([s["name"] for s in summary], category_colours(len(summary))))
+    largest = max(summary, key=lambda s: s["area_mm2"])["name"]
+    points = np.asarray(mesh.points, dtype=np.float64)
+    polys = {}
+    for s in summary:
+        tri = mesh.surfaces[s["name"]].triangles.astype(np.int64)
+        faces = np.hstack([np.full((len(tri), 1), 3, dtype=np.int64), tri]).ravel()
+        polys[s["name"]] = pv.PolyData(points, faces).clean()
+    labels = [[f"{s['name']}  ({s['triangles']} tri, {s['area_mm2']:.0f} mm²)", colours[s["name"]]] for s in summary]
+
+    centre = 0.5 * (points.min(axis=0) + points.max(axis=0))
+    distance = 4.0 * float(np.ptp(points, axis=0).max())
+    views = [("outside", False, (1.0, 1.0, 0.8)), ("see-through, side", True, (-1.0, 1.0, 0.3)),
+             ("see-through, from the apex", True, (0.0, 0.0, -1.0))]
+    plotter = pv.Plotter(off_screen=True, shape=(1, 4), col_weights=[1, 1, 1, 0.9], window_size=tuple(window_size),
+                         border=False)
+    tmp = out_png.with_name(f".{out_png.stem}.tmp{os.getpid()}.png")
+    try:
+        for k, (caption, see_through, direction) in enumerate(views):
+            plotter.subplot(0, k)
+            plotter.set_background("white")
+            for name, poly in polys.items():
+                faint = see_through and name == largest and len(polys) > 1
+                plotter.add_mesh(poly, color=colours[name], opacity=0.15 if faint else 1.0, show_edges=False)
+            if see_through:
+                caption += f" ({largest} faint)"
+            plotter.add_text(f"{title}: {caption}" if title and k == 0 else caption, font_size=10, color="black")
+            d = np.asarray(direction, dtype=np.float64)
+            plotter.camera.focal_point = tuple(centre)
+            plotter.camera.position = tuple(centre + distance * d / np.linalg.norm(d))
+            plotter.camera.up = (0.0, 1.0, 0.0) if d[2] < -0.9 else (0.0, 0.0, 1.0)
+            plotter.reset_camera()
+            plotter.add_axes()
+        plotter.subplot(0, 3)
+        plotter.set_background("white")
+        plotter.add_legend(labels=labels, bcolor="white", face="rectangle", loc="center left",
+                           size=(0.98, min(0.09 * len(labels) + 0.02, 0.9)))
+        plotter.screenshot(str(tmp))
+    finally:
+        plotter.close()
+    os.replace(tmp, out_png)
+    return out_png
