@@ -542,8 +542,12 @@ def simulate_eikonal(tissue: EikonalTissue, sites, *, max_sweeps: int = 10_000,
             raise TypeError(f"simulate_eikonal: sites must be EikonalSite objects, got {type(s).__name__}")
     reached = _any_source(tissue, sites)
     if not isinstance(reached, jax.core.Tracer) and not bool(reached):
-        raise ValueError("simulate_eikonal: no mesh node lies within any site's radius; move the sites onto the mesh "
-                         "or raise EikonalSite(radius=...) (mm)")
+        from ._stimulus import nearest_node
+
+        near = "; ".join(f"site {k}: {nearest_node(tissue.points, point=np.asarray(s.position))}"
+                         for k, s in enumerate(sites))
+        raise ValueError(f"simulate_eikonal: no mesh node lies within any site's radius ({near}); move the sites onto "
+                         f"the mesh or raise EikonalSite(radius=...) (mm)")
     return _simulate(tissue, sites, max_sweeps, forward_mode)
 
 

@@ -253,6 +253,29 @@ class Stimulus(eqx.Module):
         return total / (t_b - t_a)
 
 
+def nearest_node(points, *, point=None, lower=None, upper=None, radius: float = 0.0) -> str:
+    """Host helper for error messages: ``"the nearest mesh node is i at (x, y, z) mm, d mm from <it>"`` for a point
+    (with ``radius`` > 0: from the sphere of that radius about it) or for the box ``lower..upper``."""
+    x = np.asarray(points, np.float64)
+    if point is not None:
+        d = np.linalg.norm(x - np.asarray(point, np.float64), axis=1) - float(radius)
+        what = "the site" if radius <= 0 else "the sphere's surface"
+    else:
+        gap = np.maximum(np.maximum(np.asarray(lower, np.float64) - x, x - np.asarray(upper, np.float64)), 0.0)
+        d, what = np.linalg.norm(gap, axis=1), "the box"
+    i = int(np.argmin(d))
+    return (f"the nearest mesh node is {i} at ({', '.join(f'{v:.4g}' for v in x[i])}) mm, {max(d[i], 0.0):.3g} mm from "
+            f"{what}")
+
+
+def _nearest_for(region, points) -> str:
+    if isinstance(region, Sphere):
+        return "; " + nearest_node(points, point=region.centre, radius=region.radius)
+    if isinstance(region, Box):
+        return "; " + nearest_node(points, lower=region.lower, upper=region.upper)
+    return ""
+
+
 def stimulus_masks(stimuli, points, surfaces, node_sets, dtype) -> Float[Array, "stimuli nodes"]:
     """The (n_stimuli, nodes) 0/1 masks of the stimuli (computed once per simulation).
 
@@ -263,11 +286,8 @@ def stimulus_masks(stimuli, points, surfaces, node_sets, dtype) -> Float[Array, 
     for k, stim in enumerate(stimuli):
         m = stim.region.node_mask(points, surfaces, node_sets)
         if not isinstance(m, jax.core.Tracer) and not bool(np.any(np.asarray(m))):
-            lo, hi = np.asarray(points).min(0), np.asarray(points).max(0)
-            raise ValueError(
-                f"stimulus {k} ({stim.region.describe()}) selects no mesh node; the mesh spans "
-                f"{np.round(lo, 3).tolist()}..{np.round(hi, 3).tolist()} mm"
-            )
+            raise ValueError(f"stimulus {k} ({stim.region.describe()}) selects no mesh node"
+                             f"{_nearest_for(stim.region, points)} (lengths are in mm)")
         masks.append(m.astype(dtype))
     if not masks:
         return jnp.zeros((0, points.shape[0]), dtype)

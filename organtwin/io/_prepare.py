@@ -338,7 +338,12 @@ def _check_stimuli(config: CaseConfig, mesh) -> tuple[int, ...]:
                                       f"nodes, 0..{mesh.n_nodes - 1})")
         n = int(_node_mask(spec, mesh).sum())
         if n == 0:
-            raise config.error(where, f"the {spec.describe()} selects no mesh node; {span} (lengths are in mm)")
+            from ..ep._stimulus import nearest_node
+
+            near = (nearest_node(mesh.points, point=spec.centre, radius=spec.radius) if spec.kind == "sphere" else
+                    nearest_node(mesh.points, lower=spec.lower, upper=spec.upper) if spec.kind == "box" else "")
+            raise config.error(where, f"the {spec.describe()} selects no mesh node; {near + '; ' if near else ''}{span} "
+                                      f"(lengths are in mm)")
         counts.append(n)
     return tuple(counts)
 
