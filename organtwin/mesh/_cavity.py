@@ -95,6 +95,8 @@ def _orient(tris: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     for p in range(n_pieces):
         root = int(np.flatnonzero(piece == p)[0])
         bfs, pred = breadth_first_order(graph, root, directed=False, return_predecessors=True)
+        if bfs.size < 2:
+            continue
         rel = np.asarray(graph[bfs[1:], pred[bfs[1:]]]).reshape(-1) == 2
         for t, q, r in zip(bfs[1:].tolist(), pred[bfs[1:]].tolist(), rel.tolist()):
             flip[t] = flip[q] ^ r

@@ -102,6 +102,7 @@ def mesh_summary(mesh: Mesh) -> dict:
         "tets": mesh.n_cells,
         "regions": regions,
         "surfaces": surfaces,
+        "cavities": _cavities(mesh),
         "bounding_box": bbox,
         "units_guess": {"units": units, "reason": reason},
         "quality": quality,
@@ -111,6 +112,21 @@ def mesh_summary(mesh: Mesh) -> dict:
         "cell_fields": sorted(mesh.cell_data),
         "point_fields": sorted(mesh.point_data),
     }
+
+
+def _cavities(mesh: Mesh) -> list[dict]:
+    """Cavity volumes of the endocardial / cavity surfaces (open ones closed at their rims) and of any closed surface
+    (organtwin.mesh.cavity_volumes); a cavity surface that cannot be closed is listed with the reason."""
+    from ._cavity import cavity_volumes
+
+    out = []
+    for name, c in cavity_volumes(mesh).items():
+        if isinstance(c, Exception):
+            out.append({"surface": name, "volume_mL": None, "error": str(c)})
+        else:
+            out.append({"surface": name, "volume_mL": c.volume_ml, "closed": c.closed, "rims": c.rims,
+                        "lid_area_mm2": c.lid_area_mm2})
+    return out
 
 
 def _g(x, spec: str = ".4g") -> str:
@@ -141,6 +157,12 @@ def format_summary(summary: dict) -> str:
             lines.append(f"  {x['name']:<{w}}  {x['tag']:>6}  {x['triangles']:>10,}  {x['area_mm2']:>12.4g}")
     else:
         lines.append("Surfaces: none")
+    for c in s.get("cavities", []):
+        if c["volume_mL"] is None:
+            lines.append(f"Cavity {c['surface']}: not measured ({c['error']})")
+        else:
+            how = "closed surface" if c["closed"] else f"open, closed at {c['rims']} rim{'s' if c['rims'] != 1 else ''}"
+            lines.append(f"Cavity {c['surface']}: {c['volume_mL']:.4g} mL ({how})")
     q = s["quality"]
     if "aspect_ratio" in q:
         ar, el = q["aspect_ratio"], q["edge_length_mm"]
