@@ -31,7 +31,7 @@ def mesh_surfaces(
     scale: Annotated[Optional[float], typer.Option(help="Multiply coordinates by this factor (1000 for m -> mm).")]
     = None,
 ):
-    """Name the surfaces of a mesh and check them: summary (name, tag, triangles, area) and a picture, one colour each."""
+    """Name the surfaces of a mesh and check them: summary (name, tag, triangles, area), a picture, one colour each."""
     from ..mesh import label_ventricular_surfaces, surface_summary, write_mesh
     from .._errors import MeshError
 

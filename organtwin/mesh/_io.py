@@ -424,7 +424,8 @@ def _from_meshio(m, source: str, *, region_field: str | None = None, surface_fie
         if key in (region_key, fibre_key, sheet_key):
             continue
         a = _concat(cd, key, tet_blocks)
-        if tri_blocks and key == tri_key and str(key).lower() in SURFACE_KEYS and a is not None and (a.size == 0 or np.all(a == a.flat[0])):
+        constant = a is not None and (a.size == 0 or bool(np.all(a == a.flat[0])))
+        if tri_blocks and key == tri_key and str(key).lower() in SURFACE_KEYS and constant:
             continue  # the surface tag field, constant (e.g. 0) on the tets: nothing to keep
         if a is None:
             _warn(f"{source}: skipped cell array {key!r}: its shape differs between tet blocks")

@@ -21,7 +21,7 @@ For a ventricular mesh (LV, or LV + RV) whose file carries no usable surface tag
 2. Feature edges: boundary edges whose dihedral angle (the angle between the two face normals) exceeds
    ``feature_angle`` (default 60 degrees). Cutting them splits the boundary into smooth patches.
 3. Base: the patches that are flat (area-weighted mean normal of length >= 0.95, i.e. normals within ~18 degrees of
-   their mean) and hold at least 0.5 % of the boundary area: the basal cut plane(s) and valve planes. At least one is
+   their mean) and hold at least 0.1 % of the boundary area: the basal cut plane(s) and valve planes. At least one is
    required.
 4. The other faces, grouped by edge connectivity (the base separates them), must form 2 (LV) or 3 (BiV) components.
    epi = the component with the largest bounding box (it must contain the others' boxes); the others are endocardia.
@@ -55,7 +55,7 @@ FEATURE_ANGLE_DEG = 60.0
 #: Tags given to automatically labelled surfaces (the same as the built-in meshes use).
 AUTO_SURFACE_TAGS = {"base": 10, "endo_rv": 20, "endo_lv": 30, "epi": 40}
 _FLATNESS = 0.95
-_MIN_BASE_FRACTION = 0.005
+_MIN_BASE_FRACTION = 0.001
 
 
 # ============================================================================================================ names
@@ -260,7 +260,7 @@ def _normals_areas(points: np.ndarray, tris: np.ndarray) -> tuple[np.ndarray, np
 
 
 def _edge_pairs(tris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each interior edge of a triangle set, the two triangles sharing it (non-manifold edges pair the first two)."""
+    """For each interior edge of a triangle set, the two triangles sharing it (non-manifold edges: neighbours)."""
     e = np.sort(tris[:, [[0, 1], [1, 2], [2, 0]]].reshape(-1, 2), axis=1)
     owner = np.repeat(np.arange(len(tris)), 3)
     order = np.lexsort((e[:, 1], e[:, 0]))

@@ -1,7 +1,8 @@
 """Off-screen picture of a mesh's named surfaces, one distinct colour each, so a user can check a labelling.
 
 Three views: the outside (every surface opaque), and from the side and from the apex with the largest surface (usually
-the epicardium) faint, to show the inner surfaces (endocardia, base). The legend gives each surface's name, triangle count and area.
+the epicardium) faint, to show the inner surfaces (endocardia, base). The legend gives each surface's name, triangle
+count and area.
 pyvista is imported here (the edge), never by the core.
 """
 
