@@ -561,3 +561,27 @@ def test_regions_survive_a_round_trip_next_to_competing_tag_fields(tmp_path, ext
     assert names == ["tag"] and "tag" not in dropped.cell_data
     kept, _ = separate_tag_fields(mesh, keep=True)
     np.testing.assert_array_equal(kept.cell_data["orig:tag"], mesh.cell_data["tag"])
+
+
+def test_cli_convert_keeps_the_septum_and_drops_or_renames_competing_fields(capsys, tmp_path):
+    from cli import one_error_line, run_cli
+
+    path, truth = _cohort_file(tmp_path, {"LV": 1, "RV": 2, "septum": 7, "endo_lv": 17})
+    out = tmp_path / "vent.msh"
+    rc, stdout, err = run_cli(capsys, "mesh", "convert", path, out, "--regions", "1,2,7")
+    assert rc == 0, err
+    assert "dropped the other tag field(s) tag" in stdout and "regions 1 LV, 2 RV, 7 septum" in stdout
+    back = read_mesh(out)
+    assert back.region_ids.tolist() == [1, 2, 7] and "tag" not in back.cell_data
+    assert dict(back.region_names) == {1: "LV", 2: "RV", 7: "septum"}
+    assert back.surfaces["endo_lv"].n_faces == len(truth["faces"][17])
+    rc, stdout, err = run_cli(capsys, "mesh", "convert", path, tmp_path / "k.vtu", "--keep-fields")
+    assert rc == 0, err
+    kept = read_mesh(tmp_path / "k.vtu")
+    np.testing.assert_array_equal(kept.cell_data["orig:tag"], np.where(truth["vol"] == 7, 1, truth["vol"]))
+    np.testing.assert_array_equal(kept.regions, truth["vol"])
+    rc, _, err = run_cli(capsys, "mesh", "convert", path, tmp_path / "x.vtu", "--regions", "1,3")
+    assert rc == 1 and "region(s) [3] not in the mesh (regions present: [1, 2, 7])" in one_error_line(err)
+    rc, _, err = run_cli(capsys, "mesh", "convert", path, tmp_path / "x.vtu", "--region-names", "1=LV,x")
+    assert rc == 1 and "--region-names: cannot read 'x'" in one_error_line(err)
+    assert not (tmp_path / "x.vtu").exists()
