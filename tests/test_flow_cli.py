@@ -160,6 +160,9 @@ def test_circulation_with_activation(capsys, tmp_path):
     (["--tol", "0"], 2, "--tol"),
     (["--lv-regions", "1"], 2, "--activation"),
     (["--activation", "nope.vtu"], 1, "nope.vtu"),
+    (["--edv", "measured"], 2, "--activation"),
+    (["--edv", "LV=abc"], 2, "--edv"),
+    (["--edv", "LA=100"], 2, "--edv"),
 ])
 def test_circulation_bad_command_lines_are_one_line(capsys, tmp_path, argv, code, word):
     out = tmp_path / "o"
@@ -187,3 +190,72 @@ def test_param_paths():
     assert eff["period"] == 0.9 and eff["LV"]["e_active"] == 2.0 and eff["LV"]["v0"] == 5.0
     assert eff["initial"]["volume"] == {**REGAZZONI2022["initial"]["volume"], "LV": 110.0}
     assert eff["initial"]["pressure"] == REGAZZONI2022["initial"]["pressure"]
+
+
+def _four_chamber_like(tmp_path, names=True, surfaces=True):
+    """The built-in BiV with the LV's septal side as a region 7 'septum' (ids as a four-chamber patient mesh numbers
+    them) and an apex-to-base activation, written as an activation mesh."""
+    from organtwin.mesh import builtin_mesh_path, read_mesh, write_mesh
+
+    mesh = read_mesh(builtin_mesh_path("biv"))
+    centroid = mesh.points[mesh.tets].mean(axis=1)
+    regions = np.where((mesh.regions == 1) & (centroid[:, 1] < -15.0), 7, mesh.regions)
+    z = mesh.points[:, 2]
+    act = 80.0 * (z - z.min()) / (z.max() - z.min())
+    mesh = mesh.replace(regions=regions, region_names={1: "LV", 2: "RV", 7: "septum"} if names else {},
+                        surfaces=mesh.surfaces if surfaces else {}, point_data={"activation_time": act})
+    src = tmp_path / "activation.vtu"
+    write_mesh(mesh, src)
+    return mesh, src
+
+
+def test_circulation_takes_the_septum_into_the_lv_and_the_measured_edv(capsys, tmp_path):
+    from organtwin.mesh import cavity_volume
+
+    mesh, src = _four_chamber_like(tmp_path)
+    assert (mesh.regions == 7).sum() > 1000
+    out = tmp_path / "circ"
+    rc, text, err = run_cli(capsys, "flow", "circulation", "--activation", src, "--edv", "measured", "--out", out)
+    assert rc == 0, err
+    assert "LV = regions 1 (LV) + 7 (septum); RV = region 2 (RV)" in text
+    s = json.loads((out / "summary.json").read_text())
+    assert s["activation"]["lv_regions"] == [1, 7] and s["activation"]["rv_regions"] == [2]
+    lv_nodes = np.unique(mesh.tets[np.isin(mesh.regions, [1, 7])])
+    assert s["activation"]["LV"]["nodes"] == lv_nodes.size
+    e = s["edv"]
+    for c, name in (("LV", "endo_lv"), ("RV", "endo_rv")):
+        target = cavity_volume(mesh, name)
+        assert e["target_mL"][c] == pytest.approx(target, rel=1e-9)
+        assert f"{c} EDV target {target:.4g} mL from the {name} cavity of {src}" in text
+        assert s["metrics"][c]["EDV_mL"] == pytest.approx(target, rel=0.005)   # the rule is exact (measured 1e-6)
+        assert abs(e["deviation_percent"][c]) < 0.5
+    assert e["target_mL"]["LV"] == pytest.approx(75.69, abs=0.02)              # the built-in BiV's LV cavity, mL
+    assert e["before_mL"]["LV"] > 110                                           # the preset's LV EDV, before
+    # the similarity keeps the pressures: the aorta as in the preset run with the same activation
+    assert 100 < s["metrics"]["aorta"]["systolic_mmHg"] < 140
+    assert "simulated EDV LV" in text and "chambers set for the EDV" in text
+
+
+@pytest.mark.parametrize("kw, argv, word", [
+    ({"names": False}, [], "--lv-regions"),                                           # regions 1, 2, 7 without names
+    ({}, ["--lv-regions", "1,5"], "no region 5 in the mesh (regions present: 1 (LV), 2 (RV), 7 (septum))"),
+    ({"surfaces": False}, ["--edv", "measured"], "no surface named 'endo_lv'"),
+])
+def test_circulation_region_and_cavity_errors_are_one_line(capsys, tmp_path, kw, argv, word):
+    _, src = _four_chamber_like(tmp_path, **kw)
+    out = tmp_path / "o"
+    rc, _, err = run_cli(capsys, "flow", "circulation", "--activation", src, "--out", out, *argv)
+    assert rc == 1
+    assert word in one_error_line(err, only=True)
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_circulation_given_edv(capsys, tmp_path):
+    out = tmp_path / "circ"
+    rc, text, err = run_cli(capsys, "flow", "circulation", "--edv", "LV=123,RV=186", "--out", out)
+    assert rc == 0, err
+    m = json.loads((out / "summary.json").read_text())["metrics"]
+    assert m["LV"]["EDV_mL"] == pytest.approx(123.0, rel=1e-3) and m["RV"]["EDV_mL"] == pytest.approx(186.0, rel=1e-3)
+    assert m["LV"]["SV_mL"] == pytest.approx(m["RV"]["SV_mL"], rel=1e-3)
+    assert "RV EDV target 186 mL (given with --edv)" in text

@@ -167,6 +167,44 @@ def _activation_stats(times, weights) -> dict:
             "dispersion_sd_ms": float(np.sqrt(np.sum(w * (t - mean) ** 2) / np.sum(w)))}
 
 
+def _parse_edv(text: str | None):
+    """None, "measured", or {"LV": mL, "RV": mL} from ``--edv``."""
+    if text is None:
+        return None
+    if text.strip().lower() == "measured":
+        return "measured"
+    out = {}
+    for item in text.replace(" ", "").split(","):
+        key, eq, value = item.partition("=")
+        try:
+            v = float(value)
+        except ValueError:
+            v = math.nan
+        if not eq or key.upper() not in ("LV", "RV") or not (math.isfinite(v) and v > 0) or key.upper() in out:
+            raise typer.BadParameter(f"--edv must be 'measured' or LV=VALUE,RV=VALUE in mL (e.g. LV=120,RV=186), got "
+                                     f"{text!r}")
+        out[key.upper()] = v
+    return out
+
+
+def _edv_targets(given, run) -> tuple[dict, dict]:
+    """({chamber: mL}, {chamber: where it came from}) for --edv."""
+    if given != "measured":
+        return dict(given), {c: "(given with --edv)" for c in given}
+    from .._errors import MeshError
+    from ..mesh import cavity
+
+    targets, where = {}, {}
+    for c, name in (("LV", "endo_lv"), ("RV", "endo_rv")):
+        try:
+            cav = cavity(run.mesh, name)
+        except MeshError as e:
+            raise MeshError(f"--edv measured: {run.source}: {e}; or give the volumes, --edv LV=120,RV=186 (mL)") from None
+        targets[c] = cav.volume_ml
+        where[c] = f"from the {name} cavity of {run.source} ({cav.describe()})"
+    return targets, where
+
+
 _CSV_GROUPS = (("pressure", "mmHg"), ("volume", "mL"), ("flow", "mL_per_s"))
 
 
@@ -220,6 +258,10 @@ def circulation(
                                                                        "in mmHg, mL, s (e.g. LV.e_active=2.0, "
                                                                        "sys.r_ar=1.0, period=0.9); repeat for more.")
                      ] = None,
+    edv: Annotated[Optional[str], typer.Option("--edv", help="Set the ventricles' end-diastolic volumes: 'measured' (the "
+                                                             "endo_lv / endo_rv cavities of the --activation mesh, "
+                                                             "taken as at end-diastole) or LV=120,RV=186 (mL). Rule: "
+                                                             "docs/regazzoni2022.md.")] = None,
     tol: Annotated[float, typer.Option(help="Periodic state: largest relative cycle-to-cycle change.")] = 1e-6,
     max_cycles: Annotated[int, typer.Option("--max-cycles", help="Give up after this many cycles.")] = 200,
 ):
@@ -232,6 +274,10 @@ def circulation(
     rv_ids = _parse_regions(rv_regions, "--rv-regions")
     if activation is None and (lv_ids or rv_ids):
         raise typer.BadParameter("--lv-regions / --rv-regions need --activation")
+    edv_given = _parse_edv(edv)
+    if edv_given == "measured" and activation is None:
+        raise typer.BadParameter("--edv measured takes the cavity volumes of the --activation mesh; give --activation, "
+                                 "or the volumes as --edv LV=120,RV=186 (mL)")
 
     from ..flow.zerod import REGAZZONI2022
 
@@ -248,12 +294,13 @@ def circulation(
 
     from .. import __version__
     from ..couple import ELECTROMECHANICAL_DELAY_MS, activation_from_run, couple_circulation
-    from ..flow.zerod import regazzoni2022, simulate_circulation
+    from ..flow.zerod import regazzoni2022, regazzoni2022_for_edv, simulate_circulation
     from ..io import RESULTS_MARKER, results_folder, write_json
     from ..viz import plot_circulation_pressures, plot_circulation_volumes, plot_pv_loops
 
-    circ = regazzoni2022(params=nested, dtype=jnp.float64)
-    act_doc = None
+    params = _effective(REGAZZONI2022, nested)
+    circ = regazzoni2022(params=params, dtype=jnp.float64)
+    act_doc = edv_doc = run = None
     if activation is not None:
         run = activation_from_run(activation, lv_regions=lv_ids, rv_regions=rv_ids)
         _say(f"{run.regions_text} (of {run.source})")
@@ -269,15 +316,43 @@ def circulation(
         _say(f"activation {run.source}: LV onset {lv['onset_ms']:.1f} ms, mean {lv['mean_ms']:.1f} ms, dispersion "
              f"(SD) {lv['dispersion_sd_ms']:.1f} ms; RV onset {rv['onset_ms']:.1f} ms, mean {rv['mean_ms']:.1f} ms, "
              f"dispersion (SD) {rv['dispersion_sd_ms']:.1f} ms")
+    if edv_given is not None:
+        targets, where = _edv_targets(edv_given, run)
+        for c in ("LV", "RV"):
+            if c in targets:
+                _say(f"{c} EDV target {targets[c]:.4g} mL {where[c]}")
+        first = simulate_circulation(circ, tol=tol, max_cycles=max_cycles)
+        params, how = regazzoni2022_for_edv(params, first.metrics, targets)
+        circ = regazzoni2022(params=params, dtype=jnp.float64)
+        if run is not None:
+            circ = couple_circulation(circ, run.activation_ms, run.lv_volume, run.rv_volume)
+        edv_doc = {"target_mL": targets, "source": where, **how,
+                   "before_mL": {c: first.metrics[c]["EDV_mL"] for c in ("LV", "RV")}}
+        _say(f"chambers set for the EDV: {how['rule']}")
     t1 = time.perf_counter()
     res = simulate_circulation(circ, tol=tol, max_cycles=max_cycles)   # solver failures: one-line NetworkError
     run_s = time.perf_counter() - t1
+    if edv_doc is not None:
+        sim = {c: res.metrics[c]["EDV_mL"] for c in ("LV", "RV")}
+        dev = {c: 100.0 * (sim[c] / t - 1.0) for c, t in edv_doc["target_mL"].items()}
+        edv_doc.update(simulated_mL=sim, deviation_percent=dev)
+        _say("simulated EDV " + ", ".join(f"{c} {sim[c]:.4g} mL" + (f" (target {edv_doc['target_mL'][c]:.4g} mL, "
+                                                                     f"{dev[c]:+.2f} %)" if c in dev else "")
+                                          for c in ("LV", "RV")))
+        off = {c: d for c, d in dev.items() if abs(d) > 3.0}
+        if off:
+            import warnings
+
+            from .._errors import MeshWarning
+
+            warnings.warn(f"--edv: the simulated EDV misses the target by more than 3 % ("
+                          f"{', '.join(f'{c} {d:+.1f} %' for c, d in off.items())})", MeshWarning, stacklevel=2)
     bv = res.blood_volume
     summary = {
         RESULTS_MARKER: {"kind": "flow circulation", "organtwin_version": __version__},
         "preset": preset.value,
         "parameter_overrides": flat,
-        "parameters": _effective(REGAZZONI2022, nested),
+        "parameters": params,
         "period_s": float(circ.period),
         "heart_rate_per_min": 60.0 / float(circ.period),
         "dtype": "float64",
@@ -287,6 +362,7 @@ def circulation(
         "blood_volume_mL": float(bv.mean()),
         "blood_volume_ptp_mL": float(bv.max() - bv.min()),
         "activation": act_doc,
+        "edv": edv_doc,
         "metrics": res.metrics,
         "timing": {"run_s": run_s, "wall_s": time.perf_counter() - t0},
         "files": ["circulation.csv", "summary.json", "pv_loops.png", "pressures.png", "volumes.png"],

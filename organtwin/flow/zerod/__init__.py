@@ -52,5 +52,6 @@ from ._closed_loop import (
     CirculationResult as CirculationResult,
     haemodynamics as haemodynamics,
     regazzoni2022 as regazzoni2022,
+    regazzoni2022_for_edv as regazzoni2022_for_edv,
     simulate_circulation as simulate_circulation,
 )

@@ -26,6 +26,7 @@ from ._solve import (Integrator, PeriodicState, default_integrator, periodic_ste
                      solver_failure)
 
 __all__ = ["CHAMBERS", "Circulation", "CirculationResult", "REGAZZONI2022", "haemodynamics", "regazzoni2022",
+           "regazzoni2022_for_edv",
            "simulate_circulation"]
 
 CHAMBERS = ("LA", "LV", "RA", "RV")
@@ -100,6 +101,58 @@ def regazzoni2022(*, valve_law: ValveLaw = ValveLaw.TANH, steepness: float = 10.
     init = p["initial"]
     y0 = model.initial_state(pressure=init["pressure"], volume=init["volume"], dtype=dtype)
     return Circulation(model, T, y0)
+
+
+def regazzoni2022_for_edv(params: dict, metrics: dict, edv_ml: dict) -> tuple[dict, dict]:
+    """Parameters of the Regazzoni 2022 loop whose periodic beat has the end-diastolic volumes ``edv_ml``
+    (``{"LV": mL, "RV": mL}``, either or both), from a full parameter dict ``params`` and the ``metrics`` of its own
+    periodic beat (`simulate_circulation(...).metrics`, with the same activation). Returns ``(params, how)``.
+
+    The rule (exact, no iteration; the activation timing is untouched):
+
+    1. **Scale the whole loop's volumes** by ``s = EDV_LV target / EDV_LV`` (``s`` from the RV when only the RV is
+       given): every chamber's rest volume V0 and every compliance times s; every elastance (active and passive),
+       resistance (valves, vessels) and inertance divided by s; the initial volumes times s. This is a similarity of the
+       model: the same beat with every pressure unchanged and every volume and flow times s (a chamber's pressure
+       (EA e + EB)(V − V0), a vessel's C dp/dt and a junction's R Q + L dQ/dt are all invariant), so EF and pressures are
+       kept and the cardiac output scales with the heart.
+    2. **Shift the RV's rest volume** (and its initial volume) by ``Δ = EDV_RV target − s·EDV_RV``: the RV pressure
+       depends only on V − V0, so the RV volume trace moves by Δ exactly, with its pressures and stroke volume kept; a
+       dilated RV (Δ > 0) has a lower EF. Refused (ValueError) when the shifted RV would empty below 5 % of its EDV (end-
+       systolic volume s·ESV_RV + Δ), i.e. an RV too small for the stroke volume the LV sets.
+
+    ``how``: ``{"scale": s, "rv_shift_mL": Δ, "rule": text}``.
+    """
+    for k, v in edv_ml.items():
+        if k not in ("LV", "RV") or not (np.isfinite(v) and v > 0):
+            raise ValueError(f"regazzoni2022_for_edv: end-diastolic volumes are LV / RV in mL > 0, got {k}={v}")
+    if not edv_ml:
+        raise ValueError("regazzoni2022_for_edv: give an LV and/or RV end-diastolic volume")
+    ref = "LV" if "LV" in edv_ml else "RV"
+    s = float(edv_ml[ref]) / float(metrics[ref]["EDV_mL"])
+    p = _merge(REGAZZONI2022, params, "")
+    for c in CHAMBERS:
+        q = p[c]
+        q["v0"], q["e_active"], q["e_passive"] = q["v0"] * s, q["e_active"] / s, q["e_passive"] / s
+    p["valves"] = {k: v / s for k, v in p["valves"].items()}
+    for circ in ("sys", "pul"):
+        q = p[circ]
+        for k in q:
+            q[k] = q[k] * s if k.startswith("c_") else q[k] / s
+    p["initial"]["volume"] = {k: v * s for k, v in p["initial"]["volume"].items()}
+    shift = 0.0
+    if "LV" in edv_ml and "RV" in edv_ml:
+        shift = float(edv_ml["RV"]) - s * float(metrics["RV"]["EDV_mL"])
+        esv = s * float(metrics["RV"]["ESV_mL"]) + shift
+        if esv < 0.05 * float(edv_ml["RV"]):
+            raise ValueError(f"RV EDV {float(edv_ml['RV']):.4g} mL is too small for the LV EDV {float(edv_ml['LV']):.4g} mL: "
+                             f"with the stroke volume the LV sets ({s * float(metrics['RV']['SV_mL']):.3g} mL) the RV "
+                             f"would empty to {esv:.3g} mL; check the cavity volumes (LV/RV swapped?) or give --edv LV=..")
+        p["RV"]["v0"] += shift
+        p["initial"]["volume"]["RV"] += shift
+    rule = (f"loop volumes scaled x{s:.4g} (V0, compliances x s; elastances, resistances, inertances / s)"
+            + (f", RV rest volume shifted {shift:+.4g} mL" if "LV" in edv_ml and "RV" in edv_ml else ""))
+    return p, {"scale": s, "rv_shift_mL": shift, "rule": rule}
 
 
 def _merge(base: dict, over: dict, where: str) -> dict:
