@@ -11,9 +11,16 @@ from ._lead_field import (
 from ._electrodes import (
     CANONICAL_ELECTRODES as CANONICAL_ELECTRODES,
     CANONICAL_TORSO as CANONICAL_TORSO,
+    ChestPlacement as ChestPlacement,
+    chest_for_heart as chest_for_heart,
+    chest_geometry as chest_geometry,
     electrodes_for_mesh as electrodes_for_mesh,
     heart_frame as heart_frame,
     standard_electrodes as standard_electrodes,
     torso_for_heart as torso_for_heart,
 )
-from ._features import ecg_features as ecg_features
+from ._features import (
+    NORMAL_QRS_AMPLITUDE as NORMAL_QRS_AMPLITUDE,
+    ecg_features as ecg_features,
+    qrs_amplitude_check as qrs_amplitude_check,
+)

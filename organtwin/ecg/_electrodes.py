@@ -1,49 +1,66 @@
-"""Standard ECG electrode positions around a heart mesh: the nine electrodes RA, LA, LL, V1–V6 placed from the heart's
-centre, its long axis and the side the right ventricle lies on.
+"""Standard ECG electrode positions on a generated chest around a heart mesh: the nine electrodes RA, LA, LL, V1–V6 on
+the skin of an ellipsoidal torso sized from the heart and placed from its long axis and the side the right ventricle
+lies on. The same positions serve the infinite-medium pseudo-ECG (`pseudo_ecg_matrix`) and the torso lead-field ECG
+(`torso_for_heart` meshes that very ellipsoid).
 
-A canonical adult chest is described in a torso frame (mm, origin at the heart's centre): X towards the patient's left,
-Y anterior, Z superior. Positions (rounded from adult anthropometry; the heart's centre sits ~30 mm left of the midline
-and ~60 mm behind the sternum):
+Torso frame (mm, origin at the centre of the ventricles): X towards the patient's left, Y anterior, Z superior. In it
+the heart's long axis (base → apex) points left, anterior and inferior, ``(0.55, 0.45, -0.70)`` normalised (≈ 45° to
+the left in the frontal plane, ≈ 30° forward: the usual oblique lie of the heart), and the right ventricle lies to
+the right of and in front of the left, ``(-0.6, 0.8, 0)`` (its part normal to the long axis). A heart mesh is rotated
+into this frame from its own axes (`heart_frame`: base → apex from the 'base' surface, LV → RV from the regions).
 
-* V1, V2: 4th intercostal space at the right / left sternal border (±25 mm from the midline), 30 mm above the centre;
-* V4: 5th intercostal space, mid-clavicular line (90 mm left of the midline); V3 halfway between V2 and V4;
-* V5 anterior axillary and V6 mid-axillary line at the level of V4;
-* RA, LA on the right / left shoulder, LL on the left hip (Mason–Likar torso placement, as used for exercise ECGs and
-  in simulation studies where the limbs are not modelled).
+Reference adult (scale ``s = 1``; every length below is multiplied by ``s``):
 
-In that frame the heart's long axis (base → apex) points left, anterior and inferior: ``(0.55, 0.45, -0.70)``
-(normalised), and the right ventricle lies to the right and anterior of the left: ``(-0.6, 0.8, 0)`` (its component
-normal to the long axis is used). `standard_electrodes` rotates the canonical positions so that these two directions
-match the mesh's, and translates them to the mesh's heart centre. The positions are approximate (±2 cm in real
-patients); for a patient give measured positions instead.
+* Heart: ventricular length base → apex ``L0 = 90 mm`` (the whole heart, atria included, is ~120 mm long, ~85 mm
+  wide and ~60 mm deep: Gray's Anatomy, 41st ed., ch. 57). ``s = L / L0`` from the mesh's own ventricular length
+  ``L`` (its extent along the long axis), so a small heart gets a small chest; ``L`` outside 50–150 mm (a child's heart
+  is ~50 mm; a heart in metres or cm is 1000× or 10× off) warns (`MeshWarning`) and is still scaled proportionately.
+* Chest at the level of the heart: an elliptic cross-section 320 mm wide (left–right) and 220 mm deep
+  (front–back) — adult chest breadth ~300–350 mm and depth ~200–250 mm. The torso is the ellipsoid with that
+  cross-section at Z = 0, vertical semi-axis 420 mm centred 130 mm below the heart (top ~290 mm above the heart: the
+  shoulders; bottom ~550 mm below: the pelvis). The heart's centre is 40 mm left of the midline, and its most
+  anterior point ``GAP = 35 mm`` behind the anterior skin (sternum and chest wall, ~20–40 mm in adults); the apex then
+  lies near the anterior chest wall, as palpated at the 5th intercostal space, mid-clavicular line.
+* Precordial electrodes (AHA/ACCF/HRS 2007 recommendations for the standardization of the ECG, part I, Kligfield et
+  al., Circulation 115:1306): V1 / V2 in the 4th intercostal space at the right / left sternal border (25 mm either
+  side of the midline), 30 mm above V4; V4 in the 5th intercostal space on the mid-clavicular line (95 mm left of the
+  midline) at the height of the heart's apex; V3 halfway between V2 and V4; V5 on the anterior axillary line and V6
+  on the mid-axillary line (the lateral extreme of the chest), both at V4's height. Each is put on the anterior skin
+  of the ellipsoid at its (X, Z).
+* Limb electrodes at the torso's limb junctions (Mason–Likar placement, Am Heart J 71:196, 1966, as used for
+  exercise ECGs and in simulations where the limbs are not modelled): RA / LA on the right / left shoulder (150 mm
+  above the heart, 70% of the chest's half-width from the midline, anterior skin), LL at the left hip (300 mm below
+  the heart, 60% of the half-width to the left). The limbs themselves are linear conductors that add no potential
+  difference, so the potential at a limb's junction with the trunk is the limb lead's.
+
+With these, the nearest electrode (usually V2–V4) lies ``GAP`` ≈ 30–40 mm from the myocardium and the limb electrodes
+~200–350 mm from it. The positions are approximate (±2 cm in real patients): for a patient, give measured ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+
 import numpy as np
 
+from .._errors import MeshWarning
 from ._leads import ELECTRODE_NAMES
 
-__all__ = ["CANONICAL_ELECTRODES", "CANONICAL_TORSO", "electrodes_for_mesh", "heart_frame", "standard_electrodes",
-           "torso_for_heart"]
+__all__ = ["CANONICAL_ELECTRODES", "CANONICAL_TORSO", "ChestPlacement", "chest_for_heart", "chest_geometry",
+           "electrodes_for_mesh", "heart_frame", "standard_electrodes", "torso_for_heart"]
 
-# The canonical torso (same frame): an ellipsoid around the chest and abdomen, mm.
-CANONICAL_TORSO = {"center": (-30.0, -50.0, -75.0), "radii": (170.0, 115.0, 300.0)}
-
-# torso frame, mm, origin at the heart's centre (X patient's left, Y anterior, Z superior)
-CANONICAL_ELECTRODES = {
-    "RA": (-180.0, 0.0, 200.0),
-    "LA": (120.0, 0.0, 200.0),
-    "LL": (60.0, 0.0, -350.0),
-    "V1": (-55.0, 60.0, 30.0),
-    "V2": (-5.0, 60.0, 30.0),
-    "V3": (27.5, 52.5, 15.0),
-    "V4": (60.0, 45.0, 0.0),
-    "V5": (100.0, 10.0, 0.0),
-    "V6": (120.0, -40.0, 0.0),
-}
 _LONG_AXIS = np.array([0.55, 0.45, -0.70])
 _RV_SIDE = np.array([-0.6, 0.8, 0.0])
+
+REFERENCE_HEART_LENGTH_MM = 90.0  # ventricular base -> apex length of the reference adult heart
+PLAUSIBLE_HEART_LENGTH_MM = (50.0, 150.0)
+_CHEST_WIDTH, _CHEST_DEPTH = 320.0, 220.0  # at the heart's level
+_TORSO_HALF_HEIGHT, _TORSO_DROP = 420.0, 130.0  # vertical semi-axis; the ellipsoid's centre below the heart
+_MIDLINE = -40.0  # the midline's X: the heart's centre is 40 mm left of it
+GAP_MM = 35.0  # from the heart's most anterior point to the anterior skin
+_REF_ANTERIOR = 40.0  # the reference heart's most anterior point, Y (for the canonical positions only)
+_REF_APEX_Z = -35.0  # the reference heart's apex height, Z (for the canonical positions only)
 
 
 def _frame(axis, side) -> np.ndarray:
@@ -59,10 +76,59 @@ def _frame(axis, side) -> np.ndarray:
     return np.stack([a, b, np.cross(a, b)], axis=1)
 
 
+def chest_geometry(scale: float = 1.0, *, anterior: float | None = None, apex_z: float | None = None) -> dict:
+    """The generated chest in the torso frame (mm, module docstring), every length times ``scale``: ``{"center",
+    "radii"}`` of the torso ellipsoid and ``"electrodes"`` ``{name: (3,) on its skin}``. ``anterior``: the heart's most
+    anterior Y and ``apex_z`` its apex's Z in this frame (mm, already at this scale; default: the reference heart's)."""
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"chest_geometry: scale must be positive, got {scale}")
+    s = float(scale)
+    anterior = _REF_ANTERIOR * s if anterior is None else float(anterior)
+    apex_z = _REF_APEX_Z * s if apex_z is None else float(apex_z)
+    hw, hd = 0.5 * _CHEST_WIDTH * s, 0.5 * _CHEST_DEPTH * s  # half-width, half-depth at Z = 0
+    xc = _MIDLINE * s
+    yc = anterior + GAP_MM * s - hd
+    zc = -_TORSO_DROP * s
+    rz = _TORSO_HALF_HEIGHT * s
+    f0 = np.sqrt(1.0 - (zc / rz) ** 2)
+    rx, ry = hw / f0, hd / f0
+    center, radii = np.array([xc, yc, zc]), np.array([rx, ry, rz])
+
+    def skin(x, z, front=True):
+        q = 1.0 - ((x - xc) / rx) ** 2 - ((z - zc) / rz) ** 2
+        return np.array([x, yc + (1.0 if front else -1.0) * ry * np.sqrt(max(q, 0.0)), z])
+
+    z4 = apex_z
+    z2 = z4 + 30.0 * s
+    half4 = rx * np.sqrt(max(1.0 - ((z4 - zc) / rz) ** 2, 0.0))  # the chest's half-width at V4's height
+    x4, x6 = xc + 95.0 * s, xc + half4
+    v2, v4 = skin(xc + 25.0 * s, z2), skin(x4, z4)
+    mid = 0.5 * (v2 + v4)
+    el = {
+        "RA": skin(xc - 0.6 * hw, 120.0 * s),
+        "LA": skin(xc + 0.6 * hw, 120.0 * s),
+        "LL": skin(xc + 0.5 * hw, -200.0 * s),
+        "V1": skin(xc - 25.0 * s, z2),
+        "V2": v2,
+        "V3": skin(mid[0], mid[2]),
+        "V4": v4,
+        "V5": skin(0.5 * (x4 + x6), z4),
+        "V6": np.array([x6, yc, z4]),
+    }
+    return {"center": center, "radii": radii, "electrodes": {n: el[n] for n in ELECTRODE_NAMES}}
+
+
+_CANON = chest_geometry(1.0)
+# The reference adult's torso and electrodes (torso frame, mm, origin at the heart's centre).
+CANONICAL_TORSO = {"center": tuple(float(v) for v in _CANON["center"]), "radii": tuple(float(v) for v in _CANON["radii"])}
+CANONICAL_ELECTRODES = {n: tuple(float(v) for v in p) for n, p in _CANON["electrodes"].items()}
+
+
 def standard_electrodes(centre, long_axis, rv_direction, *, scale: float = 1.0) -> dict[str, np.ndarray]:
-    """The nine standard electrode positions (mm, in the mesh's frame) for a heart with this ``centre`` (mm), long axis
-    (base → apex) and direction from the left to the right ventricle. ``scale`` multiplies the canonical chest (e.g.
-    0.9 for a small adult). Returns ``{name: (3,) position}`` in the order of `ELECTRODE_NAMES`."""
+    """The nine standard electrode positions (mm, in the mesh's frame) of the reference chest (`CANONICAL_ELECTRODES`,
+    times ``scale``) for a heart with this ``centre`` (mm), long axis (base → apex) and direction from the left to the
+    right ventricle. Returns ``{name: (3,) position}`` in the order of `ELECTRODE_NAMES`. For a mesh, prefer
+    `electrodes_for_mesh`, which sizes the chest from the heart."""
     if not scale > 0:
         raise ValueError(f"standard_electrodes: scale must be positive, got {scale}")
     R = _frame(long_axis, rv_direction) @ _frame(_LONG_AXIS, _RV_SIDE).T  # torso frame -> mesh frame
@@ -70,57 +136,146 @@ def standard_electrodes(centre, long_axis, rv_direction, *, scale: float = 1.0) 
     return {name: c + scale * (R @ np.asarray(CANONICAL_ELECTRODES[name])) for name in ELECTRODE_NAMES}
 
 
+def _ventricle_ids(mesh, lv, rv) -> tuple[list[int], list[int]]:
+    """The LV and RV region ids: organtwin.mesh.ventricle_regions (the one rule; a septum joins the LV). ``lv``/``rv``
+    are ids or lists of ids."""
+    from ..mesh import ventricle_regions
+
+    lv_ids, rv_ids, _ = ventricle_regions(mesh, lv, rv)
+    return lv_ids, rv_ids
+
+
 def heart_frame(mesh, *, lv: int | None = None, rv: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(centre, long_axis, rv_direction)`` of a biventricular `Mesh`: centre = the centroid of the tissue, long axis
-    from the base surface's centroid to the node farthest from it (the apex), right-ventricle direction from the LV
-    region's centroid to the RV region's (regions named 'LV'/'RV', or the ids ``lv``/``rv``)."""
+    """``(centre, long_axis, rv_direction)`` of a heart `Mesh`: centre = the centroid of the LV and RV cells; long axis
+    from the 'base' surface's centroid to the ventricular node farthest from it (the apex) or, without a 'base'
+    surface, the ventricles' principal axis pointing to their tapered end (the apex; a four-chamber mesh: away from
+    the atria); right-ventricle direction from the LV region's centroid to the RV region's (regions named 'LV'/'RV',
+    or the ids ``lv``/``rv``)."""
+    lv, rv = _ventricle_ids(mesh, lv, rv)
     pts = np.asarray(mesh.points, float)
-    names = {v.upper(): k for k, v in dict(mesh.region_names).items()}
-    lv = names.get("LV") if lv is None else lv
-    rv = names.get("RV") if rv is None else rv
-    if lv is None or rv is None:
-        raise ValueError("the mesh needs regions named LV and RV to place electrodes (or give lv=, rv= region ids)")
-    if "base" not in mesh.surfaces:
-        raise ValueError("the mesh needs a surface named 'base' to find the heart's long axis for the electrodes")
-    centroid = pts[np.asarray(mesh.tets)].mean(axis=1)
+    tets = np.asarray(mesh.tets)
+    regions = np.asarray(mesh.regions)
+    centroid = pts[tets].mean(axis=1)
 
-    def region_centre(r):
-        m = np.asarray(mesh.regions) == r
+    def region_cells(r):
+        m = np.isin(regions, r)
         if not m.any():
-            raise ValueError(f"no region {r} in the mesh")
-        return centroid[m].mean(axis=0)
+            raise ValueError(f"no region {r} in the mesh (regions {sorted(set(regions.tolist()))})")
+        return m
 
-    base = pts[np.unique(mesh.surfaces["base"].triangles)].mean(axis=0)
-    apex = pts[np.argmax(np.linalg.norm(pts - base, axis=1))]
-    return centroid.mean(axis=0), apex - base, region_centre(rv) - region_centre(lv)
+    mlv, mrv = region_cells(lv), region_cells(rv)
+    vent = mlv | mrv
+    centre = centroid[vent].mean(axis=0)
+    vnodes = pts[np.unique(tets[vent])]
+    if "base" in mesh.surfaces:
+        base = pts[np.unique(mesh.surfaces["base"].triangles)].mean(axis=0)
+        apex = vnodes[np.argmax(np.linalg.norm(vnodes - base, axis=1))]
+        axis = apex - base
+    else:
+        x = centroid[vent] - centre
+        w, V = np.linalg.eigh(x.T @ x)
+        axis = V[:, -1]
+        others = centroid[~vent]
+        if others.shape[0] > 0:  # atria, vessels: on the base side
+            if (others.mean(axis=0) - centre) @ axis > 0:
+                axis = -axis
+        elif np.mean((x @ axis) ** 3) < 0:  # the tail of the distribution is the tapered apex
+            axis = -axis
+        proj = (vnodes - centre) @ axis
+        axis = axis * (proj.max() - proj.min())
+    return centre, axis, centroid[mrv].mean(axis=0) - centroid[mlv].mean(axis=0)
 
 
-def electrodes_for_mesh(mesh, *, lv: int | None = None, rv: int | None = None, scale: float = 1.0) -> dict[str, np.ndarray]:
-    """`standard_electrodes` for a biventricular `Mesh`, its frame from `heart_frame`."""
+@dataclasses.dataclass(frozen=True)
+class ChestPlacement:
+    """Where the generated chest and its electrodes sit around a heart mesh (mm, the mesh's frame).
+
+    ``centre``: the ventricles' centre; ``rotation``: torso frame → mesh frame (3, 3); ``scale``: chest scale (the
+    heart's ventricular length over 90 mm); ``heart_length_mm``; ``torso_center`` and ``torso_radii``: the torso
+    ellipsoid (centre in the mesh frame, semi-axes along the rotated torso axes); ``electrodes``: ``{name: (3,)}``;
+    ``distance_mm``: each electrode's distance to the nearest heart node; ``chest_mm``: (width, depth) at the heart."""
+
+    centre: np.ndarray
+    rotation: np.ndarray
+    scale: float
+    heart_length_mm: float
+    torso_center: np.ndarray
+    torso_radii: np.ndarray
+    electrodes: dict
+    distance_mm: dict
+    chest_mm: tuple
+
+    def summary(self) -> str:
+        """One line: torso size, heart length and each electrode's distance from the heart."""
+        d = ", ".join(f"{n} {self.distance_mm[n]:.0f}" for n in ELECTRODE_NAMES)
+        return (f"generated chest {self.chest_mm[0]:.0f} x {self.chest_mm[1]:.0f} mm (width x depth) for a heart "
+                f"{self.heart_length_mm:.0f} mm long (scale {self.scale:.2f}); electrode distance to the heart, mm: {d}")
+
+
+def chest_for_heart(mesh, *, lv: int | None = None, rv: int | None = None, scale: float | None = None) -> ChestPlacement:
+    """The generated chest around a heart `Mesh` and the nine electrodes on its skin (module docstring).
+
+    ``scale`` None: from the heart's ventricular length (warns when it is outside 50–150 mm: a child's heart or a
+    mesh not in mm); a number forces it."""
+    from scipy.spatial import cKDTree
+
     c, axis, side = heart_frame(mesh, lv=lv, rv=rv)
-    return standard_electrodes(c, axis, side, scale=scale)
+    R = _frame(axis, side) @ _frame(_LONG_AXIS, _RV_SIDE).T  # torso frame -> mesh frame
+    lv_, rv_ = _ventricle_ids(mesh, lv, rv)
+    pts = np.asarray(mesh.points, float)
+    vent = np.isin(np.asarray(mesh.regions), [*lv_, *rv_])
+    vnodes = pts[np.unique(np.asarray(mesh.tets)[vent])]
+    local = (vnodes - c) @ R  # torso-frame coordinates of the ventricles' nodes
+    along = local @ (_LONG_AXIS / np.linalg.norm(_LONG_AXIS))
+    length = float(along.max() - along.min())
+    lo, hi = PLAUSIBLE_HEART_LENGTH_MM
+    if scale is None:
+        if not lo <= length <= hi:
+            warnings.warn(f"the heart's ventricles are {length:.3g} mm long base to apex, outside the {lo:g}-{hi:g} mm of "
+                          f"an adult heart (is the mesh in mm?); the generated chest is scaled with it "
+                          f"(x{length / REFERENCE_HEART_LENGTH_MM:.3g})", MeshWarning, stacklevel=2)
+        scale = length / REFERENCE_HEART_LENGTH_MM
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"chest_for_heart: the chest scale must be positive, got {scale} (heart length {length:g} mm)")
+    apex_z = float(local[np.argmax(along), 2])
+    g = chest_geometry(scale, anterior=float(local[:, 1].max()), apex_z=apex_z)
+    el = {n: c + R @ p for n, p in g["electrodes"].items()}
+    tree = cKDTree(pts)
+    dist = {n: float(tree.query(p)[0]) for n, p in el.items()}
+    f0 = np.sqrt(1.0 - (g["center"][2] / g["radii"][2]) ** 2)
+    return ChestPlacement(centre=c, rotation=R, scale=float(scale), heart_length_mm=length,
+                          torso_center=c + R @ g["center"], torso_radii=g["radii"], electrodes=el,
+                          distance_mm=dist, chest_mm=(float(2 * g["radii"][0] * f0), float(2 * g["radii"][1] * f0)))
 
 
-def torso_for_heart(mesh, *, scale: float = 1.0, h_far: float = 20.0, h_near: float = 5.0, lv: int | None = None,
-                    rv: int | None = None):
-    """A homogeneous torso volume conductor around a biventricular `Mesh` and the standard electrodes on its skin.
+def electrodes_for_mesh(mesh, *, lv: int | None = None, rv: int | None = None,
+                        scale: float | None = None) -> dict[str, np.ndarray]:
+    """The nine standard electrodes ``{name: (3,) mm}`` on the skin of the chest generated around a heart `Mesh`
+    (`chest_for_heart`; the same positions `torso_for_heart` uses)."""
+    return chest_for_heart(mesh, lv=lv, rv=rv, scale=scale).electrodes
 
-    The canonical torso ellipsoid (`CANONICAL_TORSO`, times ``scale``) is meshed in the torso frame (element size
-    ``h_near`` mm within 80 mm of the heart, ``h_far`` elsewhere) and moved rigidly into the mesh's frame with the same
-    rotation as the electrodes (`heart_frame`); each canonical electrode goes to the nearest skin node. Returns
-    ``(torso Mesh, {name: (3,) position on the skin})``. The torso does not conform to the heart mesh (see
-    `lead_field_matrix`).
+
+def torso_for_heart(mesh, *, scale: float | None = None, h_far: float = 30.0, h_near: float = 6.0,
+                    lv: int | None = None, rv: int | None = None, placement: ChestPlacement | None = None):
+    """A homogeneous torso volume conductor around a heart `Mesh` and the standard electrodes on its skin.
+
+    The chest ellipsoid of `chest_for_heart` is meshed in the torso frame (element size ``h_near`` mm within
+    ~1.5 heart lengths of the heart, ``h_far`` elsewhere) and moved rigidly into the mesh's frame; each electrode goes
+    to the nearest skin node. Returns ``(torso Mesh, {name: (3,) position on the skin})``. The torso does not conform
+    to the heart mesh (see `lead_field_matrix`).
     """
     from ..mesh import ellipsoid_volume_mesh
 
-    c, axis, side = heart_frame(mesh, lv=lv, rv=rv)
-    R = _frame(axis, side) @ _frame(_LONG_AXIS, _RV_SIDE).T
-    tc = np.asarray(CANONICAL_TORSO["center"]) * scale
-    torso = ellipsoid_volume_mesh(tuple(tc), tuple(np.asarray(CANONICAL_TORSO["radii"]) * scale), h_far=h_far,
-                                  h_near=h_near, near_center=(0.0, 0.0, 0.0), near_radius=80.0 * scale)
-    canon = {n: scale * np.asarray(CANONICAL_ELECTRODES[n]) for n in ELECTRODE_NAMES}
-    skin = np.unique(torso.surfaces["skin"].triangles)
+    p = chest_for_heart(mesh, lv=lv, rv=rv, scale=scale) if placement is None else placement
+    s = p.scale
+    R = p.rotation
+    center_t = R.T @ (p.torso_center - p.centre)
+    near = max(80.0 * s, 0.75 * p.heart_length_mm + 40.0 * s)
+    torso = ellipsoid_volume_mesh(tuple(center_t), tuple(p.torso_radii), h_far=h_far * s, h_near=h_near * s,
+                                  near_center=(0.0, 0.0, 0.0), near_radius=near)
     tp = np.asarray(torso.points)
-    on_skin = {n: tp[skin[np.argmin(np.linalg.norm(tp[skin] - p, axis=1))]] for n, p in canon.items()}
-    torso = torso.replace(points=c + tp @ R.T)
-    return torso, {n: c + R @ p for n, p in on_skin.items()}
+    skin = np.unique(torso.surfaces["skin"].triangles)
+    canon = {n: R.T @ (x - p.centre) for n, x in p.electrodes.items()}
+    on_skin = {n: tp[skin[np.argmin(np.linalg.norm(tp[skin] - q, axis=1))]] for n, q in canon.items()}
+    torso = torso.replace(points=p.centre + tp @ R.T)
+    return torso, {n: p.centre + R @ q for n, q in on_skin.items()}
