@@ -142,3 +142,31 @@ def test_cli_errors_are_one_line_and_write_nothing(capsys, bare_lv, tmp_path, ar
 
     assert re.search(match, one_error_line(err)), err
     assert not out.exists() and not (tmp_path / "out_surfaces.png").exists()
+
+
+# ------------------------------------------------------------------------------ the four-chamber test mesh (tests/data)
+FOUR = __import__("pathlib").Path(__file__).parent / "data" / "four_chamber"
+
+
+def _by_coordinates(mesh, tris) -> set:
+    return {tuple(sorted(map(tuple, np.round(mesh.points[t], 6).tolist()))) for t in np.asarray(tris)}
+
+
+@pytest.mark.skipif(not (FOUR / "heart.vtu").exists(), reason="the four-chamber test mesh is not generated")
+def test_four_chamber_tags_names_and_auto_labelling_agree():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its placeholder fibres are reported elsewhere
+        heart = read_mesh(FOUR / "heart.vtu")  # heart_regions.json and heart_surfaces.json found next to it
+        vent = read_mesh(FOUR / "ventricles_untagged.vtu", name_map=FOUR / "heart_regions.json")
+    assert dict(heart.region_names)[7] == "septum" and heart.region_ids.tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert len(heart.surfaces) == 16 and "LV endocardium" in heart.surfaces
+    assert vent.surfaces == {}
+    auto = label_ventricular_surfaces(vent)
+    expect = {"endo_lv": ["LV endocardium"], "endo_rv": ["RV endocardium"], "epi": ["LV epicardium", "RV epicardium"],
+              "base": ["ventricular base", "AV junction", "VA junction"]}
+    for name, tagged in expect.items():
+        want = set().union(*(_by_coordinates(heart, heart.surfaces[t].triangles) for t in tagged))
+        got = _by_coordinates(vent, auto.surfaces[name].triangles)
+        assert len(want & got) / len(want) > 0.95 and len(got) == pytest.approx(len(want), rel=0.05), name

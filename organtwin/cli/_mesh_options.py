@@ -25,9 +25,10 @@ RegionNames = Annotated[Optional[str], typer.Option(
 SurfaceNames = Annotated[Optional[str], typer.Option(
     "--surface-names", help="Name surface tags, e.g. 17=endo_lv,18=endo_rv,20=base,21=base (one name for several "
     "tags merges them).")]
-NameMap = Annotated[Optional[Path], typer.Option(
-    "--map", help="JSON name map, e.g. {\"LV endocardium\": 17, \"base\": [20, 21]} (default: <mesh stem>.json, "
-    "<stem>_names.json or <stem>.names.json next to the mesh, if present).")]
+NameMap = Annotated[Optional[list[Path]], typer.Option(
+    "--map", help="JSON name map, e.g. {\"LV endocardium\": 17, \"base\": [20, 21]}; repeat for several (a flat map "
+    "in *_regions.json / *_surfaces.json names only regions / surfaces). Default: <stem>.json, <stem>_names.json, "
+    "<stem>_regions.json, <stem>_surfaces.json next to the mesh, if present.")]
 RegionField = Annotated[Optional[str], typer.Option(
     "--region-field", help="Cell field holding the region ids of the tets (default: region, gmsh:physical, medit:ref, "
     "_volume-id, ..., tag, material; see docs/mesh-io.md).")]
@@ -55,25 +56,29 @@ def read_mesh_cli(
     scale: float | None = None,
     region_names: str | None = None,
     surface_names: str | None = None,
-    name_map: Path | None = None,
+    name_map: list[Path] | Path | None = None,
     region_field: str | None = None,
     surface_field: str | None = None,
     say: Callable[[str], None] | None = print,
 ):
     """Read a mesh with the shared options; says (through `say`) which name map it used."""
-    from ..mesh import find_name_map, parse_id_names, read_mesh
+    from ..mesh import find_name_maps, parse_id_names, read_mesh
 
     regions = parse_id_names(region_names, "--region-names")
     surfaces = parse_id_names(surface_names, "--surface-names")
-    if name_map is not None and not Path(name_map).is_file():
-        raise typer.BadParameter(f"--map: no such file {name_map}")
-    used = name_map if name_map is not None else find_name_map(path)
+    if isinstance(name_map, (str, Path)):
+        name_map = [Path(name_map)]
+    name_map = list(name_map) if name_map else None
+    for m in name_map or []:
+        if not Path(m).is_file():
+            raise typer.BadParameter(f"--map: no such file {m}")
+    used = ", ".join(map(str, name_map or find_name_maps(path))) or None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         mesh = read_mesh(path, scale=scale, region_names=regions, surface_names=surfaces,
                          name_map=name_map, region_field=region_field, surface_field=surface_field)
     for w in caught:  # passed on as they came; a map found next to the mesh but ignored is not announced as used
-        if used is not None and str(w.message).startswith(f"ignored {used}"):
+        if used is not None and str(w.message).startswith(f"ignored {used} "):
             used = None
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if used is not None and say is not None:

@@ -34,9 +34,10 @@ from ._io import (
 )
 from ._surfaces import (
     apply_names as apply_names,
-    find_name_map as find_name_map,
+    find_name_maps as find_name_maps,
     label_ventricular_surfaces as label_ventricular_surfaces,
     load_name_map as load_name_map,
+    load_name_maps as load_name_maps,
     parse_id_names as parse_id_names,
     surface_summary as surface_summary,
 )

@@ -20,7 +20,7 @@ Names of regions and surfaces travel as gmsh-style field data ``{name: [tag, dim
 $PhysicalNames in .msh, FieldData in .vtu and legacy .vtk, an Information element in .xdmf. Medit files hold only the
 integer tags; openCARP surfaces and node sets are named by their file names. Node sets travel in meshio formats as 0/1
 point arrays named "nodeset:<name>". Names can also come from a JSON name map (given, or found next to the mesh as
-``<stem>.json``, ``<stem>_names.json`` or ``<stem>.names.json``) and from explicit id -> name
+``<stem>.json``, ``<stem>_names.json``, ``<stem>_regions.json``, ``<stem>_surfaces.json``) and from explicit id -> name
 dictionaries; the format and the precedence are in `organtwin.mesh._surfaces` and docs/mesh-io.md.
 
 meshio is imported here only, and only when a function is called (style rule 11).
@@ -116,8 +116,8 @@ def read_mesh(
         file_format: a meshio format name ("gmsh", "vtu", ...) or "opencarp", when the extension does not tell.
         region_names: {region id: name}; wins over the name map and the file's names. Unknown ids: MeshError.
         surface_names: {surface tag: name}; several tags under one name merge into one surface. Unknown ids: MeshError.
-        name_map: a JSON name map (path or loaded dict); None looks for one next to the mesh (`find_name_map`); False
-            uses none. Ids it names that are not in the mesh: an error if none match, else a warning.
+        name_map: a JSON name map (path or loaded dict) or a list of them; None looks next to the mesh
+            (`find_name_maps`); False uses none. Ids it names that are not in the mesh: an error if none match, else a warning.
         region_field / surface_field: the cell field holding region ids (tets) / surface tags (triangles), instead of
             the rule in the module docstring.
 
@@ -125,7 +125,7 @@ def read_mesh(
         MeshError: the file is missing, unreadable, holds no tets, or fails the checks; a name or field that does not
             fit the mesh.
     """
-    from ._surfaces import apply_names, find_name_map
+    from ._surfaces import apply_names, find_name_maps
 
     p = Path(path)
     if file_format == "opencarp" or _is_opencarp(p):
@@ -146,25 +146,25 @@ def read_mesh(
         if scale is not None:
             mesh = mesh.scaled(scale)
         mesh = check_mesh(mesh, source=str(p)) if check else mesh
-    source = None
-    if name_map is None:  # a map found next to the mesh is used when it is one; otherwise said and ignored
-        from ._surfaces import load_name_map
+    from ._surfaces import _source_of, load_name_maps
 
-        found = find_name_map(p)
-        if found is not None:
+    source = None
+    if name_map is None:  # maps found next to the mesh are used when they are ones; otherwise said and ignored
+        found = find_name_maps(p)
+        if found:
+            source = _source_of(found)
             try:
-                name_map, source = load_name_map(found), str(found)
-                return apply_names(mesh, region_names=region_names, surface_names=surface_names, name_map=name_map,
-                                   name_map_source=source)
+                return apply_names(mesh, region_names=region_names, surface_names=surface_names,
+                                   name_map=load_name_maps(found), name_map_source=source)
             except MeshError as e:
-                if not str(e).startswith(str(found)):
+                if not any(str(e).startswith(str(f)) for f in found):
                     raise
-                _warn(f"ignored {found} found next to the mesh: {e}")
+                _warn(f"ignored {source} found next to the mesh: {e}")
         name_map = None
     elif name_map is False:
         name_map = None
     else:
-        source = "name map" if isinstance(name_map, dict) else str(name_map)
+        source = _source_of(name_map)
     return apply_names(mesh, region_names=region_names, surface_names=surface_names, name_map=name_map,
                        name_map_source=source)
 

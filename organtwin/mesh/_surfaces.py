@@ -21,8 +21,9 @@ For a ventricular mesh (LV, or LV + RV) whose file carries no usable surface tag
 2. Feature edges: boundary edges whose dihedral angle (the angle between the two face normals) exceeds
    ``feature_angle`` (default 60 degrees). Cutting them splits the boundary into smooth patches.
 3. Base: the patches that are flat (area-weighted mean normal of length >= 0.95, i.e. normals within ~18 degrees of
-   their mean) and hold at least 0.1 % of the boundary area: the basal cut plane(s) and valve planes. At least one is
-   required.
+   their mean), hold at least 0.1 % of the boundary area and face the basal direction (their normal within 60 degrees
+   of the largest flat patch's outward normal): the basal cut plane(s) and valve planes, not a flat cavity roof (which
+   faces the other way). At least one is required.
 4. The other faces, grouped by edge connectivity (the base separates them), must form 2 (LV) or 3 (BiV) components.
    epi = the component with the largest bounding box (it must contain the others' boxes); the others are endocardia.
 5. LV or RV endocardium: when the regions are named (a name starting with "LV" or containing "left"), the endocardium
@@ -46,7 +47,7 @@ from .._errors import MeshError, MeshWarning
 from ._mesh import Mesh, Surface
 
 __all__ = [
-    "label_ventricular_surfaces", "surface_summary", "parse_id_names", "load_name_map", "find_name_map",
+    "label_ventricular_surfaces", "surface_summary", "parse_id_names", "load_name_map", "load_name_maps", "find_name_maps",
     "apply_names", "FEATURE_ANGLE_DEG", "AUTO_SURFACE_TAGS",
 ]
 
@@ -56,6 +57,7 @@ FEATURE_ANGLE_DEG = 60.0
 AUTO_SURFACE_TAGS = {"base": 10, "endo_rv": 20, "endo_lv": 30, "epi": 40}
 _FLATNESS = 0.95
 _MIN_BASE_FRACTION = 0.001
+_MAX_BASE_TILT_DEG = 60.0
 
 
 # ============================================================================================================ names
@@ -108,9 +110,27 @@ def _ids_names(obj, source: str) -> dict[int, str]:
     return out
 
 
+def load_name_maps(srcs, source: str | None = None) -> dict[str, dict[int, str]]:
+    """Several name maps (paths or dicts) merged into one, later ones winning (see `load_name_map`)."""
+    if isinstance(srcs, (str, Path, dict)):
+        srcs = [srcs]
+    out: dict[str, dict[int, str]] = {"regions": {}, "surfaces": {}, "any": {}}
+    for src in srcs:
+        one = src if isinstance(src, dict) and set(src) == set(out) else load_name_map(src, source)
+        for k in out:
+            out[k].update(one[k])
+    return out
+
+
 def load_name_map(src, source: str | None = None) -> dict[str, dict[int, str]]:
-    """A name map (JSON file path, JSON text, or an already loaded dict) -> {"regions": {...}, "surfaces": {...},
-    "any": {...}} where "any" holds the ids of a flat map (they name surfaces and regions alike)."""
+    """A name map (JSON file path, or an already loaded dict) -> {"regions": {...}, "surfaces": {...}, "any": {...}}
+    where "any" holds the ids of a flat map (they name surfaces and regions alike). A flat map in a file named
+    ``*_regions.json`` / ``*_surfaces.json`` names only regions / only surfaces."""
+    section = None
+    if not isinstance(src, dict):
+        stem = Path(src).name.lower().removesuffix(".json")
+        section = "regions" if stem.endswith(("_regions", ".regions")) else \
+            "surfaces" if stem.endswith(("_surfaces", ".surfaces")) else None
     if isinstance(src, dict):
         obj, source = src, source or "name map"
     else:
@@ -140,24 +160,30 @@ def load_name_map(src, source: str | None = None) -> dict[str, dict[int, str]]:
                                 "\"surfaces\"")
             out[sections[low]].update(_ids_names(obj[k], f"{source} [{k}]"))
         return out
-    return {"regions": {}, "surfaces": {}, "any": _ids_names(obj, source)}
+    flat = _ids_names(obj, source)
+    if section is not None:
+        return {"regions": {}, "surfaces": {}, "any": {}} | {section: flat}
+    return {"regions": {}, "surfaces": {}, "any": flat}
 
 
-def find_name_map(mesh_path) -> Path | None:
-    """The name map next to a mesh, if any: ``<stem>.json``, ``<stem>_names.json`` or ``<stem>.names.json`` in the
-    mesh's folder (first found). For an openCARP basename the stem is the basename. (A folder-wide ``names.json`` is
-    not looked for: it would also name every other mesh written into that folder; pass it with --map.)"""
+def find_name_maps(mesh_path) -> list[Path]:
+    """The name maps next to a mesh: those of ``<stem>.json``, ``<stem>_names.json``, ``<stem>.names.json``,
+    ``<stem>_regions.json`` and ``<stem>_surfaces.json`` that exist in the mesh's folder (applied in that order). For an
+    openCARP basename the stem is the basename. (A folder-wide ``names.json`` is not looked for: it would also name
+    every other mesh written into that folder; pass it with --map.)"""
     p = Path(mesh_path)
     stem = p.name
     for suffix in (".vtu", ".vtk", ".msh", ".xdmf", ".xmf", ".mesh", ".pts", ".elem", ".lon", ".inp", ".med"):
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
             break
-    for name in (f"{stem}.json", f"{stem}_names.json", f"{stem}.names.json"):
-        cand = p.with_name(name)
-        if cand.is_file() and cand != p:
-            return cand
-    return None
+    names = (f"{stem}.json", f"{stem}_names.json", f"{stem}.names.json", f"{stem}_regions.json", f"{stem}_surfaces.json")
+    return [c for c in (p.with_name(n) for n in names) if c.is_file() and c != p]
+
+
+def _source_of(name_map) -> str:
+    maps = [name_map] if isinstance(name_map, (str, Path, dict)) else list(name_map)
+    return ", ".join("name map" if isinstance(m, dict) else str(m) for m in maps)
 
 
 def _check_ids(named: dict[int, str], present: set[int], what: str, source: str, strict: bool) -> dict[int, str]:
@@ -199,9 +225,8 @@ def apply_names(
         surf_by_tag.setdefault(s.tag, name)
 
     if name_map is not None:
-        nm = name_map if isinstance(name_map, dict) and set(name_map) == {"regions", "surfaces", "any"} \
-            else load_name_map(name_map, name_map_source)
-        src = name_map_source or (str(name_map) if not isinstance(name_map, dict) else "name map")
+        nm = load_name_maps(name_map, name_map_source)
+        src = name_map_source or _source_of(name_map)
         flat = nm["any"]
         if flat:
             flat = _check_ids(flat, region_ids | surf_tags, "region or surface", src, strict=False)
@@ -315,6 +340,11 @@ def label_ventricular_surfaces(mesh: Mesh, *, feature_angle: float = FEATURE_ANG
     np.add.at(resultant, patch, nrm * area[:, None])
     parea = np.bincount(patch, weights=area, minlength=n_patches)
     flat = (np.linalg.norm(resultant, axis=1) >= _FLATNESS * parea) & (parea >= _MIN_BASE_FRACTION * total)
+    if flat.any():  # facing the basal direction (the largest flat patch's normal); a cavity's flat roof faces away
+        main = int(np.argmax(np.where(flat, parea, -1.0)))
+        up = resultant[main] / np.linalg.norm(resultant[main])
+        facing = resultant @ up >= np.cos(np.radians(_MAX_BASE_TILT_DEG)) * np.linalg.norm(resultant, axis=1)
+        flat &= facing
     base = flat[patch]
     if not base.any():
         raise MeshError(f"found no flat basal surface among the {n_patches} smooth boundary patches (feature angle "
