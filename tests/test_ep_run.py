@@ -335,3 +335,96 @@ probes = { apex = [0, 0, -64], lv_free_wall = [26, 0, -20], rv_free_wall = [0, -
     assert a["nodes_activated"] == mesh.n_nodes
     assert 60.0 < a["total_activation_time_ms"] < 200.0
     print(json.dumps(s["timing"]))
+
+
+# ------------------------------------------------------------------------------------------ a BiV run, then the ECG
+BIV_FAST = """
+[mesh]
+path = "builtin:biv"
+[fibres]
+source = "rule-based"
+[conductivity]
+sigma_l = "0.3 S/m"
+sigma_t = "0.1 S/m"
+[model]
+name = "mitchell-schaeffer"
+[[stimulus]]
+kind = "sphere"
+centre = [0, 0, -64]
+radius = "6 mm"
+strength = "50000 uA/cm^3"
+duration = "2 ms"
+[simulation]
+duration = "6 ms"
+dt = "0.05 ms"
+diffusion = "explicit"
+dtype = "float32"
+[record]
+activation = true
+snapshot_every = "2 ms"
+"""
+
+
+def test_biv_run_folder_keeps_the_mesh_and_feeds_the_ecg(tmp_path, capsys):
+    """`ep run` on the built-in BiV writes activation.vtu and the Vm snapshots with the regions, their names, the
+    surfaces (names, tags), fibres and sheets, so `organtwin ecg RUN_DIR` places its electrodes from them."""
+    from organtwin.io import read_snapshot_series
+    from organtwin.mesh import builtin_mesh_path, read_mesh
+
+    (tmp_path / "biv.toml").write_text(BIV_FAST)
+    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "biv.toml", "--out", tmp_path / "run", "--no-progress")
+    assert rc == 0, err
+    src = read_mesh(builtin_mesh_path("biv"))
+    for mesh in (read_mesh(tmp_path / "run" / "activation.vtu"), read_snapshot_series(tmp_path / "run")[0]):
+        assert dict(mesh.region_names) == {1: "LV", 2: "RV"}
+        np.testing.assert_array_equal(mesh.regions, src.regions)
+        assert sorted(mesh.surfaces) == ["base", "endo_lv", "endo_rv", "epi"]
+        for name, s in src.surfaces.items():
+            assert mesh.surfaces[name].tag == s.tag
+            np.testing.assert_array_equal(mesh.surfaces[name].triangles, s.triangles)
+        assert mesh.fibres is not None and mesh.sheets is not None
+        np.testing.assert_allclose(np.linalg.norm(mesh.fibres, axis=1), 1.0, atol=1e-6)
+    rc, out, err = run_cli(capsys, "ecg", tmp_path / "run", "--out", tmp_path / "ecg")
+    assert rc == 0, err
+    assert "LV = region 1 (LV); RV = region 2 (RV)" in out
+    assert (tmp_path / "ecg" / "ecg.csv").read_text().count("\n") == 5  # header + snapshots at 0, 2, 4, 6 ms
+
+
+def test_run_folder_regions_without_names_are_a_one_line_error(tmp_path, capsys):
+    """Regions 1, 2, 7 and no names (a patient mesh read without its name map): the ECG asks for the ids."""
+    from organtwin.io import write_activation_vtu
+    from organtwin.mesh import slab_mesh
+
+    mesh = slab_mesh((4.0, 1.0, 1.0), 0.5)
+    x = mesh.points[mesh.tets].mean(axis=1)[:, 0]
+    mesh = mesh.replace(regions=np.where(x < 1.5, 1, np.where(x < 2.5, 7, 2)), region_names={})
+
+    class Result:
+        activation = mesh.points[:, 0] * 10.0
+
+    write_activation_vtu(tmp_path / "act.vtu", mesh, Result())
+    rc, _, err = run_cli(capsys, "ecg", tmp_path / "act.vtu", "--out", tmp_path / "ecg")
+    assert rc == 1
+    line = one_error_line(err, only=True)
+    assert "cannot tell which regions are the LV and RV (regions: 1, 2, 7)" in line and "--lv-regions" in line
+    rc, _, err = run_cli(capsys, "ecg", tmp_path / "act.vtu", "--out", tmp_path / "ecg", "--lv-regions", "1,9",
+                         "--rv-regions", "2")
+    assert rc == 1 and "no region 9 in the mesh (regions present: 1, 2, 7)" in one_error_line(err, only=True)
+    assert not (tmp_path / "ecg").exists()
+
+
+@pytest.mark.slow
+def test_readme_biv_case_then_ecg(tmp_path, capsys):
+    """The README's `organtwin ep run examples/ep/biv.toml --out biv-results` then `organtwin ecg biv-results`, the
+    case shortened to 20 ms with snapshots every 2 ms."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "examples" / "ep" / "biv.toml").read_text()
+    text = text.replace('duration = "400 ms"', 'duration = "20 ms"').replace('snapshot_every = "10 ms"',
+                                                                             'snapshot_every = "2 ms"')
+    (tmp_path / "biv.toml").write_text(text)
+    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "biv.toml", "--out", tmp_path / "biv-results", "--no-progress")
+    assert rc == 0, err
+    rc, out, err = run_cli(capsys, "ecg", tmp_path / "biv-results", "--out", tmp_path / "ecg")
+    assert rc == 0, err
+    assert "LV = region 1 (LV); RV = region 2 (RV)" in out
