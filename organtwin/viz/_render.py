@@ -107,7 +107,10 @@ def render_mesh(
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}.png")
-    plotter = pv.Plotter(off_screen=True, window_size=list(window_size))
+    # a categorical picture gets the legend in a panel of its own, beside the mesh (never over it)
+    shape = dict(shape=(1, 2), col_weights=[3, 1], border=False) if legend is not None else {}
+    size = [int(window_size[0] * 4 / 3), int(window_size[1])] if legend is not None else list(window_size)
+    plotter = pv.Plotter(off_screen=True, window_size=size, **shape)
     try:
         plotter.set_background("white")
         try:
@@ -124,14 +127,16 @@ def render_mesh(
         else:
             kw.update(scalars=name, cmap=cmap or "viridis", scalar_bar_args=dict(title=name, color="black"))
         plotter.add_mesh(surf, **kw)
-        if legend is not None:
-            plotter.add_legend(labels=[[label, colour] for label, colour in legend], bcolor="white", face="rectangle",
-                               size=(0.28, min(0.05 * len(legend) + 0.02, 0.9)), loc="upper right")
         plotter.add_axes()
         if title:
             plotter.add_text(title, font_size=10, color="black")
         plotter.camera_position = "iso"
         plotter.camera.zoom(1.1)
+        if legend is not None:
+            plotter.subplot(0, 1)
+            plotter.set_background("white")
+            plotter.add_legend(labels=[[label, colour] for label, colour in legend], bcolor="white", face="rectangle",
+                               size=(0.95, min(0.06 * len(legend) + 0.02, 0.95)), loc="upper left")
         plotter.screenshot(str(tmp))
     finally:
         plotter.close()
