@@ -585,3 +585,15 @@ def test_cli_convert_keeps_the_septum_and_drops_or_renames_competing_fields(caps
     rc, _, err = run_cli(capsys, "mesh", "convert", path, tmp_path / "x.vtu", "--region-names", "1=LV,x")
     assert rc == 1 and "--region-names: cannot read 'x'" in one_error_line(err)
     assert not (tmp_path / "x.vtu").exists()
+
+
+@pytest.mark.parametrize("name, kwargs", [("m.vtu", {}), ("m.vtk", {}), ("m.vtk", {"binary": False}), ("m.msh", {}),
+                                          ("m.msh", {"file_format": "gmsh22"}), ("m.xdmf", {})])
+def test_names_with_spaces_survive_every_format(mesh, tmp_path, name, kwargs):
+    named = mesh.replace(region_names={1: "left ventricle", 2: "RV 50%"},
+                         surfaces={"LV endocardium": mesh.surfaces["left"], "RV endocardium": mesh.surfaces["right"]})
+    with _no_warnings():
+        write_mesh(named, tmp_path / name, **kwargs)
+        back = read_mesh(tmp_path / name)
+    H.assert_same_mesh(named, back)
+    assert dict(back.region_names) == {1: "left ventricle", 2: "RV 50%"}

@@ -439,6 +439,11 @@ def _from_meshio(m, source: str, *, region_field: str | None = None, surface_fie
         cell_data[str(key)] = a
 
     region_names, surface_names = _names_from_field_data(getattr(m, "field_data", None))
+    if source.lower().endswith(".vtk"):  # names with spaces travel percent-encoded in legacy VTK (see the writer)
+        from urllib.parse import unquote
+
+        region_names = {k: unquote(v) for k, v in region_names.items()}
+        surface_names = {k: unquote(v) for k, v in surface_names.items()}
     surfaces = {}
     if tri_blocks:
         tris = np.concatenate([np.asarray(m.cells[i].data)[:, :3] for i in tri_blocks], axis=0)
@@ -713,8 +718,14 @@ def _vtu_add_field_data(path: Path, field_data: dict) -> None:
 
 def _vtk_add_field_data(path: Path, field_data: dict, binary: bool) -> None:
     # Legacy VTK: a FIELD block after CELL_TYPES and before POINT_DATA/CELL_DATA is read by meshio as field data.
+    # Names are single tokens there: whitespace and "%" are percent-encoded ("LV endocardium" -> "LV%20endocardium")
+    # and decoded on read.
+    from urllib.parse import quote
+
+    field_data = {quote(n, safe="".join(c for c in map(chr, range(33, 127)) if c != "%")): v
+                  for n, v in field_data.items()}
     names = [n for n in field_data if re.fullmatch(r"\S+", n)]
-    if len(names) < len(field_data):
+    if len(names) < len(field_data):  # pragma: no cover - quote leaves no whitespace
         _warn(f"{path.name}: legacy VTK cannot store names with spaces; dropped {sorted(set(field_data) - set(names))}")
     if not names:
         return
