@@ -540,6 +540,13 @@ def simulate_eikonal(tissue: EikonalTissue, sites, *, max_sweeps: int = 10_000,
     for s in sites:
         if not isinstance(s, EikonalSite):
             raise TypeError(f"simulate_eikonal: sites must be EikonalSite objects, got {type(s).__name__}")
+    for name in ("velocity", "velocity_cells", "fast_velocity"):
+        v = getattr(tissue, name)
+        if v is not None and not isinstance(v, jax.core.Tracer):
+            ok = np.isfinite(np.asarray(v)) & (np.asarray(v) > 0)
+            if not ok.all():
+                raise ValueError(f"simulate_eikonal: tissue.{name} must be positive and finite (m/s); "
+                                 f"{int((~ok).sum())} entries are not (e.g. {np.asarray(v)[~ok].ravel()[0]!r})")
     reached = _any_source(tissue, sites)
     if not isinstance(reached, jax.core.Tracer) and not bool(reached):
         from ._stimulus import nearest_node
