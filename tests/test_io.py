@@ -597,3 +597,18 @@ def test_names_with_spaces_survive_every_format(mesh, tmp_path, name, kwargs):
         back = read_mesh(tmp_path / name)
     H.assert_same_mesh(named, back)
     assert dict(back.region_names) == {1: "left ventricle", 2: "RV 50%"}
+
+
+FOUR = DATA / "four_chamber"
+
+
+@pytest.mark.skipif(not (FOUR / "heart.vtu").exists(), reason="the four-chamber test mesh is not generated")
+@pytest.mark.parametrize("ext", ["vtu", "vtk", "msh", "xdmf"])
+def test_four_chamber_round_trip(tmp_path, ext):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MeshWarning)  # its placeholder fibres are reported (and repaired) on read
+        heart = read_mesh(FOUR / "heart.vtu")
+        assert len(heart.surfaces) == 16 and len(heart.region_names) == 7
+        write_mesh(heart, tmp_path / f"h.{ext}")
+        back = read_mesh(tmp_path / f"h.{ext}")
+    H.assert_same_mesh(heart, back)
