@@ -2,10 +2,13 @@
 
 SOURCE is either a mesh with point data ``activation_time`` (ms; e.g. from `organtwin activate`), turned into Vm(x, t)
 by the action-potential template (organtwin.ep.APTemplate), or an `organtwin ep run` results folder, whose Vm snapshots
-(vm.pvd) are used as they are (record them every 1-2 ms for a usable ECG). Electrode positions: the standard ones placed
-from the mesh's heart axis (regions LV/RV and a 'base' surface; organtwin.ecg.electrodes_for_mesh) or a CSV file of
-``name,x,y,z`` (mm) rows for RA, LA, LL, V1..V6. The potentials are the pseudo-ECG of an infinite homogeneous medium,
-or with ``--torso`` the lead-field ECG of a generated homogeneous torso (organtwin.ecg.torso_for_heart).
+(vm.pvd) are used as they are (record them every 1-2 ms for a usable ECG). Electrode positions: the standard ones on
+the skin of a chest generated around the heart, sized from its ventricles and placed from its axis (LV/RV regions,
+'base' surface if any; organtwin.ecg.chest_for_heart, printed: chest size and each electrode's distance to the heart)
+or a CSV file of ``name,x,y,z`` (mm) rows for RA, LA, LL, V1..V6. The potentials are the pseudo-ECG of an infinite
+homogeneous medium (x2 for electrodes on the insulating skin), or with ``--torso`` the lead-field ECG of that chest
+meshed as a homogeneous torso (organtwin.ecg.torso_for_heart). The QRS amplitudes are compared with published adult
+limits (organtwin.ecg.qrs_amplitude_check; the source is printed).
 Writes DIR/ecg.csv (t_ms and the 12 leads in mV), DIR/features.json and DIR/ecg.png.
 """
 
@@ -67,48 +70,75 @@ def _vm_from_run(folder: Path):
     return mesh, times, vm
 
 
-def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sigma_i: float = 0.2,
-              sigma_b: float = 0.7, torso: bool = False, source: str = "", lv=None, rv=None) -> dict:
-    """Compute the 12-lead ECG of Vm (times, nodes) on ``mesh`` and write OUT/ecg.csv, features.json, ecg.png."""
+def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sigma_i: float = 0.1,
+              sigma_b: float = 0.2, torso: bool = False, source: str = "", lv=None, rv=None) -> dict:
+    """Compute the 12-lead ECG of Vm (times, nodes) on ``mesh`` and write OUT/ecg.csv, features.json, ecg.png.
+
+    Standard electrodes: on the skin of the chest generated around the heart (`organtwin.ecg.chest_for_heart`), the
+    same positions for the pseudo-ECG and the torso. The pseudo-ECG of electrodes on the skin is the infinite-medium
+    potential times `organtwin.ecg.SKIN_FACTOR` (2: the insulating skin, by the method of images near a flat boundary; the torso
+    lead field needs no such factor). The returned dict adds ``placement`` (a line: where the electrodes are) and
+    ``amplitudes`` (the QRS amplitudes against published adult limits, `organtwin.ecg.qrs_amplitude_check`)."""
     import jax.numpy as jnp
     import numpy as np
 
-    from ..ecg import ELECTRODE_NAMES, LEAD_NAMES, ecg_features, electrodes_for_mesh, pseudo_ecg, pseudo_ecg_matrix
-    from ..ecg import twelve_leads
+    from ..ecg import ELECTRODE_NAMES, LEAD_NAMES, ecg_features, pseudo_ecg, pseudo_ecg_matrix
+    from ..ecg import SKIN_FACTOR, chest_for_heart, qrs_amplitude_check, twelve_leads
     from ..io import atomic_file, write_json
     from ..viz import plot_12lead
 
     el = electrodes
+    placement = None
+    if el is None:
+        try:
+            placement = chest_for_heart(mesh, lv=lv, rv=rv)
+        except ValueError as e:
+            raise ValueError(f"{e}; or give --electrodes FILE.csv (name,x,y,z in mm)") from None
+        el = placement.electrodes
+        where = "standard positions on the skin of a " + placement.summary()
+    else:
+        from scipy.spatial import cKDTree
+
+        d, _ = cKDTree(np.asarray(mesh.points, float)).query(np.stack([np.asarray(el[n], float) for n in ELECTRODE_NAMES]))
+        where = "electrodes from the file; distance to the heart (mm): " + ", ".join(
+            f"{n} {v:.3g}" for n, v in zip(ELECTRODE_NAMES, d))
     if torso:
         from ..ecg import lead_field_matrix, torso_for_heart, torso_lead_fields
 
-        torso_mesh, standard = torso_for_heart(mesh, lv=lv, rv=rv)
-        el = standard if el is None else el
+        torso_mesh, standard = torso_for_heart(mesh, lv=lv, rv=rv, placement=placement)
+        el = standard if placement is not None else el
         fields = torso_lead_fields(torso_mesh, np.stack([el[n] for n in ELECTRODE_NAMES]), sigma_b=sigma_b)
         el = {n: np.asarray(torso_mesh.points)[k] for n, k in zip(ELECTRODE_NAMES, fields.electrode_nodes)}
         L = lead_field_matrix(mesh.points, mesh.tets, sigma_i, fields)
         method = f"lead field in a generated torso ({torso_mesh.n_nodes} nodes), electrodes on its skin"
     else:
-        if el is None:
-            try:
-                el = electrodes_for_mesh(mesh, lv=lv, rv=rv)
-            except ValueError as e:
-                raise ValueError(f"{e}; or give --electrodes FILE.csv (name,x,y,z in mm)") from None
         pos = np.stack([el[n] for n in ELECTRODE_NAMES])
-        L = pseudo_ecg_matrix(jnp.asarray(mesh.points), jnp.asarray(mesh.tets), sigma_i, jnp.asarray(pos),
-                              sigma_b=sigma_b)
-        method = "pseudo-ECG (infinite homogeneous medium)"
+        L = SKIN_FACTOR * pseudo_ecg_matrix(jnp.asarray(mesh.points), jnp.asarray(mesh.tets), sigma_i, jnp.asarray(pos),
+                                            sigma_b=sigma_b)
+        method = f"pseudo-ECG (infinite homogeneous medium, x{SKIN_FACTOR:g} for electrodes on the skin)"
     leads = np.asarray(twelve_leads(pseudo_ecg(L, jnp.asarray(vm))), float)
     feats = ecg_features(times, leads)
+    amp = qrs_amplitude_check(feats) if feats.get("leads") else None
+    if amp is None:
+        amp_text = "QRS amplitudes: none (a flat ECG)"
+    else:
+        amp_text = (f"QRS amplitudes: largest limb lead {amp['limb_peak_to_peak_mV']:.2f} mV, precordial "
+                    f"{amp['precordial_peak_to_peak_mV']:.2f} mV peak to peak; "
+                    + ("within the normal adult limits" if amp["normal"] else "outside the normal adult limits: "
+                       + "; ".join(amp["findings"]))
+                    + f" ({amp['source']})")
     out.mkdir(parents=True, exist_ok=True)
     with atomic_file(out / "ecg.csv") as (fh, _):
         fh.write("t_ms," + ",".join(f"{n}_mV" for n in LEAD_NAMES) + "\n")
         np.savetxt(fh, np.column_stack([times, leads]), fmt="%.6g", delimiter=",")
     write_json(out / "features.json", {"source": source, "method": method,
                                        "sigma_i_S_per_m": sigma_i, "sigma_b_S_per_m": sigma_b,
+                                       "electrode_placement": where, "amplitude_check": amp,
                                        "electrodes_mm": {k: np.asarray(v).tolist() for k, v in el.items()}, **feats})
-    plot_12lead(times, leads, out / "ecg.png", title=f"organtwin: {Path(source).name}")
-    return {"method": method, **feats}
+    trunc = "; the QRS had not ended by the end of the record" if feats.get("qrs_truncated") else ""
+    plot_12lead(times, leads, out / "ecg.png", title=f"organtwin: {Path(source).name}",
+                subtitle=f"{method}; sigma_i {sigma_i:g} S/m, sigma_b {sigma_b:g} S/m{trunc}")
+    return {"method": method, "placement": where, "amplitudes": amp_text, **feats}
 
 
 def ecg(
@@ -117,8 +147,10 @@ def ecg(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for ecg.csv, features.json and ecg.png.")],
     electrodes: Annotated[Optional[Path], typer.Option(help="CSV of name,x,y,z (mm) for RA, LA, LL, V1..V6; default: "
                                                             "standard positions from the heart's axis.")] = None,
-    sigma_i: Annotated[float, typer.Option("--sigma-i", help="Intracellular (monodomain) conductivity, S/m.")] = 0.2,
-    sigma_b: Annotated[float, typer.Option("--sigma-b", help="Volume-conductor (torso) conductivity, S/m.")] = 0.7,
+    sigma_i: Annotated[float, typer.Option("--sigma-i", help="Intracellular conductivity, S/m (0.1: the mean of the "
+                                                             "principal values, ~0.2 along and ~0.02 across fibres).")] = 0.1,
+    sigma_b: Annotated[float, typer.Option("--sigma-b", help="Volume-conductor (torso) conductivity, S/m (0.2: the "
+                                                             "average torso).")] = 0.2,
     apd: Annotated[float, typer.Option(help="Activation source only: action-potential duration, ms.")] = 280.0,
     duration: Annotated[float, typer.Option(help="Activation source only: length of the beat, ms.")] = 450.0,
     dt: Annotated[float, typer.Option(help="Activation source only: ECG sampling step, ms.")] = 1.0,
@@ -128,7 +160,7 @@ def ecg(
                                                                            "named RV).")] = None,
     torso: Annotated[bool, typer.Option("--torso", help="Lead-field ECG in a generated torso around the heart (the "
                                                         "electrodes on its skin) instead of the infinite-medium "
-                                                        "pseudo-ECG; needs LV/RV regions and a 'base' surface.")] = False,
+                                                        "pseudo-ECG; needs LV/RV regions.")] = False,
 ):
     """The 12-lead ECG (pseudo-ECG) of one beat from activation times or Vm snapshots: CSV, features, ECG print."""
     for name, v in (("--sigma-i", sigma_i), ("--sigma-b", sigma_b), ("--apd", apd), ("--duration", duration),
@@ -168,7 +200,12 @@ def ecg(
                       source=str(source), lv=lv_ids, rv=rv_ids)
     method = feats["method"]
     print(f"ECG from {what}: {mesh.n_nodes} nodes; {method}", flush=True)
+    print(f"electrodes: {feats['placement']}", flush=True)
     if feats["qrs_duration_ms"] is not None:
         print(f"QRS {feats['qrs_onset_ms']:.4g} .. {feats['qrs_offset_ms']:.4g} ms (duration {feats['qrs_duration_ms']:.4g} "
               f"ms), axis {feats['axis_deg']:.0f} deg", flush=True)
+    elif feats.get("qrs_truncated"):
+        print(f"QRS from {feats['qrs_onset_ms']:.4g} ms, duration >= {feats['qrs_duration_min_ms']:.4g} ms (truncated: "
+              f"the record ends before the QRS does), axis {feats['axis_deg']:.0f} deg", flush=True)
+    print(feats["amplitudes"], flush=True)
     print(f"wrote {out}: ecg.csv, features.json, ecg.png in {time.perf_counter() - t_start:.1f} s", flush=True)

@@ -2,7 +2,7 @@
 positions around a heart mesh, QRS features."""
 
 from ._leads import ELECTRODE_NAMES as ELECTRODE_NAMES, LEAD_NAMES as LEAD_NAMES, twelve_leads as twelve_leads
-from ._pseudo_ecg import lead_matrix as lead_matrix, pseudo_ecg as pseudo_ecg, pseudo_ecg_matrix as pseudo_ecg_matrix
+from ._pseudo_ecg import SKIN_FACTOR as SKIN_FACTOR, lead_matrix as lead_matrix, pseudo_ecg as pseudo_ecg, pseudo_ecg_matrix as pseudo_ecg_matrix
 from ._lead_field import (
     TorsoLeadFields as TorsoLeadFields,
     lead_field_matrix as lead_field_matrix,

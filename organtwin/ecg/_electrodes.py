@@ -137,20 +137,19 @@ def standard_electrodes(centre, long_axis, rv_direction, *, scale: float = 1.0) 
 
 
 def _ventricle_ids(mesh, lv, rv) -> tuple[list[int], list[int]]:
-    """The LV and RV region ids: organtwin.mesh.ventricle_regions (the one rule; a septum joins the LV). ``lv``/``rv``
-    are ids or lists of ids."""
+    """The LV and RV region ids by the one rule of `organtwin.mesh.ventricle_regions` (septum with the LV)."""
     from ..mesh import ventricle_regions
 
     lv_ids, rv_ids, _ = ventricle_regions(mesh, lv, rv)
     return lv_ids, rv_ids
 
 
-def heart_frame(mesh, *, lv: int | None = None, rv: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def heart_frame(mesh, *, lv=None, rv=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(centre, long_axis, rv_direction)`` of a heart `Mesh`: centre = the centroid of the LV and RV cells; long axis
     from the 'base' surface's centroid to the ventricular node farthest from it (the apex) or, without a 'base'
     surface, the ventricles' principal axis pointing to their tapered end (the apex; a four-chamber mesh: away from
-    the atria); right-ventricle direction from the LV region's centroid to the RV region's (regions named 'LV'/'RV',
-    or the ids ``lv``/``rv``)."""
+    the atria); right-ventricle direction from the LV regions' centroid to the RV regions' (the regions chosen by
+    `organtwin.mesh.ventricle_regions`, or the ids ``lv``/``rv``: an id or a list of ids)."""
     lv, rv = _ventricle_ids(mesh, lv, rv)
     pts = np.asarray(mesh.points, float)
     tets = np.asarray(mesh.tets)
@@ -207,12 +206,13 @@ class ChestPlacement:
 
     def summary(self) -> str:
         """One line: torso size, heart length and each electrode's distance from the heart."""
-        d = ", ".join(f"{n} {self.distance_mm[n]:.0f}" for n in ELECTRODE_NAMES)
-        return (f"generated chest {self.chest_mm[0]:.0f} x {self.chest_mm[1]:.0f} mm (width x depth) for a heart "
-                f"{self.heart_length_mm:.0f} mm long (scale {self.scale:.2f}); electrode distance to the heart, mm: {d}")
+        d = ", ".join(f"{n} {self.distance_mm[n]:.3g}" for n in ELECTRODE_NAMES)
+        return (f"generated chest {self.chest_mm[0]:.3g} x {self.chest_mm[1]:.3g} mm (width x depth) around ventricles "
+                f"{self.heart_length_mm:.3g} mm long (scale {self.scale:.3g} of the adult reference); electrodes on its "
+                f"skin, distance to the heart (mm): {d}")
 
 
-def chest_for_heart(mesh, *, lv: int | None = None, rv: int | None = None, scale: float | None = None) -> ChestPlacement:
+def chest_for_heart(mesh, *, lv=None, rv=None, scale: float | None = None) -> ChestPlacement:
     """The generated chest around a heart `Mesh` and the nine electrodes on its skin (module docstring).
 
     ``scale`` None: from the heart's ventricular length (warns when it is outside 50–150 mm: a child's heart or a
@@ -248,15 +248,14 @@ def chest_for_heart(mesh, *, lv: int | None = None, rv: int | None = None, scale
                           distance_mm=dist, chest_mm=(float(2 * g["radii"][0] * f0), float(2 * g["radii"][1] * f0)))
 
 
-def electrodes_for_mesh(mesh, *, lv: int | None = None, rv: int | None = None,
-                        scale: float | None = None) -> dict[str, np.ndarray]:
+def electrodes_for_mesh(mesh, *, lv=None, rv=None, scale: float | None = None) -> dict[str, np.ndarray]:
     """The nine standard electrodes ``{name: (3,) mm}`` on the skin of the chest generated around a heart `Mesh`
     (`chest_for_heart`; the same positions `torso_for_heart` uses)."""
     return chest_for_heart(mesh, lv=lv, rv=rv, scale=scale).electrodes
 
 
-def torso_for_heart(mesh, *, scale: float | None = None, h_far: float = 30.0, h_near: float = 6.0,
-                    lv: int | None = None, rv: int | None = None, placement: ChestPlacement | None = None):
+def torso_for_heart(mesh, *, scale: float | None = None, h_far: float = 40.0, h_near: float = 8.0,
+                    lv=None, rv=None, placement: ChestPlacement | None = None):
     """A homogeneous torso volume conductor around a heart `Mesh` and the standard electrodes on its skin.
 
     The chest ellipsoid of `chest_for_heart` is meshed in the torso frame (element size ``h_near`` mm within

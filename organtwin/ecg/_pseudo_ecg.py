@@ -18,7 +18,12 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-__all__ = ["lead_matrix", "pseudo_ecg_matrix", "pseudo_ecg"]
+__all__ = ["SKIN_FACTOR", "lead_matrix", "pseudo_ecg_matrix", "pseudo_ecg"]
+
+# An electrode on the insulating skin sees about twice the infinite-medium potential (the image of the source in a flat
+# insulating boundary); `organtwin ecg` multiplies the pseudo-ECG of skin electrodes by it. The torso lead field
+# (`lead_field_matrix`) has the boundary built in and needs no factor.
+SKIN_FACTOR = 2.0
 
 
 def pseudo_ecg_matrix(

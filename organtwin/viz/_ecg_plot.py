@@ -37,7 +37,7 @@ def _choose_gain(lo: float, hi: float) -> float:
     """The largest standard gain at which [lo, hi] mV fits a row (with 3 mm margins), 10 mm/mV when that fits and 20
     only for small signals; the smallest gain when nothing fits (then clipped)."""
     span = max(hi, 0.0) - min(lo, 0.0)
-    room = _ROW_MM - 6.0
+    room = _ROW_MM - 4.0
     for g in _GAINS:
         if span * g <= room and (g <= 10.0 or span * g <= 0.5 * room):
             return g
@@ -65,17 +65,23 @@ def plot_12lead(t, leads, path, *, title: str = "", lead_names=None, mv_range: t
     if x.ndim != 2 or x.shape != (t.size, len(names)) or t.size < 2:
         raise ValueError(f"plot_12lead: leads must have shape (times, {len(names)}) with at least 2 times, got {x.shape}")
     finite = np.isfinite(x)
-    lo, hi = mv_range if mv_range is not None else (float(np.min(x[finite], initial=0.0)),
-                                                    float(np.max(x[finite], initial=0.0)))
+    rows = [[names.index(n) for n in row] for row in _LAYOUT] + [[names.index("II")]]
+
+    def row_range(ks):
+        if mv_range is not None:
+            return tuple(float(v) for v in mv_range)
+        v = x[:, ks][finite[:, ks]]
+        return float(np.min(v, initial=0.0)), float(np.max(v, initial=0.0))
+
+    ranges = [row_range(ks) for ks in rows]
     duration = float(t[-1] - t[0])
     speed = _choose_speed(duration)
-    gain = _choose_gain(lo, hi)
+    gain = min(_choose_gain(lo, hi) for lo, hi in ranges)
     mm_per_ms = speed / 1000.0
     shown = min(duration, (_COL_MM - 2.0) / mm_per_ms)  # ms shown per panel
-    # the baseline of every row at the same height, placed so that the (lo, hi) range is centred in the row
-    span_lo, span_hi = min(lo, 0.0), max(hi, 0.0)
-    base_off = 0.5 * _ROW_MM - 0.5 * (span_lo + span_hi) * gain
-    base_off = float(np.clip(base_off, 3.0, _ROW_MM - 3.0))
+    # each row's baseline placed so that its leads' (lo, hi) range is centred in the row
+    base_offs = [float(np.clip(0.5 * _ROW_MM - 0.5 * (min(lo, 0.0) + max(hi, 0.0)) * gain, 0.3 * _ROW_MM, 0.7 * _ROW_MM))
+                 for lo, hi in ranges]
 
     fig = plt.figure(figsize=(_PAGE_W / 25.4, _PAGE_H / 25.4))  # true size: 1 mm of paper is 1 mm
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
@@ -96,7 +102,7 @@ def plot_12lead(t, leads, path, *, title: str = "", lead_names=None, mv_range: t
 
     def draw(k, x0, row, label, t_from=0.0, t_len=shown, repeat=1):
         y_bot = gy1 - (row + 1) * _ROW_MM
-        y0 = y_bot + base_off
+        y0 = y_bot + base_offs[row]
         sel = (t - t[0] >= t_from - 1e-9) & (t - t[0] <= t_from + t_len + 1e-9)
         for i in range(repeat):
             xs = x0 + (t[sel] - t[0] - t_from + i * duration) * mm_per_ms
@@ -115,7 +121,7 @@ def plot_12lead(t, leads, path, *, title: str = "", lead_names=None, mv_range: t
             x0 = _LEFT_MM + c * _COL_MM
             draw(names.index(name), x0, r, name)
             if c > 0:  # the panel boundary: a short vertical bar on the baseline, as on printed ECGs
-                yb = gy1 - (r + 1) * _ROW_MM + base_off
+                yb = gy1 - (r + 1) * _ROW_MM + base_offs[r]
                 ax.plot([x0, x0], [yb - 2.5, yb + 2.5], color="black", lw=1.2, zorder=4)
     # rhythm strip: lead II across the page, the beat repeated back to back
     # repeated only where one beat is complete (it ends where it starts: back at baseline), not a truncated record
@@ -127,8 +133,8 @@ def plot_12lead(t, leads, path, *, title: str = "", lead_names=None, mv_range: t
          repeat=min(reps, 200))
     # calibration pulses: 1 mV high at the gain, 200 ms wide at 25 mm/s (5 mm)
     for r in range(4):
-        yb = gy1 - (r + 1) * _ROW_MM + base_off
-        hgt = min(gain, _ROW_MM - base_off - 1.0)
+        yb = gy1 - (r + 1) * _ROW_MM + base_offs[r]
+        hgt = min(gain, _ROW_MM - base_offs[r] - 1.0)
         ax.plot([3.0, 5.0, 5.0, 10.0, 10.0, 12.0], [yb, yb, yb + hgt, yb + hgt, yb, yb], color="black", lw=1.2, zorder=3)
     # time scale under the rhythm strip's first beat
     need = 10.0 / mm_per_ms  # at least 10 mm between labels
@@ -140,10 +146,11 @@ def plot_12lead(t, leads, path, *, title: str = "", lead_names=None, mv_range: t
 
     def times_std(v, std, unit):
         r = v / std
-        return f"{v:g} {unit}" + ("" if r == 1 else f" ({r:g}x the standard {std:g} {unit})")
+        return f"{v:g} {unit}" + ("" if r == 1 else f" ({r:g}x standard)")
 
-    head = f"Paper speed {times_std(speed, 25.0, 'mm/s')}    Gain {times_std(gain, 10.0, 'mm/mV')}"
-    ax.text(gx0, _PAGE_H - 2.0, title or "12-lead ECG", fontsize=12, weight="bold", va="top")
+    head = f"{times_std(speed, 25.0, 'mm/s')}   {times_std(gain, 10.0, 'mm/mV')}"
+    title = (title or "12-lead ECG") if len(title or "") <= 48 else title[:45] + "..."
+    ax.text(gx0, _PAGE_H - 2.0, title, fontsize=12, weight="bold", va="top")
     ax.text(gx1, _PAGE_H - 2.0, head, fontsize=11, weight="bold", va="top", ha="right")
     if subtitle:
         ax.text(gx0, _PAGE_H - 7.5, subtitle, fontsize=8, va="top")
