@@ -120,7 +120,7 @@ def test_isotropic_agrees_with_fim_python(meshes, name):
 
 
 @needs_fim
-@pytest.mark.parametrize("name", ["slivers", "lv shell"])
+@pytest.mark.parametrize("name", [pytest.param("slivers", marks=pytest.mark.slow), "lv shell"])
 def test_anisotropic_agrees_with_fim_python_and_respects_v_max(meshes, name):
     """Random fibres and sheets per cell, orthotropic velocities 0.6 / 0.3 / 0.15 m/s; fim-python gets the same tensor
     ``V = Σ v_k² a_k a_kᵀ``."""
