@@ -38,9 +38,11 @@ def to_pyvista(mesh: Mesh):
     return grid
 
 
-# Distinct colours for categories (regions, surfaces): Okabe-Ito / Tableau-like, then evenly spaced hues.
+# Distinct colours for categories (regions, surfaces): Tableau 10, then the darker Tableau 20b/c shades (legend labels
+# are drawn in the entry's colour, so no pale colours), then hues spaced by the golden angle.
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
-            "#7f7f7f", "#aec7e8", "#ff9896", "#98df8a", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2", "#9edae5")
+            "#7f7f7f", "#393b79", "#ad494a", "#637939", "#8c6d31", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+            "#756bb1", "#636363")
 
 
 def category_colours(n: int) -> list[str]:
@@ -49,7 +51,7 @@ def category_colours(n: int) -> list[str]:
 
     out = list(_PALETTE[:n])
     for k in range(n - len(out)):
-        r, g, b = colorsys.hsv_to_rgb((k * 0.618034) % 1.0, 0.65, 0.9)
+        r, g, b = colorsys.hsv_to_rgb((k * 0.618034) % 1.0, 0.75, 0.7)
         out.append(f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}")
     return out
 

@@ -34,6 +34,10 @@ def render_surfaces(mesh, out_png, *, window_size=(2200, 650), title: str | None
     summary = surface_summary(mesh)
     colours = dict(zip([s["name"] for s in summary], category_colours(len(summary))))
     largest = max(summary, key=lambda s: s["area_mm2"])["name"]
+    # faint in the see-through views: the largest surface and every epicardium (they hide the inner surfaces)
+    faint_names = {largest} | {s["name"] for s in summary if "epi" in s["name"].lower()}
+    if len(faint_names) == len(summary):
+        faint_names = {largest}
     points = np.asarray(mesh.points, dtype=np.float64)
     polys = {}
     for s in summary:
@@ -54,10 +58,11 @@ def render_surfaces(mesh, out_png, *, window_size=(2200, 650), title: str | None
             plotter.subplot(0, k)
             plotter.set_background("white")
             for name, poly in polys.items():
-                faint = see_through and name == largest and len(polys) > 1
+                faint = see_through and name in faint_names and len(polys) > 1
                 plotter.add_mesh(poly, color=colours[name], opacity=0.15 if faint else 1.0, show_edges=False)
             if see_through:
-                caption += f" ({largest} faint)"
+                shown = sorted(faint_names)
+                caption += f" ({', '.join(shown[:3])}{', ...' if len(shown) > 3 else ''} faint)"
             plotter.add_text(f"{title}: {caption}" if title and k == 0 else caption, font_size=10, color="black")
             d = np.asarray(direction, dtype=np.float64)
             plotter.camera.focal_point = tuple(centre)
