@@ -1,4 +1,4 @@
-"""`render_mesh` colours regions categorically: one distinct colour per region id (never binned), names in the legend."""
+"""`render_mesh` colours regions categorically: one distinct colour per region id (never binned), names in a legend."""
 
 from __future__ import annotations
 

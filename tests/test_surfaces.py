@@ -126,7 +126,7 @@ def test_cli_names_from_map_and_list(capsys, lv, tmp_path):
     ([], "has no surface triangles to name; pass --auto"),
     (["--auto", "--feature-angle", "179"], "found no flat basal surface"),
     (["--auto", "--surface-names", "17"], "--surface-names: cannot read '17'"),
-    (["--auto", "--region-names", "5=LV"], r"--region-names: region id\(s\) \[5\] are not in the mesh .*present: \[1\]"),
+    (["--auto", "--region-names", "5=LV"], r"--region-names: region id\(s\) \[5\] are not in the mesh .*: \[1\]"),
     (["--auto", "--map", "BADJSON"], "not valid JSON"),
     (["--auto", "--map", "MISSING"], r"missing.json: region or surface id\(s\) \[99\] are not in the mesh .*: \[1\]"),
 ])

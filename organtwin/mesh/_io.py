@@ -117,7 +117,8 @@ def read_mesh(
         region_names: {region id: name}; wins over the name map and the file's names. Unknown ids: MeshError.
         surface_names: {surface tag: name}; several tags under one name merge into one surface. Unknown ids: MeshError.
         name_map: a JSON name map (path or loaded dict) or a list of them; None looks next to the mesh
-            (`find_name_maps`); False uses none. Ids it names that are not in the mesh: an error if none match, else a warning.
+            (`find_name_maps`); False uses none. Ids it names that are not in the mesh: an error if none match, else a
+            warning.
         region_field / surface_field: the cell field holding region ids (tets) / surface tags (triangles), instead of
             the rule in the module docstring.
 

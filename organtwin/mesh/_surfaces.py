@@ -47,7 +47,8 @@ from .._errors import MeshError, MeshWarning
 from ._mesh import Mesh, Surface
 
 __all__ = [
-    "label_ventricular_surfaces", "surface_summary", "parse_id_names", "load_name_map", "load_name_maps", "find_name_maps",
+    "label_ventricular_surfaces", "surface_summary", "parse_id_names", "load_name_map", "load_name_maps",
+    "find_name_maps",
     "apply_names", "FEATURE_ANGLE_DEG", "AUTO_SURFACE_TAGS",
 ]
 
@@ -177,7 +178,8 @@ def find_name_maps(mesh_path) -> list[Path]:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
             break
-    names = (f"{stem}.json", f"{stem}_names.json", f"{stem}.names.json", f"{stem}_regions.json", f"{stem}_surfaces.json")
+    names = (f"{stem}.json", f"{stem}_names.json", f"{stem}.names.json", f"{stem}_regions.json",
+             f"{stem}_surfaces.json")
     return [c for c in (p.with_name(n) for n in names) if c.is_file() and c != p]
 
 
