@@ -285,3 +285,17 @@ def test_choose_fibres_descriptions(lv):
     assert d == "fibres: none in the file (isotropic)"
     with pytest.raises(MeshError, match="has no fibres"):
         choose_fibres(lv, "mesh", needs_fibres=True)
+
+
+def test_mesh_info_reports_fibre_quality(tmp_path, capsys, lv):
+    _write_placeholder_vtu(tmp_path / "p.vtu", lv)
+    rc, out, err = run_cli(capsys, "mesh", "info", tmp_path / "p.vtu")
+    assert rc == 0, err
+    assert "sheets: unit-norm error max 0.41; orthogonality |f.s| max 0.71" in out
+    assert "constant fraction: 100.0% of cells have the fibre (0,0,1) - looks like a PLACEHOLDER" in out
+    assert "fibres look like a placeholder" in err  # and the read warned, once
+    rc, out, err = run_cli(capsys, "mesh", "info", tmp_path / "p.vtu", "--json")
+    import json
+
+    q = json.loads(out)["fibre_quality"]
+    assert q["placeholder"] is True and q["sheet_unit_error_max"] == pytest.approx(np.sqrt(2) - 1)

@@ -70,6 +70,12 @@ def mesh_info(
     mesh = _read(path, scale, region_names=region_names, surface_names=surface_names, name_map=name_map,
                  region_field=region_field, surface_field=surface_field)
     summary = mesh_summary(mesh)
+    if mesh.fibres is not None:  # fibre quality of the file's own arrays, before the read's repairs
+        from ..mesh import fibre_quality, read_mesh
+
+        raw = read_mesh(path, scale=scale, check=False)
+        if raw.fibres is not None and raw.n_cells == mesh.n_cells:
+            summary["fibre_quality"] = {**fibre_quality(raw), "as_in_file": True}
     summary["file"] = str(path)
     _say(json.dumps(summary, indent=2) if as_json else format_summary(summary))
 

@@ -27,7 +27,8 @@ import numpy as np
 from .._errors import MeshError, MeshWarning
 from ._mesh import Mesh
 
-__all__ = ["FIBRE_CHOICES", "check_fibres", "choose_fibres", "fibre_quality", "require_usable_directions"]
+__all__ = ["FIBRE_CHOICES", "check_fibres", "choose_fibres", "fibre_quality", "fibre_quality_lines",
+           "require_usable_directions"]
 
 FIBRE_CHOICES = ("mesh", "rule-based", "none")
 
@@ -142,6 +143,28 @@ def fibre_quality(mesh: Mesh) -> dict | None:
 
 def _vec(v) -> str:
     return "(" + ",".join(f"{x:.3g}" for x in v) + ")"
+
+
+def fibre_quality_lines(summary: dict) -> list[str]:
+    """The ``Fibres:`` lines of `organtwin mesh info` from a `mesh_summary` dict (its ``fibre_quality`` entry)."""
+    q = summary.get("fibre_quality")
+    if q is None:
+        return [f"Fibres: {'yes' if summary.get('fibres') else 'no'}"
+                + (" (sheets: yes)" if summary.get("sheets") else "")]
+    where = " (as in the file, before the read's repairs)" if q.get("as_in_file") else ""
+    lines = [f"Fibres: yes (sheets: {'yes' if q['sheets'] else 'no'}){where}; unit-norm error max "
+             f"{q['fibre_unit_error_max']:.2g}, mean {q['fibre_unit_error_mean']:.2g}; zero {q['fibre_zero']}, NaN/inf "
+             f"{q['fibre_nonfinite']}"]
+    if q["sheets"]:
+        lines.append(f"  sheets: unit-norm error max {q['sheet_unit_error_max']:.2g}; orthogonality |f.s| max "
+                     f"{q['orthogonality_error_max']:.2g}, mean {q['orthogonality_error_mean']:.2g}; zero "
+                     f"{q['sheet_zero']}, NaN/inf {q['sheet_nonfinite']}, parallel to the fibre {q['sheet_parallel']}")
+    const = (f"  constant fraction: {100 * q['constant_fraction']:.1f}% of cells have the fibre "
+             f"{_vec(q['constant_fibre'])}" if q["constant_fibre"] is not None else "  constant fraction: n/a")
+    if q["placeholder"]:
+        const += " - looks like a PLACEHOLDER (mesh not a box); use --fibres rule-based or --fibres none"
+    lines.append(const)
+    return lines
 
 
 def placeholder_message(q: dict, source: str = "mesh") -> str:

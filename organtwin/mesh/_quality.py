@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import guess_units
+from ._fibre_checks import fibre_quality, fibre_quality_lines
 from ._mesh import Mesh
 
 __all__ = ["mesh_summary", "format_summary", "tet_aspect_ratios"]
@@ -108,6 +109,7 @@ def mesh_summary(mesh: Mesh) -> dict:
         "quality": quality,
         "fibres": mesh.fibres is not None,
         "sheets": mesh.sheets is not None,
+        "fibre_quality": fibre_quality(mesh),
         "node_sets": [{"name": k, "nodes": int(v.size)} for k, v in mesh.node_sets.items()],
         "cell_fields": sorted(mesh.cell_data),
         "point_fields": sorted(mesh.point_data),
@@ -173,7 +175,7 @@ def format_summary(summary: dict) -> str:
                      f"p99 {_g(ar['p99'], '.3f')}, max {_g(ar['max'], '.3f')}"
                      + (f", degenerate {ar['degenerate']}" if ar["degenerate"] else ""))
         lines.append(f"  edge length (mm): mean {_g(el['mean'])}, min {_g(el['min'])}, max {_g(el['max'])}")
-    lines.append(f"Fibres: {'yes' if s['fibres'] else 'no'} (sheets: {'yes' if s['sheets'] else 'no'})")
+    lines.extend(fibre_quality_lines(s))  # unit-norm and orthogonality errors, constant fraction, placeholders
     ns = s["node_sets"]
     lines.append("Node sets: " + (", ".join(f"{x['name']} ({x['nodes']:,} nodes)" for x in ns) if ns else "none"))
     lines.append("Cell fields: " + (", ".join(s["cell_fields"]) or "none"))
