@@ -299,3 +299,45 @@ def test_mesh_info_reports_fibre_quality(tmp_path, capsys, lv):
 
     q = json.loads(out)["fibre_quality"]
     assert q["placeholder"] is True and q["sheet_unit_error_max"] == pytest.approx(np.sqrt(2) - 1)
+
+
+_CASE = """
+[mesh]
+path = "p.vtu"
+
+[conductivity]
+sigma_l = "0.3 S/m"
+sigma_t = "0.1 S/m"
+
+[model]
+name = "bueno-orovio-epi"
+
+[[stimulus]]
+kind = "surface"
+name = "endo_lv"
+strength = "50000 uA/cm^3"
+duration = "2 ms"
+
+[simulation]
+duration = "10 ms"
+dt = "0.05 ms"
+"""
+
+
+def test_cli_ep_check_fibres_override(tmp_path, capsys, lv):
+    """`ep check` says when the case's mesh fibres look like placeholders; `--fibres` replaces the case's source."""
+    lvp = lv.replace(fibres=_const(lv, (0, 0, 1)), sheets=_const(lv, (0, 1, 0)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_mesh(lvp, tmp_path / "p.vtu")
+    (tmp_path / "case.toml").write_text(_CASE)
+    rc, out, err = run_cli(capsys, "ep", "check", tmp_path / "case.toml")
+    assert rc == 0, err
+    assert "fibres mesh - WARNING: they look like a placeholder (100.0% of cells have one fibre)" in out
+    rc, out, err = run_cli(capsys, "ep", "check", tmp_path / "case.toml", "--fibres", "rule-based")
+    assert rc == 0, err
+    assert "fibres rule-based" in out and "placeholder" not in out + err
+    rc, out, err = run_cli(capsys, "ep", "check", tmp_path / "case.toml", "--fibres", "none")
+    assert rc == 1 and "needs fibres" in one_error_line(err)
+    rc, out, err = run_cli(capsys, "ep", "check", tmp_path / "case.toml", "--fibres", "nope")
+    assert rc == 2 and "--fibres must be one of mesh, rule-based, none" in one_error_line(err)

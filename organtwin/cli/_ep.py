@@ -29,10 +29,21 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _load(case: Path):
-    from ..io import load_case
+_FIBRES_HELP = ("Override the case's [fibres] source: mesh (the mesh file's arrays, checked), rule-based (Bayer, "
+                "from surfaces endo_lv[/endo_rv]/epi/base; the case's angles are kept) or none (isotropic).")
 
+
+def _load(case: Path, fibres: str | None = None):
+    import dataclasses
+
+    from ..io import load_case
+    from ..mesh import FIBRE_CHOICES
+
+    if fibres is not None and fibres not in FIBRE_CHOICES:
+        raise typer.BadParameter(f"--fibres must be one of {', '.join(FIBRE_CHOICES)}, got {fibres!r}")
     config = load_case(case)
+    if fibres is not None:
+        config = dataclasses.replace(config, fibres=dataclasses.replace(config.fibres, source=fibres))
     if config.simulation.dtype == "float64":
         import jax
 
@@ -44,6 +55,16 @@ def _fmt_ms(x: float) -> str:
     return f"{x:.4g} ms"
 
 
+def _placeholder_note(mesh) -> str:
+    from ..mesh import fibre_quality
+
+    q = fibre_quality(mesh)
+    if q is None or not q["placeholder"]:
+        return ""
+    return (f" - WARNING: they look like a placeholder ({100 * q['constant_fraction']:.1f}% of cells have one fibre); "
+            f"use --fibres rule-based or --fibres none")
+
+
 def _describe(prepared) -> list[str]:
     c, mesh = prepared.config, prepared.mesh
     sim = c.simulation
@@ -52,7 +73,8 @@ def _describe(prepared) -> list[str]:
     lines = [
         f"case {c.source}{': ' + c.title if c.title else ''}",
         f"mesh {c.mesh.describe()}: {mesh.n_nodes} nodes, {mesh.n_cells} tets, regions {mesh.region_ids.tolist()}, "
-        f"fibres {c.fibres.source if mesh.fibres is not None else 'none'}",
+        f"fibres {c.fibres.source if mesh.fibres is not None else 'none'}"
+        + (_placeholder_note(mesh) if c.fibres.source == "mesh" else ""),
         f"model {', '.join(models)}; {len(c.stimuli)} stimul{'us' if len(c.stimuli) == 1 else 'i'} "
         f"({', '.join(str(n) for n in prepared.stimulus_nodes)} nodes)",
         f"{sim.n_steps} steps of {sim.dt:g} ms to {sim.n_steps * sim.dt:g} ms, {sim.splitting}, {diff}, {sim.dtype}"
@@ -111,12 +133,13 @@ def run(
     ecg: Annotated[bool, typer.Option("--ecg", help="Also write the 12-lead pseudo-ECG of the run (from its Vm "
                                                     "snapshots: record them every 1-2 ms) into OUT/ecg/, as "
                                                     "`organtwin ecg OUT --out OUT/ecg` does.")] = False,
+    fibres: Annotated[Optional[str], typer.Option("--fibres", help=_FIBRES_HELP)] = None,
 ):
     """Run a monodomain case: activation.vtu, vm/*.vtu + vm.pvd, probes.csv and summary.json in --out."""
     from ..io import check_output_folder, prepare_case, run_case, write_ep_results
 
     t0 = time.perf_counter()
-    config = _load(case)
+    config = _load(case, fibres)
     check_output_folder(out)  # before the run: refuse a folder we could not write
     if ecg:
         every = config.record.snapshot_every
@@ -164,11 +187,12 @@ def run(
 @ep_app.command("check")
 def check(
     case: Annotated[Path, typer.Argument(help="The case file (TOML; see docs/case-file.md).")],
+    fibres: Annotated[Optional[str], typer.Option("--fibres", help=_FIBRES_HELP)] = None,
 ):
     """Check a case without running it: the file, the mesh, regions, fibres, models, stimuli, probes and dt."""
     from ..io import prepare_case
 
-    prepared = prepare_case(_load(case))
+    prepared = prepare_case(_load(case, fibres))
     for line in _describe(prepared):
         _say(line)
     _say("ok: the case is ready to run")

@@ -70,6 +70,11 @@ def _load_mesh(config: CaseConfig):
             s = spec.slab
             return slab_mesh(s.size, s.dx, fibre=s.fibre)
         path = builtin_mesh_path(spec.builtin) if spec.builtin is not None else spec.path
+        if config.fibres.source != "mesh":  # the file's fibre arrays are replaced: they must not stop the read
+            from ..mesh import check_mesh
+
+            raw = read_mesh(path, scale=spec.scale, file_format=spec.format, check=False)
+            return check_mesh(raw.replace(fibres=None, sheets=None), source=str(path))
         return read_mesh(path, scale=spec.scale, file_format=spec.format)
     except (ValueError, OSError) as e:
         raise config.error("mesh", f"{'slab' if spec.slab is not None else 'path'}: {_line(e)}") from None
