@@ -172,3 +172,19 @@ def test_mesh_info_lists_the_cavities(lv_meshes):
     assert c["surface"] == "endo_lv" and c["rims"] == 1 and not c["closed"]
     assert c["volume_mL"] == pytest.approx(cavity_volume(mesh, "endo_lv"), rel=1e-12)
     assert f"Cavity endo_lv: {c['volume_mL']:.4g} mL (open, closed at 1 rim)" in format_summary(s)
+
+
+def test_a_moebius_strip_cannot_be_oriented():
+    n = 8
+    th = 2 * np.pi * np.arange(n) / n
+    top = np.column_stack([np.cos(th), np.sin(th), np.full(n, 0.3)])
+    bottom = np.column_stack([np.cos(th), np.sin(th), np.full(n, -0.3)])
+    pts = np.concatenate([top, bottom])                                     # top i -> i, bottom i -> n + i
+    tris = []
+    for i in range(n):
+        j = (i + 1) % n
+        a, b, c, d = (i, n + i, n + j, j) if j else (i, n + i, j, n + j)  # the last quad joins top to bottom: a twist
+        tris += [(a, b, c), (a, c, d)]
+    mesh = Mesh(pts, np.array([[0, 1, 2, n]]), surfaces={"endo_lv": Surface(np.array(tris), 1)})
+    with pytest.raises(MeshError, match="cannot be oriented consistently"):
+        cavity_volume(mesh, "endo_lv")

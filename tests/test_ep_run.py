@@ -428,3 +428,31 @@ def test_readme_biv_case_then_ecg(tmp_path, capsys):
     rc, out, err = run_cli(capsys, "ecg", tmp_path / "biv-results", "--out", tmp_path / "ecg")
     assert rc == 0, err
     assert "LV = region 1 (LV); RV = region 2 (RV)" in out
+
+
+def test_vtu_writer_for_mesh_reads_back_whole(tmp_path):
+    """What the results writer writes, read_mesh reads back identically: regions and names (a non-ASCII one), surfaces
+    with their tags (an untagged one gets a free tag), fibres, sheets, node sets; a competing tag field is kept renamed."""
+    from organtwin.io import VtuWriter
+    from organtwin.mesh import Surface, read_mesh, slab_mesh
+
+    m = slab_mesh((4.0, 1.0, 1.0), 0.5)
+    x = m.points[m.tets].mean(axis=1)[:, 0]
+    regions = np.where(x < 1.5, 1, np.where(x < 2.5, 7, 2))
+    tris = next(iter(m.surfaces.values())).triangles
+    f = np.tile([1.0, 0.0, 0.0], (m.n_cells, 1))
+    m = m.replace(regions=regions, region_names={1: "LV", 2: "RV", 7: "septum é"},
+                  surfaces={**m.surfaces, "untagged": Surface(tris[:2], 0)}, fibres=f, sheets=np.roll(f, 1, axis=1),
+                  node_sets={"apex": np.array([0, 3])}, cell_data={"elemTag": np.ones(m.n_cells, np.int32)})
+    VtuWriter.for_mesh(m).write(tmp_path / "a.vtu", {"activation_time": m.points[:, 0]})
+    r = read_mesh(tmp_path / "a.vtu")
+    np.testing.assert_array_equal(r.regions, regions)
+    assert dict(r.region_names) == {1: "LV", 2: "RV", 7: "septum é"}
+    assert sorted(r.surfaces) == sorted(m.surfaces)
+    for name, s in m.surfaces.items():
+        np.testing.assert_array_equal(r.surfaces[name].triangles, s.triangles)
+        assert r.surfaces[name].tag == s.tag or (s.tag == 0 and r.surfaces[name].tag > 0)
+    np.testing.assert_array_equal(r.fibres, m.fibres)
+    np.testing.assert_array_equal(r.sheets, m.sheets)
+    np.testing.assert_array_equal(r.node_sets["apex"], [0, 3])
+    assert "elemTag_input" in r.cell_data and "activation_time" in r.point_data

@@ -181,7 +181,11 @@ def ecg(
         mesh, times, vm = _vm_from_run(source)
         what = f"Vm snapshots of {source} ({times.size} times)"
     else:
-        mesh = read_mesh(source)
+        from ..mesh import check_mesh
+
+        # fibres play no part in this ECG (a scalar sigma_i): the file's fibre arrays are dropped, unchecked
+        mesh = check_mesh(read_mesh(source, check=False).replace(fibres=None, sheets=None), source=str(source))
+        print("fibres: not used (the pseudo-ECG takes a scalar --sigma-i)", flush=True)
         if "activation_time" not in mesh.point_data:
             raise ValueError(f"{source}: no point data 'activation_time' (write one with `organtwin activate`)")
         act = np.asarray(mesh.point_data["activation_time"], float)

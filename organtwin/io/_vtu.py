@@ -8,7 +8,8 @@ ParaView/VTK, pyvista and meshio read the files.
 
 `VtuWriter.for_mesh` writes a `Mesh` the way `organtwin.mesh.write_mesh` does, so that `read_mesh` gives it back whole:
 the tets, then every surface as triangle cells; cell data ``region`` (the region id of a tet, the surface tag of a
-triangle), ``fibres`` / ``sheets`` and the mesh's other cell fields (zeros on the triangles); node sets as 0/1 point
+triangle), ``fibres`` / ``sheets`` and the mesh's other cell fields (zeros on the triangles; a field whose name
+`read_mesh` would take for the region ids or the fibres, e.g. a second tag array, is kept as ``<name>_input``); node sets as 0/1 point
 arrays ``nodeset:<name>``; region and surface names as gmsh-style ``<FieldData>`` ``{name: [tag, dim]}`` (dim 3 region,
 2 surface).
 """
@@ -138,9 +139,11 @@ class VtuWriter:
 
         cell_data = {}
         for k, v in mesh.cell_data.items():
-            if str(k).lower() in REGION_KEYS or str(k) in ("fibres", "sheets"):
-                continue  # would be read back as the region ids (or the fibres) instead of ours
-            cell_data[str(k)] = padded(v)
+            name = str(k)
+            if name.lower() in REGION_KEYS or name.lower() in ("fibres", "fibers", "fiber", "fibre", "f0", "sheets",
+                                                                "sheet", "s0"):
+                name = f"{name}_input"  # kept, renamed: it would be read back as the region ids or the fibres
+            cell_data[name] = padded(v)
         if mesh.fibres is not None:
             cell_data["fibres"] = padded(np.asarray(mesh.fibres, np.float64))
         if mesh.sheets is not None:
