@@ -164,9 +164,29 @@ def test_four_chamber_tags_names_and_auto_labelling_agree():
     assert len(heart.surfaces) == 16 and "LV endocardium" in heart.surfaces
     assert vent.surfaces == {}
     auto = label_ventricular_surfaces(vent)
+    inside = label_ventricular_surfaces(heart, regions=[1, 2, 7])  # the same, labelled inside the whole heart
+    assert {k: s.n_faces for k, s in inside.surfaces.items()} == {k: s.n_faces for k, s in auto.surfaces.items()}
     expect = {"endo_lv": ["LV endocardium"], "endo_rv": ["RV endocardium"], "epi": ["LV epicardium", "RV epicardium"],
               "base": ["ventricular base", "AV junction", "VA junction"]}
     for name, tagged in expect.items():
         want = set().union(*(_by_coordinates(heart, heart.surfaces[t].triangles) for t in tagged))
         got = _by_coordinates(vent, auto.surfaces[name].triangles)
         assert len(want & got) / len(want) > 0.95 and len(got) == pytest.approx(len(want), rel=0.05), name
+
+
+def test_auto_labelling_of_the_ventricles_in_a_larger_mesh_takes_the_jagged_cut_as_base(biv):
+    """A staircase cut (tets above z = 5 mm made 'atrial' region 3): not flat, so only the interface rule finds it."""
+    centroid_z = biv.points[biv.tets].mean(axis=1)[:, 2]
+    regions = np.where(centroid_z > 5.0, 3, biv.regions)
+    four = biv.replace(regions=regions, region_names={1: "LV", 2: "RV", 3: "atria"})
+    with pytest.raises(MeshError, match="found no flat basal surface .*--regions"):  # alone, the cut is not flat
+        label_ventricular_surfaces(four.submesh([1, 2]).replace(surfaces={}))
+    auto = label_ventricular_surfaces(four, regions=[1, 2])
+    assert auto.region_ids.tolist() == [1, 2]
+    kept = four.submesh([1, 2])  # the built-in surfaces cut to the ventricles: what auto must find
+    for name in ("endo_lv", "endo_rv", "epi"):
+        want, got = _oriented(kept.surfaces[name].triangles), _oriented(auto.surfaces[name].triangles)
+        assert len(want & got) / len(want) > 0.95 and len(got) == pytest.approx(len(want), rel=0.05), name
+    n_boundary = sum(s.n_faces for s in auto.surfaces.values())
+    cut = n_boundary - sum(kept.surfaces[n].n_faces for n in ("endo_lv", "endo_rv", "epi"))
+    assert auto.surfaces["base"].n_faces == cut > 500

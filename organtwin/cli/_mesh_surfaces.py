@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._mesh_options import NameMap, RegionField, RegionNames, SurfaceField, SurfaceNames, read_mesh_cli
+from ._mesh_options import (
+    NameMap, RegionField, RegionNames, SurfaceField, SurfaceNames, parse_region_ids, read_mesh_cli,
+)
 
 __all__ = ["mesh_surfaces"]
 
@@ -18,6 +20,9 @@ def mesh_surfaces(
     dst: Annotated[Path, typer.Argument(help="Mesh to write with the named surfaces (.vtu, .msh, .xdmf, .pts, ...).")],
     auto: Annotated[bool, typer.Option("--auto", help="Label endo_lv, endo_rv, epi and base automatically from the "
                                        "boundary (ventricular meshes; see docs/mesh-io.md for the rule).")] = False,
+    regions: Annotated[Optional[str], typer.Option(help="--auto on a larger (e.g. four-chamber) mesh: the ventricles' "
+                                                   "region ids, e.g. 1,2,7; OUT holds them, and the faces they share "
+                                                   "with the other regions are base.")] = None,
     name_map: NameMap = None,
     surface_names: SurfaceNames = None,
     region_names: RegionNames = None,
@@ -35,6 +40,10 @@ def mesh_surfaces(
     from ..mesh import label_ventricular_surfaces, surface_summary, write_mesh
     from .._errors import MeshError
 
+    keep = parse_region_ids(regions, "--regions")
+    if keep is not None and not auto:
+        raise typer.BadParameter("--regions selects the ventricles for --auto; to extract regions with their tagged "
+                                 "surfaces use `organtwin mesh convert --regions`")
     if not 0.0 < feature_angle < 180.0:
         raise typer.BadParameter(f"--feature-angle must be between 0 and 180 degrees, got {feature_angle:g}")
     mesh = read_mesh_cli(src, scale=scale, region_names=region_names, surface_names=surface_names,
@@ -42,7 +51,7 @@ def mesh_surfaces(
     if auto:
         if mesh.surfaces:
             print(f"--auto: replacing the file's {len(mesh.surfaces)} surface(s) ({', '.join(sorted(mesh.surfaces))})")
-        mesh = label_ventricular_surfaces(mesh, feature_angle=feature_angle)
+        mesh = label_ventricular_surfaces(mesh, feature_angle=feature_angle, regions=keep)
     elif not mesh.surfaces:
         raise MeshError(f"{src} has no surface triangles to name; pass --auto to label endo_lv, endo_rv, epi and base "
                         "from the boundary")

@@ -30,6 +30,9 @@ For a ventricular mesh (LV, or LV + RV) whose file carries no usable surface tag
    whose faces lie most on LV tets is endo_lv; otherwise the one with the thicker wall (larger mean distance from its
    nodes to the nearest epicardial node) is endo_lv: the LV wall is thicker than the RV free wall.
 
+With ``regions=`` (the ventricles' ids in a larger mesh) the result is their submesh and the faces they share with the
+other regions (the AV cut, however jagged) are base too; the cut's mean outward normal is then the basal direction.
+
 Anything else (no flat base, 1 or more than 3 non-base components, an epicardium that does not enclose the others) is
 an error that says what was found.
 """
@@ -320,15 +323,33 @@ def _is_lv_name(name: str) -> bool:
     return low.startswith("lv") or "left" in low
 
 
-def label_ventricular_surfaces(mesh: Mesh, *, feature_angle: float = FEATURE_ANGLE_DEG) -> Mesh:
+def label_ventricular_surfaces(mesh: Mesh, *, feature_angle: float = FEATURE_ANGLE_DEG,
+                               regions=None) -> Mesh:
     """Classify the boundary of a ventricular tet mesh into ``endo_lv``, ``endo_rv`` (BiV only), ``epi`` and ``base``.
 
     The rule is in the module docstring. The mesh's other surfaces are replaced by these. Raises a one-line MeshError
     saying what was found when the boundary does not look like one (or two) ventricles with a flat base.
+
+    Args:
+        regions: the ventricles' region ids in a larger (e.g. four-chamber) mesh: the result is their submesh, and
+            the faces they share with the other regions (the cut at the AV junction and the vessels, however jagged)
+            are base, with the flat patches that face the same way (the valve planes).
     """
+    interface = None
+    if regions is not None:
+        full = mesh
+        mask = np.isin(full.regions, [int(r) for r in regions])
+        mesh = full.submesh(regions)
+        used = np.unique(full.tets[mask])  # submesh node k is full node used[k] (keep_cells keeps node order)
+        others = np.sort(full.tets[~mask][:, [[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]]].reshape(-1, 3), axis=1)
     tris, owner = _boundary(mesh)
     if len(tris) == 0:
         raise MeshError("the mesh has no boundary faces; cannot label surfaces")
+    if regions is not None:
+        from ._mesh import _face_keys
+
+        mine = _face_keys(np.sort(used[tris], axis=1), full.n_nodes)
+        interface = np.isin(mine, _face_keys(others, full.n_nodes)) if len(others) else np.zeros(len(tris), bool)
     nrm, area = _normals_areas(mesh.points, tris)
     total = float(area.sum())
     a, b = _edge_pairs(tris)
@@ -342,16 +363,22 @@ def label_ventricular_surfaces(mesh: Mesh, *, feature_angle: float = FEATURE_ANG
     np.add.at(resultant, patch, nrm * area[:, None])
     parea = np.bincount(patch, weights=area, minlength=n_patches)
     flat = (np.linalg.norm(resultant, axis=1) >= _FLATNESS * parea) & (parea >= _MIN_BASE_FRACTION * total)
-    if flat.any():  # facing the basal direction (the largest flat patch's normal); a cavity's flat roof faces away
-        main = int(np.argmax(np.where(flat, parea, -1.0)))
-        up = resultant[main] / np.linalg.norm(resultant[main])
-        facing = resultant @ up >= np.cos(np.radians(_MAX_BASE_TILT_DEG)) * np.linalg.norm(resultant, axis=1)
-        flat &= facing
+    up = None
+    if interface is not None and interface.any():  # the basal direction: the mean outward normal of the cut
+        up = (nrm[interface] * area[interface, None]).sum(axis=0)
+    elif flat.any():  # ... or the largest flat patch's normal
+        up = resultant[int(np.argmax(np.where(flat, parea, -1.0)))]
+    if up is not None and np.linalg.norm(up) > 0:  # flat patches must face it: a cavity's flat roof faces away
+        up = up / np.linalg.norm(up)
+        flat &= resultant @ up >= np.cos(np.radians(_MAX_BASE_TILT_DEG)) * np.linalg.norm(resultant, axis=1)
     base = flat[patch]
+    if interface is not None:
+        base |= interface
     if not base.any():
         raise MeshError(f"found no flat basal surface among the {n_patches} smooth boundary patches (feature angle "
-                        f"{feature_angle:g} deg); automatic labelling needs a ventricle cut by a base plane; name the "
-                        "surfaces with a name map or --surface-names instead")
+                        f"{feature_angle:g} deg); automatic labelling needs a ventricle cut by a base plane, or the "
+                        "ventricles' region ids in the whole heart mesh (--regions) to take their cut as the base; or "
+                        "name the surfaces with a name map or --surface-names")
 
     rest = np.flatnonzero(~base)
     keep = (~base[a]) & (~base[b])
