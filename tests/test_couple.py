@@ -217,3 +217,27 @@ activation = true
     s = json.loads((tmp_path / "circ" / "summary.json").read_text())
     assert 0.4 < s["metrics"]["LV"]["EF"] < 0.7
     assert s["activation"] is not None and "LV" in json.dumps(s["activation"])
+
+
+def test_activation_from_a_four_chamber_like_run_takes_the_septum_into_the_lv(tmp_path):
+    """Regions LV = 1, RV = 2, septum = 7 (a patient mesh's numbering): the LV myocardium is 1 + 7, never 1 alone;
+    an `ep run`-style folder whose activation.vtu carries the names (what write_activation_vtu writes now)."""
+    from organtwin.io import write_activation_vtu
+
+    mesh = read_mesh(MESHES / "biv.vtu")
+    centroid = mesh.points[mesh.tets].mean(axis=1)
+    regions = np.where((mesh.regions == 1) & (centroid[:, 1] < -15.0), 7, mesh.regions)
+    mesh = mesh.replace(regions=regions, region_names={1: "LV", 2: "RV", 7: "septum"})
+
+    class Result:
+        activation = mesh.points[:, 2] - mesh.points[:, 2].min()
+
+    (tmp_path / "run").mkdir()
+    write_activation_vtu(tmp_path / "run" / "activation.vtu", mesh, Result())
+    run = activation_from_run(tmp_path / "run")
+    assert run.lv_regions == (1, 7) and run.rv_regions == (2,)
+    assert run.regions_text == "LV = regions 1 (LV) + 7 (septum); RV = region 2 (RV)"
+    np.testing.assert_allclose(run.lv_volume, region_node_volumes(mesh, [1, 7]), rtol=1e-12)
+    assert run.lv_volume.sum() / 1000 == pytest.approx(80.3, abs=0.2)          # the whole LV wall, septum included
+    run = activation_from_run(tmp_path / "run", lv_regions=[1])                 # the user's ids win
+    assert run.lv_regions == (1,) and run.lv_volume.sum() / 1000 < 70
