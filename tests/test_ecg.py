@@ -211,6 +211,9 @@ def test_cli_ecg_from_activation_and_from_an_ep_run(tmp_path, capsys):
     assert rc == 0, err
     rc, out, err = run_cli(capsys, "ecg", tmp_path / "act.vtu", "--out", tmp_path / "e1")
     assert rc == 0, err
+    # where the electrodes are (chest size, distance to the heart) and which source the amplitude limits come from
+    assert "generated chest 297 x 204 mm" in out and "distance to the heart (mm): RA 121" in out
+    assert "QRS amplitudes: largest limb lead" in out and "Chinitz" in out and "Corrado" in out
     rows = list(_csv.reader((tmp_path / "e1" / "ecg.csv").read_text().splitlines()))
     assert rows[0] == ["t_ms"] + [f"{n}_mV" for n in LEAD_NAMES] and len(rows) == 451
     data = np.array(rows[1:], float)
@@ -351,6 +354,7 @@ def test_cli_ecg_torso(tmp_path, capsys):
     assert rc == 0, err
     f = json.loads((tmp_path / "e" / "features.json").read_text())
     assert f["method"].startswith("lead field in a generated torso")
+    assert "generated chest" in out and "V2 34.1" in out and f["amplitude_check"]["limb_peak_to_peak_mV"] > 0.5
     data = np.loadtxt(tmp_path / "e" / "ecg.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(data[:, 1] + data[:, 3], data[:, 2], atol=1e-4)  # Einthoven
     assert np.abs(data[:, 1:]).max() > 0.1  # mV: a torso ECG of a whole heart is of order 1 mV

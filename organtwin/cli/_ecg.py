@@ -76,8 +76,8 @@ def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sig
 
     Standard electrodes: on the skin of the chest generated around the heart (`organtwin.ecg.chest_for_heart`), the
     same positions for the pseudo-ECG and the torso. The pseudo-ECG of electrodes on the skin is the infinite-medium
-    potential times `organtwin.ecg.SKIN_FACTOR` (2: the insulating skin, by the method of images near a flat boundary; the torso
-    lead field needs no such factor). The returned dict adds ``placement`` (a line: where the electrodes are) and
+    potential times `organtwin.ecg.SKIN_FACTOR` (2: the insulating skin, by the method of images near a flat
+    boundary; the torso lead field needs no such factor). The returned dict adds ``placement`` (a line: where the electrodes are) and
     ``amplitudes`` (the QRS amplitudes against published adult limits, `organtwin.ecg.qrs_amplitude_check`)."""
     import jax.numpy as jnp
     import numpy as np

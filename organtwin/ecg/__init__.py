@@ -1,8 +1,14 @@
-"""The ECG from tissue electrophysiology: pseudo-ECG in an infinite medium, the 12 standard leads, standard electrode
-positions around a heart mesh, QRS features."""
+"""The ECG from tissue electrophysiology: pseudo-ECG in an infinite medium and lead-field ECG in a torso, the 12
+standard leads, standard electrode positions on a chest generated around a heart mesh, QRS features and their
+comparison with published adult limits."""
 
 from ._leads import ELECTRODE_NAMES as ELECTRODE_NAMES, LEAD_NAMES as LEAD_NAMES, twelve_leads as twelve_leads
-from ._pseudo_ecg import SKIN_FACTOR as SKIN_FACTOR, lead_matrix as lead_matrix, pseudo_ecg as pseudo_ecg, pseudo_ecg_matrix as pseudo_ecg_matrix
+from ._pseudo_ecg import (
+    SKIN_FACTOR as SKIN_FACTOR,
+    lead_matrix as lead_matrix,
+    pseudo_ecg as pseudo_ecg,
+    pseudo_ecg_matrix as pseudo_ecg_matrix,
+)
 from ._lead_field import (
     TorsoLeadFields as TorsoLeadFields,
     lead_field_matrix as lead_field_matrix,

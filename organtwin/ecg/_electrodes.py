@@ -12,7 +12,7 @@ into this frame from its own axes (`heart_frame`: base → apex from the 'base' 
 Reference adult (scale ``s = 1``; every length below is multiplied by ``s``):
 
 * Heart: ventricular length base → apex ``L0 = 90 mm`` (the whole heart, atria included, is ~120 mm long, ~85 mm
-  wide and ~60 mm deep: Gray's Anatomy, 41st ed., ch. 57). ``s = L / L0`` from the mesh's own ventricular length
+  wide and ~60 mm deep: Gray's Anatomy). ``s = L / L0`` from the mesh's own ventricular length
   ``L`` (its extent along the long axis), so a small heart gets a small chest; ``L`` outside 50–150 mm (a child's heart
   is ~50 mm; a heart in metres or cm is 1000× or 10× off) warns (`MeshWarning`) and is still scaled proportionately.
 * Chest at the level of the heart: an elliptic cross-section 320 mm wide (left–right) and 220 mm deep
@@ -28,13 +28,16 @@ Reference adult (scale ``s = 1``; every length below is multiplied by ``s``):
   on the mid-axillary line (the lateral extreme of the chest), both at V4's height. Each is put on the anterior skin
   of the ellipsoid at its (X, Z).
 * Limb electrodes at the torso's limb junctions (Mason–Likar placement, Am Heart J 71:196, 1966, as used for
-  exercise ECGs and in simulations where the limbs are not modelled): RA / LA on the right / left shoulder (150 mm
-  above the heart, 70% of the chest's half-width from the midline, anterior skin), LL at the left hip (300 mm below
-  the heart, 60% of the half-width to the left). The limbs themselves are linear conductors that add no potential
-  difference, so the potential at a limb's junction with the trunk is the limb lead's.
+  exercise ECGs and in simulations where the limbs are not modelled): RA / LA below the right / left clavicle towards
+  the shoulder (120 mm above the heart, 60% of the chest's half-width from the midline, anterior skin), LL at the
+  left hip (200 mm below the heart, 50% of the half-width to the left). The limbs themselves are linear conductors
+  that add no potential difference, so the potential at a limb's junction with the trunk is the limb lead's.
 
 With these, the nearest electrode (usually V2–V4) lies ``GAP`` ≈ 30–40 mm from the myocardium and the limb electrodes
-~200–350 mm from it. The positions are approximate (±2 cm in real patients): for a patient, give measured ones.
+~80–160 mm from it (the built-in BiV: V1 55, V2 34, V3 31, V4 38, V5 53, V6 88, RA 121, LA 79, LL 156 mm), and a
+normal activation of the built-in BiV gives QRS amplitudes within the published adult limits (`qrs_amplitude_check`)
+with both the pseudo-ECG (times `SKIN_FACTOR`) and the torso lead field, at σ_i 0.1 and σ_b 0.2 S/m. The positions
+are approximate (±2 cm in real patients): for a patient, give measured ones.
 """
 
 from __future__ import annotations
