@@ -259,3 +259,19 @@ def test_circulation_given_edv(capsys, tmp_path):
     assert m["LV"]["EDV_mL"] == pytest.approx(123.0, rel=1e-3) and m["RV"]["EDV_mL"] == pytest.approx(186.0, rel=1e-3)
     assert m["LV"]["SV_mL"] == pytest.approx(m["RV"]["SV_mL"], rel=1e-3)
     assert "RV EDV target 186 mL (given with --edv)" in text
+
+
+def test_edv_cavity_surface_by_name():
+    from organtwin._errors import MeshError
+    from organtwin.cli._flow import _cavity_surface
+    from organtwin.mesh import builtin_mesh_path, read_mesh
+
+    m = read_mesh(builtin_mesh_path("biv"))
+    s = m.surfaces
+    assert (_cavity_surface(m, "LV", "x"), _cavity_surface(m, "RV", "x")) == ("endo_lv", "endo_rv")
+    named = m.replace(surfaces={"LV endocardium": s["endo_lv"], "Right_Ventricle cavity": s["endo_rv"], "epi": s["epi"]})
+    assert (_cavity_surface(named, "LV", "x"), _cavity_surface(named, "RV", "x")) == ("LV endocardium",
+                                                                                        "Right_Ventricle cavity")
+    two = m.replace(surfaces={"LV endocardium": s["endo_lv"], "lv cavity": s["endo_lv"]})
+    with pytest.raises(MeshError, match=r"several surfaces could be the LV cavity \(LV endocardium, lv cavity\)"):
+        _cavity_surface(two, "LV", "x")

@@ -187,6 +187,38 @@ def _parse_edv(text: str | None):
     return out
 
 
+def _cavity_surface(mesh, chamber: str, source: str) -> str:
+    """The surface whose cavity is the chamber's EDV: ``endo_lv`` / ``endo_rv``; else the one surface named like the
+    chamber's cavity or endocardium ("LV cavity", "left ventricle endocardium", ...); a closed one wins over open ones."""
+    import re
+
+    from .._errors import MeshError
+    from ..mesh import cavity
+
+    exact = f"endo_{chamber.lower()}"
+    if exact in mesh.surfaces:
+        return exact
+    side = {"LV": r"(lv|left ventric\w*)", "RV": r"(rv|right ventric\w*)"}[chamber]
+    kind = r"(endo\w*|cavity|blood ?pool)"
+    pat = re.compile(rf"^({side} {kind}|{kind} {side})$")
+    found = [n for n in mesh.surfaces if pat.match(" ".join(re.sub(r"[_\-]+", " ", n).lower().split()))]
+    if len(found) > 1:
+        closed = []
+        for n in found:
+            try:
+                if cavity(mesh, n).closed:
+                    closed.append(n)
+            except MeshError:
+                pass
+        found = closed if len(closed) == 1 else found
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise MeshError(f"--edv measured: {source}: several surfaces could be the {chamber} cavity ({', '.join(found)}); "
+                        f"name the one to use {exact} (`organtwin mesh surfaces`), or give --edv LV=..,RV=.. (mL)")
+    return exact  # missing: cavity() says which surfaces there are
+
+
 def _edv_targets(given, run) -> tuple[dict, dict]:
     """({chamber: mL}, {chamber: where it came from}) for --edv."""
     if given != "measured":
@@ -195,7 +227,8 @@ def _edv_targets(given, run) -> tuple[dict, dict]:
     from ..mesh import cavity
 
     targets, where = {}, {}
-    for c, name in (("LV", "endo_lv"), ("RV", "endo_rv")):
+    for c in ("LV", "RV"):
+        name = _cavity_surface(run.mesh, c, run.source)
         try:
             cav = cavity(run.mesh, name)
         except MeshError as e:
@@ -259,7 +292,8 @@ def circulation(
                                                                        "sys.r_ar=1.0, period=0.9); repeat for more.")
                      ] = None,
     edv: Annotated[Optional[str], typer.Option("--edv", help="Set the ventricles' end-diastolic volumes: 'measured' (the "
-                                                             "endo_lv / endo_rv cavities of the --activation mesh, "
+                                                             "endo_lv / endo_rv (or 'LV cavity', ...) cavities of the "
+                                                             "--activation mesh, "
                                                              "taken as at end-diastole) or LV=120,RV=186 (mL). Rule: "
                                                              "docs/regazzoni2022.md.")] = None,
     tol: Annotated[float, typer.Option(help="Periodic state: largest relative cycle-to-cycle change.")] = 1e-6,

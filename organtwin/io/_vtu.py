@@ -9,9 +9,9 @@ ParaView/VTK, pyvista and meshio read the files.
 `VtuWriter.for_mesh` writes a `Mesh` the way `organtwin.mesh.write_mesh` does, so that `read_mesh` gives it back whole:
 the tets, then every surface as triangle cells; cell data ``region`` (the region id of a tet, the surface tag of a
 triangle), ``fibres`` / ``sheets`` and the mesh's other cell fields (zeros on the triangles; a field whose name
-`read_mesh` would take for the region ids or the fibres, e.g. a second tag array, is kept as ``<name>_input``); node sets as 0/1 point
-arrays ``nodeset:<name>``; region and surface names as gmsh-style ``<FieldData>`` ``{name: [tag, dim]}`` (dim 3 region,
-2 surface).
+`read_mesh` would take for the region ids or the fibres, e.g. a second tag array, is kept as ``<name>_input``); node
+sets as 0/1 point arrays ``nodeset:<name>``; region and surface names as gmsh-style ``<FieldData>``
+``{name: [tag, dim]}`` (dim 3 region, 2 surface).
 """
 
 from __future__ import annotations

@@ -145,7 +145,8 @@ def regazzoni2022_for_edv(params: dict, metrics: dict, edv_ml: dict) -> tuple[di
         shift = float(edv_ml["RV"]) - s * float(metrics["RV"]["EDV_mL"])
         esv = s * float(metrics["RV"]["ESV_mL"]) + shift
         if esv < 0.05 * float(edv_ml["RV"]):
-            raise ValueError(f"RV EDV {float(edv_ml['RV']):.4g} mL is too small for the LV EDV {float(edv_ml['LV']):.4g} mL: "
+            raise ValueError(f"RV EDV {float(edv_ml['RV']):.4g} mL is too small for the LV EDV "
+                             f"{float(edv_ml['LV']):.4g} mL: "
                              f"with the stroke volume the LV sets ({s * float(metrics['RV']['SV_mL']):.3g} mL) the RV "
                              f"would empty to {esv:.3g} mL; check the cavity volumes (LV/RV swapped?) or give --edv LV=..")
         p["RV"]["v0"] += shift
