@@ -149,9 +149,9 @@ def _ventricle_ids(mesh, lv, rv) -> tuple[list[int], list[int]]:
 
 def heart_frame(mesh, *, lv=None, rv=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(centre, long_axis, rv_direction)`` of a heart `Mesh`: centre = the centroid of the LV and RV cells; long axis
-    from the 'base' surface's centroid to the ventricular node farthest from it (the apex) or, without a 'base'
-    surface, the ventricles' principal axis pointing to their tapered end (the apex; a four-chamber mesh: away from
-    the atria); right-ventricle direction from the LV regions' centroid to the RV regions' (the regions chosen by
+    from the base surface's centroid (a surface named 'base', or with the word 'base' in its name, e.g. 'ventricular
+    base') to the ventricular node farthest from it (the apex) or, without one, the LV's principal axis normal to the
+    LV → RV direction, pointing to its tapered end (the apex; a four-chamber mesh: away from the atria and vessels); right-ventricle direction from the LV regions' centroid to the RV regions' (the regions chosen by
     `organtwin.mesh.ventricle_regions`, or the ids ``lv``/``rv``: an id or a list of ids)."""
     lv, rv = _ventricle_ids(mesh, lv, rv)
     pts = np.asarray(mesh.points, float)
@@ -169,12 +169,20 @@ def heart_frame(mesh, *, lv=None, rv=None) -> tuple[np.ndarray, np.ndarray, np.n
     vent = mlv | mrv
     centre = centroid[vent].mean(axis=0)
     vnodes = pts[np.unique(tets[vent])]
-    if "base" in mesh.surfaces:
-        base = pts[np.unique(mesh.surfaces["base"].triangles)].mean(axis=0)
+    side = centroid[mrv].mean(axis=0) - centroid[mlv].mean(axis=0)
+    base_names = [n for n in mesh.surfaces if n.lower() == "base"] or \
+        [n for n in mesh.surfaces if "base" in n.lower().replace("_", " ").replace("-", " ").split()]
+    if base_names:  # 'base', or e.g. 'ventricular base' from a name map
+        tri = np.concatenate([np.asarray(mesh.surfaces[n].triangles).reshape(-1) for n in base_names])
+        base = pts[np.unique(tri)].mean(axis=0)
         apex = vnodes[np.argmax(np.linalg.norm(vnodes - base, axis=1))]
         axis = apex - base
     else:
-        x = centroid[vent] - centre
+        # the LV's principal axis normal to the LV -> RV direction (the two ventricles side by side are often wider
+        # than long, so the principal axis of both can be the LV -> RV direction itself)
+        u = side / max(np.linalg.norm(side), 1e-300)
+        x = centroid[mlv] - centroid[mlv].mean(axis=0)
+        x = x - np.outer(x @ u, u)
         w, V = np.linalg.eigh(x.T @ x)
         axis = V[:, -1]
         others = centroid[~vent]
@@ -185,7 +193,7 @@ def heart_frame(mesh, *, lv=None, rv=None) -> tuple[np.ndarray, np.ndarray, np.n
             axis = -axis
         proj = (vnodes - centre) @ axis
         axis = axis * (proj.max() - proj.min())
-    return centre, axis, centroid[mrv].mean(axis=0) - centroid[mlv].mean(axis=0)
+    return centre, axis, side
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,7 +249,13 @@ def chest_for_heart(mesh, *, lv=None, rv=None, scale: float | None = None) -> Ch
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(f"chest_for_heart: the chest scale must be positive, got {scale} (heart length {length:g} mm)")
     apex_z = float(local[np.argmax(along), 2])
-    g = chest_geometry(scale, anterior=float(local[:, 1].max()), apex_z=apex_z)
+    every = (pts - c) @ R  # the whole mesh (atria and vessels too) stays behind the anterior chest wall
+    g = chest_geometry(scale, anterior=float(max(local[:, 1].max(), every[:, 1].max())), apex_z=apex_z)
+    q = np.sum(((every - g["center"]) / g["radii"]) ** 2, axis=1)
+    if np.any(q >= 1.0):
+        warnings.warn(f"{int(np.sum(q >= 1.0))} of {pts.shape[0]} mesh nodes lie outside the generated chest (the "
+                      f"mesh reaches {np.sqrt(q.max()):.2f} x the torso's radius); the torso lead field needs the heart "
+                      "inside it: give measured --electrodes, or a mesh of the heart alone", MeshWarning, stacklevel=2)
     el = {n: c + R @ p for n, p in g["electrodes"].items()}
     tree = cKDTree(pts)
     dist = {n: float(tree.query(p)[0]) for n, p in el.items()}
