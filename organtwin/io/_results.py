@@ -8,9 +8,11 @@ new one is complete, then replaced).
 Point data of ``activation.vtu`` (float, ms): ``activation_time``, and with repolarisation ``repolarisation_time`` and
 ``apd``; with beats ``activation_count`` and ``last_activation_time``. Nodes that never activated (repolarised) hold NaN
 (ParaView shows them in its NaN colour). Vm snapshots: point data ``Vm`` (mV) in ``vm/vm_0000.vtu``, ... and ``vm.pvd``
-lists them with their times in ms. Every VTU file carries the whole mesh as `organtwin.mesh.write_mesh` writes it, so
-`read_mesh` gives it back: cell data ``region`` (the region id of each tet; the surface tag of each triangle), the
-surfaces as triangle cells, ``fibres`` / ``sheets``, node sets, region and surface names as FieldData. So
+lists them with their times in ms. ``activation.vtu`` carries the whole mesh as `organtwin.mesh.write_mesh` writes it,
+so `read_mesh` gives it back: cell data ``region`` (the region id of each tet; the surface tag of each triangle), the
+surfaces as triangle cells, ``fibres`` / ``sheets``, the other cell and point fields, node sets, region and surface names
+as FieldData; the Vm snapshots carry all but the fibres, sheets and cell fields (repeated in every file they would make
+a long series many times larger). So
 `organtwin ecg RUN_DIR`, `organtwin flow circulation --activation RUN_DIR` and `organtwin mesh render` work on it.
 
 The VTU files are written by `organtwin.io._vtu.VtuWriter` (binary, zlib, the geometry encoded once per series);
@@ -184,9 +186,10 @@ def write_vtu(path, points, tets, *, point_data: dict | None = None, cell_data: 
     return writer.write(path, {k: _finite_or_nan(v) for k, v in (point_data or {}).items()})
 
 
-def _writer(mesh) -> VtuWriter:
-    """The writer of a results mesh: regions and names, surfaces, fibres, sheets, node sets (`VtuWriter.for_mesh`)."""
-    return VtuWriter.for_mesh(mesh)
+def _writer(mesh, cell_fields: bool = True) -> VtuWriter:
+    """The writer of a results mesh: regions and names, surfaces, node sets, and with ``cell_fields`` fibres, sheets and
+    the other cell fields (`VtuWriter.for_mesh`)."""
+    return VtuWriter.for_mesh(mesh, cell_fields=cell_fields)
 
 
 def write_pvd(path, entries: Iterable[tuple[float, str]]) -> Path:
@@ -206,13 +209,14 @@ def write_snapshot_series(folder, mesh, times: Sequence[float], snapshots, *, na
                           writer: VtuWriter | None = None) -> list[Path]:
     """Vm snapshots as ``folder/<name>/<name>_0000.vtu ...`` plus ``folder/<name>.pvd``. Returns the files written.
 
-    The geometry (and the cell data ``region``) is encoded once for the whole series (pass ``writer`` to share it).
+    The geometry (with the regions, their names, the surfaces and node sets; not the fibres, sheets or other cell
+    fields, which would be repeated in every file) is encoded once for the whole series (pass ``writer`` to share it).
     """
     folder = Path(folder)
     sub = folder / name
     sub.mkdir(parents=True, exist_ok=True)
     snaps = np.asarray(snapshots)
-    writer = writer or _writer(mesh)
+    writer = writer or _writer(mesh, cell_fields=False)
     entries, written = [], []
     width = max(4, len(str(len(times) - 1)))
     for k, (t, v) in enumerate(zip(times, snaps)):
@@ -407,13 +411,11 @@ def write_ep_results(folder, prepared, outcome) -> dict:
     mesh, result, config = prepared.mesh, outcome.result, prepared.config
     with results_folder(folder) as tmp:
         files = []
-        writer = _writer(mesh)
         if result.activation is not None:
-            write_activation_vtu(tmp / "activation.vtu", mesh, result, writer=writer)
+            write_activation_vtu(tmp / "activation.vtu", mesh, result)
             files.append("activation.vtu")
         if result.snapshots is not None:
-            written = write_snapshot_series(tmp, mesh, np.asarray(result.snapshot_times), np.asarray(result.snapshots),
-                                            writer=writer)
+            written = write_snapshot_series(tmp, mesh, np.asarray(result.snapshot_times), np.asarray(result.snapshots))
             files += [str(Path(p).relative_to(tmp)) for p in written]
         if result.probes is not None:
             write_probes_csv(tmp / "probes.csv", np.asarray(result.probe_times), np.asarray(result.probes),

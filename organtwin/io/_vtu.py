@@ -118,10 +118,13 @@ class VtuWriter:
         self._index_type = _TYPES[np.dtype(index)]
 
     @classmethod
-    def for_mesh(cls, mesh, *, point_data: dict | None = None, compress: bool = True, level: int = 6) -> "VtuWriter":
+    def for_mesh(cls, mesh, *, point_data: dict | None = None, cell_fields: bool = True, compress: bool = True,
+                 level: int = 6) -> "VtuWriter":
         """A writer of ``mesh`` with everything `organtwin.mesh.read_mesh` reads back: regions and their names,
         surfaces (triangles, tags, names), fibres and sheets, the other cell fields, node sets (module docstring).
-        ``point_data``: static point fields for every file (e.g. the mesh's own point fields)."""
+        ``point_data``: static point fields for every file (e.g. the mesh's own point fields). ``cell_fields=False``
+        leaves out fibres, sheets and the other cell fields (a time series: they would be repeated in every file, 48
+        bytes per tet for fibres and sheets; the run's activation.vtu carries them)."""
         from ..mesh._io import REGION_KEYS
 
         tags = surface_tags(mesh.surfaces)
@@ -138,15 +141,15 @@ class VtuWriter:
             return np.concatenate([a, pad])
 
         cell_data = {}
-        for k, v in mesh.cell_data.items():
+        for k, v in (mesh.cell_data if cell_fields else {}).items():
             name = str(k)
             if name.lower() in REGION_KEYS or name.lower() in ("fibres", "fibers", "fiber", "fibre", "f0", "sheets",
                                                                 "sheet", "s0"):
                 name = f"{name}_input"  # kept, renamed: it would be read back as the region ids or the fibres
             cell_data[name] = padded(v)
-        if mesh.fibres is not None:
+        if mesh.fibres is not None and cell_fields:
             cell_data["fibres"] = padded(np.asarray(mesh.fibres, np.float64))
-        if mesh.sheets is not None:
+        if mesh.sheets is not None and cell_fields:
             cell_data["sheets"] = padded(np.asarray(mesh.sheets, np.float64))
         cell_data["region"] = padded(np.asarray(mesh.regions, np.int32), tri_tags)
         points = dict(point_data or {})
