@@ -77,8 +77,9 @@ def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sig
     Standard electrodes: on the skin of the chest generated around the heart (`organtwin.ecg.chest_for_heart`), the
     same positions for the pseudo-ECG and the torso. The pseudo-ECG of electrodes on the skin is the infinite-medium
     potential times `organtwin.ecg.SKIN_FACTOR` (2: the insulating skin, by the method of images near a flat
-    boundary; the torso lead field needs no such factor). The returned dict adds ``placement`` (a line: where the electrodes are) and
-    ``amplitudes`` (the QRS amplitudes against published adult limits, `organtwin.ecg.qrs_amplitude_check`)."""
+    boundary; the torso lead field needs no such factor). The returned dict adds ``placement`` (a line: where the
+    electrodes are) and ``amplitudes`` (the QRS amplitudes against published adult limits,
+    `organtwin.ecg.qrs_amplitude_check`)."""
     import jax.numpy as jnp
     import numpy as np
 
@@ -99,7 +100,8 @@ def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sig
     else:
         from scipy.spatial import cKDTree
 
-        d, _ = cKDTree(np.asarray(mesh.points, float)).query(np.stack([np.asarray(el[n], float) for n in ELECTRODE_NAMES]))
+        pos = np.stack([np.asarray(el[n], float) for n in ELECTRODE_NAMES])
+        d, _ = cKDTree(np.asarray(mesh.points, float)).query(pos)
         where = "electrodes from the file; distance to the heart (mm): " + ", ".join(
             f"{n} {v:.3g}" for n, v in zip(ELECTRODE_NAMES, d))
     if torso:
@@ -147,8 +149,8 @@ def ecg(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for ecg.csv, features.json and ecg.png.")],
     electrodes: Annotated[Optional[Path], typer.Option(help="CSV of name,x,y,z (mm) for RA, LA, LL, V1..V6; default: "
                                                             "standard positions from the heart's axis.")] = None,
-    sigma_i: Annotated[float, typer.Option("--sigma-i", help="Intracellular conductivity, S/m (0.1: the mean of the "
-                                                             "principal values, ~0.2 along and ~0.02 across fibres).")] = 0.1,
+    sigma_i: Annotated[float, typer.Option("--sigma-i", help="Intracellular conductivity, S/m (0.1: about the mean "
+                                                             "of ~0.2 along and ~0.02 across fibres).")] = 0.1,
     sigma_b: Annotated[float, typer.Option("--sigma-b", help="Volume-conductor (torso) conductivity, S/m (0.2: the "
                                                              "average torso).")] = 0.2,
     apd: Annotated[float, typer.Option(help="Activation source only: action-potential duration, ms.")] = 280.0,

@@ -123,7 +123,8 @@ def chest_geometry(scale: float = 1.0, *, anterior: float | None = None, apex_z:
 
 _CANON = chest_geometry(1.0)
 # The reference adult's torso and electrodes (torso frame, mm, origin at the heart's centre).
-CANONICAL_TORSO = {"center": tuple(float(v) for v in _CANON["center"]), "radii": tuple(float(v) for v in _CANON["radii"])}
+CANONICAL_TORSO = {"center": tuple(float(v) for v in _CANON["center"]),
+                   "radii": tuple(float(v) for v in _CANON["radii"])}
 CANONICAL_ELECTRODES = {n: tuple(float(v) for v in p) for n, p in _CANON["electrodes"].items()}
 
 
@@ -151,7 +152,8 @@ def heart_frame(mesh, *, lv=None, rv=None) -> tuple[np.ndarray, np.ndarray, np.n
     """``(centre, long_axis, rv_direction)`` of a heart `Mesh`: centre = the centroid of the LV and RV cells; long axis
     from the base surface's centroid (a surface named 'base', or with the word 'base' in its name, e.g. 'ventricular
     base') to the ventricular node farthest from it (the apex) or, without one, the LV's principal axis normal to the
-    LV → RV direction, pointing to its tapered end (the apex; a four-chamber mesh: away from the atria and vessels); right-ventricle direction from the LV regions' centroid to the RV regions' (the regions chosen by
+    LV → RV direction, pointing to its tapered end (the apex; a four-chamber mesh: away from the atria and vessels);
+    right-ventricle direction from the LV regions' centroid to the RV regions' (the regions chosen by
     `organtwin.mesh.ventricle_regions`, or the ids ``lv``/``rv``: an id or a list of ids)."""
     lv, rv = _ventricle_ids(mesh, lv, rv)
     pts = np.asarray(mesh.points, float)
@@ -219,8 +221,8 @@ class ChestPlacement:
         """One line: torso size, heart length and each electrode's distance from the heart."""
         d = ", ".join(f"{n} {self.distance_mm[n]:.3g}" for n in ELECTRODE_NAMES)
         return (f"generated chest {self.chest_mm[0]:.3g} x {self.chest_mm[1]:.3g} mm (width x depth) around ventricles "
-                f"{self.heart_length_mm:.3g} mm long (scale {self.scale:.3g} of the adult reference); electrodes on its "
-                f"skin, distance to the heart (mm): {d}")
+                f"{self.heart_length_mm:.3g} mm long (scale {self.scale:.3g} of the adult reference); electrodes "
+                f"on its skin, distance to the heart (mm): {d}")
 
 
 def chest_for_heart(mesh, *, lv=None, rv=None, scale: float | None = None) -> ChestPlacement:
@@ -242,8 +244,8 @@ def chest_for_heart(mesh, *, lv=None, rv=None, scale: float | None = None) -> Ch
     lo, hi = PLAUSIBLE_HEART_LENGTH_MM
     if scale is None:
         if not lo <= length <= hi:
-            warnings.warn(f"the heart's ventricles are {length:.3g} mm long base to apex, outside the {lo:g}-{hi:g} mm of "
-                          f"an adult heart (is the mesh in mm?); the generated chest is scaled with it "
+            warnings.warn(f"the heart's ventricles are {length:.3g} mm long base to apex, outside the {lo:g}-{hi:g} "
+                          f"mm of an adult heart (is the mesh in mm?); the generated chest is scaled with it "
                           f"(x{length / REFERENCE_HEART_LENGTH_MM:.3g})", MeshWarning, stacklevel=2)
         scale = length / REFERENCE_HEART_LENGTH_MM
     if not (np.isfinite(scale) and scale > 0):
@@ -254,8 +256,8 @@ def chest_for_heart(mesh, *, lv=None, rv=None, scale: float | None = None) -> Ch
     q = np.sum(((every - g["center"]) / g["radii"]) ** 2, axis=1)
     if np.any(q >= 1.0):
         warnings.warn(f"{int(np.sum(q >= 1.0))} of {pts.shape[0]} mesh nodes lie outside the generated chest (the "
-                      f"mesh reaches {np.sqrt(q.max()):.2f} x the torso's radius); the torso lead field needs the heart "
-                      "inside it: give measured --electrodes, or a mesh of the heart alone", MeshWarning, stacklevel=2)
+                      f"mesh reaches {np.sqrt(q.max()):.2f} x the torso's radius); the torso lead field needs the "
+                      "heart inside it: give measured --electrodes, or a mesh of the heart alone", MeshWarning, stacklevel=2)
     el = {n: c + R @ p for n, p in g["electrodes"].items()}
     tree = cKDTree(pts)
     dist = {n: float(tree.query(p)[0]) for n, p in el.items()}

@@ -63,7 +63,8 @@ def plot_12lead(t, leads, path, *, title: str = "", lead_names=None, mv_range: t
     t = np.asarray(t, float)
     x = np.asarray(leads, float)
     if x.ndim != 2 or x.shape != (t.size, len(names)) or t.size < 2:
-        raise ValueError(f"plot_12lead: leads must have shape (times, {len(names)}) with at least 2 times, got {x.shape}")
+        raise ValueError(f"plot_12lead: leads must have shape (times, {len(names)}) with at least 2 times, "
+                         f"got {x.shape}")
     finite = np.isfinite(x)
     rows = [[names.index(n) for n in row] for row in _LAYOUT] + [[names.index("II")]]
 
@@ -80,8 +81,8 @@ def plot_12lead(t, leads, path, *, title: str = "", lead_names=None, mv_range: t
     mm_per_ms = speed / 1000.0
     shown = min(duration, (_COL_MM - 2.0) / mm_per_ms)  # ms shown per panel
     # each row's baseline placed so that its leads' (lo, hi) range is centred in the row
-    base_offs = [float(np.clip(0.5 * _ROW_MM - 0.5 * (min(lo, 0.0) + max(hi, 0.0)) * gain, 0.3 * _ROW_MM, 0.7 * _ROW_MM))
-                 for lo, hi in ranges]
+    base_offs = [float(np.clip(0.5 * _ROW_MM - 0.5 * (min(lo, 0.0) + max(hi, 0.0)) * gain,
+                               0.3 * _ROW_MM, 0.7 * _ROW_MM)) for lo, hi in ranges]
 
     fig = plt.figure(figsize=(_PAGE_W / 25.4, _PAGE_H / 25.4))  # true size: 1 mm of paper is 1 mm
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
@@ -135,7 +136,8 @@ def plot_12lead(t, leads, path, *, title: str = "", lead_names=None, mv_range: t
     for r in range(4):
         yb = gy1 - (r + 1) * _ROW_MM + base_offs[r]
         hgt = min(gain, _ROW_MM - base_offs[r] - 1.0)
-        ax.plot([3.0, 5.0, 5.0, 10.0, 10.0, 12.0], [yb, yb, yb + hgt, yb + hgt, yb, yb], color="black", lw=1.2, zorder=3)
+        ax.plot([3.0, 5.0, 5.0, 10.0, 10.0, 12.0], [yb, yb, yb + hgt, yb + hgt, yb, yb], color="black", lw=1.2,
+                zorder=3)
     # time scale under the rhythm strip's first beat
     need = 10.0 / mm_per_ms  # at least 10 mm between labels
     step = min(m * 10.0 ** e for e in range(-2, 6) for m in (1.0, 2.0, 5.0) if m * 10.0 ** e >= need)
