@@ -257,7 +257,8 @@ def chest_for_heart(mesh, *, lv=None, rv=None, scale: float | None = None) -> Ch
     if np.any(q >= 1.0):
         warnings.warn(f"{int(np.sum(q >= 1.0))} of {pts.shape[0]} mesh nodes lie outside the generated chest (the "
                       f"mesh reaches {np.sqrt(q.max()):.2f} x the torso's radius); the torso lead field needs the "
-                      "heart inside it: give measured --electrodes, or a mesh of the heart alone", MeshWarning, stacklevel=2)
+                      "heart inside it: give measured --electrodes, or a mesh of the heart alone", MeshWarning,
+                      stacklevel=2)
     el = {n: c + R @ p for n, p in g["electrodes"].items()}
     tree = cKDTree(pts)
     dist = {n: float(tree.query(p)[0]) for n, p in el.items()}
