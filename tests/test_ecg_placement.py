@@ -230,3 +230,18 @@ def test_electrodes_around_the_four_chamber_test_heart():
     nobase = heart.replace(surfaces={k: v for k, v in heart.surfaces.items() if "base" not in k})
     a2 = heart_frame(nobase)[1]
     assert np.degrees(np.arccos(a2 @ axis / np.linalg.norm(a2) / np.linalg.norm(axis))) < 25.0
+
+
+def test_a_mesh_reaching_outside_the_chest_warns(biv):
+    """A 'vessel' region (the cells near the base, their own nodes lifted 400 mm) pokes out of the generated chest:
+    the placement warns with the count of nodes outside, rather than meshing a torso that cuts through the heart."""
+    pts = np.asarray(biv.points).copy()
+    tets = np.asarray(biv.tets)
+    top = pts[tets].mean(axis=1)[:, 2] > 5.0
+    regions = np.where(top, 3, np.asarray(biv.regions))
+    own = np.setdiff1d(np.unique(tets[top]), np.unique(tets[~top]))
+    assert own.size > 10
+    pts[own, 2] += 400.0
+    mesh = biv.replace(points=pts, regions=regions, region_names={1: "LV", 2: "RV", 3: "aorta"})
+    with pytest.warns(MeshWarning, match=rf"{own.size} of {pts.shape[0]} mesh nodes lie outside the generated chest"):
+        chest_for_heart(mesh)
