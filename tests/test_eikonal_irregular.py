@@ -202,3 +202,58 @@ def test_non_unit_non_orthogonal_directions_are_repaired_to_spd(meshes):
     a = _solve(m.replace(fibres=3.0 * f, sheets=s), 0, velocity=vel)
     b = _solve(m.replace(fibres=fu, sheets=su), 0, velocity=vel)
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------ bad input: one line, counted
+def test_cli_activate_counts_and_warns_unreached_nodes(tmp_path, capsys):
+    """Two disconnected blocks, one site: half the nodes are unreached; the CLI says how many (and the fraction) and
+    writes them as NaN, never as a number."""
+    import meshio
+
+    from cli import run_cli
+    from organtwin.mesh import slab_mesh
+
+    a = slab_mesh((4.0, 2.0, 2.0), 1.0)
+    b = a.replace(points=a.points + np.array([10.0, 0.0, 0.0]))
+    two = Mesh(np.vstack([a.points, b.points]), np.vstack([a.tets, b.tets + a.n_nodes]),
+               fibres=np.vstack([a.fibres, b.fibres]))
+    write_mesh(two, tmp_path / "two.vtu")
+    rc, out, err = run_cli(capsys, "activate", tmp_path / "two.vtu", "--site", "0,0,0", "--cv-fibre", "0.5",
+                           "--out", tmp_path / "a.vtu")
+    assert rc == 0, err
+    n = two.n_nodes
+    assert f"{n // 2} of {n} nodes reached" in out
+    assert f"activation reached {n // 2} of {n} nodes (50.0%); {n // 2} unreached nodes" in err
+    t = np.asarray(meshio.read(tmp_path / "a.vtu").point_data["activation_time"])
+    assert np.isnan(t).sum() == n // 2 and np.all(np.isfinite(t[: n // 2]))
+
+
+def test_cli_activate_site_outside_names_the_nearest_node(tmp_path, capsys):
+    from cli import one_error_line, run_cli
+    from organtwin.mesh import slab_mesh
+
+    write_mesh(slab_mesh((4.0, 2.0, 2.0), 1.0), tmp_path / "m.vtu")
+    for radius, words in (("1.0", "no mesh node within 1 mm of it; the nearest mesh node is 4 at (4, 0, 0) mm, 6 mm"),
+                          ("0", "the site is 6 mm from the mesh (more than 3 mean edges); the nearest mesh node is 4 "
+                                "at (4, 0, 0) mm")):
+        rc, out, err = run_cli(capsys, "activate", tmp_path / "m.vtu", "--site", "10,0,0", "--cv-fibre", "0.5",
+                               "--site-radius", radius, "--out", tmp_path / "a.vtu")
+        assert rc == 1 and words in one_error_line(err), err
+        assert not (tmp_path / "a.vtu").exists()
+
+
+def test_library_site_and_stimulus_outside_name_the_nearest_node():
+    from organtwin.mesh import slab_mesh
+
+    m = slab_mesh((4.0, 2.0, 2.0), 1.0)
+    tissue = ep.EikonalTissue.from_mesh(m, ep.ConductionVelocity(0.5))
+    with pytest.raises(ValueError, match=r"site 0: the nearest mesh node is 4 at \(4, 0, 0\) mm, 6 mm from the site"):
+        ep.simulate_eikonal(tissue, ep.EikonalSite(jnp.asarray([10.0, 0.0, 0.0]), radius=0.5))
+    from organtwin.ep._stimulus import stimulus_masks
+
+    stim = ep.Stimulus(ep.Sphere((10.0, 0.0, 0.0), 1.0), 1.0, duration=1.0)
+    with pytest.raises(ValueError, match=r"the nearest mesh node is 4 at \(4, 0, 0\) mm, 5 mm from the sphere's surface"):
+        stimulus_masks([stim], jnp.asarray(m.points), {}, {}, jnp.float64)
+    box = ep.Stimulus(ep.Box((0.0, 0.0, 5.0), (1.0, 1.0, 6.0)), 1.0, duration=1.0)
+    with pytest.raises(ValueError, match=r"mm, 3 mm from the box"):
+        stimulus_masks([box], jnp.asarray(m.points), {}, {}, jnp.float64)

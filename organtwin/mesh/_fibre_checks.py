@@ -35,6 +35,7 @@ FIBRE_CHOICES = ("mesh", "rule-based", "none")
 _ZERO = 1e-8  # a direction shorter than this is no direction
 _UNIT_TOL = 1e-3  # warn when |1 - |v|| exceeds this (smaller: normalised silently)
 _ORTHO_TOL = 1e-3  # warn when |f . s_hat| exceeds this
+_EXACT = 1e-12  # rows within this of unit length / orthogonality are kept as they are
 _PARALLEL = 1e-3  # the sheet's part orthogonal to the fibre, relative to |s|, below which it is "parallel"
 _CONSTANT_FRACTION = 0.99
 _BOX_FILL = 0.9
@@ -199,8 +200,9 @@ def check_fibres(mesh: Mesh, *, source: str = "mesh") -> Mesh:
         n_bad = int((uerr > _UNIT_TOL).sum())
         _warn(f"{source}: {n_bad} of {f.shape[0]} fibres were not unit length (|f| from {nf.min():.3g} to "
               f"{nf.max():.3g}; first cell ids: {_first(np.flatnonzero(uerr > _UNIT_TOL))}); normalised")
-    fu = f / nf[:, None]
-    if not np.array_equal(fu, f):
+    # rows already unit to round-off stay bit for bit (round trips read back identically)
+    fu = np.where((uerr > _EXACT)[:, None], f / nf[:, None], f)
+    if (uerr > _EXACT).any():
         changed["fibres"] = fu
     if mesh.sheets is not None:
         s = np.asarray(mesh.sheets, np.float64)
@@ -227,9 +229,9 @@ def check_fibres(mesh: Mesh, *, source: str = "mesh") -> Mesh:
                 _warn(f"{source}: {n_unit} of {s.shape[0]} sheets were not unit length and {n_orth} not orthogonal to "
                       f"their fibre (max |f.s| {np.abs(cos).max():.3g}); made orthonormal to the fibre "
                       f"(Gram-Schmidt)")
-            sn = r / nr[:, None]
-            if not np.array_equal(sn, s):
-                changed["sheets"] = sn
+            fix = (serr > _EXACT) | (np.abs(cos) > _EXACT)
+            if fix.any():
+                changed["sheets"] = np.where(fix[:, None], r / nr[:, None], s)
     if changed:
         mesh = mesh.replace(**changed)
     q = fibre_quality(mesh)
