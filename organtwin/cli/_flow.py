@@ -234,7 +234,8 @@ def _edv_targets(given, run) -> tuple[dict, dict]:
         except MeshError as e:
             raise MeshError(f"--edv measured: {run.source}: {e}; or give the volumes, --edv LV=120,RV=186 (mL)") from None
         targets[c] = cav.volume_ml
-        where[c] = f"from the {name} cavity of {run.source} ({cav.describe()})"
+        how = "a closed surface" if cav.closed else f"open, closed at {cav.rims} rim{'s' if cav.rims != 1 else ''}"
+        where[c] = f"from the {name} cavity of {run.source} ({how})"
     return targets, where
 
 
