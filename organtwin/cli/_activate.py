@@ -91,19 +91,20 @@ def activate(
             raise ValueError(f"--regions: no region {missing[0]} in {mesh_path} (regions: {mesh.region_ids.tolist()})")
         mesh = mesh.submesh(keep)
     vt = cv_fibre if cv_transverse is None else cv_transverse
-    mesh, used = choose_fibres(mesh, fibres, source=str(mesh_path), needs_fibres=vt != cv_fibre or cv_normal is not None)
+    import jax
+
+    if float64:  # before rule-based fibres are computed
+        jax.config.update("jax_enable_x64", True)  # the user's edge: asked for on the command line
+    anisotropic = vt != cv_fibre or cv_normal is not None
+    mesh, used = choose_fibres(mesh, fibres, source=str(mesh_path), needs_fibres=anisotropic and fibres == "none")
     print(used, flush=True)
     if vt != cv_fibre and mesh.fibres is None:
-        raise ValueError(f"{mesh_path} has no fibres, needed for --cv-transverse != --cv-fibre; add them with "
-                         f"`organtwin mesh fibres` or give equal velocities")
+        raise ValueError(f"{mesh_path} has no fibres, needed for --cv-transverse != --cv-fibre; use --fibres "
+                         f"rule-based, add them with `organtwin mesh fibres`, or give equal velocities")
     if cv_normal is not None and mesh.sheets is None:
         raise ValueError(f"{mesh_path} has no sheet directions, needed for --cv-normal; drop it (transversely "
                          f"isotropic) or add fibres with sheets (`organtwin mesh fibres`)")
 
-    import jax
-
-    if float64:
-        jax.config.update("jax_enable_x64", True)  # the user's edge: asked for on the command line
     import jax.numpy as jnp
     import numpy as np
 

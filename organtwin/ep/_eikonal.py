@@ -463,6 +463,11 @@ class EikonalTissue(eqx.Module):
                 surface) conducts isotropically at ``fast_velocity`` m/s: a stand-in for the Purkinje network.
             fast_velocity: m/s (default 2.0).
             dtype: floating dtype (default: JAX's default float).
+
+        Raises:
+            MeshError: one line, for NaN/inf or zero fibres or sheets, or sheets parallel to their fibre (fibres that
+                are not unit or sheets not orthogonal are fine: `velocity_metric` repairs them inside).
+            ValueError: non-positive or non-finite velocities.
         """
         from ..mesh import region_index, require_usable_directions
         from ._tissue import _per_region
