@@ -146,10 +146,12 @@ def _fibres_before_regions(config: CaseConfig, mesh):
             fibres, sheets = read_fibre_file(f.path, mesh.n_cells)
         except (ValueError, OSError) as e:
             raise config.error("fibres", f"path: {_line(e)}") from None
-        norm = np.linalg.norm(fibres, axis=1)
-        if not np.all(np.isfinite(fibres)) or np.any(norm == 0):
-            raise config.error("fibres", f"path: {f.path} has zero or non-finite fibre directions")
-        mesh = mesh.replace(fibres=fibres / norm[:, None], sheets=sheets)
+        from ..mesh import check_fibres
+
+        try:  # the rules of every read: zero/NaN refused, normalised, sheets Gram-Schmidt, placeholders flagged
+            mesh = check_fibres(mesh.replace(fibres=fibres, sheets=sheets), source=str(f.path))
+        except ValueError as e:
+            raise config.error("fibres", f"path: {_line(e)}") from None
     elif f.source == "none":
         mesh = mesh.replace(fibres=None, sheets=None)
     return mesh
