@@ -257,3 +257,35 @@ def test_library_site_and_stimulus_outside_name_the_nearest_node():
     box = ep.Stimulus(ep.Box((0.0, 0.0, 5.0), (1.0, 1.0, 6.0)), 1.0, duration=1.0)
     with pytest.raises(ValueError, match=r"mm, 3 mm from the box"):
         stimulus_masks([box], jnp.asarray(m.points), {}, {}, jnp.float64)
+
+
+@pytest.mark.parametrize("fim", [False, pytest.param(True, marks=[pytest.mark.slow, needs_fim])])
+def test_cli_activate_on_the_four_chamber_heart_matches_fim(tmp_path, capsys, fim):
+    """The issue's case end to end, on the test four-chamber heart (cohort-like: placeholder fibre (0,0,1) and sheet
+    (0,1,1)): `organtwin activate` with equal speeds is node by node above |x - x0| / v and equal to fim-python with
+    ``D = v² I``. (With the sheet taken as it was, 1,794 of its 9,134 nodes fell below the bound, up to 101 ms off.)"""
+    import pathlib
+
+    import meshio
+
+    from cli import run_cli
+
+    heart = pathlib.Path(__file__).parent / "data" / "four_chamber" / "heart.vtu"
+    rc, out, err = run_cli(capsys, "activate", heart, "--site", "0,0,-88", "--site-radius", "0", "--cv-fibre", "0.6",
+                           "--cv-transverse", "0.6", "--float64", "--out", tmp_path / "a.vtu")
+    assert rc == 0, err
+    assert "look like a placeholder" in out and "Gram-Schmidt" in err
+    r = meshio.read(tmp_path / "a.vtu")
+    t, x = np.asarray(r.point_data["activation_time"]), np.asarray(r.points)
+    i0 = int(np.argmin(np.linalg.norm(x - [0.0, 0.0, -88.0], axis=1)))
+    assert np.all(np.isfinite(t)) and t[i0] < 1e-12
+    assert np.all(t >= np.linalg.norm(x - x[i0], axis=1) / V - ROUND_OFF)
+    # the isotropic run (--fibres none) gives the same times
+    rc, out, err = run_cli(capsys, "activate", heart, "--site", "0,0,-88", "--site-radius", "0", "--cv-fibre", "0.6",
+                           "--float64", "--fibres", "none", "--out", tmp_path / "iso.vtu")
+    assert rc == 0, err
+    np.testing.assert_allclose(t, meshio.read(tmp_path / "iso.vtu").point_data["activation_time"], rtol=1e-12)
+    if fim:  # fim-python takes ~25 s on these 31k tets (numpy)
+        tets = r.cells_dict["tetra"]
+        phi = _fim(Mesh(x, tets), np.broadcast_to(np.eye(3) * V**2, (len(tets), 3, 3)), i0)
+        np.testing.assert_allclose(t, phi, rtol=0, atol=FIM_TOL)
