@@ -22,6 +22,27 @@ def test_projection_finds_the_foot_point_on_a_triangle_surface():
     assert np.all(w >= -1e-12) and np.allclose(w.sum(1), 1.0)
 
 
+def test_a_volume_map_is_interpolated_in_its_tets_and_outside_points_are_projected():
+    """Points inside the tissue (a map made on all nodes of another mesh) take the value of the field in their tet, not
+    of the boundary nearest to them: a linear field is reproduced exactly; points outside are projected as before."""
+    from organtwin.mesh import slab_mesh
+
+    mesh = slab_mesh((10.0, 6.0, 4.0), 1.0)
+    field = 2.0 * mesh.points[:, 0] - 1.5 * mesh.points[:, 1] + 0.5 * mesh.points[:, 2]    # ms, linear
+    rng = np.random.default_rng(0)
+    inside = rng.uniform([0.5, 0.5, 0.5], [9.5, 5.5, 3.5], (200, 3))                     # >= 0.5 mm deep
+    outside = np.array([[5.0, 3.0, 6.0], [-2.0, 3.0, 2.0]])                               # 2 mm above, 2 mm beside
+    pts = np.vstack([inside, outside])
+    amap = ActivationMap(pts, np.zeros(len(pts)), "volume map")
+    loss = ActivationTimeLoss.from_map(mesh, amap, fit_offset=False)
+    pred = np.asarray(loss.predicted(field))
+    lin = 2.0 * pts[:, 0] - 1.5 * pts[:, 1] + 0.5 * pts[:, 2]
+    np.testing.assert_allclose(pred[:200], lin[:200], atol=1e-9)
+    np.testing.assert_allclose(loss.distance_mm[:200], 0.0)
+    np.testing.assert_allclose(loss.distance_mm[200:], [2.0, 2.0], atol=1e-9)
+    np.testing.assert_allclose(pred[200:], [2 * 5 - 1.5 * 3 + 0.5 * 4, 2 * 0 - 1.5 * 3 + 0.5 * 2], atol=1e-9)
+
+
 @pytest.fixture(scope="module")
 def synthetic_map():
     """Truth: LV 0.6, RV 0.4 m/s (isotropic), two sites; 400 points on the surface, 1 mm off it, times shifted by

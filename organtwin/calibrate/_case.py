@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._errors import MeshError
 from ..io._case import CaseError, _Section, _selector
 from ..io._units import LENGTH, TIME, VELOCITY, VOLTAGE
 
@@ -506,16 +507,16 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
 
 
 def _ventricle_masks(mesh):
-    """LV / RV node volume weights (`region_node_volumes`) from the mesh's region names (``lv``/``rv``), or ids 1 / 2
-    (organtwin's BiV layout)."""
+    """LV / RV node volume weights (`region_node_volumes`) of the regions `organtwin.mesh.ventricle_regions` takes as the
+    LV (a septum joins it) and the RV: the one rule every command uses."""
     from ..couple import region_node_volumes
+    from ..mesh import ventricle_regions
 
-    names = {str(v).lower(): k for k, v in dict(getattr(mesh, "region_names", {}) or {}).items()}
-    lv_id, rv_id = names.get("lv", 1), names.get("rv", 2)
-    lv, rv = region_node_volumes(mesh, [lv_id]), region_node_volumes(mesh, [rv_id])
-    if not lv.any() or not rv.any():
-        raise CaseError("a coupled circulation needs LV and RV regions in the mesh (named lv/rv, or ids 1/2)")
-    return lv, rv
+    try:
+        lv_ids, rv_ids, _ = ventricle_regions(mesh)
+    except MeshError as e:
+        raise CaseError(f"a coupled circulation needs the LV and RV regions of the mesh: {e}") from None
+    return region_node_volumes(mesh, lv_ids), region_node_volumes(mesh, rv_ids)
 
 
 # ================================================================================================================ run

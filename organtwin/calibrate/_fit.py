@@ -130,6 +130,37 @@ def project_onto_surface(points, triangles, query, *, candidates: int = 16) -> t
     return tri[best_t], best_w, np.sqrt(best_d)
 
 
+def locate_in_tets(points, tets, query, *, candidates: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tet holding each query point and its barycentric weights (host, numpy + scipy's k-d tree).
+
+    Returns (tet vertex indices (m, 4), weights (m, 4), inside (m,) bool). A point is inside when one of the
+    ``candidates`` tets with the nearest centroids holds it (weights all >= -1e-9); for the others the rows are the
+    nearest candidate's and ``inside`` is False.
+    """
+    from scipy.spatial import cKDTree
+
+    pts = np.asarray(points, np.float64)
+    tets = np.asarray(tets)
+    q = np.asarray(query, np.float64)
+    k = min(candidates, tets.shape[0])
+    _, cand = cKDTree(pts[tets].mean(axis=1)).query(q, k=k)
+    cand = cand.reshape(q.shape[0], k)
+    best_w = np.zeros((q.shape[0], 4))
+    best_min = np.full(q.shape[0], -np.inf)
+    best_t = cand[:, 0].copy()
+    for j in range(k):   # k candidate tets per point, each pass vectorised over all points
+        t = cand[:, j]
+        x = pts[tets[t]]                                  # (m, 4, 3)
+        A = np.transpose(x[:, 1:] - x[:, :1], (0, 2, 1))  # (m, 3, 3)
+        with np.errstate(all="ignore"):
+            lam = np.linalg.solve(A, (q - x[:, 0])[..., None])[..., 0]
+        w = np.column_stack([1.0 - lam.sum(axis=1), lam])
+        worst = np.where(np.isfinite(w).all(axis=1), w.min(axis=1), -np.inf)
+        better = worst > best_min
+        best_w[better], best_min[better], best_t[better] = w[better], worst[better], t[better]
+    return tets[best_t], best_w, best_min >= -1e-9
+
+
 def _surface_triangles(mesh) -> np.ndarray:
     from ..mesh._generate import _boundary_faces
 
@@ -142,15 +173,16 @@ class ActivationTimeLoss(AbstractLoss):
     """Mean squared difference (ms²) between measured and model activation times at the measured points (final).
 
     Attributes:
-        nodes, weights: (m, 3) the surface triangle and barycentric weights of each point's projection.
+        nodes, weights: (m, 4) per measured point, the tet holding it and its barycentric weights, or (for a point
+            outside the tissue) the surface triangle of its projection and its weights (fourth weight 0).
         measured_ms: (m,) measured local activation times.
         distance_mm: (m,) how far each measured point was from the surface (host diagnostics).
         fit_offset: remove the mean difference (a global time shift of the map) before squaring.
         noise_sd: ms, the measurement noise of the map's times (default 1 ms).
     """
 
-    nodes: Int[Array, "m 3"]
-    weights: Float[Array, "m 3"]
+    nodes: Int[Array, "m 4"]
+    weights: Float[Array, "m 4"]
     measured_ms: Float[Array, " m"]
     distance_mm: np.ndarray
     fit_offset: bool = eqx.field(static=True, default=True)
@@ -159,10 +191,17 @@ class ActivationTimeLoss(AbstractLoss):
     @classmethod
     def from_map(cls, mesh, activation_map, *, fit_offset: bool = True, max_distance_mm: float = 10.0,
                  noise_sd: float = 1.0, dtype=None) -> "ActivationTimeLoss":
-        """Project an `ActivationMap` (points mm, times ms) onto the boundary surface of ``mesh``; a point farther
-        than ``max_distance_mm`` from it is a one-line error (a map in another frame or unit)."""
+        """An `ActivationMap` (points mm, times ms) on ``mesh``: points inside the tissue are interpolated in their tet,
+        the others projected onto the boundary surface; a point farther than ``max_distance_mm`` from it is a one-line
+        error (a map in another frame or unit)."""
         tri = _surface_triangles(mesh)
         nodes, w, dist = project_onto_surface(mesh.points, tri, activation_map.points_mm)
+        # Points inside the tissue (a volume map, e.g. another solver's activation on a finer mesh) are interpolated in
+        # the tet that holds them: projecting them onto the boundary would compare them with the wrong tissue.
+        tet_nodes, tet_w, inside = locate_in_tets(mesh.points, mesh.tets, activation_map.points_mm)
+        nodes = np.where(inside[:, None], tet_nodes, np.column_stack([nodes, nodes[:, :1]]))
+        w = np.where(inside[:, None], tet_w, np.column_stack([w, np.zeros(len(w))]))
+        dist = np.where(inside, 0.0, dist)
         far = np.flatnonzero(dist > max_distance_mm)
         if far.size:
             i = int(far[0])
