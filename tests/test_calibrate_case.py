@@ -209,3 +209,43 @@ def test_a_multi_start_case_runs_the_starts_as_one_job_and_keeps_the_best(case_d
     assert "3 starts" in rep["fit"]["message"]
     fit = json.loads((out / "fit.json").read_text())
     assert fit["parameters"]["tissue.velocity[0, 0]"] == pytest.approx(0.7, rel=0.05)
+
+
+def test_eikonal_fibres_none_ignores_the_mesh_fibres(tmp_path):
+    """`[eikonal] fibres = "none"` is isotropic even when the mesh file carries fibres (before, the file's fibres stayed
+    and freeing velocity[r, 0] fitted the fibre speed of an anisotropic tissue); anisotropic speeds with "none" are a
+    one-line error."""
+    import tomllib
+
+    from organtwin.calibrate._case import CaseError, build_problem, parse_calibration_case
+    from organtwin.mesh import builtin_mesh_path, read_mesh, rule_based_fibres, write_mesh
+
+    write_mesh(rule_based_fibres(read_mesh(builtin_mesh_path("biv"))), tmp_path / "fib.vtu")
+    (tmp_path / "lat.csv").write_text("x_mm,y_mm,z_mm,lat_ms\n0,0,-60,0\n0,-25,-25,10\n")
+    text = CASE_FIBRES_NONE
+    case = parse_calibration_case(tomllib.loads(text), text=text, source=tmp_path / "case.toml", base_dir=tmp_path)
+    problem = build_problem(case)
+    assert problem.model["tissue"].fibres is None and problem.model["tissue"].sheets is None
+    text = CASE_FIBRES_NONE.replace("velocity = 0.5", "velocity = [0.6, 0.4, 0.4]")
+    case = parse_calibration_case(tomllib.loads(text), text=text, source=tmp_path / "case.toml", base_dir=tmp_path)
+    with pytest.raises(CaseError, match="fibres = 'none'.*anisotropic"):
+        build_problem(case)
+
+
+CASE_FIBRES_NONE = """
+[mesh]
+path = "fib.vtu"
+[eikonal]
+fibres = "none"
+velocity = 0.5
+[[eikonal.site]]
+name = "lv"
+position = [0.0, 0.0, -60.0]
+[[free]]
+name = "tissue.velocity[0, 0]"
+lower = 0.1
+upper = 2.0
+[[data]]
+kind = "activation-map"
+file = "lat.csv"
+"""

@@ -353,13 +353,16 @@ def _read_mesh(case: CalibrationCase):
 def _tissue(case, mesh, dtype):
     from .. import ep
 
+    from ..mesh import choose_fibres
+
     e = case.eikonal
-    if e["fibres"] == "rule-based":
-        from ..mesh import rule_based_fibres
-        mesh = rule_based_fibres(mesh)
-    elif e["fibres"] == "mesh":
-        mesh.require_fibres("[eikonal] fibres = \"mesh\"")
     v = e["velocity"]
+    triples = list(v.values()) if isinstance(v, dict) else [v]
+    anisotropic = any(len(set(np.atleast_1d(np.asarray(t, float)).tolist())) > 1 for t in triples)
+    try:   # "none" drops the file's fibre arrays: before, a mesh with fibres stayed anisotropic under fibres = "none"
+        mesh, _ = choose_fibres(mesh, e["fibres"], source=f"{case.source}: [eikonal] fibres", needs_fibres=anisotropic)
+    except MeshError as err:
+        raise CaseError(f"{case.source}: [eikonal] fibres = {e['fibres']!r}: {err}") from None
     cv = (lambda t: ep.ConductionVelocity(*t))
     if isinstance(v, dict):
         missing = sorted(set(mesh.region_ids.tolist()) - set(v))
