@@ -136,3 +136,22 @@ def test_demo(capsys, tmp_path):
     m = read_mesh(tmp_path / "demo" / "biv.vtu")
     assert m.fibres is not None and np.allclose(np.linalg.norm(m.fibres, axis=1), 1.0, atol=1e-6)
     assert "LV" in out or "region" in out
+
+
+def _command_paths(cmd, prefix=()):
+    for name, sub in getattr(cmd, "commands", {}).items():
+        yield prefix + (name,)
+        yield from _command_paths(sub, prefix + (name,))
+
+
+def test_every_command_prints_its_help(capsys):
+    """`--help` of every command renders (rich markup in a help text, e.g. "[/endo_rv]", once crashed `activate --help`)."""
+    import typer.main
+
+    from organtwin.cli._main import app
+
+    paths = list(_command_paths(typer.main.get_command(app)))
+    assert ("activate",) in paths and ("mesh", "surfaces") in paths and ("ep", "run") in paths
+    for path in paths:
+        rc, out, err = run_cli(capsys, *path, "--help")
+        assert rc == 0 and "Usage" in out and not err.strip(), (path, err)

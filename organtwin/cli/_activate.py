@@ -58,7 +58,7 @@ def activate(
                      ] = None,
     float64: Annotated[bool, typer.Option("--float64", help="Compute in float64 (default float32).")] = False,
     fibres: Annotated[str, typer.Option("--fibres", help="Which fibres: mesh (the file's arrays, checked), rule-based "
-                                                         "(Bayer, from surfaces endo_lv[/endo_rv]/epi/base) or none "
+                                                         "(Bayer, from surfaces endo_lv, endo_rv if present, epi, base) or none "
                                                          "(isotropic; needs equal velocities).")] = "mesh",
 ):
     """Activation times (ms) from an anisotropic eikonal model: sites, fibre/transverse/normal velocities, regions."""
@@ -127,7 +127,7 @@ def activate(
             raise ValueError(f"--site {text}: the site is {d[i]:.3g} mm from the mesh (more than 3 mean edges); the "
                              f"nearest mesh node is {i} at ({', '.join(f'{v:.4g}' for v in pts[i])}) mm; move the site "
                              f"onto the mesh (check the units)")
-    endo = None if fast_endo is None else tuple(s for s in fast_endo.replace(" ", "").split(",") if s)
+    endo = None if fast_endo is None else tuple(s.strip() for s in fast_endo.split(",") if s.strip())
     tissue = EikonalTissue.from_mesh(mesh, ConductionVelocity(cv_fibre, vt, cv_normal), fast_endocardium=endo,
                                      fast_velocity=cv_endo, dtype=dtype)
     objs = [EikonalSite(jnp.asarray(p, dtype), jnp.asarray(t, dtype), radius=radius) for p, t in sites]

@@ -30,7 +30,7 @@ def _say(msg: str) -> None:
 
 
 _FIBRES_HELP = ("Override the case's [fibres] source: mesh (the mesh file's arrays, checked), rule-based (Bayer, "
-                "from surfaces endo_lv[/endo_rv]/epi/base; the case's angles are kept) or none (isotropic).")
+                "from surfaces endo_lv, endo_rv if present, epi, base; the case's angles are kept) or none (isotropic).")
 
 
 def _load(case: Path, fibres: str | None = None):
