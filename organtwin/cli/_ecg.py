@@ -143,6 +143,19 @@ def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sig
     return {"method": method, "placement": where, "amplitudes": amp_text, **feats}
 
 
+def ecg_report_lines(feats: dict, what: str, n_nodes: int) -> list[str]:
+    """What `organtwin ecg` (and `ep run --ecg`) print about an ECG written by `write_ecg`."""
+    lines = [f"ECG from {what}: {n_nodes} nodes; {feats['method']}", f"electrodes: {feats['placement']}"]
+    if feats["qrs_duration_ms"] is not None:
+        lines.append(f"QRS {feats['qrs_onset_ms']:.4g} .. {feats['qrs_offset_ms']:.4g} ms (duration "
+                     f"{feats['qrs_duration_ms']:.4g} ms), axis {feats['axis_deg']:.0f} deg")
+    elif feats.get("qrs_truncated"):
+        lines.append(f"QRS from {feats['qrs_onset_ms']:.4g} ms, duration >= {feats['qrs_duration_min_ms']:.4g} ms "
+                     f"(truncated: the record ends before the QRS does), axis {feats['axis_deg']:.0f} deg")
+    lines.append(feats["amplitudes"])
+    return lines
+
+
 def ecg(
     source: Annotated[Path, typer.Argument(help="A mesh with point data activation_time (ms), or an `organtwin ep run` "
                                                 "results folder (Vm snapshots).")],
@@ -204,14 +217,6 @@ def ecg(
         print(regions_text, flush=True)
     feats = write_ecg(mesh, times, vm, out, electrodes=el, sigma_i=sigma_i, sigma_b=sigma_b, torso=torso,
                       source=str(source), lv=lv_ids, rv=rv_ids)
-    method = feats["method"]
-    print(f"ECG from {what}: {mesh.n_nodes} nodes; {method}", flush=True)
-    print(f"electrodes: {feats['placement']}", flush=True)
-    if feats["qrs_duration_ms"] is not None:
-        print(f"QRS {feats['qrs_onset_ms']:.4g} .. {feats['qrs_offset_ms']:.4g} ms (duration {feats['qrs_duration_ms']:.4g} "
-              f"ms), axis {feats['axis_deg']:.0f} deg", flush=True)
-    elif feats.get("qrs_truncated"):
-        print(f"QRS from {feats['qrs_onset_ms']:.4g} ms, duration >= {feats['qrs_duration_min_ms']:.4g} ms (truncated: "
-              f"the record ends before the QRS does), axis {feats['axis_deg']:.0f} deg", flush=True)
-    print(feats["amplitudes"], flush=True)
+    for line in ecg_report_lines(feats, what, mesh.n_nodes):
+        print(line, flush=True)
     print(f"wrote {out}: ecg.csv, features.json, ecg.png in {time.perf_counter() - t_start:.1f} s", flush=True)

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from .._errors import MeshWarning
 
 __all__ = ["ep_app", "run", "check"]
 
@@ -161,6 +164,12 @@ def run(
         if a["nodes_activated"]:
             _say(f"activation {_fmt_ms(a['first_ms'])} .. {_fmt_ms(a['last_ms'])} (total activation time "
                  f"{_fmt_ms(a['total_activation_time_ms'])}); {a['nodes_activated']} of {a['nodes']} nodes activated")
+            missed = a["nodes"] - a["nodes_activated"]
+            if missed:
+                warnings.warn(f"{missed} of {a['nodes']} nodes ({100.0 * missed / a['nodes']:.1f} %) never activated "
+                              f"by the end of the run ({_fmt_ms(config.simulation.duration)}): a run too short, a "
+                              "stimulus that did not capture (on a coarse mesh raise its radius), or conduction block; "
+                              "their activation_time is NaN in activation.vtu", MeshWarning, stacklevel=1)
         else:
             _say(f"no node activated (threshold {config.record.activation_threshold:g} mV)")
     if "apd_ms" in summary and summary["apd_ms"].get("count"):
@@ -175,13 +184,17 @@ def run(
     if ecg:
         import numpy as np
 
-        from ._ecg import write_ecg
+        from ..mesh import ventricle_regions
+        from ._ecg import ecg_report_lines, write_ecg
 
         res = outcome.result
+        lv, rv, regions_text = ventricle_regions(prepared.mesh, source=str(case))
+        _say(regions_text)
         f = write_ecg(prepared.mesh, np.asarray(res.snapshot_times, float), np.asarray(res.snapshots, float), out / "ecg",
-                      source=str(case))
-        qrs = f"QRS duration {f['qrs_duration_ms']:.4g} ms, axis {f['axis_deg']:.0f} deg; " if f["qrs_duration_ms"] else ""
-        _say(f"ECG ({f['method']}): {qrs}wrote {out / 'ecg'}: ecg.csv, features.json, ecg.png")
+                      source=str(case), lv=lv, rv=rv)
+        for line in ecg_report_lines(f, f"the run's Vm snapshots ({len(res.snapshot_times)} times)", prepared.mesh.n_nodes):
+            _say(line)
+        _say(f"wrote {out / 'ecg'}: ecg.csv, features.json, ecg.png")
 
 
 @ep_app.command("check")

@@ -119,7 +119,7 @@ def mesh_convert(
 
 @mesh_app.command("render")
 def mesh_render(
-    path: Annotated[Path, typer.Argument(help="Mesh file.")],
+    path: Annotated[Path, typer.Argument(help="Mesh file, or an `organtwin ep run` results folder (its activation.vtu).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")],
     field: Annotated[Optional[str], typer.Option(help="Point or cell field to colour by (default: region).")] = None,
     scale: Annotated[Optional[float], typer.Option(help="Multiply coordinates by this factor.")] = None,
@@ -132,6 +132,12 @@ def mesh_render(
     """Render the mesh off-screen to a PNG, coloured by region (one colour per id, names in the legend) or a field."""
     from ..viz import render_mesh
 
+    if path.is_dir():
+        if not (path / "activation.vtu").is_file():
+            raise ValueError(f"{path} is a folder without activation.vtu; give a mesh file, or a results folder of "
+                             "`organtwin ep run` that recorded activation")
+        path = path / "activation.vtu"
+        _say(f"rendering {path}")
     mesh = _read(path, scale, region_names=region_names, surface_names=surface_names, name_map=name_map,
                  region_field=region_field, surface_field=surface_field)
     render_mesh(mesh, out, field=field, title=path.name)

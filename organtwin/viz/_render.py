@@ -11,6 +11,10 @@ from .._errors import MeshError
 from ..mesh._mesh import Mesh
 
 
+#: Units of the fields organtwin writes, shown in the colour bar's title.
+_FIELD_UNITS = {"activation_time": "ms", "repolarisation_time": "ms", "apd": "ms", "last_activation_time": "ms",
+                "vm": "mV", "transmural": "0 endo .. 1 epi", "apicobasal": "0 apex .. 1 base", "helix_angle": "deg"}
+
 def _pyvista():
     # Headless rendering: EGL needs no X server. Respect a user's own choice if set.
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
@@ -127,7 +131,9 @@ def render_mesh(
             kw.update(scalars="_category", cmap=ListedColormap([c for _, c in legend]), clim=(-0.5, n - 0.5),
                       show_scalar_bar=False, interpolate_before_map=False)
         else:
-            kw.update(scalars=name, cmap=cmap or "viridis", scalar_bar_args=dict(title=name, color="black"))
+            unit = _FIELD_UNITS.get(name.lower())
+            kw.update(scalars=name, cmap=cmap or "viridis",
+                      scalar_bar_args=dict(title=f"{name} ({unit})" if unit else name, color="black"))
         plotter.add_mesh(surf, **kw)
         plotter.add_axes()
         if title:
