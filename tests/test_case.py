@@ -302,7 +302,8 @@ def test_regions_models_and_conductivity_per_region(two_region_mesh):
      ["[stimulus.1] the sphere of radius 1 mm at [0.0, 0.0, 90.0] mm selects no mesh node", "the mesh spans"]),
     ({"stimulus": [{"kind": "box", "lower": [0.1, 0.1, 0.1], "upper": [0.2, 0.2, 0.2], "strength": 1.0}]},
      ["[stimulus.1] the box", "selects no mesh node"]),
-    ({"record": {"probes": {"far": [30, 0.5, 0.5]}}}, ["[record] probes.far: the point [30.0, 0.5, 0.5] mm lies outside"]),
+    ({"record": {"probes": {"far": [30, 0.5, 0.5]}}}, ["[record] probes.far: the point [30.0, 0.5, 0.5] mm lies outside",
+                                                        "the nearest mesh node is", "mm from it"]),
     ({"simulation__dt": 2.0, "simulation__duration": 10.0}, ["[simulation] dt: 2 ms exceeds the explicit stability "
                                                              "limit", "diffusion = \"theta\""]),
     ({"fibres": {"source": "rule-based"}}, ["[fibres] source = \"rule-based\": mesh has no surface named 'endo_lv'"]),

@@ -131,6 +131,13 @@ def test_5_activation_with_a_fast_endocardium_respects_the_straight_line_bound(w
          "--cv-transverse", "0.4", "--out", work / "activation_slow.vtu")
     slow = meshio.read(work / "activation_slow.vtu").point_data["activation_time"]
     assert np.all(slow >= t - 1e-4) and np.nanmax(slow) > np.nanmax(t) + 20.0
+    # the cohort's own surface names (with spaces) name the fast layer as well, on the file's names before step 3
+    out = _cli(capsys, "activate", work / "ventricles.vtu", "--fibres", "none", *_site_args(NORMAL), "--site-radius",
+               "4", "--cv-fibre", "0.6", "--fast-endo", "LV endocardium,RV endocardium", "--cv-endo", "2.0", "--out",
+               work / "activation_names.vtu")
+    assert "fibres: none" in out
+    named = meshio.read(work / "activation_names.vtu").point_data["activation_time"]
+    assert np.nanmax(named) < np.nanmax(slow) - 20.0
 
 
 @pytest.mark.parametrize("torso", [False, True])

@@ -372,9 +372,11 @@ def _record(config: CaseConfig, mesh, dtype):
         inside = points_inside(mesh, probes)
         for name, p, ok in zip(r.probe_names, probes, inside):
             if not ok:
-                lo, hi = mesh.points.min(0), mesh.points.max(0)
-                raise config.error("record", f"probes.{name}: the point {p.round(4).tolist()} mm lies outside the mesh "
-                                             f"(it spans {np.round(lo, 3).tolist()}..{np.round(hi, 3).tolist()} mm)")
+                from ..ep._stimulus import nearest_node
+
+                near = nearest_node(mesh.points, point=p).replace("from the site", "from it")
+                raise config.error("record", f"probes.{name}: the point {p.round(4).tolist()} mm lies outside the mesh; "
+                                             f"{near} (move the probe into the tissue; check the units)")
     every = 1 if r.probe_every is None else max(1, int(round(r.probe_every / sim.dt)))
     return Record(activation=r.activation, repolarisation=r.repolarisation, beats=r.beats, snapshots_at=times,
                   probes=probes, probe_every=every, activation_threshold=r.activation_threshold,
