@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["VtuWriter", "read_vtu_point_array", "surface_tags"]
+from ..mesh._io import surface_tags
+
+__all__ = ["VtuWriter", "read_vtu_point_array"]
 
 _VTK_TETRA = 10
 _VTK_TRIANGLE = 5
@@ -233,21 +235,6 @@ def _xml_name(name: str) -> str:
     from xml.sax.saxutils import escape
 
     return escape(str(name), {'"': "&quot;"})
-
-
-def surface_tags(surfaces: dict) -> dict[str, int]:
-    """A distinct positive tag per surface, its own where possible (the rule `organtwin.mesh.write_mesh` follows)."""
-    wanted = [s.tag for s in surfaces.values()]
-    taken, out, nxt = set(), {}, 1
-    for name, s in surfaces.items():
-        tag = s.tag
-        if tag <= 0 or tag in taken:
-            while nxt in taken or nxt in wanted:
-                nxt += 1
-            tag = nxt
-        taken.add(tag)
-        out[name] = tag
-    return out
 
 
 def _decode(buf: bytes, at: int, dtype: np.dtype, compressed: bool) -> np.ndarray:

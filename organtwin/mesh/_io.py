@@ -568,11 +568,11 @@ def _atomic_write(target: Path, write) -> Path:
     return target
 
 
-def _surface_tags(mesh: Mesh) -> dict[str, int]:
-    """A distinct positive tag per surface: its own where possible."""
-    wanted = [s.tag for s in mesh.surfaces.values()]
+def surface_tags(surfaces: dict) -> dict[str, int]:
+    """A distinct positive tag per surface, its own where possible (what every writer of organtwin stores)."""
+    wanted = [s.tag for s in surfaces.values()]
     taken, out, nxt = set(), {}, 1
-    for name, s in mesh.surfaces.items():
+    for name, s in surfaces.items():
         tag = s.tag
         if tag <= 0 or tag in taken:
             while nxt in taken or nxt in wanted:
@@ -585,7 +585,7 @@ def _surface_tags(mesh: Mesh) -> dict[str, int]:
 
 def _write_meshio(mesh: Mesh, out: Path, fmt: str, binary: bool, target: Path) -> list[Path]:
     meshio = _meshio()
-    tags = _surface_tags(mesh)
+    tags = surface_tags(mesh.surfaces)
     regions = mesh.regions.astype(np.int32)
     # Cell blocks: tets (index arrays into mesh.tets) and triangles (connectivity, tag per triangle). gmsh 4.1 stores one
     # physical tag per block (entity), so there every region and every surface is a block of its own (tets come back
@@ -972,7 +972,7 @@ def write_opencarp(mesh: Mesh, base) -> Path:
         f"point field {k!r}" for k in mesh.point_data]
     if dropped:
         _warn(f"{pts}: openCARP files hold no {', '.join(dropped)}; they were dropped (write .vtu to keep them)")
-    tags = _surface_tags(mesh)
+    tags = surface_tags(mesh.surfaces)
     bad = [n for n in [*mesh.surfaces, *mesh.node_sets] if not n or n in (".", "..") or re.search(r"[/\\\x00]", n)]
     if bad:
         raise MeshError(f"cannot write {pts}: surface/node-set names {bad} cannot be file names; rename them "
