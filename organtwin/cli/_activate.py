@@ -14,6 +14,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ._mesh_options import NameMap, RegionField, RegionNames, SurfaceField, SurfaceNames, read_mesh_cli
+
 __all__ = ["activate"]
 
 
@@ -60,9 +62,14 @@ def activate(
     fibres: Annotated[str, typer.Option("--fibres", help="Which fibres: mesh (the file's arrays, checked), rule-based "
                                                          "(Bayer, from surfaces endo_lv, endo_rv if present, epi, base) or none "
                                                          "(isotropic; needs equal velocities).")] = "mesh",
+    region_names: RegionNames = None,
+    surface_names: SurfaceNames = None,
+    name_map: NameMap = None,
+    region_field: RegionField = None,
+    surface_field: SurfaceField = None,
 ):
     """Activation times (ms) from an anisotropic eikonal model: sites, fibre/transverse/normal velocities, regions."""
-    from ..mesh import FIBRE_CHOICES, check_mesh, choose_fibres, read_mesh, write_mesh
+    from ..mesh import FIBRE_CHOICES, check_mesh, choose_fibres, write_mesh
 
     sites = [_parse_site(s) for s in site]
     if fibres not in FIBRE_CHOICES:
@@ -76,10 +83,12 @@ def activate(
         raise typer.BadParameter(f"--out: folder {out.expanduser().resolve().parent} does not exist")
 
     t0 = time.perf_counter()
+    names = dict(region_names=region_names, surface_names=surface_names, name_map=name_map, region_field=region_field,
+                 surface_field=surface_field)
     if fibres == "mesh":
-        mesh = read_mesh(mesh_path, scale=scale)
+        mesh = read_mesh_cli(mesh_path, scale=scale, **names)
     else:  # the file's fibre arrays are replaced: they must not stop the read
-        mesh = read_mesh(mesh_path, scale=scale, check=False)
+        mesh = read_mesh_cli(mesh_path, scale=scale, check=False, **names)
         mesh = check_mesh(mesh.replace(fibres=None, sheets=None), source=str(mesh_path))
     if regions is not None:
         try:

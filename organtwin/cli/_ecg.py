@@ -22,6 +22,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ._mesh_options import NameMap, RegionNames, read_mesh_cli
+
 __all__ = ["ecg"]
 
 
@@ -176,6 +178,8 @@ def ecg(
     torso: Annotated[bool, typer.Option("--torso", help="Lead-field ECG in a generated torso around the heart (the "
                                                         "electrodes on its skin) instead of the infinite-medium "
                                                         "pseudo-ECG; needs LV/RV regions.")] = False,
+    region_names: RegionNames = None,
+    name_map: NameMap = None,
 ):
     """The 12-lead ECG (pseudo-ECG) of one beat from activation times or Vm snapshots: CSV, features, ECG print."""
     for name, v in (("--sigma-i", sigma_i), ("--sigma-b", sigma_b), ("--apd", apd), ("--duration", duration),
@@ -186,20 +190,28 @@ def ecg(
     import jax.numpy as jnp
     import numpy as np
 
-    from ..mesh import read_mesh
-
     from ._flow import _parse_regions
 
     lv_ids, rv_ids = _parse_regions(lv_regions, "--lv-regions"), _parse_regions(rv_regions, "--rv-regions")
     el = None if electrodes is None else _read_electrodes(electrodes)  # before any heavy work
     if source.is_dir():
         mesh, times, vm = _vm_from_run(source)
+        if region_names:
+            from ..mesh import parse_id_names
+
+            names = parse_id_names(region_names, "--region-names")
+            unknown = sorted(set(names) - set(mesh.region_ids.tolist()))
+            if unknown:
+                raise typer.BadParameter(f"--region-names: no region {unknown} in {source} (regions "
+                                         f"{mesh.region_ids.tolist()})")
+            mesh = mesh.replace(region_names={**dict(mesh.region_names), **names})
         what = f"Vm snapshots of {source} ({times.size} times)"
     else:
         from ..mesh import check_mesh
 
         # fibres play no part in this ECG (a scalar sigma_i): the file's fibre arrays are dropped, unchecked
-        mesh = check_mesh(read_mesh(source, check=False).replace(fibres=None, sheets=None), source=str(source))
+        mesh = read_mesh_cli(source, region_names=region_names, name_map=name_map, check=False)
+        mesh = check_mesh(mesh.replace(fibres=None, sheets=None), source=str(source))
         print("fibres: not used (the pseudo-ECG takes a scalar --sigma-i)", flush=True)
         if "activation_time" not in mesh.point_data:
             raise ValueError(f"{source}: no point data 'activation_time' (write one with `organtwin activate`)")

@@ -59,6 +59,7 @@ def read_mesh_cli(
     name_map: list[Path] | Path | None = None,
     region_field: str | None = None,
     surface_field: str | None = None,
+    check: bool = True,
     say: Callable[[str], None] | None = print,
 ):
     """Read a mesh with the shared options; says (through `say`) which name map it used."""
@@ -76,7 +77,7 @@ def read_mesh_cli(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         mesh = read_mesh(path, scale=scale, region_names=regions, surface_names=surfaces,
-                         name_map=name_map, region_field=region_field, surface_field=surface_field)
+                         name_map=name_map, region_field=region_field, surface_field=surface_field, check=check)
     for w in caught:  # passed on as they came; a map found next to the mesh but ignored is not announced as used
         if used is not None and str(w.message).startswith(f"ignored {used} "):
             used = None
