@@ -205,6 +205,8 @@ def test_7_monodomain_run_with_tuned_velocities_activates_the_ventricles(work, c
     # the run folder carries names and surfaces: the ECG and the render work on it
     out = _cli(capsys, "ecg", work / "run", "--out", work / "run_ecg")
     assert "LV = regions 1 (LV) + 7 (septum)" in out
+    out = _cli(capsys, "ecg", work / "run", "--region-names", "7=IVS", "--out", work / "run_ecg_ivs")
+    assert "LV = regions 1 (LV) + 7 (IVS)" in out                    # names given on the command line win
     _cli(capsys, "mesh", "render", work / "run", "--out", work / "run_regions.png")
 
 
