@@ -612,3 +612,20 @@ def test_four_chamber_round_trip(tmp_path, ext):
         write_mesh(heart, tmp_path / f"h.{ext}")
         back = read_mesh(tmp_path / f"h.{ext}")
     H.assert_same_mesh(heart, back)
+
+
+def test_several_tag_fields_say_which_became_the_regions():
+    """The cohort layout: `_volume-id` (septum 7) and `tag` (septum merged into the LV). The read takes `_volume-id`
+    by the documented order and says so in one warning naming the other field; --region-field picks the other."""
+    from pathlib import Path
+
+    heart = Path(__file__).parent / "data" / "four_chamber" / "heart.vtu"
+    with pytest.warns(MeshWarning, match=r"regions from the cell field '_volume-id' \(ids \[1, 2, 3, 4, 5, 6, 7\]\); "
+                                         r"other tag field\(s\) differ: 'tag' with ids \[1, 2, 3, 4, 5, 6\]"):
+        m = read_mesh(heart)
+    assert m.region_ids.tolist() == [1, 2, 3, 4, 5, 6, 7]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = read_mesh(heart, region_field="tag", name_map=False)
+    assert m.region_ids.tolist() == [1, 2, 3, 4, 5, 6]
+    assert not [w for w in caught if "regions from the cell field" in str(w.message)]

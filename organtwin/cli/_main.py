@@ -73,7 +73,10 @@ def mesh_info(
     if mesh.fibres is not None:  # fibre quality of the file's own arrays, before the read's repairs
         from ..mesh import fibre_quality, read_mesh
 
-        raw = read_mesh(path, scale=scale, check=False)
+        with warnings.catch_warnings():  # the first read said all there is to say about the file
+            warnings.simplefilter("ignore")
+            raw = read_mesh(path, scale=scale, check=False, name_map=False, region_field=region_field,
+                            surface_field=surface_field)
         if raw.fibres is not None and raw.n_cells == mesh.n_cells:
             summary["fibre_quality"] = {**fibre_quality(raw), "as_in_file": True}
     summary["file"] = str(path)

@@ -438,6 +438,17 @@ def _from_meshio(m, source: str, *, region_field: str | None = None, surface_fie
         if str(key).lower() == "gmsh:geometrical" and region_key is not None:
             continue  # gmsh's entity numbers: bookkeeping of the file, not a field
         cell_data[str(key)] = a
+    if region_key is not None and region_field is None:  # say which of several tag fields became the regions
+        others = {}
+        for k, a in cell_data.items():
+            ids = _as_ids(a) if k.lower() in REGION_KEYS else None
+            if ids is not None and np.unique(ids).size > 1 and not (ids.size > 100 and np.unique(ids).size == ids.size):
+                others[k] = np.unique(ids)
+        if others:
+            what = "; ".join(f"{k!r} with ids {_id_list(v)}" for k, v in others.items())
+            _warn(f"{source}: regions from the cell field {region_key!r} (ids {_id_list(np.unique(regions))}); other "
+                  f"tag field(s) differ: {what}; pass --region-field NAME (read_mesh(region_field=...)) to use one of "
+                  "them (rule: docs/mesh-io.md)")
 
     region_names, surface_names = _names_from_field_data(getattr(m, "field_data", None))
     if source.lower().endswith(".vtk"):  # names with spaces travel percent-encoded in legacy VTK (see the writer)
@@ -478,6 +489,11 @@ def _from_meshio(m, source: str, *, region_field: str | None = None, surface_fie
         cell_data=cell_data,
         region_names={k: v for k, v in region_names.items() if k in present},
     )
+
+
+def _id_list(ids) -> str:
+    ids = [int(i) for i in ids]
+    return str(ids) if len(ids) <= 12 else f"[{ids[0]}, {ids[1]}, ..., {ids[-1]}] ({len(ids)} values)"
 
 
 def separate_tag_fields(mesh: Mesh, *, keep: bool = False) -> tuple[Mesh, list[str]]:
