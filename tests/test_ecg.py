@@ -331,7 +331,8 @@ snapshot_every = "1 ms"
     (tmp_path / "case.toml").write_text(case)
     rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "run", "--ecg", "--no-progress")
     assert rc == 0, err
-    assert "ECG (pseudo-ECG" in out
+    assert "ECG from the run's Vm snapshots (41 times): 10792 nodes; pseudo-ECG" in out
+    assert "LV = region 1" in out and "RV = region 2" in out and "QRS amplitudes:" in out
     data = np.loadtxt(tmp_path / "run" / "ecg" / "ecg.csv", delimiter=",", skiprows=1)
     assert data.shape == (41, 13) and np.abs(data[:, 1:]).max() > 0
     (tmp_path / "c2.toml").write_text(case.replace('snapshot_every = "1 ms"', 'snapshot_every = "10 ms"'))
