@@ -103,6 +103,7 @@ def test_levenberg_marquardt_with_forward_mode_recovers_the_velocities_in_few_st
     assert abs(rep.terms["map"]["offset_ms"] + 17.0) < 3.0        # the map's +17 ms reference, removed
 
 
+@pytest.mark.slow   # ~1 min on 2 cores; multi-start as one vmapped job is also covered by test_calibrate_case.py (LM)
 def test_multi_start_adam_runs_the_starts_together_and_keeps_the_best(synthetic_map):
     loss, start, free, sites = _loss_setup(synthetic_map)
     u0 = np.stack([np.asarray(free.pack(start)), np.asarray(free.pack(start)) + np.array([1.0, -1.0])])
