@@ -341,6 +341,7 @@ snapshot_every = "1 ms"
     assert not (tmp_path / "run2").exists()
 
 
+@pytest.mark.slow   # ~18 s; the torso ECG through the CLI is also run by test_patient_chain.py (four-chamber heart)
 def test_cli_ecg_torso(tmp_path, capsys):
     import json
 
