@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 
@@ -17,6 +18,25 @@ def pin_threads(n: int) -> None:
     os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:n]))
     if n == 1:
         os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+
+
+def timed_eikonal(tissue, site, repeats: int):
+    """``simulate_eikonal(tissue, site)`` once to compile and ``repeats`` times more: (result, first-call seconds,
+    wall seconds of each repeat), each timed up to ``block_until_ready``."""
+    import jax
+    from organtwin import ep
+
+    t0 = time.perf_counter()
+    res = ep.simulate_eikonal(tissue, site)
+    jax.block_until_ready(res.activation)
+    first = time.perf_counter() - t0
+    walls = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        res = ep.simulate_eikonal(tissue, site)
+        jax.block_until_ready(res.activation)
+        walls.append(time.perf_counter() - t0)
+    return res, first, walls
 
 
 def write_figures(target: str | None, data, **dumps) -> None:

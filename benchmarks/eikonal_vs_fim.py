@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
+from _common import pin_threads, timed_eikonal, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PEER = os.environ.get("FIM_PYTHON", "/work/peers/fim/bin/python")
@@ -89,17 +89,7 @@ def errors(t, exact, p) -> dict:
 def run_ours(mesh, dtype, repeats):
     tissue = ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(*V3), dtype=dtype)
     site = ep.EikonalSite(jnp.zeros(3, dtype), jnp.zeros((), dtype), radius=RADIUS)
-    t0 = time.perf_counter()
-    res = ep.simulate_eikonal(tissue, site)
-    jax.block_until_ready(res.activation)
-    first = time.perf_counter() - t0
-    walls = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        res = ep.simulate_eikonal(tissue, site)
-        jax.block_until_ready(res.activation)
-        walls.append(time.perf_counter() - t0)
-    return res, first, walls
+    return timed_eikonal(tissue, site, repeats)
 
 
 def run_fim(mesh, exact, Vt, dtype, repeats, peer):

@@ -44,7 +44,7 @@ import time
 import warnings
 from pathlib import Path
 
-from _common import machine, pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
+from _common import machine, pin_threads, timed_eikonal, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -118,16 +118,7 @@ def _ours(mesh, velocity, i0, repeats=1):
     """organtwin float64: activation, median wall after compilation, first call (compile + run) seconds."""
     tissue = ep.EikonalTissue.from_mesh(mesh, velocity, dtype=jnp.float64)
     site = ep.EikonalSite(jnp.asarray(mesh.points[i0], jnp.float64), 0.0, radius=0.0)
-    t0 = time.perf_counter()
-    res = ep.simulate_eikonal(tissue, site)
-    jax.block_until_ready(res.activation)
-    first = time.perf_counter() - t0
-    walls = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        res = ep.simulate_eikonal(tissue, site)
-        jax.block_until_ready(res.activation)
-        walls.append(time.perf_counter() - t0)
+    res, first, walls = timed_eikonal(tissue, site, repeats)
     return np.asarray(res.activation, np.float64), walls, first, int(res.sweeps)
 
 
