@@ -146,16 +146,86 @@ def _component_sizes(mesh: Mesh) -> np.ndarray:
     return np.sort(sizes)[::-1]
 
 
+def _face_counts(tets: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every distinct triangle face of the tets (sorted node ids, (f, 3)) and how many tets hold it."""
+    faces = np.sort(tets[:, [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]]].reshape(-1, 3).astype(np.int64), axis=1)
+    if n_nodes < 2**21:  # one int64 key per face: far faster than np.unique(axis=0)
+        keys = (faces[:, 0] << 42) | (faces[:, 1] << 21) | faces[:, 2]
+        _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        return faces[first], counts
+    return np.unique(faces, axis=0, return_counts=True)
+
+
+def _check_manifold(mesh: Mesh, source: str) -> None:
+    """A triangle held by more than two tets is an error; a boundary vertex whose boundary faces do not form a single
+    disc around it (two parts touching only at a vertex or along an edge) is a warning with counts."""
+    key = np.sort(mesh.tets, axis=1)
+    order = np.lexsort(key.T[::-1])
+    same = (key[order[1:]] == key[order[:-1]]).all(axis=1)
+    if same.any():
+        dup = np.unique(np.concatenate([order[1:][same], order[:-1][same]]))
+        raise MeshError(
+            f"{source}: {dup.size} tets are duplicates of another tet (same four nodes; first tet ids: {_first(dup)}); "
+            "remove the duplicated tets (the mesh was written twice or merged with itself)"
+        )
+    faces, counts = _face_counts(mesh.tets, mesh.n_nodes)
+    over = counts > 2
+    if over.any():
+        ids = np.flatnonzero(over)
+        worst = ids[np.argmax(counts[ids])]
+        raise MeshError(
+            f"{source}: {ids.size} triangle faces are shared by more than two tets (e.g. the face of nodes "
+            f"{', '.join(str(int(i)) for i in faces[worst])} is in {int(counts[worst])} tets); a face can bound at most "
+            "two tets, so tets overlap or are duplicated: remove the duplicates or remesh (e.g. with gmsh or TetGen)"
+        )
+    tris = faces[counts == 1]
+    if tris.shape[0] == 0:
+        return
+    # The link of a boundary vertex v: one edge (a, b) for each boundary triangle (v, a, b). On a manifold boundary
+    # every link is a single cycle: each (v, a) is in exactly two triangles and the link is connected.
+    v = tris.ravel()
+    a = tris[:, [1, 2, 0]].ravel()
+    b = tris[:, [2, 0, 1]].ravel()
+    n = mesh.n_nodes
+    ends = np.concatenate([v * n + a, v * n + b])  # link vertices (v, a) and (v, b) as one integer each
+    nodes, index, degree = np.unique(ends, return_inverse=True, return_counts=True)
+    index = index.ravel()
+    edges_pinched = np.unique(np.minimum(nodes // n, nodes % n)[degree > 2] * n
+                              + np.maximum(nodes // n, nodes % n)[degree > 2]).size
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    m = v.size
+    graph = coo_matrix((np.ones(m, dtype=np.int8), (index[:m], index[m:])), shape=(nodes.size, nodes.size))
+    _, labels = connected_components(graph, directed=False)
+    owner = nodes // n
+    parts = np.bincount(np.unique(owner * nodes.size + labels) // nodes.size, minlength=n)
+    at_edge = np.zeros(n, dtype=bool)
+    at_edge[owner[degree > 2]] = True
+    pinched = (parts > 1) | at_edge
+    if pinched.any():
+        ids = np.flatnonzero(pinched)
+        _warn(
+            f"{source}: the boundary is non-manifold at {ids.size} nodes (first node ids: {_first(ids)}; "
+            f"{edges_pinched} edges with more than two boundary faces): parts of the mesh touch only at a vertex or "
+            "along an edge, which is legal in some pipelines but usually a meshing fault (current or flow passes "
+            "through a single node); remesh or separate the parts"
+        )
+
+
 def check_mesh(mesh: Mesh, *, source: str = "mesh") -> Mesh:
     """Check a mesh, repair what can be repaired safely, and return the (possibly repaired) mesh.
 
     Errors (`MeshError`, one line, naming `source`): no tets; tets, surface triangles or node sets naming nodes that do
-    not exist; NaN/inf coordinates; zero-volume tets (|V| <= 1e-12 × median |V|).
+    not exist; NaN/inf coordinates; zero-volume tets (|V| <= 1e-12 × median |V|); triangle faces shared by more than
+    two tets (duplicated or overlapping tets).
 
     Repairs (`MeshWarning`): inverted tets (negative volume) get two nodes swapped; nodes used by no tet are dropped and
     the rest renumbered (surfaces, node sets and point fields follow).
 
-    Warnings only (`MeshWarning`): several disconnected parts (sizes in tets); coordinates that look like metres or µm.
+    Warnings only (`MeshWarning`): a non-manifold boundary (parts touching only at a vertex or along an edge: the
+    boundary faces around a node do not form one disc); several disconnected parts (sizes in tets); coordinates that
+    look like metres or µm.
 
     Args:
         mesh: the mesh to check.
@@ -198,6 +268,7 @@ def check_mesh(mesh: Mesh, *, source: str = "mesh") -> Mesh:
         mesh = mesh.replace(tets=tets)
 
     mesh = _drop_unreferenced(mesh, source)
+    _check_manifold(mesh, source)
 
     sizes = _component_sizes(mesh)
     if sizes.size > 1:
