@@ -34,21 +34,36 @@ class CellDtype(str, Enum):
     float32 = "float32"
 
 
-def _check_folder(path: Path, option: str) -> None:
-    parent = path.expanduser().resolve().parent
-    if not parent.is_dir():
-        raise typer.BadParameter(f"{option}: folder {parent} does not exist")
+def _write_both(writers: list) -> None:
+    """All or nothing: ``writers`` is a list of ``(path, write(tmp_path))``; each writes a temporary file beside its
+    path, and only when every one has been written are they moved into place (the last one's move first). If a move
+    fails, the files already moved are removed again, so the outputs appear together or not at all."""
+    import contextlib
+    import os
 
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through ``write(tmp_path)`` to a temporary file next to ``path``, then move it into place."""
     from ..io import atomic_file
 
-    with atomic_file(path.expanduser(), None) as (_, tmp):
-        write(tmp)
+    placed: list[Path] = []
+
+    def nest(k: int) -> None:
+        if k == len(writers):
+            return
+        path, write = writers[k]
+        with atomic_file(path.expanduser(), None) as (_, tmp):
+            write(tmp)
+            nest(k + 1)
+        placed.append(path.expanduser())
+
+    try:
+        nest(0)
+    except BaseException:
+        for p in placed:
+            with contextlib.suppress(OSError):
+                os.unlink(p)
+        raise
 
 
-def _write_csv(path: Path, t, V) -> None:
+def _csv_writer(t, V):
     import numpy as np
 
     data = np.column_stack([t, V])
@@ -58,10 +73,10 @@ def _write_csv(path: Path, t, V) -> None:
             fh.write("t_ms,V_mV\n")
             np.savetxt(fh, data, fmt=("%.6g", "%.6f"), delimiter=",")
 
-    _atomic_write(path, write)
+    return write
 
 
-def _write_png(path: Path, trace, title: str, features: dict) -> None:
+def _png_writer(trace, title: str, features: dict):
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -84,12 +99,12 @@ def _write_png(path: Path, trace, title: str, features: dict) -> None:
     fig.tight_layout()
 
     def write(tmp):
-        fig.savefig(tmp, dpi=120, format="png")
+        try:
+            fig.savefig(tmp, dpi=120, format="png")
+        finally:
+            plt.close(fig)
 
-    try:
-        _atomic_write(path, write)
-    finally:
-        plt.close(fig)
+    return write
 
 
 def cell(
@@ -119,9 +134,13 @@ def cell(
         raise typer.BadParameter(f"--stim-duration must be between 0 and the BCL ({bcl:g} ms), got {stim_duration:g}")
     if record_every is not None and record_every < 1:
         raise typer.BadParameter(f"--record-every must be a positive whole number, got {record_every}")
-    for path, option in ((out, "--out"), (png, "--png")):
+    from ..io import check_output_file
+
+    for path, option in ((out, "--out"), (png, "--png")):  # before the simulation: nothing runs that cannot be written
         if path is not None:
-            _check_folder(path, option)
+            check_output_file(path, option)
+    if out is not None and png is not None and out.expanduser().resolve() == png.expanduser().resolve():
+        raise typer.BadParameter(f"--out and --png name the same file ({out}); give two different paths")
 
     import jax
 
@@ -142,9 +161,13 @@ def cell(
     print(f"  dV/dt max  {f['dvdt_max_V_per_s']:9.1f} V/s")
     apd = "no action potential" if f["apd90_ms"] != f["apd90_ms"] else f"{f['apd90_ms']:9.1f} ms"
     print(f"  APD90      {apd}", flush=True)
+    writers = []  # both outputs or neither
     if out is not None:
-        _write_csv(out, trace.t, trace.V)
+        writers.append((out, _csv_writer(trace.t, trace.V)))
+    if png is not None:
+        writers.append((png, _png_writer(trace, name, f)))
+    _write_both(writers)
+    if out is not None:
         print(f"wrote {out} ({trace.t.size} samples)", flush=True)
     if png is not None:
-        _write_png(png, trace, name, f)
         print(f"wrote {png}", flush=True)

@@ -35,7 +35,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 __all__ = ["ConductionVelocity", "EikonalProblem", "EikonalResult", "EikonalSite", "EikonalTissue", "eikonal_local_updates",
-           "node_metric", "simulate_eikonal", "site_source_times", "solve_eikonal", "velocity_metric"]
+           "check_velocity_range", "node_metric", "simulate_eikonal", "site_source_times", "solve_eikonal", "velocity_metric"]
 
 _BIG = 1e30  # "not yet reached" (finite, so that differences and gradients stay finite)
 
@@ -530,12 +530,16 @@ class EikonalResult(eqx.Module):
 
 
 def simulate_eikonal(tissue: EikonalTissue, sites, *, max_sweeps: int = 10_000,
-                     forward_mode: bool = False) -> EikonalResult:
+                     forward_mode: bool = False, throw: bool = True) -> EikonalResult:
     """Activation times of an `EikonalTissue` from earliest-activation `EikonalSite` s (one or a sequence).
 
     Differentiable w.r.t. the velocities (per region, per cell, the fast layer's), the fibres, the sites' positions and
     onsets (implicit differentiation of the converged fixed point; see the module docstring). Jit-able.
     ``forward_mode=True``: forward-mode derivatives (``jax.jvp``/``jacfwd``) instead of reverse mode (`solve_eikonal`).
+
+    Raises (called eagerly): ValueError for velocities whose arrival times this mesh and dtype cannot represent
+    (`check_velocity_range`); RuntimeError for a NaN activation time, naming the node and its coordinates (mm). Under
+    jit with ``throw`` (default) a NaN raises through ``eqx.error_if``; ``inf`` marks unreached nodes, not an error.
     """
     if isinstance(sites, EikonalSite):
         sites = (sites,)
@@ -552,6 +556,9 @@ def simulate_eikonal(tissue: EikonalTissue, sites, *, max_sweeps: int = 10_000,
             if not ok.all():
                 raise ValueError(f"simulate_eikonal: tissue.{name} must be positive and finite (m/s); "
                                  f"{int((~ok).sum())} entries are not (e.g. {np.asarray(v)[~ok].ravel()[0]!r})")
+    concrete = not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((tissue, sites)))
+    if concrete:
+        check_velocity_range(tissue, sites)
     reached = _any_source(tissue, sites)
     if not isinstance(reached, jax.core.Tracer) and not bool(reached):
         from ._stimulus import nearest_node
@@ -560,7 +567,90 @@ def simulate_eikonal(tissue: EikonalTissue, sites, *, max_sweeps: int = 10_000,
                          for k, s in enumerate(sites))
         raise ValueError(f"simulate_eikonal: no mesh node lies within any site's radius ({near}); move the sites onto "
                          f"the mesh or raise EikonalSite(radius=...) (mm)")
-    return _simulate(tissue, sites, max_sweeps, forward_mode)
+    result = _simulate(tissue, sites, max_sweeps, forward_mode)
+    act = result.activation
+    if concrete and not isinstance(act, jax.core.Tracer):
+        a = np.asarray(act)
+        bad = np.flatnonzero(np.isnan(a) | (a == -np.inf))
+        if bad.size:  # inf alone is "unreached" (a part not connected to any site); NaN or -inf is a failure
+            from ..ionic import nonfinite_message
+
+            k = int(bad[0])
+            raise RuntimeError(nonfinite_message(
+                "simulate_eikonal", time_ms=None, index=k, field="activation_time", value=a[k],
+                point=np.asarray(tissue.points[k]),
+                cause=f"{bad.size} of {a.size} nodes; check the velocities, fibres and site onsets for NaN/inf"))
+    elif throw:  # under jit: the same check inside the computation
+        act = eqx.error_if(act, jnp.any(jnp.isnan(act)), "simulate_eikonal: non-finite activation_time (NaN) at "
+                                                          "some node; check the velocities, fibres and site onsets")
+        result = EikonalResult(act, result.sweeps)
+    return result
+
+
+#: Margins of `check_velocity_range`: the slowest arrival must stay 1e3 times below what the dtype and the solver's
+#: "unreached" mark hold (paths longer than the bounding-box diagonal, squared lengths in the local solver), and an
+#: element's travel time above 10 units in the last place of the largest time (else the times lose all precision).
+_RANGE_MARGIN = 1e3
+_PRECISION_ULPS = 10.0
+
+
+def check_velocity_range(tissue: "EikonalTissue", sites=()) -> None:
+    """Refuse conduction velocities whose arrival times cannot be represented for this mesh in its dtype (one line
+    naming the velocity, what was measured and the limit).
+
+    With L the mesh's bounding-box diagonal (mm), h its shortest edge, v_min / v_max the slowest / fastest velocity
+    (m/s = mm/ms), T the latest onset and eps, max, tiny the dtype's machine epsilon, largest and smallest normal number:
+
+    - too slow: the slowest arrival ``L / v_min`` must be below ``min(0.5e30, sqrt(max)) / 1e3`` ms (0.5e30 is the
+      solver's "unreached" mark; the local solver squares lengths over velocities, so they must stay below sqrt(max));
+      float32: 1.8e16 ms, float64: 5e26 ms; that is v_min > L / limit.
+    - too fast: an element's travel time ``h / v_max`` must exceed ``10 eps (T + L / v_min)`` (else neighbouring times
+      are equal to within rounding: no precision is left) and ``1e3 sqrt(tiny)`` (squared times stay normal numbers).
+    """
+    v = np.asarray(tissue.cell_velocities(), np.float64)
+    pts = np.asarray(tissue.points, np.float64)
+    if v.size == 0 or pts.size == 0:
+        return
+    fi = jnp.finfo(jnp.asarray(tissue.points).dtype)
+    eps, big, tiny = float(fi.eps), float(fi.max), float(fi.tiny)
+    L = float(np.linalg.norm(pts.max(0) - pts.min(0)))
+    tets = np.asarray(tissue.tets)
+    pairs = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))
+    h = min(float(np.min(np.linalg.norm(pts[tets[:, a]] - pts[tets[:, b]], axis=1))) for a, b in pairs)
+    onsets = [abs(float(np.asarray(s.onset))) for s in sites] or [0.0]
+    T = max(onsets)
+    t_cap = min(0.5 * _BIG, math.sqrt(big)) / _RANGE_MARGIN
+    dname = fi.dtype.name
+    kmin = np.unravel_index(int(np.argmin(v)), v.shape)
+    kmax = np.unravel_index(int(np.argmax(v)), v.shape)
+    direction = ("fibre", "sheet", "normal")
+
+    def which(k):
+        c = int(k[0])
+        if tissue.velocity_cells is None and not (tissue.fast_cells is not None and bool(tissue.fast_cells[c])):
+            return f"region {tissue.region_ids[int(tissue.cell_region[c])]}, {direction[int(k[1])]}"
+        return f"cell {c}, {direction[int(k[1])]}"
+
+    vmin, vmax = float(v[kmin]), float(v[kmax])
+    if L > 0 and L / vmin > t_cap:
+        raise ValueError(
+            f"conduction velocity {vmin:.3g} m/s ({which(kmin)}) is too slow for this mesh: the latest arrival over its "
+            f"{L:.4g} mm diagonal would be ~{L / vmin:.3g} ms, beyond what {dname} activation times can hold "
+            f"({t_cap:.3g} ms); use velocities >= {L / t_cap:.3g} m/s (cardiac tissue: 0.05-4 m/s)")
+    t_scale = T + (L / vmin if L > 0 else 0.0)
+    need = max(_PRECISION_ULPS * eps * t_scale, _RANGE_MARGIN * math.sqrt(tiny))
+    if h > 0 and h / vmax < need and T > L / vmin and h / vmax >= _RANGE_MARGIN * math.sqrt(tiny):
+        raise ValueError(
+            f"site onsets up to {T:.4g} ms leave {dname} activation times a resolution of ~{need:.3g} ms, more than "
+            f"the {h / vmax:.3g} ms an element (shortest edge {h:.3g} mm) takes at {vmax:.3g} m/s: the times would "
+            f"lose all precision; shift the onsets nearer 0 ms (below {h / vmax / (_PRECISION_ULPS * eps):.3g} ms) or "
+            f"compute in float64")
+    if h > 0 and h / vmax < need:
+        raise ValueError(
+            f"conduction velocity {vmax:.3g} m/s ({which(kmax)}) is too fast for this mesh in {dname}: an element "
+            f"(shortest edge {h:.3g} mm) is crossed in {h / vmax:.3g} ms, below the resolution of activation times up "
+            f"to {t_scale:.3g} ms ({need:.3g} ms); the times would lose all precision; use velocities <= "
+            f"{h / need:.3g} m/s (cardiac tissue: 0.05-4 m/s)")
 
 
 def _problem(tissue: EikonalTissue, sites) -> EikonalProblem:

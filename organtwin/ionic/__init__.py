@@ -24,3 +24,9 @@ from ._cell import (
     simulate_cell as simulate_cell,
 )
 from ._registry import MODEL_NAMES as MODEL_NAMES, model_from_name as model_from_name
+from ._limits import (
+    check_time_step as check_time_step,
+    nonfinite_message as nonfinite_message,
+    stimulus_advice as stimulus_advice,
+    time_step_limits as time_step_limits,
+)

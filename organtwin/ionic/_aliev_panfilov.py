@@ -52,6 +52,9 @@ class AlievPanfilov1996(AbstractIonicModel):
     state_names: ClassVar[tuple[str, ...]] = ("v",)
     gate_indices: ClassVar[tuple[int, ...]] = ()
     default_dt: ClassVar[float] = 0.05
+    # (peak - rest) / max dV/dt of a paced single cell, ms: 100 mV / 7.1 V/s (float64, dt = default_dt / 5);
+    # `check_time_step` limits dt to fractions of it.
+    upstroke_ms: ClassVar[float] = 14.0
     # A slow, weak pulse (25 mV in 5 ms) so that dV/dt max measures the model's own upstroke, not the stimulus.
     default_stimulus: ClassVar[tuple[float, float]] = (5.0, 5.0)
     citation: ClassVar[str] = "Aliev RR, Panfilov AV (1996) Chaos Solitons Fractals 7:293-301"

@@ -103,6 +103,9 @@ class AbstractIonicModel(eqx.Module):
     #: Positions (in ``gate_inf_tau`` order) of the gates whose steady state and time constant depend on V alone: their
     #: Rush–Larsen coefficients can be tabulated against V (`gate_table`). Empty: no table.
     voltage_gates: ClassVar[tuple[int, ...]] = ()
+    #: The upstroke time, ms: (peak - rest) / max dV/dt of a paced single cell with the published parameters. The time
+    #: step limits of `organtwin.ionic.check_time_step` are fractions of it; None: the model states none (no check).
+    upstroke_ms: ClassVar[float | None] = None
 
     # ------------------------------------------------------------------------------------------------ to implement
     @abc.abstractmethod

@@ -82,6 +82,9 @@ class BuenoOrovio2008(AbstractIonicModel):
     state_names: ClassVar[tuple[str, ...]] = ("v", "w", "s")
     gate_indices: ClassVar[tuple[int, ...]] = (0, 1, 2)
     default_dt: ClassVar[float] = 0.01
+    # (peak - rest) / max dV/dt of a paced single cell, ms: 125-133 mV / 275-319 V/s (float64, dt = default_dt / 5);
+    # `check_time_step` limits dt to fractions of it.
+    upstroke_ms: ClassVar[float] = 0.42
     default_stimulus: ClassVar[tuple[float, float]] = (40.0, 1.0)
     citation: ClassVar[str] = "Bueno-Orovio A, Cherry EM, Fenton FH (2008) J Theor Biol 253:544-560"
 

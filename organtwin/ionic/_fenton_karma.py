@@ -62,6 +62,9 @@ class FentonKarma1998(AbstractIonicModel):
     state_names: ClassVar[tuple[str, ...]] = ("v", "w")
     gate_indices: ClassVar[tuple[int, ...]] = (0, 1)
     default_dt: ClassVar[float] = 0.02
+    # (peak - rest) / max dV/dt of a paced single cell, ms: 119 mV / 51.8 V/s (float64, dt = default_dt / 5);
+    # `check_time_step` limits dt to fractions of it.
+    upstroke_ms: ClassVar[float] = 2.3
     default_stimulus: ClassVar[tuple[float, float]] = (20.0, 1.0)
     citation: ClassVar[str] = "Fenton F, Karma A (1998) Chaos 8:20-47"
 

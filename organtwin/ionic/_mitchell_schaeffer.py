@@ -46,6 +46,9 @@ class MitchellSchaeffer2003(AbstractIonicModel):
     state_names: ClassVar[tuple[str, ...]] = ("h",)
     gate_indices: ClassVar[tuple[int, ...]] = (0,)
     default_dt: ClassVar[float] = 0.02
+    # (peak - rest) / max dV/dt of a paced single cell, ms: 94 mV / 37.7 V/s (float64, dt = default_dt / 5);
+    # `check_time_step` limits dt to fractions of it.
+    upstroke_ms: ClassVar[float] = 2.5
     default_stimulus: ClassVar[tuple[float, float]] = (10.0, 2.0)
     citation: ClassVar[str] = "Mitchell CC, Schaeffer DG (2003) Bull Math Biol 65:767-793"
 

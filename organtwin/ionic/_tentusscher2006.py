@@ -161,6 +161,9 @@ class TenTusscher2006(AbstractIonicModel):
     voltage_gates: ClassVar[tuple[int, ...]] = tuple(range(11))
     # 0.01 ms: the upstroke peak is within ~1 mV of the dt -> 0 limit (0.02 ms, the paper's step, overshoots by ~2 mV).
     default_dt: ClassVar[float] = 0.01
+    # (peak - rest) / max dV/dt of a paced single cell, ms: 122 mV / 349-369 V/s (float64, dt = default_dt / 5);
+    # `check_time_step` limits dt to fractions of it.
+    upstroke_ms: ClassVar[float] = 0.33
     default_stimulus: ClassVar[tuple[float, float]] = (52.0, 1.0)
     citation: ClassVar[str] = "ten Tusscher KHWJ, Panfilov AV (2006) Am J Physiol Heart Circ Physiol 291:H1088-H1100"
 

@@ -94,6 +94,21 @@ def _meshio():
     return meshio
 
 
+def _check_scale(scale) -> None:
+    """A coordinate factor must be positive and finite: a negative one mirrors the mesh (every tet inside out), zero
+    collapses it."""
+    if scale is None:
+        return
+    try:
+        f = float(scale)
+    except (TypeError, ValueError):
+        raise MeshError(f"--scale must be a positive factor (got {scale!r})") from None
+    if not (f > 0 and np.isfinite(f)):
+        why = ("a mirrored mesh would turn every tet inside out" if f < 0 else
+               "it would collapse every tet to a point" if f == 0 else "coordinates must stay finite")
+        raise MeshError(f"--scale must be a positive factor (got {f:g}); {why}")
+
+
 # ====================================================================================================== reading (meshio)
 def read_mesh(
     path,
@@ -129,6 +144,7 @@ def read_mesh(
     from ._surfaces import apply_names, find_name_maps
 
     p = Path(path)
+    _check_scale(scale)
     if file_format == "opencarp" or _is_opencarp(p):
         mesh = read_opencarp(p, scale=scale, check=check)
         if region_field or surface_field:
@@ -891,6 +907,7 @@ def read_opencarp(base, *, scale: float | None = None, check: bool = True) -> Me
         scale: factor from file coordinates to mm; default 1e-3 (openCARP coordinates are µm).
         check: run `check_mesh`.
     """
+    _check_scale(scale)
     base = _opencarp_base(Path(base))
     pts_path, elem_path, lon_path = (_sibling(base, s) for s in _OPENCARP_SUFFIXES)
 
