@@ -1,11 +1,14 @@
 """`organtwin calibrate CASE --out DIR`: fit a twin to data from a calibration case file, and report.
 
 CASE is a calibration case (TOML; docs/calibration-case.md), or a fit.json written by an earlier run: that fit is then
-re-run from its provenance (the case text it stored, every data file checked against its SHA-256) and the fitted values
-compared with the saved ones. DIR receives (all or nothing) fit.json (fitted values, the unconstrained vector, the
-objective's history and the provenance: case and data hashes, package versions, seed, options), report.json and
-summary.txt (Laplace standard deviations, correlations, singular values and flat directions, bounds, per-term
-residuals) and the pictures. ``--truth FILE`` (JSON {parameter: value}, for synthetic cases) adds each parameter's error.
+re-run from its provenance and the fitted values compared with the saved ones. Before anything is fitted the re-run
+checks the fit.json's structure, the stored case text against its SHA-256, every data file and the mesh against theirs,
+and the stored fields against the case; it reads only inside the case folder (``provenance.case_dir``, or
+``--case-dir DIR`` when the folder moved; the line "case folder" says which) unless ``--allow-outside-case``.
+DIR receives (all or nothing) fit.json (fitted values, the unconstrained vector, the objective's history and the
+provenance: case and data hashes, package versions, seed, options), report.json and summary.txt (Laplace standard
+deviations, correlations, singular values and flat directions, bounds, per-term residuals) and the pictures.
+``--truth FILE`` (JSON {parameter: value}, for synthetic cases) adds each parameter's error.
 """
 
 from __future__ import annotations
@@ -70,19 +73,30 @@ def calibrate(
     truth: Annotated[Optional[Path], typer.Option(help="JSON {parameter: true value} for synthetic cases.")] = None,
     pictures: Annotated[bool, typer.Option("--pictures/--no-pictures", help="Draw the report's pictures.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress display.")] = False,
+    case_dir: Annotated[Optional[Path], typer.Option(
+        "--case-dir", help="Re-run of a fit.json: the folder holding the case's data files (default: the one it "
+        "recorded).")] = None,
+    allow_outside_case: Annotated[bool, typer.Option(
+        "--allow-outside-case", help="Re-run of a fit.json: allow its case's mesh and data paths outside the case "
+        "folder (absolute paths, ..).")] = False,
 ):
     """Fit a twin's free parameters to measured data (activation maps, 12-lead ECG, volume curves, pressures)."""
     from ..calibrate._case import load_calibration_case, rerun_fit, run_calibration, write_calibration
     from ..io import check_output_folder
 
-    check_output_folder(out)
+    check_output_folder(out, inputs=[case, truth])  # before the fit: a folder we may write and replace
     t = _truth(truth)
     comparison = None
     bar = _Bar(not quiet and sys.stderr.isatty())
     progress = bar if bar.enabled else not quiet     # a bar on a terminal, else a line per step
-    if case.suffix.lower() == ".json":
+    rerun = case.suffix.lower() == ".json"
+    if not rerun and (case_dir is not None or allow_outside_case):
+        raise typer.BadParameter("only for re-running a fit.json (a case file's own paths are read as written, "
+                                 "relative to its folder)", param_hint="--case-dir/--allow-outside-case")
+    if rerun:
         with bar:
-            outcome, comparison = rerun_fit(case, progress=progress, say=_say, truth=t)
+            outcome, comparison = rerun_fit(case, progress=progress, say=_say, truth=t, case_dir=case_dir,
+                                            allow_outside_case=allow_outside_case)
     else:
         c = load_calibration_case(case)
         with bar:

@@ -9,7 +9,10 @@ or a CSV file of ``name,x,y,z`` (mm) rows for RA, LA, LL, V1..V6. The potentials
 homogeneous medium (x2 for electrodes on the insulating skin), or with ``--torso`` the lead-field ECG of that chest
 meshed as a homogeneous torso (organtwin.ecg.torso_for_heart). The QRS amplitudes are compared with published adult
 limits (organtwin.ecg.qrs_amplitude_check; the source is printed).
-Writes DIR/ecg.csv (t_ms and the 12 leads in mV), DIR/features.json and DIR/ecg.png.
+Writes the results folder DIR all or nothing (organtwin.io.results_folder): ecg.csv (t_ms and the 12 leads in mV),
+features.json, ecg.png and summary.json (which lists the folder's files: docs/results-folders.md). DIR may not lie
+inside another results folder (an `organtwin ep run` folder: use `ep run --ecg`, which writes RUN/ecg in its own
+transaction).
 """
 
 from __future__ import annotations
@@ -72,36 +75,38 @@ def _vm_from_run(folder: Path):
     return mesh, times, vm
 
 
-def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sigma_i: float = 0.1,
-              sigma_b: float = 0.2, torso: bool = False, source: str = "", lv=None, rv=None) -> dict:
-    """Compute the 12-lead ECG of Vm (times, nodes) on ``mesh`` and write OUT/ecg.csv, features.json, ecg.png.
+def ecg_placement(mesh, *, lv=None, rv=None):
+    """The generated chest and its electrodes around ``mesh`` (`organtwin.ecg.chest_for_heart`), with the CLI's advice
+    in the error; cheap: `organtwin ep run --ecg` calls it before the run."""
+    from ..ecg import chest_for_heart
 
-    Standard electrodes: on the skin of the chest generated around the heart (`organtwin.ecg.chest_for_heart`), the
-    same positions for the pseudo-ECG and the torso. The pseudo-ECG of electrodes on the skin is the infinite-medium
-    potential times `organtwin.ecg.SKIN_FACTOR` (2: the insulating skin, by the method of images near a flat
-    boundary; the torso lead field needs no such factor). The returned dict adds ``placement`` (a line: where the
-    electrodes are) and ``amplitudes`` (the QRS amplitudes against published adult limits,
-    `organtwin.ecg.qrs_amplitude_check`)."""
+    try:
+        return chest_for_heart(mesh, lv=lv, rv=rv)
+    except ValueError as e:
+        raise ValueError(f"{e}; or give --electrodes FILE.csv (name,x,y,z in mm)") from None
+
+
+def compute_ecg(mesh, times, vm, *, electrodes: dict | None = None, placement=None, sigma_i: float = 0.1,
+                sigma_b: float = 0.2, torso: bool = False, source: str = "", lv=None, rv=None) -> dict:
+    """The 12-lead ECG of Vm (times, nodes) on ``mesh``, nothing written: ``{"signal": (times (k,) ms, leads (k, 12) mV),
+    "doc" (what features.json holds), "subtitle", "source", "method", "placement", "amplitudes"}`` and the features
+    (`organtwin.ecg.ecg_features`).
+    ``placement``: a `ChestPlacement` already computed (`ecg_placement`), else it is computed here."""
     import jax.numpy as jnp
     import numpy as np
 
-    from ..ecg import ELECTRODE_NAMES, LEAD_NAMES, ecg_features, pseudo_ecg, pseudo_ecg_matrix
-    from ..ecg import SKIN_FACTOR, chest_for_heart, qrs_amplitude_check, twelve_leads
-    from ..io import atomic_file, write_json
-    from ..viz import plot_12lead
+    from ..ecg import ELECTRODE_NAMES, ecg_features, pseudo_ecg, pseudo_ecg_matrix
+    from ..ecg import SKIN_FACTOR, qrs_amplitude_check, twelve_leads
 
     el = electrodes
-    placement = None
     if el is None:
-        try:
-            placement = chest_for_heart(mesh, lv=lv, rv=rv)
-        except ValueError as e:
-            raise ValueError(f"{e}; or give --electrodes FILE.csv (name,x,y,z in mm)") from None
+        placement = placement if placement is not None else ecg_placement(mesh, lv=lv, rv=rv)
         el = placement.electrodes
         where = "standard positions on the skin of a " + placement.summary()
     else:
         from scipy.spatial import cKDTree
 
+        placement = None
         pos = np.stack([np.asarray(el[n], float) for n in ELECTRODE_NAMES])
         d, _ = cKDTree(np.asarray(mesh.points, float)).query(pos)
         where = "electrodes from the file; distance to the heart (mm): " + ", ".join(
@@ -131,18 +136,60 @@ def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sig
                     + ("within the normal adult limits" if amp["normal"] else "outside the normal adult limits: "
                        + "; ".join(amp["findings"]))
                     + f" ({amp['source']})")
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out / "ecg.csv") as (fh, _):
+    doc = {"source": source, "method": method, "sigma_i_S_per_m": sigma_i, "sigma_b_S_per_m": sigma_b,
+           "electrode_placement": where, "amplitude_check": amp,
+           "electrodes_mm": {k: np.asarray(v).tolist() for k, v in el.items()}, **feats}
+    trunc = "; the QRS had not ended by the end of the record" if feats.get("qrs_truncated") else ""
+    return {"signal": (np.asarray(times, float), leads), "doc": doc, "source": source,
+            "subtitle": f"{method}; sigma_i {sigma_i:g} S/m, sigma_b {sigma_b:g} S/m{trunc}",
+            "method": method, "placement": where, "amplitudes": amp_text, **feats}
+
+
+ECG_FILES = ("ecg.csv", "features.json", "ecg.png")
+
+
+def write_ecg_files(folder: Path, ecg: dict) -> list[str]:
+    """Write ``folder``/ecg.csv, features.json, ecg.png of a `compute_ecg` result (the folder is created; call it inside
+    a `results_folder`). Returns the names written."""
+    import numpy as np
+
+    from ..ecg import LEAD_NAMES
+    from ..io import atomic_file, write_json
+    from ..viz import plot_12lead
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    times, leads = ecg["signal"]
+    with atomic_file(folder / "ecg.csv") as (fh, _):
         fh.write("t_ms," + ",".join(f"{n}_mV" for n in LEAD_NAMES) + "\n")
         np.savetxt(fh, np.column_stack([times, leads]), fmt="%.6g", delimiter=",")
-    write_json(out / "features.json", {"source": source, "method": method,
-                                       "sigma_i_S_per_m": sigma_i, "sigma_b_S_per_m": sigma_b,
-                                       "electrode_placement": where, "amplitude_check": amp,
-                                       "electrodes_mm": {k: np.asarray(v).tolist() for k, v in el.items()}, **feats})
-    trunc = "; the QRS had not ended by the end of the record" if feats.get("qrs_truncated") else ""
-    plot_12lead(times, leads, out / "ecg.png", title=f"organtwin: {Path(source).name}",
-                subtitle=f"{method}; sigma_i {sigma_i:g} S/m, sigma_b {sigma_b:g} S/m{trunc}")
-    return {"method": method, "placement": where, "amplitudes": amp_text, **feats}
+    write_json(folder / "features.json", ecg["doc"])
+    plot_12lead(times, leads, folder / "ecg.png", title=f"organtwin: {Path(ecg['source']).name}",
+                subtitle=ecg["subtitle"])
+    return list(ECG_FILES)
+
+
+def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sigma_i: float = 0.1,
+              sigma_b: float = 0.2, torso: bool = False, source: str = "", lv=None, rv=None, placement=None) -> dict:
+    """Compute the 12-lead ECG of Vm (times, nodes) on ``mesh`` and write the results folder OUT (all or nothing,
+    `organtwin.io.results_folder`): ecg.csv, features.json, ecg.png and summary.json (marker and manifest).
+
+    Standard electrodes: on the skin of the chest generated around the heart (`organtwin.ecg.chest_for_heart`), the
+    same positions for the pseudo-ECG and the torso. The pseudo-ECG of electrodes on the skin is the infinite-medium
+    potential times `organtwin.ecg.SKIN_FACTOR` (2: the insulating skin, by the method of images near a flat
+    boundary; the torso lead field needs no such factor). The returned dict adds ``placement`` (a line: where the
+    electrodes are) and ``amplitudes`` (the QRS amplitudes against published adult limits,
+    `organtwin.ecg.qrs_amplitude_check`)."""
+    from .. import __version__
+    from ..io import RESULTS_MARKER, results_folder, write_json
+
+    ecg = compute_ecg(mesh, times, vm, electrodes=electrodes, placement=placement, sigma_i=sigma_i, sigma_b=sigma_b,
+                      torso=torso, source=source, lv=lv, rv=rv)
+    with results_folder(out, kind="ecg") as tmp:
+        files = write_ecg_files(tmp, ecg)
+        write_json(tmp / "summary.json", {RESULTS_MARKER: {"kind": "ecg", "organtwin_version": __version__},
+                                          "source": source, "method": ecg["method"], "files": files + ["summary.json"]})
+    return {k: v for k, v in ecg.items() if k not in ("signal", "doc", "subtitle", "source")}
 
 
 def ecg_report_lines(feats: dict, what: str, n_nodes: int) -> list[str]:
@@ -161,7 +208,9 @@ def ecg_report_lines(feats: dict, what: str, n_nodes: int) -> list[str]:
 def ecg(
     source: Annotated[Path, typer.Argument(help="A mesh with point data activation_time (ms), or an `organtwin ep run` "
                                                 "results folder (Vm snapshots).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for ecg.csv, features.json and ecg.png.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results folder for ecg.csv, features.json, ecg.png and "
+                                                          "summary.json (written all or nothing; an earlier "
+                                                          "organtwin results folder there is replaced).")],
     electrodes: Annotated[Optional[Path], typer.Option(help="CSV of name,x,y,z (mm) for RA, LA, LL, V1..V6; default: "
                                                             "standard positions from the heart's axis.")] = None,
     sigma_i: Annotated[float, typer.Option("--sigma-i", help="Intracellular conductivity, S/m (0.1: about the mean "
@@ -193,6 +242,9 @@ def ecg(
     from ._flow import _parse_regions
 
     lv_ids, rv_ids = _parse_regions(lv_regions, "--lv-regions"), _parse_regions(rv_regions, "--rv-regions")
+    from ..io import check_output_folder
+
+    check_output_folder(out, inputs=[source, electrodes])  # before any heavy work: refuse a folder we may not replace
     el = None if electrodes is None else _read_electrodes(electrodes)  # before any heavy work
     if source.is_dir():
         mesh, times, vm = _vm_from_run(source)
@@ -219,7 +271,9 @@ def ecg(
         act = np.where(np.isfinite(act), act, np.inf)
         from ..ep import APTemplate
 
-        times = np.arange(0.0, duration, dt)
+        from ..ecg import ecg_times
+
+        times = ecg_times(duration, dt, mesh.n_nodes, what="--duration/--dt")  # checked before any array is made
         vm = np.asarray(APTemplate()(jnp.asarray(act), jnp.asarray(times), apd))
         what = f"activation times of {source} with the AP template (APD {apd:g} ms)"
     from ..mesh import ventricle_regions
@@ -231,4 +285,4 @@ def ecg(
                       source=str(source), lv=lv_ids, rv=rv_ids)
     for line in ecg_report_lines(feats, what, mesh.n_nodes):
         print(line, flush=True)
-    print(f"wrote {out}: ecg.csv, features.json, ecg.png in {time.perf_counter() - t_start:.1f} s", flush=True)
+    print(f"wrote {out}: ecg.csv, features.json, ecg.png, summary.json in {time.perf_counter() - t_start:.1f} s", flush=True)

@@ -1,7 +1,9 @@
 """`organtwin ep`: tissue electrophysiology from case files.
 
 ``organtwin ep run CASE.toml --out DIR`` reads and checks the case (docs/case-file.md), runs the monodomain model with a
-progress bar, and writes DIR (all or nothing): activation.vtu, vm/vm_XXXX.vtu + vm.pvd, probes.csv, summary.json.
+progress bar, and writes DIR (all or nothing): activation.vtu, vm/vm_XXXX.vtu + vm.pvd, probes.csv, with ``--ecg`` ecg/
+(ecg.csv, features.json, ecg.png), and summary.json, which lists them (its manifest: docs/results-folders.md). The
+output folder and, with ``--ecg``, the ECG's regions and electrodes are checked before the run.
 ``organtwin ep check CASE.toml`` does every check of a run (mesh, regions, fibres, models, stimuli, stability) without
 running it.
 
@@ -134,8 +136,10 @@ def run(
                                                      help="Show a progress bar (default: when stderr is a terminal).")
                         ] = None,
     ecg: Annotated[bool, typer.Option("--ecg", help="Also write the 12-lead pseudo-ECG of the run (from its Vm "
-                                                    "snapshots: record them every 1-2 ms) into OUT/ecg/, as "
-                                                    "`organtwin ecg OUT --out OUT/ecg` does.")] = False,
+                                                    "snapshots: record them every 1-2 ms) into OUT/ecg/ (as "
+                                                    "`organtwin ecg` does), in the same all-or-nothing results "
+                                                    "folder; its regions and electrodes are checked before the "
+                                                    "run.")] = False,
     fibres: Annotated[Optional[str], typer.Option("--fibres", help=_FIBRES_HELP)] = None,
 ):
     """Run a monodomain case: activation.vtu, vm/*.vtu + vm.pvd, probes.csv and summary.json in --out."""
@@ -143,7 +147,7 @@ def run(
 
     t0 = time.perf_counter()
     config = _load(case, fibres)
-    check_output_folder(out)  # before the run: refuse a folder we could not write
+    check_output_folder(out, inputs=[case])  # before the run: refuse a folder we could not write or may not replace
     if ecg:
         every = config.record.snapshot_every
         if every is None or every > 2.0:
@@ -152,10 +156,30 @@ def run(
     prepared = prepare_case(config)
     for line in _describe(prepared):
         _say(line)
+    placement = None
+    if ecg:  # the ECG's inputs (LV/RV regions, the chest and its electrodes) are checked before the run, not after
+        from ..mesh import ventricle_regions
+        from ._ecg import ecg_placement
+
+        lv, rv, regions_text = ventricle_regions(prepared.mesh, source=str(case))
+        _say(regions_text)
+        placement = ecg_placement(prepared.mesh, lv=lv, rv=rv)
     show = sys.stderr.isatty() if progress is None else progress
     with _Bar(config.simulation.n_steps, config.simulation.dt, show) as bar:
         outcome = run_case(prepared, progress=bar)
-    summary = write_ep_results(out, prepared, outcome)
+    extra = ecg_result = None
+    if ecg:
+        import numpy as np
+
+        from ._ecg import compute_ecg, write_ecg_files
+
+        res = outcome.result
+        ecg_result = compute_ecg(prepared.mesh, np.asarray(res.snapshot_times, float), np.asarray(res.snapshots, float),
+                                 placement=placement, source=str(case), lv=lv, rv=rv)
+
+        def extra(tmp):  # the ECG goes into OUT/ecg inside the same all-or-nothing results folder (one manifest)
+            return [f"ecg/{n}" for n in write_ecg_files(tmp / "ecg", ecg_result)]
+    summary = write_ep_results(out, prepared, outcome, extra=extra)
     t = summary["timing"]
     rate = f", {t['node_steps_per_s']:.3g} node-steps/s after compilation" if "node_steps_per_s" in t else ""
     _say(f"ran {summary['steps']} steps in {t['run_s']:.1f} s (set-up {t['setup_s']:.1f} s{rate})")
@@ -175,26 +199,19 @@ def run(
     if "apd_ms" in summary and summary["apd_ms"].get("count"):
         apd = summary["apd_ms"]
         _say(f"APD {apd['min']:.4g} .. {apd['max']:.4g} ms (mean {apd['mean']:.4g} ms) at {apd['count']} nodes")
+    if ecg_result is not None:
+        from ._ecg import ecg_report_lines
+
+        res = outcome.result
+        for line in ecg_report_lines(ecg_result, f"the run's Vm snapshots ({len(res.snapshot_times)} times)",
+                                     prepared.mesh.n_nodes):
+            _say(line)
     files = summary["files"]
     vtus = [f for f in files if f.startswith("vm/")]
     shown = [f for f in files if not f.startswith("vm/")]
     if vtus:
         shown = [f"{f} ({len(vtus)} snapshots in vm/)" if f == "vm.pvd" else f for f in shown]
     _say(f"wrote {out}: {', '.join(shown)} in {time.perf_counter() - t0:.1f} s")
-    if ecg:
-        import numpy as np
-
-        from ..mesh import ventricle_regions
-        from ._ecg import ecg_report_lines, write_ecg
-
-        res = outcome.result
-        lv, rv, regions_text = ventricle_regions(prepared.mesh, source=str(case))
-        _say(regions_text)
-        f = write_ecg(prepared.mesh, np.asarray(res.snapshot_times, float), np.asarray(res.snapshots, float), out / "ecg",
-                      source=str(case), lv=lv, rv=rv)
-        for line in ecg_report_lines(f, f"the run's Vm snapshots ({len(res.snapshot_times)} times)", prepared.mesh.n_nodes):
-            _say(line)
-        _say(f"wrote {out / 'ecg'}: ecg.csv, features.json, ecg.png")
 
 
 @ep_app.command("check")

@@ -8,8 +8,9 @@ when the configuration's ``output_variable_based`` is true), atomically.
 ``--param GROUP.KEY=VALUE``) to its periodic state, optionally with the ventricles' contraction timed by EP activation
 times (``--activation``: an `organtwin ep run` folder or an activation mesh from `organtwin activate`), and writes DIR
 (all or nothing): circulation.csv (one beat: time_s and every pressure mmHg, volume mL, valve flow mL/s), summary.json
-(haemodynamic figures, convergence, blood-volume conservation, parameters, activation), pv_loops.png, pressures.png,
-volumes.png.
+(haemodynamic figures, convergence, blood-volume conservation, parameters, activation, and the manifest of the folder's
+files: docs/results-folders.md), pv_loops.png, pressures.png, volumes.png. Both commands check their output place
+before the work.
 
 A typer sub-application registered by the main application (``app.add_typer(flow_app, name="flow")``). JAX is imported
 inside the commands so that ``organtwin --help`` stays instant; both commands compute in float64 and switch JAX's
@@ -38,13 +39,16 @@ def _say(msg: str) -> None:
 
 
 def _check_output_file(out: Path, name: str) -> Path:
+    """Before the work: ``out`` can be written (not a folder, its folder exists and is writable)."""
+    from ..io import check_output_file
+
     out = out.expanduser()
     if out.is_dir():
         raise typer.BadParameter(f"{name}: {out} is a folder; give a file name like results.csv")
     parent = out.resolve().parent
     if not parent.is_dir():
         raise typer.BadParameter(f"{name}: folder {parent} does not exist")
-    return out
+    return check_output_file(out, name)
 
 
 # ------------------------------------------------------------------------------------------------------------- zerod
@@ -320,7 +324,7 @@ def circulation(
 
     from ..io import check_output_folder
 
-    check_output_folder(out)  # before the run: refuse a folder we could not write
+    check_output_folder(out, inputs=[activation])  # before the run: refuse a folder we could not write or replace
     t0 = time.perf_counter()
     import jax
 
@@ -403,7 +407,7 @@ def circulation(
         "files": ["circulation.csv", "summary.json", "pv_loops.png", "pressures.png", "volumes.png"],
     }
     title = f"organtwin: {preset.value}" + (f", activation {Path(act_doc['source']).name}" if act_doc else "")
-    with results_folder(out) as tmp:
+    with results_folder(out, kind="flow circulation") as tmp:
         summary["columns"] = _write_csv(tmp / "circulation.csv", res)
         plot_pv_loops(res, tmp / "pv_loops.png", title=title)
         plot_circulation_pressures(res, tmp / "pressures.png", title=title)

@@ -29,11 +29,15 @@ from ._prepare import (
     run_case as run_case,
 )
 from ._results import (
+    MANIFEST_KEY as MANIFEST_KEY,
     RESULTS_MARKER as RESULTS_MARKER,
     ResultsError as ResultsError,
     atomic_file as atomic_file,
+    check_output_file as check_output_file,
     check_output_folder as check_output_folder,
+    clean_stale as clean_stale,
     ep_summary as ep_summary,
+    folder_manifest as folder_manifest,
     results_folder as results_folder,
     write_activation_vtu as write_activation_vtu,
     write_ep_results as write_ep_results,

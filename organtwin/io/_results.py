@@ -2,8 +2,35 @@
 
 Every file is written atomically (a temporary file in the same folder, then ``os.replace``), and a whole results folder
 is written through `results_folder`: into a hidden temporary folder next to the target, moved into place only when every
-file is complete. A failure leaves no partial folder (an existing results folder from an earlier run is kept until the
-new one is complete, then replaced).
+file is complete. A failure or an interrupt leaves no partial folder (an existing results folder from an earlier run is
+kept until the new one is complete, then replaced).
+
+Results folders and what may be replaced (docs/results-folders.md):
+
+- **The manifest.** Every results folder's ``summary.json`` holds the key ``organtwin_results`` (the marker: which
+  command wrote it) and ``manifest``: ``{"files": {"relative/path": size in bytes, ...}}``, every file of the folder
+  but summary.json itself (sub-folders are implied by the paths). `results_folder` adds both when the writer is done
+  (it writes summary.json itself for a writer that has none, e.g. `organtwin ecg`).
+- **Replacing.** An existing folder is replaced only when it is empty, or when every entry in it is listed in its
+  manifest with the size listed (a regular file; never a link). Anything else (a file of the user's, a listed file
+  whose size changed, a sub-folder no listed path needs, a link) is "in the way": the command refuses before the work,
+  naming the first few entries and their count, and says how to fix it (choose another ``--out`` or move them out).
+  A folder written before the manifest (summary.json with the marker but no ``manifest``) is accepted only when every
+  entry is in its summary's own ``files`` list (what `organtwin ep run` and `organtwin flow circulation` wrote then);
+  otherwise (e.g. an old calibration folder, which listed no files) it is refused as "not provably organtwin's".
+- **Nesting.** A results folder is never written inside another one (``organtwin ecg RUN --out RUN/ecg``): the next run
+  into RUN would replace it whole. That is refused with a line saying so (`organtwin ep run --ecg` writes its ECG into
+  RUN/ecg inside RUN's own transaction and manifest instead). ``--out`` may not be the current folder or hold it, nor
+  hold an input of the command (``inputs=``).
+- **Temporary names and dead processes.** The temporary folder is ``.<name>.<pid>-<host>.<random>.partial`` beside the
+  target (``.old`` for the earlier results while they are swapped; ``.<file>.<pid>-<host>.<random>.tmp`` for a single
+  file). The next write into the same place removes those whose process is gone (same host, pid no longer running);
+  those of live processes and of other hosts are kept. An ``.old`` folder whose target is missing (a process killed
+  between the two renames) is moved back into place: the earlier results come back, with a warning.
+- **Errors** are one-line `ResultsError` s naming the file meant (never a temporary name); a full disk reads "disk full
+  while writing X; nothing was written". A `KeyboardInterrupt` (or subclass) passing through `results_folder` or
+  `atomic_file` gets a PEP 678 note saying what was kept (e.g. "nothing was written to out/run; the earlier results
+  there are kept"), the temporary files are removed, and it is re-raised.
 
 Point data of ``activation.vtu`` (float, ms): ``activation_time``, and with repolarisation ``repolarisation_time`` and
 ``apd``; with beats ``activation_count`` and ``last_activation_time``. Nodes that never activated (repolarised) hold NaN
@@ -22,13 +49,18 @@ ParaView/VTK, pyvista and meshio read them.
 from __future__ import annotations
 
 import contextlib
+import errno as _errno
 import json
 import math
 import os
+import re
 import shutil
+import socket
+import stat
 import tempfile
+import warnings
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -40,6 +72,9 @@ __all__ = [
     "atomic_file",
     "results_folder",
     "check_output_folder",
+    "check_output_file",
+    "clean_stale",
+    "folder_manifest",
     "write_vtu",
     "write_pvd",
     "write_snapshot_series",
@@ -48,14 +83,25 @@ __all__ = [
     "write_probes_csv",
     "write_json",
     "RESULTS_MARKER",
+    "MANIFEST_KEY",
 ]
 
-#: The key of summary.json that marks a folder as organtwin results (such a folder may be replaced by a new run).
+#: The key of summary.json that marks a folder as organtwin results (which command wrote it).
 RESULTS_MARKER = "organtwin_results"
+#: The key of summary.json listing the folder's own files: ``{"files": {relative path: bytes}}``.
+MANIFEST_KEY = "manifest"
+_SHOWN = 5  # entries named in a refusal
 
 
 class ResultsError(OSError):
-    """Results could not be written (one-line message; nothing partial is left behind)."""
+    """Results could not be written (one-line message; nothing partial is left behind). ``meant``: the file or folder
+    that was to be written (never a temporary name), where known."""
+
+    def __init__(self, message: str, *, meant=None, errno: int | None = None):
+        super().__init__(message)
+        self.meant = None if meant is None else Path(meant)
+        if errno is not None:
+            self.errno = errno
 
 
 def _line(e: BaseException) -> str:
@@ -74,16 +120,138 @@ def _normal_mode(path, folder: bool) -> None:
         os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
 
 
+def _abs(path) -> Path:
+    """Absolute, ``~`` expanded, symlinks NOT resolved (a symlinked --out is replaced, not its target)."""
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
+# ====================================================================================================== temporary names
+_DISK_FULL = {_errno.ENOSPC, getattr(_errno, "EDQUOT", _errno.ENOSPC)}
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<host>[A-Za-z0-9-]*)\.[A-Za-z0-9_]+\.(?P<kind>partial|old|tmp)$")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "", socket.gethostname().split(".")[0])[:32]
+
+
+def _temp_prefix(name: str) -> str:
+    """``.<name>.<pid>-<host>.``: whose temporary entry it is, so a later run can tell a dead process's leftovers."""
+    return f".{name}.{os.getpid()}-{_host()}."
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # exists (another user's), or cannot tell: keep it
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        with contextlib.suppress(OSError):
+            path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def clean_stale(parent, name: str) -> list[Path]:
+    """Remove the temporary entries (``.partial``, ``.old``, ``.tmp``) that processes now dead left for ``name`` in
+    ``parent`` (same host, pid not running); an ``.old`` folder whose target is missing is moved back into place (the
+    earlier results of a process killed between its two renames), with a warning. Returns what was removed."""
+    parent = Path(parent)
+    removed: list[Path] = []
+    try:
+        entries = [e.name for e in os.scandir(parent) if e.name.startswith(f".{name}.")]
+    except OSError:
+        return removed
+    host = _host()
+    # .old first: it may have to go back into place before anything else is decided
+    for entry in sorted(entries, key=lambda s: not s.endswith(".old")):
+        m = _TEMP_NAME.match(entry)
+        if m is None or m["name"] != name or m["host"] != host or _alive(int(m["pid"])):
+            continue
+        path, target = parent / entry, parent / name
+        if m["kind"] == "old" and not os.path.lexists(target):
+            try:
+                os.replace(path, target)
+                warnings.warn(f"{target}: restored the earlier results that a killed process (pid {m['pid']}) had "
+                              "moved aside while replacing them", _results_warning(), stacklevel=3)
+                continue
+            except OSError:
+                pass
+        _remove(path)
+        removed.append(path)
+    return removed
+
+
+def _results_warning():
+    from .._errors import MeshWarning
+
+    return MeshWarning
+
+
+# ====================================================================================================== errors
+def _meant_path(path, tmp: Path | None, final: Path | None) -> Path:
+    """``path`` with the temporary folder ``tmp`` replaced by the ``final`` one (the name the user knows)."""
+    p = Path(path)
+    if tmp is not None and final is not None:
+        with contextlib.suppress(ValueError):
+            return final / p.relative_to(tmp)
+    return p
+
+
+def _untemp(text: str, tmp: Path | None, final: Path | None) -> str:
+    if tmp is not None and final is not None:
+        text = text.replace(str(tmp), str(final))
+    return re.sub(r"/?\.([^/\s'\"]+?)\.\d+-[A-Za-z0-9-]*\.[A-Za-z0-9_]+\.(partial|old|tmp)\b", r"/\1", text) \
+        if ".partial" in text or ".tmp" in text or ".old" in text else text
+
+
+def _write_error(e: OSError, meant: Path, *, what: str = "") -> ResultsError:
+    """One line for an OSError while writing ``meant``: a full disk says so; no temporary name."""
+    if isinstance(e, ResultsError):
+        return e
+    code = e.errno
+    if code in _DISK_FULL:
+        return ResultsError(f"disk full while writing {meant}; nothing was written{what}", meant=meant, errno=code)
+    reason = e.strerror or _line(e)
+    other = getattr(e, "filename", None)
+    if other is not None and not str(other).startswith(str(meant.parent / f".{meant.name}.")) and \
+            Path(str(other)) != meant:
+        reason = f"{reason}: {other}"
+    return ResultsError(f"cannot write {meant}: {reason}{what}", meant=meant, errno=code)
+
+
+def _kept_note(e: BaseException, text: str, drop: str | None = None) -> None:
+    """Add the PEP 678 note "what was kept" to an interrupt (replacing a note about the temporary ``drop``)."""
+    notes = getattr(e, "__notes__", None)
+    if drop is not None and notes:
+        notes[:] = [n for n in notes if drop not in n]
+    e.add_note(text)
+
+
 # ====================================================================================================== atomic files
 @contextlib.contextmanager
 def atomic_file(path, mode: str = "w"):
     """Open a temporary file next to ``path`` for writing; on success it replaces ``path`` (``os.replace``).
 
     Yields ``(handle, temp_path)``: the handle is None for ``mode=None`` (the caller writes ``temp_path`` itself, e.g.
-    meshio). On any error the temporary file is removed and ``path`` is untouched.
+    meshio). On any error the temporary file is removed and ``path`` is untouched; an OSError becomes a one-line
+    `ResultsError` naming ``path`` (not the temporary name; "disk full while writing ..." on a full disk), and an
+    interrupt gets a note saying nothing was written. Temporary files of dead processes for the same name are removed.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    path = _abs(path)
+    if not any(_TEMP_NAME.match(part) for part in path.parent.parts):  # not inside a results folder being written
+        clean_stale(path.parent, path.name)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _write_error(e, path) from None
     os.close(fd)
     try:
         if mode is None:
@@ -93,82 +261,278 @@ def atomic_file(path, mode: str = "w"):
                 yield fh, Path(tmp)
         _normal_mode(tmp, folder=False)
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        raise _write_error(e, path) from None
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, KeyboardInterrupt):
+            _kept_note(e, f"nothing was written to {path}" + ("; the earlier file there is kept"
+                                                                if path.exists() else ""))
         raise
 
 
-def _is_results_folder(folder: Path) -> bool:
-    summary = folder / "summary.json"
-    if not summary.is_file():
-        return False
+def check_output_file(path, option: str = "output") -> Path:
+    """Check, before the work, that a single file can be written at ``path``: not an existing folder, its folder exists
+    and can be written. Raises `ResultsError` (one line, naming ``option``)."""
+    p = _abs(path)
+    if p.is_dir():
+        raise ResultsError(f"{option} {path}: is a folder; give a file name", meant=p)
+    parent = p.parent
+    if not parent.exists():
+        raise ResultsError(f"{option} {path}: folder {parent} does not exist; create it first or choose another path",
+                           meant=p)
+    if not parent.is_dir():
+        raise ResultsError(f"{option} {path}: {parent} is a file, not a folder", meant=p)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ResultsError(f"{option} {path}: cannot write in {parent} (permission denied); choose another path",
+                           meant=p)
+    return Path(path).expanduser()
+
+
+# ====================================================================================================== manifests
+def folder_manifest(folder) -> dict:
+    """``{"files": {relative posix path: size in bytes}}`` of every regular file under ``folder`` except
+    ``summary.json`` (what `results_folder` stores in summary.json under `MANIFEST_KEY`)."""
+    folder = Path(folder)
+    files = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for f in sorted(filenames):
+            p = Path(dirpath) / f
+            rel = p.relative_to(folder).as_posix()
+            if rel != "summary.json":
+                files[rel] = p.lstat().st_size
+    return {"files": files}
+
+
+def _read_summary(folder: Path) -> dict | None:
     try:
-        return RESULTS_MARKER in json.loads(summary.read_text(encoding="utf-8"))
+        doc = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
-def check_output_folder(folder) -> Path:
-    """Check that results can go to ``folder`` (call it before a long run): it does not exist, is empty, or holds
-    earlier organtwin results; and its parent can be created and written. Raises `ResultsError` (one line)."""
-    folder = Path(folder).expanduser()
-    if folder.exists():
+def _is_results_folder(folder: Path) -> bool:
+    """summary.json carries the organtwin marker (whether or not every entry is ours: see `_in_the_way`)."""
+    doc = _read_summary(folder) if (folder / "summary.json").is_file() else None
+    return doc is not None and RESULTS_MARKER in doc
+
+
+def _in_the_way(folder: Path) -> tuple[list[str], str]:
+    """The entries of an existing folder that keep it from being replaced (relative names, sub-folders with a
+    trailing /), and why; ``([], "")`` when it is empty or every entry is listed in its manifest."""
+    try:
+        top = sorted(os.listdir(folder))
+    except OSError as e:
+        return [folder.name], f"cannot be read ({e.strerror or _line(e)})"
+    if not top:
+        return [], ""
+    doc = _read_summary(folder) if "summary.json" in top else None
+    if doc is None or RESULTS_MARKER not in doc:
+        return [t + ("/" if (folder / t).is_dir() and not (folder / t).is_symlink() else "") for t in top], \
+            "not written by organtwin"
+    manifest = doc.get(MANIFEST_KEY)
+    sizes: dict | None = None
+    if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict):
+        sizes = {str(k): v for k, v in manifest["files"].items()}
+    elif isinstance(doc.get("files"), list) and all(isinstance(f, str) for f in doc["files"]):
+        sizes = {f: None for f in doc["files"]}  # written before the manifest: the summary's own list, no sizes
+    if sizes is None:
+        return [t + ("/" if (folder / t).is_dir() and not (folder / t).is_symlink() else "") for t in top], \
+            "written by an older organtwin that kept no list of its files, so they cannot be told from yours"
+    dirs = {p.rsplit("/", 1)[0] for p in sizes if "/" in p}
+    dirs |= {d.rsplit("/", k)[0] for d in list(dirs) for k in range(1, d.count("/") + 1)}
+    way = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        base = Path(dirpath)
+        dirnames.sort()
+        for d in list(dirnames):
+            rel = (base / d).relative_to(folder).as_posix()
+            if (base / d).is_symlink() or rel not in dirs:
+                way.append(rel + ("" if (base / d).is_symlink() else "/"))
+                dirnames.remove(d)
+        for f in sorted(filenames):
+            p = base / f
+            rel = p.relative_to(folder).as_posix()
+            if rel == "summary.json" and base == folder:
+                continue
+            try:
+                st = p.lstat()
+            except OSError:
+                continue
+            if rel not in sizes or not stat.S_ISREG(st.st_mode):
+                way.append(rel)
+            elif sizes[rel] is not None and sizes[rel] != st.st_size:
+                way.append(f"{rel} (changed since organtwin wrote it)")
+    return way, "not listed in its manifest (summary.json)"
+
+
+def _way_text(way: list[str]) -> str:
+    shown = ", ".join(way[:_SHOWN])
+    return shown + (f" and {len(way) - _SHOWN} more ({len(way)} in all)" if len(way) > _SHOWN else "")
+
+
+def _enclosing_results(folder: Path) -> Path | None:
+    """The nearest folder above ``folder`` that is an organtwin results folder, if any."""
+    for a in folder.parents:
+        if (a / "summary.json").is_file() and _is_results_folder(a):
+            return a
+    return None
+
+
+def check_output_folder(folder, *, inputs: Sequence = (), option: str = "--out") -> Path:
+    """Check that results can go to ``folder`` (call it before the work): it does not exist, is empty, or holds only
+    organtwin's own files (its manifest: module docstring); it is not inside another results folder, not the current
+    folder, holds no input; and it (or its nearest existing parent) can be written. Raises `ResultsError` (one line:
+    what is in the way and how to fix it)."""
+    given = folder
+    folder = _abs(folder)
+    if not folder.name:
+        raise ResultsError(f"{option} {given}: not a folder that can be replaced; give a folder name", meant=folder)
+    cwd = _abs(os.getcwd())
+    if cwd == folder or folder in cwd.parents:
+        raise ResultsError(f"{option} {given}: is the current folder or holds it; results replace their folder whole, so "
+                           "choose a new folder (e.g. --out results)", meant=folder)
+    for inp in inputs:
+        if inp is None:
+            continue
+        p = _abs(inp)
+        if p == folder or folder in p.parents:
+            raise ResultsError(f"{option} {given}: holds the input {inp}, which the new results would replace; choose "
+                               "another output folder", meant=folder)
+    outer = _enclosing_results(folder)
+    if outer is not None:
+        raise ResultsError(f"{option} {given}: is inside the organtwin results folder {outer}, which its next run "
+                           f"replaces whole; choose a folder outside it (e.g. {outer.parent / (outer.name + '-' + folder.name)})",
+                           meant=folder)
+    if os.path.lexists(folder):
         if not folder.is_dir():
-            raise ResultsError(f"--out {folder}: exists and is a file, not a folder; choose another output folder")
-        if any(folder.iterdir()) and not _is_results_folder(folder):
-            raise ResultsError(f"--out {folder}: the folder exists and holds other files (not organtwin results); "
-                               "choose a new or empty folder")
-    ancestor = Path(os.path.abspath(folder)).parent
+            raise ResultsError(f"{option} {given}: exists and is a file, not a folder; choose another output folder",
+                               meant=folder)
+        way, why = _in_the_way(folder)
+        if way:
+            raise ResultsError(f"{option} {given}: the folder holds other files, {why}: {_way_text(way)}; organtwin "
+                               f"replaces a folder only when it holds nothing but its own results: choose another "
+                               f"{option} or move those out", meant=folder)
+    ancestor = folder.parent
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ResultsError(f"--out {folder}: cannot write in {ancestor} (permission denied)")
-    return folder
+        why = "a file, not a folder" if not ancestor.is_dir() else "permission denied"
+        raise ResultsError(f"{option} {given}: cannot write in {ancestor} ({why}); choose another output folder",
+                           meant=folder)
+    return Path(given).expanduser()
+
+
+def _finish_summary(tmp: Path, kind: str | None) -> None:
+    """Add the marker (if the writer wrote none) and the manifest of ``tmp`` to its summary.json."""
+    from .. import __version__
+
+    path = tmp / "summary.json"
+    doc = _read_summary(tmp) if path.is_file() else {}
+    if doc is None:
+        raise ValueError("summary.json is not a JSON object")
+    manifest = folder_manifest(tmp)  # before summary.json is (re)written: it is not listed
+    if RESULTS_MARKER not in doc:
+        doc = {RESULTS_MARKER: {"kind": kind or "results", "organtwin_version": __version__}, **doc}
+    doc[MANIFEST_KEY] = manifest
+    write_json(path, doc)
+
+
+def _free_sibling(parent: Path, name: str) -> Path:
+    for k in range(1, 1000):
+        p = parent / f"{name}-new{'' if k == 1 else k}"
+        if not os.path.lexists(p):
+            return p
+    raise ResultsError(f"no free name beside {parent / name} for the new results")
 
 
 @contextlib.contextmanager
-def results_folder(folder):
-    """Write a results folder all-or-nothing: yields a temporary folder beside ``folder``; on success it becomes
-    ``folder`` (replacing an earlier organtwin results folder there), on failure it is removed.
+def results_folder(folder, *, kind: str | None = None):
+    """Write a results folder all-or-nothing: yields a temporary folder beside ``folder``; on success summary.json
+    gets the manifest (and the marker ``kind`` if the writer wrote no summary.json), and the folder becomes ``folder``
+    (replacing an earlier organtwin results folder there: module docstring), on failure it is removed.
 
     Raises `ResultsError` (one line) if the folder cannot be written; the original exception of a failed writer is
-    turned into one line saying that nothing was written.
+    turned into one line saying that nothing was written. If files not organtwin's appeared in ``folder`` while the
+    work went on, nothing there is touched: the new results go to ``<folder>-new`` and the error says so. An interrupt
+    gets a note saying what was kept.
     """
-    folder = check_output_folder(folder)
-    parent = Path(os.path.abspath(folder)).parent  # not resolve(): a symlinked --out is replaced, not its target
+    check_output_folder(folder)
+    final = _abs(folder)
+    parent, name = final.parent, final.name
+    earlier = final.is_dir() and any(final.iterdir())
+    kept = f"nothing was written to {folder}" + ("; the earlier results there are kept" if earlier else "")
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=parent))
+        clean_stale(parent, name)
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(name), suffix=".partial", dir=parent))
         _normal_mode(tmp, folder=True)
     except OSError as e:
-        raise ResultsError(f"cannot write results to {folder}: {_line(e)}") from None
+        raise ResultsError(f"cannot write results to {folder}: {e.strerror or _line(e)}", meant=final) from None
+    old = None
+    placed = False
     try:
         try:
             yield tmp
-        except (OSError, ValueError, TypeError, RuntimeError) as e:
-            raise ResultsError(f"could not write results to {folder} ({_line(e)}); nothing was written") from None
-        target = parent / folder.name
-        old = None
+            _finish_summary(tmp, kind)
+        except OSError as e:
+            meant = getattr(e, "meant", None) or (Path(e.filename) if getattr(e, "filename", None) else None)
+            meant = _meant_path(meant, tmp, final) if meant is not None else final
+            if e.errno in _DISK_FULL:
+                raise ResultsError(f"disk full while writing {meant}; nothing was written (could not write results "
+                                   f"to {folder}: {os.strerror(e.errno)}"
+                                   f"{'; the earlier results there are kept' if earlier else ''})",
+                                   meant=meant, errno=e.errno) from None
+            raise ResultsError(f"could not write results to {folder} ({_untemp(_line(e), tmp, final)}); nothing was "
+                               f"written", meant=meant, errno=e.errno) from None
+        except (ValueError, TypeError, RuntimeError) as e:
+            raise ResultsError(f"could not write results to {folder} ({_untemp(_line(e), tmp, final)}); nothing was "
+                               "written", meant=final) from None
         try:
-            if target.exists():
-                if any(target.iterdir()) and not _is_results_folder(target):  # appeared during the run
-                    raise ResultsError(f"--out {folder}: the folder now holds other files; nothing was written")
-                old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=parent))
-                os.replace(target, old / "previous")
-            os.replace(tmp, target)
+            if os.path.lexists(final):
+                way, why = _in_the_way(final) if final.is_dir() and not final.is_symlink() else ([name], "a file")
+                if way and not final.is_symlink():
+                    aside = _free_sibling(parent, name)
+                    os.replace(tmp, aside)
+                    placed = True
+                    raise ResultsError(f"--out {folder}: while organtwin worked, other files appeared in it ({why}: "
+                                       f"{_way_text(way)}); nothing there was touched: the new results are in "
+                                       f"{aside}", meant=final)
+                old = Path(tempfile.mkdtemp(prefix=_temp_prefix(name), suffix=".old", dir=parent))
+                os.rmdir(old)  # a unique free name; os.replace puts the earlier folder (or a link to one) there
+                os.replace(final, old)  # same parent: no '..' update, works for a read-only folder too
+            os.replace(tmp, final)
+            placed = True
         except ResultsError:
             raise
         except OSError as e:
-            if old is not None and (old / "previous").exists() and not target.exists():
-                os.replace(old / "previous", target)  # put the earlier results back
-            raise ResultsError(f"could not move the results into {folder} ({_line(e)}); nothing was written") from None
-        finally:
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            if old is not None and os.path.lexists(old) and not os.path.lexists(final):
+                with contextlib.suppress(OSError):
+                    os.replace(old, final)  # put the earlier results back
+                    old = None
+            raise ResultsError(f"could not move the results into {folder} ({e.strerror or _line(e)}); nothing was "
+                               "written", meant=final, errno=e.errno) from None
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt):
+            if placed:
+                _kept_note(e, f"the new results were written to {folder}", drop=str(tmp))
+            else:
+                _kept_note(e, kept, drop=str(tmp))
+        raise
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            if not os.path.lexists(final):  # interrupted between the two renames: the earlier results go back
+                with contextlib.suppress(OSError):
+                    os.replace(old, final)
+            if os.path.lexists(old):
+                _remove(old)
+        if os.path.lexists(tmp):
+            _remove(tmp)
 
 
 # ====================================================================================================== VTU / PVD
@@ -399,17 +763,18 @@ def ep_summary(prepared, outcome, *, files: Sequence[str] = (), write_seconds: f
     return out
 
 
-def write_ep_results(folder, prepared, outcome) -> dict:
+def write_ep_results(folder, prepared, outcome, *, extra: Callable[[Path], Sequence[str]] | None = None) -> dict:
     """Write the outputs of a monodomain case into ``folder``, all or nothing (see `results_folder`):
 
     ``activation.vtu`` (when activation is recorded), ``vm/vm_XXXX.vtu`` + ``vm.pvd`` (snapshots), ``probes.csv``
-    (probes), ``summary.json`` (always, written last). Returns the summary.
+    (probes), what ``extra(temporary folder)`` writes (it returns the relative names, e.g. the ECG of ``ep run --ecg``
+    in ``ecg/``), ``summary.json`` (always, written last, with the manifest). Returns the summary.
     """
     import time
 
     t0 = time.perf_counter()
     mesh, result, config = prepared.mesh, outcome.result, prepared.config
-    with results_folder(folder) as tmp:
+    with results_folder(folder, kind="ep run") as tmp:
         files = []
         if result.activation is not None:
             write_activation_vtu(tmp / "activation.vtu", mesh, result)
@@ -421,6 +786,8 @@ def write_ep_results(folder, prepared, outcome) -> dict:
             write_probes_csv(tmp / "probes.csv", np.asarray(result.probe_times), np.asarray(result.probes),
                              config.record.probe_names)
             files.append("probes.csv")
+        if extra is not None:
+            files += list(extra(tmp))
         files.append("summary.json")
         summary = ep_summary(prepared, outcome, files=files, write_seconds=time.perf_counter() - t0)
         write_json(tmp / "summary.json", summary)
