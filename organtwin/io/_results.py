@@ -368,7 +368,7 @@ def _in_the_way(folder: Path) -> tuple[list[str], str]:
                 way.append(rel)
             elif sizes[rel] is not None and sizes[rel] != st.st_size:
                 way.append(f"{rel} (changed since organtwin wrote it)")
-    return way, "not listed in its manifest (summary.json)"
+    return sorted(way), "not listed in its manifest (summary.json)"
 
 
 def _way_text(way: list[str]) -> str:
