@@ -21,25 +21,34 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import os
 import platform
+import re
 import sys
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .._errors import MeshError
+from .._errors import MeshError, MeshWarning
 from ..io._case import CaseError, _Section, _selector
 from ..io._units import LENGTH, TIME, VELOCITY, VOLTAGE
 
-__all__ = ["CalibrationCase", "CalibrationOutcome", "DataSpec", "FreeSpec", "Problem", "build_problem", "fit_record",
+__all__ = ["CalibrationCase", "CalibrationOutcome", "DataSpec", "FreeSpec", "Problem", "build_problem",
+           "check_fit_memory", "fit_bytes_per_start", "fit_record",
            "provenance", "read_fit", "tolerances",
            "load_calibration_case", "parse_calibration_case", "rerun_fit", "run_calibration", "write_calibration"]
 
 DATA_KINDS = ("activation-map", "ecg", "volume-curve", "cuff", "pressure-trace")
 METHODS = ("levenberg-marquardt", "gauss-newton", "adam")
 _TOP = ("title", "description", "seed", "dtype", "mesh", "eikonal", "ecg", "circulation", "free", "data", "fit")
+# sizes refused when the case is read, before anything is built (memory is checked again once the mesh is known)
+MAX_STARTS = 100_000            # [fit] starts: every start is a whole fit, all run at once (vmapped)
+MAX_ECG_SAMPLES = 1_000_000     # [ecg] duration / dt + 1: a beat at 1 ms is a few hundred
+MAX_CURVE_POINTS = 100_000      # [circulation] points per beat
+MAX_CYCLES = 1_000              # [circulation] cycles to the periodic state (tens are enough)
 
 
 @dataclass(frozen=True)
@@ -170,11 +179,17 @@ def _apd(sec: _Section):
 
 def _parse_ecg(sec: _Section) -> dict:
     sec.check_keys(("duration", "dt", "apd", "sigma_i", "sigma_b", "tau_up", "tau_rep"))
-    return {"duration": sec.quantity("duration", TIME, 450.0, positive=True),
-            "tau_up": sec.quantity("tau_up", TIME, 0.5, positive=True),
-            "tau_rep": sec.quantity("tau_rep", TIME, 15.0, positive=True),
-            "dt": sec.quantity("dt", TIME, 1.0, positive=True), "apd": _apd(sec),
-            "sigma_i": sec.number("sigma_i", 0.2, positive=True), "sigma_b": sec.number("sigma_b", 0.7, positive=True)}
+    out = {"duration": sec.quantity("duration", TIME, 450.0, positive=True),
+           "tau_up": sec.quantity("tau_up", TIME, 0.5, positive=True),
+           "tau_rep": sec.quantity("tau_rep", TIME, 15.0, positive=True),
+           "dt": sec.quantity("dt", TIME, 1.0, positive=True), "apd": _apd(sec),
+           "sigma_i": sec.number("sigma_i", 0.2, positive=True), "sigma_b": sec.number("sigma_b", 0.7, positive=True)}
+    n = out["duration"] / out["dt"] + 1
+    if not n <= MAX_ECG_SAMPLES:
+        raise sec.error("duration", f"{out['duration']:g} ms at dt {out['dt']:g} ms is {n:.3g} model ECG samples, more "
+                        f"than the {MAX_ECG_SAMPLES:,} a fit holds (a beat at dt 1 ms is a few hundred); shorten "
+                        "duration or raise dt")
+    return out
 
 
 def _parse_circulation(sec: _Section) -> dict:
@@ -183,7 +198,8 @@ def _parse_circulation(sec: _Section) -> dict:
     if not isinstance(params, dict):
         raise sec.error("params", "expected a table like params = { LV = { e_active = 2.0 } }")
     return {"model": sec.string("model", "regazzoni2022", choices=("regazzoni2022",)),
-            "cycles": sec.integer("cycles", 8, minimum=1), "points": sec.integer("points", 201, minimum=11),
+            "cycles": sec.integer("cycles", 8, minimum=1, maximum=MAX_CYCLES),
+            "points": sec.integer("points", 201, minimum=11, maximum=MAX_CURVE_POINTS),
             "params": params, "coupled": sec.boolean("coupled", False), "delay": sec.quantity("delay", TIME, None)}
 
 
@@ -222,8 +238,14 @@ def _parse_free(sec: _Section) -> FreeSpec:
                   "sd_log": prior.number("sd_log", required=True, positive=True)}
         else:
             raise prior.error(None, "give mean and sd (normal) or median and sd_log (log-normal)")
-    return FreeSpec(sec.string("name", required=True, hint='e.g. name = "tissue.velocity[0, 0]"'), lower, upper,
-                    positive, start, pr, sec.number("tolerance", None, positive=True))
+    name = sec.string("name", required=True, hint='e.g. name = "tissue.velocity[0, 0]"')
+    from ._params import CalibrationError, _parse
+
+    try:
+        _parse(name)    # the syntax, and no private or special attribute (``__class__``), before anything is built
+    except CalibrationError as e:
+        raise sec.error("name", str(e).removeprefix("free parameter ")) from None
+    return FreeSpec(name, lower, upper, positive, start, pr, sec.number("tolerance", None, positive=True))
 
 
 _DATA_KEYS = {
@@ -271,6 +293,14 @@ def _parse_data(sec: _Section) -> DataSpec:
     return DataSpec(kind, file, name, noise, sec.number("weight", 1.0, positive=True), opts)
 
 
+def _starts_count(sec: _Section) -> int:
+    n = sec.integer("starts", 1, minimum=1)
+    if n > MAX_STARTS:
+        raise sec.error("starts", f"{n:,} starts is more than the {MAX_STARTS:,} a fit runs (every start is a whole "
+                        "fit, all run at once in memory); use fewer, e.g. starts = 8")
+    return n
+
+
 def _parse_fit(sec: _Section | None) -> dict:
     if sec is None:
         sec = _Section("", "fit", {}, Path("."))
@@ -278,8 +308,7 @@ def _parse_fit(sec: _Section | None) -> dict:
                     "identified_rel_sd"))
     method = sec.string("method", "levenberg-marquardt", choices=METHODS)
     return {"method": method, "max_steps": sec.integer("max_steps", 200 if method == "adam" else 30, minimum=1),
-            "starts": sec.integer("starts", 1, minimum=1), "start_spread": sec.number("start_spread", 0.5,
-                                                                                      positive=True),
+            "starts": _starts_count(sec), "start_spread": sec.number("start_spread", 0.5, positive=True),
             "learning_rate": sec.number("learning_rate", 0.02, positive=True),
             "rtol": sec.number("rtol", 1e-6, positive=True), "atol": sec.number("atol", 1e-6, positive=True),
             "identified_rel_sd": sec.number("identified_rel_sd", 0.05, positive=True)}
@@ -294,12 +323,21 @@ def parse_calibration_case(data: dict, *, text: str = "", source="<case>", base_
     eik = top.sub("eikonal")
     ecg = top.sub("ecg")
     circ = top.sub("circulation")
-    free = tuple(_parse_free(s) for s in top.tables("free", hint='add [[free]] tables, e.g. name = '
-                                                                     '"tissue.velocity[0, 0]"'))
+    free_secs = top.tables("free", hint='add [[free]] tables, e.g. name = "tissue.velocity[0, 0]"')
+    free = tuple(_parse_free(s) for s in free_secs)
     names = [f.name for f in free]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise top.error("free", f"parameter {dup[0]!r} is named twice")
+    parts = (["tissue", "sites"] if eik is not None else []) + (["ecg"] if ecg is not None else []) \
+        + (["circulation"] if circ is not None else [])
+    for sec, f in zip(free_secs, free):
+        head = f.name.split(".")[0].split("[")[0].strip()
+        if head not in parts and not (head == "ecg" and any(
+                isinstance(d, dict) and d.get("kind") == "ecg" for d in (data.get("data") or []))):
+            raise sec.error("name", f"{f.name!r}: this case's model has no {head!r}, only "
+                            f"{', '.join(parts) or 'nothing'} (tissue and sites come with [eikonal], ecg with [ecg] "
+                            "or ECG data, circulation with [circulation])")
     terms = tuple(_parse_data(s) for s in top.tables("data", hint="add [[data]] tables (kind, file, noise_sd)"))
     dnames = [d.name for d in terms]
     if len(set(dnames)) != len(dnames):
@@ -561,6 +599,66 @@ def _starts(case, free, u0):
     return np.concatenate([u0[None, :], extra], axis=0)
 
 
+def _memory_available() -> tuple[float, str] | None:
+    """(bytes free for a fit, where): the accelerator's free memory when JAX runs on one, else the host's available
+    memory (Linux MemAvailable); None when unknown."""
+    import jax
+
+    dev = jax.devices()[0]
+    if dev.platform != "cpu":
+        stats = dev.memory_stats() or {}
+        if stats.get("bytes_limit"):
+            return float(stats["bytes_limit"] - stats.get("bytes_in_use", 0)), f"{dev.platform.upper()} memory"
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024.0, "host memory available"
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")), "host memory free"
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def fit_bytes_per_start(case: CalibrationCase, problem: Problem) -> int:
+    """A lower bound on the memory one start of ``case``'s fit holds at once: every tangent of the forward-mode
+    Jacobian (free values + 1) carries the eikonal's node and tet arrays (~16 values a node, 4 a tet), the model
+    ECG's time chunk × nodes and its (times, 12) leads, and the circulation's beat."""
+    n_tan = problem.free.size + 1
+    itemsize = 8 if case.dtype == "float64" else 4
+    per = 0
+    if "tissue" in problem.model:
+        per += 16 * problem.mesh.n_nodes + 4 * problem.mesh.n_cells
+    if "ecg" in problem.model:
+        ecg = problem.model["ecg"]
+        per += int(ecg.chunk) * problem.mesh.n_nodes + 13 * int(ecg.times_ms.shape[0])
+    if case.circulation is not None:
+        per += 32 * case.circulation["points"] * case.circulation["cycles"]
+    return int(n_tan * itemsize * per)
+
+
+def check_fit_memory(case: CalibrationCase, problem: Problem, *, available=None) -> None:
+    """Refuse, in one line with the limit, a fit whose starts cannot fit in memory at once (`fit_bytes_per_start` ×
+    starts against the memory available), before the starts are drawn or anything is compiled."""
+    n = case.fit["starts"]
+    per = fit_bytes_per_start(case, problem)
+    avail = _memory_available() if available is None else available
+    if avail is None or per * n <= avail[0]:
+        return
+    gib = 2.0 ** 30
+    limit = int(avail[0] // per) if per else n
+    what = (f"[fit] starts = {n:,}: the starts run at once, each holding at least {per / 2**20:.3g} MiB here "
+            f"({problem.mesh.n_nodes:,} nodes, {problem.free.size} free values), {per * n / gib:.3g} GiB in all")
+    if limit >= 1:
+        raise CaseError(f"{case.source}: {what}, more than the {avail[0] / gib:.3g} GiB of {avail[1]}; use at most "
+                        f"starts = {limit:,}")
+    raise CaseError(f"{case.source}: one start of this fit holds at least {per / gib:.3g} GiB "
+                    f"({problem.mesh.n_nodes:,} nodes, {problem.free.size} free values), more than the "
+                    f"{avail[0] / gib:.3g} GiB of {avail[1]}; free fewer parameters or use a coarser mesh")
+
+
 def provenance(case: CalibrationCase, problem: Problem) -> dict:
     """Hashes of the case and every file it read, the software versions, the seed and the options."""
     files = {d.name: {"path": str(d.file), "sha256": _sha256(d.file)} for d in case.data}
@@ -580,8 +678,10 @@ def provenance(case: CalibrationCase, problem: Problem) -> dict:
 
 
 def run_calibration(case: CalibrationCase, *, progress=True, truth: dict | None = None,
-                    say=print) -> CalibrationOutcome:
-    """Build ``case``, fit it with its optimiser, report. ``truth`` ({parameter name: value}) adds relative errors."""
+                    say=print, check=None) -> CalibrationOutcome:
+    """Build ``case``, fit it with its optimiser, report. ``truth`` ({parameter name: value}) adds relative errors.
+    ``check(problem)``, if given, runs once the problem is built, before the fit (a re-run's checks); then the starts
+    are bounded against the memory available (`check_fit_memory`)."""
     import jax
 
     if case.dtype == "float64":
@@ -592,6 +692,9 @@ def run_calibration(case: CalibrationCase, *, progress=True, truth: dict | None 
     from ._report import fit_report, joint_residuals
 
     problem = build_problem(case)
+    if check is not None:
+        check(problem)
+    check_fit_memory(case, problem)
     say(f"case {case.source}{': ' + case.title if case.title else ''}")
     say(f"mesh: {problem.mesh.n_nodes} nodes, {problem.mesh.n_cells} tets; free: {', '.join(problem.free.names)} "
         f"({problem.free.size} values); data: " + ", ".join(f"{t.name} ({t.loss.__class__.__name__})"
@@ -653,34 +756,275 @@ def write_calibration(outcome: CalibrationOutcome, out, *, pictures: bool = True
     return [Path(out) / n for n in written]
 
 
+# ============================================================================================================ re-run
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _what(v) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return f"the boolean {str(v).lower()}"
+    if isinstance(v, (int, float)):
+        return f"the number {v!r}"
+    if isinstance(v, str):
+        return f"the string {v[:40]!r}" + ("..." if len(v) > 40 else "")
+    if isinstance(v, list):
+        return f"a list of {len(v)}"
+    return "an object" if isinstance(v, dict) else type(v).__name__
+
+
+def _numbers(v) -> bool:
+    """A finite number or a (nested, rectangular or not) non-empty list of them."""
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, (int, float)):
+        return bool(np.isfinite(v))
+    return isinstance(v, list) and bool(v) and all(_numbers(x) for x in v)
+
+
+_FIT_FIELDS = (   # (dotted field, test, what it must be): everything a re-run reads, in the order it reads it
+    ("parameters", lambda v: isinstance(v, dict) and bool(v) and all(_numbers(x) for x in v.values()),
+     "an object {parameter name: number or list of numbers}"),
+    ("u", lambda v: isinstance(v, list) and bool(v) and all(_numbers(x) and not isinstance(x, list) for x in v),
+     "a list of finite numbers (the unconstrained vector)"),
+    ("provenance", lambda v: isinstance(v, dict), "an object"),
+    ("provenance.case_text", lambda v: isinstance(v, str) and bool(v.strip()), "the case file's text (a string)"),
+    ("provenance.case_sha256", lambda v: isinstance(v, str) and bool(_HEX64.fullmatch(v)),
+     "64 lower-case hex digits (the SHA-256 of case_text)"),
+    ("provenance.case_file", lambda v: isinstance(v, str) and bool(v.strip()), "a path (string)"),
+    ("provenance.case_dir", lambda v: isinstance(v, str) and bool(v.strip()), "a path (string)"),
+    ("provenance.data", lambda v: isinstance(v, dict) and bool(v), "an object {data name: {path, sha256}}"),
+    ("provenance.mesh", lambda v: isinstance(v, dict), "an object (the mesh's path or builtin, sha256, nodes, tets)"),
+    ("provenance.mesh.nodes", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+     "a positive whole number"),
+    ("provenance.mesh.tets", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+     "a positive whole number"),
+    ("provenance.seed", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
+    ("provenance.dtype", lambda v: v in ("float32", "float64"), '"float32" or "float64"'),
+    ("provenance.fit_options", lambda v: isinstance(v, dict), "an object (the [fit] options)"),
+    ("provenance.versions", lambda v: isinstance(v, dict), "an object {package: version}"),
+)
+
+
+def _bad_field(p, field: str, message: str) -> CaseError:
+    return CaseError(f"{p}: {field}: {message}; a fit.json organtwin wrote has it (was the file edited or cut?), or "
+                     "re-run from the case file instead")
+
+
+def _check_fit_structure(rec: dict, p: Path) -> None:
+    """Every field a re-run reads, with its type, before anything is read or built: one line naming the field."""
+    for name, ok, what in _FIT_FIELDS:
+        v = rec
+        for part in name.split("."):
+            if not isinstance(v, dict) or part not in v:
+                raise _bad_field(p, name, f"missing (expected {what})")
+            v = v[part]
+        if not ok(v):
+            raise _bad_field(p, name, f"expected {what}, got {_what(v)}")
+    for dname, entry in rec["provenance"]["data"].items():
+        if not isinstance(entry, dict):
+            raise _bad_field(p, f"provenance.data.{dname}", f"expected an object {{path, sha256}}, got {_what(entry)}")
+        for key, ok, what in (("path", lambda v: isinstance(v, str), "a path (string)"),
+                              ("sha256", lambda v: isinstance(v, str) and _HEX64.fullmatch(v),
+                               "64 lower-case hex digits")):
+            if not ok(entry.get(key)):
+                raise _bad_field(p, f"provenance.data.{dname}.{key}",
+                                 f"expected {what}, got {_what(entry.get(key)) if key in entry else 'nothing'}")
+    mesh = rec["provenance"]["mesh"]
+    if ("path" in mesh or "builtin" in mesh) and not (isinstance(mesh.get("sha256"), str)
+                                                      and _HEX64.fullmatch(mesh["sha256"])):
+        raise _bad_field(p, "provenance.mesh.sha256", f"expected 64 lower-case hex digits, got "
+                         f"{_what(mesh.get('sha256'))}")
+    v = rec["provenance"]["versions"].get("organtwin")
+    if v is not None and not isinstance(v, str):
+        raise _bad_field(p, "provenance.versions.organtwin", f"expected a version string, got {_what(v)}")
+
+
 def read_fit(path) -> dict:
-    """A saved fit.json (a one-line `CaseError` if it is not one)."""
+    """A saved fit.json, its structure checked (every field a re-run reads, with its type): a one-line `CaseError`
+    naming the file and the field if it is not one."""
     p = Path(path)
+    if not p.is_file():
+        raise CaseError(f"{p}: no such fit.json" if not p.exists() else f"{p} is a folder; give its fit.json")
     try:
         rec = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise CaseError(f"{p}: cannot read the fit ({' '.join(str(e).split())})") from None
-    if not isinstance(rec, dict) or rec.get("organtwin_fit") != 1 or "provenance" not in rec:
-        raise CaseError(f"{p}: not an organtwin fit.json (no organtwin_fit/provenance)")
+    if not isinstance(rec, dict) or "organtwin_fit" not in rec:
+        raise CaseError(f"{p}: not an organtwin fit.json (no organtwin_fit field); give the fit.json of an "
+                        "`organtwin calibrate` results folder")
+    if rec["organtwin_fit"] != 1 or isinstance(rec["organtwin_fit"], bool):
+        raise CaseError(f"{p}: organtwin_fit: version {_what(rec['organtwin_fit'])} is not one this organtwin reads "
+                        "(1)")
+    _check_fit_structure(rec, p)
     return rec
 
 
-def rerun_fit(path, *, progress=True, say=print, truth: dict | None = None) -> tuple[CalibrationOutcome, dict]:
-    """Re-run a saved fit from its provenance: the case text it stored, read against its case folder, with every data
-    file checked against its stored SHA-256 (a changed file is a one-line error). Returns the new outcome and the
-    comparison {parameter: (saved, now)} with the largest relative difference."""
-    rec = read_fit(path)
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _rerun_case_dir(p: Path, prov: dict, case_dir) -> tuple[Path, str]:
+    """The folder the stored case's relative paths are read against, and where it came from."""
+    if case_dir is not None:
+        d = Path(case_dir).expanduser()
+        if not d.is_dir():
+            raise CaseError(f"--case-dir {d}: no such folder; give the folder that holds the case's data files")
+        return d.resolve(), "from --case-dir"
+    d = Path(prov["case_dir"])
+    if not d.is_absolute():
+        raise _bad_field(p, "provenance.case_dir", f"expected an absolute path (organtwin writes one), got "
+                         f"{_what(prov['case_dir'])}")
+    if not d.is_dir():
+        raise CaseError(f"{p}: the case folder of the saved fit, {d} (provenance.case_dir), does not exist any more; "
+                        "give --case-dir DIR, the folder that now holds the case's data files")
+    cf = Path(prov["case_file"])
+    if cf.is_absolute() and cf.parent.resolve() != d.resolve():
+        raise CaseError(f"{p}: provenance.case_file {cf} is not in provenance.case_dir {d} (the fit.json was edited?); "
+                        "give --case-dir DIR to say which folder to read")
+    return d.resolve(), "provenance.case_dir"
+
+
+def _confine(p: Path, raw: dict, base: Path, allow_outside: bool) -> None:
+    """Refuse a stored case whose mesh or data paths lie outside its case folder (absolute paths, ``..``, links that
+    lead out): a fit.json must not make a re-run read files elsewhere unless the user allows it."""
+    if allow_outside:
+        return
+    places = []
+    if isinstance(raw.get("mesh"), dict) and isinstance(raw["mesh"].get("path"), str):
+        places.append(("[mesh] path", raw["mesh"]["path"]))
+    for i, d in enumerate(raw.get("data") or []):
+        if isinstance(d, dict) and isinstance(d.get("file"), str):
+            places.append((f"[data.{i + 1}] file", d["file"]))
+    for where, value in places:
+        q = Path(value).expanduser()
+        full = q if q.is_absolute() else base / q
+        if not _inside(full, base):
+            raise CaseError(f"{p}: the stored case's {where} = {value!r} lies outside its case folder {base}; a "
+                            "re-run reads only inside the case folder: pass --allow-outside-case if you trust this "
+                            "fit.json, or copy the file into the case folder")
+
+
+def _check_rerun_case(p: Path, rec: dict, case: CalibrationCase) -> None:
+    """The stored fields against the case the stored text describes (before anything is built)."""
     prov = rec["provenance"]
-    case = parse_calibration_case(tomllib.loads(prov["case_text"]), text=prov["case_text"],
-                                  source=prov["case_file"], base_dir=prov["case_dir"])
+    names, saved = [f.name for f in case.free], list(rec["parameters"])
+    if names != saved:
+        extra, missing = sorted(set(saved) - set(names)), sorted(set(names) - set(saved))
+        what = (f"has {', '.join(map(repr, extra))}, which the case does not free" if extra else
+                f"lacks {', '.join(map(repr, missing))}" if missing else "lists them in another order")
+        raise CaseError(f"{p}: parameters {what} (the stored case frees {', '.join(map(repr, names))}); the fit.json "
+                        "does not belong to its stored case")
+    dnames, dsaved = sorted(d.name for d in case.data), sorted(prov["data"])
+    if dnames != dsaved:
+        raise CaseError(f"{p}: provenance.data names {dsaved} but the stored case reads {dnames}; the fit.json does "
+                        "not belong to its stored case")
+    from ._report import _json
+    fields = [("seed", prov["seed"], case.seed), ("dtype", prov["dtype"], case.dtype)]
+    fields += [(f"fit_options.{k}", prov["fit_options"].get(k, "nothing"), v) for k, v in _json(case.fit).items()]
+    for field, saved, now in fields:
+        if saved != now:
+            raise CaseError(f"{p}: provenance.{field} is {saved!r} but the stored case gives {now!r}; the fit.json "
+                            "does not belong to its stored case")
+    kind = next(k for k in ("path", "builtin", "generate") if k in case.mesh)
+    if kind not in prov["mesh"] or (kind != "path" and prov["mesh"][kind] != case.mesh[kind]):
+        raise CaseError(f"{p}: provenance.mesh does not record the stored case's mesh ({kind} = "
+                        f"{str(case.mesh[kind])!r}); the fit.json does not belong to its stored case")
+
+
+def _check_rerun_files(p: Path, prov: dict, case: CalibrationCase) -> None:
+    """Every data file and the mesh against their stored SHA-256."""
     for d in case.data:
-        saved = prov["data"].get(d.name, {}).get("sha256")
+        saved = prov["data"][d.name]["sha256"]
         if not d.file.is_file():
-            raise CaseError(f"{path}: data file {d.file} of the saved fit is missing")
+            raise CaseError(f"{p}: data file {d.file} of the saved fit is missing")
         if saved != _sha256(d.file):
-            raise CaseError(f"{path}: data file {d.file} changed since the fit (SHA-256 differs); the saved fit "
+            raise CaseError(f"{p}: data file {d.file} changed since the fit (SHA-256 differs); the saved fit "
                             "cannot be reproduced from it")
-    out = run_calibration(case, progress=progress, say=say, truth=truth)
+    m = case.mesh
+    if "path" in m:
+        if not m["path"].is_file():
+            raise CaseError(f"{p}: mesh {m['path']} of the saved fit is missing")
+        if _sha256(m["path"]) != prov["mesh"]["sha256"]:
+            raise CaseError(f"{p}: mesh {m['path']} changed since the fit (SHA-256 differs); the saved fit cannot "
+                            "be reproduced from it")
+    elif "builtin" in m:
+        from ..mesh import builtin_mesh_path
+        if _sha256(builtin_mesh_path(m["builtin"].replace("-", "_"))) != prov["mesh"]["sha256"]:
+            warnings.warn(f"{p}: the built-in mesh {m['builtin']!r} differs from the one of the saved fit (another "
+                          "organtwin version); the re-run's numbers will differ", MeshWarning, stacklevel=3)
+
+
+def _check_rerun_problem(p: Path, rec: dict, problem: Problem) -> None:
+    """The stored vector and values against the built problem (before fitting)."""
+    import jax.numpy as jnp
+
+    free = problem.free
+    u = np.asarray(rec["u"], float)
+    if u.size != free.size:
+        raise CaseError(f"{p}: u has {u.size} values but the case's free parameters have {free.size} "
+                        f"({', '.join(f'{n} {s}' for n, s in zip(free.names, free.sizes))}); the fit.json does not "
+                        "belong to its stored case")
+    for name, shape in zip(free.names, free.shapes):
+        got = np.shape(rec["parameters"][name])
+        if tuple(got) != tuple(shape):
+            raise CaseError(f"{p}: parameters.{name} has shape {list(got)} but the case's parameter has "
+                            f"{list(shape)}; the fit.json does not belong to its stored case")
+    now = free.values(jnp.asarray(u, problem.u0.dtype))
+    rtol = 1e-5 if problem.u0.dtype == np.float32 else 1e-9
+    for name in free.names:
+        a, b = np.asarray(rec["parameters"][name], float), np.asarray(now[name], float)
+        if not np.allclose(a, b, rtol=rtol, atol=rtol * max(1.0, float(np.max(np.abs(b))))):
+            raise CaseError(f"{p}: parameters.{name} = {a.round(12).tolist()} is not what u gives "
+                            f"({b.round(12).tolist()}); the fitted values were edited")
+    mp = rec["provenance"]["mesh"]
+    if (mp["nodes"], mp["tets"]) != (problem.mesh.n_nodes, problem.mesh.n_cells):
+        raise CaseError(f"{p}: the mesh has {problem.mesh.n_nodes} nodes and {problem.mesh.n_cells} tets now, "
+                        f"{mp['nodes']} and {mp['tets']} in the saved fit (provenance.mesh); the saved fit cannot be "
+                        "reproduced on this mesh")
+
+
+def rerun_fit(path, *, progress=True, say=print, truth: dict | None = None, case_dir=None,
+              allow_outside_case: bool = False) -> tuple[CalibrationOutcome, dict]:
+    """Re-run a saved fit from its provenance, verified before anything is fitted: the file's structure (every field,
+    its type and version), the stored case text against its SHA-256, the case folder (``provenance.case_dir``, or
+    ``case_dir``; said which), the stored case's mesh and data paths confined to that folder (unless
+    ``allow_outside_case``), every data file and the mesh against their SHA-256, and the stored fields (parameter
+    names and shapes, the unconstrained vector, data names, seed, dtype, options) against the case. Any mismatch is a
+    one-line `CaseError`. Returns the new outcome and the comparison {parameter: (saved, now)} with the largest
+    relative difference."""
+    p = Path(path)
+    rec = read_fit(p)
+    prov = rec["provenance"]
+    text = prov["case_text"]
+    if hashlib.sha256(text.encode()).hexdigest() != prov["case_sha256"]:
+        raise CaseError(f"{p}: provenance.case_text does not match provenance.case_sha256 (the stored case was "
+                        "edited after the fit); re-run from the case file instead")
+    v = prov["versions"].get("organtwin")
+    now_v = _versions()["organtwin"]
+    if v != now_v:
+        warnings.warn(f"{p} was written by organtwin {v}, this is {now_v}: the re-run's numbers may differ",
+                      MeshWarning, stacklevel=2)
+    base, why = _rerun_case_dir(p, prov, case_dir)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise _bad_field(p, "provenance.case_text", f"not valid TOML ({' '.join(str(e).split())})") from None
+    _confine(p, raw, base, allow_outside_case)
+    try:
+        case = parse_calibration_case(raw, text=text, source=prov["case_file"], base_dir=base)
+    except CaseError as e:
+        raise CaseError(f"{p}: its stored case, read in the case folder {base} ({why}): {e}") from None
+    _check_rerun_case(p, rec, case)
+    _check_rerun_files(p, prov, case)
+    say(f"re-run of {p}: case folder {base} ({why})")
+    out = run_calibration(case, progress=progress, say=say, truth=truth,
+                          check=lambda problem: _check_rerun_problem(p, rec, problem))
     cmp, worst = {}, 0.0
     for k, saved in rec["parameters"].items():
         now = np.asarray(out.result.values[k], float)

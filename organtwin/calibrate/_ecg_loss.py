@@ -204,6 +204,46 @@ def estimate_noise_sd(signals: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------------------- loss
+_PRECORDIAL = tuple(n for n in LEAD_NAMES if n.startswith("V"))
+
+
+def _usable_leads(src: str, measured: MeasuredECG, names: list[str], inside, *, explicit: bool, noise_sd):
+    """The fitted leads that carry a signal in the window. A flat lead (constant, e.g. a placeholder column of zeros
+    or a lead off) is dropped with a warning when the leads were not chosen (an error when ``leads=`` named it); none
+    left is an error. Without any precordial lead (V1-V6) a warning says what that costs: the limb leads see only
+    the frontal plane."""
+    import warnings
+
+    from .._errors import MeshWarning
+
+    sig = np.asarray(measured.signals, np.float64)[inside]
+    flat = [n for n in names if np.ptp(sig[:, measured.leads.index(n)]) == 0.0]
+    if flat and explicit:
+        raise CalibrationError(f"{src}: lead {flat[0]} is flat over the window (constant "
+                               f"{sig[0, measured.leads.index(flat[0])]:g} mV): it carries no signal; leave it out "
+                               "of leads")
+    if flat:
+        if len(flat) == len(names):
+            raise CalibrationError(f"{src}: no usable lead: every lead ({', '.join(names)}) is flat over the window "
+                                   "(constant); give a record with a signal, or another window")
+        keep = [n not in flat for n in names]
+        if noise_sd is not None and np.ndim(noise_sd) == 1 and np.size(noise_sd) == len(names):
+            noise_sd = np.asarray(noise_sd)[keep]
+        names = [n for n, k in zip(names, keep) if k]
+        warnings.warn(f"{src}: {len(flat)} flat lead(s) ({', '.join(flat)}: constant over the window, no signal) "
+                      f"left out of the fit; fitting {', '.join(names)}", MeshWarning, stacklevel=4)
+    if not any(n in _PRECORDIAL for n in names):
+        absent = [n for n in _PRECORDIAL if n not in measured.leads]
+        why = (f"{', '.join(absent)} missing from the record" if absent
+               else "leads= leaves out V1-V6" if explicit else "V1-V6 flat")
+        warnings.warn(f"{src}: no precordial lead fitted ({why}; fitting {', '.join(names)} only): the limb leads see "
+                      "only the frontal plane (all six are combinations of two signals, I and II), so activation "
+                      "differences front to back (anterior vs posterior walls, a site's depth along that axis) are "
+                      "weakly identified: check the report's flat directions and SDs, or add V1-V6",
+                      MeshWarning, stacklevel=4)
+    return names, noise_sd
+
+
 class ECGLoss(AbstractLoss):
     """Model minus measured 12-lead ECG (mV) at the measured samples in a window, after a fitted global time shift and
     per-lead gains (final). Build it with `ECGLoss.from_measured`.
@@ -319,6 +359,7 @@ class ECGLoss(AbstractLoss):
             raise CalibrationError(f"{src}: gain_range ({g_lo:g}, {g_hi:g}) must be positive and increasing")
         k = math.floor(ms / dt + 1e-9)
         shifts = np.arange(-k, k + 1) * dt
+        names, noise_sd = _usable_leads(src, measured, names, inside, explicit=leads is not None, noise_sd=noise_sd)
         cols = [measured.leads.index(n) for n in names]
         m = np.asarray(measured.signals, np.float64)[inside][:, cols].T            # (leads, samples)
         if noise_sd is None:

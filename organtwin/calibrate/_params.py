@@ -4,7 +4,9 @@ A fit works on one flat unconstrained vector ``u``; `FreeParameters` maps it int
 name stays fixed) and back. A name is a path into the pytree: attribute names and dict keys separated by dots, and an
 integer index into an array parameter after a ``[``: ``"model.blocks.LV.e_active"`` (a `Circulation`),
 ``"velocity[0]"`` (the first region's velocity triple of an `EikonalTissue`), ``"velocity[0, 0]"`` (its fibre
-velocity). A parameter's value may be a scalar or an array; the transform acts elementwise.
+velocity). A parameter's value may be a scalar or an array; the transform acts elementwise. A name steps only through
+dict keys and the data fields of modules (dataclasses, named tuples): never a method, property, class attribute or a
+name starting with an underscore (``__class__``, ``__globals__``), so a case file cannot reach beyond the model.
 
 Transforms (each a final eqx.Module, bijections R -> (support)):
 
@@ -20,6 +22,7 @@ same penalty as the prior precision.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import re
 
 import equinox as eqx
@@ -146,6 +149,10 @@ def _parse(name: str) -> tuple[list[str], tuple[int, ...] | None]:
             raise CalibrationError(f"free parameter {name!r}: cannot read {part!r}; write attributes and dict keys "
                                    "separated by dots, an array index last, e.g. 'model.blocks.LV.e_active' or "
                                    "'velocity[0, 0]'")
+        if m.group(1).startswith("_"):
+            raise CalibrationError(f"free parameter {name!r}: {m.group(1)!r} starts with an underscore; a free "
+                                   "parameter names the model's own fields and keys (e.g. 'tissue.velocity[0, 0]'), "
+                                   "never private or special attributes")
         keys.append(m.group(1))
         if m.group(2):
             if i != len(parts) - 1:
@@ -159,11 +166,26 @@ def _step(obj, key: str, name: str):
         if key not in obj:
             raise CalibrationError(f"free parameter {name!r}: no key {key!r} (keys: {', '.join(map(str, obj))})")
         return obj[key]
-    if not hasattr(obj, key):
-        fields = [f for f in getattr(obj, "__dataclass_fields__", {})]
+    fields = _fields(obj)
+    if fields is None:
+        raise CalibrationError(f"free parameter {name!r}: cannot look up {key!r} in a {type(obj).__name__}; a name "
+                               "walks only through dict keys and the fields of a module (dataclass or named tuple)")
+    if key not in fields:
         raise CalibrationError(f"free parameter {name!r}: {type(obj).__name__} has no field {key!r}"
                                + (f" (fields: {', '.join(fields)})" if fields else ""))
     return getattr(obj, key)
+
+
+def _fields(obj) -> tuple[str, ...] | None:
+    """The public data fields a name may step into: a dataclass's (every eqx.Module) or a named tuple's; None for
+    anything else. Never methods, properties, class attributes or private names (``__class__``, ``__globals__``)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        names = tuple(f.name for f in dataclasses.fields(obj))
+    elif isinstance(obj, tuple) and hasattr(type(obj), "_fields"):
+        names = tuple(type(obj)._fields)
+    else:
+        return None
+    return tuple(n for n in names if not n.startswith("_"))
 
 
 class FreeParameter(eqx.Module):
