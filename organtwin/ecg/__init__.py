@@ -5,6 +5,7 @@ comparison with published adult limits."""
 from ._leads import ELECTRODE_NAMES as ELECTRODE_NAMES, LEAD_NAMES as LEAD_NAMES, twelve_leads as twelve_leads
 from ._pseudo_ecg import (
     SKIN_FACTOR as SKIN_FACTOR,
+    ecg_times as ecg_times,
     lead_matrix as lead_matrix,
     pseudo_ecg as pseudo_ecg,
     pseudo_ecg_matrix as pseudo_ecg_matrix,

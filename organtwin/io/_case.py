@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from .._sizes import INT32_MAX, SizeError, count_of
 from ._units import (
     ANGLE,
     CAPACITANCE,
@@ -213,6 +214,10 @@ class SimulationSpec:
         return max(1, math.ceil(self.duration / self.dt - 1e-9))
 
 
+#: The most Vm snapshots a case may ask for: each is written as a VTU file (vm/vm_XXXX.vtu).
+MAX_SNAPSHOTS = 100_000
+
+
 @dataclass(frozen=True)
 class RecordSpec:
     activation: bool = True
@@ -225,6 +230,11 @@ class RecordSpec:
     probes: tuple[tuple[float, float, float], ...] = ()  # mm
     probe_names: tuple[str, ...] = ()
     probe_every: float | None = None  # ms (None: every time step)
+
+    def snapshot_count(self, duration: float) -> int:
+        """How many snapshot times `snapshot_times` gives at most (without building them)."""
+        k = 0 if self.snapshot_every is None else int(math.floor(duration / self.snapshot_every + 1e-9)) + 1
+        return k + len(self.snapshots_at)
 
     def snapshot_times(self, duration: float) -> tuple[float, ...]:
         """The requested snapshot times: ``snapshots_at`` and every ``snapshot_every`` from 0 to ``duration``, sorted."""
@@ -362,7 +372,8 @@ class _Section:
             raise self.error(key, f"must be positive, got {value!r}")
         return float(value)
 
-    def integer(self, key: str, default=_MISSING, *, required=False, minimum: int | None = None) -> int | None:
+    def integer(self, key: str, default=_MISSING, *, required=False, minimum: int | None = None,
+                maximum: int | None = None) -> int | None:
         value = self.raw(key, default, required=required)
         if value is None or (default is not _MISSING and value is default):
             return value
@@ -373,6 +384,8 @@ class _Section:
                 raise self.error(key, f"expected a whole number, got {_kind(value)}")
         if minimum is not None and value < minimum:
             raise self.error(key, f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.error(key, f"must be at most {maximum:,}, got {value:,}")
         return int(value)
 
     def boolean(self, key: str, default: bool) -> bool:
@@ -699,6 +712,12 @@ def _parse_simulation(sec: _Section) -> SimulationSpec:
     dt = sec.quantity("dt", TIME, required=True, positive=True, hint='the time step, e.g. "0.02 ms"')
     if dt > duration:
         raise sec.error("dt", f"the time step ({dt:g} ms) is longer than the run (duration {duration:g} ms)")
+    try:  # before anything counts steps: the solver's step counter is int32 under jit
+        count_of(duration, dt, what="", total_name="duration", step_name="dt", name="steps",
+                 why="the solver counts steps in int32", fix=f"shorten the run or use a larger dt (at least "
+                                                             f"{duration / INT32_MAX:.3g} ms)")
+    except SizeError as e:
+        raise sec.error(None, str(e)) from None
     splitting = sec.string("splitting", "godunov", choices=("godunov", "strang"))
     dtype = sec.string("dtype", "float32", choices=("float32", "float64"))
     diffusion = DiffusionSpec()
@@ -720,7 +739,7 @@ def _parse_simulation(sec: _Section) -> SimulationSpec:
             diffusion = DiffusionSpec(
                 kind="theta", theta=theta, rtol=d.number("rtol", None, positive=True),
                 mass=d.string("mass", "consistent", choices=("consistent", "lumped")),
-                max_steps=d.integer("max_steps", 200, minimum=1),
+                max_steps=d.integer("max_steps", 200, minimum=1, maximum=INT32_MAX),
             )
     elif raw is not None:
         raise sec.error("diffusion", f"expected \"explicit\", \"theta\" or a table {{ kind = \"theta\", theta = 0.5 }}, "
@@ -821,6 +840,17 @@ def _parse_record(sec: _Section, sim: SimulationSpec) -> RecordSpec:
             times.append(t)
         snapshots_at = tuple(times)
     every = sec.quantity("snapshot_every", TIME, None, positive=True)
+    if every is not None and every < sim.dt * (1 - 1e-9):
+        raise sec.error("snapshot_every", f"{every:g} ms is shorter than dt ({sim.dt:g} ms): snapshots are taken at "
+                                          f"time steps; use snapshot_every >= {sim.dt:g} ms")
+    k = (0 if every is None else int(math.floor(end / every + 1e-9)) + 1) + len(snapshots_at)
+    if k > MAX_SNAPSHOTS:  # before any list of times is built
+        key = "snapshot_every" if every is not None else "snapshots_at"
+        ratio = f"duration {end:g} ms / snapshot_every {every:g} ms = " if every is not None else ""
+        fix = (f"snapshot_every >= {end / (MAX_SNAPSHOTS - 1 - len(snapshots_at)):.3g} ms" if every is not None
+               else "fewer snapshots_at")
+        raise sec.error(key, f"{ratio}{k:,} snapshots, above the limit of {MAX_SNAPSHOTS:,} (each is a VTU file in "
+                             f"vm/); ask for fewer: {fix}")
     probe_every = sec.quantity("probe_every", TIME, None, positive=True)
     if probe_every is not None and probe_every < sim.dt * (1 - 1e-9):
         raise sec.error("probe_every", f"{probe_every:g} ms is shorter than dt ({sim.dt:g} ms)")

@@ -360,12 +360,8 @@ def _record(config: CaseConfig, mesh, dtype):
 
     r = config.record
     sim = config.simulation
+    _check_sizes(config, mesh, dtype)  # (prepare_case checked them already; kept for direct callers)
     times = r.snapshot_times(sim.duration)
-    itemsize = np.dtype(dtype).itemsize
-    if len(times) * mesh.n_nodes * itemsize > _SNAPSHOT_BYTES_LIMIT:
-        raise config.error("record", f"{len(times)} snapshots of {mesh.n_nodes} nodes need "
-                                     f"{len(times) * mesh.n_nodes * itemsize / 2**30:.1f} GiB in memory during the run; "
-                                     "ask for fewer (snapshot_every / snapshots_at)")
     probes = None
     if r.probes:
         probes = np.asarray(r.probes, dtype=np.float64)
@@ -381,6 +377,29 @@ def _record(config: CaseConfig, mesh, dtype):
     return Record(activation=r.activation, repolarisation=r.repolarisation, beats=r.beats, snapshots_at=times,
                   probes=probes, probe_every=every, activation_threshold=r.activation_threshold,
                   repolarisation_threshold=r.repolarisation_threshold)
+
+
+def _check_sizes(config: CaseConfig, mesh, dtype) -> None:
+    """Snapshots and probe samples against memory, before anything is built (ep check does it as ep run does)."""
+    from .._sizes import SizeError, check_bytes
+
+    r, sim = config.record, config.simulation
+    itemsize = np.dtype(dtype).itemsize
+    k, n = r.snapshot_count(sim.duration), mesh.n_nodes
+    try:
+        if k:
+            check_bytes(float(k) * n * itemsize, limit=_SNAPSHOT_BYTES_LIMIT,
+                        what=f"{k:,} snapshots x {n:,} nodes x {itemsize} B (held in memory through the run)",
+                        fix="ask for fewer: a larger snapshot_every or fewer snapshots_at")
+        if r.probes:
+            every = 1 if r.probe_every is None else max(1, int(round(r.probe_every / sim.dt)))
+            samples = sim.n_steps // every + 1
+            check_bytes(float(samples) * (len(r.probes) + 1) * (2 * itemsize + 12),
+                        what=f"{samples:,} probe samples (one every {every * sim.dt:g} ms) x {len(r.probes) + 1} "
+                             f"columns x ({itemsize} B x 2 for the run's traces and their copy + ~12 B of CSV text)",
+                        fix="record probes less often: set probe_every (ms)")
+    except SizeError as e:
+        raise config.error("record", str(e)) from None
 
 
 def points_inside(mesh, query, *, tol: float = 1e-6) -> np.ndarray:
@@ -444,6 +463,7 @@ def prepare_case(config: CaseConfig, *, log: Callable[[str], None] | None = None
         keep = [_resolve_region(config, mesh, "mesh", "regions", sel) for sel in config.mesh.regions]
         mesh = mesh.submesh(sorted(set(keep)))
         say(f"kept regions {sorted(set(keep))}: {mesh.n_nodes} nodes, {mesh.n_cells} tets")
+    _check_sizes(config, mesh, dtype)  # snapshots and probe samples against memory, before fibres, tuning, the run
     if config.fibres.source == "rule-based":
         say("rule-based fibres (Bayer et al. 2012) ...")
     mesh = _fibres_after_regions(config, mesh)

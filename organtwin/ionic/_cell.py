@@ -23,10 +23,27 @@ def _steps_per(length: float, dt: float, what: str) -> int:
     return n
 
 
+def _check_cell_sizes(bcl: float, dt: float, beats: int, record_every: int | None, dtype) -> None:
+    """Steps per beat (an int32 counter under jit), beats, and the recorded trace against memory: one line each."""
+    from .._sizes import check_bytes, check_count, count_of
+
+    n_beat = count_of(bcl, dt, what="cell:", total_name="bcl", step_name="dt", name="steps per beat",
+                      why="the beat's step counter is int32 under jit",
+                      fix=f"use a larger dt (at least {bcl / 2**31:.3g} ms) or a shorter bcl")
+    check_count(beats, what="cell:", name="beats", why="the beat counter is int32 under jit", fix="pace fewer beats")
+    per_beat = max(1, n_beat // max(1, record_every or min(n_beat, round(0.1 / dt))))
+    itemsize = 8 if dtype is None else np.dtype(dtype).itemsize
+    check_bytes(float(beats) * per_beat * (itemsize + 16 + 20),
+                what=f"cell: {beats:,} beats x {per_beat:,} samples per beat x ({itemsize} B on the device + 16 B of t "
+                     "and V on the host + ~20 B of CSV text)",
+                fix="pace fewer beats, or keep fewer samples (--record-every)")
+
+
 def _record_stride(n_beat: int, dt: float, record_every: int | None) -> int:
     if record_every is None:
-        target = max(1, int(round(0.1 / dt)))  # about one sample per 0.1 ms
-        return max(d for d in range(1, target + 1) if n_beat % d == 0)
+        target = max(1, min(n_beat, int(round(0.1 / dt))))  # about one sample per 0.1 ms
+        divisors = {d for k in range(1, math.isqrt(n_beat) + 1) if n_beat % k == 0 for d in (k, n_beat // k)}
+        return max(d for d in divisors if d <= target)
     record_every = int(record_every)
     if record_every < 1 or n_beat % record_every:
         raise ValueError(f"record_every ({record_every}) must be a positive divisor of the steps per beat ({n_beat})")
@@ -274,6 +291,7 @@ def simulate_cell(
     dur = float(model.default_stimulus[1] if stim_duration is None else stim_duration)
     if dur <= 0 or dur >= bcl:
         raise ValueError(f"stim_duration must be between 0 and bcl ({bcl:g} ms), got {dur:g}")
+    _check_cell_sizes(bcl, dt, beats, record_every, dtype)  # before any count becomes a loop or an array
     n_beat = _steps_per(bcl, dt, "bcl")
     check_time_step(model, dt, where="dt")  # refuses a dt that cannot sample the upstroke, warns when coarse
     stim_steps = max(1, int(round(dur / dt)))

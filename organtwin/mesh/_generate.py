@@ -56,10 +56,23 @@ def slab_mesh(size=(20.0, 7.0, 3.0), dx: float = 0.5, *, fibre=(1.0, 0.0, 0.0), 
     dx = float(dx)
     if not np.isfinite(dx) or dx <= 0:
         raise MeshError(f"slab dx must be a positive length in mm, got {dx}")
-    cells = np.maximum(np.round(size / dx).astype(np.int64), 1)
+    with np.errstate(over="ignore"):
+        ratio = size / dx  # as floats first: a huge ratio must not wrap around in int64
+    if not np.all(ratio < 2**31):
+        ratio = np.where(np.isfinite(ratio), ratio, np.inf)
+        raise MeshError(f"slab {tuple(size.tolist())} mm at dx = {dx:g} mm has {' x '.join(f'{r:.3g}' for r in ratio)} "
+                        f"cells, above the limit of {2**31 - 1:,} (int32 indices); use a larger dx (at least "
+                        f"{float(np.prod(size) * 6 / 2**31) ** (1 / 3):.3g} mm)")
+    cells = np.maximum(np.round(ratio).astype(np.int64), 1)
     nx, ny, nz = (cells + 1).tolist()
-    if nx * ny * nz >= 2**31 or 6 * int(np.prod(cells)) >= 2**31:
-        raise MeshError(f"slab {tuple(size.tolist())} mm at dx = {dx} mm has too many nodes for int32 indices; use a larger dx")
+    n_cells = int(cells[0]) * int(cells[1]) * int(cells[2])
+    if nx * ny * nz >= 2**31 or 6 * n_cells >= 2**31:
+        raise MeshError(f"slab {tuple(size.tolist())} mm at dx = {dx:g} mm has {nx:,} x {ny:,} x {nz:,} = "
+                        f"{float(nx) * ny * nz:.3g} nodes and {6.0 * n_cells:.3g} tets, above the limit of "
+                        f"{2**31 - 1:,} (int32 indices); use a larger dx (at least "
+                        f"{float(np.prod(size) * 6 / 2**31) ** (1 / 3):.3g} mm)")
+    _check_generate_bytes(6.0 * n_cells, f"slab {'x'.join(f'{v:g}' for v in size.tolist())} mm at dx = {dx:g} mm",
+                          "use a larger dx")
     fibre = np.asarray(fibre, dtype=np.float64).reshape(-1)
     if fibre.shape != (3,) or not np.all(np.isfinite(fibre)) or np.linalg.norm(fibre) == 0:
         raise MeshError(f"fibre must be a non-zero 3-vector, got {fibre.tolist()}")
@@ -116,6 +129,43 @@ def slab_mesh(size=(20.0, 7.0, 3.0), dx: float = 0.5, *, fibre=(1.0, 0.0, 0.0), 
                 region_names=((1, "slab"),))
 
 
+# Bytes per tet while a mesh is generated, checked and written (connectivity, int64 intermediates, face keys, fibres,
+# the quality checks; gmsh's own structures for the ellipsoids): an estimate, about twice what the slab measures.
+_BYTES_PER_TET = 1000
+# Generated meshes key boundary faces by three node numbers of 21 bits each (`_face_keys`).
+_MAX_GENERATED_NODES = 2**21
+
+
+def _check_generate_bytes(tets: float, what: str, fix: str) -> None:
+    from .._sizes import SizeError, check_bytes
+
+    try:
+        check_bytes(tets * _BYTES_PER_TET, what=f"{what}: {tets:.3g} tets x ~{_BYTES_PER_TET} B", fix=fix)
+    except SizeError as e:
+        raise MeshError(str(e)) from None
+
+
+def _truncated_ellipsoid_volume(radii, base_z: float, center_z: float = 0.0) -> float:
+    """Volume (mm³) of the axis-aligned ellipsoid with ``radii`` below the plane z = ``base_z``."""
+    a, b, c = (float(r) for r in radii)
+    z = min(max(base_z - center_z, -c), c)
+    return float(np.pi * a * b * ((z + c) - (z**3 + c**3) / (3 * c * c)))
+
+
+def _check_h(what: str, h: float, wall_mm3: float, thickness: float, extent: float, default: float) -> None:
+    """The element size against the geometry before gmsh runs: not coarser than the heart, and an estimate of the
+    nodes (about 0.9 wall volume / h³, measured on the LV from h = 3 to 0.5 mm) within the face-key limit and memory."""
+    if h > extent:
+        raise MeshError(f"{what}: h = {h:g} mm is larger than the geometry itself ({extent:g} mm across); use h <= "
+                        f"{thickness:g} mm (the wall thickness; default {default:g} mm)")
+    nodes = 0.9 * wall_mm3 / h**3
+    if nodes > _MAX_GENERATED_NODES:
+        raise MeshError(f"{what}: h = {h:g} mm makes about {nodes:.3g} nodes ({wall_mm3 / 1000:.3g} mL of wall / h^3), "
+                        f"above the limit of {_MAX_GENERATED_NODES:,} nodes of a generated mesh; use h >= "
+                        f"{(0.9 * wall_mm3 / _MAX_GENERATED_NODES) ** (1 / 3):.3g} mm (default {default:g} mm)")
+    _check_generate_bytes(4.5 * wall_mm3 / h**3, f"{what} at h = {h:g} mm", "use a larger h")
+
+
 def _perm_sign(perm) -> int:
     perm = list(perm)
     sign = 1
@@ -149,8 +199,11 @@ _GMSH_OPTIONS = {
 
 
 @contextlib.contextmanager
-def _gmsh_model(name: str, h: float):
+def _gmsh_model(name: str, h: float, *, what: str = "", hint: str = ""):
     """A fresh gmsh model with deterministic options; gmsh is finalized afterwards if we initialized it.
+
+    gmsh reports a geometry it cannot mesh (e.g. "PLC Error: A segment and a facet intersect") as a plain Exception:
+    it becomes a one-line MeshError naming ``what`` (the geometry), ``h`` and the gmsh message, with ``hint``.
 
     If the caller already has gmsh initialized, we add our own model, restore every option we touched and remove the
     model at the end, leaving the caller's session as it was.
@@ -172,7 +225,14 @@ def _gmsh_model(name: str, h: float):
         for k, v in options.items():
             gmsh.option.setNumber(k, v)
         gmsh.model.add(name)
-        yield gmsh
+        try:
+            yield gmsh
+        except Exception as e:
+            if type(e) is not Exception:  # gmsh's own errors are plain Exceptions; ours and Python's pass through
+                raise
+            msg = " ".join(str(e).split()) or "no message"
+            raise MeshError(f"gmsh could not mesh {what or name} at h = {h:g} mm ({msg})"
+                            f"{'; ' + hint if hint else ''}") from None
     finally:
         if own:
             gmsh.finalize()
@@ -342,7 +402,12 @@ def lv_ellipsoid_mesh(
     endo = _Ellipsoid((0.0, 0.0, 0.0), (r_short_endo, r_short_endo, r_long_endo))
     epi = _Ellipsoid((0.0, 0.0, 0.0), (r_short_epi, r_short_epi, r_long_epi))
     reach = 4.0 * max(r_short_epi, r_long_epi)
-    with _gmsh_model("organtwin_lv_ellipsoid", float(h)) as gmsh:
+    thickness = min(r_short_epi - r_short_endo, r_long_epi - r_long_endo)
+    wall = _truncated_ellipsoid_volume(epi.radii, base_z) - _truncated_ellipsoid_volume(endo.radii, base_z)
+    _check_h("the LV ellipsoid", float(h), wall, thickness, 2.0 * max(r_short_epi, r_long_epi), 1.5)
+    with _gmsh_model("organtwin_lv_ellipsoid", float(h), what="the LV ellipsoid",
+                     hint=f"h is probably too coarse for its {thickness:g} mm wall: use h <= {thickness:g} mm "
+                          "(default 1.5 mm)") as gmsh:
         occ = gmsh.model.occ
         outer = epi.add_to(occ)
         inner = endo.add_to(occ)
@@ -430,7 +495,15 @@ def biv_mesh(
     if not (-lv_endo.radii[2] < base_z < lv_endo.radii[2]):
         raise MeshError(f"base_z = {base_z} mm must cut the LV cavity (|base_z| < {lv_endo.radii[2]} mm)")
     reach = 4.0 * (max(lv_epi.radii + rv_epi.radii) + float(np.max(np.abs(rv_center))))
-    with _gmsh_model("organtwin_biv", float(h)) as gmsh:
+    thickness = float(min(np.min(np.subtract(lv_epi_radii, lv_endo_radii)),
+                          np.min(np.subtract(rv_epi_radii, rv_endo_radii))))
+    wall = sum(_truncated_ellipsoid_volume(e.radii, base_z, e.center[2]) * sign
+               for e, sign in ((lv_epi, 1), (lv_endo, -1), (rv_epi, 1), (rv_endo, -1)))  # about: the overlap counts
+    extent = 2.0 * (max(lv_epi.radii + rv_epi.radii) + float(np.max(np.abs(rv_center))))
+    _check_h("the biventricular geometry", float(h), wall, thickness, extent, 2.5)
+    with _gmsh_model("organtwin_biv", float(h), what="the biventricular geometry",
+                     hint=f"h is probably too coarse for its {thickness:g} mm thinnest wall: use h <= {thickness:g} mm "
+                          "(default 2.5 mm)") as gmsh:
         occ = gmsh.model.occ
         lv, _ = occ.cut([(3, lv_epi.add_to(occ))], [(3, lv_endo.add_to(occ)), (3, _base_box(occ, base_z, reach))])
         rv, _ = occ.cut([(3, rv_epi.add_to(occ))], [(3, rv_endo.add_to(occ)), (3, lv_epi.add_to(occ)),
@@ -581,7 +654,8 @@ def ellipsoid_volume_mesh(center, radii, *, h_far: float = 20.0, h_near: float =
         raise MeshError(f"ellipsoid radii must be three positive lengths in mm, got {radii}")
     center = tuple(float(c) for c in center)
     near = center if near_center is None else tuple(float(c) for c in near_center)
-    with _gmsh_model("torso", h_far) as gmsh:
+    with _gmsh_model("torso", h_far, what="the torso ellipsoid",
+                     hint="check the torso's radii and element sizes") as gmsh:
         gmsh.option.setNumber("Mesh.MeshSizeMin", min(h_near, h_far))
         occ = gmsh.model.occ
         vol = _Ellipsoid(center, radii).add_to(occ)

@@ -224,6 +224,29 @@ def haemodynamics(model: ZeroDModel, ts, ys, period: float) -> dict:
     return out
 
 
+def _check_cycles(circ: Circulation, *, max_cycles, cycles, points_per_cycle) -> None:
+    """Cycle and point counts as whole numbers within int32 (jit's loop counters), the beat's samples within memory:
+    one line, before anything is compiled."""
+    from ..._sizes import INT32_MAX, SizeError, check_bytes
+
+    for name, v, low in (("max_cycles", max_cycles, 1), ("cycles", cycles, 1), ("points_per_cycle", points_per_cycle, 2)):
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise NetworkError(f"circulation: {name} must be a whole number, got {v!r}")
+        if not low <= v <= INT32_MAX:
+            raise NetworkError(f"circulation: {name} = {v:,} is outside [{low}, {INT32_MAX:,}] (int32 loop counters "
+                               f"under jit); use {'at least ' + str(low) if v < low else 'a smaller number'}")
+    n_states = int(np.size(circ.y0))
+    try:
+        check_bytes(float(points_per_cycle) * (3 * n_states + 20) * 8 * 3,
+                    what=f"circulation: {points_per_cycle:,} points per cycle x ~{3 * n_states + 20} values x 8 B x 3 "
+                         "(the solve, the observations, their host copies and the CSV)",
+                    fix="sample the beat at fewer points")
+    except SizeError as e:
+        raise NetworkError(str(e)) from None
+
+
 def simulate_circulation(circ: Circulation, *, tol: float | None = None, max_cycles: int = 200,
                          cycles: int | None = None, points_per_cycle: int = 801,
                          integrator: Integrator | None = None) -> CirculationResult:
@@ -234,6 +257,7 @@ def simulate_circulation(circ: Circulation, *, tol: float | None = None, max_cyc
     rtol 1e-5 / atol 1e-5 with ``tol`` 1e-4 (float32 round-off makes smaller cycle-to-cycle changes noise).
     A solver failure (too many steps: an unphysical parameter) is a one-line `NetworkError`.
     """
+    _check_cycles(circ, max_cycles=max_cycles, cycles=cycles, points_per_cycle=points_per_cycle)
     f64 = circ.y0.dtype == jnp.float64
     integ = integrator or default_integrator(circ.y0.dtype)
     tol = (1e-6 if f64 else 1e-4) if tol is None else tol

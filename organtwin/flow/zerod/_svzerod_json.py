@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._errors import NetworkError
+from ..._sizes import INT32_MAX
 from ._activation import DoubleCosine, HalfCosine, TwoHill
 from ._blocks import (
     BloodVessel, BloodVesselCRL, BloodVesselJunction, Chamber, ClosedLoopRCR, FlowBC, Junction, OpenLoopCoronary,
@@ -162,7 +163,12 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         if config.get(k):
             raise NetworkError(f"svZeroD config: {k} are not supported; build the loop from chambers, valves and vessels")
     sim = _need(config, "simulation_parameters", "the top level")
+    if not isinstance(sim, dict):
+        raise NetworkError("svZeroD config: simulation_parameters must be a JSON object")
     _check_keys(sim, _SIM_KEYS, "simulation_parameters")
+    cycles = _whole(sim, "number_of_cardiac_cycles", 1)   # counts first: checked before anything is built
+    pts = _whole(sim, "number_of_time_pts_per_cardiac_cycle", 2)
+    interval = _whole(sim, "output_interval", 1, default=1)
     if sim.get("coupled_simulation"):
         raise NetworkError("svZeroD config: coupled_simulation is not supported")
     if "boundary_conditions" not in config:
@@ -237,6 +243,9 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
     blocks.extend(bcs.values())
 
     period = sim.get("cardiac_period", -1.0)
+    if isinstance(period, bool) or not isinstance(period, (int, float)) or math.isnan(period) or period == math.inf:
+        raise NetworkError(f"svZeroD config: simulation_parameters 'cardiac_period' must be a finite number of "
+                           f"seconds, got {period!r}")
     waves = [w for b in bcs.values() for w in (getattr(b, "flow", None), getattr(b, "pressure", None),
                                               getattr(b, "pd", None), getattr(b, "pim", None))
              if isinstance(w, Waveform) and not w.is_constant]
@@ -318,14 +327,59 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         conns += [(_need(p, "upstream_block", where), name), (name, _need(p, "downstream_block", where))]
 
     net = Network(blocks, conns)
-    cycles = int(_need(sim, "number_of_cardiac_cycles", "simulation_parameters"))
-    pts = int(_need(sim, "number_of_time_pts_per_cardiac_cycle", "simulation_parameters"))
-    if cycles < 1 or pts < 2:
-        raise NetworkError("svZeroD config: need number_of_cardiac_cycles >= 1 and number_of_time_pts_per_cardiac_cycle >= 2")
-    return SvZeroDConfig(net, types, period, cycles, pts, bool(sim.get("steady_initial", True)),
-                         bool(sim.get("output_all_cycles", False)), int(sim.get("output_interval", 1)),
-                         bool(sim.get("output_variable_based", False)), bool(sim.get("output_mean_only", False)),
-                         dict(config.get("initial_condition", {})))
+    cfg = SvZeroDConfig(net, types, period, cycles, pts, bool(sim.get("steady_initial", True)),
+                        bool(sim.get("output_all_cycles", False)), interval,
+                        bool(sim.get("output_variable_based", False)), bool(sim.get("output_mean_only", False)),
+                        dict(config.get("initial_condition", {})))
+    _check_output_size(cfg)
+    return cfg
+
+
+def _whole(sim: dict, key: str, minimum: int, default=None) -> int:
+    """A whole-number simulation parameter (an int, or a float like 2.0), at least ``minimum``: one line otherwise."""
+    v = sim.get(key, default)
+    if v is None:
+        raise NetworkError(f"svZeroD config: simulation_parameters lacks {key!r}; add it")
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise NetworkError(f"svZeroD config: simulation_parameters {key!r} must be a whole number, got {v!r}")
+    if v < minimum:
+        raise NetworkError(f"svZeroD config: simulation_parameters {key!r} must be at least {minimum}, got {v}")
+    if v > INT32_MAX:
+        raise NetworkError(f"svZeroD config: simulation_parameters {key!r} = {v:,} is above the limit of "
+                           f"{INT32_MAX:,} (int32 counts under jit); use a smaller number")
+    return v
+
+
+def _output_times(cfg: SvZeroDConfig) -> int:
+    """How many times `run_svzerod` reports (without building them)."""
+    n = cfg.points_per_cycle
+    if cfg.output_all_cycles:
+        return ((n - 1) * cfg.cycles) // cfg.output_interval + 1
+    return (n - 1) // cfg.output_interval + 2
+
+
+def _check_output_size(cfg: SvZeroDConfig) -> None:
+    """Output times x values per time against int32 and memory, before any array of times is made: one line."""
+    from ..._sizes import INT32_MAX as limit
+    from ..._sizes import SizeError, check_bytes
+
+    k = _output_times(cfg)
+    per = 2 * len(cfg.network.connections) + len(cfg.block_types) + 1   # pressure and flow per connection, states
+    what = (f"svZeroD config: number_of_time_pts_per_cardiac_cycle {cfg.points_per_cycle:,}"
+            + (f" x number_of_cardiac_cycles {cfg.cycles:,}" if cfg.output_all_cycles else "")
+            + (f" / output_interval {cfg.output_interval:,}" if cfg.output_interval > 1 else "") + f" = {k:,} output times")
+    fix = ("use fewer number_of_time_pts_per_cardiac_cycle" + (", fewer cycles or output_all_cycles false"
+                                                                if cfg.output_all_cycles else "")
+           + " or a larger output_interval")
+    if k > limit:
+        raise NetworkError(f"{what}, above the limit of {limit:,} (int32 indices under jit); {fix}")
+    try:
+        check_bytes(float(k) * per * (8 + 8 + 20), what=f"{what} x {per} values (8 B on the device + 8 B on the host + "
+                                                      "~20 B of CSV text each)", fix=fix)
+    except SizeError as e:
+        raise NetworkError(str(e)) from None
 
 
 def _initial_state(cfg: SvZeroDConfig, model: ZeroDModel, dtype):
@@ -409,6 +463,7 @@ class SvZeroDResult:
 def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dtype=None) -> SvZeroDResult:
     """Run like ``svzerodsolver``: ``cycles`` cycles from the (steady or given) initial state, observed at the
     configuration's time points (the last cycle, shifted to start at 0, unless output_all_cycles)."""
+    _check_output_size(cfg)   # (read_svzerod checked it; again for a config built or changed by hand)
     model = cfg.network.compile()
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
     integ = integrator or Integrator.adaptive(rtol=1e-8 if dtype == jnp.float64 else 1e-5,
