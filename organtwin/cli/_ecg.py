@@ -236,15 +236,14 @@ def ecg(
         if not (math.isfinite(v) and v > 0):
             raise typer.BadParameter(f"{name} must be positive, got {v}")
     t_start = time.perf_counter()
-    import jax.numpy as jnp
-    import numpy as np
-
+    from ..io import check_output_folder
     from ._flow import _parse_regions
 
     lv_ids, rv_ids = _parse_regions(lv_regions, "--lv-regions"), _parse_regions(rv_regions, "--rv-regions")
-    from ..io import check_output_folder
-
     check_output_folder(out, inputs=[source, electrodes])  # before any heavy work: refuse a folder we may not replace
+    import jax.numpy as jnp
+    import numpy as np
+
     el = None if electrodes is None else _read_electrodes(electrodes)  # before any heavy work
     if source.is_dir():
         mesh, times, vm = _vm_from_run(source)

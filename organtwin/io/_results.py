@@ -384,7 +384,7 @@ def _enclosing_results(folder: Path) -> Path | None:
     return None
 
 
-def check_output_folder(folder, *, inputs: Sequence = (), option: str = "--out") -> Path:
+def check_output_folder(folder, *, inputs: Sequence = (), option: str = "--out", _contents: bool = True) -> Path:
     """Check that results can go to ``folder`` (call it before the work): it does not exist, is empty, or holds only
     organtwin's own files (its manifest: module docstring); it is not inside another results folder, not the current
     folder, holds no input; and it (or its nearest existing parent) can be written. Raises `ResultsError` (one line:
@@ -413,7 +413,7 @@ def check_output_folder(folder, *, inputs: Sequence = (), option: str = "--out")
         if not folder.is_dir():
             raise ResultsError(f"{option} {given}: exists and is a file, not a folder; choose another output folder",
                                meant=folder)
-        way, why = _in_the_way(folder)
+        way, why = _in_the_way(folder) if _contents else ([], "")
         if way:
             raise ResultsError(f"{option} {given}: the folder holds other files, {why}: {_way_text(way)}; organtwin "
                                f"replaces a folder only when it holds nothing but its own results: choose another "
@@ -458,11 +458,12 @@ def results_folder(folder, *, kind: str | None = None):
     (replacing an earlier organtwin results folder there: module docstring), on failure it is removed.
 
     Raises `ResultsError` (one line) if the folder cannot be written; the original exception of a failed writer is
-    turned into one line saying that nothing was written. If files not organtwin's appeared in ``folder`` while the
-    work went on, nothing there is touched: the new results go to ``<folder>-new`` and the error says so. An interrupt
-    gets a note saying what was kept.
+    turned into one line saying that nothing was written. If ``folder`` holds files not organtwin's (commands refuse
+    that before their work with `check_output_folder`; they may also have appeared while the work went on), nothing
+    there is touched: the new results, complete, go to ``<folder>-new`` and the error says so. An interrupt gets a
+    note saying what was kept.
     """
-    check_output_folder(folder)
+    check_output_folder(folder, _contents=False)  # what is in the folder is checked when the results are complete
     final = _abs(folder)
     parent, name = final.parent, final.name
     earlier = final.is_dir() and any(final.iterdir())
@@ -500,9 +501,8 @@ def results_folder(folder, *, kind: str | None = None):
                     aside = _free_sibling(parent, name)
                     os.replace(tmp, aside)
                     placed = True
-                    raise ResultsError(f"--out {folder}: while organtwin worked, other files appeared in it ({why}: "
-                                       f"{_way_text(way)}); nothing there was touched: the new results are in "
-                                       f"{aside}", meant=final)
+                    raise ResultsError(f"--out {folder}: the folder holds other files ({why}: {_way_text(way)}); "
+                                       f"nothing there was touched: the new results are in {aside}", meant=final)
                 old = Path(tempfile.mkdtemp(prefix=_temp_prefix(name), suffix=".old", dir=parent))
                 os.rmdir(old)  # a unique free name; os.replace puts the earlier folder (or a link to one) there
                 os.replace(final, old)  # same parent: no '..' update, works for a read-only folder too
