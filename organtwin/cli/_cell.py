@@ -138,7 +138,10 @@ def cell(
 
     for path, option in ((out, "--out"), (png, "--png")):  # before the simulation: nothing runs that cannot be written
         if path is not None:
-            check_output_file(path, option)
+            try:
+                check_output_file(path, option)
+            except OSError as e:  # a bad command line (exit 2), as before
+                raise typer.BadParameter(str(e)) from None
     if out is not None and png is not None and out.expanduser().resolve() == png.expanduser().resolve():
         raise typer.BadParameter(f"--out and --png name the same file ({out}); give two different paths")
 

@@ -80,6 +80,8 @@ class _Carry(eqx.Module):
     cg_iters: jax.Array
     cg_failed: jax.Array
     dV_prev: jax.Array | None  # the last diffusion increment (iterative diffusion: predicts the next one)
+    bad_step: jax.Array  # the first step after which Vm was non-finite somewhere (-1: none), and the first such node
+    bad_node: jax.Array
 
 
 def initial_state(tissue: Tissue, *, t0: float = 0.0, dtype=None) -> MonodomainState:
@@ -153,7 +155,12 @@ def _step(p: _Problem, c: _Carry) -> _Carry:
     if snaps is not None:
         hit = p.snap_steps == c.step + 1
         snaps = jax.lax.cond(jnp.any(hit), lambda b: b.at[jnp.argmax(hit)].set(V), lambda b: b, snaps)
-    return _Carry(c.step + 1, V, s, act, rep, count, last, snaps, c.cg_iters + iters, c.cg_failed | failed, dV)
+    nonfinite = ~jnp.isfinite(V)
+    first = (c.bad_step < 0) & jnp.any(nonfinite)
+    bad_step = jnp.where(first, c.step, c.bad_step)
+    bad_node = jnp.where(first, jnp.argmax(nonfinite).astype(jnp.int32), c.bad_node)
+    return _Carry(c.step + 1, V, s, act, rep, count, last, snaps, c.cg_iters + iters, c.cg_failed | failed, dV,
+                  bad_step, bad_node)
 
 
 def _guarded_step(p: _Problem, c: _Carry) -> _Carry:
@@ -282,6 +289,7 @@ def _setup(tissue: Tissue, stimuli, initial: MonodomainState, probes, snap_steps
         snaps=snaps, cg_iters=jnp.zeros((), jnp.int32), cg_failed=jnp.zeros((), bool),
         dV_prev=(None if not diffusion.uses_guess else jnp.zeros(n, dtype) if initial.diffusion_increment is None
                  else jnp.asarray(initial.diffusion_increment, dtype)),
+        bad_step=jnp.full((), -1, jnp.int32), bad_node=jnp.full((), -1, jnp.int32),
     )
     selects = jnp.any(masks > 0, axis=1)
     first_probe = None if probes is None else _probe_values(problem, V0)[None]
@@ -311,7 +319,7 @@ def _finish(problem: _Problem, carry: _Carry, traces, snap_index, *, n_steps: in
         last_activation=carry.last, snapshot_times=snapshot_times, snapshots=snapshots, probe_times=probe_times,
         probes=probes, final=final, cg_iterations=carry.cg_iters,
     )
-    return outputs, carry.cg_failed, jnp.all(jnp.isfinite(carry.V))
+    return outputs, carry.cg_failed, carry.bad_step < 0, (carry.bad_step, carry.bad_node)
 
 
 def simulate_monodomain(
@@ -365,8 +373,15 @@ def simulate_monodomain(
         A `MonodomainResult`.
 
     Raises:
-        ValueError: dt above the explicit stability limit (one line, naming the limit), bad times, stimuli selecting no
-            node, probes outside the mesh.
+        ValueError: dt above the explicit stability limit (one line, naming the limit), dt longer than half an ionic
+            model's upstroke (`organtwin.ionic.check_time_step`; longer than a fifth of it warns), bad times, stimuli
+            selecting no node, probes outside the mesh.
+        RuntimeError (``throw``): Vm became non-finite: the time (ms), the first node and its coordinates (mm), the
+            states non-finite there, and the likely cause (a stimulus far beyond physiological, the time step, else
+            the parameters); eager runs stop within 10 chunks of the divergence. Under jit: an EquinoxRuntimeError.
+
+    Warns (eager, theta scheme): when the wavefront crosses a mesh edge in under two time steps (measured from the
+    activation times): the time step, not the tissue, then sets the activation times.
     """
     if not isinstance(tissue, Tissue):
         raise TypeError(f"simulate_monodomain: tissue must be a Tissue (Tissue.from_mesh), got {type(tissue).__name__}")
@@ -389,6 +404,10 @@ def simulate_monodomain(
     dt = float(dt)
     if not (math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a positive time step in ms, got {dt}")
+    from ..ionic import check_time_step
+
+    for model in tissue.models:  # the reaction step must sample each model's upstroke (refused / warned)
+        check_time_step(model, dt, where="dt")
     dtype = tissue.dtype if dtype is None else jnp.dtype(dtype)
     if tissue.dtype != dtype:
         tissue = tissue.astype(dtype)
@@ -433,6 +452,18 @@ def simulate_monodomain(
         )
     if worst is not None and (w := _concrete(worst)) is not None:
         check_inside(probes, w)
+    amps = _concrete(problem.amplitudes)
+    if amps is not None and amps.size:  # a stimulus far beyond physiological: say so before the run
+        from ..ionic import stimulus_advice
+
+        k = int(np.argmax(np.abs(amps)))
+        advice = stimulus_advice(float(amps[k]), dt, tissue.models[0])
+        if advice is not None:
+            import warnings
+
+            from .._errors import MeshWarning
+
+            warnings.warn(f"stimulus {k} ({stimuli[k].region.describe()}): {advice}", MeshWarning, stacklevel=2)
     if explicit and not traced:
         lim = host_stability_limit(jax.lax.stop_gradient(tissue), jax.lax.stop_gradient(problem.ops), dt)
         if dt > lim:
@@ -469,23 +500,105 @@ def simulate_monodomain(
             carry, ys = _advance_top(problem, carry, 1, chunk_blocks, every, checkpoint, guard and last)
             if ys is not None:
                 traces.append(ys)
+            if throw and k % _DIVERGENCE_POLL == _DIVERGENCE_POLL - 1 and not last and int(carry.bad_step) >= 0:
+                # a diverged run stops here (one sync every _DIVERGENCE_POLL chunks): the rest would be NaN
+                raise RuntimeError(_divergence_message(tissue, stimuli, problem, carry, dt, diffusion))
             if progress is not None:
                 progress(min((k + 1) * chunk_steps, n_steps), n_steps)
 
     # ---- results and outcome checks
-    outputs, cg_failed, finite = _finish(problem, carry, traces, snap_index, n_steps=n_steps, every=every)
+    outputs, cg_failed, finite, _ = _finish(problem, carry, traces, snap_index, n_steps=n_steps, every=every)
     if throw:
         failed_c, finite_c = _concrete(cg_failed), _concrete(finite)
         if failed_c is not None:
+            if not bool(finite_c):  # first: a NaN also stops the CG, and the divergence is the cause
+                raise RuntimeError(_divergence_message(tissue, stimuli, problem, carry, dt, diffusion))
             if bool(failed_c):
                 raise RuntimeError(
                     f"the theta scheme's CG did not converge within max_steps={getattr(diffusion, 'max_steps', '?')} "
                     "iterations in some step; raise ThetaScheme(max_steps=...) or loosen rtol"
                 )
-            if not bool(finite_c):
-                raise RuntimeError("the simulation diverged (non-finite Vm): reduce dt")
         else:
-            V = eqx.error_if(outputs["final"].V, cg_failed, "the theta scheme's CG did not converge in some step")
-            V = eqx.error_if(V, ~finite, "the simulation diverged (non-finite Vm): reduce dt")
+            V = eqx.error_if(outputs["final"].V, ~finite, "the simulation diverged (non-finite Vm); run it eagerly "
+                             "(outside jit) for the time, node and likely cause (a stimulus far beyond physiological, "
+                             "or dt too long for the ionic model's upstroke)")
+            V = eqx.error_if(V, cg_failed, "the theta scheme's CG did not converge in some step")
             outputs["final"] = eqx.tree_at(lambda s: s.V, outputs["final"], V)
+    if not traced and outputs["activation"] is not None and not isinstance(diffusion, ExplicitLumped):
+        _check_front_sampling(tissue, outputs["activation"], dt)
     return MonodomainResult(**outputs, n_steps=n_steps, dt=dt)
+
+
+_DIVERGENCE_POLL = 10  # eager runs look for a divergence every this many chunks (one device sync each)
+
+
+def _divergence_message(tissue: Tissue, stimuli, problem: _Problem, carry: _Carry, dt: float, diffusion) -> str:
+    """One line for a run whose Vm became non-finite: the time (ms), the node and its coordinates (mm), the states
+    that are non-finite there too, and the likely cause (the stimulus, the time step, or else the parameters)."""
+    from ..ionic import check_time_step, nonfinite_message, stimulus_advice
+
+    step, node = int(carry.bad_step), int(carry.bad_node)
+    t = float(np.asarray(problem.t0)) + (step + 1) * dt
+    point = np.asarray(jax.lax.stop_gradient(tissue.points))[node]
+    group = next((g for g, nodes in enumerate(tissue.model_nodes) if np.any(np.asarray(nodes) == node)), 0)
+    model = tissue.models[group]
+    field = "Vm"
+    local = np.flatnonzero(np.asarray(tissue.model_nodes[group]) == node)
+    if local.size:
+        s = np.asarray(carry.states[group])[:, int(local[0])]
+        names = [n for n, v in zip(model.state_names, s) if not np.isfinite(v)]
+        if names:
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            field += f" (and {', '.join(names[:3])}{more} by the end)"
+    cause = None
+    amps = np.abs(np.asarray(jax.lax.stop_gradient(problem.amplitudes)))
+    if amps.size:
+        k = int(np.argmax(amps))
+        cause = stimulus_advice(float(amps[k]), dt, model)
+        if cause is not None:
+            cause = f"stimulus {k} ({stimuli[k].region.describe()}): {cause}"
+    if cause is None and isinstance(diffusion, ExplicitLumped) and not diffusion.check_stability:
+        lim = host_stability_limit(jax.lax.stop_gradient(tissue), jax.lax.stop_gradient(problem.ops), dt)
+        if dt > lim:
+            cause = (f"dt {_fmt(dt)} ms exceeds the explicit stability limit {_fmt(lim)} ms of this mesh (the check was "
+                     f"off: ExplicitLumped(check_stability=False)); use dt <= {_fmt(lim)} or diffusion=ThetaScheme()")
+    if cause is None:
+        try:
+            check_time_step(model, dt, warn=False)
+            cause = (f"the stimulus ({float(amps.max()) if amps.size else 0:.3g} µA/µF) and dt ({dt:g} ms) are within "
+                     f"range for {type(model).__name__}: check the conductivities and the model parameters")
+        except ValueError as e:
+            cause = str(e)
+    return nonfinite_message("the simulation diverged", time_ms=t, index=node, field=field, point=point,
+                             cause=cause)
+
+
+def _check_front_sampling(tissue: Tissue, activation, dt: float) -> None:
+    """Warn when the wavefront crosses a mesh edge in under two time steps (the theta scheme allows such dt): the
+    median, over edges whose two ends activated, of the activation time difference is what was measured."""
+    act = np.asarray(jax.lax.stop_gradient(activation), np.float64)
+    tets = np.asarray(tissue.geometry.tets)
+    if tets.size == 0 or not np.isfinite(act).any():
+        return
+    pairs = np.concatenate([tets[:, [a, b]] for a, b in ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))])
+    da = np.abs(act[pairs[:, 0]] - act[pairs[:, 1]])
+    ok = np.isfinite(da)
+    if ok.sum() < 10:
+        return
+    pts = np.asarray(jax.lax.stop_gradient(tissue.points), np.float64)
+    h = np.linalg.norm(pts[pairs[ok, 0]] - pts[pairs[ok, 1]], axis=1)
+    slowness = float(np.percentile(da[ok] / np.maximum(h, 1e-300), 90))  # ms/mm along the front's direction
+    if not slowness > 0:
+        return
+    edge = float(np.median(h))
+    cross = edge * slowness
+    if cross < 2.0 * dt:
+        import warnings
+
+        from .._errors import MeshWarning
+
+        warnings.warn(
+            f"the wavefront ({1 / slowness:.3g} m/s, measured from the activation times) crosses a mesh edge (median "
+            f"{edge:.3g} mm) in ~{cross:.3g} ms, under two time steps of {dt:g} ms: activation times are set by the "
+            f"time step, not the tissue; use dt <= {cross / 4:.2g} ms (four steps per edge)", MeshWarning,
+            stacklevel=3)

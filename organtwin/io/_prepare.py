@@ -287,6 +287,18 @@ def _models(config: CaseConfig, mesh) -> tuple[dict, dict]:
     return models, names
 
 
+def _check_dt_against_models(config: CaseConfig, models: dict, names: dict) -> None:
+    """The time step must sample every model's upstroke (organtwin.ionic.check_time_step: refused above half of it,
+    warned above a fifth), for ep check as for ep run, before any conductivity is tuned with that dt."""
+    from ..ionic import check_time_step
+
+    for rid in sorted(models, key=str):
+        try:
+            check_time_step(models[rid], config.simulation.dt, where="dt:", name=names.get(rid))
+        except ValueError as e:
+            raise config.error("simulation", _line(e)) from None
+
+
 # ====================================================================================================== stimuli, record
 def _stimulus(spec: StimulusSpec):
     from ..ep import Box, NamedSurface, NodeSet, Sphere, Stimulus, StimulusUnits
@@ -468,6 +480,7 @@ def prepare_case(config: CaseConfig, *, log: Callable[[str], None] | None = None
         say("rule-based fibres (Bayer et al. 2012) ...")
     mesh = _fibres_after_regions(config, mesh)
     models, names = _models(config, mesh)
+    _check_dt_against_models(config, models, names)
     diffusion, splitting = _diffusion(config)
     conductivity, tuned = _conductivity(config, mesh, models, names, dtype=dtype, diffusion=diffusion, say=say)
 

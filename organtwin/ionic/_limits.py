@@ -36,7 +36,7 @@ def _nice(x: float) -> str:
     if not x > 0:
         return f"{x:.3g}"
     e = math.floor(math.log10(x)) - 1
-    v = math.floor(x / 10**e) * 10**e
+    v = math.floor(x / 10**e + 1e-9) * 10**e
     return f"{v:.{max(0, -e)}f}"
 
 
@@ -67,10 +67,10 @@ def check_time_step(model, dt: float, *, where: str = "dt", name: str | None = N
             f"dt <= {_nice(good)} ms"
         )
     if dt > good:
-        text = (f"{where} {dt:g} ms samples the upstroke of {name} (~{tau:g} ms) in fewer than {WARN_FRACTION:g} steps: "
+        text = (f"dt {dt:g} ms samples the upstroke of {type(model).__name__} (~{tau:g} ms) in fewer than {WARN_FRACTION:g} steps: "
                 f"peak and dV/dt max are off (ten Tusscher: +13 mV at 0.1 ms); dt <= {_nice(good)} ms resolves it")
-        if warn:
-            warnings.warn(text, MeshWarning, stacklevel=2)
+        if warn:  # stacklevel 1: the same text is shown once per process (a case's check, then its run)
+            warnings.warn(text, MeshWarning, stacklevel=1)
         return text
     return None
 
