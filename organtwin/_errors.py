@@ -21,3 +21,8 @@ class MeshWarning(UserWarning):
 
 class NetworkError(OrgantwinError, ValueError):
     """A 0D circulation network is malformed (unknown block, dangling port, unsupported topology, bad parameter)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop by SIGTERM. A KeyboardInterrupt, so every cleanup an interrupt runs (``finally``,
+    all-or-nothing results folders) runs for it too; the command line exits with 143 instead of 130."""

@@ -14,6 +14,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from .._errors import Terminated as _Terminated
+from ._signals import Interrupts, console_entry, interrupted_line
+
 # typer >= 0.24 vendors click; take the exception classes from wherever typer's own live.
 _cx = sys.modules[typer.BadParameter.__module__]
 
@@ -264,17 +267,60 @@ def _warning_line(message, category, filename, lineno, file=None, line=None):
     print(f"organtwin: warning: {_one_line(message)}", file=sys.stderr, flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point. Returns/exit codes: 0 ok, 1 error in the work, 2 bad command line."""
+def _invoke(argv: list[str] | None) -> None:
+    """Run the command line through click's own context, not ``app(..., standalone_mode=False)``: typer's ``_main``
+    turns a KeyboardInterrupt into ``Exit(130)`` and then into a *returned* 130 (and any ``typer.Exit`` into a returned
+    code), which the caller would have to inspect, and the interrupt's notes (what was kept) would be lost."""
+    from typer.main import get_command
+
+    command = get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
+    with command.make_context("organtwin", args) as ctx:
+        command.invoke(ctx)
+
+
+def main(argv: list[str] | None = None, *, interrupts=None) -> int:
+    """Console entry point. Returns/exit codes: 0 ok, 1 error in the work, 2 bad command line, 130 interrupted (SIGINT,
+    Ctrl-C), 143 terminated (SIGTERM); an interrupt prints one line ``organtwin: interrupted (SIGINT): <what was kept>``
+    (`organtwin.cli._signals` says how signals are taken and why)."""
     warnings.showwarning = _warning_line
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    if interrupts is None:  # in-process use (tests): the console script (`_signals.console_entry`) brings its own
+        with Interrupts() as interrupts:
+            return main(argv, interrupts=interrupts)
+    code = _main(argv, interrupts)
+    if interrupts.signum is not None and code not in (130, 143):
+        # The signal came but the command ended first (the interrupt was held while the main thread was inside JAX):
+        # still say so, so that an interrupted run never reads as an ordinary success.
+        e = interrupts.exception
+        if not getattr(e, "__notes__", None):
+            e.add_note("the command finished before it could stop; what it printed above was done" if code == 0
+                       else "the command had already failed")
+        print(interrupted_line(e, interrupts.signum), file=sys.stderr, flush=True)
+        code = interrupts.exit_code
+    return code
+
+
+def _interrupted(e: BaseException | None, interrupts) -> int:
+    print(interrupted_line(e, interrupts.signum), file=sys.stderr, flush=True)
+    if interrupts.signum is not None:
+        return interrupts.exit_code
+    return 143 if isinstance(e, _Terminated) else 130
+
+
+def _main(argv: list[str] | None, interrupts) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        try:
+            _invoke(argv)
+        except KeyboardInterrupt as e:  # SIGINT, SIGTERM (Terminated), Ctrl-C in a prompt; every cleanup has run
+            return _interrupted(e, interrupts)
+        except typer.Abort as e:  # what click raises for Ctrl-C (or end of input) in a prompt
+            return _interrupted(e, interrupts)
+        except (Exception if interrupts.delivered else ()) as e:  # the interrupt became an error on its way out
+            interrupts.exception.add_note(f"then {type(e).__name__}: {_one_line(e)}")
+            return _interrupted(interrupts.exception, interrupts)
     except typer.Exit as e:  # --help and friends
         return int(e.exit_code or 0)
-    except typer.Abort:
-        print("organtwin: error: aborted", file=sys.stderr)
-        return 1
     except _cx.UsageError as e:
         hint = f" (see `{e.ctx.command_path} --help`)" if getattr(e, "ctx", None) is not None else ""
         print(f"organtwin: error: {_one_line(e.format_message())}{hint}", file=sys.stderr)
@@ -282,9 +328,6 @@ def main(argv: list[str] | None = None) -> int:
     except _cx.ClickException as e:
         print(f"organtwin: error: {_one_line(e.format_message())}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("organtwin: error: interrupted", file=sys.stderr)
-        return 130
     except (OSError, ValueError, KeyError, RuntimeError, TypeError, ImportError) as e:
         msg = str(e) or type(e).__name__
         if isinstance(e, OSError) and getattr(e, "filename", None) and str(e.filename) not in msg:
@@ -298,4 +341,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    """The console script (`organtwin.cli._signals.console_entry`: signal handlers first, then the imports)."""
+    console_entry()

@@ -1,0 +1,225 @@
+"""SIGINT and SIGTERM for the command line: stop cleanly, never crash.
+
+`Interrupts` (a context manager around one command) turns SIGINT into a `KeyboardInterrupt` and SIGTERM into
+`organtwin._errors.Terminated` (a KeyboardInterrupt subclass), so every cleanup an interrupt runs (``finally`` blocks, the
+all-or-nothing `organtwin.io.results_folder`, `atomic_file`) runs for both. Code that writes outputs adds a PEP 678 note
+to the interrupt saying what was kept; the entry point prints the notes on one line.
+
+Why a custom handler instead of Python's default one (which raises KeyboardInterrupt at the next bytecode, wherever that
+is). Ctrl-C used to exit 0 silently and sometimes segfault (139). Found with core dumps (``ulimit -c``, gdb):
+
+- The segfault is a teardown crash. The interrupt landed while JAX was compiling: XLA compiles on its own thread pool and
+  the main thread waits for the result, polling for signals; the KeyboardInterrupt abandoned that wait with the compile
+  still running. The process then exited normally, and ``Py_FinalizeEx``'s garbage collection destroyed the PjRt client
+  (``jax::PyClient::~PyClient`` -> ``PjRtClient::~PjRtClient`` joining its thread pool) while the worker thread was
+  still inside ``PjRtLoadedExecutable::Create`` -> ``SingleDeviceSharding::Create`` using the client's freed devices.
+- An interrupt inside the import of one of jaxlib's nanobind modules frees the half-made module, and
+  ``nanobind::detail::nb_module_free`` segfaults at once.
+- An interrupt raised inside JAX's garbage-collection callback (``_xla_gc_callback``) or any ``__del__`` is printed as
+  "Exception ignored" and lost: the command went on and exited 0.
+
+So (1) an interrupt is not raised while the main thread is inside JAX/jaxlib code or an import: it is held and raised
+from a helper thread's retry (``_thread.interrupt_main``, no OS signal) as soon as the main thread is back in other code
+(between two chunks of a simulation, between two optimiser steps); a second Ctrl-C raises at once (except inside an
+import). (2) An interrupt swallowed by a ``__del__`` or gc callback is noticed (``sys.unraisablehook``) and raised
+again. (3) After an interrupt, further signals no longer raise (the cleanup runs to its end); a third one leaves at once.
+(4) The console entry leaves an interrupted run with ``os._exit`` after flushing stdout/stderr: no interpreter teardown,
+so no destructor can race XLA threads that are still busy.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import signal
+import sys
+import threading
+import time
+
+from .._errors import Terminated
+
+__all__ = ["Interrupts", "EXIT_CODES", "console_entry", "interrupted_line"]
+
+#: Exit status of a command stopped by each signal (128 + the signal number, as shells report it).
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+_RETRY_S = 0.05   # how often a held interrupt is tried again
+_FORCE_AFTER = 3  # signals after the delivered one: the third leaves at once, cleanup or not
+
+
+def _make(signum: int) -> KeyboardInterrupt:
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+class Interrupts:
+    """Install the SIGINT/SIGTERM handlers for the duration of one command (main thread only; elsewhere a no-op).
+
+    After the command: ``signum`` is the first signal received (None if none); ``exception`` the interrupt raised for it
+    (its ``__notes__`` say what was kept), or the one still held if the command ended before it could be raised.
+    """
+
+    def __init__(self, *, on_force=None):
+        self.signum: int | None = None
+        self.exception: KeyboardInterrupt | None = None
+        self.delivered = False
+        self._held = False
+        self._presses = 0       # signals received while one is held
+        self._after = 0         # signals received after the delivered one
+        self._tick = False      # the next SIGINT/SIGTERM call is our own retry
+        self._active = False
+        self._saved: dict = {}
+        self._hook = None
+        self._prefixes: tuple[str, ...] | None = None
+        self._on_force = on_force
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------------------------------------------- context
+    def __enter__(self) -> "Interrupts":
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for s in EXIT_CODES:
+            self._saved[s] = signal.signal(s, self._handler)
+        self._hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
+        self._active = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self._active:
+            return
+        self._held = False
+        if self._thread is not None:  # no retry may reach the handlers restored below
+            self._thread.join(1.0)
+        self._tick = False
+        self._active = False
+        sys.unraisablehook = self._hook
+        for s, h in self._saved.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.signum, 130)
+
+    # ------------------------------------------------------------------------------------------------------- handler
+    def _handler(self, signum, frame) -> None:
+        if self._tick:          # our retry, not a new signal
+            self._tick = False
+            if self._held and not self._unsafe(frame, imports_only=False):
+                self._deliver()
+            return
+        if self.delivered:      # the cleanup of the first interrupt is running: let it finish
+            self._after += 1
+            if self._after >= _FORCE_AFTER and self._on_force is not None:
+                self._on_force(self)
+            return
+        if self.exception is None:
+            self.signum = signum
+            self.exception = _make(signum)
+        self._presses += 1
+        # the first signal waits for the main thread to leave JAX and imports; a second one only for imports
+        if self._unsafe(frame, imports_only=self._presses > 1):
+            self._hold()
+            return
+        self._deliver()
+
+    def _deliver(self) -> None:
+        self._held = False
+        self.delivered = True
+        raise self.exception
+
+    def _hold(self) -> None:
+        if self._held:
+            return
+        self._held = True
+        self._thread = threading.Thread(target=self._retry, name="organtwin-interrupt-retry", daemon=True)
+        self._thread.start()
+
+    def _retry(self) -> None:
+        signum = self.signum or signal.SIGINT
+        while self._held and self._active:
+            time.sleep(_RETRY_S)
+            if self._held and self._active:
+                self._tick = True
+                _thread.interrupt_main(signum)  # runs our handler in the main thread at its next bytecode; no OS signal
+
+    def _unraisable(self, unraisable) -> None:
+        exc = unraisable.exc_value
+        if self.exception is not None and exc is self.exception and self.delivered:
+            self.delivered = False   # raised inside a __del__ / gc callback and swallowed there: raise it again
+            self._presses = max(self._presses, 1)
+            self._hold()
+            return
+        if self._hook is not None:
+            self._hook(unraisable)
+
+    # ------------------------------------------------------------------------------------------------------- safety
+    def _unsafe_prefixes(self) -> tuple[str, ...]:
+        prefixes = []
+        for name in ("jax", "jaxlib"):
+            mod = sys.modules.get(name)
+            path = getattr(mod, "__file__", None)
+            if path:
+                prefixes.append(os.path.dirname(path) + os.sep)
+        if len(prefixes) == 2:  # both imported: stable from now on
+            self._prefixes = tuple(prefixes)
+        return tuple(prefixes)
+
+    def _unsafe(self, frame, *, imports_only: bool) -> bool:
+        """Is the main thread inside an import (or, unless ``imports_only``, inside JAX/jaxlib code)?"""
+        prefixes = () if imports_only else (self._prefixes or self._unsafe_prefixes())
+        f = frame
+        while f is not None:
+            name = f.f_code.co_filename
+            if name.startswith("<frozen importlib") or (prefixes and name.startswith(prefixes)):
+                return True
+            f = f.f_back
+        return False
+
+
+# ------------------------------------------------------------------------------------------------------------ entry
+def _one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
+def interrupted_line(e: BaseException | None, signum: int | None) -> str:
+    """``organtwin: interrupted (SIGINT): <what was kept>``: the interrupt's PEP 678 notes (added by the code that was
+    writing outputs, e.g. `organtwin.io.results_folder`), joined; "nothing was written" when there are none."""
+    if signum is not None:
+        name = signal.Signals(signum).name
+    else:
+        name = "SIGTERM" if isinstance(e, Terminated) else "SIGINT"
+    notes = [_one_line(n) for n in (getattr(e, "__notes__", None) or []) if str(n).strip()]
+    return f"organtwin: interrupted ({name}): {'; '.join(notes) or 'nothing was written'}"
+
+
+def leave(code: int) -> None:
+    """Flush stdout/stderr and end the process now, without the interpreter's teardown (module docstring: destroying
+    JAX's client at exit while an XLA compile it abandoned still runs on a worker thread segfaults)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed or broken pipe: nothing more to say
+            pass
+    os._exit(code)
+
+
+def _force(interrupts: Interrupts) -> None:
+    print(interrupted_line(interrupts.exception, interrupts.signum).replace(
+        "): ", "): stopped at once by a third signal, cleanup not finished; ", 1), file=sys.stderr, flush=True)
+    leave(interrupts.exit_code)
+
+
+def console_entry(argv: list[str] | None = None) -> None:
+    """The ``organtwin`` console script: take SIGINT/SIGTERM first, then import the command line (typer, and JAX with
+    the commands) and run it; an interrupted run leaves through `leave` (exit 130/143), any other through sys.exit."""
+    with Interrupts(on_force=_force) as interrupts:
+        try:
+            from ._main import main
+
+            code = main(argv, interrupts=interrupts)
+        except KeyboardInterrupt as e:  # held during the imports above and raised when they were done
+            print(interrupted_line(e, interrupts.signum), file=sys.stderr, flush=True)
+            code = interrupts.exit_code
+    if code in (130, 143):
+        leave(code)
+    sys.exit(code)
