@@ -228,7 +228,9 @@ def test_refuses_a_folder_with_other_files(folder, capsys):
     (('kind = "surface"\nname = "x0"', 'kind = "sphere"\ncentre = [0, 0, 50]\nradius = 1'),
      ["[stimulus.1] the sphere of radius 1 mm at [0.0, 0.0, 50.0] mm selects no mesh node"]),
     (('dt = "0.05 ms"', 'dt = -0.05'), ["[simulation] dt: must be positive, got -0.05 ms"]),
-    (('dt = "0.05 ms"', 'dt = 0.4'), ["[simulation] dt: 0.4 ms exceeds the explicit stability limit"]),
+    (('sigma_l = "0.3 S/m"', 'sigma_l = "30 S/m"'), ["[simulation] dt: 0.05 ms exceeds the explicit stability limit"]),
+    (('dt = "0.05 ms"', 'dt = 0.4'), ["[simulation] dt: 0.4 ms is too long for bueno-orovio-epi: its upstroke lasts "
+                                      "~0.42 ms", "use dt <= 0.084 ms"]),
     (("[simulation]", "[simulation"), ["case.toml: invalid TOML"]),
 ])
 def test_bad_cases_are_one_line_errors_and_leave_no_output(folder, capsys, edit, words):

@@ -35,7 +35,8 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 __all__ = ["ConductionVelocity", "EikonalProblem", "EikonalResult", "EikonalSite", "EikonalTissue", "eikonal_local_updates",
-           "check_velocity_range", "node_metric", "simulate_eikonal", "site_source_times", "solve_eikonal", "velocity_metric"]
+           "check_velocity_range", "node_metric", "simulate_eikonal", "site_source_times", "solve_eikonal",
+           "velocity_metric"]
 
 _BIG = 1e30  # "not yet reached" (finite, so that differences and gradients stay finite)
 
@@ -599,7 +600,8 @@ def check_velocity_range(tissue: "EikonalTissue", sites=()) -> None:
     naming the velocity, what was measured and the limit).
 
     With L the mesh's bounding-box diagonal (mm), h its shortest edge, v_min / v_max the slowest / fastest velocity
-    (m/s = mm/ms), T the latest onset and eps, max, tiny the dtype's machine epsilon, largest and smallest normal number:
+    (m/s = mm/ms), T the latest onset and eps, max, tiny the dtype's machine epsilon, largest and smallest normal
+    number:
 
     - too slow: the slowest arrival ``L / v_min`` must be below ``min(0.5e30, sqrt(max)) / 1e3`` ms (0.5e30 is the
       solver's "unreached" mark; the local solver squares lengths over velocities, so they must stay below sqrt(max));
@@ -634,8 +636,8 @@ def check_velocity_range(tissue: "EikonalTissue", sites=()) -> None:
     vmin, vmax = float(v[kmin]), float(v[kmax])
     if L > 0 and L / vmin > t_cap:
         raise ValueError(
-            f"conduction velocity {vmin:.3g} m/s ({which(kmin)}) is too slow for this mesh: the latest arrival over its "
-            f"{L:.4g} mm diagonal would be ~{L / vmin:.3g} ms, beyond what {dname} activation times can hold "
+            f"conduction velocity {vmin:.3g} m/s ({which(kmin)}) is too slow for this mesh: the latest arrival over "
+            f"its {L:.4g} mm diagonal would be ~{L / vmin:.3g} ms, beyond what {dname} activation times can hold "
             f"({t_cap:.3g} ms); use velocities >= {L / t_cap:.3g} m/s (cardiac tissue: 0.05-4 m/s)")
     t_scale = T + (L / vmin if L > 0 else 0.0)
     need = max(_PRECISION_ULPS * eps * t_scale, _RANGE_MARGIN * math.sqrt(tiny))

@@ -560,8 +560,8 @@ def _divergence_message(tissue: Tissue, stimuli, problem: _Problem, carry: _Carr
     if cause is None and isinstance(diffusion, ExplicitLumped) and not diffusion.check_stability:
         lim = host_stability_limit(jax.lax.stop_gradient(tissue), jax.lax.stop_gradient(problem.ops), dt)
         if dt > lim:
-            cause = (f"dt {_fmt(dt)} ms exceeds the explicit stability limit {_fmt(lim)} ms of this mesh (the check was "
-                     f"off: ExplicitLumped(check_stability=False)); use dt <= {_fmt(lim)} or diffusion=ThetaScheme()")
+            cause = (f"dt {_fmt(dt)} ms exceeds the explicit stability limit {_fmt(lim)} ms of this mesh (the check "
+                     f"was off: ExplicitLumped(check_stability=False)); use dt <= {_fmt(lim)} or diffusion=ThetaScheme()")
     if cause is None:
         try:
             check_time_step(model, dt, warn=False)
@@ -597,8 +597,9 @@ def _check_front_sampling(tissue: Tissue, activation, dt: float) -> None:
 
         from .._errors import MeshWarning
 
+        # two significant figures and a fixed location (stacklevel 1): repeated runs (conductivity tuning) say it once
         warnings.warn(
-            f"the wavefront ({1 / slowness:.3g} m/s, measured from the activation times) crosses a mesh edge (median "
-            f"{edge:.3g} mm) in ~{cross:.3g} ms, under two time steps of {dt:g} ms: activation times are set by the "
+            f"the wavefront (~{1 / slowness:.2g} m/s, measured from the activation times) crosses a mesh edge (median "
+            f"{edge:.2g} mm) in ~{cross:.2g} ms, under two time steps of {dt:g} ms: activation times are set by the "
             f"time step, not the tissue; use dt <= {cross / 4:.2g} ms (four steps per edge)", MeshWarning,
-            stacklevel=3)
+            stacklevel=1)

@@ -74,8 +74,8 @@ def pace_cell(
     Returns a dict of arrays: ``V`` (beats, n_rec, *shape) sampled at the start of each block (the first sample of a
     beat is the potential just before its stimulus), ``peak`` / ``dvdt_max`` (mV/ms = V/s) / ``t_upstroke`` (ms from
     the beat start, midpoint of the steepest step) per beat from every step, and the final ``V_final``, ``s_final``;
-    ``bad_step`` (the first step, counted from 0 over all beats, after which V or a state is non-finite; -1: none) and
-    ``bad_field`` (0: V, 1 + i: state i) locate a divergence.
+    ``bad_beat`` / ``bad_step`` (the beat, and the step within it counted from 0, after which V or a state first was
+    non-finite; -1: never) and ``bad_field`` (0: V, 1 + i: state i) locate a divergence.
 
     ``compensated`` (default: on for float32) accumulates the steps with Kahan summation: in float32 a step's increment
     can be below half an ulp of the state (the diastolic drift of V near -84 mV at dt = 0.01 ms, the slow change of
@@ -98,7 +98,7 @@ def pace_cell(
         return t, (t - x) - y
 
     def step(carry, _):
-        (V, s, cV, cs, k, vmax, dvmax, kup), (b, bad, badf) = carry
+        (V, s, cV, cs, k, vmax, dvmax, kup), (b, bad, badb, badf) = carry
         istim = jnp.where(k < stim_steps, amp, jnp.zeros((), dtype))
         dV, ds = reaction_increments(model, V, s, dt, istim)
         Vn, cV = add(V, dV, cV)
@@ -108,10 +108,11 @@ def pace_cell(
         # the first non-finite step and field (V first, then the states in order): where a divergence began
         ok = jnp.stack([jnp.all(jnp.isfinite(Vn))] + [jnp.all(jnp.isfinite(sn[i])) for i in range(sn.shape[0])])
         first = bad < 0
-        bad = jnp.where(first & ~jnp.all(ok), b * steps_per_beat + k, bad)
+        bad = jnp.where(first & ~jnp.all(ok), k, bad)
+        badb = jnp.where(first & ~jnp.all(ok), b, badb)
         badf = jnp.where(first & ~jnp.all(ok), jnp.argmin(ok).astype(jnp.int32), badf)
         carry = (Vn, sn, cV, cs, k + 1, jnp.maximum(vmax, Vn), jnp.where(steeper, slope, dvmax), jnp.where(steeper, k, kup))
-        return (carry, (b, bad, badf)), None
+        return (carry, (b, bad, badb, badf)), None
 
     def block(carry, _):
         V = carry[0][0]
@@ -122,20 +123,22 @@ def pace_cell(
         block = jax.checkpoint(block, prevent_cse=False)
 
     def beat(state, b):
-        V, s, cV, cs, bad, badf = state
+        V, s, cV, cs, bad, badb, badf = state
         neg_inf = jnp.full(jnp.shape(V), -jnp.inf, dtype)
         carry0 = (V, s, cV, cs, jnp.zeros((), jnp.int32), neg_inf, neg_inf, jnp.zeros(jnp.shape(V), jnp.int32))
-        ((V, s, cV, cs, _, vmax, dvmax, kup), (_, bad, badf)), V_rec = jax.lax.scan(
-            block, (carry0, (b, bad, badf)), None, length=n_rec)
+        ((V, s, cV, cs, _, vmax, dvmax, kup), (_, bad, badb, badf)), V_rec = jax.lax.scan(
+            block, (carry0, (b, bad, badb, badf)), None, length=n_rec)
         t_up = (kup.astype(dtype) + 0.5) * dt
-        return (V, s, cV, cs, bad, badf), (V_rec, vmax, dvmax, t_up)
+        return (V, s, cV, cs, bad, badb, badf), (V_rec, vmax, dvmax, t_up)
 
     V = jnp.asarray(V, dtype)
     s = jnp.asarray(s, dtype)
     minus1 = jnp.full((), -1, jnp.int32)
-    init = (V, s, jnp.zeros_like(V), jnp.zeros_like(s), minus1, minus1)
-    (V, s, _, _, bad, badf), (V_rec, peak, dvdt, t_up) = jax.lax.scan(beat, init, jnp.arange(beats, dtype=jnp.int32))
-    return dict(V=V_rec, peak=peak, dvdt_max=dvdt, t_upstroke=t_up, V_final=V, s_final=s, bad_step=bad, bad_field=badf)
+    init = (V, s, jnp.zeros_like(V), jnp.zeros_like(s), minus1, minus1, minus1)
+    beat_index = jnp.arange(beats, dtype=jnp.int32)
+    (V, s, _, _, bad, badb, badf), (V_rec, peak, dvdt, t_up) = jax.lax.scan(beat, init, beat_index)
+    return dict(V=V_rec, peak=peak, dvdt_max=dvdt, t_upstroke=t_up, V_final=V, s_final=s, bad_beat=badb, bad_step=bad,
+                bad_field=badf)
 
 
 @eqx.filter_jit
@@ -227,10 +230,9 @@ def ap_features(t: ArrayLike, V: ArrayLike, *, bcl: float | None = None) -> dict
     return _features(t, V, float(np.max(V)), float(slopes[k]), float(0.5 * (t[k] + t[k + 1])))
 
 
-def _divergence(model, bad: int, field: int, dt: float, n_beat: int, stim_steps: int, amp: float) -> str:
-    """The one-line message of a single-cell run whose state became non-finite after step ``bad``."""
+def _divergence(model, beat: int, k: int, field: int, dt: float, bcl: float, stim_steps: int, amp: float) -> str:
+    """The one-line message of a single-cell run whose state became non-finite after step ``k`` of beat ``beat``."""
     name = "Vm" if field == 0 else f"state {model.state_names[field - 1]!r}"
-    beat, k = divmod(bad, n_beat)
     cause = stimulus_advice(amp, dt, model)
     if cause is None:
         during = "during the stimulus" if k < stim_steps else f"{(k + 1) * dt:g} ms after the beat's stimulus"
@@ -238,7 +240,8 @@ def _divergence(model, bad: int, field: int, dt: float, n_beat: int, stim_steps:
         hint = f"; dt <= {limits[0]:.3g} ms samples its upstroke" if limits else ""
         cause = (f"it diverged {during}: check the model parameters and the stimulus, or lower dt (now {dt:g} ms"
                  f"{hint})")
-    return nonfinite_message(f"{type(model).__name__} single cell", time_ms=(bad + 1) * dt, index=0, kind="cell",
+    return nonfinite_message(f"{type(model).__name__} single cell", time_ms=beat * bcl + (k + 1) * dt, index=0,
+                             kind="cell",
                              field=name, cause=f"beat {beat + 1}; {cause}")
 
 
@@ -289,7 +292,9 @@ def simulate_cell(
         raise ValueError(f"dt must be a positive number of ms, got {dt}")
     amp = float(model.default_stimulus[0] if stim_amplitude is None else stim_amplitude)
     dur = float(model.default_stimulus[1] if stim_duration is None else stim_duration)
-    if dur <= 0 or dur >= bcl:
+    if not math.isfinite(amp):
+        raise ValueError(f"stim_amplitude must be a finite number of µA/µF, got {amp}")
+    if not (dur > 0 and dur < bcl):
         raise ValueError(f"stim_duration must be between 0 and bcl ({bcl:g} ms), got {dur:g}")
     _check_cell_sizes(bcl, dt, beats, record_every, dtype)  # before any count becomes a loop or an array
     n_beat = _steps_per(bcl, dt, "bcl")
@@ -312,7 +317,8 @@ def simulate_cell(
     out = _pace_jit(model, V, s, jnp.asarray(dt, dtype), jnp.asarray(amp, dtype), n_beat, beats, stim_steps, rec)
     out = jax.tree_util.tree_map(np.asarray, out)
     if int(out["bad_step"]) >= 0:  # before anything is written or printed: where and when it diverged, and why
-        raise RuntimeError(_divergence(model, int(out["bad_step"]), int(out["bad_field"]), dt, n_beat, stim_steps, amp))
+        raise RuntimeError(_divergence(model, int(out["bad_beat"]), int(out["bad_step"]), int(out["bad_field"]), dt,
+                                       float(bcl), stim_steps, amp))
     n_rec = n_beat // rec
     t = (np.arange(beats)[:, None] * bcl + np.arange(n_rec)[None, :] * (rec * dt)).ravel()
     return CellTrace(

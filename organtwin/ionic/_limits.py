@@ -8,8 +8,8 @@ reaction step (Rush–Larsen gates, forward Euler for V) must sample it:
 - ``dt > tau_up / 2`` (the upstroke falls within two steps) is refused: measured on a paced cell, ten Tusscher's peak is
   29 mV too high at dt = 0.2 ms (tau_up 0.33) and 120 mV at 0.5 ms; Aliev–Panfilov (tau_up 14 ms) and
   Mitchell–Schaeffer (2.5 ms) give NaN at dt = 10 and 2.5 ms; Fenton–Karma (2.3 ms) loses its action potential at 2 ms.
-- ``dt > tau_up / 5`` warns: ten Tusscher's peak is 13 mV off at dt = 0.1 ms (tau_up / 3.3), Bueno-Orovio's dV/dt max 20 %
-  at 0.1 ms; at tau_up / 5 and below the peak is within ~5 mV and APD90 within 1 %.
+- ``dt > tau_up / 5`` warns: ten Tusscher's peak is 13 mV off at dt = 0.1 ms (tau_up / 3.3), Bueno-Orovio's dV/dt
+  max 20 % at 0.1 ms; at tau_up / 5 and below the peak is within ~5 mV and APD90 within 1 %.
 
 The stimulus range: a step's stimulus increment ``amplitude * dt`` far above an action potential's amplitude (~100 mV)
 drives V out of every model's range (exponentials overflow); `stimulus_advice` names it as the likely cause.
@@ -67,8 +67,8 @@ def check_time_step(model, dt: float, *, where: str = "dt", name: str | None = N
             f"dt <= {_nice(good)} ms"
         )
     if dt > good:
-        text = (f"dt {dt:g} ms samples the upstroke of {type(model).__name__} (~{tau:g} ms) in fewer than {WARN_FRACTION:g} steps: "
-                f"peak and dV/dt max are off (ten Tusscher: +13 mV at 0.1 ms); dt <= {_nice(good)} ms resolves it")
+        text = (f"dt {dt:g} ms samples the upstroke of {type(model).__name__} (~{tau:g} ms) in fewer than "
+                f"{WARN_FRACTION:g} steps: peak and dV/dt max are off (ten Tusscher: +13 mV at 0.1 ms); dt <= {_nice(good)} ms resolves it")
         if warn:  # stacklevel 1: the same text is shown once per process (a case's check, then its run)
             warnings.warn(text, MeshWarning, stacklevel=1)
         return text
