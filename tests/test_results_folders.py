@@ -120,7 +120,7 @@ def test_folders_from_before_the_manifest(tmp_path):
 
 def test_nested_folders_and_inputs_are_refused(tmp_path, monkeypatch):
     run = _write(tmp_path / "run", {"vm.pvd": "x"})
-    with pytest.raises(ResultsError, match=r"inside the organtwin results folder .*run, which its next run replaces whole"):
+    with pytest.raises(ResultsError, match=r"inside the organtwin results folder .*run, which its next run replaces"):
         check_output_folder(run / "ecg")
     with pytest.raises(ResultsError, match="inside the organtwin results folder"):
         check_output_folder(run / "a" / "b")

@@ -88,9 +88,9 @@ def ecg_placement(mesh, *, lv=None, rv=None):
 
 def compute_ecg(mesh, times, vm, *, electrodes: dict | None = None, placement=None, sigma_i: float = 0.1,
                 sigma_b: float = 0.2, torso: bool = False, source: str = "", lv=None, rv=None) -> dict:
-    """The 12-lead ECG of Vm (times, nodes) on ``mesh``, nothing written: ``{"signal": (times (k,) ms, leads (k, 12) mV),
-    "doc" (what features.json holds), "subtitle", "source", "method", "placement", "amplitudes"}`` and the features
-    (`organtwin.ecg.ecg_features`).
+    """The 12-lead ECG of Vm (times, nodes) on ``mesh``, nothing written: ``{"signal": (times (k,) ms, leads (k, 12)
+    mV), "doc" (what features.json holds), "subtitle", "source", "method", "placement", "amplitudes"}`` and the
+    features (`organtwin.ecg.ecg_features`).
     ``placement``: a `ChestPlacement` already computed (`ecg_placement`), else it is computed here."""
     import jax.numpy as jnp
     import numpy as np
@@ -284,4 +284,5 @@ def ecg(
                       source=str(source), lv=lv_ids, rv=rv_ids)
     for line in ecg_report_lines(feats, what, mesh.n_nodes):
         print(line, flush=True)
-    print(f"wrote {out}: ecg.csv, features.json, ecg.png, summary.json in {time.perf_counter() - t_start:.1f} s", flush=True)
+    print(f"wrote {out}: ecg.csv, features.json, ecg.png, summary.json in {time.perf_counter() - t_start:.1f} s",
+          flush=True)

@@ -147,7 +147,8 @@ def run(
 
     t0 = time.perf_counter()
     config = _load(case, fibres)
-    check_output_folder(out, inputs=[case])  # before the run: refuse a folder we could not write or may not replace
+    # before the run: refuse a folder we could not write, may not replace, or that holds the case's own files
+    check_output_folder(out, inputs=[case, config.mesh.path, config.fibres.path])
     if ecg:
         every = config.record.snapshot_every
         if every is None or every > 2.0:
@@ -259,6 +260,10 @@ def tune_cv(
         raise typer.BadParameter(f"--cv must be positive velocities in m/s, got {cv}")
     if not edge_length > 0:
         raise typer.BadParameter(f"--edge-length must be a positive length in mm, got {edge_length}")
+    if json_out is not None:
+        from ..io import check_output_file
+
+        check_output_file(json_out, "--json")  # before the tuning runs
     m = model_from_name(model)
     d = ThetaScheme() if diffusion == "theta" else ExplicitLumped()
     rows = []

@@ -127,7 +127,8 @@ def _abs(path) -> Path:
 
 # ====================================================================================================== temporary names
 _DISK_FULL = {_errno.ENOSPC, getattr(_errno, "EDQUOT", _errno.ENOSPC)}
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<host>[A-Za-z0-9-]*)\.[A-Za-z0-9_]+\.(?P<kind>partial|old|tmp)$")
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<host>[A-Za-z0-9-]*)\.[A-Za-z0-9_]+"
+                        r"\.(?P<kind>partial|old|tmp)$")
 
 
 def _host() -> str:
@@ -395,8 +396,8 @@ def check_output_folder(folder, *, inputs: Sequence = (), option: str = "--out",
         raise ResultsError(f"{option} {given}: not a folder that can be replaced; give a folder name", meant=folder)
     cwd = _abs(os.getcwd())
     if cwd == folder or folder in cwd.parents:
-        raise ResultsError(f"{option} {given}: is the current folder or holds it; results replace their folder whole, so "
-                           "choose a new folder (e.g. --out results)", meant=folder)
+        raise ResultsError(f"{option} {given}: is the current folder or holds it; results replace their folder whole, "
+                           "so choose a new folder (e.g. --out results)", meant=folder)
     for inp in inputs:
         if inp is None:
             continue
@@ -406,9 +407,9 @@ def check_output_folder(folder, *, inputs: Sequence = (), option: str = "--out",
                                "another output folder", meant=folder)
     outer = _enclosing_results(folder)
     if outer is not None:
+        beside = outer.parent / f"{outer.name}-{folder.name}"
         raise ResultsError(f"{option} {given}: is inside the organtwin results folder {outer}, which its next run "
-                           f"replaces whole; choose a folder outside it (e.g. {outer.parent / (outer.name + '-' + folder.name)})",
-                           meant=folder)
+                           f"replaces whole; choose a folder outside it (e.g. {beside})", meant=folder)
     if os.path.lexists(folder):
         if not folder.is_dir():
             raise ResultsError(f"{option} {given}: exists and is a file, not a folder; choose another output folder",
