@@ -520,7 +520,7 @@ def results_folder(folder, *, kind: str | None = None):
                                "written", meant=final, errno=e.errno) from None
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
-            if placed:
+            if placed or not os.path.lexists(tmp):  # the complete results were already moved into place
                 _kept_note(e, f"the new results were written to {folder}", drop=str(tmp))
             else:
                 _kept_note(e, kept, drop=str(tmp))
