@@ -411,7 +411,8 @@ def test_an_ecg_without_a_usable_lead_is_refused(tmp_path, capsys, leads, flat, 
     case = _write_case(tmp_path / "c", ECG_CASE)
     _ecg_csv(tmp_path / "c" / "ecg.csv", leads, flat)
     rc, _, err = run_cli(capsys, "calibrate", case, "--out", tmp_path / "o", "--quiet")
-    assert rc == 1 and __import__("re").search(message, one_error_line(err, only=True))
+    assert rc == 1 and __import__("re").search(message, one_error_line(err))
+    assert len(err.splitlines()) == (2 if flat else 1), err      # all flat: the reader's warning, then the refusal
 
 
 def test_flat_leads_are_left_out_with_a_warning_or_refused_when_named():
@@ -424,3 +425,7 @@ def test_flat_leads_are_left_out_with_a_warning_or_refused_when_named():
     assert loss.leads == ("I", "V1", "V2") and loss.measured.shape == (3, 100)
     with pytest.raises(CalibrationError, match="lead II is flat over the window .*leave it out of leads"):
         ECGLoss.from_measured(ecg, np.arange(0.0, 100.0), leads=["I", "II"])
+    with pytest.warns(UserWarning, match=r"every lead \(I, II\) is flat over the window \(constant\): there is no "
+                                         r"signal to fit"):       # a placeholder record: kept; a fit refuses it
+        loss = ECGLoss.from_measured(MeasuredECG(("I", "II"), np.zeros((100, 2)), 1000.0), np.arange(0.0, 100.0))
+    assert loss.leads == ("I", "II")

@@ -599,6 +599,17 @@ def _starts(case, free, u0):
     return np.concatenate([u0[None, :], extra], axis=0)
 
 
+def _check_signal(case: CalibrationCase, problem: Problem) -> None:
+    """Refuse to fit an ECG term whose every lead is flat over its window (no signal: nothing to fit)."""
+    for t in problem.terms:
+        m = getattr(t.loss, "measured", None)
+        leads = getattr(t.loss, "leads", None)
+        if leads is not None and m is not None and np.ndim(m) == 2 and np.all(np.ptp(np.asarray(m), axis=1) == 0):
+            d = next(d for d in case.data if d.name == t.name)
+            raise CaseError(f"{d.file}: no usable lead: every lead ({', '.join(leads)}) is flat over the window "
+                            "(constant); give a record with a signal, or another window")
+
+
 def _memory_available() -> tuple[float, str] | None:
     """(bytes free for a fit, where): the accelerator's free memory when JAX runs on one, else the host's available
     memory (Linux MemAvailable); None when unknown."""
@@ -694,6 +705,7 @@ def run_calibration(case: CalibrationCase, *, progress=True, truth: dict | None 
     problem = build_problem(case)
     if check is not None:
         check(problem)
+    _check_signal(case, problem)
     check_fit_memory(case, problem)
     say(f"case {case.source}{': ' + case.title if case.title else ''}")
     say(f"mesh: {problem.mesh.n_nodes} nodes, {problem.mesh.n_cells} tets; free: {', '.join(problem.free.names)} "

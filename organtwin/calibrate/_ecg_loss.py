@@ -209,9 +209,10 @@ _PRECORDIAL = tuple(n for n in LEAD_NAMES if n.startswith("V"))
 
 def _usable_leads(src: str, measured: MeasuredECG, names: list[str], inside, *, explicit: bool, noise_sd):
     """The fitted leads that carry a signal in the window. A flat lead (constant, e.g. a placeholder column of zeros
-    or a lead off) is dropped with a warning when the leads were not chosen (an error when ``leads=`` named it); none
-    left is an error. Without any precordial lead (V1-V6) a warning says what that costs: the limb leads see only
-    the frontal plane."""
+    or a lead off) is dropped with a warning when the leads were not chosen (an error when ``leads=`` named it); when
+    every lead is flat they are kept with a warning (a placeholder record, e.g. to build a problem that makes
+    synthetic data; `organtwin.calibrate.run_calibration` refuses to fit it). Without any precordial lead (V1-V6) a
+    warning says what that costs: the limb leads see only the frontal plane."""
     import warnings
 
     from .._errors import MeshWarning
@@ -222,10 +223,11 @@ def _usable_leads(src: str, measured: MeasuredECG, names: list[str], inside, *, 
         raise CalibrationError(f"{src}: lead {flat[0]} is flat over the window (constant "
                                f"{sig[0, measured.leads.index(flat[0])]:g} mV): it carries no signal; leave it out "
                                "of leads")
+    if flat and len(flat) == len(names):    # kept (a placeholder record to build a problem with); a fit refuses it
+        warnings.warn(f"{src}: every lead ({', '.join(names)}) is flat over the window (constant): there is no "
+                      "signal to fit", MeshWarning, stacklevel=4)
+        return names, noise_sd
     if flat:
-        if len(flat) == len(names):
-            raise CalibrationError(f"{src}: no usable lead: every lead ({', '.join(names)}) is flat over the window "
-                                   "(constant); give a record with a signal, or another window")
         keep = [n not in flat for n in names]
         if noise_sd is not None and np.ndim(noise_sd) == 1 and np.size(noise_sd) == len(names):
             noise_sd = np.asarray(noise_sd)[keep]
