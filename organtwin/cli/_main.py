@@ -296,13 +296,13 @@ def main(argv: list[str] | None = None, *, interrupts=None) -> int:
         if not getattr(e, "__notes__", None):
             e.add_note("the command finished before it could stop; what it printed above was done" if code == 0
                        else "the command had already failed")
-        print(interrupted_line(e, interrupts.signum), file=sys.stderr, flush=True)
+        print(interrupted_line(e, interrupts.signum, interrupts.written), file=sys.stderr, flush=True)
         code = interrupts.exit_code
     return code
 
 
 def _interrupted(e: BaseException | None, interrupts) -> int:
-    print(interrupted_line(e, interrupts.signum), file=sys.stderr, flush=True)
+    print(interrupted_line(e, interrupts.signum, interrupts.written), file=sys.stderr, flush=True)
     if interrupts.signum is not None:
         return interrupts.exit_code
     return 143 if isinstance(e, _Terminated) else 130

@@ -30,7 +30,9 @@ so no destructor can race XLA threads that are still busy.
 from __future__ import annotations
 
 import _thread
+import atexit
 import os
+import re
 import signal
 import sys
 import threading
@@ -42,6 +44,9 @@ __all__ = ["Interrupts", "EXIT_CODES", "console_entry", "interrupted_line"]
 
 #: Exit status of a command stopped by each signal (128 + the signal number, as shells report it).
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+# the temporary names of organtwin.io._results: .<name>.<pid>-<host>.<random>.partial|old|tmp
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<host>[A-Za-z0-9-]*)\.[A-Za-z0-9_]+\.(?P<kind>partial|old|tmp)$")
 
 _RETRY_S = 0.05   # how often a held interrupt is tried again
 _FORCE_AFTER = 3  # signals after the delivered one: the third leaves at once, cleanup or not
@@ -72,6 +77,8 @@ class Interrupts:
         self._prefixes: tuple[str, ...] | None = None
         self._on_force = on_force
         self._thread: threading.Thread | None = None
+        self._late = None       # after the command: what a signal during the interpreter's shutdown does
+        self.written: list[str] = []  # outputs moved into place (`record_writes`)
 
     # ------------------------------------------------------------------------------------------------------- context
     def __enter__(self) -> "Interrupts":
@@ -96,12 +103,35 @@ class Interrupts:
         for s, h in self._saved.items():
             signal.signal(s, h if h is not None else signal.SIG_DFL)
 
+    def record_writes(self) -> None:
+        """Note every output this process moves into place from a temporary name (``os.replace`` of a ``.partial``
+        folder or ``.tmp`` file, `organtwin.io.results_folder` / `atomic_file`), so that an interrupt without a note
+        can still say what was written. A process-wide audit hook: the console script only."""
+        sys.addaudithook(self._audit)
+
+    def _audit(self, event: str, args) -> None:
+        if event != "os.rename" or not self._active:
+            return
+        try:
+            src, dst = os.fsdecode(args[0]), os.fsdecode(args[1])
+        except (TypeError, IndexError):
+            return
+        m = _TEMP.match(os.path.basename(src))
+        if m is None or m["kind"] == "old" or int(m["pid"]) != os.getpid():
+            return
+        if any(_TEMP.match(part) for part in dst.split(os.sep)):  # a file inside a results folder being written
+            return
+        self.written.append(dst)
+
     @property
     def exit_code(self) -> int:
         return EXIT_CODES.get(self.signum, 130)
 
     # ------------------------------------------------------------------------------------------------------- handler
     def _handler(self, signum, frame) -> None:
+        if self._late is not None:  # the command is done; the interpreter is shutting down
+            self._late(self, signum)
+            return
         if self._tick:          # our retry, not a new signal
             self._tick = False
             if self._held and not self._unsafe(frame, imports_only=False):
@@ -181,14 +211,24 @@ def _one_line(text) -> str:
     return " ".join(str(text).split())
 
 
-def interrupted_line(e: BaseException | None, signum: int | None) -> str:
+def _shown(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def interrupted_line(e: BaseException | None, signum: int | None, written=()) -> str:
     """``organtwin: interrupted (SIGINT): <what was kept>``: the interrupt's PEP 678 notes (added by the code that was
-    writing outputs, e.g. `organtwin.io.results_folder`), joined; "nothing was written" when there are none."""
+    writing outputs, e.g. `organtwin.io.results_folder`), joined, and the outputs completed before it (``written``)
+    that no note names; "nothing was written" when there is neither."""
     if signum is not None:
         name = signal.Signals(signum).name
     else:
         name = "SIGTERM" if isinstance(e, Terminated) else "SIGINT"
     notes = [_one_line(n) for n in (getattr(e, "__notes__", None) or []) if str(n).strip()]
+    done = list(dict.fromkeys(_shown(w) for w in written))
+    done = [w for w in done if not any(w in n or os.path.abspath(w) in n for n in notes)]
+    if done:
+        notes.append(f"wrote {', '.join(done)} (complete) before the interrupt")
     return f"organtwin: interrupted ({name}): {'; '.join(notes) or 'nothing was written'}"
 
 
@@ -204,22 +244,41 @@ def leave(code: int) -> None:
 
 
 def _force(interrupts: Interrupts) -> None:
-    print(interrupted_line(interrupts.exception, interrupts.signum).replace(
+    print(interrupted_line(interrupts.exception, interrupts.signum, interrupts.written).replace(
         "): ", "): stopped at once by a third signal, cleanup not finished; ", 1), file=sys.stderr, flush=True)
     leave(interrupts.exit_code)
 
 
 def console_entry(argv: list[str] | None = None) -> None:
     """The ``organtwin`` console script: take SIGINT/SIGTERM first, then import the command line (typer, and JAX with
-    the commands) and run it; an interrupted run leaves through `leave` (exit 130/143), any other through sys.exit."""
-    with Interrupts(on_force=_force) as interrupts:
-        try:
-            from ._main import main
+    the commands) and run it. Always ends the process through `leave` (``os._exit`` after flushing): an interrupted run
+    at once (130/143), any other after the exit functions."""
+    interrupts = Interrupts(on_force=_force).__enter__()  # kept to the end: the process ends here
+    interrupts.record_writes()
+    try:
+        from ._main import main
 
-            code = main(argv, interrupts=interrupts)
-        except KeyboardInterrupt as e:  # held during the imports above and raised when they were done
-            print(interrupted_line(e, interrupts.signum), file=sys.stderr, flush=True)
-            code = interrupts.exit_code
+        code = main(argv, interrupts=interrupts)
+        if code not in (130, 143):
+            interrupts._late = _late
+    except KeyboardInterrupt as e:  # held during the imports above and raised when they were done
+        print(interrupted_line(e, interrupts.signum, interrupts.written), file=sys.stderr, flush=True)
+        code = interrupts.exit_code
     if code in (130, 143):
         leave(code)
-    sys.exit(code)
+    # Done. Run the exit functions (logging, JAX's clean-up, finalizers) with a signal still answered (`_late`), then
+    # leave without the interpreter's teardown: it resets the handlers to the default (a signal then kills the process
+    # with no word) and spends a while in JAX's destructors.
+    atexit._run_exitfuncs()
+    leave(code)
+
+
+def _late(interrupts: Interrupts, signum: int) -> None:
+    """A signal after the command finished: its outputs are complete, but whoever sent it wants the caller to stop
+    (``organtwin ... && next`` must not go on), so the exit status still says interrupted."""
+    e = _make(signum)
+    e.add_note("the command had finished; what it printed above was done")
+    try:
+        print(interrupted_line(e, signum, interrupts.written), file=sys.stderr, flush=True)
+    finally:
+        leave(EXIT_CODES.get(signum, 130))
