@@ -70,9 +70,14 @@ def zerod(
     from ..flow.zerod import read_svzerod, run_svzerod, svzerod_csv
     from ..io import atomic_file
 
-    cfg = read_svzerod(config)
-    dtype = jnp.float32 if float32 else jnp.float64
-    res = run_svzerod(cfg, dtype=dtype)   # a failed solve is a one-line NetworkError from the library
+    try:  # the library's messages say what and how; the line also names the file (where)
+        cfg = read_svzerod(config)
+        dtype = jnp.float32 if float32 else jnp.float64
+        res = run_svzerod(cfg, dtype=dtype)   # a failed solve is a one-line NetworkError from the library
+    except ValueError as e:
+        if str(config) in str(e):
+            raise
+        raise ValueError(f"{config}: {e}") from None
     text = svzerod_csv(res)
     with atomic_file(out) as (fh, _):
         fh.write(text)
