@@ -304,8 +304,10 @@ def test_regions_models_and_conductivity_per_region(two_region_mesh):
      ["[stimulus.1] the box", "selects no mesh node"]),
     ({"record": {"probes": {"far": [30, 0.5, 0.5]}}}, ["[record] probes.far: the point [30.0, 0.5, 0.5] mm lies outside",
                                                         "the nearest mesh node is", "mm from it"]),
-    ({"simulation__dt": 2.0, "simulation__duration": 10.0}, ["[simulation] dt: 2 ms exceeds the explicit stability "
-                                                             "limit", "diffusion = \"theta\""]),
+    ({"conductivity": {"sigma_l": 30.0}, "simulation__dt": 0.05, "simulation__duration": 10.0},
+     ["[simulation] dt: 0.05 ms exceeds the explicit stability limit", "diffusion = \"theta\""]),
+    ({"simulation__dt": 2.0, "simulation__duration": 10.0}, ["[simulation] dt: 2 ms is too long for bueno-orovio-epi",
+                                                             "use dt <= 0.084 ms"]),
     ({"fibres": {"source": "rule-based"}}, ["[fibres] source = \"rule-based\": mesh has no surface named 'endo_lv'"]),
 ])
 def test_mesh_checks_name_the_key(two_region_mesh, changes, words):
