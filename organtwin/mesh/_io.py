@@ -580,7 +580,11 @@ def _atomic_write(target: Path, write) -> Path:
     """
     parent = target.parent
     if not parent.is_dir():
-        raise MeshError(f"cannot write {target}: the folder {parent} does not exist; create it first")
+        raise MeshError(f"cannot write {target}: " + (f"{parent} is a file, not a folder; choose another path"
+                                                      if parent.exists() else
+                                                      f"the folder {parent} does not exist; create it first"))
+    if target.is_dir():
+        raise MeshError(f"cannot write {target}: it is a folder; give a file name, e.g. {target.name}/mesh.vtu")
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     except OSError as e:
@@ -594,7 +598,11 @@ def _atomic_write(target: Path, write) -> Path:
             raise MeshError(f"could not write {target} ({_one_line(e)}); nothing was written, check the format "
                             "and the data (e.g. field names and dtypes)") from None
         for f in files:
-            os.replace(f, parent / Path(f).name)
+            try:
+                os.replace(f, parent / Path(f).name)
+            except OSError as e:  # name the file meant, not the temporary one
+                raise MeshError(f"cannot write {parent / Path(f).name}: {e.strerror or e}; choose another path") \
+                    from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

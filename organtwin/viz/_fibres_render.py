@@ -11,7 +11,7 @@ import pathlib
 import numpy as np
 
 from .._errors import MeshError
-from ._render import _pyvista, to_pyvista
+from ._render import _move_into_place, _picture_target, _pyvista, to_pyvista
 
 __all__ = ["render_fibres"]
 
@@ -32,8 +32,7 @@ def render_fibres(mesh, out_png, *, max_arrows: int = 3000, view=(0.0, 1.0, 0.0)
     if mesh.fibres is None:
         raise MeshError("render_fibres: the mesh has no fibres; compute them first (organtwin.mesh.rule_based_fibres)")
     pv = _pyvista()
-    out_png = pathlib.Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
+    out_png = _picture_target(out_png)
 
     points = np.asarray(mesh.points, dtype=np.float64)
     tets = np.asarray(mesh.tets)
@@ -99,5 +98,4 @@ def render_fibres(mesh, out_png, *, max_arrows: int = 3000, view=(0.0, 1.0, 0.0)
         plotter.screenshot(str(tmp))
     finally:
         plotter.close()
-    os.replace(tmp, out_png)
-    return out_png
+    return _move_into_place(tmp, out_png)

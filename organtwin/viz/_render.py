@@ -11,6 +11,25 @@ from .._errors import MeshError
 from ..mesh._mesh import Mesh
 
 
+def _picture_target(out) -> Path:
+    """Check, before drawing, that a picture can be written at ``out`` (not a folder; its folder made if missing)."""
+    out = Path(out)
+    if out.is_dir():
+        raise MeshError(f"cannot write the picture {out}: it is a folder; give a file name like picture.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _move_into_place(tmp: Path, out: Path) -> Path:
+    """Rename the finished picture onto ``out``; on failure remove it and name ``out`` (not the temporary file)."""
+    try:
+        os.replace(tmp, out)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise MeshError(f"cannot write the picture {out}: {e.strerror or e}; give another path") from None
+    return out
+
+
 #: Units of the fields organtwin writes, shown in the colour bar's title.
 _FIELD_UNITS = {"activation_time": "ms", "repolarisation_time": "ms", "apd": "ms", "last_activation_time": "ms",
                 "vm": "mV", "transmural": "0 endo .. 1 epi", "apicobasal": "0 apex .. 1 base", "helix_angle": "deg"}
@@ -110,8 +129,7 @@ def render_mesh(
         values = np.array(sorted(colours))
         grid.cell_data["_category"] = np.searchsorted(values, data).astype(np.int32)
         legend = [(colours[v][1], colours[v][0]) for v in values.tolist()]
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = _picture_target(out_png)
     tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}.png")
     # a categorical picture gets the legend in a panel of its own, beside the mesh (never over it)
     shape = dict(shape=(1, 2), col_weights=[3, 1], border=False) if legend is not None else {}
@@ -148,5 +166,4 @@ def render_mesh(
         plotter.screenshot(str(tmp))
     finally:
         plotter.close()
-    os.replace(tmp, out)
-    return out
+    return _move_into_place(tmp, out)

@@ -14,7 +14,7 @@ import pathlib
 import numpy as np
 
 from .._errors import MeshError
-from ._render import _pyvista, category_colours
+from ._render import _move_into_place, _picture_target, _pyvista, category_colours
 
 __all__ = ["render_surfaces"]
 
@@ -29,8 +29,7 @@ def render_surfaces(mesh, out_png, *, window_size=(2200, 650), title: str | None
     from ..mesh._surfaces import surface_summary
 
     pv = _pyvista()
-    out_png = pathlib.Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
+    out_png = _picture_target(out_png)
     summary = surface_summary(mesh)
     colours = dict(zip([s["name"] for s in summary], category_colours(len(summary))))
     largest = max(summary, key=lambda s: s["area_mm2"])["name"]
@@ -77,5 +76,4 @@ def render_surfaces(mesh, out_png, *, window_size=(2200, 650), title: str | None
         plotter.screenshot(str(tmp))
     finally:
         plotter.close()
-    os.replace(tmp, out_png)
-    return out_png
+    return _move_into_place(tmp, out_png)
