@@ -5,26 +5,34 @@
 all-or-nothing `organtwin.io.results_folder`, `atomic_file`) runs for both. Code that writes outputs adds a PEP 678 note
 to the interrupt saying what was kept; the entry point prints the notes on one line.
 
-Why a custom handler instead of Python's default one (which raises KeyboardInterrupt at the next bytecode, wherever that
-is). Ctrl-C used to exit 0 silently and sometimes segfault (139). Found with core dumps (``ulimit -c``, gdb):
+Why not Python's default handler (a KeyboardInterrupt at the next bytecode, wherever that is): Ctrl-C used to exit 0
+with nothing printed (typer's ``_main`` turns a KeyboardInterrupt into a returned 130 that the entry discarded), and now
+and then segfaulted (139). Found with core dumps (``ulimit -c unlimited``, gdb) of ``organtwin ep run`` interrupted at
+random moments:
 
-- The segfault is a teardown crash. The interrupt landed while JAX was compiling: XLA compiles on its own thread pool and
-  the main thread waits for the result, polling for signals; the KeyboardInterrupt abandoned that wait with the compile
-  still running. The process then exited normally, and ``Py_FinalizeEx``'s garbage collection destroyed the PjRt client
-  (``jax::PyClient::~PyClient`` -> ``PjRtClient::~PjRtClient`` joining its thread pool) while the worker thread was
-  still inside ``PjRtLoadedExecutable::Create`` -> ``SingleDeviceSharding::Create`` using the client's freed devices.
-- An interrupt inside the import of one of jaxlib's nanobind modules frees the half-made module, and
-  ``nanobind::detail::nb_module_free`` segfaults at once.
+- The segfault is a teardown crash. The interrupt landed while JAX was compiling: XLA compiles on its own thread pool
+  while the main thread waits, polling for signals, so the KeyboardInterrupt abandoned the wait with the compile still
+  running. The process then exited, and ``Py_FinalizeEx``'s garbage collection destroyed the PjRt client
+  (``jax::PyClient::~PyClient`` -> ``PjRtClient::~PjRtClient``, joining its thread pool) while the worker was still in
+  ``PjRtLoadedExecutable::Create`` -> ``SingleDeviceSharding::Create`` using the client's freed devices (SIGSEGV on
+  the worker thread). Any exit through the interpreter's teardown with XLA work in flight can do this.
+- An interrupt inside the import of one of jaxlib's nanobind extension modules frees the half-made module and
+  ``nanobind::detail::nb_module_free`` segfaults at once (seen under gdb); other interrupted imports left tracebacks
+  or "ImportError: Encountered an error while initializing the extension".
 - An interrupt raised inside JAX's garbage-collection callback (``_xla_gc_callback``) or any ``__del__`` is printed as
   "Exception ignored" and lost: the command went on and exited 0.
+- Nothing handled signals during the imports (``import organtwin`` imported JAX: seconds on a loaded machine).
 
-So (1) an interrupt is not raised while the main thread is inside JAX/jaxlib code or an import: it is held and raised
-from a helper thread's retry (``_thread.interrupt_main``, no OS signal) as soon as the main thread is back in other code
-(between two chunks of a simulation, between two optimiser steps); a second Ctrl-C raises at once (except inside an
-import). (2) An interrupt swallowed by a ``__del__`` or gc callback is noticed (``sys.unraisablehook``) and raised
-again. (3) After an interrupt, further signals no longer raise (the cleanup runs to its end); a third one leaves at once.
-(4) The console entry leaves an interrupted run with ``os._exit`` after flushing stdout/stderr: no interpreter teardown,
-so no destructor can race XLA threads that are still busy.
+So: (1) the console script installs the handlers before anything heavy is imported (``organtwin`` and
+``organtwin.cli`` load their contents lazily). (2) An interrupt is not raised inside an import: it is held and raised
+by a helper thread's retry (``_thread.interrupt_main``, no OS signal) as soon as the main thread is out of it.
+(3) An interrupt swallowed by a ``__del__`` or gc callback is noticed (``sys.unraisablehook``) and raised again.
+(4) After the interrupt is raised, further signals do not raise (the cleanup runs to its end); a third one leaves at
+once. (5) The console script always ends with ``os._exit`` after flushing stdout/stderr (an interrupted run at once; a
+finished one after the exit functions): no interpreter teardown, so no destructor races XLA threads that are still
+busy, and a signal during the exit functions still gets its line. Raising inside JAX code (e.g. during a compile) is
+fine then: the abandoned work dies with the process. (Holding the interrupt until JAX returned was tried: a compile
+under load held Ctrl-C for 80 s.)
 """
 
 from __future__ import annotations
@@ -68,13 +76,11 @@ class Interrupts:
         self.exception: KeyboardInterrupt | None = None
         self.delivered = False
         self._held = False
-        self._presses = 0       # signals received while one is held
         self._after = 0         # signals received after the delivered one
         self._tick = False      # the next SIGINT/SIGTERM call is our own retry
         self._active = False
         self._saved: dict = {}
         self._hook = None
-        self._prefixes: tuple[str, ...] | None = None
         self._on_force = on_force
         self._thread: threading.Thread | None = None
         self._late = None       # after the command: what a signal during the interpreter's shutdown does
@@ -134,7 +140,7 @@ class Interrupts:
             return
         if self._tick:          # our retry, not a new signal
             self._tick = False
-            if self._held and not self._unsafe(frame, imports_only=False):
+            if self._held and not _in_import(frame):
                 self._deliver()
             return
         if self.delivered:      # the cleanup of the first interrupt is running: let it finish
@@ -145,9 +151,7 @@ class Interrupts:
         if self.exception is None:
             self.signum = signum
             self.exception = _make(signum)
-        self._presses += 1
-        # the first signal waits for the main thread to leave JAX and imports; a second one only for imports
-        if self._unsafe(frame, imports_only=self._presses > 1):
+        if _in_import(frame):   # raised inside an import it could free a half-made extension module: wait
             self._hold()
             return
         self._deliver()
@@ -176,34 +180,19 @@ class Interrupts:
         exc = unraisable.exc_value
         if self.exception is not None and exc is self.exception and self.delivered:
             self.delivered = False   # raised inside a __del__ / gc callback and swallowed there: raise it again
-            self._presses = max(self._presses, 1)
             self._hold()
             return
         if self._hook is not None:
             self._hook(unraisable)
 
-    # ------------------------------------------------------------------------------------------------------- safety
-    def _unsafe_prefixes(self) -> tuple[str, ...]:
-        prefixes = []
-        for name in ("jax", "jaxlib"):
-            mod = sys.modules.get(name)
-            path = getattr(mod, "__file__", None)
-            if path:
-                prefixes.append(os.path.dirname(path) + os.sep)
-        if len(prefixes) == 2:  # both imported: stable from now on
-            self._prefixes = tuple(prefixes)
-        return tuple(prefixes)
 
-    def _unsafe(self, frame, *, imports_only: bool) -> bool:
-        """Is the main thread inside an import (or, unless ``imports_only``, inside JAX/jaxlib code)?"""
-        prefixes = () if imports_only else (self._prefixes or self._unsafe_prefixes())
-        f = frame
-        while f is not None:
-            name = f.f_code.co_filename
-            if name.startswith("<frozen importlib") or (prefixes and name.startswith(prefixes)):
-                return True
-            f = f.f_back
-        return False
+def _in_import(frame) -> bool:
+    """Is the main thread (``frame`` and its callers) inside an import?"""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 # ------------------------------------------------------------------------------------------------------------ entry
