@@ -420,7 +420,10 @@ def simulate_monodomain(
     t0f = 0.0 if t0 is None else float(t0)
     if not float(t1) > t0f:
         raise ValueError(f"t1 ({t1} ms) must be after the start time ({t0f} ms)")
-    n_steps = max(1, math.ceil((float(t1) - t0f) / dt - 1e-9))
+    from .._sizes import count_of
+
+    n_steps = count_of(float(t1) - t0f, dt, what="monodomain:", total_name="t1 - t0", step_name="dt",
+                       fix="shorten the run or use a larger dt")
     for s in stimuli:
         P, D = _concrete(s.period), _concrete(s.duration)
         if P is not None and D is not None and np.isfinite(P) and dt > float(P - D):

@@ -134,6 +134,12 @@ def tune_conductivity(
         raise ValueError(f"tune_conductivity: the target conduction velocity must be positive (m/s), got {cv_target}")
     if not (math.isfinite(dx) and dx > 0):
         raise ValueError(f"tune_conductivity: the edge length must be positive (mm), got {dx}")
+    for key in ("dt", "chi", "Cm"):  # NaN/inf/<= 0 would run and report a "divergence" instead of the mistake
+        if key in strand_options and strand_options[key] is not None:
+            v = float(strand_options[key])
+            if not (math.isfinite(v) and v > 0):
+                unit = {"dt": "ms", "chi": "1/mm", "Cm": "uF/cm^2"}[key]
+                raise ValueError(f"tune_conductivity: {key} must be a positive, finite value in {unit}, got {v:g}")
     history: list[tuple[float, float]] = []
 
     def measure(sigma: float) -> float:
