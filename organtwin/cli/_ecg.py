@@ -267,6 +267,9 @@ def ecg(
         if "activation_time" not in mesh.point_data:
             raise ValueError(f"{source}: no point data 'activation_time' (write one with `organtwin activate`)")
         act = np.asarray(mesh.point_data["activation_time"], float)
+        if not np.isfinite(act).any():  # else a flat, all-zero ECG written with rc 0
+            raise ValueError(f"{source}: point data 'activation_time' has no finite value ({act.size} nodes, all NaN or "
+                             "inf: no node activated); check the activation run (its sites and velocities)")
         act = np.where(np.isfinite(act), act, np.inf)
         from ..ep import APTemplate
 
