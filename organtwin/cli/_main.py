@@ -289,9 +289,10 @@ def main(argv: list[str] | None = None, *, interrupts=None) -> int:
         with Interrupts() as interrupts:
             return main(argv, interrupts=interrupts)
     code = _main(argv, interrupts)
+    interrupts.settle()
     if interrupts.signum is not None and code not in (130, 143):
-        # The signal came but the command ended first (the interrupt was held while the main thread was inside JAX):
-        # still say so, so that an interrupted run never reads as an ordinary success.
+        # The signal came but the command ended before the interrupt was raised (held inside an import, or swallowed
+        # by a __del__ and not yet raised again): still say so; an interrupted run never reads as an ordinary success.
         e = interrupts.exception
         if not getattr(e, "__notes__", None):
             e.add_note("the command finished before it could stop; what it printed above was done" if code == 0

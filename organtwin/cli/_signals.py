@@ -77,6 +77,7 @@ class Interrupts:
         self.delivered = False
         self._held = False
         self._after = 0         # signals received after the delivered one
+        self._presses = 0       # signals received before it was delivered
         self._tick = False      # the next SIGINT/SIGTERM call is our own retry
         self._active = False
         self._saved: dict = {}
@@ -151,10 +152,18 @@ class Interrupts:
         if self.exception is None:
             self.signum = signum
             self.exception = _make(signum)
+        self._presses += 1
         if _in_import(frame):   # raised inside an import it could free a half-made extension module: wait
+            if self._presses >= _FORCE_AFTER and self._on_force is not None:
+                self._on_force(self)
             self._hold()
             return
         self._deliver()
+
+    def settle(self) -> None:
+        """The interrupt is being reported: raise nothing more (a held one is dropped; later signals only count)."""
+        self._held = False
+        self.delivered = self.exception is not None
 
     def _deliver(self) -> None:
         self._held = False
