@@ -354,9 +354,9 @@ def test_starts_are_bounded_by_the_memory_available_before_they_are_drawn(tmp_pa
     assert rc == 1 and per == fit_bytes_per_start(load_calibration_case(case), build_problem(load_calibration_case(
         case)))
     assert (f"[fit] starts = 90,000: the starts run at once, each holding about {per / 2**20:.3g} MiB here (1,737 "
-            f"nodes, 1 free values), {per * 90000 / 2**30:.3g} GiB in all, more than the 2 GiB of host memory "
-            f"available; use at most starts = {2**31 // per:,}") in line
-    assert 2**31 // per == 184     # 11.1 MiB a start (measured 11.9 MB: see fit_bytes_per_start)
+            f"nodes, 1 free values), {per * 90000 / 2**30:.3g} GiB in all, more than 1.6 GiB (80% of the 2 GiB of "
+            f"host memory available); use at most starts = {int(0.8 * 2**31 // per):,}") in line
+    assert int(0.8 * 2**31 // per) == 147     # 11.1 MiB a start (measured 11.9 MB: see fit_bytes_per_start)
 
 
 @pytest.mark.parametrize("edit, message", [

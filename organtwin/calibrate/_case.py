@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
 import platform
 import re
 import sys
@@ -612,25 +611,18 @@ def _check_signal(case: CalibrationCase, problem: Problem) -> None:
 
 def _memory_available() -> tuple[float, str] | None:
     """(bytes free for a fit, where): the accelerator's free memory when JAX runs on one, else the host's available
-    memory (Linux MemAvailable); None when unknown."""
+    memory (`organtwin._sizes.available_memory`); None when unknown."""
     import jax
+
+    from .._sizes import available_memory
 
     dev = jax.devices()[0]
     if dev.platform != "cpu":
         stats = dev.memory_stats() or {}
         if stats.get("bytes_limit"):
-            return float(stats["bytes_limit"] - stats.get("bytes_in_use", 0)), f"{dev.platform.upper()} memory"
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024.0, "host memory available"
-    except OSError:
-        pass
-    try:
-        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")), "host memory free"
-    except (ValueError, OSError, AttributeError):
-        return None
+            return float(stats["bytes_limit"] - stats.get("bytes_in_use", 0)), f"free {dev.platform.upper()} memory"
+    avail = available_memory()
+    return None if avail is None else (float(avail), "host memory available")
 
 
 def fit_bytes_per_start(case: CalibrationCase, problem: Problem) -> int:
@@ -655,21 +647,25 @@ def fit_bytes_per_start(case: CalibrationCase, problem: Problem) -> int:
 def check_fit_memory(case: CalibrationCase, problem: Problem, *, available=None) -> None:
     """Refuse, in one line with the limit, a fit whose starts cannot fit in memory at once (`fit_bytes_per_start` ×
     starts against the memory available), before the starts are drawn or anything is compiled."""
+    from .._sizes import MEMORY_FRACTION
+
     n = case.fit["starts"]
     per = fit_bytes_per_start(case, problem)
     avail = _memory_available() if available is None else available
-    if avail is None or per * n <= avail[0]:
+    if avail is None or per * n <= MEMORY_FRACTION * avail[0]:
         return
     gib = 2.0 ** 30
-    limit = int(avail[0] // per) if per else n
+    cap = MEMORY_FRACTION * avail[0]
+    limit = int(cap // per) if per else n
     what = (f"[fit] starts = {n:,}: the starts run at once, each holding about {per / 2**20:.3g} MiB here "
             f"({problem.mesh.n_nodes:,} nodes, {problem.free.size} free values), {per * n / gib:.3g} GiB in all")
     if limit >= 1:
-        raise CaseError(f"{case.source}: {what}, more than the {avail[0] / gib:.3g} GiB of {avail[1]}; use at most "
-                        f"starts = {limit:,}")
+        raise CaseError(f"{case.source}: {what}, more than {cap / gib:.3g} GiB ({MEMORY_FRACTION:.0%} of the "
+                        f"{avail[0] / gib:.3g} GiB of {avail[1]}); use at most starts = {limit:,}")
     raise CaseError(f"{case.source}: one start of this fit holds about {per / gib:.3g} GiB "
-                    f"({problem.mesh.n_nodes:,} nodes, {problem.free.size} free values), more than the "
-                    f"{avail[0] / gib:.3g} GiB of {avail[1]}; free fewer parameters or use a coarser mesh")
+                    f"({problem.mesh.n_nodes:,} nodes, {problem.free.size} free values), more than {cap / gib:.3g} "
+                    f"GiB ({MEMORY_FRACTION:.0%} of the {avail[0] / gib:.3g} GiB of {avail[1]}); free fewer "
+                    "parameters or use a coarser mesh")
 
 
 def provenance(case: CalibrationCase, problem: Problem) -> dict:
