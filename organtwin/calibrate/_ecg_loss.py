@@ -20,6 +20,7 @@ is what carries the information about conduction velocities and sites, and a war
 from __future__ import annotations
 
 import math
+import warnings
 
 import equinox as eqx
 import jax
@@ -27,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .._errors import MeshWarning
 from ..ecg import ELECTRODE_NAMES, LEAD_NAMES, electrodes_for_mesh, pseudo_ecg_matrix, twelve_leads
 from ..ep import APTemplate
 from ._data import MeasuredECG, normalise_lead_name
@@ -213,10 +215,6 @@ def _usable_leads(src: str, measured: MeasuredECG, names: list[str], inside, *, 
     every lead is flat they are kept with a warning (a placeholder record, e.g. to build a problem that makes
     synthetic data; `organtwin.calibrate.run_calibration` refuses to fit it). Without any precordial lead (V1-V6) a
     warning says what that costs: the limb leads see only the frontal plane."""
-    import warnings
-
-    from .._errors import MeshWarning
-
     sig = np.asarray(measured.signals, np.float64)[inside]
     flat = [n for n in names if np.ptp(sig[:, measured.leads.index(n)]) == 0.0]
     if flat and explicit:
