@@ -79,8 +79,9 @@ def activate(
         _positive(name, v)
     if site_radius is not None and not (math.isfinite(site_radius) and site_radius >= 0):
         raise typer.BadParameter(f"--site-radius must be a length >= 0 in mm, got {site_radius}")
-    if not out.expanduser().resolve().parent.is_dir():
-        raise typer.BadParameter(f"--out: folder {out.expanduser().resolve().parent} does not exist")
+    from ._mesh_options import check_output_files
+
+    check_output_files([(out, "--out")], inputs=[mesh_path])  # before the work; never over the input mesh
 
     t0 = time.perf_counter()
     names = dict(region_names=region_names, surface_names=surface_names, name_map=name_map, region_field=region_field,

@@ -30,7 +30,7 @@ app = typer.Typer(
 mesh_app = typer.Typer(help="Read, inspect, convert, generate and render meshes.", no_args_is_help=True)
 app.add_typer(mesh_app, name="mesh")
 from ._mesh_options import (  # noqa: E402  (light module: the shared mesh-reading options)
-    NameMap, RegionField, RegionNames, SurfaceField, SurfaceNames, parse_region_ids,
+    NameMap, RegionField, RegionNames, SurfaceField, SurfaceNames, check_output_files, parse_region_ids,
 )
 from ._mesh_surfaces import mesh_surfaces as _mesh_surfaces  # noqa: E402
 mesh_app.command("surfaces")(_mesh_surfaces)
@@ -108,6 +108,7 @@ def mesh_convert(
     from ..mesh import separate_tag_fields, write_mesh
 
     keep = _parse_regions(regions)
+    check_output_files([(dst, "DST")], inputs=[src])
     mesh = _read(src, scale, region_names=region_names, surface_names=surface_names, name_map=name_map,
                  region_field=region_field, surface_field=surface_field)
     if keep is not None:
@@ -144,6 +145,7 @@ def mesh_render(
                              "`organtwin ep run` that recorded activation")
         path = path / "activation.vtu"
         _say(f"rendering {path}")
+    check_output_files([(out, "--out")], inputs=[path])
     mesh = _read(path, scale, region_names=region_names, surface_names=surface_names, name_map=name_map,
                  region_field=region_field, surface_field=surface_field)
     render_mesh(mesh, out, field=field, title=path.name)
@@ -169,6 +171,7 @@ def mesh_generate(
 
     if dx <= 0 or (h is not None and h <= 0):
         raise typer.BadParameter("--dx and --h must be positive lengths in mm")
+    check_output_files([(out, "--out")])
     if kind is MeshKind.slab:
         try:
             lx, ly, lz = (float(t) for t in size.split(","))
@@ -199,6 +202,9 @@ def mesh_fibres(
     """Rule-based fibres (Bayer et al. 2012): Laplace solves for transmural and apico-basal coordinates."""
     from ..mesh import rule_based_fibres, write_mesh
 
+    check_output_files([(dst, "DST"), (png, "--png")], inputs=[src])
+    if png is not None and dst is not None and Path(png).expanduser().resolve() == Path(dst).expanduser().resolve():
+        raise typer.BadParameter(f"--png {png}: is DST too; give the picture its own file")
     mesh = _read(src, region_names=region_names, surface_names=surface_names, name_map=name_map,
                  region_field=region_field, surface_field=surface_field)
     mesh = rule_based_fibres(mesh, alpha_endo=alpha_endo, alpha_epi=alpha_epi)
@@ -233,23 +239,24 @@ def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's outputs.")] = Path("organtwin-demo"),
 ):
     """The main job on the built-in default: the biventricular mesh, its summary, fibres, pictures and a VTU."""
+    from ..io import check_output_folder, results_folder
     from ..mesh import builtin_mesh_path, format_summary, mesh_summary, read_mesh, rule_based_fibres, write_mesh
     from ..viz import render_fibres, render_mesh
 
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_folder(out)  # a new, empty or earlier demo folder (written all or nothing, user files never replaced)
     path = builtin_mesh_path("biv")
     mesh = read_mesh(path)
     _say(f"built-in biventricular mesh: {path}")
     _say(format_summary(mesh_summary(mesh)))
     mesh = rule_based_fibres(mesh)
     _say("rule-based fibres (Bayer et al. 2012): helix +60 deg endo to -60 deg epi")
-    written = [
-        write_mesh(mesh, out / "biv.vtu") or out / "biv.vtu",
-        render_mesh(mesh, out / "biv_regions.png", title="organtwin: biventricular mesh (regions)"),
-        render_fibres(mesh, out / "biv_fibres.png"),
-    ]
-    for w in written:
-        _say(f"wrote {w}")
+    names = ("biv.vtu", "biv_regions.png", "biv_fibres.png")
+    with results_folder(out, kind="demo") as tmp:
+        write_mesh(mesh, tmp / names[0])
+        render_mesh(mesh, tmp / names[1], title="organtwin: biventricular mesh (regions)")
+        render_fibres(mesh, tmp / names[2])
+    for name in names:
+        _say(f"wrote {out / name}")
 
 
 # --------------------------------------------------------------------------------------------------------------- bench

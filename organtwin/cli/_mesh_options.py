@@ -18,7 +18,8 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-__all__ = ["RegionNames", "SurfaceNames", "NameMap", "RegionField", "SurfaceField", "read_mesh_cli", "parse_region_ids"]
+__all__ = ["RegionNames", "SurfaceNames", "NameMap", "RegionField", "SurfaceField", "read_mesh_cli", "parse_region_ids",
+           "check_output_files"]
 
 RegionNames = Annotated[Optional[str], typer.Option(
     "--region-names", help="Name region ids, e.g. 1=LV,2=RV,7=septum (wins over the file's names and the name map).")]
@@ -85,3 +86,24 @@ def read_mesh_cli(
     if used is not None and say is not None:
         say(f"names from {used}")
     return mesh
+
+
+def check_output_files(outputs, inputs=()) -> None:
+    """Before the work: each ``(path, option)`` in ``outputs`` can be written as a file (not a folder, its folder exists
+    and is writable) and is none of ``inputs`` (a command never writes over the file it reads). A bad one is a usage
+    error (exit 2) naming the option."""
+    import os
+
+    from ..io import ResultsError, check_output_file
+
+    given = {os.path.realpath(Path(p).expanduser()) for p in inputs if p is not None}
+    for path, option in outputs:
+        if path is None:
+            continue
+        if os.path.realpath(Path(path).expanduser()) in given:
+            raise typer.BadParameter(f"{option} {path}: is an input of this command; write to another file "
+                                     "(your input is left as it is)")
+        try:
+            check_output_file(path, option)
+        except ResultsError as e:
+            raise typer.BadParameter(str(e)) from None
