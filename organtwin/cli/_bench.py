@@ -107,8 +107,9 @@ def niederer(
     if diffusion is DiffusionChoice.explicit and mass is MassChoice.consistent:
         raise typer.BadParameter("--diffusion explicit uses the lumped mass; use --diffusion theta (or auto) with "
                                  "--mass consistent")
-    if json_out is not None and not json_out.expanduser().resolve().parent.is_dir():
-        raise typer.BadParameter(f"--json: folder {json_out.expanduser().resolve().parent} does not exist")
+    from ._mesh_options import check_output_files
+
+    check_output_files([(json_out, "--json")])  # before the run: a file we can write
 
     import jax
 
