@@ -24,6 +24,7 @@ def timed_eikonal(tissue, site, repeats: int):
     """``simulate_eikonal(tissue, site)`` once to compile and ``repeats`` times more: (result, first-call seconds,
     wall seconds of each repeat), each timed up to ``block_until_ready``."""
     import jax
+
     from organtwin import ep
 
     t0 = time.perf_counter()
@@ -55,8 +56,11 @@ class CompileClock:
     """Seconds JAX spent compiling (tracing, lowering, XLA), from its monitoring events; ``reset()`` before a timed
     call and read ``seconds`` after. Import jax (after `pin_threads`) before making one."""
 
-    _EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
-               "/jax/core/compile/backend_compile_duration")
+    _EVENTS = (
+        "/jax/core/compile/jaxpr_trace_duration",
+        "/jax/core/compile/jaxpr_to_mlir_module_duration",
+        "/jax/core/compile/backend_compile_duration",
+    )
 
     def __init__(self):
         import jax
@@ -87,8 +91,14 @@ def machine(**versions) -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), **versions,
-            "numpy": np.__version__, "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        **versions,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def peer_missing(python: str | None, name: str, setup: str, env: str, flag: str) -> bool:
@@ -96,7 +106,9 @@ def peer_missing(python: str | None, name: str, setup: str, env: str, flag: str)
     import sys
 
     if python is not None and not Path(python).exists():
-        print(f"{name}'s python {python} not found: run benchmarks/peers/{setup} (or set {env}, or pass {flag})",
-              file=sys.stderr)
+        print(
+            f"{name}'s python {python} not found: run benchmarks/peers/{setup} (or set {env}, or pass {flag})",
+            file=sys.stderr,
+        )
         return True
     return False

@@ -43,8 +43,10 @@ def _problem(args):
     mesh = mesh.replace(regions=np.where(cx < args.length / 2, 1, 2))
     dtype = jnp.dtype(args.dtype)
     tissue = ep.Tissue.from_mesh(
-        mesh, {1: ep.Conductivity(0.13, 0.02), 2: ep.Conductivity(0.09, 0.02)},
-        TenTusscher2006.epicardial() if args.model == "tt" else MitchellSchaeffer2003(), dtype=dtype,
+        mesh,
+        {1: ep.Conductivity(0.13, 0.02), 2: ep.Conductivity(0.09, 0.02)},
+        TenTusscher2006.epicardial() if args.model == "tt" else MitchellSchaeffer2003(),
+        dtype=dtype,
     )
     stim = ep.Stimulus(ep.Box((0, 0, 0), (0.6, 1, 1)), 50_000.0, duration=2.0)
     weights = jnp.asarray(mesh.points[:, 0] / args.length, dtype)
@@ -59,8 +61,9 @@ def _loss_fn(tissue, stim, weights, n_steps, dt, checkpoint):
 
     def loss(sigma):
         t = eqx.tree_at(lambda t: t.sigma, tissue, sigma)
-        act = ep.simulate_monodomain(t, [stim], n_steps * dt, dt, checkpoint=checkpoint,
-                                     chunk_steps=math.ceil(math.sqrt(n_steps))).activation
+        act = ep.simulate_monodomain(
+            t, [stim], n_steps * dt, dt, checkpoint=checkpoint, chunk_steps=math.ceil(math.sqrt(n_steps))
+        ).activation
         return jnp.sum(jnp.where(jnp.isfinite(act), weights * act, 0.0))
 
     return loss
@@ -116,8 +119,22 @@ def _reset_peak_rss():
 
 
 def measured_rss(args, n_steps: int, checkpoint: bool) -> tuple[int, float]:
-    cmd = [sys.executable, os.path.abspath(__file__), "--one-steps", str(n_steps), "--dx", str(args.dx),
-           "--dt", str(args.dt), "--length", str(args.length), "--dtype", args.dtype, "--model", args.model]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--one-steps",
+        str(n_steps),
+        "--dx",
+        str(args.dx),
+        "--dt",
+        str(args.dt),
+        "--length",
+        str(args.length),
+        "--dtype",
+        args.dtype,
+        "--model",
+        args.model,
+    ]
     cmd += ["--one-checkpoint", checkpoint.value]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
     d = json.loads(out)
@@ -131,7 +148,9 @@ def main(argv=None) -> None:
     p.add_argument("--dt", type=float, default=0.01)
     p.add_argument("--length", type=float, default=10.0)
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--model", choices=["ms", "tt"], default="ms", help="Mitchell-Schaeffer (default) or ten Tusscher 2006")
+    p.add_argument(
+        "--model", choices=["ms", "tt"], default="ms", help="Mitchell-Schaeffer (default) or ten Tusscher 2006"
+    )
     p.add_argument("--run", action="store_true", help="also run each gradient in a subprocess and measure peak RSS")
     p.add_argument("--one-steps", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--one-checkpoint", default="none", help=argparse.SUPPRESS)
@@ -150,8 +169,10 @@ def main(argv=None) -> None:
     n = mesh.n_nodes
     item = 4 if args.dtype == "float32" else 8
     model = "ten Tusscher 2006 (19 states)" if args.model == "tt" else "Mitchell–Schaeffer (2 states)"
-    print(f"# Backward-pass memory: {model} strand, {n} nodes, {args.dtype}, dt {args.dt} ms, explicit "
-          f"diffusion, loss = weighted sum of activation times, grad w.r.t. per-region conductivities")
+    print(
+        f"# Backward-pass memory: {model} strand, {n} nodes, {args.dtype}, dt {args.dt} ms, explicit "
+        f"diffusion, loss = weighted sum of activation times, grad w.r.t. per-region conductivities"
+    )
     print(f"# one (nodes,) array = {n * item / 1e3:.1f} kB; chunk = ceil(sqrt(steps)) steps; jax {jax.__version__}")
     print()
     head = "| steps | chunk | checkpointing | compiled temp (MB) | temp / step (kB) | temp in (nodes,) arrays |"
@@ -165,8 +186,10 @@ def main(argv=None) -> None:
         for steps in args.steps:
             temp, _ = compiled_temp_bytes(args, steps, ckpt)
             chunk = "-" if ckpt is ep.Checkpointing.NONE else math.ceil(math.sqrt(steps))
-            row = (f"| {steps} | {chunk} | {ckpt.value} | "
-                   f"{temp / 1e6:.1f} | {temp / steps / 1e3:.1f} | {temp / (n * item):.0f} |")
+            row = (
+                f"| {steps} | {chunk} | {ckpt.value} | "
+                f"{temp / 1e6:.1f} | {temp / steps / 1e3:.1f} | {temp / (n * item):.0f} |"
+            )
             if args.run:
                 rss, run = measured_rss(args, steps, ckpt)
                 row += f" {rss / 1e6:.1f} | {run:.2f} |"

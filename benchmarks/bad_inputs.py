@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import bad_input_cases as B  # noqa: E402
+import bad_input_cases as B
 
 
 def main() -> int:
@@ -41,8 +41,11 @@ def main() -> int:
         if args.verbose:
             bad = B.problems(c, r)
             err = next((ln for ln in r.stderr.splitlines() if ln.startswith("organtwin: error:")), "")
-            print(f"{'ok ' if not bad else 'BAD'} {r.seconds:5.1f}s {r.cpu:5.1f}s CPU rc={r.rc} {c.id}: {err or r.stderr.strip()[-300:]}"
-                  + ("" if not bad else "\n      -> " + "; ".join(bad)), flush=True)
+            print(
+                f"{'ok ' if not bad else 'BAD'} {r.seconds:5.1f}s {r.cpu:5.1f}s CPU rc={r.rc} {c.id}: {err or r.stderr.strip()[-300:]}"
+                + ("" if not bad else "\n      -> " + "; ".join(bad)),
+                flush=True,
+            )
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="organtwin-bad-inputs-") as tmp:
@@ -66,31 +69,55 @@ def main() -> int:
         err = next((ln for ln in r.stderr.splitlines() if ln.startswith("organtwin: error:")), "")
         if bad:
             failing.append((c, r, bad))
-        records.append({"id": c.id, "command": c.command, "expected_rc": c.rc, "rc": r.rc, "ok": not bad,
-                        "problems": bad, "xfail": c.xfail, "seconds": round(r.seconds, 2), "cpu_s": round(r.cpu, 2),
-                        "error_line": err})
+        records.append(
+            {
+                "id": c.id,
+                "command": c.command,
+                "expected_rc": c.rc,
+                "rc": r.rc,
+                "ok": not bad,
+                "problems": bad,
+                "xfail": c.xfail,
+                "seconds": round(r.seconds, 2),
+                "cpu_s": round(r.cpu, 2),
+                "error_line": err,
+            }
+        )
 
-    print(f"\n{len(cases)} bad inputs, {len(cases) - len(failing)} answered as "
-          f"demanded, {len(failing)} not yet; wall {wall:.0f} s with {args.workers} workers; "
-          f"shared inputs untouched: {inputs_kept}")
+    print(
+        f"\n{len(cases)} bad inputs, {len(cases) - len(failing)} answered as "
+        f"demanded, {len(failing)} not yet; wall {wall:.0f} s with {args.workers} workers; "
+        f"shared inputs untouched: {inputs_kept}"
+    )
     print("\n| command | cases | as demanded | not yet | CPU s (sum) |\n|---|---:|---:|---:|---:|")
     for cmd, (n, ok, _, cpu) in sorted(by_cmd.items()):
         print(f"| `{cmd}` | {n} | {ok} | {n - ok} | {cpu:.0f} |")
-    print(f"| **all** | {len(cases)} | {len(cases) - len(failing)} | {len(failing)} | "
-          f"{sum(v[3] for v in by_cmd.values()):.0f} |")
+    print(
+        f"| **all** | {len(cases)} | {len(cases) - len(failing)} | {len(failing)} | "
+        f"{sum(v[3] for v in by_cmd.values()):.0f} |"
+    )
     print("\n| expected outcome | cases |\n|---|---:|")
     for k, n in sorted(by_outcome.items()):
         print(f"| {k} | {n} |")
     if failing:
         print("\nnot yet as demanded:")
         for c, r, bad in failing:
-            print(f"- {c.id} (`organtwin {' '.join(c.argv)}`){' [' + c.xfail + ']' if c.xfail else ''}: "
-                  + "; ".join(bad))
+            print(
+                f"- {c.id} (`organtwin {' '.join(c.argv)}`){' [' + c.xfail + ']' if c.xfail else ''}: " + "; ".join(bad)
+            )
     if args.json is not None:
-        args.json.write_text(json.dumps({
-            "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip(),
-            "workers": args.workers, "wall_s": round(wall, 1), "cases": records}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                    "machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip(),
+                    "workers": args.workers,
+                    "wall_s": round(wall, 1),
+                    "cases": records,
+                },
+                indent=1,
+            )
+        )
         print(f"\nwrote {args.json}")
     return 0 if not [f for f in failing if not f[0].xfail] else 1
 

@@ -24,8 +24,15 @@ pin_threads(ARGS.threads)
 import jax  # noqa: E402
 
 from organtwin import ep  # noqa: E402
-from organtwin.calibrate import (ActivationMap, ActivationTimeLoss, Bounded, FreeParameter, FreeParameters,  # noqa: E402
-                                 fit_adam, fit_least_squares)
+from organtwin.calibrate import (  # noqa: E402
+    ActivationMap,
+    ActivationTimeLoss,
+    Bounded,
+    FreeParameter,
+    FreeParameters,
+    fit_adam,
+    fit_least_squares,
+)
 from organtwin.mesh import read_mesh  # noqa: E402
 
 mesh = read_mesh("meshes/biv.vtu")
@@ -35,17 +42,29 @@ act = ep.simulate_eikonal(truth, sites).activation
 amap = ActivationMap.synthetic(mesh, act, 400, off_surface_mm=1.0, offset_ms=17.0, noise_ms=1.0, seed=3)
 loss = ActivationTimeLoss.from_map(mesh, amap, noise_sd=1.0)
 start = ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(0.5))
-free = FreeParameters([FreeParameter("velocity[0, 0]", Bounded(0.1, 2.0)),
-                       FreeParameter("velocity[1, 0]", Bounded(0.1, 2.0))], start)
+free = FreeParameters(
+    [FreeParameter("velocity[0, 0]", Bounded(0.1, 2.0)), FreeParameter("velocity[1, 0]", Bounded(0.1, 2.0))], start
+)
 
 rows = {}
 t0 = time.perf_counter()
-lm = fit_least_squares(lambda t: loss.whitened(ep.simulate_eikonal(t, sites, forward_mode=True).activation), free,
-                       start, max_steps=30, progress=False)
+lm = fit_least_squares(
+    lambda t: loss.whitened(ep.simulate_eikonal(t, sites, forward_mode=True).activation),
+    free,
+    start,
+    max_steps=30,
+    progress=False,
+)
 rows["levenberg_marquardt"] = (lm, time.perf_counter() - t0)
 t0 = time.perf_counter()
-ad = fit_adam(lambda t: loss(ep.simulate_eikonal(t, sites).activation), free, start, learning_rate=0.05,
-              steps=ARGS.adam_steps, progress=False)
+ad = fit_adam(
+    lambda t: loss(ep.simulate_eikonal(t, sites).activation),
+    free,
+    start,
+    learning_rate=0.05,
+    steps=ARGS.adam_steps,
+    progress=False,
+)
 rows["adam"] = (ad, time.perf_counter() - t0)
 
 figures = {"machine": machine(jax=jax.__version__), "nodes": int(mesh.points.shape[0]), "points": 400, "fits": {}}
@@ -53,7 +72,13 @@ print(f"{'fit':22s} {'steps':>5s} {'wall s':>7s} {'LV m/s':>7s} {'RV m/s':>7s} {
 for name, (res, wall) in rows.items():
     rmse = float(loss.rmse(ep.simulate_eikonal(res.model, sites).activation))
     lv, rv = float(res.values["velocity[0, 0]"]), float(res.values["velocity[1, 0]"])
-    figures["fits"][name] = {"steps": res.steps, "wall_s": wall, "lv": lv, "rv": rv, "rmse_ms": rmse,
-                             "message": res.message}
+    figures["fits"][name] = {
+        "steps": res.steps,
+        "wall_s": wall,
+        "lv": lv,
+        "rv": rv,
+        "rmse_ms": rmse,
+        "message": res.message,
+    }
     print(f"{name:22s} {res.steps:5d} {wall:7.1f} {lv:7.4f} {rv:7.4f} {rmse:7.3f}")
 write_figures(ARGS.json, figures)

@@ -50,8 +50,10 @@ def _ecg_against_truth(outcome, term, folder):
     t = np.asarray(d["times_ms"])
     idx = np.searchsorted(np.round(clean.times_ms, 6), np.round(t, 6))
     truth = np.stack([clean.lead(n)[idx] for n in d["leads"]], 1)
-    return ({n: float(v) for n, v in zip(d["leads"], _pearson(np.asarray(d["fitted"]), truth))},
-            {n: float(v) for n, v in zip(d["leads"], _pearson(np.asarray(d["measured"]), truth))})
+    return (
+        {n: float(v) for n, v in zip(d["leads"], _pearson(np.asarray(d["fitted"]), truth))},
+        {n: float(v) for n, v in zip(d["leads"], _pearson(np.asarray(d["measured"]), truth))},
+    )
 
 
 results = {}
@@ -64,24 +66,40 @@ for key in ARGS.cases:
     write_calibration(out, Path(ARGS.out) / CASES[key])
     wall = time.perf_counter() - t0
     rep = out.report.to_dict()
-    entry = {"wall_s": wall, "fit_s": out.result.seconds, "steps": out.result.steps, "message": out.result.message,
-             "nodes": int(out.problem.mesh.n_nodes), "chi2_per_dof": rep["chi2"] / max(rep["n_residuals"]
-                                                                                        - rep["n_parameters"], 1),
-             "parameters": rep["parameters"], "not_identified": rep["not_identified"], "terms": rep["terms"]}
+    entry = {
+        "wall_s": wall,
+        "fit_s": out.result.seconds,
+        "steps": out.result.steps,
+        "message": out.result.message,
+        "nodes": int(out.problem.mesh.n_nodes),
+        "chi2_per_dof": rep["chi2"] / max(rep["n_residuals"] - rep["n_parameters"], 1),
+        "parameters": rep["parameters"],
+        "not_identified": rep["not_identified"],
+        "terms": rep["terms"],
+    }
     for term in out.problem.terms:
         if type(term.loss).__name__ == "ECGLoss" and (folder / "ecg_clean.csv").exists():
             vs_truth, ceiling = _ecg_against_truth(out, term, folder)
             entry["terms"][term.name]["correlation_with_noise_free_truth"] = vs_truth
             entry["terms"][term.name]["ceiling_truth_vs_noisy_record"] = ceiling
     results[key] = entry
-    print(f"\n## case {key} ({CASES[key]}): {entry['nodes']} nodes, wall {wall:.1f} s (fit {entry['fit_s']:.1f} s, "
-          f"{entry['steps']} steps), chi2/dof {entry['chi2_per_dof']:.3g}")
+    print(
+        f"\n## case {key} ({CASES[key]}): {entry['nodes']} nodes, wall {wall:.1f} s (fit {entry['fit_s']:.1f} s, "
+        f"{entry['steps']} steps), chi2/dof {entry['chi2_per_dof']:.3g}"
+    )
     print("| parameter | truth | fitted | error | SD | identified |\n|---|---:|---:|---:|---:|---|")
     for n, v in rep["parameters"].items():
-        err = (f"{100 * v['relative_error']:+.2f} %" if "relative_error" in v
-               else f"{v['error']:+.3g}" if "error" in v else "")
-        print(f"| `{n}` | {v.get('truth', '')} | {v['value']:.5g} | {err} | {v['sd']:.3g} | "
-              f"{'yes' if v['identified'] else 'NO'} |")
+        err = (
+            f"{100 * v['relative_error']:+.2f} %"
+            if "relative_error" in v
+            else f"{v['error']:+.3g}"
+            if "error" in v
+            else ""
+        )
+        print(
+            f"| `{n}` | {v.get('truth', '')} | {v['value']:.5g} | {err} | {v['sd']:.3g} | "
+            f"{'yes' if v['identified'] else 'NO'} |"
+        )
     for name, t in entry["terms"].items():
         keep = {k: v for k, v in t.items() if not isinstance(v, (dict, list))}
         print(f"{name}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in keep.items()))
@@ -89,5 +107,4 @@ for key in ARGS.cases:
             if k in t:
                 print(f"  {k}: min {min(t[k].values()):.4f}, mean {np.mean(list(t[k].values())):.4f}")
 
-write_figures(ARGS.json, {"date": time.strftime("%Y-%m-%d"), "machine": machine(jax=jax.__version__),
-                          "cases": results})
+write_figures(ARGS.json, {"date": time.strftime("%Y-%m-%d"), "machine": machine(jax=jax.__version__), "cases": results})

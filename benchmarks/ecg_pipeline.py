@@ -66,13 +66,19 @@ def main() -> None:
         mesh = rule_based_fibres(mesh)
     setup_mesh_s = time.perf_counter() - t0
     el = np.stack([electrodes_for_mesh(mesh)[n] for n in ELECTRODE_NAMES])
-    print(f"mesh: {mesh.n_nodes:,} nodes, {mesh.n_cells:,} tets (read/generate + fibres {setup_mesh_s:.1f} s)", flush=True)
+    print(
+        f"mesh: {mesh.n_nodes:,} nodes, {mesh.n_cells:,} tets (read/generate + fibres {setup_mesh_s:.1f} s)", flush=True
+    )
     rows = []
     for dt_name in a.dtypes.split(","):
         dtype = jnp.dtype(dt_name)
-        tissue = ep.EikonalTissue.from_mesh(mesh, {1: ep.ConductionVelocity(0.6, 0.4, 0.3),
-                                                   2: ep.ConductionVelocity(0.6, 0.4, 0.3)},
-                                            fast_endocardium=("endo_lv", "endo_rv"), fast_velocity=1.5, dtype=dtype)
+        tissue = ep.EikonalTissue.from_mesh(
+            mesh,
+            {1: ep.ConductionVelocity(0.6, 0.4, 0.3), 2: ep.ConductionVelocity(0.6, 0.4, 0.3)},
+            fast_endocardium=("endo_lv", "endo_rv"),
+            fast_velocity=1.5,
+            dtype=dtype,
+        )
         L = pseudo_ecg_matrix(tissue.points, tissue.tets, 0.2, jnp.asarray(el, dtype))
         times = jnp.arange(0.0, a.beat, a.dt, dtype=dtype)
         tpl = ep.APTemplate()
@@ -81,7 +87,10 @@ def main() -> None:
         # fold (seconds of compilation for the scatters over the tets).
         def unpack(theta, tissue):
             t = eqx.tree_at(lambda t: (t.velocity, t.fast_velocity), tissue, (theta[:6].reshape(2, 3), theta[6]))
-            sites = [ep.EikonalSite(theta[7:10], theta[10], radius=4.0), ep.EikonalSite(theta[11:14], theta[14], radius=4.0)]
+            sites = [
+                ep.EikonalSite(theta[7:10], theta[10], radius=4.0),
+                ep.EikonalSite(theta[11:14], theta[14], radius=4.0),
+            ]
             return t, sites
 
         @eqx.filter_jit
@@ -94,8 +103,10 @@ def main() -> None:
             return ecg_of(theta, tissue, L, times)
 
         theta = jnp.asarray([0.6, 0.4, 0.3, 0.6, 0.4, 0.3, 1.5, 0.0, 0.0, -60.0, 0.0, 0.0, -25.0, -25.0, 5.0], dtype)
-        target = ecg(theta * jnp.asarray([1.05] * 7 + [1.0] * 8, dtype) + jnp.asarray([0] * 7 + [2.0, 0, 0, 1.0, 0, 2.0, 0, 3.0],
-                                                                                     dtype))
+        target = ecg(
+            theta * jnp.asarray([1.05] * 7 + [1.0] * 8, dtype)
+            + jnp.asarray([0] * 7 + [2.0, 0, 0, 1.0, 0, 2.0, 0, 3.0], dtype)
+        )
 
         def loss_of(theta, tissue, L, times, target):
             return jnp.mean((ecg_of(theta, tissue, L, times) - target) ** 2)
@@ -104,6 +115,7 @@ def main() -> None:
 
         def grad(theta):
             return vg(theta, tissue, L, times, target)
+
         t0 = time.perf_counter()
         jax.block_until_ready(ecg(theta))
         first_fwd = time.perf_counter() - t0
@@ -112,13 +124,26 @@ def main() -> None:
         jax.block_until_ready(grad(theta))
         first_grad = time.perf_counter() - t0
         grad_s, (val, g) = _median_time(lambda: grad(theta), a.repeats)
-        row = {"dtype": dt_name, "nodes": mesh.n_nodes, "tets": mesh.n_cells, "ecg_samples": int(times.size),
-               "forward_s": fwd_s, "forward_first_s": first_fwd, "gradient_s": grad_s, "gradient_first_s": first_grad,
-               "gradient_over_forward": grad_s / fwd_s, "loss": float(val), "grad_finite": bool(np.all(np.isfinite(g)))}
+        row = {
+            "dtype": dt_name,
+            "nodes": mesh.n_nodes,
+            "tets": mesh.n_cells,
+            "ecg_samples": int(times.size),
+            "forward_s": fwd_s,
+            "forward_first_s": first_fwd,
+            "gradient_s": grad_s,
+            "gradient_first_s": first_grad,
+            "gradient_over_forward": grad_s / fwd_s,
+            "loss": float(val),
+            "grad_finite": bool(np.all(np.isfinite(g))),
+        }
         rows.append(row)
-        print(f"{dt_name}: 12-lead ECG of one beat ({times.size} samples) {fwd_s:.2f} s after compilation (first call "
-              f"{first_fwd:.1f} s); value and gradient w.r.t. 15 parameters {grad_s:.2f} s = {grad_s / fwd_s:.1f}x the "
-              f"forward (first call {first_grad:.1f} s)", flush=True)
+        print(
+            f"{dt_name}: 12-lead ECG of one beat ({times.size} samples) {fwd_s:.2f} s after compilation (first call "
+            f"{first_fwd:.1f} s); value and gradient w.r.t. 15 parameters {grad_s:.2f} s = {grad_s / fwd_s:.1f}x the "
+            f"forward (first call {first_grad:.1f} s)",
+            flush=True,
+        )
     write_figures(a.json, {"rows": rows, "threads": a.threads, "mesh": a.mesh or f"biv_mesh(h={a.h})"})
 
 

@@ -27,7 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import pin_threads, timed_eikonal, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
+from _common import (  # benchmarks/_common.py (the script's folder is on sys.path)
+    pin_threads,
+    timed_eikonal,
+    write_figures,
+)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PEER = os.environ.get("FIM_PYTHON", "/work/peers/fim/bin/python")
@@ -82,8 +86,12 @@ def errors(t, exact, p) -> dict:
     t = np.asarray(t, np.float64)
     e = np.abs(t - exact)
     far = np.linalg.norm(p, axis=1) > 5.0
-    return {"mean_abs_err_ms": float(e.mean()), "max_abs_err_ms": float(e.max()), "mean_abs_err_far_ms": float(e[far].mean()),
-            "mean_rel_err_far": float(np.mean(e[far] / exact[far]))}
+    return {
+        "mean_abs_err_ms": float(e.mean()),
+        "max_abs_err_ms": float(e.max()),
+        "mean_abs_err_far_ms": float(e[far].mean()),
+        "mean_rel_err_far": float(np.mean(e[far] / exact[far])),
+    }
 
 
 def run_ours(mesh, dtype, repeats):
@@ -98,8 +106,14 @@ def run_fim(mesh, exact, Vt, dtype, repeats, peer):
     npdt = np.float64 if dtype == "float64" else np.float32
     with tempfile.TemporaryDirectory() as d:
         src, out = Path(d) / "problem.npz", Path(d) / "out.npz"
-        np.savez(src, points=p.astype(npdt), tets=np.asarray(mesh.tets, np.int64),
-                 D=np.broadcast_to(Vt, (mesh.n_cells, 3, 3)).astype(npdt), x0=x0, x0_vals=exact[x0].astype(npdt))
+        np.savez(
+            src,
+            points=p.astype(npdt),
+            tets=np.asarray(mesh.tets, np.int64),
+            D=np.broadcast_to(Vt, (mesh.n_cells, 3, 3)).astype(npdt),
+            x0=x0,
+            x0_vals=exact[x0].astype(npdt),
+        )
         t0 = time.perf_counter()
         subprocess.run([peer, str(HERE / "peers" / "fim_eikonal.py"), str(src), str(out), str(repeats)], check=True)
         total = time.perf_counter() - t0
@@ -113,31 +127,64 @@ def main() -> None:
     for n in [int(x) for x in a.sizes.split(",")]:
         mesh, exact, Vt = problem(n, a.length)
         p = np.asarray(mesh.points)
-        print(f"\n## box {n}^3 cells x 6: {mesh.n_nodes:,} nodes, {mesh.n_cells:,} tets, h = {a.length / n:.3g} mm", flush=True)
+        print(
+            f"\n## box {n}^3 cells x 6: {mesh.n_nodes:,} nodes, {mesh.n_cells:,} tets, h = {a.length / n:.3g} mm",
+            flush=True,
+        )
         for dt in a.dtypes.split(","):
             res, first, walls = run_ours(mesh, jnp.dtype(dt), a.repeats)
             med = float(np.median(walls))
-            row = {"code": "organtwin", "dtype": dt, "nodes": mesh.n_nodes, "tets": mesh.n_cells, "wall_median_s": med,
-                   "walls_s": walls, "compile_and_first_s": first, "sweeps": int(res.sweeps),
-                   **errors(res.activation, exact, p)}
+            row = {
+                "code": "organtwin",
+                "dtype": dt,
+                "nodes": mesh.n_nodes,
+                "tets": mesh.n_cells,
+                "wall_median_s": med,
+                "walls_s": walls,
+                "compile_and_first_s": first,
+                "sweeps": int(res.sweeps),
+                **errors(res.activation, exact, p),
+            }
             rows.append(row)
-            print(f"  organtwin {dt}: {med:.3f} s (first call {first:.1f} s), {int(res.sweeps)} sweeps, "
-                  f"mean err {row['mean_abs_err_ms']:.4f} ms, max {row['max_abs_err_ms']:.3f} ms", flush=True)
+            print(
+                f"  organtwin {dt}: {med:.3f} s (first call {first:.1f} s), {int(res.sweeps)} sweeps, "
+                f"mean err {row['mean_abs_err_ms']:.4f} ms, max {row['max_abs_err_ms']:.3f} ms",
+                flush=True,
+            )
             if not a.no_fim:
                 phi, times, create_s, total = run_fim(mesh, exact, Vt, dt, a.repeats, a.fim_python)
                 fmed = float(np.median(times))
-                frow = {"code": "fim-python", "dtype": dt, "nodes": mesh.n_nodes, "tets": mesh.n_cells,
-                        "wall_median_s": fmed, "walls_s": times, "create_s": create_s, **errors(phi, exact, p)}
+                frow = {
+                    "code": "fim-python",
+                    "dtype": dt,
+                    "nodes": mesh.n_nodes,
+                    "tets": mesh.n_cells,
+                    "wall_median_s": fmed,
+                    "walls_s": times,
+                    "create_s": create_s,
+                    **errors(phi, exact, p),
+                }
                 rows.append(frow)
                 agree = float(np.max(np.abs(phi - np.asarray(res.activation, np.float64))))
-                print(f"  fim-python {dt}: {fmed:.3f} s (solver creation {create_s:.1f} s), mean err "
-                      f"{frow['mean_abs_err_ms']:.4f} ms, max {frow['max_abs_err_ms']:.3f} ms; organtwin vs fim: "
-                      f"{fmed / med:.1f}x faster; max |difference| {agree:.3g} ms", flush=True)
+                print(
+                    f"  fim-python {dt}: {fmed:.3f} s (solver creation {create_s:.1f} s), mean err "
+                    f"{frow['mean_abs_err_ms']:.4f} ms, max {frow['max_abs_err_ms']:.3f} ms; organtwin vs fim: "
+                    f"{fmed / med:.1f}x faster; max |difference| {agree:.3g} ms",
+                    flush=True,
+                )
                 row["vs_fim"] = fmed / med
                 row["max_abs_diff_vs_fim_ms"] = agree
-    meta = {"date": datetime.date.today().isoformat(), "machine": platform.platform(), "python": platform.python_version(),
-            "jax": jax.__version__, "threads": a.threads, "velocities_m_per_s": V3, "fibre_angle_deg": 30.0,
-            "source_radius_mm": RADIUS, "length_mm": a.length}
+    meta = {
+        "date": datetime.date.today().isoformat(),
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "threads": a.threads,
+        "velocities_m_per_s": V3,
+        "fibre_angle_deg": 30.0,
+        "source_radius_mm": RADIUS,
+        "length_mm": a.length,
+    }
     write_figures(a.json, {"meta": meta, "rows": rows})
 
 

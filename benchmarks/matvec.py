@@ -43,7 +43,9 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--inner", type=int, default=20, help="matvecs per timed call in the in-loop figure")
     ap.add_argument("--threads", type=int, default=0, help="XLA CPU threads (0: XLA's default, all cores)")
-    ap.add_argument("--json", nargs="?", const="-", default=None, help="write the results as JSON to a file ('-': stdout)")
+    ap.add_argument(
+        "--json", nargs="?", const="-", default=None, help="write the results as JSON to a file ('-': stdout)"
+    )
     return ap.parse_args()
 
 
@@ -131,9 +133,18 @@ def run_size(label: str, dtypes, variants, repeats, inner):
     Ke64 = element_stiffness(geom, D)
     A64 = K.to_scipy()
     n, w, c, nnz = mesh.n_nodes, pattern.width, mesh.n_cells, A64.nnz
-    info = dict(size=label, hexes=[nx, ny, nz], nodes=n, tets=c, nnz=int(nnz), width=w,
-                box_mesh_s=t_mesh, pattern_build_s=t_pattern, assemble_first_call_s=t_assemble_first,
-                assemble_s=t_assemble)
+    info = dict(
+        size=label,
+        hexes=[nx, ny, nz],
+        nodes=n,
+        tets=c,
+        nnz=int(nnz),
+        width=w,
+        box_mesh_s=t_mesh,
+        pattern_build_s=t_pattern,
+        assemble_first_call_s=t_assemble_first,
+        assemble_s=t_assemble,
+    )
     rows = []
     rng = np.random.default_rng(0)
     x64 = rng.normal(size=n)
@@ -162,21 +173,21 @@ def run_size(label: str, dtypes, variants, repeats, inner):
                 meta[var] = dict(first=None, y=ref, traffic=nnz * (vb + 4) + (n + 1) * 4 + 2 * n * vb)
                 continue
             if var == "ell":
-                mv = lambda M, x: M.matvec(x)  # noqa: E731
+                mv = lambda M, x: M.matvec(x)
                 args = (K.with_values(vals),)
                 traffic = n * w * (vb + 4) + 2 * n * vb
             elif var == "ell_rowmajor":
-                mv = lambda v, cidx, x: jnp.sum(v * x[cidx], axis=-1)  # noqa: E731
+                mv = lambda v, cidx, x: jnp.sum(v * x[cidx], axis=-1)
                 args = (vals.T.copy(), pattern.cols.T.copy())
                 traffic = n * w * (vb + 4) + 2 * n * vb
             elif var == "csr_segsum":
-                mv = lambda d, i, r, x: jax.ops.segment_sum(  # noqa: E731
-                    d * x[i], r, num_segments=n, indices_are_sorted=True)
+                mv = lambda d, i, r, x: jax.ops.segment_sum(d * x[i], r, num_segments=n, indices_are_sorted=True)
                 args = (jnp.asarray(A.data), jnp.asarray(A.indices, jnp.int32), jnp.asarray(row_ids, jnp.int32))
                 traffic = nnz * (vb + 8) + 2 * n * vb
             elif var == "ebe":
-                mv = lambda Ke, t, x: jax.ops.segment_sum(  # noqa: E731
-                    jnp.einsum("cab,cb->ca", Ke, x[t]).reshape(-1), t.reshape(-1), num_segments=n)
+                mv = lambda Ke, t, x: jax.ops.segment_sum(
+                    jnp.einsum("cab,cb->ca", Ke, x[t]).reshape(-1), t.reshape(-1), num_segments=n
+                )
                 args = (Ke64.astype(dt), geom.tets)
                 traffic = c * 16 * vb + c * 4 * 4 + 2 * n * vb
             else:
@@ -195,9 +206,22 @@ def run_size(label: str, dtypes, variants, repeats, inner):
             per = t_loop[var][0] / inner
             traffic = meta[var]["traffic"]
             err = float(np.abs(meta[var]["y"] - ref).max() / np.abs(ref).max())
-            rows.append(dict(size=label, dtype=dname, variant=var, first_call_s=meta[var]["first"], median_ms=med * 1e3,
-                             min_ms=mn * 1e3, matvecs_per_s=1.0 / med, gb_per_s=traffic / med / 1e9, in_loop_ms=per * 1e3,
-                             in_loop_matvecs_per_s=1.0 / per, in_loop_gb_per_s=traffic / per / 1e9, rel_err_vs_scipy=err))
+            rows.append(
+                dict(
+                    size=label,
+                    dtype=dname,
+                    variant=var,
+                    first_call_s=meta[var]["first"],
+                    median_ms=med * 1e3,
+                    min_ms=mn * 1e3,
+                    matvecs_per_s=1.0 / med,
+                    gb_per_s=traffic / med / 1e9,
+                    in_loop_ms=per * 1e3,
+                    in_loop_matvecs_per_s=1.0 / per,
+                    in_loop_gb_per_s=traffic / per / 1e9,
+                    rel_err_vs_scipy=err,
+                )
+            )
     return info, rows
 
 
@@ -207,36 +231,51 @@ def main():
     dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     meta = dict(
-        date=datetime.date.today().isoformat(), machine=platform.processor() or platform.machine(),
-        cpus=os.cpu_count(), jax=jax.__version__, backend=jax.default_backend(), xla_threads=args.threads or "default",
-        python=platform.python_version(), command=" ".join(["python"] + sys.argv),
+        date=datetime.date.today().isoformat(),
+        machine=platform.processor() or platform.machine(),
+        cpus=os.cpu_count(),
+        jax=jax.__version__,
+        backend=jax.default_backend(),
+        xla_threads=args.threads or "default",
+        python=platform.python_version(),
+        command=" ".join(["python"] + sys.argv),
         load_average_before=os.getloadavg()[0],
     )
-    print(f"# P1 stiffness matvec, {meta['date']}, {meta['cpus']} CPUs, JAX {meta['jax']} ({meta['backend']}), "
-          f"XLA threads: {meta['xla_threads']}")
+    print(
+        f"# P1 stiffness matvec, {meta['date']}, {meta['cpus']} CPUs, JAX {meta['jax']} ({meta['backend']}), "
+        f"XLA threads: {meta['xla_threads']}"
+    )
     infos, all_rows = [], []
     for label in sizes:
         info, rows = run_size(label, dtypes, variants, args.repeats, args.inner)
         infos.append(info)
         all_rows += rows
-        print(f"\n## {label}: {info['nodes']} nodes, {info['tets']} tets, nnz {info['nnz']}, ELL width {info['width']}; "
-              f"mesh {info['box_mesh_s']:.2f} s, pattern {info['pattern_build_s']:.2f} s, "
-              f"assembly {info['assemble_s'] * 1e3:.0f} ms (first call {info['assemble_first_call_s']:.2f} s)")
-        print(f"{'dtype':8s} {'variant':13s} {'compile+1st':>11s} {'median ms':>10s} {'min ms':>8s} {'matvec/s':>9s} "
-              f"{'GB/s':>6s} {'vs scipy':>8s} | {'loop ms':>8s} {'matvec/s':>9s} {'GB/s':>6s} {'vs scipy':>8s} | {'rel err':>8s}")
+        print(
+            f"\n## {label}: {info['nodes']} nodes, {info['tets']} tets, nnz {info['nnz']}, ELL width {info['width']}; "
+            f"mesh {info['box_mesh_s']:.2f} s, pattern {info['pattern_build_s']:.2f} s, "
+            f"assembly {info['assemble_s'] * 1e3:.0f} ms (first call {info['assemble_first_call_s']:.2f} s)"
+        )
+        print(
+            f"{'dtype':8s} {'variant':13s} {'compile+1st':>11s} {'median ms':>10s} {'min ms':>8s} {'matvec/s':>9s} "
+            f"{'GB/s':>6s} {'vs scipy':>8s} | {'loop ms':>8s} {'matvec/s':>9s} {'GB/s':>6s} {'vs scipy':>8s} | {'rel err':>8s}"
+        )
         scipy_med = {r["dtype"]: r["median_ms"] for r in rows if r["variant"] == "scipy_csr"}
         scipy_loop = {r["dtype"]: r["in_loop_ms"] for r in rows if r["variant"] == "scipy_csr"}
         for r in rows:
             first = "-" if r["first_call_s"] is None else f"{r['first_call_s']:.2f} s"
             ratio = f"{scipy_med[r['dtype']] / r['median_ms']:.2f}x" if r["dtype"] in scipy_med else "-"
             lratio = f"{scipy_loop[r['dtype']] / r['in_loop_ms']:.2f}x" if r["dtype"] in scipy_loop else "-"
-            print(f"{r['dtype']:8s} {r['variant']:13s} {first:>11s} {r['median_ms']:10.3f} {r['min_ms']:8.3f} "
-                  f"{r['matvecs_per_s']:9.0f} {r['gb_per_s']:6.2f} {ratio:>8s} | {r['in_loop_ms']:8.3f} "
-                  f"{r['in_loop_matvecs_per_s']:9.0f} {r['in_loop_gb_per_s']:6.2f} {lratio:>8s} | "
-                  f"{r['rel_err_vs_scipy']:8.1e}")
+            print(
+                f"{r['dtype']:8s} {r['variant']:13s} {first:>11s} {r['median_ms']:10.3f} {r['min_ms']:8.3f} "
+                f"{r['matvecs_per_s']:9.0f} {r['gb_per_s']:6.2f} {ratio:>8s} | {r['in_loop_ms']:8.3f} "
+                f"{r['in_loop_matvecs_per_s']:9.0f} {r['in_loop_gb_per_s']:6.2f} {lratio:>8s} | "
+                f"{r['rel_err_vs_scipy']:8.1e}"
+            )
     meta["load_average_after"] = os.getloadavg()[0]
-    print(f"\n(1-min load average {meta['load_average_before']:.1f} before, {meta['load_average_after']:.1f} after: "
-          "other jobs on the machine inflate medians; the minimum is the less disturbed figure)")
+    print(
+        f"\n(1-min load average {meta['load_average_before']:.1f} before, {meta['load_average_after']:.1f} after: "
+        "other jobs on the machine inflate medians; the minimum is the less disturbed figure)"
+    )
     if args.json:
         out = json.dumps(dict(meta=meta, meshes=infos, results=all_rows), indent=1)
         if args.json == "-":

@@ -68,7 +68,13 @@ import time
 import warnings
 from pathlib import Path
 
-from _common import CompileClock, machine, peer_missing, pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
+from _common import (  # benchmarks/_common.py (the script's folder is on sys.path)
+    CompileClock,
+    machine,
+    peer_missing,
+    pin_threads,
+    write_figures,
+)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PEER = os.environ.get("TORCHCOR_PYTHON", "/work/peers/torchcor/bin/python")
@@ -91,10 +97,13 @@ def _parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", default="small,large", help="comma list from: " + ", ".join(CASES))
     ap.add_argument("--dtypes", default="float64,float32")
-    ap.add_argument("--schemes", default="theta,explicit,theta_exact,theta_lut",
-                    help="organtwin diffusion: theta (rtol 1e-5), theta_default (organtwin's default rtol), explicit; "
-                         "a suffix _exact turns the Rush-Larsen lookup table off (every gate evaluated exactly), "
-                         "_lut turns it on in float32 too (the default uses it in float64 only)")
+    ap.add_argument(
+        "--schemes",
+        default="theta,explicit,theta_exact,theta_lut",
+        help="organtwin diffusion: theta (rtol 1e-5), theta_default (organtwin's default rtol), explicit; "
+        "a suffix _exact turns the Rush-Larsen lookup table off (every gate evaluated exactly), "
+        "_lut turns it on in float32 too (the default uses it in float64 only)",
+    )
     ap.add_argument("--dt", type=float, default=0.02, help="ms")
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=2, help="interleaved rounds per case (median reported)")
@@ -140,8 +149,13 @@ def write_case(name: str, folder: Path) -> dict:
         write_opencarp(mesh, folder / "slab")
     stim = np.flatnonzero(np.all(mesh.points <= STIM_CUBE + 1e-6, axis=1))
     write_vtx(folder / "stim.vtx", stim, domain="extra")  # TorchCor skips the second line; organtwin accepts both
-    return {"size_mm": list(size), "dx_mm": dx, "nodes": int(mesh.n_nodes), "tets": int(mesh.n_cells),
-            "stim_nodes": int(stim.size)}
+    return {
+        "size_mm": list(size),
+        "dx_mm": dx,
+        "nodes": int(mesh.n_nodes),
+        "tets": int(mesh.n_cells),
+        "stim_nodes": int(stim.size),
+    }
 
 
 def model(initial: str) -> TenTusscher2006:
@@ -165,7 +179,7 @@ def diffusion(scheme: str, rtol: float):
     raise ValueError(f"unknown scheme {scheme!r}")
 
 
-_compile = CompileClock()   # benchmarks/_common.py
+_compile = CompileClock()  # benchmarks/_common.py
 
 
 def _cpu() -> float:
@@ -177,25 +191,65 @@ def run_ours(tissue, stim, n_steps: int, dt: float, scheme: str, rtol: float, dt
     t1 = n_steps * dt
     _compile.reset()
     c0, w0 = _cpu(), time.perf_counter()
-    lookup = (None if scheme.endswith("_exact") else ep.VoltageLookup(float32=True) if scheme.endswith("_lut")
-              else ep.VoltageLookup())
+    lookup = (
+        None
+        if scheme.endswith("_exact")
+        else ep.VoltageLookup(float32=True)
+        if scheme.endswith("_lut")
+        else ep.VoltageLookup()
+    )
     res = ep.simulate_monodomain(tissue, [stim], t1, dt, diffusion=diffusion(scheme, rtol), dtype=dtype, lookup=lookup)
     jax.block_until_ready((res.activation, res.final.V, res.final.states))
     wall = time.perf_counter() - w0
     cpu = _cpu() - c0
     assert res.n_steps == n_steps, (res.n_steps, n_steps)
-    return {"wall_s": wall, "cpu_s": cpu, "compile_s": _compile.seconds, "load1": os.getloadavg()[0],
-            "cg_iters": int(res.cg_iterations),
-            "activation": np.asarray(res.activation, dtype=np.float64)}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "compile_s": _compile.seconds,
+        "load1": os.getloadavg()[0],
+        "cg_iters": int(res.cg_iterations),
+        "activation": np.asarray(res.activation, dtype=np.float64),
+    }
 
 
-def run_torchcor(py: str, folder: Path, n_steps: int, dt: float, dtype: str, threads: int, rtol: float,
-                 all_activation: bool, lumped: bool = False) -> dict:
+def run_torchcor(
+    py: str,
+    folder: Path,
+    n_steps: int,
+    dt: float,
+    dtype: str,
+    threads: int,
+    rtol: float,
+    all_activation: bool,
+    lumped: bool = False,
+) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = Path(f.name)
-    cmd = [py, str(HERE / "peers" / "torchcor_monodomain.py"), "--mesh", str(folder), "--vtx", str(folder / "stim.vtx"),
-           "--dt", repr(dt), "--steps", str(n_steps), "--dtype", dtype, "--threads", str(threads),
-           "--a-tol", repr(rtol), "--r-tol", repr(rtol), "--stim", repr(STIM_PER_VOLUME / 1400.0), "--json", str(out)]
+    cmd = [
+        py,
+        str(HERE / "peers" / "torchcor_monodomain.py"),
+        "--mesh",
+        str(folder),
+        "--vtx",
+        str(folder / "stim.vtx"),
+        "--dt",
+        repr(dt),
+        "--steps",
+        str(n_steps),
+        "--dtype",
+        dtype,
+        "--threads",
+        str(threads),
+        "--a-tol",
+        repr(rtol),
+        "--r-tol",
+        repr(rtol),
+        "--stim",
+        repr(STIM_PER_VOLUME / 1400.0),
+        "--json",
+        str(out),
+    ]
     if all_activation:
         cmd.append("--all-activation")
     if lumped:
@@ -225,21 +279,33 @@ def _fmt_rate(x):
 
 def activation_summary(act: np.ndarray, far: int) -> dict:
     fin = np.isfinite(act)
-    return {"far_corner_ms": float(act[far]) if np.isfinite(act[far]) else None, "activated": int(fin.sum()),
-            "max_ms": float(act[fin].max()) if fin.any() else None}
+    return {
+        "far_corner_ms": float(act[far]) if np.isfinite(act[far]) else None,
+        "activated": int(fin.sum()),
+        "max_ms": float(act[fin].max()) if fin.any() else None,
+    }
 
 
 def compare_activation(a: np.ndarray, b: np.ndarray) -> dict:
     both = np.isfinite(a) & np.isfinite(b)
     if not both.any():
-        return {"nodes_compared": 0, "mean_diff_ms": None, "max_abs_diff_ms": None, "median_rel_diff": None,
-                "max_rel_diff": None}
+        return {
+            "nodes_compared": 0,
+            "mean_diff_ms": None,
+            "max_abs_diff_ms": None,
+            "median_rel_diff": None,
+            "max_rel_diff": None,
+        }
     d = a[both] - b[both]
     late = both & (b > 5.0)  # away from the stimulated corner, where the times are ~0 and relative errors meaningless
     rel = np.abs(a[late] - b[late]) / b[late]
-    return {"nodes_compared": int(both.sum()), "mean_diff_ms": float(d.mean()), "max_abs_diff_ms": float(np.abs(d).max()),
-            "median_rel_diff": float(np.median(rel)) if rel.size else None,
-            "max_rel_diff": float(rel.max()) if rel.size else None}
+    return {
+        "nodes_compared": int(both.sum()),
+        "mean_diff_ms": float(d.mean()),
+        "max_abs_diff_ms": float(np.abs(d).max()),
+        "median_rel_diff": float(np.median(rel)) if rel.size else None,
+        "max_rel_diff": float(rel.max()) if rel.size else None,
+    }
 
 
 # ================================================================================================== main
@@ -253,8 +319,11 @@ def bench_case(name: str, a, workdir: Path, peer: str | None) -> dict:
     stim = ep.Stimulus(ep.NodeSet("stim"), STIM_PER_VOLUME, start=0.0, duration=2.0)
     dtypes = [d.strip() for d in a.dtypes.split(",") if d.strip()]
     schemes = [s.strip() for s in a.schemes.split(",") if s.strip()]
-    print(f"\n## {name}: {n:,} nodes, {info['tets']:,} tets, {info['stim_nodes']} stimulated nodes; dt {a.dt} ms, "
-          f"{a.steps} steps", flush=True)
+    print(
+        f"\n## {name}: {n:,} nodes, {info['tets']:,} tets, {info['stim_nodes']} stimulated nodes; dt {a.dt} ms, "
+        f"{a.steps} steps",
+        flush=True,
+    )
     tissues = {}
     for dt_name in dtypes:
         tissues[dt_name] = ep.Tissue.from_mesh(mesh, cond, model(a.initial), dtype=jnp.dtype(dt_name))
@@ -271,8 +340,11 @@ def bench_case(name: str, a, workdir: Path, peer: str | None) -> dict:
         for scheme in schemes + ([] if a.no_profile else ["reaction_only"]):
             r = run_ours(tissues[dt_name], stim, a.steps, a.dt, scheme, a.rtol, jnp.dtype(dt_name))
             first[(dt_name, scheme)] = r
-            print(f"  organtwin {scheme:<13} {dt_name}: first call {r['wall_s']:.2f} s, of which trace + lower + "
-                  f"compile {r['compile_s']:.2f} s", flush=True)
+            print(
+                f"  organtwin {scheme:<13} {dt_name}: first call {r['wall_s']:.2f} s, of which trace + lower + "
+                f"compile {r['compile_s']:.2f} s",
+                flush=True,
+            )
 
     # ---- interleaved rounds
     lumped_check = {}
@@ -281,25 +353,35 @@ def bench_case(name: str, a, workdir: Path, peer: str | None) -> dict:
             if peer is not None:
                 r = run_torchcor(peer, folder, a.steps, a.dt, dt_name, a.threads, a.rtol, all_activation=(rnd == 0))
                 add(("torchcor", dt_name), r)
-                print(f"  [{rnd + 1}] torchcor  {dt_name}: loop {r['loop_s']:.2f} s = warm-up {r['warmup_s']:.2f} s + "
-                      f"steady {r['steady_loop_s']:.2f} s (cpu {r['steady_cpu_s']:.2f} s, load {r['load1']:.1f}), "
-                      f"CG {r['cg_iters'] / r['steps']:.2f}/step", flush=True)
+                print(
+                    f"  [{rnd + 1}] torchcor  {dt_name}: loop {r['loop_s']:.2f} s = warm-up {r['warmup_s']:.2f} s + "
+                    f"steady {r['steady_loop_s']:.2f} s (cpu {r['steady_cpu_s']:.2f} s, load {r['load1']:.1f}), "
+                    f"CG {r['cg_iters'] / r['steps']:.2f}/step",
+                    flush=True,
+                )
             for scheme in schemes:
                 r = run_ours(tissues[dt_name], stim, a.steps, a.dt, scheme, a.rtol, jnp.dtype(dt_name))
                 add(("organtwin " + scheme, dt_name), r)
-                print(f"  [{rnd + 1}] organtwin {scheme:<13} {dt_name}: {r['wall_s']:.2f} s (cpu {r['cpu_s']:.2f} s, "
-                      f"load {r['load1']:.1f}), CG {r['cg_iters'] / a.steps:.2f}/step", flush=True)
+                print(
+                    f"  [{rnd + 1}] organtwin {scheme:<13} {dt_name}: {r['wall_s']:.2f} s (cpu {r['cpu_s']:.2f} s, "
+                    f"load {r['load1']:.1f}), CG {r['cg_iters'] / a.steps:.2f}/step",
+                    flush=True,
+                )
             if not a.no_profile:
                 r = run_ours(tissues[dt_name], stim, a.steps, a.dt, "reaction_only", a.rtol, jnp.dtype(dt_name))
                 add(("organtwin reaction_only", dt_name), r)
         if rnd == 0 and peer is not None and "explicit" in schemes:
             # The explicit scheme uses the lumped mass: its activation is checked against TorchCor's mass_lumping=True
             # (one run, not part of the throughput rows).
-            r = run_torchcor(peer, folder, a.steps, a.dt, dtypes[0], a.threads, a.rtol, all_activation=True,
-                             lumped=True)
+            r = run_torchcor(
+                peer, folder, a.steps, a.dt, dtypes[0], a.threads, a.rtol, all_activation=True, lumped=True
+            )
             lumped_check[dtypes[0]] = r
-            print(f"  [{rnd + 1}] torchcor  {dtypes[0]} mass_lumping=True (activation check): loop {r['loop_s']:.2f} s, "
-                  f"CG {r['cg_iters'] / r['steps']:.2f}/step", flush=True)
+            print(
+                f"  [{rnd + 1}] torchcor  {dtypes[0]} mass_lumping=True (activation check): loop {r['loop_s']:.2f} s, "
+                f"CG {r['cg_iters'] / r['steps']:.2f}/step",
+                flush=True,
+            )
 
     # ---- summary rows
     rows = []
@@ -310,11 +392,14 @@ def bench_case(name: str, a, workdir: Path, peer: str | None) -> dict:
             cpu = [r["steady_cpu_s"] for r in recs]
             cg = recs[0]["cg_iters"] / recs[0]["steps"]
             act = next((r["activation"] for r in recs if "activation" in r), None)
-            extra = {"ionic_s": _median([r["steady_ionic_s"] for r in recs]),
-                     "electric_s": _median([r["steady_electric_s"] for r in recs]),
-                     "import_s": _median([r["import_s"] for r in recs]), "load_s": _median([r["load_s"] for r in recs]),
-                     "assemble_s": _median([r["assemble_s"] for r in recs]),
-                     "loop_total_s": [r["loop_s"] for r in recs]}
+            extra = {
+                "ionic_s": _median([r["steady_ionic_s"] for r in recs]),
+                "electric_s": _median([r["steady_electric_s"] for r in recs]),
+                "import_s": _median([r["import_s"] for r in recs]),
+                "load_s": _median([r["load_s"] for r in recs]),
+                "assemble_s": _median([r["assemble_s"] for r in recs]),
+                "loop_total_s": [r["loop_s"] for r in recs],
+            }
             compile_s = _median([r["warmup_s"] for r in recs])  # TorchScript's warm-up (profiling + fusion compile)
         else:
             wall = [r["wall_s"] for r in recs]
@@ -325,11 +410,22 @@ def bench_case(name: str, a, workdir: Path, peer: str | None) -> dict:
             f = first.get((dt_name, scheme))
             compile_s = None if f is None else f["compile_s"]
             extra = {} if f is None else {"first_call_s": f["wall_s"]}
-        row = {"code": code, "dtype": dt_name, "repeats": len(recs), "wall_s": wall, "cpu_s": cpu,
-               "wall_median_s": _median(wall), "cpu_median_s": _median(cpu),
-               "node_steps_per_s": node_steps / _median(wall), "node_steps_per_cpu_s": node_steps / _median(cpu),
-               "cpu_over_wall": _median(cpu) / _median(wall), "load1": [r["load1"] for r in recs],
-               "cg_per_step": cg, "compile_s": compile_s, **extra}
+        row = {
+            "code": code,
+            "dtype": dt_name,
+            "repeats": len(recs),
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "wall_median_s": _median(wall),
+            "cpu_median_s": _median(cpu),
+            "node_steps_per_s": node_steps / _median(wall),
+            "node_steps_per_cpu_s": node_steps / _median(cpu),
+            "cpu_over_wall": _median(cpu) / _median(wall),
+            "load1": [r["load1"] for r in recs],
+            "cg_per_step": cg,
+            "compile_s": compile_s,
+            **extra,
+        }
         if act is not None:
             row["activation"] = activation_summary(act, far)
             row["_act"] = act
@@ -356,8 +452,10 @@ def bench_case(name: str, a, workdir: Path, peer: str | None) -> dict:
 
 def print_table(case: dict) -> None:
     print(f"\n{case['case']}: {case['nodes']:,} nodes, {case['tets']:,} tets")
-    print("| code | dtype | compile s | run s (median) | M node-steps/s | vs TorchCor | M node-steps/CPU-s | vs TorchCor "
-          "(CPU) | CPU/wall | CG it/step | far-corner act. ms |")
+    print(
+        "| code | dtype | compile s | run s (median) | M node-steps/s | vs TorchCor | M node-steps/CPU-s | vs TorchCor "
+        "(CPU) | CPU/wall | CG it/step | far-corner act. ms |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in case["rows"]:
         far = (r.get("activation") or {}).get("far_corner_ms")
@@ -365,9 +463,11 @@ def print_table(case: dict) -> None:
         vs_w = f"{r['vs_torchcor_wall']:.1f}×" if "vs_torchcor_wall" in r else ""
         vs_c = f"{r['vs_torchcor_cpu']:.1f}×" if "vs_torchcor_cpu" in r else ""
         far_s = "" if far is None else f"{far:.2f}"
-        print(f"| {r['code']} | {r['dtype']} | {comp} | {r['wall_median_s']:.2f} | {_fmt_rate(r['node_steps_per_s'])} | "
-              f"{vs_w} | {_fmt_rate(r['node_steps_per_cpu_s'])} | {vs_c} | {r['cpu_over_wall']:.2f} | "
-              f"{r['cg_per_step']:.2f} | {far_s} |")
+        print(
+            f"| {r['code']} | {r['dtype']} | {comp} | {r['wall_median_s']:.2f} | {_fmt_rate(r['node_steps_per_s'])} | "
+            f"{vs_w} | {_fmt_rate(r['node_steps_per_cpu_s'])} | {vs_c} | {r['cpu_over_wall']:.2f} | "
+            f"{r['cg_per_step']:.2f} | {far_s} |"
+        )
 
 
 def main() -> int:
@@ -382,11 +482,19 @@ def main() -> int:
     else:
         workdir = Path(a.workdir)
     started = datetime.datetime.now().isoformat(timespec="seconds")
-    out = {"date": started, "machine": machine(jax=jax.__version__), "threads": a.threads,
-           "dt": a.dt, "steps": a.steps, "rtol": a.rtol,
-           "initial": a.initial, "affinity": sorted(os.sched_getaffinity(0)), "xla_flags": os.environ.get("XLA_FLAGS", ""),
-           "load_before": os.getloadavg(),
-           "cases": []}
+    out = {
+        "date": started,
+        "machine": machine(jax=jax.__version__),
+        "threads": a.threads,
+        "dt": a.dt,
+        "steps": a.steps,
+        "rtol": a.rtol,
+        "initial": a.initial,
+        "affinity": sorted(os.sched_getaffinity(0)),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "load_before": os.getloadavg(),
+        "cases": [],
+    }
     try:
         for name in [c.strip() for c in a.cases.split(",") if c.strip()]:
             if name not in CASES:
@@ -395,20 +503,26 @@ def main() -> int:
             out["cases"].append(case)
             print_table(case)
             for r in case["rows"]:
-                for key, what in (("activation_vs_torchcor", "TorchCor"),
-                                  ("activation_vs_torchcor_lumped", "TorchCor mass_lumping=True")):
+                for key, what in (
+                    ("activation_vs_torchcor", "TorchCor"),
+                    ("activation_vs_torchcor_lumped", "TorchCor mass_lumping=True"),
+                ):
                     if key in r and r[key]["nodes_compared"]:
                         c = r[key]
                         rel = "-" if c["median_rel_diff"] is None else f"{c['median_rel_diff']:.3f}"
-                        print(f"  activation {r['code']} {r['dtype']} vs {what}: mean diff {c['mean_diff_ms']:+.2f} ms, "
-                              f"max |diff| {c['max_abs_diff_ms']:.2f} ms, median rel. {rel} "
-                              f"(over {c['nodes_compared']} nodes)")
+                        print(
+                            f"  activation {r['code']} {r['dtype']} vs {what}: mean diff {c['mean_diff_ms']:+.2f} ms, "
+                            f"max |diff| {c['max_abs_diff_ms']:.2f} ms, median rel. {rel} "
+                            f"(over {c['nodes_compared']} nodes)"
+                        )
                 if r.get("torchcor_lumped_far_corner_ms") is not None:
                     print(f"  far corner: TorchCor mass_lumping=True {r['torchcor_lumped_far_corner_ms']:.2f} ms")
                 if r["code"] == "torchcor":
-                    print(f"  TorchCor {r['dtype']} (steady state, wall): ionic {r['ionic_s']:.2f} s, electric "
-                          f"{r['electric_s']:.2f} s of {r['wall_median_s']:.2f} s; warm-up {r['compile_s']:.1f} s; import "
-                          f"{r['import_s']:.1f} s, mesh load {r['load_s']:.1f} s, assemble {r['assemble_s']:.1f} s")
+                    print(
+                        f"  TorchCor {r['dtype']} (steady state, wall): ionic {r['ionic_s']:.2f} s, electric "
+                        f"{r['electric_s']:.2f} s of {r['wall_median_s']:.2f} s; warm-up {r['compile_s']:.1f} s; import "
+                        f"{r['import_s']:.1f} s, mesh load {r['load_s']:.1f} s, assemble {r['assemble_s']:.1f} s"
+                    )
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

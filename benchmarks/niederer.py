@@ -40,12 +40,15 @@ def _fmt(x, nd=2):
 def table(records: list[dict]) -> str:
     from organtwin.ep import NIEDERER_REFERENCE_FENICSX_BEAT as REF
 
-    head = ("| dx mm | dt ms | nodes | diffusion / mass | dtype | split | P1 | P2 | P3 | P4 | P5 | P6 | P7 | P8 | P9 "
-            "| fenicsx-beat P8 | steps | wall s | first seg. s | Mnode-steps/s |")
+    head = (
+        "| dx mm | dt ms | nodes | diffusion / mass | dtype | split | P1 | P2 | P3 | P4 | P5 | P6 | P7 | P8 | P9 "
+        "| fenicsx-beat P8 | steps | wall s | first seg. s | Mnode-steps/s |"
+    )
     lines = [head, "|" + "---:|" * 2 + "---:|---|---|---|" + "---:|" * 9 + "---:|---:|---:|---:|---:|"]
     order = {"consistent": 0, "lumped": 1}
-    for r in sorted(records, key=lambda r: (order.get(r["mass"], 2), r["dtype"] != "float32", r["splitting"],
-                                            -r["dx"], -r["dt"])):
+    for r in sorted(
+        records, key=lambda r: (order.get(r["mass"], 2), r["dtype"] != "float32", r["splitting"], -r["dx"], -r["dt"])
+    ):
         ref = REF.get((r["dx"], r["dt"]), {}).get("P8")
         thr = r["nodes"] * r["steps"] / r["solve_s"] / 1e6 if r["solve_s"] > 0 else float("nan")
         pts = " | ".join(_fmt(r[f"P{i}"]) for i in range(1, 10))
@@ -80,8 +83,11 @@ def main(argv=None) -> int:
         mass = Mass(args.mass)
         diffusion = {"auto": None, "explicit": ExplicitLumped(), "theta": ThetaScheme(mass=mass)}[args.diffusion]
         done = {_key(r) for r in _load(args.runs)}
-        print(f"# {platform.node()} {platform.processor() or platform.machine()} python {platform.python_version()} "
-              f"jax {jax.__version__}", flush=True)
+        print(
+            f"# {platform.node()} {platform.processor() or platform.machine()} python {platform.python_version()} "
+            f"jax {jax.__version__}",
+            flush=True,
+        )
         for dx in args.dx:
             for dt in args.dt:
                 key = (dx, dt, args.mass, args.diffusion, args.dtype, args.splitting)
@@ -95,13 +101,22 @@ def main(argv=None) -> int:
                 def progress(t, t_cap, done, t0=t0, last=last):
                     if t - last[0] >= 5.0 - 1e-9:  # a line every 5 simulated ms: what a killed run had reached
                         last[0] = t
-                        print(f"  t {t:5.1f} ms, {done:6.1%} of nodes activated, {time.perf_counter() - t0:7.1f} s",
-                              flush=True)
+                        print(
+                            f"  t {t:5.1f} ms, {done:6.1%} of nodes activated, {time.perf_counter() - t0:7.1f} s",
+                            flush=True,
+                        )
 
                 try:
-                    res = niederer_benchmark(dx, dt, diffusion=diffusion, mass=None if diffusion is not None else mass,
-                                             splitting=Splitting(args.splitting), dtype=args.dtype, t_max=args.t_max,
-                                             progress=progress)
+                    res = niederer_benchmark(
+                        dx,
+                        dt,
+                        diffusion=diffusion,
+                        mass=None if diffusion is not None else mass,
+                        splitting=Splitting(args.splitting),
+                        dtype=args.dtype,
+                        t_max=args.t_max,
+                        progress=progress,
+                    )
                 except (ValueError, RuntimeError) as e:
                     print(f"  skipped: {e}", flush=True)
                     continue
@@ -111,9 +126,11 @@ def main(argv=None) -> int:
                 with args.runs.open("a") as fh:
                     fh.write(json.dumps(rec) + "\n")
                 done.add(_key(rec))
-                print(f"  P8 {rec['P8']} ms, last activation {rec['last_activation']} ms, {rec['steps']} steps, "
-                      f"{rec['diffusion_detail']}, wall {rec['wall_s']:.1f} s ({time.perf_counter() - t0:.1f} s)",
-                      flush=True)
+                print(
+                    f"  P8 {rec['P8']} ms, last activation {rec['last_activation']} ms, {rec['steps']} steps, "
+                    f"{rec['diffusion_detail']}, wall {rec['wall_s']:.1f} s ({time.perf_counter() - t0:.1f} s)",
+                    flush=True,
+                )
     print(table(_load(args.runs)))
     return 0
 

@@ -59,7 +59,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import CompileClock, machine, peer_missing, pin_threads, write_figures  # benchmarks/_common.py (the script's folder is on sys.path)
+from _common import (  # benchmarks/_common.py (the script's folder is on sys.path)
+    CompileClock,
+    machine,
+    peer_missing,
+    pin_threads,
+    write_figures,
+)
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "tests" / "data" / "zerod"
@@ -68,21 +74,34 @@ DEFAULT_PEER = os.environ.get("SVZEROD_PYTHON", "/work/peers/svzerod/bin/python"
 
 def _parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--configs", default="closed_loop_heart,pulsatile_rcr",
-                    help="comma list of names in tests/data/zerod or paths to svZeroDSolver JSON files")
+    ap.add_argument(
+        "--configs",
+        default="closed_loop_heart,pulsatile_rcr",
+        help="comma list of names in tests/data/zerod or paths to svZeroDSolver JSON files",
+    )
     ap.add_argument("--cohort", type=int, default=1000, help="models in the cohort (0: none)")
     ap.add_argument("--spread", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--peer-seconds", type=float, default=60.0,
-                    help="svzerod's cohort stops starting models after this many seconds (throughput from those run)")
-    ap.add_argument("--solvers", default="midpoint,bosh3,tsit5",
-                    help="fixed-step diffrax solvers for the single model; the first one also runs the cohort")
+    ap.add_argument(
+        "--peer-seconds",
+        type=float,
+        default=60.0,
+        help="svzerod's cohort stops starting models after this many seconds (throughput from those run)",
+    )
+    ap.add_argument(
+        "--solvers",
+        default="midpoint,bosh3,tsit5",
+        help="fixed-step diffrax solvers for the single model; the first one also runs the cohort",
+    )
     ap.add_argument("--dtypes", default="float64,float32")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cohort-repeats", type=int, default=2)
     ap.add_argument("--check-models", type=int, default=3, help="cohort models checked against svzerod's output")
-    ap.add_argument("--cohort-modes", default="vmap_run,vmap_rhs,vmap_rhs_shared",
-                    help="comma list from vmap_run, vmap_rhs, vmap_run_shared, vmap_rhs_shared (see above)")
+    ap.add_argument(
+        "--cohort-modes",
+        default="vmap_run,vmap_rhs,vmap_rhs_shared",
+        help="comma list from vmap_run, vmap_rhs, vmap_run_shared, vmap_rhs_shared (see above)",
+    )
     ap.add_argument("--threads", type=int, default=1, help="cores for both codes")
     ap.add_argument("--no-svzerod", action="store_true", help="organtwin only (no ratios, no accuracy vs svzerod)")
     ap.add_argument("--svzerod-python", default=DEFAULT_PEER)
@@ -109,11 +128,18 @@ from organtwin.flow.zerod._svzerod_json import _initial_state  # noqa: E402  (ru
 sys.path.insert(0, str(HERE / "peers"))
 from svzerod_time import cohort_configs  # noqa: E402  (the peer's own perturbation: the same cohort for both)
 
-SOLVERS = {"euler": diffrax.Euler, "heun": diffrax.Heun, "midpoint": diffrax.Midpoint, "ralston": diffrax.Ralston,
-           "bosh3": diffrax.Bosh3, "tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5}
+SOLVERS = {
+    "euler": diffrax.Euler,
+    "heun": diffrax.Heun,
+    "midpoint": diffrax.Midpoint,
+    "ralston": diffrax.Ralston,
+    "bosh3": diffrax.Bosh3,
+    "tsit5": diffrax.Tsit5,
+    "dopri5": diffrax.Dopri5,
+}
 DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
 
-_compile = CompileClock()   # benchmarks/_common.py
+_compile = CompileClock()  # benchmarks/_common.py
 
 
 # ================================================================================================== problem
@@ -133,7 +159,7 @@ class Problem:
         c = self.cfg
         self.steady = bool(c.steady_initial and not st.n_chamber and st.n_pressure)
         self.steps = (c.points_per_cycle - 1) * c.cycles
-        times = np.arange(0, c.points_per_cycle, c.output_interval) * c.dt     # as run_svzerod / svzerod write them
+        times = np.arange(0, c.points_per_cycle, c.output_interval) * c.dt  # as run_svzerod / svzerod write them
         if times[-1] < c.period - 1e-12 * c.period:
             times = np.append(times, c.period)
         self.times = times
@@ -144,20 +170,28 @@ class Problem:
 
     def runner(self, integ: z.Integrator, dtype):
         """run(model, y0) -> (observations of the last cycle, steps taken): what ``run_svzerod`` compiles."""
-        ts = jnp.asarray(self.ts, dtype)   # time in the run's precision (diffrax takes its dtype from the times)
+        ts = jnp.asarray(self.ts, dtype)  # time in the run's precision (diffrax takes its dtype from the times)
         t1 = float(self.ts[-1])
         steady = self.steady
 
         def run(m, y):
             if steady:
                 y = m.steady_state(y)
-            sol = diffrax.diffeqsolve(   # = simulate_zerod(m, 0, t1, y, ts=ts, integrator=integ), plus the step count
-                diffrax.ODETerm(lambda t, x, mm: mm.rhs(t, x)), integ.solver, 0.0, t1, integ.dt0, y, args=m,
-                stepsize_controller=integ.controller, saveat=diffrax.SaveAt(ts=ts), max_steps=integ.max_steps)
+            sol = diffrax.diffeqsolve(  # = simulate_zerod(m, 0, t1, y, ts=ts, integrator=integ), plus the step count
+                diffrax.ODETerm(lambda t, x, mm: mm.rhs(t, x)),
+                integ.solver,
+                0.0,
+                t1,
+                integ.dt0,
+                y,
+                args=m,
+                stepsize_controller=integ.controller,
+                saveat=diffrax.SaveAt(ts=ts),
+                max_steps=integ.max_steps,
+            )
             return jax.vmap(m.observe)(sol.ts, sol.ys), sol.stats["num_steps"]
 
         return run
-
 
     def cohort_runner(self, integ: z.Integrator, dtype, axes, mode: str):
         """run(batched model, (N, states) y0) -> (observations, steps): ``mode`` vmap_run or vmap_rhs (see above);
@@ -170,9 +204,10 @@ class Problem:
         steady, steps = self.steady, self.steps
         stacked = tuple(a == 0 for a in jax.tree.leaves(axes, is_leaf=lambda x: x is None))
 
-        def run(M, Y):   # the library's cohort solve: organtwin.flow.zerod.simulate_cohort
-            sol = z.simulate_cohort(z.Cohort(M, stacked, Y.shape[0]), 0.0, t1, Y, ts=ts, integrator=integ,
-                                    steady_start=steady)
+        def run(M, Y):  # the library's cohort solve: organtwin.flow.zerod.simulate_cohort
+            sol = z.simulate_cohort(
+                z.Cohort(M, stacked, Y.shape[0]), 0.0, t1, Y, ts=ts, integrator=integ, steady_start=steady
+            )
             return sol.observe(), jnp.full((Y.shape[0],), steps)
 
         return run
@@ -190,14 +225,16 @@ def fixed(prob: Problem, solver: str) -> z.Integrator:
 
 def series_of(prob: Problem, model, obs: dict) -> dict:
     """Our observations in svZeroDSolver's variable-based layout: {name: values over the last cycle}."""
-    res = z.SvZeroDResult(prob.cfg, model, prob.times, {k: np.asarray(v, np.float64) for k, v in obs.items()},
-                          prob.cfg.cycles)
+    res = z.SvZeroDResult(
+        prob.cfg, model, prob.times, {k: np.asarray(v, np.float64) for k, v in obs.items()}, prob.cfg.cycles
+    )
     return _series(io.StringIO(z.svzerod_csv(res, variable_based=True)))
 
 
 def _series(csv) -> dict:
     """{name: y over time} from a variable-based CSV (name, time, y), a path or a text buffer."""
-    import pandas as pd   # only for the accuracy checks (the GPU script imports this module without pandas)
+    import pandas as pd  # only for the accuracy checks (the GPU script imports this module without pandas)
+
     df = pd.read_csv(csv)
     return {name: g["y"].to_numpy(np.float64) for name, g in df.groupby("name", sort=False)}
 
@@ -211,8 +248,13 @@ def compare(mine: dict, ref: dict) -> dict:
             errs[k] = float(np.linalg.norm(mine[k] - r) / scale)
     missing = sorted(set(ref) - set(errs) - {k for k, r in ref.items() if np.linalg.norm(r) == 0})
     worst = max(errs, key=errs.get)
-    return {"max_rel_l2": errs[worst], "median_rel_l2": float(np.median(list(errs.values()))), "worst_series": worst,
-            "series": len(errs), "missing": missing[:5]}
+    return {
+        "max_rel_l2": errs[worst],
+        "median_rel_l2": float(np.median(list(errs.values()))),
+        "worst_series": worst,
+        "series": len(errs),
+        "missing": missing[:5],
+    }
 
 
 def timed(fn, *args, repeats: int):
@@ -232,11 +274,28 @@ def timed(fn, *args, repeats: int):
 
 # ================================================================================================== the codes
 def run_peer(peer: str, path: Path, prob: Problem, a, folder: Path) -> dict:
-    cmd = [peer, str(HERE / "peers" / "svzerod_time.py"), str(path), "--repeats", str(a.repeats),
-           "--series", str(folder / "svz"), "--series-models", str(a.check_models)]
+    cmd = [
+        peer,
+        str(HERE / "peers" / "svzerod_time.py"),
+        str(path),
+        "--repeats",
+        str(a.repeats),
+        "--series",
+        str(folder / "svz"),
+        "--series-models",
+        str(a.check_models),
+    ]
     if a.cohort:
-        cmd += ["--cohort", str(a.cohort), "--spread", repr(a.spread), "--seed", str(a.seed),
-                "--max-seconds", repr(a.peer_seconds)]
+        cmd += [
+            "--cohort",
+            str(a.cohort),
+            "--spread",
+            repr(a.spread),
+            "--seed",
+            str(a.seed),
+            "--max-seconds",
+            repr(a.peer_seconds),
+        ]
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -244,8 +303,11 @@ def run_peer(peer: str, path: Path, prob: Problem, a, folder: Path) -> dict:
     d["subprocess_s"] = time.perf_counter() - t0
     d["load1"] = max(load, os.getloadavg()[0])
     d["series_single"] = _series(folder / "svz_single.csv")
-    d["series_cohort"] = [_series(folder / f"svz_cohort{i}.csv")
-                          for i in range(min(a.check_models, a.cohort)) if (folder / f"svz_cohort{i}.csv").exists()]
+    d["series_cohort"] = [
+        _series(folder / f"svz_cohort{i}.csv")
+        for i in range(min(a.check_models, a.cohort))
+        if (folder / f"svz_cohort{i}.csv").exists()
+    ]
     assert d["single"]["time_steps"] == prob.steps, (d["single"]["time_steps"], prob.steps)
     return d
 
@@ -267,10 +329,20 @@ def bench_single(prob: Problem, solver: str, dtype_name: str, a, svz: dict | Non
     compile_s, first, runs, (obs, steps) = timed(fn, m, y0, repeats=a.repeats)
     run_s = statistics.median(runs)
     mine = series_of(prob, prob.model, obs)
-    rec = {"code": "organtwin", "kind": "single", "solver": solver, "dtype": dtype_name, "steps": int(steps),
-           "compile_s": compile_s, "first_call_s": first, "run_s_median": run_s, "run_s_all": runs,
-           "us_per_step": 1e6 * run_s / int(steps), "load1": os.getloadavg()[0],
-           "error_vs_converged": compare(mine, {k: v for k, v in ref.items() if not k.startswith("__")})}
+    rec = {
+        "code": "organtwin",
+        "kind": "single",
+        "solver": solver,
+        "dtype": dtype_name,
+        "steps": int(steps),
+        "compile_s": compile_s,
+        "first_call_s": first,
+        "run_s_median": run_s,
+        "run_s_all": runs,
+        "us_per_step": 1e6 * run_s / int(steps),
+        "load1": os.getloadavg()[0],
+        "error_vs_converged": compare(mine, {k: v for k, v in ref.items() if not k.startswith("__")}),
+    }
     assert int(steps) == prob.steps, (int(steps), prob.steps)
     if svz is not None:
         rec["error_vs_svzerod"] = compare(mine, svz["series_single"])
@@ -289,25 +361,35 @@ def build_cohort(prob: Problem, a):
         if m.structure != prob.model.structure:
             raise SystemExit("a perturbed model has another structure than the unperturbed one; lower --spread")
         models.append(m)
-        y0s.append(np.asarray((m.initial_state(dtype=jnp.float64) if prob.steady
-                               else _initial_state(cfg, m, jnp.float64))))
+        y0s.append(
+            np.asarray(m.initial_state(dtype=jnp.float64) if prob.steady else _initial_state(cfg, m, jnp.float64))
+        )
     t1 = time.perf_counter()
     batched = jax.tree.map(lambda *xs: jnp.stack(xs), *models)
     y0 = jnp.asarray(np.stack(y0s))
     stack_s = time.perf_counter() - t1
     t2 = time.perf_counter()
 
-    cohort = z.Cohort.stack(models)   # shared leaves kept once (organtwin.flow.zerod.Cohort)
+    cohort = z.Cohort.stack(models)  # shared leaves kept once (organtwin.flow.zerod.Cohort)
     shared, axes = cohort.model, cohort.in_axes
     n_leaves = len(jax.tree.leaves(models[0]))
     n_stacked = sum(cohort.stacked)
-    return {"all": (batched, None), "shared": (shared, axes)}, y0, {
-        "build_models_s": t1 - t0, "stack_s": stack_s, "stack_shared_s": time.perf_counter() - t2,
-        "leaves": n_leaves, "leaves_stacked_when_shared": n_stacked}
+    return (
+        {"all": (batched, None), "shared": (shared, axes)},
+        y0,
+        {
+            "build_models_s": t1 - t0,
+            "stack_s": stack_s,
+            "stack_shared_s": time.perf_counter() - t2,
+            "leaves": n_leaves,
+            "leaves_stacked_when_shared": n_stacked,
+        },
+    )
 
 
-def bench_cohort(prob: Problem, batches: dict, y0, build: dict, mode: str, solver: str, dtype_name: str, a, svz,
-                 check_refs: list) -> dict:
+def bench_cohort(
+    prob: Problem, batches: dict, y0, build: dict, mode: str, solver: str, dtype_name: str, a, svz, check_refs: list
+) -> dict:
     dtype = DTYPES[dtype_name]
     batched, axes = batches["shared" if mode.endswith("_shared") else "all"]
     bm = cast(batched, dtype)
@@ -319,13 +401,25 @@ def bench_cohort(prob: Problem, batches: dict, y0, build: dict, mode: str, solve
     n = a.cohort
     stack_s = build["stack_shared_s"] if mode.endswith("_shared") else build["stack_s"]
     build = {"build_models_s": build["build_models_s"], "stack_s": stack_s}
-    rec = {"code": "organtwin", "kind": "cohort", "mode": mode, "solver": solver, "dtype": dtype_name, "models": n,
-           "steps_per_model": int(np.asarray(steps)[0]), "compile_s": compile_s, "first_call_s": first,
-           "run_s_median": run_s, "run_s_all": runs, "models_per_s": n / run_s,
-           "ns_per_model_step": 1e9 * run_s / n / prob.steps, **build,
-           "end_to_end_s": build["build_models_s"] + build["stack_s"] + first,
-           "models_per_s_end_to_end": n / (build["build_models_s"] + build["stack_s"] + first),
-           "load1": os.getloadavg()[0]}
+    rec = {
+        "code": "organtwin",
+        "kind": "cohort",
+        "mode": mode,
+        "solver": solver,
+        "dtype": dtype_name,
+        "models": n,
+        "steps_per_model": int(np.asarray(steps)[0]),
+        "compile_s": compile_s,
+        "first_call_s": first,
+        "run_s_median": run_s,
+        "run_s_all": runs,
+        "models_per_s": n / run_s,
+        "ns_per_model_step": 1e9 * run_s / n / prob.steps,
+        **build,
+        "end_to_end_s": build["build_models_s"] + build["stack_s"] + first,
+        "models_per_s_end_to_end": n / (build["build_models_s"] + build["stack_s"] + first),
+        "load1": os.getloadavg()[0],
+    }
     finite = np.all([np.all(np.isfinite(np.asarray(v))) for v in jax.tree.leaves(obs)])
     rec["all_finite"] = bool(finite)
     if svz is not None and "cohort" in svz:
@@ -339,8 +433,10 @@ def bench_cohort(prob: Problem, batches: dict, y0, build: dict, mode: str, solve
             rec["error_vs_svzerod_models"] = len(checks)
             rec["error_vs_svzerod_max_rel_l2"] = max(c["max_rel_l2"] for c in checks)
             rec["error_vs_svzerod"] = checks
-    conv = [compare(series_of(prob, prob.model, jax.tree.map(lambda v: np.asarray(v)[i], obs)), ref)
-            for i, ref in enumerate(check_refs)]
+    conv = [
+        compare(series_of(prob, prob.model, jax.tree.map(lambda v: np.asarray(v)[i], obs)), ref)
+        for i, ref in enumerate(check_refs)
+    ]
     if conv:
         rec["error_vs_converged_max_rel_l2"] = max(c["max_rel_l2"] for c in conv)
         rec["error_vs_converged"] = conv
@@ -352,29 +448,52 @@ def bench_config(name: str, a, peer: str | None) -> dict:
     path = config_path(name)
     prob = Problem(json.loads(path.read_text()))
     st = prob.model.structure
-    case = {"config": str(path.relative_to(HERE.parent) if path.is_relative_to(HERE.parent) else path),
-            "time_steps": prob.steps, "dt_s": prob.cfg.dt, "cycles": prob.cfg.cycles,
-            "points_per_cycle": prob.cfg.points_per_cycle, "output_points": len(prob.times),
-            "states": st.n_state, "algebraic_points": st.n_alg, "rows": []}
+    case = {
+        "config": str(path.relative_to(HERE.parent) if path.is_relative_to(HERE.parent) else path),
+        "time_steps": prob.steps,
+        "dt_s": prob.cfg.dt,
+        "cycles": prob.cfg.cycles,
+        "points_per_cycle": prob.cfg.points_per_cycle,
+        "output_points": len(prob.times),
+        "states": st.n_state,
+        "algebraic_points": st.n_alg,
+        "rows": [],
+    }
     print(f"\n== {case['config']}: {st.n_state} states, {prob.steps} steps of {1e3 * prob.cfg.dt:.4g} ms", flush=True)
     svz = None
     if peer is not None:
         with tempfile.TemporaryDirectory(prefix="zerod-vs-svzerod-") as tmp:
             svz = run_peer(peer, path, prob, a, Path(tmp))
-        row = {"code": "svzerod", "version": svz["svzerod_version"], "single": svz["single"],
-               "cohort": svz.get("cohort"), "subprocess_s": svz["subprocess_s"], "load1": svz["load1"]}
+        row = {
+            "code": "svzerod",
+            "version": svz["svzerod_version"],
+            "single": svz["single"],
+            "cohort": svz.get("cohort"),
+            "subprocess_s": svz["subprocess_s"],
+            "load1": svz["load1"],
+        }
         case["rows"].append(row)
         c = svz.get("cohort")
-        print(f"svzerod {svz['svzerod_version']}: {svz['single']['us_per_step']:.2f} us/step "
-              f"({svz['single']['run_s_median']:.3f} s per model)"
-              + (f"; cohort {c['models_run']} of {c['models']} models in {c['total_s']:.1f} s = "
-                 f"{c['models_per_s']:.2f} models/s" if c else ""), flush=True)
+        print(
+            f"svzerod {svz['svzerod_version']}: {svz['single']['us_per_step']:.2f} us/step "
+            f"({svz['single']['run_s_median']:.3f} s per model)"
+            + (
+                f"; cohort {c['models_run']} of {c['models']} models in {c['total_s']:.1f} s = "
+                f"{c['models_per_s']:.2f} models/s"
+                if c
+                else ""
+            ),
+            flush=True,
+        )
     ref = reference(prob)
-    case["converged_reference"] = {"integrator": "adaptive Tsit5 rtol 1e-10 atol 1e-12 float64",
-                                   "steps": ref["__steps__"]}
+    case["converged_reference"] = {
+        "integrator": "adaptive Tsit5 rtol 1e-10 atol 1e-12 float64",
+        "steps": ref["__steps__"],
+    }
     if svz is not None:
-        case["svzerod_error_vs_converged"] = compare(svz["series_single"],
-                                                     {k: v for k, v in ref.items() if not k.startswith("__")})
+        case["svzerod_error_vs_converged"] = compare(
+            svz["series_single"], {k: v for k, v in ref.items() if not k.startswith("__")}
+        )
         e = case["svzerod_error_vs_converged"]
         print(f"svzerod vs converged: max rel L2 {e['max_rel_l2']:.2e} ({e['worst_series']})")
     solvers = [s.strip() for s in a.solvers.split(",") if s.strip()]
@@ -385,14 +504,20 @@ def bench_config(name: str, a, peer: str | None) -> dict:
             case["rows"].append(r)
             ratio = f"  ratio {r['per_step_ratio']:.2f}" if "per_step_ratio" in r else ""
             vs = f", vs svzerod {r['error_vs_svzerod']['max_rel_l2']:.2e}" if "error_vs_svzerod" in r else ""
-            print(f"ours {solver:8s} {dt_name}: {r['us_per_step']:.2f} us/step{ratio}  (compile {r['compile_s']:.1f} s)"
-                  f"  error vs converged {r['error_vs_converged']['max_rel_l2']:.2e}{vs}", flush=True)
+            print(
+                f"ours {solver:8s} {dt_name}: {r['us_per_step']:.2f} us/step{ratio}  (compile {r['compile_s']:.1f} s)"
+                f"  error vs converged {r['error_vs_converged']['max_rel_l2']:.2e}{vs}",
+                flush=True,
+            )
     if a.cohort:
         batches, y0, build = build_cohort(prob, a)
         case["cohort_build"] = build
-        print(f"cohort of {a.cohort}: models built from JSON in {build['build_models_s']:.1f} s, stacked in "
-              f"{build['stack_s']:.1f} s ({build['leaves_stacked_when_shared']} of {build['leaves']} leaves differ "
-              "between models)", flush=True)
+        print(
+            f"cohort of {a.cohort}: models built from JSON in {build['build_models_s']:.1f} s, stacked in "
+            f"{build['stack_s']:.1f} s ({build['leaves_stacked_when_shared']} of {build['leaves']} leaves differ "
+            "between models)",
+            flush=True,
+        )
         # converged solutions of the first perturbed models: how far each code is from them
         check_refs = []
         for c in cohort_configs(prob.config, min(a.check_models, a.cohort), a.spread, a.seed):
@@ -402,20 +527,32 @@ def bench_config(name: str, a, peer: str | None) -> dict:
         if svz is not None and check_refs:
             errs = [compare(s_, r_) for s_, r_ in zip(svz["series_cohort"], check_refs)]
             case["svzerod_cohort_error_vs_converged"] = errs
-            print(f"svzerod vs converged on {len(errs)} cohort models: max rel L2 "
-                  f"{max(e['max_rel_l2'] for e in errs):.2e}")
+            print(
+                f"svzerod vs converged on {len(errs)} cohort models: max rel L2 "
+                f"{max(e['max_rel_l2'] for e in errs):.2e}"
+            )
         for dt_name in dtypes:
             for mode in [m.strip() for m in a.cohort_modes.split(",") if m.strip()]:
                 r = bench_cohort(prob, batches, y0, build, mode, solvers[0], dt_name, a, svz, check_refs)
                 case["rows"].append(r)
-                ratio = (f"  throughput {r['throughput_ratio']:.1f}x svzerod (end to end "
-                         f"{r['throughput_ratio_end_to_end']:.1f}x)" if "throughput_ratio" in r else "")
-                chk = (f"  vs svzerod {r['error_vs_svzerod_max_rel_l2']:.1e}, vs converged "
-                       f"{r['error_vs_converged_max_rel_l2']:.1e} (max over {r['error_vs_svzerod_models']} models)"
-                       if "error_vs_svzerod_models" in r else "")
-                print(f"ours cohort {mode:15s} {solvers[0]} {dt_name}: {r['run_s_median']:.2f} s = "
-                      f"{r['models_per_s']:.1f} models/s ({r['ns_per_model_step']:.0f} ns per model-step; compile "
-                      f"{r['compile_s']:.1f} s){ratio}{chk}", flush=True)
+                ratio = (
+                    f"  throughput {r['throughput_ratio']:.1f}x svzerod (end to end "
+                    f"{r['throughput_ratio_end_to_end']:.1f}x)"
+                    if "throughput_ratio" in r
+                    else ""
+                )
+                chk = (
+                    f"  vs svzerod {r['error_vs_svzerod_max_rel_l2']:.1e}, vs converged "
+                    f"{r['error_vs_converged_max_rel_l2']:.1e} (max over {r['error_vs_svzerod_models']} models)"
+                    if "error_vs_svzerod_models" in r
+                    else ""
+                )
+                print(
+                    f"ours cohort {mode:15s} {solvers[0]} {dt_name}: {r['run_s_median']:.2f} s = "
+                    f"{r['models_per_s']:.1f} models/s ({r['ns_per_model_step']:.0f} ns per model-step; compile "
+                    f"{r['compile_s']:.1f} s){ratio}{chk}",
+                    flush=True,
+                )
     return case
 
 
@@ -424,10 +561,19 @@ def main() -> int:
     peer = None if a.no_svzerod else a.svzerod_python
     if peer_missing(peer, "svzerod", "setup_svzerod.sh", "SVZEROD_PYTHON", "--no-svzerod"):
         return 2
-    out = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
-           "machine": machine(jax=jax.__version__, diffrax=diffrax.__version__), "threads": a.threads,
-           "affinity": sorted(os.sched_getaffinity(0)), "cohort": a.cohort, "spread": a.spread, "seed": a.seed,
-           "peer_seconds": a.peer_seconds, "solvers": a.solvers, "load_before": os.getloadavg(), "cases": []}
+    out = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine(jax=jax.__version__, diffrax=diffrax.__version__),
+        "threads": a.threads,
+        "affinity": sorted(os.sched_getaffinity(0)),
+        "cohort": a.cohort,
+        "spread": a.spread,
+        "seed": a.seed,
+        "peer_seconds": a.peer_seconds,
+        "solvers": a.solvers,
+        "load_before": os.getloadavg(),
+        "cases": [],
+    }
     t0 = time.perf_counter()
     for name in [c.strip() for c in a.configs.split(",") if c.strip()]:
         out["cases"].append(bench_config(name, a, peer))

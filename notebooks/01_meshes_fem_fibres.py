@@ -15,7 +15,6 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)  # the user's choice, made here and not inside organtwin
 
-import organtwin as ot
 from organtwin.mesh import (
     P1Geometry,
     SparsityPattern,

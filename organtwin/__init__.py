@@ -1,6 +1,8 @@
 """organtwin: a differentiable organ-physics toolkit in JAX."""
 
-from ._errors import MeshError as MeshError, MeshWarning as MeshWarning, OrgantwinError as OrgantwinError
+from ._errors import MeshError as MeshError
+from ._errors import MeshWarning as MeshWarning
+from ._errors import OrgantwinError as OrgantwinError
 
 __version__ = "0.1.0"
 
@@ -12,6 +14,10 @@ def __getattr__(name: str):
         from . import mesh
 
         return getattr(mesh, name)
+    if name == "RESULTS":
+        from ._solution import RESULTS
+
+        return RESULTS
     if not name.startswith("_"):
         import importlib
 

@@ -18,8 +18,17 @@ import os
 
 from ._errors import OrgantwinError
 
-__all__ = ["INT32_MAX", "MEMORY_FRACTION", "SizeError", "available_memory", "check_bytes", "check_count",
-           "count_of", "format_bytes", "memory_limit"]
+__all__ = [
+    "INT32_MAX",
+    "MEMORY_FRACTION",
+    "SizeError",
+    "available_memory",
+    "check_bytes",
+    "check_count",
+    "count_of",
+    "format_bytes",
+    "memory_limit",
+]
 
 #: The largest count a jitted int32 counter or index can hold.
 INT32_MAX = 2**31 - 1
@@ -40,7 +49,7 @@ def available_memory() -> int | None:
         import psutil  # optional
 
         return int(psutil.virtual_memory().available)
-    except Exception:  # noqa: BLE001 - not installed, or no answer: try the next source
+    except Exception:
         pass
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:
@@ -77,8 +86,20 @@ def _g(x: float) -> str:
     return f"{x:.4g}"
 
 
-def count_of(total: float, step: float, *, what: str, unit: str = "ms", name: str = "steps", total_name: str = "",
-             step_name: str = "", limit: int = INT32_MAX, why: str = "", fix: str = "", endpoint: bool = False) -> int:
+def count_of(
+    total: float,
+    step: float,
+    *,
+    what: str,
+    unit: str = "ms",
+    name: str = "steps",
+    total_name: str = "",
+    step_name: str = "",
+    limit: int = INT32_MAX,
+    why: str = "",
+    fix: str = "",
+    endpoint: bool = False,
+) -> int:
     """``ceil(total / step)`` (``+ 1`` with ``endpoint``) as an int, refused with one line if not finite or above
     ``limit``.
 
@@ -95,8 +116,10 @@ def count_of(total: float, step: float, *, what: str, unit: str = "ms", name: st
     n = ratio + (1 if endpoint else 0)
     if not (math.isfinite(n) and n <= limit):
         head = f"{what} {total_name} {total:g} {unit} / {step_name} {step:g} {unit} = {ratio:.3g} {name}"
-        raise SizeError(f"{head}, above the limit of {_g(limit)} {name} ({why or 'int32 counters under jit'}); "
-                        f"{fix or 'ask for fewer'}")
+        raise SizeError(
+            f"{head}, above the limit of {_g(limit)} {name} ({why or 'int32 counters under jit'}); "
+            f"{fix or 'ask for fewer'}"
+        )
     return max(1, math.ceil(ratio - 1e-9)) + (1 if endpoint else 0)
 
 
@@ -107,8 +130,10 @@ def check_count(n, *, what: str, name: str, limit: int = INT32_MAX, why: str = "
             raise SizeError(f"{what} {name} must be a whole number, got {n!r}")
         n = int(n)
     if n > limit:
-        raise SizeError(f"{what} {_g(n)} {name}, above the limit of {_g(limit)}"
-                        f" ({why or 'int32 counters under jit'}); {fix or 'ask for fewer'}")
+        raise SizeError(
+            f"{what} {_g(n)} {name}, above the limit of {_g(limit)}"
+            f" ({why or 'int32 counters under jit'}); {fix or 'ask for fewer'}"
+        )
     return int(n)
 
 
@@ -123,8 +148,9 @@ def check_bytes(nbytes: float, *, what: str, fix: str, limit: int | None = None,
         caps.append((int(limit), "the limit for this"))
     avail = available if available is not None else available_memory()
     if avail is not None:
-        caps.append((int(MEMORY_FRACTION * avail), f"{MEMORY_FRACTION:.0%} of the {format_bytes(avail)} of memory "
-                                                   "available"))
+        caps.append(
+            (int(MEMORY_FRACTION * avail), f"{MEMORY_FRACTION:.0%} of the {format_bytes(avail)} of memory available")
+        )
     for cap, label in sorted(caps):
         if not (nbytes <= cap):
             raise SizeError(f"{what} = {format_bytes(nbytes)}, above {format_bytes(cap)} ({label}); {fix}")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+
 @dataclass(frozen=True)
 class Case:
     """One bad input. ``argv`` follows ``organtwin``; ``{in}`` is the shared inputs folder, ``{d}`` the case's own
@@ -94,9 +95,15 @@ def make_inputs(folder: Path) -> Path:
     p = np.asarray(slab.points).copy()
     p[7, 1] = np.nan
     write_mesh(slab.replace(points=p), folder / "nan_point.vtu")
-    write_mesh(slab.replace(tets=np.vstack([slab.tets, slab.tets[:1]]),
-                            regions=np.concatenate([slab.regions, slab.regions[:1]]), fibres=None, sheets=None),
-               folder / "duplicate_tet.vtu")
+    write_mesh(
+        slab.replace(
+            tets=np.vstack([slab.tets, slab.tets[:1]]),
+            regions=np.concatenate([slab.regions, slab.regions[:1]]),
+            fibres=None,
+            sheets=None,
+        ),
+        folder / "duplicate_tet.vtu",
+    )
     flat = np.asarray(slab.points).copy()
     flat[:, 2] = 0.0  # every tet flattened: zero volume
     write_mesh(slab.replace(points=flat, fibres=None, sheets=None), folder / "flat.vtu")
@@ -107,7 +114,7 @@ def make_inputs(folder: Path) -> Path:
     (folder / "dir.vtu").mkdir(exist_ok=True)
     (folder / "mesh.stl").write_text("solid x\nendsolid x\n")
     (folder / "names_bad.json").write_text('{"LV": 1, ')
-    (folder / "names_list.json").write_text('[1, 2, 3]')
+    (folder / "names_list.json").write_text("[1, 2, 3]")
     (folder / "names_missing.json").write_text('{"regions": {"LV": 42}}')
     (folder / "names_text.json").write_text('{"regions": {"LV": "one"}}')
     (folder / "cuff.json").write_text('{"systolic_mmhg": 120.0, "diastolic_mmhg": 80.0}')
@@ -151,15 +158,33 @@ def _fit_json(text: str, **changes) -> str:
     """A well-formed fit.json of the case ``text`` (its SHA-256 and text, cuff data, the built-in LV mesh), with
     provenance fields changed."""
     sha = "0" * 64
-    prov = {"case_file": "{d}/case.toml", "case_dir": "{d}", "case_sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "case_text": text, "data": {"cuff": {"path": "{d}/cuff.json", "sha256": sha}},
-            "mesh": {"builtin": "lv-ellipsoid", "sha256": sha, "nodes": 1737, "tets": 6157}, "seed": 0,
-            "dtype": "float64", "fit_options": {}, "versions": {"organtwin": "0"},
-            "date_utc": "2026-12-07T00:00:00+00:00"}
+    prov = {
+        "case_file": "{d}/case.toml",
+        "case_dir": "{d}",
+        "case_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "case_text": text,
+        "data": {"cuff": {"path": "{d}/cuff.json", "sha256": sha}},
+        "mesh": {"builtin": "lv-ellipsoid", "sha256": sha, "nodes": 1737, "tets": 6157},
+        "seed": 0,
+        "dtype": "float64",
+        "fit_options": {},
+        "versions": {"organtwin": "0"},
+        "date_utc": "2026-12-07T00:00:00+00:00",
+    }
     prov.update(changes)
-    return json.dumps({"organtwin_fit": 1, "parameters": {"circulation.model.blocks.LV.e_active": 2.0}, "u": [0.0],
-                       "objective": 1.0, "steps": 1, "seconds": 1.0, "message": "", "history": [1.0],
-                       "provenance": prov})
+    return json.dumps(
+        {
+            "organtwin_fit": 1,
+            "parameters": {"circulation.model.blocks.LV.e_active": 2.0},
+            "u": [0.0],
+            "objective": 1.0,
+            "steps": 1,
+            "seconds": 1.0,
+            "message": "",
+            "history": [1.0],
+            "provenance": prov,
+        }
+    )
 
 
 def _zerod(**changes) -> str:
@@ -169,9 +194,16 @@ def _zerod(**changes) -> str:
             {"bc_name": "INFLOW", "bc_type": "FLOW", "bc_values": {"Q": [100.0, 100.0], "t": [0.0, 1.0]}},
             {"bc_name": "OUT", "bc_type": "RESISTANCE", "bc_values": {"R": 1000.0, "Pd": 10000.0}},
         ],
-        "vessels": [{"vessel_id": 0, "vessel_name": "V0", "vessel_length": 1.0, "zero_d_element_type": "BloodVessel",
-                     "zero_d_element_values": {"R_poiseuille": 100.0, "C": 1e-4, "L": 1.0},
-                     "boundary_conditions": {"inlet": "INFLOW", "outlet": "OUT"}}],
+        "vessels": [
+            {
+                "vessel_id": 0,
+                "vessel_name": "V0",
+                "vessel_length": 1.0,
+                "zero_d_element_type": "BloodVessel",
+                "zero_d_element_values": {"R_poiseuille": 100.0, "C": 1e-4, "L": 1.0},
+                "boundary_conditions": {"inlet": "INFLOW", "outlet": "OUT"},
+            }
+        ],
     }
     for path, value in changes.items():  # "vessels.0.zero_d_element_type" = "Nonsense"
         *keys, last = path.split(".")
@@ -202,11 +234,18 @@ def _cases() -> list[Case]:
     add(_c("mesh-info/surface-only-stl", "mesh info {in}/mesh.stl", 1, "mesh.stl"))
     add(_c("mesh-info/nan-coordinate", "mesh info {in}/nan_point.vtu", 1, "nan_point.vtu", "nan", "node"))
     add(_c("mesh-info/flat-zero-volume", "mesh info {in}/flat.vtu", 1, "flat.vtu", "zero volume"))
-    add(_c("mesh-info/face-in-three-tets", "mesh info {in}/face_in_three_tets.vtu", 1, "face_in_three_tets.vtu",
-           "more than two tets", "0, 1, 2"))
+    add(
+        _c(
+            "mesh-info/face-in-three-tets",
+            "mesh info {in}/face_in_three_tets.vtu",
+            1,
+            "face_in_three_tets.vtu",
+            "more than two tets",
+            "0, 1, 2",
+        )
+    )
     add(_c("mesh-info/duplicate-tet", "mesh info {in}/duplicate_tet.vtu", 1, "duplicate_tet.vtu", "duplicate"))
-    add(_c("mesh-info/pinched-at-a-vertex", "mesh info {in}/pinched.vtu", 0, "pinched.vtu", "non-manifold",
-           "1 nodes"))
+    add(_c("mesh-info/pinched-at-a-vertex", "mesh info {in}/pinched.vtu", 0, "pinched.vtu", "non-manifold", "1 nodes"))
     add(_c("mesh-info/zero-fibres", "mesh info {in}/zero_fibres.vtu", 1, "zero_fibres.vtu", "fibre"))
     add(_c("mesh-info/nan-fibres", "mesh info {in}/nan_fibres.vtu", 1, "nan_fibres.vtu", "fibre"))
     add(_c("mesh-info/scale-zero", "mesh info {in}/slab.vtu --scale 0", 1, "--scale"))
@@ -214,46 +253,113 @@ def _cases() -> list[Case]:
     add(_c("mesh-info/scale-nan", "mesh info {in}/slab.vtu --scale nan", 1, "--scale"))
     add(_c("mesh-info/scale-inf", "mesh info {in}/slab.vtu --scale inf", 1, "--scale"))
     add(_c("mesh-info/scale-not-a-number", "mesh info {in}/slab.vtu --scale ten", 2, "--scale"))
-    add(_c("mesh-info/region-names-garbled", "mesh info {in}/slab.vtu --region-names 1:LV", 1, "--region-names", "1=LV"))
-    add(_c("mesh-info/region-names-unknown-id", "mesh info {in}/slab.vtu --region-names 42=LV", 1, "42",
-           "region"))
-    add(_c("mesh-info/map-malformed-json", "mesh info {in}/slab.vtu --map {in}/names_bad.json", 1,
-           "names_bad.json"))
-    add(_c("mesh-info/map-not-an-object", "mesh info {in}/slab.vtu --map {in}/names_list.json", 1,
-           "names_list.json"))
+    add(
+        _c("mesh-info/region-names-garbled", "mesh info {in}/slab.vtu --region-names 1:LV", 1, "--region-names", "1=LV")
+    )
+    add(_c("mesh-info/region-names-unknown-id", "mesh info {in}/slab.vtu --region-names 42=LV", 1, "42", "region"))
+    add(_c("mesh-info/map-malformed-json", "mesh info {in}/slab.vtu --map {in}/names_bad.json", 1, "names_bad.json"))
+    add(_c("mesh-info/map-not-an-object", "mesh info {in}/slab.vtu --map {in}/names_list.json", 1, "names_list.json"))
     add(_c("mesh-info/map-id-not-in-mesh", "mesh info {in}/slab.vtu --map {in}/names_missing.json", 1, "42"))
-    add(_c("mesh-info/map-id-not-a-number", "mesh info {in}/slab.vtu --map {in}/names_text.json", 1,
-           "names_text.json", "one"))
+    add(
+        _c(
+            "mesh-info/map-id-not-a-number",
+            "mesh info {in}/slab.vtu --map {in}/names_text.json",
+            1,
+            "names_text.json",
+            "one",
+        )
+    )
     add(_c("mesh-info/map-missing-file", "mesh info {in}/slab.vtu --map nosuch.json", 2, "--map", "nosuch.json"))
-    add(_c("mesh-info/region-field-unknown", "mesh info {in}/slab.vtu --region-field nosuch", 1, "nosuch",
-           "region"))
+    add(_c("mesh-info/region-field-unknown", "mesh info {in}/slab.vtu --region-field nosuch", 1, "nosuch", "region"))
     # ---- mesh convert
     add(_c("mesh-convert/unknown-extension", "mesh convert {in}/slab.vtu out.xyz", 1, "out.xyz"))
-    add(_c("mesh-convert/output-is-a-folder", "mesh convert {in}/slab.vtu outdir.vtu", 2, "outdir.vtu", "folder",
-           dirs=("outdir.vtu",)))
-    add(_c("mesh-convert/output-under-a-file", "mesh convert {in}/slab.vtu notes.txt/out.vtu", 2, "notes.txt", "not a folder",
-           files={"notes.txt": USER}))
-    add(_c("mesh-convert/regions-not-in-mesh", "mesh convert {in}/slab.vtu out.vtu --regions 7", 1, "7",
-           "regions"))
+    add(
+        _c(
+            "mesh-convert/output-is-a-folder",
+            "mesh convert {in}/slab.vtu outdir.vtu",
+            2,
+            "outdir.vtu",
+            "folder",
+            dirs=("outdir.vtu",),
+        )
+    )
+    add(
+        _c(
+            "mesh-convert/output-under-a-file",
+            "mesh convert {in}/slab.vtu notes.txt/out.vtu",
+            2,
+            "notes.txt",
+            "not a folder",
+            files={"notes.txt": USER},
+        )
+    )
+    add(_c("mesh-convert/regions-not-in-mesh", "mesh convert {in}/slab.vtu out.vtu --regions 7", 1, "7", "regions"))
     add(_c("mesh-convert/regions-garbled", "mesh convert {in}/slab.vtu out.vtu --regions 1,,x", 2, "--regions"))
-    add(_c("mesh-convert/scale-negative-mirrors", "mesh convert {in}/slab.vtu out.vtu --scale -1", 1, "--scale", "mirror"))
+    add(
+        _c(
+            "mesh-convert/scale-negative-mirrors",
+            "mesh convert {in}/slab.vtu out.vtu --scale -1",
+            1,
+            "--scale",
+            "mirror",
+        )
+    )
     add(_c("mesh-convert/missing-input", "mesh convert nosuch.vtu out.vtu", 1, "nosuch.vtu"))
-    add(_c("mesh-convert/broken-input-keeps-old-output", "mesh convert {in}/garbage.vtu out.vtu", 1, "garbage.vtu",
-           files={"out.vtu": USER}))
+    add(
+        _c(
+            "mesh-convert/broken-input-keeps-old-output",
+            "mesh convert {in}/garbage.vtu out.vtu",
+            1,
+            "garbage.vtu",
+            files={"out.vtu": USER},
+        )
+    )
     # ---- mesh render
-    add(_c("mesh-render/field-not-in-mesh", "mesh render {in}/slab.vtu --out pic.png --field nosuch", 1, "nosuch",
-           "field"))
-    add(_c("mesh-render/folder-without-activation", "mesh render emptydir --out pic.png", 1, "emptydir",
-           "activation.vtu", dirs=("emptydir",)))
-    add(_c("mesh-render/output-is-a-folder", "mesh render {in}/slab.vtu --out pic.png", 2, "--out", "pic.png", "folder",
-           dirs=("pic.png",)))
+    add(
+        _c(
+            "mesh-render/field-not-in-mesh",
+            "mesh render {in}/slab.vtu --out pic.png --field nosuch",
+            1,
+            "nosuch",
+            "field",
+        )
+    )
+    add(
+        _c(
+            "mesh-render/folder-without-activation",
+            "mesh render emptydir --out pic.png",
+            1,
+            "emptydir",
+            "activation.vtu",
+            dirs=("emptydir",),
+        )
+    )
+    add(
+        _c(
+            "mesh-render/output-is-a-folder",
+            "mesh render {in}/slab.vtu --out pic.png",
+            2,
+            "--out",
+            "pic.png",
+            "folder",
+            dirs=("pic.png",),
+        )
+    )
     add(_c("mesh-render/missing-out-option", "mesh render {in}/slab.vtu", 2, "--out"))
     # ---- mesh generate
     add(_c("mesh-generate/dx-zero", "mesh generate slab --out s.vtu --dx 0", 2, "--dx"))
     add(_c("mesh-generate/dx-nan", "mesh generate slab --out s.vtu --dx nan", 1, "--dx|dx must", "nan"))
     add(_c("mesh-generate/dx-inf", "mesh generate slab --out s.vtu --dx inf", 1, "--dx|dx must", "inf"))
-    add(_c("mesh-generate/dx-tiny-huge-mesh", "mesh generate slab --out s.vtu --dx 1e-5", 1, "dx", "nodes",
-           "use a larger dx"))
+    add(
+        _c(
+            "mesh-generate/dx-tiny-huge-mesh",
+            "mesh generate slab --out s.vtu --dx 1e-5",
+            1,
+            "dx",
+            "nodes",
+            "use a larger dx",
+        )
+    )
     add(_c("mesh-generate/size-two-numbers", "mesh generate slab --out s.vtu --size 20,7", 2, "--size"))
     add(_c("mesh-generate/size-negative", "mesh generate slab --out s.vtu --size 20,-7,3", 1, "--size|size must", "-7"))
     add(_c("mesh-generate/h-nan", "mesh generate lv --out lv.vtu --h nan", 1, "--h|h must", "nan"))
@@ -262,56 +368,141 @@ def _cases() -> list[Case]:
     add(_c("mesh-generate/unknown-extension", "mesh generate slab --out s.xyz --dx 0.5 --size 1,1,1", 1, "s.xyz"))
     # ---- mesh fibres / surfaces
     add(_c("mesh-fibres/no-endo-epi-base", "mesh fibres {in}/slab.vtu out.vtu", 1, "endo", "surface"))
-    add(_c("mesh-fibres/alpha-nan", "mesh fibres {in}/slab.vtu out.vtu --alpha-endo nan", 1, "--alpha-endo|alpha_endo", "nan"))
-    add(_c("mesh-surfaces/auto-on-a-slab", "mesh surfaces {in}/slab.vtu out.vtu --auto --no-png", 1, "boundary component",
-           "--surface-names"))
-    add(_c("mesh-surfaces/feature-angle-negative",
-           "mesh surfaces {in}/slab.vtu out.vtu --auto --no-png --feature-angle -5", 2, "--feature-angle"))
-    add(_c("mesh-surfaces/surface-names-unknown-tag",
-           "mesh surfaces {in}/slab.vtu out.vtu --no-png --surface-names 99=endo_lv", 1, "99"))
+    add(
+        _c(
+            "mesh-fibres/alpha-nan",
+            "mesh fibres {in}/slab.vtu out.vtu --alpha-endo nan",
+            1,
+            "--alpha-endo|alpha_endo",
+            "nan",
+        )
+    )
+    add(
+        _c(
+            "mesh-surfaces/auto-on-a-slab",
+            "mesh surfaces {in}/slab.vtu out.vtu --auto --no-png",
+            1,
+            "boundary component",
+            "--surface-names",
+        )
+    )
+    add(
+        _c(
+            "mesh-surfaces/feature-angle-negative",
+            "mesh surfaces {in}/slab.vtu out.vtu --auto --no-png --feature-angle -5",
+            2,
+            "--feature-angle",
+        )
+    )
+    add(
+        _c(
+            "mesh-surfaces/surface-names-unknown-tag",
+            "mesh surfaces {in}/slab.vtu out.vtu --no-png --surface-names 99=endo_lv",
+            1,
+            "99",
+        )
+    )
     # ---- cell
     add(_c("cell/unknown-model", "cell hodgkin-huxley", 2, "hodgkin-huxley"))
     add(_c("cell/dt-negative", "cell aliev-panfilov --dt -1", 2, "--dt"))
     add(_c("cell/dt-zero", "cell aliev-panfilov --dt 0", 2, "--dt"))
     add(_c("cell/dt-nan", "cell aliev-panfilov --dt nan", 2, "--dt"))
-    add(_c("cell/dt-too-large-nan-trace", "cell tentusscher2006-epi --dt 50 --beats 2 --out trace.csv", 1, "--dt|dt 50",
-           "dt <= 0.066"))
+    add(
+        _c(
+            "cell/dt-too-large-nan-trace",
+            "cell tentusscher2006-epi --dt 50 --beats 2 --out trace.csv",
+            1,
+            "--dt|dt 50",
+            "dt <= 0.066",
+        )
+    )
     add(_c("cell/bcl-zero", "cell aliev-panfilov --bcl 0", 2, "--bcl"))
     add(_c("cell/bcl-inf", "cell aliev-panfilov --bcl inf", 1, "--bcl|bcl must", "inf"))
     add(_c("cell/beats-negative", "cell aliev-panfilov --beats -3", 2, "--beats"))
     add(_c("cell/beats-not-an-integer", "cell aliev-panfilov --beats 2.5", 2, "--beats"))
     add(_c("cell/beats-huge", "cell aliev-panfilov --beats 1000000000", 1, "beats", "--record-every"))
-    add(_c("cell/stim-amplitude-nan", "cell aliev-panfilov --stim-amplitude nan", 1,
-           "--stim-amplitude|stim_amplitude", "nan"))
+    add(
+        _c(
+            "cell/stim-amplitude-nan",
+            "cell aliev-panfilov --stim-amplitude nan",
+            1,
+            "--stim-amplitude|stim_amplitude",
+            "nan",
+        )
+    )
     add(_c("cell/stim-duration-negative", "cell aliev-panfilov --stim-duration -2", 2, "--stim-duration"))
     add(_c("cell/record-every-zero", "cell aliev-panfilov --record-every 0", 2, "--record-every"))
-    add(_c("cell/out-is-a-folder", "cell aliev-panfilov --beats 1 --out trace.csv", 2, "--out", "trace.csv", "folder",
-           dirs=("trace.csv",)))
-    add(_c("cell/out-in-missing-folder", "cell aliev-panfilov --beats 1 --out nosuchdir/trace.csv", 2, "--out",
-           "nosuchdir", "does not exist"))
-    add(_c("cell/png-under-a-file", "cell aliev-panfilov --beats 1 --png notes.txt/trace.png", 2, "--png", "notes.txt",
-           files={"notes.txt": USER}))
+    add(
+        _c(
+            "cell/out-is-a-folder",
+            "cell aliev-panfilov --beats 1 --out trace.csv",
+            2,
+            "--out",
+            "trace.csv",
+            "folder",
+            dirs=("trace.csv",),
+        )
+    )
+    add(
+        _c(
+            "cell/out-in-missing-folder",
+            "cell aliev-panfilov --beats 1 --out nosuchdir/trace.csv",
+            2,
+            "--out",
+            "nosuchdir",
+            "does not exist",
+        )
+    )
+    add(
+        _c(
+            "cell/png-under-a-file",
+            "cell aliev-panfilov --beats 1 --png notes.txt/trace.png",
+            2,
+            "--png",
+            "notes.txt",
+            files={"notes.txt": USER},
+        )
+    )
     # ---- activate
     act = "activate {in}/slab.vtu --site 0,0,0 --out a.vtu"
     add(_c("activate/cv-fibre-zero", f"{act} --cv-fibre 0", 2, "--cv-fibre"))
     add(_c("activate/cv-fibre-negative", f"{act} --cv-fibre -0.6", 2, "--cv-fibre"))
     add(_c("activate/cv-fibre-nan", f"{act} --cv-fibre nan", 2, "--cv-fibre"))
-    add(_c("activate/cv-fibre-tiny-overflows", f"{act} --cv-fibre 1e-30", 1, "--cv-fibre|conduction velocity", "1e-30",
-           "use velocities >="))
+    add(
+        _c(
+            "activate/cv-fibre-tiny-overflows",
+            f"{act} --cv-fibre 1e-30",
+            1,
+            "--cv-fibre|conduction velocity",
+            "1e-30",
+            "use velocities >=",
+        )
+    )
     add(_c("activate/cv-transverse-inf", f"{act} --cv-fibre 0.6 --cv-transverse inf", 2, "--cv-transverse"))
-    add(_c("activate/site-two-numbers", "activate {in}/slab.vtu --site 0,0 --cv-fibre 0.6 --out a.vtu", 2,
-           "--site"))
-    add(_c("activate/site-not-numbers", "activate {in}/slab.vtu --site a,b,c --cv-fibre 0.6 --out a.vtu", 2,
-           "--site"))
+    add(_c("activate/site-two-numbers", "activate {in}/slab.vtu --site 0,0 --cv-fibre 0.6 --out a.vtu", 2, "--site"))
+    add(_c("activate/site-not-numbers", "activate {in}/slab.vtu --site a,b,c --cv-fibre 0.6 --out a.vtu", 2, "--site"))
     add(_c("activate/site-nan", "activate {in}/slab.vtu --site nan,0,0 --cv-fibre 0.6 --out a.vtu", 2, "--site"))
-    add(_c("activate/site-far-outside", "activate {in}/slab.vtu --site 500,500,500 --cv-fibre 0.6 --out a.vtu", 1,
-           "500"))
+    add(
+        _c(
+            "activate/site-far-outside",
+            "activate {in}/slab.vtu --site 500,500,500 --cv-fibre 0.6 --out a.vtu",
+            1,
+            "500",
+        )
+    )
     add(_c("activate/regions-not-in-mesh", f"{act} --cv-fibre 0.6 --regions 9", 1, "9", "region"))
     add(_c("activate/fast-endo-unknown-surface", f"{act} --cv-fibre 0.6 --fast-endo endo_lv", 1, "endo_lv"))
     add(_c("activate/site-radius-negative", f"{act} --cv-fibre 0.6 --site-radius -1", 2, "--site-radius"))
     add(_c("activate/fibres-unknown-choice", f"{act} --cv-fibre 0.6 --fibres sideways", 2, "sideways"))
-    add(_c("activate/zero-fibres-mesh", "activate {in}/zero_fibres.vtu --site 0,0,0 --cv-fibre 0.6 --out a.vtu", 1,
-           "zero_fibres.vtu", "fibre"))
+    add(
+        _c(
+            "activate/zero-fibres-mesh",
+            "activate {in}/zero_fibres.vtu --site 0,0,0 --cv-fibre 0.6 --out a.vtu",
+            1,
+            "zero_fibres.vtu",
+            "fibre",
+        )
+    )
     add(_c("activate/out-is-a-folder", f"{act} --cv-fibre 0.6", 2, "--out", "a.vtu", "folder", dirs=("a.vtu",)))
     add(_c("activate/scale-negative", f"{act} --cv-fibre 0.6 --scale -1", 1, "--scale"))
     # ---- ecg
@@ -322,130 +513,534 @@ def _cases() -> list[Case]:
     add(_c("ecg/dt-nan", "ecg {in}/act.vtu --out e --dt nan", 2, "--dt"))
     add(_c("ecg/sigma-i-negative", "ecg {in}/act.vtu --out e --sigma-i -0.1", 2, "--sigma-i"))
     add(_c("ecg/apd-zero", "ecg {in}/act.vtu --out e --apd 0", 2, "--apd"))
-    add(_c("ecg/electrodes-malformed", "ecg {in}/act.vtu --out e --electrodes el.csv", 1, "el.csv",
-           files={"el.csv": "RA,1,2\nLA,x,y,z\n"}))
-    add(_c("ecg/electrodes-missing-leads", "ecg {in}/act.vtu --out e --electrodes el.csv", 1, "el.csv", "V1",
-           files={"el.csv": "RA,100,0,0\nLA,-100,0,0\nLL,0,-100,0\n"}))
+    add(
+        _c(
+            "ecg/electrodes-malformed",
+            "ecg {in}/act.vtu --out e --electrodes el.csv",
+            1,
+            "el.csv",
+            files={"el.csv": "RA,1,2\nLA,x,y,z\n"},
+        )
+    )
+    add(
+        _c(
+            "ecg/electrodes-missing-leads",
+            "ecg {in}/act.vtu --out e --electrodes el.csv",
+            1,
+            "el.csv",
+            "V1",
+            files={"el.csv": "RA,100,0,0\nLA,-100,0,0\nLL,0,-100,0\n"},
+        )
+    )
     add(_c("ecg/electrodes-missing-file", "ecg {in}/act.vtu --out e --electrodes nosuch.csv", 1, "nosuch.csv"))
     add(_c("ecg/out-is-a-file", "ecg {in}/act.vtu --out e", 1, "--out e", "file", files={"e": USER}))
-    add(_c("ecg/out-holds-user-files", "ecg {in}/act.vtu --out e", 1, "--out e", "mine.txt", files={"e/mine.txt": USER}))
+    add(
+        _c("ecg/out-holds-user-files", "ecg {in}/act.vtu --out e", 1, "--out e", "mine.txt", files={"e/mine.txt": USER})
+    )
     add(_c("ecg/lv-regions-not-in-mesh", "ecg {in}/act.vtu --out e --lv-regions 9", 1, "--lv-regions", "9"))
     # ---- ep check / ep run: case files
     add(_c("ep-check/missing-case", "ep check nosuch.toml", 1, "nosuch.toml"))
     add(_c("ep-check/case-is-a-folder", "ep check case.toml", 1, "case.toml", dirs=("case.toml",)))
     add(_c("ep-check/toml-syntax", "ep check case.toml", 1, "case.toml", files={"case.toml": "[mesh\npath = 1\n"}))
     add(_c("ep-check/empty-case", "ep check case.toml", 1, "case.toml", "mesh", files={"case.toml": ""}))
-    add(_c("ep-check/no-simulation-section", "ep check case.toml", 1, "case.toml", "simulation",
-           files={"case.toml": ep_case(drop=("simulation",))}))
-    add(_c("ep-check/unknown-key", "ep check case.toml", 1, "case.toml", "strenght",
-           files={"case.toml": ep_case(**{"[stimulus]": EP_BASE["[stimulus]"].replace("strength", "strenght")})}))
-    add(_c("ep-check/unknown-section", "ep check case.toml", 1, "case.toml", "solver",
-           files={"case.toml": ep_case(solver="tol = 1")}))
-    add(_c("ep-check/dt-wrong-unit", "ep check case.toml", 1, "case.toml", "dt", "mm",
-           files={"case.toml": ep_case(simulation='duration = "5 ms"\ndt = "0.02 mm"')}))
-    add(_c("ep-check/dt-unknown-unit", "ep check case.toml", 1, "case.toml", "dt", "fortnights",
-           files={"case.toml": ep_case(simulation='duration = "5 ms"\ndt = "2 fortnights"')}))
-    add(_c("ep-check/dt-wrong-type", "ep check case.toml", 1, "case.toml", "dt",
-           files={"case.toml": ep_case(simulation='duration = "5 ms"\ndt = [0.02]')}))
-    add(_c("ep-check/dt-negative", "ep check case.toml", 1, "case.toml", "dt",
-           files={"case.toml": ep_case(simulation='duration = "5 ms"\ndt = -0.02')}))
-    add(_c("ep-check/dt-nan", "ep check case.toml", 1, "case.toml", "dt",
-           files={"case.toml": ep_case(simulation='duration = "5 ms"\ndt = nan')}))
-    add(_c("ep-check/duration-inf", "ep check case.toml", 1, "case.toml", "duration",
-           files={"case.toml": ep_case(simulation='duration = inf\ndt = 0.02')}))
-    add(_c("ep-check/steps-overflow", "ep check case.toml", 1, "case.toml", "steps",
-           files={"case.toml": ep_case(simulation='duration = 1e30\ndt = 0.02')}))
-    add(_c("ep-check/huge-duration-with-snapshots", "ep check case.toml", 1, "case.toml", "snapshot",
-           files={"case.toml": ep_case(simulation="duration = 4e7\ndt = 0.02", record="snapshot_every = 1.0")}))
-    add(_c("ep-check/sigma-negative", "ep check case.toml", 1, "case.toml", "sigma_l",
-           files={"case.toml": ep_case(conductivity='sigma_l = -0.1')}))
-    add(_c("ep-check/region-not-in-mesh", "ep check case.toml", 1, "case.toml", "7",
-           files={"case.toml": ep_case(**{"conductivity": 'sigma_l = 0.1', "conductivity.7": 'sigma_l = 0.2'})}))
-    add(_c("ep-check/unknown-model", "ep check case.toml", 1, "case.toml", "aliev-panfilof",
-           files={"case.toml": ep_case(model='name = "aliev-panfilof"')}))
-    add(_c("ep-check/stimulus-outside", "ep check case.toml", 1, "case.toml", "stimulus",
-           files={"case.toml": ep_case(**{"[stimulus]": 'kind = "sphere"\ncentre = [0, 0, 90]\nradius = 1.0\n'
-                                                      'strength = 50000'})}))
-    add(_c("ep-check/probe-outside", "ep check case.toml", 1, "case.toml", "probe",
-           files={"case.toml": ep_case(record='probes = { far = [100, 0, 0] }')}))
-    add(_c("ep-check/mesh-missing", "ep check case.toml", 1, "case.toml", "nosuch.vtu",
-           files={"case.toml": ep_case(mesh='path = "nosuch.vtu"')}))
-    add(_c("ep-check/mesh-garbage", "ep check case.toml", 1, "garbage.vtu",
-           files={"case.toml": ep_case(mesh='path = "{in}/garbage.vtu"')}))
-    add(_c("ep-check/mesh-face-in-three-tets", "ep check case.toml", 1, "face_in_three_tets.vtu",
-           files={"case.toml": ep_case(mesh='path = "{in}/face_in_three_tets.vtu"')}))
-    add(_c("ep-check/mesh-scale-zero", "ep check case.toml", 1, "case.toml", "scale",
-           files={"case.toml": ep_case(mesh='path = "{in}/slab.vtu"\nscale = 0')}))
-    add(_c("ep-check/fibres-unknown-source", "ep check case.toml", 1, "case.toml", "source",
-           files={"case.toml": ep_case(fibres='source = "sideways"')}))
-    add(_c("ep-check/fibres-option-unknown", "ep check case.toml --fibres sideways", 2, "sideways",
-           files={"case.toml": ep_case()}))
-    add(_c("ep-check/dt-too-large-theta", "ep check case.toml", 1, "case.toml", "dt", "upstroke", "dt <=",
-           files={"case.toml": ep_case(model='name = "tentusscher2006-epi"',
-                                       simulation='duration = "5 ms"\ndt = "2 ms"\ndiffusion = "theta"')}))
+    add(
+        _c(
+            "ep-check/no-simulation-section",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "simulation",
+            files={"case.toml": ep_case(drop=("simulation",))},
+        )
+    )
+    add(
+        _c(
+            "ep-check/unknown-key",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "strenght",
+            files={"case.toml": ep_case(**{"[stimulus]": EP_BASE["[stimulus]"].replace("strength", "strenght")})},
+        )
+    )
+    add(
+        _c(
+            "ep-check/unknown-section",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "solver",
+            files={"case.toml": ep_case(solver="tol = 1")},
+        )
+    )
+    add(
+        _c(
+            "ep-check/dt-wrong-unit",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "dt",
+            "mm",
+            files={"case.toml": ep_case(simulation='duration = "5 ms"\ndt = "0.02 mm"')},
+        )
+    )
+    add(
+        _c(
+            "ep-check/dt-unknown-unit",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "dt",
+            "fortnights",
+            files={"case.toml": ep_case(simulation='duration = "5 ms"\ndt = "2 fortnights"')},
+        )
+    )
+    add(
+        _c(
+            "ep-check/dt-wrong-type",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "dt",
+            files={"case.toml": ep_case(simulation='duration = "5 ms"\ndt = [0.02]')},
+        )
+    )
+    add(
+        _c(
+            "ep-check/dt-negative",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "dt",
+            files={"case.toml": ep_case(simulation='duration = "5 ms"\ndt = -0.02')},
+        )
+    )
+    add(
+        _c(
+            "ep-check/dt-nan",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "dt",
+            files={"case.toml": ep_case(simulation='duration = "5 ms"\ndt = nan')},
+        )
+    )
+    add(
+        _c(
+            "ep-check/duration-inf",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "duration",
+            files={"case.toml": ep_case(simulation="duration = inf\ndt = 0.02")},
+        )
+    )
+    add(
+        _c(
+            "ep-check/steps-overflow",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "steps",
+            files={"case.toml": ep_case(simulation="duration = 1e30\ndt = 0.02")},
+        )
+    )
+    add(
+        _c(
+            "ep-check/huge-duration-with-snapshots",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "snapshot",
+            files={"case.toml": ep_case(simulation="duration = 4e7\ndt = 0.02", record="snapshot_every = 1.0")},
+        )
+    )
+    add(
+        _c(
+            "ep-check/sigma-negative",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "sigma_l",
+            files={"case.toml": ep_case(conductivity="sigma_l = -0.1")},
+        )
+    )
+    add(
+        _c(
+            "ep-check/region-not-in-mesh",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "7",
+            files={"case.toml": ep_case(**{"conductivity": "sigma_l = 0.1", "conductivity.7": "sigma_l = 0.2"})},
+        )
+    )
+    add(
+        _c(
+            "ep-check/unknown-model",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "aliev-panfilof",
+            files={"case.toml": ep_case(model='name = "aliev-panfilof"')},
+        )
+    )
+    add(
+        _c(
+            "ep-check/stimulus-outside",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "stimulus",
+            files={
+                "case.toml": ep_case(
+                    **{"[stimulus]": 'kind = "sphere"\ncentre = [0, 0, 90]\nradius = 1.0\nstrength = 50000'}
+                )
+            },
+        )
+    )
+    add(
+        _c(
+            "ep-check/probe-outside",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "probe",
+            files={"case.toml": ep_case(record="probes = { far = [100, 0, 0] }")},
+        )
+    )
+    add(
+        _c(
+            "ep-check/mesh-missing",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "nosuch.vtu",
+            files={"case.toml": ep_case(mesh='path = "nosuch.vtu"')},
+        )
+    )
+    add(
+        _c(
+            "ep-check/mesh-garbage",
+            "ep check case.toml",
+            1,
+            "garbage.vtu",
+            files={"case.toml": ep_case(mesh='path = "{in}/garbage.vtu"')},
+        )
+    )
+    add(
+        _c(
+            "ep-check/mesh-face-in-three-tets",
+            "ep check case.toml",
+            1,
+            "face_in_three_tets.vtu",
+            files={"case.toml": ep_case(mesh='path = "{in}/face_in_three_tets.vtu"')},
+        )
+    )
+    add(
+        _c(
+            "ep-check/mesh-scale-zero",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "scale",
+            files={"case.toml": ep_case(mesh='path = "{in}/slab.vtu"\nscale = 0')},
+        )
+    )
+    add(
+        _c(
+            "ep-check/fibres-unknown-source",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "source",
+            files={"case.toml": ep_case(fibres='source = "sideways"')},
+        )
+    )
+    add(
+        _c(
+            "ep-check/fibres-option-unknown",
+            "ep check case.toml --fibres sideways",
+            2,
+            "sideways",
+            files={"case.toml": ep_case()},
+        )
+    )
+    add(
+        _c(
+            "ep-check/dt-too-large-theta",
+            "ep check case.toml",
+            1,
+            "case.toml",
+            "dt",
+            "upstroke",
+            "dt <=",
+            files={
+                "case.toml": ep_case(
+                    model='name = "tentusscher2006-epi"',
+                    simulation='duration = "5 ms"\ndt = "2 ms"\ndiffusion = "theta"',
+                )
+            },
+        )
+    )
     ep_run = "ep run case.toml --out r --no-progress"
     add(_c("ep-run/out-is-a-file", ep_run, 1, "--out r", "file", files={"case.toml": ep_case(), "r": USER}))
-    add(_c("ep-run/out-holds-user-files", ep_run, 1, "--out r", "mine.txt",
-           files={"case.toml": ep_case(), "r/mine.txt": USER}))
-    add(_c("ep-run/out-under-a-file", "ep run case.toml --out notes.txt/r --no-progress", 1, "--out", "notes.txt",
-           files={"case.toml": ep_case(), "notes.txt": USER}))
-    add(_c("ep-run/bad-case-leaves-nothing", ep_run, 1, "case.toml", "dt",
-           files={"case.toml": ep_case(simulation='duration = "5 ms"\ndt = -1')}))
-    add(_c("ep-run/huge-stimulus-diverges", ep_run, 1, "non-finite", "node", "t = ", "stimulus",
-           files={"case.toml": ep_case(**{"[stimulus]": EP_BASE["[stimulus]"].replace("50000", "1e30")})},
-           slow=True))
-    add(_c("ep-run/ecg-without-snapshots", "ep run case.toml --out r --no-progress --ecg", 1, "snapshot",
-           files={"case.toml": ep_case()}))
+    add(
+        _c(
+            "ep-run/out-holds-user-files",
+            ep_run,
+            1,
+            "--out r",
+            "mine.txt",
+            files={"case.toml": ep_case(), "r/mine.txt": USER},
+        )
+    )
+    add(
+        _c(
+            "ep-run/out-under-a-file",
+            "ep run case.toml --out notes.txt/r --no-progress",
+            1,
+            "--out",
+            "notes.txt",
+            files={"case.toml": ep_case(), "notes.txt": USER},
+        )
+    )
+    add(
+        _c(
+            "ep-run/bad-case-leaves-nothing",
+            ep_run,
+            1,
+            "case.toml",
+            "dt",
+            files={"case.toml": ep_case(simulation='duration = "5 ms"\ndt = -1')},
+        )
+    )
+    add(
+        _c(
+            "ep-run/huge-stimulus-diverges",
+            ep_run,
+            1,
+            "non-finite",
+            "node",
+            "t = ",
+            "stimulus",
+            files={"case.toml": ep_case(**{"[stimulus]": EP_BASE["[stimulus]"].replace("50000", "1e30")})},
+            slow=True,
+        )
+    )
+    add(
+        _c(
+            "ep-run/ecg-without-snapshots",
+            "ep run case.toml --out r --no-progress --ecg",
+            1,
+            "snapshot",
+            files={"case.toml": ep_case()},
+        )
+    )
     # ---- ep tune-cv
     add(_c("ep-tune-cv/cv-zero", "ep tune-cv aliev-panfilov --cv 0 -h 0.5", 2, "--cv"))
     add(_c("ep-tune-cv/cv-nan", "ep tune-cv aliev-panfilov --cv nan -h 0.5", 2, "--cv"))
     add(_c("ep-tune-cv/edge-negative", "ep tune-cv aliev-panfilov --cv 0.6 -h -0.5", 2, "--edge-length"))
-    add(_c("ep-tune-cv/unknown-model", "ep tune-cv aliev-panfilof --cv 0.6 -h 0.5", 1, "aliev-panfilof", "aliev-panfilov"))
-    add(_c("ep-tune-cv/diffusion-unknown", "ep tune-cv aliev-panfilov --cv 0.6 -h 0.5 --diffusion implicit", 2,
-           "implicit"))
+    add(
+        _c(
+            "ep-tune-cv/unknown-model",
+            "ep tune-cv aliev-panfilof --cv 0.6 -h 0.5",
+            1,
+            "aliev-panfilof",
+            "aliev-panfilov",
+        )
+    )
+    add(
+        _c(
+            "ep-tune-cv/diffusion-unknown",
+            "ep tune-cv aliev-panfilov --cv 0.6 -h 0.5 --diffusion implicit",
+            2,
+            "implicit",
+        )
+    )
     add(_c("ep-tune-cv/dt-zero", "ep tune-cv aliev-panfilov --cv 0.6 -h 0.5 --dt 0", 1, "--dt|dt must", "positive"))
     # ---- calibrate
     add(_c("calibrate/missing-case", "calibrate nosuch.toml --out fit", 1, "nosuch.toml"))
-    add(_c("calibrate/toml-syntax", "calibrate case.toml --out fit", 1, "case.toml",
-           files={"case.toml": "[fit\n", "cuff.json": CUFF}))
-    add(_c("calibrate/no-free-parameters", "calibrate case.toml --out fit", 1, "case.toml", "free",
-           files={"case.toml": cal_case(**{"[free]": None}), "cuff.json": CUFF}))
-    add(_c("calibrate/free-name-dunder", "calibrate case.toml --out fit", 1, "case.toml", "__class__",
-           files={"case.toml": cal_case(**{"[free]": 'name = "circulation.model.__class__"\nlower = 0\nupper = 1'}),
-                  "cuff.json": CUFF}))
-    add(_c("calibrate/free-bounds-reversed", "calibrate case.toml --out fit", 1, "case.toml", "lower",
-           files={"case.toml": cal_case(**{"[free]": CAL_BASE["[free]"].replace("0.5", "9.0")}), "cuff.json": CUFF}))
-    add(_c("calibrate/data-file-missing", "calibrate case.toml --out fit", 1, "cuff.json",
-           files={"case.toml": cal_case()}))
-    add(_c("calibrate/data-malformed-json", "calibrate case.toml --out fit", 1, "cuff.json",
-           files={"case.toml": cal_case(), "cuff.json": '{"systolic_mmhg": 120,'}))
-    add(_c("calibrate/data-noise-zero", "calibrate case.toml --out fit", 1, "case.toml", "noise_sd",
-           files={"case.toml": cal_case(**{"[data]": CAL_BASE["[data]"].replace("2.0", "0.0")}), "cuff.json": CUFF}))
-    add(_c("calibrate/unknown-method", "calibrate case.toml --out fit", 1, "case.toml", "method",
-           files={"case.toml": cal_case(fit='method = "simulated-annealing"'), "cuff.json": CUFF}))
-    add(_c("calibrate/starts-huge", "calibrate case.toml --out fit --quiet --no-pictures", 1, "starts",
-           files={"case.toml": cal_case(fit='method = "levenberg-marquardt"\nmax_steps = 2\nstarts = 100000000'),
-                  "cuff.json": CUFF}, slow=True))
-    add(_c("calibrate/out-is-a-file", "calibrate case.toml --out fit", 1, "--out fit", "file",
-           files={"case.toml": cal_case(), "cuff.json": CUFF, "fit": USER}))
-    add(_c("calibrate/out-holds-user-files", "calibrate case.toml --out fit", 1, "--out fit", "mine.txt",
-           files={"case.toml": cal_case(), "cuff.json": CUFF, "fit/mine.txt": USER}))
-    add(_c("calibrate/truth-malformed", "calibrate case.toml --out fit --truth truth.json", 1, "truth.json",
-           files={"case.toml": cal_case(), "cuff.json": CUFF, "truth.json": "{LV: 1}"}))
-    add(_c("calibrate/fit-json-malformed", "calibrate fit.json --out fit", 1, "fit.json",
-           files={"fit.json": '{"organtwin_fit": "1", "provenance": '}))
-    add(_c("calibrate/fit-json-without-provenance", "calibrate fit.json --out fit", 1, "fit.json", "provenance",
-           files={"fit.json": '{"organtwin_fit": 1, "parameters": {"x": 1.0}, "u": [0.0]}'}))
-    add(_c("calibrate/fit-json-case-edited", "calibrate fit.json --out fit", 1, "fit.json", "case_sha256",
-           files={"fit.json": _fit_json(cal_case(), case_text=cal_case(fit='method = "gauss-newton"\nmax_steps = 2')),
-                  "cuff.json": CUFF}))
-    add(_c("calibrate/fit-json-case-dir-elsewhere", "calibrate fit.json --out fit", 1, "fit.json", "case_dir",
-           files={"fit.json": _fit_json(cal_case(), case_dir="/"), "cuff.json": CUFF}))
-    add(_c("calibrate/fit-json-data-outside-case-folder", "calibrate fit.json --out fit", 1, "fit.json", "outside",
-           "--allow-outside-case",
-           files={"fit.json": _fit_json(cal_case(**{"[data]": CAL_BASE["[data]"].replace('"cuff.json"',
-                                                                                          '"../../inputs/cuff.json"')})),
-                  "cuff.json": CUFF}))
+    add(
+        _c(
+            "calibrate/toml-syntax",
+            "calibrate case.toml --out fit",
+            1,
+            "case.toml",
+            files={"case.toml": "[fit\n", "cuff.json": CUFF},
+        )
+    )
+    add(
+        _c(
+            "calibrate/no-free-parameters",
+            "calibrate case.toml --out fit",
+            1,
+            "case.toml",
+            "free",
+            files={"case.toml": cal_case(**{"[free]": None}), "cuff.json": CUFF},
+        )
+    )
+    add(
+        _c(
+            "calibrate/free-name-dunder",
+            "calibrate case.toml --out fit",
+            1,
+            "case.toml",
+            "__class__",
+            files={
+                "case.toml": cal_case(**{"[free]": 'name = "circulation.model.__class__"\nlower = 0\nupper = 1'}),
+                "cuff.json": CUFF,
+            },
+        )
+    )
+    add(
+        _c(
+            "calibrate/free-bounds-reversed",
+            "calibrate case.toml --out fit",
+            1,
+            "case.toml",
+            "lower",
+            files={"case.toml": cal_case(**{"[free]": CAL_BASE["[free]"].replace("0.5", "9.0")}), "cuff.json": CUFF},
+        )
+    )
+    add(
+        _c(
+            "calibrate/data-file-missing",
+            "calibrate case.toml --out fit",
+            1,
+            "cuff.json",
+            files={"case.toml": cal_case()},
+        )
+    )
+    add(
+        _c(
+            "calibrate/data-malformed-json",
+            "calibrate case.toml --out fit",
+            1,
+            "cuff.json",
+            files={"case.toml": cal_case(), "cuff.json": '{"systolic_mmhg": 120,'},
+        )
+    )
+    add(
+        _c(
+            "calibrate/data-noise-zero",
+            "calibrate case.toml --out fit",
+            1,
+            "case.toml",
+            "noise_sd",
+            files={"case.toml": cal_case(**{"[data]": CAL_BASE["[data]"].replace("2.0", "0.0")}), "cuff.json": CUFF},
+        )
+    )
+    add(
+        _c(
+            "calibrate/unknown-method",
+            "calibrate case.toml --out fit",
+            1,
+            "case.toml",
+            "method",
+            files={"case.toml": cal_case(fit='method = "simulated-annealing"'), "cuff.json": CUFF},
+        )
+    )
+    add(
+        _c(
+            "calibrate/starts-huge",
+            "calibrate case.toml --out fit --quiet --no-pictures",
+            1,
+            "starts",
+            files={
+                "case.toml": cal_case(fit='method = "levenberg-marquardt"\nmax_steps = 2\nstarts = 100000000'),
+                "cuff.json": CUFF,
+            },
+            slow=True,
+        )
+    )
+    add(
+        _c(
+            "calibrate/out-is-a-file",
+            "calibrate case.toml --out fit",
+            1,
+            "--out fit",
+            "file",
+            files={"case.toml": cal_case(), "cuff.json": CUFF, "fit": USER},
+        )
+    )
+    add(
+        _c(
+            "calibrate/out-holds-user-files",
+            "calibrate case.toml --out fit",
+            1,
+            "--out fit",
+            "mine.txt",
+            files={"case.toml": cal_case(), "cuff.json": CUFF, "fit/mine.txt": USER},
+        )
+    )
+    add(
+        _c(
+            "calibrate/truth-malformed",
+            "calibrate case.toml --out fit --truth truth.json",
+            1,
+            "truth.json",
+            files={"case.toml": cal_case(), "cuff.json": CUFF, "truth.json": "{LV: 1}"},
+        )
+    )
+    add(
+        _c(
+            "calibrate/fit-json-malformed",
+            "calibrate fit.json --out fit",
+            1,
+            "fit.json",
+            files={"fit.json": '{"organtwin_fit": "1", "provenance": '},
+        )
+    )
+    add(
+        _c(
+            "calibrate/fit-json-without-provenance",
+            "calibrate fit.json --out fit",
+            1,
+            "fit.json",
+            "provenance",
+            files={"fit.json": '{"organtwin_fit": 1, "parameters": {"x": 1.0}, "u": [0.0]}'},
+        )
+    )
+    add(
+        _c(
+            "calibrate/fit-json-case-edited",
+            "calibrate fit.json --out fit",
+            1,
+            "fit.json",
+            "case_sha256",
+            files={
+                "fit.json": _fit_json(cal_case(), case_text=cal_case(fit='method = "gauss-newton"\nmax_steps = 2')),
+                "cuff.json": CUFF,
+            },
+        )
+    )
+    add(
+        _c(
+            "calibrate/fit-json-case-dir-elsewhere",
+            "calibrate fit.json --out fit",
+            1,
+            "fit.json",
+            "case_dir",
+            files={"fit.json": _fit_json(cal_case(), case_dir="/"), "cuff.json": CUFF},
+        )
+    )
+    add(
+        _c(
+            "calibrate/fit-json-data-outside-case-folder",
+            "calibrate fit.json --out fit",
+            1,
+            "fit.json",
+            "outside",
+            "--allow-outside-case",
+            files={
+                "fit.json": _fit_json(
+                    cal_case(**{"[data]": CAL_BASE["[data]"].replace('"cuff.json"', '"../../inputs/cuff.json"')})
+                ),
+                "cuff.json": CUFF,
+            },
+        )
+    )
     # ---- demo
     add(_c("demo/out-is-a-file", "demo --out d", 1, "--out", "file", files={"d": USER}))
     add(_c("demo/out-holds-user-files", "demo --out d", 1, "--out", "mine.txt", files={"d/mine.txt": USER}))
@@ -453,22 +1048,87 @@ def _cases() -> list[Case]:
     add(_c("flow-zerod/missing-config", "flow zerod nosuch.json out.csv", 1, "nosuch.json"))
     add(_c("flow-zerod/malformed-json", "flow zerod c.json out.csv", 1, "c.json", files={"c.json": '{"vessels": ['}))
     add(_c("flow-zerod/empty-object", "flow zerod c.json out.csv", 1, "c.json", files={"c.json": "{}"}))
-    add(_c("flow-zerod/unknown-block", "flow zerod c.json out.csv", 1, "c.json", "Nonsense",
-           files={"c.json": _zerod(**{"vessels.0.zero_d_element_type": "Nonsense"})}))
-    add(_c("flow-zerod/unknown-bc-type", "flow zerod c.json out.csv", 1, "c.json", "WINDKESSEL9",
-           files={"c.json": _zerod(**{"boundary_conditions.1.bc_type": "WINDKESSEL9"})}))
-    add(_c("flow-zerod/negative-resistance", "flow zerod c.json out.csv", 1, "c.json", "resistance",
-           files={"c.json": _zerod(**{"vessels.0.zero_d_element_values.R_poiseuille": -100.0})}))
-    add(_c("flow-zerod/parameter-not-a-number", "flow zerod c.json out.csv", 1, "c.json", "C",
-           files={"c.json": _zerod(**{"vessels.0.zero_d_element_values.C": "big"})}))
-    add(_c("flow-zerod/dangling-outlet", "flow zerod c.json out.csv", 1, "c.json", "NOWHERE",
-           files={"c.json": _zerod(**{"vessels.0.boundary_conditions.outlet": "NOWHERE"})}))
-    add(_c("flow-zerod/time-points-huge", "flow zerod c.json out.csv", 1, "c.json", "number_of_time_pts",
-           files={"c.json": _zerod(**{"simulation_parameters.number_of_time_pts_per_cardiac_cycle": 10**12})}))
-    add(_c("flow-zerod/out-under-a-file", "flow zerod c.json notes.txt/out.csv", 2, "OUT.csv", "notes.txt",
-           files={"c.json": _zerod(), "notes.txt": USER}))
-    add(_c("flow-zerod/out-is-a-folder", "flow zerod c.json out.csv", 2, "OUT.csv", "folder",
-           files={"c.json": _zerod()}, dirs=("out.csv",)))
+    add(
+        _c(
+            "flow-zerod/unknown-block",
+            "flow zerod c.json out.csv",
+            1,
+            "c.json",
+            "Nonsense",
+            files={"c.json": _zerod(**{"vessels.0.zero_d_element_type": "Nonsense"})},
+        )
+    )
+    add(
+        _c(
+            "flow-zerod/unknown-bc-type",
+            "flow zerod c.json out.csv",
+            1,
+            "c.json",
+            "WINDKESSEL9",
+            files={"c.json": _zerod(**{"boundary_conditions.1.bc_type": "WINDKESSEL9"})},
+        )
+    )
+    add(
+        _c(
+            "flow-zerod/negative-resistance",
+            "flow zerod c.json out.csv",
+            1,
+            "c.json",
+            "resistance",
+            files={"c.json": _zerod(**{"vessels.0.zero_d_element_values.R_poiseuille": -100.0})},
+        )
+    )
+    add(
+        _c(
+            "flow-zerod/parameter-not-a-number",
+            "flow zerod c.json out.csv",
+            1,
+            "c.json",
+            "C",
+            files={"c.json": _zerod(**{"vessels.0.zero_d_element_values.C": "big"})},
+        )
+    )
+    add(
+        _c(
+            "flow-zerod/dangling-outlet",
+            "flow zerod c.json out.csv",
+            1,
+            "c.json",
+            "NOWHERE",
+            files={"c.json": _zerod(**{"vessels.0.boundary_conditions.outlet": "NOWHERE"})},
+        )
+    )
+    add(
+        _c(
+            "flow-zerod/time-points-huge",
+            "flow zerod c.json out.csv",
+            1,
+            "c.json",
+            "number_of_time_pts",
+            files={"c.json": _zerod(**{"simulation_parameters.number_of_time_pts_per_cardiac_cycle": 10**12})},
+        )
+    )
+    add(
+        _c(
+            "flow-zerod/out-under-a-file",
+            "flow zerod c.json notes.txt/out.csv",
+            2,
+            "OUT.csv",
+            "notes.txt",
+            files={"c.json": _zerod(), "notes.txt": USER},
+        )
+    )
+    add(
+        _c(
+            "flow-zerod/out-is-a-folder",
+            "flow zerod c.json out.csv",
+            2,
+            "OUT.csv",
+            "folder",
+            files={"c.json": _zerod()},
+            dirs=("out.csv",),
+        )
+    )
     # ---- flow circulation
     circ = "flow circulation --out c"
     add(_c("flow-circulation/param-unknown-group", f"{circ} --param XX.e_active=2", 2, "XX"))
@@ -478,8 +1138,7 @@ def _cases() -> list[Case]:
     add(_c("flow-circulation/tol-zero", f"{circ} --tol 0", 2, "--tol"))
     add(_c("flow-circulation/max-cycles-zero", f"{circ} --max-cycles 0", 2, "--max-cycles"))
     add(_c("flow-circulation/activation-missing", f"{circ} --activation nosuch.vtu", 1, "nosuch.vtu"))
-    add(_c("flow-circulation/activation-without-times", f"{circ} --activation {{in}}/slab.vtu", 1,
-           "activation_time"))
+    add(_c("flow-circulation/activation-without-times", f"{circ} --activation {{in}}/slab.vtu", 1, "activation_time"))
     add(_c("flow-circulation/edv-garbled", f"{circ} --edv lots", 2, "--edv"))
     add(_c("flow-circulation/out-is-a-file", circ, 1, "--out c", "file", files={"c": USER}))
     add(_c("flow-circulation/out-holds-user-files", circ, 1, "--out c", "mine.txt", files={"c/mine.txt": USER}))
@@ -488,49 +1147,138 @@ def _cases() -> list[Case]:
     add(_c("bench-niederer/dx-negative", "bench niederer --dx -0.5 -q", 2, "--dx"))
     add(_c("bench-niederer/dt-zero", "bench niederer --dt 0 -q", 2, "--dt"))
     add(_c("bench-niederer/t-max-nan", "bench niederer --t-max nan -q", 2, "--t-max"))
-    add(_c("bench-niederer/json-under-a-file", "bench niederer -q --json notes.txt/r.json", 2, "--json", "notes.txt",
-           files={"notes.txt": USER}))
-    add(_c("bench-niederer/explicit-unstable-dt", "bench niederer -q --diffusion explicit --mass lumped --dt 1", 1,
-           "dt"))
+    add(
+        _c(
+            "bench-niederer/json-under-a-file",
+            "bench niederer -q --json notes.txt/r.json",
+            2,
+            "--json",
+            "notes.txt",
+            files={"notes.txt": USER},
+        )
+    )
+    add(
+        _c(
+            "bench-niederer/explicit-unstable-dt",
+            "bench niederer -q --diffusion explicit --mass lumped --dt 1",
+            1,
+            "dt",
+        )
+    )
     return C
 
 
 # The slower half (each starts JAX and reads a mesh or a case: ~3 s of CPU) runs with -m slow; the default suite keeps
 # at least one case of every kind for every command, and every case refused before heavy imports (~0.4 s).
-SLOW = {
-    "mesh-info/" + k for k in ("truncated-vtu", "text-as-msh", "surface-only-stl", "duplicate-tet", "nan-fibres",
-                               "scale-zero", "scale-nan", "scale-inf", "region-names-garbled", "map-not-an-object",
-                               "map-id-not-a-number", "region-field-unknown")
-} | {"mesh-convert/regions-not-in-mesh", "mesh-convert/scale-negative-mirrors", "mesh-convert/missing-input",
-     "mesh-render/field-not-in-mesh", "mesh-render/folder-without-activation"} | {
-    "mesh-generate/" + k for k in ("dx-nan", "dx-inf", "size-negative", "h-nan", "h-huge", "unknown-extension")
-} | {"mesh-fibres/alpha-nan", "mesh-surfaces/auto-on-a-slab", "mesh-surfaces/feature-angle-negative"} | {
-    "cell/" + k for k in ("bcl-inf", "stim-amplitude-nan", "out-in-missing-folder", "png-under-a-file")
-} | {
-    "activate/" + k for k in ("cv-fibre-negative", "cv-fibre-nan", "cv-transverse-inf", "site-not-numbers",
-                              "site-nan", "site-radius-negative", "fibres-unknown-choice", "fast-endo-unknown-surface",
-                              "scale-negative", "out-is-a-folder")
-} | {
-    "ecg/" + k for k in ("activation-all-nan", "electrodes-missing-leads", "electrodes-missing-file", "out-is-a-file",
-                         "lv-regions-not-in-mesh")
-} | {
-    "ep-check/" + k for k in ("case-is-a-folder", "empty-case", "no-simulation-section", "unknown-section",
-                              "dt-unknown-unit", "dt-wrong-type", "dt-negative", "duration-inf", "sigma-negative",
-                              "unknown-model", "mesh-missing", "mesh-garbage", "mesh-scale-zero",
-                              "fibres-unknown-source", "fibres-option-unknown", "dt-too-large-theta")
-} | {"ep-run/out-is-a-file", "ep-run/out-under-a-file", "ep-run/bad-case-leaves-nothing"} | {
-    "ep-tune-cv/" + k for k in ("cv-nan", "edge-negative", "diffusion-unknown", "dt-zero")
-} | {
-    "calibrate/" + k for k in ("missing-case", "no-free-parameters", "free-bounds-reversed", "data-file-missing",
-                               "data-noise-zero", "unknown-method", "out-is-a-file", "truth-malformed",
-                               "fit-json-malformed", "fit-json-without-provenance", "fit-json-case-dir-elsewhere")
-} | {
-    "flow-zerod/" + k for k in ("missing-config", "empty-object", "unknown-bc-type", "parameter-not-a-number",
-                                "dangling-outlet", "out-under-a-file")
-} | {
-    "flow-circulation/" + k for k in ("param-not-a-number", "param-nan", "param-negative-period",
-                                      "activation-missing", "out-is-a-file")
-} | {"bench-niederer/explicit-unstable-dt"}
+SLOW = (
+    {
+        "mesh-info/" + k
+        for k in (
+            "truncated-vtu",
+            "text-as-msh",
+            "surface-only-stl",
+            "duplicate-tet",
+            "nan-fibres",
+            "scale-zero",
+            "scale-nan",
+            "scale-inf",
+            "region-names-garbled",
+            "map-not-an-object",
+            "map-id-not-a-number",
+            "region-field-unknown",
+        )
+    }
+    | {
+        "mesh-convert/regions-not-in-mesh",
+        "mesh-convert/scale-negative-mirrors",
+        "mesh-convert/missing-input",
+        "mesh-render/field-not-in-mesh",
+        "mesh-render/folder-without-activation",
+    }
+    | {"mesh-generate/" + k for k in ("dx-nan", "dx-inf", "size-negative", "h-nan", "h-huge", "unknown-extension")}
+    | {"mesh-fibres/alpha-nan", "mesh-surfaces/auto-on-a-slab", "mesh-surfaces/feature-angle-negative"}
+    | {"cell/" + k for k in ("bcl-inf", "stim-amplitude-nan", "out-in-missing-folder", "png-under-a-file")}
+    | {
+        "activate/" + k
+        for k in (
+            "cv-fibre-negative",
+            "cv-fibre-nan",
+            "cv-transverse-inf",
+            "site-not-numbers",
+            "site-nan",
+            "site-radius-negative",
+            "fibres-unknown-choice",
+            "fast-endo-unknown-surface",
+            "scale-negative",
+            "out-is-a-folder",
+        )
+    }
+    | {
+        "ecg/" + k
+        for k in (
+            "activation-all-nan",
+            "electrodes-missing-leads",
+            "electrodes-missing-file",
+            "out-is-a-file",
+            "lv-regions-not-in-mesh",
+        )
+    }
+    | {
+        "ep-check/" + k
+        for k in (
+            "case-is-a-folder",
+            "empty-case",
+            "no-simulation-section",
+            "unknown-section",
+            "dt-unknown-unit",
+            "dt-wrong-type",
+            "dt-negative",
+            "duration-inf",
+            "sigma-negative",
+            "unknown-model",
+            "mesh-missing",
+            "mesh-garbage",
+            "mesh-scale-zero",
+            "fibres-unknown-source",
+            "fibres-option-unknown",
+            "dt-too-large-theta",
+        )
+    }
+    | {"ep-run/out-is-a-file", "ep-run/out-under-a-file", "ep-run/bad-case-leaves-nothing"}
+    | {"ep-tune-cv/" + k for k in ("cv-nan", "edge-negative", "diffusion-unknown", "dt-zero")}
+    | {
+        "calibrate/" + k
+        for k in (
+            "missing-case",
+            "no-free-parameters",
+            "free-bounds-reversed",
+            "data-file-missing",
+            "data-noise-zero",
+            "unknown-method",
+            "out-is-a-file",
+            "truth-malformed",
+            "fit-json-malformed",
+            "fit-json-without-provenance",
+            "fit-json-case-dir-elsewhere",
+        )
+    }
+    | {
+        "flow-zerod/" + k
+        for k in (
+            "missing-config",
+            "empty-object",
+            "unknown-bc-type",
+            "parameter-not-a-number",
+            "dangling-outlet",
+            "out-under-a-file",
+        )
+    }
+    | {
+        "flow-circulation/" + k
+        for k in ("param-not-a-number", "param-nan", "param-negative-period", "activation-missing", "out-is-a-file")
+    }
+    | {"bench-niederer/explicit-unstable-dt"}
+)
 
 
 def _with_speed(cases: list[Case]) -> list[Case]:
@@ -605,14 +1353,21 @@ def run_case(case: Case, inputs: Path, root: Path, *, timeout: float = 600.0) ->
         data = _fill(text, inputs, d)
         (d / name).write_bytes(data if isinstance(data, bytes) else data.encode())
     before = tree(d)
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "COLUMNS": "200",
-           "NO_COLOR": "1", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",
+    }
     argv = [str(organtwin_exe()), *(_fill(a, inputs, d) for a in case.argv)]
     out_path, err_path = d.with_name(d.name + ".stdout"), d.with_name(d.name + ".stderr")
     start = time.perf_counter()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        p = subprocess.Popen(argv, cwd=d, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                             preexec_fn=_limit_cpu)
+        p = subprocess.Popen(
+            argv, cwd=d, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, preexec_fn=_limit_cpu
+        )
         timer = threading.Timer(timeout, p.kill)
         timer.start()
         try:
@@ -624,12 +1379,20 @@ def run_case(case: Case, inputs: Path, root: Path, *, timeout: float = 600.0) ->
     stderr = err_path.read_text(errors="replace")
     if p.returncode < 0:
         stderr += f"\n(killed by signal {-p.returncode} after {seconds:.0f} s wall, {usage.ru_utime:.0f} s CPU)"
-    return Result(p.returncode, out_path.read_text(errors="replace"), stderr, before, tree(d), seconds,
-                  usage.ru_utime + usage.ru_stime)
+    return Result(
+        p.returncode,
+        out_path.read_text(errors="replace"),
+        stderr,
+        before,
+        tree(d),
+        seconds,
+        usage.ru_utime + usage.ru_stime,
+    )
 
 
-def run_all(cases, inputs: Path, root: Path, *, workers: int = 4, timeout: float = 600.0,
-            done=None) -> dict[str, Result]:
+def run_all(
+    cases, inputs: Path, root: Path, *, workers: int = 4, timeout: float = 600.0, done=None
+) -> dict[str, Result]:
     """Every case, ``workers`` subprocesses at a time: {case id: Result}; ``done(case, result)`` as each finishes."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(run_case, c, inputs, root, timeout=timeout): c for c in cases}

@@ -91,13 +91,19 @@ def _outer(radii, wall):
 
 
 def _lv_cavity(p):
-    return ((_inside_ellipsoid(p, (0, 0, 0), LV_ENDO) & (p[..., 2] < -LID))
-            | _inside_cylinder(p, *MITRAL, -LID - 1, 0) | _inside_cylinder(p, *AORTIC, -LID - 1, 0))
+    return (
+        (_inside_ellipsoid(p, (0, 0, 0), LV_ENDO) & (p[..., 2] < -LID))
+        | _inside_cylinder(p, *MITRAL, -LID - 1, 0)
+        | _inside_cylinder(p, *AORTIC, -LID - 1, 0)
+    )
 
 
 def _rv_cavity(p):
-    return ((_inside_ellipsoid(p, RV_CENTRE, RV_ENDO) & ~_inside_ellipsoid(p, (0, 0, 0), LV_EPI) & (p[..., 2] < -LID))
-            | _inside_cylinder(p, *TRICUSPID, -LID - 1, 0) | _inside_cylinder(p, *PULMONARY, -LID - 1, 0))
+    return (
+        (_inside_ellipsoid(p, RV_CENTRE, RV_ENDO) & ~_inside_ellipsoid(p, (0, 0, 0), LV_EPI) & (p[..., 2] < -LID))
+        | _inside_cylinder(p, *TRICUSPID, -LID - 1, 0)
+        | _inside_cylinder(p, *PULMONARY, -LID - 1, 0)
+    )
 
 
 def _inside_funnel(p, valve, top):
@@ -126,7 +132,8 @@ def _check_design():
         rr = r + ATRIAL_WALL + 1
         lid = np.column_stack([x + rr * np.cos(a), y + rr * np.sin(a), np.full(a.size, -0.5)])
         assert (_inside_ellipsoid(lid, (0, 0, 0), LV_EPI) | _inside_ellipsoid(lid, RV_CENTRE, RV_EPI)).all(), (
-            f"the ring around the valve at ({x}, {y}) leaves the ventricles' top")
+            f"the ring around the valve at ({x}, {y}) leaves the ventricles' top"
+        )
 
 
 def _build_gmsh(gmsh, h: float) -> dict:
@@ -171,8 +178,10 @@ def _build_gmsh(gmsh, h: float) -> dict:
 
     def funnel(valve, top, wall):
         (x0, y0, r0), (x1, y1, z1, r1) = valve, top
-        loops = [occ.addCurveLoop([occ.addCircle(x0, y0, 0, r0 + wall)]),
-                 occ.addCurveLoop([occ.addCircle(x1, y1, z1, r1 + wall)])]
+        loops = [
+            occ.addCurveLoop([occ.addCircle(x0, y0, 0, r0 + wall)]),
+            occ.addCurveLoop([occ.addCircle(x1, y1, z1, r1 + wall)]),
+        ]
         return [x for x in occ.addThruSections(loops, makeSolid=True, makeRuled=True) if x[0] == 3]
 
     def septum():
@@ -229,10 +238,18 @@ def _mesh(h: float):
         gmsh.option.setNumber("General.NumThreads", 1)
         gmsh.model.add("four_chamber")
         volumes = _build_gmsh(gmsh, h)
-        for name, value in (("Mesh.MeshSizeMax", h), ("Mesh.MeshSizeMin", 0.5 * h),
-                            ("Mesh.MeshSizeFromCurvature", 0), ("Mesh.MeshSizeExtendFromBoundary", 1),
-                            ("Mesh.Algorithm", 6), ("Mesh.Algorithm3D", 1), ("Mesh.RandomSeed", SEED),
-                            ("Mesh.Optimize", 1), ("Mesh.OptimizeNetgen", 0), ("Mesh.ElementOrder", 1)):
+        for name, value in (
+            ("Mesh.MeshSizeMax", h),
+            ("Mesh.MeshSizeMin", 0.5 * h),
+            ("Mesh.MeshSizeFromCurvature", 0),
+            ("Mesh.MeshSizeExtendFromBoundary", 1),
+            ("Mesh.Algorithm", 6),
+            ("Mesh.Algorithm3D", 1),
+            ("Mesh.RandomSeed", SEED),
+            ("Mesh.Optimize", 1),
+            ("Mesh.OptimizeNetgen", 0),
+            ("Mesh.ElementOrder", 1),
+        ):
             gmsh.option.setNumber(name, value)
         gmsh.model.mesh.generate(3)
         node_tags, coords, _ = gmsh.model.mesh.getNodes()
@@ -322,10 +339,12 @@ def _classify(points, tets, regions, entity):
     label[is_v & _rv_cavity(q)] = 11
     label[is_v & _lv_cavity(q)] = 10
     label[is_v & top] = 21
-    for region, endo, cavity in ((3, 18, lambda x: _atrial_cavity(x, LA_BODY, MITRAL, LA_FUNNEL_TOP)),
-                                 (4, 19, lambda x: _atrial_cavity(x, RA_BODY, TRICUSPID, RA_FUNNEL_TOP)),
-                                 (5, 24, lambda x: _vessel_lumen(x, AORTIC)),
-                                 (6, 25, lambda x: _vessel_lumen(x, PULMONARY))):
+    for region, endo, cavity in (
+        (3, 18, lambda x: _atrial_cavity(x, LA_BODY, MITRAL, LA_FUNNEL_TOP)),
+        (4, 19, lambda x: _atrial_cavity(x, RA_BODY, TRICUSPID, RA_FUNNEL_TOP)),
+        (5, 24, lambda x: _vessel_lumen(x, AORTIC)),
+        (6, 25, lambda x: _vessel_lumen(x, PULMONARY)),
+    ):
         m = reg == region
         label[m] = np.where(cavity(q[m]), endo, 20)
     assert (label > 0).all()
@@ -435,8 +454,12 @@ def check(points, tets, regions, tris, sids) -> dict:
     assert vb == tagged, f"ventricle boundary vs tags: {len(vb - tagged)} untagged, {len(tagged - vb)} extra"
     # the cavities, closed by their valve planes
     out = {}
-    for name, ids, (lo, hi) in (("LV", (10, 14, 16), LV_CAVITY_ML), ("RV", (11, 15, 17), RV_CAVITY_ML),
-                                ("LA", (18, 14), (0, np.inf)), ("RA", (19, 15), (0, np.inf))):
+    for name, ids, (lo, hi) in (
+        ("LV", (10, 14, 16), LV_CAVITY_ML),
+        ("RV", (11, 15, 17), RV_CAVITY_ML),
+        ("LA", (18, 14), (0, np.inf)),
+        ("RA", (19, 15), (0, np.inf)),
+    ):
         t = tris[np.isin(sids, ids)]
         if name in ("LA", "RA"):  # the atrial side of the valve plane faces the other way
             cap = np.isin(sids[np.isin(sids, ids)], [14, 15])
@@ -445,8 +468,15 @@ def check(points, tets, regions, tris, sids) -> dict:
         v = enclosed_volume_ml(points, t)
         assert lo <= v <= hi, f"{name} cavity {v:.1f} mL outside [{lo}, {hi}] mL"
         out[f"{name} cavity (mL)"] = round(float(v), 1)
-    for name, ids in (("LV", (1, 7)), ("RV", (2,)), ("septum", (7,)), ("LA", (3,)), ("RA", (4,)),
-                      ("aorta", (5,)), ("pulmonary artery", (6,))):
+    for name, ids in (
+        ("LV", (1, 7)),
+        ("RV", (2,)),
+        ("septum", (7,)),
+        ("LA", (3,)),
+        ("RA", (4,)),
+        ("aorta", (5,)),
+        ("pulmonary artery", (6,)),
+    ):
         out[f"{name} tissue (mL)"] = round(float(vol[np.isin(regions, ids)].sum() / 1000.0), 1)
     dih = dihedral_angles(points, tets)
     out["min dihedral angle (deg)"] = round(float(dih.min()), 2)
@@ -486,29 +516,45 @@ def write(outdir: Path, h: float = H) -> dict:
         return np.tile(np.asarray(v, dtype=np.float32), (n, 1))
 
     heart = meshio.Mesh(
-        points, [("tetra", tets), ("triangle", tris)],
-        cell_data={"_volume-id": [regions.astype(np.int32), zf], "_surface-id": [zt, sids.astype(np.int32)],
-                   "tag": [tag, zf], "fibres": [const((0, 0, 1), nt), const((0, 0, 1), nf)],
-                   "sheets": [const((0, 1, 1), nt), const((0, 1, 1), nf)]})
+        points,
+        [("tetra", tets), ("triangle", tris)],
+        cell_data={
+            "_volume-id": [regions.astype(np.int32), zf],
+            "_surface-id": [zt, sids.astype(np.int32)],
+            "tag": [tag, zf],
+            "fibres": [const((0, 0, 1), nt), const((0, 0, 1), nf)],
+            "sheets": [const((0, 1, 1), nt), const((0, 1, 1), nf)],
+        },
+    )
     meshio.write(outdir / "heart.vtu", heart, binary=True, compression="zlib")
     vent = np.isin(regions, VENTRICLES)
     used = np.unique(tets[vent])
     remap = np.full(points.shape[0], -1, dtype=np.int64)
     remap[used] = np.arange(used.size)
-    ventricles = meshio.Mesh(points[used], [("tetra", remap[tets[vent]])],
-                             cell_data={"_volume-id": [regions[vent].astype(np.int32)]})
+    ventricles = meshio.Mesh(
+        points[used], [("tetra", remap[tets[vent]])], cell_data={"_volume-id": [regions[vent].astype(np.int32)]}
+    )
     meshio.write(outdir / "ventricles_untagged.vtu", ventricles, binary=True, compression="zlib")
     (outdir / "heart_surfaces.json").write_text(json.dumps(SURFACES, indent=1) + "\n")
     (outdir / "heart_regions.json").write_text(json.dumps(REGIONS, indent=1) + "\n")
     size = (outdir / "heart.vtu").stat().st_size
     assert size < MAX_BYTES, f"heart.vtu is {size} bytes, over {MAX_BYTES}"
     counts = {s: int((sids == s).sum()) for s in sorted(SURFACES.values())}
-    figures.update({"gmsh": version, "h (mm)": h, "nodes": int(points.shape[0]), "tets": int(nt),
-                    "triangles": int(nf), "heart.vtu bytes": int(size),
-                    "ventricles nodes": int(used.size), "ventricles tets": int(vent.sum()),
-                    "ventricles_untagged.vtu bytes": int((outdir / "ventricles_untagged.vtu").stat().st_size),
-                    "tets per region": {r: int((regions == r).sum()) for r in sorted(REGIONS.values())},
-                    "triangles per surface": counts})
+    figures.update(
+        {
+            "gmsh": version,
+            "h (mm)": h,
+            "nodes": int(points.shape[0]),
+            "tets": int(nt),
+            "triangles": int(nf),
+            "heart.vtu bytes": int(size),
+            "ventricles nodes": int(used.size),
+            "ventricles tets": int(vent.sum()),
+            "ventricles_untagged.vtu bytes": int((outdir / "ventricles_untagged.vtu").stat().st_size),
+            "tets per region": {r: int((regions == r).sum()) for r in sorted(REGIONS.values())},
+            "triangles per surface": counts,
+        }
+    )
     return figures
 
 

@@ -36,7 +36,7 @@ def box_mesh(n=(2, 2, 2), size=(1.0, 1.0, 1.0)):
     node = np.arange(points.shape[0]).reshape(nx + 1, ny + 1, nz + 1)
     corners = np.empty((nx, ny, nz, 8), dtype=np.int64)
     for (i, j, k), c in _CORNER.items():
-        corners[..., c] = node[i: i + nx, j: j + ny, k: k + nz]
+        corners[..., c] = node[i : i + nx, j : j + ny, k : k + nz]
     tets = corners.reshape(-1, 8)[:, _KUHN].reshape(-1, 4)
     p = points[tets]
     vol = np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0])
@@ -145,8 +145,7 @@ _TET_PTS = [(0, 0, 0), (10, 0, 0), (0, 10, 0), (0, 0, 10), (10, 10, 10)]
 
 def _vtk(points, cells, cell_type=10, title="organtwin test mesh") -> str:
     """A legacy ascii VTK unstructured grid (cell type 10 = tetra, 5 = triangle)."""
-    lines = ["# vtk DataFile Version 4.2", title, "ASCII", "DATASET UNSTRUCTURED_GRID",
-             f"POINTS {len(points)} double"]
+    lines = ["# vtk DataFile Version 4.2", title, "ASCII", "DATASET UNSTRUCTURED_GRID", f"POINTS {len(points)} double"]
     lines += [" ".join(str(x) for x in p) for p in points]
     lines.append(f"CELLS {len(cells)} {sum(len(c) + 1 for c in cells)}")
     lines += [" ".join(str(x) for x in [len(c), *c]) for c in cells]
@@ -167,8 +166,9 @@ BAD_FILES = {
     # node 4 is used by no tet
     "unreferenced_node.vtk": _vtk(_TET_PTS, [[0, 1, 2, 3]]),
     # two tets that share no node
-    "disconnected.vtk": _vtk([*_TET_PTS[:4], *[(x + 30, y, z) for x, y, z in _TET_PTS[:4]]],
-                             [[0, 1, 2, 3], [4, 5, 6, 7]]),
+    "disconnected.vtk": _vtk(
+        [*_TET_PTS[:4], *[(x + 30, y, z) for x, y, z in _TET_PTS[:4]]], [[0, 1, 2, 3], [4, 5, 6, 7]]
+    ),
     # a 40 mm heart written in metres
     "metres.vtk": _vtk([(x * 4e-3, y * 4e-3, z * 4e-3) for x, y, z in _TET_PTS], [[0, 1, 2, 3], [1, 2, 3, 4]]),
     # the same in µm

@@ -71,8 +71,9 @@ def box_mesh(nx: int, ny: int, nz: int, lx: float = 1.0, ly: float = 1.0, lz: fl
         surfaces[f"{name}min"] = bfaces[np.all(np.abs(fp[:, :, axis]) < tol, axis=1)]
         surfaces[f"{name}max"] = bfaces[np.all(np.abs(fp[:, :, axis] - lengths[axis]) < tol, axis=1)]
     fib = None if fibres is None else np.broadcast_to(np.asarray(fibres, float), (len(tets), 3)).copy()
-    return Mesh(points, tets.astype(np.int32), regions, fibres=fib, surfaces=surfaces,
-                region_names={1: "left", 2: "right"})
+    return Mesh(
+        points, tets.astype(np.int32), regions, fibres=fib, surfaces=surfaces, region_names={1: "left", 2: "right"}
+    )
 
 
 def random_unit_vectors(n: int, seed: int = 0) -> np.ndarray:
@@ -105,7 +106,7 @@ def mms_f(x: np.ndarray, D: np.ndarray = MMS_D) -> np.ndarray:
     for i in range(3):
         for j in range(3):
             if i == j:
-                bump = -pi**2 * s[0] * s[1] * s[2]
+                bump = -(pi**2) * s[0] * s[1] * s[2]
             else:
                 k = 3 - i - j
                 bump = pi**2 * c[i] * c[j] * s[k]

@@ -9,9 +9,8 @@ case's result.
 
 from __future__ import annotations
 
-import pytest
-
 import bad_input_cases as B
+import pytest
 
 
 def _param(case: B.Case):
@@ -30,8 +29,11 @@ def inputs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def catalogue(request, inputs, tmp_path_factory) -> dict[str, B.Result]:
     """Run, concurrently, the cases of every test_catalogue item this session kept (after -m / -k selection)."""
-    chosen = [item.callspec.params["case"] for item in request.session.items
-              if item.originalname == "test_catalogue" and hasattr(item, "callspec")]
+    chosen = [
+        item.callspec.params["case"]
+        for item in request.session.items
+        if item.originalname == "test_catalogue" and hasattr(item, "callspec")
+    ]
     return B.run_all(chosen, inputs[0], tmp_path_factory.mktemp("cases"), workers=4)
 
 
@@ -68,7 +70,27 @@ def test_catalogue_covers_every_command_with_at_least_60_cases():
     assert len(default) >= 60 and len(B.CASES) >= 80
     # the kinds the issue names are all there
     ids = " ".join(c.id for c in B.CASES)
-    for kind in ("missing", "empty", "garbage", "folder", "nan", "inf", "negative", "zero", "huge", "outside",
-                 "not-in-mesh", "malformed", "unknown-key", "wrong-unit", "unknown-block", "out-is-a-file",
-                 "user-files", "under-a-file", "face-in-three-tets", "zero-fibres", "pinched"):
+    for kind in (
+        "missing",
+        "empty",
+        "garbage",
+        "folder",
+        "nan",
+        "inf",
+        "negative",
+        "zero",
+        "huge",
+        "outside",
+        "not-in-mesh",
+        "malformed",
+        "unknown-key",
+        "wrong-unit",
+        "unknown-block",
+        "out-is-a-file",
+        "user-files",
+        "under-a-file",
+        "face-in-three-tets",
+        "zero-fibres",
+        "pinched",
+    ):
         assert kind in ids, kind

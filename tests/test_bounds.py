@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli import one_error_line, run_cli
 
 from organtwin import _sizes
 from organtwin._errors import MeshError, NetworkError
 from organtwin._sizes import INT32_MAX, SizeError, check_bytes, check_count, count_of
-
-from cli import one_error_line, run_cli
 
 DATA = Path(__file__).parent / "data" / "zerod"
 LIMIT = "2,147,483,647"
@@ -34,6 +33,7 @@ def quickly(seconds: float = 20.0):
     """Fail (instead of hanging) if the block takes longer than ``seconds``: the refusal must come before the work.
     Generous: JAX/gmsh imports and a loaded 2-core machine take seconds; the work refused would take minutes to
     forever."""
+
     def alarm(*_):
         raise TimeoutError(f"not refused within {seconds} s: the check does not come before the work")
 
@@ -66,8 +66,10 @@ def test_count_of_names_the_numbers_the_limit_and_the_fix():
     with pytest.raises(SizeError) as e:
         count_of(1e30, 0.01, what="[time]", total_name="t_end", step_name="dt", name="steps", fix="use a larger dt")
     msg = str(e.value)
-    assert msg == (f"[time] t_end 1e+30 ms / dt 0.01 ms = 1e+32 steps, above the limit of {LIMIT} steps (int32 "
-                   "counters under jit); use a larger dt")
+    assert msg == (
+        f"[time] t_end 1e+30 ms / dt 0.01 ms = 1e+32 steps, above the limit of {LIMIT} steps (int32 "
+        "counters under jit); use a larger dt"
+    )
     assert count_of(100.0, 0.02, what="") == 5000
     assert count_of(100.0, 0.02, what="", endpoint=True) == 5001
     assert count_of(INT32_MAX * 0.5, 0.5, what="") == INT32_MAX
@@ -117,7 +119,7 @@ dt = "{dt}"
 """
 
 
-def write_case(tmp_path, duration="1e30 ms", dt="0.02 ms", record="snapshot_every = \"1 ms\"") -> Path:
+def write_case(tmp_path, duration="1e30 ms", dt="0.02 ms", record='snapshot_every = "1 ms"') -> Path:
     p = tmp_path / "case.toml"
     p.write_text(CASE.format(duration=duration, dt=dt, record=record))
     return p
@@ -128,9 +130,11 @@ def test_case_steps_above_int32_refused_when_read(tmp_path):
 
     with quickly(), pytest.raises(CaseError) as e:  # 5e31 snapshot times would hang building a Python set
         load_case(write_case(tmp_path))
-    assert str(e.value) == (f"{tmp_path / 'case.toml'}: [simulation] duration 1e+30 ms / dt 0.02 ms = 5e+31 steps, "
-                            f"above the limit of {LIMIT} steps (the solver counts steps in int32); shorten the run or "
-                            "use a larger dt (at least 4.66e+20 ms)")
+    assert str(e.value) == (
+        f"{tmp_path / 'case.toml'}: [simulation] duration 1e+30 ms / dt 0.02 ms = 5e+31 steps, "
+        f"above the limit of {LIMIT} steps (the solver counts steps in int32); shorten the run or "
+        "use a larger dt (at least 4.66e+20 ms)"
+    )
 
 
 @pytest.mark.parametrize("command", ["check", "run"])
@@ -150,8 +154,10 @@ def test_case_snapshot_count_refused_before_the_times_are_built(tmp_path, capsys
     case = write_case(tmp_path, duration="1e7 ms", dt="0.02 ms")  # 5e8 steps (fine), 1e7 snapshots (not)
     with quickly(), pytest.raises(CaseError) as e:
         load_case(case)
-    assert ("[record] snapshot_every: duration 1e+07 ms / snapshot_every 1 ms = 10,000,001 snapshots, above the limit "
-            "of 100,000 (each is a VTU file in vm/); ask for fewer: snapshot_every >= 100 ms") in str(e.value)
+    assert (
+        "[record] snapshot_every: duration 1e+07 ms / snapshot_every 1 ms = 10,000,001 snapshots, above the limit "
+        "of 100,000 (each is a VTU file in vm/); ask for fewer: snapshot_every >= 100 ms"
+    ) in str(e.value)
     line = cli_error(capsys, "ep", "check", case)
     assert "10,000,001 snapshots" in line and "100,000" in line
 
@@ -166,10 +172,13 @@ def test_case_snapshots_more_often_than_dt_refused(tmp_path):
 def test_case_cg_max_steps_within_int32(tmp_path):
     from organtwin.io import CaseError, parse_case
 
-    data = {"mesh": {"slab": {"size": [3.0, 1.0, 1.0], "dx": 0.5}}, "conductivity": {"sigma_l": 0.17},
-            "model": {"name": "bueno-orovio-epi"},
-            "stimulus": [{"kind": "surface", "name": "x0", "strength": 50000.0}],
-            "simulation": {"duration": 5.0, "dt": 0.02, "diffusion": {"kind": "theta", "max_steps": 10**12}}}
+    data = {
+        "mesh": {"slab": {"size": [3.0, 1.0, 1.0], "dx": 0.5}},
+        "conductivity": {"sigma_l": 0.17},
+        "model": {"name": "bueno-orovio-epi"},
+        "stimulus": [{"kind": "surface", "name": "x0", "strength": 50000.0}],
+        "simulation": {"duration": 5.0, "dt": 0.02, "diffusion": {"kind": "theta", "max_steps": 10**12}},
+    }
     with pytest.raises(CaseError, match=r"max_steps: must be at most 2,147,483,647, got 1,000,000,000,000"):
         parse_case(data, source="case.toml")
 
@@ -213,9 +222,11 @@ def test_ecg_times_checked_before_the_arrays(one_gib):
     assert ecg_times(450.0, 1.0, 100, endpoint=True).size == 451
     with quickly(), pytest.raises(SizeError) as e:
         ecg_times(1e9, 1.0, 63)
-    assert str(e.value) == ("ECG: Vm of 1,000,000,000 samples x 63 nodes x 4 B x 3 (on the device, its host copy, the "
-                            "ECG's input) = 704 GiB, above 819 MiB (80% of the 1 GiB of memory available); shorten "
-                            "the record (--duration, ms) or sample it less often (--dt, ms)")
+    assert str(e.value) == (
+        "ECG: Vm of 1,000,000,000 samples x 63 nodes x 4 B x 3 (on the device, its host copy, the "
+        "ECG's input) = 704 GiB, above 819 MiB (80% of the 1 GiB of memory available); shorten "
+        "the record (--duration, ms) or sample it less often (--dt, ms)"
+    )
     with pytest.raises(SizeError, match=r"1e\+15 samples, above the limit of 2,147,483,647 samples"):
         ecg_times(1e15, 1.0, 1)
 
@@ -237,12 +248,16 @@ def test_cell_steps_beats_and_trace_bounded(capsys):
     m = model_from_name("aliev-panfilov")
     with quickly(), pytest.raises(ValueError) as e:
         simulate_cell(m, dt=1e-12)
-    assert str(e.value) == ("cell: bcl 1000 ms / dt 1e-12 ms = 1e+15 steps per beat, above the limit of 2,147,483,647 "
-                            "steps per beat (the beat's step counter is int32 under jit); use a larger dt (at least "
-                            "4.66e-07 ms) or a shorter bcl")
+    assert str(e.value) == (
+        "cell: bcl 1000 ms / dt 1e-12 ms = 1e+15 steps per beat, above the limit of 2,147,483,647 "
+        "steps per beat (the beat's step counter is int32 under jit); use a larger dt (at least "
+        "4.66e-07 ms) or a shorter bcl"
+    )
     line = cli_error(capsys, "cell", "aliev-panfilov", "--beats", "100000000000")
-    assert line == ("organtwin: error: cell: 100,000,000,000 beats, above the limit of 2,147,483,647 (the beat "
-                    "counter is int32 under jit); pace fewer beats")
+    assert line == (
+        "organtwin: error: cell: 100,000,000,000 beats, above the limit of 2,147,483,647 (the beat "
+        "counter is int32 under jit); pace fewer beats"
+    )
     line = cli_error(capsys, "cell", "aliev-panfilov", "--beats", "10000000")
     assert "cell: 10,000,000 beats x 10,000 samples per beat" in line and "of memory available" in line
     line = cli_error(capsys, "cell", "aliev-panfilov", "--bcl", "1e30")
@@ -273,22 +288,35 @@ def _svzerod(tmp_path, **sim) -> Path:
     return p
 
 
-@pytest.mark.parametrize("sim, words", [
-    ({"number_of_time_pts_per_cardiac_cycle": 10**12},
-     "'number_of_time_pts_per_cardiac_cycle' = 1,000,000,000,000 is above the limit of 2,147,483,647"),
-    ({"number_of_cardiac_cycles": 1e12}, "'number_of_cardiac_cycles' = 1,000,000,000,000 is above the limit of"),
-    ({"number_of_cardiac_cycles": math.inf}, "'number_of_cardiac_cycles' must be a whole number, got inf"),
-    ({"number_of_cardiac_cycles": math.nan}, "'number_of_cardiac_cycles' must be a whole number, got nan"),
-    ({"number_of_cardiac_cycles": -3}, "'number_of_cardiac_cycles' must be at least 1, got -3"),
-    ({"number_of_time_pts_per_cardiac_cycle": 2.5}, "must be a whole number, got 2.5"),
-    ({"output_interval": 0}, "'output_interval' must be at least 1, got 0"),
-    ({"cardiac_period": math.nan}, "'cardiac_period' must be a finite number of seconds, got nan"),
-    ({"number_of_time_pts_per_cardiac_cycle": 10**7, "output_interval": 1},
-     "number_of_time_pts_per_cardiac_cycle 10,000,000 = 10,000,001 output times x 8 values"),
-    ({"number_of_time_pts_per_cardiac_cycle": 10**5, "number_of_cardiac_cycles": 10**4, "output_all_cycles": True},
-     "number_of_time_pts_per_cardiac_cycle 100,000 x number_of_cardiac_cycles 10,000 / output_interval 10 = "
-     "99,999,001 output times"),
-])
+@pytest.mark.parametrize(
+    "sim, words",
+    [
+        (
+            {"number_of_time_pts_per_cardiac_cycle": 10**12},
+            "'number_of_time_pts_per_cardiac_cycle' = 1,000,000,000,000 is above the limit of 2,147,483,647",
+        ),
+        ({"number_of_cardiac_cycles": 1e12}, "'number_of_cardiac_cycles' = 1,000,000,000,000 is above the limit of"),
+        ({"number_of_cardiac_cycles": math.inf}, "'number_of_cardiac_cycles' must be a whole number, got inf"),
+        ({"number_of_cardiac_cycles": math.nan}, "'number_of_cardiac_cycles' must be a whole number, got nan"),
+        ({"number_of_cardiac_cycles": -3}, "'number_of_cardiac_cycles' must be at least 1, got -3"),
+        ({"number_of_time_pts_per_cardiac_cycle": 2.5}, "must be a whole number, got 2.5"),
+        ({"output_interval": 0}, "'output_interval' must be at least 1, got 0"),
+        ({"cardiac_period": math.nan}, "'cardiac_period' must be a finite number of seconds, got nan"),
+        (
+            {"number_of_time_pts_per_cardiac_cycle": 10**7, "output_interval": 1},
+            "number_of_time_pts_per_cardiac_cycle 10,000,000 = 10,000,001 output times x 8 values",
+        ),
+        (
+            {
+                "number_of_time_pts_per_cardiac_cycle": 10**5,
+                "number_of_cardiac_cycles": 10**4,
+                "output_all_cycles": True,
+            },
+            "number_of_time_pts_per_cardiac_cycle 100,000 x number_of_cardiac_cycles 10,000 / output_interval 10 = "
+            "99,999,001 output times",
+        ),
+    ],
+)
 def test_svzerod_counts_refused_when_read(tmp_path, capsys, one_gib, sim, words):
     from organtwin.flow.zerod import read_svzerod
 
@@ -314,8 +342,10 @@ def test_circulation_counts_bounded(tmp_path, capsys):
     circ = regazzoni2022()
     with quickly(), pytest.raises(NetworkError) as e:
         simulate_circulation(circ, max_cycles=10**14)
-    assert str(e.value) == ("circulation: max_cycles = 100,000,000,000,000 is outside [1, 2,147,483,647] (int32 loop "
-                            "counters under jit); use a smaller number")
+    assert str(e.value) == (
+        "circulation: max_cycles = 100,000,000,000,000 is outside [1, 2,147,483,647] (int32 loop "
+        "counters under jit); use a smaller number"
+    )
     with pytest.raises(NetworkError, match="points_per_cycle = 1 is outside"):
         simulate_circulation(circ, points_per_cycle=1)
     with pytest.raises(NetworkError, match="cycles must be a whole number, got 2.5"):
@@ -333,17 +363,32 @@ def test_circulation_points_against_memory(one_gib):
 
 
 # ====================================================================================================== mesh generate
-@pytest.mark.parametrize("call, words", [
-    (dict(kind="lv", h=1e-6), "the LV ellipsoid: h = 1e-06 mm makes about 2.91e+21 nodes (3.23 mL of wall / h^3), "
-                              "above the limit of 2,097,152 nodes of a generated mesh; use h >= 0.112 mm"),
-    (dict(kind="lv", h=1e6), "the LV ellipsoid: h = 1e+06 mm is larger than the geometry itself (40 mm across); use "
-                             "h <= 3 mm (the wall thickness; default 1.5 mm)"),
-    (dict(kind="biv", h=0.1), "the biventricular geometry: h = 0.1 mm makes about 1.19e+08 nodes"),
-    (dict(kind="slab", dx=1e-9), "has 2e+10 x 7e+09 x 3e+09 cells, above the limit of 2,147,483,647 (int32 indices); "
-                                 "use a larger dx (at least 0.0105 mm)"),
-    (dict(kind="slab", dx=1e-320), "has inf x inf x inf cells, above the limit"),
-    (dict(kind="slab", dx=0.05), "slab 20x7x3 mm at dx = 0.05 mm: 2.02e+07 tets x ~250 B = 4.69 GiB, above 819 MiB"),
-])
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (
+            dict(kind="lv", h=1e-6),
+            "the LV ellipsoid: h = 1e-06 mm makes about 2.91e+21 nodes (3.23 mL of wall / h^3), "
+            "above the limit of 2,097,152 nodes of a generated mesh; use h >= 0.112 mm",
+        ),
+        (
+            dict(kind="lv", h=1e6),
+            "the LV ellipsoid: h = 1e+06 mm is larger than the geometry itself (40 mm across); use "
+            "h <= 3 mm (the wall thickness; default 1.5 mm)",
+        ),
+        (dict(kind="biv", h=0.1), "the biventricular geometry: h = 0.1 mm makes about 1.19e+08 nodes"),
+        (
+            dict(kind="slab", dx=1e-9),
+            "has 2e+10 x 7e+09 x 3e+09 cells, above the limit of 2,147,483,647 (int32 indices); "
+            "use a larger dx (at least 0.0105 mm)",
+        ),
+        (dict(kind="slab", dx=1e-320), "has inf x inf x inf cells, above the limit"),
+        (
+            dict(kind="slab", dx=0.05),
+            "slab 20x7x3 mm at dx = 0.05 mm: 2.02e+07 tets x ~250 B = 4.69 GiB, above 819 MiB",
+        ),
+    ],
+)
 def test_generate_sizes_refused_before_gmsh_or_numpy(tmp_path, capsys, one_gib, call, words):
     from organtwin.mesh import biv_mesh, lv_ellipsoid_mesh, slab_mesh
 
@@ -361,9 +406,11 @@ def test_generate_sizes_refused_before_gmsh_or_numpy(tmp_path, capsys, one_gib, 
 def test_gmsh_failure_is_one_mesh_error_line(tmp_path, capsys):
     """An h gmsh cannot mesh (coarser than the wall) was "unexpected Exception: PLC Error ... (please report this)"."""
     line = cli_error(capsys, "mesh", "generate", "lv", "--h", "15", "--out", tmp_path / "g.vtu")
-    assert line == ("organtwin: error: gmsh could not mesh the LV ellipsoid at h = 15 mm (PLC Error: A segment and a "
-                    "facet intersect at point); h is probably too coarse for its 3 mm wall: use h <= 3 mm (default "
-                    "1.5 mm)")
+    assert line == (
+        "organtwin: error: gmsh could not mesh the LV ellipsoid at h = 15 mm (PLC Error: A segment and a "
+        "facet intersect at point); h is probably too coarse for its 3 mm wall: use h <= 3 mm (default "
+        "1.5 mm)"
+    )
     for bad in ("nan", "inf"):
         line = cli_error(capsys, "mesh", "generate", "lv", "--h", bad, "--out", tmp_path / "g.vtu")
         assert line == f"organtwin: error: h must be a positive length in mm, got {bad}"

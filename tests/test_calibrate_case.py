@@ -5,14 +5,13 @@ import json
 
 import numpy as np
 import pytest
+from cli import one_error_line, run_cli
 
 from organtwin import ep
 from organtwin.calibrate import ActivationMap
 from organtwin.calibrate._case import load_calibration_case
 from organtwin.io import CaseError
 from organtwin.mesh import builtin_mesh_path, read_mesh
-
-from cli import one_error_line, run_cli
 
 CASE = """
 title = "small LV map"
@@ -50,26 +49,41 @@ def case_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("case")
     mesh = read_mesh(builtin_mesh_path("lv_ellipsoid"))
     site = (2.0, -1.0, -18.5)
-    act = ep.simulate_eikonal(ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(0.7)),
-                              ep.EikonalSite(site, radius=4.0)).activation
+    act = ep.simulate_eikonal(
+        ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(0.7)), ep.EikonalSite(site, radius=4.0)
+    ).activation
     amap = ActivationMap.synthetic(mesh, act, 150, off_surface_mm=0.5, offset_ms=9.0, noise_ms=1.0, seed=2)
-    (d / "lat.csv").write_text("x_mm,y_mm,z_mm,lat_ms\n" + "\n".join(
-        f"{x},{y},{z},{t}" for (x, y, z), t in zip(amap.points_mm, amap.times_ms)) + "\n")
+    (d / "lat.csv").write_text(
+        "x_mm,y_mm,z_mm,lat_ms\n"
+        + "\n".join(f"{x},{y},{z},{t}" for (x, y, z), t in zip(amap.points_mm, amap.times_ms))
+        + "\n"
+    )
     text = CASE.replace("[0.0, 0.0, -40.0]", "[0.0, 0.0, -18.5]")
     text = text.replace("[-8.0, -8.0, -50.0]", "[-5.0, -5.0, -21.5]").replace("[8.0, 8.0, -30.0]", "[5.0, 5.0, -15.5]")
     (d / "case.toml").write_text(text)
-    (d / "truth.json").write_text(json.dumps({"tissue.velocity[0, 0]": 0.7, "sites.apex.position[0]": site[0],
-                                              "sites.apex.position[1]": site[1], "sites.apex.position[2]": site[2]}))
+    (d / "truth.json").write_text(
+        json.dumps(
+            {
+                "tissue.velocity[0, 0]": 0.7,
+                "sites.apex.position[0]": site[0],
+                "sites.apex.position[1]": site[1],
+                "sites.apex.position[2]": site[2],
+            }
+        )
+    )
     return d
 
 
-@pytest.mark.parametrize("edit, message", [
-    (("noise_sd = \"1 ms\"", "noise_sd = \"1 mV\""), r"\[data.1\] noise_sd: .*time"),
-    (("max_steps = 15", "max_step = 15"), r"\[fit\] unknown key 'max_step' \(did you mean 'max_steps'\?\)"),
-    (("kind = \"activation-map\"", "kind = \"activation\""), r"\[data.1\] kind: 'activation' is not one of"),
-    (("lower = 0.1\nupper = 2.0", "lower = 2.5\nupper = 2.0"), r"\[free.1\] upper: must be greater than lower"),
-    (("file = \"lat.csv\"", "file = \"nope.csv\""), r"file not found: .*nope.csv"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (('noise_sd = "1 ms"', 'noise_sd = "1 mV"'), r"\[data.1\] noise_sd: .*time"),
+        (("max_steps = 15", "max_step = 15"), r"\[fit\] unknown key 'max_step' \(did you mean 'max_steps'\?\)"),
+        (('kind = "activation-map"', 'kind = "activation"'), r"\[data.1\] kind: 'activation' is not one of"),
+        (("lower = 0.1\nupper = 2.0", "lower = 2.5\nupper = 2.0"), r"\[free.1\] upper: must be greater than lower"),
+        (('file = "lat.csv"', 'file = "nope.csv"'), r"file not found: .*nope.csv"),
+    ],
+)
 def test_case_file_mistakes_are_one_line_errors(case_dir, tmp_path, edit, message):
     bad = tmp_path / "case.toml"
     bad.write_text((case_dir / "case.toml").read_text().replace(*edit))
@@ -81,8 +95,16 @@ def test_case_file_mistakes_are_one_line_errors(case_dir, tmp_path, edit, messag
 
 def test_calibrate_writes_fit_and_report_and_the_fit_reruns_to_the_same_numbers(case_dir, tmp_path, capsys):
     out = tmp_path / "out"
-    rc, _, err = run_cli(capsys, "calibrate", str(case_dir / "case.toml"), "--out", str(out), "--truth", str(case_dir / "truth.json"),
-                "--quiet")
+    rc, _, err = run_cli(
+        capsys,
+        "calibrate",
+        str(case_dir / "case.toml"),
+        "--out",
+        str(out),
+        "--truth",
+        str(case_dir / "truth.json"),
+        "--quiet",
+    )
     assert rc == 0, err
     fit = json.loads((out / "fit.json").read_text())
     rep = json.loads((out / "report.json").read_text())
@@ -97,8 +119,9 @@ def test_calibrate_writes_fit_and_report_and_the_fit_reruns_to_the_same_numbers(
     assert prov["case_text"] == (case_dir / "case.toml").read_text() and prov["seed"] == 0
     assert {"summary.txt", "map_activation.png", "map_scatter.png"} <= {p.name for p in out.iterdir()}
     # re-run from the saved fit: the same numbers on the same machine
-    rc, stdout, err = run_cli(capsys, "calibrate", out / "fit.json", "--out", tmp_path / "again", "--quiet",
-                              "--no-pictures")
+    rc, stdout, err = run_cli(
+        capsys, "calibrate", out / "fit.json", "--out", tmp_path / "again", "--quiet", "--no-pictures"
+    )
     assert rc == 0, err
     assert "largest relative difference from the saved values 0\n" in stdout
     again = json.loads((tmp_path / "again" / "fit.json").read_text())
@@ -160,24 +183,31 @@ def test_an_ecg_and_volume_case_builds_coupled_terms_and_fits(tmp_path, capsys):
     """A joint case on a coarse BiV (h = 6 mm): ECG and LV volume from the case's own model at LV 0.6 m/s and
     e_active 2.3 (an inverse crime, fine for a test of the plumbing; the case studies use other meshes and models);
     both parameters come back within 3 % in a few Levenberg-Marquardt steps, and the report has both terms."""
-    from organtwin.calibrate._case import build_problem, parse_calibration_case
     import tomllib
 
-    (tmp_path / "ecg.csv").write_text("time_ms,I_mV\n0,0\n1,0\n")      # placeholders, replaced below
+    from organtwin.calibrate._case import build_problem, parse_calibration_case
+
+    (tmp_path / "ecg.csv").write_text("time_ms,I_mV\n0,0\n1,0\n")  # placeholders, replaced below
     (tmp_path / "lv.csv").write_text("time_ms,LV_volume_ml\n0,100\n1,100\n")
-    case = parse_calibration_case(tomllib.loads(ECG_CASE), text=ECG_CASE, source=tmp_path / "case.toml",
-                                  base_dir=tmp_path)
+    case = parse_calibration_case(
+        tomllib.loads(ECG_CASE), text=ECG_CASE, source=tmp_path / "case.toml", base_dir=tmp_path
+    )
     truth = build_problem(case)
     model = truth.free.unpack(truth.model, truth.free.pack(truth.model))
     for p, v in zip(truth.free.parameters, (0.6, 2.3)):
         model = p.set(model, v)
     ecg_term, vol_term = truth.terms
-    sim = truth.simulate(model)            # the activation and the beat, computed once for both terms
+    sim = truth.simulate(model)  # the activation and the beat, computed once for both terms
     ecg = np.asarray(ecg_term.forward(sim))
     from organtwin.ecg import LEAD_NAMES
+
     t = np.asarray(model["ecg"].times_ms)
-    (tmp_path / "ecg.csv").write_text("time_ms," + ",".join(f"{n}_mV" for n in LEAD_NAMES) + "\n" + "".join(
-        f"{a:.1f}," + ",".join(f"{x:.6f}" for x in row) + "\n" for a, row in zip(t, ecg)))
+    (tmp_path / "ecg.csv").write_text(
+        "time_ms,"
+        + ",".join(f"{n}_mV" for n in LEAD_NAMES)
+        + "\n"
+        + "".join(f"{a:.1f}," + ",".join(f"{x:.6f}" for x in row) + "\n" for a, row in zip(t, ecg))
+    )
     curves = vol_term.forward(sim)
     tv = np.linspace(0.0, 790.0, 25)
     vv = np.interp(tv, np.asarray(curves.times_ms), np.asarray(curves.volume_ml["LV"]))
@@ -198,8 +228,9 @@ def test_a_multi_start_case_runs_the_starts_as_one_job_and_keeps_the_best(case_d
     work = tmp_path / "c"
     work.mkdir()
     (work / "lat.csv").write_text((case_dir / "lat.csv").read_text())
-    (work / "case.toml").write_text((case_dir / "case.toml").read_text().replace(
-        "max_steps = 15", "max_steps = 15\nstarts = 3\nstart_spread = 0.3"))
+    (work / "case.toml").write_text(
+        (case_dir / "case.toml").read_text().replace("max_steps = 15", "max_steps = 15\nstarts = 3\nstart_spread = 0.3")
+    )
     out = tmp_path / "out"
     rc, _, err = run_cli(capsys, "calibrate", work / "case.toml", "--out", out, "--quiet", "--no-pictures")
     assert rc == 0, err

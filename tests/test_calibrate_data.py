@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from organtwin.calibrate import (
+    STANDARD_LEADS,
     ActivationMap,
     CuffPressure,
     DataError,
     MeasuredECG,
-    STANDARD_LEADS,
     normalise_lead_name,
     read_activation_map,
     read_cuff_pressure,
@@ -28,6 +28,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword")  # wfdb on
 
 def _within(err, bound):
     assert np.all(err < bound), f"max error {np.max(err - bound)} over the bound"
+
 
 MESHES = Path(__file__).resolve().parents[1] / "meshes"
 # as a device might spell them: upper case, 'AVR'
@@ -52,8 +53,9 @@ def _one_line_error(match: str, fn, *args, **kwargs) -> str:
 
 
 def _write_wfdb(tmp_path, name, sig, units):
-    wfdb.wrsamp(name, fs=500, units=units, sig_name=WFDB_NAMES, p_signal=sig, fmt=["16"] * sig.shape[1],
-                write_dir=str(tmp_path))
+    wfdb.wrsamp(
+        name, fs=500, units=units, sig_name=WFDB_NAMES, p_signal=sig, fmt=["16"] * sig.shape[1], write_dir=str(tmp_path)
+    )
     return tmp_path / name
 
 
@@ -86,8 +88,15 @@ def test_wfdb_units_converted_to_mv(tmp_path):
 
 def test_wfdb_errors(tmp_path):
     sig = _signals(n=200)[:, :2]
-    wfdb.wrsamp("odd", fs=360, units=["NU", "mV"], sig_name=["MLII", "V5"], p_signal=sig, fmt=["16", "16"],
-                write_dir=str(tmp_path))
+    wfdb.wrsamp(
+        "odd",
+        fs=360,
+        units=["NU", "mV"],
+        sig_name=["MLII", "V5"],
+        p_signal=sig,
+        fmt=["16", "16"],
+        write_dir=str(tmp_path),
+    )
     hea = tmp_path / "odd.hea"
     _one_line_error(rf"^{hea}: lead MLII: voltage unit 'NU' unknown; use one of mV, uV, V", read_ecg, hea)
     ecg = read_ecg(hea, units="mV")  # override the header's units
@@ -110,8 +119,11 @@ def _write_csv(path: Path, header, rows, fmt="%.9g"):
 def test_ecg_csv_round_trips(tmp_path):
     sig = _signals(n=300, fs=250.0, n_leads=3)
     t_ms = 100.0 + np.arange(300) * 4.0
-    p = _write_csv(tmp_path / "a.csv", ["time_ms", "I_mV", "ii_mV", "V1 (uV)"], np.column_stack([t_ms, sig[:, :2],
-                                                                                                 sig[:, 2] * 1e3]))
+    p = _write_csv(
+        tmp_path / "a.csv",
+        ["time_ms", "I_mV", "ii_mV", "V1 (uV)"],
+        np.column_stack([t_ms, sig[:, :2], sig[:, 2] * 1e3]),
+    )
     ecg = read_ecg(p)
     assert ecg.leads == ("I", "II", "V1") and ecg.sampling_rate_hz == pytest.approx(250.0)
     assert ecg.t0_ms == pytest.approx(100.0) and ecg.source == str(p)
@@ -178,8 +190,13 @@ def test_ecg_csv_errors_name_file_and_line(tmp_path):
 
 
 def test_lead_names_and_constructor():
-    assert [normalise_lead_name(n) for n in ("avr", "AVL", " v3 ", "Lead II", "MLII")] == ["aVR", "aVL", "V3", "II",
-                                                                                           "MLII"]
+    assert [normalise_lead_name(n) for n in ("avr", "AVL", " v3 ", "Lead II", "MLII")] == [
+        "aVR",
+        "aVL",
+        "V3",
+        "II",
+        "MLII",
+    ]
     with pytest.raises(DataError, match="duplicate lead"):
         MeasuredECG(("I", "I"), np.zeros((4, 2)), 500.0)
     with pytest.raises(DataError, match=r"shape \(4, 3\) for 2 leads"):
@@ -197,8 +214,9 @@ def test_activation_map_csv(tmp_path):
     assert isinstance(amap, ActivationMap) and amap.n_points == 20
     np.testing.assert_allclose(amap.points_mm, pts, rtol=1e-8)
     np.testing.assert_allclose(amap.times_ms, lat, rtol=1e-8)
-    p = _write_csv(tmp_path / "cm.csv", ["x_cm", "y_cm", "z_cm", "activation_time_s"], np.column_stack([pts / 10,
-                                                                                                     lat / 1e3]))
+    p = _write_csv(
+        tmp_path / "cm.csv", ["x_cm", "y_cm", "z_cm", "activation_time_s"], np.column_stack([pts / 10, lat / 1e3])
+    )
     amap = read_activation_map(p)
     np.testing.assert_allclose(amap.points_mm, pts, rtol=1e-8)
     np.testing.assert_allclose(amap.times_ms, lat, rtol=1e-8)
@@ -309,10 +327,10 @@ def test_a_synthetic_map_samples_surface_nodes_with_the_asked_offset_noise_and_d
     from organtwin.mesh import read_mesh
 
     mesh = read_mesh("meshes/biv.vtu")
-    act = np.linalg.norm(np.asarray(mesh.points, float), axis=1)        # any per-node field, ms
+    act = np.linalg.norm(np.asarray(mesh.points, float), axis=1)  # any per-node field, ms
     a = ActivationMap.synthetic(mesh, act, 300, off_surface_mm=1.0, offset_ms=17.0, noise_ms=2.0, seed=5)
     b = ActivationMap.synthetic(mesh, act, 300, off_surface_mm=1.0, offset_ms=17.0, noise_ms=2.0, seed=5)
-    np.testing.assert_array_equal(a.points_mm, b.points_mm)                 # reproducible by seed
+    np.testing.assert_array_equal(a.points_mm, b.points_mm)  # reproducible by seed
     # each point is within 1 mm of a distinct surface node; the times carry the offset and noise of SD 2 ms
     # (300 samples: the sample mean is within 4 standard errors, 4 * 2 / sqrt(300) = 0.46 ms; the SD within 20%)
     d = np.linalg.norm(a.points_mm[:, None] - np.asarray(mesh.points, float)[None], axis=2)
@@ -321,20 +339,31 @@ def test_a_synthetic_map_samples_surface_nodes_with_the_asked_offset_noise_and_d
     resid = a.times_ms - act[near] - 17.0
     assert abs(resid.mean()) < 0.46 and resid.std() == pytest.approx(2.0, rel=0.2)
     with pytest.raises(DataError, match="points asked of a surface of"):
-        ActivationMap.synthetic(mesh, act, 10 ** 7)
+        ActivationMap.synthetic(mesh, act, 10**7)
 
 
 def test_the_writers_round_trip_through_the_readers(tmp_path):
-    from organtwin.calibrate import (ActivationMap, CuffPressure, MeasuredECG, VolumeCurve, read_activation_map,
-                                     read_cuff_pressure, read_ecg, read_volume_curve, write_activation_map_csv,
-                                     write_cuff_json, write_ecg_csv, write_volume_curve_csv)
+    from organtwin.calibrate import (
+        ActivationMap,
+        CuffPressure,
+        MeasuredECG,
+        VolumeCurve,
+        read_activation_map,
+        read_cuff_pressure,
+        read_ecg,
+        read_volume_curve,
+        write_activation_map_csv,
+        write_cuff_json,
+        write_ecg_csv,
+        write_volume_curve_csv,
+    )
 
     rng = np.random.default_rng(1)
     ecg = MeasuredECG(("I", "II", "V1"), rng.normal(0, 0.3, (50, 3)), 1000.0, 0.0, "x")
     back = read_ecg(write_ecg_csv(ecg, tmp_path / "e.csv", time_offset_ms=12.0))
     assert back.leads == ecg.leads and back.sampling_rate_hz == pytest.approx(1000.0)
     assert back.t0_ms == pytest.approx(12.0)
-    np.testing.assert_allclose(back.signals, ecg.signals, atol=5e-6)           # 5 decimals in mV
+    np.testing.assert_allclose(back.signals, ecg.signals, atol=5e-6)  # 5 decimals in mV
     amap = ActivationMap(rng.normal(0, 20, (30, 3)), rng.uniform(0, 100, 30), "m")
     am = read_activation_map(write_activation_map_csv(amap, tmp_path / "m.csv"))
     np.testing.assert_allclose(am.points_mm, amap.points_mm, atol=5e-5)

@@ -22,9 +22,9 @@ from organtwin.ecg import LEAD_NAMES, pseudo_ecg, twelve_leads
 from organtwin.mesh import biv_mesh
 
 SITES = (ep.EikonalSite((0.0, 0.0, -60.0), radius=8.0), ep.EikonalSite((0.0, -25.0, -25.0), 5.0, radius=8.0))
-TIMES = jnp.arange(0.0, 250.0, 1.0)          # the QRS (activation ends at ~220 ms at these velocities)
+TIMES = jnp.arange(0.0, 250.0, 1.0)  # the QRS (activation ends at ~220 ms at these velocities)
 TEMPLATE = ep.APTemplate(tau_up=4.0)
-TRUTH = {1: ep.ConductionVelocity(0.6), 2: ep.ConductionVelocity(0.4)}   # LV, RV m/s
+TRUTH = {1: ep.ConductionVelocity(0.6), 2: ep.ConductionVelocity(0.4)}  # LV, RV m/s
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +51,11 @@ def test_chunked_forward_map_equals_the_unchunked_pipeline(model_setup):
     assert out.shape == (201, 12)
     # the same float64 operations, summed in a different order: round-off of Σ|L||Vm| ~ 1e-13 of the signal
     np.testing.assert_allclose(np.asarray(out), np.asarray(ref), rtol=0, atol=1e-11 * float(jnp.max(jnp.abs(ref))))
-    assert float(jnp.max(jnp.abs(ref))) > 0.05              # a real signal (mV), not zeros
+    assert float(jnp.max(jnp.abs(ref))) > 0.05  # a real signal (mV), not zeros
 
 
 def _measured(ecg, act, delay_ms, gains, source="synthetic"):
-    clean = ecg.synthetic(act + delay_ms)                  # a later activation: the ECG delayed exactly
+    clean = ecg.synthetic(act + delay_ms)  # a later activation: the ECG delayed exactly
     return MeasuredECG(clean.leads, clean.signals * gains[None, :], clean.sampling_rate_hz, clean.t0_ms, source)
 
 
@@ -84,14 +84,16 @@ def test_the_loss_recovers_a_delay_and_per_lead_gains(model_setup, delay):
         assert summ["min_correlation"] > 0.999
     assert summ["shift_ms"] == pytest.approx(float(s)) and set(summ["correlation"]) == set(LEAD_NAMES)
     import json
-    json.dumps(summ)                                       # host values only
+
+    json.dumps(summ)  # host values only
 
 
 def test_a_window_and_a_lead_subset(model_setup):
     _, _, ecg, act = model_setup
     gains = np.linspace(0.5, 2.0, 12)
-    loss = ECGLoss.from_measured(_measured(ecg, act, 7.0, gains), TIMES, window_ms=(20.0, 150.0),
-                                 leads=("ii", "V1", "v5"), fit_gains=True)
+    loss = ECGLoss.from_measured(
+        _measured(ecg, act, 7.0, gains), TIMES, window_ms=(20.0, 150.0), leads=("ii", "V1", "v5"), fit_gains=True
+    )
     assert loss.leads == ("II", "V1", "V5") and loss.residuals(ecg(act)).shape == (3 * 131,)
     s, g = loss.nuisance(ecg(act))
     # the Gauss–Newton shift step holds the gains at the parabola's shift: exact to ~1e-4 ms (all leads: ~1e-6 ms)
@@ -126,7 +128,7 @@ def test_add_noise_has_the_asked_snr_and_the_default_noise_estimate_finds_it(mod
     _, _, ecg, act = model_setup
     clean = ecg.synthetic(act)
     noisy = add_noise(clean, 20.0, seed=4)
-    rms = np.sqrt(np.mean(clean.signals ** 2, axis=0))
+    rms = np.sqrt(np.mean(clean.signals**2, axis=0))
     sd = np.std(noisy.signals - clean.signals, axis=0)
     # 250 samples: the sample SD of the noise is within ±3/√(2·250) ≈ 13 % of its SD
     np.testing.assert_allclose(sd, rms / 10.0, rtol=0.15)
@@ -134,8 +136,8 @@ def test_add_noise_has_the_asked_snr_and_the_default_noise_estimate_finds_it(mod
     # the MAD of second differences has a ~1.6x larger spread than the SD (±21 % at 3σ), the QRS's own curvature a
     # few % more; noise-free, the estimate is the signal's curvature alone, far below 20 dB noise
     np.testing.assert_allclose(est, rms / 10.0, rtol=0.3)
-    assert np.all(estimate_noise_sd(clean.signals) <= np.maximum(1e-3, 0.5 * rms / 10.0))   # 1 µV floor
-    assert add_noise(clean, 20.0, seed=4).signals.tolist() == noisy.signals.tolist()      # reproducible
+    assert np.all(estimate_noise_sd(clean.signals) <= np.maximum(1e-3, 0.5 * rms / 10.0))  # 1 µV floor
+    assert add_noise(clean, 20.0, seed=4).signals.tolist() == noisy.signals.tolist()  # reproducible
 
 
 def test_levenberg_marquardt_fits_two_velocities_to_a_noisy_ecg_from_another_mesh(model_setup):
@@ -143,25 +145,35 @@ def test_levenberg_marquardt_fits_two_velocities_to_a_noisy_ecg_from_another_mes
     patient = biv_mesh(h=5.0)
     truth = ep.EikonalTissue.from_mesh(patient, TRUTH)
     clean = EikonalECG.from_mesh(patient, TIMES, template=TEMPLATE).synthetic(
-        ep.simulate_eikonal(truth, SITES).activation, source="patient")
+        ep.simulate_eikonal(truth, SITES).activation, source="patient"
+    )
     noisy = add_noise(clean, 20.0, seed=1)
-    loss = ECGLoss.from_measured(noisy, TIMES)            # noise SD estimated per lead
+    loss = ECGLoss.from_measured(noisy, TIMES)  # noise SD estimated per lead
     start = ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(0.5))
-    free = FreeParameters([FreeParameter("velocity[0, 0]", Bounded(0.1, 2.0)),
-                           FreeParameter("velocity[1, 0]", Bounded(0.1, 2.0))], start)
+    free = FreeParameters(
+        [FreeParameter("velocity[0, 0]", Bounded(0.1, 2.0)), FreeParameter("velocity[1, 0]", Bounded(0.1, 2.0))], start
+    )
     t0 = time.perf_counter()
     res = fit_least_squares(
         lambda t: loss.whitened(ecg(ep.simulate_eikonal(t, SITES, forward_mode=True).activation)),
-        free, start, max_steps=10, rtol=1e-4, atol=1e-4, progress=False)
+        free,
+        start,
+        max_steps=10,
+        rtol=1e-4,
+        atol=1e-4,
+        progress=False,
+    )
     seconds = time.perf_counter() - t0
     v = {k: float(x) for k, x in res.values.items()}
     summ = loss.summary(ecg(ep.simulate_eikonal(res.model, SITES).activation))
     # how well the truth itself (the clean ECG) correlates with the noisy one, lead by lead
     ceiling = ECGLoss.from_measured(noisy, clean.times_ms, max_shift_ms=0.0, fit_gains=False, noise_sd=1.0)
     best = ceiling.summary(jnp.asarray(clean.signals))["correlation"]
-    print(f"\nECG fit: truth LV 0.6 RV 0.4 m/s, fitted LV {v['velocity[0, 0]']:.4f} RV {v['velocity[1, 0]']:.4f}, "
-          f"{res.steps} steps, {seconds:.1f} s, min correlation {summ['min_correlation']:.4f} (truth "
-          f"{min(best.values()):.4f}), shift {summ['shift_ms']:.2f} ms; {res.message}")
+    print(
+        f"\nECG fit: truth LV 0.6 RV 0.4 m/s, fitted LV {v['velocity[0, 0]']:.4f} RV {v['velocity[1, 0]']:.4f}, "
+        f"{res.steps} steps, {seconds:.1f} s, min correlation {summ['min_correlation']:.4f} (truth "
+        f"{min(best.values()):.4f}), shift {summ['shift_ms']:.2f} ms; {res.message}"
+    )
     # 2 velocities from ~3000 samples at 20 dB: statistical error well under 1 %; 5 % is the budget for the 6 mm vs
     # 5 mm discretisation difference (measured: < 1 %)
     assert v["velocity[0, 0]"] == pytest.approx(0.6, rel=0.05)
@@ -178,21 +190,38 @@ def test_bad_inputs_are_one_line_errors(model_setup):
     _, _, ecg, act = model_setup
     good = ecg.synthetic(act, source="ecg.csv")
     cases = [
-        (lambda: ECGLoss.from_measured(MeasuredECG(("MLII", "X"), good.signals[:, :2], 1000.0, source="ecg.csv"),
-                                       TIMES), "none of its leads"),
-        (lambda: ECGLoss.from_measured(MeasuredECG(("I", "II"), good.signals[:, :2], 1000.0, source="ecg.csv"),
-                                       TIMES, leads=("V1",)), "no lead V1 in the record"),
+        (
+            lambda: ECGLoss.from_measured(
+                MeasuredECG(("MLII", "X"), good.signals[:, :2], 1000.0, source="ecg.csv"), TIMES
+            ),
+            "none of its leads",
+        ),
+        (
+            lambda: ECGLoss.from_measured(
+                MeasuredECG(("I", "II"), good.signals[:, :2], 1000.0, source="ecg.csv"), TIMES, leads=("V1",)
+            ),
+            "no lead V1 in the record",
+        ),
         (lambda: ECGLoss.from_measured(good, TIMES, window_ms=(500.0, 600.0)), "holds 0 samples"),
         (lambda: ECGLoss.from_measured(good, TIMES, window_ms=(100.0, 50.0)), "is empty"),
-        (lambda: ECGLoss.from_measured(MeasuredECG(good.leads, good.signals, 1000.0, t0_ms=1000.0,
-                                                   source="ecg.csv"), TIMES), "does not overlap"),
+        (
+            lambda: ECGLoss.from_measured(
+                MeasuredECG(good.leads, good.signals, 1000.0, t0_ms=1000.0, source="ecg.csv"), TIMES
+            ),
+            "does not overlap",
+        ),
         (lambda: ECGLoss.from_measured(good, jnp.asarray([0.0, 1.0, 3.0])), "uniform steps"),
         (lambda: ECGLoss.from_measured(good, TIMES, noise_sd=-1.0), "noise_sd must be"),
         (lambda: ECGLoss.from_measured(good, TIMES).residuals(ecg(act).at[5, 2].set(jnp.nan)), "not finite"),
         (lambda: ECGLoss.from_measured(good, TIMES).residuals(ecg(act)[:, :9]), "prediction of shape"),
-        (lambda: EikonalECG.from_mesh(type("M", (), {"points": np.zeros((4, 3)), "tets": np.array([[0, 1, 2, 3]]),
-                                                     "n_nodes": 4})(), TIMES, electrodes={"RA": (0, 0, 0)}),
-         "electrodes lack"),
+        (
+            lambda: EikonalECG.from_mesh(
+                type("M", (), {"points": np.zeros((4, 3)), "tets": np.array([[0, 1, 2, 3]]), "n_nodes": 4})(),
+                TIMES,
+                electrodes={"RA": (0, 0, 0)},
+            ),
+            "electrodes lack",
+        ),
     ]
     for make, match in cases:
         with pytest.raises(CalibrationError, match=match) as e:

@@ -9,10 +9,23 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from organtwin.calibrate import (Bounded, CalibrationError, CuffPressure, FreeParameter, FreeParameters,
-                                 PressureTrace, VolumeCurve, fit_least_squares)
-from organtwin.calibrate._haemo import (CirculationCurves, CuffPressureLoss, PressureTraceLoss, VolumeCurveLoss,
-                                        circulation_curves)
+from organtwin.calibrate import (
+    Bounded,
+    CalibrationError,
+    CuffPressure,
+    FreeParameter,
+    FreeParameters,
+    PressureTrace,
+    VolumeCurve,
+    fit_least_squares,
+)
+from organtwin.calibrate._haemo import (
+    CirculationCurves,
+    CuffPressureLoss,
+    PressureTraceLoss,
+    VolumeCurveLoss,
+    circulation_curves,
+)
 from organtwin.flow.zerod import ValveLaw, regazzoni2022, simulate_circulation
 
 PERIOD_MS = 800.0
@@ -44,8 +57,9 @@ def test_curves_are_the_beat_simulate_circulation_returns(circ, curves):
     np.testing.assert_allclose(np.asarray(curves.pressure_mmhg["pulmonary_artery"]), r.pressure["pul_art"], rtol=1e-9)
     assert float(jnp.max(curves.volume_ml["LV"])) == pytest.approx(r.metrics["LV"]["EDV_mL"], rel=1e-12)
     assert float(jnp.min(curves.volume_ml["LV"])) == pytest.approx(r.metrics["LV"]["ESV_mL"], rel=1e-12)
-    assert float(jnp.max(curves.pressure_mmhg["aorta"])) == pytest.approx(r.metrics["aorta"]["systolic_mmHg"],
-                                                                          rel=1e-12)
+    assert float(jnp.max(curves.pressure_mmhg["aorta"])) == pytest.approx(
+        r.metrics["aorta"]["systolic_mmHg"], rel=1e-12
+    )
 
 
 def test_curves_in_float32(curves):
@@ -54,8 +68,9 @@ def test_curves_in_float32(curves):
     # float32 integrates at rtol/atol 1e-5 (default_integrator): within 0.1 mL / 0.1 mmHg of the float64 beat
     # (volumes ~100 mL, and errors grow through valve switches over 11 beats)
     np.testing.assert_allclose(np.asarray(c32.volume_ml["LV"]), np.asarray(curves.volume_ml["LV"]), atol=0.1)
-    np.testing.assert_allclose(np.asarray(c32.pressure_mmhg["aorta"]), np.asarray(curves.pressure_mmhg["aorta"]),
-                               atol=0.1)
+    np.testing.assert_allclose(
+        np.asarray(c32.pressure_mmhg["aorta"]), np.asarray(curves.pressure_mmhg["aorta"]), atol=0.1
+    )
 
 
 def _volume_data(curves, n=30, offset_ms=0.0, chamber="LV"):
@@ -109,17 +124,37 @@ def test_interpolation_between_samples_is_periodic_and_close(curves):
 def test_bad_inputs_are_one_line_errors(curves):
     vc = _volume_data(curves)
     cases = [
-        (lambda: VolumeCurveLoss.from_curve(VolumeCurve(vc.times_ms, vc.volumes_ml, None, "la.csv"), "LA",
-                                            period_ms=PERIOD_MS), "la.csv: chamber 'LA'"),
+        (
+            lambda: VolumeCurveLoss.from_curve(
+                VolumeCurve(vc.times_ms, vc.volumes_ml, None, "la.csv"), "LA", period_ms=PERIOD_MS
+            ),
+            "la.csv: chamber 'LA'",
+        ),
         (lambda: VolumeCurveLoss.from_curve(vc, "RV", period_ms=PERIOD_MS), "the curve is of the LV"),
-        (lambda: VolumeCurveLoss.from_curve(VolumeCurve(vc.times_ms * 1.5, vc.volumes_ml, "LV", "s.csv"),
-                                            period_ms=PERIOD_MS), "s.csv: the volume curve spans .* more than one"),
-        (lambda: PressureTraceLoss.from_trace(PressureTrace(vc.times_ms, vc.volumes_ml, "LA", "p.csv"), None,
-                                              period_ms=PERIOD_MS), "p.csv: pressure site 'LA'"),
-        (lambda: PressureTraceLoss.from_trace(PressureTrace(vc.times_ms, vc.volumes_ml, None, "p.csv"), None,
-                                              period_ms=PERIOD_MS), "pressure site None"),
-        (lambda: PressureTraceLoss.from_trace(PressureTrace(vc.times_ms, vc.volumes_ml, "LV", "p.csv"),
-                                              period_ms=0.8), "p.csv: the pressure trace spans"),
+        (
+            lambda: VolumeCurveLoss.from_curve(
+                VolumeCurve(vc.times_ms * 1.5, vc.volumes_ml, "LV", "s.csv"), period_ms=PERIOD_MS
+            ),
+            "s.csv: the volume curve spans .* more than one",
+        ),
+        (
+            lambda: PressureTraceLoss.from_trace(
+                PressureTrace(vc.times_ms, vc.volumes_ml, "LA", "p.csv"), None, period_ms=PERIOD_MS
+            ),
+            "p.csv: pressure site 'LA'",
+        ),
+        (
+            lambda: PressureTraceLoss.from_trace(
+                PressureTrace(vc.times_ms, vc.volumes_ml, None, "p.csv"), None, period_ms=PERIOD_MS
+            ),
+            "pressure site None",
+        ),
+        (
+            lambda: PressureTraceLoss.from_trace(
+                PressureTrace(vc.times_ms, vc.volumes_ml, "LV", "p.csv"), period_ms=0.8
+            ),
+            "p.csv: the pressure trace spans",
+        ),
         (lambda: VolumeCurveLoss.from_curve(vc, period_ms=PERIOD_MS, noise_sd=-1.0), "lv.csv: noise_sd must be > 0"),
         (lambda: CuffPressureLoss.from_cuff(CuffPressure(120.0, 80.0, "c.json"), noise_sd=0.0), "c.json: noise_sd"),
         (lambda: circulation_curves(regazzoni2022(), cycles=0), "circulation_curves: need cycles >= 1"),
@@ -131,8 +166,12 @@ def test_bad_inputs_are_one_line_errors(curves):
 
 
 def test_volume_loss_derivatives_match_central_differences(circ, curves):
-    data = VolumeCurve(np.linspace(0.0, 780.0, 30), np.asarray(curves.interpolate(
-        curves.volume_ml["LV"], jnp.linspace(0.0, 780.0, 30))) + 5.0, "LV", "lv.csv")
+    data = VolumeCurve(
+        np.linspace(0.0, 780.0, 30),
+        np.asarray(curves.interpolate(curves.volume_ml["LV"], jnp.linspace(0.0, 780.0, 30))) + 5.0,
+        "LV",
+        "lv.csv",
+    )
     loss = VolumeCurveLoss.from_curve(data, period_ms=PERIOD_MS)
     e0, h = 2.75, 2e-3
 
@@ -163,16 +202,24 @@ def test_fit_recovers_lv_contractility_and_arterial_resistance_from_another_valv
     r = simulate_circulation(true_circ, points_per_cycle=801)
     rng = np.random.default_rng(7)
     t = np.sort(rng.uniform(0.0, PERIOD_MS, 30))
-    v = np.interp(t, r.t * 1000.0, r.volume["LV"]) + rng.normal(0.0, 2.0, t.size)              # 2 mL noise
-    cuff = CuffPressure(r.metrics["aorta"]["systolic_mmHg"] + rng.normal(0, 1.5),
-                        r.metrics["aorta"]["diastolic_mmHg"] + rng.normal(0, 1.5), "cuff")      # 1.5 mmHg noise
+    v = np.interp(t, r.t * 1000.0, r.volume["LV"]) + rng.normal(0.0, 2.0, t.size)  # 2 mL noise
+    cuff = CuffPressure(
+        r.metrics["aorta"]["systolic_mmHg"] + rng.normal(0, 1.5),
+        r.metrics["aorta"]["diastolic_mmHg"] + rng.normal(0, 1.5),
+        "cuff",
+    )  # 1.5 mmHg noise
     vloss = VolumeCurveLoss.from_curve(VolumeCurve(t, v, "LV", "lv"), period_ms=PERIOD_MS, noise_sd=2.0)
     closs = CuffPressureLoss.from_cuff(cuff, noise_sd=1.5)
 
     start = regazzoni2022()
-    free = FreeParameters([FreeParameter("model.blocks.LV.e_active", Bounded(0.5, 6.0)),
-                           FreeParameter("model.blocks.sys_art_RL.resistance[0]", Bounded(0.2, 4.0)),
-                           FreeParameter("model.blocks.sys_art.capacitance", Bounded(0.2, 5.0))], start)
+    free = FreeParameters(
+        [
+            FreeParameter("model.blocks.LV.e_active", Bounded(0.5, 6.0)),
+            FreeParameter("model.blocks.sys_art_RL.resistance[0]", Bounded(0.2, 4.0)),
+            FreeParameter("model.blocks.sys_art.capacitance", Bounded(0.2, 5.0)),
+        ],
+        start,
+    )
 
     # 20 cycles from the published initial state: cycle-to-cycle change ~5e-6 (relative; ~1e-3 mL / mmHg), far
     # below the data's noise

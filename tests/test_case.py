@@ -56,17 +56,38 @@ def error_of(data, source="case.toml") -> str:
 
 
 # ====================================================================================================== units
-@pytest.mark.parametrize("text, dim, expected", [
-    (0.02, TIME, 0.02), ("0.02 ms", TIME, 0.02), ("0.5 s", TIME, 500.0), ("20 us", TIME, 0.02), ("20 µs", TIME, 0.02),
-    ("1 cm", LENGTH, 10.0), ("1.5mm", LENGTH, 1.5), ("250 um", LENGTH, 0.25), ("0.001 m", LENGTH, 1.0),
-    ("0.17 S/m", CONDUCTIVITY, 0.17), ("1.7 mS/cm", CONDUCTIVITY, 0.17), ("0.17 mS/mm", CONDUCTIVITY, 0.17),
-    ("140 /mm", INV_LENGTH, 140.0), ("140 1/mm", INV_LENGTH, 140.0), ("1400 /cm", INV_LENGTH, 140.0),
-    ("140 mm^-1", INV_LENGTH, 140.0),
-    ("1 uF/cm^2", CAPACITANCE, 1.0), ("1 µF/cm²", CAPACITANCE, 1.0), ("0.01 F/m^2", CAPACITANCE, 1.0),
-    ("50000 uA/cm^3", CURRENT_DENSITY, 50000.0), ("50 uA/mm^3", CURRENT_DENSITY, 50000.0),
-    ("-70 mV", VOLTAGE, -70.0), ("-0.07 V", VOLTAGE, -70.0), (f"{math.pi} rad", ANGLE, 180.0), ("-60 deg", ANGLE, -60.0),
-    ("1e-2 ms", TIME, 0.01), ("  7  ", LENGTH, 7.0),
-])
+@pytest.mark.parametrize(
+    "text, dim, expected",
+    [
+        (0.02, TIME, 0.02),
+        ("0.02 ms", TIME, 0.02),
+        ("0.5 s", TIME, 500.0),
+        ("20 us", TIME, 0.02),
+        ("20 µs", TIME, 0.02),
+        ("1 cm", LENGTH, 10.0),
+        ("1.5mm", LENGTH, 1.5),
+        ("250 um", LENGTH, 0.25),
+        ("0.001 m", LENGTH, 1.0),
+        ("0.17 S/m", CONDUCTIVITY, 0.17),
+        ("1.7 mS/cm", CONDUCTIVITY, 0.17),
+        ("0.17 mS/mm", CONDUCTIVITY, 0.17),
+        ("140 /mm", INV_LENGTH, 140.0),
+        ("140 1/mm", INV_LENGTH, 140.0),
+        ("1400 /cm", INV_LENGTH, 140.0),
+        ("140 mm^-1", INV_LENGTH, 140.0),
+        ("1 uF/cm^2", CAPACITANCE, 1.0),
+        ("1 µF/cm²", CAPACITANCE, 1.0),
+        ("0.01 F/m^2", CAPACITANCE, 1.0),
+        ("50000 uA/cm^3", CURRENT_DENSITY, 50000.0),
+        ("50 uA/mm^3", CURRENT_DENSITY, 50000.0),
+        ("-70 mV", VOLTAGE, -70.0),
+        ("-0.07 V", VOLTAGE, -70.0),
+        (f"{math.pi} rad", ANGLE, 180.0),
+        ("-60 deg", ANGLE, -60.0),
+        ("1e-2 ms", TIME, 0.01),
+        ("  7  ", LENGTH, 7.0),
+    ],
+)
 def test_unit_strings_convert(text, dim, expected):
     x, d = parse_quantity(text, dim)
     assert d is dim
@@ -78,14 +99,17 @@ def test_stimulus_strength_unit_picks_the_kind():
     assert parse_quantity(50000, (CURRENT_DENSITY, CURRENT_PER_CAP)) == (50000.0, CURRENT_DENSITY)
 
 
-@pytest.mark.parametrize("text, dim, words", [
-    ("0.5 mm", TIME, ["'0.5 mm' is a length", "time in ms"]),
-    ("0.17 mm", CONDUCTIVITY, ["is a length", "conductivity in S/m"]),
-    ("3 furlongs", LENGTH, ["unknown unit 'furlongs'", "length in mm"]),
-    ("fast", TIME, ["expected a time in ms"]),
-    (True, TIME, ["boolean true"]),
-    ([1, 2], TIME, ["a list"]),
-])
+@pytest.mark.parametrize(
+    "text, dim, words",
+    [
+        ("0.5 mm", TIME, ["'0.5 mm' is a length", "time in ms"]),
+        ("0.17 mm", CONDUCTIVITY, ["is a length", "conductivity in S/m"]),
+        ("3 furlongs", LENGTH, ["unknown unit 'furlongs'", "length in mm"]),
+        ("fast", TIME, ["expected a time in ms"]),
+        (True, TIME, ["boolean true"]),
+        ([1, 2], TIME, ["a list"]),
+    ],
+)
 def test_wrong_units_are_one_line_errors(text, dim, words):
     with pytest.raises(UnitError) as e:
         parse_quantity(text, dim)
@@ -111,22 +135,46 @@ def test_minimal_case_defaults_and_resolved_units():
 
 
 def test_round_trip_through_the_echo():
-    data = case(**{
-        "fibres": {"source": "mesh"},
-        "conductivity": {"intra": {"sigma_l": 0.17, "sigma_t": 0.019}, "extra": {"sigma_l": "6.2 mS/cm", "sigma_t": 0.24},
-                         "2": {"sigma_l": 0.1}},
-        "model__parameters": {"tau_si": 1.9},
-        "model__RV": {"name": "bueno-orovio-endo"},
-        "stimulus": [{"kind": "sphere", "centre": ["1 mm", 0, "0.05 cm"], "radius": 0.6, "strength": "30 uA/uF",
-                      "period": "300 ms", "count": 2},
-                     {"kind": "box", "lower": [0, 0, 0], "upper": [1, 1, 1], "strength": 1e4, "start": "1 ms"}],
-        "simulation": {"duration": "0.6 s", "dt": 0.01, "splitting": "strang",
-                       "diffusion": {"kind": "theta", "theta": 1.0, "mass": "lumped"}, "dtype": "float64"},
-        "record": {"repolarisation": True, "snapshots_at": [1, "2 ms"], "snapshot_every": "100 ms",
-                   "probes": [[0, 0, 0], [1, 1, 1]], "probe_every": "0.1 ms", "repolarisation_threshold": "-0.06 V"},
-        "tissue": {"chi": "1400 /cm", "Cm": 1.0},
-        "title": "round trip",
-    })
+    data = case(
+        **{
+            "fibres": {"source": "mesh"},
+            "conductivity": {
+                "intra": {"sigma_l": 0.17, "sigma_t": 0.019},
+                "extra": {"sigma_l": "6.2 mS/cm", "sigma_t": 0.24},
+                "2": {"sigma_l": 0.1},
+            },
+            "model__parameters": {"tau_si": 1.9},
+            "model__RV": {"name": "bueno-orovio-endo"},
+            "stimulus": [
+                {
+                    "kind": "sphere",
+                    "centre": ["1 mm", 0, "0.05 cm"],
+                    "radius": 0.6,
+                    "strength": "30 uA/uF",
+                    "period": "300 ms",
+                    "count": 2,
+                },
+                {"kind": "box", "lower": [0, 0, 0], "upper": [1, 1, 1], "strength": 1e4, "start": "1 ms"},
+            ],
+            "simulation": {
+                "duration": "0.6 s",
+                "dt": 0.01,
+                "splitting": "strang",
+                "diffusion": {"kind": "theta", "theta": 1.0, "mass": "lumped"},
+                "dtype": "float64",
+            },
+            "record": {
+                "repolarisation": True,
+                "snapshots_at": [1, "2 ms"],
+                "snapshot_every": "100 ms",
+                "probes": [[0, 0, 0], [1, 1, 1]],
+                "probe_every": "0.1 ms",
+                "repolarisation_threshold": "-0.06 V",
+            },
+            "tissue": {"chi": "1400 /cm", "Cm": 1.0},
+            "title": "round trip",
+        }
+    )
     c = parse_case(data, source="a.toml", base_dir=".")
     echo = c.to_dict()
     assert echo["simulation"]["dt"] == "0.01 ms"
@@ -140,58 +188,91 @@ def test_round_trip_through_the_echo():
     assert c.record.repolarisation_threshold == pytest.approx(-60.0)
 
 
-@pytest.mark.parametrize("changes, words", [
-    ({"stimulus__0__strenght": 1.0}, ["[stimulus.1] unknown key 'strenght' (did you mean 'strength'?)"]),
-    ({"simulaton": {}}, ["case.toml: unknown key 'simulaton' (did you mean 'simulation'?)"]),
-    ({"simulation__dtt": 0.1}, ["[simulation] unknown key 'dtt' (did you mean 'dt'?)"]),
-    ({"record": {"snapshot_evry": 1.0}}, ["[record] unknown key 'snapshot_evry' (did you mean 'snapshot_every'?)"]),
-    ({"mesh": DEL}, ["missing required key 'mesh'"]),
-    ({"model": DEL}, ["missing required key 'model'"]),
-    ({"conductivity": DEL}, ["missing required key 'conductivity'"]),
-    ({"stimulus": DEL}, ["missing required key 'stimulus'", "[[stimulus]]"]),
-    ({"simulation__dt": DEL}, ["[simulation] missing required key 'dt'"]),
-    ({"stimulus__0__strength": DEL}, ["[stimulus.1] missing required key 'strength'"]),
-    ({"simulation__dt": -0.01}, ["[simulation] dt: must be positive, got -0.01 ms"]),
-    ({"simulation__dt": "0.5 mm"}, ["[simulation] dt: '0.5 mm' is a length; expected a time in ms"]),
-    ({"simulation__dt": "0.5 s"}, ["[simulation] dt: the time step (500 ms) is longer than the run"]),
-    ({"simulation__dt": True}, ["[simulation] dt: expected a time in ms", "boolean true"]),
-    ({"conductivity__sigma_l": "0.17 mm"}, ["[conductivity] sigma_l: '0.17 mm' is a length; expected a conductivity in S/m"]),
-    ({"tissue": {"chi": "140 ms"}}, ["[tissue] chi: '140 ms' is a time; expected a surface-to-volume ratio in 1/mm"]),
-    ({"stimulus__0__strength": "5 S/m"}, ["[stimulus.1] strength: '5 S/m' is a conductivity", "uA/cm^3", "uA/uF"]),
-    ({"simulation__splitting": "strag"}, ["[simulation] splitting: 'strag' is not one of 'godunov', 'strang' "
-                                          "(did you mean 'strang'?)"]),
-    ({"model__name": "bueno-orovio-epl"}, ["[model] name: unknown ionic model 'bueno-orovio-epl' "
-                                           "(did you mean 'bueno-orovio-epi'?)"]),
-    ({"model__parameters": {"tau_si": "fast"}}, ["[model.parameters] tau_si: expected a number"]),
-    ({"stimulus__0__kind": "cube"}, ["[stimulus.1] kind: 'cube' is not one of"]),
-    ({"stimulus__0__radius": 1.0}, ["[stimulus.1] radius: not used by kind = 'surface'"]),
-    ({"stimulus__0__count": 3}, ["[stimulus.1] count: 3 pulses need a 'period'"]),
-    ({"stimulus__0__period": 1.0}, ["[stimulus.1] period: must be longer than the pulse duration"]),
-    ({"stimulus__0__start": "10 ms"}, ["[stimulus.1] start: 10 ms is not before the end of the run"]),
-    ({"stimulus": [{"kind": "box", "lower": [0, 0, 0], "upper": [1, 1], "strength": 1.0}]},
-     ["[stimulus.1] upper: expected three coordinates in mm"]),
-    ({"stimulus": [{"kind": "box", "lower": [0, 0, 2], "upper": [1, 1, 1], "strength": 1.0}]},
-     ["[stimulus.1] upper: upper[2] = 1 mm is below lower[2] = 2 mm"]),
-    ({"stimulus": [{"kind": "nodes", "strength": 1.0}]}, ["[stimulus.1] give exactly one of 'nodes'"]),
-    ({"mesh": {"path": "no/such/mesh.vtu"}}, ["[mesh] path: file not found:", "mesh.vtu"]),
-    ({"mesh": {"path": "x.vtu", "slab": {"size": [1, 1, 1], "dx": 0.5}}}, ["[mesh] give exactly one of 'path'"]),
-    ({"mesh__regions": "1"}, ["[mesh] regions: expected a non-empty list"]),
-    ({"conductivity": {"intra": {"sigma_l": 0.1}}}, ["[conductivity] missing required key 'extra'"]),
-    ({"conductivity": {"sigma_l": 0.1, "sigma_n": 0.1}}, ["[conductivity] sigma_n: needs sigma_t as well"]),
-    ({"conductivity": {"sigma_l": 0.1, "intra": {"sigma_l": 0.1}, "extra": {"sigma_l": 0.1}}},
-     ["[conductivity] sigma_l: give either"]),
-    ({"conductivity": {}}, ["[conductivity] missing required key 'sigma_l'"]),
-    ({"fibres": {"source": "none"}}, ["[conductivity] anisotropic conductivity", "needs fibres"]),
-    ({"fibres": {"source": "mesh", "alpha_endo": 50}}, ["[fibres] alpha_endo: only used with source = \"rule-based\""]),
-    ({"fibres": {"source": "file"}}, ["[fibres] missing required key 'path'"]),
-    ({"simulation__diffusion": {"kind": "theta", "theta": 0.2}}, ["[simulation.diffusion] theta: must be in [0.5, 1]"]),
-    ({"simulation__diffusion": {"kind": "explicit", "rtol": 1e-6}}, ["[simulation.diffusion] rtol: only used with "
-                                                                      "kind = \"theta\""]),
-    ({"record": {"repolarisation": True, "activation": False}}, ["[record] repolarisation: needs activation = true"]),
-    ({"record": {"snapshots_at": [1, "9 ms"]}}, ["[record] snapshots_at[1]: 9 ms is after the end of the run (5 ms)"]),
-    ({"record": {"probes": [[0, 0]]}}, ["[record] probes.p1: expected three coordinates"]),
-    ({"record": {"probe_every": "1 us"}}, ["[record] probe_every: 0.001 ms is shorter than dt"]),
-])
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"stimulus__0__strenght": 1.0}, ["[stimulus.1] unknown key 'strenght' (did you mean 'strength'?)"]),
+        ({"simulaton": {}}, ["case.toml: unknown key 'simulaton' (did you mean 'simulation'?)"]),
+        ({"simulation__dtt": 0.1}, ["[simulation] unknown key 'dtt' (did you mean 'dt'?)"]),
+        ({"record": {"snapshot_evry": 1.0}}, ["[record] unknown key 'snapshot_evry' (did you mean 'snapshot_every'?)"]),
+        ({"mesh": DEL}, ["missing required key 'mesh'"]),
+        ({"model": DEL}, ["missing required key 'model'"]),
+        ({"conductivity": DEL}, ["missing required key 'conductivity'"]),
+        ({"stimulus": DEL}, ["missing required key 'stimulus'", "[[stimulus]]"]),
+        ({"simulation__dt": DEL}, ["[simulation] missing required key 'dt'"]),
+        ({"stimulus__0__strength": DEL}, ["[stimulus.1] missing required key 'strength'"]),
+        ({"simulation__dt": -0.01}, ["[simulation] dt: must be positive, got -0.01 ms"]),
+        ({"simulation__dt": "0.5 mm"}, ["[simulation] dt: '0.5 mm' is a length; expected a time in ms"]),
+        ({"simulation__dt": "0.5 s"}, ["[simulation] dt: the time step (500 ms) is longer than the run"]),
+        ({"simulation__dt": True}, ["[simulation] dt: expected a time in ms", "boolean true"]),
+        (
+            {"conductivity__sigma_l": "0.17 mm"},
+            ["[conductivity] sigma_l: '0.17 mm' is a length; expected a conductivity in S/m"],
+        ),
+        (
+            {"tissue": {"chi": "140 ms"}},
+            ["[tissue] chi: '140 ms' is a time; expected a surface-to-volume ratio in 1/mm"],
+        ),
+        ({"stimulus__0__strength": "5 S/m"}, ["[stimulus.1] strength: '5 S/m' is a conductivity", "uA/cm^3", "uA/uF"]),
+        (
+            {"simulation__splitting": "strag"},
+            ["[simulation] splitting: 'strag' is not one of 'godunov', 'strang' (did you mean 'strang'?)"],
+        ),
+        (
+            {"model__name": "bueno-orovio-epl"},
+            ["[model] name: unknown ionic model 'bueno-orovio-epl' (did you mean 'bueno-orovio-epi'?)"],
+        ),
+        ({"model__parameters": {"tau_si": "fast"}}, ["[model.parameters] tau_si: expected a number"]),
+        ({"stimulus__0__kind": "cube"}, ["[stimulus.1] kind: 'cube' is not one of"]),
+        ({"stimulus__0__radius": 1.0}, ["[stimulus.1] radius: not used by kind = 'surface'"]),
+        ({"stimulus__0__count": 3}, ["[stimulus.1] count: 3 pulses need a 'period'"]),
+        ({"stimulus__0__period": 1.0}, ["[stimulus.1] period: must be longer than the pulse duration"]),
+        ({"stimulus__0__start": "10 ms"}, ["[stimulus.1] start: 10 ms is not before the end of the run"]),
+        (
+            {"stimulus": [{"kind": "box", "lower": [0, 0, 0], "upper": [1, 1], "strength": 1.0}]},
+            ["[stimulus.1] upper: expected three coordinates in mm"],
+        ),
+        (
+            {"stimulus": [{"kind": "box", "lower": [0, 0, 2], "upper": [1, 1, 1], "strength": 1.0}]},
+            ["[stimulus.1] upper: upper[2] = 1 mm is below lower[2] = 2 mm"],
+        ),
+        ({"stimulus": [{"kind": "nodes", "strength": 1.0}]}, ["[stimulus.1] give exactly one of 'nodes'"]),
+        ({"mesh": {"path": "no/such/mesh.vtu"}}, ["[mesh] path: file not found:", "mesh.vtu"]),
+        ({"mesh": {"path": "x.vtu", "slab": {"size": [1, 1, 1], "dx": 0.5}}}, ["[mesh] give exactly one of 'path'"]),
+        ({"mesh__regions": "1"}, ["[mesh] regions: expected a non-empty list"]),
+        ({"conductivity": {"intra": {"sigma_l": 0.1}}}, ["[conductivity] missing required key 'extra'"]),
+        ({"conductivity": {"sigma_l": 0.1, "sigma_n": 0.1}}, ["[conductivity] sigma_n: needs sigma_t as well"]),
+        (
+            {"conductivity": {"sigma_l": 0.1, "intra": {"sigma_l": 0.1}, "extra": {"sigma_l": 0.1}}},
+            ["[conductivity] sigma_l: give either"],
+        ),
+        ({"conductivity": {}}, ["[conductivity] missing required key 'sigma_l'"]),
+        ({"fibres": {"source": "none"}}, ["[conductivity] anisotropic conductivity", "needs fibres"]),
+        (
+            {"fibres": {"source": "mesh", "alpha_endo": 50}},
+            ['[fibres] alpha_endo: only used with source = "rule-based"'],
+        ),
+        ({"fibres": {"source": "file"}}, ["[fibres] missing required key 'path'"]),
+        (
+            {"simulation__diffusion": {"kind": "theta", "theta": 0.2}},
+            ["[simulation.diffusion] theta: must be in [0.5, 1]"],
+        ),
+        (
+            {"simulation__diffusion": {"kind": "explicit", "rtol": 1e-6}},
+            ['[simulation.diffusion] rtol: only used with kind = "theta"'],
+        ),
+        (
+            {"record": {"repolarisation": True, "activation": False}},
+            ["[record] repolarisation: needs activation = true"],
+        ),
+        (
+            {"record": {"snapshots_at": [1, "9 ms"]}},
+            ["[record] snapshots_at[1]: 9 ms is after the end of the run (5 ms)"],
+        ),
+        ({"record": {"probes": [[0, 0]]}}, ["[record] probes.p1: expected three coordinates"]),
+        ({"record": {"probe_every": "1 us"}}, ["[record] probe_every: 0.001 ms is shorter than dt"]),
+    ],
+)
 def test_schema_errors_name_the_key(changes, words):
     msg = error_of(case(**changes))
     for w in words:
@@ -244,8 +325,11 @@ def two_region_mesh(tmp_path_factory):
 
     m = slab_mesh((3.0, 1.0, 1.0), 0.5)
     centre_x = m.points[m.tets].mean(axis=1)[:, 0]
-    m = m.replace(regions=np.where(centre_x < 1.5, 1, 2), region_names=((1, "left"), (2, "right")),
-                  node_sets={"corner": np.array([0])})
+    m = m.replace(
+        regions=np.where(centre_x < 1.5, 1, 2),
+        region_names=((1, "left"), (2, "right")),
+        node_sets={"corner": np.array([0])},
+    )
     path = tmp_path_factory.mktemp("mesh") / "two.vtu"
     write_mesh(m, path)
     return path
@@ -265,13 +349,18 @@ def prepare_error(data) -> str:
 
 
 def test_regions_models_and_conductivity_per_region(two_region_mesh):
-    data = mesh_case(two_region_mesh, **{
-        "conductivity": {"sigma_l": 0.17, "sigma_t": 0.02, "right": {"sigma_l": 0.3}},
-        "model": {"name": "bueno-orovio-epi", "2": {"name": "bueno-orovio-endo", "parameters": {"tau_si": 2.0}}},
-        "stimulus": [{"kind": "nodes", "name": "corner", "strength": 5e4},
-                     {"kind": "nodes", "nodes": [1, 2], "strength": 5e4}],
-        "record": {"probes": {"mid": [1.5, 0.5, 0.5]}},
-    })
+    data = mesh_case(
+        two_region_mesh,
+        **{
+            "conductivity": {"sigma_l": 0.17, "sigma_t": 0.02, "right": {"sigma_l": 0.3}},
+            "model": {"name": "bueno-orovio-epi", "2": {"name": "bueno-orovio-endo", "parameters": {"tau_si": 2.0}}},
+            "stimulus": [
+                {"kind": "nodes", "name": "corner", "strength": 5e4},
+                {"kind": "nodes", "nodes": [1, 2], "strength": 5e4},
+            ],
+            "record": {"probes": {"mid": [1.5, 0.5, 0.5]}},
+        },
+    )
     p = prepare_case(parse_case(data, source="case.toml"))
     assert p.region_models == {1: "bueno-orovio-epi", 2: "bueno-orovio-endo"}
     sigma = np.asarray(p.tissue.sigma)
@@ -280,36 +369,69 @@ def test_regions_models_and_conductivity_per_region(two_region_mesh):
     assert p.stimulus_nodes == (1, 2)
     assert p.stability_limit > 0.02
     # [mesh] regions keeps one region (by name): the cut mesh has only region 2
-    only = prepare_case(parse_case(mesh_case(two_region_mesh, **{
-        "mesh__regions": ["right"], "stimulus__0__name": "x1"}), source="case.toml"))
+    only = prepare_case(
+        parse_case(
+            mesh_case(two_region_mesh, **{"mesh__regions": ["right"], "stimulus__0__name": "x1"}), source="case.toml"
+        )
+    )
     assert only.mesh.region_ids.tolist() == [2]
     assert only.mesh.n_nodes < p.mesh.n_nodes
 
 
-@pytest.mark.parametrize("changes, words", [
-    ({"model__RV": {"name": "bueno-orovio-endo"}}, ["[model.RV] no region 'RV' in the mesh", "1 'left', 2 'right'"]),
-    ({"conductivity__7": {"sigma_l": 0.1}}, ["[conductivity.7] no region 7 in the mesh"]),
-    ({"mesh__regions": [1, "rigth"]}, ["[mesh] regions: no region 'rigth' in the mesh (did you mean 'right'?)"]),
-    ({"conductivity": {"left": {"sigma_l": 0.1}}}, ["[conductivity] no value for region(s) [2]"]),
-    ({"model__parameters": {"tau_sii": 2.0}}, ["[model.parameters] unknown parameter 'tau_sii' of bueno-orovio-epi "
-                                              "(did you mean 'tau_si'?)"]),
-    ({"model__parameters": {"tau_si": -2.0}}, ["[model.parameters]", "tau_si must be positive"]),
-    ({"stimulus__0__name": "x9"}, ["[stimulus.1] name: the mesh has no surface 'x9'", "(surfaces: x0, x1"]),
-    ({"stimulus": [{"kind": "nodes", "name": "corners", "strength": 1.0}]},
-     ["[stimulus.1] name: the mesh has no node set 'corners' (did you mean 'corner'?)"]),
-    ({"stimulus": [{"kind": "nodes", "nodes": [10000], "strength": 1.0}]}, ["[stimulus.1] nodes: node 10000 does not exist"]),
-    ({"stimulus": [{"kind": "sphere", "centre": [0, 0, 90], "radius": 1, "strength": 1.0}]},
-     ["[stimulus.1] the sphere of radius 1 mm at [0.0, 0.0, 90.0] mm selects no mesh node", "the mesh spans"]),
-    ({"stimulus": [{"kind": "box", "lower": [0.1, 0.1, 0.1], "upper": [0.2, 0.2, 0.2], "strength": 1.0}]},
-     ["[stimulus.1] the box", "selects no mesh node"]),
-    ({"record": {"probes": {"far": [30, 0.5, 0.5]}}}, ["[record] probes.far: the point [30.0, 0.5, 0.5] mm lies outside",
-                                                        "the nearest mesh node is", "mm from it"]),
-    ({"conductivity": {"sigma_l": 30.0}, "simulation__dt": 0.05, "simulation__duration": 10.0},
-     ["[simulation] dt: 0.05 ms exceeds the explicit stability limit", "diffusion = \"theta\""]),
-    ({"simulation__dt": 2.0, "simulation__duration": 10.0}, ["[simulation] dt: 2 ms is too long for bueno-orovio-epi",
-                                                             "use dt <= 0.084 ms"]),
-    ({"fibres": {"source": "rule-based"}}, ["[fibres] source = \"rule-based\": mesh has no surface named 'endo_lv'"]),
-])
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        (
+            {"model__RV": {"name": "bueno-orovio-endo"}},
+            ["[model.RV] no region 'RV' in the mesh", "1 'left', 2 'right'"],
+        ),
+        ({"conductivity__7": {"sigma_l": 0.1}}, ["[conductivity.7] no region 7 in the mesh"]),
+        ({"mesh__regions": [1, "rigth"]}, ["[mesh] regions: no region 'rigth' in the mesh (did you mean 'right'?)"]),
+        ({"conductivity": {"left": {"sigma_l": 0.1}}}, ["[conductivity] no value for region(s) [2]"]),
+        (
+            {"model__parameters": {"tau_sii": 2.0}},
+            ["[model.parameters] unknown parameter 'tau_sii' of bueno-orovio-epi (did you mean 'tau_si'?)"],
+        ),
+        ({"model__parameters": {"tau_si": -2.0}}, ["[model.parameters]", "tau_si must be positive"]),
+        ({"stimulus__0__name": "x9"}, ["[stimulus.1] name: the mesh has no surface 'x9'", "(surfaces: x0, x1"]),
+        (
+            {"stimulus": [{"kind": "nodes", "name": "corners", "strength": 1.0}]},
+            ["[stimulus.1] name: the mesh has no node set 'corners' (did you mean 'corner'?)"],
+        ),
+        (
+            {"stimulus": [{"kind": "nodes", "nodes": [10000], "strength": 1.0}]},
+            ["[stimulus.1] nodes: node 10000 does not exist"],
+        ),
+        (
+            {"stimulus": [{"kind": "sphere", "centre": [0, 0, 90], "radius": 1, "strength": 1.0}]},
+            ["[stimulus.1] the sphere of radius 1 mm at [0.0, 0.0, 90.0] mm selects no mesh node", "the mesh spans"],
+        ),
+        (
+            {"stimulus": [{"kind": "box", "lower": [0.1, 0.1, 0.1], "upper": [0.2, 0.2, 0.2], "strength": 1.0}]},
+            ["[stimulus.1] the box", "selects no mesh node"],
+        ),
+        (
+            {"record": {"probes": {"far": [30, 0.5, 0.5]}}},
+            [
+                "[record] probes.far: the point [30.0, 0.5, 0.5] mm lies outside",
+                "the nearest mesh node is",
+                "mm from it",
+            ],
+        ),
+        (
+            {"conductivity": {"sigma_l": 30.0}, "simulation__dt": 0.05, "simulation__duration": 10.0},
+            ["[simulation] dt: 0.05 ms exceeds the explicit stability limit", 'diffusion = "theta"'],
+        ),
+        (
+            {"simulation__dt": 2.0, "simulation__duration": 10.0},
+            ["[simulation] dt: 2 ms is too long for bueno-orovio-epi", "use dt <= 0.084 ms"],
+        ),
+        (
+            {"fibres": {"source": "rule-based"}},
+            ["[fibres] source = \"rule-based\": mesh has no surface named 'endo_lv'"],
+        ),
+    ],
+)
 def test_mesh_checks_name_the_key(two_region_mesh, changes, words):
     msg = prepare_error(mesh_case(two_region_mesh, **changes))
     for w in words:
@@ -338,12 +460,14 @@ def test_anisotropic_without_fibres_and_fibres_from_a_file(tmp_path, two_region_
     # fibres from a .npy file (along y) and from a text file (openCARP .lon with a header line)
     f = np.tile([0.0, 2.0, 0.0], (m.n_cells, 1))
     np.save(tmp_path / "fib.npy", f)
-    p = prepare_case(parse_case(mesh_case(path, fibres={"source": "file", "path": str(tmp_path / "fib.npy")}),
-                                source="case.toml"))
+    p = prepare_case(
+        parse_case(mesh_case(path, fibres={"source": "file", "path": str(tmp_path / "fib.npy")}), source="case.toml")
+    )
     np.testing.assert_allclose(p.mesh.fibres, np.tile([0.0, 1.0, 0.0], (m.n_cells, 1)))
     (tmp_path / "fib.lon").write_text("1\n" + "\n".join("0 0 1" for _ in range(m.n_cells)) + "\n")
-    p = prepare_case(parse_case(mesh_case(path, fibres={"source": "file", "path": str(tmp_path / "fib.lon")}),
-                                source="case.toml"))
+    p = prepare_case(
+        parse_case(mesh_case(path, fibres={"source": "file", "path": str(tmp_path / "fib.lon")}), source="case.toml")
+    )
     np.testing.assert_allclose(p.mesh.fibres[:, 2], 1.0)
     np.save(tmp_path / "short.npy", f[:5])
     msg = prepare_error(mesh_case(path, fibres={"source": "file", "path": str(tmp_path / "short.npy")}))

@@ -118,10 +118,13 @@ def _bad(tris, name="endo_lv"):
     return Mesh(pts, np.array([[0, 1, 2, 3]]), surfaces={name: Surface(np.array(tris), 1)})
 
 
-@pytest.mark.parametrize("tris, words", [
-    ([(0, 1, 2), (0, 1, 3), (0, 1, 4)], "non-manifold"),              # an edge in three triangles
-    ([(0, 1, 2), (0, 3, 4), (1, 3, 2), (2, 3, 4)], "touches itself at node 0"),  # one piece, its rim pinched at 0
-])
+@pytest.mark.parametrize(
+    "tris, words",
+    [
+        ([(0, 1, 2), (0, 1, 3), (0, 1, 4)], "non-manifold"),  # an edge in three triangles
+        ([(0, 1, 2), (0, 3, 4), (1, 3, 2), (2, 3, 4)], "touches itself at node 0"),  # one piece, its rim pinched at 0
+    ],
+)
 def test_surfaces_that_cannot_be_closed_are_one_line_errors(tris, words):
     with pytest.raises(MeshError, match=words) as e:
         cavity_volume(_bad(tris), "endo_lv")
@@ -146,8 +149,8 @@ def test_four_chamber_regions_the_septum_joins_the_lv():
     lv, rv, text = ventricle_regions(mesh)
     assert (lv, rv) == ([1, 7], [2])
     assert text == "LV = regions 1 (LV) + 7 (septum); RV = region 2 (RV)"
-    assert ventricle_regions(mesh, lv=[1])[:2] == ([1], [2])               # given ids override the rule
-    assert ventricle_regions(mesh, rv=[2, 7])[:2] == ([1], [2, 7])         # septum given to the RV stays there
+    assert ventricle_regions(mesh, lv=[1])[:2] == ([1], [2])  # given ids override the rule
+    assert ventricle_regions(mesh, rv=[2, 7])[:2] == ([1], [2, 7])  # septum given to the RV stays there
     names = {10: "Left_Ventricle myocardium", 20: "right-ventricle", 30: "Interventricular Septum"}
     assert ventricle_regions(_regions_mesh([10, 20, 30], names))[:2] == ([10, 30], [20])
 
@@ -155,9 +158,13 @@ def test_four_chamber_regions_the_septum_joins_the_lv():
 def test_unnamed_regions_need_the_ids():
     lv, rv, text = ventricle_regions(_regions_mesh([1, 2], {}))
     assert (lv, rv) == ([1], [2]) and "without names" in text
-    with pytest.raises(MeshError, match=r"cannot tell which regions are the LV and RV \(regions: 1, 2, 7\).*--lv-regions"):
-        ventricle_regions(_regions_mesh([1, 2, 7], {}))                   # never region 1 silently
-    with pytest.raises(MeshError, match=r"--lv-regions: no region 5 in the mesh \(regions present: 1 \(LV\), 2 \(RV\)\)"):
+    with pytest.raises(
+        MeshError, match=r"cannot tell which regions are the LV and RV \(regions: 1, 2, 7\).*--lv-regions"
+    ):
+        ventricle_regions(_regions_mesh([1, 2, 7], {}))  # never region 1 silently
+    with pytest.raises(
+        MeshError, match=r"--lv-regions: no region 5 in the mesh \(regions present: 1 \(LV\), 2 \(RV\)\)"
+    ):
         ventricle_regions(_regions_mesh([1, 2], {1: "LV", 2: "RV"}), lv=[5])
     with pytest.raises(MeshError, match="both LV and RV"):
         ventricle_regions(_regions_mesh([1, 2], {}), lv=[1, 2])
@@ -179,7 +186,7 @@ def test_a_moebius_strip_cannot_be_oriented():
     th = 2 * np.pi * np.arange(n) / n
     top = np.column_stack([np.cos(th), np.sin(th), np.full(n, 0.3)])
     bottom = np.column_stack([np.cos(th), np.sin(th), np.full(n, -0.3)])
-    pts = np.concatenate([top, bottom])                                     # top i -> i, bottom i -> n + i
+    pts = np.concatenate([top, bottom])  # top i -> i, bottom i -> n + i
     tris = []
     for i in range(n):
         j = (i + 1) % n

@@ -17,6 +17,7 @@ DATA = Path(__file__).parent / "data"
 
 
 import make_meshes as H  # tests/make_meshes.py (tests/ is on sys.path under pytest)
+
 SOURCE = "heart_v3.vtu"
 
 
@@ -173,8 +174,10 @@ def test_touching_at_a_node_counts_as_connected_and_warns_non_manifold():
     mesh, corner = _two_cubes_sharing_a_corner()
     out, message = _warning(mesh)
     assert out.n_nodes == 15 and np.all(out.cell_volumes() > 0)
-    assert message.startswith(f"{SOURCE}: the boundary is non-manifold at 1 nodes (first node ids: {corner}; "
-                              "0 edges with more than two boundary faces)")
+    assert message.startswith(
+        f"{SOURCE}: the boundary is non-manifold at 1 nodes (first node ids: {corner}; "
+        "0 edges with more than two boundary faces)"
+    )
     assert "disconnected" not in message
 
 
@@ -203,8 +206,10 @@ def test_face_in_three_tets_is_an_error_naming_the_face():
 def test_duplicated_tets_are_an_error():
     p, t = H.box_mesh((2, 1, 1), (2.0, 1.0, 1.0))
     message = _error(Mesh(p, np.vstack([t, t[[3]][:, [1, 2, 0, 3]]])))  # tet 3 again, its nodes in another order
-    assert message.startswith(f"{SOURCE}: 2 tets are duplicates of another tet (same four nodes; first tet ids: 3, "
-                              f"{len(t)}); remove the duplicated tets")
+    assert message.startswith(
+        f"{SOURCE}: 2 tets are duplicates of another tet (same four nodes; first tet ids: 3, "
+        f"{len(t)}); remove the duplicated tets"
+    )
 
 
 def test_tets_touching_at_a_vertex_or_an_edge_warn_with_counts():
@@ -218,14 +223,20 @@ def test_tets_touching_at_a_vertex_or_an_edge_warn_with_counts():
     tets = np.array([[0, 1, 2, 3], [0, 1, 4, 5]])
     tets[1] = tets[1] if Mesh(points, tets).cell_volumes()[1] > 0 else tets[1][[1, 0, 2, 3]]
     _, message = _warning(Mesh(points, tets))
-    assert "the boundary is non-manifold at 2 nodes (first node ids: 0, 1; 1 edges with more than two boundary " in message
+    assert (
+        "the boundary is non-manifold at 2 nodes (first node ids: 0, 1; 1 edges with more than two boundary " in message
+    )
 
 
 def test_manifold_check_on_the_shipped_meshes_stays_quiet():
     # The built-in meshes and the four-chamber test heart (seven regions meeting at valves and septa) are manifold.
     from organtwin.mesh import builtin_mesh_path, read_mesh
 
-    for path in [builtin_mesh_path("biv"), builtin_mesh_path("lv_ellipsoid"), DATA / "four_chamber" / "ventricles_untagged.vtu"]:
+    for path in [
+        builtin_mesh_path("biv"),
+        builtin_mesh_path("lv_ellipsoid"),
+        DATA / "four_chamber" / "ventricles_untagged.vtu",
+    ]:
         with _no_warnings():
             read_mesh(path)
 
@@ -269,7 +280,7 @@ def test_submesh_carries_surfaces_and_fields_and_renumbers():
     # "left" (x = 0) lies on region 1 and is kept with its tag, "right" (x = 4) lies on region 2 and is gone
     assert list(sub.surfaces) == ["left"] and sub.surfaces["left"].tag == 10
     left = mesh.surfaces["left"].triangles
-    as_coordinates = lambda pts, tri: {tuple(sorted(map(tuple, x))) for x in pts[tri].tolist()}  # noqa: E731
+    as_coordinates = lambda pts, tri: {tuple(sorted(map(tuple, x))) for x in pts[tri].tolist()}
     assert as_coordinates(sub.points, sub.surfaces["left"].triangles) == as_coordinates(mesh.points, left)
     np.testing.assert_array_equal(sub.points[sub.node_sets["apex"]], mesh.points[mesh.node_sets["apex"]])
     assert dict(sub.region_names) == {1: "lv"}

@@ -7,14 +7,9 @@ import sys
 
 import numpy as np
 import pytest
-
-from organtwin.cli._main import main
-
 from cli import one_error_line, run_cli
 
-
-
-
+from organtwin.cli._main import main
 
 
 @pytest.fixture(scope="module")

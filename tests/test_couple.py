@@ -25,7 +25,7 @@ MESHES = Path(__file__).parent.parent / "meshes"
 
 def test_synchronous_activation_gives_back_the_preset_twitch():
     circ = z.regazzoni2022()
-    act = np.full(50, 12.5)           # every node at 12.5 ms: one twitch, shifted onto the preset's onset
+    act = np.full(50, 12.5)  # every node at 12.5 ms: one twitch, shifted onto the preset's onset
     mask = np.ones(50, bool)
     c = couple_circulation(circ, act, mask, mask)
     t = jnp.linspace(0.0, 2 * circ.period, 1601)
@@ -43,8 +43,9 @@ def test_activation_quantiles_are_hazen_quantiles_and_respect_weights():
     np.testing.assert_allclose(q, np.quantile(x, levels, method="hazen"), rtol=1e-12)
     # integer weights are the same as repeating the samples
     w = rng.integers(1, 4, x.size)
-    np.testing.assert_allclose(activation_quantiles(x, w.astype(float), n=16),
-                               activation_quantiles(np.repeat(x, w), n=16), atol=0.6)   # within half a sample gap
+    np.testing.assert_allclose(
+        activation_quantiles(x, w.astype(float), n=16), activation_quantiles(np.repeat(x, w), n=16), atol=0.6
+    )  # within half a sample gap
 
 
 def test_a_dispersed_activation_lowers_and_delays_the_mean_twitch():
@@ -74,8 +75,11 @@ def biv():
     rv_sept = pts[rv_endo[np.argmin(np.linalg.norm(pts[rv_endo] - pts[lv_endo].mean(0), axis=1))]]
     rv_apex = pts[rv_endo[np.argmin(pts[rv_endo, 2])]]
     cv = ep.ConductionVelocity(0.6, 0.4)
-    cases = {"normal": (("endo_lv", "endo_rv"), [lv_sept, rv_sept]), "lbbb": (("endo_rv",), [rv_sept]),
-             "rv_pacing": (None, [rv_apex])}
+    cases = {
+        "normal": (("endo_lv", "endo_rv"), [lv_sept, rv_sept]),
+        "lbbb": (("endo_rv",), [rv_sept]),
+        "rv_pacing": (None, [rv_apex]),
+    }
     acts = {}
     for name, (fast, sites) in cases.items():
         tissue = ep.EikonalTissue.from_mesh(mesh, cv, fast_endocardium=fast, fast_velocity=2.0)
@@ -96,10 +100,14 @@ def test_dyssynchrony_lowers_lv_dpdt_max_and_ejection_fraction(biv):
     acts, lv, rv, circ = biv["acts"], biv["lv"], biv["rv"], biv["circ"]
     tat = {k: float(np.ptp(a)) for k, a in acts.items()}
     assert tat["normal"] < 70 and tat["lbbb"] > 1.5 * tat["normal"] and tat["rv_pacing"] > 2.5 * tat["normal"]
-    m = {k: z.simulate_circulation(couple_circulation(circ, a, lv, rv), points_per_cycle=801).metrics["LV"]
-         for k, a in acts.items()}
+    m = {
+        k: z.simulate_circulation(couple_circulation(circ, a, lv, rv), points_per_cycle=801).metrics["LV"]
+        for k, a in acts.items()
+    }
     for k in ("lbbb", "rv_pacing"):
-        assert m[k]["dPdt_max_mmHg_per_s"] < m["normal"]["dPdt_max_mmHg_per_s"] * (1 - (0.01 if k == "lbbb" else 0.04)), k
+        assert m[k]["dPdt_max_mmHg_per_s"] < m["normal"]["dPdt_max_mmHg_per_s"] * (
+            1 - (0.01 if k == "lbbb" else 0.04)
+        ), k
         assert m[k]["EF"] < m["normal"]["EF"] - (0.002 if k == "lbbb" else 0.007), k
     assert m["rv_pacing"]["dPdt_max_mmHg_per_s"] < m["lbbb"]["dPdt_max_mmHg_per_s"]
 
@@ -124,15 +132,15 @@ def test_ejection_fraction_is_differentiable_from_conduction_velocities(biv):
         return jnp.stack([h["EF"], h["dPdt_max_mmHg_per_s"] / 1000.0])
 
     v0 = tissue.velocity
-    jac = jax.jacrev(figures)(v0)                          # (2, regions, 3)
-    direction = jnp.zeros_like(v0).at[0].set(jnp.array([1.0, 0.5, 0.5]))   # the LV's velocities
+    jac = jax.jacrev(figures)(v0)  # (2, regions, 3)
+    direction = jnp.zeros_like(v0).at[0].set(jnp.array([1.0, 0.5, 0.5]))  # the LV's velocities
     # The map is piecewise smooth: an eikonal node changes its upwind face, two nodes swap places in the quantiles, the
     # sample holding max dP/dt moves. Central differences with eps 1e-2..1e-4 m/s cross such kinks (they scatter by
     # ~10% around the derivative); at eps 1e-5 none is crossed and they agree with reverse mode to ~1e-7 (measured).
     eps = 1e-5
     fd = (figures(v0 + eps * direction) - figures(v0 - eps * direction)) / (2 * eps)
     ad = jnp.tensordot(jac, direction, axes=2)
-    assert float(ad[0]) > 0 and float(ad[1]) > 0          # faster LV conduction: more synchronous, stronger beat
+    assert float(ad[0]) > 0 and float(ad[1]) > 0  # faster LV conduction: more synchronous, stronger beat
     np.testing.assert_allclose(ad, fd, rtol=1e-4)
 
 
@@ -143,7 +151,7 @@ def test_activation_from_a_vtu_reads_regions_and_volume_weights(tmp_path, biv):
     run = activation_from_run(out)
     np.testing.assert_allclose(run.activation_ms, act, rtol=1e-6)
     np.testing.assert_allclose(run.lv_volume, biv["lv"], rtol=1e-10)
-    assert run.lv_volume.sum() / 1000 == pytest.approx(80.3, abs=0.2)      # the LV wall, mL (organtwin demo)
+    assert run.lv_volume.sum() / 1000 == pytest.approx(80.3, abs=0.2)  # the LV wall, mL (organtwin demo)
     bad = act.copy()
     bad[np.flatnonzero(biv["lv"] > 0)[:3]] = np.nan
     out2 = tmp_path / "bad.vtu"
@@ -160,9 +168,10 @@ def test_activation_from_an_ep_run_folder_takes_region_names_from_its_summary(tm
     mesh, act = biv["mesh"], biv["acts"]["lbbb"]
     folder = tmp_path / "run"
     folder.mkdir()
-    swapped = np.where(np.asarray(mesh.regions) == 1, 7, 9)        # ids the generators do not use: names must decide
-    write_mesh(mesh.replace(regions=swapped, region_names={}, point_data={"activation_time": act}),
-               folder / "activation.vtu")
+    swapped = np.where(np.asarray(mesh.regions) == 1, 7, 9)  # ids the generators do not use: names must decide
+    write_mesh(
+        mesh.replace(regions=swapped, region_names={}, point_data={"activation_time": act}), folder / "activation.vtu"
+    )
     (folder / "summary.json").write_text(json.dumps({"mesh": {"regions": {"7": {"name": "LV"}, "9": {"name": "RV"}}}}))
     run = activation_from_run(folder)
     np.testing.assert_allclose(run.lv_volume, biv["lv"], rtol=1e-10)
@@ -178,7 +187,7 @@ def test_monodomain_run_drives_the_circulation(tmp_path, capsys):
     from cli import run_cli
 
     case = tmp_path / "biv.toml"
-    case.write_text('''
+    case.write_text("""
 [mesh]
 path = "builtin:biv"
 [fibres]
@@ -209,7 +218,7 @@ diffusion = "explicit"
 dtype = "float32"
 [record]
 activation = true
-''')
+""")
     rc, out, err = run_cli(capsys, "ep", "run", case, "--out", tmp_path / "ep")
     assert rc == 0, err
     rc, out, err = run_cli(capsys, "flow", "circulation", "--activation", tmp_path / "ep", "--out", tmp_path / "circ")
@@ -238,6 +247,6 @@ def test_activation_from_a_four_chamber_like_run_takes_the_septum_into_the_lv(tm
     assert run.lv_regions == (1, 7) and run.rv_regions == (2,)
     assert run.regions_text == "LV = regions 1 (LV) + 7 (septum); RV = region 2 (RV)"
     np.testing.assert_allclose(run.lv_volume, region_node_volumes(mesh, [1, 7]), rtol=1e-12)
-    assert run.lv_volume.sum() / 1000 == pytest.approx(80.3, abs=0.2)          # the whole LV wall, septum included
-    run = activation_from_run(tmp_path / "run", lv_regions=[1])                 # the user's ids win
+    assert run.lv_volume.sum() / 1000 == pytest.approx(80.3, abs=0.2)  # the whole LV wall, septum included
+    run = activation_from_run(tmp_path / "run", lv_regions=[1])  # the user's ids win
     assert run.lv_regions == (1,) and run.lv_volume.sum() / 1000 < 70

@@ -6,12 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from problems import box_mesh
 
 import organtwin.ep as ep
 from organtwin.ecg import ELECTRODE_NAMES, LEAD_NAMES, pseudo_ecg, pseudo_ecg_matrix, twelve_leads
 from organtwin.mesh import slab_mesh
-
-from problems import box_mesh
 
 
 def test_dipole_far_field():
@@ -44,8 +43,9 @@ def test_wave_towards_an_electrode_is_positive():
     act = jnp.asarray(mesh.points[:, 0] / 0.5)  # a plane wave along +x at 0.5 m/s
     times = jnp.linspace(2.0, 16.0, 8)
     vm = ep.APTemplate()(act, times, 300.0)
-    L = pseudo_ecg_matrix(jnp.asarray(mesh.points), jnp.asarray(mesh.tets), 0.2, jnp.array([[30.0, 1.0, 1.0],
-                                                                                             [-20.0, 1.0, 1.0]]))
+    L = pseudo_ecg_matrix(
+        jnp.asarray(mesh.points), jnp.asarray(mesh.tets), 0.2, jnp.array([[30.0, 1.0, 1.0], [-20.0, 1.0, 1.0]])
+    )
     phi = np.asarray(pseudo_ecg(L, vm))
     assert np.all(phi[:, 0] > 0) and np.all(phi[:, 1] < 0)
 
@@ -86,8 +86,12 @@ def test_ecg_loss_gradient_through_eikonal_and_template():
     nc = mesh.n_cells
     mesh = mesh.replace(sheets=np.tile([0.0, 1.0, 0.0], (nc, 1)))
     tissue = ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(0.6, 0.3, 0.2))
-    L = pseudo_ecg_matrix(jnp.asarray(mesh.points), jnp.asarray(mesh.tets), 0.2,
-                          jnp.array([[20.0, 1.5, 1.0], [-10.0, 8.0, 1.0], [3.0, -12.0, 5.0]]))
+    L = pseudo_ecg_matrix(
+        jnp.asarray(mesh.points),
+        jnp.asarray(mesh.tets),
+        0.2,
+        jnp.array([[20.0, 1.5, 1.0], [-10.0, 8.0, 1.0], [3.0, -12.0, 5.0]]),
+    )
     times = jnp.linspace(0.0, 30.0, 61)
     target = jnp.linspace(-0.1, 0.1, 61)[:, None] * jnp.array([1.0, -0.5, 0.2])[None, :]
 
@@ -120,8 +124,9 @@ def test_standard_electrodes_follow_the_heart():
     el2 = standard_electrodes(c, (0.0, 0.0, -1.0), (0.0, -1.0, 0.0), scale=0.9)
     P1 = np.stack(list(el.values())) - c
     P2 = (np.stack(list(el2.values())) - c) / 0.9
-    np.testing.assert_allclose(np.linalg.norm(P2[:, None] - P2[None], axis=-1), np.linalg.norm(P1[:, None] - P1[None], axis=-1),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        np.linalg.norm(P2[:, None] - P2[None], axis=-1), np.linalg.norm(P1[:, None] - P1[None], axis=-1), atol=1e-9
+    )
     with pytest.raises(ValueError, match="parallel"):
         standard_electrodes(c, (0, 0, 1), (0, 0, 2))
 
@@ -191,23 +196,47 @@ def test_lead_field_agrees_with_pseudo_ecg_in_a_large_homogeneous_torso():
 
 # ---------------------------------------------------------------------------------------------------- CLI
 ELECTRODES_CSV = "name,x,y,z\n" + "\n".join(
-    f"{n},{x},{y},{z}" for n, (x, y, z) in zip(ELECTRODE_NAMES, [(-80, 40, 60), (80, 40, 60), (20, 10, -120), (-10, 60, 5),
-                                                                  (5, 60, 5), (15, 55, 0), (25, 50, -5), (40, 30, -5),
-                                                                  (50, 0, -5)]))
+    f"{n},{x},{y},{z}"
+    for n, (x, y, z) in zip(
+        ELECTRODE_NAMES,
+        [
+            (-80, 40, 60),
+            (80, 40, 60),
+            (20, 10, -120),
+            (-10, 60, 5),
+            (5, 60, 5),
+            (15, 55, 0),
+            (25, 50, -5),
+            (40, 30, -5),
+            (50, 0, -5),
+        ],
+    )
+)
 
 
 def test_cli_ecg_from_activation_and_from_an_ep_run(tmp_path, capsys):
     import csv as _csv
     import json
 
-    from organtwin.mesh import builtin_mesh_path, read_mesh, write_mesh
-
     from cli import run_cli
+
+    from organtwin.mesh import builtin_mesh_path, read_mesh, write_mesh
 
     # (1) an activation map (organtwin activate) on the built-in biventricular mesh, standard electrodes
     mesh = read_mesh(builtin_mesh_path("biv"))
-    rc, out, err = run_cli(capsys, "activate", builtin_mesh_path("biv"), "--site", "0,0,-60", "--site", "0,-25,-25@5",
-                           "--cv-fibre", "0.5", "--out", tmp_path / "act.vtu")
+    rc, out, err = run_cli(
+        capsys,
+        "activate",
+        builtin_mesh_path("biv"),
+        "--site",
+        "0,0,-60",
+        "--site",
+        "0,-25,-25@5",
+        "--cv-fibre",
+        "0.5",
+        "--out",
+        tmp_path / "act.vtu",
+    )
     assert rc == 0, err
     rc, out, err = run_cli(capsys, "ecg", tmp_path / "act.vtu", "--out", tmp_path / "e1")
     assert rc == 0, err
@@ -245,22 +274,27 @@ snapshot_every = "1 ms"
     rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "run", "--no-progress")
     assert rc == 0, err
     (tmp_path / "el.csv").write_text(ELECTRODES_CSV)
-    rc, out, err = run_cli(capsys, "ecg", tmp_path / "run", "--electrodes", tmp_path / "el.csv", "--out", tmp_path / "e2")
+    rc, out, err = run_cli(
+        capsys, "ecg", tmp_path / "run", "--electrodes", tmp_path / "el.csv", "--out", tmp_path / "e2"
+    )
     assert rc == 0, err
     data = np.loadtxt(tmp_path / "e2" / "ecg.csv", delimiter=",", skiprows=1)
     assert data.shape == (31, 13) and np.abs(data[:, 1:]).max() > 0
 
 
-@pytest.mark.parametrize("make, args, words", [
-    (lambda d: d / "m.vtu", [], "no point data 'activation_time'"),
-    (lambda d: d, [], "no vm.pvd"),
-    (lambda d: d / "m.vtu", ["--electrodes", "bad.csv"], "bad.csv:3: expected 'name,x,y,z'"),
-    (lambda d: d / "m.vtu", ["--sigma-i", "-1"], "--sigma-i must be positive"),
-])
+@pytest.mark.parametrize(
+    "make, args, words",
+    [
+        (lambda d: d / "m.vtu", [], "no point data 'activation_time'"),
+        (lambda d: d, [], "no vm.pvd"),
+        (lambda d: d / "m.vtu", ["--electrodes", "bad.csv"], "bad.csv:3: expected 'name,x,y,z'"),
+        (lambda d: d / "m.vtu", ["--sigma-i", "-1"], "--sigma-i must be positive"),
+    ],
+)
 def test_cli_ecg_errors_are_one_line(tmp_path, capsys, make, args, words):
-    from organtwin.mesh import write_mesh
-
     from cli import one_error_line, run_cli
+
+    from organtwin.mesh import write_mesh
 
     write_mesh(slab_mesh((2.0, 2.0, 2.0), 1.0), tmp_path / "m.vtu")
     (tmp_path / "bad.csv").write_text("name,x,y,z\nRA,0,0,0\nLA,1,2\n")
@@ -292,8 +326,13 @@ def test_torso_around_the_builtin_biv_and_its_lead_field_ecg():
     assert np.min(np.linalg.norm(skin[:, None, :] - hp[None, ::40, :], axis=-1)) > 10.0
     fields = torso_lead_fields(torso, np.stack([el[n] for n in ELECTRODE_NAMES]))
     L_lf = lead_field_matrix(mesh.points, mesh.tets, 0.2, fields)
-    L_ps = pseudo_ecg_matrix(jnp.asarray(mesh.points), jnp.asarray(mesh.tets), 0.2,
-                             jnp.asarray(np.stack([el[n] for n in ELECTRODE_NAMES])), sigma_b=fields.sigma_b)
+    L_ps = pseudo_ecg_matrix(
+        jnp.asarray(mesh.points),
+        jnp.asarray(mesh.tets),
+        0.2,
+        jnp.asarray(np.stack([el[n] for n in ELECTRODE_NAMES])),
+        sigma_b=fields.sigma_b,
+    )
     tissue = ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(0.6), fast_endocardium=("endo_lv", "endo_rv"))
     act = ep.simulate_eikonal(tissue, ep.EikonalSite((0.0, 0.0, -60.0), radius=5.0)).activation
     vm = ep.APTemplate()(act, jnp.arange(0.0, 200.0, 2.0), 280.0)
@@ -329,28 +368,43 @@ diffusion = "theta"
 snapshot_every = "1 ms"
 """
     (tmp_path / "case.toml").write_text(case)
-    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "run", "--ecg", "--no-progress")
+    rc, out, err = run_cli(
+        capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "run", "--ecg", "--no-progress"
+    )
     assert rc == 0, err
     assert "ECG from the run's Vm snapshots (41 times): 10792 nodes; pseudo-ECG" in out
     assert "LV = region 1" in out and "RV = region 2" in out and "QRS amplitudes:" in out
     data = np.loadtxt(tmp_path / "run" / "ecg" / "ecg.csv", delimiter=",", skiprows=1)
     assert data.shape == (41, 13) and np.abs(data[:, 1:]).max() > 0
     (tmp_path / "c2.toml").write_text(case.replace('snapshot_every = "1 ms"', 'snapshot_every = "10 ms"'))
-    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "c2.toml", "--out", tmp_path / "run2", "--ecg", "--no-progress")
+    rc, out, err = run_cli(
+        capsys, "ep", "run", tmp_path / "c2.toml", "--out", tmp_path / "run2", "--ecg", "--no-progress"
+    )
     assert rc == 1 and "--ecg needs Vm snapshots every 1-2 ms" in one_error_line(err, only=True)
     assert not (tmp_path / "run2").exists()
 
 
-@pytest.mark.slow   # ~18 s; the torso ECG through the CLI is also run by test_patient_chain.py (four-chamber heart)
+@pytest.mark.slow  # ~18 s; the torso ECG through the CLI is also run by test_patient_chain.py (four-chamber heart)
 def test_cli_ecg_torso(tmp_path, capsys):
     import json
 
-    from organtwin.mesh import builtin_mesh_path
-
     from cli import run_cli
 
-    rc, out, err = run_cli(capsys, "activate", builtin_mesh_path("biv"), "--site", "0,0,-60", "--cv-fibre", "0.6",
-                           "--fast-endo", "endo_lv,endo_rv", "--out", tmp_path / "act.vtu")
+    from organtwin.mesh import builtin_mesh_path
+
+    rc, out, err = run_cli(
+        capsys,
+        "activate",
+        builtin_mesh_path("biv"),
+        "--site",
+        "0,0,-60",
+        "--cv-fibre",
+        "0.6",
+        "--fast-endo",
+        "endo_lv,endo_rv",
+        "--out",
+        tmp_path / "act.vtu",
+    )
     assert rc == 0, err
     rc, out, err = run_cli(capsys, "ecg", tmp_path / "act.vtu", "--torso", "--out", tmp_path / "e")
     assert rc == 0, err

@@ -12,8 +12,19 @@ import pytest
 
 import organtwin.ep as ep
 from organtwin import MeshWarning
-from organtwin.ecg import (ELECTRODE_NAMES, SKIN_FACTOR, chest_for_heart, ecg_features, lead_field_matrix, pseudo_ecg,
-                           pseudo_ecg_matrix, qrs_amplitude_check, torso_for_heart, torso_lead_fields, twelve_leads)
+from organtwin.ecg import (
+    ELECTRODE_NAMES,
+    SKIN_FACTOR,
+    chest_for_heart,
+    ecg_features,
+    lead_field_matrix,
+    pseudo_ecg,
+    pseudo_ecg_matrix,
+    qrs_amplitude_check,
+    torso_for_heart,
+    torso_lead_fields,
+    twelve_leads,
+)
 from organtwin.mesh import builtin_mesh_path, read_mesh
 
 
@@ -101,10 +112,15 @@ def _normal_activation(mesh):
 
     cl, cr = pts[lv].mean(axis=0), pts[rv].mean(axis=0)
     zmid = 0.5 * (pts[lv, 2].min() + pts[lv, 2].max())
-    sites = [(near(lv, [cl[0], cl[1] - 20.0, zmid]), 0.0), (near(lv, [cl[0] + 20.0, cl[1], zmid - 10.0]), 5.0),
-             (near(lv, [cl[0] - 20.0, cl[1], zmid - 10.0]), 5.0), (near(rv, [cr[0], cr[1] + 5.0, zmid - 15.0]), 8.0)]
-    tissue = ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(0.6), fast_endocardium=("endo_lv", "endo_rv"),
-                                        fast_velocity=2.0)
+    sites = [
+        (near(lv, [cl[0], cl[1] - 20.0, zmid]), 0.0),
+        (near(lv, [cl[0] + 20.0, cl[1], zmid - 10.0]), 5.0),
+        (near(lv, [cl[0] - 20.0, cl[1], zmid - 10.0]), 5.0),
+        (near(rv, [cr[0], cr[1] + 5.0, zmid - 15.0]), 8.0),
+    ]
+    tissue = ep.EikonalTissue.from_mesh(
+        mesh, ep.ConductionVelocity(0.6), fast_endocardium=("endo_lv", "endo_rv"), fast_velocity=2.0
+    )
     return ep.simulate_eikonal(tissue, [ep.EikonalSite(tuple(s), o, radius=4.0) for s, o in sites]).activation
 
 
@@ -119,8 +135,9 @@ def test_normal_activation_gives_adult_qrs_amplitudes_with_both_volume_conductor
     vm = ep.APTemplate()(act, times, 280.0)
     p = chest_for_heart(biv)
     E = np.stack([p.electrodes[n] for n in ELECTRODE_NAMES])
-    L_inf = SKIN_FACTOR * pseudo_ecg_matrix(jnp.asarray(biv.points), jnp.asarray(biv.tets), 0.1, jnp.asarray(E),
-                                            sigma_b=0.2)
+    L_inf = SKIN_FACTOR * pseudo_ecg_matrix(
+        jnp.asarray(biv.points), jnp.asarray(biv.tets), 0.1, jnp.asarray(E), sigma_b=0.2
+    )
     torso, el = torso_for_heart(biv, h_near=12.0, h_far=60.0, placement=p)
     np.testing.assert_allclose(np.stack([el[n] for n in ELECTRODE_NAMES]), E, atol=12.0)  # the same positions
     fields = torso_lead_fields(torso, np.stack([el[n] for n in ELECTRODE_NAMES]), sigma_b=0.2)
@@ -183,8 +200,11 @@ def test_ecg_print_is_one_legible_page_for_any_amplitude(tmp_path):
     from organtwin.viz import plot_12lead
 
     t = np.arange(0.0, 450.0, 1.0)
-    beat = np.exp(-0.5 * ((t - 40.0) / 8.0) ** 2) - 0.4 * np.exp(-0.5 * ((t - 60.0) / 6.0) ** 2) \
+    beat = (
+        np.exp(-0.5 * ((t - 40.0) / 8.0) ** 2)
+        - 0.4 * np.exp(-0.5 * ((t - 60.0) / 6.0) ** 2)
         + 0.3 * np.exp(-0.5 * ((t - 300.0) / 30.0) ** 2)
+    )
     g = np.array([0.6, 1.0, 0.4, -0.8, 0.1, 0.7, -0.5, -1.2, 0.3, 1.2, 1.5, 1.3])
     sizes = set()
     for name, scale in (("normal", 1.0), ("huge", 5.4 / 1.5), ("tiny", 0.02)):

@@ -8,13 +8,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from cli import one_error_line, run_cli
+from problems import box_mesh
 
 import organtwin.ep as ep
 from organtwin.ep._eikonal import EikonalProblem, solve_eikonal
 from organtwin.mesh import slab_mesh
-
-from cli import one_error_line, run_cli
-from problems import box_mesh
 
 V3 = (0.6, 0.4, 0.2)  # m/s along fibre, sheet, normal
 
@@ -29,7 +28,9 @@ def _exact(points, source, fibre, sheet, v):
 def _box_tissue(n, L=10.0, fibre=(1.0, 0, 0), sheet=(0, 1.0, 0), v=V3):
     mesh = box_mesh(n, n, n, L, L, L)
     nc = mesh.n_cells
-    mesh = mesh.replace(fibres=np.tile(np.asarray(fibre, float), (nc, 1)), sheets=np.tile(np.asarray(sheet, float), (nc, 1)))
+    mesh = mesh.replace(
+        fibres=np.tile(np.asarray(fibre, float), (nc, 1)), sheets=np.tile(np.asarray(sheet, float), (nc, 1))
+    )
     return mesh, ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(*v))
 
 
@@ -126,10 +127,12 @@ def _gradient_problem():
     mesh = mesh.replace(regions=np.where(cx < 3.0, 1, 2))
     a = np.deg2rad(20.0)
     nc = mesh.n_cells
-    mesh = mesh.replace(fibres=np.tile([np.cos(a), np.sin(a), 0.0], (nc, 1)),
-                        sheets=np.tile([-np.sin(a), np.cos(a), 0.0], (nc, 1)))
-    tissue = ep.EikonalTissue.from_mesh(mesh, {1: ep.ConductionVelocity(0.6, 0.4, 0.2),
-                                               2: ep.ConductionVelocity(0.5, 0.3, 0.25)}, fast_endocardium="z0")
+    mesh = mesh.replace(
+        fibres=np.tile([np.cos(a), np.sin(a), 0.0], (nc, 1)), sheets=np.tile([-np.sin(a), np.cos(a), 0.0], (nc, 1))
+    )
+    tissue = ep.EikonalTissue.from_mesh(
+        mesh, {1: ep.ConductionVelocity(0.6, 0.4, 0.2), 2: ep.ConductionVelocity(0.5, 0.3, 0.25)}, fast_endocardium="z0"
+    )
     w = jnp.asarray(1.0 + np.asarray(mesh.points[:, 0]) / 6.0)
 
     def activation(theta, forward_mode=False):
@@ -167,7 +170,7 @@ def test_forward_mode_jacobian_matches_reverse_mode_and_finite_differences():
     system, solved the other way round: round-off agreement), and its columns match central differences node by
     node (1e-5 relative, as above)."""
     activation, w, theta = _gradient_problem()
-    J = np.asarray(jax.jacfwd(lambda th: activation(th, True))(theta))           # (nodes, 11)
+    J = np.asarray(jax.jacfwd(lambda th: activation(th, True))(theta))  # (nodes, 11)
     assert J.shape == (w.size, theta.size) and np.all(np.isfinite(J))
     grad = np.asarray(jax.grad(lambda th: jnp.sum(w * activation(th)) / w.size)(theta))
     np.testing.assert_allclose(np.asarray(w) @ J / w.size, grad, rtol=1e-9, atol=1e-12)
@@ -180,8 +183,7 @@ def test_forward_mode_jacobian_matches_reverse_mode_and_finite_differences():
         np.testing.assert_allclose(J[:, k], fd, rtol=1e-5, atol=1e-7 * np.abs(fd).max())
     # the values are those of the reverse-mode solver, and it also runs under jit
     np.testing.assert_array_equal(np.asarray(activation(theta, True)), np.asarray(activation(theta)))
-    np.testing.assert_allclose(np.asarray(jax.jit(jax.jacfwd(lambda th: activation(th, True)))(theta)), J,
-                               rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(jax.jit(jax.jacfwd(lambda th: activation(th, True)))(theta)), J, rtol=1e-12)
 
 
 def test_errors():
@@ -210,37 +212,69 @@ def test_cli_activate_writes_the_mesh_with_activation(tmp_path, capsys):
     mesh = slab_mesh((8.0, 3.0, 2.0), 0.5)
     mesh = mesh.replace(regions=np.where(mesh.points[mesh.tets].mean(axis=1)[:, 0] < 4.0, 1, 2))
     write_mesh(mesh, tmp_path / "m.vtu")
-    rc, out, err = run_cli(capsys, "activate", tmp_path / "m.vtu", "--site", "0,0,0", "--site", "8,3,2@4",
-                           "--cv-fibre", "0.6", "--cv-transverse", "0.3", "--out", tmp_path / "a.vtu", "--float64",
-                           "--site-radius", "1.0")
+    rc, out, err = run_cli(
+        capsys,
+        "activate",
+        tmp_path / "m.vtu",
+        "--site",
+        "0,0,0",
+        "--site",
+        "8,3,2@4",
+        "--cv-fibre",
+        "0.6",
+        "--cv-transverse",
+        "0.3",
+        "--out",
+        tmp_path / "a.vtu",
+        "--float64",
+        "--site-radius",
+        "1.0",
+    )
     assert rc == 0, err
     assert f"{mesh.n_nodes} of {mesh.n_nodes} nodes reached" in out
     got = np.asarray(meshio.read(tmp_path / "a.vtu").point_data["activation_time"])
     tissue = ep.EikonalTissue.from_mesh(read_mesh(tmp_path / "m.vtu"), ep.ConductionVelocity(0.6, 0.3))
-    want = ep.simulate_eikonal(tissue, [ep.EikonalSite((0.0, 0.0, 0.0), 0.0, radius=1.0),
-                                        ep.EikonalSite((8.0, 3.0, 2.0), 4.0, radius=1.0)]).activation
+    want = ep.simulate_eikonal(
+        tissue, [ep.EikonalSite((0.0, 0.0, 0.0), 0.0, radius=1.0), ep.EikonalSite((8.0, 3.0, 2.0), 4.0, radius=1.0)]
+    ).activation
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-12)
     # regions: the written mesh is the selected region only
-    rc, out, err = run_cli(capsys, "activate", tmp_path / "m.vtu", "--site", "0,0,0", "--cv-fibre", "0.5",
-                           "--regions", "1", "--out", tmp_path / "r.vtu")
+    rc, out, err = run_cli(
+        capsys,
+        "activate",
+        tmp_path / "m.vtu",
+        "--site",
+        "0,0,0",
+        "--cv-fibre",
+        "0.5",
+        "--regions",
+        "1",
+        "--out",
+        tmp_path / "r.vtu",
+    )
     assert rc == 0, err
     r = read_mesh(tmp_path / "r.vtu")
     assert set(np.unique(r.regions).tolist()) == {1} and np.all(np.isfinite(r.point_data["activation_time"]))
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--site", "0,0"], "--site must be X,Y,Z"),
-    (["--site", "0,0,0@x"], "--site must be X,Y,Z"),
-    (["--site", "90,0,0"], "no mesh node within"),
-    (["--site", "0,0,0", "--cv-transverse", "-1"], "--cv-transverse must be a positive velocity"),
-    (["--site", "0,0,0", "--regions", "7"], "no region 7"),
-    (["--site", "0,0,0", "--fast-endo", "endo_lv"], "no surface 'endo_lv'"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--site", "0,0"], "--site must be X,Y,Z"),
+        (["--site", "0,0,0@x"], "--site must be X,Y,Z"),
+        (["--site", "90,0,0"], "no mesh node within"),
+        (["--site", "0,0,0", "--cv-transverse", "-1"], "--cv-transverse must be a positive velocity"),
+        (["--site", "0,0,0", "--regions", "7"], "no region 7"),
+        (["--site", "0,0,0", "--fast-endo", "endo_lv"], "no surface 'endo_lv'"),
+    ],
+)
 def test_cli_activate_errors_are_one_line(tmp_path, capsys, args, words):
     from organtwin.mesh import write_mesh
 
     write_mesh(slab_mesh((4.0, 2.0, 2.0), 1.0), tmp_path / "m.vtu")
-    rc, out, err = run_cli(capsys, "activate", tmp_path / "m.vtu", "--cv-fibre", "0.6", "--out", tmp_path / "a.vtu", *args)
+    rc, out, err = run_cli(
+        capsys, "activate", tmp_path / "m.vtu", "--cv-fibre", "0.6", "--out", tmp_path / "a.vtu", *args
+    )
     assert rc in (1, 2)
     assert words in one_error_line(err, only=True)
     assert not (tmp_path / "a.vtu").exists()

@@ -18,12 +18,11 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from problems import box_mesh
 
 import organtwin.ep as ep
 from organtwin._errors import MeshError
 from organtwin.mesh import Mesh, check_mesh, lv_ellipsoid_mesh, read_mesh, tet_aspect_ratios, write_mesh
-
-from problems import box_mesh
 
 try:
     from fimpy.solver import create_fim_solver
@@ -71,8 +70,12 @@ def _stretched_box() -> Mesh:
 
 @pytest.fixture(scope="module")
 def meshes():
-    return {"slivers": _delaunay_box(), "perturbed": _perturbed_box(), "stretched": _stretched_box(),
-            "lv shell": lv_ellipsoid_mesh(h=2.0)}
+    return {
+        "slivers": _delaunay_box(),
+        "perturbed": _perturbed_box(),
+        "stretched": _stretched_box(),
+        "lv shell": lv_ellipsoid_mesh(h=2.0),
+    }
 
 
 def _solve(mesh: Mesh, i0: int, onset: float = 0.0, velocity=None) -> np.ndarray:
@@ -82,8 +85,14 @@ def _solve(mesh: Mesh, i0: int, onset: float = 0.0, velocity=None) -> np.ndarray
 
 
 def _fim(mesh: Mesh, D: np.ndarray, i0: int, onset: float = 0.0) -> np.ndarray:
-    solver = create_fim_solver(mesh.points, mesh.tets, np.ascontiguousarray(D, np.float64), precision=np.float64,
-                               device="cpu", use_active_list=True)
+    solver = create_fim_solver(
+        mesh.points,
+        mesh.tets,
+        np.ascontiguousarray(D, np.float64),
+        precision=np.float64,
+        device="cpu",
+        use_active_list=True,
+    )
     return np.asarray(solver.comp_fim(np.array([i0]), np.array([onset])), np.float64)
 
 
@@ -154,13 +163,15 @@ def test_imported_mesh_gives_the_same_times(tmp_path, meshes, suffix):
     np.testing.assert_allclose(t, _solve(m, i0), rtol=1e-12, atol=1e-12)
     assert np.all(t >= np.linalg.norm(r.points - r.points[i0], axis=1) / V - ROUND_OFF)
     if create_fim_solver is not None:
-        np.testing.assert_allclose(t, _fim(r, np.broadcast_to(np.eye(3) * V**2, (r.n_cells, 3, 3)), i0),
-                                   rtol=0, atol=FIM_TOL)
+        np.testing.assert_allclose(
+            t, _fim(r, np.broadcast_to(np.eye(3) * V**2, (r.n_cells, 3, 3)), i0), rtol=0, atol=FIM_TOL
+        )
 
 
 # ------------------------------------------------------------------------------------ degenerate tensors are stopped
-@pytest.mark.parametrize("what", ["zero fibre", "NaN fibre", "parallel sheet", "negative speed", "NaN speed per cell",
-                                  "zero speed per cell"])
+@pytest.mark.parametrize(
+    "what", ["zero fibre", "NaN fibre", "parallel sheet", "negative speed", "NaN speed per cell", "zero speed per cell"]
+)
 def test_a_degenerate_tensor_cannot_reach_the_solver(meshes, what):
     m = meshes["perturbed"]
     f = np.tile([1.0, 0.0, 0.0], (m.n_cells, 1))
@@ -182,8 +193,9 @@ def test_a_degenerate_tensor_cannot_reach_the_solver(meshes, what):
         tissue = ep.EikonalTissue.from_mesh(m.replace(fibres=f, sheets=s), ep.ConductionVelocity(0.6, 0.3))
         vc = np.tile([0.6, 0.3, 0.3], (m.n_cells, 1))
         vc[11, 1] = np.nan if "NaN" in what else 0.0
-        bad = tissue.__class__(**{**{k: getattr(tissue, k) for k in tissue.__dataclass_fields__},
-                                  "velocity_cells": jnp.asarray(vc)})
+        bad = tissue.__class__(
+            **{**{k: getattr(tissue, k) for k in tissue.__dataclass_fields__}, "velocity_cells": jnp.asarray(vc)}
+        )
         with pytest.raises(ValueError, match="tissue.velocity_cells must be positive and finite"):
             ep.simulate_eikonal(bad, site)
 
@@ -209,17 +221,19 @@ def test_cli_activate_counts_and_warns_unreached_nodes(tmp_path, capsys):
     """Two disconnected blocks, one site: half the nodes are unreached; the CLI says how many (and the fraction) and
     writes them as NaN, never as a number."""
     import meshio
-
     from cli import run_cli
+
     from organtwin.mesh import slab_mesh
 
     a = slab_mesh((4.0, 2.0, 2.0), 1.0)
     b = a.replace(points=a.points + np.array([10.0, 0.0, 0.0]))
-    two = Mesh(np.vstack([a.points, b.points]), np.vstack([a.tets, b.tets + a.n_nodes]),
-               fibres=np.vstack([a.fibres, b.fibres]))
+    two = Mesh(
+        np.vstack([a.points, b.points]), np.vstack([a.tets, b.tets + a.n_nodes]), fibres=np.vstack([a.fibres, b.fibres])
+    )
     write_mesh(two, tmp_path / "two.vtu")
-    rc, out, err = run_cli(capsys, "activate", tmp_path / "two.vtu", "--site", "0,0,0", "--cv-fibre", "0.5",
-                           "--out", tmp_path / "a.vtu")
+    rc, out, err = run_cli(
+        capsys, "activate", tmp_path / "two.vtu", "--site", "0,0,0", "--cv-fibre", "0.5", "--out", tmp_path / "a.vtu"
+    )
     assert rc == 0, err
     n = two.n_nodes
     assert f"{n // 2} of {n} nodes reached" in out
@@ -230,14 +244,27 @@ def test_cli_activate_counts_and_warns_unreached_nodes(tmp_path, capsys):
 
 def test_cli_activate_site_outside_names_the_nearest_node(tmp_path, capsys):
     from cli import one_error_line, run_cli
+
     from organtwin.mesh import slab_mesh
 
     write_mesh(slab_mesh((4.0, 2.0, 2.0), 1.0), tmp_path / "m.vtu")
-    for radius, words in (("1.0", "no mesh node within 1 mm of it; the nearest mesh node is 4 at (4, 0, 0) mm, 6 mm"),
-                          ("0", "the site is 6 mm from the mesh (more than 3 mean edges); the nearest mesh node is 4 "
-                                "at (4, 0, 0) mm")):
-        rc, out, err = run_cli(capsys, "activate", tmp_path / "m.vtu", "--site", "10,0,0", "--cv-fibre", "0.5",
-                               "--site-radius", radius, "--out", tmp_path / "a.vtu")
+    for radius, words in (
+        ("1.0", "no mesh node within 1 mm of it; the nearest mesh node is 4 at (4, 0, 0) mm, 6 mm"),
+        ("0", "the site is 6 mm from the mesh (more than 3 mean edges); the nearest mesh node is 4 at (4, 0, 0) mm"),
+    ):
+        rc, out, err = run_cli(
+            capsys,
+            "activate",
+            tmp_path / "m.vtu",
+            "--site",
+            "10,0,0",
+            "--cv-fibre",
+            "0.5",
+            "--site-radius",
+            radius,
+            "--out",
+            tmp_path / "a.vtu",
+        )
         assert rc == 1 and words in one_error_line(err), err
         assert not (tmp_path / "a.vtu").exists()
 
@@ -252,7 +279,9 @@ def test_library_site_and_stimulus_outside_name_the_nearest_node():
     from organtwin.ep._stimulus import stimulus_masks
 
     stim = ep.Stimulus(ep.Sphere((10.0, 0.0, 0.0), 1.0), 1.0, duration=1.0)
-    with pytest.raises(ValueError, match=r"the nearest mesh node is 4 at \(4, 0, 0\) mm, 5 mm from the sphere's surface"):
+    with pytest.raises(
+        ValueError, match=r"the nearest mesh node is 4 at \(4, 0, 0\) mm, 5 mm from the sphere's surface"
+    ):
         stimulus_masks([stim], jnp.asarray(m.points), {}, {}, jnp.float64)
     box = ep.Stimulus(ep.Box((0.0, 0.0, 5.0), (1.0, 1.0, 6.0)), 1.0, duration=1.0)
     with pytest.raises(ValueError, match=r"mm, 3 mm from the box"):
@@ -267,12 +296,25 @@ def test_cli_activate_on_the_four_chamber_heart_matches_fim(tmp_path, capsys, fi
     import pathlib
 
     import meshio
-
     from cli import run_cli
 
     heart = pathlib.Path(__file__).parent / "data" / "four_chamber" / "heart.vtu"
-    rc, out, err = run_cli(capsys, "activate", heart, "--site", "0,0,-88", "--site-radius", "0", "--cv-fibre", "0.6",
-                           "--cv-transverse", "0.6", "--float64", "--out", tmp_path / "a.vtu")
+    rc, out, err = run_cli(
+        capsys,
+        "activate",
+        heart,
+        "--site",
+        "0,0,-88",
+        "--site-radius",
+        "0",
+        "--cv-fibre",
+        "0.6",
+        "--cv-transverse",
+        "0.6",
+        "--float64",
+        "--out",
+        tmp_path / "a.vtu",
+    )
     assert rc == 0, err
     assert "look like a placeholder" in out and "Gram-Schmidt" in err
     r = meshio.read(tmp_path / "a.vtu")
@@ -281,8 +323,22 @@ def test_cli_activate_on_the_four_chamber_heart_matches_fim(tmp_path, capsys, fi
     assert np.all(np.isfinite(t)) and t[i0] < 1e-12
     assert np.all(t >= np.linalg.norm(x - x[i0], axis=1) / V - ROUND_OFF)
     # the isotropic run (--fibres none) gives the same times
-    rc, out, err = run_cli(capsys, "activate", heart, "--site", "0,0,-88", "--site-radius", "0", "--cv-fibre", "0.6",
-                           "--float64", "--fibres", "none", "--out", tmp_path / "iso.vtu")
+    rc, out, err = run_cli(
+        capsys,
+        "activate",
+        heart,
+        "--site",
+        "0,0,-88",
+        "--site-radius",
+        "0",
+        "--cv-fibre",
+        "0.6",
+        "--float64",
+        "--fibres",
+        "none",
+        "--out",
+        tmp_path / "iso.vtu",
+    )
     assert rc == 0, err
     np.testing.assert_allclose(t, meshio.read(tmp_path / "iso.vtu").point_data["activation_time"], rtol=1e-12)
     if fim:  # fim-python takes ~25 s on these 31k tets (numpy)

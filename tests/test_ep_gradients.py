@@ -62,16 +62,24 @@ def assert_close(ad, fd, rtol=RTOL):
 def _unpack(tissue, stim, theta):
     """theta = [sigma table (2 x 2), tau_in and tau_out of both models, stimulus strength / 1e4]."""
     t = eqx.tree_at(lambda t: t.sigma, tissue, theta[:4].reshape(2, 2))
-    t = eqx.tree_at(lambda t: (t.models[0].tau_in, t.models[0].tau_out, t.models[1].tau_in, t.models[1].tau_out),
-                    t, tuple(theta[4:8]))
+    t = eqx.tree_at(
+        lambda t: (t.models[0].tau_in, t.models[0].tau_out, t.models[1].tau_in, t.models[1].tau_out),
+        t,
+        tuple(theta[4:8]),
+    )
     s = eqx.tree_at(lambda s: s.strength, stim, theta[8] * 1e4)
     return t, s
 
 
 def _theta0(tissue, stim):
     m0, m1 = tissue.models
-    return jnp.concatenate([tissue.sigma.reshape(-1), jnp.stack([m0.tau_in, m0.tau_out, m1.tau_in, m1.tau_out]),
-                            jnp.atleast_1d(stim.strength / 1e4)]).astype(jnp.float64)
+    return jnp.concatenate(
+        [
+            tissue.sigma.reshape(-1),
+            jnp.stack([m0.tau_in, m0.tau_out, m1.tau_in, m1.tau_out]),
+            jnp.atleast_1d(stim.strength / 1e4),
+        ]
+    ).astype(jnp.float64)
 
 
 def test_activation_gradient_regions_ionic_stimulus(setup):

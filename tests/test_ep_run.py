@@ -6,11 +6,10 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from cli import one_error_line, run_cli
 
 from organtwin.cli._main import main
 from organtwin.io import parse_case
-
-from cli import one_error_line, run_cli
 
 CASE = """
 title = "test slab"
@@ -44,10 +43,6 @@ probe_every = "0.5 ms"
 """
 
 
-
-
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     from organtwin.mesh import slab_mesh, write_mesh
@@ -74,7 +69,9 @@ def run(folder):
 def test_every_output_file_is_written(run):
     out, stdout = run
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert names == ["activation.vtu", "probes.csv", "summary.json", "vm.pvd"] + [f"vm/vm_{k:04d}.vtu" for k in range(6)]
+    assert names == ["activation.vtu", "probes.csv", "summary.json", "vm.pvd"] + [
+        f"vm/vm_{k:04d}.vtu" for k in range(6)
+    ]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".results.")]  # no temporary folders left
     assert "activation" in stdout and "wrote" in stdout and "APD" in stdout
 
@@ -149,7 +146,6 @@ def test_pvd_lists_the_snapshots_and_paraview_reads_them(run):
     assert set(grid.point_data.keys()) >= {"activation_time", "repolarisation_time", "apd"}
 
 
-
 def test_snapshot_series_reads_back(run):
     from organtwin.io import read_snapshot_series
 
@@ -163,6 +159,7 @@ def test_snapshot_series_reads_back(run):
         read_snapshot_series(out, field="phi")
     with pytest.raises(ValueError, match="no ue.pvd"):
         read_snapshot_series(out, name="ue")
+
 
 def test_probe_traces(run):
     out, _ = run
@@ -215,24 +212,41 @@ def test_refuses_a_folder_with_other_files(folder, capsys):
     assert (out / "notes.txt").read_text() == "keep me" and len(list(out.iterdir())) == 1
 
 
-@pytest.mark.parametrize("edit, words", [
-    (("strength =", "strenght ="), ["case.toml: [stimulus.1] unknown key 'strenght' (did you mean 'strength'?)"]),
-    (('path = "slab.vtu"', 'path = "missing.vtu"'), ["case.toml: [mesh] path: file not found:", "missing.vtu"]),
-    (('dt = "0.05 ms"', 'dt = "0.05 mm"'), ["[simulation] dt: '0.05 mm' is a length; expected a time in ms"]),
-    (('sigma_l = "0.3 S/m"', 'sigma_l = "0.3 mm"'), ["[conductivity] sigma_l: '0.3 mm' is a length",
-                                                    "expected a conductivity in S/m"]),
-    (("[model]", "[model.LV]"), ["[model.LV] no region 'LV' in the mesh (regions: 1 'slab')"]),
-    (("bueno-orovio-epi", "bueno-orovio"), ["[model] name: unknown ionic model 'bueno-orovio'"]),
-    (('name = "bueno-orovio-epi"', 'name = "bueno-orovio-epi"\nparameters = { tau_sj = 2 }'),
-     ["[model.parameters] unknown parameter 'tau_sj' of bueno-orovio-epi (did you mean 'tau_si'?)"]),
-    (('kind = "surface"\nname = "x0"', 'kind = "sphere"\ncentre = [0, 0, 50]\nradius = 1'),
-     ["[stimulus.1] the sphere of radius 1 mm at [0.0, 0.0, 50.0] mm selects no mesh node"]),
-    (('dt = "0.05 ms"', 'dt = -0.05'), ["[simulation] dt: must be positive, got -0.05 ms"]),
-    (('sigma_l = "0.3 S/m"', 'sigma_l = "30 S/m"'), ["[simulation] dt: 0.05 ms exceeds the explicit stability limit"]),
-    (('dt = "0.05 ms"', 'dt = 0.4'), ["[simulation] dt: 0.4 ms is too long for bueno-orovio-epi: its upstroke lasts "
-                                      "~0.42 ms", "use dt <= 0.084 ms"]),
-    (("[simulation]", "[simulation"), ["case.toml: invalid TOML"]),
-])
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (("strength =", "strenght ="), ["case.toml: [stimulus.1] unknown key 'strenght' (did you mean 'strength'?)"]),
+        (('path = "slab.vtu"', 'path = "missing.vtu"'), ["case.toml: [mesh] path: file not found:", "missing.vtu"]),
+        (('dt = "0.05 ms"', 'dt = "0.05 mm"'), ["[simulation] dt: '0.05 mm' is a length; expected a time in ms"]),
+        (
+            ('sigma_l = "0.3 S/m"', 'sigma_l = "0.3 mm"'),
+            ["[conductivity] sigma_l: '0.3 mm' is a length", "expected a conductivity in S/m"],
+        ),
+        (("[model]", "[model.LV]"), ["[model.LV] no region 'LV' in the mesh (regions: 1 'slab')"]),
+        (("bueno-orovio-epi", "bueno-orovio"), ["[model] name: unknown ionic model 'bueno-orovio'"]),
+        (
+            ('name = "bueno-orovio-epi"', 'name = "bueno-orovio-epi"\nparameters = { tau_sj = 2 }'),
+            ["[model.parameters] unknown parameter 'tau_sj' of bueno-orovio-epi (did you mean 'tau_si'?)"],
+        ),
+        (
+            ('kind = "surface"\nname = "x0"', 'kind = "sphere"\ncentre = [0, 0, 50]\nradius = 1'),
+            ["[stimulus.1] the sphere of radius 1 mm at [0.0, 0.0, 50.0] mm selects no mesh node"],
+        ),
+        (('dt = "0.05 ms"', "dt = -0.05"), ["[simulation] dt: must be positive, got -0.05 ms"]),
+        (
+            ('sigma_l = "0.3 S/m"', 'sigma_l = "30 S/m"'),
+            ["[simulation] dt: 0.05 ms exceeds the explicit stability limit"],
+        ),
+        (
+            ('dt = "0.05 ms"', "dt = 0.4"),
+            [
+                "[simulation] dt: 0.4 ms is too long for bueno-orovio-epi: its upstroke lasts ~0.42 ms",
+                "use dt <= 0.084 ms",
+            ],
+        ),
+        (("[simulation]", "[simulation"), ["case.toml: invalid TOML"]),
+    ],
+)
 def test_bad_cases_are_one_line_errors_and_leave_no_output(folder, capsys, edit, words):
     text = CASE.replace(*edit)
     assert text != CASE
@@ -412,8 +426,9 @@ def test_run_folder_regions_without_names_are_a_one_line_error(tmp_path, capsys)
     assert rc == 1
     line = one_error_line(err, only=True)
     assert "cannot tell which regions are the LV and RV (regions: 1, 2, 7)" in line and "--lv-regions" in line
-    rc, _, err = run_cli(capsys, "ecg", tmp_path / "act.vtu", "--out", tmp_path / "ecg", "--lv-regions", "1,9",
-                         "--rv-regions", "2")
+    rc, _, err = run_cli(
+        capsys, "ecg", tmp_path / "act.vtu", "--out", tmp_path / "ecg", "--lv-regions", "1,9", "--rv-regions", "2"
+    )
     assert rc == 1 and "no region 9 in the mesh (regions present: 1, 2, 7)" in one_error_line(err, only=True)
     assert not (tmp_path / "ecg").exists()
 
@@ -425,10 +440,13 @@ def test_readme_biv_case_then_ecg(tmp_path, capsys):
     from pathlib import Path
 
     text = (Path(__file__).parents[1] / "examples" / "ep" / "biv.toml").read_text()
-    text = text.replace('duration = "400 ms"', 'duration = "20 ms"').replace('snapshot_every = "10 ms"',
-                                                                             'snapshot_every = "2 ms"')
+    text = text.replace('duration = "400 ms"', 'duration = "20 ms"').replace(
+        'snapshot_every = "10 ms"', 'snapshot_every = "2 ms"'
+    )
     (tmp_path / "biv.toml").write_text(text)
-    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "biv.toml", "--out", tmp_path / "biv-results", "--no-progress")
+    rc, out, err = run_cli(
+        capsys, "ep", "run", tmp_path / "biv.toml", "--out", tmp_path / "biv-results", "--no-progress"
+    )
     assert rc == 0, err
     rc, out, err = run_cli(capsys, "ecg", tmp_path / "biv-results", "--out", tmp_path / "ecg")
     assert rc == 0, err
@@ -446,9 +464,15 @@ def test_vtu_writer_for_mesh_reads_back_whole(tmp_path):
     regions = np.where(x < 1.5, 1, np.where(x < 2.5, 7, 2))
     tris = next(iter(m.surfaces.values())).triangles
     f = np.tile([1.0, 0.0, 0.0], (m.n_cells, 1))
-    m = m.replace(regions=regions, region_names={1: "LV", 2: "RV", 7: "septum é"},
-                  surfaces={**m.surfaces, "untagged": Surface(tris[:2], 0)}, fibres=f, sheets=np.roll(f, 1, axis=1),
-                  node_sets={"apex": np.array([0, 3])}, cell_data={"elemTag": np.ones(m.n_cells, np.int32)})
+    m = m.replace(
+        regions=regions,
+        region_names={1: "LV", 2: "RV", 7: "septum é"},
+        surfaces={**m.surfaces, "untagged": Surface(tris[:2], 0)},
+        fibres=f,
+        sheets=np.roll(f, 1, axis=1),
+        node_sets={"apex": np.array([0, 3])},
+        cell_data={"elemTag": np.ones(m.n_cells, np.int32)},
+    )
     VtuWriter.for_mesh(m).write(tmp_path / "a.vtu", {"activation_time": m.points[:, 0]})
     r = read_mesh(tmp_path / "a.vtu")
     np.testing.assert_array_equal(r.regions, regions)

@@ -102,8 +102,9 @@ def test_element_stiffness_accepts_scalar_cell_and_tensor(geom):
     K1 = element_stiffness(geom, 0.5)
     np.testing.assert_allclose(element_stiffness(geom, jnp.full(c, 0.5)), K1, rtol=1e-14)
     np.testing.assert_allclose(element_stiffness(geom, 0.5 * jnp.eye(3)), K1, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(element_stiffness(geom, jnp.broadcast_to(0.5 * jnp.eye(3), (c, 3, 3))), K1,
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        element_stiffness(geom, jnp.broadcast_to(0.5 * jnp.eye(3), (c, 3, 3))), K1, rtol=1e-12, atol=1e-14
+    )
     with pytest.raises(ValueError, match="D must be"):
         element_stiffness(geom, jnp.ones((c, 2, 2)))
 

@@ -9,15 +9,21 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from cli import one_error_line, run_cli
 
 import organtwin.ep as ep
-from organtwin.ionic import AlievPanfilov1996
 from organtwin._errors import MeshError, MeshWarning
 from organtwin.ep._eikonal import velocity_metric
-from organtwin.mesh import (check_fibres, choose_fibres, conductivity_tensors, fibre_quality,
-                            lv_ellipsoid_mesh, slab_mesh, write_mesh)
-
-from cli import one_error_line, run_cli
+from organtwin.ionic import AlievPanfilov1996
+from organtwin.mesh import (
+    check_fibres,
+    choose_fibres,
+    conductivity_tensors,
+    fibre_quality,
+    lv_ellipsoid_mesh,
+    slab_mesh,
+    write_mesh,
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +70,11 @@ def test_non_unit_fibres_are_normalised_with_one_warning():
 def test_placeholder_sheets_are_gram_schmidted_and_parallel_sheets_refused(lv):
     m = lv.replace(fibres=_const(lv, (0, 0, 1)), sheets=_const(lv, (0, 1, 1)))
     out, w = _caught(check_fibres, m, source="p.vtu")
-    assert any(f"{lv.n_cells} of {lv.n_cells} sheets were not unit length and {lv.n_cells} not orthogonal" in x
-               and "max |f.s| 0.707" in x for x in w)
+    assert any(
+        f"{lv.n_cells} of {lv.n_cells} sheets were not unit length and {lv.n_cells} not orthogonal" in x
+        and "max |f.s| 0.707" in x
+        for x in w
+    )
     np.testing.assert_allclose(out.sheets, _const(lv, (0, 1, 0)), atol=1e-15)
     with pytest.raises(MeshError, match=r"sheet directions are parallel to their fibre"):
         check_fibres(lv.replace(fibres=_const(lv, (0, 0, 1)), sheets=_const(lv, (0, 0, -2))), source="p.vtu")
@@ -86,8 +95,9 @@ def test_placeholder_fields_are_called_out_on_curved_meshes_only(lv):
     assert q["placeholder"] and q["constant_fraction"] == 1.0 and q["constant_fibre"] == (0.0, 0.0, 1.0)
     assert q["box_fill"] < 0.5
     _, w = _caught(check_fibres, m, source="p.vtu")
-    assert any("fibres look like a placeholder: 100.0% of cells have (0,0,1)" in x and "--fibres rule-based" in x
-               for x in w)
+    assert any(
+        "fibres look like a placeholder: 100.0% of cells have (0,0,1)" in x and "--fibres rule-based" in x for x in w
+    )
     # f and -f are the same fibre
     f = _const(lv, (0, 0, 1))
     f[::2] *= -1
@@ -123,28 +133,44 @@ def test_a_file_with_placeholder_arrays_is_repaired_on_read(tmp_path, lv):
     from organtwin.mesh import read_mesh
 
     cells = [("tetra", lv.tets)]
-    meshio.write(tmp_path / "p.vtu", meshio.Mesh(lv.points, cells, cell_data={
-        "fibers": [_const(lv, (0, 0, 1))], "sheets": [_const(lv, (0, 1, 1))], "ID": [np.ones(lv.n_cells, np.int32)]}))
+    meshio.write(
+        tmp_path / "p.vtu",
+        meshio.Mesh(
+            lv.points,
+            cells,
+            cell_data={
+                "fibers": [_const(lv, (0, 0, 1))],
+                "sheets": [_const(lv, (0, 1, 1))],
+                "ID": [np.ones(lv.n_cells, np.int32)],
+            },
+        ),
+    )
     m, w = _caught(read_mesh, tmp_path / "p.vtu")
     assert sum("fibres look like a placeholder" in x for x in w) == 1 and sum("(Gram-Schmidt)" in x for x in w) == 1
     np.testing.assert_allclose(m.sheets, _const(lv, (0, 1, 0)), atol=1e-15)
 
 
 # ------------------------------------------------------------------------------------------------ SPD by construction
-@pytest.mark.parametrize("f, s", [
-    ((0, 0, 1), (0, 1, 1)),          # placeholder pair: not unit, not orthogonal
-    ((0, 0, 0), (0, 1, 0)),          # zero fibre
-    ((np.nan, 0, 1), (0, 1, 0)),     # NaN fibre
-    ((0, 0, 2), (0, 0, 1)),          # sheet parallel to the fibre
-    ((1, 0, 0), (np.nan, 1, 0)),     # NaN sheet
-    ((1, 0, 0), (0, 0, 0)),          # zero sheet
-])
+@pytest.mark.parametrize(
+    "f, s",
+    [
+        ((0, 0, 1), (0, 1, 1)),  # placeholder pair: not unit, not orthogonal
+        ((0, 0, 0), (0, 1, 0)),  # zero fibre
+        ((np.nan, 0, 1), (0, 1, 0)),  # NaN fibre
+        ((0, 0, 2), (0, 0, 1)),  # sheet parallel to the fibre
+        ((1, 0, 0), (np.nan, 1, 0)),  # NaN sheet
+        ((1, 0, 0), (0, 0, 0)),  # zero sheet
+    ],
+)
 def test_tensors_are_spd_whatever_the_directions(f, s):
     F, S = jnp.asarray([f], jnp.float64), jnp.asarray([s], jnp.float64)
     v = jnp.asarray([[0.6, 0.3, 0.2]], jnp.float64)
-    for M in (velocity_metric(F, S, v)[0], velocity_metric(F, None, v)[0],
-              conductivity_tensors(jnp.asarray([0.3]), jnp.asarray([0.1]), F, sigma_n=jnp.asarray([0.05]), sheets=S)[0],
-              conductivity_tensors(jnp.asarray([0.3]), jnp.asarray([0.1]), F)[0]):
+    for M in (
+        velocity_metric(F, S, v)[0],
+        velocity_metric(F, None, v)[0],
+        conductivity_tensors(jnp.asarray([0.3]), jnp.asarray([0.1]), F, sigma_n=jnp.asarray([0.05]), sheets=S)[0],
+        conductivity_tensors(jnp.asarray([0.3]), jnp.asarray([0.1]), F)[0],
+    ):
         M = np.asarray(M)
         assert np.all(np.isfinite(M)) and np.allclose(M, M.T)
         assert np.linalg.eigvalsh(M).min() > 0
@@ -193,10 +219,16 @@ def test_placeholder_fibres_with_equal_speeds_give_the_isotropic_times(lv):
     x0 = lv.points[np.argmin(lv.points[:, 2])]
     site = ep.EikonalSite(jnp.asarray(x0), 0.0, radius=0.0)
     bad = lv.replace(fibres=_const(lv, (0, 0, 1)), sheets=_const(lv, (0, 1, 1)))
-    t_bad = np.asarray(ep.simulate_eikonal(ep.EikonalTissue.from_mesh(bad, ep.ConductionVelocity(v, v, v),
-                                                                      dtype=jnp.float64), site).activation)
-    t_iso = np.asarray(ep.simulate_eikonal(ep.EikonalTissue.from_mesh(lv, ep.ConductionVelocity(v),
-                                                                      dtype=jnp.float64), site).activation)
+    t_bad = np.asarray(
+        ep.simulate_eikonal(
+            ep.EikonalTissue.from_mesh(bad, ep.ConductionVelocity(v, v, v), dtype=jnp.float64), site
+        ).activation
+    )
+    t_iso = np.asarray(
+        ep.simulate_eikonal(
+            ep.EikonalTissue.from_mesh(lv, ep.ConductionVelocity(v), dtype=jnp.float64), site
+        ).activation
+    )
     lower = np.linalg.norm(lv.points - x0, axis=1) / v
     assert np.all(np.isfinite(t_bad))
     assert np.all(t_bad >= lower - 1e-9), int((t_bad < lower - 1e-9).sum())
@@ -208,8 +240,14 @@ def test_placeholder_fibres_with_equal_speeds_give_the_isotropic_times(lv):
 def _write_placeholder_vtu(path, mesh):
     import meshio
 
-    meshio.write(path, meshio.Mesh(mesh.points, [("tetra", mesh.tets)], cell_data={
-        "fibers": [_const(mesh, (0, 0, 1))], "sheets": [_const(mesh, (0, 1, 1))]}))
+    meshio.write(
+        path,
+        meshio.Mesh(
+            mesh.points,
+            [("tetra", mesh.tets)],
+            cell_data={"fibers": [_const(mesh, (0, 0, 1))], "sheets": [_const(mesh, (0, 1, 1))]},
+        ),
+    )
 
 
 def test_cli_activate_fibres_choices(tmp_path, capsys, lv):
@@ -220,9 +258,24 @@ def test_cli_activate_fibres_choices(tmp_path, capsys, lv):
     site = ",".join(f"{c:.12g}" for c in x0)
     times = {}
     for choice in ("mesh", "none"):
-        rc, out, err = run_cli(capsys, "activate", tmp_path / "p.vtu", "--site", site, "--site-radius", "0",
-                               "--cv-fibre", "0.6", "--cv-transverse", "0.6", "--float64", "--fibres", choice,
-                               "--out", tmp_path / f"{choice}.vtu")
+        rc, out, err = run_cli(
+            capsys,
+            "activate",
+            tmp_path / "p.vtu",
+            "--site",
+            site,
+            "--site-radius",
+            "0",
+            "--cv-fibre",
+            "0.6",
+            "--cv-transverse",
+            "0.6",
+            "--float64",
+            "--fibres",
+            choice,
+            "--out",
+            tmp_path / f"{choice}.vtu",
+        )
         assert rc == 0, err
         times[choice] = np.asarray(meshio.read(tmp_path / f"{choice}.vtu").point_data["activation_time"])
         if choice == "mesh":
@@ -238,21 +291,47 @@ def test_cli_activate_fibres_choices(tmp_path, capsys, lv):
 
 def test_cli_activate_rule_based_fibres(tmp_path, capsys, lv):
     write_mesh(lv, tmp_path / "lv.vtu")
-    rc, out, err = run_cli(capsys, "activate", tmp_path / "lv.vtu", "--site", "0,0,-20", "--cv-fibre", "0.6",
-                           "--cv-transverse", "0.3", "--fibres", "rule-based", "--out", tmp_path / "a.vtu")
+    rc, out, err = run_cli(
+        capsys,
+        "activate",
+        tmp_path / "lv.vtu",
+        "--site",
+        "0,0,-20",
+        "--cv-fibre",
+        "0.6",
+        "--cv-transverse",
+        "0.3",
+        "--fibres",
+        "rule-based",
+        "--out",
+        tmp_path / "a.vtu",
+    )
     assert rc == 0, err
     assert "fibres: rule-based (Bayer 2012, from surfaces endo_lv, epi, base)" in out
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--fibres", "rule-based"], "--fibres rule-based needs the surfaces endo_lv, epi, base"),
-    (["--fibres", "none", "--cv-transverse", "0.3"], "--fibres none (isotropic) cannot be used with anisotropic"),
-    (["--fibres", "spline"], "--fibres must be one of mesh, rule-based, none"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--fibres", "rule-based"], "--fibres rule-based needs the surfaces endo_lv, epi, base"),
+        (["--fibres", "none", "--cv-transverse", "0.3"], "--fibres none (isotropic) cannot be used with anisotropic"),
+        (["--fibres", "spline"], "--fibres must be one of mesh, rule-based, none"),
+    ],
+)
 def test_cli_activate_fibres_errors_are_one_line(tmp_path, capsys, args, words):
     write_mesh(slab_mesh((4.0, 2.0, 2.0), 1.0), tmp_path / "m.vtu")
-    rc, out, err = run_cli(capsys, "activate", tmp_path / "m.vtu", "--site", "0,0,0", "--cv-fibre", "0.6",
-                           "--out", tmp_path / "a.vtu", *args)
+    rc, out, err = run_cli(
+        capsys,
+        "activate",
+        tmp_path / "m.vtu",
+        "--site",
+        "0,0,0",
+        "--cv-fibre",
+        "0.6",
+        "--out",
+        tmp_path / "a.vtu",
+        *args,
+    )
     assert rc in (1, 2)
     line = one_error_line(err)
     assert words in line, line
@@ -268,13 +347,25 @@ def test_cli_activate_unusable_fibres_one_line_and_none_overrides(tmp_path, caps
     f = m.fibres.copy()
     f[4] = 0.0
     meshio.write(tmp_path / "z.vtu", meshio.Mesh(m.points, [("tetra", m.tets)], cell_data={"fibres": [f]}))
-    rc, out, err = run_cli(capsys, "activate", tmp_path / "z.vtu", "--site", "0,0,0", "--cv-fibre", "0.6",
-                           "--out", tmp_path / "a.vtu")
+    rc, out, err = run_cli(
+        capsys, "activate", tmp_path / "z.vtu", "--site", "0,0,0", "--cv-fibre", "0.6", "--out", tmp_path / "a.vtu"
+    )
     assert rc == 1
     line = one_error_line(err, only=True)
     assert "unusable fibres: 0 NaN/inf and 1 zero-length" in line and "--fibres none" in line
-    rc, out, err = run_cli(capsys, "activate", tmp_path / "z.vtu", "--site", "0,0,0", "--cv-fibre", "0.6",
-                           "--fibres", "none", "--out", tmp_path / "a.vtu")
+    rc, out, err = run_cli(
+        capsys,
+        "activate",
+        tmp_path / "z.vtu",
+        "--site",
+        "0,0,0",
+        "--cv-fibre",
+        "0.6",
+        "--fibres",
+        "none",
+        "--out",
+        tmp_path / "a.vtu",
+    )
     assert rc == 0, err and (tmp_path / "a.vtu").exists()
 
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from organtwin import MeshError
-from organtwin.mesh import biv_mesh, lv_ellipsoid_mesh, slab_mesh
-from organtwin.mesh import _fibres
+from organtwin.mesh import _fibres, biv_mesh, lv_ellipsoid_mesh, slab_mesh
 from organtwin.mesh._fibres import FibrePotentials, FibreRule, fibre_potentials, rule_based_fibres
 
 # the private frame algebra, jitted (op-by-op dispatch of ~100 small ops would dominate the test time)
@@ -114,8 +113,15 @@ def test_biventricular_rule_on_synthetic_septum_and_free_walls():
     ds = jnp.linspace(0, 1, n)
     zero = jnp.zeros((n, 3))
     # septum: LV cavity at -x, RV cavity at +x: -grad phi_lv = grad phi_rv = +x; phi_epi = 0
-    sept = synthetic(n, d=jnp.zeros(n), t_dir=[0, 0.3, 0], ab_dir=[0, 0, 1.0], septal=ds,
-                     grad_lv=zero + jnp.array([-1.0, 0, 0]), grad_rv=zero + jnp.array([1.0, 0, 0]))
+    sept = synthetic(
+        n,
+        d=jnp.zeros(n),
+        t_dir=[0, 0.3, 0],
+        ab_dir=[0, 0, 1.0],
+        septal=ds,
+        grad_lv=zero + jnp.array([-1.0, 0, 0]),
+        grad_rv=zero + jnp.array([1.0, 0, 0]),
+    )
     rule = FibreRule()
     f, s = rule(sept)
     assert_orthonormal(f, s)
@@ -127,13 +133,27 @@ def test_biventricular_rule_on_synthetic_septum_and_free_walls():
 
     w = jnp.linspace(0, 1, n)
     # LV free wall: d_s = 0, grad phi_lv = -grad phi_epi: exactly alpha(phi_epi)
-    lv = synthetic(n, d=w, t_dir=[1.0, 0, 0], ab_dir=[0, 0, 1.0], septal=jnp.zeros(n),
-                   grad_lv=zero + jnp.array([-1.0, 0, 0]), grad_rv=zero + jnp.array([0.3, 0.2, -0.1]))
+    lv = synthetic(
+        n,
+        d=w,
+        t_dir=[1.0, 0, 0],
+        ab_dir=[0, 0, 1.0],
+        septal=jnp.zeros(n),
+        grad_lv=zero + jnp.array([-1.0, 0, 0]),
+        grad_rv=zero + jnp.array([0.3, 0.2, -0.1]),
+    )
     f, s = rule(lv)
     np.testing.assert_allclose(rule.helix_angle(lv, f), helix_rule(np.asarray(w)), atol=1e-10)
     # RV free wall: d_s = 1, grad phi_rv points into the cavity (-x), outward is +x: alpha(phi_epi) seen from the RV
-    rv = synthetic(n, d=w, t_dir=[1.0, 0, 0], ab_dir=[0, 0, 1.0], septal=jnp.ones(n),
-                   grad_lv=zero + jnp.array([0.1, -0.3, 0.2]), grad_rv=zero + jnp.array([-1.0, 0, 0]))
+    rv = synthetic(
+        n,
+        d=w,
+        t_dir=[1.0, 0, 0],
+        ab_dir=[0, 0, 1.0],
+        septal=jnp.ones(n),
+        grad_lv=zero + jnp.array([0.1, -0.3, 0.2]),
+        grad_rv=zero + jnp.array([-1.0, 0, 0]),
+    )
     f, s = rule(rv)
     assert_orthonormal(f, s)
     np.testing.assert_allclose(rule.helix_angle(rv, f), helix_rule(np.asarray(w)), atol=1e-10)

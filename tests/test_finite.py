@@ -10,16 +10,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from cli import one_error_line, run_cli
 
 from organtwin import ep
 from organtwin._errors import MeshError, MeshWarning
 from organtwin.ionic import (
-    AlievPanfilov1996, BuenoOrovio2008, MitchellSchaeffer2003, TenTusscher2006, check_time_step, simulate_cell,
+    AlievPanfilov1996,
+    BuenoOrovio2008,
+    MitchellSchaeffer2003,
+    TenTusscher2006,
+    check_time_step,
+    simulate_cell,
     time_step_limits,
 )
 from organtwin.mesh import read_mesh, slab_mesh, write_mesh
-
-from cli import one_error_line, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +50,15 @@ def test_read_mesh_refuses_a_scale_that_is_not_positive(folder, scale):
     read_mesh(folder / "slab.vtu", scale=1000.0)  # a positive factor is fine (m -> mm)
 
 
-@pytest.mark.parametrize("argv", [
-    ["mesh", "convert", "{d}/slab.vtu", "{o}/out.vtu", "--scale", "-1"],
-    ["mesh", "info", "{d}/slab.vtu", "--scale", "0"],
-    ["mesh", "render", "{d}/slab.vtu", "--out", "{o}/out.png", "--scale", "-1"],
-    ["activate", "{d}/slab.vtu", "--site", "0,0,0", "--cv-fibre", "0.6", "--out", "{o}/out.vtu", "--scale", "-2"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["mesh", "convert", "{d}/slab.vtu", "{o}/out.vtu", "--scale", "-1"],
+        ["mesh", "info", "{d}/slab.vtu", "--scale", "0"],
+        ["mesh", "render", "{d}/slab.vtu", "--out", "{o}/out.png", "--scale", "-1"],
+        ["activate", "{d}/slab.vtu", "--site", "0,0,0", "--cv-fibre", "0.6", "--out", "{o}/out.vtu", "--scale", "-2"],
+    ],
+)
 def test_every_command_with_scale_refuses_it(folder, tmp_path, capsys, argv):
     rc, _, err = run_cli(capsys, *(a.format(d=folder, o=tmp_path) for a in argv))
     assert rc == 1
@@ -62,8 +69,12 @@ def test_every_command_with_scale_refuses_it(folder, tmp_path, capsys, argv):
 
 # ================================================================================================== cell
 def test_time_step_limits_are_fractions_of_the_upstroke():
-    for model, tau in ((AlievPanfilov1996(), 14.0), (TenTusscher2006(), 0.33), (BuenoOrovio2008(), 0.42),
-                       (MitchellSchaeffer2003(), 2.5)):
+    for model, tau in (
+        (AlievPanfilov1996(), 14.0),
+        (TenTusscher2006(), 0.33),
+        (BuenoOrovio2008(), 0.42),
+        (MitchellSchaeffer2003(), 2.5),
+    ):
         good, bad = time_step_limits(model)
         assert (good, bad) == pytest.approx((tau / 5, tau / 2))
         assert model.default_dt <= good  # the model's own step samples its upstroke
@@ -71,7 +82,8 @@ def test_time_step_limits_are_fractions_of_the_upstroke():
         check_time_step(TenTusscher2006(), 2.0, where="dt")
     assert str(e.value) == (
         "dt 2 ms is too long for TenTusscher2006: its upstroke lasts ~0.33 ms ((peak - rest) / max dV/dt) and a step "
-        "longer than half of it (0.165 ms) does not sample it (V overshoots or becomes NaN); use dt <= 0.066 ms")
+        "longer than half of it (0.165 ms) does not sample it (V overshoots or becomes NaN); use dt <= 0.066 ms"
+    )
     with pytest.warns(MeshWarning, match=r"dt 0.1 ms samples the upstroke of TenTusscher2006 \(~0.33 ms\)"):
         assert check_time_step(TenTusscher2006(), 0.1) is not None
     with warnings.catch_warnings():
@@ -80,8 +92,11 @@ def test_time_step_limits_are_fractions_of_the_upstroke():
 
 
 def test_cell_dt_beyond_the_upstroke_is_refused_before_the_run():
-    with pytest.raises(ValueError, match=r"dt 50 ms is too long for AlievPanfilov1996: its upstroke lasts ~14 ms.*"
-                                         r"use dt <= 2\.8 ms"):
+    with pytest.raises(
+        ValueError,
+        match=r"dt 50 ms is too long for AlievPanfilov1996: its upstroke lasts ~14 ms.*"
+        r"use dt <= 2\.8 ms",
+    ):
         simulate_cell(AlievPanfilov1996(), bcl=1000.0, beats=1, dt=50.0)
 
 
@@ -99,8 +114,19 @@ def test_cell_divergence_names_time_field_and_the_stimulus():
 
 
 def test_cell_cli_dt_50_is_an_error_and_writes_nothing(tmp_path, capsys):
-    rc, out, err = run_cli(capsys, "cell", "aliev-panfilov", "--dt", "50", "--beats", "1",
-                           "--out", tmp_path / "v.csv", "--png", tmp_path / "v.png")
+    rc, out, err = run_cli(
+        capsys,
+        "cell",
+        "aliev-panfilov",
+        "--dt",
+        "50",
+        "--beats",
+        "1",
+        "--out",
+        tmp_path / "v.csv",
+        "--png",
+        tmp_path / "v.png",
+    )
     assert rc == 1 and "peak" not in out and "nan" not in out.lower()
     line = one_error_line(err)
     assert "dt 50 ms is too long" in line and "upstroke lasts ~14 ms" in line and "use dt <= 2.8 ms" in line
@@ -108,8 +134,19 @@ def test_cell_cli_dt_50_is_an_error_and_writes_nothing(tmp_path, capsys):
 
 
 def test_cell_cli_divergence_prints_no_figures_and_writes_nothing(tmp_path, capsys):
-    rc, out, err = run_cli(capsys, "cell", "aliev-panfilov", "--bcl", "50", "--beats", "1", "--stim-amplitude", "1e6",
-                           "--out", tmp_path / "v.csv")
+    rc, out, err = run_cli(
+        capsys,
+        "cell",
+        "aliev-panfilov",
+        "--bcl",
+        "50",
+        "--beats",
+        "1",
+        "--stim-amplitude",
+        "1e6",
+        "--out",
+        tmp_path / "v.csv",
+    )
     assert rc == 1 and "peak" not in out
     line = one_error_line(err)
     assert "non-finite Vm at t = " in line and "lower the stimulus strength" in line
@@ -117,8 +154,17 @@ def test_cell_cli_divergence_prints_no_figures_and_writes_nothing(tmp_path, caps
 
 
 def test_cell_cli_outputs_are_checked_before_the_run(tmp_path, capsys):
-    rc, out, err = run_cli(capsys, "cell", "aliev-panfilov", "--beats", "1", "--out", tmp_path / "v.csv",
-                           "--png", tmp_path / "missing" / "v.png")
+    rc, out, err = run_cli(
+        capsys,
+        "cell",
+        "aliev-panfilov",
+        "--beats",
+        "1",
+        "--out",
+        tmp_path / "v.csv",
+        "--png",
+        tmp_path / "missing" / "v.png",
+    )
     assert rc == 2 and out == ""  # a bad command line: nothing ran
     assert "--png" in one_error_line(err) and "does not exist" in err
     _nothing_but(tmp_path)
@@ -134,13 +180,35 @@ def test_cell_cli_csv_and_png_both_or_neither(tmp_path, capsys, monkeypatch):
         return write
 
     monkeypatch.setattr(_cell, "_png_writer", broken)
-    rc, _, err = run_cli(capsys, "cell", "aliev-panfilov", "--bcl", "100", "--beats", "1",
-                         "--out", tmp_path / "v.csv", "--png", tmp_path / "v.png")
+    rc, _, err = run_cli(
+        capsys,
+        "cell",
+        "aliev-panfilov",
+        "--bcl",
+        "100",
+        "--beats",
+        "1",
+        "--out",
+        tmp_path / "v.csv",
+        "--png",
+        tmp_path / "v.png",
+    )
     assert rc == 1 and "v.png" in one_error_line(err)
     _nothing_but(tmp_path)  # the CSV was not left without its picture
     monkeypatch.undo()
-    rc, out, _ = run_cli(capsys, "cell", "aliev-panfilov", "--bcl", "100", "--beats", "1",
-                         "--out", tmp_path / "v.csv", "--png", tmp_path / "v.png")
+    rc, out, _ = run_cli(
+        capsys,
+        "cell",
+        "aliev-panfilov",
+        "--bcl",
+        "100",
+        "--beats",
+        "1",
+        "--out",
+        tmp_path / "v.csv",
+        "--png",
+        tmp_path / "v.png",
+    )
     assert rc == 0 and "wrote" in out
     _nothing_but(tmp_path, "v.csv", "v.png")
     assert np.isfinite(np.loadtxt(tmp_path / "v.csv", delimiter=",", skiprows=1)).all()
@@ -199,8 +267,9 @@ def test_eikonal_nan_under_jit_raises_through_error_if():
 
 
 def test_activate_cli_refuses_a_velocity_whose_times_overflow(folder, tmp_path, capsys):
-    rc, out, err = run_cli(capsys, "activate", folder / "slab.vtu", "--site", "0,0,0", "--cv-fibre", "1e-30",
-                           "--out", tmp_path / "act.vtu")
+    rc, out, err = run_cli(
+        capsys, "activate", folder / "slab.vtu", "--site", "0,0,0", "--cv-fibre", "1e-30", "--out", tmp_path / "act.vtu"
+    )
     assert rc == 1 and "activation" not in out
     line = one_error_line(err)
     assert "1e-30 m/s" in line and "too slow" in line and "use velocities >= " in line
@@ -254,8 +323,11 @@ def test_monodomain_unstable_explicit_step_names_the_stability_limit():
 def test_monodomain_dt_beyond_the_upstroke_is_refused_for_the_theta_scheme():
     tissue = _slab_tissue(BuenoOrovio2008())
     stim = ep.Stimulus(ep.Box((0, 0, 0), (0.1, 1, 1)), 50_000.0, duration=2.0)
-    with pytest.raises(ValueError, match=r"dt 2 ms is too long for BuenoOrovio2008: its upstroke lasts ~0.42 ms.*"
-                                         r"use dt <= 0.084 ms"):
+    with pytest.raises(
+        ValueError,
+        match=r"dt 2 ms is too long for BuenoOrovio2008: its upstroke lasts ~0.42 ms.*"
+        r"use dt <= 0.084 ms",
+    ):
         ep.simulate_monodomain(tissue, [stim], 10.0, 2.0, diffusion=ep.ThetaScheme())
 
 
@@ -265,8 +337,11 @@ def test_theta_scheme_warns_when_the_front_outruns_the_time_step():
     tissue = ep.Tissue.from_mesh(mesh, ep.Conductivity(0.2), AlievPanfilov1996(), dtype=jnp.float64)
     stim = ep.Stimulus(ep.Box((0, 0, 0), (0.6, 1, 1)), 100_000.0, duration=4.0)
     # measured: 0.203 m/s, an edge (median 0.604 mm) in ~2.97 ms; the far end activates at 39.1 ms vs 32.8 at 0.05 ms
-    with pytest.warns(MeshWarning, match=r"the wavefront \(~0.2 m/s, measured from the activation times\) crosses a "
-                                         r"mesh edge \(median 0.6 mm\) in ~3 ms, under two time steps of 2 ms"):
+    with pytest.warns(
+        MeshWarning,
+        match=r"the wavefront \(~0.2 m/s, measured from the activation times\) crosses a "
+        r"mesh edge \(median 0.6 mm\) in ~3 ms, under two time steps of 2 ms",
+    ):
         ep.simulate_monodomain(tissue, [stim], 60.0, 2.0, diffusion=ep.ThetaScheme(), chunk_steps=10)
     with warnings.catch_warnings():  # one compiled chunk for both runs (dt is traced)
         warnings.simplefilter("error")

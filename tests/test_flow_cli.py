@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from cli import one_error_line, run_cli
 
 DATA = Path(__file__).parent / "data" / "zerod"
@@ -41,15 +40,20 @@ def _unsupported(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("case, word", [
-    ("missing", "no such file"),
-    ("invalid", "invalid JSON"),
-    ("unsupported", "CORONARY"),
-])
+@pytest.mark.parametrize(
+    "case, word",
+    [
+        ("missing", "no such file"),
+        ("invalid", "invalid JSON"),
+        ("unsupported", "CORONARY"),
+    ],
+)
 def test_zerod_errors_are_one_line_and_write_nothing(capsys, tmp_path, case, word):
-    src = {"missing": lambda: tmp_path / "nope.json",
-           "invalid": lambda: (tmp_path / "bad.json").write_text('{"simulation_parameters": ') and tmp_path / "bad.json",
-           "unsupported": lambda: _unsupported(tmp_path)}[case]()
+    src = {
+        "missing": lambda: tmp_path / "nope.json",
+        "invalid": lambda: (tmp_path / "bad.json").write_text('{"simulation_parameters": ') and tmp_path / "bad.json",
+        "unsupported": lambda: _unsupported(tmp_path),
+    }[case]()
     out = tmp_path / "out" / "result.csv"
     out.parent.mkdir()
     rc, _, err = run_cli(capsys, "flow", "zerod", src, out)
@@ -114,8 +118,12 @@ def test_circulation_printout_is_the_summary(preset_run):
     m = json.loads((out / "summary.json").read_text())["metrics"]
     for c in ("LV", "RV"):
         line = next(ln for ln in text.splitlines() if ln.startswith(f"{c}:"))
-        ef, edv, esv, sv, co = (float(x) for x in re.search(
-            r"EF ([\d.]+) %, EDV ([\d.]+) mL, ESV ([\d.]+) mL, SV ([\d.]+) mL, CO ([\d.]+) L/min", line).groups())
+        ef, edv, esv, sv, co = (
+            float(x)
+            for x in re.search(
+                r"EF ([\d.]+) %, EDV ([\d.]+) mL, ESV ([\d.]+) mL, SV ([\d.]+) mL, CO ([\d.]+) L/min", line
+            ).groups()
+        )
         assert ef == round(100 * m[c]["EF"], 1) and edv == round(m[c]["EDV_mL"], 1)
         assert esv == round(m[c]["ESV_mL"], 1) and sv == round(m[c]["SV_mL"], 1)
         assert co == round(m[c]["cardiac_output_L_per_min"], 2)
@@ -144,26 +152,31 @@ def test_circulation_with_activation(capsys, tmp_path):
     for c, rid in (("LV", 1), ("RV", 2)):
         nodes = np.unique(mesh.tets[mesh.regions == rid])
         assert a[c]["nodes"] == nodes.size
-        assert a[c]["onset_ms"] == pytest.approx(act[nodes].min()) and a[c]["latest_ms"] == pytest.approx(act[nodes].max())
+        assert a[c]["onset_ms"] == pytest.approx(act[nodes].min()) and a[c]["latest_ms"] == pytest.approx(
+            act[nodes].max()
+        )
     assert "LV onset" in text and "dispersion" in text
     assert 0.5 < s["metrics"]["LV"]["EF"] < 0.7
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
 
 
-@pytest.mark.parametrize("argv, code, word", [
-    (["--param", "LV.nope=1"], 2, "nope"),
-    (["--param", "LV.e_active"], 2, "GROUP.KEY=VALUE"),
-    (["--param", "LV.e_active=abc"], 2, "GROUP.KEY=VALUE"),
-    (["--param", "LV=2"], 2, "group"),
-    (["--param", "XX.e_active=2"], 2, "XX"),
-    (["--param", "LV.e_active=-1"], 1, "e_active"),
-    (["--tol", "0"], 2, "--tol"),
-    (["--lv-regions", "1"], 2, "--activation"),
-    (["--activation", "nope.vtu"], 1, "nope.vtu"),
-    (["--edv", "measured"], 2, "--activation"),
-    (["--edv", "LV=abc"], 2, "--edv"),
-    (["--edv", "LA=100"], 2, "--edv"),
-])
+@pytest.mark.parametrize(
+    "argv, code, word",
+    [
+        (["--param", "LV.nope=1"], 2, "nope"),
+        (["--param", "LV.e_active"], 2, "GROUP.KEY=VALUE"),
+        (["--param", "LV.e_active=abc"], 2, "GROUP.KEY=VALUE"),
+        (["--param", "LV=2"], 2, "group"),
+        (["--param", "XX.e_active=2"], 2, "XX"),
+        (["--param", "LV.e_active=-1"], 1, "e_active"),
+        (["--tol", "0"], 2, "--tol"),
+        (["--lv-regions", "1"], 2, "--activation"),
+        (["--activation", "nope.vtu"], 1, "nope.vtu"),
+        (["--edv", "measured"], 2, "--activation"),
+        (["--edv", "LV=abc"], 2, "--edv"),
+        (["--edv", "LA=100"], 2, "--edv"),
+    ],
+)
 def test_circulation_bad_command_lines_are_one_line(capsys, tmp_path, argv, code, word):
     out = tmp_path / "o"
     rc, _, err = run_cli(capsys, "flow", "circulation", "--out", out, *argv)
@@ -202,8 +215,12 @@ def _four_chamber_like(tmp_path, names=True, surfaces=True):
     regions = np.where((mesh.regions == 1) & (centroid[:, 1] < -15.0), 7, mesh.regions)
     z = mesh.points[:, 2]
     act = 80.0 * (z - z.min()) / (z.max() - z.min())
-    mesh = mesh.replace(regions=regions, region_names={1: "LV", 2: "RV", 7: "septum"} if names else {},
-                        surfaces=mesh.surfaces if surfaces else {}, point_data={"activation_time": act})
+    mesh = mesh.replace(
+        regions=regions,
+        region_names={1: "LV", 2: "RV", 7: "septum"} if names else {},
+        surfaces=mesh.surfaces if surfaces else {},
+        point_data={"activation_time": act},
+    )
     src = tmp_path / "activation.vtu"
     write_mesh(mesh, src)
     return mesh, src
@@ -227,20 +244,23 @@ def test_circulation_takes_the_septum_into_the_lv_and_the_measured_edv(capsys, t
         target = cavity_volume(mesh, name)
         assert e["target_mL"][c] == pytest.approx(target, rel=1e-9)
         assert f"{c} EDV target {target:.4g} mL from the {name} cavity of {src}" in text
-        assert s["metrics"][c]["EDV_mL"] == pytest.approx(target, rel=0.005)   # the rule is exact (measured 1e-6)
+        assert s["metrics"][c]["EDV_mL"] == pytest.approx(target, rel=0.005)  # the rule is exact (measured 1e-6)
         assert abs(e["deviation_percent"][c]) < 0.5
-    assert e["target_mL"]["LV"] == pytest.approx(75.69, abs=0.02)              # the built-in BiV's LV cavity, mL
-    assert e["before_mL"]["LV"] > 110                                           # the preset's LV EDV, before
+    assert e["target_mL"]["LV"] == pytest.approx(75.69, abs=0.02)  # the built-in BiV's LV cavity, mL
+    assert e["before_mL"]["LV"] > 110  # the preset's LV EDV, before
     # the similarity keeps the pressures: the aorta as in the preset run with the same activation
     assert 100 < s["metrics"]["aorta"]["systolic_mmHg"] < 140
     assert "simulated EDV LV" in text and "chambers set for the EDV" in text
 
 
-@pytest.mark.parametrize("kw, argv, word", [
-    ({"names": False}, [], "--lv-regions"),                                           # regions 1, 2, 7 without names
-    ({}, ["--lv-regions", "1,5"], "no region 5 in the mesh (regions present: 1 (LV), 2 (RV), 7 (septum))"),
-    ({"surfaces": False}, ["--edv", "measured"], "no surface named 'endo_lv'"),
-])
+@pytest.mark.parametrize(
+    "kw, argv, word",
+    [
+        ({"names": False}, [], "--lv-regions"),  # regions 1, 2, 7 without names
+        ({}, ["--lv-regions", "1,5"], "no region 5 in the mesh (regions present: 1 (LV), 2 (RV), 7 (septum))"),
+        ({"surfaces": False}, ["--edv", "measured"], "no surface named 'endo_lv'"),
+    ],
+)
 def test_circulation_region_and_cavity_errors_are_one_line(capsys, tmp_path, kw, argv, word):
     _, src = _four_chamber_like(tmp_path, **kw)
     out = tmp_path / "o"
@@ -269,9 +289,13 @@ def test_edv_cavity_surface_by_name():
     m = read_mesh(builtin_mesh_path("biv"))
     s = m.surfaces
     assert (_cavity_surface(m, "LV", "x"), _cavity_surface(m, "RV", "x")) == ("endo_lv", "endo_rv")
-    named = m.replace(surfaces={"LV endocardium": s["endo_lv"], "Right_Ventricle cavity": s["endo_rv"], "epi": s["epi"]})
-    assert (_cavity_surface(named, "LV", "x"), _cavity_surface(named, "RV", "x")) == ("LV endocardium",
-                                                                                        "Right_Ventricle cavity")
+    named = m.replace(
+        surfaces={"LV endocardium": s["endo_lv"], "Right_Ventricle cavity": s["endo_rv"], "epi": s["epi"]}
+    )
+    assert (_cavity_surface(named, "LV", "x"), _cavity_surface(named, "RV", "x")) == (
+        "LV endocardium",
+        "Right_Ventricle cavity",
+    )
     two = m.replace(surfaces={"LV endocardium": s["endo_lv"], "lv cavity": s["endo_lv"]})
     with pytest.raises(MeshError, match=r"several surfaces could be the LV cavity \(LV endocardium, lv cavity\)"):
         _cavity_surface(two, "LV", "x")

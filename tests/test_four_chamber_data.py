@@ -7,10 +7,9 @@ import json
 import warnings
 from pathlib import Path
 
+import make_four_chamber as G  # tests/make_four_chamber.py (tests/ is on sys.path under pytest)
 import numpy as np
 import pytest
-
-import make_four_chamber as G  # tests/make_four_chamber.py (tests/ is on sys.path under pytest)
 
 DATA = Path(__file__).parent / "data" / "four_chamber"
 HEART, VENTRICLES = DATA / "heart.vtu", DATA / "ventricles_untagged.vtu"

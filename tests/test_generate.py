@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 from organtwin import MeshError
-from organtwin.mesh import Mesh, Surface, biv_mesh, builtin_mesh_path, lv_ellipsoid_mesh, slab_mesh
-from organtwin.mesh import _generate
+from organtwin.mesh import Mesh, Surface, _generate, biv_mesh, builtin_mesh_path, lv_ellipsoid_mesh, slab_mesh
 
 MESHES = pathlib.Path(__file__).resolve().parents[1] / "meshes"
 
@@ -223,9 +222,11 @@ def test_builtin_files_are_small_valid_and_named(name):
     assert path.stat().st_size < 2_000_000
     m = _read_builtin(path)
     check_invariants(m)
-    expected_surfaces = {"niederer_slab_0.5mm": {"x0", "x1", "y0", "y1", "z0", "z1"},
-                         "lv_ellipsoid": {"endo_lv", "epi", "base"},
-                         "biv": {"endo_lv", "endo_rv", "epi", "base"}}[name]
+    expected_surfaces = {
+        "niederer_slab_0.5mm": {"x0", "x1", "y0", "y1", "z0", "z1"},
+        "lv_ellipsoid": {"endo_lv", "epi", "base"},
+        "biv": {"endo_lv", "endo_rv", "epi", "base"},
+    }[name]
     assert set(m.surfaces) == expected_surfaces
     if name == "biv":
         assert 5_000 <= m.n_nodes <= 20_000 and m.region_names == ((1, "LV"), (2, "RV"))

@@ -191,12 +191,15 @@ def test_region_array_wins_over_block_index_and_follows_priority(tmp_path):
     points, tets = _points_tets()
     n = len(tets)
     half = n // 2
-    split = lambda a: [a[:half], a[half:]]  # noqa: E731
+    split = lambda a: [a[:half], a[half:]]
     material = np.arange(n) % 3 + 5
     tag = np.arange(n) % 2 + 1
     ids = (np.arange(n) % 4).astype(np.float64)  # float but whole numbers: accepted as ids
-    m = meshio.Mesh(points, [("tetra", tets[:half]), ("tetra", tets[half:])],
-                    cell_data={"Material": split(material), "ID": split(ids), "TAG": split(tag)})
+    m = meshio.Mesh(
+        points,
+        [("tetra", tets[:half]), ("tetra", tets[half:])],
+        cell_data={"Material": split(material), "ID": split(ids), "TAG": split(tag)},
+    )
     meshio.write(tmp_path / "tags.vtu", m)
     mesh = read_mesh(tmp_path / "tags.vtu")
     np.testing.assert_array_equal(mesh.regions, tag)  # "tag" comes before "material" and "id" (case-insensitive)
@@ -218,8 +221,12 @@ def test_fibre_and_sheet_aliases_and_extra_arrays(tmp_path):
     n = len(tets)
     f = np.tile([0.0, 0.0, 1.0], (n, 1))
     s = np.tile([1.0, 0.0, 0.0], (n, 1))
-    m = meshio.Mesh(points, [("tetra", tets)], point_data={"T": points[:, 0]},
-                    cell_data={"Fibers": [f], "s0": [s], "normal": [np.cross(f, s)], "fibre_angle": [np.zeros(n)]})
+    m = meshio.Mesh(
+        points,
+        [("tetra", tets)],
+        point_data={"T": points[:, 0]},
+        cell_data={"Fibers": [f], "s0": [s], "normal": [np.cross(f, s)], "fibre_angle": [np.zeros(n)]},
+    )
     meshio.write(tmp_path / "f.vtu", m)
     mesh = read_mesh(tmp_path / "f.vtu")
     np.testing.assert_array_equal(mesh.fibres, f)
@@ -253,8 +260,7 @@ def test_gmsh_api_file_with_physical_names(tmp_path):
         gmsh.model.occ.synchronize()
         gmsh.model.addPhysicalGroup(3, [a], 11, name="myocardium")
         gmsh.model.addPhysicalGroup(3, [b], 12, name="scar")
-        left = [t for d, t in gmsh.model.getEntities(2)
-                if abs(gmsh.model.occ.getCenterOfMass(d, t)[0]) < 1e-9]
+        left = [t for d, t in gmsh.model.getEntities(2) if abs(gmsh.model.occ.getCenterOfMass(d, t)[0]) < 1e-9]
         gmsh.model.addPhysicalGroup(2, left, 5, name="endo")
         gmsh.option.setNumber("Mesh.MeshSizeMax", 4.0)
         gmsh.model.mesh.generate(3)
@@ -441,15 +447,22 @@ def _cohort_file(tmp_path: Path, name_map: dict | None = None, map_name: str | N
     points, tets = H.box_mesh((6, 2, 2), (6.0, 2.0, 2.0))
     x = points[tets].mean(axis=1)[:, 0]
     vol = np.where(x < 2, 1, np.where(x < 4, 7, 2))
-    faces = {17: H.boundary_faces(points, tets, 0, 0.0), 18: H.boundary_faces(points, tets, 0, 6.0),
-             20: H.boundary_faces(points, tets, 2, 0.0), 21: H.boundary_faces(points, tets, 2, 2.0)}
+    faces = {
+        17: H.boundary_faces(points, tets, 0, 0.0),
+        18: H.boundary_faces(points, tets, 0, 6.0),
+        20: H.boundary_faces(points, tets, 2, 0.0),
+        21: H.boundary_faces(points, tets, 2, 2.0),
+    }
     tris = np.concatenate(list(faces.values()))
     sid = np.concatenate([np.full(len(f), k) for k, f in faces.items()])
     nt, nf = len(tets), len(tris)
-    cd = {"_volume-id": [vol, np.zeros(nf, int)], "_surface-id": [np.zeros(nt, int), sid],
-          "tag": [np.where(vol == 7, 1, vol), np.zeros(nf, int)],
-          "fibres": [np.tile([0.0, 0.0, 1.0], (nt, 1)), np.zeros((nf, 3))],
-          "sheets": [np.tile([0.0, 1.0, 0.0], (nt, 1)), np.zeros((nf, 3))]}
+    cd = {
+        "_volume-id": [vol, np.zeros(nf, int)],
+        "_surface-id": [np.zeros(nt, int), sid],
+        "tag": [np.where(vol == 7, 1, vol), np.zeros(nf, int)],
+        "fibres": [np.tile([0.0, 0.0, 1.0], (nt, 1)), np.zeros((nf, 3))],
+        "sheets": [np.tile([0.0, 1.0, 0.0], (nt, 1)), np.zeros((nf, 3))],
+    }
     path = tmp_path / "heart.vtu"
     meshio.write(path, meshio.Mesh(points, [("tetra", tets), ("triangle", tris)], cell_data=cd))
     if name_map is not None:
@@ -458,8 +471,9 @@ def _cohort_file(tmp_path: Path, name_map: dict | None = None, map_name: str | N
 
 
 def test_cohort_surfaces_come_from_the_surface_field_and_the_name_map_next_to_the_mesh(tmp_path):
-    path, truth = _cohort_file(tmp_path, {"LV endocardium": 17, "RV endocardium": 18, "base": [20, 21],
-                                          "LV": 1, "RV": 2, "septum": 7})
+    path, truth = _cohort_file(
+        tmp_path, {"LV endocardium": 17, "RV endocardium": 18, "base": [20, 21], "LV": 1, "RV": 2, "septum": 7}
+    )
     mesh = read_mesh(path)
     np.testing.assert_array_equal(mesh.regions, truth["vol"])  # _volume-id, not the merged `tag`
     assert dict(mesh.region_names) == {1: "LV", 2: "RV", 7: "septum"}
@@ -478,10 +492,13 @@ def test_without_a_name_map_each_surface_tag_is_its_own_surface(tmp_path):
     assert {s.tag: s.n_faces for s in mesh.surfaces.values()} == {k: len(f) for k, f in truth["faces"].items()}
 
 
-@pytest.mark.parametrize("name_map", [
-    {"17": "endo_lv", "18": "endo_rv", "20": "base", "21": "base"},            # id -> name
-    {"surfaces": {"endo_lv": 17, "endo_rv": [18], "base": [20, 21]}, "regions": {"1": "LV", "2": "RV"}},
-])
+@pytest.mark.parametrize(
+    "name_map",
+    [
+        {"17": "endo_lv", "18": "endo_rv", "20": "base", "21": "base"},  # id -> name
+        {"surfaces": {"endo_lv": 17, "endo_rv": [18], "base": [20, 21]}, "regions": {"1": "LV", "2": "RV"}},
+    ],
+)
 def test_name_map_shapes_and_explicit_names_win(tmp_path, name_map):
     path, truth = _cohort_file(tmp_path, name_map, map_name="heart_names.json")
     mesh = read_mesh(path, surface_names={18: "rv", 17: "lv"}, region_names={7: "septum"})
@@ -511,13 +528,16 @@ def test_name_map_ids_missing_from_the_mesh(tmp_path):
         read_mesh(path, region_names={3: "LA"})
 
 
-@pytest.mark.parametrize("text, match", [
-    ("{not json", "not valid JSON"),
-    ("[17, 18]", "must be a JSON object"),
-    ('{"endo": "x"}', "cannot read the entry 'endo'"),
-    ('{"endo": 1.5}', "must be a whole number"),
-    ('{"a": 17, "b": 17}', "id 17 is named twice"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("{not json", "not valid JSON"),
+        ("[17, 18]", "must be a JSON object"),
+        ('{"endo": "x"}', "cannot read the entry 'endo'"),
+        ('{"endo": 1.5}', "must be a whole number"),
+        ('{"a": 17, "b": 17}', "id 17 is named twice"),
+    ],
+)
 def test_malformed_name_maps_are_one_line_errors(tmp_path, text, match):
     path, _ = _cohort_file(tmp_path)
     (tmp_path / "m.json").write_text(text)
@@ -587,11 +607,22 @@ def test_cli_convert_keeps_the_septum_and_drops_or_renames_competing_fields(caps
     assert not (tmp_path / "x.vtu").exists()
 
 
-@pytest.mark.parametrize("name, kwargs", [("m.vtu", {}), ("m.vtk", {}), ("m.vtk", {"binary": False}), ("m.msh", {}),
-                                          ("m.msh", {"file_format": "gmsh22"}), ("m.xdmf", {})])
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("m.vtu", {}),
+        ("m.vtk", {}),
+        ("m.vtk", {"binary": False}),
+        ("m.msh", {}),
+        ("m.msh", {"file_format": "gmsh22"}),
+        ("m.xdmf", {}),
+    ],
+)
 def test_names_with_spaces_survive_every_format(mesh, tmp_path, name, kwargs):
-    named = mesh.replace(region_names={1: "left ventricle", 2: "RV 50%"},
-                         surfaces={"LV endocardium": mesh.surfaces["left"], "RV endocardium": mesh.surfaces["right"]})
+    named = mesh.replace(
+        region_names={1: "left ventricle", 2: "RV 50%"},
+        surfaces={"LV endocardium": mesh.surfaces["left"], "RV endocardium": mesh.surfaces["right"]},
+    )
     with _no_warnings():
         write_mesh(named, tmp_path / name, **kwargs)
         back = read_mesh(tmp_path / name)
@@ -620,8 +651,11 @@ def test_several_tag_fields_say_which_became_the_regions():
     from pathlib import Path
 
     heart = Path(__file__).parent / "data" / "four_chamber" / "heart.vtu"
-    with pytest.warns(MeshWarning, match=r"regions from the cell field '_volume-id' \(ids \[1, 2, 3, 4, 5, 6, 7\]\); "
-                                         r"other tag field\(s\) differ: 'tag' with ids \[1, 2, 3, 4, 5, 6\]"):
+    with pytest.warns(
+        MeshWarning,
+        match=r"regions from the cell field '_volume-id' \(ids \[1, 2, 3, 4, 5, 6, 7\]\); "
+        r"other tag field\(s\) differ: 'tag' with ids \[1, 2, 3, 4, 5, 6\]",
+    ):
         m = read_mesh(heart)
     assert m.region_ids.tolist() == [1, 2, 3, 4, 5, 6, 7]
     with warnings.catch_warnings(record=True) as caught:

@@ -26,14 +26,14 @@ from organtwin.ionic import (
     FentonKarma1998,
     MitchellSchaeffer2003,
     TenTusscher2006,
+    VoltageLookup,
     ap_features,
     forward_euler_step,
+    gate_table,
     model_from_name,
     pace_cell,
     reaction_step,
     simulate_cell,
-    VoltageLookup,
-    gate_table,
 )
 
 FAST_BEATS = 3
@@ -81,7 +81,9 @@ def test_initial_state_broadcast_and_shapes(name):
             assert V.shape == shape and V.dtype == dtype
             assert s.shape == (model.n_states, *shape) and s.dtype == dtype
             np.testing.assert_allclose(np.asarray(V), float(model.V0), rtol=1e-6)
-            np.testing.assert_allclose(np.asarray(s).reshape(model.n_states, -1)[:, -1], np.asarray(model.s0), rtol=1e-6)
+            np.testing.assert_allclose(
+                np.asarray(s).reshape(model.n_states, -1)[:, -1], np.asarray(model.s0), rtol=1e-6
+            )
     assert model.initial_state(5)[1].shape == (model.n_states, 5)
     V, s = model.initial_state((2, 3))
     Iion, ds, inf, tau = _evaluate(model, V, s)
@@ -99,7 +101,9 @@ ONE_PER_CLASS = ("aliev-panfilov", "mitchell-schaeffer", "fenton-karma", "bueno-
 @jax.jit
 def _step_all_ways(model, V, s, dt, istim):
     batched = reaction_step(model, V, s, dt, istim)
-    one_by_one = jax.vmap(lambda v, x, i: reaction_step(model, v, x, dt, i), in_axes=(0, 1, 0), out_axes=(0, 1))(V, s, istim)
+    one_by_one = jax.vmap(lambda v, x, i: reaction_step(model, v, x, dt, i), in_axes=(0, 1, 0), out_axes=(0, 1))(
+        V, s, istim
+    )
     Iion, ds = model.derivatives(V, s, istim)
     _, ds_nostim = model.derivatives(V, s)
     inf, tau = model.gate_inf_tau(V, s)
@@ -151,7 +155,9 @@ def test_reaction_step_is_vectorised_over_nodes(name):
     np.testing.assert_allclose(s1, sn, rtol=1e-13, atol=1e-300)
     if name.startswith("tentusscher"):  # the stimulus is carried by K+ (authors' code / CellML)
         k_i = model.state_index("K_i")
-        np.testing.assert_allclose(ds[k_i] - ds_nostim[k_i], istim * model.Cm / (model.V_c * model.F), rtol=1e-10, atol=1e-18)
+        np.testing.assert_allclose(
+            ds[k_i] - ds_nostim[k_i], istim * model.Cm / (model.V_c * model.F), rtol=1e-10, atol=1e-18
+        )
     else:
         np.testing.assert_allclose(ds, ds_nostim, rtol=0, atol=0)
     np.testing.assert_allclose(Vn, V + dt * (-Iion + istim), rtol=1e-12)
@@ -183,7 +189,9 @@ def test_presets_follow_the_papers():
     epi, endo, mid = TenTusscher2006.epicardial(), TenTusscher2006.endocardial(), TenTusscher2006.midmyocardial()
     assert (float(epi.g_Ks), float(endo.g_Ks), float(mid.g_Ks)) == pytest.approx((0.392, 0.392, 0.098))
     assert (float(epi.g_to), float(endo.g_to), float(mid.g_to)) == pytest.approx((0.294, 0.073, 0.294))
-    V = jnp.array([[-67.0, -28.0, 0.0]] * 2)  # shape (2, 3), as in test_initial_state_broadcast_and_shapes (one compile)
+    V = jnp.array(
+        [[-67.0, -28.0, 0.0]] * 2
+    )  # shape (2, 3), as in test_initial_state_broadcast_and_shapes (one compile)
     *_, inf_endo, tau_endo = _evaluate(endo, V, endo.initial_state((2, 3))[1])
     k = TenTusscher2006.gate_indices.index(TenTusscher2006.state_names.index("s"))
     np.testing.assert_allclose(tau_endo[k], 1000.0 * np.exp(-((V + 67.0) ** 2) / 1000.0) + 8.0, rtol=1e-12)
@@ -207,11 +215,17 @@ def test_presets_follow_the_papers():
     assert float(FentonKarma1998.modified_beeler_reuter().tau_w_minus) == pytest.approx(11.0)
     # Aliev & Panfilov 1996 and Mitchell & Schaeffer 2003 defaults
     ap = AlievPanfilov1996()
-    assert (float(ap.k), float(ap.a), float(ap.eps0), float(ap.mu1), float(ap.mu2)) == pytest.approx((8, 0.15, 0.002, 0.2, 0.3))
-    ms = MitchellSchaeffer2003()
-    assert (float(ms.tau_in), float(ms.tau_out), float(ms.tau_open), float(ms.tau_close), float(ms.v_gate)) == pytest.approx(
-        (0.3, 6.0, 120.0, 150.0, 0.13)
+    assert (float(ap.k), float(ap.a), float(ap.eps0), float(ap.mu1), float(ap.mu2)) == pytest.approx(
+        (8, 0.15, 0.002, 0.2, 0.3)
     )
+    ms = MitchellSchaeffer2003()
+    assert (
+        float(ms.tau_in),
+        float(ms.tau_out),
+        float(ms.tau_open),
+        float(ms.tau_close),
+        float(ms.v_gate),
+    ) == pytest.approx((0.3, 6.0, 120.0, 150.0, 0.13))
 
 
 # Full parameter tables as transcribed in public model files (checked in review against: the CellML versions of
@@ -286,8 +300,10 @@ def test_tentusscher_f2_gate_is_the_papers_not_the_c_codes():
     *_, inf, tau = _evaluate(m, V, m.initial_state((2, 3))[1])
     k = TenTusscher2006.gate_indices.index(TenTusscher2006.state_names.index("f2"))
     Vn = np.asarray(V)
-    paper = 562.0 * np.exp(-((Vn + 27.0) ** 2) / 240.0) + 31.0 / (1.0 + np.exp((25.0 - Vn) / 10.0)) + 80.0 / (
-        1.0 + np.exp((Vn + 30.0) / 10.0)
+    paper = (
+        562.0 * np.exp(-((Vn + 27.0) ** 2) / 240.0)
+        + 31.0 / (1.0 + np.exp((25.0 - Vn) / 10.0))
+        + 80.0 / (1.0 + np.exp((Vn + 30.0) / 10.0))
     )
     np.testing.assert_allclose(tau[k], paper, rtol=1e-12)
     np.testing.assert_allclose(inf[k], 0.67 / (1.0 + np.exp((Vn + 35.0) / 7.0)) + 0.33, rtol=1e-12)
@@ -300,7 +316,9 @@ def test_bad_construction_and_names_are_one_line_errors():
         TenTusscher2006(g_Kr=-0.1)
     with pytest.raises(ValueError, match="unknown ionic model 'hodgkin'.*tentusscher2006-epi"):
         model_from_name("hodgkin")
-    assert model_from_name("TenTusscher2006_endo".replace("TenTusscher2006", "tentusscher2006")).g_to == pytest.approx(0.073)
+    assert model_from_name("TenTusscher2006_endo".replace("TenTusscher2006", "tentusscher2006")).g_to == pytest.approx(
+        0.073
+    )
     with pytest.raises(ValueError, match="has no state 'Q'"):
         TenTusscher2006().state_index("Q")
 
@@ -351,7 +369,9 @@ def _tt(v_rest, apd_lo, apd_hi):
 
 def _bo(cell, apd_lo, apd_hi):
     m = model_from_name(f"bueno-orovio-{cell}")
-    u_u, theta_v, tau_fi, V_amp, V_rest = (float(getattr(m, k)) for k in ("u_u", "theta_v", "tau_fi", "V_amp", "V_rest"))
+    u_u, theta_v, tau_fi, V_amp, V_rest = (
+        float(getattr(m, k)) for k in ("u_u", "theta_v", "tau_fi", "V_amp", "V_rest")
+    )
     stim = m.default_stimulus[0]
     return {
         "rest_mV": (V_rest - 0.2, V_rest + 0.2, _AN + " u = 0"),
@@ -580,7 +600,9 @@ def test_reverse_mode_gradient_bueno_orovio_matches_finite_differences():
 
     def loss(p):
         mm = eqx.tree_at(lambda q: (q.tau_si, q.tau_so1), m, p)
-        out = pace_cell(mm, V0, s0, dt=0.02, steps_per_beat=n, beats=1, stim_amplitude=40.0, stim_steps=50, record_every=50)
+        out = pace_cell(
+            mm, V0, s0, dt=0.02, steps_per_beat=n, beats=1, stim_amplitude=40.0, stim_steps=50, record_every=50
+        )
         return jnp.mean(out["V"])
 
     p0 = (m.tau_si, m.tau_so1)
@@ -604,7 +626,9 @@ def test_reverse_mode_gradient_tentusscher_wrt_conductances():
 
     def loss(p):
         mm = eqx.tree_at(lambda q: tuple(getattr(q, k) for k in names), m, p)
-        out = pace_cell(mm, V0, s0, dt=0.02, steps_per_beat=n, beats=1, stim_amplitude=52.0, stim_steps=50, record_every=50)
+        out = pace_cell(
+            mm, V0, s0, dt=0.02, steps_per_beat=n, beats=1, stim_amplitude=52.0, stim_steps=50, record_every=50
+        )
         return jnp.mean(out["V"])
 
     p0 = tuple(getattr(m, k) for k in names)
@@ -679,8 +703,9 @@ def test_continue_from_final_state_and_many_cells(traces):
     mm = eqx.tree_at(lambda q: q.tau_si, m, tau)
     V, s = m.initial_state((3,))
     out = jax.jit(
-        lambda mm, V, s: pace_cell(mm, V, s, dt=0.01, steps_per_beat=100_000, beats=1, stim_amplitude=40.0,
-                                   stim_steps=100, record_every=10)  # fmt: skip
+        lambda mm, V, s: pace_cell(
+            mm, V, s, dt=0.01, steps_per_beat=100_000, beats=1, stim_amplitude=40.0, stim_steps=100, record_every=10
+        )  # fmt: skip
     )(mm, V, s)
     assert out["V"].shape == (1, 10_000, 3)
     np.testing.assert_allclose(out["V"][0, :, 1], ref.V[:per], rtol=1e-12)

@@ -19,10 +19,10 @@ from jaxtyping import Array
 
 import organtwin.ep as ep
 from organtwin import MeshError
+from organtwin.ep._splitting import _stiffness, host_stability_limit
 from organtwin.ionic import AbstractIonicModel, MitchellSchaeffer2003
 from organtwin.ionic._base import param
 from organtwin.mesh import lumped_mass, slab_mesh
-from organtwin.ep._splitting import _stiffness, host_stability_limit
 
 SIGMA = 0.1334  # S/m, the Niederer longitudinal monodomain conductivity: D = 100 * 0.1334 / 140 = 0.0953 mm²/ms
 
@@ -31,7 +31,7 @@ def strand(dx, length=9.6):
     return slab_mesh((length, dx, dx), dx)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _strand_run(dx, dt, splitting=ep.Splitting.GODUNOV, diffusion=ep.ExplicitLumped(), t1=28.0):
     """Activation times and x coordinates on a Mitchell–Schaeffer strand of 9.6 mm (float64), cached across tests.
 
@@ -318,7 +318,9 @@ def test_progress_chunks_and_restart_give_the_same_run():
     second = ep.simulate_monodomain(t, [stim], 12.0, 0.01, initial=first.final)
     assert float(second.final.t) == pytest.approx(12.0)
     np.testing.assert_allclose(np.asarray(second.final.V), np.asarray(ref.final.V), rtol=1e-12, atol=1e-9)
-    both = np.where(np.isfinite(np.asarray(first.activation)), np.asarray(first.activation), np.asarray(second.activation))
+    both = np.where(
+        np.isfinite(np.asarray(first.activation)), np.asarray(first.activation), np.asarray(second.activation)
+    )
     np.testing.assert_allclose(both, np.asarray(ref.activation), rtol=1e-12)
 
 
@@ -331,8 +333,9 @@ def test_hot_loop_options_leave_the_result_unchanged():
     stim = ep.Stimulus(ep.NamedSurface("x0"), 50_000.0)
     eager = ep.simulate_monodomain(t, [stim], 60.0, 0.02).activation
     jitted = jax.jit(lambda tt: ep.simulate_monodomain(tt, [stim], 60.0, 0.02).activation)(t)
-    with_options = jax.jit(lambda tt: ep.simulate_monodomain(tt, [stim], 60.0, 0.02).activation,
-                           compiler_options=ep.HOT_LOOP_OPTIONS)(t)
+    with_options = jax.jit(
+        lambda tt: ep.simulate_monodomain(tt, [stim], 60.0, 0.02).activation, compiler_options=ep.HOT_LOOP_OPTIONS
+    )(t)
     assert np.all(np.isfinite(np.asarray(eager)))
     np.testing.assert_allclose(np.asarray(eager), np.asarray(jitted), atol=1e-9)
     np.testing.assert_allclose(np.asarray(with_options), np.asarray(jitted), atol=1e-9)

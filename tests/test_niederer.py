@@ -26,6 +26,7 @@ import math
 import jax
 import numpy as np
 import pytest
+from cli import one_error_line, run_cli
 
 from organtwin.ep import (
     NIEDERER_POINTS,
@@ -38,8 +39,6 @@ from organtwin.ep import (
     niederer_tissue,
 )
 from organtwin.ep._niederer import _slab_interpolation
-
-from cli import one_error_line, run_cli
 
 P8_WINDOW_DX05 = (55.8 - 2.5, 56.7 + 1.0)  # ms; see the module docstring
 
@@ -128,8 +127,17 @@ def test_segmented_run_equals_one_run(run):
     tissue = niederer_tissue(0.5)
     # one call to 20 ms in 40-step chunks (with a progress callback each chunk is the compiled call the runner's segments
     # use, so nothing new is compiled)
-    one = simulate_monodomain(tissue, [niederer_stimulus()], 20.0, 0.05, diffusion=ThetaScheme(),
-                              record=Record(), chunk_steps=40, checkpoint=False, progress=lambda done, total: None)
+    one = simulate_monodomain(
+        tissue,
+        [niederer_stimulus()],
+        20.0,
+        0.05,
+        diffusion=ThetaScheme(),
+        record=Record(),
+        chunk_steps=40,
+        checkpoint=False,
+        progress=lambda done, total: None,
+    )
     a = np.asarray(one.activation)
     early = np.isfinite(a)
     assert 0.1 < early.mean() < 0.9
@@ -191,8 +199,6 @@ def test_api_type_errors():
 
 
 # ------------------------------------------------------------------------------------------------ CLI
-
-
 
 
 def test_cli_prints_points_and_writes_json(capsys, tmp_path, run):

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cli import run_cli
 
 DATA = Path(__file__).parent / "data" / "four_chamber"
@@ -50,11 +49,11 @@ def _cli(capsys, *argv):
 
 def test_1_info_reports_wall_and_cavity_volumes_and_placeholder_fibres(work, capsys):
     out = _cli(capsys, "mesh", "info", work / "heart.vtu", "--json")
-    s = json.loads(out[out.index("{"):])
+    s = json.loads(out[out.index("{") :])
     names = {r["id"]: r["name"] for r in s["regions"]}
     assert names == {1: "LV", 2: "RV", 3: "LA", 4: "RA", 5: "aorta", 6: "pulmonary artery", 7: "septum"}
     wall = {r["name"]: r["volume_mL"] for r in s["regions"]}
-    assert wall["LV"] + wall["septum"] == pytest.approx(153.5, abs=0.5)         # the generator's LV wall incl. septum
+    assert wall["LV"] + wall["septum"] == pytest.approx(153.5, abs=0.5)  # the generator's LV wall incl. septum
     cav = {c["surface"]: c["volume_mL"] for c in s["cavities"]}
     assert cav["LV endocardium"] == pytest.approx(LV_CAVITY_ML, abs=0.1)
     assert cav["RV endocardium"] == pytest.approx(RV_CAVITY_ML, abs=0.1)
@@ -66,15 +65,22 @@ def test_2_ventricles_with_septum_survive_the_round_trip(work, capsys):
     out = _cli(capsys, "mesh", "convert", work / "heart.vtu", work / "ventricles.vtu", "--regions", "1,2,7")
     assert "1 LV, 2 RV, 7 septum" in out
     out = _cli(capsys, "mesh", "info", work / "ventricles.vtu", "--json")
-    s = json.loads(out[out.index("{"):])
+    s = json.loads(out[out.index("{") :])
     assert [(r["id"], r["name"]) for r in s["regions"]] == [(1, "LV"), (2, "RV"), (7, "septum")]
     assert s["nodes"] == VENTRICLE_NODES and s["tets"] == VENTRICLE_TETS
-    assert "tag" not in s.get("cell_fields", [])                   # the competing tag field was dropped
+    assert "tag" not in s.get("cell_fields", [])  # the competing tag field was dropped
 
 
 def test_3_surfaces_from_tags_and_automatically_agree(work, capsys):
-    out = _cli(capsys, "mesh", "surfaces", work / "ventricles.vtu", work / "vent.vtu", "--surface-names",
-               "10=endo_lv,11=endo_rv,12=epi,13=epi,21=base,22=base,23=base")
+    out = _cli(
+        capsys,
+        "mesh",
+        "surfaces",
+        work / "ventricles.vtu",
+        work / "vent.vtu",
+        "--surface-names",
+        "10=endo_lv,11=endo_rv,12=epi,13=epi,21=base,22=base,23=base",
+    )
     assert (work / "vent_surfaces.png").stat().st_size > 10_000
     from organtwin.mesh import read_mesh
 
@@ -97,7 +103,7 @@ def test_3_surfaces_from_tags_and_automatically_agree(work, capsys):
 def test_4_rule_based_fibres_replace_the_placeholders(work, capsys):
     _cli(capsys, "mesh", "fibres", work / "vent.vtu", work / "vent_fibres.vtu")
     out = _cli(capsys, "mesh", "info", work / "vent_fibres.vtu", "--json")
-    s = json.loads(out[out.index("{"):])
+    s = json.loads(out[out.index("{") :])
     f = s["fibre_quality"]
     assert f["placeholder"] is False and f["constant_fraction"] < 0.01
     assert f["fibre_unit_error_max"] < 1e-6 and f["orthogonality_error_max"] < 1e-6
@@ -113,9 +119,24 @@ def _site_args(sites):
 
 
 def test_5_activation_with_a_fast_endocardium_respects_the_straight_line_bound(work, capsys):
-    out = _cli(capsys, "activate", work / "vent_fibres.vtu", *_site_args(NORMAL), "--site-radius", "4",
-               "--cv-fibre", "0.6", "--cv-transverse", "0.4", "--fast-endo", "endo_lv,endo_rv", "--cv-endo", "2.0",
-               "--out", work / "activation.vtu")
+    out = _cli(
+        capsys,
+        "activate",
+        work / "vent_fibres.vtu",
+        *_site_args(NORMAL),
+        "--site-radius",
+        "4",
+        "--cv-fibre",
+        "0.6",
+        "--cv-transverse",
+        "0.4",
+        "--fast-endo",
+        "endo_lv,endo_rv",
+        "--cv-endo",
+        "2.0",
+        "--out",
+        work / "activation.vtu",
+    )
     assert "fibres: from the mesh file" in out and "6329 of 6329 nodes reached" in out
     import meshio
 
@@ -123,18 +144,47 @@ def test_5_activation_with_a_fast_endocardium_respects_the_straight_line_bound(w
     t = m.point_data["activation_time"]
     # no node earlier than it can be reached from the nearest site at the fastest speed (2 m/s), from the edge of its
     # 4 mm source ball
-    bound = np.min([o + np.linalg.norm(m.points - [x, y, z], axis=1) / 2.0 for x, y, z, o in NORMAL], axis=0) - 4.0 / 2.0
+    bound = (
+        np.min([o + np.linalg.norm(m.points - [x, y, z], axis=1) / 2.0 for x, y, z, o in NORMAL], axis=0) - 4.0 / 2.0
+    )
     assert np.all(t >= bound - 1e-3)
-    assert 40.0 < np.nanmax(t) < 120.0                              # a ventricle ~90 mm long, 0.4-2 m/s
+    assert 40.0 < np.nanmax(t) < 120.0  # a ventricle ~90 mm long, 0.4-2 m/s
     # the same run without the fast layer is slower everywhere
-    _cli(capsys, "activate", work / "vent_fibres.vtu", *_site_args(NORMAL), "--site-radius", "4", "--cv-fibre", "0.6",
-         "--cv-transverse", "0.4", "--out", work / "activation_slow.vtu")
+    _cli(
+        capsys,
+        "activate",
+        work / "vent_fibres.vtu",
+        *_site_args(NORMAL),
+        "--site-radius",
+        "4",
+        "--cv-fibre",
+        "0.6",
+        "--cv-transverse",
+        "0.4",
+        "--out",
+        work / "activation_slow.vtu",
+    )
     slow = meshio.read(work / "activation_slow.vtu").point_data["activation_time"]
     assert np.all(slow >= t - 1e-4) and np.nanmax(slow) > np.nanmax(t) + 20.0
     # the cohort's own surface names (with spaces) name the fast layer as well, on the file's names before step 3
-    out = _cli(capsys, "activate", work / "ventricles.vtu", "--fibres", "none", *_site_args(NORMAL), "--site-radius",
-               "4", "--cv-fibre", "0.6", "--fast-endo", "LV endocardium,RV endocardium", "--cv-endo", "2.0", "--out",
-               work / "activation_names.vtu")
+    out = _cli(
+        capsys,
+        "activate",
+        work / "ventricles.vtu",
+        "--fibres",
+        "none",
+        *_site_args(NORMAL),
+        "--site-radius",
+        "4",
+        "--cv-fibre",
+        "0.6",
+        "--fast-endo",
+        "LV endocardium,RV endocardium",
+        "--cv-endo",
+        "2.0",
+        "--out",
+        work / "activation_names.vtu",
+    )
     assert "fibres: none" in out
     named = meshio.read(work / "activation_names.vtu").point_data["activation_time"]
     assert np.nanmax(named) < np.nanmax(slow) - 20.0
@@ -150,7 +200,7 @@ def test_6_ecg_amplitudes_in_the_adult_ranges(work, capsys, torso):
     assert 40.0 < f["qrs_duration_ms"] < 120.0
     from PIL import Image
 
-    assert Image.open(out_dir / "ecg.png").size[0] > Image.open(out_dir / "ecg.png").size[1]   # one landscape page
+    assert Image.open(out_dir / "ecg.png").size[0] > Image.open(out_dir / "ecg.png").size[1]  # one landscape page
 
 
 CASE = """
@@ -206,13 +256,14 @@ def test_7_monodomain_run_with_tuned_velocities_activates_the_ventricles(work, c
     out = _cli(capsys, "ecg", work / "run", "--out", work / "run_ecg")
     assert "LV = regions 1 (LV) + 7 (septum)" in out
     out = _cli(capsys, "ecg", work / "run", "--region-names", "7=IVS", "--out", work / "run_ecg_ivs")
-    assert "LV = regions 1 (LV) + 7 (IVS)" in out                    # names given on the command line win
+    assert "LV = regions 1 (LV) + 7 (IVS)" in out  # names given on the command line win
     _cli(capsys, "mesh", "render", work / "run", "--out", work / "run_regions.png")
 
 
 def test_8_circulation_from_the_run_takes_the_measured_cavities(work, capsys):
-    out = _cli(capsys, "flow", "circulation", "--activation", work / "run", "--edv", "measured", "--out",
-               work / "circulation")
+    out = _cli(
+        capsys, "flow", "circulation", "--activation", work / "run", "--edv", "measured", "--out", work / "circulation"
+    )
     assert "LV = regions 1 (LV) + 7 (septum); RV = region 2 (RV)" in out
     s = json.loads((work / "circulation" / "summary.json").read_text())["metrics"]
     assert s["LV"]["EDV_mL"] == pytest.approx(LV_CAVITY_ML, rel=0.01)
@@ -266,8 +317,24 @@ max_steps = 15
 def test_9_activation_map_calibration_recovers_the_regional_velocities(work, capsys):
     """The map: an isotropic activation (0.55 m/s everywhere, RV onset 8 ms) on every node of the ventricles; the fit
     starts at 0.4 m/s and an RV onset of 0 and recovers LV, RV and septum velocities and the onset."""
-    _cli(capsys, "activate", work / "vent.vtu", "--fibres", "none", "--site", SITES[0], "--site", SITES[1],
-         "--cv-fibre", "0.55", "--site-radius", "5", "--float64", "--out", work / "map.vtu")
+    _cli(
+        capsys,
+        "activate",
+        work / "vent.vtu",
+        "--fibres",
+        "none",
+        "--site",
+        SITES[0],
+        "--site",
+        SITES[1],
+        "--cv-fibre",
+        "0.55",
+        "--site-radius",
+        "5",
+        "--float64",
+        "--out",
+        work / "map.vtu",
+    )
     (work / "cal.toml").write_text(CALIBRATION)
     out = _cli(capsys, "calibrate", work / "cal.toml", "--out", work / "fit", "--quiet")
     fit = json.loads((work / "fit" / "fit.json").read_text())["parameters"]

@@ -27,9 +27,13 @@ def _box(n=(6, 4, 3), size=(3.0, 2.0, 1.5)):
     points, tets = H.box_mesh(n, size)
     regions = np.where(points[tets].mean(axis=1)[:, 0] < size[0] / 2, 1, 2)
     return Mesh(
-        points, tets, regions,
-        surfaces={"x0": Surface(H.boundary_faces(points, tets, 0, 0.0), 3),
-                  "y0": Surface(H.boundary_faces(points, tets, 1, 0.0), 4)},
+        points,
+        tets,
+        regions,
+        surfaces={
+            "x0": Surface(H.boundary_faces(points, tets, 0, 0.0), 3),
+            "y0": Surface(H.boundary_faces(points, tets, 1, 0.0), 4),
+        },
         node_sets={"corner": [0]},
         point_data={"phi": points[:, 0]},
         cell_data={"scar": np.zeros(len(tets))},
@@ -104,7 +108,7 @@ def test_summary_of_a_mesh_with_an_inverted_tet():
     tets[0] = tets[0, [1, 0, 2, 3]]
     q = mesh_summary(mesh.replace(tets=tets))["quality"]
     assert q["inverted_tets"] == 1
-    assert q["volume_min_mm3"] == pytest.approx(-0.5**3 / 6, rel=RTOL)
+    assert q["volume_min_mm3"] == pytest.approx(-(0.5**3) / 6, rel=RTOL)
     assert q["aspect_ratio"]["max"] == pytest.approx(KUHN_RATIO, rel=RTOL)  # shape does not depend on orientation
 
 

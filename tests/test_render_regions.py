@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import make_meshes as H
 import numpy as np
 import pytest
+from cli import run_cli
 
-import make_meshes as H
 from organtwin.mesh import Mesh
 from organtwin.viz import region_colours, render_mesh
-
-from cli import run_cli
 
 
 def _three_regions() -> Mesh:
@@ -19,7 +18,7 @@ def _three_regions() -> Mesh:
 
 
 def _rgb(hex_colour: str) -> np.ndarray:
-    return np.array([int(hex_colour[i: i + 2], 16) for i in (1, 3, 5)], dtype=float)
+    return np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
 
 
 def test_region_ids_1_2_7_get_three_different_colours_and_labels():
@@ -60,8 +59,9 @@ def test_cli_render_with_region_names(capsys, tmp_path):
 
     src = tmp_path / "m.vtu"
     write_mesh(_three_regions().replace(region_names=()), src)
-    rc, out, err = run_cli(capsys, "mesh", "render", src, "--out", tmp_path / "m.png", "--region-names",
-                           "1=LV,2=RV,7=septum")
+    rc, out, err = run_cli(
+        capsys, "mesh", "render", src, "--out", tmp_path / "m.png", "--region-names", "1=LV,2=RV,7=septum"
+    )
     assert rc == 0, err
     assert (tmp_path / "m.png").stat().st_size > 10000
     rc, _, err = run_cli(capsys, "mesh", "render", src, "--out", tmp_path / "x.png", "--region-names", "3=LA")

@@ -15,12 +15,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from organtwin.io import (MANIFEST_KEY, RESULTS_MARKER, ResultsError, atomic_file, check_output_file,
-                          check_output_folder, clean_stale, results_folder)
-from organtwin.io._results import _host
-
 from cli import one_error_line, run_cli
+
+from organtwin.io import (
+    MANIFEST_KEY,
+    RESULTS_MARKER,
+    ResultsError,
+    atomic_file,
+    check_output_file,
+    check_output_folder,
+    clean_stale,
+    results_folder,
+)
+from organtwin.io._results import _host
 
 
 def _write(folder: Path, files: dict) -> Path:
@@ -57,7 +64,7 @@ def test_a_user_file_in_a_results_folder_is_refused_and_untouched(tmp_path):
     (out / "notes.txt").write_text("my notes")
     before = _tree(out)
     with pytest.raises(ResultsError) as e:
-        check_output_folder(out)   # what every command calls before its work
+        check_output_folder(out)  # what every command calls before its work
     msg = str(e.value)
     assert "holds other files" in msg and "notes.txt" in msg and "a.csv" not in msg
     assert "choose another --out or move those out" in msg
@@ -66,8 +73,10 @@ def test_a_user_file_in_a_results_folder_is_refused_and_untouched(tmp_path):
     with pytest.raises(ResultsError) as e:
         with results_folder(out) as tmp:
             (tmp / "a.csv").write_text("new")
-    assert f"the folder holds other files (not listed in its manifest (summary.json): notes.txt); nothing there was " \
-           f"touched: the new results are in {tmp_path / 'out-new'}" in str(e.value)
+    assert (
+        f"the folder holds other files (not listed in its manifest (summary.json): notes.txt); nothing there was "
+        f"touched: the new results are in {tmp_path / 'out-new'}" in str(e.value)
+    )
     assert _tree(out) == before and (tmp_path / "out-new" / "a.csv").read_text() == "new"
     assert _temps(tmp_path) == []
 
@@ -87,15 +96,17 @@ def test_refusals_name_the_first_entries_and_count_them(tmp_path):
     out = _write(tmp_path / "out", {"a.csv": "1,2\n", "vm/v0.vtu": "x"})
     for k in range(7):
         (out / f"mine{k}.dat").write_text("x")
-    (out / "vm" / "extra.vtu").write_text("x")   # inside a sub-folder organtwin wrote
-    (out / "empty").mkdir()                     # a folder no listed file needs
-    (out / "a.csv").write_text("1,2,3\n")       # a listed file changed
+    (out / "vm" / "extra.vtu").write_text("x")  # inside a sub-folder organtwin wrote
+    (out / "empty").mkdir()  # a folder no listed file needs
+    (out / "a.csv").write_text("1,2,3\n")  # a listed file changed
     with pytest.raises(ResultsError) as e:
         check_output_folder(out)
     msg = str(e.value)
     # a.csv (changed), empty/, mine0..6, vm/extra.vtu: 10 entries, the first 5 named
-    assert "a.csv (changed since organtwin wrote it), empty/, mine0.dat, mine1.dat, mine2.dat and 5 more (10 in all)" \
-        in msg, msg
+    assert (
+        "a.csv (changed since organtwin wrote it), empty/, mine0.dat, mine1.dat, mine2.dat and 5 more (10 in all)"
+        in msg
+    ), msg
 
 
 def test_folders_from_before_the_manifest(tmp_path):
@@ -103,8 +114,9 @@ def test_folders_from_before_the_manifest(tmp_path):
     old = tmp_path / "old_run"
     old.mkdir()
     (old / "probes.csv").write_text("t_ms\n")
-    (old / "summary.json").write_text(json.dumps({RESULTS_MARKER: {"kind": "ep run"},
-                                                  "files": ["probes.csv", "summary.json"]}))
+    (old / "summary.json").write_text(
+        json.dumps({RESULTS_MARKER: {"kind": "ep run"}, "files": ["probes.csv", "summary.json"]})
+    )
     assert check_output_folder(old) == old
     (old / "mine.txt").write_text("x")
     with pytest.raises(ResultsError, match="mine.txt"):
@@ -139,7 +151,7 @@ def test_files_appearing_during_the_work_are_kept_and_the_results_set_aside(tmp_
     with pytest.raises(ResultsError) as e:
         with results_folder(out) as tmp:
             (tmp / "a.csv").write_text("new")
-            (out / "dropped_in.txt").write_text("mine")   # the user, while the run went on
+            (out / "dropped_in.txt").write_text("mine")  # the user, while the run went on
     assert "the folder holds other files (not listed in its manifest (summary.json): dropped_in.txt)" in str(e.value)
     assert f"the new results are in {tmp_path / 'out-new'}" in str(e.value)
     assert (out / "dropped_in.txt").read_text() == "mine" and (out / "a.csv").read_text() == "old"
@@ -245,7 +257,7 @@ def test_stale_temporaries_of_dead_processes_are_removed_live_ones_kept(tmp_path
     try:
         stale = tmp_path / f".out.{dead}-{host}.abcd1234.partial"
         alive = tmp_path / f".out.{live.pid}-{host}.efgh5678.partial"
-        elsewhere = tmp_path / f".out.{dead}-otherhost.ijkl9012.partial"   # another machine's: cannot tell
+        elsewhere = tmp_path / f".out.{dead}-otherhost.ijkl9012.partial"  # another machine's: cannot tell
         other_name = tmp_path / f".other.{dead}-{host}.mnop3456.partial"  # another target's
         stale_file = tmp_path / f".x.csv.{dead}-{host}.qrst7890.tmp"
         for d in (stale, alive, elsewhere, other_name):
@@ -275,10 +287,12 @@ def test_earlier_results_moved_aside_by_a_killed_process_come_back(tmp_path):
 
 def test_sigkill_leaves_a_partial_folder_that_the_next_run_removes(tmp_path):
     out = tmp_path / "out"
-    script = ("import os, signal, sys\nfrom organtwin.io import results_folder\n"
-              "with results_folder(sys.argv[1]) as tmp:\n"
-              "    (tmp / 'a.csv').write_text('half')\n"
-              "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    script = (
+        "import os, signal, sys\nfrom organtwin.io import results_folder\n"
+        "with results_folder(sys.argv[1]) as tmp:\n"
+        "    (tmp / 'a.csv').write_text('half')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     p = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True, timeout=300)
     assert p.returncode == -9, p.stderr
     left = _temps(tmp_path)
@@ -295,8 +309,9 @@ def _two_region_slab():
 
     m = slab_mesh((4.0, 2.0, 1.0), 0.5)
     c = np.asarray(m.points)[np.asarray(m.tets)].mean(axis=1)
-    return m.replace(regions=np.where(c[:, 0] < 2.0, 1, 2).astype(np.asarray(m.regions).dtype),
-                     region_names={1: "LV", 2: "RV"})
+    return m.replace(
+        regions=np.where(c[:, 0] < 2.0, 1, 2).astype(np.asarray(m.regions).dtype), region_names={1: "LV", 2: "RV"}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -343,8 +358,10 @@ def test_cli_ecg_full_disk_writes_nothing(act, tmp_path, capsys, monkeypatch):
     rc, stdout, err = run_cli(capsys, "ecg", act, "--out", out, "--duration", "60")
     assert rc == 1
     line = one_error_line(err)  # (and the generated chest's warnings about this tiny "heart")
-    assert line == (f"organtwin: error: disk full while writing {out / 'ecg.png'}; nothing was written (could not "
-                    f"write results to {out}: No space left on device)")
+    assert line == (
+        f"organtwin: error: disk full while writing {out / 'ecg.png'}; nothing was written (could not "
+        f"write results to {out}: No space left on device)"
+    )
     assert not out.exists() and _temps(tmp_path) == []
 
 
@@ -391,8 +408,9 @@ def test_ep_run_ecg_checks_its_regions_before_the_run(tmp_path, capsys):
     write_mesh(slab_mesh((4.0, 1.0, 1.0), 0.5), tmp_path / "slab.vtu")
     (tmp_path / "case.toml").write_text(SLAB_CASE.replace("DURATION", "20000 ms"))
     t0 = time.perf_counter()
-    rc, stdout, err = run_cli(capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "run", "--ecg",
-                              "--no-progress")
+    rc, stdout, err = run_cli(
+        capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "run", "--ecg", "--no-progress"
+    )
     assert rc == 1
     line = one_error_line(err)
     assert "slab" in line and "--lv-regions" not in stdout
@@ -408,7 +426,7 @@ def test_ep_run_ecg_is_one_transaction_with_one_manifest(tmp_path, capsys):
     run = tmp_path / "run"
     rc, stdout, err = run_cli(capsys, "ep", "run", tmp_path / "case.toml", "--out", run, "--ecg", "--no-progress")
     assert rc == 0, err
-    assert stdout.index("LV = region 1 (LV)") < stdout.index("ran ")   # the regions were checked before the run
+    assert stdout.index("LV = region 1 (LV)") < stdout.index("ran ")  # the regions were checked before the run
     s = json.loads((run / "summary.json").read_text())
     listed = s[MANIFEST_KEY]["files"]
     assert {"ecg/ecg.csv", "ecg/features.json", "ecg/ecg.png", "vm.pvd", "activation.vtu"} <= set(listed)

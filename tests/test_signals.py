@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from cli import run_cli
 
 EXE = shutil.which("organtwin", path=str(Path(sys.executable).parent)) or shutil.which("organtwin")
@@ -88,25 +87,35 @@ def work(tmp_path_factory):
     (d / "quick.toml").write_text(EP_CASE.format(duration="20 ms", every="10 ms"))
     rng = random.Random(0)
     pts = [(rng.uniform(0, 4), rng.uniform(0, 1), rng.uniform(0, 1)) for _ in range(20)]
-    (d / "lat.csv").write_text("x_mm,y_mm,z_mm,lat_ms\n" + "".join(
-        f"{x},{y},{z},{(x * x + y * y + z * z) ** 0.5 / 0.7 + rng.gauss(0, 0.5)}\n" for x, y, z in pts))
+    (d / "lat.csv").write_text(
+        "x_mm,y_mm,z_mm,lat_ms\n"
+        + "".join(f"{x},{y},{z},{(x * x + y * y + z * z) ** 0.5 / 0.7 + rng.gauss(0, 0.5)}\n" for x, y, z in pts)
+    )
     (d / "cal.toml").write_text(CAL_CASE)
-    r = subprocess.run([EXE, "ep", "run", str(d / "quick.toml"), "--out", str(d / "earlier"), "--no-progress"],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [EXE, "ep", "run", str(d / "quick.toml"), "--out", str(d / "earlier"), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     return d
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _manifest_complete(folder: Path) -> bool:
     """Every file the folder's manifest (summary.json ``manifest.files``: name -> bytes) lists is there, whole."""
     files = json.loads((folder / "summary.json").read_text())["manifest"]["files"]
-    return bool(files) and all((folder / n).is_file() and (folder / n).stat().st_size == size
-                               for n, size in files.items())
+    return bool(files) and all(
+        (folder / n).is_file() and (folder / n).stat().st_size == size for n, size in files.items()
+    )
 
 
 def _try(cmd: list[str], out: Path, earlier: Path | None, delay: float, sig: int, cwd: Path) -> str:
@@ -151,26 +160,33 @@ def _tries(work, make_cmd, out_name, n, seed, span, signals, earlier=True):
     outcomes = []
     for k in range(n):
         out = work / out_name
-        outcomes.append(_try(make_cmd(out), out, work / "earlier" if earlier else None, rng.uniform(*span),
-                             signals[k % len(signals)], work))
+        outcomes.append(
+            _try(
+                make_cmd(out),
+                out,
+                work / "earlier" if earlier else None,
+                rng.uniform(*span),
+                signals[k % len(signals)],
+                work,
+            )
+        )
     return outcomes
 
 
 def test_ep_run_interrupted_at_random_moments(work):
-    cmd = lambda out: [EXE, "ep", "run", str(work / "ep.toml"), "--out", str(out), "--no-progress"]  # noqa: E731
+    cmd = lambda out: [EXE, "ep", "run", str(work / "ep.toml"), "--out", str(out), "--no-progress"]
     outcomes = _tries(work, cmd, "ep_out", 3, seed=1, span=(0.1, 6.0), signals=[signal.SIGINT, signal.SIGTERM])
     assert outcomes.count("stopped") >= 2, outcomes
 
 
 def test_calibrate_interrupted_at_random_moments(work):
-    cmd = lambda out: [EXE, "calibrate", str(work / "cal.toml"), "--out", str(out), "--quiet",  # noqa: E731
-                       "--no-pictures"]
+    cmd = lambda out: [EXE, "calibrate", str(work / "cal.toml"), "--out", str(out), "--quiet", "--no-pictures"]
     outcomes = _tries(work, cmd, "cal_out", 2, seed=2, span=(0.5, 8.0), signals=[signal.SIGINT, signal.SIGTERM])
     assert outcomes.count("stopped") >= 1, outcomes
 
 
 def test_flow_circulation_interrupted(work):
-    cmd = lambda out: [EXE, "flow", "circulation", "--out", str(out)]  # noqa: E731
+    cmd = lambda out: [EXE, "flow", "circulation", "--out", str(out)]
     outcomes = _tries(work, cmd, "circ_out", 1, seed=3, span=(0.5, 5.0), signals=[signal.SIGINT], earlier=False)
     assert outcomes == ["stopped"], outcomes
 
@@ -189,8 +205,9 @@ def test_interrupt_while_writing_keeps_earlier_or_complete_results(work):
         shutil.copytree(work / "earlier", out)
         before = _digest(out)
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=work)
-        while p.poll() is None and not any(e.name.startswith(".many_out.") and e.name.endswith(".partial")
-                                           for e in work.iterdir()):
+        while p.poll() is None and not any(
+            e.name.startswith(".many_out.") and e.name.endswith(".partial") for e in work.iterdir()
+        ):
             time.sleep(0.005)
         time.sleep(rng.uniform(0.0, 0.3))
         p.send_signal(sig)
@@ -198,7 +215,7 @@ def test_interrupt_while_writing_keeps_earlier_or_complete_results(work):
         where = f"{signal.Signals(sig).name}: rc {p.returncode}\n{stderr}"
         print(where.strip())  # shown with -s
         assert not [e for e in work.iterdir() if e.name.startswith(".many_out.")], where
-        if p.returncode == 0:   # finished writing before the signal
+        if p.returncode == 0:  # finished writing before the signal
             assert _manifest_complete(out) and _digest(out) != before, where
             continue
         hit += 1
@@ -207,14 +224,15 @@ def test_interrupt_while_writing_keeps_earlier_or_complete_results(work):
         if _digest(out) == before:
             assert "earlier results there are kept" in stderr, where
         else:
-            assert _manifest_complete(out) and "many_out" in stderr and "written" in stderr.replace("wrote", "written"), \
-                where
+            assert (
+                _manifest_complete(out) and "many_out" in stderr and "written" in stderr.replace("wrote", "written")
+            ), where
     assert hit >= 1
 
 
 @pytest.mark.slow
 def test_ep_run_many_random_moments(work):
-    cmd = lambda out: [EXE, "ep", "run", str(work / "ep.toml"), "--out", str(out), "--no-progress"]  # noqa: E731
+    cmd = lambda out: [EXE, "ep", "run", str(work / "ep.toml"), "--out", str(out), "--no-progress"]
     outcomes = _tries(work, cmd, "ep_many", 12, seed=5, span=(0.05, 10.0), signals=[signal.SIGINT, signal.SIGTERM])
     assert outcomes.count("stopped") >= 8, outcomes
 
@@ -232,14 +250,16 @@ def test_keyboard_interrupt_and_abort_map_to_130_with_one_line(monkeypatch, caps
     def boom(exc):
         def f(*a, **k):
             raise exc
+
         return f
 
     e = KeyboardInterrupt()
     e.add_note("nothing was written to out/run; the earlier results there are kept")
     monkeypatch.setattr(_main, "_invoke", boom(e))
     rc, out, err = run_cli(capsys, "mesh", "info", "x.vtu")
-    assert rc == 130 and err == ("organtwin: interrupted (SIGINT): nothing was written to out/run; the earlier results "
-                                 "there are kept\n")
+    assert rc == 130 and err == (
+        "organtwin: interrupted (SIGINT): nothing was written to out/run; the earlier results there are kept\n"
+    )
     monkeypatch.setattr(_main, "_invoke", boom(Terminated()))
     rc, out, err = run_cli(capsys, "mesh", "info", "x.vtu")
     assert rc == 143 and err == "organtwin: interrupted (SIGTERM): nothing was written\n"
@@ -260,6 +280,7 @@ def test_a_real_sigint_in_process_is_130(tmp_path, capsys):
     def slow(argv):
         for _ in range(200):
             time.sleep(0.05)
+
     orig = _main._invoke
     _main._invoke = slow
     try:

@@ -20,7 +20,6 @@ from organtwin.mesh import (
     solve_spd,
 )
 
-
 # ------------------------------------------------------------------------------------------------ exact and API facts
 SHAPE = (6, 5, 4, 1.2, 1.0, 0.8)  # one mesh size for the API tests: their compiled solves are shared
 
@@ -40,8 +39,9 @@ def test_linear_solution_is_exact():
     np.testing.assert_allclose(x, exact, atol=1e-10)
     np.testing.assert_array_equal(np.asarray(x)[bn], exact[bn])  # Dirichlet values are imposed exactly
     # an initial guess only changes the iteration count
-    x_warm = solve_spd(K, jnp.zeros(mesh.n_nodes), dirichlet_nodes=bn, dirichlet_values=exact[bn], rtol=1e-12,
-                       x0=exact + 0.01)
+    x_warm = solve_spd(
+        K, jnp.zeros(mesh.n_nodes), dirichlet_nodes=bn, dirichlet_values=exact[bn], rtol=1e-12, x0=exact + 0.01
+    )
     np.testing.assert_allclose(x_warm, exact, atol=1e-10)
 
 
@@ -97,8 +97,14 @@ def test_poisson_converges_at_second_order_in_l2():
         geom = P1Geometry.from_mesh(mesh)
         pattern = SparsityPattern.from_mesh(mesh)
         pts = mesh.points
-        err = _mms_l2_error(geom, pattern, jnp.asarray(MMS_D), jnp.asarray(mms_f(pts)), jnp.asarray(mms_u(pts)),
-                            jnp.asarray(mesh.surfaces["boundary"].nodes))
+        err = _mms_l2_error(
+            geom,
+            pattern,
+            jnp.asarray(MMS_D),
+            jnp.asarray(mms_f(pts)),
+            jnp.asarray(mms_u(pts)),
+            jnp.asarray(mesh.surfaces["boundary"].nodes),
+        )
         errors.append(float(err))
         hs.append(1.0 / n)
     order = np.polyfit(np.log(hs), np.log(errors), 1)[0]

@@ -51,9 +51,9 @@ def test_pattern_layout(setup):
     ref = scipy_assemble(mesh.tets, np.ones((mesh.n_cells, 4, 4)), n)
     for i in (0, n // 2, n - 1):
         row = cols[:, i]
-        true = np.sort(ref.indices[ref.indptr[i]:ref.indptr[i + 1]])
+        true = np.sort(ref.indices[ref.indptr[i] : ref.indptr[i + 1]])
         np.testing.assert_array_equal(row[: true.size], true)
-        assert np.all(row[true.size:] == i)
+        assert np.all(row[true.size :] == i)
     assert pattern.nnz() == ref.nnz
     # slots address distinct positions per (row, col) pair and agree between elements sharing the pair
     slot = np.asarray(pattern.slot)

@@ -61,7 +61,9 @@ def test_named_surface(mesh, tissue):
 def test_empty_selection_is_an_error(tissue):
     # A box given in metres instead of mm selects nothing: one clear line.
     with pytest.raises(ValueError, match="selects no mesh node"):
-        ep.simulate_monodomain(tissue, [ep.Stimulus(ep.Box((0.001, 0.001, 0.001), (0.0015, 0.0015, 0.0015)), 1.0)], 1.0, 0.01)
+        ep.simulate_monodomain(
+            tissue, [ep.Stimulus(ep.Box((0.001, 0.001, 0.001), (0.0015, 0.0015, 0.0015)), 1.0)], 1.0, 0.01
+        )
 
 
 def test_bad_construction():

@@ -7,14 +7,19 @@ import json
 
 import numpy as np
 import pytest
+from cli import one_error_line, run_cli
 
 from organtwin._errors import MeshError
 from organtwin.mesh import (
-    Mesh, apply_names, builtin_mesh_path, label_ventricular_surfaces, parse_id_names, read_mesh, surface_summary,
+    Mesh,
+    apply_names,
+    builtin_mesh_path,
+    label_ventricular_surfaces,
+    parse_id_names,
+    read_mesh,
+    surface_summary,
     write_mesh,
 )
-
-from cli import one_error_line, run_cli
 
 
 def _oriented(tri) -> set:
@@ -75,8 +80,12 @@ def test_auto_labelling_says_what_it_found_when_it_cannot_decide(biv, lv):
 def test_parse_id_names():
     assert parse_id_names("17=endo_lv, 18 = epi,20=base,21=base") == {17: "endo_lv", 18: "epi", 20: "base", 21: "base"}
     assert parse_id_names("7=left ventricle septum") == {7: "left ventricle septum"}
-    for bad, match in [("17", "cannot read '17'"), ("a=LV", "cannot read 'a=LV'"), ("1=LV,1=RV", "named twice"),
-                       (",", "no id=name pairs")]:
+    for bad, match in [
+        ("17", "cannot read '17'"),
+        ("a=LV", "cannot read 'a=LV'"),
+        ("1=LV,1=RV", "named twice"),
+        (",", "no id=name pairs"),
+    ]:
         with pytest.raises(MeshError, match=match):
             parse_id_names(bad, "--region-names")
 
@@ -122,19 +131,27 @@ def test_cli_names_from_map_and_list(capsys, lv, tmp_path):
     assert sorted(read_mesh(out, name_map=False).surfaces) == ["base", "endocardium", "outside"]
 
 
-@pytest.mark.parametrize("args, match", [
-    ([], "has no surface triangles to name; pass --auto"),
-    (["--auto", "--feature-angle", "179"], "found no flat basal surface"),
-    (["--auto", "--surface-names", "17"], "--surface-names: cannot read '17'"),
-    (["--auto", "--region-names", "5=LV"], r"--region-names: region id\(s\) \[5\] are not in the mesh .*: \[1\]"),
-    (["--auto", "--map", "BADJSON"], "not valid JSON"),
-    (["--auto", "--map", "MISSING"], r"missing.json: region or surface id\(s\) \[99\] are not in the mesh .*: \[1\]"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ([], "has no surface triangles to name; pass --auto"),
+        (["--auto", "--feature-angle", "179"], "found no flat basal surface"),
+        (["--auto", "--surface-names", "17"], "--surface-names: cannot read '17'"),
+        (["--auto", "--region-names", "5=LV"], r"--region-names: region id\(s\) \[5\] are not in the mesh .*: \[1\]"),
+        (["--auto", "--map", "BADJSON"], "not valid JSON"),
+        (
+            ["--auto", "--map", "MISSING"],
+            r"missing.json: region or surface id\(s\) \[99\] are not in the mesh .*: \[1\]",
+        ),
+    ],
+)
 def test_cli_errors_are_one_line_and_write_nothing(capsys, bare_lv, tmp_path, args, match):
     (tmp_path / "bad.json").write_text("{oops")
     (tmp_path / "missing.json").write_text('{"endo_lv": 99}')
-    args = [str(tmp_path / "bad.json") if a == "BADJSON" else str(tmp_path / "missing.json") if a == "MISSING" else a
-            for a in args]
+    args = [
+        str(tmp_path / "bad.json") if a == "BADJSON" else str(tmp_path / "missing.json") if a == "MISSING" else a
+        for a in args
+    ]
     out = tmp_path / "out.vtu"
     rc, _, err = run_cli(capsys, "mesh", "surfaces", bare_lv, out, *args)
     assert rc != 0
@@ -166,8 +183,12 @@ def test_four_chamber_tags_names_and_auto_labelling_agree():
     auto = label_ventricular_surfaces(vent)
     inside = label_ventricular_surfaces(heart, regions=[1, 2, 7])  # the same, labelled inside the whole heart
     assert {k: s.n_faces for k, s in inside.surfaces.items()} == {k: s.n_faces for k, s in auto.surfaces.items()}
-    expect = {"endo_lv": ["LV endocardium"], "endo_rv": ["RV endocardium"], "epi": ["LV epicardium", "RV epicardium"],
-              "base": ["ventricular base", "AV junction", "VA junction"]}
+    expect = {
+        "endo_lv": ["LV endocardium"],
+        "endo_rv": ["RV endocardium"],
+        "epi": ["LV epicardium", "RV epicardium"],
+        "base": ["ventricular base", "AV junction", "VA junction"],
+    }
     for name, tagged in expect.items():
         want = set().union(*(_by_coordinates(heart, heart.surfaces[t].triangles) for t in tagged))
         got = _by_coordinates(vent, auto.surfaces[name].triangles)

@@ -13,14 +13,11 @@ import json
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from cli import one_error_line, run_cli
 
 import organtwin.ep as ep
 from organtwin.ionic import MitchellSchaeffer2003, TenTusscher2006
 from organtwin.mesh import slab_mesh
-
-from cli import one_error_line, run_cli
-
-
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +46,9 @@ def test_tuned_sigma_on_an_independent_slab(ms_tuned):
     a = ms_tuned.edge_length / 1.2386
     mesh = slab_mesh((12.0, 2.4, 1.2), a)
     tissue = ep.Tissue.from_mesh(mesh, ep.Conductivity(ms_tuned.sigma), MitchellSchaeffer2003(), dtype=jnp.float64)
-    res = ep.simulate_monodomain(tissue, [ep.Stimulus(ep.NamedSurface("x0"), 50_000.0)], 60.0, 0.02,
-                                 diffusion=ep.ThetaScheme())
+    res = ep.simulate_monodomain(
+        tissue, [ep.Stimulus(ep.NamedSurface("x0"), 50_000.0)], 60.0, 0.02, diffusion=ep.ThetaScheme()
+    )
     x, act = np.asarray(mesh.points[:, 0]), np.asarray(res.activation)
     mid = (x > 3.0) & (x < 9.0)
     cv = np.polyfit(act[mid], x[mid], 1)[0]
@@ -105,13 +103,18 @@ def test_case_file_cv_keys(tmp_path, capsys):
     assert s["case"]["conductivity"]["cv_l"] == "0.5 m/s"
 
 
-@pytest.mark.parametrize("edit, words", [
-    (('cv_t = "0.25 m/s"', 'cv_t = "0.25 mm"'), ["[conductivity] cv_t: '0.25 mm' is a length", "velocity in m/s"]),
-    (('cv_t = "0.25 m/s"', 'cv_t = "0.25 m/s"\nsigma_l = 0.1'), ["[conductivity] sigma_l: give either conduction "
-                                                                  "velocities"]),
-    (('cv_l = "50 cm/s"\n', ''), ["[conductivity] missing required key 'cv_l'"]),
-    (('cv_t = "0.25 m/s"', 'cv_n = "0.25 m/s"'), ["cv_n: needs cv_t"]),
-])
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (('cv_t = "0.25 m/s"', 'cv_t = "0.25 mm"'), ["[conductivity] cv_t: '0.25 mm' is a length", "velocity in m/s"]),
+        (
+            ('cv_t = "0.25 m/s"', 'cv_t = "0.25 m/s"\nsigma_l = 0.1'),
+            ["[conductivity] sigma_l: give either conduction velocities"],
+        ),
+        (('cv_l = "50 cm/s"\n', ""), ["[conductivity] missing required key 'cv_l'"]),
+        (('cv_t = "0.25 m/s"', 'cv_n = "0.25 m/s"'), ["cv_n: needs cv_t"]),
+    ],
+)
 def test_case_file_cv_errors(tmp_path, capsys, edit, words):
     text = CASE.replace(*edit)
     assert text != CASE
@@ -124,12 +127,26 @@ def test_case_file_cv_errors(tmp_path, capsys, edit, words):
 
 
 def test_cli_tune_cv(tmp_path, capsys):
-    rc, out, err = run_cli(capsys, "ep", "tune-cv", "mitchell-schaeffer", "--cv", "0.5", "--cv", "0.25", "-h", "0.6",
-                        "--json", tmp_path / "t.json")
+    rc, out, err = run_cli(
+        capsys,
+        "ep",
+        "tune-cv",
+        "mitchell-schaeffer",
+        "--cv",
+        "0.5",
+        "--cv",
+        "0.25",
+        "-h",
+        "0.6",
+        "--json",
+        tmp_path / "t.json",
+    )
     assert rc == 0, err
     d = json.loads((tmp_path / "t.json").read_text())
     assert [round(r["cv_target_m_per_s"], 3) for r in d["directions"]] == [0.5, 0.25]
     assert all(r["converged"] and abs(r["cv_m_per_s"] / r["cv_target_m_per_s"] - 1) <= 0.01 for r in d["directions"])
     assert "sigma S/m" in out
-    rc, out, err = run_cli(capsys, "ep", "tune-cv", "mitchell-schaeffer", "--cv", "0.5", "-h", "0.6", "--diffusion", "x")
+    rc, out, err = run_cli(
+        capsys, "ep", "tune-cv", "mitchell-schaeffer", "--cv", "0.5", "-h", "0.6", "--diffusion", "x"
+    )
     assert rc == 2 and "--diffusion must be theta or explicit" in one_error_line(err, only=True)

@@ -20,9 +20,14 @@ def zerod_data():
 
 
 def _rcr_network(q=5.0, rp=100.0, c=1e-3, rd=1000.0, pd=10.0, stenosis=0.0):
-    return z.Network([z.FlowBC("in", q), z.BloodVessel("v", resistance=50.0, capacitance=0.0, inductance=0.0,
-                                                        stenosis=stenosis),
-                      z.WindkesselRCR("out", rp=rp, c=c, rd=rd, pd=pd)], [("in", "v"), ("v", "out")])
+    return z.Network(
+        [
+            z.FlowBC("in", q),
+            z.BloodVessel("v", resistance=50.0, capacitance=0.0, inductance=0.0, stenosis=stenosis),
+            z.WindkesselRCR("out", rp=rp, c=c, rd=rd, pd=pd),
+        ],
+        [("in", "v"), ("v", "out")],
+    )
 
 
 def test_rcr_charging_matches_the_exponential():
@@ -62,7 +67,7 @@ def test_regazzoni_reaches_a_periodic_state_and_conserves_blood(regazzoni):
     circ, res = regazzoni
     assert res.change < 1e-6 and 2 <= res.cycles < 200
     v = res.blood_volume
-    assert np.ptp(v) / v.mean() < 1e-10           # Σ C·p + Σ V is an exact invariant of the closed loop
+    assert np.ptp(v) / v.mean() < 1e-10  # Σ C·p + Σ V is an exact invariant of the closed loop
     assert v.mean() == pytest.approx(float(circ.model.blood_volume(circ.y0)), rel=1e-10)
     lv = res.metrics["LV"]
     # Physiological ranges for a healthy adult at 75 bpm (e.g. Maceira et al. 2006, J Cardiovasc Magn Reson 8:417):
@@ -95,8 +100,11 @@ def test_ejection_fraction_gradient_matches_finite_differences(regazzoni):
 
     @jax.jit
     def ef(e_active, r_ar):
-        m = eqx.tree_at(lambda m: (m.blocks["LV"].e_active, m.blocks["sys_art_RL"].resistance), circ.model,
-                        (e_active, jnp.reshape(r_ar, (1,))))
+        m = eqx.tree_at(
+            lambda m: (m.blocks["LV"].e_active, m.blocks["sys_art_RL"].resistance),
+            circ.model,
+            (e_active, jnp.reshape(r_ar, (1,))),
+        )
         return _ef(m, start, circ.period, 2)
 
     e0, r0 = jnp.asarray(2.75), jnp.asarray(0.8)
@@ -109,7 +117,7 @@ def test_ejection_fraction_gradient_matches_finite_differences(regazzoni):
         fm = ef(*args)
         fd = (fp - fm) / (2 * h)
         assert float(g[i]) == pytest.approx(float(fd), rel=1e-6), (i, g[i], fd)
-    assert float(g[0]) > 0 and float(g[1]) < 0   # stronger contraction raises EF, higher afterload lowers it
+    assert float(g[0]) > 0 and float(g[1]) < 0  # stronger contraction raises EF, higher afterload lowers it
 
 
 def test_cohort_vmap_matches_single_runs(regazzoni):
@@ -128,36 +136,53 @@ def test_cohort_vmap_matches_single_runs(regazzoni):
 def test_float32_runs(regazzoni):
     circ32 = z.regazzoni2022(dtype=jnp.float32)
     assert circ32.y0.dtype == jnp.float32
-    ps = jax.jit(lambda c: z.periodic_steady_state(c.model, c.period, c.y0, cycles=2,
-                                                   integrator=z.Integrator.adaptive(1e-5, 1e-5)))(circ32)
+    ps = jax.jit(
+        lambda c: z.periodic_steady_state(
+            c.model, c.period, c.y0, cycles=2, integrator=z.Integrator.adaptive(1e-5, 1e-5)
+        )
+    )(circ32)
     assert ps.y0.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(ps.y0)))
 
 
-@pytest.mark.parametrize("build, match", [
-    (lambda: z.Network([z.BloodVessel("a", 1.0)], [("a", "b")]), "unknown block 'b'"),
-    (lambda: z.Network([z.BloodVessel("a", 1.0), z.BloodVessel("a", 2.0)], []), "two blocks are named 'a'"),
-    (lambda: z.Network([z.PressureBC("p", 1.0), z.Valve("v", 1.0, 10.0)], [("p", "v")]).compile(),
-     "needs an upstream and a downstream"),
-    (lambda: z.Network([z.PressureBC("p", 1.0), z.Junction("j"), z.PressureBC("q", 2.0)],
-                       [("p", "j"), ("j", "q")]).compile(), "two prescribed pressures"),
-    (lambda: z.BloodVessel("a", -1.0), "resistance must be finite and >= 0"),
-    (lambda: z.Valve("v", 10.0, 1.0), "Rmin <= Rmax"),
-    (lambda: z.regazzoni2022(params={"LV": {"emax": 1.0}}), "unknown parameter LV.emax"),
-])
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: z.Network([z.BloodVessel("a", 1.0)], [("a", "b")]), "unknown block 'b'"),
+        (lambda: z.Network([z.BloodVessel("a", 1.0), z.BloodVessel("a", 2.0)], []), "two blocks are named 'a'"),
+        (
+            lambda: z.Network([z.PressureBC("p", 1.0), z.Valve("v", 1.0, 10.0)], [("p", "v")]).compile(),
+            "needs an upstream and a downstream",
+        ),
+        (
+            lambda: z.Network(
+                [z.PressureBC("p", 1.0), z.Junction("j"), z.PressureBC("q", 2.0)], [("p", "j"), ("j", "q")]
+            ).compile(),
+            "two prescribed pressures",
+        ),
+        (lambda: z.BloodVessel("a", -1.0), "resistance must be finite and >= 0"),
+        (lambda: z.Valve("v", 10.0, 1.0), "Rmin <= Rmax"),
+        (lambda: z.regazzoni2022(params={"LV": {"emax": 1.0}}), "unknown parameter LV.emax"),
+    ],
+)
 def test_bad_networks_give_one_line_errors(build, match):
     with pytest.raises(NetworkError, match=match) as e:
         build()
     assert "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda c: c["vessels"][0]["zero_d_element_values"].update(R_poiseuile=1.0), "unknown parameter 'R_poiseuile'"),
-    (lambda c: c["boundary_conditions"][0].update(bc_type="CORONARY_VAR_RES"),
-     "bc_type 'CORONARY_VAR_RES' is not supported"),
-    (lambda c: c.pop("simulation_parameters"), "lacks 'simulation_parameters'"),
-    (lambda c: c["vessels"][0]["boundary_conditions"].update(outlet="NOPE"), "unknown outlet boundary condition"),
-    (lambda c: c["boundary_conditions"][0]["bc_values"].update(Q=[1.0, float("nan")], t=[0.0, 1.0]), "NaN"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda c: c["vessels"][0]["zero_d_element_values"].update(R_poiseuile=1.0), "unknown parameter 'R_poiseuile'"),
+        (
+            lambda c: c["boundary_conditions"][0].update(bc_type="CORONARY_VAR_RES"),
+            "bc_type 'CORONARY_VAR_RES' is not supported",
+        ),
+        (lambda c: c.pop("simulation_parameters"), "lacks 'simulation_parameters'"),
+        (lambda c: c["vessels"][0]["boundary_conditions"].update(outlet="NOPE"), "unknown outlet boundary condition"),
+        (lambda c: c["boundary_conditions"][0]["bc_values"].update(Q=[1.0, float("nan")], t=[0.0, 1.0]), "NaN"),
+    ],
+)
 def test_bad_svzerod_configs_give_one_line_errors(edit, match, zerod_data):
     cfg = json.loads((zerod_data / "pulsatile_rcr.json").read_text())
     edit(cfg)

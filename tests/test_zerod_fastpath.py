@@ -31,8 +31,10 @@ def _states(model, n=5, seed=0):
     return [jnp.asarray(scale * rng.uniform(0.2, 1.5, st.n_state)) for _ in range(n)]
 
 
-@pytest.mark.parametrize("name, diagonal", [("closed_loop_heart", True), ("pulsatile_rcr", True),
-                                            ("bifurcation_bvj", False), ("bifurcation", False)])
+@pytest.mark.parametrize(
+    "name, diagonal",
+    [("closed_loop_heart", True), ("pulsatile_rcr", True), ("bifurcation_bvj", False), ("bifurcation", False)],
+)
 def test_decoupled_algebraic_points_match_newton(name, diagonal):
     m = _model(name)
     assert m.structure.alg_diagonal is diagonal
@@ -40,7 +42,7 @@ def test_decoupled_algebraic_points_match_newton(name, diagonal):
         t = 0.05 + 0.13 * k
         p, q = m._pressures_and_flows(t, x)
         p_newton = m._pressures_newton(t, x)
-        q_newton = m._edge_flows(t, p_newton, x[m.structure.n_cap + m.structure.n_chamber:])
+        q_newton = m._edge_flows(t, p_newton, x[m.structure.n_cap + m.structure.n_chamber :])
         np.testing.assert_allclose(p, p_newton, rtol=1e-10, atol=1e-9 * float(jnp.max(jnp.abs(p_newton))))
         np.testing.assert_allclose(q, q_newton, rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(q_newton))))
         # the algebraic points' mass balance holds (at points joined only by inductors, its rate does)
@@ -62,12 +64,19 @@ def test_inflow_tables_match_scatter(name):
 
 def test_like_blocks_are_evaluated_together_in_their_order():
     act = z.DoubleCosine(0.0, 0.3, 0.15, 1.0)
-    blocks = [z.Chamber("A", 2.0, 0.1, 5.0, act), z.Chamber("B", 1.0, 0.05, 8.0, z.HalfCosine(0.1, 0.4, 1.0)),
-              z.Chamber("C", 2.5, 0.08, 4.0, act), z.Chamber("D", 0.5, 0.2, 9.0, z.HalfCosine(0.2, 0.3, 1.0)),
-              z.Valve("v1", 0.01, 100.0, law=z.ValveLaw.PIECEWISE), z.Valve("v2", 0.02, 50.0, 5.0),
-              z.Valve("v3", 0.03, 70.0, law=z.ValveLaw.PIECEWISE), z.Valve("v4", 0.01, 90.0, 20.0)]
-    m = z.Network(blocks, [("A", "v1"), ("v1", "B"), ("B", "v2"), ("v2", "C"), ("C", "v3"), ("v3", "D"),
-                           ("D", "v4"), ("v4", "A")]).compile()
+    blocks = [
+        z.Chamber("A", 2.0, 0.1, 5.0, act),
+        z.Chamber("B", 1.0, 0.05, 8.0, z.HalfCosine(0.1, 0.4, 1.0)),
+        z.Chamber("C", 2.5, 0.08, 4.0, act),
+        z.Chamber("D", 0.5, 0.2, 9.0, z.HalfCosine(0.2, 0.3, 1.0)),
+        z.Valve("v1", 0.01, 100.0, law=z.ValveLaw.PIECEWISE),
+        z.Valve("v2", 0.02, 50.0, 5.0),
+        z.Valve("v3", 0.03, 70.0, law=z.ValveLaw.PIECEWISE),
+        z.Valve("v4", 0.01, 90.0, 20.0),
+    ]
+    m = z.Network(
+        blocks, [("A", "v1"), ("v1", "B"), ("B", "v2"), ("v2", "C"), ("C", "v3"), ("v3", "D"), ("D", "v4"), ("v4", "A")]
+    ).compile()
     vols = jnp.array([50.0, 60.0, 70.0, 80.0])
     for t in (0.05, 0.2, 0.35, 0.9):
         got = m._grouped(["D", "A", "B", "C"], lambda blk, i: blk.pressure(t, vols[i]), jnp.float64)
@@ -86,26 +95,35 @@ def test_phase_is_mod():
         got = np.asarray(phase(x, period))
         assert np.all((got >= 0) & (got < period))
         d = np.abs(got - ref)
-        d = np.minimum(d, period - d)   # values next to a multiple of the period may land on either side
+        d = np.minimum(d, period - d)  # values next to a multiple of the period may land on either side
         assert d.max() < 1e-13
     g = jax.grad(lambda p: phase(2.5, p))(0.8)
     assert float(g) == pytest.approx(float(jax.grad(lambda p: jnp.mod(2.5, p))(0.8)))
 
 
 def test_double_cosine_one_cosine_matches_the_two_cosine_form():
-    act = z.DoubleCosine(0.6, 0.104, 0.68, 0.8)   # Regazzoni's atria: relaxation wraps past the period
+    act = z.DoubleCosine(0.6, 0.104, 0.68, 0.8)  # Regazzoni's atria: relaxation wraps past the period
     t = jnp.linspace(0.0, 2.4, 7001)
     s = jnp.mod(t - 0.6, 0.8)
     r = jnp.mod(t - 0.704, 0.8)
-    ref = jnp.where(s < 0.104, 0.5 * (1 - jnp.cos(jnp.pi * s / 0.104)),
-                    jnp.where(r < 0.68, 0.5 * (1 + jnp.cos(jnp.pi * r / 0.68)), 0.0))
+    ref = jnp.where(
+        s < 0.104,
+        0.5 * (1 - jnp.cos(jnp.pi * s / 0.104)),
+        jnp.where(r < 0.68, 0.5 * (1 + jnp.cos(jnp.pi * r / 0.68)), 0.0),
+    )
     np.testing.assert_allclose(jax.vmap(act)(t), ref, atol=1e-13)
     gr = jax.vmap(jax.grad(lambda tt: act(tt)))(t)
-    gref = jax.vmap(jax.grad(lambda tt: jnp.where(jnp.mod(tt - 0.6, 0.8) < 0.104,
-                                                  0.5 * (1 - jnp.cos(jnp.pi * jnp.mod(tt - 0.6, 0.8) / 0.104)),
-                                                  jnp.where(jnp.mod(tt - 0.704, 0.8) < 0.68,
-                                                            0.5 * (1 + jnp.cos(jnp.pi * jnp.mod(tt - 0.704, 0.8)
-                                                                               / 0.68)), 0.0))))(t)
+    gref = jax.vmap(
+        jax.grad(
+            lambda tt: jnp.where(
+                jnp.mod(tt - 0.6, 0.8) < 0.104,
+                0.5 * (1 - jnp.cos(jnp.pi * jnp.mod(tt - 0.6, 0.8) / 0.104)),
+                jnp.where(
+                    jnp.mod(tt - 0.704, 0.8) < 0.68, 0.5 * (1 + jnp.cos(jnp.pi * jnp.mod(tt - 0.704, 0.8) / 0.68)), 0.0
+                ),
+            )
+        )
+    )(t)
     np.testing.assert_allclose(gr, gref, atol=1e-9)
 
 
@@ -118,15 +136,18 @@ def test_waveform_interpolation_matches_jnp_interp(n):
     counts = jax.vmap(lambda x: _count_le(jnp.asarray(xp), x))(jnp.asarray(xs))
     np.testing.assert_array_equal(counts, np.searchsorted(xp, xs, side="right"))
     got = jax.vmap(lambda x: _interp(x, jnp.asarray(xp), jnp.asarray(fp)))(jnp.asarray(xs))
-    np.testing.assert_allclose(got, jnp.interp(jnp.asarray(xs), jnp.asarray(xp), jnp.asarray(fp)), rtol=1e-14,
-                               atol=1e-14)
+    np.testing.assert_allclose(
+        got, jnp.interp(jnp.asarray(xs), jnp.asarray(xp), jnp.asarray(fp)), rtol=1e-14, atol=1e-14
+    )
     g = jax.grad(lambda f: _interp(0.37, jnp.asarray(xp), f))(jnp.asarray(fp))
-    np.testing.assert_allclose(g, jax.grad(lambda f: jnp.interp(0.37, jnp.asarray(xp), f))(jnp.asarray(fp)),
-                               rtol=1e-13)
+    np.testing.assert_allclose(g, jax.grad(lambda f: jnp.interp(0.37, jnp.asarray(xp), f))(jnp.asarray(fp)), rtol=1e-13)
     w = z.Waveform(jnp.asarray(xp), jnp.asarray(fp))
-    np.testing.assert_allclose(jax.vmap(w)(jnp.asarray(xs + 3.0)),
-                               jnp.interp(jnp.mod(jnp.asarray(xs + 3.0), 1.0), jnp.asarray(xp), jnp.asarray(fp)),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        jax.vmap(w)(jnp.asarray(xs + 3.0)),
+        jnp.interp(jnp.mod(jnp.asarray(xs + 3.0), 1.0), jnp.asarray(xp), jnp.asarray(fp)),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("name, vessel", [("closed_loop_heart", "SYS_AR_R"), ("pulsatile_rcr", "aorta")])
@@ -137,13 +158,14 @@ def test_decoupled_path_gradients_match_newton(name, vessel):
     import json
 
     import equinox as eqx
+
     m = _model(name)
     x = _states(m, 1, seed=3)[0]
 
     def value(mm, newton):
         if newton:
             p = mm._pressures_newton(0.3, x)
-            q = mm._edge_flows(0.3, p, x[mm.structure.n_cap + mm.structure.n_chamber:])
+            q = mm._edge_flows(0.3, p, x[mm.structure.n_cap + mm.structure.n_chamber :])
         else:
             p, q = mm._pressures_and_flows(0.3, x)
         return jnp.sum(jnp.sin(p * 1e-3)) + jnp.sum(jnp.cos(q * 1e-2))

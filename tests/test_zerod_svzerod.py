@@ -24,6 +24,7 @@ CONFIGS = ["steady_vessel", "pulsatile_rcr", "bifurcation", "bifurcation_bvj", "
 
 def _series(df_or_csv):
     import pandas as pd
+
     df = pd.read_csv(io.StringIO(df_or_csv)) if isinstance(df_or_csv, str) else df_or_csv
     value_cols = [c for c in df.columns if c not in ("name", "time")]
     return {(name, col): g[col].to_numpy(float) for name, g in df.groupby("name") for col in value_cols}
@@ -32,6 +33,7 @@ def _series(df_or_csv):
 @pytest.mark.parametrize("name", CONFIGS)
 def test_agrees_with_svzerod_within_one_percent(name):
     import json
+
     config = json.loads((DATA / f"{name}.json").read_text())
     ours = z.run_svzerod(z.read_svzerod(config))
     for variable_based in (False, True):

@@ -38,6 +38,7 @@ def _svzerod():
 
 def _series(df_or_csv):
     import pandas as pd
+
     df = pd.read_csv(io.StringIO(df_or_csv)) if isinstance(df_or_csv, str) else df_or_csv
     value_cols = [c for c in df.columns if c not in ("name", "time")]
     return {(name, col): g[col].to_numpy(float) for name, g in df.groupby("name") for col in value_cols}
@@ -65,11 +66,14 @@ def _layouts(config):
         yield variable_based, cfg
 
 
-@pytest.mark.parametrize("name, kinds", [
-    ("crl_closed_loop_rcr_chain", {"BloodVesselCRL", "ClosedLoopRCR"}),
-    ("closed_loop_rcr", {"BloodVesselCRL", "ClosedLoopRCR", "LinearElastanceChamber"}),
-    ("coronary", {"CORONARY"}),
-])
+@pytest.mark.parametrize(
+    "name, kinds",
+    [
+        ("crl_closed_loop_rcr_chain", {"BloodVesselCRL", "ClosedLoopRCR"}),
+        ("closed_loop_rcr", {"BloodVesselCRL", "ClosedLoopRCR", "LinearElastanceChamber"}),
+        ("coronary", {"CORONARY"}),
+    ],
+)
 def test_agrees_with_svzerod_within_one_percent(name, kinds):
     svzerod = _svzerod()
     config = json.loads((DATA / f"{name}.json").read_text())
@@ -86,8 +90,9 @@ def test_agrees_with_svzerod_within_one_percent(name, kinds):
 def test_coronary_from_initial_conditions_agrees_with_svzerod_within_one_percent():
     svzerod = _svzerod()
     config = json.loads((DATA / "coronary.json").read_text())
-    config["simulation_parameters"].update(steady_initial=False, number_of_cardiac_cycles=2, output_all_cycles=True,
-                                           output_variable_based=True)
+    config["simulation_parameters"].update(
+        steady_initial=False, number_of_cardiac_cycles=2, output_all_cycles=True, output_variable_based=True
+    )
     config["initial_condition"] = {"pressure_all": 1.1e5, "flow_all": 1.0, "volume_im:COR": 0.3}
     ours = z.run_svzerod(z.read_svzerod(config))
     theirs = _series(svzerod.simulate(config))
@@ -102,10 +107,13 @@ PIM = [10.0, 80.0, 40.0, 5.0, 10.0]
 def _coronary_net(**kw):
     """FLOW (2.2, constant) -> junction -> CORONARY (Pim a waveform): the junction leaves the port flow into the coronary
     block to the block's own decomposition."""
-    params = dict(ra1=2.0, ra2=3.0, rv1=1.5, ca=0.2, cc=0.5, pim=z.Waveform(np.linspace(0.0, 1.0, 5), np.array(PIM)),
-                  pv=4.0) | kw
-    return z.Network([z.FlowBC("q", 2.2), z.Junction("j"), z.OpenLoopCoronary("cor", **params)],
-                     [("q", "j"), ("j", "cor")]).compile()
+    params = (
+        dict(ra1=2.0, ra2=3.0, rv1=1.5, ca=0.2, cc=0.5, pim=z.Waveform(np.linspace(0.0, 1.0, 5), np.array(PIM)), pv=4.0)
+        | kw
+    )
+    return z.Network(
+        [z.FlowBC("q", 2.2), z.Junction("j"), z.OpenLoopCoronary("cor", **params)], [("q", "j"), ("j", "cor")]
+    ).compile()
 
 
 @pytest.mark.parametrize("kw", [{}, {"ra1": 0.0}, {"ra1": 0.0, "ra2": 0.0}], ids=["all", "ra1_0", "ra1_ra2_0"])
@@ -114,6 +122,7 @@ def test_coronary_conserves_volume_against_its_moving_reference(kw):
     resistance's, or the capacitors' C d(P − P_ref)/dt plus the flow beyond them) is the inflow."""
     import jax
     import jax.numpy as jnp
+
     model = _coronary_net(**kw)
     x = model.initial_state(pressure={"pressure_a:cor": 50.0, "pressure_c:cor": 30.0}, dtype=jnp.float64)
     t = jnp.asarray(0.3, jnp.float64)
@@ -130,13 +139,15 @@ def test_coronary_conserves_volume_against_its_moving_reference(kw):
 def test_coronary_steady_start_keeps_the_intramyocardial_volume():
     """steady_state(t=0): the Cc point's pressure moves with Pim from its mean to Pim(0), its volume kept."""
     import jax.numpy as jnp
+
     model = _coronary_net()
     x_ss = model.steady_state(model.initial_state(dtype=jnp.float64))
     x0 = model.steady_state(model.initial_state(dtype=jnp.float64), t=0.0)
     i = list(model.structure.node_names).index("pressure_c:cor")
     assert float(x0[i] - x_ss[i]) == pytest.approx(PIM[0] - np.mean(PIM), rel=1e-9)
     assert float(model.blood_volume(x0, t=0.0)) == pytest.approx(
-        float(model.blood_volume(x_ss, t=0.0)) + 0.5 * (PIM[0] - np.mean(PIM)), rel=1e-9)
+        float(model.blood_volume(x_ss, t=0.0)) + 0.5 * (PIM[0] - np.mean(PIM)), rel=1e-9
+    )
     assert float(x_ss[i]) == pytest.approx(4.0 + 1.5 * 2.2, rel=1e-9)
 
 
@@ -157,24 +168,42 @@ def _resistive_junction_as_vessels(config):
         for k, ((vid, side), rk) in enumerate(zip(ports, r)):
             pid, pname, jname = next_id, f"{name}_p{k}", f"{name}_j{k}"
             next_id += 1
-            cfg["vessels"].append({"vessel_id": pid, "vessel_name": pname, "vessel_length": 1.0,
-                                   "zero_d_element_type": "BloodVessel",
-                                   "zero_d_element_values": {"R_poiseuille": rk, "C": 0.0, "L": 0.0,
-                                                             "stenosis_coefficient": 0.0}})
-            if side == "in":   # vessel -> jname -> port vessel -> centre
-                junctions.append({"junction_name": jname, "junction_type": "NORMAL_JUNCTION",
-                                  "inlet_vessels": [vid], "outlet_vessels": [pid]})
+            cfg["vessels"].append(
+                {
+                    "vessel_id": pid,
+                    "vessel_name": pname,
+                    "vessel_length": 1.0,
+                    "zero_d_element_type": "BloodVessel",
+                    "zero_d_element_values": {"R_poiseuille": rk, "C": 0.0, "L": 0.0, "stenosis_coefficient": 0.0},
+                }
+            )
+            if side == "in":  # vessel -> jname -> port vessel -> centre
+                junctions.append(
+                    {
+                        "junction_name": jname,
+                        "junction_type": "NORMAL_JUNCTION",
+                        "inlet_vessels": [vid],
+                        "outlet_vessels": [pid],
+                    }
+                )
                 centre["inlet_vessels"].append(pid)
                 conn, theirs = f"{vessels[vid]}:{name}", f"{vessels[vid]}:{jname}"
-            else:              # centre -> port vessel -> jname -> vessel
-                junctions.append({"junction_name": jname, "junction_type": "NORMAL_JUNCTION",
-                                  "inlet_vessels": [pid], "outlet_vessels": [vid]})
+            else:  # centre -> port vessel -> jname -> vessel
+                junctions.append(
+                    {
+                        "junction_name": jname,
+                        "junction_type": "NORMAL_JUNCTION",
+                        "inlet_vessels": [pid],
+                        "outlet_vessels": [vid],
+                    }
+                )
                 centre["outlet_vessels"].append(pid)
                 conn, theirs = f"{name}:{vessels[vid]}", f"{jname}:{vessels[vid]}"
             rename[f"flow:{conn}"] = f"flow:{theirs}"
             rename[f"pressure:{conn}"] = f"pressure:{theirs}"
-        rename[f"pressure_c:{name}"] = f"pressure:{name}_p0:{name}" if ports[0][1] == "in" else \
-            f"pressure:{name}:{name}_p0"
+        rename[f"pressure_c:{name}"] = (
+            f"pressure:{name}_p0:{name}" if ports[0][1] == "in" else f"pressure:{name}:{name}_p0"
+        )
         junctions.append(centre)
     cfg["junctions"] = junctions
     return cfg, rename
@@ -187,10 +216,10 @@ def test_resistive_junction_agrees_with_svzerod_within_one_percent(r):
     if r is not None:
         config["junctions"][0]["junction_values"]["R"] = r
     ours = z.run_svzerod(z.read_svzerod(config))
-    try:   # a solver that reads the documented list runs the configuration itself
+    try:  # a solver that reads the documented list runs the configuration itself
         svzerod.simulate(config)
         native = True
-    except RuntimeError as e:   # svzerod 3.2: "type must be number, but is array"
+    except RuntimeError as e:  # svzerod 3.2: "type must be number, but is array"
         assert "number" in str(e)
         native = False
     ref_config, rename = (config, {}) if native else _resistive_junction_as_vessels(config)
@@ -205,8 +234,10 @@ def test_resistive_junction_agrees_with_svzerod_within_one_percent(r):
 
 def test_resistive_junction_port_flow_from_the_balance():
     """A port with R = 0 merges with the centre; its flow comes from the balance of the other ports."""
-    net = z.Network([z.PressureBC("a", 100.0), z.ResistiveJunction("j", [10.0, 0.0]), z.PressureBC("b", 0.0)],
-                    [("a", "j"), ("j", "b")])
+    net = z.Network(
+        [z.PressureBC("a", 100.0), z.ResistiveJunction("j", [10.0, 0.0]), z.PressureBC("b", 0.0)],
+        [("a", "j"), ("j", "b")],
+    )
     model = net.compile()
     obs = model.observe(0.0, model.initial_state())
     flows = dict(zip([p[0] for p in model.structure.ports], np.asarray(obs["port_flow"])))
@@ -226,32 +257,83 @@ def _edit(name, fn):
     return cfg
 
 
-@pytest.mark.parametrize("cfg, match", [
-    (_edit("crl_closed_loop_rcr_chain", lambda c: c["vessels"][0]["zero_d_element_values"].update(Rp=1.0)),
-     "unknown parameter 'Rp' in vessel prox"),
-    (_edit("crl_closed_loop_rcr_chain", lambda c: c["boundary_conditions"][1]["bc_values"].update(Pd=1.0)),
-     "unknown parameter 'Pd' in boundary condition SEG"),
-    (_edit("crl_closed_loop_rcr_chain", lambda c: c["boundary_conditions"][1]["bc_values"].update(
-        closed_loop_outlet="yes")), "'closed_loop_outlet' must be true or false"),
-    (_edit("crl_closed_loop_rcr_chain", lambda c: c["boundary_conditions"][1]["bc_values"].pop("Rd")),
-     "lacks 'Rd'"),
-    (_edit("crl_closed_loop_rcr_chain", lambda c: c["vessels"][0].update(zero_d_element_type="BloodVesselRC")),
-     "'BloodVesselRC' is not supported"),
-    (_edit("resistive_junction", lambda c: c["junctions"][0]["junction_values"].update(R=10.0)),
-     "'R' must be a list of 4 resistances"),
-    (_edit("resistive_junction", lambda c: c["junctions"][0]["junction_values"].update(R=[1.0, 2.0])),
-     "'R' must be a list of 4 resistances"),
-    (_edit("resistive_junction", lambda c: c["junctions"][0]["junction_values"].update(R_poiseuille=[1.0])),
-     "unknown parameter 'R_poiseuille' in junction J"),
-    (_edit("resistive_junction", lambda c: c["boundary_conditions"][2].update(
-        bc_type="CORONARY_VAR_RES", bc_values={"Ra1": 1.0, "Ra2": 1.0, "Rv1": 1.0, "Ca": 1.0, "Cc": 1.0,
-                                               "Pim": [0.0, 1.0], "P_v": 0.0, "t": [0.0, 1.0]})),
-     "bc_type 'CORONARY_VAR_RES' is not supported"),
-    (_edit("coronary", lambda c: c["boundary_conditions"][1]["bc_values"].update(R=1.0)),
-     "unknown parameter 'R' in boundary condition COR"),
-    (_edit("coronary", lambda c: c["boundary_conditions"][1]["bc_values"].pop("Cc")), "lacks 'Cc'"),
-], ids=["crl_param", "clrcr_param", "clrcr_flag", "clrcr_missing", "rc", "rj_scalar", "rj_length", "rj_param",
-        "coronary_var_res", "coronary_param", "coronary_missing"])
+@pytest.mark.parametrize(
+    "cfg, match",
+    [
+        (
+            _edit("crl_closed_loop_rcr_chain", lambda c: c["vessels"][0]["zero_d_element_values"].update(Rp=1.0)),
+            "unknown parameter 'Rp' in vessel prox",
+        ),
+        (
+            _edit("crl_closed_loop_rcr_chain", lambda c: c["boundary_conditions"][1]["bc_values"].update(Pd=1.0)),
+            "unknown parameter 'Pd' in boundary condition SEG",
+        ),
+        (
+            _edit(
+                "crl_closed_loop_rcr_chain",
+                lambda c: c["boundary_conditions"][1]["bc_values"].update(closed_loop_outlet="yes"),
+            ),
+            "'closed_loop_outlet' must be true or false",
+        ),
+        (
+            _edit("crl_closed_loop_rcr_chain", lambda c: c["boundary_conditions"][1]["bc_values"].pop("Rd")),
+            "lacks 'Rd'",
+        ),
+        (
+            _edit("crl_closed_loop_rcr_chain", lambda c: c["vessels"][0].update(zero_d_element_type="BloodVesselRC")),
+            "'BloodVesselRC' is not supported",
+        ),
+        (
+            _edit("resistive_junction", lambda c: c["junctions"][0]["junction_values"].update(R=10.0)),
+            "'R' must be a list of 4 resistances",
+        ),
+        (
+            _edit("resistive_junction", lambda c: c["junctions"][0]["junction_values"].update(R=[1.0, 2.0])),
+            "'R' must be a list of 4 resistances",
+        ),
+        (
+            _edit("resistive_junction", lambda c: c["junctions"][0]["junction_values"].update(R_poiseuille=[1.0])),
+            "unknown parameter 'R_poiseuille' in junction J",
+        ),
+        (
+            _edit(
+                "resistive_junction",
+                lambda c: c["boundary_conditions"][2].update(
+                    bc_type="CORONARY_VAR_RES",
+                    bc_values={
+                        "Ra1": 1.0,
+                        "Ra2": 1.0,
+                        "Rv1": 1.0,
+                        "Ca": 1.0,
+                        "Cc": 1.0,
+                        "Pim": [0.0, 1.0],
+                        "P_v": 0.0,
+                        "t": [0.0, 1.0],
+                    },
+                ),
+            ),
+            "bc_type 'CORONARY_VAR_RES' is not supported",
+        ),
+        (
+            _edit("coronary", lambda c: c["boundary_conditions"][1]["bc_values"].update(R=1.0)),
+            "unknown parameter 'R' in boundary condition COR",
+        ),
+        (_edit("coronary", lambda c: c["boundary_conditions"][1]["bc_values"].pop("Cc")), "lacks 'Cc'"),
+    ],
+    ids=[
+        "crl_param",
+        "clrcr_param",
+        "clrcr_flag",
+        "clrcr_missing",
+        "rc",
+        "rj_scalar",
+        "rj_length",
+        "rj_param",
+        "coronary_var_res",
+        "coronary_param",
+        "coronary_missing",
+    ],
+)
 def test_bad_block_configs_give_one_line_errors(cfg, match):
     with pytest.raises(NetworkError, match=match) as e:
         z.read_svzerod(cfg)

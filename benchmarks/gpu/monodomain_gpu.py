@@ -45,9 +45,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/: the shared helpers
-from _common import write_figures  # noqa: E402
-
 import jax
+from _common import write_figures
 
 jax.config.update("jax_enable_x64", True)  # a benchmark script may switch x64 on; every dtype below is explicit
 
@@ -166,12 +165,25 @@ def main() -> int:
     a = _parse()
     dev = jax.devices()[0]
     peak, peak_src = device_peak(dev, a.peak_gbs)
-    out = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "device": str(dev),
-           "device_kind": getattr(dev, "device_kind", None), "platform": dev.platform, "jax": jax.__version__,
-           "python": platform.python_version(), "peak_gbs": peak, "peak_source": peak_src, "dt": a.dt,
-           "steps": a.steps, "repeats": a.repeats, "rows": []}
-    print(f"device: {dev} ({getattr(dev, 'device_kind', '?')}), peak bandwidth "
-          f"{'?' if peak is None else f'{peak:.0f} GB/s'} [{peak_src}]; dt {a.dt} ms, {a.steps} steps per run", flush=True)
+    out = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "device": str(dev),
+        "device_kind": getattr(dev, "device_kind", None),
+        "platform": dev.platform,
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+        "peak_gbs": peak,
+        "peak_source": peak_src,
+        "dt": a.dt,
+        "steps": a.steps,
+        "repeats": a.repeats,
+        "rows": [],
+    }
+    print(
+        f"device: {dev} ({getattr(dev, 'device_kind', '?')}), peak bandwidth "
+        f"{'?' if peak is None else f'{peak:.0f} GB/s'} [{peak_src}]; dt {a.dt} ms, {a.steps} steps per run",
+        flush=True,
+    )
     print("| nodes | dtype | scheme | compile s | ms/step | M node-steps/s | CG it/step | MB/step | GB/s | % of peak |")
     print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|", flush=True)
     schemes = [s.strip() for s in a.schemes.split(",") if s.strip()] + (["reaction"] if a.profile else [])
@@ -201,16 +213,34 @@ def main() -> int:
                 bps = bytes_per_step(n, width, dtype.itemsize, scheme, cg)
                 gbs = bps * res.n_steps / med / 1e9
                 frac = None if peak is None else gbs / peak
-                row = {"size": size, "nodes": n, "tets": int(mesh.n_cells), "ell_width": width, "dtype": dt_name,
-                       "scheme": scheme, "build_s": t_build, "explicit_dt_limit_ms": limit, "first_call_s": first, "compile_s": first - med,
-                       "run_s": times, "run_median_s": med, "ms_per_step": med / res.n_steps * 1e3,
-                       "node_steps_per_s": n * res.n_steps / med, "cg_per_step": cg, "bytes_per_step": bps,
-                       "achieved_gbs": gbs, "fraction_of_peak": frac,
-                       "activated": int(np.isfinite(np.asarray(res.activation)).sum())}
+                row = {
+                    "size": size,
+                    "nodes": n,
+                    "tets": int(mesh.n_cells),
+                    "ell_width": width,
+                    "dtype": dt_name,
+                    "scheme": scheme,
+                    "build_s": t_build,
+                    "explicit_dt_limit_ms": limit,
+                    "first_call_s": first,
+                    "compile_s": first - med,
+                    "run_s": times,
+                    "run_median_s": med,
+                    "ms_per_step": med / res.n_steps * 1e3,
+                    "node_steps_per_s": n * res.n_steps / med,
+                    "cg_per_step": cg,
+                    "bytes_per_step": bps,
+                    "achieved_gbs": gbs,
+                    "fraction_of_peak": frac,
+                    "activated": int(np.isfinite(np.asarray(res.activation)).sum()),
+                }
                 out["rows"].append(row)
-                print(f"| {n:,} | {dt_name} | {scheme} | {first - med:.1f} | {row['ms_per_step']:.3f} | "
-                      f"{row['node_steps_per_s'] / 1e6:.1f} | {cg:.2f} | {bps / 1e6:.1f} | {gbs:.1f} | "
-                      f"{'' if frac is None else f'{100 * frac:.1f}'} |", flush=True)
+                print(
+                    f"| {n:,} | {dt_name} | {scheme} | {first - med:.1f} | {row['ms_per_step']:.3f} | "
+                    f"{row['node_steps_per_s'] / 1e6:.1f} | {cg:.2f} | {bps / 1e6:.1f} | {gbs:.1f} | "
+                    f"{'' if frac is None else f'{100 * frac:.1f}'} |",
+                    flush=True,
+                )
             del tissue, mesh
     write_figures(a.json, out)
     return 0

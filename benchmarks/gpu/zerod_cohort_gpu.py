@@ -33,15 +33,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/: the shared helpers, the CPU benchmark
-from _common import write_figures  # noqa: E402
-
-import jax  # noqa: E402
+import jax
+from _common import write_figures
 
 jax.config.update("jax_enable_x64", True)  # a benchmark script may switch x64 on; every dtype below is explicit
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-
 import zerod_vs_svzerod as zb  # noqa: E402  (benchmarks/zerod_vs_svzerod.py: the same problem and cohort)
 
 
@@ -79,9 +77,16 @@ def tile(batches: dict, y0, n: int):
 def main() -> int:
     a = _parse()
     sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
-    out = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "devices": [str(d) for d in jax.devices()],
-           "jax": jax.__version__, "python": platform.python_version(), "solver": a.solver, "cycles": a.cycles,
-           "distinct": a.distinct, "rows": []}
+    out = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "devices": [str(d) for d in jax.devices()],
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+        "solver": a.solver,
+        "cycles": a.cycles,
+        "distinct": a.distinct,
+        "rows": [],
+    }
     for name in [c.strip() for c in a.configs.split(",") if c.strip()]:
         path = zb.config_path(name)
         config = json.loads(path.read_text())
@@ -92,8 +97,11 @@ def main() -> int:
         ca = argparse.Namespace(cohort=min(a.distinct, max(sizes)), spread=a.spread, seed=a.seed)
         t0 = time.perf_counter()
         batches, y0, build = zb.build_cohort(prob, ca)
-        print(f"== {name}: {prob.steps} steps per model ({prob.cfg.cycles} of {full_cycles} cycles); {ca.cohort} "
-              f"distinct models built in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(
+            f"== {name}: {prob.steps} steps per model ({prob.cfg.cycles} of {full_cycles} cycles); {ca.cohort} "
+            f"distinct models built in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
         for n in sizes:
             bn, yn = tile(batches, y0, n)
             for dt_name in [d.strip() for d in a.dtypes.split(",") if d.strip()]:
@@ -103,8 +111,9 @@ def main() -> int:
                     model = zb.cast(model, dtype)
                     if axes is None:
                         axes = jax.tree.map(lambda x: 0, model)
-                    fn = jax.jit(prob.cohort_runner(zb.fixed(prob, a.solver), dtype, axes,
-                                                    mode.removesuffix("_shared")))
+                    fn = jax.jit(
+                        prob.cohort_runner(zb.fixed(prob, a.solver), dtype, axes, mode.removesuffix("_shared"))
+                    )
                     ys = yn.astype(dtype)
                     t0 = time.perf_counter()
                     obs, steps = jax.block_until_ready(fn(model, ys))
@@ -116,17 +125,30 @@ def main() -> int:
                         runs.append(time.perf_counter() - t0)
                     run_s = statistics.median(runs)
                     finite = all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(obs))
-                    row = {"config": name, "models": n, "dtype": dt_name, "mode": mode, "steps": prob.steps,
-                           "first_call_s": first, "compile_s": max(first - run_s, 0.0), "run_s_median": run_s,
-                           "run_s_all": runs, "models_per_s": n / run_s,
-                           "models_per_s_full_run": n / run_s * prob.cfg.cycles / full_cycles,
-                           "ns_per_model_step": 1e9 * run_s / n / prob.steps, "all_finite": finite,
-                           "steps_taken": int(np.asarray(steps)[0])}
+                    row = {
+                        "config": name,
+                        "models": n,
+                        "dtype": dt_name,
+                        "mode": mode,
+                        "steps": prob.steps,
+                        "first_call_s": first,
+                        "compile_s": max(first - run_s, 0.0),
+                        "run_s_median": run_s,
+                        "run_s_all": runs,
+                        "models_per_s": n / run_s,
+                        "models_per_s_full_run": n / run_s * prob.cfg.cycles / full_cycles,
+                        "ns_per_model_step": 1e9 * run_s / n / prob.steps,
+                        "all_finite": finite,
+                        "steps_taken": int(np.asarray(steps)[0]),
+                    }
                     out["rows"].append(row)
-                    print(f"N {n:7d} {dt_name} {mode:15s}: {run_s:.3f} s = {row['models_per_s']:.0f} models/s "
-                          f"({row['models_per_s_full_run']:.0f} for {full_cycles} cycles), "
-                          f"{row['ns_per_model_step']:.2f} ns per model-step; first call {first:.1f} s"
-                          + ("" if finite else "  NON-FINITE OUTPUT"), flush=True)
+                    print(
+                        f"N {n:7d} {dt_name} {mode:15s}: {run_s:.3f} s = {row['models_per_s']:.0f} models/s "
+                        f"({row['models_per_s_full_run']:.0f} for {full_cycles} cycles), "
+                        f"{row['ns_per_model_step']:.2f} ns per model-step; first call {first:.1f} s"
+                        + ("" if finite else "  NON-FINITE OUTPUT"),
+                        flush=True,
+                    )
     write_figures(a.json, out, default=float)
     return 0
 

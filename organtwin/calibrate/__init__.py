@@ -1,64 +1,157 @@
 """Calibration of a twin to patient data. Free parameters by name with smooth bounds and priors; data import: measured ECGs (WFDB, CSV), activation maps (CSV, VTK point
 clouds), volume curves, pressure traces and cuff pressures, as host-side numpy containers in organtwin units."""
 
+from ._case import (
+    CalibrationCase as CalibrationCase,
+)
+from ._case import (
+    build_problem as build_problem,
+)
+from ._case import (
+    load_calibration_case as load_calibration_case,
+)
+from ._case import (
+    read_fit as read_fit,
+)
+from ._case import (
+    rerun_fit as rerun_fit,
+)
+from ._case import (
+    run_calibration as run_calibration,
+)
+from ._case import (
+    write_calibration as write_calibration,
+)
+from ._data import (
+    STANDARD_LEADS as STANDARD_LEADS,
+)
 from ._data import (
     ActivationMap as ActivationMap,
+)
+from ._data import (
     CuffPressure as CuffPressure,
+)
+from ._data import (
     DataError as DataError,
+)
+from ._data import (
     MeasuredECG as MeasuredECG,
+)
+from ._data import (
     PressureTrace as PressureTrace,
-    STANDARD_LEADS as STANDARD_LEADS,
+)
+from ._data import (
     VolumeCurve as VolumeCurve,
+)
+from ._data import (
     normalise_lead_name as normalise_lead_name,
+)
+from ._data import (
     read_activation_map as read_activation_map,
+)
+from ._data import (
     read_cuff_pressure as read_cuff_pressure,
+)
+from ._data import (
     read_ecg as read_ecg,
+)
+from ._data import (
     read_pressure_trace as read_pressure_trace,
+)
+from ._data import (
     read_volume_curve as read_volume_curve,
+)
+from ._data import (
     synthetic_volume_and_cuff as synthetic_volume_and_cuff,
+)
+from ._data import (
     write_activation_map_csv as write_activation_map_csv,
+)
+from ._data import (
     write_cuff_json as write_cuff_json,
+)
+from ._data import (
     write_ecg_csv as write_ecg_csv,
+)
+from ._data import (
     write_volume_curve_csv as write_volume_curve_csv,
+)
+from ._ecg_loss import ECGLoss as ECGLoss
+from ._ecg_loss import EikonalECG as EikonalECG
+from ._ecg_loss import add_noise as add_noise
+from ._fit import (
+    AbstractLoss as AbstractLoss,
+)
+from ._fit import (
+    ActivationTimeLoss as ActivationTimeLoss,
+)
+from ._fit import (
+    FitResult as FitResult,
+)
+from ._fit import (
+    MeasurementLoss as MeasurementLoss,
+)
+from ._fit import (
+    dense_forward_jacobian as dense_forward_jacobian,
+)
+from ._fit import (
+    fit_adam as fit_adam,
+)
+from ._fit import (
+    fit_least_squares as fit_least_squares,
+)
+from ._fit import (
+    least_squares_residuals as least_squares_residuals,
+)
+from ._fit import (
+    project_onto_surface as project_onto_surface,
+)
+from ._haemo import (
+    CirculationCurves as CirculationCurves,
+)
+from ._haemo import (
+    CuffPressureLoss as CuffPressureLoss,
+)
+from ._haemo import (
+    PressureTraceLoss as PressureTraceLoss,
+)
+from ._haemo import (
+    VolumeCurveLoss as VolumeCurveLoss,
+)
+from ._haemo import (
+    circulation_curves as circulation_curves,
 )
 from ._params import (
     AbstractPrior as AbstractPrior,
+)
+from ._params import (
     AbstractTransform as AbstractTransform,
+)
+from ._params import (
     Bounded as Bounded,
+)
+from ._params import (
     CalibrationError as CalibrationError,
+)
+from ._params import (
     FreeParameter as FreeParameter,
+)
+from ._params import (
     FreeParameters as FreeParameters,
+)
+from ._params import (
     LogNormal as LogNormal,
+)
+from ._params import (
     Normal as Normal,
+)
+from ._params import (
     Positive as Positive,
+)
+from ._params import (
     Unbounded as Unbounded,
 )
-from ._fit import (
-    AbstractLoss as AbstractLoss,
-    ActivationTimeLoss as ActivationTimeLoss,
-    FitResult as FitResult,
-    dense_forward_jacobian as dense_forward_jacobian,
-    fit_least_squares as fit_least_squares,
-    least_squares_residuals as least_squares_residuals,
-    MeasurementLoss as MeasurementLoss,
-    fit_adam as fit_adam,
-    project_onto_surface as project_onto_surface,
-)
-from ._ecg_loss import ECGLoss as ECGLoss, EikonalECG as EikonalECG, add_noise as add_noise
-from ._haemo import (
-    CirculationCurves as CirculationCurves,
-    CuffPressureLoss as CuffPressureLoss,
-    PressureTraceLoss as PressureTraceLoss,
-    VolumeCurveLoss as VolumeCurveLoss,
-    circulation_curves as circulation_curves,
-)
-from ._case import (
-    CalibrationCase as CalibrationCase,
-    build_problem as build_problem,
-    load_calibration_case as load_calibration_case,
-    read_fit as read_fit,
-    rerun_fit as rerun_fit,
-    run_calibration as run_calibration,
-    write_calibration as write_calibration,
-)
-from ._report import FitReport as FitReport, Term as Term, fit_report as fit_report, joint_residuals as joint_residuals
+from ._report import FitReport as FitReport
+from ._report import Term as Term
+from ._report import fit_report as fit_report
+from ._report import joint_residuals as joint_residuals

@@ -35,19 +35,34 @@ from .._errors import MeshError, MeshWarning
 from ..io._case import CaseError, _Section, _selector
 from ..io._units import LENGTH, TIME, VELOCITY, VOLTAGE
 
-__all__ = ["CalibrationCase", "CalibrationOutcome", "DataSpec", "FreeSpec", "Problem", "build_problem",
-           "check_fit_memory", "fit_bytes_per_start", "fit_record",
-           "provenance", "read_fit", "tolerances",
-           "load_calibration_case", "parse_calibration_case", "rerun_fit", "run_calibration", "write_calibration"]
+__all__ = [
+    "CalibrationCase",
+    "CalibrationOutcome",
+    "DataSpec",
+    "FreeSpec",
+    "Problem",
+    "build_problem",
+    "check_fit_memory",
+    "fit_bytes_per_start",
+    "fit_record",
+    "provenance",
+    "read_fit",
+    "tolerances",
+    "load_calibration_case",
+    "parse_calibration_case",
+    "rerun_fit",
+    "run_calibration",
+    "write_calibration",
+]
 
 DATA_KINDS = ("activation-map", "ecg", "volume-curve", "cuff", "pressure-trace")
 METHODS = ("levenberg-marquardt", "gauss-newton", "adam")
 _TOP = ("title", "description", "seed", "dtype", "mesh", "eikonal", "ecg", "circulation", "free", "data", "fit")
 # sizes refused when the case is read, before anything is built (memory is checked again once the mesh is known)
-MAX_STARTS = 100_000            # [fit] starts: every start is a whole fit, all run at once (vmapped)
-MAX_ECG_SAMPLES = 1_000_000     # [ecg] duration / dt + 1: a beat at 1 ms is a few hundred
-MAX_CURVE_POINTS = 100_000      # [circulation] points per beat
-MAX_CYCLES = 1_000              # [circulation] cycles to the periodic state (tens are enough)
+MAX_STARTS = 100_000  # [fit] starts: every start is a whole fit, all run at once (vmapped)
+MAX_ECG_SAMPLES = 1_000_000  # [ecg] duration / dt + 1: a beat at 1 ms is a few hundred
+MAX_CURVE_POINTS = 100_000  # [circulation] points per beat
+MAX_CYCLES = 1_000  # [circulation] cycles to the periodic state (tens are enough)
 
 
 @dataclass(frozen=True)
@@ -57,8 +72,8 @@ class FreeSpec:
     upper: float | None = None
     positive: bool = False
     start: float | list | None = None
-    prior: dict | None = None        # {"mean", "sd"} or {"median", "sd_log"}
-    tolerance: float | None = None   # absolute SD (parameter units) for identifiability; None: 5% of the value
+    prior: dict | None = None  # {"mean", "sd"} or {"median", "sd_log"}
+    tolerance: float | None = None  # absolute SD (parameter units) for identifiability; None: 5% of the value
 
 
 @dataclass(frozen=True)
@@ -95,8 +110,9 @@ def load_calibration_case(path, *, base_dir=None) -> CalibrationCase:
     """Read and check a calibration case (TOML). Raises `CaseError` (one line) for any problem."""
     p = Path(path)
     if not p.is_file():
-        raise CaseError(f"calibration case not found: {p}" if not p.exists() else f"{p} is a folder; give the case "
-                        "file (.toml)")
+        raise CaseError(
+            f"calibration case not found: {p}" if not p.exists() else f"{p} is a folder; give the case file (.toml)"
+        )
     try:
         text = p.read_bytes().decode("utf-8")
         data = tomllib.loads(text)
@@ -113,7 +129,7 @@ def _per_region(sec: _Section, key: str, table: dict, parse) -> dict:
     for k, v in table.items():
         rid = _selector(k)
         if not isinstance(rid, int):
-            raise sec.error(f"{key}.{k}", "region keys are integer ids like \"1\"")
+            raise sec.error(f"{key}.{k}", 'region keys are integer ids like "1"')
         out[rid] = parse(sec, f"{key}.{k}", v)
     return out
 
@@ -131,8 +147,10 @@ def _parse_mesh(sec: _Section) -> dict:
     sec.check_keys(("path", "builtin", "generate", "h", "scale"))
     kinds = [k for k in ("path", "builtin", "generate") if sec.has(k)]
     if len(kinds) != 1:
-        raise sec.error(None, "give exactly one of path = \"mesh.vtu\", builtin = \"biv\" or generate = \"biv\" "
-                        "(with h = edge length in mm)")
+        raise sec.error(
+            None,
+            'give exactly one of path = "mesh.vtu", builtin = "biv" or generate = "biv" (with h = edge length in mm)',
+        )
     out = {"scale": sec.number("scale", None, positive=True)}
     if kinds[0] == "path":
         out["path"] = sec.path_value("path")
@@ -148,46 +166,65 @@ def _parse_mesh(sec: _Section) -> dict:
 
 def _parse_eikonal(sec: _Section) -> dict:
     sec.check_keys(("fibres", "velocity", "fast_endocardium", "fast_velocity", "site"))
-    vel = sec.raw("velocity", required=True, hint='e.g. velocity = { "1" = 0.6, "2" = 0.4 } (m/s per region id) or '
-                  "velocity = 0.6")
-    velocity = (_per_region(sec, "velocity", vel, _velocity) if isinstance(vel, dict)
-                else _velocity(sec, "velocity", vel))
+    vel = sec.raw(
+        "velocity", required=True, hint='e.g. velocity = { "1" = 0.6, "2" = 0.4 } (m/s per region id) or velocity = 0.6'
+    )
+    velocity = (
+        _per_region(sec, "velocity", vel, _velocity) if isinstance(vel, dict) else _velocity(sec, "velocity", vel)
+    )
     fast = sec.raw("fast_endocardium")
     if fast is not None and not (isinstance(fast, list) and all(isinstance(s, str) for s in fast)):
-        raise sec.error("fast_endocardium", "expected a list of surface names like [\"endo_lv\", \"endo_rv\"]")
+        raise sec.error("fast_endocardium", 'expected a list of surface names like ["endo_lv", "endo_rv"]')
     sites = []
     for s in sec.tables("site", hint="add [[eikonal.site]] tables (name, position, onset, radius)"):
         s.check_keys(("name", "position", "onset", "radius"))
-        sites.append({"name": s.string("name", required=True), "position": s.vector3("position"),
-                      "onset": s.quantity("onset", TIME, 0.0), "radius": s.quantity("radius", LENGTH, 5.0,
-                                                                                     nonnegative=True)})
+        sites.append(
+            {
+                "name": s.string("name", required=True),
+                "position": s.vector3("position"),
+                "onset": s.quantity("onset", TIME, 0.0),
+                "radius": s.quantity("radius", LENGTH, 5.0, nonnegative=True),
+            }
+        )
     names = [s["name"] for s in sites]
     if len(set(names)) != len(names):
         raise sec.error("site", f"site names must differ (got {names})")
-    return {"fibres": sec.string("fibres", "none", choices=("none", "rule-based", "mesh")), "velocity": velocity,
-            "fast_endocardium": tuple(fast) if fast else None,
-            "fast_velocity": sec.quantity("fast_velocity", VELOCITY, 2.0, positive=True), "sites": sites}
+    return {
+        "fibres": sec.string("fibres", "none", choices=("none", "rule-based", "mesh")),
+        "velocity": velocity,
+        "fast_endocardium": tuple(fast) if fast else None,
+        "fast_velocity": sec.quantity("fast_velocity", VELOCITY, 2.0, positive=True),
+        "sites": sites,
+    }
 
 
 def _apd(sec: _Section):
     def one(sec, key, x):
         return sec.value_quantity(key, x, TIME, positive=True)[0]
+
     v = sec.raw("apd", 280.0)
     return _per_region(sec, "apd", v, one) if isinstance(v, dict) else one(sec, "apd", v)
 
 
 def _parse_ecg(sec: _Section) -> dict:
     sec.check_keys(("duration", "dt", "apd", "sigma_i", "sigma_b", "tau_up", "tau_rep"))
-    out = {"duration": sec.quantity("duration", TIME, 450.0, positive=True),
-           "tau_up": sec.quantity("tau_up", TIME, 0.5, positive=True),
-           "tau_rep": sec.quantity("tau_rep", TIME, 15.0, positive=True),
-           "dt": sec.quantity("dt", TIME, 1.0, positive=True), "apd": _apd(sec),
-           "sigma_i": sec.number("sigma_i", 0.2, positive=True), "sigma_b": sec.number("sigma_b", 0.7, positive=True)}
+    out = {
+        "duration": sec.quantity("duration", TIME, 450.0, positive=True),
+        "tau_up": sec.quantity("tau_up", TIME, 0.5, positive=True),
+        "tau_rep": sec.quantity("tau_rep", TIME, 15.0, positive=True),
+        "dt": sec.quantity("dt", TIME, 1.0, positive=True),
+        "apd": _apd(sec),
+        "sigma_i": sec.number("sigma_i", 0.2, positive=True),
+        "sigma_b": sec.number("sigma_b", 0.7, positive=True),
+    }
     n = out["duration"] / out["dt"] + 1
     if not n <= MAX_ECG_SAMPLES:
-        raise sec.error("duration", f"{out['duration']:g} ms at dt {out['dt']:g} ms is {n:.3g} model ECG samples, more "
-                        f"than the {MAX_ECG_SAMPLES:,} a fit holds (a beat at dt 1 ms is a few hundred); shorten "
-                        "duration or raise dt")
+        raise sec.error(
+            "duration",
+            f"{out['duration']:g} ms at dt {out['dt']:g} ms is {n:.3g} model ECG samples, more "
+            f"than the {MAX_ECG_SAMPLES:,} a fit holds (a beat at dt 1 ms is a few hundred); shorten "
+            "duration or raise dt",
+        )
     return out
 
 
@@ -196,17 +233,21 @@ def _parse_circulation(sec: _Section) -> dict:
     params = sec.raw("params", {})
     if not isinstance(params, dict):
         raise sec.error("params", "expected a table like params = { LV = { e_active = 2.0 } }")
-    return {"model": sec.string("model", "regazzoni2022", choices=("regazzoni2022",)),
-            "cycles": sec.integer("cycles", 8, minimum=1, maximum=MAX_CYCLES),
-            "points": sec.integer("points", 201, minimum=11, maximum=MAX_CURVE_POINTS),
-            "params": params, "coupled": sec.boolean("coupled", False), "delay": sec.quantity("delay", TIME, None)}
+    return {
+        "model": sec.string("model", "regazzoni2022", choices=("regazzoni2022",)),
+        "cycles": sec.integer("cycles", 8, minimum=1, maximum=MAX_CYCLES),
+        "points": sec.integer("points", 201, minimum=11, maximum=MAX_CURVE_POINTS),
+        "params": params,
+        "coupled": sec.boolean("coupled", False),
+        "delay": sec.quantity("delay", TIME, None),
+    }
 
 
 def _number_or_list(sec: _Section, key: str):
     v = sec.raw(key)
     if v is None:
         return None
-    ok = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)   # noqa: E731
+    ok = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
     if ok(v):
         return float(v)
     if isinstance(v, list) and v and all(ok(x) for x in v):
@@ -233,15 +274,17 @@ def _parse_free(sec: _Section) -> FreeSpec:
             pr = {"mean": prior.number("mean", required=True), "sd": prior.number("sd", required=True, positive=True)}
         elif prior.has("median"):
             prior.check_keys(("median", "sd_log"))
-            pr = {"median": prior.number("median", required=True, positive=True),
-                  "sd_log": prior.number("sd_log", required=True, positive=True)}
+            pr = {
+                "median": prior.number("median", required=True, positive=True),
+                "sd_log": prior.number("sd_log", required=True, positive=True),
+            }
         else:
             raise prior.error(None, "give mean and sd (normal) or median and sd_log (log-normal)")
     name = sec.string("name", required=True, hint='e.g. name = "tissue.velocity[0, 0]"')
     from ._params import CalibrationError, _parse
 
     try:
-        _parse(name)    # the syntax, and no private or special attribute (``__class__``), before anything is built
+        _parse(name)  # the syntax, and no private or special attribute (``__class__``), before anything is built
     except CalibrationError as e:
         raise sec.error("name", str(e).removeprefix("free parameter ")) from None
     return FreeSpec(name, lower, upper, positive, start, pr, sec.number("tolerance", None, positive=True))
@@ -261,12 +304,17 @@ def _parse_data(sec: _Section) -> DataSpec:
     kind = sec.string("kind", required=True, choices=DATA_KINDS, hint="one of " + ", ".join(DATA_KINDS))
     sec.check_keys(("kind", "file", "name", "noise_sd", "weight") + _DATA_KEYS[kind])
     dim = _NOISE_UNITS[kind]
-    noise = (sec.quantity("noise_sd", dim, None, positive=True) if dim is not None
-             else sec.number("noise_sd", None, positive=True))
+    noise = (
+        sec.quantity("noise_sd", dim, None, positive=True)
+        if dim is not None
+        else sec.number("noise_sd", None, positive=True)
+    )
     opts = {}
     if kind == "activation-map":
-        opts = {"max_distance": sec.quantity("max_distance", LENGTH, 10.0, positive=True),
-                "fit_offset": sec.boolean("fit_offset", True)}
+        opts = {
+            "max_distance": sec.quantity("max_distance", LENGTH, 10.0, positive=True),
+            "fit_offset": sec.boolean("fit_offset", True),
+        }
     elif kind == "ecg":
         w = sec.raw("window")
         if w is not None:
@@ -277,12 +325,15 @@ def _parse_data(sec: _Section) -> DataSpec:
                 raise sec.error("window", f"start {w[0]} ms must be before end {w[1]} ms")
         leads = sec.raw("leads")
         if leads is not None and not (isinstance(leads, list) and all(isinstance(x, str) for x in leads)):
-            raise sec.error("leads", "expected a list of lead names like [\"I\", \"II\", \"V1\"]")
-        opts = {"window": w, "leads": tuple(leads) if leads else None,
-                "max_shift": sec.quantity("max_shift", TIME, 30.0, nonnegative=True),
-                "fit_gains": sec.boolean("fit_gains", True), "sampling_rate": sec.number("sampling_rate", None,
-                                                                                          positive=True),
-                "units": sec.string("units", None)}
+            raise sec.error("leads", 'expected a list of lead names like ["I", "II", "V1"]')
+        opts = {
+            "window": w,
+            "leads": tuple(leads) if leads else None,
+            "max_shift": sec.quantity("max_shift", TIME, 30.0, nonnegative=True),
+            "fit_gains": sec.boolean("fit_gains", True),
+            "sampling_rate": sec.number("sampling_rate", None, positive=True),
+            "units": sec.string("units", None),
+        }
     elif kind == "volume-curve":
         opts = {"chamber": sec.string("chamber", "LV").upper(), "time_offset": sec.quantity("time_offset", TIME, 0.0)}
     elif kind == "pressure-trace":
@@ -295,22 +346,31 @@ def _parse_data(sec: _Section) -> DataSpec:
 def _starts_count(sec: _Section) -> int:
     n = sec.integer("starts", 1, minimum=1)
     if n > MAX_STARTS:
-        raise sec.error("starts", f"{n:,} starts is more than the {MAX_STARTS:,} a fit runs (every start is a whole "
-                        "fit, all run at once in memory); use fewer, e.g. starts = 8")
+        raise sec.error(
+            "starts",
+            f"{n:,} starts is more than the {MAX_STARTS:,} a fit runs (every start is a whole "
+            "fit, all run at once in memory); use fewer, e.g. starts = 8",
+        )
     return n
 
 
 def _parse_fit(sec: _Section | None) -> dict:
     if sec is None:
         sec = _Section("", "fit", {}, Path("."))
-    sec.check_keys(("method", "max_steps", "starts", "start_spread", "learning_rate", "rtol", "atol",
-                    "identified_rel_sd"))
+    sec.check_keys(
+        ("method", "max_steps", "starts", "start_spread", "learning_rate", "rtol", "atol", "identified_rel_sd")
+    )
     method = sec.string("method", "levenberg-marquardt", choices=METHODS)
-    return {"method": method, "max_steps": sec.integer("max_steps", 200 if method == "adam" else 30, minimum=1),
-            "starts": _starts_count(sec), "start_spread": sec.number("start_spread", 0.5, positive=True),
-            "learning_rate": sec.number("learning_rate", 0.02, positive=True),
-            "rtol": sec.number("rtol", 1e-6, positive=True), "atol": sec.number("atol", 1e-6, positive=True),
-            "identified_rel_sd": sec.number("identified_rel_sd", 0.05, positive=True)}
+    return {
+        "method": method,
+        "max_steps": sec.integer("max_steps", 200 if method == "adam" else 30, minimum=1),
+        "starts": _starts_count(sec),
+        "start_spread": sec.number("start_spread", 0.5, positive=True),
+        "learning_rate": sec.number("learning_rate", 0.02, positive=True),
+        "rtol": sec.number("rtol", 1e-6, positive=True),
+        "atol": sec.number("atol", 1e-6, positive=True),
+        "identified_rel_sd": sec.number("identified_rel_sd", 0.05, positive=True),
+    }
 
 
 def parse_calibration_case(data: dict, *, text: str = "", source="<case>", base_dir=None) -> CalibrationCase:
@@ -328,19 +388,26 @@ def parse_calibration_case(data: dict, *, text: str = "", source="<case>", base_
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise top.error("free", f"parameter {dup[0]!r} is named twice")
-    parts = (["tissue", "sites"] if eik is not None else []) + (["ecg"] if ecg is not None else []) \
+    parts = (
+        (["tissue", "sites"] if eik is not None else [])
+        + (["ecg"] if ecg is not None else [])
         + (["circulation"] if circ is not None else [])
+    )
     for sec, f in zip(free_secs, free):
         head = f.name.split(".")[0].split("[")[0].strip()
-        if head not in parts and not (head == "ecg" and any(
-                isinstance(d, dict) and d.get("kind") == "ecg" for d in (data.get("data") or []))):
-            raise sec.error("name", f"{f.name!r}: this case's model has no {head!r}, only "
-                            f"{', '.join(parts) or 'nothing'} (tissue and sites come with [eikonal], ecg with [ecg] "
-                            "or ECG data, circulation with [circulation])")
+        if head not in parts and not (
+            head == "ecg" and any(isinstance(d, dict) and d.get("kind") == "ecg" for d in (data.get("data") or []))
+        ):
+            raise sec.error(
+                "name",
+                f"{f.name!r}: this case's model has no {head!r}, only "
+                f"{', '.join(parts) or 'nothing'} (tissue and sites come with [eikonal], ecg with [ecg] "
+                "or ECG data, circulation with [circulation])",
+            )
     terms = tuple(_parse_data(s) for s in top.tables("data", hint="add [[data]] tables (kind, file, noise_sd)"))
     dnames = [d.name for d in terms]
     if len(set(dnames)) != len(dnames):
-        raise top.error("data", f"data names must differ (got {dnames}); give each a name = \"...\"")
+        raise top.error("data", f'data names must differ (got {dnames}); give each a name = "..."')
     kinds = {d.kind for d in terms}
     if kinds & {"activation-map", "ecg"} and eik is None:
         raise top.error(None, "activation-map and ecg data need an [eikonal] table (velocities and sites)")
@@ -350,11 +417,22 @@ def parse_calibration_case(data: dict, *, text: str = "", source="<case>", base_
     if circ_d is not None and circ_d["coupled"] and eik is None:
         raise top.error("circulation.coupled", "a coupled circulation needs an [eikonal] table")
     return CalibrationCase(
-        source=Path(str(source)), text=text, base_dir=base, title=top.string("title", ""),
-        seed=top.integer("seed", 0, minimum=0), dtype=top.string("dtype", "float64", choices=("float32", "float64")),
-        mesh=mesh, eikonal=_parse_eikonal(eik) if eik is not None else None,
-        ecg=_parse_ecg(ecg if ecg is not None else _Section(str(source), "ecg", {}, base)) if "ecg" in kinds
-        or ecg is not None else None, circulation=circ_d, free=free, data=terms, fit=_parse_fit(top.sub("fit")))
+        source=Path(str(source)),
+        text=text,
+        base_dir=base,
+        title=top.string("title", ""),
+        seed=top.integer("seed", 0, minimum=0),
+        dtype=top.string("dtype", "float64", choices=("float32", "float64")),
+        mesh=mesh,
+        eikonal=_parse_eikonal(eik) if eik is not None else None,
+        ecg=_parse_ecg(ecg if ecg is not None else _Section(str(source), "ecg", {}, base))
+        if "ecg" in kinds or ecg is not None
+        else None,
+        circulation=circ_d,
+        free=free,
+        data=terms,
+        fit=_parse_fit(top.sub("fit")),
+    )
 
 
 # ================================================================================================================ build
@@ -389,35 +467,39 @@ def _read_mesh(case: CalibrationCase):
 
 def _tissue(case, mesh, dtype):
     from .. import ep
-
     from ..mesh import choose_fibres
 
     e = case.eikonal
     v = e["velocity"]
     triples = list(v.values()) if isinstance(v, dict) else [v]
     anisotropic = any(len(set(np.atleast_1d(np.asarray(t, float)).tolist())) > 1 for t in triples)
-    try:   # "none" drops the file's fibre arrays: before, a mesh with fibres stayed anisotropic under fibres = "none"
+    try:  # "none" drops the file's fibre arrays: before, a mesh with fibres stayed anisotropic under fibres = "none"
         mesh, _ = choose_fibres(mesh, e["fibres"], source=f"{case.source}: [eikonal] fibres", needs_fibres=anisotropic)
     except MeshError as err:
         raise CaseError(f"{case.source}: [eikonal] fibres = {e['fibres']!r}: {err}") from None
-    cv = (lambda t: ep.ConductionVelocity(*t))
+    cv = lambda t: ep.ConductionVelocity(*t)
     if isinstance(v, dict):
         missing = sorted(set(mesh.region_ids.tolist()) - set(v))
         extra = sorted(set(v) - set(mesh.region_ids.tolist()))
         if missing or extra:
-            raise CaseError(f"{case.source}: [eikonal] velocity: regions {missing or extra} "
-                            f"{'have no velocity' if missing else 'are not in the mesh'} (mesh regions "
-                            f"{mesh.region_ids.tolist()})")
+            raise CaseError(
+                f"{case.source}: [eikonal] velocity: regions {missing or extra} "
+                f"{'have no velocity' if missing else 'are not in the mesh'} (mesh regions "
+                f"{mesh.region_ids.tolist()})"
+            )
         vel = {r: cv(t) for r, t in v.items()}
     else:
         vel = cv(v)
     try:
-        tissue = ep.EikonalTissue.from_mesh(mesh, vel, fast_endocardium=e["fast_endocardium"],
-                                            fast_velocity=e["fast_velocity"], dtype=dtype)
+        tissue = ep.EikonalTissue.from_mesh(
+            mesh, vel, fast_endocardium=e["fast_endocardium"], fast_velocity=e["fast_velocity"], dtype=dtype
+        )
     except ValueError as err:
         raise CaseError(f"{case.source}: [eikonal] {err}") from None
-    sites = {s["name"]: ep.EikonalSite(np.asarray(s["position"], dtype), np.asarray(s["onset"], dtype),
-                                       radius=s["radius"]) for s in e["sites"]}
+    sites = {
+        s["name"]: ep.EikonalSite(np.asarray(s["position"], dtype), np.asarray(s["onset"], dtype), radius=s["radius"])
+        for s in e["sites"]
+    }
     return mesh, tissue, sites
 
 
@@ -426,7 +508,16 @@ def _arr(x):
 
 
 def _free_parameters(case, model):
-    from ._params import Bounded, CalibrationError, FreeParameter, FreeParameters, LogNormal, Normal, Positive, Unbounded
+    from ._params import (
+        Bounded,
+        CalibrationError,
+        FreeParameter,
+        FreeParameters,
+        LogNormal,
+        Normal,
+        Positive,
+        Unbounded,
+    )
 
     params = []
     for f in case.free:
@@ -459,17 +550,25 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
         mesh, model["tissue"], model["sites"] = _tissue(case, mesh, dtype)
     if case.ecg is not None:
         from ._ecg_loss import EikonalECG
+
         e = case.ecg
         from ..ep import APTemplate
+
         try:
-            model["ecg"] = EikonalECG.from_mesh(mesh, np.arange(0.0, e["duration"] + 0.5 * e["dt"], e["dt"]),
-                                                sigma_i=e["sigma_i"], sigma_b=e["sigma_b"], apd_ms=e["apd"],
-                                                template=APTemplate(tau_up=e["tau_up"], tau_rep=e["tau_rep"]),
-                                                dtype=dtype)
+            model["ecg"] = EikonalECG.from_mesh(
+                mesh,
+                np.arange(0.0, e["duration"] + 0.5 * e["dt"], e["dt"]),
+                sigma_i=e["sigma_i"],
+                sigma_b=e["sigma_b"],
+                apd_ms=e["apd"],
+                template=APTemplate(tau_up=e["tau_up"], tau_rep=e["tau_rep"]),
+                dtype=dtype,
+            )
         except ValueError as err:
             raise CaseError(f"{case.source}: [ecg] {err}") from None
     if case.circulation is not None:
         from ..flow.zerod import ValveLaw, regazzoni2022
+
         c = case.circulation
         try:
             model["circulation"] = regazzoni2022(valve_law=ValveLaw.TANH, params=c["params"], dtype=dtype)
@@ -491,13 +590,15 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
 
         out = {"model": model}
         if needs_activation:
-            out["activation"] = ep.simulate_eikonal(model["tissue"], tuple(model["sites"].values()),
-                                                    forward_mode=forward_mode).activation
+            out["activation"] = ep.simulate_eikonal(
+                model["tissue"], tuple(model["sites"].values()), forward_mode=forward_mode
+            ).activation
         if needs_curves:
             c = case.circulation
             circ = model["circulation"]
             if c["coupled"]:
                 from ..couple import couple_circulation
+
                 kw = {} if c["delay"] is None else {"delay_ms": c["delay"]}
                 circ = couple_circulation(circ, out["activation"], lv, rv, **kw)
             out["curves"] = circulation_curves(circ, cycles=c["cycles"], points=c["points"], forward_mode=forward_mode)
@@ -509,41 +610,66 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
             if d.kind == "activation-map":
                 amap = read_activation_map(d.file)
                 data[d.name] = amap
-                loss = ActivationTimeLoss.from_map(mesh, amap, fit_offset=d.options["fit_offset"],
-                                                   max_distance_mm=d.options["max_distance"],
-                                                   noise_sd=d.noise_sd or 1.0, dtype=dtype)
+                loss = ActivationTimeLoss.from_map(
+                    mesh,
+                    amap,
+                    fit_offset=d.options["fit_offset"],
+                    max_distance_mm=d.options["max_distance"],
+                    noise_sd=d.noise_sd or 1.0,
+                    dtype=dtype,
+                )
                 terms.append(Term(d.name, loss, lambda sim: sim["activation"], d.weight))
             elif d.kind == "ecg":
                 from ._ecg_loss import ECGLoss
+
                 o = d.options
                 ecg = read_ecg(d.file, sampling_rate_hz=o["sampling_rate"], units=o["units"])
                 data[d.name] = ecg
                 kw = {} if d.noise_sd is None else {"noise_sd": d.noise_sd}
-                loss = ECGLoss.from_measured(ecg, model["ecg"].times_ms, window_ms=o["window"], leads=o["leads"],
-                                             max_shift_ms=o["max_shift"], fit_gains=o["fit_gains"], dtype=dtype, **kw)
+                loss = ECGLoss.from_measured(
+                    ecg,
+                    model["ecg"].times_ms,
+                    window_ms=o["window"],
+                    leads=o["leads"],
+                    max_shift_ms=o["max_shift"],
+                    fit_gains=o["fit_gains"],
+                    dtype=dtype,
+                    **kw,
+                )
                 terms.append(Term(d.name, loss, lambda sim: sim["model"]["ecg"](sim["activation"]), d.weight))
             else:
                 from ._haemo import CuffPressureLoss, PressureTraceLoss, VolumeCurveLoss
+
                 period_ms = 1000.0 * model["circulation"].period
                 kw = {} if d.noise_sd is None else {"noise_sd": d.noise_sd}
                 if d.kind == "volume-curve":
                     curve = read_volume_curve(d.file, chamber=d.options["chamber"])
-                    loss = VolumeCurveLoss.from_curve(curve, d.options["chamber"], period_ms=period_ms,
-                                                      time_offset_ms=d.options["time_offset"], **kw)
+                    loss = VolumeCurveLoss.from_curve(
+                        curve, d.options["chamber"], period_ms=period_ms, time_offset_ms=d.options["time_offset"], **kw
+                    )
                 elif d.kind == "cuff":
                     curve = read_cuff_pressure(d.file)
                     loss = CuffPressureLoss.from_cuff(curve, **kw)
                 else:
                     curve = read_pressure_trace(d.file, site=d.options["site"])
-                    loss = PressureTraceLoss.from_trace(curve, d.options["site"], period_ms=period_ms,
-                                                        time_offset_ms=d.options["time_offset"], **kw)
+                    loss = PressureTraceLoss.from_trace(
+                        curve, d.options["site"], period_ms=period_ms, time_offset_ms=d.options["time_offset"], **kw
+                    )
                 data[d.name] = curve
                 terms.append(Term(d.name, loss, lambda sim: sim["curves"], d.weight))
         except (ValueError, OSError) as err:
             msg = str(err)
             raise type(err)(msg if str(d.file.name) in msg else f"{d.file}: {msg}") from None
-    return Problem(model, free, tuple(terms), lambda m: simulate(m, True), lambda m: simulate(m, False), mesh, data,
-                   np.asarray(free.pack(model)))
+    return Problem(
+        model,
+        free,
+        tuple(terms),
+        lambda m: simulate(m, True),
+        lambda m: simulate(m, False),
+        mesh,
+        data,
+        np.asarray(free.pack(model)),
+    )
 
 
 def _ventricle_masks(mesh):
@@ -605,8 +731,10 @@ def _check_signal(case: CalibrationCase, problem: Problem) -> None:
         leads = getattr(t.loss, "leads", None)
         if leads is not None and m is not None and np.ndim(m) == 2 and np.all(np.ptp(np.asarray(m), axis=1) == 0):
             d = next(d for d in case.data if d.name == t.name)
-            raise CaseError(f"{d.file}: no usable lead: every lead ({', '.join(leads)}) is flat over the window "
-                            "(constant); give a record with a signal, or another window")
+            raise CaseError(
+                f"{d.file}: no usable lead: every lead ({', '.join(leads)}) is flat over the window "
+                "(constant); give a record with a signal, or another window"
+            )
 
 
 def _memory_available() -> tuple[float, str] | None:
@@ -654,18 +782,24 @@ def check_fit_memory(case: CalibrationCase, problem: Problem, *, available=None)
     avail = _memory_available() if available is None else available
     if avail is None or per * n <= MEMORY_FRACTION * avail[0]:
         return
-    gib = 2.0 ** 30
+    gib = 2.0**30
     cap = MEMORY_FRACTION * avail[0]
     limit = int(cap // per) if per else n
-    what = (f"[fit] starts = {n:,}: the starts run at once, each holding about {per / 2**20:.3g} MiB here "
-            f"({problem.mesh.n_nodes:,} nodes, {problem.free.size} free values), {per * n / gib:.3g} GiB in all")
+    what = (
+        f"[fit] starts = {n:,}: the starts run at once, each holding about {per / 2**20:.3g} MiB here "
+        f"({problem.mesh.n_nodes:,} nodes, {problem.free.size} free values), {per * n / gib:.3g} GiB in all"
+    )
     if limit >= 1:
-        raise CaseError(f"{case.source}: {what}, more than {cap / gib:.3g} GiB ({MEMORY_FRACTION:.0%} of the "
-                        f"{avail[0] / gib:.3g} GiB of {avail[1]}); use at most starts = {limit:,}")
-    raise CaseError(f"{case.source}: one start of this fit holds about {per / gib:.3g} GiB "
-                    f"({problem.mesh.n_nodes:,} nodes, {problem.free.size} free values), more than {cap / gib:.3g} "
-                    f"GiB ({MEMORY_FRACTION:.0%} of the {avail[0] / gib:.3g} GiB of {avail[1]}); free fewer "
-                    "parameters or use a coarser mesh")
+        raise CaseError(
+            f"{case.source}: {what}, more than {cap / gib:.3g} GiB ({MEMORY_FRACTION:.0%} of the "
+            f"{avail[0] / gib:.3g} GiB of {avail[1]}); use at most starts = {limit:,}"
+        )
+    raise CaseError(
+        f"{case.source}: one start of this fit holds about {per / gib:.3g} GiB "
+        f"({problem.mesh.n_nodes:,} nodes, {problem.free.size} free values), more than {cap / gib:.3g} "
+        f"GiB ({MEMORY_FRACTION:.0%} of the {avail[0] / gib:.3g} GiB of {avail[1]}); free fewer "
+        "parameters or use a coarser mesh"
+    )
 
 
 def provenance(case: CalibrationCase, problem: Problem) -> dict:
@@ -676,25 +810,35 @@ def provenance(case: CalibrationCase, problem: Problem) -> dict:
         mesh = {**mesh, "path": str(mesh["path"]), "sha256": _sha256(mesh["path"])}
     elif "builtin" in mesh:
         from ..mesh import builtin_mesh_path
+
         p = builtin_mesh_path(mesh["builtin"].replace("-", "_"))
         mesh = {**mesh, "path": str(p), "sha256": _sha256(p)}
     mesh.update({"nodes": int(problem.mesh.n_nodes), "tets": int(problem.mesh.n_cells)})
-    return {"case_file": str(case.source), "case_dir": str(case.base_dir),
-            "case_sha256": hashlib.sha256(case.text.encode()).hexdigest(), "case_text": case.text,
-            "data": files, "mesh": mesh, "seed": case.seed, "dtype": case.dtype, "fit_options": case.fit,
-            "versions": _versions(), "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds")}
+    return {
+        "case_file": str(case.source),
+        "case_dir": str(case.base_dir),
+        "case_sha256": hashlib.sha256(case.text.encode()).hexdigest(),
+        "case_text": case.text,
+        "data": files,
+        "mesh": mesh,
+        "seed": case.seed,
+        "dtype": case.dtype,
+        "fit_options": case.fit,
+        "versions": _versions(),
+        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
 
 
-def run_calibration(case: CalibrationCase, *, progress=True, truth: dict | None = None,
-                    say=print, check=None) -> CalibrationOutcome:
+def run_calibration(
+    case: CalibrationCase, *, progress=True, truth: dict | None = None, say=print, check=None
+) -> CalibrationOutcome:
     """Build ``case``, fit it with its optimiser, report. ``truth`` ({parameter name: value}) adds relative errors.
     ``check(problem)``, if given, runs once the problem is built, before the fit (a re-run's checks); then the starts
     are bounded against the memory available (`check_fit_memory`)."""
     import jax
 
     if case.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)   # the user's edge: the case asked for it
+        jax.config.update("jax_enable_x64", True)  # the user's edge: the case asked for it
     import optimistix as optx
 
     from ._fit import fit_adam, fit_least_squares
@@ -706,9 +850,11 @@ def run_calibration(case: CalibrationCase, *, progress=True, truth: dict | None 
     _check_signal(case, problem)
     check_fit_memory(case, problem)
     say(f"case {case.source}{': ' + case.title if case.title else ''}")
-    say(f"mesh: {problem.mesh.n_nodes} nodes, {problem.mesh.n_cells} tets; free: {', '.join(problem.free.names)} "
-        f"({problem.free.size} values); data: " + ", ".join(f"{t.name} ({t.loss.__class__.__name__})"
-                                                         for t in problem.terms))
+    say(
+        f"mesh: {problem.mesh.n_nodes} nodes, {problem.mesh.n_cells} tets; free: {', '.join(problem.free.names)} "
+        f"({problem.free.size} values); data: "
+        + ", ".join(f"{t.name} ({t.loss.__class__.__name__})" for t in problem.terms)
+    )
     u0 = _starts(case, problem.free, problem.u0)
     f = case.fit
     if f["method"] == "adam":
@@ -717,18 +863,45 @@ def run_calibration(case: CalibrationCase, *, progress=True, truth: dict | None 
 
         joint = joint_residuals(problem.terms, problem.simulate_reverse)
 
-        def objective(model):   # ½ Σ whitened², the least-squares objective (its priors are added by fit_adam)
+        def objective(model):  # ½ Σ whitened², the least-squares objective (its priors are added by fit_adam)
             return 0.5 * jnp.sum(jnp.square(joint(model)))
+
         sched = optax.cosine_decay_schedule(f["learning_rate"], f["max_steps"], alpha=0.05)
-        result = fit_adam(objective, problem.free, problem.model, learning_rate=sched, steps=f["max_steps"],
-                          u0=u0, progress=progress, print_every=max(1, f["max_steps"] // 20))
+        result = fit_adam(
+            objective,
+            problem.free,
+            problem.model,
+            learning_rate=sched,
+            steps=f["max_steps"],
+            u0=u0,
+            progress=progress,
+            print_every=max(1, f["max_steps"] // 20),
+        )
     else:
-        solver = (optx.LevenbergMarquardt(rtol=f["rtol"], atol=f["atol"]) if f["method"] == "levenberg-marquardt"
-                  else optx.GaussNewton(rtol=f["rtol"], atol=f["atol"]))
-        result = fit_least_squares(joint_residuals(problem.terms, problem.simulate), problem.free, problem.model, solver=solver,
-                                   max_steps=f["max_steps"], u0=u0, progress=progress)
-    report = fit_report(result, problem.free, problem.model, problem.terms, shared=problem.simulate,
-                        identified_rel_sd=f["identified_rel_sd"], tolerance=tolerances(case), truth=truth)
+        solver = (
+            optx.LevenbergMarquardt(rtol=f["rtol"], atol=f["atol"])
+            if f["method"] == "levenberg-marquardt"
+            else optx.GaussNewton(rtol=f["rtol"], atol=f["atol"])
+        )
+        result = fit_least_squares(
+            joint_residuals(problem.terms, problem.simulate),
+            problem.free,
+            problem.model,
+            solver=solver,
+            max_steps=f["max_steps"],
+            u0=u0,
+            progress=progress,
+        )
+    report = fit_report(
+        result,
+        problem.free,
+        problem.model,
+        problem.terms,
+        shared=problem.simulate,
+        identified_rel_sd=f["identified_rel_sd"],
+        tolerance=tolerances(case),
+        truth=truth,
+    )
     return CalibrationOutcome(case, problem, result, report, provenance(case, problem))
 
 
@@ -743,9 +916,19 @@ def fit_record(outcome: CalibrationOutcome) -> dict:
     from ._report import _json
 
     r = outcome.result
-    return _json({"organtwin_fit": 1, "parameters": {k: np.asarray(v) for k, v in r.values.items()},
-                  "u": r.u, "objective": r.loss, "steps": r.steps, "seconds": r.seconds, "message": r.message,
-                  "history": r.history, "provenance": outcome.provenance})
+    return _json(
+        {
+            "organtwin_fit": 1,
+            "parameters": {k: np.asarray(v) for k, v in r.values.items()},
+            "u": r.u,
+            "objective": r.loss,
+            "steps": r.steps,
+            "seconds": r.seconds,
+            "message": r.message,
+            "history": r.history,
+            "provenance": outcome.provenance,
+        }
+    )
 
 
 def write_calibration(outcome: CalibrationOutcome, out, *, pictures: bool = True) -> list[Path]:
@@ -757,10 +940,13 @@ def write_calibration(outcome: CalibrationOutcome, out, *, pictures: bool = True
         tmp = Path(tmp)
         write_json(tmp / "fit.json", fit_record(outcome))
         outcome.report.write(tmp)
-        write_json(tmp / "summary.json", {"organtwin_results": "calibration", "case": str(outcome.case.source),
-                                          "objective": outcome.result.loss})
+        write_json(
+            tmp / "summary.json",
+            {"organtwin_results": "calibration", "case": str(outcome.case.source), "objective": outcome.result.loss},
+        )
         if pictures:
             from ..viz import calibration_pictures
+
             calibration_pictures(outcome, tmp)
         written = sorted(p.name for p in tmp.iterdir())
     return [Path(out) / n for n in written]
@@ -793,23 +979,38 @@ def _numbers(v) -> bool:
     return isinstance(v, list) and bool(v) and all(_numbers(x) for x in v)
 
 
-_FIT_FIELDS = (   # (dotted field, test, what it must be): everything a re-run reads, in the order it reads it
-    ("parameters", lambda v: isinstance(v, dict) and bool(v) and all(_numbers(x) for x in v.values()),
-     "an object {parameter name: number or list of numbers}"),
-    ("u", lambda v: isinstance(v, list) and bool(v) and all(_numbers(x) and not isinstance(x, list) for x in v),
-     "a list of finite numbers (the unconstrained vector)"),
+_FIT_FIELDS = (  # (dotted field, test, what it must be): everything a re-run reads, in the order it reads it
+    (
+        "parameters",
+        lambda v: isinstance(v, dict) and bool(v) and all(_numbers(x) for x in v.values()),
+        "an object {parameter name: number or list of numbers}",
+    ),
+    (
+        "u",
+        lambda v: isinstance(v, list) and bool(v) and all(_numbers(x) and not isinstance(x, list) for x in v),
+        "a list of finite numbers (the unconstrained vector)",
+    ),
     ("provenance", lambda v: isinstance(v, dict), "an object"),
     ("provenance.case_text", lambda v: isinstance(v, str) and bool(v.strip()), "the case file's text (a string)"),
-    ("provenance.case_sha256", lambda v: isinstance(v, str) and bool(_HEX64.fullmatch(v)),
-     "64 lower-case hex digits (the SHA-256 of case_text)"),
+    (
+        "provenance.case_sha256",
+        lambda v: isinstance(v, str) and bool(_HEX64.fullmatch(v)),
+        "64 lower-case hex digits (the SHA-256 of case_text)",
+    ),
     ("provenance.case_file", lambda v: isinstance(v, str) and bool(v.strip()), "a path (string)"),
     ("provenance.case_dir", lambda v: isinstance(v, str) and bool(v.strip()), "a path (string)"),
     ("provenance.data", lambda v: isinstance(v, dict) and bool(v), "an object {data name: {path, sha256}}"),
     ("provenance.mesh", lambda v: isinstance(v, dict), "an object (the mesh's path or builtin, sha256, nodes, tets)"),
-    ("provenance.mesh.nodes", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
-     "a positive whole number"),
-    ("provenance.mesh.tets", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
-     "a positive whole number"),
+    (
+        "provenance.mesh.nodes",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+        "a positive whole number",
+    ),
+    (
+        "provenance.mesh.tets",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+        "a positive whole number",
+    ),
     ("provenance.seed", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
     ("provenance.dtype", lambda v: v in ("float32", "float64"), '"float32" or "float64"'),
     ("provenance.fit_options", lambda v: isinstance(v, dict), "an object (the [fit] options)"),
@@ -818,8 +1019,10 @@ _FIT_FIELDS = (   # (dotted field, test, what it must be): everything a re-run r
 
 
 def _bad_field(p, field: str, message: str) -> CaseError:
-    return CaseError(f"{p}: {field}: {message}; a fit.json organtwin wrote has it (was the file edited or cut?), or "
-                     "re-run from the case file instead")
+    return CaseError(
+        f"{p}: {field}: {message}; a fit.json organtwin wrote has it (was the file edited or cut?), or "
+        "re-run from the case file instead"
+    )
 
 
 def _check_fit_structure(rec: dict, p: Path) -> None:
@@ -835,17 +1038,23 @@ def _check_fit_structure(rec: dict, p: Path) -> None:
     for dname, entry in rec["provenance"]["data"].items():
         if not isinstance(entry, dict):
             raise _bad_field(p, f"provenance.data.{dname}", f"expected an object {{path, sha256}}, got {_what(entry)}")
-        for key, ok, what in (("path", lambda v: isinstance(v, str), "a path (string)"),
-                              ("sha256", lambda v: isinstance(v, str) and _HEX64.fullmatch(v),
-                               "64 lower-case hex digits")):
+        for key, ok, what in (
+            ("path", lambda v: isinstance(v, str), "a path (string)"),
+            ("sha256", lambda v: isinstance(v, str) and _HEX64.fullmatch(v), "64 lower-case hex digits"),
+        ):
             if not ok(entry.get(key)):
-                raise _bad_field(p, f"provenance.data.{dname}.{key}",
-                                 f"expected {what}, got {_what(entry.get(key)) if key in entry else 'nothing'}")
+                raise _bad_field(
+                    p,
+                    f"provenance.data.{dname}.{key}",
+                    f"expected {what}, got {_what(entry.get(key)) if key in entry else 'nothing'}",
+                )
     mesh = rec["provenance"]["mesh"]
-    if ("path" in mesh or "builtin" in mesh) and not (isinstance(mesh.get("sha256"), str)
-                                                      and _HEX64.fullmatch(mesh["sha256"])):
-        raise _bad_field(p, "provenance.mesh.sha256", f"expected 64 lower-case hex digits, got "
-                         f"{_what(mesh.get('sha256'))}")
+    if ("path" in mesh or "builtin" in mesh) and not (
+        isinstance(mesh.get("sha256"), str) and _HEX64.fullmatch(mesh["sha256"])
+    ):
+        raise _bad_field(
+            p, "provenance.mesh.sha256", f"expected 64 lower-case hex digits, got {_what(mesh.get('sha256'))}"
+        )
     v = rec["provenance"]["versions"].get("organtwin")
     if v is not None and not isinstance(v, str):
         raise _bad_field(p, "provenance.versions.organtwin", f"expected a version string, got {_what(v)}")
@@ -862,11 +1071,14 @@ def read_fit(path) -> dict:
     except (OSError, ValueError) as e:
         raise CaseError(f"{p}: cannot read the fit ({' '.join(str(e).split())})") from None
     if not isinstance(rec, dict) or "organtwin_fit" not in rec:
-        raise CaseError(f"{p}: not an organtwin fit.json (no organtwin_fit field); give the fit.json of an "
-                        "`organtwin calibrate` results folder")
+        raise CaseError(
+            f"{p}: not an organtwin fit.json (no organtwin_fit field); give the fit.json of an "
+            "`organtwin calibrate` results folder"
+        )
     if rec["organtwin_fit"] != 1 or isinstance(rec["organtwin_fit"], bool):
-        raise CaseError(f"{p}: organtwin_fit: version {_what(rec['organtwin_fit'])} is not one this organtwin reads "
-                        "(1)")
+        raise CaseError(
+            f"{p}: organtwin_fit: version {_what(rec['organtwin_fit'])} is not one this organtwin reads (1)"
+        )
     _check_fit_structure(rec, p)
     return rec
 
@@ -888,15 +1100,20 @@ def _rerun_case_dir(p: Path, prov: dict, case_dir) -> tuple[Path, str]:
         return d.resolve(), "from --case-dir"
     d = Path(prov["case_dir"])
     if not d.is_absolute():
-        raise _bad_field(p, "provenance.case_dir", f"expected an absolute path (organtwin writes one), got "
-                         f"{_what(prov['case_dir'])}")
+        raise _bad_field(
+            p, "provenance.case_dir", f"expected an absolute path (organtwin writes one), got {_what(prov['case_dir'])}"
+        )
     if not d.is_dir():
-        raise CaseError(f"{p}: the case folder of the saved fit, {d} (provenance.case_dir), does not exist any more; "
-                        "give --case-dir DIR, the folder that now holds the case's data files")
+        raise CaseError(
+            f"{p}: the case folder of the saved fit, {d} (provenance.case_dir), does not exist any more; "
+            "give --case-dir DIR, the folder that now holds the case's data files"
+        )
     cf = Path(prov["case_file"])
     if cf.is_absolute() and cf.parent.resolve() != d.resolve():
-        raise CaseError(f"{p}: provenance.case_file {cf} is not in provenance.case_dir {d} (the fit.json was edited?); "
-                        "give --case-dir DIR to say which folder to read")
+        raise CaseError(
+            f"{p}: provenance.case_file {cf} is not in provenance.case_dir {d} (the fit.json was edited?); "
+            "give --case-dir DIR to say which folder to read"
+        )
     return d.resolve(), "provenance.case_dir"
 
 
@@ -915,9 +1132,11 @@ def _confine(p: Path, raw: dict, base: Path, allow_outside: bool) -> None:
         q = Path(value).expanduser()
         full = q if q.is_absolute() else base / q
         if not _inside(full, base):
-            raise CaseError(f"{p}: the stored case's {where} = {value!r} lies outside its case folder {base}; a "
-                            "re-run reads only inside the case folder: pass --allow-outside-case if you trust this "
-                            "fit.json, or copy the file into the case folder")
+            raise CaseError(
+                f"{p}: the stored case's {where} = {value!r} lies outside its case folder {base}; a "
+                "re-run reads only inside the case folder: pass --allow-outside-case if you trust this "
+                "fit.json, or copy the file into the case folder"
+            )
 
 
 def _check_rerun_case(p: Path, rec: dict, case: CalibrationCase) -> None:
@@ -926,25 +1145,39 @@ def _check_rerun_case(p: Path, rec: dict, case: CalibrationCase) -> None:
     names, saved = [f.name for f in case.free], list(rec["parameters"])
     if names != saved:
         extra, missing = sorted(set(saved) - set(names)), sorted(set(names) - set(saved))
-        what = (f"has {', '.join(map(repr, extra))}, which the case does not free" if extra else
-                f"lacks {', '.join(map(repr, missing))}" if missing else "lists them in another order")
-        raise CaseError(f"{p}: parameters {what} (the stored case frees {', '.join(map(repr, names))}); the fit.json "
-                        "does not belong to its stored case")
+        what = (
+            f"has {', '.join(map(repr, extra))}, which the case does not free"
+            if extra
+            else f"lacks {', '.join(map(repr, missing))}"
+            if missing
+            else "lists them in another order"
+        )
+        raise CaseError(
+            f"{p}: parameters {what} (the stored case frees {', '.join(map(repr, names))}); the fit.json "
+            "does not belong to its stored case"
+        )
     dnames, dsaved = sorted(d.name for d in case.data), sorted(prov["data"])
     if dnames != dsaved:
-        raise CaseError(f"{p}: provenance.data names {dsaved} but the stored case reads {dnames}; the fit.json does "
-                        "not belong to its stored case")
+        raise CaseError(
+            f"{p}: provenance.data names {dsaved} but the stored case reads {dnames}; the fit.json does "
+            "not belong to its stored case"
+        )
     from ._report import _json
+
     fields = [("seed", prov["seed"], case.seed), ("dtype", prov["dtype"], case.dtype)]
     fields += [(f"fit_options.{k}", prov["fit_options"].get(k, "nothing"), v) for k, v in _json(case.fit).items()]
     for field, saved, now in fields:
         if saved != now:
-            raise CaseError(f"{p}: provenance.{field} is {saved!r} but the stored case gives {now!r}; the fit.json "
-                            "does not belong to its stored case")
+            raise CaseError(
+                f"{p}: provenance.{field} is {saved!r} but the stored case gives {now!r}; the fit.json "
+                "does not belong to its stored case"
+            )
     kind = next(k for k in ("path", "builtin", "generate") if k in case.mesh)
     if kind not in prov["mesh"] or (kind != "path" and prov["mesh"][kind] != case.mesh[kind]):
-        raise CaseError(f"{p}: provenance.mesh does not record the stored case's mesh ({kind} = "
-                        f"{str(case.mesh[kind])!r}); the fit.json does not belong to its stored case")
+        raise CaseError(
+            f"{p}: provenance.mesh does not record the stored case's mesh ({kind} = "
+            f"{str(case.mesh[kind])!r}); the fit.json does not belong to its stored case"
+        )
 
 
 def _check_rerun_files(p: Path, prov: dict, case: CalibrationCase) -> None:
@@ -954,20 +1187,29 @@ def _check_rerun_files(p: Path, prov: dict, case: CalibrationCase) -> None:
         if not d.file.is_file():
             raise CaseError(f"{p}: data file {d.file} of the saved fit is missing")
         if saved != _sha256(d.file):
-            raise CaseError(f"{p}: data file {d.file} changed since the fit (SHA-256 differs); the saved fit "
-                            "cannot be reproduced from it")
+            raise CaseError(
+                f"{p}: data file {d.file} changed since the fit (SHA-256 differs); the saved fit "
+                "cannot be reproduced from it"
+            )
     m = case.mesh
     if "path" in m:
         if not m["path"].is_file():
             raise CaseError(f"{p}: mesh {m['path']} of the saved fit is missing")
         if _sha256(m["path"]) != prov["mesh"]["sha256"]:
-            raise CaseError(f"{p}: mesh {m['path']} changed since the fit (SHA-256 differs); the saved fit cannot "
-                            "be reproduced from it")
+            raise CaseError(
+                f"{p}: mesh {m['path']} changed since the fit (SHA-256 differs); the saved fit cannot "
+                "be reproduced from it"
+            )
     elif "builtin" in m:
         from ..mesh import builtin_mesh_path
+
         if _sha256(builtin_mesh_path(m["builtin"].replace("-", "_"))) != prov["mesh"]["sha256"]:
-            warnings.warn(f"{p}: the built-in mesh {m['builtin']!r} differs from the one of the saved fit (another "
-                          "organtwin version); the re-run's numbers will differ", MeshWarning, stacklevel=3)
+            warnings.warn(
+                f"{p}: the built-in mesh {m['builtin']!r} differs from the one of the saved fit (another "
+                "organtwin version); the re-run's numbers will differ",
+                MeshWarning,
+                stacklevel=3,
+            )
 
 
 def _check_rerun_problem(p: Path, rec: dict, problem: Problem) -> None:
@@ -977,30 +1219,39 @@ def _check_rerun_problem(p: Path, rec: dict, problem: Problem) -> None:
     free = problem.free
     u = np.asarray(rec["u"], float)
     if u.size != free.size:
-        raise CaseError(f"{p}: u has {u.size} values but the case's free parameters have {free.size} "
-                        f"({', '.join(f'{n} {s}' for n, s in zip(free.names, free.sizes))}); the fit.json does not "
-                        "belong to its stored case")
+        raise CaseError(
+            f"{p}: u has {u.size} values but the case's free parameters have {free.size} "
+            f"({', '.join(f'{n} {s}' for n, s in zip(free.names, free.sizes))}); the fit.json does not "
+            "belong to its stored case"
+        )
     for name, shape in zip(free.names, free.shapes):
         got = np.shape(rec["parameters"][name])
         if tuple(got) != tuple(shape):
-            raise CaseError(f"{p}: parameters.{name} has shape {list(got)} but the case's parameter has "
-                            f"{list(shape)}; the fit.json does not belong to its stored case")
+            raise CaseError(
+                f"{p}: parameters.{name} has shape {list(got)} but the case's parameter has "
+                f"{list(shape)}; the fit.json does not belong to its stored case"
+            )
     now = free.values(jnp.asarray(u, problem.u0.dtype))
     rtol = 1e-5 if problem.u0.dtype == np.float32 else 1e-9
     for name in free.names:
         a, b = np.asarray(rec["parameters"][name], float), np.asarray(now[name], float)
         if not np.allclose(a, b, rtol=rtol, atol=rtol * max(1.0, float(np.max(np.abs(b))))):
-            raise CaseError(f"{p}: parameters.{name} = {a.round(12).tolist()} is not what u gives "
-                            f"({b.round(12).tolist()}); the fitted values were edited")
+            raise CaseError(
+                f"{p}: parameters.{name} = {a.round(12).tolist()} is not what u gives "
+                f"({b.round(12).tolist()}); the fitted values were edited"
+            )
     mp = rec["provenance"]["mesh"]
     if (mp["nodes"], mp["tets"]) != (problem.mesh.n_nodes, problem.mesh.n_cells):
-        raise CaseError(f"{p}: the mesh has {problem.mesh.n_nodes} nodes and {problem.mesh.n_cells} tets now, "
-                        f"{mp['nodes']} and {mp['tets']} in the saved fit (provenance.mesh); the saved fit cannot be "
-                        "reproduced on this mesh")
+        raise CaseError(
+            f"{p}: the mesh has {problem.mesh.n_nodes} nodes and {problem.mesh.n_cells} tets now, "
+            f"{mp['nodes']} and {mp['tets']} in the saved fit (provenance.mesh); the saved fit cannot be "
+            "reproduced on this mesh"
+        )
 
 
-def rerun_fit(path, *, progress=True, say=print, truth: dict | None = None, case_dir=None,
-              allow_outside_case: bool = False) -> tuple[CalibrationOutcome, dict]:
+def rerun_fit(
+    path, *, progress=True, say=print, truth: dict | None = None, case_dir=None, allow_outside_case: bool = False
+) -> tuple[CalibrationOutcome, dict]:
     """Re-run a saved fit from its provenance, verified before anything is fitted: the file's structure (every field,
     its type and version), the stored case text against its SHA-256, the case folder (``provenance.case_dir``, or
     ``case_dir``; said which), the stored case's mesh and data paths confined to that folder (unless
@@ -1013,13 +1264,18 @@ def rerun_fit(path, *, progress=True, say=print, truth: dict | None = None, case
     prov = rec["provenance"]
     text = prov["case_text"]
     if hashlib.sha256(text.encode()).hexdigest() != prov["case_sha256"]:
-        raise CaseError(f"{p}: provenance.case_text does not match provenance.case_sha256 (the stored case was "
-                        "edited after the fit); re-run from the case file instead")
+        raise CaseError(
+            f"{p}: provenance.case_text does not match provenance.case_sha256 (the stored case was "
+            "edited after the fit); re-run from the case file instead"
+        )
     v = prov["versions"].get("organtwin")
     now_v = _versions()["organtwin"]
     if v != now_v:
-        warnings.warn(f"{p} was written by organtwin {v}, this is {now_v}: the re-run's numbers may differ",
-                      MeshWarning, stacklevel=2)
+        warnings.warn(
+            f"{p} was written by organtwin {v}, this is {now_v}: the re-run's numbers may differ",
+            MeshWarning,
+            stacklevel=2,
+        )
     base, why = _rerun_case_dir(p, prov, case_dir)
     try:
         raw = tomllib.loads(text)
@@ -1033,8 +1289,9 @@ def rerun_fit(path, *, progress=True, say=print, truth: dict | None = None, case
     _check_rerun_case(p, rec, case)
     _check_rerun_files(p, prov, case)
     say(f"re-run of {p}: case folder {base} ({why})")
-    out = run_calibration(case, progress=progress, say=say, truth=truth,
-                          check=lambda problem: _check_rerun_problem(p, rec, problem))
+    out = run_calibration(
+        case, progress=progress, say=say, truth=truth, check=lambda problem: _check_rerun_problem(p, rec, problem)
+    )
     cmp, worst = {}, 0.0
     for k, saved in rec["parameters"].items():
         now = np.asarray(out.result.values[k], float)

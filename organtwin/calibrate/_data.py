@@ -70,8 +70,8 @@ def normalise_lead_name(name: str) -> str:
     s = name.strip()
     key = s.lower().replace(" ", "")
     for prefix in ("lead_", "lead-", "lead"):
-        if key.startswith(prefix) and key[len(prefix):] in _LEAD_BY_LOWER:
-            key = key[len(prefix):]
+        if key.startswith(prefix) and key[len(prefix) :] in _LEAD_BY_LOWER:
+            key = key[len(prefix) :]
             break
     return _LEAD_BY_LOWER.get(key, s)
 
@@ -143,19 +143,22 @@ def _read_table(path: Path, what: str) -> _Table:
     for k, (lineno, ln) in enumerate(numbered[1:]):
         cells = next(csv.reader([ln], delimiter=delim))
         if len(cells) != len(header):
-            raise _err(path, lineno, f"{len(cells)} values but the header has {len(header)} columns; "
-                                     f"give one value per column")
+            raise _err(
+                path, lineno, f"{len(cells)} values but the header has {len(header)} columns; give one value per column"
+            )
         for j, c in enumerate(cells):
             if not c.strip():
                 raise _err(path, lineno, f"column {header[j]}: empty value; fill in or remove this row")
             try:
                 v = float(c)
             except ValueError:
-                raise _err(path, lineno, f"column {header[j]}: {c.strip()!r} is not a number; "
-                                         f"fix or remove this row") from None
+                raise _err(
+                    path, lineno, f"column {header[j]}: {c.strip()!r} is not a number; fix or remove this row"
+                ) from None
             if not math.isfinite(v):
-                raise _err(path, lineno, f"column {header[j]}: {c.strip()} is not a finite number; "
-                                         f"fill in or remove this row")
+                raise _err(
+                    path, lineno, f"column {header[j]}: {c.strip()} is not a finite number; fill in or remove this row"
+                )
             rows[k, j] = v
         lines[k] = lineno
     return _Table(Path(path), header, hline, rows, lines)
@@ -179,8 +182,12 @@ def _increasing_times(t: _Table, j: int, factor: float) -> np.ndarray:
     bad = np.flatnonzero(np.diff(times) <= 0)
     if bad.size:
         k = bad[0] + 1
-        raise _err(t.path, t.lines[k], f"time {t.rows[k, j]:g} does not increase from {t.rows[k - 1, j]:g} "
-                                       f"(line {t.lines[k - 1]}); sort the rows and remove duplicate times")
+        raise _err(
+            t.path,
+            t.lines[k],
+            f"time {t.rows[k, j]:g} does not increase from {t.rows[k - 1, j]:g} "
+            f"(line {t.lines[k - 1]}); sort the rows and remove duplicate times",
+        )
     return times
 
 
@@ -207,17 +214,26 @@ class MeasuredECG:
         sig = _readonly(self.signals)
         object.__setattr__(self, "leads", tuple(str(n) for n in self.leads))
         if sig.ndim != 2 or sig.shape[1] != len(self.leads):
-            raise _err(self.source or "MeasuredECG", None, f"signals of shape {sig.shape} for {len(self.leads)} leads; "
-                                                           f"expected (samples, {len(self.leads)})")
+            raise _err(
+                self.source or "MeasuredECG",
+                None,
+                f"signals of shape {sig.shape} for {len(self.leads)} leads; expected (samples, {len(self.leads)})",
+            )
         if sig.shape[0] < 2:
             raise _err(self.source or "MeasuredECG", None, "fewer than 2 samples; an ECG needs a signal")
         if not np.all(np.isfinite(sig)):
             s, c = np.argwhere(~np.isfinite(sig))[0]
-            raise _err(self.source or "MeasuredECG", None, f"lead {self.leads[c]} sample {s} is not finite; "
-                                                           f"fill in or cut the gap")
+            raise _err(
+                self.source or "MeasuredECG",
+                None,
+                f"lead {self.leads[c]} sample {s} is not finite; fill in or cut the gap",
+            )
         if len(set(self.leads)) != len(self.leads):
-            raise _err(self.source or "MeasuredECG", None, f"duplicate lead names in {', '.join(self.leads)}; "
-                                                           f"keep one signal per lead")
+            raise _err(
+                self.source or "MeasuredECG",
+                None,
+                f"duplicate lead names in {', '.join(self.leads)}; keep one signal per lead",
+            )
         fs = float(self.sampling_rate_hz)
         if not (math.isfinite(fs) and fs > 0):
             raise _err(self.source or "MeasuredECG", None, f"sampling rate {fs} Hz; give a positive rate")
@@ -288,8 +304,12 @@ def read_ecg(path, *, sampling_rate_hz: float | None = None, units: str | None =
     else:
         raise _err(p, None, f"unknown ECG format {p.suffix!r}; give a WFDB record (.hea) or a .csv file")
     if sampling_rate_hz is not None and abs(ecg.sampling_rate_hz - sampling_rate_hz) > 1e-3 * sampling_rate_hz:
-        raise _err(p, None, f"sampling rate in the file is {ecg.sampling_rate_hz:g} Hz, not the "
-                            f"{sampling_rate_hz:g} Hz given; drop sampling_rate_hz or fix the file")
+        raise _err(
+            p,
+            None,
+            f"sampling rate in the file is {ecg.sampling_rate_hz:g} Hz, not the "
+            f"{sampling_rate_hz:g} Hz given; drop sampling_rate_hz or fix the file",
+        )
     names, sig = _select_leads(p, list(ecg.leads), ecg.signals, (leads,) if isinstance(leads, str) else leads)
     return MeasuredECG(names, sig, ecg.sampling_rate_hz, ecg.t0_ms, str(p))
 
@@ -318,8 +338,11 @@ def _read_wfdb(p: Path, units: str | None) -> MeasuredECG:
     bad = np.argwhere(~np.isfinite(sig))
     if bad.size:
         s, c = bad[0]
-        raise _err(base.with_suffix(".hea"), None, f"lead {names[c]} sample {s} is missing (NaN, {len(bad)} in all); "
-                                                   f"cut the record or fill the gap")
+        raise _err(
+            base.with_suffix(".hea"),
+            None,
+            f"lead {names[c]} sample {s} is missing (NaN, {len(bad)} in all); cut the record or fill the gap",
+        )
     return MeasuredECG(tuple(names), sig, float(rec.fs), 0.0, str(p))
 
 
@@ -352,8 +375,11 @@ def _read_ecg_csv(p: Path, sampling_rate_hz: float | None, units: str | None) ->
     off = np.flatnonzero(np.abs(dt - typical) > 0.01 * typical)
     if off.size:
         k = off[0] + 1
-        raise _err(p, t.lines[k], f"non-uniform sampling: step {dt[k - 1]:g} ms here, {typical:g} ms elsewhere; "
-                                  f"resample to a uniform rate")
+        raise _err(
+            p,
+            t.lines[k],
+            f"non-uniform sampling: step {dt[k - 1]:g} ms here, {typical:g} ms elsewhere; resample to a uniform rate",
+        )
     step = (times[-1] - times[0]) / (times.size - 1)
     return MeasuredECG(tuple(names), sig, 1000.0 / step, float(times[0]), str(p))
 
@@ -388,8 +414,18 @@ class ActivationMap:
         return self.points_mm.shape[0]
 
     @classmethod
-    def synthetic(cls, mesh, activation_ms, n_points: int, *, off_surface_mm: float = 0.0, offset_ms: float = 0.0,
-                  noise_ms: float = 0.0, seed: int = 0, source: str = "synthetic") -> "ActivationMap":
+    def synthetic(
+        cls,
+        mesh,
+        activation_ms,
+        n_points: int,
+        *,
+        off_surface_mm: float = 0.0,
+        offset_ms: float = 0.0,
+        noise_ms: float = 0.0,
+        seed: int = 0,
+        source: str = "synthetic",
+    ) -> "ActivationMap":
         """A map sampled from a simulated ``activation_ms`` (per node of ``mesh``), for tests and case studies:
         ``n_points`` distinct nodes of the mesh's tagged surfaces, each moved up to ``off_surface_mm`` along the ray
         from the mesh's centroid (a catheter's distance from the wall, uniform in ±), times shifted by ``offset_ms``
@@ -458,11 +494,28 @@ def _read_activation_vtk(p: Path) -> ActivationMap:
         raise _err(p, None, "no such file; check the path")
     points, data = _read_vtk_points(p)
     lower = {k.lower(): k for k in data}
-    key = next((lower[n] for n in ("activation_time", "activation_time_ms", "lat", "lat_ms", "activationtime",
-                                   "local_activation_time") if n in lower), None)
+    key = next(
+        (
+            lower[n]
+            for n in (
+                "activation_time",
+                "activation_time_ms",
+                "lat",
+                "lat_ms",
+                "activationtime",
+                "local_activation_time",
+            )
+            if n in lower
+        ),
+        None,
+    )
     if key is None:
-        raise _err(p, None, f"no point data activation_time or lat (has: {', '.join(data) or 'none'}); "
-                            f"add activation times in ms as point data")
+        raise _err(
+            p,
+            None,
+            f"no point data activation_time or lat (has: {', '.join(data) or 'none'}); "
+            f"add activation times in ms as point data",
+        )
     t = np.asarray(data[key], dtype=float).reshape(len(points), -1)
     if t.shape[1] != 1:
         raise _err(p, None, f"point data {key!r} has {t.shape[1]} components; expected one time per point")
@@ -593,8 +646,12 @@ def _read_trace(path, label, table, generic, what, unit_hint):
             hits = cols
         if not hits:
             have = ", ".join(t.header[c[0]] for c in cols)
-            raise _err(p, hline, f"no {what} column for {label!r} (have {have}); check the name, e.g. {label}_"
-                                 f"{unit_hint.split('_')[-1]}")
+            raise _err(
+                p,
+                hline,
+                f"no {what} column for {label!r} (have {have}); check the name, e.g. {label}_"
+                f"{unit_hint.split('_')[-1]}",
+            )
         cols = hits
     if len(cols) > 1:
         have = ", ".join(t.header[c[0]] for c in cols)
@@ -618,8 +675,7 @@ def read_pressure_trace(path, site: str | None = None) -> PressureTrace:
     """Read a pressure trace from CSV: a time column (``time_ms``/``time_s``) and a pressure column in mmHg
     (``pressure_mmhg``, ``LV_mmHg``, ``aorta_pressure_mmHg``; kPa also accepted). With several pressure columns,
     ``site`` picks one; the site is taken from the column name where it has one."""
-    times, pr, found, src = _read_trace(path, site, _PRESSURE_TO_MMHG, ("pressure", "p"), "pressure",
-                                        "pressure_mmHg")
+    times, pr, found, src = _read_trace(path, site, _PRESSURE_TO_MMHG, ("pressure", "p"), "pressure", "pressure_mmHg")
     return PressureTrace(times, pr, found, src)
 
 
@@ -651,8 +707,13 @@ class CuffPressure:
 def _cuff_key(name: str) -> tuple[str | None, float]:
     base, unit = _split_unit(str(name))
     key = base.lower().replace(" ", "_")
-    kind = "systolic" if key in ("systolic", "sys", "sbp", "sp") else "diastolic" if key in (
-        "diastolic", "dia", "dbp", "dp") else None
+    kind = (
+        "systolic"
+        if key in ("systolic", "sys", "sbp", "sp")
+        else "diastolic"
+        if key in ("diastolic", "dia", "dbp", "dp")
+        else None
+    )
     if kind is None:
         return None, 1.0
     return kind, _PRESSURE_TO_MMHG.get(unit or "mmhg", math.nan)
@@ -686,8 +747,11 @@ def read_cuff_pressure(path) -> CuffPressure:
             text = p.read_text(encoding="utf-8-sig")
         except OSError as e:
             raise _err(p, None, f"cannot read: {e.strerror or e}") from None
-        rows = [(i, [c.strip() for c in next(csv.reader([ln]))]) for i, ln in enumerate(text.splitlines(), 1)
-                if ln.strip() and not ln.lstrip().startswith("#")]
+        rows = [
+            (i, [c.strip() for c in next(csv.reader([ln]))])
+            for i, ln in enumerate(text.splitlines(), 1)
+            if ln.strip() and not ln.lstrip().startswith("#")
+        ]
         kinds = {_cuff_key(c)[0] for c in rows[0][1]} if rows else set()
         if {"systolic", "diastolic"} <= kinds and len(rows) >= 2:  # header + one row
             (_, head), (vl, vals) = rows[0], rows[1]
@@ -730,8 +794,10 @@ def write_ecg_csv(ecg: MeasuredECG, path, *, time_offset_ms: float = 0.0, digits
     """An ECG as CSV that `read_ecg` reads back: ``time_ms`` (shifted by ``time_offset_ms``: a record's own clock)
     and one ``<lead>_mV`` column per lead (atomically)."""
     head = "time_ms," + ",".join(f"{n}_mV" for n in ecg.leads)
-    rows = [f"{t + time_offset_ms:.1f}," + ",".join(f"{v:.{digits}f}" for v in row)
-            for t, row in zip(ecg.times_ms, ecg.signals)]
+    rows = [
+        f"{t + time_offset_ms:.1f}," + ",".join(f"{v:.{digits}f}" for v in row)
+        for t, row in zip(ecg.times_ms, ecg.signals)
+    ]
     return _write_text(path, head + "\n" + "\n".join(rows) + "\n")
 
 
@@ -744,18 +810,23 @@ def write_activation_map_csv(amap: ActivationMap, path) -> Path:
 def write_volume_curve_csv(curve: VolumeCurve, path) -> Path:
     """A volume curve as CSV ``time_ms,<chamber>_volume_ml`` (what `read_volume_curve` reads)."""
     name = f"{curve.chamber}_volume_ml" if curve.chamber else "volume_ml"
-    return _write_text(path, f"time_ms,{name}\n" + "".join(f"{a:.2f},{b:.3f}\n"
-                                                           for a, b in zip(curve.times_ms, curve.volumes_ml)))
+    return _write_text(
+        path, f"time_ms,{name}\n" + "".join(f"{a:.2f},{b:.3f}\n" for a, b in zip(curve.times_ms, curve.volumes_ml))
+    )
 
 
 def write_cuff_json(cuff: CuffPressure, path) -> Path:
     """A cuff pressure as JSON ``{"systolic_mmhg": .., "diastolic_mmhg": ..}`` (what `read_cuff_pressure` reads)."""
-    return _write_text(path, json.dumps({"systolic_mmhg": round(cuff.systolic_mmhg, 1),
-                                         "diastolic_mmhg": round(cuff.diastolic_mmhg, 1)}) + "\n")
+    return _write_text(
+        path,
+        json.dumps({"systolic_mmhg": round(cuff.systolic_mmhg, 1), "diastolic_mmhg": round(cuff.diastolic_mmhg, 1)})
+        + "\n",
+    )
 
 
-def synthetic_volume_and_cuff(result, n_frames: int, *, volume_noise_ml: float, cuff_noise_mmhg: float, seed: int,
-                              chamber: str = "LV") -> tuple[VolumeCurve, CuffPressure]:
+def synthetic_volume_and_cuff(
+    result, n_frames: int, *, volume_noise_ml: float, cuff_noise_mmhg: float, seed: int, chamber: str = "LV"
+) -> tuple[VolumeCurve, CuffPressure]:
     """Imaging- and cuff-like data from one simulated beat (a `organtwin.flow.zerod.CirculationResult`), for tests
     and case studies: ``n_frames`` chamber volumes at uniformly random times of the beat (a cine segmentation's
     frames) with Gaussian noise of SD ``volume_noise_ml``, and the aortic systolic/diastolic pressure with noise of SD
@@ -765,6 +836,9 @@ def synthetic_volume_and_cuff(result, n_frames: int, *, volume_noise_ml: float, 
     t = np.sort(rng.uniform(0.0, t_ms[-1], n_frames))
     v = np.interp(t, t_ms, np.asarray(result.volume[chamber], float)) + rng.normal(0.0, volume_noise_ml, t.size)
     aorta = result.metrics["aorta"]
-    cuff = CuffPressure(float(aorta["systolic_mmHg"] + rng.normal(0, cuff_noise_mmhg)),
-                        float(aorta["diastolic_mmHg"] + rng.normal(0, cuff_noise_mmhg)), "synthetic")
+    cuff = CuffPressure(
+        float(aorta["systolic_mmHg"] + rng.normal(0, cuff_noise_mmhg)),
+        float(aorta["diastolic_mmHg"] + rng.normal(0, cuff_noise_mmhg)),
+        "synthetic",
+    )
     return VolumeCurve(t, v, chamber, "synthetic"), cuff

@@ -73,17 +73,31 @@ class EikonalECG(eqx.Module):
 
     def __check_init__(self):
         if self.lead_matrix.ndim != 2 or self.lead_matrix.shape[0] != len(ELECTRODE_NAMES):
-            raise CalibrationError(f"EikonalECG: lead_matrix of shape {tuple(self.lead_matrix.shape)}; expected "
-                                   f"({len(ELECTRODE_NAMES)}, nodes) for the electrodes {', '.join(ELECTRODE_NAMES)}")
+            raise CalibrationError(
+                f"EikonalECG: lead_matrix of shape {tuple(self.lead_matrix.shape)}; expected "
+                f"({len(ELECTRODE_NAMES)}, nodes) for the electrodes {', '.join(ELECTRODE_NAMES)}"
+            )
         if self.times_ms.ndim != 1 or self.times_ms.shape[0] < 2:
-            raise CalibrationError(f"EikonalECG: times_ms of shape {tuple(self.times_ms.shape)}; give at least 2 "
-                                   "sample times (ms)")
+            raise CalibrationError(
+                f"EikonalECG: times_ms of shape {tuple(self.times_ms.shape)}; give at least 2 sample times (ms)"
+            )
         if not self.chunk >= 1:
             raise CalibrationError(f"EikonalECG: chunk must be a positive number of time steps, got {self.chunk}")
 
     @classmethod
-    def from_mesh(cls, mesh, times_ms, *, sigma_i=0.2, sigma_b: float = 0.7, electrodes=None,
-                  template: APTemplate | None = None, apd_ms=280.0, chunk: int = 16, dtype=None) -> "EikonalECG":
+    def from_mesh(
+        cls,
+        mesh,
+        times_ms,
+        *,
+        sigma_i=0.2,
+        sigma_b: float = 0.7,
+        electrodes=None,
+        template: APTemplate | None = None,
+        apd_ms=280.0,
+        chunk: int = 16,
+        dtype=None,
+    ) -> "EikonalECG":
         """The forward map on ``mesh`` (the same nodes as its `EikonalTissue`) at ``times_ms`` (ms).
 
         ``sigma_i`` (S/m: scalar, per cell or per-cell tensors) and ``sigma_b`` (S/m) as `pseudo_ecg_matrix`;
@@ -101,25 +115,32 @@ class EikonalECG(eqx.Module):
         if isinstance(electrodes, dict):
             missing = [n for n in ELECTRODE_NAMES if n not in electrodes]
             if missing:
-                raise CalibrationError(f"EikonalECG.from_mesh: electrodes lack {', '.join(missing)}; give all of "
-                                       f"{', '.join(ELECTRODE_NAMES)}")
+                raise CalibrationError(
+                    f"EikonalECG.from_mesh: electrodes lack {', '.join(missing)}; give all of "
+                    f"{', '.join(ELECTRODE_NAMES)}"
+                )
             electrodes = np.stack([np.asarray(electrodes[n], float) for n in ELECTRODE_NAMES])
         xe = np.asarray(electrodes, float)
         if xe.shape != (len(ELECTRODE_NAMES), 3):
-            raise CalibrationError(f"EikonalECG.from_mesh: electrodes of shape {xe.shape}; expected "
-                                   f"({len(ELECTRODE_NAMES)}, 3) mm in the order {', '.join(ELECTRODE_NAMES)}")
+            raise CalibrationError(
+                f"EikonalECG.from_mesh: electrodes of shape {xe.shape}; expected "
+                f"({len(ELECTRODE_NAMES)}, 3) mm in the order {', '.join(ELECTRODE_NAMES)}"
+            )
         t = np.asarray(times_ms, float)
         if t.ndim != 1 or t.size < 2 or not np.all(np.isfinite(t)) or not np.all(np.diff(t) > 0):
             raise CalibrationError("EikonalECG.from_mesh: times_ms must be at least 2 finite, increasing times (ms)")
-        L = pseudo_ecg_matrix(jnp.asarray(mesh.points, dtype), jnp.asarray(mesh.tets), sigma_i,
-                              jnp.asarray(xe, dtype), sigma_b)
+        L = pseudo_ecg_matrix(
+            jnp.asarray(mesh.points, dtype), jnp.asarray(mesh.tets), sigma_i, jnp.asarray(xe, dtype), sigma_b
+        )
         node_region = None
         if isinstance(apd_ms, dict):
             ids = [int(r) for r in np.asarray(mesh.region_ids).tolist()]
             missing = [r for r in ids if r not in apd_ms]
             if missing or set(apd_ms) - set(ids):
-                raise CalibrationError(f"EikonalECG.from_mesh: apd_ms per region needs exactly the mesh's regions "
-                                       f"{ids} (got {sorted(apd_ms)})")
+                raise CalibrationError(
+                    f"EikonalECG.from_mesh: apd_ms per region needs exactly the mesh's regions "
+                    f"{ids} (got {sorted(apd_ms)})"
+                )
             apd = jnp.asarray([float(apd_ms[r]) for r in ids], dtype)
             index = {r: i for i, r in enumerate(ids)}
             cell = np.asarray([index[int(r)] for r in np.asarray(mesh.regions)], np.int32)
@@ -130,10 +151,13 @@ class EikonalECG(eqx.Module):
         else:
             apd = jnp.asarray(apd_ms, dtype)
             if apd.ndim not in (0, 1) or (apd.ndim == 1 and apd.shape[0] != mesh.n_nodes):
-                raise CalibrationError(f"EikonalECG.from_mesh: apd_ms of shape {tuple(apd.shape)}; give a scalar, one "
-                                       f"value per node ({mesh.n_nodes},) or {{region id: ms}}")
-        return cls(L, jnp.asarray(t, dtype), APTemplate() if template is None else template, apd, int(chunk),
-                   node_region)
+                raise CalibrationError(
+                    f"EikonalECG.from_mesh: apd_ms of shape {tuple(apd.shape)}; give a scalar, one "
+                    f"value per node ({mesh.n_nodes},) or {{region id: ms}}"
+                )
+        return cls(
+            L, jnp.asarray(t, dtype), APTemplate() if template is None else template, apd, int(chunk), node_region
+        )
 
     def apd_per_node(self) -> Array:
         """The APD (ms) the template uses: per node (or the scalar)."""
@@ -160,7 +184,7 @@ class EikonalECG(eqx.Module):
 
         @jax.checkpoint
         def one(tc):
-            return self.template(act, tc, apd) @ L.T      # (c, nodes) @ (nodes, 9)
+            return self.template(act, tc, apd) @ L.T  # (c, nodes) @ (nodes, 9)
 
         return jax.lax.map(one, padded).reshape(n_chunks * c, L.shape[0])[:n]
 
@@ -174,8 +198,9 @@ class EikonalECG(eqx.Module):
         t = np.asarray(self.times_ms, np.float64)
         dt = float(np.median(np.diff(t)))
         if not np.allclose(np.diff(t), dt, rtol=1e-6, atol=1e-9):
-            raise CalibrationError("EikonalECG.synthetic: times_ms are not uniformly spaced; a MeasuredECG is "
-                                   "sampled at a fixed rate")
+            raise CalibrationError(
+                "EikonalECG.synthetic: times_ms are not uniformly spaced; a MeasuredECG is sampled at a fixed rate"
+            )
         return MeasuredECG(LEAD_NAMES, sig, 1000.0 / dt, float(t[0]), source)
 
 
@@ -191,8 +216,9 @@ def add_noise(ecg: MeasuredECG, snr_db: float, seed: int = 0) -> MeasuredECG:
     sig = np.asarray(ecg.signals, np.float64)
     sd = np.sqrt(np.mean(sig**2, axis=0)) / 10.0 ** (snr / 20.0)
     noisy = sig + np.random.default_rng(seed).normal(size=sig.shape) * sd[None, :]
-    return MeasuredECG(ecg.leads, noisy, ecg.sampling_rate_hz, ecg.t0_ms,
-                       f"{ecg.source or 'ECG'} + noise at {snr:g} dB")
+    return MeasuredECG(
+        ecg.leads, noisy, ecg.sampling_rate_hz, ecg.t0_ms, f"{ecg.source or 'ECG'} + noise at {snr:g} dB"
+    )
 
 
 def estimate_noise_sd(signals: np.ndarray) -> np.ndarray:
@@ -218,29 +244,46 @@ def _usable_leads(src: str, measured: MeasuredECG, names: list[str], inside, *, 
     sig = np.asarray(measured.signals, np.float64)[inside]
     flat = [n for n in names if np.ptp(sig[:, measured.leads.index(n)]) == 0.0]
     if flat and explicit:
-        raise CalibrationError(f"{src}: lead {flat[0]} is flat over the window (constant "
-                               f"{sig[0, measured.leads.index(flat[0])]:g} mV): it carries no signal; leave it out "
-                               "of leads")
-    if flat and len(flat) == len(names):    # kept (a placeholder record to build a problem with); a fit refuses it
-        warnings.warn(f"{src}: every lead ({', '.join(names)}) is flat over the window (constant): there is no "
-                      "signal to fit", MeshWarning, stacklevel=4)
+        raise CalibrationError(
+            f"{src}: lead {flat[0]} is flat over the window (constant "
+            f"{sig[0, measured.leads.index(flat[0])]:g} mV): it carries no signal; leave it out "
+            "of leads"
+        )
+    if flat and len(flat) == len(names):  # kept (a placeholder record to build a problem with); a fit refuses it
+        warnings.warn(
+            f"{src}: every lead ({', '.join(names)}) is flat over the window (constant): there is no signal to fit",
+            MeshWarning,
+            stacklevel=4,
+        )
         return names, noise_sd
     if flat:
         keep = [n not in flat for n in names]
         if noise_sd is not None and np.ndim(noise_sd) == 1 and np.size(noise_sd) == len(names):
             noise_sd = np.asarray(noise_sd)[keep]
         names = [n for n, k in zip(names, keep) if k]
-        warnings.warn(f"{src}: {len(flat)} flat lead(s) ({', '.join(flat)}: constant over the window, no signal) "
-                      f"left out of the fit; fitting {', '.join(names)}", MeshWarning, stacklevel=4)
+        warnings.warn(
+            f"{src}: {len(flat)} flat lead(s) ({', '.join(flat)}: constant over the window, no signal) "
+            f"left out of the fit; fitting {', '.join(names)}",
+            MeshWarning,
+            stacklevel=4,
+        )
     if not any(n in _PRECORDIAL for n in names):
         absent = [n for n in _PRECORDIAL if n not in measured.leads]
-        why = (f"{', '.join(absent)} missing from the record" if absent
-               else "leads= leaves out V1-V6" if explicit else "V1-V6 flat")
-        warnings.warn(f"{src}: no precordial lead fitted ({why}; fitting {', '.join(names)} only): the limb leads see "
-                      "only the frontal plane (all six are combinations of two signals, I and II), so activation "
-                      "differences front to back (anterior vs posterior walls, a site's depth along that axis) are "
-                      "weakly identified: check the report's flat directions and SDs, or add V1-V6",
-                      MeshWarning, stacklevel=4)
+        why = (
+            f"{', '.join(absent)} missing from the record"
+            if absent
+            else "leads= leaves out V1-V6"
+            if explicit
+            else "V1-V6 flat"
+        )
+        warnings.warn(
+            f"{src}: no precordial lead fitted ({why}; fitting {', '.join(names)} only): the limb leads see "
+            "only the frontal plane (all six are combinations of two signals, I and II), so activation "
+            "differences front to back (anterior vs posterior walls, a site's depth along that axis) are "
+            "weakly identified: check the report's flat directions and SDs, or add V1-V6",
+            MeshWarning,
+            stacklevel=4,
+        )
     return names, noise_sd
 
 
@@ -289,9 +332,20 @@ class ECGLoss(AbstractLoss):
     source: str = eqx.field(static=True, default="")
 
     @classmethod
-    def from_measured(cls, measured: MeasuredECG, model_times_ms, *, window_ms=None, leads=None,
-                      max_shift_ms: float = 30.0, fit_gains: bool = True, gain_range=(0.1, 10.0),
-                      refine_shift: bool = True, noise_sd=None, dtype=None) -> "ECGLoss":
+    def from_measured(
+        cls,
+        measured: MeasuredECG,
+        model_times_ms,
+        *,
+        window_ms=None,
+        leads=None,
+        max_shift_ms: float = 30.0,
+        fit_gains: bool = True,
+        gain_range=(0.1, 10.0),
+        refine_shift: bool = True,
+        noise_sd=None,
+        dtype=None,
+    ) -> "ECGLoss":
         """A loss on ``measured`` for model ECGs sampled at ``model_times_ms`` (uniform steps, ms, the measured
         record's clock to within ``max_shift_ms``).
 
@@ -312,18 +366,23 @@ class ECGLoss(AbstractLoss):
         if leads is None:
             names = [n for n in LEAD_NAMES if n in present]
             if not names:
-                raise CalibrationError(f"{src}: none of its leads ({', '.join(measured.leads)}) is a standard lead "
-                                       f"({', '.join(LEAD_NAMES)}); rename them or pass leads=")
+                raise CalibrationError(
+                    f"{src}: none of its leads ({', '.join(measured.leads)}) is a standard lead "
+                    f"({', '.join(LEAD_NAMES)}); rename them or pass leads="
+                )
         else:
             names = [normalise_lead_name(n) for n in leads]
             bad = [n for n in names if n not in LEAD_NAMES]
             if bad:
-                raise CalibrationError(f"{src}: lead {bad[0]!r} is not one of the model's leads "
-                                       f"({', '.join(LEAD_NAMES)})")
+                raise CalibrationError(
+                    f"{src}: lead {bad[0]!r} is not one of the model's leads ({', '.join(LEAD_NAMES)})"
+                )
             absent = [n for n in names if n not in measured.leads]
             if absent:
-                raise CalibrationError(f"{src}: no lead {absent[0]} in the record (it has "
-                                       f"{', '.join(measured.leads)}); fit only leads it has")
+                raise CalibrationError(
+                    f"{src}: no lead {absent[0]} in the record (it has "
+                    f"{', '.join(measured.leads)}); fit only leads it has"
+                )
             if not names or len(set(names)) != len(names):
                 raise CalibrationError(f"{src}: leads= must name each fitted lead once, got {list(leads)}")
         tm = np.asarray(model_times_ms, np.float64)
@@ -332,28 +391,34 @@ class ECGLoss(AbstractLoss):
         steps = np.diff(tm)
         dt = float(np.median(steps))
         if not (dt > 0 and np.allclose(steps, dt, rtol=1e-6, atol=1e-9)):
-            raise CalibrationError(f"{src}: model_times_ms must be increasing in uniform steps (the shift grid steps "
-                                   "by one model step)")
+            raise CalibrationError(
+                f"{src}: model_times_ms must be increasing in uniform steps (the shift grid steps by one model step)"
+            )
         t = measured.times_ms
         if window_ms is None:
             lo, hi = float(t[0]), float(t[-1])
         else:
             lo, hi = (float(v) for v in window_ms)
             if not lo < hi:
-                raise CalibrationError(f"{src}: window_ms ({lo:g}, {hi:g}) is empty; give (start, end) ms with "
-                                       "start < end")
+                raise CalibrationError(
+                    f"{src}: window_ms ({lo:g}, {hi:g}) is empty; give (start, end) ms with start < end"
+                )
         inside = (t >= lo) & (t <= hi)
         if inside.sum() < 2:
-            raise CalibrationError(f"{src}: window {lo:g}-{hi:g} ms holds {int(inside.sum())} samples of the record "
-                                   f"({t[0]:g}-{t[-1]:g} ms); give a window inside the record")
+            raise CalibrationError(
+                f"{src}: window {lo:g}-{hi:g} ms holds {int(inside.sum())} samples of the record "
+                f"({t[0]:g}-{t[-1]:g} ms); give a window inside the record"
+            )
         ms = float(max_shift_ms)
         if not (math.isfinite(ms) and ms >= 0):
             raise CalibrationError(f"{src}: max_shift_ms must be >= 0 ms, got {max_shift_ms}")
         tw = t[inside]
         if tw[-1] + ms < tm[0] or tw[0] - ms > tm[-1]:
-            raise CalibrationError(f"{src}: window {tw[0]:g}-{tw[-1]:g} ms does not overlap the model's times "
-                                   f"{tm[0]:g}-{tm[-1]:g} ms even shifted by ±{ms:g} ms; put the record and the model "
-                                   "on one clock (MeasuredECG t0_ms)")
+            raise CalibrationError(
+                f"{src}: window {tw[0]:g}-{tw[-1]:g} ms does not overlap the model's times "
+                f"{tm[0]:g}-{tm[-1]:g} ms even shifted by ±{ms:g} ms; put the record and the model "
+                "on one clock (MeasuredECG t0_ms)"
+            )
         g_lo, g_hi = (float(v) for v in gain_range)
         if not 0 < g_lo <= g_hi:
             raise CalibrationError(f"{src}: gain_range ({g_lo:g}, {g_hi:g}) must be positive and increasing")
@@ -361,33 +426,51 @@ class ECGLoss(AbstractLoss):
         shifts = np.arange(-k, k + 1) * dt
         names, noise_sd = _usable_leads(src, measured, names, inside, explicit=leads is not None, noise_sd=noise_sd)
         cols = [measured.leads.index(n) for n in names]
-        m = np.asarray(measured.signals, np.float64)[inside][:, cols].T            # (leads, samples)
+        m = np.asarray(measured.signals, np.float64)[inside][:, cols].T  # (leads, samples)
         if noise_sd is None:
             lead_sd = estimate_noise_sd(np.asarray(measured.signals, np.float64)[:, cols])
         else:
-            lead_sd = np.broadcast_to(np.asarray(noise_sd, np.float64), (len(names),)).copy() \
-                if np.ndim(noise_sd) <= 1 and np.size(noise_sd) in (1, len(names)) else None
+            lead_sd = (
+                np.broadcast_to(np.asarray(noise_sd, np.float64), (len(names),)).copy()
+                if np.ndim(noise_sd) <= 1 and np.size(noise_sd) in (1, len(names))
+                else None
+            )
             if lead_sd is None or not np.all(lead_sd > 0) or not np.all(np.isfinite(lead_sd)):
-                raise CalibrationError(f"{src}: noise_sd must be a positive mV value or one per fitted lead "
-                                       f"({len(names)}), got {noise_sd}")
-        sd = float(lead_sd[0]) if np.all(lead_sd == lead_sd[0]) else jnp.asarray(np.repeat(lead_sd, m.shape[1]),
-                                                                                 dtype)
-        return cls(jnp.asarray(m, dtype), jnp.asarray(tw, dtype), jnp.asarray(tm, dtype), jnp.asarray(shifts, dtype),
-                   tuple(LEAD_NAMES.index(n) for n in names), tuple(names), bool(fit_gains), (g_lo, g_hi),
-                   bool(refine_shift), tuple(float(v) for v in lead_sd), sd, measured.source)
+                raise CalibrationError(
+                    f"{src}: noise_sd must be a positive mV value or one per fitted lead ({len(names)}), got {noise_sd}"
+                )
+        sd = float(lead_sd[0]) if np.all(lead_sd == lead_sd[0]) else jnp.asarray(np.repeat(lead_sd, m.shape[1]), dtype)
+        return cls(
+            jnp.asarray(m, dtype),
+            jnp.asarray(tw, dtype),
+            jnp.asarray(tm, dtype),
+            jnp.asarray(shifts, dtype),
+            tuple(LEAD_NAMES.index(n) for n in names),
+            tuple(names),
+            bool(fit_gains),
+            (g_lo, g_hi),
+            bool(refine_shift),
+            tuple(float(v) for v in lead_sd),
+            sd,
+            measured.source,
+        )
 
     # ----------------------------------------------------------------------------------------------- internals
     def _check(self, prediction):
         p = jnp.asarray(prediction)
         if p.ndim != 2 or p.shape != (self.model_times_ms.shape[0], len(LEAD_NAMES)):
-            raise CalibrationError(f"ECGLoss: prediction of shape {tuple(p.shape)}; expected "
-                                   f"({self.model_times_ms.shape[0]}, {len(LEAD_NAMES)}) (model times, leads in the "
-                                   "order of LEAD_NAMES), as EikonalECG gives")
+            raise CalibrationError(
+                f"ECGLoss: prediction of shape {tuple(p.shape)}; expected "
+                f"({self.model_times_ms.shape[0]}, {len(LEAD_NAMES)}) (model times, leads in the "
+                "order of LEAD_NAMES), as EikonalECG gives"
+            )
         if _concrete(p) and not bool(jnp.all(jnp.isfinite(p))):
             s, c = np.argwhere(~np.isfinite(np.asarray(p)))[0]
-            raise CalibrationError(f"ECGLoss: the model ECG is not finite (lead {LEAD_NAMES[c]}, model time "
-                                   f"{float(self.model_times_ms[s]):g} ms); check the model's parameters")
-        return p[:, jnp.asarray(self.lead_index)].T.astype(self.measured.dtype)   # (leads, times)
+            raise CalibrationError(
+                f"ECGLoss: the model ECG is not finite (lead {LEAD_NAMES[c]}, model time "
+                f"{float(self.model_times_ms[s]):g} ms); check the model's parameters"
+            )
+        return p[:, jnp.asarray(self.lead_index)].T.astype(self.measured.dtype)  # (leads, times)
 
     def _sample(self, p, shift):
         """The model leads p (leads, times) at the measured times − shift: (leads, samples)."""
@@ -483,5 +566,11 @@ class ECGLoss(AbstractLoss):
     def plot_data(self, prediction) -> dict:
         """What the report's picture draws: measured and aligned fitted leads over the window, with correlations."""
         fitted = np.asarray(self._aligned(prediction)[2], np.float64)
-        return {"kind": "ecg", "times_ms": np.asarray(self.measured_times_ms), "measured": np.asarray(self.measured).T,
-                "fitted": fitted.T, "leads": list(self.leads), "correlations": self.summary(prediction)["correlation"]}
+        return {
+            "kind": "ecg",
+            "times_ms": np.asarray(self.measured_times_ms),
+            "measured": np.asarray(self.measured).T,
+            "fitted": fitted.T,
+            "leads": list(self.leads),
+            "correlations": self.summary(prediction)["correlation"],
+        }

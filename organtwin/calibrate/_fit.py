@@ -30,8 +30,17 @@ from jaxtyping import Array, Float, Int
 
 from ._params import CalibrationError, FreeParameters
 
-__all__ = ["AbstractLoss", "ActivationTimeLoss", "FitResult", "MeasurementLoss", "dense_forward_jacobian", "fit_adam",
-           "fit_least_squares", "least_squares_residuals", "project_onto_surface"]
+__all__ = [
+    "AbstractLoss",
+    "ActivationTimeLoss",
+    "FitResult",
+    "MeasurementLoss",
+    "dense_forward_jacobian",
+    "fit_adam",
+    "fit_least_squares",
+    "least_squares_residuals",
+    "project_onto_surface",
+]
 
 
 class AbstractLoss(eqx.Module):
@@ -53,7 +62,7 @@ class AbstractLoss(eqx.Module):
     def summary(self, prediction) -> dict:
         """Residual statistics for the fit report (host floats, the data's units); subclasses add their own."""
         r = np.asarray(self.residuals(prediction), np.float64)
-        return {"rms_residual": float(np.sqrt(np.mean(r ** 2))), "max_abs_residual": float(np.max(np.abs(r)))}
+        return {"rms_residual": float(np.sqrt(np.mean(r**2))), "max_abs_residual": float(np.max(np.abs(r)))}
 
 
 class MeasurementLoss(AbstractLoss):
@@ -82,7 +91,7 @@ def _closest_on_triangles(p, a, b, c):
     with np.errstate(divide="ignore", invalid="ignore"):
         v = vb / denom
         w = vc / denom
-    bary = np.stack([1 - v - w, v, w], axis=1)                       # inside the face
+    bary = np.stack([1 - v - w, v, w], axis=1)  # inside the face
     regions = [
         ((d1 <= 0) & (d2 <= 0), lambda: np.array([1.0, 0.0, 0.0])),
         ((d3 >= 0) & (d4 <= d3), lambda: np.array([0.0, 1.0, 0.0])),
@@ -105,7 +114,9 @@ def _closest_on_triangles(p, a, b, c):
     return out, np.sum((p - q) ** 2, axis=1)
 
 
-def project_onto_surface(points, triangles, query, *, candidates: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def project_onto_surface(
+    points, triangles, query, *, candidates: int = 16
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The closest point of a triangle surface to each query point (host, numpy + scipy's k-d tree).
 
     Returns (triangle vertex indices (m, 3), barycentric weights (m, 3), distances (m,) mm). The exact closest point
@@ -122,7 +133,7 @@ def project_onto_surface(points, triangles, query, *, candidates: int = 16) -> t
     best_w = np.zeros((q.shape[0], 3))
     best_d = np.full(q.shape[0], np.inf)
     best_t = np.zeros(q.shape[0], np.int64)
-    for j in range(k):   # k candidate triangles per point, each pass vectorised over all points
+    for j in range(k):  # k candidate triangles per point, each pass vectorised over all points
         t = cand[:, j]
         w, d = _closest_on_triangles(q, pts[tri[t, 0]], pts[tri[t, 1]], pts[tri[t, 2]])
         better = d < best_d
@@ -148,9 +159,9 @@ def locate_in_tets(points, tets, query, *, candidates: int = 16) -> tuple[np.nda
     best_w = np.zeros((q.shape[0], 4))
     best_min = np.full(q.shape[0], -np.inf)
     best_t = cand[:, 0].copy()
-    for j in range(k):   # k candidate tets per point, each pass vectorised over all points
+    for j in range(k):  # k candidate tets per point, each pass vectorised over all points
         t = cand[:, j]
-        x = pts[tets[t]]                                  # (m, 4, 3)
+        x = pts[tets[t]]  # (m, 4, 3)
         A = np.transpose(x[:, 1:] - x[:, :1], (0, 2, 1))  # (m, 3, 3)
         with np.errstate(all="ignore"):
             lam = np.linalg.solve(A, (q - x[:, 0])[..., None])[..., 0]
@@ -189,8 +200,16 @@ class ActivationTimeLoss(AbstractLoss):
     noise_sd: float = 1.0
 
     @classmethod
-    def from_map(cls, mesh, activation_map, *, fit_offset: bool = True, max_distance_mm: float = 10.0,
-                 noise_sd: float = 1.0, dtype=None) -> "ActivationTimeLoss":
+    def from_map(
+        cls,
+        mesh,
+        activation_map,
+        *,
+        fit_offset: bool = True,
+        max_distance_mm: float = 10.0,
+        noise_sd: float = 1.0,
+        dtype=None,
+    ) -> "ActivationTimeLoss":
         """An `ActivationMap` (points mm, times ms) on ``mesh``: points inside the tissue are interpolated in their tet,
         the others projected onto the boundary surface; a point farther than ``max_distance_mm`` from it is a one-line
         error (a map in another frame or unit)."""
@@ -205,12 +224,20 @@ class ActivationTimeLoss(AbstractLoss):
         far = np.flatnonzero(dist > max_distance_mm)
         if far.size:
             i = int(far[0])
-            raise CalibrationError(f"{activation_map.source or 'activation map'}: point {i} is {dist[i]:.1f} mm from "
-                                   f"the mesh surface ({far.size} points farther than {max_distance_mm} mm); is the map "
-                                   "in the mesh's frame and in mm?")
+            raise CalibrationError(
+                f"{activation_map.source or 'activation map'}: point {i} is {dist[i]:.1f} mm from "
+                f"the mesh surface ({far.size} points farther than {max_distance_mm} mm); is the map "
+                "in the mesh's frame and in mm?"
+            )
         dtype = jnp.result_type(float) if dtype is None else dtype
-        return cls(jnp.asarray(nodes, jnp.int32), jnp.asarray(w, dtype),
-                   jnp.asarray(activation_map.times_ms, dtype), dist, fit_offset, float(noise_sd))
+        return cls(
+            jnp.asarray(nodes, jnp.int32),
+            jnp.asarray(w, dtype),
+            jnp.asarray(activation_map.times_ms, dtype),
+            dist,
+            fit_offset,
+            float(noise_sd),
+        )
 
     def predicted(self, activation_ms: Float[Array, " nodes"]) -> Float[Array, " m"]:
         return jnp.sum(self.weights * activation_ms[self.nodes], axis=-1)
@@ -227,9 +254,13 @@ class ActivationTimeLoss(AbstractLoss):
         r = np.asarray(self.predicted(activation_ms) - self.measured_ms, np.float64)
         offset = float(np.mean(r)) if self.fit_offset else 0.0
         r = r - offset
-        return {"rmse_ms": float(np.sqrt(np.mean(r ** 2))), "max_abs_error_ms": float(np.max(np.abs(r))),
-                "offset_ms": offset, "n_points": int(r.size),
-                "max_projection_distance_mm": float(np.max(self.distance_mm))}
+        return {
+            "rmse_ms": float(np.sqrt(np.mean(r**2))),
+            "max_abs_error_ms": float(np.max(np.abs(r))),
+            "offset_ms": offset,
+            "n_points": int(r.size),
+            "max_projection_distance_mm": float(np.max(self.distance_mm)),
+        }
 
 
 # -------------------------------------------------------------------------------------------------------------- fits
@@ -255,16 +286,20 @@ class FitResult:
 def _objective(loss, free: FreeParameters):
     """(u, model) -> loss + priors. The model is an argument, not a closure, so that the jitted steps take its arrays
     as inputs: closed over, a mesh's arrays become XLA constants that the compiler folds (slowly, on a big mesh)."""
+
     def f(u, model):
         return loss(free.unpack(model, u)) + free.prior_penalty(u)
+
     return f
 
 
 def _starts(free, model, u0):
     u = free.pack(model) if u0 is None else jnp.asarray(u0, jnp.result_type(free.pack(model)))
     if u.ndim not in (1, 2) or u.shape[-1] != free.size:
-        raise CalibrationError(f"fit: u0 has shape {tuple(u.shape)}; give ({free.size},) or (starts, {free.size}) "
-                               "unconstrained values (FreeParameters.pack)")
+        raise CalibrationError(
+            f"fit: u0 has shape {tuple(u.shape)}; give ({free.size},) or (starts, {free.size}) "
+            "unconstrained values (FreeParameters.pack)"
+        )
     return u
 
 
@@ -273,13 +308,23 @@ def _finish(free, model, u_all, losses, history, steps, seconds, message, batche
     finite = np.where(np.isfinite(losses), losses, np.inf)
     best = int(np.argmin(finite)) if batched else 0
     if not np.isfinite(finite[best] if batched else losses.reshape(-1)[0]):
-        raise CalibrationError("fit: every start ended with a non-finite objective; check the data, the bounds and "
-                               "the starts")
+        raise CalibrationError(
+            "fit: every start ended with a non-finite objective; check the data, the bounds and the starts"
+        )
     u = np.asarray(u_all[best] if batched else u_all)
     values = {k: np.asarray(v) for k, v in free.values(jnp.asarray(u)).items()}
-    return FitResult(free.unpack(model, jnp.asarray(u)), u, values, float(losses.reshape(-1)[best]),
-                     np.asarray(history), int(steps), seconds, message,
-                     np.asarray(u_all) if batched else None, losses if batched else None)
+    return FitResult(
+        free.unpack(model, jnp.asarray(u)),
+        u,
+        values,
+        float(losses.reshape(-1)[best]),
+        np.asarray(history),
+        int(steps),
+        seconds,
+        message,
+        np.asarray(u_all) if batched else None,
+        losses if batched else None,
+    )
 
 
 def _tell(progress, k: int, n: int, v, batched: bool, *, force: bool = True) -> None:
@@ -299,8 +344,17 @@ def _batch(f, batched: bool):
     return eqx.filter_vmap(f) if batched else f
 
 
-def fit_adam(loss, free: FreeParameters, model, *, learning_rate=1e-2, steps: int = 200, u0=None,
-             progress=True, print_every: int = 20) -> FitResult:
+def fit_adam(
+    loss,
+    free: FreeParameters,
+    model,
+    *,
+    learning_rate=1e-2,
+    steps: int = 200,
+    u0=None,
+    progress=True,
+    print_every: int = 20,
+) -> FitResult:
     """Minimise ``loss(model) + priors`` over the free parameters with optax Adam (``learning_rate`` a float or an
     optax schedule), ``steps`` jitted steps from ``u0`` (default: the model's current values).
 
@@ -327,14 +381,24 @@ def fit_adam(loss, free: FreeParameters, model, *, learning_rate=1e-2, steps: in
         u, state, value = step(u, state, model)
         v = np.asarray(value)
         if not np.any(np.isfinite(v)):
-            raise CalibrationError(f"fit: the loss became {v.tolist()} at step {k}; lower the learning rate or "
-                                   "tighten bounds")
+            raise CalibrationError(
+                f"fit: the loss became {v.tolist()} at step {k}; lower the learning rate or tighten bounds"
+            )
         history.append(v)
         _tell(progress, k + 1, steps, v, batched, force=k % print_every == 0 or k == steps - 1)
     final = np.asarray(final_value(u, model))
     history.append(final)
-    return _finish(free, model, np.asarray(u), final, np.stack(history), steps, time.perf_counter() - t0,
-                   f"{steps} Adam steps" + (f", {u.shape[0]} starts" if batched else ""), batched)
+    return _finish(
+        free,
+        model,
+        np.asarray(u),
+        final,
+        np.stack(history),
+        steps,
+        time.perf_counter() - t0,
+        f"{steps} Adam steps" + (f", {u.shape[0]} starts" if batched else ""),
+        batched,
+    )
 
 
 def dense_forward_jacobian(f):
@@ -368,17 +432,29 @@ def least_squares_residuals(residuals, free: FreeParameters, model=None):
     """u -> [whitened data residuals of ``free.unpack(model, u)``, the priors' standardised residuals]: the vector
     whose half squared norm Gauss–Newton minimises (the negative log posterior up to a constant). Without ``model``:
     (u, model) -> the same, the model an argument (what the fits jit, so its arrays are inputs, not constants)."""
+
     def r(u, model):
         data = jnp.ravel(residuals(free.unpack(model, u)))
         return jnp.concatenate([data, free.prior_residuals(u).astype(data.dtype)])
+
     if model is None:
         return r
     return lambda u: r(u, model)
 
 
-def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, max_steps: int = 50, u0=None,
-                      rtol: float = 1e-6, atol: float = 1e-6, progress=True,
-                      stationary_rtol: float = 1e-9) -> FitResult:
+def fit_least_squares(
+    residuals,
+    free: FreeParameters,
+    model,
+    *,
+    solver=None,
+    max_steps: int = 50,
+    u0=None,
+    rtol: float = 1e-6,
+    atol: float = 1e-6,
+    progress=True,
+    stationary_rtol: float = 1e-9,
+) -> FitResult:
     """Minimise ½‖r(u)‖² with r = [``residuals(model)`` (whitened, e.g. `AbstractLoss.whitened`), prior residuals]
     by optimistix Levenberg–Marquardt (default; or any optimistix least-squares ``solver``, e.g.
     ``optx.GaussNewton``), with the Jacobian by forward mode (`dense_forward_jacobian`; a forward model must support
@@ -391,10 +467,10 @@ def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, ma
     cannot refine (optimistix's own test is on the step size, which a damped rejected step never meets). Several
     starts: ``u0`` (starts, n) steps every start at once (vmapped), as `fit_adam`. The objective reported is ½‖r‖² (the negative log posterior with whitened residuals)."""
     solver = solver if solver is not None else optx.LevenbergMarquardt(rtol=rtol, atol=atol)
-    r = dense_forward_jacobian(least_squares_residuals(residuals, free))     # r(u, model)
+    r = dense_forward_jacobian(least_squares_residuals(residuals, free))  # r(u, model)
     u = _starts(free, model, u0)
     batched = u.ndim == 2
-    fn = lambda y, args: (r(y, args), None)   # noqa: E731  (optimistix's fn(y, args) -> (out, aux)); args = model
+    fn = lambda y, args: (r(y, args), None)
     options = {"jac": "fwd"}
     tags = frozenset()
     u_one = u[0] if batched else u
@@ -424,13 +500,24 @@ def fit_least_squares(residuals, free: FreeParameters, model, *, solver=None, ma
         if bool(np.all(np.asarray(done))):
             break
         if k >= 6 and np.all(np.abs(history[-6] - v) <= stationary_rtol * np.abs(v)):
-            stationary = True   # LM rejecting steps at a minimum it cannot refine further (round-off level)
+            stationary = True  # LM rejecting steps at a minimum it cannot refine further (round-off level)
             break
     final = np.asarray(value_j(u, model))
     history.append(final)
     converged = bool(np.all(np.asarray(done))) or stationary
     name = type(solver).__name__
-    msg = (f"{name}: {'converged' if converged else 'stopped at max_steps'}"
-           f"{' (objective stationary)' if stationary else ''} after {k} steps")
-    return _finish(free, model, np.asarray(u), final, np.stack(history), k, time.perf_counter() - t0,
-                   msg + (f", {u.shape[0]} starts" if batched else ""), batched)
+    msg = (
+        f"{name}: {'converged' if converged else 'stopped at max_steps'}"
+        f"{' (objective stationary)' if stationary else ''} after {k} steps"
+    )
+    return _finish(
+        free,
+        model,
+        np.asarray(u),
+        final,
+        np.stack(history),
+        k,
+        time.perf_counter() - t0,
+        msg + (f", {u.shape[0]} starts" if batched else ""),
+        batched,
+    )

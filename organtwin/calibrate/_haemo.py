@@ -74,8 +74,9 @@ def _curves(circ, cycles: int, points: int, forward_mode: bool, integrator):
     return CirculationCurves(ts * 1000.0, vol, pres), ps.change
 
 
-def circulation_curves(circ, *, cycles: int = 10, points: int = 201, forward_mode: bool = False,
-                       integrator=None) -> CirculationCurves:
+def circulation_curves(
+    circ, *, cycles: int = 10, points: int = 201, forward_mode: bool = False, integrator=None
+) -> CirculationCurves:
     """The beat after exactly ``cycles`` cycles from ``circ.y0`` (the convention of ``simulate_circulation(circ,
     cycles=...)``), sampled at ``points`` evenly spaced times on [0, period].
 
@@ -105,13 +106,15 @@ def _interp_trace_checks(times_ms, period_ms, noise_sd, what: str, source: str) 
         raise CalibrationError(f"{source}: period_ms must be a positive number of ms (got {period_ms:g})")
     span = float(t[-1] - t[0]) if t.size else 0.0
     if span > period_ms * (1 + 1e-9):
-        raise CalibrationError(f"{source}: the {what} spans {span:g} ms, more than one period ({period_ms:g} ms); "
-                               "give one beat (or average the beats), in ms")
+        raise CalibrationError(
+            f"{source}: the {what} spans {span:g} ms, more than one period ({period_ms:g} ms); "
+            "give one beat (or average the beats), in ms"
+        )
     return t, period_ms
 
 
 def _errors(r: np.ndarray, unit: str) -> dict:
-    return {f"rmse_{unit}": float(np.sqrt(np.mean(r ** 2))), f"max_abs_error_{unit}": float(np.max(np.abs(r)))}
+    return {f"rmse_{unit}": float(np.sqrt(np.mean(r**2))), f"max_abs_error_{unit}": float(np.max(np.abs(r)))}
 
 
 # ---------------------------------------------------------------------------------------------------------- volume
@@ -134,21 +137,37 @@ class VolumeCurveLoss(AbstractLoss):
     noise_sd: float = 2.0
 
     @classmethod
-    def from_curve(cls, curve, chamber: str = "LV", *, period_ms: float, noise_sd: float = 2.0,
-                   time_offset_ms: float = 0.0, dtype=None) -> "VolumeCurveLoss":
+    def from_curve(
+        cls,
+        curve,
+        chamber: str = "LV",
+        *,
+        period_ms: float,
+        noise_sd: float = 2.0,
+        time_offset_ms: float = 0.0,
+        dtype=None,
+    ) -> "VolumeCurveLoss":
         """From a `VolumeCurve` (one beat, ms and mL) of ``chamber`` (LV or RV) of a model with period ``period_ms``
         (``circ.period * 1000``); its times shifted by ``time_offset_ms`` (the measured time of the beat's start)."""
         src = curve.source or "VolumeCurve"
         if chamber not in VOLUME_CHAMBERS:
-            raise CalibrationError(f"{src}: chamber {chamber!r} has no volume curve in the model; use one of "
-                                   f"{', '.join(VOLUME_CHAMBERS)}")
+            raise CalibrationError(
+                f"{src}: chamber {chamber!r} has no volume curve in the model; use one of {', '.join(VOLUME_CHAMBERS)}"
+            )
         if curve.chamber is not None and str(curve.chamber).upper() != chamber:
-            raise CalibrationError(f"{src}: the curve is of the {curve.chamber} but chamber={chamber!r} was asked; "
-                                   "pass the curve's chamber")
+            raise CalibrationError(
+                f"{src}: the curve is of the {curve.chamber} but chamber={chamber!r} was asked; "
+                "pass the curve's chamber"
+            )
         t, period_ms = _interp_trace_checks(curve.times_ms, period_ms, noise_sd, "volume curve", src)
         dtype = jnp.result_type(float) if dtype is None else dtype
-        return cls(jnp.asarray(np.mod(t - float(time_offset_ms), period_ms), dtype),
-                   jnp.asarray(curve.volumes_ml, dtype), chamber, period_ms, float(noise_sd))
+        return cls(
+            jnp.asarray(np.mod(t - float(time_offset_ms), period_ms), dtype),
+            jnp.asarray(curve.volumes_ml, dtype),
+            chamber,
+            period_ms,
+            float(noise_sd),
+        )
 
     def predicted(self, prediction: CirculationCurves) -> Float[Array, " m"]:
         """The model's volume (mL) at the measured times."""
@@ -164,15 +183,25 @@ class VolumeCurveLoss(AbstractLoss):
         v = np.asarray(prediction.volume_ml[self.chamber], np.float64)
         m = np.asarray(self.measured_ml, np.float64)
         edv, esv, edv_m, esv_m = float(v.max()), float(v.min()), float(m.max()), float(m.min())
-        return {**_errors(r, "ml"), "edv_model_ml": edv, "esv_model_ml": esv, "edv_error_ml": edv - edv_m,
-                "esv_error_ml": esv - esv_m, "ef_error": (edv - esv) / edv - (edv_m - esv_m) / edv_m}
+        return {
+            **_errors(r, "ml"),
+            "edv_model_ml": edv,
+            "esv_model_ml": esv,
+            "edv_error_ml": edv - edv_m,
+            "esv_error_ml": esv - esv_m,
+            "ef_error": (edv - esv) / edv - (edv_m - esv_m) / edv_m,
+        }
 
     def plot_data(self, prediction: CirculationCurves) -> dict:
         """What the report's picture draws: the fitted beat's volume and the measured samples."""
-        return {"kind": "trace", "model_t_ms": np.asarray(prediction.times_ms),
-                "model_values": np.asarray(prediction.volume_ml[self.chamber]),
-                "data_t_ms": np.asarray(self.times_ms), "data_values": np.asarray(self.measured_ml),
-                "ylabel": f"{self.chamber} volume (mL)"}
+        return {
+            "kind": "trace",
+            "model_t_ms": np.asarray(prediction.times_ms),
+            "model_values": np.asarray(prediction.volume_ml[self.chamber]),
+            "data_t_ms": np.asarray(self.times_ms),
+            "data_values": np.asarray(self.measured_ml),
+            "ylabel": f"{self.chamber} volume (mL)",
+        }
 
 
 # -------------------------------------------------------------------------------------------------------- pressure
@@ -195,8 +224,16 @@ class PressureTraceLoss(AbstractLoss):
     noise_sd: float = 2.0
 
     @classmethod
-    def from_trace(cls, trace, site: str | None = "LV", *, period_ms: float, noise_sd: float = 2.0,
-                   time_offset_ms: float = 0.0, dtype=None) -> "PressureTraceLoss":
+    def from_trace(
+        cls,
+        trace,
+        site: str | None = "LV",
+        *,
+        period_ms: float,
+        noise_sd: float = 2.0,
+        time_offset_ms: float = 0.0,
+        dtype=None,
+    ) -> "PressureTraceLoss":
         """From a `PressureTrace` (one beat, ms and mmHg) at ``site`` (None: the trace's own ``site``) of a model
         with period ``period_ms``; its times shifted by ``time_offset_ms``."""
         src = trace.source or "PressureTrace"
@@ -205,12 +242,18 @@ class PressureTraceLoss(AbstractLoss):
             known = {k.lower(): k for k in PRESSURE_SITES}
             site = known.get(str(site).lower().replace(" ", "_"), site)
         if site not in PRESSURE_SITES:
-            raise CalibrationError(f"{src}: pressure site {site!r} is not in the model; use one of "
-                                   f"{', '.join(PRESSURE_SITES)}")
+            raise CalibrationError(
+                f"{src}: pressure site {site!r} is not in the model; use one of {', '.join(PRESSURE_SITES)}"
+            )
         t, period_ms = _interp_trace_checks(trace.times_ms, period_ms, noise_sd, "pressure trace", src)
         dtype = jnp.result_type(float) if dtype is None else dtype
-        return cls(jnp.asarray(np.mod(t - float(time_offset_ms), period_ms), dtype),
-                   jnp.asarray(trace.pressures_mmhg, dtype), site, period_ms, float(noise_sd))
+        return cls(
+            jnp.asarray(np.mod(t - float(time_offset_ms), period_ms), dtype),
+            jnp.asarray(trace.pressures_mmhg, dtype),
+            site,
+            period_ms,
+            float(noise_sd),
+        )
 
     def predicted(self, prediction: CirculationCurves) -> Float[Array, " m"]:
         """The model's pressure (mmHg) at the measured times."""
@@ -225,15 +268,22 @@ class PressureTraceLoss(AbstractLoss):
         r = np.asarray(self.residuals(prediction), np.float64)
         p = np.asarray(prediction.pressure_mmhg[self.site], np.float64)
         m = np.asarray(self.measured_mmhg, np.float64)
-        return {**_errors(r, "mmhg"), "peak_error_mmhg": float(p.max() - m.max()),
-                "min_error_mmhg": float(p.min() - m.min())}
+        return {
+            **_errors(r, "mmhg"),
+            "peak_error_mmhg": float(p.max() - m.max()),
+            "min_error_mmhg": float(p.min() - m.min()),
+        }
 
     def plot_data(self, prediction: CirculationCurves) -> dict:
         """The fitted beat's pressure at the site and the measured samples."""
-        return {"kind": "trace", "model_t_ms": np.asarray(prediction.times_ms),
-                "model_values": np.asarray(prediction.pressure_mmhg[self.site]),
-                "data_t_ms": np.asarray(self.times_ms), "data_values": np.asarray(self.measured_mmhg),
-                "ylabel": f"{self.site} pressure (mmHg)"}
+        return {
+            "kind": "trace",
+            "model_t_ms": np.asarray(prediction.times_ms),
+            "model_values": np.asarray(prediction.pressure_mmhg[self.site]),
+            "data_t_ms": np.asarray(self.times_ms),
+            "data_values": np.asarray(self.measured_mmhg),
+            "ylabel": f"{self.site} pressure (mmHg)",
+        }
 
 
 # ------------------------------------------------------------------------------------------------------------ cuff
@@ -255,8 +305,9 @@ class CuffPressureLoss(AbstractLoss):
         """From a `CuffPressure` (mmHg)."""
         s, d = float(cuff.systolic_mmhg), float(cuff.diastolic_mmhg)
         if not (np.isfinite(s) and np.isfinite(d) and 0 < d < s):
-            raise CalibrationError(f"{cuff.source or 'CuffPressure'}: systolic {s:g} / diastolic {d:g} mmHg; need "
-                                   "0 < diastolic < systolic")
+            raise CalibrationError(
+                f"{cuff.source or 'CuffPressure'}: systolic {s:g} / diastolic {d:g} mmHg; need 0 < diastolic < systolic"
+            )
         if not noise_sd > 0:
             raise CalibrationError(f"{cuff.source or 'CuffPressure'}: noise_sd must be > 0 mmHg (got {noise_sd})")
         dtype = jnp.result_type(float) if dtype is None else dtype
@@ -273,13 +324,22 @@ class CuffPressureLoss(AbstractLoss):
     def summary(self, prediction: CirculationCurves) -> dict:
         """Model and measured systolic/diastolic pressures and their differences (model − measured), mmHg."""
         (ps, pd), (ms, md) = np.asarray(self.predicted(prediction), float), np.asarray(self.measured_mmhg, float)
-        return {"systolic_model_mmhg": float(ps), "diastolic_model_mmhg": float(pd),
-                "systolic_measured_mmhg": float(ms), "diastolic_measured_mmhg": float(md),
-                "systolic_error_mmhg": float(ps - ms), "diastolic_error_mmhg": float(pd - md)}
+        return {
+            "systolic_model_mmhg": float(ps),
+            "diastolic_model_mmhg": float(pd),
+            "systolic_measured_mmhg": float(ms),
+            "diastolic_measured_mmhg": float(md),
+            "systolic_error_mmhg": float(ps - ms),
+            "diastolic_error_mmhg": float(pd - md),
+        }
 
     def plot_data(self, prediction: CirculationCurves) -> dict:
         """The fitted beat's aortic pressure with the cuff's systolic and diastolic values as references."""
         ms, md = np.asarray(self.measured_mmhg, float)
-        return {"kind": "trace", "model_t_ms": np.asarray(prediction.times_ms),
-                "model_values": np.asarray(prediction.pressure_mmhg["aorta"]), "ylabel": "aortic pressure (mmHg)",
-                "extra_lines": {f"cuff systolic {ms:.0f} mmHg": float(ms), f"cuff diastolic {md:.0f} mmHg": float(md)}}
+        return {
+            "kind": "trace",
+            "model_t_ms": np.asarray(prediction.times_ms),
+            "model_values": np.asarray(prediction.pressure_mmhg["aorta"]),
+            "ylabel": "aortic pressure (mmHg)",
+            "extra_lines": {f"cuff systolic {ms:.0f} mmHg": float(ms), f"cuff diastolic {md:.0f} mmHg": float(md)},
+        }

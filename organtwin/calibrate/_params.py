@@ -33,8 +33,18 @@ from jaxtyping import Array, Float
 
 from .._errors import OrgantwinError
 
-__all__ = ["AbstractPrior", "AbstractTransform", "Bounded", "CalibrationError", "FreeParameter", "FreeParameters",
-           "LogNormal", "Normal", "Positive", "Unbounded"]
+__all__ = [
+    "AbstractPrior",
+    "AbstractTransform",
+    "Bounded",
+    "CalibrationError",
+    "FreeParameter",
+    "FreeParameters",
+    "LogNormal",
+    "Normal",
+    "Positive",
+    "Unbounded",
+]
 
 
 class CalibrationError(OrgantwinError, ValueError):
@@ -73,12 +83,14 @@ class Positive(AbstractTransform):
 
     def inverse(self, x):
         y = jnp.asarray(x) / self.scale
-        return y + jnp.log(-jnp.expm1(-y))          # softplus⁻¹(y) = log(e^y − 1), stable for large y
+        return y + jnp.log(-jnp.expm1(-y))  # softplus⁻¹(y) = log(e^y − 1), stable for large y
 
     def check(self, name, x):
         if np.any(np.asarray(x) <= 0):
-            raise CalibrationError(f"free parameter {name}: value {np.asarray(x).tolist()} is not > 0; give a positive "
-                                   "start or another transform")
+            raise CalibrationError(
+                f"free parameter {name}: value {np.asarray(x).tolist()} is not > 0; give a positive "
+                "start or another transform"
+            )
 
 
 class Bounded(AbstractTransform):
@@ -102,8 +114,10 @@ class Bounded(AbstractTransform):
     def check(self, name, x):
         v = np.asarray(x)
         if np.any(v <= self.lower) or np.any(v >= self.upper):
-            raise CalibrationError(f"free parameter {name}: start {v.tolist()} is not strictly inside its bounds "
-                                   f"({self.lower}, {self.upper}); move the start or widen the bounds")
+            raise CalibrationError(
+                f"free parameter {name}: start {v.tolist()} is not strictly inside its bounds "
+                f"({self.lower}, {self.upper}); move the start or widen the bounds"
+            )
 
 
 # ---------------------------------------------------------------------------------------------------------- priors
@@ -146,13 +160,17 @@ def _parse(name: str) -> tuple[list[str], tuple[int, ...] | None]:
     for i, part in enumerate(parts):
         m = _STEP.match(part)
         if not m:
-            raise CalibrationError(f"free parameter {name!r}: cannot read {part!r}; write attributes and dict keys "
-                                   "separated by dots, an array index last, e.g. 'model.blocks.LV.e_active' or "
-                                   "'velocity[0, 0]'")
+            raise CalibrationError(
+                f"free parameter {name!r}: cannot read {part!r}; write attributes and dict keys "
+                "separated by dots, an array index last, e.g. 'model.blocks.LV.e_active' or "
+                "'velocity[0, 0]'"
+            )
         if m.group(1).startswith("_"):
-            raise CalibrationError(f"free parameter {name!r}: {m.group(1)!r} starts with an underscore; a free "
-                                   "parameter names the model's own fields and keys (e.g. 'tissue.velocity[0, 0]'), "
-                                   "never private or special attributes")
+            raise CalibrationError(
+                f"free parameter {name!r}: {m.group(1)!r} starts with an underscore; a free "
+                "parameter names the model's own fields and keys (e.g. 'tissue.velocity[0, 0]'), "
+                "never private or special attributes"
+            )
         keys.append(m.group(1))
         if m.group(2):
             if i != len(parts) - 1:
@@ -168,11 +186,15 @@ def _step(obj, key: str, name: str):
         return obj[key]
     fields = _fields(obj)
     if fields is None:
-        raise CalibrationError(f"free parameter {name!r}: cannot look up {key!r} in a {type(obj).__name__}; a name "
-                               "walks only through dict keys and the fields of a module (dataclass or named tuple)")
+        raise CalibrationError(
+            f"free parameter {name!r}: cannot look up {key!r} in a {type(obj).__name__}; a name "
+            "walks only through dict keys and the fields of a module (dataclass or named tuple)"
+        )
     if key not in fields:
-        raise CalibrationError(f"free parameter {name!r}: {type(obj).__name__} has no field {key!r}"
-                               + (f" (fields: {', '.join(fields)})" if fields else ""))
+        raise CalibrationError(
+            f"free parameter {name!r}: {type(obj).__name__} has no field {key!r}"
+            + (f" (fields: {', '.join(fields)})" if fields else "")
+        )
     return getattr(obj, key)
 
 
@@ -202,8 +224,10 @@ class FreeParameter(eqx.Module):
         for k in keys:
             obj = _step(obj, k, self.name)
         if not eqx.is_inexact_array(obj):
-            raise CalibrationError(f"free parameter {self.name!r} is a {type(obj).__name__}, not a floating array; "
-                                   "only floating parameters can be fitted")
+            raise CalibrationError(
+                f"free parameter {self.name!r} is a {type(obj).__name__}, not a floating array; "
+                "only floating parameters can be fitted"
+            )
         return obj
 
     def get(self, model) -> Array:
@@ -212,8 +236,9 @@ class FreeParameter(eqx.Module):
         if index is None:
             return leaf
         if len(index) > leaf.ndim or any(not 0 <= i < n for i, n in zip(index, leaf.shape)):
-            raise CalibrationError(f"free parameter {self.name!r}: index {index} is outside the array of shape "
-                                   f"{leaf.shape}")
+            raise CalibrationError(
+                f"free parameter {self.name!r}: index {index} is outside the array of shape {leaf.shape}"
+            )
         return leaf[index]
 
     def set(self, model, value):
@@ -271,7 +296,7 @@ class FreeParameters(eqx.Module):
     def _split(self, u):
         out, k = [], 0
         for n, s in zip(self.sizes, self.shapes):
-            out.append(jnp.reshape(u[k:k + n], s))
+            out.append(jnp.reshape(u[k : k + n], s))
             k += n
         return out
 
@@ -291,8 +316,11 @@ class FreeParameters(eqx.Module):
 
     def prior_residuals(self, u) -> Array:
         """The priors' standardised residuals at the values of u, concatenated (empty without priors)."""
-        parts = [p.prior.residuals(p.transform.forward(x)) for p, x in zip(self.parameters, self._split(u))
-                 if p.prior is not None]
+        parts = [
+            p.prior.residuals(p.transform.forward(x))
+            for p, x in zip(self.parameters, self._split(u))
+            if p.prior is not None
+        ]
         return jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.result_type(u))
 
     def prior_penalty(self, u) -> Array:

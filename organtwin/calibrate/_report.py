@@ -29,9 +29,9 @@ squared norm `fit_least_squares` minimises, and `fit_report` reads the fit back 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import equinox as eqx
 import jax
@@ -72,6 +72,7 @@ def joint_residuals(terms, shared: Callable | None = None) -> Callable:
     def residuals(model):
         s = model if shared is None else shared(model)
         return jnp.concatenate([t.whitened(s) for t in terms])
+
     return residuals
 
 
@@ -180,8 +181,13 @@ class FitReport:
     def to_dict(self) -> dict:
         params = {}
         for i, n in enumerate(self.names):
-            params[n] = {"value": self.values[i], "sd": self.sd[i], "sd_data_only": self.sd_data[i],
-                         "relative_sd": self.relative_sd()[i], "identified": n in self.identified}
+            params[n] = {
+                "value": self.values[i],
+                "sd": self.sd[i],
+                "sd_data_only": self.sd_data[i],
+                "relative_sd": self.relative_sd()[i],
+                "identified": n in self.identified,
+            }
             if n in self.tolerance:
                 params[n]["tolerance"] = self.tolerance[n]
             if n in self.truth:
@@ -189,66 +195,85 @@ class FitReport:
                 params[n]["error"] = self.values[i] - self.truth[n]
                 if n not in self.tolerance:
                     params[n]["relative_error"] = (self.values[i] - self.truth[n]) / self.truth[n]
-        return _json({
-            "parameters": params,
-            "correlation": {"names": self.names, "matrix": self.correlation},
-            "jacobian_singular_values": self.singular_values,
-            "flat_directions": self.flat_directions,
-            "identified": self.identified,
-            "not_identified": self.not_identified,
-            "at_bounds": self.at_bounds,
-            "covariance_scale": self.scale,
-            "chi2": self.chi2,
-            "n_residuals": self.n_residuals,
-            "n_parameters": len(self.names),
-            "identified_rel_sd": self.identified_rel_sd,
-            "terms": self.terms,
-            "fit": self.fit,
-        })
+        return _json(
+            {
+                "parameters": params,
+                "correlation": {"names": self.names, "matrix": self.correlation},
+                "jacobian_singular_values": self.singular_values,
+                "flat_directions": self.flat_directions,
+                "identified": self.identified,
+                "not_identified": self.not_identified,
+                "at_bounds": self.at_bounds,
+                "covariance_scale": self.scale,
+                "chi2": self.chi2,
+                "n_residuals": self.n_residuals,
+                "n_parameters": len(self.names),
+                "identified_rel_sd": self.identified_rel_sd,
+                "terms": self.terms,
+                "fit": self.fit,
+            }
+        )
 
     def summary(self) -> str:
         """A readable account: parameters ± SD, what is identified, flat directions, bounds, per-term residuals."""
-        lines = [f"fit: {self.fit.get('message', '')}, {self.fit.get('seconds', float('nan')):.1f} s, objective "
-                 f"{self.fit.get('objective', float('nan')):.6g}",
-                 f"residuals: {self.n_residuals}, chi2 {self.chi2:.4g}, chi2/dof "
-                 f"{self.chi2 / max(self.n_residuals - len(self.names), 1):.3g} (covariance scaled by {self.scale:.3g})",
-                 "", f"{'parameter':34s} {'value':>12s} {'± SD':>11s} {'SD judged':>12s} {'data-only':>12s}  "
-                 "identified" + ("      truth      error" if self.truth else ""),
-                 "  (SD judged: relative to the value, or SD/tolerance in the parameter's units)"]
+        lines = [
+            f"fit: {self.fit.get('message', '')}, {self.fit.get('seconds', float('nan')):.1f} s, objective "
+            f"{self.fit.get('objective', float('nan')):.6g}",
+            f"residuals: {self.n_residuals}, chi2 {self.chi2:.4g}, chi2/dof "
+            f"{self.chi2 / max(self.n_residuals - len(self.names), 1):.3g} (covariance scaled by {self.scale:.3g})",
+            "",
+            f"{'parameter':34s} {'value':>12s} {'± SD':>11s} {'SD judged':>12s} {'data-only':>12s}  "
+            "identified" + ("      truth      error" if self.truth else ""),
+            "  (SD judged: relative to the value, or SD/tolerance in the parameter's units)",
+        ]
         for i, n in enumerate(self.names):
-            row = (f"{n:34s} {self.values[i]:12.5g} {self.sd[i]:11.3g} {self._judged(i, self.sd[i]):>12s} "
-                   f"{self._judged(i, self.sd_data[i]):>12s}  {'yes' if n in self.identified else 'NO '}")
+            row = (
+                f"{n:34s} {self.values[i]:12.5g} {self.sd[i]:11.3g} {self._judged(i, self.sd[i]):>12s} "
+                f"{self._judged(i, self.sd_data[i]):>12s}  {'yes' if n in self.identified else 'NO '}"
+            )
             if n in self.truth:
                 t = self.truth[n]
-                err = (f"{self.values[i] - t:+.3g}" if n in self.tolerance
-                       else f"{100 * (self.values[i] - t) / t:+.2f}%")
+                err = f"{self.values[i] - t:+.3g}" if n in self.tolerance else f"{100 * (self.values[i] - t) / t:+.2f}%"
                 row += f"  {t:9.5g} {err:>10s}"
             lines.append(row)
         dof_ratio = self.chi2 / max(self.n_residuals - len(self.names), 1)
         if dof_ratio > 1.2:
-            lines += ["", f"WARNING: chi2/dof = {dof_ratio:.3g} > 1.2: the model does not reach the noise level (model "
-                      "or discretisation error, or noise larger than noise_sd says). The SDs are scaled by "
-                      "sqrt(chi2/dof), but a systematic error is not in them: read them as lower bounds."]
+            lines += [
+                "",
+                f"WARNING: chi2/dof = {dof_ratio:.3g} > 1.2: the model does not reach the noise level (model "
+                "or discretisation error, or noise larger than noise_sd says). The SDs are scaled by "
+                "sqrt(chi2/dof), but a systematic error is not in them: read them as lower bounds.",
+            ]
         if self.not_identified:
-            lines += ["", f"NOT identified by the data (data-only SD > {100 * self.identified_rel_sd:.0f}% of the "
-                      "value, or > the tolerance): " + ", ".join(self.not_identified)]
+            lines += [
+                "",
+                f"NOT identified by the data (data-only SD > {100 * self.identified_rel_sd:.0f}% of the "
+                "value, or > the tolerance): " + ", ".join(self.not_identified),
+            ]
         if self.flat_directions:
             lines.append("flat directions (combinations of relative changes the data do not determine):")
             for d in self.flat_directions:
                 comb = " ".join(f"{c:+.2f}·{n}" for n, c in d["components"].items())
-                lines.append(f"  σ = {d['singular_value']:.3g} (SD {100 * d['relative_sd']:.1f}% of the reference "
-                             f"scale): {comb}")
+                lines.append(
+                    f"  σ = {d['singular_value']:.3g} (SD {100 * d['relative_sd']:.1f}% of the reference scale): {comb}"
+                )
         if self.at_bounds:
             lines += ["stuck at bounds: " + "; ".join(self.at_bounds)]
-        strong = [(self.names[i], self.names[j], self.correlation[i, j]) for i in range(len(self.names))
-                  for j in range(i + 1, len(self.names)) if abs(self.correlation[i, j]) > 0.9]
+        strong = [
+            (self.names[i], self.names[j], self.correlation[i, j])
+            for i in range(len(self.names))
+            for j in range(i + 1, len(self.names))
+            if abs(self.correlation[i, j]) > 0.9
+        ]
         if strong:
             lines.append("strong correlations: " + "; ".join(f"{a} ~ {b} {c:+.2f}" for a, b, c in strong))
         lines += ["", "data terms:"]
         for name, t in self.terms.items():
             extra = {k: v for k, v in t.items() if k not in ("chi2", "n")}
-            lines.append(f"  {name}: n {t['n']}, chi2/n {t['chi2'] / max(t['n'], 1):.3g}; "
-                         + ", ".join(f"{k} {_short(v)}" for k, v in extra.items()))
+            lines.append(
+                f"  {name}: n {t['n']}, chi2/n {t['chi2'] / max(t['n'], 1):.3g}; "
+                + ", ".join(f"{k} {_short(v)}" for k, v in extra.items())
+            )
         return "\n".join(lines) + "\n"
 
     def write(self, directory) -> list[Path]:
@@ -257,8 +282,10 @@ class FitReport:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         out = []
-        for name, text in (("report.json", json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"),
-                           ("summary.txt", self.summary())):
+        for name, text in (
+            ("report.json", json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"),
+            ("summary.txt", self.summary()),
+        ):
             tmp = d / (name + ".tmp")
             tmp.write_text(text)
             tmp.replace(d / name)
@@ -279,9 +306,18 @@ def _short(v):
     return str(v)
 
 
-def fit_report(result: FitResult, free: FreeParameters, model, terms, *, shared: Callable | None = None,
-               identified_rel_sd: float = 0.05, tolerance: dict | None = None, flat_max: int = 5,
-               truth: dict | None = None) -> FitReport:
+def fit_report(
+    result: FitResult,
+    free: FreeParameters,
+    model,
+    terms,
+    *,
+    shared: Callable | None = None,
+    identified_rel_sd: float = 0.05,
+    tolerance: dict | None = None,
+    flat_max: int = 5,
+    truth: dict | None = None,
+) -> FitReport:
     """The report of ``result`` (from `fit_least_squares` or `fit_adam` over ``free`` in ``model``) on the data
     ``terms`` (`Term` s): see the module docstring. ``truth`` ({name: value}, for synthetic cases) adds the error
     of each fitted value. The Jacobian is taken by forward mode at the fitted point (the forward maps must support
@@ -295,15 +331,17 @@ def fit_report(result: FitResult, free: FreeParameters, model, terms, *, shared:
     data_r = joint_residuals(terms, shared)
     u = jnp.asarray(result.u)
 
-    r_all = least_squares_residuals(data_r, free)             # (u, model), the model a jit argument
+    r_all = least_squares_residuals(data_r, free)  # (u, model), the model a jit argument
     r, J = eqx.filter_jit(lambda u, model: _value_and_jacfwd(lambda v: r_all(v, model), u))(u, model)
     r, J = np.asarray(r, np.float64), np.asarray(J, np.float64)
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(J))):
-        raise CalibrationError("report: the residuals or their Jacobian at the fitted point are not finite; the fit "
-                               "ended somewhere the model fails (check the bounds)")
-    x_of_u = lambda u: jnp.concatenate([jnp.ravel(v) for v in free.values(u).values()])   # noqa: E731
+        raise CalibrationError(
+            "report: the residuals or their Jacobian at the fitted point are not finite; the fit "
+            "ended somewhere the model fails (check the bounds)"
+        )
+    x_of_u = lambda u: jnp.concatenate([jnp.ravel(v) for v in free.values(u).values()])
     x = np.asarray(x_of_u(u), np.float64)
-    D = np.asarray(jax.jacfwd(x_of_u)(u), np.float64)               # ∂x/∂u (diagonal for elementwise transforms)
+    D = np.asarray(jax.jacfwd(x_of_u)(u), np.float64)  # ∂x/∂u (diagonal for elementwise transforms)
     n_prior = int(free.prior_residuals(u).shape[0])
     m = r.size - n_prior
     p = x.size
@@ -343,7 +381,7 @@ def fit_report(result: FitResult, free: FreeParameters, model, terms, *, shared:
     for t in terms:
         pred = t.forward(sim)
         w = np.asarray(t.whitened_of(pred))
-        stats = {"n": int(w.size), "chi2": float(np.sum(w ** 2))}
+        stats = {"n": int(w.size), "chi2": float(np.sum(w**2))}
         summary = getattr(t.loss, "summary", None)
         if summary is not None:
             stats.update(_json(summary(pred)))
@@ -351,7 +389,23 @@ def fit_report(result: FitResult, free: FreeParameters, model, terms, *, shared:
     fit = {"message": result.message, "steps": result.steps, "seconds": result.seconds, "objective": result.loss}
     if result.starts_loss is not None:
         fit["starts_objective"] = _json(result.starts_loss)
-    return FitReport(names, x, sd, sd_data, corr, sv, flat, identified, not_identified,
-                     _at_bounds(free, x), float(scale), chi2, int(m), term_stats, _json(fit), identified_rel_sd,
-                     {k: float(v) for k, v in (truth or {}).items()},
-                     {n: float(t) for n, t in zip(names, tol) if np.isfinite(t)})
+    return FitReport(
+        names,
+        x,
+        sd,
+        sd_data,
+        corr,
+        sv,
+        flat,
+        identified,
+        not_identified,
+        _at_bounds(free, x),
+        float(scale),
+        chi2,
+        int(m),
+        term_stats,
+        _json(fit),
+        identified_rel_sd,
+        {k: float(v) for k, v in (truth or {}).items()},
+        {n: float(t) for n, t in zip(names, tol) if np.isfinite(t)},
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -37,31 +37,66 @@ def _positive(name: str, v: float | None) -> None:
 
 
 def activate(
-    mesh_path: Annotated[Path, typer.Argument(metavar="MESH", help="Mesh file (VTU, VTK, MSH, XDMF, openCARP, ...), mm.")],
-    site: Annotated[list[str], typer.Option("--site", help="Earliest-activation site X,Y,Z in mm, optionally @T with "
-                                                            "the onset in ms (e.g. 0,0,-60@5); repeat for more sites.")],
+    mesh_path: Annotated[
+        Path, typer.Argument(metavar="MESH", help="Mesh file (VTU, VTK, MSH, XDMF, openCARP, ...), mm.")
+    ],
+    site: Annotated[
+        list[str],
+        typer.Option(
+            "--site",
+            help="Earliest-activation site X,Y,Z in mm, optionally @T with "
+            "the onset in ms (e.g. 0,0,-60@5); repeat for more sites.",
+        ),
+    ],
     cv_fibre: Annotated[float, typer.Option("--cv-fibre", help="Conduction velocity along the fibre, m/s.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The mesh to write, with point data activation_time (ms).")],
-    cv_transverse: Annotated[Optional[float], typer.Option("--cv-transverse", help="Across the fibre (along the sheet "
-                                                                                    "when --cv-normal is given), m/s; "
-                                                                                    "default: --cv-fibre.")] = None,
-    cv_normal: Annotated[Optional[float], typer.Option("--cv-normal", help="Along the sheet normal, m/s (needs sheets "
-                                                                            "on the mesh); default: --cv-transverse.")] = None,
-    regions: Annotated[Optional[str], typer.Option(help="Keep only these region ids, e.g. 1,2.")] = None,
-    fast_endo: Annotated[Optional[str], typer.Option("--fast-endo", help="Surface name(s), comma-separated, whose "
-                                                                         "adjacent cells conduct fast (a Purkinje "
-                                                                         "stand-in), e.g. endo_lv,endo_rv.")] = None,
+    cv_transverse: Annotated[
+        float | None,
+        typer.Option(
+            "--cv-transverse",
+            help="Across the fibre (along the sheet when --cv-normal is given), m/s; default: --cv-fibre.",
+        ),
+    ] = None,
+    cv_normal: Annotated[
+        float | None,
+        typer.Option(
+            "--cv-normal", help="Along the sheet normal, m/s (needs sheets on the mesh); default: --cv-transverse."
+        ),
+    ] = None,
+    regions: Annotated[str | None, typer.Option(help="Keep only these region ids, e.g. 1,2.")] = None,
+    fast_endo: Annotated[
+        str | None,
+        typer.Option(
+            "--fast-endo",
+            help="Surface name(s), comma-separated, whose "
+            "adjacent cells conduct fast (a Purkinje "
+            "stand-in), e.g. endo_lv,endo_rv.",
+        ),
+    ] = None,
     cv_endo: Annotated[float, typer.Option("--cv-endo", help="Velocity of the fast endocardial layer, m/s.")] = 2.0,
-    site_radius: Annotated[Optional[float], typer.Option("--site-radius", help="Radius of each site's source ball, "
-                                                                               "mm (default: 1.5 x the mean edge); 0: "
-                                                                               "the nearest node only (as fim-python's "
-                                                                               "x0).")] = None,
-    scale: Annotated[Optional[float], typer.Option(help="Multiply coordinates by this factor (e.g. 1000 for m -> mm).")
-                     ] = None,
+    site_radius: Annotated[
+        float | None,
+        typer.Option(
+            "--site-radius",
+            help="Radius of each site's source ball, "
+            "mm (default: 1.5 x the mean edge); 0: "
+            "the nearest node only (as fim-python's "
+            "x0).",
+        ),
+    ] = None,
+    scale: Annotated[
+        float | None, typer.Option(help="Multiply coordinates by this factor (e.g. 1000 for m -> mm).")
+    ] = None,
     float64: Annotated[bool, typer.Option("--float64", help="Compute in float64 (default float32).")] = False,
-    fibres: Annotated[str, typer.Option("--fibres", help="Which fibres: mesh (the file's arrays, checked), rule-based "
-                                                         "(Bayer, from surfaces endo_lv, endo_rv if present, epi, base) or none "
-                                                         "(isotropic; needs equal velocities).")] = "mesh",
+    fibres: Annotated[
+        str,
+        typer.Option(
+            "--fibres",
+            help="Which fibres: mesh (the file's arrays, checked), rule-based "
+            "(Bayer, from surfaces endo_lv, endo_rv if present, epi, base) or none "
+            "(isotropic; needs equal velocities).",
+        ),
+    ] = "mesh",
     region_names: RegionNames = None,
     surface_names: SurfaceNames = None,
     name_map: NameMap = None,
@@ -74,8 +109,12 @@ def activate(
     sites = [_parse_site(s) for s in site]
     if fibres not in FIBRE_CHOICES:
         raise typer.BadParameter(f"--fibres must be one of {', '.join(FIBRE_CHOICES)}, got {fibres!r}")
-    for name, v in (("--cv-fibre", cv_fibre), ("--cv-transverse", cv_transverse), ("--cv-normal", cv_normal),
-                    ("--cv-endo", cv_endo)):
+    for name, v in (
+        ("--cv-fibre", cv_fibre),
+        ("--cv-transverse", cv_transverse),
+        ("--cv-normal", cv_normal),
+        ("--cv-endo", cv_endo),
+    ):
         _positive(name, v)
     if site_radius is not None and not (math.isfinite(site_radius) and site_radius >= 0):
         raise typer.BadParameter(f"--site-radius must be a length >= 0 in mm, got {site_radius}")
@@ -84,8 +123,13 @@ def activate(
     check_output_files([(out, "--out")], inputs=[mesh_path])  # before the work; never over the input mesh
 
     t0 = time.perf_counter()
-    names = dict(region_names=region_names, surface_names=surface_names, name_map=name_map, region_field=region_field,
-                 surface_field=surface_field)
+    names = dict(
+        region_names=region_names,
+        surface_names=surface_names,
+        name_map=name_map,
+        region_field=region_field,
+        surface_field=surface_field,
+    )
     if fibres == "mesh":
         mesh = read_mesh_cli(mesh_path, scale=scale, **names)
     else:  # the file's fibre arrays are replaced: they must not stop the read
@@ -95,7 +139,9 @@ def activate(
         try:
             keep = [int(r) for r in regions.replace(" ", "").split(",") if r]
         except ValueError:
-            raise typer.BadParameter(f"--regions must be comma-separated integer ids like 1,2, got {regions!r}") from None
+            raise typer.BadParameter(
+                f"--regions must be comma-separated integer ids like 1,2, got {regions!r}"
+            ) from None
         missing = sorted(set(keep) - set(mesh.region_ids.tolist()))
         if missing:
             raise ValueError(f"--regions: no region {missing[0]} in {mesh_path} (regions: {mesh.region_ids.tolist()})")
@@ -109,11 +155,15 @@ def activate(
     mesh, used = choose_fibres(mesh, fibres, source=str(mesh_path), needs_fibres=anisotropic and fibres == "none")
     print(used, flush=True)
     if vt != cv_fibre and mesh.fibres is None:
-        raise ValueError(f"{mesh_path} has no fibres, needed for --cv-transverse != --cv-fibre; use --fibres "
-                         f"rule-based, add them with `organtwin mesh fibres`, or give equal velocities")
+        raise ValueError(
+            f"{mesh_path} has no fibres, needed for --cv-transverse != --cv-fibre; use --fibres "
+            f"rule-based, add them with `organtwin mesh fibres`, or give equal velocities"
+        )
     if cv_normal is not None and mesh.sheets is None:
-        raise ValueError(f"{mesh_path} has no sheet directions, needed for --cv-normal; drop it (transversely "
-                         f"isotropic) or add fibres with sheets (`organtwin mesh fibres`)")
+        raise ValueError(
+            f"{mesh_path} has no sheet directions, needed for --cv-normal; drop it (transversely "
+            f"isotropic) or add fibres with sheets (`organtwin mesh fibres`)"
+        )
 
     import jax.numpy as jnp
     import numpy as np
@@ -130,16 +180,21 @@ def activate(
         d = np.sqrt(np.sum((pts - np.asarray(p)) ** 2, axis=1))
         i = int(np.argmin(d))
         if radius > 0 and not d[i] <= radius:
-            raise ValueError(f"--site {text}: no mesh node within {radius:.3g} mm of it; the nearest mesh node is "
-                             f"{i} at ({', '.join(f'{v:.4g}' for v in pts[i])}) mm, {d[i]:.3g} mm away (check the "
-                             f"units, move the site onto the mesh, or raise --site-radius)")
+            raise ValueError(
+                f"--site {text}: no mesh node within {radius:.3g} mm of it; the nearest mesh node is "
+                f"{i} at ({', '.join(f'{v:.4g}' for v in pts[i])}) mm, {d[i]:.3g} mm away (check the "
+                f"units, move the site onto the mesh, or raise --site-radius)"
+            )
         if radius == 0 and d[i] > 3.0 * mean_edge_length(mesh):
-            raise ValueError(f"--site {text}: the site is {d[i]:.3g} mm from the mesh (more than 3 mean edges); the "
-                             f"nearest mesh node is {i} at ({', '.join(f'{v:.4g}' for v in pts[i])}) mm; move the site "
-                             f"onto the mesh (check the units)")
+            raise ValueError(
+                f"--site {text}: the site is {d[i]:.3g} mm from the mesh (more than 3 mean edges); the "
+                f"nearest mesh node is {i} at ({', '.join(f'{v:.4g}' for v in pts[i])}) mm; move the site "
+                f"onto the mesh (check the units)"
+            )
     endo = None if fast_endo is None else tuple(s.strip() for s in fast_endo.split(",") if s.strip())
-    tissue = EikonalTissue.from_mesh(mesh, ConductionVelocity(cv_fibre, vt, cv_normal), fast_endocardium=endo,
-                                     fast_velocity=cv_endo, dtype=dtype)
+    tissue = EikonalTissue.from_mesh(
+        mesh, ConductionVelocity(cv_fibre, vt, cv_normal), fast_endocardium=endo, fast_velocity=cv_endo, dtype=dtype
+    )
     objs = [EikonalSite(jnp.asarray(p, dtype), jnp.asarray(t, dtype), radius=radius) for p, t in sites]
     t1 = time.perf_counter()
     res = simulate_eikonal(tissue, objs)
@@ -148,17 +203,27 @@ def activate(
     reached = np.isfinite(act)
     mesh = mesh.replace(point_data={**mesh.point_data, "activation_time": np.where(reached, act, np.nan)})
     write_mesh(mesh, out)
-    print(f"{mesh.n_nodes} nodes, {mesh.n_cells} tets; {len(objs)} site{'s' if len(objs) > 1 else ''} "
-          f"(source radius {radius:.3g} mm); {int(res.sweeps)} sweeps in {solve_s:.2f} s (incl. compilation)", flush=True)
+    print(
+        f"{mesh.n_nodes} nodes, {mesh.n_cells} tets; {len(objs)} site{'s' if len(objs) > 1 else ''} "
+        f"(source radius {radius:.3g} mm); {int(res.sweeps)} sweeps in {solve_s:.2f} s (incl. compilation)",
+        flush=True,
+    )
     if reached.any():
-        print(f"activation {act[reached].min():.4g} .. {act[reached].max():.4g} ms; {int(reached.sum())} of {act.size} "
-              f"nodes reached", flush=True)
+        print(
+            f"activation {act[reached].min():.4g} .. {act[reached].max():.4g} ms; {int(reached.sum())} of {act.size} "
+            f"nodes reached",
+            flush=True,
+        )
     if not reached.all():
         import warnings
 
         from .._errors import MeshWarning
 
-        warnings.warn(f"activation reached {int(reached.sum())} of {act.size} nodes ({100 * reached.mean():.1f}%); "
-                      f"{int((~reached).sum())} unreached nodes (a part not connected to any site?) are written as "
-                      f"NaN in activation_time", MeshWarning, stacklevel=2)
+        warnings.warn(
+            f"activation reached {int(reached.sum())} of {act.size} nodes ({100 * reached.mean():.1f}%); "
+            f"{int((~reached).sum())} unreached nodes (a part not connected to any site?) are written as "
+            f"NaN in activation_time",
+            MeshWarning,
+            stacklevel=2,
+        )
     print(f"wrote {out} (point data activation_time, ms) in {time.perf_counter() - t0:.1f} s", flush=True)

@@ -12,14 +12,15 @@ import math
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 __all__ = ["bench_app", "niederer"]
 
-bench_app = typer.Typer(help="Run published benchmarks as specified and print the figures they report.",
-                        no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Run published benchmarks as specified and print the figures they report.", no_args_is_help=True
+)
 
 
 class DiffusionChoice(str, Enum):
@@ -57,9 +58,14 @@ def _progress_bar(bars: list):
 
     def progress(t, t_cap, done):
         if not bars:
-            bar = Progress(TextColumn("simulated {task.fields[t]:6.1f} ms"), BarColumn(),
-                           TextColumn("{task.fields[done]:6.1%} of nodes activated"), TimeElapsedColumn(),
-                           console=Console(stderr=True), transient=True)
+            bar = Progress(
+                TextColumn("simulated {task.fields[t]:6.1f} ms"),
+                BarColumn(),
+                TextColumn("{task.fields[done]:6.1%} of nodes activated"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             task.append(bar.add_task("niederer", total=1.0, t=0.0, done=0.0))
             bars.append(bar)
             bar.start()
@@ -70,28 +76,45 @@ def _progress_bar(bars: list):
 
 @bench_app.command("niederer")
 def niederer(
-    dx: Annotated[float, typer.Option(help="Mesh spacing, mm; must divide 20, 7 and 3 (published: 0.5, 0.2, 0.1).")] = 0.5,
+    dx: Annotated[
+        float, typer.Option(help="Mesh spacing, mm; must divide 20, 7 and 3 (published: 0.5, 0.2, 0.1).")
+    ] = 0.5,
     dt: Annotated[float, typer.Option(help="Time step, ms (published: 0.05, 0.01, 0.005).")] = 0.05,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON to this file.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results as JSON to this file.")
+    ] = None,
     diffusion: Annotated[
         DiffusionChoice,
-        typer.Option(help="auto: Crank-Nicolson with the consistent mass; with --mass lumped, explicit when dt is under "
-                          "the mesh's stability limit, else Crank-Nicolson. explicit: forward Euler, lumped mass. "
-                          "theta: Crank-Nicolson (theta 0.5) with --mass.", case_sensitive=False),
+        typer.Option(
+            help="auto: Crank-Nicolson with the consistent mass; with --mass lumped, explicit when dt is under "
+            "the mesh's stability limit, else Crank-Nicolson. explicit: forward Euler, lumped mass. "
+            "theta: Crank-Nicolson (theta 0.5) with --mass.",
+            case_sensitive=False,
+        ),
     ] = DiffusionChoice.auto,
     mass: Annotated[
-        Optional[MassChoice],
-        typer.Option(help="Mass matrix: consistent (default; the published finite-element codes) or lumped "
-                          "(explicit diffusion needs lumped).", case_sensitive=False, show_default=False),
+        MassChoice | None,
+        typer.Option(
+            help="Mass matrix: consistent (default; the published finite-element codes) or lumped "
+            "(explicit diffusion needs lumped).",
+            case_sensitive=False,
+            show_default=False,
+        ),
     ] = None,
     dtype: Annotated[
         DtypeChoice,
-        typer.Option(help="Precision. float32 agrees with float64 to about 0.01 ms here (benchmarks/RESULTS.md) and is "
-                          "about twice as fast on a CPU.", case_sensitive=False),
+        typer.Option(
+            help="Precision. float32 agrees with float64 to about 0.01 ms here (benchmarks/RESULTS.md) and is "
+            "about twice as fast on a CPU.",
+            case_sensitive=False,
+        ),
     ] = DtypeChoice.float32,
     splitting: Annotated[
-        SplittingChoice, typer.Option(help="Operator splitting: godunov (first order) or strang (second order, two "
-                                           "reaction steps per step).", case_sensitive=False),
+        SplittingChoice,
+        typer.Option(
+            help="Operator splitting: godunov (first order) or strang (second order, two reaction steps per step).",
+            case_sensitive=False,
+        ),
     ] = SplittingChoice.godunov,
     t_max: Annotated[float, typer.Option(help="Stop at this time, ms, if some node has not activated yet.")] = 100.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -105,8 +128,9 @@ def niederer(
     if not (math.isfinite(t_max) and t_max > 0):
         raise typer.BadParameter(f"--t-max must be a positive time in ms, got {t_max:g}")
     if diffusion is DiffusionChoice.explicit and mass is MassChoice.consistent:
-        raise typer.BadParameter("--diffusion explicit uses the lumped mass; use --diffusion theta (or auto) with "
-                                 "--mass consistent")
+        raise typer.BadParameter(
+            "--diffusion explicit uses the lumped mass; use --diffusion theta (or auto) with --mass consistent"
+        )
     from ._mesh_options import check_output_files
 
     check_output_files([(json_out, "--json")])  # before the run: a file we can write
@@ -116,8 +140,15 @@ def niederer(
     if dtype is DtypeChoice.float64:
         jax.config.update("jax_enable_x64", True)  # the user's choice, at the edge
     from .. import __version__
-    from ..ep import NIEDERER_POINTS, NIEDERER_REFERENCE_FENICSX_BEAT, ExplicitLumped, Mass, Splitting, ThetaScheme
-    from ..ep import niederer_benchmark
+    from ..ep import (
+        NIEDERER_POINTS,
+        NIEDERER_REFERENCE_FENICSX_BEAT,
+        ExplicitLumped,
+        Mass,
+        Splitting,
+        ThetaScheme,
+        niederer_benchmark,
+    )
 
     mass_enum = None if mass is None else Mass(mass.value)
     if diffusion is DiffusionChoice.auto:
@@ -127,12 +158,23 @@ def niederer(
     else:
         scheme = ThetaScheme(theta=0.5, mass=mass_enum or Mass.CONSISTENT)
 
-    print(f"Niederer et al. 2011 benchmark (organtwin {__version__}): dx {dx:g} mm, dt {dt:g} ms, {dtype.value}", flush=True)
+    print(
+        f"Niederer et al. 2011 benchmark (organtwin {__version__}): dx {dx:g} mm, dt {dt:g} ms, {dtype.value}",
+        flush=True,
+    )
     bars: list = []
     progress = None if quiet else _progress_bar(bars)
     try:
-        res = niederer_benchmark(dx, dt, diffusion=scheme, mass=None if scheme is not None else mass_enum,
-                                 splitting=Splitting(splitting.value), dtype=dtype.value, t_max=t_max, progress=progress)
+        res = niederer_benchmark(
+            dx,
+            dt,
+            diffusion=scheme,
+            mass=None if scheme is not None else mass_enum,
+            splitting=Splitting(splitting.value),
+            dtype=dtype.value,
+            t_max=t_max,
+            progress=progress,
+        )
     finally:
         for bar in bars:
             bar.stop()
@@ -157,13 +199,20 @@ def niederer(
     print(f"steps      {res.steps:,} ({stop})")
     if res.cg_iterations:
         print(f"CG         {res.cg_iterations:,} iterations ({res.cg_iterations / max(res.steps, 1):.1f} per step)")
-    print(f"wall time  {res.wall_s:.1f} s (set-up {res.setup_s:.1f} s, time loop {res.solve_s:.1f} s of which the first "
-          f"segment, with compilation, {res.first_segment_s:.1f} s)", flush=True)
+    print(
+        f"wall time  {res.wall_s:.1f} s (set-up {res.setup_s:.1f} s, time loop {res.solve_s:.1f} s of which the first "
+        f"segment, with compilation, {res.first_segment_s:.1f} s)",
+        flush=True,
+    )
     if json_out is not None:
         from ..io import write_json
 
         write_json(json_out.expanduser(), res.to_json())
         print(f"wrote {json_out}", flush=True)
     if not res.all_activated:
-        print("organtwin: warning: not every node activated before --t-max; raise --t-max (activation stays "
-              "'never' / null where it did not happen)", file=sys.stderr, flush=True)
+        print(
+            "organtwin: warning: not every node activated before --t-max; raise --t-max (activation stays "
+            "'never' / null where it did not happen)",
+            file=sys.stderr,
+            flush=True,
+        )

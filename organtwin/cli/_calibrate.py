@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -35,7 +35,7 @@ def _truth(path: Path | None) -> dict | None:
     except (OSError, ValueError) as e:
         raise ValueError(f"--truth {path}: cannot read JSON ({' '.join(str(e).split())})") from None
     if not isinstance(t, dict) or not all(isinstance(v, (int, float)) for v in t.values()):
-        raise ValueError(f"--truth {path}: expected a JSON object {{\"parameter name\": number}}")
+        raise ValueError(f'--truth {path}: expected a JSON object {{"parameter name": number}}')
     return t
 
 
@@ -50,9 +50,15 @@ class _Bar:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                                     MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn(),
-                                     console=Console(stderr=True), transient=False)
+            self.progress = Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("steps"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
             self.progress.__enter__()
             self.task = self.progress.add_task("compiling + first step", total=None)
         return self
@@ -70,15 +76,24 @@ class _Bar:
 def calibrate(
     case: Annotated[Path, typer.Argument(help="Calibration case (.toml), or a fit.json to re-run.")],
     out: Annotated[Path, typer.Option("--out", help="Results folder (new, empty, or earlier organtwin results).")],
-    truth: Annotated[Optional[Path], typer.Option(help="JSON {parameter: true value} for synthetic cases.")] = None,
+    truth: Annotated[Path | None, typer.Option(help="JSON {parameter: true value} for synthetic cases.")] = None,
     pictures: Annotated[bool, typer.Option("--pictures/--no-pictures", help="Draw the report's pictures.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress display.")] = False,
-    case_dir: Annotated[Optional[Path], typer.Option(
-        "--case-dir", help="Re-run of a fit.json: the folder holding the case's data files (default: the one it "
-        "recorded).")] = None,
-    allow_outside_case: Annotated[bool, typer.Option(
-        "--allow-outside-case", help="Re-run of a fit.json: allow its case's mesh and data paths outside the case "
-        "folder (absolute paths, ..).")] = False,
+    case_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--case-dir",
+            help="Re-run of a fit.json: the folder holding the case's data files (default: the one it recorded).",
+        ),
+    ] = None,
+    allow_outside_case: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside-case",
+            help="Re-run of a fit.json: allow its case's mesh and data paths outside the case "
+            "folder (absolute paths, ..).",
+        ),
+    ] = False,
 ):
     """Fit a twin's free parameters to measured data (activation maps, 12-lead ECG, volume curves, pressures)."""
     from ..calibrate._case import load_calibration_case, rerun_fit, run_calibration, write_calibration
@@ -88,15 +103,18 @@ def calibrate(
     t = _truth(truth)
     comparison = None
     bar = _Bar(not quiet and sys.stderr.isatty())
-    progress = bar if bar.enabled else not quiet     # a bar on a terminal, else a line per step
+    progress = bar if bar.enabled else not quiet  # a bar on a terminal, else a line per step
     rerun = case.suffix.lower() == ".json"
     if not rerun and (case_dir is not None or allow_outside_case):
-        raise typer.BadParameter("only for re-running a fit.json (a case file's own paths are read as written, "
-                                 "relative to its folder)", param_hint="--case-dir/--allow-outside-case")
+        raise typer.BadParameter(
+            "only for re-running a fit.json (a case file's own paths are read as written, relative to its folder)",
+            param_hint="--case-dir/--allow-outside-case",
+        )
     if rerun:
         with bar:
-            outcome, comparison = rerun_fit(case, progress=progress, say=_say, truth=t, case_dir=case_dir,
-                                            allow_outside_case=allow_outside_case)
+            outcome, comparison = rerun_fit(
+                case, progress=progress, say=_say, truth=t, case_dir=case_dir, allow_outside_case=allow_outside_case
+            )
     else:
         c = load_calibration_case(case)
         with bar:
@@ -105,7 +123,9 @@ def calibrate(
     _say("")
     _say(outcome.report.summary().rstrip())
     if comparison is not None:
-        _say(f"re-run of {case}: largest relative difference from the saved values "
-             f"{comparison['max_relative_difference']:.3g}")
+        _say(
+            f"re-run of {case}: largest relative difference from the saved values "
+            f"{comparison['max_relative_difference']:.3g}"
+        )
     for w in written:
         _say(f"wrote {w}")

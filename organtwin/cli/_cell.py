@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -91,9 +91,7 @@ def _png_writer(trace, title: str, features: dict):
     t_last = trace.t[-per:] - trace.t[-per]
     ax_last.plot(t_last, trace.V[-per:], lw=1.0, color="tab:red")
     ax_last.set_xlabel("t since last stimulus (ms)")
-    ax_last.set_title(
-        f"last beat: APD90 {features['apd90_ms']:.1f} ms, peak {features['peak_mV']:.1f} mV", fontsize=9
-    )
+    ax_last.set_title(f"last beat: APD90 {features['apd90_ms']:.1f} ms, peak {features['peak_mV']:.1f} mV", fontsize=9)
     for ax in (ax_all, ax_last):
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -111,15 +109,18 @@ def cell(
     model: Annotated[CellModel, typer.Argument(help="Ionic model (and cell type).", case_sensitive=False)],
     bcl: Annotated[float, typer.Option(help="Basic cycle length, ms.")] = 1000.0,
     beats: Annotated[int, typer.Option(help="Number of beats to pace.")] = 20,
-    dt: Annotated[Optional[float], typer.Option(help="Time step, ms (default: the model's, e.g. 0.01 for ten Tusscher).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the trace as CSV (columns t_ms,V_mV).")] = None,
-    png: Annotated[Optional[Path], typer.Option(help="Plot the trace to this PNG.")] = None,
-    stim_amplitude: Annotated[
-        Optional[float], typer.Option(help="Stimulus, µA/µF, positive depolarises (default: the model's, 52 for ten Tusscher).")
+    dt: Annotated[
+        float | None, typer.Option(help="Time step, ms (default: the model's, e.g. 0.01 for ten Tusscher).")
     ] = None,
-    stim_duration: Annotated[Optional[float], typer.Option(help="Stimulus duration, ms (default: the model's).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the trace as CSV (columns t_ms,V_mV).")] = None,
+    png: Annotated[Path | None, typer.Option(help="Plot the trace to this PNG.")] = None,
+    stim_amplitude: Annotated[
+        float | None,
+        typer.Option(help="Stimulus, µA/µF, positive depolarises (default: the model's, 52 for ten Tusscher)."),
+    ] = None,
+    stim_duration: Annotated[float | None, typer.Option(help="Stimulus duration, ms (default: the model's).")] = None,
     record_every: Annotated[
-        Optional[int], typer.Option(help="Keep every n-th step in the trace (default: about one sample per 0.1 ms).")
+        int | None, typer.Option(help="Keep every n-th step in the trace (default: about one sample per 0.1 ms).")
     ] = None,
     dtype: Annotated[CellDtype, typer.Option(help="Floating-point precision.")] = CellDtype.float64,
 ):

@@ -21,7 +21,7 @@ import csv
 import math
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -70,8 +70,9 @@ def _vm_from_run(folder: Path):
         if names:
             mesh = mesh.replace(region_names=names)
     if times.size < 3:
-        raise ValueError(f"{folder / 'vm.pvd'}: {times.size} snapshots; an ECG needs a Vm series "
-                         "(snapshot_every 1-2 ms)")
+        raise ValueError(
+            f"{folder / 'vm.pvd'}: {times.size} snapshots; an ECG needs a Vm series (snapshot_every 1-2 ms)"
+        )
     return mesh, times, vm
 
 
@@ -86,8 +87,20 @@ def ecg_placement(mesh, *, lv=None, rv=None):
         raise ValueError(f"{e}; or give --electrodes FILE.csv (name,x,y,z in mm)") from None
 
 
-def compute_ecg(mesh, times, vm, *, electrodes: dict | None = None, placement=None, sigma_i: float = 0.1,
-                sigma_b: float = 0.2, torso: bool = False, source: str = "", lv=None, rv=None) -> dict:
+def compute_ecg(
+    mesh,
+    times,
+    vm,
+    *,
+    electrodes: dict | None = None,
+    placement=None,
+    sigma_i: float = 0.1,
+    sigma_b: float = 0.2,
+    torso: bool = False,
+    source: str = "",
+    lv=None,
+    rv=None,
+) -> dict:
     """The 12-lead ECG of Vm (times, nodes) on ``mesh``, nothing written: ``{"signal": (times (k,) ms, leads (k, 12)
     mV), "doc" (what features.json holds), "subtitle", "source", "method", "placement", "amplitudes"}`` and the
     features (`organtwin.ecg.ecg_features`).
@@ -95,8 +108,15 @@ def compute_ecg(mesh, times, vm, *, electrodes: dict | None = None, placement=No
     import jax.numpy as jnp
     import numpy as np
 
-    from ..ecg import ELECTRODE_NAMES, ecg_features, pseudo_ecg, pseudo_ecg_matrix
-    from ..ecg import SKIN_FACTOR, qrs_amplitude_check, twelve_leads
+    from ..ecg import (
+        ELECTRODE_NAMES,
+        SKIN_FACTOR,
+        ecg_features,
+        pseudo_ecg,
+        pseudo_ecg_matrix,
+        qrs_amplitude_check,
+        twelve_leads,
+    )
 
     el = electrodes
     if el is None:
@@ -110,7 +130,8 @@ def compute_ecg(mesh, times, vm, *, electrodes: dict | None = None, placement=No
         pos = np.stack([np.asarray(el[n], float) for n in ELECTRODE_NAMES])
         d, _ = cKDTree(np.asarray(mesh.points, float)).query(pos)
         where = "electrodes from the file; distance to the heart (mm): " + ", ".join(
-            f"{n} {v:.3g}" for n, v in zip(ELECTRODE_NAMES, d))
+            f"{n} {v:.3g}" for n, v in zip(ELECTRODE_NAMES, d)
+        )
     if torso:
         from ..ecg import lead_field_matrix, torso_for_heart, torso_lead_fields
 
@@ -122,8 +143,9 @@ def compute_ecg(mesh, times, vm, *, electrodes: dict | None = None, placement=No
         method = f"lead field in a generated torso ({torso_mesh.n_nodes} nodes), electrodes on its skin"
     else:
         pos = np.stack([el[n] for n in ELECTRODE_NAMES])
-        L = SKIN_FACTOR * pseudo_ecg_matrix(jnp.asarray(mesh.points), jnp.asarray(mesh.tets), sigma_i, jnp.asarray(pos),
-                                            sigma_b=sigma_b)
+        L = SKIN_FACTOR * pseudo_ecg_matrix(
+            jnp.asarray(mesh.points), jnp.asarray(mesh.tets), sigma_i, jnp.asarray(pos), sigma_b=sigma_b
+        )
         method = f"pseudo-ECG (infinite homogeneous medium, x{SKIN_FACTOR:g} for electrodes on the skin)"
     leads = np.asarray(twelve_leads(pseudo_ecg(L, jnp.asarray(vm))), float)
     feats = ecg_features(times, leads)
@@ -131,18 +153,37 @@ def compute_ecg(mesh, times, vm, *, electrodes: dict | None = None, placement=No
     if amp is None:
         amp_text = "QRS amplitudes: none (a flat ECG)"
     else:
-        amp_text = (f"QRS amplitudes: largest limb lead {amp['limb_peak_to_peak_mV']:.2f} mV, precordial "
-                    f"{amp['precordial_peak_to_peak_mV']:.2f} mV peak to peak; "
-                    + ("within the normal adult limits" if amp["normal"] else "outside the normal adult limits: "
-                       + "; ".join(amp["findings"]))
-                    + f" ({amp['source']})")
-    doc = {"source": source, "method": method, "sigma_i_S_per_m": sigma_i, "sigma_b_S_per_m": sigma_b,
-           "electrode_placement": where, "amplitude_check": amp,
-           "electrodes_mm": {k: np.asarray(v).tolist() for k, v in el.items()}, **feats}
+        amp_text = (
+            f"QRS amplitudes: largest limb lead {amp['limb_peak_to_peak_mV']:.2f} mV, precordial "
+            f"{amp['precordial_peak_to_peak_mV']:.2f} mV peak to peak; "
+            + (
+                "within the normal adult limits"
+                if amp["normal"]
+                else "outside the normal adult limits: " + "; ".join(amp["findings"])
+            )
+            + f" ({amp['source']})"
+        )
+    doc = {
+        "source": source,
+        "method": method,
+        "sigma_i_S_per_m": sigma_i,
+        "sigma_b_S_per_m": sigma_b,
+        "electrode_placement": where,
+        "amplitude_check": amp,
+        "electrodes_mm": {k: np.asarray(v).tolist() for k, v in el.items()},
+        **feats,
+    }
     trunc = "; the QRS had not ended by the end of the record" if feats.get("qrs_truncated") else ""
-    return {"signal": (np.asarray(times, float), leads), "doc": doc, "source": source,
-            "subtitle": f"{method}; sigma_i {sigma_i:g} S/m, sigma_b {sigma_b:g} S/m{trunc}",
-            "method": method, "placement": where, "amplitudes": amp_text, **feats}
+    return {
+        "signal": (np.asarray(times, float), leads),
+        "doc": doc,
+        "source": source,
+        "subtitle": f"{method}; sigma_i {sigma_i:g} S/m, sigma_b {sigma_b:g} S/m{trunc}",
+        "method": method,
+        "placement": where,
+        "amplitudes": amp_text,
+        **feats,
+    }
 
 
 ECG_FILES = ("ecg.csv", "features.json", "ecg.png")
@@ -164,13 +205,27 @@ def write_ecg_files(folder: Path, ecg: dict) -> list[str]:
         fh.write("t_ms," + ",".join(f"{n}_mV" for n in LEAD_NAMES) + "\n")
         np.savetxt(fh, np.column_stack([times, leads]), fmt="%.6g", delimiter=",")
     write_json(folder / "features.json", ecg["doc"])
-    plot_12lead(times, leads, folder / "ecg.png", title=f"organtwin: {Path(ecg['source']).name}",
-                subtitle=ecg["subtitle"])
+    plot_12lead(
+        times, leads, folder / "ecg.png", title=f"organtwin: {Path(ecg['source']).name}", subtitle=ecg["subtitle"]
+    )
     return list(ECG_FILES)
 
 
-def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sigma_i: float = 0.1,
-              sigma_b: float = 0.2, torso: bool = False, source: str = "", lv=None, rv=None, placement=None) -> dict:
+def write_ecg(
+    mesh,
+    times,
+    vm,
+    out: Path,
+    *,
+    electrodes: dict | None = None,
+    sigma_i: float = 0.1,
+    sigma_b: float = 0.2,
+    torso: bool = False,
+    source: str = "",
+    lv=None,
+    rv=None,
+    placement=None,
+) -> dict:
     """Compute the 12-lead ECG of Vm (times, nodes) on ``mesh`` and write the results folder OUT (all or nothing,
     `organtwin.io.results_folder`): ecg.csv, features.json, ecg.png and summary.json (marker and manifest).
 
@@ -183,12 +238,30 @@ def write_ecg(mesh, times, vm, out: Path, *, electrodes: dict | None = None, sig
     from .. import __version__
     from ..io import RESULTS_MARKER, results_folder, write_json
 
-    ecg = compute_ecg(mesh, times, vm, electrodes=electrodes, placement=placement, sigma_i=sigma_i, sigma_b=sigma_b,
-                      torso=torso, source=source, lv=lv, rv=rv)
+    ecg = compute_ecg(
+        mesh,
+        times,
+        vm,
+        electrodes=electrodes,
+        placement=placement,
+        sigma_i=sigma_i,
+        sigma_b=sigma_b,
+        torso=torso,
+        source=source,
+        lv=lv,
+        rv=rv,
+    )
     with results_folder(out, kind="ecg") as tmp:
         files = write_ecg_files(tmp, ecg)
-        write_json(tmp / "summary.json", {RESULTS_MARKER: {"kind": "ecg", "organtwin_version": __version__},
-                                          "source": source, "method": ecg["method"], "files": files + ["summary.json"]})
+        write_json(
+            tmp / "summary.json",
+            {
+                RESULTS_MARKER: {"kind": "ecg", "organtwin_version": __version__},
+                "source": source,
+                "method": ecg["method"],
+                "files": files + ["summary.json"],
+            },
+        )
     return {k: v for k, v in ecg.items() if k not in ("signal", "doc", "subtitle", "source")}
 
 
@@ -196,43 +269,82 @@ def ecg_report_lines(feats: dict, what: str, n_nodes: int) -> list[str]:
     """What `organtwin ecg` (and `ep run --ecg`) print about an ECG written by `write_ecg`."""
     lines = [f"ECG from {what}: {n_nodes} nodes; {feats['method']}", f"electrodes: {feats['placement']}"]
     if feats["qrs_duration_ms"] is not None:
-        lines.append(f"QRS {feats['qrs_onset_ms']:.4g} .. {feats['qrs_offset_ms']:.4g} ms (duration "
-                     f"{feats['qrs_duration_ms']:.4g} ms), axis {feats['axis_deg']:.0f} deg")
+        lines.append(
+            f"QRS {feats['qrs_onset_ms']:.4g} .. {feats['qrs_offset_ms']:.4g} ms (duration "
+            f"{feats['qrs_duration_ms']:.4g} ms), axis {feats['axis_deg']:.0f} deg"
+        )
     elif feats.get("qrs_truncated"):
-        lines.append(f"QRS from {feats['qrs_onset_ms']:.4g} ms, duration >= {feats['qrs_duration_min_ms']:.4g} ms "
-                     f"(truncated: the record ends before the QRS does), axis {feats['axis_deg']:.0f} deg")
+        lines.append(
+            f"QRS from {feats['qrs_onset_ms']:.4g} ms, duration >= {feats['qrs_duration_min_ms']:.4g} ms "
+            f"(truncated: the record ends before the QRS does), axis {feats['axis_deg']:.0f} deg"
+        )
     lines.append(feats["amplitudes"])
     return lines
 
 
 def ecg(
-    source: Annotated[Path, typer.Argument(help="A mesh with point data activation_time (ms), or an `organtwin ep run` "
-                                                "results folder (Vm snapshots).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Results folder for ecg.csv, features.json, ecg.png and "
-                                                          "summary.json (written all or nothing; an earlier "
-                                                          "organtwin results folder there is replaced).")],
-    electrodes: Annotated[Optional[Path], typer.Option(help="CSV of name,x,y,z (mm) for RA, LA, LL, V1..V6; default: "
-                                                            "standard positions from the heart's axis.")] = None,
-    sigma_i: Annotated[float, typer.Option("--sigma-i", help="Intracellular conductivity, S/m (0.1: about the mean "
-                                                             "of ~0.2 along and ~0.02 across fibres).")] = 0.1,
-    sigma_b: Annotated[float, typer.Option("--sigma-b", help="Volume-conductor (torso) conductivity, S/m (0.2: the "
-                                                             "average torso).")] = 0.2,
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A mesh with point data activation_time (ms), or an `organtwin ep run` results folder (Vm snapshots)."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Results folder for ecg.csv, features.json, ecg.png and "
+            "summary.json (written all or nothing; an earlier "
+            "organtwin results folder there is replaced).",
+        ),
+    ],
+    electrodes: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of name,x,y,z (mm) for RA, LA, LL, V1..V6; default: standard positions from the heart's axis."
+        ),
+    ] = None,
+    sigma_i: Annotated[
+        float,
+        typer.Option(
+            "--sigma-i",
+            help="Intracellular conductivity, S/m (0.1: about the mean of ~0.2 along and ~0.02 across fibres).",
+        ),
+    ] = 0.1,
+    sigma_b: Annotated[
+        float, typer.Option("--sigma-b", help="Volume-conductor (torso) conductivity, S/m (0.2: the average torso).")
+    ] = 0.2,
     apd: Annotated[float, typer.Option(help="Activation source only: action-potential duration, ms.")] = 280.0,
     duration: Annotated[float, typer.Option(help="Activation source only: length of the beat, ms.")] = 450.0,
     dt: Annotated[float, typer.Option(help="Activation source only: ECG sampling step, ms.")] = 1.0,
-    lv_regions: Annotated[Optional[str], typer.Option("--lv-regions", help="LV region id(s), e.g. 1,7 (default: the "
-                                                                           "regions named LV, and a septum).")] = None,
-    rv_regions: Annotated[Optional[str], typer.Option("--rv-regions", help="RV region id(s) (default: the regions "
-                                                                           "named RV).")] = None,
-    torso: Annotated[bool, typer.Option("--torso", help="Lead-field ECG in a generated torso around the heart (the "
-                                                        "electrodes on its skin) instead of the infinite-medium "
-                                                        "pseudo-ECG; needs LV/RV regions.")] = False,
+    lv_regions: Annotated[
+        str | None,
+        typer.Option("--lv-regions", help="LV region id(s), e.g. 1,7 (default: the regions named LV, and a septum)."),
+    ] = None,
+    rv_regions: Annotated[
+        str | None, typer.Option("--rv-regions", help="RV region id(s) (default: the regions named RV).")
+    ] = None,
+    torso: Annotated[
+        bool,
+        typer.Option(
+            "--torso",
+            help="Lead-field ECG in a generated torso around the heart (the "
+            "electrodes on its skin) instead of the infinite-medium "
+            "pseudo-ECG; needs LV/RV regions.",
+        ),
+    ] = False,
     region_names: RegionNames = None,
     name_map: NameMap = None,
 ):
     """The 12-lead ECG (pseudo-ECG) of one beat from activation times or Vm snapshots: CSV, features, ECG print."""
-    for name, v in (("--sigma-i", sigma_i), ("--sigma-b", sigma_b), ("--apd", apd), ("--duration", duration),
-                    ("--dt", dt)):
+    for name, v in (
+        ("--sigma-i", sigma_i),
+        ("--sigma-b", sigma_b),
+        ("--apd", apd),
+        ("--duration", duration),
+        ("--dt", dt),
+    ):
         if not (math.isfinite(v) and v > 0):
             raise typer.BadParameter(f"{name} must be positive, got {v}")
     t_start = time.perf_counter()
@@ -253,8 +365,9 @@ def ecg(
             names = parse_id_names(region_names, "--region-names")
             unknown = sorted(set(names) - set(mesh.region_ids.tolist()))
             if unknown:
-                raise typer.BadParameter(f"--region-names: no region {unknown} in {source} (regions "
-                                         f"{mesh.region_ids.tolist()})")
+                raise typer.BadParameter(
+                    f"--region-names: no region {unknown} in {source} (regions {mesh.region_ids.tolist()})"
+                )
             mesh = mesh.replace(region_names={**dict(mesh.region_names), **names})
         what = f"Vm snapshots of {source} ({times.size} times)"
     else:
@@ -268,12 +381,13 @@ def ecg(
             raise ValueError(f"{source}: no point data 'activation_time' (write one with `organtwin activate`)")
         act = np.asarray(mesh.point_data["activation_time"], float)
         if not np.isfinite(act).any():  # else a flat, all-zero ECG written with rc 0
-            raise ValueError(f"{source}: point data 'activation_time' has no finite value ({act.size} nodes, all NaN or "
-                             "inf: no node activated); check the activation run (its sites and velocities)")
+            raise ValueError(
+                f"{source}: point data 'activation_time' has no finite value ({act.size} nodes, all NaN or "
+                "inf: no node activated); check the activation run (its sites and velocities)"
+            )
         act = np.where(np.isfinite(act), act, np.inf)
-        from ..ep import APTemplate
-
         from ..ecg import ecg_times
+        from ..ep import APTemplate
 
         times = ecg_times(duration, dt, mesh.n_nodes, what="--duration/--dt")  # checked before any array is made
         vm = np.asarray(APTemplate()(jnp.asarray(act), jnp.asarray(times), apd))
@@ -283,9 +397,22 @@ def ecg(
     if el is None or torso or lv_ids or rv_ids:  # the electrodes are placed from the LV and RV: say which they are
         lv_ids, rv_ids, regions_text = ventricle_regions(mesh, lv_ids, rv_ids, source=str(source))
         print(regions_text, flush=True)
-    feats = write_ecg(mesh, times, vm, out, electrodes=el, sigma_i=sigma_i, sigma_b=sigma_b, torso=torso,
-                      source=str(source), lv=lv_ids, rv=rv_ids)
+    feats = write_ecg(
+        mesh,
+        times,
+        vm,
+        out,
+        electrodes=el,
+        sigma_i=sigma_i,
+        sigma_b=sigma_b,
+        torso=torso,
+        source=str(source),
+        lv=lv_ids,
+        rv=rv_ids,
+    )
     for line in ecg_report_lines(feats, what, mesh.n_nodes):
         print(line, flush=True)
-    print(f"wrote {out}: ecg.csv, features.json, ecg.png, summary.json in {time.perf_counter() - t_start:.1f} s",
-          flush=True)
+    print(
+        f"wrote {out}: ecg.csv, features.json, ecg.png, summary.json in {time.perf_counter() - t_start:.1f} s",
+        flush=True,
+    )

@@ -19,7 +19,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -34,8 +34,10 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-_FIBRES_HELP = ("Override the case's [fibres] source: mesh (the mesh file's arrays, checked), rule-based (Bayer, "
-                "from surfaces endo_lv, endo_rv if present, epi, base; the case's angles are kept) or none (isotropic).")
+_FIBRES_HELP = (
+    "Override the case's [fibres] source: mesh (the mesh file's arrays, checked), rule-based (Bayer, "
+    "from surfaces endo_lv, endo_rv if present, epi, base; the case's angles are kept) or none (isotropic)."
+)
 
 
 def _load(case: Path, fibres: str | None = None):
@@ -66,8 +68,10 @@ def _placeholder_note(mesh) -> str:
     q = fibre_quality(mesh)
     if q is None or not q["placeholder"]:
         return ""
-    return (f" - WARNING: they look like a placeholder ({100 * q['constant_fraction']:.1f}% of cells have one fibre); "
-            f"use --fibres rule-based or --fibres none")
+    return (
+        f" - WARNING: they look like a placeholder ({100 * q['constant_fraction']:.1f}% of cells have one fibre); "
+        f"use --fibres rule-based or --fibres none"
+    )
 
 
 def _describe(prepared) -> list[str]:
@@ -86,9 +90,13 @@ def _describe(prepared) -> list[str]:
         + (f" (stability limit {prepared.stability_limit:.3g} ms)" if prepared.stability_limit is not None else ""),
     ]
     for r, rep in prepared.tuned_conductivity.items():
-        lines.append(f"region {r}: tuned " + ", ".join(
-            f"{k} {v['sigma_S_per_m']:.4g} S/m ({v['cv_m_per_s']:.3g} m/s for mean edge {v['edge_length_mm']:.3g} mm)"
-            for k, v in rep.items()))
+        lines.append(
+            f"region {r}: tuned "
+            + ", ".join(
+                f"{k} {v['sigma_S_per_m']:.4g} S/m ({v['cv_m_per_s']:.3g} m/s for mean edge {v['edge_length_mm']:.3g} mm)"
+                for k, v in rep.items()
+            )
+        )
     return lines
 
 
@@ -104,13 +112,25 @@ class _Bar:
     def __enter__(self):
         if self.enabled:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-                TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self.progress = Progress(
-                TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("steps"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=False,
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("steps"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
             )
             self.progress.__enter__()
             self.task = self.progress.add_task("compiling + first chunk", total=self.n_steps)
@@ -118,8 +138,9 @@ class _Bar:
 
     def __call__(self, done: int, total: int) -> None:
         if self.progress is not None:
-            self.progress.update(self.task, completed=done, total=total,
-                                 description=f"simulating t = {done * self.dt:8.2f} ms")
+            self.progress.update(
+                self.task, completed=done, total=total, description=f"simulating t = {done * self.dt:8.2f} ms"
+            )
 
     def __exit__(self, *exc):
         if self.progress is not None:
@@ -130,17 +151,31 @@ class _Bar:
 @ep_app.command("run")
 def run(
     case: Annotated[Path, typer.Argument(help="The case file (TOML; see docs/case-file.md).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the results (written all or nothing; an earlier "
-                                                          "organtwin results folder there is replaced).")],
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress",
-                                                     help="Show a progress bar (default: when stderr is a terminal).")
-                        ] = None,
-    ecg: Annotated[bool, typer.Option("--ecg", help="Also write the 12-lead pseudo-ECG of the run (from its Vm "
-                                                    "snapshots: record them every 1-2 ms) into OUT/ecg/ (as "
-                                                    "`organtwin ecg` does), in the same all-or-nothing results "
-                                                    "folder; its regions and electrodes are checked before the "
-                                                    "run.")] = False,
-    fibres: Annotated[Optional[str], typer.Option("--fibres", help=_FIBRES_HELP)] = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for the results (written all or nothing; an earlier "
+            "organtwin results folder there is replaced).",
+        ),
+    ],
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Show a progress bar (default: when stderr is a terminal)."),
+    ] = None,
+    ecg: Annotated[
+        bool,
+        typer.Option(
+            "--ecg",
+            help="Also write the 12-lead pseudo-ECG of the run (from its Vm "
+            "snapshots: record them every 1-2 ms) into OUT/ecg/ (as "
+            "`organtwin ecg` does), in the same all-or-nothing results "
+            "folder; its regions and electrodes are checked before the "
+            "run.",
+        ),
+    ] = False,
+    fibres: Annotated[str | None, typer.Option("--fibres", help=_FIBRES_HELP)] = None,
 ):
     """Run a monodomain case: activation.vtu, vm/*.vtu + vm.pvd, probes.csv and summary.json in --out."""
     from ..io import check_output_folder, prepare_case, run_case, write_ep_results
@@ -152,8 +187,11 @@ def run(
     if ecg:
         every = config.record.snapshot_every
         if every is None or every > 2.0:
-            raise config.error("record", "--ecg needs Vm snapshots every 1-2 ms: set [record] snapshot_every = "
-                                         "\"1 ms\" (or run `organtwin ecg` later on a run that has them)")
+            raise config.error(
+                "record",
+                "--ecg needs Vm snapshots every 1-2 ms: set [record] snapshot_every = "
+                '"1 ms" (or run `organtwin ecg` later on a run that has them)',
+            )
     prepared = prepare_case(config)
     for line in _describe(prepared):
         _say(line)
@@ -175,11 +213,19 @@ def run(
         from ._ecg import compute_ecg, write_ecg_files
 
         res = outcome.result
-        ecg_result = compute_ecg(prepared.mesh, np.asarray(res.snapshot_times, float), np.asarray(res.snapshots, float),
-                                 placement=placement, source=str(case), lv=lv, rv=rv)
+        ecg_result = compute_ecg(
+            prepared.mesh,
+            np.asarray(res.snapshot_times, float),
+            np.asarray(res.snapshots, float),
+            placement=placement,
+            source=str(case),
+            lv=lv,
+            rv=rv,
+        )
 
         def extra(tmp):  # the ECG goes into OUT/ecg inside the same all-or-nothing results folder (one manifest)
             return [f"ecg/{n}" for n in write_ecg_files(tmp / "ecg", ecg_result)]
+
     summary = write_ep_results(out, prepared, outcome, extra=extra)
     t = summary["timing"]
     rate = f", {t['node_steps_per_s']:.3g} node-steps/s after compilation" if "node_steps_per_s" in t else ""
@@ -187,14 +233,20 @@ def run(
     a = summary.get("activation")
     if a is not None:
         if a["nodes_activated"]:
-            _say(f"activation {_fmt_ms(a['first_ms'])} .. {_fmt_ms(a['last_ms'])} (total activation time "
-                 f"{_fmt_ms(a['total_activation_time_ms'])}); {a['nodes_activated']} of {a['nodes']} nodes activated")
+            _say(
+                f"activation {_fmt_ms(a['first_ms'])} .. {_fmt_ms(a['last_ms'])} (total activation time "
+                f"{_fmt_ms(a['total_activation_time_ms'])}); {a['nodes_activated']} of {a['nodes']} nodes activated"
+            )
             missed = a["nodes"] - a["nodes_activated"]
             if missed:
-                warnings.warn(f"{missed} of {a['nodes']} nodes ({100.0 * missed / a['nodes']:.1f} %) never activated "
-                              f"by the end of the run ({_fmt_ms(config.simulation.duration)}): a run too short, a "
-                              "stimulus that did not capture (on a coarse mesh raise its radius), or conduction block; "
-                              "their activation_time is NaN in activation.vtu", MeshWarning, stacklevel=1)
+                warnings.warn(
+                    f"{missed} of {a['nodes']} nodes ({100.0 * missed / a['nodes']:.1f} %) never activated "
+                    f"by the end of the run ({_fmt_ms(config.simulation.duration)}): a run too short, a "
+                    "stimulus that did not capture (on a coarse mesh raise its radius), or conduction block; "
+                    "their activation_time is NaN in activation.vtu",
+                    MeshWarning,
+                    stacklevel=1,
+                )
         else:
             _say(f"no node activated (threshold {config.record.activation_threshold:g} mV)")
     if "apd_ms" in summary and summary["apd_ms"].get("count"):
@@ -204,8 +256,9 @@ def run(
         from ._ecg import ecg_report_lines
 
         res = outcome.result
-        for line in ecg_report_lines(ecg_result, f"the run's Vm snapshots ({len(res.snapshot_times)} times)",
-                                     prepared.mesh.n_nodes):
+        for line in ecg_report_lines(
+            ecg_result, f"the run's Vm snapshots ({len(res.snapshot_times)} times)", prepared.mesh.n_nodes
+        ):
             _say(line)
     files = summary["files"]
     vtus = [f for f in files if f.startswith("vm/")]
@@ -218,7 +271,7 @@ def run(
 @ep_app.command("check")
 def check(
     case: Annotated[Path, typer.Argument(help="The case file (TOML; see docs/case-file.md).")],
-    fibres: Annotated[Optional[str], typer.Option("--fibres", help=_FIBRES_HELP)] = None,
+    fibres: Annotated[str | None, typer.Option("--fibres", help=_FIBRES_HELP)] = None,
 ):
     """Check a case without running it: the file, the mesh, regions, fibres, models, stimuli, probes and dt."""
     from ..io import prepare_case
@@ -232,17 +285,30 @@ def check(
 @ep_app.command("tune-cv")
 def tune_cv(
     model: Annotated[str, typer.Argument(help="Ionic model name (as in `organtwin cell`), e.g. tentusscher2006-epi.")],
-    cv: Annotated[list[float], typer.Option("--cv", help="Target conduction velocity, m/s (= mm/ms); repeat for more "
-                                                         "directions, e.g. --cv 0.6 --cv 0.4 --cv 0.2.")],
-    edge_length: Annotated[float, typer.Option("--edge-length", "-h",
-                                               help="Mean edge length of the mesh the conductivity is for, mm "
-                                                    "(`organtwin mesh info` prints it).")],
+    cv: Annotated[
+        list[float],
+        typer.Option(
+            "--cv",
+            help="Target conduction velocity, m/s (= mm/ms); repeat for more "
+            "directions, e.g. --cv 0.6 --cv 0.4 --cv 0.2.",
+        ),
+    ],
+    edge_length: Annotated[
+        float,
+        typer.Option(
+            "--edge-length",
+            "-h",
+            help="Mean edge length of the mesh the conductivity is for, mm (`organtwin mesh info` prints it).",
+        ),
+    ],
     dt: Annotated[float, typer.Option(help="Time step of the run, ms.")] = 0.02,
-    diffusion: Annotated[str, typer.Option(help="Diffusion of the run: theta (Crank-Nicolson, consistent mass) or "
-                                                "explicit (lumped mass).")] = "theta",
+    diffusion: Annotated[
+        str,
+        typer.Option(help="Diffusion of the run: theta (Crank-Nicolson, consistent mass) or explicit (lumped mass)."),
+    ] = "theta",
     chi: Annotated[float, typer.Option(help="Surface-to-volume ratio, 1/mm.")] = 140.0,
     cm: Annotated[float, typer.Option("--cm", help="Membrane capacitance, uF/cm^2.")] = 1.0,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the figures as JSON here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON here.")] = None,
 ):
     """Conductivities (S/m) that give the target conduction velocities on a mesh of this resolution (openCARP's tuneCV).
 
@@ -267,16 +333,32 @@ def tune_cv(
     m = model_from_name(model)
     d = ThetaScheme() if diffusion == "theta" else ExplicitLumped()
     rows = []
-    _say(f"{model}, mean edge {edge_length:g} mm, dt {dt:g} ms, {diffusion} diffusion, chi {chi:g} /mm, Cm {cm:g} uF/cm^2")
+    _say(
+        f"{model}, mean edge {edge_length:g} mm, dt {dt:g} ms, {diffusion} diffusion, chi {chi:g} /mm, Cm {cm:g} uF/cm^2"
+    )
     _say(f"{'target m/s':>10} {'sigma S/m':>10} {'CV m/s':>8} {'runs':>5}")
     for v in cv:
         r = tune_conductivity(m, v, edge_length, dt=dt, diffusion=d, chi=chi, Cm=cm)
         flag = "" if r.converged else "  (not converged: closest)"
         _say(f"{v:10.4g} {r.sigma:10.4g} {r.cv:8.4g} {len(r.history):5d}{flag}")
-        rows.append({"cv_target_m_per_s": v, "sigma_S_per_m": r.sigma, "cv_m_per_s": r.cv, "converged": r.converged,
-                     "history": [{"sigma_S_per_m": s, "cv_m_per_s": c} for s, c in r.history]})
+        rows.append(
+            {
+                "cv_target_m_per_s": v,
+                "sigma_S_per_m": r.sigma,
+                "cv_m_per_s": r.cv,
+                "converged": r.converged,
+                "history": [{"sigma_S_per_m": s, "cv_m_per_s": c} for s, c in r.history],
+            }
+        )
     if json_out is not None:
-        doc = {"model": model, "edge_length_mm": edge_length, "dt_ms": dt, "diffusion": diffusion, "chi_per_mm": chi,
-               "Cm_uF_per_cm2": cm, "directions": rows}
+        doc = {
+            "model": model,
+            "edge_length_mm": edge_length,
+            "dt_ms": dt,
+            "diffusion": diffusion,
+            "chi_per_mm": chi,
+            "Cm_uF_per_cm2": cm,
+            "directions": rows,
+        }
         write_json(json_out.expanduser(), doc)
         _say(f"wrote {json_out}")

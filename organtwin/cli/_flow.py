@@ -24,14 +24,15 @@ import math
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 __all__ = ["flow_app", "zerod", "circulation"]
 
-flow_app = typer.Typer(help="Blood flow: lumped-parameter (0D) networks and the closed-loop circulation.",
-                       no_args_is_help=True)
+flow_app = typer.Typer(
+    help="Blood flow: lumped-parameter (0D) networks and the closed-loop circulation.", no_args_is_help=True
+)
 
 
 def _say(msg: str) -> None:
@@ -73,7 +74,7 @@ def zerod(
     try:  # the library's messages say what and how; the line also names the file (where)
         cfg = read_svzerod(config)
         dtype = jnp.float32 if float32 else jnp.float64
-        res = run_svzerod(cfg, dtype=dtype)   # a failed solve is a one-line NetworkError from the library
+        res = run_svzerod(cfg, dtype=dtype)  # a failed solve is a one-line NetworkError from the library
     except ValueError as e:
         if str(config) in str(e):
             raise
@@ -88,10 +89,12 @@ def zerod(
     n_blocks = len(cfg.block_types)
     layout = "variable-based" if cfg.output_variable_based else "vessel-based"
     shown = "all cycles" if cfg.output_all_cycles else "last cycle"
-    _say(f"{config.name}: {n_blocks} block{'s' if n_blocks != 1 else ''} ({blocks}); {cfg.cycles} cycle"
-         f"{'s' if cfg.cycles != 1 else ''} of {cfg.period:g} s ({cfg.cycles * cfg.period:g} s simulated), "
-         f"{res.times.size} output times ({shown}), {'float32' if float32 else 'float64'}; "
-         f"wrote {out} ({text.count(chr(10)) - 1} rows, {layout}) in {time.perf_counter() - t0:.1f} s")
+    _say(
+        f"{config.name}: {n_blocks} block{'s' if n_blocks != 1 else ''} ({blocks}); {cfg.cycles} cycle"
+        f"{'s' if cfg.cycles != 1 else ''} of {cfg.period:g} s ({cfg.cycles * cfg.period:g} s simulated), "
+        f"{res.times.size} output times ({shown}), {'float32' if float32 else 'float64'}; "
+        f"wrote {out} ({text.count(chr(10)) - 1} rows, {layout}) in {time.perf_counter() - t0:.1f} s"
+    )
 
 
 # ------------------------------------------------------------------------------------------------------- circulation
@@ -124,8 +127,10 @@ def _parse_params(items: list[str], preset: dict) -> tuple[dict, dict]:
         except ValueError:
             v = math.nan
         if not eq or not path or not math.isfinite(v):
-            raise typer.BadParameter(f"--param must be GROUP.KEY=VALUE with a finite number, e.g. LV.e_active=2.5 or "
-                                     f"period=0.9, got {item!r}")
+            raise typer.BadParameter(
+                f"--param must be GROUP.KEY=VALUE with a finite number, e.g. LV.e_active=2.5 or "
+                f"period=0.9, got {item!r}"
+            )
         keys = path.split(".")
         node = preset
         for depth, k in enumerate(keys):
@@ -135,8 +140,10 @@ def _parse_params(items: list[str], preset: dict) -> tuple[dict, dict]:
                 raise typer.BadParameter(f"--param {item}: {where} has no parameter {k!r}; known: {known}")
             node = node[k]
         if isinstance(node, dict):
-            raise typer.BadParameter(f"--param {item}: {path} is a group ({', '.join(node)}); give one of its "
-                                     f"parameters, e.g. {path}.{next(iter(node))}=VALUE")
+            raise typer.BadParameter(
+                f"--param {item}: {path} is a group ({', '.join(node)}); give one of its "
+                f"parameters, e.g. {path}.{next(iter(node))}=VALUE"
+            )
         flat[path] = v
     for path, v in flat.items():
         keys = path.split(".")
@@ -171,9 +178,14 @@ def _activation_stats(times, weights) -> dict:
     m = w > 0
     t, w = t[m], w[m]
     mean = float(np.sum(w * t) / np.sum(w))
-    return {"nodes": int(m.sum()), "myocardium_mL": float(np.sum(w) / 1000.0), "onset_ms": float(t.min()),
-            "mean_ms": mean, "latest_ms": float(t.max()),
-            "dispersion_sd_ms": float(np.sqrt(np.sum(w * (t - mean) ** 2) / np.sum(w)))}
+    return {
+        "nodes": int(m.sum()),
+        "myocardium_mL": float(np.sum(w) / 1000.0),
+        "onset_ms": float(t.min()),
+        "mean_ms": mean,
+        "latest_ms": float(t.max()),
+        "dispersion_sd_ms": float(np.sqrt(np.sum(w * (t - mean) ** 2) / np.sum(w))),
+    }
 
 
 def _parse_edv(text: str | None):
@@ -190,8 +202,9 @@ def _parse_edv(text: str | None):
         except ValueError:
             v = math.nan
         if not eq or key.upper() not in ("LV", "RV") or not (math.isfinite(v) and v > 0) or key.upper() in out:
-            raise typer.BadParameter(f"--edv must be 'measured' or LV=VALUE,RV=VALUE in mL (e.g. LV=120,RV=186), got "
-                                     f"{text!r}")
+            raise typer.BadParameter(
+                f"--edv must be 'measured' or LV=VALUE,RV=VALUE in mL (e.g. LV=120,RV=186), got {text!r}"
+            )
         out[key.upper()] = v
     return out
 
@@ -223,8 +236,10 @@ def _cavity_surface(mesh, chamber: str, source: str) -> str:
     if len(found) == 1:
         return found[0]
     if found:
-        raise MeshError(f"--edv measured: {source}: several surfaces could be the {chamber} cavity ({', '.join(found)}); "
-                        f"name the one to use {exact} (`organtwin mesh surfaces`), or give --edv LV=..,RV=.. (mL)")
+        raise MeshError(
+            f"--edv measured: {source}: several surfaces could be the {chamber} cavity ({', '.join(found)}); "
+            f"name the one to use {exact} (`organtwin mesh surfaces`), or give --edv LV=..,RV=.. (mL)"
+        )
     return exact  # missing: cavity() says which surfaces there are
 
 
@@ -241,7 +256,9 @@ def _edv_targets(given, run) -> tuple[dict, dict]:
         try:
             cav = cavity(run.mesh, name)
         except MeshError as e:
-            raise MeshError(f"--edv measured: {run.source}: {e}; or give the volumes, --edv LV=120,RV=186 (mL)") from None
+            raise MeshError(
+                f"--edv measured: {run.source}: {e}; or give the volumes, --edv LV=120,RV=186 (mL)"
+            ) from None
         targets[c] = cav.volume_ml
         how = "a closed surface" if cav.closed else f"open, closed at {cav.rims} rim{'s' if cav.rims != 1 else ''}"
         where[c] = f"from the {name} cavity of {run.source} ({how})"
@@ -273,9 +290,11 @@ def _report(s: dict) -> list[str]:
     lines = []
     for c in ("LV", "RV"):
         x = m[c]
-        lines.append(f"{c}: EF {100 * x['EF']:.1f} %, EDV {x['EDV_mL']:.1f} mL, ESV {x['ESV_mL']:.1f} mL, "
-                     f"SV {x['SV_mL']:.1f} mL, CO {x['cardiac_output_L_per_min']:.2f} L/min, "
-                     f"peak {x['peak_pressure_mmHg']:.1f} mmHg, dP/dt max {x['dPdt_max_mmHg_per_s']:.0f} mmHg/s")
+        lines.append(
+            f"{c}: EF {100 * x['EF']:.1f} %, EDV {x['EDV_mL']:.1f} mL, ESV {x['ESV_mL']:.1f} mL, "
+            f"SV {x['SV_mL']:.1f} mL, CO {x['cardiac_output_L_per_min']:.2f} L/min, "
+            f"peak {x['peak_pressure_mmHg']:.1f} mmHg, dP/dt max {x['dPdt_max_mmHg_per_s']:.0f} mmHg/s"
+        )
     for key, label in (("aorta", "aorta"), ("pulmonary_artery", "pulmonary artery")):
         x = m[key]
         lines.append(f"{label}: {x['systolic_mmHg']:.1f}/{x['diastolic_mmHg']:.1f} mmHg (mean {x['mean_mmHg']:.1f})")
@@ -284,28 +303,56 @@ def _report(s: dict) -> list[str]:
 
 @flow_app.command("circulation")
 def circulation(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for circulation.csv, summary.json and the PNGs "
-                                                          "(written all or nothing; an earlier organtwin results "
-                                                          "folder there is replaced).")],
-    preset: Annotated[Preset, typer.Option(help="The closed loop and its published parameters.")] = Preset.regazzoni2022,
-    activation: Annotated[Optional[Path], typer.Option(help="Time the LV and RV contraction by EP activation: an "
-                                                            "`organtwin ep run` results folder or a mesh with point data "
-                                                            "activation_time (ms), e.g. from `organtwin activate`.")
-                          ] = None,
-    lv_regions: Annotated[Optional[str], typer.Option("--lv-regions", help="--activation: LV region id(s), e.g. 1 or "
-                                                                           "1,3 (default: the regions named LV).")
-                          ] = None,
-    rv_regions: Annotated[Optional[str], typer.Option("--rv-regions", help="--activation: RV region id(s) (default: "
-                                                                           "the regions named RV).")] = None,
-    param: Annotated[Optional[list[str]], typer.Option("--param", help="Override a preset parameter, GROUP.KEY=VALUE "
-                                                                       "in mmHg, mL, s (e.g. LV.e_active=2.0, "
-                                                                       "sys.r_ar=1.0, period=0.9); repeat for more.")
-                     ] = None,
-    edv: Annotated[Optional[str], typer.Option("--edv", help="Set the ventricles' end-diastolic volumes: 'measured' (the "
-                                                             "endo_lv / endo_rv (or 'LV cavity', ...) cavities of the "
-                                                             "--activation mesh, "
-                                                             "taken as at end-diastole) or LV=120,RV=186 (mL). Rule: "
-                                                             "docs/regazzoni2022.md.")] = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for circulation.csv, summary.json and the PNGs "
+            "(written all or nothing; an earlier organtwin results "
+            "folder there is replaced).",
+        ),
+    ],
+    preset: Annotated[
+        Preset, typer.Option(help="The closed loop and its published parameters.")
+    ] = Preset.regazzoni2022,
+    activation: Annotated[
+        Path | None,
+        typer.Option(
+            help="Time the LV and RV contraction by EP activation: an "
+            "`organtwin ep run` results folder or a mesh with point data "
+            "activation_time (ms), e.g. from `organtwin activate`."
+        ),
+    ] = None,
+    lv_regions: Annotated[
+        str | None,
+        typer.Option(
+            "--lv-regions", help="--activation: LV region id(s), e.g. 1 or 1,3 (default: the regions named LV)."
+        ),
+    ] = None,
+    rv_regions: Annotated[
+        str | None, typer.Option("--rv-regions", help="--activation: RV region id(s) (default: the regions named RV).")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            help="Override a preset parameter, GROUP.KEY=VALUE "
+            "in mmHg, mL, s (e.g. LV.e_active=2.0, "
+            "sys.r_ar=1.0, period=0.9); repeat for more.",
+        ),
+    ] = None,
+    edv: Annotated[
+        str | None,
+        typer.Option(
+            "--edv",
+            help="Set the ventricles' end-diastolic volumes: 'measured' (the "
+            "endo_lv / endo_rv (or 'LV cavity', ...) cavities of the "
+            "--activation mesh, "
+            "taken as at end-diastole) or LV=120,RV=186 (mL). Rule: "
+            "docs/regazzoni2022.md.",
+        ),
+    ] = None,
     tol: Annotated[float, typer.Option(help="Periodic state: largest relative cycle-to-cycle change.")] = 1e-6,
     max_cycles: Annotated[int, typer.Option("--max-cycles", help="Give up after this many cycles.")] = 200,
 ):
@@ -320,8 +367,10 @@ def circulation(
         raise typer.BadParameter("--lv-regions / --rv-regions need --activation")
     edv_given = _parse_edv(edv)
     if edv_given == "measured" and activation is None:
-        raise typer.BadParameter("--edv measured takes the cavity volumes of the --activation mesh; give --activation, "
-                                 "or the volumes as --edv LV=120,RV=186 (mL)")
+        raise typer.BadParameter(
+            "--edv measured takes the cavity volumes of the --activation mesh; give --activation, "
+            "or the volumes as --edv LV=120,RV=186 (mL)"
+        )
 
     from ..flow.zerod import REGAZZONI2022
 
@@ -349,17 +398,23 @@ def circulation(
         run = activation_from_run(activation, lv_regions=lv_ids, rv_regions=rv_ids)
         _say(f"{run.regions_text} (of {run.source})")
         circ = couple_circulation(circ, run.activation_ms, run.lv_volume, run.rv_volume)
-        act_doc = {"source": str(Path(run.source).resolve()), "nodes": int(run.activation_ms.size),
-                   "electromechanical_delay_ms": ELECTROMECHANICAL_DELAY_MS,
-                   "total_activation_time_ms": run.total_activation_time_ms,
-                   "lv_regions": list(run.lv_regions), "rv_regions": list(run.rv_regions),
-                   "regions": run.regions_text,
-                   "LV": _activation_stats(run.activation_ms, run.lv_volume),
-                   "RV": _activation_stats(run.activation_ms, run.rv_volume)}
+        act_doc = {
+            "source": str(Path(run.source).resolve()),
+            "nodes": int(run.activation_ms.size),
+            "electromechanical_delay_ms": ELECTROMECHANICAL_DELAY_MS,
+            "total_activation_time_ms": run.total_activation_time_ms,
+            "lv_regions": list(run.lv_regions),
+            "rv_regions": list(run.rv_regions),
+            "regions": run.regions_text,
+            "LV": _activation_stats(run.activation_ms, run.lv_volume),
+            "RV": _activation_stats(run.activation_ms, run.rv_volume),
+        }
         lv, rv = act_doc["LV"], act_doc["RV"]
-        _say(f"activation {run.source}: LV onset {lv['onset_ms']:.1f} ms, mean {lv['mean_ms']:.1f} ms, dispersion "
-             f"(SD) {lv['dispersion_sd_ms']:.1f} ms; RV onset {rv['onset_ms']:.1f} ms, mean {rv['mean_ms']:.1f} ms, "
-             f"dispersion (SD) {rv['dispersion_sd_ms']:.1f} ms")
+        _say(
+            f"activation {run.source}: LV onset {lv['onset_ms']:.1f} ms, mean {lv['mean_ms']:.1f} ms, dispersion "
+            f"(SD) {lv['dispersion_sd_ms']:.1f} ms; RV onset {rv['onset_ms']:.1f} ms, mean {rv['mean_ms']:.1f} ms, "
+            f"dispersion (SD) {rv['dispersion_sd_ms']:.1f} ms"
+        )
     if edv_given is not None:
         targets, where = _edv_targets(edv_given, run)
         for c in ("LV", "RV"):
@@ -370,27 +425,40 @@ def circulation(
         circ = regazzoni2022(params=params, dtype=jnp.float64)
         if run is not None:
             circ = couple_circulation(circ, run.activation_ms, run.lv_volume, run.rv_volume)
-        edv_doc = {"target_mL": targets, "source": where, **how,
-                   "before_mL": {c: first.metrics[c]["EDV_mL"] for c in ("LV", "RV")}}
+        edv_doc = {
+            "target_mL": targets,
+            "source": where,
+            **how,
+            "before_mL": {c: first.metrics[c]["EDV_mL"] for c in ("LV", "RV")},
+        }
         _say(f"chambers set for the EDV: {how['rule']}")
     t1 = time.perf_counter()
-    res = simulate_circulation(circ, tol=tol, max_cycles=max_cycles)   # solver failures: one-line NetworkError
+    res = simulate_circulation(circ, tol=tol, max_cycles=max_cycles)  # solver failures: one-line NetworkError
     run_s = time.perf_counter() - t1
     if edv_doc is not None:
         sim = {c: res.metrics[c]["EDV_mL"] for c in ("LV", "RV")}
         dev = {c: 100.0 * (sim[c] / t - 1.0) for c, t in edv_doc["target_mL"].items()}
         edv_doc.update(simulated_mL=sim, deviation_percent=dev)
-        _say("simulated EDV " + ", ".join(f"{c} {sim[c]:.4g} mL" + (f" (target {edv_doc['target_mL'][c]:.4g} mL, "
-                                                                     f"{dev[c]:+.2f} %)" if c in dev else "")
-                                          for c in ("LV", "RV")))
+        _say(
+            "simulated EDV "
+            + ", ".join(
+                f"{c} {sim[c]:.4g} mL"
+                + (f" (target {edv_doc['target_mL'][c]:.4g} mL, {dev[c]:+.2f} %)" if c in dev else "")
+                for c in ("LV", "RV")
+            )
+        )
         off = {c: d for c, d in dev.items() if abs(d) > 3.0}
         if off:
             import warnings
 
             from .._errors import MeshWarning
 
-            warnings.warn(f"--edv: the simulated EDV misses the target by more than 3 % ("
-                          f"{', '.join(f'{c} {d:+.1f} %' for c, d in off.items())})", MeshWarning, stacklevel=2)
+            warnings.warn(
+                f"--edv: the simulated EDV misses the target by more than 3 % ("
+                f"{', '.join(f'{c} {d:+.1f} %' for c, d in off.items())})",
+                MeshWarning,
+                stacklevel=2,
+            )
     bv = res.blood_volume
     summary = {
         RESULTS_MARKER: {"kind": "flow circulation", "organtwin_version": __version__},
@@ -418,9 +486,11 @@ def circulation(
         plot_circulation_pressures(res, tmp / "pressures.png", title=title)
         plot_circulation_volumes(res, tmp / "volumes.png", title=title)
         write_json(tmp / "summary.json", summary)
-    _say(f"{preset.value}{' with ' + ', '.join(f'{k}={v:g}' for k, v in flat.items()) if flat else ''}: period "
-         f"{summary['period_s']:g} s; periodic after {res.cycles} cycles (change {res.change:.1e}) in {run_s:.1f} s; "
-         f"blood volume {summary['blood_volume_mL']:.1f} mL conserved to {summary['blood_volume_ptp_mL']:.1e} mL")
+    _say(
+        f"{preset.value}{' with ' + ', '.join(f'{k}={v:g}' for k, v in flat.items()) if flat else ''}: period "
+        f"{summary['period_s']:g} s; periodic after {res.cycles} cycles (change {res.change:.1e}) in {run_s:.1f} s; "
+        f"blood volume {summary['blood_volume_mL']:.1f} mL conserved to {summary['blood_volume_ptp_mL']:.1e} mL"
+    )
     for line in _report(summary):
         _say(line)
     _say(f"wrote {out}: {', '.join(summary['files'])} in {time.perf_counter() - t0:.1f} s")

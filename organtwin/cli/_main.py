@@ -10,7 +10,7 @@ import sys
 import warnings
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -30,13 +30,22 @@ app = typer.Typer(
 mesh_app = typer.Typer(help="Read, inspect, convert, generate and render meshes.", no_args_is_help=True)
 app.add_typer(mesh_app, name="mesh")
 from ._mesh_options import (  # noqa: E402  (light module: the shared mesh-reading options)
-    NameMap, RegionField, RegionNames, SurfaceField, SurfaceNames, check_output_files, parse_region_ids,
+    NameMap,
+    RegionField,
+    RegionNames,
+    SurfaceField,
+    SurfaceNames,
+    check_output_files,
+    parse_region_ids,
 )
 from ._mesh_surfaces import mesh_surfaces as _mesh_surfaces  # noqa: E402
+
 mesh_app.command("surfaces")(_mesh_surfaces)
 from ._ep import ep_app as _ep_app
+
 app.add_typer(_ep_app, name="ep")
 from ._flow import flow_app as _flow_app
+
 app.add_typer(_flow_app, name="flow")
 
 
@@ -58,9 +67,13 @@ def _read(path: Path, scale: float | None = None, **names):
 # --------------------------------------------------------------------------------------------------------------- mesh
 @mesh_app.command("info")
 def mesh_info(
-    path: Annotated[Path, typer.Argument(help="Mesh file (VTU, VTK, MSH, XDMF, Medit, openCARP .pts/.elem basename, ...)")],
+    path: Annotated[
+        Path, typer.Argument(help="Mesh file (VTU, VTK, MSH, XDMF, Medit, openCARP .pts/.elem basename, ...)")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
-    scale: Annotated[Optional[float], typer.Option(help="Multiply coordinates by this factor (e.g. 1000 for m -> mm).")] = None,
+    scale: Annotated[
+        float | None, typer.Option(help="Multiply coordinates by this factor (e.g. 1000 for m -> mm).")
+    ] = None,
     region_names: RegionNames = None,
     surface_names: SurfaceNames = None,
     name_map: NameMap = None,
@@ -70,16 +83,24 @@ def mesh_info(
     """Nodes, tets, regions (tets, volume in mL), surfaces (area), bounding box, units guess and quality."""
     from ..mesh import format_summary, mesh_summary
 
-    mesh = _read(path, scale, region_names=region_names, surface_names=surface_names, name_map=name_map,
-                 region_field=region_field, surface_field=surface_field)
+    mesh = _read(
+        path,
+        scale,
+        region_names=region_names,
+        surface_names=surface_names,
+        name_map=name_map,
+        region_field=region_field,
+        surface_field=surface_field,
+    )
     summary = mesh_summary(mesh)
     if mesh.fibres is not None:  # fibre quality of the file's own arrays, before the read's repairs
         from ..mesh import fibre_quality, read_mesh
 
         with warnings.catch_warnings():  # the first read said all there is to say about the file
             warnings.simplefilter("ignore")
-            raw = read_mesh(path, scale=scale, check=False, name_map=False, region_field=region_field,
-                            surface_field=surface_field)
+            raw = read_mesh(
+                path, scale=scale, check=False, name_map=False, region_field=region_field, surface_field=surface_field
+            )
         if raw.fibres is not None and raw.n_cells == mesh.n_cells:
             summary["fibre_quality"] = {**fibre_quality(raw), "as_in_file": True}
     summary["file"] = str(path)
@@ -89,12 +110,23 @@ def mesh_info(
 @mesh_app.command("convert")
 def mesh_convert(
     src: Annotated[Path, typer.Argument(help="Input mesh.")],
-    dst: Annotated[Path, typer.Argument(help="Output mesh; the format follows the extension (.vtu, .msh, .xdmf, .pts, ...).")],
-    scale: Annotated[Optional[float], typer.Option(help="Multiply coordinates by this factor (e.g. 1000 for m -> mm).")] = None,
-    regions: Annotated[Optional[str], typer.Option(help="Keep only these region ids, comma-separated (e.g. 1,2,7).")] = None,
-    keep_fields: Annotated[bool, typer.Option("--keep-fields", help="Keep the file's other tag fields (e.g. a second "
-                                              "'tag' array), renamed orig:<name> so they cannot shadow the regions.")]
-    = False,
+    dst: Annotated[
+        Path, typer.Argument(help="Output mesh; the format follows the extension (.vtu, .msh, .xdmf, .pts, ...).")
+    ],
+    scale: Annotated[
+        float | None, typer.Option(help="Multiply coordinates by this factor (e.g. 1000 for m -> mm).")
+    ] = None,
+    regions: Annotated[
+        str | None, typer.Option(help="Keep only these region ids, comma-separated (e.g. 1,2,7).")
+    ] = None,
+    keep_fields: Annotated[
+        bool,
+        typer.Option(
+            "--keep-fields",
+            help="Keep the file's other tag fields (e.g. a second "
+            "'tag' array), renamed orig:<name> so they cannot shadow the regions.",
+        ),
+    ] = False,
     region_names: RegionNames = None,
     surface_names: SurfaceNames = None,
     name_map: NameMap = None,
@@ -109,27 +141,40 @@ def mesh_convert(
 
     keep = _parse_regions(regions)
     check_output_files([(dst, "DST")], inputs=[src])
-    mesh = _read(src, scale, region_names=region_names, surface_names=surface_names, name_map=name_map,
-                 region_field=region_field, surface_field=surface_field)
+    mesh = _read(
+        src,
+        scale,
+        region_names=region_names,
+        surface_names=surface_names,
+        name_map=name_map,
+        region_field=region_field,
+        surface_field=surface_field,
+    )
     if keep is not None:
         mesh = mesh.submesh(keep)
     mesh, tag_fields = separate_tag_fields(mesh, keep=keep_fields)
     if tag_fields:
-        _say(f"note: {'renamed' if keep_fields else 'dropped'} the other tag field(s) {', '.join(tag_fields)}"
-             + (" to orig:<name>" if keep_fields else " (--keep-fields keeps them as orig:<name>)"))
+        _say(
+            f"note: {'renamed' if keep_fields else 'dropped'} the other tag field(s) {', '.join(tag_fields)}"
+            + (" to orig:<name>" if keep_fields else " (--keep-fields keeps them as orig:<name>)")
+        )
     write_mesh(mesh, dst)
     names = dict(mesh.region_names)
     shown = ", ".join(f"{r} {names[r]}" if r in names else str(r) for r in mesh.region_ids.tolist())
-    _say(f"wrote {dst}: {mesh.n_nodes} nodes, {mesh.n_cells} tets, regions {shown}; surfaces "
-         f"{', '.join(sorted(mesh.surfaces)) or 'none'}")
+    _say(
+        f"wrote {dst}: {mesh.n_nodes} nodes, {mesh.n_cells} tets, regions {shown}; surfaces "
+        f"{', '.join(sorted(mesh.surfaces)) or 'none'}"
+    )
 
 
 @mesh_app.command("render")
 def mesh_render(
-    path: Annotated[Path, typer.Argument(help="Mesh file, or an `organtwin ep run` results folder (its activation.vtu).")],
+    path: Annotated[
+        Path, typer.Argument(help="Mesh file, or an `organtwin ep run` results folder (its activation.vtu).")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")],
-    field: Annotated[Optional[str], typer.Option(help="Point or cell field to colour by (default: region).")] = None,
-    scale: Annotated[Optional[float], typer.Option(help="Multiply coordinates by this factor.")] = None,
+    field: Annotated[str | None, typer.Option(help="Point or cell field to colour by (default: region).")] = None,
+    scale: Annotated[float | None, typer.Option(help="Multiply coordinates by this factor.")] = None,
     region_names: RegionNames = None,
     surface_names: SurfaceNames = None,
     name_map: NameMap = None,
@@ -141,13 +186,22 @@ def mesh_render(
 
     if path.is_dir():
         if not (path / "activation.vtu").is_file():
-            raise ValueError(f"{path} is a folder without activation.vtu; give a mesh file, or a results folder of "
-                             "`organtwin ep run` that recorded activation")
+            raise ValueError(
+                f"{path} is a folder without activation.vtu; give a mesh file, or a results folder of "
+                "`organtwin ep run` that recorded activation"
+            )
         path = path / "activation.vtu"
         _say(f"rendering {path}")
     check_output_files([(out, "--out")], inputs=[path])
-    mesh = _read(path, scale, region_names=region_names, surface_names=surface_names, name_map=name_map,
-                 region_field=region_field, surface_field=surface_field)
+    mesh = _read(
+        path,
+        scale,
+        region_names=region_names,
+        surface_names=surface_names,
+        name_map=name_map,
+        region_field=region_field,
+        surface_field=surface_field,
+    )
     render_mesh(mesh, out, field=field, title=path.name)
     _say(f"wrote {out}")
 
@@ -164,7 +218,7 @@ def mesh_generate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Mesh file to write (.vtu, .msh, ...).")],
     dx: Annotated[float, typer.Option(help="slab: grid spacing in mm.")] = 0.5,
     size: Annotated[str, typer.Option(help="slab: size in mm as LX,LY,LZ.")] = "20,7,3",
-    h: Annotated[Optional[float], typer.Option(help="lv/biv: characteristic element size in mm.")] = None,
+    h: Annotated[float | None, typer.Option(help="lv/biv: characteristic element size in mm.")] = None,
 ):
     """Generate a built-in geometry (the Niederer 20x7x3 mm slab at any dx, an LV ellipsoid, a biventricular mesh)."""
     from ..mesh import biv_mesh, lv_ellipsoid_mesh, slab_mesh, write_mesh
@@ -192,7 +246,7 @@ def mesh_fibres(
     dst: Annotated[Path, typer.Argument(help="Mesh to write, with per-cell fibres and sheets.")],
     alpha_endo: Annotated[float, typer.Option(help="Helix angle at the endocardium, degrees.")] = 60.0,
     alpha_epi: Annotated[float, typer.Option(help="Helix angle at the epicardium, degrees.")] = -60.0,
-    png: Annotated[Optional[Path], typer.Option(help="Also render the fibres to this PNG.")] = None,
+    png: Annotated[Path | None, typer.Option(help="Also render the fibres to this PNG.")] = None,
     region_names: RegionNames = None,
     surface_names: SurfaceNames = None,
     name_map: NameMap = None,
@@ -205,8 +259,14 @@ def mesh_fibres(
     check_output_files([(dst, "DST"), (png, "--png")], inputs=[src])
     if png is not None and dst is not None and Path(png).expanduser().resolve() == Path(dst).expanduser().resolve():
         raise typer.BadParameter(f"--png {png}: is DST too; give the picture its own file")
-    mesh = _read(src, region_names=region_names, surface_names=surface_names, name_map=name_map,
-                 region_field=region_field, surface_field=surface_field)
+    mesh = _read(
+        src,
+        region_names=region_names,
+        surface_names=surface_names,
+        name_map=name_map,
+        region_field=region_field,
+        surface_field=surface_field,
+    )
     mesh = rule_based_fibres(mesh, alpha_endo=alpha_endo, alpha_epi=alpha_epi)
     write_mesh(mesh, dst)
     _say(f"wrote {dst} with fibres and sheets ({mesh.n_cells} tets)")
@@ -226,8 +286,8 @@ from ._activate import activate as _activate  # noqa: E402  (light module: heavy
 
 app.command("activate")(_activate)
 
-from ._ecg import ecg as _ecg  # noqa: E402
 from ._calibrate import calibrate as _calibrate  # noqa: E402
+from ._ecg import ecg as _ecg  # noqa: E402
 
 app.command("ecg")(_ecg)
 app.command("calibrate")(_calibrate)
@@ -302,8 +362,11 @@ def main(argv: list[str] | None = None, *, interrupts=None) -> int:
         # by a __del__ and not yet raised again): still say so; an interrupted run never reads as an ordinary success.
         e = interrupts.exception
         if not getattr(e, "__notes__", None):
-            e.add_note("the command finished before it could stop; what it printed above was done" if code == 0
-                       else "the command had already failed")
+            e.add_note(
+                "the command finished before it could stop; what it printed above was done"
+                if code == 0
+                else "the command had already failed"
+            )
         print(interrupted_line(e, interrupts.signum, interrupts.written), file=sys.stderr, flush=True)
         code = interrupts.exit_code
     return code
@@ -324,7 +387,7 @@ def _main(argv: list[str] | None, interrupts) -> int:
             return _interrupted(e, interrupts)
         except typer.Abort as e:  # what click raises for Ctrl-C (or end of input) in a prompt
             return _interrupted(e, interrupts)
-        except (Exception if interrupts.delivered else ()) as e:  # the interrupt became an error on its way out
+        except Exception if interrupts.delivered else () as e:  # the interrupt became an error on its way out
             interrupts.exception.add_note(f"then {type(e).__name__}: {_one_line(e)}")
             return _interrupted(interrupts.exception, interrupts)
     except typer.Exit as e:  # --help and friends
@@ -342,7 +405,7 @@ def _main(argv: list[str] | None, interrupts) -> int:
             msg = f"{msg}: {e.filename}"
         print(f"organtwin: error: {_one_line(msg)}", file=sys.stderr)
         return 1
-    except Exception as e:  # noqa: BLE001 - last resort: still one line, with the type to report
+    except Exception as e:
         print(f"organtwin: error: unexpected {type(e).__name__}: {_one_line(e)} (please report this)", file=sys.stderr)
         return 1
     return 0

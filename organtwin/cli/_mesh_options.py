@@ -13,29 +13,61 @@ Light module: the library is imported inside `read_mesh_cli`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated
 
 import typer
 
-__all__ = ["RegionNames", "SurfaceNames", "NameMap", "RegionField", "SurfaceField", "read_mesh_cli", "parse_region_ids",
-           "check_output_files"]
+__all__ = [
+    "RegionNames",
+    "SurfaceNames",
+    "NameMap",
+    "RegionField",
+    "SurfaceField",
+    "read_mesh_cli",
+    "parse_region_ids",
+    "check_output_files",
+]
 
-RegionNames = Annotated[Optional[str], typer.Option(
-    "--region-names", help="Name region ids, e.g. 1=LV,2=RV,7=septum (wins over the file's names and the name map).")]
-SurfaceNames = Annotated[Optional[str], typer.Option(
-    "--surface-names", help="Name surface tags, e.g. 17=endo_lv,18=endo_rv,20=base,21=base (one name for several "
-    "tags merges them).")]
-NameMap = Annotated[Optional[list[Path]], typer.Option(
-    "--map", help="JSON name map, e.g. {\"LV endocardium\": 17, \"base\": [20, 21]}; repeat for several (a flat map "
-    "in *_regions.json / *_surfaces.json names only regions / surfaces). Default: <stem>.json, <stem>_names.json, "
-    "<stem>_regions.json, <stem>_surfaces.json next to the mesh, if present.")]
-RegionField = Annotated[Optional[str], typer.Option(
-    "--region-field", help="Cell field holding the region ids of the tets (default: region, gmsh:physical, medit:ref, "
-    "_volume-id, ..., tag, material; see docs/mesh-io.md).")]
-SurfaceField = Annotated[Optional[str], typer.Option(
-    "--surface-field", help="Cell field holding the surface tags of the triangles (default: the first of region, "
-    "_surface-id, surface-id, surface_id, surface, gmsh:physical, ... that varies over the triangles).")]
+RegionNames = Annotated[
+    str | None,
+    typer.Option(
+        "--region-names", help="Name region ids, e.g. 1=LV,2=RV,7=septum (wins over the file's names and the name map)."
+    ),
+]
+SurfaceNames = Annotated[
+    str | None,
+    typer.Option(
+        "--surface-names",
+        help="Name surface tags, e.g. 17=endo_lv,18=endo_rv,20=base,21=base (one name for several tags merges them).",
+    ),
+]
+NameMap = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--map",
+        help='JSON name map, e.g. {"LV endocardium": 17, "base": [20, 21]}; repeat for several (a flat map '
+        "in *_regions.json / *_surfaces.json names only regions / surfaces). Default: <stem>.json, <stem>_names.json, "
+        "<stem>_regions.json, <stem>_surfaces.json next to the mesh, if present.",
+    ),
+]
+RegionField = Annotated[
+    str | None,
+    typer.Option(
+        "--region-field",
+        help="Cell field holding the region ids of the tets (default: region, gmsh:physical, medit:ref, "
+        "_volume-id, ..., tag, material; see docs/mesh-io.md).",
+    ),
+]
+SurfaceField = Annotated[
+    str | None,
+    typer.Option(
+        "--surface-field",
+        help="Cell field holding the surface tags of the triangles (default: the first of region, "
+        "_surface-id, surface-id, surface_id, surface, gmsh:physical, ... that varies over the triangles).",
+    ),
+]
 
 
 def parse_region_ids(text: str | None, what: str = "--regions") -> list[int] | None:
@@ -77,8 +109,16 @@ def read_mesh_cli(
     used = ", ".join(map(str, name_map or find_name_maps(path))) or None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        mesh = read_mesh(path, scale=scale, region_names=regions, surface_names=surfaces,
-                         name_map=name_map, region_field=region_field, surface_field=surface_field, check=check)
+        mesh = read_mesh(
+            path,
+            scale=scale,
+            region_names=regions,
+            surface_names=surfaces,
+            name_map=name_map,
+            region_field=region_field,
+            surface_field=surface_field,
+            check=check,
+        )
     for w in caught:  # passed on as they came; a map found next to the mesh but ignored is not announced as used
         if used is not None and str(w.message).startswith(f"ignored {used} "):
             used = None
@@ -101,8 +141,9 @@ def check_output_files(outputs, inputs=()) -> None:
         if path is None:
             continue
         if os.path.realpath(Path(path).expanduser()) in given:
-            raise typer.BadParameter(f"{option} {path}: is an input of this command; write to another file "
-                                     "(your input is left as it is)")
+            raise typer.BadParameter(
+                f"{option} {path}: is an input of this command; write to another file (your input is left as it is)"
+            )
         try:
             check_output_file(path, option)
         except ResultsError as e:

@@ -56,7 +56,7 @@ EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 # the temporary names of organtwin.io._results: .<name>.<pid>-<host>.<random>.partial|old|tmp
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<host>[A-Za-z0-9-]*)\.[A-Za-z0-9_]+\.(?P<kind>partial|old|tmp)$")
 
-_RETRY_S = 0.05   # how often a held interrupt is tried again
+_RETRY_S = 0.05  # how often a held interrupt is tried again
 _FORCE_AFTER = 3  # signals after the delivered one: the third leaves at once, cleanup or not
 
 
@@ -76,15 +76,15 @@ class Interrupts:
         self.exception: KeyboardInterrupt | None = None
         self.delivered = False
         self._held = False
-        self._after = 0         # signals received after the delivered one
-        self._presses = 0       # signals received before it was delivered
-        self._tick = False      # the next SIGINT/SIGTERM call is our own retry
+        self._after = 0  # signals received after the delivered one
+        self._presses = 0  # signals received before it was delivered
+        self._tick = False  # the next SIGINT/SIGTERM call is our own retry
         self._active = False
         self._saved: dict = {}
         self._hook = None
         self._on_force = on_force
         self._thread: threading.Thread | None = None
-        self._late = None       # after the command: what a signal during the interpreter's shutdown does
+        self._late = None  # after the command: what a signal during the interpreter's shutdown does
         self.written: list[str] = []  # outputs moved into place (`record_writes`)
 
     # ------------------------------------------------------------------------------------------------------- context
@@ -139,12 +139,12 @@ class Interrupts:
         if self._late is not None:  # the command is done; the interpreter is shutting down
             self._late(self, signum)
             return
-        if self._tick:          # our retry, not a new signal
+        if self._tick:  # our retry, not a new signal
             self._tick = False
             if self._held and not _in_import(frame):
                 self._deliver()
             return
-        if self.delivered:      # the cleanup of the first interrupt is running: let it finish
+        if self.delivered:  # the cleanup of the first interrupt is running: let it finish
             self._after += 1
             if self._after >= _FORCE_AFTER and self._on_force is not None:
                 self._on_force(self)
@@ -153,7 +153,7 @@ class Interrupts:
             self.signum = signum
             self.exception = _make(signum)
         self._presses += 1
-        if _in_import(frame):   # raised inside an import it could free a half-made extension module: wait
+        if _in_import(frame):  # raised inside an import it could free a half-made extension module: wait
             if self._presses >= _FORCE_AFTER and self._on_force is not None:
                 self._on_force(self)
             self._hold()
@@ -188,7 +188,7 @@ class Interrupts:
     def _unraisable(self, unraisable) -> None:
         exc = unraisable.exc_value
         if self.exception is not None and exc is self.exception and self.delivered:
-            self.delivered = False   # raised inside a __del__ / gc callback and swallowed there: raise it again
+            self.delivered = False  # raised inside a __del__ / gc callback and swallowed there: raise it again
             self._hold()
             return
         if self._hook is not None:
@@ -236,14 +236,19 @@ def leave(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except Exception:  # noqa: BLE001 - a closed or broken pipe: nothing more to say
+        except Exception:
             pass
     os._exit(code)
 
 
 def _force(interrupts: Interrupts) -> None:
-    print(interrupted_line(interrupts.exception, interrupts.signum, interrupts.written).replace(
-        "): ", "): stopped at once by a third signal, cleanup not finished; ", 1), file=sys.stderr, flush=True)
+    print(
+        interrupted_line(interrupts.exception, interrupts.signum, interrupts.written).replace(
+            "): ", "): stopped at once by a third signal, cleanup not finished; ", 1
+        ),
+        file=sys.stderr,
+        flush=True,
+    )
     leave(interrupts.exit_code)
 
 

@@ -83,8 +83,10 @@ def activation_from_run(path, *, lv_regions=None, rv_regions=None) -> RunActivat
     if p.is_dir():
         f = p / "activation.vtu"
         if not f.is_file():
-            raise ValueError(f"{p}: no activation.vtu (an `organtwin ep run` folder with activation recorded, or give "
-                             f"the activation mesh file itself)")
+            raise ValueError(
+                f"{p}: no activation.vtu (an `organtwin ep run` folder with activation recorded, or give "
+                f"the activation mesh file itself)"
+            )
         names = _names_from_summary(p)
     elif p.is_file():
         f = p
@@ -92,8 +94,9 @@ def activation_from_run(path, *, lv_regions=None, rv_regions=None) -> RunActivat
         raise ValueError(f"{p}: no such results folder or activation file")
     mesh = read_mesh(f)
     if "activation_time" not in mesh.point_data:
-        raise ValueError(f"{f}: no point data 'activation_time' (ms); write one with `organtwin activate` or "
-                         f"`organtwin ep run`")
+        raise ValueError(
+            f"{f}: no point data 'activation_time' (ms); write one with `organtwin activate` or `organtwin ep run`"
+        )
     act = np.asarray(mesh.point_data["activation_time"], np.float64).reshape(-1)
     present = set(np.unique(np.asarray(mesh.regions)).tolist())
     names = {**{k: v for k, v in names.items() if k in present}, **dict(mesh.region_names)}
@@ -106,6 +109,8 @@ def activation_from_run(path, *, lv_regions=None, rv_regions=None) -> RunActivat
     for name, m in (("LV", lv_mask), ("RV", rv_mask)):
         bad = int(np.sum(~np.isfinite(act[m])))
         if bad:
-            raise ValueError(f"{f}: {bad} of {int(m.sum())} {name} nodes never activated (activation_time NaN); the "
-                             f"coupling needs the whole ventricle activated (longer run, or sites that reach it)")
+            raise ValueError(
+                f"{f}: {bad} of {int(m.sum())} {name} nodes never activated (activation_time NaN); the "
+                f"coupling needs the whole ventricle activated (longer run, or sites that reach it)"
+            )
     return RunActivation(act, lv_mask, rv_mask, lv_vol, rv_vol, mesh, str(f), tuple(lv), tuple(rv), text)

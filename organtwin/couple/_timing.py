@@ -46,8 +46,13 @@ from jaxtyping import Array, ArrayLike, Bool, Float
 
 from ..flow.zerod import AbstractActivation, Circulation, DoubleCosine
 
-__all__ = ["ELECTROMECHANICAL_DELAY_MS", "ElectromechanicalActivation", "activation_quantiles", "couple_circulation",
-           "region_node_volumes"]
+__all__ = [
+    "ELECTROMECHANICAL_DELAY_MS",
+    "ElectromechanicalActivation",
+    "activation_quantiles",
+    "couple_circulation",
+    "region_node_volumes",
+]
 
 #: Electromechanical delay (ms), local electrical activation to onset of fibre shortening: canine LV 24–41 ms
 #: (Prinzen et al. 1992, Eur Heart J 13:535–543); the middle of that range.
@@ -88,27 +93,38 @@ class ElectromechanicalActivation(AbstractActivation):
 
     def __check_init__(self):
         if jnp.ndim(self.activation_ms) != 1 or jnp.shape(self.activation_ms)[0] == 0:
-            raise ValueError(f"ElectromechanicalActivation: activation_ms must be a non-empty 1-D array of times in ms, "
-                             f"got shape {jnp.shape(self.activation_ms)}")
+            raise ValueError(
+                f"ElectromechanicalActivation: activation_ms must be a non-empty 1-D array of times in ms, "
+                f"got shape {jnp.shape(self.activation_ms)}"
+            )
         if self.weights is not None and jnp.shape(self.weights) != jnp.shape(self.activation_ms):
-            raise ValueError(f"ElectromechanicalActivation: weights shape {jnp.shape(self.weights)} differs from "
-                             f"activation_ms shape {jnp.shape(self.activation_ms)}")
+            raise ValueError(
+                f"ElectromechanicalActivation: weights shape {jnp.shape(self.weights)} differs from "
+                f"activation_ms shape {jnp.shape(self.activation_ms)}"
+            )
         vals = {k: _concrete(getattr(self, k)) for k in ("contract_duration", "relax_duration", "period")}
         for k, v in vals.items():
             if v is not None and not v > 0:
                 raise ValueError(f"ElectromechanicalActivation: {k} must be > 0 s (got {float(v)})")
-        if all(v is not None for v in vals.values()) and \
-                vals["contract_duration"] + vals["relax_duration"] > vals["period"] * (1 + 1e-12):
-            raise ValueError(f"ElectromechanicalActivation: one twitch (T_C + T_R = "
-                             f"{float(vals['contract_duration'] + vals['relax_duration']):.4g} s) must fit in the period "
-                             f"({float(vals['period']):.4g} s)")
+        if all(v is not None for v in vals.values()) and vals["contract_duration"] + vals["relax_duration"] > vals[
+            "period"
+        ] * (1 + 1e-12):
+            raise ValueError(
+                f"ElectromechanicalActivation: one twitch (T_C + T_R = "
+                f"{float(vals['contract_duration'] + vals['relax_duration']):.4g} s) must fit in the period "
+                f"({float(vals['period']):.4g} s)"
+            )
         a = _concrete(self.activation_ms)
         if a is not None and not np.all(np.isfinite(a)):
-            raise ValueError("ElectromechanicalActivation: activation_ms must be finite (a region that never "
-                             "activated cannot contract)")
+            raise ValueError(
+                "ElectromechanicalActivation: activation_ms must be finite (a region that never "
+                "activated cannot contract)"
+            )
         w = None if self.weights is None else _concrete(self.weights)
         if w is not None and (np.any(w < 0) or abs(float(w.sum()) - 1.0) > 1e-6):
-            raise ValueError(f"ElectromechanicalActivation: weights must be >= 0 and sum to 1 (sum {float(w.sum()):.6g})")
+            raise ValueError(
+                f"ElectromechanicalActivation: weights must be >= 0 and sum to 1 (sum {float(w.sum()):.6g})"
+            )
 
     # Per-chamber scalars carry a trailing axis against the K twitches, so that the module also evaluates when the
     # network stacks like chambers into one batched block (leaves (chambers,) and (chambers, K)).
@@ -133,8 +149,9 @@ class ElectromechanicalActivation(AbstractActivation):
         return jnp.sum(phi * self.weights, axis=-1)
 
 
-def activation_quantiles(times_ms: Float[ArrayLike, " nodes"], weights: Float[ArrayLike, " nodes"] | None = None,
-                         n: int = 32) -> Float[Array, " n"]:
+def activation_quantiles(
+    times_ms: Float[ArrayLike, " nodes"], weights: Float[ArrayLike, " nodes"] | None = None, n: int = 32
+) -> Float[Array, " n"]:
     """The ``n`` quantiles at levels (j + ½)/n, j = 0..n−1, of the weighted distribution of ``times_ms``.
 
     Each time sits at the middle of its weight in the cumulative distribution ((W_<i + w_i/2) / W) and the quantile is
@@ -199,20 +216,29 @@ def _twitch_of(circ: Circulation, name: str):
     if isinstance(act, DoubleCosine):
         if act.relax_start is not None:
             rs, cs, cd = (_concrete(x) for x in (act.relax_start, act.contract_start, act.contract_duration))
-            traced = rs is None or cs is None or cd is None     # inside jit: checked where the values are concrete
+            traced = rs is None or cs is None or cd is None  # inside jit: checked where the values are concrete
             if not traced and not np.isclose(float(rs), float(cs + cd)):
-                raise ValueError(f"couple_circulation: the {name} twitch relaxes at a separate relax_start; only a "
-                                 f"twitch that relaxes right after contracting can be spread over activation times")
+                raise ValueError(
+                    f"couple_circulation: the {name} twitch relaxes at a separate relax_start; only a "
+                    f"twitch that relaxes right after contracting can be spread over activation times"
+                )
         return act.contract_duration, act.relax_duration, act.period, act.contract_start
-    raise ValueError(f"couple_circulation: the {name} chamber's activation is a {type(act).__name__}; the coupling needs "
-                     f"its DoubleCosine twitch (T_C, T_R)")
+    raise ValueError(
+        f"couple_circulation: the {name} chamber's activation is a {type(act).__name__}; the coupling needs "
+        f"its DoubleCosine twitch (T_C, T_R)"
+    )
 
 
-def couple_circulation(circ: Circulation, activation_ms: Float[ArrayLike, " nodes"],
-                       lv_mask: Bool[ArrayLike, " nodes"] | Float[ArrayLike, " nodes"],
-                       rv_mask: Bool[ArrayLike, " nodes"] | Float[ArrayLike, " nodes"], *, n_quantiles: int = 32,
-                       delay_ms: float | ArrayLike = ELECTROMECHANICAL_DELAY_MS,
-                       origin_ms: float | ArrayLike | None = None) -> Circulation:
+def couple_circulation(
+    circ: Circulation,
+    activation_ms: Float[ArrayLike, " nodes"],
+    lv_mask: Bool[ArrayLike, " nodes"] | Float[ArrayLike, " nodes"],
+    rv_mask: Bool[ArrayLike, " nodes"] | Float[ArrayLike, " nodes"],
+    *,
+    n_quantiles: int = 32,
+    delay_ms: float | ArrayLike = ELECTROMECHANICAL_DELAY_MS,
+    origin_ms: float | ArrayLike | None = None,
+) -> Circulation:
     """The circulation with its LV and RV driven by electrical activation (`ElectromechanicalActivation`); the atria
     keep their preset activation.
 
@@ -241,8 +267,10 @@ def couple_circulation(circ: Circulation, activation_ms: Float[ArrayLike, " node
         if c is not None:
             bad = int(np.sum(~np.isfinite(c)))
             if bad:
-                raise ValueError(f"couple_circulation: {bad} of {c.size} {name} nodes never activated (non-finite "
-                                 f"activation time); the chamber cannot contract as a whole")
+                raise ValueError(
+                    f"couple_circulation: {bad} of {c.size} {name} nodes never activated (non-finite "
+                    f"activation time); the chamber cannot contract as a whole"
+                )
         else:
             tt = eqx.error_if(tt, ~jnp.isfinite(tt), f"couple_circulation: {name} nodes with non-finite activation")
         times[name] = tt
@@ -250,7 +278,7 @@ def couple_circulation(circ: Circulation, activation_ms: Float[ArrayLike, " node
     delay = _p(delay_ms)
     if origin_ms is None:
         starts = [jnp.asarray(tw[3], t.dtype) for tw in twitch.values() if tw[3] is not None]
-        start_s = jnp.min(jnp.stack(starts)) if starts else 0.0   # may be traced (a fit's model is a jit argument)
+        start_s = jnp.min(jnp.stack(starts)) if starts else 0.0  # may be traced (a fit's model is a jit argument)
         origin = jnp.minimum(jnp.min(times["LV"]), jnp.min(times["RV"])) + delay - 1e3 * start_s
     else:
         origin = _p(origin_ms)

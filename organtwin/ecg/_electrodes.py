@@ -50,8 +50,17 @@ import numpy as np
 from .._errors import MeshWarning
 from ._leads import ELECTRODE_NAMES
 
-__all__ = ["CANONICAL_ELECTRODES", "CANONICAL_TORSO", "ChestPlacement", "chest_for_heart", "chest_geometry",
-           "electrodes_for_mesh", "heart_frame", "standard_electrodes", "torso_for_heart"]
+__all__ = [
+    "CANONICAL_ELECTRODES",
+    "CANONICAL_TORSO",
+    "ChestPlacement",
+    "chest_for_heart",
+    "chest_geometry",
+    "electrodes_for_mesh",
+    "heart_frame",
+    "standard_electrodes",
+    "torso_for_heart",
+]
 
 _LONG_AXIS = np.array([0.55, 0.45, -0.70])
 _RV_SIDE = np.array([-0.6, 0.8, 0.0])
@@ -123,8 +132,10 @@ def chest_geometry(scale: float = 1.0, *, anterior: float | None = None, apex_z:
 
 _CANON = chest_geometry(1.0)
 # The reference adult's torso and electrodes (torso frame, mm, origin at the heart's centre).
-CANONICAL_TORSO = {"center": tuple(float(v) for v in _CANON["center"]),
-                   "radii": tuple(float(v) for v in _CANON["radii"])}
+CANONICAL_TORSO = {
+    "center": tuple(float(v) for v in _CANON["center"]),
+    "radii": tuple(float(v) for v in _CANON["radii"]),
+}
 CANONICAL_ELECTRODES = {n: tuple(float(v) for v in p) for n, p in _CANON["electrodes"].items()}
 
 
@@ -172,8 +183,9 @@ def heart_frame(mesh, *, lv=None, rv=None) -> tuple[np.ndarray, np.ndarray, np.n
     centre = centroid[vent].mean(axis=0)
     vnodes = pts[np.unique(tets[vent])]
     side = centroid[mrv].mean(axis=0) - centroid[mlv].mean(axis=0)
-    base_names = [n for n in mesh.surfaces if n.lower() == "base"] or \
-        [n for n in mesh.surfaces if "base" in n.lower().replace("_", " ").replace("-", " ").split()]
+    base_names = [n for n in mesh.surfaces if n.lower() == "base"] or [
+        n for n in mesh.surfaces if "base" in n.lower().replace("_", " ").replace("-", " ").split()
+    ]
     if base_names:  # 'base', or e.g. 'ventricular base' from a name map
         tri = np.concatenate([np.asarray(mesh.surfaces[n].triangles).reshape(-1) for n in base_names])
         base = pts[np.unique(tri)].mean(axis=0)
@@ -220,9 +232,11 @@ class ChestPlacement:
     def summary(self) -> str:
         """One line: torso size, heart length and each electrode's distance from the heart."""
         d = ", ".join(f"{n} {self.distance_mm[n]:.3g}" for n in ELECTRODE_NAMES)
-        return (f"generated chest {self.chest_mm[0]:.3g} x {self.chest_mm[1]:.3g} mm (width x depth) around ventricles "
-                f"{self.heart_length_mm:.3g} mm long (scale {self.scale:.3g} of the adult reference); electrodes "
-                f"on its skin, distance to the heart (mm): {d}")
+        return (
+            f"generated chest {self.chest_mm[0]:.3g} x {self.chest_mm[1]:.3g} mm (width x depth) around ventricles "
+            f"{self.heart_length_mm:.3g} mm long (scale {self.scale:.3g} of the adult reference); electrodes "
+            f"on its skin, distance to the heart (mm): {d}"
+        )
 
 
 def chest_for_heart(mesh, *, lv=None, rv=None, scale: float | None = None) -> ChestPlacement:
@@ -244,9 +258,13 @@ def chest_for_heart(mesh, *, lv=None, rv=None, scale: float | None = None) -> Ch
     lo, hi = PLAUSIBLE_HEART_LENGTH_MM
     if scale is None:
         if not lo <= length <= hi:
-            warnings.warn(f"the heart's ventricles are {length:.3g} mm long base to apex, outside the {lo:g}-{hi:g} "
-                          f"mm of an adult heart (is the mesh in mm?); the generated chest is scaled with it "
-                          f"(x{length / REFERENCE_HEART_LENGTH_MM:.3g})", MeshWarning, stacklevel=2)
+            warnings.warn(
+                f"the heart's ventricles are {length:.3g} mm long base to apex, outside the {lo:g}-{hi:g} "
+                f"mm of an adult heart (is the mesh in mm?); the generated chest is scaled with it "
+                f"(x{length / REFERENCE_HEART_LENGTH_MM:.3g})",
+                MeshWarning,
+                stacklevel=2,
+            )
         scale = length / REFERENCE_HEART_LENGTH_MM
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(f"chest_for_heart: the chest scale must be positive, got {scale} (heart length {length:g} mm)")
@@ -255,17 +273,28 @@ def chest_for_heart(mesh, *, lv=None, rv=None, scale: float | None = None) -> Ch
     g = chest_geometry(scale, anterior=float(max(local[:, 1].max(), every[:, 1].max())), apex_z=apex_z)
     q = np.sum(((every - g["center"]) / g["radii"]) ** 2, axis=1)
     if np.any(q >= 1.0):
-        warnings.warn(f"{int(np.sum(q >= 1.0))} of {pts.shape[0]} mesh nodes lie outside the generated chest (the "
-                      f"mesh reaches {np.sqrt(q.max()):.2f} x the torso's radius); the torso lead field needs the "
-                      "heart inside it: give measured --electrodes, or a mesh of the heart alone", MeshWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"{int(np.sum(q >= 1.0))} of {pts.shape[0]} mesh nodes lie outside the generated chest (the "
+            f"mesh reaches {np.sqrt(q.max()):.2f} x the torso's radius); the torso lead field needs the "
+            "heart inside it: give measured --electrodes, or a mesh of the heart alone",
+            MeshWarning,
+            stacklevel=2,
+        )
     el = {n: c + R @ p for n, p in g["electrodes"].items()}
     tree = cKDTree(pts)
     dist = {n: float(tree.query(p)[0]) for n, p in el.items()}
     f0 = np.sqrt(1.0 - (g["center"][2] / g["radii"][2]) ** 2)
-    return ChestPlacement(centre=c, rotation=R, scale=float(scale), heart_length_mm=length,
-                          torso_center=c + R @ g["center"], torso_radii=g["radii"], electrodes=el,
-                          distance_mm=dist, chest_mm=(float(2 * g["radii"][0] * f0), float(2 * g["radii"][1] * f0)))
+    return ChestPlacement(
+        centre=c,
+        rotation=R,
+        scale=float(scale),
+        heart_length_mm=length,
+        torso_center=c + R @ g["center"],
+        torso_radii=g["radii"],
+        electrodes=el,
+        distance_mm=dist,
+        chest_mm=(float(2 * g["radii"][0] * f0), float(2 * g["radii"][1] * f0)),
+    )
 
 
 def electrodes_for_mesh(mesh, *, lv=None, rv=None, scale: float | None = None) -> dict[str, np.ndarray]:
@@ -274,8 +303,16 @@ def electrodes_for_mesh(mesh, *, lv=None, rv=None, scale: float | None = None) -
     return chest_for_heart(mesh, lv=lv, rv=rv, scale=scale).electrodes
 
 
-def torso_for_heart(mesh, *, scale: float | None = None, h_far: float = 40.0, h_near: float = 8.0,
-                    lv=None, rv=None, placement: ChestPlacement | None = None):
+def torso_for_heart(
+    mesh,
+    *,
+    scale: float | None = None,
+    h_far: float = 40.0,
+    h_near: float = 8.0,
+    lv=None,
+    rv=None,
+    placement: ChestPlacement | None = None,
+):
     """A homogeneous torso volume conductor around a heart `Mesh` and the standard electrodes on its skin.
 
     The chest ellipsoid of `chest_for_heart` is meshed in the torso frame (element size ``h_near`` mm within
@@ -290,8 +327,14 @@ def torso_for_heart(mesh, *, scale: float | None = None, h_far: float = 40.0, h_
     R = p.rotation
     center_t = R.T @ (p.torso_center - p.centre)
     near = max(80.0 * s, 0.75 * p.heart_length_mm + 40.0 * s)
-    torso = ellipsoid_volume_mesh(tuple(center_t), tuple(p.torso_radii), h_far=h_far * s, h_near=h_near * s,
-                                  near_center=(0.0, 0.0, 0.0), near_radius=near)
+    torso = ellipsoid_volume_mesh(
+        tuple(center_t),
+        tuple(p.torso_radii),
+        h_far=h_far * s,
+        h_near=h_near * s,
+        near_center=(0.0, 0.0, 0.0),
+        near_radius=near,
+    )
     tp = np.asarray(torso.points)
     skin = np.unique(torso.surfaces["skin"].triangles)
     canon = {n: R.T @ (x - p.centre) for n, x in p.electrodes.items()}

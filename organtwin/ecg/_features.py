@@ -30,8 +30,8 @@ __all__ = ["NORMAL_QRS_AMPLITUDE", "ecg_features", "qrs_amplitude_check"]
 
 NORMAL_QRS_AMPLITUDE = {
     "source": "low voltage: QRS < 0.5 mV peak-to-peak in all limb leads or < 1.0 mV in all precordial leads (Chinitz "
-              "et al., J Electrocardiol 41:281, 2008); increased voltage: R or S >= 2.0 mV in a limb lead, S >= 3.0 mV "
-              "in V1/V2, R >= 3.0 mV in V5/V6 (Corrado et al., Eur Heart J 31:243, 2010)",
+    "et al., J Electrocardiol 41:281, 2008); increased voltage: R or S >= 2.0 mV in a limb lead, S >= 3.0 mV "
+    "in V1/V2, R >= 3.0 mV in V5/V6 (Corrado et al., Eur Heart J 31:243, 2010)",
     "limb_peak_to_peak_min_mV": 0.5,
     "precordial_peak_to_peak_min_mV": 1.0,
     "limb_wave_max_mV": 2.0,
@@ -63,18 +63,31 @@ def ecg_features(t, leads, *, threshold: float = 0.05, gap_ms: float = 20.0) -> 
                 break
             j += 1
         truncated = t[-1] - t[i1] <= gap_ms  # the activity goes on to (nearly) the end of the record
-        out.update(qrs_onset_ms=float(t[i0]), qrs_offset_ms=None if truncated else float(t[i1]),
-                   qrs_duration_ms=None if truncated else float(t[i1] - t[i0]), qrs_truncated=bool(truncated))
+        out.update(
+            qrs_onset_ms=float(t[i0]),
+            qrs_offset_ms=None if truncated else float(t[i1]),
+            qrs_duration_ms=None if truncated else float(t[i1] - t[i0]),
+            qrs_truncated=bool(truncated),
+        )
         if truncated:
             out["qrs_duration_min_ms"] = float(t[-1] - t[i0])
-            warnings.warn(f"the QRS has not returned to baseline by the end of the record ({t[-1]:.4g} ms): QRS duration "
-                          f">= {t[-1] - t[i0]:.4g} ms (truncated), offset unknown; record longer to measure it",
-                          MeshWarning, stacklevel=2)
+            warnings.warn(
+                f"the QRS has not returned to baseline by the end of the record ({t[-1]:.4g} ms): QRS duration "
+                f">= {t[-1] - t[i0]:.4g} ms (truncated), offset unknown; record longer to measure it",
+                MeshWarning,
+                stacklevel=2,
+            )
         w = slice(i0, i1 + 1)
         area = np.trapezoid(x[w], t[w], axis=0) if i1 > i0 else np.zeros(12)
         out["axis_deg"] = float(np.degrees(np.arctan2(area[5], area[0])))
-        out["leads"] = {name: {"r_mV": float(max(x[w, k].max(), 0.0)), "s_mV": float(min(x[w, k].min(), 0.0)),
-                               "qrs_area_mV_ms": float(area[k])} for k, name in enumerate(LEAD_NAMES)}
+        out["leads"] = {
+            name: {
+                "r_mV": float(max(x[w, k].max(), 0.0)),
+                "s_mV": float(min(x[w, k].min(), 0.0)),
+                "qrs_area_mV_ms": float(area[k]),
+            }
+            for k, name in enumerate(LEAD_NAMES)
+        }
     return out
 
 
@@ -97,10 +110,14 @@ def qrs_amplitude_check(features: dict) -> dict:
     }
     f = []
     if out["limb_peak_to_peak_mV"] < n["limb_peak_to_peak_min_mV"]:
-        f.append(f"low limb-lead voltage (largest {out['limb_peak_to_peak_mV']:.2f} mV < {n['limb_peak_to_peak_min_mV']} mV)")
+        f.append(
+            f"low limb-lead voltage (largest {out['limb_peak_to_peak_mV']:.2f} mV < {n['limb_peak_to_peak_min_mV']} mV)"
+        )
     if out["precordial_peak_to_peak_mV"] < n["precordial_peak_to_peak_min_mV"]:
-        f.append(f"low precordial voltage (largest {out['precordial_peak_to_peak_mV']:.2f} mV < "
-                 f"{n['precordial_peak_to_peak_min_mV']} mV)")
+        f.append(
+            f"low precordial voltage (largest {out['precordial_peak_to_peak_mV']:.2f} mV < "
+            f"{n['precordial_peak_to_peak_min_mV']} mV)"
+        )
     if out["limb_wave_max_mV"] >= n["limb_wave_max_mV"]:
         f.append(f"limb-lead R or S {out['limb_wave_max_mV']:.2f} mV >= {n['limb_wave_max_mV']} mV")
     if out["s_v1_v2_mV"] >= n["s_v1_v2_max_mV"]:

@@ -15,8 +15,8 @@ contains each heart cell's centroid (located once, on the host). Homogeneous tor
 
 from __future__ import annotations
 
-import numpy as np
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from ._pseudo_ecg import lead_matrix
@@ -36,8 +36,9 @@ class TorsoLeadFields:
         self.sigma_b = float(sigma_b)
 
 
-def torso_lead_fields(torso, electrodes, *, sigma_b: float = 0.2, reference_node: int | None = None,
-                      on_skin: bool = True) -> TorsoLeadFields:
+def torso_lead_fields(
+    torso, electrodes, *, sigma_b: float = 0.2, reference_node: int | None = None, on_skin: bool = True
+) -> TorsoLeadFields:
     """Solve the k lead fields of a torso `Mesh` for electrodes at ``electrodes`` (k, 3) mm.
 
     Each electrode is the torso's skin node nearest to it (``on_skin``; else the nearest node anywhere). The reference
@@ -111,9 +112,9 @@ def lead_field_matrix(heart_points, heart_tets, sigma_i, fields: TorsoLeadFields
     """The lead matrix (electrodes × heart nodes) of the lead-field ECG: ``φ = L @ Vm`` (mV), as `pseudo_ecg_matrix`
     but with the torso's lead fields. ``sigma_i``: the heart's intracellular (monodomain) conductivity, S/m (scalar,
     per cell, or per-cell tensors)."""
-    from ..mesh import cell_gradient, p1_geometry
-
     import jax
+
+    from ..mesh import cell_gradient, p1_geometry
 
     hp = np.asarray(heart_points, float)
     ht = np.asarray(heart_tets)
@@ -125,8 +126,9 @@ def lead_field_matrix(heart_points, heart_tets, sigma_i, fields: TorsoLeadFields
     # Recovered nodal gradients (volume-weighted average of the surrounding tets' gradients, second order on smooth
     # fields) interpolated at the heart cells' centroids: Z is smooth around the heart, far from the electrodes.
     w = jnp.repeat(tgeom.volumes, 4)
-    num = jax.ops.segment_sum(jnp.repeat(gZ, 4, axis=0) * w[:, None, None], tt.reshape(-1),
-                              num_segments=fields.torso.n_nodes)
+    num = jax.ops.segment_sum(
+        jnp.repeat(gZ, 4, axis=0) * w[:, None, None], tt.reshape(-1), num_segments=fields.torso.n_nodes
+    )
     den = jax.ops.segment_sum(w, tt.reshape(-1), num_segments=fields.torso.n_nodes)
     g_nodes = num / den[:, None, None]  # (torso nodes, 3, k)
     g = jnp.einsum("ca,cajk->cjk", jnp.asarray(bary, Z.dtype), g_nodes[tt[jnp.asarray(cells)]])

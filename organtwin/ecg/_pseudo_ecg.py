@@ -75,8 +75,9 @@ def pseudo_ecg(L: Float[Array, "k nodes"], vm: Float[Array, "times nodes"]) -> F
     return jnp.asarray(vm) @ jnp.asarray(L).T
 
 
-def ecg_times(duration: float, dt: float, n_nodes: int, *, itemsize: int = 4, endpoint: bool = False,
-              what: str = "ECG") -> np.ndarray:
+def ecg_times(
+    duration: float, dt: float, n_nodes: int, *, itemsize: int = 4, endpoint: bool = False, what: str = "ECG"
+) -> np.ndarray:
     """The sample times ``0, dt, 2 dt, ... < duration`` (``<= duration`` with ``endpoint``), ms, after checking their
     count and the Vm array they make (``samples x n_nodes``: the template's Vm on the device, its host copy, the ECG's
     input again) against the memory there is: one line (`organtwin._sizes.SizeError`) instead of an abort inside XLA.
@@ -84,8 +85,21 @@ def ecg_times(duration: float, dt: float, n_nodes: int, *, itemsize: int = 4, en
     from .._sizes import check_bytes, count_of
 
     fix = "shorten the record (--duration, ms) or sample it less often (--dt, ms)"
-    n = count_of(duration, dt, what=what, total_name="duration", step_name="dt", name="samples", endpoint=endpoint,
-                 fix=fix, why="int32 indices under jit")
-    check_bytes(3.0 * n * n_nodes * itemsize, what=f"{what}: Vm of {n:,} samples x {n_nodes:,} nodes x {itemsize} B x 3 "
-                                                   "(on the device, its host copy, the ECG's input)", fix=fix)
+    n = count_of(
+        duration,
+        dt,
+        what=what,
+        total_name="duration",
+        step_name="dt",
+        name="samples",
+        endpoint=endpoint,
+        fix=fix,
+        why="int32 indices under jit",
+    )
+    check_bytes(
+        3.0 * n * n_nodes * itemsize,
+        what=f"{what}: Vm of {n:,} samples x {n_nodes:,} nodes x {itemsize} B x 3 "
+        "(on the device, its host copy, the ECG's input)",
+        fix=fix,
+    )
     return np.arange(0.0, duration + (0.5 * dt if endpoint else 0.0), dt)

@@ -47,8 +47,11 @@ class Record(eqx.Module):
     beats: bool = eqx.field(default=False, static=True)
     snapshots_at: tuple[float, ...] = eqx.field(default=(), static=True, converter=lambda t: tuple(float(x) for x in t))
     probes: tuple[tuple[float, float, float], ...] | None = eqx.field(
-        default=None, static=True,
-        converter=lambda p: None if p is None else tuple(tuple(float(c) for c in row) for row in np.asarray(p, float).reshape(-1, 3)),
+        default=None,
+        static=True,
+        converter=lambda p: (
+            None if p is None else tuple(tuple(float(c) for c in row) for row in np.asarray(p, float).reshape(-1, 3))
+        ),
     )
     probe_every: int = eqx.field(default=1, static=True)
     activation_threshold: float = eqx.field(default=0.0, static=True)
@@ -79,8 +82,9 @@ def crossing_update(V0, V1, t0, dt, threshold, *, upward: bool):
     return crossed, t0 + dt * frac
 
 
-def first_crossing(t: Float[ArrayLike, " steps"], V: Float[ArrayLike, "steps *nodes"], threshold: float = 0.0,
-                   *, upward: bool = True) -> Float[Array, " *nodes"]:
+def first_crossing(
+    t: Float[ArrayLike, " steps"], V: Float[ArrayLike, "steps *nodes"], threshold: float = 0.0, *, upward: bool = True
+) -> Float[Array, " *nodes"]:
     """First threshold crossing of sampled traces (offline; ``inf`` where none), linearly interpolated in time.
 
     ``t`` (steps,) increasing sample times, ``V`` (steps, ...) values. The same rule as the running detection.

@@ -29,8 +29,12 @@ class APTemplate(eqx.Module):
     tau_up: Array = eqx.field(default=0.5, converter=_param)
     tau_rep: Array = eqx.field(default=15.0, converter=_param)
 
-    def __call__(self, activation: Float[ArrayLike, " nodes"], times: Float[ArrayLike, " times"],
-                 apd: Float[ArrayLike, " nodes"] | float = 250.0) -> Float[Array, "times nodes"]:
+    def __call__(
+        self,
+        activation: Float[ArrayLike, " nodes"],
+        times: Float[ArrayLike, " times"],
+        apd: Float[ArrayLike, " nodes"] | float = 250.0,
+    ) -> Float[Array, "times nodes"]:
         """Vm (mV) at ``times`` (ms) for nodes activating at ``activation`` (ms; ``inf``: never, stays at rest)."""
         ta = jnp.asarray(activation)
         t = jnp.asarray(times, ta.dtype)[:, None]

@@ -34,9 +34,20 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-__all__ = ["ConductionVelocity", "EikonalProblem", "EikonalResult", "EikonalSite", "EikonalTissue", "eikonal_local_updates",
-           "check_velocity_range", "node_metric", "simulate_eikonal", "site_source_times", "solve_eikonal",
-           "velocity_metric"]
+__all__ = [
+    "ConductionVelocity",
+    "EikonalProblem",
+    "EikonalResult",
+    "EikonalSite",
+    "EikonalTissue",
+    "eikonal_local_updates",
+    "check_velocity_range",
+    "node_metric",
+    "simulate_eikonal",
+    "site_source_times",
+    "solve_eikonal",
+    "velocity_metric",
+]
 
 _BIG = 1e30  # "not yet reached" (finite, so that differences and gradients stay finite)
 
@@ -278,6 +289,7 @@ def _parent_jacobian(prob: EikonalProblem, t, parents):
 
 def _causal_iteration(step, x0, max_sweeps):
     """x <- step(x) from x0 until nothing changes (at most max_sweeps + 1 times), inside ``lax.while_loop``."""
+
     def cond(c):
         _, delta, k = c
         return (delta > 0) & (k < max_sweeps + 1)
@@ -300,8 +312,9 @@ def _solve_bwd(residuals, grad_obj, perturbed, prob, max_sweeps):
     face_nodes, dF = _parent_jacobian(prob, t, parents)
     flat = face_nodes.reshape(-1)
     # adjoint: w = g + Jᵀ w, a 3-wide scatter per sweep
-    w = _causal_iteration(lambda w: g + jax.ops.segment_sum((w[:, None] * dF).reshape(-1), flat, num_segments=n),
-                          g, max_sweeps)
+    w = _causal_iteration(
+        lambda w: g + jax.ops.segment_sum((w[:, None] * dF).reshape(-1), flat, num_segments=n), g, max_sweeps
+    )
     _, vjp_p = eqx.filter_vjp(lambda pr: _frozen_map(pr, t, parents), prob)
     return vjp_p(w)[0]
 
@@ -329,8 +342,9 @@ def _solve_jvp(primals, tangents, *, max_sweeps: int):
     return (t, k), (dt, None)
 
 
-def solve_eikonal(problem: EikonalProblem, *, max_sweeps: int = 10_000,
-                  forward_mode: bool = False) -> tuple[Float[Array, " nodes"], Array]:
+def solve_eikonal(
+    problem: EikonalProblem, *, max_sweeps: int = 10_000, forward_mode: bool = False
+) -> tuple[Float[Array, " nodes"], Array]:
     """Activation times (ms, ``inf`` where unreachable) and the number of sweeps, for an `EikonalProblem`.
 
     Differentiable w.r.t. the problem's floating arrays (metric → velocities and fibres, points, source times) by
@@ -363,7 +377,9 @@ class EikonalSite(eqx.Module):
         if not (self.radius >= 0):
             raise ValueError(f"EikonalSite: radius must be >= 0 mm, got {self.radius}")
         if jnp.shape(self.position) != (3,):
-            raise ValueError(f"EikonalSite: position must be three coordinates in mm, got shape {jnp.shape(self.position)}")
+            raise ValueError(
+                f"EikonalSite: position must be three coordinates in mm, got shape {jnp.shape(self.position)}"
+            )
 
 
 def node_metric(tets, metric, n_nodes: int) -> Float[Array, "nodes 3 3"]:
@@ -409,10 +425,14 @@ class ConductionVelocity(eqx.Module):
     def __check_init__(self):
         for name in ("fibre", "sheet", "normal"):
             v = getattr(self, name)
-            if v is not None and not isinstance(v, jax.core.Tracer) and not bool(np.all((np.asarray(v) > 0)
-                                                                                      & np.isfinite(np.asarray(v)))):
-                raise ValueError(f"ConductionVelocity.{name} must be positive and finite (m/s), got "
-                                 f"{np.asarray(v).tolist()}")
+            if (
+                v is not None
+                and not isinstance(v, jax.core.Tracer)
+                and not bool(np.all((np.asarray(v) > 0) & np.isfinite(np.asarray(v))))
+            ):
+                raise ValueError(
+                    f"ConductionVelocity.{name} must be positive and finite (m/s), got {np.asarray(v).tolist()}"
+                )
 
     def triple(self) -> Array:
         s = self.fibre if self.sheet is None else self.sheet
@@ -454,8 +474,15 @@ class EikonalTissue(eqx.Module):
     region_ids: tuple = eqx.field(static=True)
 
     @classmethod
-    def from_mesh(cls, mesh, velocity, *, fast_endocardium: str | tuple[str, ...] | None = None,
-                  fast_velocity: float = 2.0, dtype=None) -> "EikonalTissue":
+    def from_mesh(
+        cls,
+        mesh,
+        velocity,
+        *,
+        fast_endocardium: str | tuple[str, ...] | None = None,
+        fast_velocity: float = 2.0,
+        dtype=None,
+    ) -> "EikonalTissue":
         """Set up from a `Mesh` (mm).
 
         Args:
@@ -477,8 +504,9 @@ class EikonalTissue(eqx.Module):
         # repaired inside velocity_metric), and every velocity is positive and finite
         require_usable_directions(mesh.fibres, mesh.sheets, "EikonalTissue.from_mesh")
         if not (math.isfinite(fast_velocity) and fast_velocity > 0):
-            raise ValueError(f"EikonalTissue.from_mesh: fast_velocity must be a positive velocity in m/s, got "
-                             f"{fast_velocity}")
+            raise ValueError(
+                f"EikonalTissue.from_mesh: fast_velocity must be a positive velocity in m/s, got {fast_velocity}"
+            )
         dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
         ids = mesh.region_ids
         vels = _per_region(velocity, ids, "conduction velocity", ConductionVelocity)
@@ -492,16 +520,23 @@ class EikonalTissue(eqx.Module):
             on = np.zeros(mesh.n_nodes, bool)
             for name in names:
                 if name not in mesh.surfaces:
-                    raise ValueError(f"no surface {name!r} in the mesh for the fast endocardial layer (surfaces: "
-                                     f"{', '.join(mesh.surfaces) or 'none'})")
+                    raise ValueError(
+                        f"no surface {name!r} in the mesh for the fast endocardial layer (surfaces: "
+                        f"{', '.join(mesh.surfaces) or 'none'})"
+                    )
                 on[np.unique(mesh.surfaces[name].triangles)] = True
             fast = jnp.asarray(on[mesh.tets].any(axis=1))
         return cls(
-            points=jnp.asarray(mesh.points, dtype), tets=jnp.asarray(mesh.tets, jnp.int32),
+            points=jnp.asarray(mesh.points, dtype),
+            tets=jnp.asarray(mesh.tets, jnp.int32),
             fibres=None if mesh.fibres is None else jnp.asarray(mesh.fibres, dtype),
             sheets=None if mesh.sheets is None else jnp.asarray(mesh.sheets, dtype),
-            cell_region=jnp.asarray(cell_region), velocity=table, velocity_cells=None, fast_cells=fast,
-            fast_velocity=jnp.asarray(fast_velocity, dtype), region_ids=tuple(int(r) for r in ids.tolist()),
+            cell_region=jnp.asarray(cell_region),
+            velocity=table,
+            velocity_cells=None,
+            fast_cells=fast,
+            fast_velocity=jnp.asarray(fast_velocity, dtype),
+            region_ids=tuple(int(r) for r in ids.tolist()),
         )
 
     @property
@@ -530,8 +565,9 @@ class EikonalResult(eqx.Module):
     sweeps: Array
 
 
-def simulate_eikonal(tissue: EikonalTissue, sites, *, max_sweeps: int = 10_000,
-                     forward_mode: bool = False, throw: bool = True) -> EikonalResult:
+def simulate_eikonal(
+    tissue: EikonalTissue, sites, *, max_sweeps: int = 10_000, forward_mode: bool = False, throw: bool = True
+) -> EikonalResult:
     """Activation times of an `EikonalTissue` from earliest-activation `EikonalSite` s (one or a sequence).
 
     Differentiable w.r.t. the velocities (per region, per cell, the fast layer's), the fibres, the sites' positions and
@@ -555,8 +591,10 @@ def simulate_eikonal(tissue: EikonalTissue, sites, *, max_sweeps: int = 10_000,
         if v is not None and not isinstance(v, jax.core.Tracer):
             ok = np.isfinite(np.asarray(v)) & (np.asarray(v) > 0)
             if not ok.all():
-                raise ValueError(f"simulate_eikonal: tissue.{name} must be positive and finite (m/s); "
-                                 f"{int((~ok).sum())} entries are not (e.g. {np.asarray(v)[~ok].ravel()[0]!r})")
+                raise ValueError(
+                    f"simulate_eikonal: tissue.{name} must be positive and finite (m/s); "
+                    f"{int((~ok).sum())} entries are not (e.g. {np.asarray(v)[~ok].ravel()[0]!r})"
+                )
     concrete = not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((tissue, sites)))
     if concrete:
         check_velocity_range(tissue, sites)
@@ -564,10 +602,13 @@ def simulate_eikonal(tissue: EikonalTissue, sites, *, max_sweeps: int = 10_000,
     if not isinstance(reached, jax.core.Tracer) and not bool(reached):
         from ._stimulus import nearest_node
 
-        near = "; ".join(f"site {k}: {nearest_node(tissue.points, point=np.asarray(s.position))}"
-                         for k, s in enumerate(sites))
-        raise ValueError(f"simulate_eikonal: no mesh node lies within any site's radius ({near}); move the sites onto "
-                         f"the mesh or raise EikonalSite(radius=...) (mm)")
+        near = "; ".join(
+            f"site {k}: {nearest_node(tissue.points, point=np.asarray(s.position))}" for k, s in enumerate(sites)
+        )
+        raise ValueError(
+            f"simulate_eikonal: no mesh node lies within any site's radius ({near}); move the sites onto "
+            f"the mesh or raise EikonalSite(radius=...) (mm)"
+        )
     result = _simulate(tissue, sites, max_sweeps, forward_mode)
     act = result.activation
     if concrete and not isinstance(act, jax.core.Tracer):
@@ -577,13 +618,24 @@ def simulate_eikonal(tissue: EikonalTissue, sites, *, max_sweeps: int = 10_000,
             from ..ionic import nonfinite_message
 
             k = int(bad[0])
-            raise RuntimeError(nonfinite_message(
-                "simulate_eikonal", time_ms=None, index=k, field="activation_time", value=a[k],
-                point=np.asarray(tissue.points[k]),
-                cause=f"{bad.size} of {a.size} nodes; check the velocities, fibres and site onsets for NaN/inf"))
+            raise RuntimeError(
+                nonfinite_message(
+                    "simulate_eikonal",
+                    time_ms=None,
+                    index=k,
+                    field="activation_time",
+                    value=a[k],
+                    point=np.asarray(tissue.points[k]),
+                    cause=f"{bad.size} of {a.size} nodes; check the velocities, fibres and site onsets for NaN/inf",
+                )
+            )
     elif throw:  # under jit: the same check inside the computation
-        act = eqx.error_if(act, jnp.any(jnp.isnan(act)), "simulate_eikonal: non-finite activation_time (NaN) at "
-                                                          "some node; check the velocities, fibres and site onsets")
+        act = eqx.error_if(
+            act,
+            jnp.any(jnp.isnan(act)),
+            "simulate_eikonal: non-finite activation_time (NaN) at "
+            "some node; check the velocities, fibres and site onsets",
+        )
         result = EikonalResult(act, result.sweeps)
     return result
 
@@ -638,7 +690,8 @@ def check_velocity_range(tissue: "EikonalTissue", sites=()) -> None:
         raise ValueError(
             f"conduction velocity {vmin:.3g} m/s ({which(kmin)}) is too slow for this mesh: the latest arrival over "
             f"its {L:.4g} mm diagonal would be ~{L / vmin:.3g} ms, beyond what {dname} activation times can hold "
-            f"({t_cap:.3g} ms); use velocities >= {L / t_cap:.3g} m/s (cardiac tissue: 0.05-4 m/s)")
+            f"({t_cap:.3g} ms); use velocities >= {L / t_cap:.3g} m/s (cardiac tissue: 0.05-4 m/s)"
+        )
     t_scale = T + (L / vmin if L > 0 else 0.0)
     need = max(_PRECISION_ULPS * eps * t_scale, _RANGE_MARGIN * math.sqrt(tiny))
     if h > 0 and h / vmax < need and T > L / vmin and h / vmax >= _RANGE_MARGIN * math.sqrt(tiny):
@@ -646,13 +699,15 @@ def check_velocity_range(tissue: "EikonalTissue", sites=()) -> None:
             f"site onsets up to {T:.4g} ms leave {dname} activation times a resolution of ~{need:.3g} ms, more than "
             f"the {h / vmax:.3g} ms an element (shortest edge {h:.3g} mm) takes at {vmax:.3g} m/s: the times would "
             f"lose all precision; shift the onsets nearer 0 ms (below {h / vmax / (_PRECISION_ULPS * eps):.3g} ms) or "
-            f"compute in float64")
+            f"compute in float64"
+        )
     if h > 0 and h / vmax < need:
         raise ValueError(
             f"conduction velocity {vmax:.3g} m/s ({which(kmax)}) is too fast for this mesh in {dname}: an element "
             f"(shortest edge {h:.3g} mm) is crossed in {h / vmax:.3g} ms, below the resolution of activation times up "
             f"to {t_scale:.3g} ms ({need:.3g} ms); the times would lose all precision; use velocities <= "
-            f"{h / need:.3g} m/s (cardiac tissue: 0.05-4 m/s)")
+            f"{h / need:.3g} m/s (cardiac tissue: 0.05-4 m/s)"
+        )
 
 
 def _problem(tissue: EikonalTissue, sites) -> EikonalProblem:

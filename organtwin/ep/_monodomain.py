@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
@@ -125,6 +125,7 @@ def _step(p: _Problem, c: _Carry) -> _Carry:
     dtype = c.V.dtype
     t_a = p.t0 + c.step.astype(dtype) * dt
     V0 = c.V
+
     def diffuse(V):
         if c.dV_prev is None:
             V_new, iters, failed = p.diffusion.step(p.ops, V)
@@ -159,8 +160,9 @@ def _step(p: _Problem, c: _Carry) -> _Carry:
     first = (c.bad_step < 0) & jnp.any(nonfinite)
     bad_step = jnp.where(first, c.step, c.bad_step)
     bad_node = jnp.where(first, jnp.argmax(nonfinite).astype(jnp.int32), c.bad_node)
-    return _Carry(c.step + 1, V, s, act, rep, count, last, snaps, c.cg_iters + iters, c.cg_failed | failed, dV,
-                  bad_step, bad_node)
+    return _Carry(
+        c.step + 1, V, s, act, rep, count, last, snaps, c.cg_iters + iters, c.cg_failed | failed, dV, bad_step, bad_node
+    )
 
 
 def _guarded_step(p: _Problem, c: _Carry) -> _Carry:
@@ -176,8 +178,9 @@ def _probe_values(p: _Problem, V):
     return jnp.sum(V[p.probe_nodes] * p.probe_weights, axis=1)
 
 
-def _advance_impl(p: _Problem, carry: _Carry, n_chunks: int, chunk_blocks: int, every: int,
-                  checkpoint: Checkpointing, guard: bool):
+def _advance_impl(
+    p: _Problem, carry: _Carry, n_chunks: int, chunk_blocks: int, every: int, checkpoint: Checkpointing, guard: bool
+):
     """``n_chunks`` chunks of ``chunk_blocks * every`` steps; probe samples after every block of ``every`` steps.
 
     ``guard``: the chunks overshoot the run, so steps past its end must be no-ops (only then is the select paid)."""
@@ -249,9 +252,21 @@ def _fmt(x: float) -> str:
 
 
 @eqx.filter_jit
-def _setup(tissue: Tissue, stimuli, initial: MonodomainState, probes, snap_steps, n_total, dt, *,
-           splitting: Splitting, diffusion: AbstractDiffusion, record: Record, jax_limit: bool,
-           lookup: VoltageLookup | None):
+def _setup(
+    tissue: Tissue,
+    stimuli,
+    initial: MonodomainState,
+    probes,
+    snap_steps,
+    n_total,
+    dt,
+    *,
+    splitting: Splitting,
+    diffusion: AbstractDiffusion,
+    record: Record,
+    jax_limit: bool,
+    lookup: VoltageLookup | None,
+):
     """Everything computed once per run, in one compiled call (dt is traced: one compilation per mesh and options).
 
     Returns the problem, the initial carry, whether each stimulus selects a node, the probes' smallest barycentric
@@ -261,17 +276,32 @@ def _setup(tissue: Tissue, stimuli, initial: MonodomainState, probes, snap_steps
     ops = diffusion.operators(tissue, dt)
     limit = explicit_stability_limit(tissue) if jax_limit else None
     masks = jax.lax.stop_gradient(stimulus_masks(stimuli, tissue.points, tissue.surfaces, tissue.node_sets, dtype))
-    amplitudes = (jnp.stack([jnp.asarray(s.amplitude(tissue.chi, tissue.Cm), dtype) for s in stimuli]) if stimuli
-                  else jnp.zeros((0,), dtype))
+    amplitudes = (
+        jnp.stack([jnp.asarray(s.amplitude(tissue.chi, tissue.Cm), dtype) for s in stimuli])
+        if stimuli
+        else jnp.zeros((0,), dtype)
+    )
     probe_nodes = probe_weights = worst = None
     if probes is not None:
         probe_nodes, probe_weights, worst = _locate(tissue.points, tissue.geometry, probes)
     dt_react = dt if splitting is Splitting.GODUNOV else 0.5 * dt
     tables = tuple(None if lookup is None else gate_table(m, dt_react, lookup, dtype) for m in tissue.models)
     problem = _Problem(
-        ops=ops, models=tissue.models, model_nodes=tissue.model_nodes, tables=tables, stimuli=stimuli, masks=masks,
-        amplitudes=amplitudes, probe_nodes=probe_nodes, probe_weights=probe_weights, snap_steps=snap_steps,
-        t0=jnp.asarray(initial.t, dtype), n_total=n_total, dt=dt, splitting=splitting, diffusion=diffusion,
+        ops=ops,
+        models=tissue.models,
+        model_nodes=tissue.model_nodes,
+        tables=tables,
+        stimuli=stimuli,
+        masks=masks,
+        amplitudes=amplitudes,
+        probe_nodes=probe_nodes,
+        probe_weights=probe_weights,
+        snap_steps=snap_steps,
+        t0=jnp.asarray(initial.t, dtype),
+        n_total=n_total,
+        dt=dt,
+        splitting=splitting,
+        diffusion=diffusion,
         record=record,
     )
     n = tissue.n_nodes
@@ -281,15 +311,25 @@ def _setup(tissue: Tissue, stimuli, initial: MonodomainState, probes, snap_steps
     if snap_steps is not None:
         snaps = jnp.where((snap_steps == 0)[:, None], V0[None, :], jnp.zeros((snap_steps.shape[0], n), dtype))
     carry = _Carry(
-        step=jnp.zeros((), jnp.int32), V=V0, states=tuple(jnp.asarray(x, dtype) for x in initial.states),
+        step=jnp.zeros((), jnp.int32),
+        V=V0,
+        states=tuple(jnp.asarray(x, dtype) for x in initial.states),
         act=inf if record.activation else None,
         rep=inf if record.repolarisation else None,
         count=jnp.zeros(n, jnp.int32) if record.beats else None,
         last=inf if record.beats else None,
-        snaps=snaps, cg_iters=jnp.zeros((), jnp.int32), cg_failed=jnp.zeros((), bool),
-        dV_prev=(None if not diffusion.uses_guess else jnp.zeros(n, dtype) if initial.diffusion_increment is None
-                 else jnp.asarray(initial.diffusion_increment, dtype)),
-        bad_step=jnp.full((), -1, jnp.int32), bad_node=jnp.full((), -1, jnp.int32),
+        snaps=snaps,
+        cg_iters=jnp.zeros((), jnp.int32),
+        cg_failed=jnp.zeros((), bool),
+        dV_prev=(
+            None
+            if not diffusion.uses_guess
+            else jnp.zeros(n, dtype)
+            if initial.diffusion_increment is None
+            else jnp.asarray(initial.diffusion_increment, dtype)
+        ),
+        bad_step=jnp.full((), -1, jnp.int32),
+        bad_node=jnp.full((), -1, jnp.int32),
     )
     selects = jnp.any(masks > 0, axis=1)
     first_probe = None if probes is None else _probe_values(problem, V0)[None]
@@ -315,9 +355,17 @@ def _finish(problem: _Problem, carry: _Carry, traces, snap_index, *, n_steps: in
         apd = jnp.where(ok, carry.rep - jnp.where(ok, carry.act, 0.0), jnp.inf)
     final = MonodomainState(problem.t0 + n_steps * problem.dt, carry.V, carry.states, carry.dV_prev)
     outputs = dict(
-        activation=carry.act, repolarisation=carry.rep, apd=apd, activation_count=carry.count,
-        last_activation=carry.last, snapshot_times=snapshot_times, snapshots=snapshots, probe_times=probe_times,
-        probes=probes, final=final, cg_iterations=carry.cg_iters,
+        activation=carry.act,
+        repolarisation=carry.rep,
+        apd=apd,
+        activation_count=carry.count,
+        last_activation=carry.last,
+        snapshot_times=snapshot_times,
+        snapshots=snapshots,
+        probe_times=probe_times,
+        probes=probes,
+        final=final,
+        cg_iterations=carry.cg_iters,
     )
     return outputs, carry.cg_failed, carry.bad_step < 0, (carry.bad_step, carry.bad_node)
 
@@ -395,9 +443,13 @@ def simulate_monodomain(
         if not isinstance(s, Stimulus):
             raise TypeError(f"simulate_monodomain: stimuli must be Stimulus objects, got {type(s).__name__}")
     if not isinstance(splitting, Splitting):
-        raise TypeError(f"simulate_monodomain: splitting must be Splitting.GODUNOV or Splitting.STRANG, got {splitting!r}")
+        raise TypeError(
+            f"simulate_monodomain: splitting must be Splitting.GODUNOV or Splitting.STRANG, got {splitting!r}"
+        )
     if not isinstance(diffusion, AbstractDiffusion):
-        raise TypeError(f"simulate_monodomain: diffusion must be ExplicitLumped() or ThetaScheme(...), got {diffusion!r}")
+        raise TypeError(
+            f"simulate_monodomain: diffusion must be ExplicitLumped() or ThetaScheme(...), got {diffusion!r}"
+        )
     if not isinstance(record, Record):
         raise TypeError(f"simulate_monodomain: record must be a Record, got {type(record).__name__}")
     if isinstance(checkpoint, bool):
@@ -422,12 +474,20 @@ def simulate_monodomain(
         raise ValueError(f"t1 ({t1} ms) must be after the start time ({t0f} ms)")
     from .._sizes import count_of
 
-    n_steps = count_of(float(t1) - t0f, dt, what="monodomain:", total_name="t1 - t0", step_name="dt",
-                       fix="shorten the run or use a larger dt")
+    n_steps = count_of(
+        float(t1) - t0f,
+        dt,
+        what="monodomain:",
+        total_name="t1 - t0",
+        step_name="dt",
+        fix="shorten the run or use a larger dt",
+    )
     for s in stimuli:
         P, D = _concrete(s.period), _concrete(s.duration)
         if P is not None and D is not None and np.isfinite(P) and dt > float(P - D):
-            raise ValueError(f"dt {_fmt(dt)} ms is longer than the gap between stimulus pulses ({_fmt(float(P - D))} ms)")
+            raise ValueError(
+                f"dt {_fmt(dt)} ms is longer than the gap between stimulus pulses ({_fmt(float(P - D))} ms)"
+            )
     probes = None if record.probes is None else np.asarray(record.probes, dtype=np.float64)
     snap_steps = snap_index = None
     if record.snapshots_at:
@@ -442,9 +502,17 @@ def simulate_monodomain(
     explicit = isinstance(diffusion, ExplicitLumped) and diffusion.check_stability
     traced = _is_traced((tissue, stimuli, initial))  # under jit: checks go inside the computation
     problem, carry, selects, worst, jax_limit, first_probe = _setup(
-        tissue, stimuli, initial, None if probes is None else jnp.asarray(probes, dtype), snap_steps,
-        jnp.asarray(n_steps, jnp.int32), jnp.asarray(dt, dtype),
-        splitting=splitting, record=record, jax_limit=explicit and traced, lookup=lookup,
+        tissue,
+        stimuli,
+        initial,
+        None if probes is None else jnp.asarray(probes, dtype),
+        snap_steps,
+        jnp.asarray(n_steps, jnp.int32),
+        jnp.asarray(dt, dtype),
+        splitting=splitting,
+        record=record,
+        jax_limit=explicit and traced,
+        lookup=lookup,
         # the stability-check flag only matters here, on the host: one compiled step for both settings
         diffusion=ExplicitLumped() if isinstance(diffusion, ExplicitLumped) else diffusion,
     )
@@ -478,8 +546,12 @@ def simulate_monodomain(
                 f"use dt <= {_fmt(lim)} or diffusion=ThetaScheme()"
             )
     elif jax_limit is not None:
-        problem = eqx.error_if(problem, dt > jax_limit, f"dt {_fmt(dt)} ms exceeds the explicit stability limit for "
-                                                        "this mesh; use a smaller dt or diffusion=ThetaScheme()")
+        problem = eqx.error_if(
+            problem,
+            dt > jax_limit,
+            f"dt {_fmt(dt)} ms exceeds the explicit stability limit for "
+            "this mesh; use a smaller dt or diffusion=ThetaScheme()",
+        )
 
     # ---- the time loop, in chunks
     every = int(record.probe_every)
@@ -525,9 +597,13 @@ def simulate_monodomain(
                     "iterations in some step; raise ThetaScheme(max_steps=...) or loosen rtol"
                 )
         else:
-            V = eqx.error_if(outputs["final"].V, ~finite, "the simulation diverged (non-finite Vm); run it eagerly "
-                             "(outside jit) for the time, node and likely cause (a stimulus far beyond physiological, "
-                             "or dt too long for the ionic model's upstroke)")
+            V = eqx.error_if(
+                outputs["final"].V,
+                ~finite,
+                "the simulation diverged (non-finite Vm); run it eagerly "
+                "(outside jit) for the time, node and likely cause (a stimulus far beyond physiological, "
+                "or dt too long for the ionic model's upstroke)",
+            )
             V = eqx.error_if(V, cg_failed, "the theta scheme's CG did not converge in some step")
             outputs["final"] = eqx.tree_at(lambda s: s.V, outputs["final"], V)
     theta = not isinstance(diffusion, ExplicitLumped)
@@ -567,17 +643,20 @@ def _divergence_message(tissue: Tissue, stimuli, problem: _Problem, carry: _Carr
     if cause is None and isinstance(diffusion, ExplicitLumped) and not diffusion.check_stability:
         lim = host_stability_limit(jax.lax.stop_gradient(tissue), jax.lax.stop_gradient(problem.ops), dt)
         if dt > lim:
-            cause = (f"dt {_fmt(dt)} ms exceeds the explicit stability limit {_fmt(lim)} ms of this mesh (the check "
-                     f"was off: ExplicitLumped(check_stability=False)); use dt <= {_fmt(lim)} or diffusion=ThetaScheme()")
+            cause = (
+                f"dt {_fmt(dt)} ms exceeds the explicit stability limit {_fmt(lim)} ms of this mesh (the check "
+                f"was off: ExplicitLumped(check_stability=False)); use dt <= {_fmt(lim)} or diffusion=ThetaScheme()"
+            )
     if cause is None:
         try:
             check_time_step(model, dt, warn=False)
-            cause = (f"the stimulus ({float(amps.max()) if amps.size else 0:.3g} µA/µF) and dt ({dt:g} ms) are within "
-                     f"range for {type(model).__name__}: check the conductivities and the model parameters")
+            cause = (
+                f"the stimulus ({float(amps.max()) if amps.size else 0:.3g} µA/µF) and dt ({dt:g} ms) are within "
+                f"range for {type(model).__name__}: check the conductivities and the model parameters"
+            )
         except ValueError as e:
             cause = str(e)
-    return nonfinite_message("the simulation diverged", time_ms=t, index=node, field=field, point=point,
-                             cause=cause)
+    return nonfinite_message("the simulation diverged", time_ms=t, index=node, field=field, point=point, cause=cause)
 
 
 def _check_front_sampling(tissue: Tissue, activation, dt: float) -> None:
@@ -609,5 +688,7 @@ def _check_front_sampling(tissue: Tissue, activation, dt: float) -> None:
         warnings.warn(
             f"the wavefront (~{1 / slowness:.2g} m/s, measured from the activation times) crosses a mesh edge (median "
             f"{edge:.2g} mm) in ~{cross:.2g} ms, under two time steps of {dt:g} ms: activation times are set by the "
-            f"time step, not the tissue; use dt <= {cross / 4:.2g} ms (four steps per edge)", MeshWarning,
-            stacklevel=1)
+            f"time step, not the tissue; use dt <= {cross / 4:.2g} ms (four steps per edge)",
+            MeshWarning,
+            stacklevel=1,
+        )

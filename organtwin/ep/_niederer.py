@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -121,8 +121,9 @@ def _check_dx(dx) -> float:
             )
     nodes = math.prod(round(L / dx) + 1 for L in NIEDERER_SPEC.size)
     if nodes > _MAX_NODES:
-        raise ValueError(f"dx {dx:g} mm gives {nodes:,} nodes, more than this runner allows ({_MAX_NODES:,}); "
-                         "use dx >= 0.05")
+        raise ValueError(
+            f"dx {dx:g} mm gives {nodes:,} nodes, more than this runner allows ({_MAX_NODES:,}); use dx >= 0.05"
+        )
     return dx
 
 
@@ -139,8 +140,9 @@ def niederer_tissue(dx: float, *, dtype=None) -> Tissue:
 def niederer_stimulus() -> Stimulus:
     """50,000 µA/cm³ for 2 ms from t = 0 on the nodes of the closed cube [0, 1.5]³ mm."""
     s = NIEDERER_SPEC
-    return Stimulus(Box((0.0, 0.0, 0.0), (s.stimulus_cube,) * 3), s.stimulus_strength, start=0.0,
-                    duration=s.stimulus_duration)
+    return Stimulus(
+        Box((0.0, 0.0, 0.0), (s.stimulus_cube,) * 3), s.stimulus_strength, start=0.0, duration=s.stimulus_duration
+    )
 
 
 # ================================================================================================== result
@@ -202,14 +204,30 @@ class NiedererResult:
 
         out = {k: num(v) for k, v in self.activation.items()}
         out.update(
-            dx=self.dx, dt=self.dt, nodes=self.nodes, cells=self.cells, steps=self.steps, t_end=num(self.t_end),
-            all_activated=self.all_activated, last_activation=num(self.last_activation), diffusion=self.scheme,
-            mass=self.mass, diffusion_detail=self.diffusion, splitting=self.splitting,
-            stability_limit=num(self.stability_limit), cg_iterations=self.cg_iterations, dtype=self.dtype,
-            setup_s=round(self.setup_s, 3), solve_s=round(self.solve_s, 3), first_segment_s=round(self.first_segment_s, 3),
-            wall_s=round(self.wall_s, 3), organtwin_version=__version__,
-            diagonal={"distance_mm": [round(float(d), 6) for d in self.diagonal_distance],
-                      "activation_ms": [num(t) for t in self.diagonal_activation]},
+            dx=self.dx,
+            dt=self.dt,
+            nodes=self.nodes,
+            cells=self.cells,
+            steps=self.steps,
+            t_end=num(self.t_end),
+            all_activated=self.all_activated,
+            last_activation=num(self.last_activation),
+            diffusion=self.scheme,
+            mass=self.mass,
+            diffusion_detail=self.diffusion,
+            splitting=self.splitting,
+            stability_limit=num(self.stability_limit),
+            cg_iterations=self.cg_iterations,
+            dtype=self.dtype,
+            setup_s=round(self.setup_s, 3),
+            solve_s=round(self.solve_s, 3),
+            first_segment_s=round(self.first_segment_s, 3),
+            wall_s=round(self.wall_s, 3),
+            organtwin_version=__version__,
+            diagonal={
+                "distance_mm": [round(float(d), 6) for d in self.diagonal_distance],
+                "activation_ms": [num(t) for t in self.diagonal_activation],
+            },
         )
         ref = NIEDERER_REFERENCE_FENICSX_BEAT.get((self.dx, self.dt))
         if ref is not None:
@@ -230,8 +248,10 @@ def _choose_diffusion(diffusion, mass, dt: float, limit: float, theta: float) ->
         if mass is Mass.CONSISTENT:
             raise ValueError("explicit diffusion uses the lumped mass; use the theta scheme for the consistent mass")
         if dt > limit:
-            raise ValueError(f"dt {dt:g} ms exceeds the explicit stability limit {limit:.3g} ms at this dx; "
-                             f"use dt <= {limit:.3g} or the theta scheme")
+            raise ValueError(
+                f"dt {dt:g} ms exceeds the explicit stability limit {limit:.3g} ms at this dx; "
+                f"use dt <= {limit:.3g} or the theta scheme"
+            )
         return ExplicitLumped(check_stability=False)
     if isinstance(diffusion, ThetaScheme):
         if mass is not None and mass is not diffusion.mass:
@@ -349,7 +369,9 @@ def niederer_benchmark(
     if dtype is not None:
         dtype = jnp.dtype(dtype)
         if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-            raise ValueError("float64 needs JAX's 64-bit mode: jax.config.update('jax_enable_x64', True) before running")
+            raise ValueError(
+                "float64 needs JAX's 64-bit mode: jax.config.update('jax_enable_x64', True) before running"
+            )
         if dtype not in (jnp.float32, jnp.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dtype}")
 
@@ -381,8 +403,19 @@ def niederer_benchmark(
     for k in range(n_segments):
         seg0 = time.perf_counter()
         t1 = (k + 1) * seg_steps * dt
-        res = simulate_monodomain(tissue, stimuli, t1, dt, splitting=splitting, diffusion=diffusion, record=record,
-                                  initial=state, chunk_steps=seg_steps, checkpoint=False, lookup=lookup)
+        res = simulate_monodomain(
+            tissue,
+            stimuli,
+            t1,
+            dt,
+            splitting=splitting,
+            diffusion=diffusion,
+            record=record,
+            initial=state,
+            chunk_steps=seg_steps,
+            checkpoint=False,
+            lookup=lookup,
+        )
         # A node crossing 0 mV between two segments is caught by the next one (its first step starts from the state
         # the previous one ended with); a node keeps the first crossing it had.
         a = np.asarray(res.activation, np.float64)

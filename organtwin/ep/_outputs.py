@@ -58,8 +58,9 @@ class MonodomainResult(eqx.Module):
     dt: float = eqx.field(static=True)
 
 
-def locate_points(points: Float[Array, "nodes 3"], geometry, query: Float[np.ndarray, "k 3"], *, tol: float = 1e-6
-                  ) -> tuple[Int[Array, "k 4"], Float[Array, "k 4"]]:
+def locate_points(
+    points: Float[Array, "nodes 3"], geometry, query: Float[np.ndarray, "k 3"], *, tol: float = 1e-6
+) -> tuple[Int[Array, "k 4"], Float[Array, "k 4"]]:
     """Node indices and barycentric weights of the P1 interpolant at ``query`` points.
 
     For each point, the tet whose smallest barycentric coordinate is largest (the containing tet; on a shared face or

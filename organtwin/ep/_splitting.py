@@ -75,8 +75,9 @@ class AbstractDiffusion(eqx.Module):
         """The step's operator data (arrays, differentiable w.r.t. the tissue)."""
 
     @abc.abstractmethod
-    def step(self, ops, V: Float[Array, " nodes"], guess: Float[Array, " nodes"] | None = None
-             ) -> tuple[Float[Array, " nodes"], Array, Array]:
+    def step(
+        self, ops, V: Float[Array, " nodes"], guess: Float[Array, " nodes"] | None = None
+    ) -> tuple[Float[Array, " nodes"], Array, Array]:
         """``(V+, iterations, failed)`` after one diffusion step (iterations 0 and failed False for explicit steps)."""
 
 

@@ -190,10 +190,21 @@ class Stimulus(eqx.Module):
     count: int | None = eqx.field(static=True)
     units: StimulusUnits = eqx.field(static=True)
 
-    def __init__(self, region: AbstractStimulusRegion, strength, *, start=0.0, duration=2.0, period=None,
-                 count: int | None = 1, units: StimulusUnits = StimulusUnits.PER_VOLUME):
+    def __init__(
+        self,
+        region: AbstractStimulusRegion,
+        strength,
+        *,
+        start=0.0,
+        duration=2.0,
+        period=None,
+        count: int | None = 1,
+        units: StimulusUnits = StimulusUnits.PER_VOLUME,
+    ):
         if not isinstance(region, AbstractStimulusRegion):
-            raise TypeError(f"Stimulus region must be a Box, Sphere, NodeSet or NamedSurface, got {type(region).__name__}")
+            raise TypeError(
+                f"Stimulus region must be a Box, Sphere, NodeSet or NamedSurface, got {type(region).__name__}"
+            )
         if not isinstance(units, StimulusUnits):
             raise TypeError(f"Stimulus units must be a StimulusUnits member, got {units!r}")
         self.region = region
@@ -264,8 +275,10 @@ def nearest_node(points, *, point=None, lower=None, upper=None, radius: float = 
         gap = np.maximum(np.maximum(np.asarray(lower, np.float64) - x, x - np.asarray(upper, np.float64)), 0.0)
         d, what = np.linalg.norm(gap, axis=1), "the box"
     i = int(np.argmin(d))
-    return (f"the nearest mesh node is {i} at ({', '.join(f'{v:.4g}' for v in x[i])}) mm, {max(d[i], 0.0):.3g} mm from "
-            f"{what}")
+    return (
+        f"the nearest mesh node is {i} at ({', '.join(f'{v:.4g}' for v in x[i])}) mm, {max(d[i], 0.0):.3g} mm from "
+        f"{what}"
+    )
 
 
 def _nearest_for(region, points) -> str:
@@ -286,16 +299,19 @@ def stimulus_masks(stimuli, points, surfaces, node_sets, dtype) -> Float[Array, 
     for k, stim in enumerate(stimuli):
         m = stim.region.node_mask(points, surfaces, node_sets)
         if not isinstance(m, jax.core.Tracer) and not bool(np.any(np.asarray(m))):
-            raise ValueError(f"stimulus {k} ({stim.region.describe()}) selects no mesh node"
-                             f"{_nearest_for(stim.region, points)} (lengths are in mm)")
+            raise ValueError(
+                f"stimulus {k} ({stim.region.describe()}) selects no mesh node"
+                f"{_nearest_for(stim.region, points)} (lengths are in mm)"
+            )
         masks.append(m.astype(dtype))
     if not masks:
         return jnp.zeros((0, points.shape[0]), dtype)
     return jnp.stack(masks)
 
 
-def stimulus_current(stimuli, masks: Float[Array, "stimuli nodes"], amplitudes: Float[ArrayLike, " stimuli"], t_a, t_b
-                     ) -> Float[Array, " nodes"] | float:
+def stimulus_current(
+    stimuli, masks: Float[Array, "stimuli nodes"], amplitudes: Float[ArrayLike, " stimuli"], t_a, t_b
+) -> Float[Array, " nodes"] | float:
     """The stimulus current per node (µA/µF), averaged over ``[t_a, t_b]``; overlapping stimuli add."""
     if not stimuli:
         return 0.0

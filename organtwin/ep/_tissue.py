@@ -11,7 +11,7 @@ Units at this edge: conductivity S/m, chi 1/mm, Cm µF/cm². The diffusion tenso
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import equinox as eqx
 import jax
@@ -48,8 +48,11 @@ class Conductivity(eqx.Module):
     def __check_init__(self):
         for name in ("sigma_l", "sigma_t", "sigma_n"):
             v = getattr(self, name)
-            if v is not None and not isinstance(v, jax.core.Tracer) and not bool(np.all((np.asarray(v) > 0)
-                                                                                      & np.isfinite(np.asarray(v)))):
+            if (
+                v is not None
+                and not isinstance(v, jax.core.Tracer)
+                and not bool(np.all((np.asarray(v) > 0) & np.isfinite(np.asarray(v))))
+            ):
                 raise ValueError(f"Conductivity.{name} must be positive and finite (S/m), got {np.asarray(v).tolist()}")
             if v is not None and jnp.ndim(v) != 0:
                 raise ValueError(f"Conductivity.{name} must be a scalar (S/m); use Tissue(sigma_cells=...) per cell")
@@ -181,8 +184,10 @@ class Tissue(eqx.Module):
             sc = np.asarray(sigma_cells, np.float64)
             if not np.all(np.isfinite(sc) & (sc > 0)):
                 bad = np.flatnonzero(~np.all(np.isfinite(sc) & (sc > 0), axis=tuple(range(1, sc.ndim))))
-                raise ValueError(f"Tissue.from_mesh: sigma_cells must be positive and finite (S/m); {bad.size} cells are "
-                                 f"not (first cell ids: {', '.join(str(int(i)) for i in bad[:5])})")
+                raise ValueError(
+                    f"Tissue.from_mesh: sigma_cells must be positive and finite (S/m); {bad.size} cells are "
+                    f"not (first cell ids: {', '.join(str(int(i)) for i in bad[:5])})"
+                )
         sigma = jnp.stack([jnp.stack([jnp.asarray(v, dtype) for v in conds[int(r)].columns(k)]) for r in ids])
         if sigma_cells is not None:
             sigma_cells = jnp.asarray(sigma_cells, dtype)
@@ -294,8 +299,10 @@ class Tissue(eqx.Module):
 
     def __repr__(self) -> str:
         models = ", ".join(f"{type(m).__name__}×{int(n.shape[0])}" for m, n in zip(self.models, self.model_nodes))
-        return (f"Tissue(nodes={self.n_nodes}, cells={self.n_cells}, regions={list(self.region_ids)}, "
-                f"models=[{models}], dtype={self.dtype})")
+        return (
+            f"Tissue(nodes={self.n_nodes}, cells={self.n_cells}, regions={list(self.region_ids)}, "
+            f"models=[{models}], dtype={self.dtype})"
+        )
 
 
 def _per_region(spec, ids, what: str, kind) -> dict:

@@ -94,8 +94,16 @@ def strand_conduction_velocity(
     stim = Stimulus(Box((-1.0, -1.0, -1.0), (1.5 * dx + 1e-9, dx + 1.0, dx + 1.0)), stimulus_strength, duration=2.0)
     # Long enough for a wave at 0.05 m/s to cross the strand, plus the stimulus: slower counts as no conduction.
     t1 = 5.0 + L / 0.05
-    res = simulate_monodomain(tissue, [stim], t1, dt, diffusion=ThetaScheme() if diffusion is None else diffusion,
-                              record=Record(), checkpoint=False, check_front=False)
+    res = simulate_monodomain(
+        tissue,
+        [stim],
+        t1,
+        dt,
+        diffusion=ThetaScheme() if diffusion is None else diffusion,
+        record=Record(),
+        checkpoint=False,
+        check_front=False,
+    )
     act = np.asarray(res.activation, np.float64)
     x = np.asarray(mesh.points[:, 0])
     mid = (x >= 0.25 * L) & (x <= 0.75 * L)

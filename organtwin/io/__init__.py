@@ -6,47 +6,118 @@ ParaView/VTK, pyvista and meshio).
 
 from ._case import (
     CaseConfig as CaseConfig,
+)
+from ._case import (
     CaseError as CaseError,
+)
+from ._case import (
     ConductivitySpec as ConductivitySpec,
+)
+from ._case import (
     DiffusionSpec as DiffusionSpec,
+)
+from ._case import (
     FibreSpec as FibreSpec,
+)
+from ._case import (
     MeshSpec as MeshSpec,
+)
+from ._case import (
     ModelSpec as ModelSpec,
+)
+from ._case import (
     PerRegion as PerRegion,
+)
+from ._case import (
     RecordSpec as RecordSpec,
+)
+from ._case import (
     SimulationSpec as SimulationSpec,
+)
+from ._case import (
     SlabSpec as SlabSpec,
+)
+from ._case import (
     StimulusSpec as StimulusSpec,
+)
+from ._case import (
     TissueSpec as TissueSpec,
+)
+from ._case import (
     load_case as load_case,
+)
+from ._case import (
     parse_case as parse_case,
 )
 from ._prepare import (
     PreparedCase as PreparedCase,
+)
+from ._prepare import (
     RunOutcome as RunOutcome,
+)
+from ._prepare import (
     prepare_case as prepare_case,
+)
+from ._prepare import (
     read_fibre_file as read_fibre_file,
+)
+from ._prepare import (
     run_case as run_case,
 )
 from ._results import (
     MANIFEST_KEY as MANIFEST_KEY,
+)
+from ._results import (
     RESULTS_MARKER as RESULTS_MARKER,
+)
+from ._results import (
     ResultsError as ResultsError,
+)
+from ._results import (
     atomic_file as atomic_file,
+)
+from ._results import (
     check_output_file as check_output_file,
+)
+from ._results import (
     check_output_folder as check_output_folder,
+)
+from ._results import (
     clean_stale as clean_stale,
+)
+from ._results import (
     ep_summary as ep_summary,
+)
+from ._results import (
     folder_manifest as folder_manifest,
-    results_folder as results_folder,
-    write_activation_vtu as write_activation_vtu,
-    write_ep_results as write_ep_results,
-    write_json as write_json,
-    write_probes_csv as write_probes_csv,
-    write_pvd as write_pvd,
-    write_snapshot_series as write_snapshot_series,
+)
+from ._results import (
     read_snapshot_series as read_snapshot_series,
+)
+from ._results import (
+    results_folder as results_folder,
+)
+from ._results import (
+    write_activation_vtu as write_activation_vtu,
+)
+from ._results import (
+    write_ep_results as write_ep_results,
+)
+from ._results import (
+    write_json as write_json,
+)
+from ._results import (
+    write_probes_csv as write_probes_csv,
+)
+from ._results import (
+    write_pvd as write_pvd,
+)
+from ._results import (
+    write_snapshot_series as write_snapshot_series,
+)
+from ._results import (
     write_vtu as write_vtu,
 )
-from ._units import UnitError as UnitError, parse_quantity as parse_quantity
+from ._units import UnitError as UnitError
+from ._units import parse_quantity as parse_quantity
 from ._vtu import VtuWriter as VtuWriter

@@ -327,7 +327,9 @@ class _Section:
         if value is None:
             return None
         if not isinstance(value, dict):
-            raise self.error(key, f"expected a table (like [{self._join(key)}] or {key} = {{ ... }}), got {_kind(value)}")
+            raise self.error(
+                key, f"expected a table (like [{self._join(key)}] or {key} = {{ ... }}), got {_kind(value)}"
+            )
         return _Section(self.source, self._join(key), value, self.base_dir)
 
     def tables(self, key: str, *, hint: str = "") -> list["_Section"]:
@@ -344,8 +346,9 @@ class _Section:
         return f"{self.path}.{key}" if self.path else key
 
     # -------------------------------------------------------------------------------------------- typed values
-    def quantity(self, key: str, dims, default=_MISSING, *, required=False, positive=False, nonnegative=False,
-                 hint: str = "") -> float | None:
+    def quantity(
+        self, key: str, dims, default=_MISSING, *, required=False, positive=False, nonnegative=False, hint: str = ""
+    ) -> float | None:
         value = self.raw(key, default, required=required, hint=hint)
         if value is None or (default is not _MISSING and value is default):
             return value
@@ -372,8 +375,9 @@ class _Section:
             raise self.error(key, f"must be positive, got {value!r}")
         return float(value)
 
-    def integer(self, key: str, default=_MISSING, *, required=False, minimum: int | None = None,
-                maximum: int | None = None) -> int | None:
+    def integer(
+        self, key: str, default=_MISSING, *, required=False, minimum: int | None = None, maximum: int | None = None
+    ) -> int | None:
         value = self.raw(key, default, required=required)
         if value is None or (default is not _MISSING and value is default):
             return value
@@ -399,12 +403,16 @@ class _Section:
         if value is None:
             return None
         if not isinstance(value, str):
-            raise self.error(key, f"expected a string{' (' + ', '.join(map(repr, choices)) + ')' if choices else ''}, "
-                                  f"got {_kind(value)}")
+            raise self.error(
+                key,
+                f"expected a string{' (' + ', '.join(map(repr, choices)) + ')' if choices else ''}, got {_kind(value)}",
+            )
         if choices is not None:
             norm = value.strip().lower().replace("_", "-")
             if norm not in choices:
-                raise self.error(key, f"{value!r} is not one of {', '.join(map(repr, choices))}{_suggest(norm, choices)}")
+                raise self.error(
+                    key, f"{value!r} is not one of {', '.join(map(repr, choices))}{_suggest(norm, choices)}"
+                )
             return norm
         return value
 
@@ -415,8 +423,10 @@ class _Section:
             return None
         unit = dims.unit if isinstance(dims, Dimension) else ""
         if not isinstance(value, list) or len(value) != 3:
-            raise self.error(key, f"expected three coordinates{' in ' + unit if unit else ''} like [1.0, 2.0, 3.0], got "
-                                  f"{_kind(value)}")
+            raise self.error(
+                key,
+                f"expected three coordinates{' in ' + unit if unit else ''} like [1.0, 2.0, 3.0], got {_kind(value)}",
+            )
         out = []
         for i, v in enumerate(value):
             if dims is None:
@@ -482,7 +492,9 @@ def load_case(path) -> CaseConfig:
     try:
         text = p.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
-        raise CaseError(f"{p}: not a UTF-8 text file ({e.reason} at byte {e.start}); is this a TOML case file?") from None
+        raise CaseError(
+            f"{p}: not a UTF-8 text file ({e.reason} at byte {e.start}); is this a TOML case file?"
+        ) from None
     except OSError as e:
         raise CaseError(f"{p}: cannot read the case file: {e.strerror or e}") from None
     try:
@@ -508,8 +520,10 @@ def parse_case(data: dict, *, source="<case>", base_dir=None) -> CaseConfig:
     mesh = _parse_mesh(top.sub("mesh", required=True, hint='e.g. [mesh] path = "heart.vtu" or path = "builtin:biv"'))
     fibres = _parse_fibres(top.sub("fibres") or _Section(top.source, "fibres", {}, top.base_dir))
     conductivity = _parse_per_region(
-        top.sub("conductivity", required=True, hint="e.g. [conductivity] sigma_l = \"0.17 S/m\", sigma_t = \"0.019 S/m\""),
-        _CONDUCTIVITY_KEYS, _parse_conductivity, "sigma_l",
+        top.sub("conductivity", required=True, hint='e.g. [conductivity] sigma_l = "0.17 S/m", sigma_t = "0.019 S/m"'),
+        _CONDUCTIVITY_KEYS,
+        _parse_conductivity,
+        "sigma_l",
     )
     tissue_sec = top.sub("tissue") or _Section(top.source, "tissue", {}, top.base_dir)
     tissue_sec.check_keys(("chi", "Cm"))
@@ -519,29 +533,45 @@ def parse_case(data: dict, *, source="<case>", base_dir=None) -> CaseConfig:
     )
     model = _parse_per_region(
         top.sub("model", required=True, hint='e.g. [model] name = "bueno-orovio-epi"'),
-        _MODEL_KEYS, _parse_model, "name",
+        _MODEL_KEYS,
+        _parse_model,
+        "name",
     )
-    simulation = _parse_simulation(top.sub("simulation", required=True, hint='e.g. [simulation] duration = "100 ms", '
-                                                                            'dt = "0.02 ms"'))
+    simulation = _parse_simulation(
+        top.sub("simulation", required=True, hint='e.g. [simulation] duration = "100 ms", dt = "0.02 ms"')
+    )
     stimuli = _parse_stimuli(top, simulation)
     record = _parse_record(top.sub("record") or _Section(top.source, "record", {}, top.base_dir), simulation)
     _check_fibres_needed(top, fibres, conductivity)
-    return CaseConfig(source=source, mesh=mesh, fibres=fibres, conductivity=conductivity, tissue=tissue, model=model,
-                      stimuli=stimuli, simulation=simulation, record=record, title=title, description=description)
+    return CaseConfig(
+        source=source,
+        mesh=mesh,
+        fibres=fibres,
+        conductivity=conductivity,
+        tissue=tissue,
+        model=model,
+        stimuli=stimuli,
+        simulation=simulation,
+        record=record,
+        title=title,
+        description=description,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------- mesh
 def _parse_mesh(sec: _Section) -> MeshSpec:
     sec.check_keys(("path", "slab", "scale", "format", "regions"))
     if sec.has("path") == sec.has("slab"):
-        raise sec.error(None, "give exactly one of 'path' (a mesh file or \"builtin:NAME\") and 'slab' (a generated slab)")
+        raise sec.error(
+            None, "give exactly one of 'path' (a mesh file or \"builtin:NAME\") and 'slab' (a generated slab)"
+        )
     path = builtin = slab = None
     if sec.has("path"):
         text = sec.string("path", required=True)
         if text.strip().lower().startswith("builtin:"):
-            builtin = text.strip()[len("builtin:"):].strip()
+            builtin = text.strip()[len("builtin:") :].strip()
             if not builtin:
-                raise sec.error("path", "name the built-in mesh, e.g. \"builtin:biv\"")
+                raise sec.error("path", 'name the built-in mesh, e.g. "builtin:biv"')
         else:
             path = sec.path_value("path")
     else:
@@ -562,7 +592,9 @@ def _parse_mesh(sec: _Section) -> MeshSpec:
     regions = sec.raw("regions")
     if regions is not None:
         if not isinstance(regions, list) or not regions:
-            raise sec.error("regions", f"expected a non-empty list of region ids or names like [1, 2], got {_kind(regions)}")
+            raise sec.error(
+                "regions", f"expected a non-empty list of region ids or names like [1, 2], got {_kind(regions)}"
+            )
         for r in regions:
             if isinstance(r, bool) or not isinstance(r, (int, str)):
                 raise sec.error("regions", f"region ids are whole numbers or names, got {_kind(r)}")
@@ -580,9 +612,9 @@ def _parse_fibres(sec: _Section) -> FibreSpec:
     if source != "rule-based":
         for k in _RULE_KEYS:
             if sec.has(k):
-                raise sec.error(k, f"only used with source = \"rule-based\" (source is {source!r})")
+                raise sec.error(k, f'only used with source = "rule-based" (source is {source!r})')
     if source != "file" and sec.has("path"):
-        raise sec.error("path", f"only used with source = \"file\" (source is {source!r})")
+        raise sec.error("path", f'only used with source = "file" (source is {source!r})')
     if source == "file":
         return FibreSpec(source=source, path=sec.path_value("path", hint="the file with one fibre (and sheet) per tet"))
     if source == "rule-based":
@@ -624,8 +656,11 @@ def _parse_per_region(sec: _Section, keys, parse_one, required_key: str) -> PerR
         if is_region_table(key, value):
             regions.append((_selector(key), parse_one(_Section(sec.source, f"{sec.path}.{key}", value, sec.base_dir))))
     if default is None and not regions:
-        raise sec.error(None, f"missing required key {required_key!r} (for every region, or per region in "
-                              f"[{sec.path}.<region id or name>] tables)")
+        raise sec.error(
+            None,
+            f"missing required key {required_key!r} (for every region, or per region in "
+            f"[{sec.path}.<region id or name>] tables)",
+        )
     return PerRegion(default, tuple(regions), sec.path)
 
 
@@ -648,8 +683,11 @@ def _parse_conductivity(sec: _Section) -> ConductivitySpec:
     if any(sec.has(k) for k in _CVS):
         for k in _SIGMAS + ("intra", "extra"):
             if sec.has(k):
-                raise sec.error(k, "give either conduction velocities cv_l/cv_t/cv_n (conductivities tuned to them) or "
-                                   "conductivities, not both")
+                raise sec.error(
+                    k,
+                    "give either conduction velocities cv_l/cv_t/cv_n (conductivities tuned to them) or "
+                    "conductivities, not both",
+                )
         l = sec.quantity("cv_l", VELOCITY, required=True, positive=True)
         t = sec.quantity("cv_t", VELOCITY, None, positive=True)
         n = sec.quantity("cv_n", VELOCITY, None, positive=True)
@@ -662,7 +700,9 @@ def _parse_conductivity(sec: _Section) -> ConductivitySpec:
     if sec.has("intra") or sec.has("extra"):
         for k in _SIGMAS:
             if sec.has(k):
-                raise sec.error(k, "give either sigma_l/sigma_t/sigma_n (monodomain) or intra and extra tables, not both")
+                raise sec.error(
+                    k, "give either sigma_l/sigma_t/sigma_n (monodomain) or intra and extra tables, not both"
+                )
         intra = sec.sub("intra", required=True, hint="intra and extra are combined by the harmonic mean")
         extra = sec.sub("extra", required=True, hint="intra and extra are combined by the harmonic mean")
         intra.check_keys(_SIGMAS)
@@ -698,7 +738,8 @@ def _parse_model(sec: _Section) -> ModelSpec:
     if params is not None:
         for p, v in params.data.items():
             ok = (not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)) or (
-                isinstance(v, list) and v and all(not isinstance(x, bool) and isinstance(x, (int, float)) for x in v))
+                isinstance(v, list) and v and all(not isinstance(x, bool) and isinstance(x, (int, float)) for x in v)
+            )
             if not ok:
                 raise params.error(p, f"expected a number (in the model's own units), got {_kind(v)}")
             items.append((p, tuple(float(x) for x in v) if isinstance(v, list) else float(v)))
@@ -713,9 +754,16 @@ def _parse_simulation(sec: _Section) -> SimulationSpec:
     if dt > duration:
         raise sec.error("dt", f"the time step ({dt:g} ms) is longer than the run (duration {duration:g} ms)")
     try:  # before anything counts steps: the solver's step counter is int32 under jit
-        count_of(duration, dt, what="", total_name="duration", step_name="dt", name="steps",
-                 why="the solver counts steps in int32", fix=f"shorten the run or use a larger dt (at least "
-                                                             f"{duration / INT32_MAX:.3g} ms)")
+        count_of(
+            duration,
+            dt,
+            what="",
+            total_name="duration",
+            step_name="dt",
+            name="steps",
+            why="the solver counts steps in int32",
+            fix=f"shorten the run or use a larger dt (at least {duration / INT32_MAX:.3g} ms)",
+        )
     except SizeError as e:
         raise sec.error(None, str(e)) from None
     splitting = sec.string("splitting", "godunov", choices=("godunov", "strang"))
@@ -728,8 +776,10 @@ def _parse_simulation(sec: _Section) -> SimulationSpec:
         d = sec.sub("diffusion")
         kind = d.string("kind", "explicit", choices=("explicit", "theta"))
         if kind == "explicit":
-            d.check_keys(("kind",), elsewhere={k: "only used with kind = \"theta\"" for k in
-                                               ("theta", "rtol", "mass", "max_steps")})
+            d.check_keys(
+                ("kind",),
+                elsewhere={k: 'only used with kind = "theta"' for k in ("theta", "rtol", "mass", "max_steps")},
+            )
             diffusion = DiffusionSpec()
         else:
             d.check_keys(("kind", "theta", "rtol", "mass", "max_steps"))
@@ -737,37 +787,52 @@ def _parse_simulation(sec: _Section) -> SimulationSpec:
             if not 0.5 <= theta <= 1.0:
                 raise d.error("theta", f"must be in [0.5, 1] (0.5 Crank-Nicolson, 1 backward Euler), got {theta!r}")
             diffusion = DiffusionSpec(
-                kind="theta", theta=theta, rtol=d.number("rtol", None, positive=True),
+                kind="theta",
+                theta=theta,
+                rtol=d.number("rtol", None, positive=True),
                 mass=d.string("mass", "consistent", choices=("consistent", "lumped")),
                 max_steps=d.integer("max_steps", 200, minimum=1, maximum=INT32_MAX),
             )
     elif raw is not None:
-        raise sec.error("diffusion", f"expected \"explicit\", \"theta\" or a table {{ kind = \"theta\", theta = 0.5 }}, "
-                                     f"got {_kind(raw)}")
+        raise sec.error(
+            "diffusion", f'expected "explicit", "theta" or a table {{ kind = "theta", theta = 0.5 }}, got {_kind(raw)}'
+        )
     return SimulationSpec(duration=duration, dt=dt, splitting=splitting, diffusion=diffusion, dtype=dtype)
 
 
 # ---------------------------------------------------------------------------------------------------------------- stimuli
 _STIM_COMMON = ("kind", "strength", "start", "duration", "period", "count")
-_STIM_GEOMETRY = {"box": ("lower", "upper"), "sphere": ("centre", "radius"), "nodes": ("nodes", "name"),
-                  "surface": ("name",)}
+_STIM_GEOMETRY = {
+    "box": ("lower", "upper"),
+    "sphere": ("centre", "radius"),
+    "nodes": ("nodes", "name"),
+    "surface": ("name",),
+}
 
 
 def _parse_stimuli(top: _Section, sim: SimulationSpec) -> tuple[StimulusSpec, ...]:
-    return tuple(_parse_stimulus(sec, sim) for sec in top.tables(
-        "stimulus", hint="add at least one [[stimulus]] table (kind, geometry, strength)"))
+    return tuple(
+        _parse_stimulus(sec, sim)
+        for sec in top.tables("stimulus", hint="add at least one [[stimulus]] table (kind, geometry, strength)")
+    )
 
 
 def _parse_stimulus(sec: _Section, sim: SimulationSpec) -> StimulusSpec:
     kind = sec.string("kind", required=True, choices=STIMULUS_KINDS, hint="box, sphere, nodes or surface")
     geometry = _STIM_GEOMETRY[kind]
-    others = {k: f"not used by kind = {kind!r} (a {kind} takes {' and '.join(geometry)})"
-              for g in _STIM_GEOMETRY.values() for k in g if k not in geometry}
+    others = {
+        k: f"not used by kind = {kind!r} (a {kind} takes {' and '.join(geometry)})"
+        for g in _STIM_GEOMETRY.values()
+        for k in g
+        if k not in geometry
+    }
     allowed = _STIM_COMMON + geometry
     sec.check_keys(allowed, elsewhere=others)
-    strength, dim = sec.value_quantity("strength", sec.raw("strength", required=True,
-                                                           hint='e.g. "50000 uA/cm^3" (or "50 uA/uF")'),
-                                       (CURRENT_DENSITY, CURRENT_PER_CAP))
+    strength, dim = sec.value_quantity(
+        "strength",
+        sec.raw("strength", required=True, hint='e.g. "50000 uA/cm^3" (or "50 uA/uF")'),
+        (CURRENT_DENSITY, CURRENT_PER_CAP),
+    )
     start = sec.quantity("start", TIME, 0.0, nonnegative=True)
     duration = sec.quantity("duration", TIME, 2.0, positive=True)
     period = sec.quantity("period", TIME, None, positive=True)
@@ -781,9 +846,18 @@ def _parse_stimulus(sec: _Section, sim: SimulationSpec) -> StimulusSpec:
     if start >= sim.duration:
         raise sec.error("start", f"{start:g} ms is not before the end of the run (duration {sim.duration:g} ms)")
     if period is not None and sim.dt > period - duration:
-        raise sec.error("period", f"the gap between pulses ({period - duration:g} ms) is shorter than dt ({sim.dt:g} ms)")
-    spec = dict(kind=kind, strength=strength, per_capacitance=dim is CURRENT_PER_CAP, start=start, duration=duration,
-                period=period, count=count)
+        raise sec.error(
+            "period", f"the gap between pulses ({period - duration:g} ms) is shorter than dt ({sim.dt:g} ms)"
+        )
+    spec = dict(
+        kind=kind,
+        strength=strength,
+        per_capacitance=dim is CURRENT_PER_CAP,
+        start=start,
+        duration=duration,
+        period=period,
+        count=count,
+    )
     if kind == "box":
         lower, upper = sec.vector3("lower"), sec.vector3("upper")
         for i, (a, b) in enumerate(zip(lower, upper)):
@@ -797,21 +871,34 @@ def _parse_stimulus(sec: _Section, sim: SimulationSpec) -> StimulusSpec:
             raise sec.error(None, "give exactly one of 'nodes' (node indices) and 'name' (a node set of the mesh)")
         if sec.has("nodes"):
             nodes = sec.raw("nodes")
-            if not isinstance(nodes, list) or not nodes or not all(
-                    isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in nodes):
-                raise sec.error("nodes", f"expected a non-empty list of node indices (whole numbers >= 0), got "
-                                         f"{_kind(nodes)}")
+            if (
+                not isinstance(nodes, list)
+                or not nodes
+                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in nodes)
+            ):
+                raise sec.error(
+                    "nodes", f"expected a non-empty list of node indices (whole numbers >= 0), got {_kind(nodes)}"
+                )
             spec.update(nodes=tuple(nodes))
         else:
             spec.update(name=sec.string("name"))
     else:
-        spec.update(name=sec.string("name", required=True, hint="a named surface of the mesh, e.g. \"endo_lv\""))
+        spec.update(name=sec.string("name", required=True, hint='a named surface of the mesh, e.g. "endo_lv"'))
     return StimulusSpec(**spec)
 
 
 # ---------------------------------------------------------------------------------------------------------------- record
-_RECORD_KEYS = ("activation", "repolarisation", "beats", "activation_threshold", "repolarisation_threshold",
-                "snapshots_at", "snapshot_every", "probes", "probe_every")
+_RECORD_KEYS = (
+    "activation",
+    "repolarisation",
+    "beats",
+    "activation_threshold",
+    "repolarisation_threshold",
+    "snapshots_at",
+    "snapshot_every",
+    "probes",
+    "probe_every",
+)
 
 
 def _parse_record(sec: _Section, sim: SimulationSpec) -> RecordSpec:
@@ -824,14 +911,15 @@ def _parse_record(sec: _Section, sim: SimulationSpec) -> RecordSpec:
     a_thr = sec.quantity("activation_threshold", VOLTAGE, 0.0)
     r_thr = sec.quantity("repolarisation_threshold", VOLTAGE, -70.0)
     if repolarisation and not r_thr < a_thr:
-        raise sec.error("repolarisation_threshold", f"must be below the activation threshold ({a_thr:g} mV), "
-                                                    f"got {r_thr:g} mV")
+        raise sec.error(
+            "repolarisation_threshold", f"must be below the activation threshold ({a_thr:g} mV), got {r_thr:g} mV"
+        )
     end = sim.n_steps * sim.dt
     at = sec.raw("snapshots_at")
     snapshots_at = ()
     if at is not None:
         if not isinstance(at, list):
-            raise sec.error("snapshots_at", f"expected a list of times like [10, 20, \"30 ms\"], got {_kind(at)}")
+            raise sec.error("snapshots_at", f'expected a list of times like [10, 20, "30 ms"], got {_kind(at)}')
         times = []
         for i, v in enumerate(at):
             t, _ = sec.value_quantity(f"snapshots_at[{i}]", v, TIME, nonnegative=True)
@@ -841,16 +929,25 @@ def _parse_record(sec: _Section, sim: SimulationSpec) -> RecordSpec:
         snapshots_at = tuple(times)
     every = sec.quantity("snapshot_every", TIME, None, positive=True)
     if every is not None and every < sim.dt * (1 - 1e-9):
-        raise sec.error("snapshot_every", f"{every:g} ms is shorter than dt ({sim.dt:g} ms): snapshots are taken at "
-                                          f"time steps; use snapshot_every >= {sim.dt:g} ms")
+        raise sec.error(
+            "snapshot_every",
+            f"{every:g} ms is shorter than dt ({sim.dt:g} ms): snapshots are taken at "
+            f"time steps; use snapshot_every >= {sim.dt:g} ms",
+        )
     k = (0 if every is None else int(math.floor(end / every + 1e-9)) + 1) + len(snapshots_at)
     if k > MAX_SNAPSHOTS:  # before any list of times is built
         key = "snapshot_every" if every is not None else "snapshots_at"
         ratio = f"duration {end:g} ms / snapshot_every {every:g} ms = " if every is not None else ""
-        fix = (f"snapshot_every >= {end / (MAX_SNAPSHOTS - 1 - len(snapshots_at)):.3g} ms" if every is not None
-               else "fewer snapshots_at")
-        raise sec.error(key, f"{ratio}{k:,} snapshots, above the limit of {MAX_SNAPSHOTS:,} (each is a VTU file in "
-                             f"vm/); ask for fewer: {fix}")
+        fix = (
+            f"snapshot_every >= {end / (MAX_SNAPSHOTS - 1 - len(snapshots_at)):.3g} ms"
+            if every is not None
+            else "fewer snapshots_at"
+        )
+        raise sec.error(
+            key,
+            f"{ratio}{k:,} snapshots, above the limit of {MAX_SNAPSHOTS:,} (each is a VTU file in "
+            f"vm/); ask for fewer: {fix}",
+        )
     probe_every = sec.quantity("probe_every", TIME, None, positive=True)
     if probe_every is not None and probe_every < sim.dt * (1 - 1e-9):
         raise sec.error("probe_every", f"{probe_every:g} ms is shorter than dt ({sim.dt:g} ms)")
@@ -862,27 +959,46 @@ def _parse_record(sec: _Section, sim: SimulationSpec) -> RecordSpec:
         elif isinstance(raw, list):
             items = [(f"p{i + 1}", v) for i, v in enumerate(raw)]
         else:
-            raise sec.error("probes", f"expected a list of points [[x, y, z], ...] or a table {{ name = [x, y, z] }}, "
-                                      f"got {_kind(raw)}")
+            raise sec.error(
+                "probes",
+                f"expected a list of points [[x, y, z], ...] or a table {{ name = [x, y, z] }}, got {_kind(raw)}",
+            )
         if not items:
             raise sec.error("probes", "no probe points given (leave 'probes' out for none)")
         for name, v in items:
             points.append(sec.vector3(f"probes.{name}", v))
             names.append(str(name))
-    return RecordSpec(activation=activation, repolarisation=repolarisation, beats=beats, activation_threshold=a_thr,
-                      repolarisation_threshold=r_thr, snapshots_at=snapshots_at, snapshot_every=every,
-                      probes=tuple(points), probe_names=tuple(names), probe_every=probe_every)
+    return RecordSpec(
+        activation=activation,
+        repolarisation=repolarisation,
+        beats=beats,
+        activation_threshold=a_thr,
+        repolarisation_threshold=r_thr,
+        snapshots_at=snapshots_at,
+        snapshot_every=every,
+        probes=tuple(points),
+        probe_names=tuple(names),
+        probe_every=probe_every,
+    )
 
 
 def _check_fibres_needed(top: _Section, fibres: FibreSpec, conductivity: PerRegion) -> None:
     if fibres.source != "none":
         return
     for where, spec in ([(conductivity.where, conductivity.default)] if conductivity.default else []) + [
-            (f"{conductivity.where}.{k}", v) for k, v in conductivity.regions]:
+        (f"{conductivity.where}.{k}", v) for k, v in conductivity.regions
+    ]:
         if not spec.isotropic:
-            raise CaseError(_message(top.source, where, None, "anisotropic conductivity (sigma_t differs from sigma_l) "
-                                     "needs fibres, but [fibres] source = \"none\"; use source = \"mesh\", \"file\" or "
-                                     "\"rule-based\", or an isotropic conductivity"))
+            raise CaseError(
+                _message(
+                    top.source,
+                    where,
+                    None,
+                    "anisotropic conductivity (sigma_t differs from sigma_l) "
+                    'needs fibres, but [fibres] source = "none"; use source = "mesh", "file" or '
+                    '"rule-based", or an isotropic conductivity',
+                )
+            )
 
 
 # ====================================================================================================== echo (to_dict)
@@ -903,19 +1019,25 @@ def _to_dict(c: CaseConfig) -> dict:
     m = c.mesh
     mesh = {}
     if m.slab is not None:
-        mesh["slab"] = {"size": [format_quantity(v, LENGTH) for v in m.slab.size], "dx": format_quantity(m.slab.dx, LENGTH),
-                        "fibre": list(m.slab.fibre)}
+        mesh["slab"] = {
+            "size": [format_quantity(v, LENGTH) for v in m.slab.size],
+            "dx": format_quantity(m.slab.dx, LENGTH),
+            "fibre": list(m.slab.fibre),
+        }
     else:
         mesh["path"] = f"builtin:{m.builtin}" if m.builtin is not None else str(m.path)
-    mesh.update(_drop_none({"scale": m.scale, "format": m.format,
-                            "regions": None if m.regions is None else list(m.regions)}))
+    mesh.update(
+        _drop_none({"scale": m.scale, "format": m.format, "regions": None if m.regions is None else list(m.regions)})
+    )
     out["mesh"] = mesh
     f = c.fibres
     fib: dict = {"source": f.source}
     if f.source == "file":
         fib["path"] = str(f.path)
     if f.source == "rule-based":
-        fib.update({k: format_quantity(getattr(f, k), ANGLE) for k in ("alpha_endo", "alpha_epi", "beta_endo", "beta_epi")})
+        fib.update(
+            {k: format_quantity(getattr(f, k), ANGLE) for k in ("alpha_endo", "alpha_epi", "beta_endo", "beta_epi")}
+        )
         fib.update(_drop_none({"endo": None if f.endo is None else list(f.endo), "epi": f.epi, "base": f.base}))
     out["fibres"] = fib
 
@@ -924,8 +1046,10 @@ def _to_dict(c: CaseConfig) -> dict:
             d = _drop_none(dict(zip(_CVS, (_q(v, VELOCITY) for v in s.cv))))
             return d if s.tune_edge_length is None else {**d, "tune_edge_length": _q(s.tune_edge_length, LENGTH)}
         if s.intra is not None:
-            return {"intra": _drop_none(dict(zip(_SIGMAS, (_q(v, CONDUCTIVITY) for v in s.intra)))),
-                    "extra": _drop_none(dict(zip(_SIGMAS, (_q(v, CONDUCTIVITY) for v in s.extra))))}
+            return {
+                "intra": _drop_none(dict(zip(_SIGMAS, (_q(v, CONDUCTIVITY) for v in s.intra)))),
+                "extra": _drop_none(dict(zip(_SIGMAS, (_q(v, CONDUCTIVITY) for v in s.extra)))),
+            }
         return _drop_none(dict(zip(_SIGMAS, (_q(v, CONDUCTIVITY) for v in (s.sigma_l, s.sigma_t, s.sigma_n)))))
 
     def model(s: ModelSpec) -> dict:
@@ -944,7 +1068,9 @@ def _to_dict(c: CaseConfig) -> dict:
     for s in c.stimuli:
         d = {"kind": s.kind}
         if s.kind == "box":
-            d.update(lower=[format_quantity(v, LENGTH) for v in s.lower], upper=[format_quantity(v, LENGTH) for v in s.upper])
+            d.update(
+                lower=[format_quantity(v, LENGTH) for v in s.lower], upper=[format_quantity(v, LENGTH) for v in s.upper]
+            )
         elif s.kind == "sphere":
             d.update(centre=[format_quantity(v, LENGTH) for v in s.centre], radius=format_quantity(s.radius, LENGTH))
         elif s.nodes is not None:
@@ -963,14 +1089,31 @@ def _to_dict(c: CaseConfig) -> dict:
     sim = c.simulation
     diff = {"kind": sim.diffusion.kind}
     if sim.diffusion.kind == "theta":
-        diff.update(_drop_none({"theta": sim.diffusion.theta, "rtol": sim.diffusion.rtol, "mass": sim.diffusion.mass,
-                                "max_steps": sim.diffusion.max_steps}))
-    out["simulation"] = {"duration": format_quantity(sim.duration, TIME), "dt": format_quantity(sim.dt, TIME),
-                         "splitting": sim.splitting, "diffusion": diff, "dtype": sim.dtype}
+        diff.update(
+            _drop_none(
+                {
+                    "theta": sim.diffusion.theta,
+                    "rtol": sim.diffusion.rtol,
+                    "mass": sim.diffusion.mass,
+                    "max_steps": sim.diffusion.max_steps,
+                }
+            )
+        )
+    out["simulation"] = {
+        "duration": format_quantity(sim.duration, TIME),
+        "dt": format_quantity(sim.dt, TIME),
+        "splitting": sim.splitting,
+        "diffusion": diff,
+        "dtype": sim.dtype,
+    }
     r = c.record
-    rec: dict = {"activation": r.activation, "repolarisation": r.repolarisation, "beats": r.beats,
-                 "activation_threshold": format_quantity(r.activation_threshold, VOLTAGE),
-                 "repolarisation_threshold": format_quantity(r.repolarisation_threshold, VOLTAGE)}
+    rec: dict = {
+        "activation": r.activation,
+        "repolarisation": r.repolarisation,
+        "beats": r.beats,
+        "activation_threshold": format_quantity(r.activation_threshold, VOLTAGE),
+        "repolarisation_threshold": format_quantity(r.repolarisation_threshold, VOLTAGE),
+    }
     if r.snapshots_at:
         rec["snapshots_at"] = [format_quantity(t, TIME) for t in r.snapshots_at]
     if r.snapshot_every is not None:

@@ -12,13 +12,22 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from ._case import _CONDUCTIVITY_KEYS, CaseConfig, CaseError, ConductivitySpec, ModelSpec, PerRegion, StimulusSpec, _suggest
+from ._case import (
+    _CONDUCTIVITY_KEYS,
+    CaseConfig,
+    CaseError,
+    ConductivitySpec,
+    ModelSpec,
+    PerRegion,
+    StimulusSpec,
+    _suggest,
+)
 
 __all__ = ["PreparedCase", "RunOutcome", "prepare_case", "run_case", "read_fibre_file"]
 
@@ -133,7 +142,9 @@ def read_fibre_file(path, n_cells: int) -> tuple[np.ndarray, np.ndarray | None]:
 
     other = read_mesh(p)
     if other.n_cells != n_cells:
-        raise ValueError(f"{p}: has {other.n_cells} tets, the mesh has {n_cells}; the fibre file must have the same tets")
+        raise ValueError(
+            f"{p}: has {other.n_cells} tets, the mesh has {n_cells}; the fibre file must have the same tets"
+        )
     if other.fibres is None:
         raise ValueError(f"{p}: the file has no fibre directions (a cell array named 'fibres')")
     return other.fibres, other.sheets
@@ -163,15 +174,21 @@ def _fibres_after_regions(config: CaseConfig, mesh):
         return mesh
     from ..mesh import rule_based_fibres
 
-    kw = dict(alpha_endo=f.alpha_endo, alpha_epi=f.alpha_epi, beta_endo=f.beta_endo, beta_epi=f.beta_epi, epi=f.epi,
-              base=f.base)
+    kw = dict(
+        alpha_endo=f.alpha_endo,
+        alpha_epi=f.alpha_epi,
+        beta_endo=f.beta_endo,
+        beta_epi=f.beta_epi,
+        epi=f.epi,
+        base=f.base,
+    )
     if f.endo is not None:
         kw["endo"] = f.endo if len(f.endo) == 2 else f.endo[0]
     try:
         return rule_based_fibres(mesh, **kw)
     except ValueError as e:
         hint = " (in the case file: [fibres] endo, epi, base)" if "surface" in str(e) else ""
-        raise config.error("fibres", f"source = \"rule-based\": {_line(e)}{hint}") from None
+        raise config.error("fibres", f'source = "rule-based": {_line(e)}{hint}') from None
 
 
 # ====================================================================================================== per region
@@ -189,9 +206,12 @@ def _per_region(config: CaseConfig, mesh, per: PerRegion, build, extra_keys=()) 
     missing = [r for r in mesh.region_ids.tolist() if r not in out]
     if missing:
         if per.default is None:
-            raise config.error(per.where, f"no value for region(s) {missing} (regions: {_region_table(mesh)}); give "
-                                          f"the keys directly in [{per.where}] for every region, or a "
-                                          f"[{per.where}.<region>] table for each")
+            raise config.error(
+                per.where,
+                f"no value for region(s) {missing} (regions: {_region_table(mesh)}); give "
+                f"the keys directly in [{per.where}] for every region, or a "
+                f"[{per.where}.<region>] table for each",
+            )
         value = build(per.default, per.where)
         for r in missing:
             out[r] = value
@@ -205,12 +225,18 @@ def _conductivity(config: CaseConfig, mesh, models: dict, names: dict, *, dtype,
 
     def build(spec: ConductivitySpec, where: str):
         if not spec.isotropic and mesh.fibres is None:
-            raise config.error(where, "anisotropic conductivity (sigma_t differs from sigma_l) needs fibres, but the "
-                                      "mesh has none; add [fibres] source = \"rule-based\" or \"file\", or give an "
-                                      "isotropic conductivity")
+            raise config.error(
+                where,
+                "anisotropic conductivity (sigma_t differs from sigma_l) needs fibres, but the "
+                'mesh has none; add [fibres] source = "rule-based" or "file", or give an '
+                "isotropic conductivity",
+            )
         if (spec.sigma_n is not None or (spec.cv is not None and spec.cv[2] is not None)) and mesh.sheets is None:
-            raise config.error(where, "sigma_n / cv_n (orthotropic) needs sheet directions, but the mesh has none; use "
-                                      "[fibres] source = \"rule-based\" or a fibre file with sheets")
+            raise config.error(
+                where,
+                "sigma_n / cv_n (orthotropic) needs sheet directions, but the mesh has none; use "
+                '[fibres] source = "rule-based" or a fibre file with sheets',
+            )
         if spec.cv is not None:
             return (spec, where)  # tuned below, with the model of each region
         return Conductivity(spec.sigma_l, spec.sigma_t, spec.sigma_n)
@@ -230,13 +256,21 @@ def _conductivity(config: CaseConfig, mesh, models: dict, names: dict, *, dtype,
                 continue
             key = (names[rid], cv, dx)
             if key not in cache:
-                say(f"tuning sigma_{direction} of region {rid} ({names[rid]}) to {cv:g} m/s for mean edge {dx:.3g} mm ...")
-                cache[key] = _tune(config, where, models[rid], cv, dx, dtype=dtype, diffusion=diffusion,
-                                   direction=direction)
+                say(
+                    f"tuning sigma_{direction} of region {rid} ({names[rid]}) to {cv:g} m/s for mean edge {dx:.3g} mm ..."
+                )
+                cache[key] = _tune(
+                    config, where, models[rid], cv, dx, dtype=dtype, diffusion=diffusion, direction=direction
+                )
             r = cache[key]
             sigmas.append(r.sigma)
-            report[f"sigma_{direction}"] = {"cv_target_m_per_s": cv, "sigma_S_per_m": r.sigma, "cv_m_per_s": r.cv,
-                                            "strand_runs": len(r.history), "edge_length_mm": dx}
+            report[f"sigma_{direction}"] = {
+                "cv_target_m_per_s": cv,
+                "sigma_S_per_m": r.sigma,
+                "cv_m_per_s": r.cv,
+                "strand_runs": len(r.history),
+                "edge_length_mm": dx,
+            }
         out[rid] = Conductivity(*sigmas)
         tuned[rid] = report
     return out, tuned
@@ -247,13 +281,17 @@ def _tune(config, where, model, cv, dx, *, dtype, diffusion, direction):
 
     sim = config.simulation
     try:
-        r = tune_conductivity(model, cv, dx, dt=sim.dt, diffusion=diffusion, chi=config.tissue.chi, Cm=config.tissue.Cm,
-                              dtype=dtype)
+        r = tune_conductivity(
+            model, cv, dx, dt=sim.dt, diffusion=diffusion, chi=config.tissue.chi, Cm=config.tissue.Cm, dtype=dtype
+        )
     except ValueError as e:
         raise config.error(where, f"cv_{direction}: {_line(e)}") from None
     if not r.converged:
-        raise config.error(where, f"cv_{direction}: tuning to {cv:g} m/s did not converge (closest {r.cv:.3g} m/s at "
-                                  f"sigma {r.sigma:.3g} S/m after {len(r.history)} strand runs); give sigma_{direction}")
+        raise config.error(
+            where,
+            f"cv_{direction}: tuning to {cv:g} m/s did not converge (closest {r.cv:.3g} m/s at "
+            f"sigma {r.sigma:.3g} S/m after {len(r.history)} strand runs); give sigma_{direction}",
+        )
     return r
 
 
@@ -273,8 +311,11 @@ def _models(config: CaseConfig, mesh) -> tuple[dict, dict]:
         for name, _ in spec.parameters:
             if name not in fields:
                 shown = [f for f in fields if f not in ("V0", "s0")]
-                raise config.error(f"{where}.parameters", f"unknown parameter {name!r} of {spec.name}"
-                                                          f"{_suggest(name, fields)}; parameters: {', '.join(shown)}")
+                raise config.error(
+                    f"{where}.parameters",
+                    f"unknown parameter {name!r} of {spec.name}"
+                    f"{_suggest(name, fields)}; parameters: {', '.join(shown)}",
+                )
         try:
             model = model_from_name(spec.name, **dict(spec.parameters)) if spec.parameters else base
         except (ValueError, TypeError) as e:
@@ -312,8 +353,15 @@ def _stimulus(spec: StimulusSpec):
     else:
         region = NamedSurface(spec.name)
     units = StimulusUnits.PER_CAPACITANCE if spec.per_capacitance else StimulusUnits.PER_VOLUME
-    return Stimulus(region, spec.strength, start=spec.start, duration=spec.duration, period=spec.period,
-                    count=spec.count, units=units)
+    return Stimulus(
+        region,
+        spec.strength,
+        start=spec.start,
+        duration=spec.duration,
+        period=spec.period,
+        count=spec.count,
+        units=units,
+    )
 
 
 # Nodes on the boundary of a box or sphere count as inside, within this tolerance (mm): the rule of organtwin.ep's regions.
@@ -346,23 +394,38 @@ def _check_stimuli(config: CaseConfig, mesh) -> tuple[int, ...]:
         where = f"stimulus.{i + 1}"
         if spec.kind == "surface" and spec.name not in mesh.surfaces:
             have = ", ".join(sorted(mesh.surfaces)) or "none"
-            raise config.error(where, f"name: the mesh has no surface {spec.name!r}{_suggest(spec.name, mesh.surfaces)} "
-                                      f"(surfaces: {have})")
+            raise config.error(
+                where,
+                f"name: the mesh has no surface {spec.name!r}{_suggest(spec.name, mesh.surfaces)} (surfaces: {have})",
+            )
         if spec.kind == "nodes" and spec.name is not None and spec.name not in mesh.node_sets:
             have = ", ".join(sorted(mesh.node_sets)) or "none"
-            raise config.error(where, f"name: the mesh has no node set {spec.name!r}"
-                                      f"{_suggest(spec.name, mesh.node_sets)} (node sets: {have})")
+            raise config.error(
+                where,
+                f"name: the mesh has no node set {spec.name!r}"
+                f"{_suggest(spec.name, mesh.node_sets)} (node sets: {have})",
+            )
         if spec.kind == "nodes" and spec.nodes is not None and max(spec.nodes) >= mesh.n_nodes:
-            raise config.error(where, f"nodes: node {max(spec.nodes)} does not exist (the mesh has {mesh.n_nodes} "
-                                      f"nodes, 0..{mesh.n_nodes - 1})")
+            raise config.error(
+                where,
+                f"nodes: node {max(spec.nodes)} does not exist (the mesh has {mesh.n_nodes} "
+                f"nodes, 0..{mesh.n_nodes - 1})",
+            )
         n = int(_node_mask(spec, mesh).sum())
         if n == 0:
             from ..ep._stimulus import nearest_node
 
-            near = (nearest_node(mesh.points, point=spec.centre, radius=spec.radius) if spec.kind == "sphere" else
-                    nearest_node(mesh.points, lower=spec.lower, upper=spec.upper) if spec.kind == "box" else "")
-            raise config.error(where, f"the {spec.describe()} selects no mesh node; {near + '; ' if near else ''}{span} "
-                                      f"(lengths are in mm)")
+            near = (
+                nearest_node(mesh.points, point=spec.centre, radius=spec.radius)
+                if spec.kind == "sphere"
+                else nearest_node(mesh.points, lower=spec.lower, upper=spec.upper)
+                if spec.kind == "box"
+                else ""
+            )
+            raise config.error(
+                where,
+                f"the {spec.describe()} selects no mesh node; {near + '; ' if near else ''}{span} (lengths are in mm)",
+            )
         counts.append(n)
     return tuple(counts)
 
@@ -383,12 +446,22 @@ def _record(config: CaseConfig, mesh, dtype):
                 from ..ep._stimulus import nearest_node
 
                 near = nearest_node(mesh.points, point=p).replace("from the site", "from it")
-                raise config.error("record", f"probes.{name}: the point {p.round(4).tolist()} mm lies outside the mesh; "
-                                             f"{near} (move the probe into the tissue; check the units)")
+                raise config.error(
+                    "record",
+                    f"probes.{name}: the point {p.round(4).tolist()} mm lies outside the mesh; "
+                    f"{near} (move the probe into the tissue; check the units)",
+                )
     every = 1 if r.probe_every is None else max(1, int(round(r.probe_every / sim.dt)))
-    return Record(activation=r.activation, repolarisation=r.repolarisation, beats=r.beats, snapshots_at=times,
-                  probes=probes, probe_every=every, activation_threshold=r.activation_threshold,
-                  repolarisation_threshold=r.repolarisation_threshold)
+    return Record(
+        activation=r.activation,
+        repolarisation=r.repolarisation,
+        beats=r.beats,
+        snapshots_at=times,
+        probes=probes,
+        probe_every=every,
+        activation_threshold=r.activation_threshold,
+        repolarisation_threshold=r.repolarisation_threshold,
+    )
 
 
 def _check_sizes(config: CaseConfig, mesh, dtype) -> None:
@@ -400,16 +473,21 @@ def _check_sizes(config: CaseConfig, mesh, dtype) -> None:
     k, n = r.snapshot_count(sim.duration), mesh.n_nodes
     try:
         if k:
-            check_bytes(float(k) * n * itemsize, limit=_SNAPSHOT_BYTES_LIMIT,
-                        what=f"{k:,} snapshots x {n:,} nodes x {itemsize} B (held in memory through the run)",
-                        fix="ask for fewer: a larger snapshot_every or fewer snapshots_at")
+            check_bytes(
+                float(k) * n * itemsize,
+                limit=_SNAPSHOT_BYTES_LIMIT,
+                what=f"{k:,} snapshots x {n:,} nodes x {itemsize} B (held in memory through the run)",
+                fix="ask for fewer: a larger snapshot_every or fewer snapshots_at",
+            )
         if r.probes:
             every = 1 if r.probe_every is None else max(1, int(round(r.probe_every / sim.dt)))
             samples = sim.n_steps // every + 1
-            check_bytes(float(samples) * (len(r.probes) + 1) * (2 * itemsize + 12),
-                        what=f"{samples:,} probe samples (one every {every * sim.dt:g} ms) x {len(r.probes) + 1} "
-                             f"columns x ({itemsize} B x 2 for the run's traces and their copy + ~12 B of CSV text)",
-                        fix="record probes less often: set probe_every (ms)")
+            check_bytes(
+                float(samples) * (len(r.probes) + 1) * (2 * itemsize + 12),
+                what=f"{samples:,} probe samples (one every {every * sim.dt:g} ms) x {len(r.probes) + 1} "
+                f"columns x ({itemsize} B x 2 for the run's traces and their copy + ~12 B of CSV text)",
+                fix="record probes less often: set probe_every (ms)",
+            )
     except SizeError as e:
         raise config.error("record", str(e)) from None
 
@@ -466,8 +544,11 @@ def prepare_case(config: CaseConfig, *, log: Callable[[str], None] | None = None
     sim = config.simulation
     dtype = jnp.dtype(sim.dtype)
     if dtype == jnp.float64 and jnp.result_type(float) != jnp.float64:
-        raise config.error("simulation", "dtype: float64 needs JAX's 64-bit mode: call "
-                                         "jax.config.update(\"jax_enable_x64\", True) first (`organtwin ep run` does)")
+        raise config.error(
+            "simulation",
+            "dtype: float64 needs JAX's 64-bit mode: call "
+            'jax.config.update("jax_enable_x64", True) first (`organtwin ep run` does)',
+        )
     mesh = _load_mesh(config)
     say(f"mesh {config.mesh.describe()}: {mesh.n_nodes} nodes, {mesh.n_cells} tets, regions {_region_table(mesh)}")
     mesh = _fibres_before_regions(config, mesh)
@@ -500,12 +581,27 @@ def prepare_case(config: CaseConfig, *, log: Callable[[str], None] | None = None
     if sim.diffusion.kind == "explicit":
         limit = float(explicit_stability_limit(tissue))
         if sim.dt > limit:
-            raise config.error("simulation", f"dt: {sim.dt:g} ms exceeds the explicit stability limit {limit:.3g} ms "
-                                             f"of this mesh and conductivity; use dt <= {_floor(limit)} ms or "
-                                             "diffusion = \"theta\"")
-    return PreparedCase(config=config, mesh=mesh, tissue=tissue, stimuli=stimuli, record=record, diffusion=diffusion,
-                        splitting=splitting, dtype=dtype, region_models=names, stimulus_nodes=counts,
-                        stability_limit=limit, setup_seconds=time.perf_counter() - t_start, tuned_conductivity=tuned)
+            raise config.error(
+                "simulation",
+                f"dt: {sim.dt:g} ms exceeds the explicit stability limit {limit:.3g} ms "
+                f"of this mesh and conductivity; use dt <= {_floor(limit)} ms or "
+                'diffusion = "theta"',
+            )
+    return PreparedCase(
+        config=config,
+        mesh=mesh,
+        tissue=tissue,
+        stimuli=stimuli,
+        record=record,
+        diffusion=diffusion,
+        splitting=splitting,
+        dtype=dtype,
+        region_models=names,
+        stimulus_nodes=counts,
+        stability_limit=limit,
+        setup_seconds=time.perf_counter() - t_start,
+        tuned_conductivity=tuned,
+    )
 
 
 def _floor(x: float) -> str:
@@ -540,8 +636,15 @@ def run_case(prepared: PreparedCase, *, progress: Callable[[int, int], None] | N
 
     try:
         result = simulate_monodomain(
-            prepared.tissue, prepared.stimuli, sim.duration, sim.dt, splitting=prepared.splitting,
-            diffusion=prepared.diffusion, record=prepared.record, progress=on_chunk, dtype=prepared.dtype,
+            prepared.tissue,
+            prepared.stimuli,
+            sim.duration,
+            sim.dt,
+            splitting=prepared.splitting,
+            diffusion=prepared.diffusion,
+            record=prepared.record,
+            progress=on_chunk,
+            dtype=prepared.dtype,
         )
         import jax
 

@@ -59,8 +59,8 @@ import socket
 import stat
 import tempfile
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -127,8 +127,10 @@ def _abs(path) -> Path:
 
 # ====================================================================================================== temporary names
 _DISK_FULL = {_errno.ENOSPC, getattr(_errno, "EDQUOT", _errno.ENOSPC)}
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<host>[A-Za-z0-9-]*)\.[A-Za-z0-9_]+"
-                        r"\.(?P<kind>partial|old|tmp)$")
+_TEMP_NAME = re.compile(
+    r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<host>[A-Za-z0-9-]*)\.[A-Za-z0-9_]+"
+    r"\.(?P<kind>partial|old|tmp)$"
+)
 
 
 def _host() -> str:
@@ -180,8 +182,12 @@ def clean_stale(parent, name: str) -> list[Path]:
         if m["kind"] == "old" and not os.path.lexists(target):
             try:
                 os.replace(path, target)
-                warnings.warn(f"{target}: restored the earlier results that a killed process (pid {m['pid']}) had "
-                              "moved aside while replacing them", _results_warning(), stacklevel=3)
+                warnings.warn(
+                    f"{target}: restored the earlier results that a killed process (pid {m['pid']}) had "
+                    "moved aside while replacing them",
+                    _results_warning(),
+                    stacklevel=3,
+                )
                 continue
             except OSError:
                 pass
@@ -209,8 +215,11 @@ def _meant_path(path, tmp: Path | None, final: Path | None) -> Path:
 def _untemp(text: str, tmp: Path | None, final: Path | None) -> str:
     if tmp is not None and final is not None:
         text = text.replace(str(tmp), str(final))
-    return re.sub(r"/?\.([^/\s'\"]+?)\.\d+-[A-Za-z0-9-]*\.[A-Za-z0-9_]+\.(partial|old|tmp)\b", r"/\1", text) \
-        if ".partial" in text or ".tmp" in text or ".old" in text else text
+    return (
+        re.sub(r"/?\.([^/\s'\"]+?)\.\d+-[A-Za-z0-9-]*\.[A-Za-z0-9_]+\.(partial|old|tmp)\b", r"/\1", text)
+        if ".partial" in text or ".tmp" in text or ".old" in text
+        else text
+    )
 
 
 def _write_error(e: OSError, meant: Path, *, what: str = "") -> ResultsError:
@@ -222,8 +231,11 @@ def _write_error(e: OSError, meant: Path, *, what: str = "") -> ResultsError:
         return ResultsError(f"disk full while writing {meant}; nothing was written{what}", meant=meant, errno=code)
     reason = e.strerror or _line(e)
     other = getattr(e, "filename", None)
-    if other is not None and not str(other).startswith(str(meant.parent / f".{meant.name}.")) and \
-            Path(str(other)) != meant:
+    if (
+        other is not None
+        and not str(other).startswith(str(meant.parent / f".{meant.name}."))
+        and Path(str(other)) != meant
+    ):
         reason = f"{reason}: {other}"
     return ResultsError(f"cannot write {meant}: {reason}{what}", meant=meant, errno=code)
 
@@ -258,7 +270,9 @@ def atomic_file(path, mode: str = "w"):
         if mode is None:
             yield None, Path(tmp)
         else:
-            with open(tmp, mode, encoding=None if "b" in mode else "utf-8", newline=None if "b" in mode else "\n") as fh:
+            with open(
+                tmp, mode, encoding=None if "b" in mode else "utf-8", newline=None if "b" in mode else "\n"
+            ) as fh:
                 yield fh, Path(tmp)
         _normal_mode(tmp, folder=False)
         os.replace(tmp, path)
@@ -270,8 +284,9 @@ def atomic_file(path, mode: str = "w"):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, KeyboardInterrupt):
-            _kept_note(e, f"nothing was written to {path}" + ("; the earlier file there is kept"
-                                                                if path.exists() else ""))
+            _kept_note(
+                e, f"nothing was written to {path}" + ("; the earlier file there is kept" if path.exists() else "")
+            )
         raise
 
 
@@ -283,13 +298,15 @@ def check_output_file(path, option: str = "output") -> Path:
         raise ResultsError(f"{option} {path}: is a folder; give a file name", meant=p)
     parent = p.parent
     if not parent.exists():
-        raise ResultsError(f"{option} {path}: folder {parent} does not exist; create it first or choose another path",
-                           meant=p)
+        raise ResultsError(
+            f"{option} {path}: folder {parent} does not exist; create it first or choose another path", meant=p
+        )
     if not parent.is_dir():
         raise ResultsError(f"{option} {path}: {parent} is a file, not a folder", meant=p)
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ResultsError(f"{option} {path}: cannot write in {parent} (permission denied); choose another path",
-                           meant=p)
+        raise ResultsError(
+            f"{option} {path}: cannot write in {parent} (permission denied); choose another path", meant=p
+        )
     return Path(path).expanduser()
 
 
@@ -334,8 +351,9 @@ def _in_the_way(folder: Path) -> tuple[list[str], str]:
         return [], ""
     doc = _read_summary(folder) if "summary.json" in top else None
     if doc is None or RESULTS_MARKER not in doc:
-        return [t + ("/" if (folder / t).is_dir() and not (folder / t).is_symlink() else "") for t in top], \
-            "not written by organtwin"
+        return [
+            t + ("/" if (folder / t).is_dir() and not (folder / t).is_symlink() else "") for t in top
+        ], "not written by organtwin"
     manifest = doc.get(MANIFEST_KEY)
     sizes: dict | None = None
     if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict):
@@ -343,8 +361,9 @@ def _in_the_way(folder: Path) -> tuple[list[str], str]:
     elif isinstance(doc.get("files"), list) and all(isinstance(f, str) for f in doc["files"]):
         sizes = {f: None for f in doc["files"]}  # written before the manifest: the summary's own list, no sizes
     if sizes is None:
-        return [t + ("/" if (folder / t).is_dir() and not (folder / t).is_symlink() else "") for t in top], \
-            "written by an older organtwin that kept no list of its files, so they cannot be told from yours"
+        return [
+            t + ("/" if (folder / t).is_dir() and not (folder / t).is_symlink() else "") for t in top
+        ], "written by an older organtwin that kept no list of its files, so they cannot be told from yours"
     dirs = {p.rsplit("/", 1)[0] for p in sizes if "/" in p}
     dirs |= {d.rsplit("/", k)[0] for d in list(dirs) for k in range(1, d.count("/") + 1)}
     way = []
@@ -396,36 +415,50 @@ def check_output_folder(folder, *, inputs: Sequence = (), option: str = "--out",
         raise ResultsError(f"{option} {given}: not a folder that can be replaced; give a folder name", meant=folder)
     cwd = _abs(os.getcwd())
     if cwd == folder or folder in cwd.parents:
-        raise ResultsError(f"{option} {given}: is the current folder or holds it; results replace their folder whole, "
-                           "so choose a new folder (e.g. --out results)", meant=folder)
+        raise ResultsError(
+            f"{option} {given}: is the current folder or holds it; results replace their folder whole, "
+            "so choose a new folder (e.g. --out results)",
+            meant=folder,
+        )
     for inp in inputs:
         if inp is None:
             continue
         p = _abs(inp)
         if p == folder or folder in p.parents:
-            raise ResultsError(f"{option} {given}: holds the input {inp}, which the new results would replace; choose "
-                               "another output folder", meant=folder)
+            raise ResultsError(
+                f"{option} {given}: holds the input {inp}, which the new results would replace; choose "
+                "another output folder",
+                meant=folder,
+            )
     outer = _enclosing_results(folder)
     if outer is not None:
         beside = outer.parent / f"{outer.name}-{folder.name}"
-        raise ResultsError(f"{option} {given}: is inside the organtwin results folder {outer}, which its next run "
-                           f"replaces whole; choose a folder outside it (e.g. {beside})", meant=folder)
+        raise ResultsError(
+            f"{option} {given}: is inside the organtwin results folder {outer}, which its next run "
+            f"replaces whole; choose a folder outside it (e.g. {beside})",
+            meant=folder,
+        )
     if os.path.lexists(folder):
         if not folder.is_dir():
-            raise ResultsError(f"{option} {given}: exists and is a file, not a folder; choose another output folder",
-                               meant=folder)
+            raise ResultsError(
+                f"{option} {given}: exists and is a file, not a folder; choose another output folder", meant=folder
+            )
         way, why = _in_the_way(folder) if _contents else ([], "")
         if way:
-            raise ResultsError(f"{option} {given}: the folder holds other files, {why}: {_way_text(way)}; organtwin "
-                               f"replaces a folder only when it holds nothing but its own results: choose another "
-                               f"{option} or move those out", meant=folder)
+            raise ResultsError(
+                f"{option} {given}: the folder holds other files, {why}: {_way_text(way)}; organtwin "
+                f"replaces a folder only when it holds nothing but its own results: choose another "
+                f"{option} or move those out",
+                meant=folder,
+            )
     ancestor = folder.parent
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
         why = "a file, not a folder" if not ancestor.is_dir() else "permission denied"
-        raise ResultsError(f"{option} {given}: cannot write in {ancestor} ({why}); choose another output folder",
-                           meant=folder)
+        raise ResultsError(
+            f"{option} {given}: cannot write in {ancestor} ({why}); choose another output folder", meant=folder
+        )
     return Path(given).expanduser()
 
 
@@ -486,15 +519,23 @@ def results_folder(folder, *, kind: str | None = None):
             meant = getattr(e, "meant", None) or (Path(e.filename) if getattr(e, "filename", None) else None)
             meant = _meant_path(meant, tmp, final) if meant is not None else final
             if e.errno in _DISK_FULL:
-                raise ResultsError(f"disk full while writing {meant}; nothing was written (could not write results "
-                                   f"to {folder}: {os.strerror(e.errno)}"
-                                   f"{'; the earlier results there are kept' if earlier else ''})",
-                                   meant=meant, errno=e.errno) from None
-            raise ResultsError(f"could not write results to {folder} ({_untemp(_line(e), tmp, final)}); nothing was "
-                               f"written", meant=meant, errno=e.errno) from None
+                raise ResultsError(
+                    f"disk full while writing {meant}; nothing was written (could not write results "
+                    f"to {folder}: {os.strerror(e.errno)}"
+                    f"{'; the earlier results there are kept' if earlier else ''})",
+                    meant=meant,
+                    errno=e.errno,
+                ) from None
+            raise ResultsError(
+                f"could not write results to {folder} ({_untemp(_line(e), tmp, final)}); nothing was written",
+                meant=meant,
+                errno=e.errno,
+            ) from None
         except (ValueError, TypeError, RuntimeError) as e:
-            raise ResultsError(f"could not write results to {folder} ({_untemp(_line(e), tmp, final)}); nothing was "
-                               "written", meant=final) from None
+            raise ResultsError(
+                f"could not write results to {folder} ({_untemp(_line(e), tmp, final)}); nothing was written",
+                meant=final,
+            ) from None
         try:
             if os.path.lexists(final):
                 way, why = _in_the_way(final) if final.is_dir() and not final.is_symlink() else ([name], "a file")
@@ -502,8 +543,11 @@ def results_folder(folder, *, kind: str | None = None):
                     aside = _free_sibling(parent, name)
                     os.replace(tmp, aside)
                     placed = True
-                    raise ResultsError(f"--out {folder}: the folder holds other files ({why}: {_way_text(way)}); "
-                                       f"nothing there was touched: the new results are in {aside}", meant=final)
+                    raise ResultsError(
+                        f"--out {folder}: the folder holds other files ({why}: {_way_text(way)}); "
+                        f"nothing there was touched: the new results are in {aside}",
+                        meant=final,
+                    )
                 old = Path(tempfile.mkdtemp(prefix=_temp_prefix(name), suffix=".old", dir=parent))
                 os.rmdir(old)  # a unique free name; os.replace puts the earlier folder (or a link to one) there
                 os.replace(final, old)  # same parent: no '..' update, works for a read-only folder too
@@ -516,8 +560,11 @@ def results_folder(folder, *, kind: str | None = None):
                 with contextlib.suppress(OSError):
                     os.replace(old, final)  # put the earlier results back
                     old = None
-            raise ResultsError(f"could not move the results into {folder} ({e.strerror or _line(e)}); nothing was "
-                               "written", meant=final, errno=e.errno) from None
+            raise ResultsError(
+                f"could not move the results into {folder} ({e.strerror or _line(e)}); nothing was written",
+                meant=final,
+                errno=e.errno,
+            ) from None
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             if placed or not os.path.lexists(tmp):  # the complete results were already moved into place
@@ -544,8 +591,9 @@ def _finite_or_nan(a) -> np.ndarray:
     return a
 
 
-def write_vtu(path, points, tets, *, point_data: dict | None = None, cell_data: dict | None = None,
-              compress: bool = True) -> Path:
+def write_vtu(
+    path, points, tets, *, point_data: dict | None = None, cell_data: dict | None = None, compress: bool = True
+) -> Path:
     """Write a tetrahedral mesh with point and cell fields as a binary VTU (atomically). Non-finite values become NaN."""
     writer = VtuWriter(points, tets, {k: _finite_or_nan(v) for k, v in (cell_data or {}).items()}, compress=compress)
     return writer.write(path, {k: _finite_or_nan(v) for k, v in (point_data or {}).items()})
@@ -559,19 +607,31 @@ def _writer(mesh, cell_fields: bool = True) -> VtuWriter:
 
 def write_pvd(path, entries: Iterable[tuple[float, str]]) -> Path:
     """A ParaView collection (.pvd) of ``(time, relative file name)`` entries."""
-    lines = ['<?xml version="1.0"?>',
-             '<VTKFile type="Collection" version="0.1" byte_order="LittleEndian">',
-             "  <Collection>"]
+    lines = [
+        '<?xml version="1.0"?>',
+        '<VTKFile type="Collection" version="0.1" byte_order="LittleEndian">',
+        "  <Collection>",
+    ]
     for t, name in entries:
-        lines.append(f'    <DataSet timestep={quoteattr(repr(float(t)))} group="" part="0" file={quoteattr(str(name))}/>')
+        lines.append(
+            f'    <DataSet timestep={quoteattr(repr(float(t)))} group="" part="0" file={quoteattr(str(name))}/>'
+        )
     lines += ["  </Collection>", "</VTKFile>", ""]
     with atomic_file(path) as (fh, _):
         fh.write("\n".join(lines))
     return Path(path)
 
 
-def write_snapshot_series(folder, mesh, times: Sequence[float], snapshots, *, name: str = "vm", field: str = "Vm",
-                          writer: VtuWriter | None = None) -> list[Path]:
+def write_snapshot_series(
+    folder,
+    mesh,
+    times: Sequence[float],
+    snapshots,
+    *,
+    name: str = "vm",
+    field: str = "Vm",
+    writer: VtuWriter | None = None,
+) -> list[Path]:
     """Vm snapshots as ``folder/<name>/<name>_0000.vtu ...`` plus ``folder/<name>.pvd``. Returns the files written.
 
     The geometry (with the regions, their names, the surfaces and node sets; not the fibres, sheets or other cell
@@ -624,8 +684,9 @@ def read_snapshot_series(folder, *, name: str = "vm", field: str = "Vm"):
             except Exception as e:
                 raise ValueError(f"{f}: not a readable VTU file ({_line(e)})") from None
             if field in data and np.asarray(data[field]).shape[0] != mesh.n_nodes:
-                raise ValueError(f"{f}: {np.asarray(data[field]).shape[0]} points, the series' first file has "
-                                 f"{mesh.n_nodes}")
+                raise ValueError(
+                    f"{f}: {np.asarray(data[field]).shape[0]} points, the series' first file has {mesh.n_nodes}"
+                )
         if field not in data:
             raise ValueError(f"{f}: no point data {field!r}")
         values.append(np.asarray(data[field], float).reshape(-1))
@@ -636,8 +697,13 @@ def write_activation_vtu(path, mesh, result, *, writer: VtuWriter | None = None)
     """Activation, repolarisation and APD (ms) as point data on the mesh, NaN where a node never activated; the mesh's
     regions, names, surfaces, fibres, sheets, node sets and its own point fields go with them (`VtuWriter.for_mesh`)."""
     point_data = {str(k): v for k, v in mesh.point_data.items()}
-    for key, attr in (("activation_time", "activation"), ("repolarisation_time", "repolarisation"), ("apd", "apd"),
-                      ("activation_count", "activation_count"), ("last_activation_time", "last_activation")):
+    for key, attr in (
+        ("activation_time", "activation"),
+        ("repolarisation_time", "repolarisation"),
+        ("apd", "apd"),
+        ("activation_count", "activation_count"),
+        ("last_activation_time", "last_activation"),
+    ):
         value = getattr(result, attr, None)
         if value is not None:
             point_data[key] = _finite_or_nan(value)
@@ -704,8 +770,11 @@ def ep_summary(prepared, outcome, *, files: Sequence[str] = (), write_seconds: f
     names = dict(mesh.region_names)
     regions = {}
     for r in mesh.region_ids.tolist():
-        regions[str(r)] = {"name": names.get(r), "tets": int(np.sum(mesh.regions == r)),
-                           "model": prepared.region_models.get(r)}
+        regions[str(r)] = {
+            "name": names.get(r),
+            "tets": int(np.sum(mesh.regions == r)),
+            "model": prepared.region_models.get(r),
+        }
     timing = {"setup_s": prepared.setup_seconds, "run_s": outcome.wall_seconds}
     if outcome.first_chunk_seconds is not None:
         timing["first_chunk_s"] = outcome.first_chunk_seconds  # compilation + the first chunk of steps
@@ -719,16 +788,24 @@ def ep_summary(prepared, outcome, *, files: Sequence[str] = (), write_seconds: f
         RESULTS_MARKER: {"kind": "ep run", "organtwin_version": __version__},
         "case_file": str(Path(config.source).resolve()),
         "title": config.title,
-        "mesh": {"source": config.mesh.describe(), "nodes": n, "tets": mesh.n_cells, "regions": regions,
-                 "fibres": config.fibres.source if mesh.fibres is not None else "none"},
+        "mesh": {
+            "source": config.mesh.describe(),
+            "nodes": n,
+            "tets": mesh.n_cells,
+            "regions": regions,
+            "fibres": config.fibres.source if mesh.fibres is not None else "none",
+        },
         "dtype": config.simulation.dtype,
         "dt_ms": float(result.dt),
         "steps": steps,
         "end_time_ms": float(np.asarray(result.final.t)),
         "explicit_stability_limit_ms": prepared.stability_limit,
         "timing": timing,
-        **({"tuned_conductivity": {str(r): v for r, v in prepared.tuned_conductivity.items()}}
-           if prepared.tuned_conductivity else {}),
+        **(
+            {"tuned_conductivity": {str(r): v for r, v in prepared.tuned_conductivity.items()}}
+            if prepared.tuned_conductivity
+            else {}
+        ),
         "stimuli": [{"what": s.describe(), "nodes": c} for s, c in zip(config.stimuli, prepared.stimulus_nodes)],
     }
     if result.activation is not None:
@@ -736,8 +813,12 @@ def ep_summary(prepared, outcome, *, files: Sequence[str] = (), write_seconds: f
         ok = np.isfinite(act)
         a = {"nodes_activated": int(ok.sum()), "nodes": n}
         if ok.any():
-            a.update(first_ms=float(act[ok].min()), last_ms=float(act[ok].max()),
-                     total_activation_time_ms=float(act[ok].max() - act[ok].min()), mean_ms=float(act[ok].mean()))
+            a.update(
+                first_ms=float(act[ok].min()),
+                last_ms=float(act[ok].max()),
+                total_activation_time_ms=float(act[ok].max() - act[ok].min()),
+                mean_ms=float(act[ok].mean()),
+            )
         out["activation"] = a
     if result.repolarisation is not None:
         rep = np.asarray(result.repolarisation, dtype=np.float64)
@@ -751,14 +832,19 @@ def ep_summary(prepared, outcome, *, files: Sequence[str] = (), write_seconds: f
     if result.activation_count is not None:
         out["beats"] = _stats(result.activation_count, finite_only=False)
     if result.snapshot_times is not None:
-        out["snapshots"] = {"count": int(np.asarray(result.snapshot_times).size),
-                            "times_ms": np.asarray(result.snapshot_times, dtype=np.float64).round(9).tolist()}
+        out["snapshots"] = {
+            "count": int(np.asarray(result.snapshot_times).size),
+            "times_ms": np.asarray(result.snapshot_times, dtype=np.float64).round(9).tolist(),
+        }
     if result.probes is not None:
         r = config.record
-        out["probes"] = {"points_mm": {name: list(p) for name, p in zip(r.probe_names, r.probes)},
-                         "samples": int(np.asarray(result.probe_times).size),
-                         "every_ms": float(np.asarray(result.probe_times)[1] - np.asarray(result.probe_times)[0])
-                         if np.asarray(result.probe_times).size > 1 else None}
+        out["probes"] = {
+            "points_mm": {name: list(p) for name, p in zip(r.probe_names, r.probes)},
+            "samples": int(np.asarray(result.probe_times).size),
+            "every_ms": float(np.asarray(result.probe_times)[1] - np.asarray(result.probe_times)[0])
+            if np.asarray(result.probe_times).size > 1
+            else None,
+        }
     out["files"] = list(files)
     out["case"] = config.to_dict()
     return out
@@ -784,8 +870,9 @@ def write_ep_results(folder, prepared, outcome, *, extra: Callable[[Path], Seque
             written = write_snapshot_series(tmp, mesh, np.asarray(result.snapshot_times), np.asarray(result.snapshots))
             files += [str(Path(p).relative_to(tmp)) for p in written]
         if result.probes is not None:
-            write_probes_csv(tmp / "probes.csv", np.asarray(result.probe_times), np.asarray(result.probes),
-                             config.record.probe_names)
+            write_probes_csv(
+                tmp / "probes.csv", np.asarray(result.probe_times), np.asarray(result.probes), config.record.probe_names
+            )
             files.append("probes.csv")
         if extra is not None:
             files += list(extra(tmp))

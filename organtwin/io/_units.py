@@ -50,23 +50,44 @@ def _normalise(unit: str) -> str:
 TIME = Dimension("time", "ms", (("ms", 1.0), ("s", 1e3), ("us", 1e-3), ("min", 6e4)))
 LENGTH = Dimension("length", "mm", (("mm", 1.0), ("cm", 10.0), ("m", 1e3), ("um", 1e-3)))
 CONDUCTIVITY = Dimension(
-    "conductivity", "S/m",
+    "conductivity",
+    "S/m",
     (("S/m", 1.0), ("mS/cm", 0.1), ("mS/mm", 1.0), ("S/cm", 100.0), ("mS/m", 1e-3), ("uS/mm", 1e-3)),
 )
-INV_LENGTH = Dimension("surface-to-volume ratio", "1/mm", (("1/mm", 1.0), ("mm-1", 1.0), ("1/cm", 0.1), ("cm-1", 0.1),
-                                                             ("1/m", 1e-3), ("m-1", 1e-3), ("1/um", 1e3)))
-CAPACITANCE = Dimension("capacitance per area", "uF/cm^2", (("uF/cm^2", 1.0), ("F/m^2", 100.0), ("uF/mm^2", 100.0),
-                                                            ("nF/mm^2", 0.1), ("pF/um^2", 1e2)))
-CURRENT_DENSITY = Dimension("current per volume", "uA/cm^3", (("uA/cm^3", 1.0), ("uA/mm^3", 1e3), ("A/m^3", 1.0),
-                                                              ("mA/cm^3", 1e3), ("nA/mm^3", 1.0)))
-CURRENT_PER_CAP = Dimension("current per capacitance", "uA/uF", (("uA/uF", 1.0), ("A/F", 1.0), ("pA/pF", 1.0),
-                                                                ("mV/ms", 1.0)))
+INV_LENGTH = Dimension(
+    "surface-to-volume ratio",
+    "1/mm",
+    (("1/mm", 1.0), ("mm-1", 1.0), ("1/cm", 0.1), ("cm-1", 0.1), ("1/m", 1e-3), ("m-1", 1e-3), ("1/um", 1e3)),
+)
+CAPACITANCE = Dimension(
+    "capacitance per area",
+    "uF/cm^2",
+    (("uF/cm^2", 1.0), ("F/m^2", 100.0), ("uF/mm^2", 100.0), ("nF/mm^2", 0.1), ("pF/um^2", 1e2)),
+)
+CURRENT_DENSITY = Dimension(
+    "current per volume",
+    "uA/cm^3",
+    (("uA/cm^3", 1.0), ("uA/mm^3", 1e3), ("A/m^3", 1.0), ("mA/cm^3", 1e3), ("nA/mm^3", 1.0)),
+)
+CURRENT_PER_CAP = Dimension(
+    "current per capacitance", "uA/uF", (("uA/uF", 1.0), ("A/F", 1.0), ("pA/pF", 1.0), ("mV/ms", 1.0))
+)
 VOLTAGE = Dimension("voltage", "mV", (("mV", 1.0), ("V", 1e3), ("uV", 1e-3)))
 VELOCITY = Dimension("velocity", "m/s", (("m/s", 1.0), ("mm/ms", 1.0), ("cm/s", 0.01), ("mm/s", 1e-3), ("um/ms", 1e-3)))
 ANGLE = Dimension("angle", "deg", (("deg", 1.0), ("degrees", 1.0), ("rad", 180.0 / math.pi)))
 
-DIMENSIONS = (TIME, LENGTH, CONDUCTIVITY, INV_LENGTH, CAPACITANCE, CURRENT_DENSITY, CURRENT_PER_CAP, VOLTAGE, ANGLE,
-              VELOCITY)
+DIMENSIONS = (
+    TIME,
+    LENGTH,
+    CONDUCTIVITY,
+    INV_LENGTH,
+    CAPACITANCE,
+    CURRENT_DENSITY,
+    CURRENT_PER_CAP,
+    VOLTAGE,
+    ANGLE,
+    VELOCITY,
+)
 
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*?)\s*$")
 
@@ -99,7 +120,7 @@ def parse_quantity(value, dims: Dimension | tuple[Dimension, ...]) -> tuple[floa
         return x, dims[0]
     m = _NUMBER.match(value)
     if m is None:
-        raise UnitError(f"expected {_expected(dims)} like \"1.5 {dims[0].unit}\", got {value!r}")
+        raise UnitError(f'expected {_expected(dims)} like "1.5 {dims[0].unit}", got {value!r}')
     x, unit = float(m.group(1)), m.group(2)
     if not unit:
         return x, dims[0]

@@ -29,9 +29,15 @@ _VTK_TETRA = 10
 _VTK_TRIANGLE = 5
 _BLOCK = 1 << 16  # uncompressed bytes per zlib block
 _TYPES = {
-    np.dtype(np.float32): "Float32", np.dtype(np.float64): "Float64", np.dtype(np.int8): "Int8",
-    np.dtype(np.uint8): "UInt8", np.dtype(np.int16): "Int16", np.dtype(np.uint16): "UInt16",
-    np.dtype(np.int32): "Int32", np.dtype(np.uint32): "UInt32", np.dtype(np.int64): "Int64",
+    np.dtype(np.float32): "Float32",
+    np.dtype(np.float64): "Float64",
+    np.dtype(np.int8): "Int8",
+    np.dtype(np.uint8): "UInt8",
+    np.dtype(np.int16): "Int16",
+    np.dtype(np.uint16): "UInt16",
+    np.dtype(np.int32): "Int32",
+    np.dtype(np.uint32): "UInt32",
+    np.dtype(np.int64): "Int64",
     np.dtype(np.uint64): "UInt64",
 }
 
@@ -52,7 +58,7 @@ def _encode(a: np.ndarray, compress: bool, level: int) -> bytes:
     raw = a.tobytes()
     if not compress:
         return np.uint64(len(raw)).tobytes() + raw
-    blocks = [raw[i:i + _BLOCK] for i in range(0, len(raw), _BLOCK)] or [b""]
+    blocks = [raw[i : i + _BLOCK] for i in range(0, len(raw), _BLOCK)] or [b""]
     packed = [zlib.compress(b, level) for b in blocks]
     last = len(blocks[-1]) if raw else 0
     header = np.array([len(blocks), _BLOCK, last] + [len(p) for p in packed], dtype="<u8")
@@ -84,8 +90,18 @@ class VtuWriter:
         compress: zlib-compress the data (default True).
     """
 
-    def __init__(self, points, tets, cell_data: dict | None = None, *, triangles=None, point_data: dict | None = None,
-                 field_data: dict | None = None, compress: bool = True, level: int = 6):
+    def __init__(
+        self,
+        points,
+        tets,
+        cell_data: dict | None = None,
+        *,
+        triangles=None,
+        point_data: dict | None = None,
+        field_data: dict | None = None,
+        compress: bool = True,
+        level: int = 6,
+    ):
         points = _as_array(np.asarray(points, dtype=np.float64))
         tets = np.asarray(tets)
         tris = np.zeros((0, 3), dtype=np.int64) if triangles is None else np.asarray(triangles)
@@ -109,10 +125,15 @@ class VtuWriter:
             _components(v, self.n_points, f"point field {k!r}")
         self._field_data = {str(k): (int(v[0]), int(v[1])) for k, v in (field_data or {}).items()}
         conn = np.concatenate([tets.astype(index).reshape(-1), tris.astype(index).reshape(-1)])
-        offsets = np.concatenate([np.arange(4, 4 * tets.shape[0] + 1, 4, dtype=index),
-                                  4 * tets.shape[0] + np.arange(3, 3 * tris.shape[0] + 1, 3, dtype=index)])
-        types = np.concatenate([np.full(tets.shape[0], _VTK_TETRA, dtype=np.uint8),
-                                np.full(tris.shape[0], _VTK_TRIANGLE, dtype=np.uint8)])
+        offsets = np.concatenate(
+            [
+                np.arange(4, 4 * tets.shape[0] + 1, 4, dtype=index),
+                4 * tets.shape[0] + np.arange(3, 3 * tris.shape[0] + 1, 3, dtype=index),
+            ]
+        )
+        types = np.concatenate(
+            [np.full(tets.shape[0], _VTK_TETRA, dtype=np.uint8), np.full(tris.shape[0], _VTK_TRIANGLE, dtype=np.uint8)]
+        )
         self._points = _encode(points, self.compress, self.level)
         self._conn = _encode(_as_array(conn), self.compress, self.level)
         self._offsets = _encode(_as_array(offsets.astype(index)), self.compress, self.level)
@@ -120,8 +141,9 @@ class VtuWriter:
         self._index_type = _TYPES[np.dtype(index)]
 
     @classmethod
-    def for_mesh(cls, mesh, *, point_data: dict | None = None, cell_fields: bool = True, compress: bool = True,
-                 level: int = 6) -> "VtuWriter":
+    def for_mesh(
+        cls, mesh, *, point_data: dict | None = None, cell_fields: bool = True, compress: bool = True, level: int = 6
+    ) -> "VtuWriter":
         """A writer of ``mesh`` with everything `organtwin.mesh.read_mesh` reads back: regions and their names,
         surfaces (triangles, tags, names), fibres and sheets, the other cell fields, node sets (module docstring).
         ``point_data``: static point fields for every file (e.g. the mesh's own point fields). ``cell_fields=False``
@@ -138,15 +160,26 @@ class VtuWriter:
             a = np.asarray(a)
             if n_tris == 0:
                 return a
-            pad = (np.zeros((n_tris,) + a.shape[1:], a.dtype) if tri_values is None
-                   else np.concatenate(tri_values).astype(a.dtype))
+            pad = (
+                np.zeros((n_tris,) + a.shape[1:], a.dtype)
+                if tri_values is None
+                else np.concatenate(tri_values).astype(a.dtype)
+            )
             return np.concatenate([a, pad])
 
         cell_data = {}
         for k, v in (mesh.cell_data if cell_fields else {}).items():
             name = str(k)
-            if name.lower() in REGION_KEYS or name.lower() in ("fibres", "fibers", "fiber", "fibre", "f0", "sheets",
-                                                                "sheet", "s0"):
+            if name.lower() in REGION_KEYS or name.lower() in (
+                "fibres",
+                "fibers",
+                "fiber",
+                "fibre",
+                "f0",
+                "sheets",
+                "sheet",
+                "s0",
+            ):
                 name = f"{name}_input"  # kept, renamed: it would be read back as the region ids or the fibres
             cell_data[name] = padded(v)
         if mesh.fibres is not None and cell_fields:
@@ -162,8 +195,16 @@ class VtuWriter:
         field_data = {name: (tag, 2) for name, tag in tags.items()}
         for rid, name in mesh.region_names:
             field_data.setdefault(str(name), (int(rid), 3))
-        return cls(mesh.points, mesh.tets, cell_data, triangles=np.concatenate(tris) if tris else None,
-                   point_data=points, field_data=field_data, compress=compress, level=level)
+        return cls(
+            mesh.points,
+            mesh.tets,
+            cell_data,
+            triangles=np.concatenate(tris) if tris else None,
+            point_data=points,
+            field_data=field_data,
+            compress=compress,
+            level=level,
+        )
 
     def encode(self, point_data: dict | None = None) -> bytes:
         """The bytes of a VTU file with these point fields (and the mesh's cell fields)."""
@@ -195,21 +236,33 @@ class VtuWriter:
         offs = array_xml("offsets", self._index_type, 1, add(self._offsets))
         types = array_xml("types", "UInt8", 1, add(self._types))
         compressor = ' compressor="vtkZLibDataCompressor"' if self.compress else ""
-        xml = "\n".join([
-            '<?xml version="1.0"?>',
-            f'<VTKFile type="UnstructuredGrid" version="1.0" byte_order="LittleEndian" header_type="UInt64"{compressor}>',
-            "  <UnstructuredGrid>",
-            *self._field_data_xml(),
-            f'    <Piece NumberOfPoints="{self.n_points}" NumberOfCells="{self.n_cells}">',
-            "      <PointData>", *pd_lines, "      </PointData>",
-            "      <CellData>", *cd_lines, "      </CellData>",
-            "      <Points>", pts, "      </Points>",
-            "      <Cells>", conn, offs, types, "      </Cells>",
-            "    </Piece>",
-            "  </UnstructuredGrid>",
-            '  <AppendedData encoding="raw">',
-            "   _",
-        ])
+        xml = "\n".join(
+            [
+                '<?xml version="1.0"?>',
+                f'<VTKFile type="UnstructuredGrid" version="1.0" byte_order="LittleEndian" header_type="UInt64"{compressor}>',
+                "  <UnstructuredGrid>",
+                *self._field_data_xml(),
+                f'    <Piece NumberOfPoints="{self.n_points}" NumberOfCells="{self.n_cells}">',
+                "      <PointData>",
+                *pd_lines,
+                "      </PointData>",
+                "      <CellData>",
+                *cd_lines,
+                "      </CellData>",
+                "      <Points>",
+                pts,
+                "      </Points>",
+                "      <Cells>",
+                conn,
+                offs,
+                types,
+                "      </Cells>",
+                "    </Piece>",
+                "  </UnstructuredGrid>",
+                '  <AppendedData encoding="raw">',
+                "   _",
+            ]
+        )
         return xml.encode("utf-8") + b"".join(blocks) + b"\n  </AppendedData>\n</VTKFile>\n"
 
     def _field_data_xml(self) -> list[str]:
@@ -217,8 +270,10 @@ class VtuWriter:
             return []
         from xml.sax.saxutils import quoteattr
 
-        rows = [f'      <DataArray type="Int64" Name={quoteattr(n)} NumberOfTuples="2" format="ascii">{t} {d}</DataArray>'
-                for n, (t, d) in self._field_data.items()]
+        rows = [
+            f'      <DataArray type="Int64" Name={quoteattr(n)} NumberOfTuples="2" format="ascii">{t} {d}</DataArray>'
+            for n, (t, d) in self._field_data.items()
+        ]
         return ["    <FieldData>", *rows, "    </FieldData>"]
 
     def write(self, path, point_data: dict | None = None) -> Path:
@@ -245,7 +300,7 @@ def _decode(buf: bytes, at: int, dtype: np.dtype, compressed: bool) -> np.ndarra
     head = np.frombuffer(buf, "<u8", 3 + nb, at)
     pos, parts = at + 8 * (3 + nb), []
     for size in head[3:].tolist():
-        parts.append(zlib.decompress(buf[pos:pos + size]))
+        parts.append(zlib.decompress(buf[pos : pos + size]))
         pos += size
     return np.frombuffer(b"".join(parts), dtype)
 

@@ -16,7 +16,8 @@ Conventions shared by every model in :mod:`organtwin.ionic`:
 from __future__ import annotations
 
 import abc
-from typing import Callable, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -142,7 +143,9 @@ class AbstractIonicModel(eqx.Module):
         try:
             return self.state_names.index(name)
         except ValueError:
-            raise ValueError(f"{type(self).__name__} has no state {name!r}; states are {', '.join(self.state_names)}") from None
+            raise ValueError(
+                f"{type(self).__name__} has no state {name!r}; states are {', '.join(self.state_names)}"
+            ) from None
 
     def initial_state(self, shape: tuple[int, ...] = (), dtype=None) -> tuple[Array, Array]:
         """``(V0, s0)`` broadcast to ``shape``: V0 of shape ``shape`` (mV) and the states of shape ``(n_states, *shape)``.
@@ -174,7 +177,9 @@ class AbstractIonicModel(eqx.Module):
 
         return jax.tree_util.tree_map(cast, self)
 
-    def derivatives_and_gates(self, V: ArrayLike, s: Array, istim: ArrayLike = 0.0) -> tuple[Array, Array, Array, Array]:
+    def derivatives_and_gates(
+        self, V: ArrayLike, s: Array, istim: ArrayLike = 0.0
+    ) -> tuple[Array, Array, Array, Array]:
         """``(Iion, ds, inf, tau)`` in one evaluation (models override this to share work between the two)."""
         Iion, ds = self.derivatives(V, s, istim)
         inf, tau = self.gate_inf_tau(V, s)
@@ -263,7 +268,9 @@ class GateTable(eqx.Module):
         return jnp.stack(rows[:g]), jnp.stack(rows[g:])
 
 
-def gate_table(model: AbstractIonicModel, dt: ArrayLike, lookup: VoltageLookup | None = None, dtype=None) -> GateTable | None:
+def gate_table(
+    model: AbstractIonicModel, dt: ArrayLike, lookup: VoltageLookup | None = None, dtype=None
+) -> GateTable | None:
     """The `GateTable` of ``model`` for steps of ``dt`` ms in ``dtype`` (None if the model declares no voltage-only gates
     or ``lookup`` does not apply to ``dtype``, see `VoltageLookup.float32`)."""
     lookup = VoltageLookup() if lookup is None else lookup
@@ -300,7 +307,7 @@ def _increment_blocks(model: AbstractIonicModel, V, s, dt, istim, table):
             j0, n = tab_state[i], 1
             while i + n in tab_state and tab_state[i + n] == j0 + n:
                 n += 1
-            blocks.append((i, (t_inf[j0:j0 + n] - s[i:i + n]) * t_c[j0:j0 + n]))
+            blocks.append((i, (t_inf[j0 : j0 + n] - s[i : i + n]) * t_c[j0 : j0 + n]))
             i += n
             continue
         k = positions[i]
@@ -339,7 +346,7 @@ def reaction_step(
     :func:`organtwin.ionic.pace_cell` does.)
     """
     dV, blocks = _increment_blocks(model, V, s, dt, istim, table)
-    new = [(s[i:i + b.shape[0]] + b).astype(s.dtype) for i, b in blocks]
+    new = [(s[i : i + b.shape[0]] + b).astype(s.dtype) for i, b in blocks]
     return V + dV, jnp.concatenate(new, axis=0)
 
 

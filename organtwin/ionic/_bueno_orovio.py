@@ -91,8 +91,24 @@ class BuenoOrovio2008(AbstractIonicModel):
     def __check_init__(self):
         check_positive(
             self,
-            ("tau_v1_minus", "tau_v2_minus", "tau_v_plus", "tau_w1_minus", "tau_w2_minus", "tau_w_plus", "tau_fi",
-             "tau_o1", "tau_o2", "tau_so1", "tau_so2", "tau_s1", "tau_s2", "tau_si", "tau_w_inf", "V_amp"),
+            (
+                "tau_v1_minus",
+                "tau_v2_minus",
+                "tau_v_plus",
+                "tau_w1_minus",
+                "tau_w2_minus",
+                "tau_w_plus",
+                "tau_fi",
+                "tau_o1",
+                "tau_o2",
+                "tau_so1",
+                "tau_so2",
+                "tau_s1",
+                "tau_s2",
+                "tau_si",
+                "tau_w_inf",
+                "V_amp",
+            ),
         )
 
     # ------------------------------------------------------------------------------------------------ presets
@@ -104,21 +120,71 @@ class BuenoOrovio2008(AbstractIonicModel):
     @classmethod
     def endocardial(cls, **overrides) -> "BuenoOrovio2008":
         """Table 1, ENDO column."""
-        p = dict(u_o=0.0, u_u=1.56, theta_v=0.3, theta_w=0.13, theta_v_minus=0.2, theta_o=0.006, tau_v1_minus=75.0,
-                 tau_v2_minus=10.0, tau_v_plus=1.4506, tau_w1_minus=6.0, tau_w2_minus=140.0, k_w_minus=200.0,
-                 u_w_minus=0.016, tau_w_plus=280.0, tau_fi=0.1, tau_o1=470.0, tau_o2=6.0, tau_so1=40.0, tau_so2=1.2,
-                 k_so=2.0, u_so=0.65, tau_s1=2.7342, tau_s2=2.0, k_s=2.0994, u_s=0.9087, tau_si=2.9013,
-                 tau_w_inf=0.0273, w_inf_star=0.78)
+        p = dict(
+            u_o=0.0,
+            u_u=1.56,
+            theta_v=0.3,
+            theta_w=0.13,
+            theta_v_minus=0.2,
+            theta_o=0.006,
+            tau_v1_minus=75.0,
+            tau_v2_minus=10.0,
+            tau_v_plus=1.4506,
+            tau_w1_minus=6.0,
+            tau_w2_minus=140.0,
+            k_w_minus=200.0,
+            u_w_minus=0.016,
+            tau_w_plus=280.0,
+            tau_fi=0.1,
+            tau_o1=470.0,
+            tau_o2=6.0,
+            tau_so1=40.0,
+            tau_so2=1.2,
+            k_so=2.0,
+            u_so=0.65,
+            tau_s1=2.7342,
+            tau_s2=2.0,
+            k_s=2.0994,
+            u_s=0.9087,
+            tau_si=2.9013,
+            tau_w_inf=0.0273,
+            w_inf_star=0.78,
+        )
         return cls(**{**p, **overrides})
 
     @classmethod
     def midmyocardial(cls, **overrides) -> "BuenoOrovio2008":
         """Table 1, M column."""
-        p = dict(u_o=0.0, u_u=1.61, theta_v=0.3, theta_w=0.13, theta_v_minus=0.1, theta_o=0.005, tau_v1_minus=80.0,
-                 tau_v2_minus=1.4506, tau_v_plus=1.4506, tau_w1_minus=70.0, tau_w2_minus=8.0, k_w_minus=200.0,
-                 u_w_minus=0.016, tau_w_plus=280.0, tau_fi=0.078, tau_o1=410.0, tau_o2=7.0, tau_so1=91.0, tau_so2=0.8,
-                 k_so=2.1, u_so=0.6, tau_s1=2.7342, tau_s2=4.0, k_s=2.0994, u_s=0.9087, tau_si=3.3849,
-                 tau_w_inf=0.01, w_inf_star=0.5)
+        p = dict(
+            u_o=0.0,
+            u_u=1.61,
+            theta_v=0.3,
+            theta_w=0.13,
+            theta_v_minus=0.1,
+            theta_o=0.005,
+            tau_v1_minus=80.0,
+            tau_v2_minus=1.4506,
+            tau_v_plus=1.4506,
+            tau_w1_minus=70.0,
+            tau_w2_minus=8.0,
+            k_w_minus=200.0,
+            u_w_minus=0.016,
+            tau_w_plus=280.0,
+            tau_fi=0.078,
+            tau_o1=410.0,
+            tau_o2=7.0,
+            tau_so1=91.0,
+            tau_so2=0.8,
+            k_so=2.1,
+            u_so=0.6,
+            tau_s1=2.7342,
+            tau_s2=4.0,
+            k_s=2.0994,
+            u_s=0.9087,
+            tau_si=3.3849,
+            tau_w_inf=0.01,
+            w_inf_star=0.5,
+        )
         return cls(**{**p, **overrides})
 
     # ------------------------------------------------------------------------------------------------ equations
@@ -158,9 +224,10 @@ class BuenoOrovio2008(AbstractIonicModel):
         v_inf = jnp.where(above_v, 0.0, v_inf_minus).astype(dtype)
         tau_v = jnp.where(above_v, self.tau_v_plus, tau_v_minus)
         # w
-        tau_w_minus = self.tau_w1_minus + (self.tau_w2_minus - self.tau_w1_minus) * (
-            1.0 + jnp.tanh(self.k_w_minus * (u - self.u_w_minus))
-        ) / 2.0
+        tau_w_minus = (
+            self.tau_w1_minus
+            + (self.tau_w2_minus - self.tau_w1_minus) * (1.0 + jnp.tanh(self.k_w_minus * (u - self.u_w_minus))) / 2.0
+        )
         w_inf_minus = jnp.where(above_o, self.w_inf_star, 1.0 - u / self.tau_w_inf)
         w_inf = jnp.where(above_w, 0.0, w_inf_minus)
         tau_w = jnp.where(above_w, self.tau_w_plus, tau_w_minus)

@@ -27,16 +27,25 @@ def _check_cell_sizes(bcl: float, dt: float, beats: int, record_every: int | Non
     """Steps per beat (an int32 counter under jit), beats, and the recorded trace against memory: one line each."""
     from .._sizes import check_bytes, check_count, count_of
 
-    n_beat = count_of(bcl, dt, what="cell:", total_name="bcl", step_name="dt", name="steps per beat",
-                      why="the beat's step counter is int32 under jit",
-                      fix=f"use a larger dt (at least {bcl / 2**31:.3g} ms) or a shorter bcl")
+    n_beat = count_of(
+        bcl,
+        dt,
+        what="cell:",
+        total_name="bcl",
+        step_name="dt",
+        name="steps per beat",
+        why="the beat's step counter is int32 under jit",
+        fix=f"use a larger dt (at least {bcl / 2**31:.3g} ms) or a shorter bcl",
+    )
     check_count(beats, what="cell:", name="beats", why="the beat counter is int32 under jit", fix="pace fewer beats")
     per_beat = max(1, n_beat // max(1, record_every or min(n_beat, round(0.1 / dt))))
     itemsize = 8 if dtype is None else np.dtype(dtype).itemsize
-    check_bytes(float(beats) * per_beat * (itemsize + 16 + 20),
-                what=f"cell: {beats:,} beats x {per_beat:,} samples per beat x ({itemsize} B on the device + 16 B of t "
-                     "and V on the host + ~20 B of CSV text)",
-                fix="pace fewer beats, or keep fewer samples (--record-every)")
+    check_bytes(
+        float(beats) * per_beat * (itemsize + 16 + 20),
+        what=f"cell: {beats:,} beats x {per_beat:,} samples per beat x ({itemsize} B on the device + 16 B of t "
+        "and V on the host + ~20 B of CSV text)",
+        fix="pace fewer beats, or keep fewer samples (--record-every)",
+    )
 
 
 def _record_stride(n_beat: int, dt: float, record_every: int | None) -> int:
@@ -111,7 +120,16 @@ def pace_cell(
         bad = jnp.where(first & ~jnp.all(ok), k, bad)
         badb = jnp.where(first & ~jnp.all(ok), b, badb)
         badf = jnp.where(first & ~jnp.all(ok), jnp.argmin(ok).astype(jnp.int32), badf)
-        carry = (Vn, sn, cV, cs, k + 1, jnp.maximum(vmax, Vn), jnp.where(steeper, slope, dvmax), jnp.where(steeper, k, kup))
+        carry = (
+            Vn,
+            sn,
+            cV,
+            cs,
+            k + 1,
+            jnp.maximum(vmax, Vn),
+            jnp.where(steeper, slope, dvmax),
+            jnp.where(steeper, k, kup),
+        )
         return (carry, (b, bad, badb, badf)), None
 
     def block(carry, _):
@@ -127,7 +145,8 @@ def pace_cell(
         neg_inf = jnp.full(jnp.shape(V), -jnp.inf, dtype)
         carry0 = (V, s, cV, cs, jnp.zeros((), jnp.int32), neg_inf, neg_inf, jnp.zeros(jnp.shape(V), jnp.int32))
         ((V, s, cV, cs, _, vmax, dvmax, kup), (_, bad, badb, badf)), V_rec = jax.lax.scan(
-            block, (carry0, (b, bad, badb, badf)), None, length=n_rec)
+            block, (carry0, (b, bad, badb, badf)), None, length=n_rec
+        )
         t_up = (kup.astype(dtype) + 0.5) * dt
         return (V, s, cV, cs, bad, badb, badf), (V_rec, vmax, dvmax, t_up)
 
@@ -137,8 +156,17 @@ def pace_cell(
     init = (V, s, jnp.zeros_like(V), jnp.zeros_like(s), minus1, minus1, minus1)
     beat_index = jnp.arange(beats, dtype=jnp.int32)
     (V, s, _, _, bad, badb, badf), (V_rec, peak, dvdt, t_up) = jax.lax.scan(beat, init, beat_index)
-    return dict(V=V_rec, peak=peak, dvdt_max=dvdt, t_upstroke=t_up, V_final=V, s_final=s, bad_beat=badb, bad_step=bad,
-                bad_field=badf)
+    return dict(
+        V=V_rec,
+        peak=peak,
+        dvdt_max=dvdt,
+        t_upstroke=t_up,
+        V_final=V,
+        s_final=s,
+        bad_beat=badb,
+        bad_step=bad,
+        bad_field=badf,
+    )
 
 
 @eqx.filter_jit
@@ -238,11 +266,15 @@ def _divergence(model, beat: int, k: int, field: int, dt: float, bcl: float, sti
         during = "during the stimulus" if k < stim_steps else f"{(k + 1) * dt:g} ms after the beat's stimulus"
         limits = time_step_limits(model)
         hint = f"; dt <= {limits[0]:.3g} ms samples its upstroke" if limits else ""
-        cause = (f"it diverged {during}: check the model parameters and the stimulus, or lower dt (now {dt:g} ms"
-                 f"{hint})")
-    return nonfinite_message(f"{type(model).__name__} single cell", time_ms=beat * bcl + (k + 1) * dt, index=0,
-                             kind="cell",
-                             field=name, cause=f"beat {beat + 1}; {cause}")
+        cause = f"it diverged {during}: check the model parameters and the stimulus, or lower dt (now {dt:g} ms{hint})"
+    return nonfinite_message(
+        f"{type(model).__name__} single cell",
+        time_ms=beat * bcl + (k + 1) * dt,
+        index=0,
+        kind="cell",
+        field=name,
+        cause=f"beat {beat + 1}; {cause}",
+    )
 
 
 def simulate_cell(
@@ -313,12 +345,24 @@ def simulate_cell(
         V = jnp.asarray(initial[0], dtype)
         s = jnp.asarray(initial[1], dtype)
         if s.shape[:1] != (model.n_states,):
-            raise ValueError(f"initial states must have {model.n_states} rows for {type(model).__name__}, got {s.shape}")
+            raise ValueError(
+                f"initial states must have {model.n_states} rows for {type(model).__name__}, got {s.shape}"
+            )
     out = _pace_jit(model, V, s, jnp.asarray(dt, dtype), jnp.asarray(amp, dtype), n_beat, beats, stim_steps, rec)
     out = jax.tree_util.tree_map(np.asarray, out)
     if int(out["bad_step"]) >= 0:  # before anything is written or printed: where and when it diverged, and why
-        raise RuntimeError(_divergence(model, int(out["bad_beat"]), int(out["bad_step"]), int(out["bad_field"]), dt,
-                                       float(bcl), stim_steps, amp))
+        raise RuntimeError(
+            _divergence(
+                model,
+                int(out["bad_beat"]),
+                int(out["bad_step"]),
+                int(out["bad_field"]),
+                dt,
+                float(bcl),
+                stim_steps,
+                amp,
+            )
+        )
     n_rec = n_beat // rec
     t = (np.arange(beats)[:, None] * bcl + np.arange(n_rec)[None, :] * (rec * dt)).ravel()
     return CellTrace(

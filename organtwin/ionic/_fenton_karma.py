@@ -71,7 +71,17 @@ class FentonKarma1998(AbstractIonicModel):
     def __check_init__(self):
         check_positive(
             self,
-            ("tau_d", "tau_r", "tau_si", "tau_0", "tau_v_plus", "tau_v1_minus", "tau_v2_minus", "tau_w_plus", "tau_w_minus"),
+            (
+                "tau_d",
+                "tau_r",
+                "tau_si",
+                "tau_0",
+                "tau_v_plus",
+                "tau_v1_minus",
+                "tau_v2_minus",
+                "tau_w_plus",
+                "tau_w_minus",
+            ),
         )
 
     # ------------------------------------------------------------------------------------------------ presets
@@ -83,22 +93,61 @@ class FentonKarma1998(AbstractIonicModel):
     @classmethod
     def modified_beeler_reuter(cls, **overrides) -> "FentonKarma1998":
         """Table 1 "MBR": fit to the modified Beeler–Reuter model (steeper restitution)."""
-        p = dict(tau_d=0.25, tau_r=50.0, tau_si=44.84, tau_0=8.3, tau_v_plus=3.33, tau_v1_minus=1000.0,
-                 tau_v2_minus=19.2, tau_w_plus=667.0, tau_w_minus=11.0, u_c=0.13, u_v=0.055, u_csi=0.85, k=10.0)
+        p = dict(
+            tau_d=0.25,
+            tau_r=50.0,
+            tau_si=44.84,
+            tau_0=8.3,
+            tau_v_plus=3.33,
+            tau_v1_minus=1000.0,
+            tau_v2_minus=19.2,
+            tau_w_plus=667.0,
+            tau_w_minus=11.0,
+            u_c=0.13,
+            u_v=0.055,
+            u_csi=0.85,
+            k=10.0,
+        )
         return cls(**{**p, **overrides})
 
     @classmethod
     def modified_luo_rudy(cls, **overrides) -> "FentonKarma1998":
         """Table 1 "MLR-I": fit to the modified Luo–Rudy I model (g_fi = 5.8 mS/cm²)."""
-        p = dict(tau_d=1.0 / 5.8, tau_r=130.0, tau_si=127.0, tau_0=12.5, tau_v_plus=10.0, tau_v1_minus=18.2,
-                 tau_v2_minus=18.2, tau_w_plus=1020.0, tau_w_minus=80.0, u_c=0.13, u_v=0.0, u_csi=0.85, k=10.0)
+        p = dict(
+            tau_d=1.0 / 5.8,
+            tau_r=130.0,
+            tau_si=127.0,
+            tau_0=12.5,
+            tau_v_plus=10.0,
+            tau_v1_minus=18.2,
+            tau_v2_minus=18.2,
+            tau_w_plus=1020.0,
+            tau_w_minus=80.0,
+            u_c=0.13,
+            u_v=0.0,
+            u_csi=0.85,
+            k=10.0,
+        )
         return cls(**{**p, **overrides})
 
     @classmethod
     def guinea_pig(cls, **overrides) -> "FentonKarma1998":
         """Table 1 "GP": fit to guinea-pig ventricular data (g_fi = 8.7 mS/cm²)."""
-        p = dict(tau_d=1.0 / 8.7, tau_r=25.0, tau_si=22.22, tau_0=12.5, tau_v_plus=10.0, tau_v1_minus=333.0,
-                 tau_v2_minus=40.0, tau_w_plus=1000.0, tau_w_minus=65.0, u_c=0.13, u_v=0.025, u_csi=0.85, k=10.0)
+        p = dict(
+            tau_d=1.0 / 8.7,
+            tau_r=25.0,
+            tau_si=22.22,
+            tau_0=12.5,
+            tau_v_plus=10.0,
+            tau_v1_minus=333.0,
+            tau_v2_minus=40.0,
+            tau_w_plus=1000.0,
+            tau_w_minus=65.0,
+            u_c=0.13,
+            u_v=0.025,
+            u_csi=0.85,
+            k=10.0,
+        )
         return cls(**{**p, **overrides})
 
     # ------------------------------------------------------------------------------------------------ equations

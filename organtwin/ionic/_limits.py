@@ -67,8 +67,10 @@ def check_time_step(model, dt: float, *, where: str = "dt", name: str | None = N
             f"dt <= {_nice(good)} ms"
         )
     if dt > good:
-        text = (f"dt {dt:g} ms samples the upstroke of {type(model).__name__} (~{tau:g} ms) in fewer than "
-                f"{WARN_FRACTION:g} steps: peak and dV/dt max are off (ten Tusscher: +13 mV at 0.1 ms); dt <= {_nice(good)} ms resolves it")
+        text = (
+            f"dt {dt:g} ms samples the upstroke of {type(model).__name__} (~{tau:g} ms) in fewer than "
+            f"{WARN_FRACTION:g} steps: peak and dV/dt max are off (ten Tusscher: +13 mV at 0.1 ms); dt <= {_nice(good)} ms resolves it"
+        )
         if warn:  # stacklevel 1: the same text is shown once per process (a case's check, then its run)
             warnings.warn(text, MeshWarning, stacklevel=1)
         return text
@@ -84,13 +86,24 @@ def stimulus_advice(amplitude: float, dt: float, model) -> str | None:
     step_mV = amp * float(dt)
     if step_mV > 200.0 or (ref and amp > 50.0 * ref):
         typical = f" ({type(model).__name__}'s single-cell stimulus is {ref:g} µA/µF)" if ref else ""
-        return (f"the stimulus of {amp:.3g} µA/µF adds {step_mV:.3g} mV per step of {dt:g} ms, far beyond an action "
-                f"potential (~100 mV){typical}: lower the stimulus strength (a few times the threshold suffices)")
+        return (
+            f"the stimulus of {amp:.3g} µA/µF adds {step_mV:.3g} mV per step of {dt:g} ms, far beyond an action "
+            f"potential (~100 mV){typical}: lower the stimulus strength (a few times the threshold suffices)"
+        )
     return None
 
 
-def nonfinite_message(what: str, *, time_ms: float | None, index: int, field: str, kind: str = "node",
-                      point=None, value=None, cause: str = "") -> str:
+def nonfinite_message(
+    what: str,
+    *,
+    time_ms: float | None,
+    index: int,
+    field: str,
+    kind: str = "node",
+    point=None,
+    value=None,
+    cause: str = "",
+) -> str:
     """One line: ``<what>: non-finite <field> (nan) at t = 12.5 ms, node 17 at (1, 2, 3) mm; <cause>``."""
     where = f"{kind} {index}"
     if point is not None:

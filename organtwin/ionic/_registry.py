@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ._aliev_panfilov import AlievPanfilov1996
 from ._base import AbstractIonicModel

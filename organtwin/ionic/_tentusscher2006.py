@@ -300,7 +300,9 @@ class TenTusscher2006(AbstractIonicModel):
         I_Ks = self.g_Ks * xs * xs * (V - E_Ks)
         x = 2.0 * (V - 15.0) / RTF
         # g_CaL d f f2 fCass 4 (V-15) F²/(RT) (0.25 Ca_ss e^x - Ca_o)/(e^x - 1), written as 2F x/(e^x - 1) (smooth at V = 15)
-        I_CaL = self.g_CaL * d * f * f2 * fcass * 2.0 * self.F * (0.25 * Ca_ss * jnp.exp(x) - self.Ca_o) * _x_over_expm1(x)
+        I_CaL = (
+            self.g_CaL * d * f * f2 * fcass * 2.0 * self.F * (0.25 * Ca_ss * jnp.exp(x) - self.Ca_o) * _x_over_expm1(x)
+        )
         VF = V / RTF
         I_NaK = (
             self.P_NaK * self.K_o / (self.K_o + self.K_mK) * Na_i / (Na_i + self.K_mNa)

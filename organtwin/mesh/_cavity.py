@@ -72,7 +72,7 @@ def _orient(tris: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     from scipy.sparse.csgraph import breadth_first_order, connected_components
 
     n = tris.shape[0]
-    e = np.stack([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]], axis=1).reshape(-1, 2)   # directed edges
+    e = np.stack([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]], axis=1).reshape(-1, 2)  # directed edges
     owner = np.repeat(np.arange(n), 3)
     lo, hi = e.min(axis=1).astype(np.int64), e.max(axis=1).astype(np.int64)
     key = lo * (int(tris.max()) + 1) + hi
@@ -82,12 +82,14 @@ def _orient(tris: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     if np.any(count > 2):
         k = int(np.argmax(count))
         a, b = divmod(int(uniq[k]), int(tris.max()) + 1)
-        raise MeshError(f"{what}: cannot be closed: {int(np.sum(count > 2))} edges are shared by more than two of its "
-                        f"triangles (non-manifold, e.g. nodes {a}-{b} in {int(count[k])} triangles); split it into "
-                        f"separate surfaces")
+        raise MeshError(
+            f"{what}: cannot be closed: {int(np.sum(count > 2))} edges are shared by more than two of its "
+            f"triangles (non-manifold, e.g. nodes {a}-{b} in {int(count[k])} triangles); split it into "
+            f"separate surfaces"
+        )
     pairs = start[count == 2]
     t1, t2 = owner[order[pairs]], owner[order[pairs + 1]]
-    same = e[order[pairs], 0] == e[order[pairs + 1], 0]        # the two run the edge the same way: one must flip
+    same = e[order[pairs], 0] == e[order[pairs + 1], 0]  # the two run the edge the same way: one must flip
     graph = coo_matrix((np.where(same, 2, 1), (t1, t2)), shape=(n, n)).tocsr()
     graph = graph + graph.T
     n_pieces, piece = connected_components(graph, directed=False)
@@ -102,10 +104,12 @@ def _orient(tris: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
             flip[t] = flip[q] ^ r
     out = tris.copy()
     out[flip] = out[flip][:, [0, 2, 1]]
-    bad = int(np.sum((same ^ flip[t1] ^ flip[t2])))
+    bad = int(np.sum(same ^ flip[t1] ^ flip[t2]))
     if bad:
-        raise MeshError(f"{what}: cannot be closed: it cannot be oriented consistently ({bad} shared edges disagree, a "
-                        f"Möbius-like surface); check the surface's triangles")
+        raise MeshError(
+            f"{what}: cannot be closed: it cannot be oriented consistently ({bad} shared edges disagree, a "
+            f"Möbius-like surface); check the surface's triangles"
+        )
     return out, piece
 
 
@@ -121,8 +125,10 @@ def _rims(tris: np.ndarray, what: str) -> list[np.ndarray]:
     starts, counts = np.unique(boundary[:, 0], return_counts=True)
     if np.any(counts > 1):
         v = int(starts[np.argmax(counts)])
-        raise MeshError(f"{what}: cannot be closed: its rim touches itself at node {v} ({int(counts.max())} rim loops meet "
-                        f"there); split the surface or close the openings in the mesh")
+        raise MeshError(
+            f"{what}: cannot be closed: its rim touches itself at node {v} ({int(counts.max())} rim loops meet "
+            f"there); split the surface or close the openings in the mesh"
+        )
     nxt = dict(zip(boundary[:, 0].tolist(), boundary[:, 1].tolist()))
     loops, seen = [], set()
     for v0 in boundary[:, 0].tolist():
@@ -146,8 +152,10 @@ def cavity(mesh, surface_name: str) -> CavityVolume:
     docstring), as a `CavityVolume`. One-line `MeshError` for a missing or empty surface or one that cannot be closed."""
     if surface_name not in mesh.surfaces:
         have = ", ".join(sorted(mesh.surfaces)) or "none"
-        raise MeshError(f"the mesh has no surface named {surface_name!r} (surfaces: {have}); name the endocardial "
-                        f"surfaces endo_lv / endo_rv (`organtwin mesh surfaces`)")
+        raise MeshError(
+            f"the mesh has no surface named {surface_name!r} (surfaces: {have}); name the endocardial "
+            f"surfaces endo_lv / endo_rv (`organtwin mesh surfaces`)"
+        )
     tris = np.asarray(mesh.surfaces[surface_name].triangles, dtype=np.int64).reshape(-1, 3)
     what = f"surface {surface_name!r}"
     if tris.shape[0] == 0:

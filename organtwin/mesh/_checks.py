@@ -61,7 +61,11 @@ def guess_units(points) -> tuple[str, float, str]:
         return units, factor, "no finite coordinates; assumed mm"
     if units == "mm":
         return units, factor, f"bounding box diagonal {diag:.4g} mm is plausible for a mesh in mm"
-    return units, factor, f"bounding box diagonal {diag:.3g} suggests {_UNIT_WORDS[units]} (hearts are ~20-300 mm across)"
+    return (
+        units,
+        factor,
+        f"bounding box diagonal {diag:.3g} suggests {_UNIT_WORDS[units]} (hearts are ~20-300 mm across)",
+    )
 
 
 def _warn(message: str) -> None:
@@ -190,8 +194,9 @@ def _check_manifold(mesh: Mesh, source: str) -> None:
     ends = np.concatenate([v * n + a, v * n + b])  # link vertices (v, a) and (v, b) as one integer each
     nodes, index, degree = np.unique(ends, return_inverse=True, return_counts=True)
     index = index.ravel()
-    edges_pinched = np.unique(np.minimum(nodes // n, nodes % n)[degree > 2] * n
-                              + np.maximum(nodes // n, nodes % n)[degree > 2]).size
+    edges_pinched = np.unique(
+        np.minimum(nodes // n, nodes % n)[degree > 2] * n + np.maximum(nodes // n, nodes % n)[degree > 2]
+    ).size
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -283,6 +288,8 @@ def check_mesh(mesh: Mesh, *, source: str = "mesh") -> Mesh:
     units, factor, diag = _units(mesh.points)
     if units != "mm":
         f = f"{factor:g}"
-        _warn(f"{source}: bounding box diagonal {diag:.3g} suggests {_UNIT_WORDS[units]}; pass --scale {f} "
-              f"(or scale={f}) to read it in mm (hearts are ~20-300 mm across)")
+        _warn(
+            f"{source}: bounding box diagonal {diag:.3g} suggests {_UNIT_WORDS[units]}; pass --scale {f} "
+            f"(or scale={f}) to read it in mm (hearts are ~20-300 mm across)"
+        )
     return mesh

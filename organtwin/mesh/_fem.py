@@ -66,8 +66,9 @@ class P1Geometry(eqx.Module):
 
 
 @functools.partial(jax.jit, static_argnames=("n_nodes",))
-def p1_geometry(points: Float[ArrayLike, "nodes 3"], tets: Int[ArrayLike, "cells 4"], *, n_nodes: int | None = None
-                ) -> P1Geometry:
+def p1_geometry(
+    points: Float[ArrayLike, "nodes 3"], tets: Int[ArrayLike, "cells 4"], *, n_nodes: int | None = None
+) -> P1Geometry:
     """Basis gradients and volumes of every tet; differentiable w.r.t. ``points``.
 
     ``tets`` must be concrete (host or device integers); ``n_nodes`` defaults to ``points.shape[0]``.
@@ -90,7 +91,9 @@ def p1_geometry(points: Float[ArrayLike, "nodes 3"], tets: Int[ArrayLike, "cells
     g123 = jnp.stack([c23, c31, c12], axis=1) / det[:, None, None]
     grads = jnp.concatenate([-g123.sum(axis=1, keepdims=True), g123], axis=1)
     volumes = jnp.abs(det) / 6
-    return P1Geometry(grads=grads, volumes=volumes, tets=tets, n_nodes=int(points.shape[0] if n_nodes is None else n_nodes))
+    return P1Geometry(
+        grads=grads, volumes=volumes, tets=tets, n_nodes=int(points.shape[0] if n_nodes is None else n_nodes)
+    )
 
 
 @jax.jit
@@ -203,7 +206,9 @@ def region_index(regions, ids=None) -> tuple[np.ndarray, np.ndarray]:
 
 
 @jax.jit
-def region_values(region_index: Int[ArrayLike, " cells"], table: Float[ArrayLike, " regions *rest"]) -> Float[Array, " cells *rest"]:
+def region_values(
+    region_index: Int[ArrayLike, " cells"], table: Float[ArrayLike, " regions *rest"]
+) -> Float[Array, " cells *rest"]:
     """Per-cell values ``table[region_index]`` (differentiable w.r.t. ``table``).
 
     ``region_index`` is (cells,) int in ``0..R-1`` (see `region_index` to build it from region ids); ``table`` is (R,) or

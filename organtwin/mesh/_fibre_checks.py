@@ -27,8 +27,14 @@ import numpy as np
 from .._errors import MeshError, MeshWarning
 from ._mesh import Mesh
 
-__all__ = ["FIBRE_CHOICES", "check_fibres", "choose_fibres", "fibre_quality", "fibre_quality_lines",
-           "require_usable_directions"]
+__all__ = [
+    "FIBRE_CHOICES",
+    "check_fibres",
+    "choose_fibres",
+    "fibre_quality",
+    "fibre_quality_lines",
+    "require_usable_directions",
+]
 
 FIBRE_CHOICES = ("mesh", "rule-based", "none")
 
@@ -127,15 +133,17 @@ def fibre_quality(mesh: Mesh) -> dict | None:
         su = np.where(su_ok[:, None], s / np.where(su_ok, ns, 1.0)[:, None], 0.0)
         cos = np.abs(np.sum(su * fu, axis=1))[both]
         serr = np.abs(1.0 - ns[su_ok])
-        q.update({
-            "sheet_nonfinite": int((~fs).sum()),
-            "sheet_zero": int((fs & (ns <= _ZERO)).sum()),
-            "sheet_unit_error_max": float(serr.max()) if serr.size else float("nan"),
-            "sheet_unit_error_mean": float(serr.mean()) if serr.size else float("nan"),
-            "orthogonality_error_max": float(cos.max()) if cos.size else float("nan"),
-            "orthogonality_error_mean": float(cos.mean()) if cos.size else float("nan"),
-            "sheet_parallel": int((np.sqrt(np.maximum(1.0 - cos**2, 0.0)) <= _PARALLEL).sum()),
-        })
+        q.update(
+            {
+                "sheet_nonfinite": int((~fs).sum()),
+                "sheet_zero": int((fs & (ns <= _ZERO)).sum()),
+                "sheet_unit_error_max": float(serr.max()) if serr.size else float("nan"),
+                "sheet_unit_error_mean": float(serr.mean()) if serr.size else float("nan"),
+                "orthogonality_error_max": float(cos.max()) if cos.size else float("nan"),
+                "orthogonality_error_mean": float(cos.mean()) if cos.size else float("nan"),
+                "sheet_parallel": int((np.sqrt(np.maximum(1.0 - cos**2, 0.0)) <= _PARALLEL).sum()),
+            }
+        )
     fill = _box_fill(mesh)
     q["box_fill"] = fill
     q["placeholder"] = bool(f.shape[0] >= _MIN_CELLS and frac > _CONSTANT_FRACTION and fill < _BOX_FILL)
@@ -150,18 +158,26 @@ def fibre_quality_lines(summary: dict) -> list[str]:
     """The ``Fibres:`` lines of `organtwin mesh info` from a `mesh_summary` dict (its ``fibre_quality`` entry)."""
     q = summary.get("fibre_quality")
     if q is None:
-        return [f"Fibres: {'yes' if summary.get('fibres') else 'no'}"
-                + (" (sheets: yes)" if summary.get("sheets") else "")]
+        return [
+            f"Fibres: {'yes' if summary.get('fibres') else 'no'}" + (" (sheets: yes)" if summary.get("sheets") else "")
+        ]
     where = " (as in the file, before the read's repairs)" if q.get("as_in_file") else ""
-    lines = [f"Fibres: yes (sheets: {'yes' if q['sheets'] else 'no'}){where}; unit-norm error max "
-             f"{q['fibre_unit_error_max']:.2g}, mean {q['fibre_unit_error_mean']:.2g}; zero {q['fibre_zero']}, NaN/inf "
-             f"{q['fibre_nonfinite']}"]
+    lines = [
+        f"Fibres: yes (sheets: {'yes' if q['sheets'] else 'no'}){where}; unit-norm error max "
+        f"{q['fibre_unit_error_max']:.2g}, mean {q['fibre_unit_error_mean']:.2g}; zero {q['fibre_zero']}, NaN/inf "
+        f"{q['fibre_nonfinite']}"
+    ]
     if q["sheets"]:
-        lines.append(f"  sheets: unit-norm error max {q['sheet_unit_error_max']:.2g}; orthogonality |f.s| max "
-                     f"{q['orthogonality_error_max']:.2g}, mean {q['orthogonality_error_mean']:.2g}; zero "
-                     f"{q['sheet_zero']}, NaN/inf {q['sheet_nonfinite']}, parallel to the fibre {q['sheet_parallel']}")
-    const = (f"  constant fraction: {100 * q['constant_fraction']:.1f}% of cells have the fibre "
-             f"{_vec(q['constant_fibre'])}" if q["constant_fibre"] is not None else "  constant fraction: n/a")
+        lines.append(
+            f"  sheets: unit-norm error max {q['sheet_unit_error_max']:.2g}; orthogonality |f.s| max "
+            f"{q['orthogonality_error_max']:.2g}, mean {q['orthogonality_error_mean']:.2g}; zero "
+            f"{q['sheet_zero']}, NaN/inf {q['sheet_nonfinite']}, parallel to the fibre {q['sheet_parallel']}"
+        )
+    const = (
+        f"  constant fraction: {100 * q['constant_fraction']:.1f}% of cells have the fibre {_vec(q['constant_fibre'])}"
+        if q["constant_fibre"] is not None
+        else "  constant fraction: n/a"
+    )
     if q["placeholder"]:
         const += " - looks like a PLACEHOLDER (mesh not a box); use --fibres rule-based or --fibres none"
     lines.append(const)
@@ -170,9 +186,11 @@ def fibre_quality_lines(summary: dict) -> list[str]:
 
 def placeholder_message(q: dict, source: str = "mesh") -> str:
     """The one-line placeholder warning for a `fibre_quality` dict that has ``placeholder`` set."""
-    return (f"{source}: fibres look like a placeholder: {100 * q['constant_fraction']:.1f}% of cells have "
-            f"{_vec(q['constant_fibre'])} on a mesh that is not a box; use --fibres rule-based or --fibres none "
-            f"(or pass real fibres)")
+    return (
+        f"{source}: fibres look like a placeholder: {100 * q['constant_fraction']:.1f}% of cells have "
+        f"{_vec(q['constant_fibre'])} on a mesh that is not a box; use --fibres rule-based or --fibres none "
+        f"(or pass real fibres)"
+    )
 
 
 def check_fibres(mesh: Mesh, *, source: str = "mesh") -> Mesh:
@@ -193,13 +211,16 @@ def check_fibres(mesh: Mesh, *, source: str = "mesh") -> Mesh:
         ids = np.flatnonzero(bad_nan | bad_zero)
         raise MeshError(
             f"{source}: unusable fibres: {int(bad_nan.sum())} NaN/inf and {int(bad_zero.sum())} zero-length of "
-            f"{f.shape[0]} (first cell ids: {_first(ids)}); {_FIX}")
+            f"{f.shape[0]} (first cell ids: {_first(ids)}); {_FIX}"
+        )
     changed = {}
     uerr = np.abs(1.0 - nf)
     if uerr.max() > _UNIT_TOL:
         n_bad = int((uerr > _UNIT_TOL).sum())
-        _warn(f"{source}: {n_bad} of {f.shape[0]} fibres were not unit length (|f| from {nf.min():.3g} to "
-              f"{nf.max():.3g}; first cell ids: {_first(np.flatnonzero(uerr > _UNIT_TOL))}); normalised")
+        _warn(
+            f"{source}: {n_bad} of {f.shape[0]} fibres were not unit length (|f| from {nf.min():.3g} to "
+            f"{nf.max():.3g}; first cell ids: {_first(np.flatnonzero(uerr > _UNIT_TOL))}); normalised"
+        )
     # rows already unit to round-off stay bit for bit (round trips read back identically)
     fu = np.where((uerr > _EXACT)[:, None], f / nf[:, None], f)
     if (uerr > _EXACT).any():
@@ -209,9 +230,11 @@ def check_fibres(mesh: Mesh, *, source: str = "mesh") -> Mesh:
         ns, sfin = _norms(s)
         sbad = ~sfin | (ns <= _ZERO)
         if sbad.any():
-            _warn(f"{source}: {int((~sfin).sum())} NaN/inf and {int((sfin & (ns <= _ZERO)).sum())} zero-length sheet "
-                  f"directions of {s.shape[0]} (first cell ids: {_first(np.flatnonzero(sbad))}); all sheets were "
-                  f"dropped (transversely isotropic runs are unaffected; orthotropic ones need --fibres rule-based)")
+            _warn(
+                f"{source}: {int((~sfin).sum())} NaN/inf and {int((sfin & (ns <= _ZERO)).sum())} zero-length sheet "
+                f"directions of {s.shape[0]} (first cell ids: {_first(np.flatnonzero(sbad))}); all sheets were "
+                f"dropped (transversely isotropic runs are unaffected; orthotropic ones need --fibres rule-based)"
+            )
             changed["sheets"] = None
         else:
             su = s / ns[:, None]
@@ -222,13 +245,16 @@ def check_fibres(mesh: Mesh, *, source: str = "mesh") -> Mesh:
             if par.any():
                 raise MeshError(
                     f"{source}: {int(par.sum())} of {s.shape[0]} sheet directions are parallel to their fibre (first "
-                    f"cell ids: {_first(np.flatnonzero(par))}), so no sheet plane is defined; {_FIX}")
+                    f"cell ids: {_first(np.flatnonzero(par))}), so no sheet plane is defined; {_FIX}"
+                )
             serr = np.abs(1.0 - ns)
             n_unit, n_orth = int((serr > _UNIT_TOL).sum()), int((np.abs(cos) > _ORTHO_TOL).sum())
             if n_unit or n_orth:
-                _warn(f"{source}: {n_unit} of {s.shape[0]} sheets were not unit length and {n_orth} not orthogonal to "
-                      f"their fibre (max |f.s| {np.abs(cos).max():.3g}); made orthonormal to the fibre "
-                      f"(Gram-Schmidt)")
+                _warn(
+                    f"{source}: {n_unit} of {s.shape[0]} sheets were not unit length and {n_orth} not orthogonal to "
+                    f"their fibre (max |f.s| {np.abs(cos).max():.3g}); made orthonormal to the fibre "
+                    f"(Gram-Schmidt)"
+                )
             fix = (serr > _EXACT) | (np.abs(cos) > _EXACT)
             if fix.any():
                 changed["sheets"] = np.where(fix[:, None], r / nr[:, None], s)
@@ -249,8 +275,10 @@ def require_usable_directions(fibres, sheets, who: str) -> None:
     nf, ff = _norms(f)
     bad = ~ff | (nf <= _ZERO)
     if bad.any():
-        raise MeshError(f"{who}: {int(bad.sum())} of {f.shape[0]} fibre directions are NaN/inf or zero (first cell "
-                        f"ids: {_first(np.flatnonzero(bad))}); {_FIX}")
+        raise MeshError(
+            f"{who}: {int(bad.sum())} of {f.shape[0]} fibre directions are NaN/inf or zero (first cell "
+            f"ids: {_first(np.flatnonzero(bad))}); {_FIX}"
+        )
     if sheets is None:
         return
     s = np.asarray(sheets, np.float64)
@@ -261,8 +289,10 @@ def require_usable_directions(fibres, sheets, who: str) -> None:
         fu = f / nf[:, None]
         bad = np.linalg.norm(su - np.sum(su * fu, axis=1)[:, None] * fu, axis=1) <= _PARALLEL
     if bad.any():
-        raise MeshError(f"{who}: {int(bad.sum())} of {s.shape[0]} sheet directions are NaN/inf, zero or parallel to "
-                        f"their fibre (first cell ids: {_first(np.flatnonzero(bad))}); {_FIX}")
+        raise MeshError(
+            f"{who}: {int(bad.sum())} of {s.shape[0]} sheet directions are NaN/inf, zero or parallel to "
+            f"their fibre (first cell ids: {_first(np.flatnonzero(bad))}); {_FIX}"
+        )
 
 
 def choose_fibres(mesh: Mesh, choice: str, *, source: str = "mesh", needs_fibres: bool = False) -> tuple[Mesh, str]:
@@ -279,17 +309,21 @@ def choose_fibres(mesh: Mesh, choice: str, *, source: str = "mesh", needs_fibres
         raise MeshError(f"--fibres must be one of {', '.join(FIBRE_CHOICES)}, got {choice!r}")
     if choice == "none":
         if needs_fibres:
-            raise MeshError(f"--fibres none (isotropic) cannot be used with anisotropic speeds or conductivities; give "
-                            f"equal fibre and transverse values, or use --fibres mesh / rule-based")
+            raise MeshError(
+                "--fibres none (isotropic) cannot be used with anisotropic speeds or conductivities; give "
+                "equal fibre and transverse values, or use --fibres mesh / rule-based"
+            )
         return mesh.replace(fibres=None, sheets=None), "fibres: none (isotropic; the file's fibre arrays are ignored)"
     if choice == "rule-based":
         need = ["endo_lv", "epi", "base"]
         missing = [n for n in need if n not in mesh.surfaces]
         if missing:
             have = ", ".join(sorted(mesh.surfaces)) or "none"
-            raise MeshError(f"{source}: --fibres rule-based needs the surfaces {', '.join(need)} (and endo_rv for two "
-                            f"ventricles); missing: {', '.join(missing)} (surfaces: {have}); name them with "
-                            f"`organtwin mesh surfaces MESH OUT --auto` (or --map)")
+            raise MeshError(
+                f"{source}: --fibres rule-based needs the surfaces {', '.join(need)} (and endo_rv for two "
+                f"ventricles); missing: {', '.join(missing)} (surfaces: {have}); name them with "
+                f"`organtwin mesh surfaces MESH OUT --auto` (or --map)"
+            )
         from ._fibres import rule_based_fibres
 
         mesh = rule_based_fibres(mesh)
@@ -297,12 +331,16 @@ def choose_fibres(mesh: Mesh, choice: str, *, source: str = "mesh", needs_fibres
         return mesh, f"fibres: rule-based (Bayer 2012, from surfaces {endo}, epi, base)"
     if mesh.fibres is None:
         if needs_fibres:
-            raise MeshError(f"{source} has no fibres, needed for anisotropic speeds or conductivities; use --fibres "
-                            f"rule-based, compute them with `organtwin mesh fibres`, or give equal values")
+            raise MeshError(
+                f"{source} has no fibres, needed for anisotropic speeds or conductivities; use --fibres "
+                f"rule-based, compute them with `organtwin mesh fibres`, or give equal values"
+            )
         return mesh, "fibres: none in the file (isotropic)"
     q = fibre_quality(mesh)
     desc = f"fibres: from the mesh file ({'with' if mesh.sheets is not None else 'no'} sheets)"
     if q is not None and q["placeholder"]:
-        desc += (f" - WARNING: they look like a placeholder ({100 * q['constant_fraction']:.1f}% of cells have "
-                 f"{_vec(q['constant_fibre'])}); use --fibres rule-based or --fibres none")
+        desc += (
+            f" - WARNING: they look like a placeholder ({100 * q['constant_fraction']:.1f}% of cells have "
+            f"{_vec(q['constant_fibre'])}); use --fibres rule-based or --fibres none"
+        )
     return mesh, desc

@@ -114,7 +114,9 @@ def _endo_names(mesh: Mesh, endo, epi: str, base: str) -> tuple[str, ...]:
             )
     all_names = (*names, epi, base)
     if len(set(all_names)) != len(all_names):
-        raise MeshError(f"the endo/epi/base surfaces must be different surfaces, got endo={names!r}, epi={epi!r}, base={base!r}")
+        raise MeshError(
+            f"the endo/epi/base surfaces must be different surfaces, got endo={names!r}, epi={epi!r}, base={base!r}"
+        )
     return names
 
 
@@ -250,14 +252,42 @@ def _quat_from_matrix(R):
         return 2 * jnp.sqrt(jnp.maximum(x, tiny))
 
     s0, s1, s2, s3 = s(1 + r00 + r11 + r22), s(1 + r00 - r11 - r22), s(1 - r00 + r11 - r22), s(1 - r00 - r11 + r22)
-    q0 = jnp.stack([s0 / 4, (R[..., 2, 1] - R[..., 1, 2]) / s0, (R[..., 0, 2] - R[..., 2, 0]) / s0,
-                    (R[..., 1, 0] - R[..., 0, 1]) / s0], -1)
-    q1 = jnp.stack([(R[..., 2, 1] - R[..., 1, 2]) / s1, s1 / 4, (R[..., 0, 1] + R[..., 1, 0]) / s1,
-                    (R[..., 0, 2] + R[..., 2, 0]) / s1], -1)
-    q2 = jnp.stack([(R[..., 0, 2] - R[..., 2, 0]) / s2, (R[..., 0, 1] + R[..., 1, 0]) / s2, s2 / 4,
-                    (R[..., 1, 2] + R[..., 2, 1]) / s2], -1)
-    q3 = jnp.stack([(R[..., 1, 0] - R[..., 0, 1]) / s3, (R[..., 0, 2] + R[..., 2, 0]) / s3,
-                    (R[..., 1, 2] + R[..., 2, 1]) / s3, s3 / 4], -1)
+    q0 = jnp.stack(
+        [
+            s0 / 4,
+            (R[..., 2, 1] - R[..., 1, 2]) / s0,
+            (R[..., 0, 2] - R[..., 2, 0]) / s0,
+            (R[..., 1, 0] - R[..., 0, 1]) / s0,
+        ],
+        -1,
+    )
+    q1 = jnp.stack(
+        [
+            (R[..., 2, 1] - R[..., 1, 2]) / s1,
+            s1 / 4,
+            (R[..., 0, 1] + R[..., 1, 0]) / s1,
+            (R[..., 0, 2] + R[..., 2, 0]) / s1,
+        ],
+        -1,
+    )
+    q2 = jnp.stack(
+        [
+            (R[..., 0, 2] - R[..., 2, 0]) / s2,
+            (R[..., 0, 1] + R[..., 1, 0]) / s2,
+            s2 / 4,
+            (R[..., 1, 2] + R[..., 2, 1]) / s2,
+        ],
+        -1,
+    )
+    q3 = jnp.stack(
+        [
+            (R[..., 1, 0] - R[..., 0, 1]) / s3,
+            (R[..., 0, 2] + R[..., 2, 0]) / s3,
+            (R[..., 1, 2] + R[..., 2, 1]) / s3,
+            s3 / 4,
+        ],
+        -1,
+    )
     which = jnp.argmax(jnp.stack([r00 + r11 + r22, r00, r11, r22], -1), axis=-1)
     q = jnp.take_along_axis(jnp.stack([q0, q1, q2, q3], -2), which[..., None, None], axis=-2)[..., 0, :]
     return q / _norm(q)
@@ -276,12 +306,15 @@ def _matrix_from_quat(q):
 def _quat_mul(a, b):
     aw, ax, ay, az = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
     bw, bx, by, bz = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
-    return jnp.stack([
-        aw * bw - ax * bx - ay * by - az * bz,
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-    ], -1)
+    return jnp.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        -1,
+    )
 
 
 def _bislerp(Qa, Qb, t):

@@ -60,19 +60,27 @@ def slab_mesh(size=(20.0, 7.0, 3.0), dx: float = 0.5, *, fibre=(1.0, 0.0, 0.0), 
         ratio = size / dx  # as floats first: a huge ratio must not wrap around in int64
     if not np.all(ratio < 2**31):
         ratio = np.where(np.isfinite(ratio), ratio, np.inf)
-        raise MeshError(f"slab {tuple(size.tolist())} mm at dx = {dx:g} mm has {' x '.join(f'{r:.3g}' for r in ratio)} "
-                        f"cells, above the limit of {2**31 - 1:,} (int32 indices); use a larger dx (at least "
-                        f"{float(np.prod(size) * 6 / 2**31) ** (1 / 3):.3g} mm)")
+        raise MeshError(
+            f"slab {tuple(size.tolist())} mm at dx = {dx:g} mm has {' x '.join(f'{r:.3g}' for r in ratio)} "
+            f"cells, above the limit of {2**31 - 1:,} (int32 indices); use a larger dx (at least "
+            f"{float(np.prod(size) * 6 / 2**31) ** (1 / 3):.3g} mm)"
+        )
     cells = np.maximum(np.round(ratio).astype(np.int64), 1)
     nx, ny, nz = (cells + 1).tolist()
     n_cells = int(cells[0]) * int(cells[1]) * int(cells[2])
     if nx * ny * nz >= 2**31 or 6 * n_cells >= 2**31:
-        raise MeshError(f"slab {tuple(size.tolist())} mm at dx = {dx:g} mm has {nx:,} x {ny:,} x {nz:,} = "
-                        f"{float(nx) * ny * nz:.3g} nodes and {6.0 * n_cells:.3g} tets, above the limit of "
-                        f"{2**31 - 1:,} (int32 indices); use a larger dx (at least "
-                        f"{float(np.prod(size) * 6 / 2**31) ** (1 / 3):.3g} mm)")
-    _check_generate_bytes(6.0 * n_cells, f"slab {'x'.join(f'{v:g}' for v in size.tolist())} mm at dx = {dx:g} mm",
-                          "use a larger dx", _SLAB_BYTES_PER_TET)
+        raise MeshError(
+            f"slab {tuple(size.tolist())} mm at dx = {dx:g} mm has {nx:,} x {ny:,} x {nz:,} = "
+            f"{float(nx) * ny * nz:.3g} nodes and {6.0 * n_cells:.3g} tets, above the limit of "
+            f"{2**31 - 1:,} (int32 indices); use a larger dx (at least "
+            f"{float(np.prod(size) * 6 / 2**31) ** (1 / 3):.3g} mm)"
+        )
+    _check_generate_bytes(
+        6.0 * n_cells,
+        f"slab {'x'.join(f'{v:g}' for v in size.tolist())} mm at dx = {dx:g} mm",
+        "use a larger dx",
+        _SLAB_BYTES_PER_TET,
+    )
     fibre = np.asarray(fibre, dtype=np.float64).reshape(-1)
     if fibre.shape != (3,) or not np.all(np.isfinite(fibre)) or np.linalg.norm(fibre) == 0:
         raise MeshError(f"fibre must be a non-zero 3-vector, got {fibre.tolist()}")
@@ -125,8 +133,14 @@ def slab_mesh(size=(20.0, 7.0, 3.0), dx: float = 0.5, *, fibre=(1.0, 0.0, 0.0), 
         surfaces[name] = Surface(tri.astype(np.int32), SLAB_SURFACE_TAGS[name])
 
     fibres = np.broadcast_to(fibre, (tets.shape[0], 3)).copy()
-    return Mesh(points, tets, np.ones(tets.shape[0], dtype=np.int32), fibres=fibres, surfaces=surfaces,
-                region_names=((1, "slab"),))
+    return Mesh(
+        points,
+        tets,
+        np.ones(tets.shape[0], dtype=np.int32),
+        fibres=fibres,
+        surfaces=surfaces,
+        region_names=((1, "slab"),),
+    )
 
 
 # Bytes per tet while a mesh is generated, checked and written (connectivity, int64 intermediates, face keys, fibres,
@@ -158,13 +172,17 @@ def _check_h(what: str, h: float, wall_mm3: float, thickness: float, extent: flo
     """The element size against the geometry before gmsh runs: not coarser than the heart, and an estimate of the
     nodes (about 0.9 wall volume / h³, measured on the LV from h = 3 to 0.5 mm) within the face-key limit and memory."""
     if h > extent:
-        raise MeshError(f"{what}: h = {h:g} mm is larger than the geometry itself ({extent:g} mm across); use h <= "
-                        f"{thickness:g} mm (the wall thickness; default {default:g} mm)")
+        raise MeshError(
+            f"{what}: h = {h:g} mm is larger than the geometry itself ({extent:g} mm across); use h <= "
+            f"{thickness:g} mm (the wall thickness; default {default:g} mm)"
+        )
     nodes = 0.9 * wall_mm3 / h**3
     if nodes > _MAX_GENERATED_NODES:
-        raise MeshError(f"{what}: h = {h:g} mm makes about {nodes:.3g} nodes ({wall_mm3 / 1000:.3g} mL of wall / h^3), "
-                        f"above the limit of {_MAX_GENERATED_NODES:,} nodes of a generated mesh; use h >= "
-                        f"{(0.9 * wall_mm3 / _MAX_GENERATED_NODES) ** (1 / 3):.3g} mm (default {default:g} mm)")
+        raise MeshError(
+            f"{what}: h = {h:g} mm makes about {nodes:.3g} nodes ({wall_mm3 / 1000:.3g} mL of wall / h^3), "
+            f"above the limit of {_MAX_GENERATED_NODES:,} nodes of a generated mesh; use h >= "
+            f"{(0.9 * wall_mm3 / _MAX_GENERATED_NODES) ** (1 / 3):.3g} mm (default {default:g} mm)"
+        )
     _check_generate_bytes(4.5 * wall_mm3 / h**3, f"{what} at h = {h:g} mm", "use a larger h", _GMSH_BYTES_PER_TET)
 
 
@@ -233,8 +251,9 @@ def _gmsh_model(name: str, h: float, *, what: str = "", hint: str = ""):
             if type(e) is not Exception:  # gmsh's own errors are plain Exceptions; ours and Python's pass through
                 raise
             msg = " ".join(str(e).split()) or "no message"
-            raise MeshError(f"gmsh could not mesh {what or name} at h = {h:g} mm ({msg})"
-                            f"{'; ' + hint if hint else ''}") from None
+            raise MeshError(
+                f"gmsh could not mesh {what or name} at h = {h:g} mm ({msg}){'; ' + hint if hint else ''}"
+            ) from None
     finally:
         if own:
             gmsh.finalize()
@@ -395,8 +414,9 @@ def lv_ellipsoid_mesh(
     Returns:
         A Mesh with region 1 ``"LV"`` and surfaces ``endo_lv``, ``epi``, ``base`` (outward triangles), no fibres.
     """
-    _check_positive(h=h, r_short_endo=r_short_endo, r_short_epi=r_short_epi, r_long_endo=r_long_endo,
-                    r_long_epi=r_long_epi)
+    _check_positive(
+        h=h, r_short_endo=r_short_endo, r_short_epi=r_short_epi, r_long_endo=r_long_endo, r_long_epi=r_long_epi
+    )
     if not (r_short_endo < r_short_epi and r_long_endo < r_long_epi):
         raise MeshError("the endocardial radii must be smaller than the epicardial radii")
     if not (-r_long_endo < base_z < r_long_endo):
@@ -407,9 +427,12 @@ def lv_ellipsoid_mesh(
     thickness = min(r_short_epi - r_short_endo, r_long_epi - r_long_endo)
     wall = _truncated_ellipsoid_volume(epi.radii, base_z) - _truncated_ellipsoid_volume(endo.radii, base_z)
     _check_h("the LV ellipsoid", float(h), wall, thickness, 2.0 * max(r_short_epi, r_long_epi), 1.5)
-    with _gmsh_model("organtwin_lv_ellipsoid", float(h), what="the LV ellipsoid",
-                     hint=f"h is probably too coarse for its {thickness:g} mm wall: use h <= {thickness:g} mm "
-                          "(default 1.5 mm)") as gmsh:
+    with _gmsh_model(
+        "organtwin_lv_ellipsoid",
+        float(h),
+        what="the LV ellipsoid",
+        hint=f"h is probably too coarse for its {thickness:g} mm wall: use h <= {thickness:g} mm (default 1.5 mm)",
+    ) as gmsh:
         occ = gmsh.model.occ
         outer = epi.add_to(occ)
         inner = endo.add_to(occ)
@@ -484,10 +507,13 @@ def biv_mesh(
         A Mesh with regions 1 ``"LV"`` and 2 ``"RV"``; surfaces ``endo_lv``, ``endo_rv`` (RV free wall and the RV side of
         the septum), ``epi`` and ``base``; outward triangles; no fibres.
     """
-    _check_positive(h=h, **{f"lv_endo_radii[{i}]": r for i, r in enumerate(lv_endo_radii)},
-                    **{f"lv_epi_radii[{i}]": r for i, r in enumerate(lv_epi_radii)},
-                    **{f"rv_endo_radii[{i}]": r for i, r in enumerate(rv_endo_radii)},
-                    **{f"rv_epi_radii[{i}]": r for i, r in enumerate(rv_epi_radii)})
+    _check_positive(
+        h=h,
+        **{f"lv_endo_radii[{i}]": r for i, r in enumerate(lv_endo_radii)},
+        **{f"lv_epi_radii[{i}]": r for i, r in enumerate(lv_epi_radii)},
+        **{f"rv_endo_radii[{i}]": r for i, r in enumerate(rv_endo_radii)},
+        **{f"rv_epi_radii[{i}]": r for i, r in enumerate(rv_epi_radii)},
+    )
     if not (np.all(np.less(lv_endo_radii, lv_epi_radii)) and np.all(np.less(rv_endo_radii, rv_epi_radii))):
         raise MeshError("every endocardial radius must be smaller than the matching epicardial radius")
     lv_endo = _Ellipsoid((0.0, 0.0, 0.0), tuple(float(r) for r in lv_endo_radii))
@@ -497,25 +523,34 @@ def biv_mesh(
     if not (-lv_endo.radii[2] < base_z < lv_endo.radii[2]):
         raise MeshError(f"base_z = {base_z} mm must cut the LV cavity (|base_z| < {lv_endo.radii[2]} mm)")
     reach = 4.0 * (max(lv_epi.radii + rv_epi.radii) + float(np.max(np.abs(rv_center))))
-    thickness = float(min(np.min(np.subtract(lv_epi_radii, lv_endo_radii)),
-                          np.min(np.subtract(rv_epi_radii, rv_endo_radii))))
-    wall = sum(_truncated_ellipsoid_volume(e.radii, base_z, e.center[2]) * sign
-               for e, sign in ((lv_epi, 1), (lv_endo, -1), (rv_epi, 1), (rv_endo, -1)))  # about: the overlap counts
+    thickness = float(
+        min(np.min(np.subtract(lv_epi_radii, lv_endo_radii)), np.min(np.subtract(rv_epi_radii, rv_endo_radii)))
+    )
+    wall = sum(
+        _truncated_ellipsoid_volume(e.radii, base_z, e.center[2]) * sign
+        for e, sign in ((lv_epi, 1), (lv_endo, -1), (rv_epi, 1), (rv_endo, -1))
+    )  # about: the overlap counts
     extent = 2.0 * (max(lv_epi.radii + rv_epi.radii) + float(np.max(np.abs(rv_center))))
     _check_h("the biventricular geometry", float(h), wall, thickness, extent, 2.5)
-    with _gmsh_model("organtwin_biv", float(h), what="the biventricular geometry",
-                     hint=f"h is probably too coarse for its {thickness:g} mm thinnest wall: use h <= {thickness:g} mm "
-                          "(default 2.5 mm)") as gmsh:
+    with _gmsh_model(
+        "organtwin_biv",
+        float(h),
+        what="the biventricular geometry",
+        hint=f"h is probably too coarse for its {thickness:g} mm thinnest wall: use h <= {thickness:g} mm "
+        "(default 2.5 mm)",
+    ) as gmsh:
         occ = gmsh.model.occ
         lv, _ = occ.cut([(3, lv_epi.add_to(occ))], [(3, lv_endo.add_to(occ)), (3, _base_box(occ, base_z, reach))])
-        rv, _ = occ.cut([(3, rv_epi.add_to(occ))], [(3, rv_endo.add_to(occ)), (3, lv_epi.add_to(occ)),
-                                                   (3, _base_box(occ, base_z, reach))])
+        rv, _ = occ.cut(
+            [(3, rv_epi.add_to(occ))],
+            [(3, rv_endo.add_to(occ)), (3, lv_epi.add_to(occ)), (3, _base_box(occ, base_z, reach))],
+        )
         if not lv or not rv:
             raise MeshError("the biventricular geometry is empty: check that the RV ellipsoids reach beyond the LV")
         _, pieces = occ.fragment(lv, rv)
         occ.synchronize()
         lv_vols = sorted({t for d, t in itertools.chain(*pieces[: len(lv)]) if d == 3})
-        rv_vols = sorted({t for d, t in itertools.chain(*pieces[len(lv):]) if d == 3})
+        rv_vols = sorted({t for d, t in itertools.chain(*pieces[len(lv) :]) if d == 3})
         volumes = {**{v: 1 for v in lv_vols}, **{v: 2 for v in rv_vols}}
         boundary = []
         for d, s in gmsh.model.getEntities(2):
@@ -612,8 +647,11 @@ def _write_builtin_vtu(mesh: Mesh, path) -> None:
     names = sorted(mesh.surfaces)
     tris = [mesh.surfaces[n].triangles for n in names]
     tri = np.concatenate(tris) if tris else np.zeros((0, 3), dtype=np.int32)
-    tri_tags = np.concatenate([np.full(len(t), mesh.surfaces[n].tag, dtype=np.int32) for n, t in zip(names, tris)]) \
-        if tris else np.zeros(0, dtype=np.int32)
+    tri_tags = (
+        np.concatenate([np.full(len(t), mesh.surfaces[n].tag, dtype=np.int32) for n, t in zip(names, tris)])
+        if tris
+        else np.zeros(0, dtype=np.int32)
+    )
     tags = [mesh.surfaces[n].tag for n in names]
     if len(set(tags)) != len(tags):
         raise MeshError(f"surface tags must be distinct to be written, got {dict(zip(names, tags))}")
@@ -625,8 +663,10 @@ def _write_builtin_vtu(mesh: Mesh, path) -> None:
     field_data = {n: np.array([mesh.surfaces[n].tag, 2], dtype=np.int32) for n in names}
     field_data.update({rname: np.array([rid, 3], dtype=np.int32) for rid, rname in mesh.region_names})
     out = meshio.Mesh(
-        mesh.points, [("tetra", mesh.tets.astype(np.int32)), ("triangle", tri.astype(np.int32))],
-        cell_data=cell_data, field_data=field_data,
+        mesh.points,
+        [("tetra", mesh.tets.astype(np.int32)), ("triangle", tri.astype(np.int32))],
+        cell_data=cell_data,
+        field_data=field_data,
     )
     meshio.write(str(path), out, file_format="vtu", binary=True, compression="zlib")
     # meshio's VTU writer drops field_data (its reader keeps it): add the names as an ascii <FieldData> block, which both
@@ -645,8 +685,9 @@ def _write_builtin_vtu(mesh: Mesh, path) -> None:
     pathlib.Path(path).write_text(text, encoding="ascii")
 
 
-def ellipsoid_volume_mesh(center, radii, *, h_far: float = 20.0, h_near: float = 4.0, near_center=None,
-                          near_radius: float = 60.0) -> Mesh:
+def ellipsoid_volume_mesh(
+    center, radii, *, h_far: float = 20.0, h_near: float = 4.0, near_center=None, near_radius: float = 60.0
+) -> Mesh:
     """A tetrahedral ellipsoid (semi-axes ``radii`` mm, axis-aligned, centred at ``center``) with element size
     ``h_near`` within ``near_radius`` mm of ``near_center`` (default: the centre), growing to ``h_far`` outside: a
     homogeneous volume conductor (e.g. a torso around a heart). One region (1, "torso"), surface "skin"."""
@@ -656,8 +697,9 @@ def ellipsoid_volume_mesh(center, radii, *, h_far: float = 20.0, h_near: float =
         raise MeshError(f"ellipsoid radii must be three positive lengths in mm, got {radii}")
     center = tuple(float(c) for c in center)
     near = center if near_center is None else tuple(float(c) for c in near_center)
-    with _gmsh_model("torso", h_far, what="the torso ellipsoid",
-                     hint="check the torso's radii and element sizes") as gmsh:
+    with _gmsh_model(
+        "torso", h_far, what="the torso ellipsoid", hint="check the torso's radii and element sizes"
+    ) as gmsh:
         gmsh.option.setNumber("Mesh.MeshSizeMin", min(h_near, h_far))
         occ = gmsh.model.occ
         vol = _Ellipsoid(center, radii).add_to(occ)

@@ -45,25 +45,72 @@ from ._checks import check_mesh
 from ._mesh import Mesh, Surface
 
 __all__ = [
-    "read_mesh", "write_mesh", "read_opencarp", "write_opencarp", "read_vtx", "write_vtx", "REGION_KEYS", "SURFACE_KEYS",
+    "read_mesh",
+    "write_mesh",
+    "read_opencarp",
+    "write_opencarp",
+    "read_vtx",
+    "write_vtx",
+    "REGION_KEYS",
+    "SURFACE_KEYS",
     "separate_tag_fields",
 ]
 
 #: Cell-data names taken as the region id of the tets, first found wins (matched case-insensitively). "region" (what
 #: write_mesh writes) comes first so organtwin's own files read back as written whatever other tag fields they carry.
 REGION_KEYS = (
-    "region", "gmsh:physical", "medit:ref", "_volume-id", "volume-id", "volume_id", "cell-zone-ids", "elemtag", "tag",
-    "regions", "material", "id",
+    "region",
+    "gmsh:physical",
+    "medit:ref",
+    "_volume-id",
+    "volume-id",
+    "volume_id",
+    "cell-zone-ids",
+    "elemtag",
+    "tag",
+    "regions",
+    "material",
+    "id",
     # the tag arrays other meshio readers produce
-    "netgen:index", "su2:tag", "avsucd:material", "flac3d:zone", "tetgen:ref", "ugrid:ref",
+    "netgen:index",
+    "su2:tag",
+    "avsucd:material",
+    "flac3d:zone",
+    "tetgen:ref",
+    "ugrid:ref",
 )
 #: Cell-data names taken as the surface tag of the triangles, in order; a field constant on the triangles (e.g. a
 #: volume id that is 0 there) is passed over when a later one varies. Then any other integer field that varies.
 SURFACE_KEYS = (
-    "region", "_surface-id", "surface-id", "surface_id", "surfaceid", "surface-ids", "surface_ids", "surface",
-    "surfaces", "gmsh:physical", "medit:ref", "face-id", "face_id", "boundary-id", "boundary_id", "boundary", "patch",
-    "elemtag", "tag", "_volume-id", "regions", "material", "id", "netgen:index", "su2:tag", "avsucd:material",
-    "flac3d:zone", "tetgen:ref", "ugrid:ref",
+    "region",
+    "_surface-id",
+    "surface-id",
+    "surface_id",
+    "surfaceid",
+    "surface-ids",
+    "surface_ids",
+    "surface",
+    "surfaces",
+    "gmsh:physical",
+    "medit:ref",
+    "face-id",
+    "face_id",
+    "boundary-id",
+    "boundary_id",
+    "boundary",
+    "patch",
+    "elemtag",
+    "tag",
+    "_volume-id",
+    "regions",
+    "material",
+    "id",
+    "netgen:index",
+    "su2:tag",
+    "avsucd:material",
+    "flac3d:zone",
+    "tetgen:ref",
+    "ugrid:ref",
 )
 _FIBRE_KEYS = ("fibres", "fibers", "fiber", "fibre", "f0")
 _SHEET_KEYS = ("sheets", "sheet", "s0")
@@ -90,7 +137,9 @@ def _meshio():
     try:
         import meshio
     except ImportError as e:  # pragma: no cover - meshio is a dependency
-        raise MeshError(f"reading and writing meshes needs meshio ({e}); install it with `pip install meshio`") from None
+        raise MeshError(
+            f"reading and writing meshes needs meshio ({e}); install it with `pip install meshio`"
+        ) from None
     return meshio
 
 
@@ -104,8 +153,13 @@ def _check_scale(scale) -> None:
     except (TypeError, ValueError):
         raise MeshError(f"--scale must be a positive factor (got {scale!r})") from None
     if not (f > 0 and np.isfinite(f)):
-        why = ("a mirrored mesh would turn every tet inside out" if f < 0 else
-               "it would collapse every tet to a point" if f == 0 else "coordinates must stay finite")
+        why = (
+            "a mirrored mesh would turn every tet inside out"
+            if f < 0
+            else "it would collapse every tet to a point"
+            if f == 0
+            else "coordinates must stay finite"
+        )
         raise MeshError(f"--scale must be a positive factor (got {f:g}); {why}")
 
 
@@ -148,16 +202,20 @@ def read_mesh(
     if file_format == "opencarp" or _is_opencarp(p):
         mesh = read_opencarp(p, scale=scale, check=check)
         if region_field or surface_field:
-            raise MeshError(f"{p}: openCARP files have one tag per element; --region-field/--surface-field do not apply")
+            raise MeshError(
+                f"{p}: openCARP files have one tag per element; --region-field/--surface-field do not apply"
+            )
     else:
         if not p.exists():
-            raise MeshError(f"mesh file not found: {p}; check the path (openCARP meshes: give the .pts file or the "
-                            "basename)")
+            raise MeshError(
+                f"mesh file not found: {p}; check the path (openCARP meshes: give the .pts file or the basename)"
+            )
         if p.is_dir():
             raise MeshError(f"{p} is a folder, not a mesh file; give the mesh file inside it")
         if p.suffix.lower() == ".vtx":
-            raise MeshError(f"{p} is an openCARP node set (.vtx), not a mesh; read the mesh (.pts), or the set with "
-                            "read_vtx")
+            raise MeshError(
+                f"{p} is an openCARP node set (.vtx), not a mesh; read the mesh (.pts), or the set with read_vtx"
+            )
         m = _meshio_read(p, file_format)
         mesh = _from_meshio(m, str(p), region_field=region_field, surface_field=surface_field)
         if scale is not None:
@@ -171,8 +229,13 @@ def read_mesh(
         if found:
             source = _source_of(found)
             try:
-                return apply_names(mesh, region_names=region_names, surface_names=surface_names,
-                                   name_map=load_name_maps(found), name_map_source=source)
+                return apply_names(
+                    mesh,
+                    region_names=region_names,
+                    surface_names=surface_names,
+                    name_map=load_name_maps(found),
+                    name_map_source=source,
+                )
             except MeshError as e:
                 if not any(str(e).startswith(str(f)) for f in found):
                     raise
@@ -182,8 +245,9 @@ def read_mesh(
         name_map = None
     else:
         source = _source_of(name_map)
-    return apply_names(mesh, region_names=region_names, surface_names=surface_names, name_map=name_map,
-                       name_map_source=source)
+    return apply_names(
+        mesh, region_names=region_names, surface_names=surface_names, name_map=name_map, name_map_source=source
+    )
 
 
 def _meshio_read(p: Path, file_format: str | None):
@@ -199,26 +263,36 @@ def _meshio_read(p: Path, file_format: str | None):
         name = p.name.lower()
         exts = sorted((e for e in meshio.extension_to_filetypes if name.endswith(e)), key=len, reverse=True)
         if not exts:
-            raise MeshError(f"cannot tell the mesh format of {p} from its extension {p.suffix!r}; {_READ_HINT}, "
-                            "or pass file_format=")
+            raise MeshError(
+                f"cannot tell the mesh format of {p} from its extension {p.suffix!r}; {_READ_HINT}, "
+                "or pass file_format="
+            )
         formats = list(meshio.extension_to_filetypes[exts[0]])
         if "gmsh" in formats:  # .msh: gmsh first (meshio would try ANSYS first and report its error)
             formats = ["gmsh"] + [f for f in formats if f != "gmsh"]
     if reader_map is not None and any(f not in reader_map for f in formats):
-        raise MeshError(f"unknown mesh format {file_format!r} for {p}; use one of meshio's format names "
-                        f"({', '.join(sorted(reader_map))}) or 'opencarp'")
+        raise MeshError(
+            f"unknown mesh format {file_format!r} for {p}; use one of meshio's format names "
+            f"({', '.join(sorted(reader_map))}) or 'opencarp'"
+        )
     first_error = None
     for fmt in formats:
         try:
-            with warnings.catch_warnings(), _gmsh22_cell_data_fix(), _gmsh41_node_tags() as node_tags, \
-                    _meshio_messages(p):
+            with (
+                warnings.catch_warnings(),
+                _gmsh22_cell_data_fix(),
+                _gmsh41_node_tags() as node_tags,
+                _meshio_messages(p),
+            ):
                 warnings.simplefilter("ignore", DeprecationWarning)
                 m = reader_map[fmt](str(p)) if reader_map is not None else meshio.read(p, file_format=fmt)
             return _in_node_tag_order(m, node_tags)
         except (Exception, SystemExit) as e:  # ReadError, but also ValueError/KeyError/... on corrupt files
             first_error = first_error or e
-    raise MeshError(f"cannot read mesh file {p} as {' or '.join(formats)} ({_one_line(first_error)}); check that the "
-                    f"file is complete and in the format its extension says ({_READ_HINT})")
+    raise MeshError(
+        f"cannot read mesh file {p} as {' or '.join(formats)} ({_one_line(first_error)}); check that the "
+        f"file is complete and in the format its extension says ({_READ_HINT})"
+    )
 
 
 @contextlib.contextmanager
@@ -342,8 +416,17 @@ def _is_numbering(ids: np.ndarray) -> bool:
     return ids.size > 100 and np.unique(ids).size == ids.size
 
 
-def _pick_tags(cell_data: dict, lower: dict, blocks: list[int], keys=REGION_KEYS, *, varying: bool = False,
-               field: str | None = None, source: str = "", what: str = "region") -> tuple[str | None, np.ndarray | None]:
+def _pick_tags(
+    cell_data: dict,
+    lower: dict,
+    blocks: list[int],
+    keys=REGION_KEYS,
+    *,
+    varying: bool = False,
+    field: str | None = None,
+    source: str = "",
+    what: str = "region",
+) -> tuple[str | None, np.ndarray | None]:
     """The tag array of the cells in `blocks`: `field` if given, else the first of `keys` holding one integer per cell;
     a numbering of the cells (a different value for each of more than 100 cells, e.g. an "ID" array of element ids) is
     not a tag array and is passed over. With `varying`, a constant array is passed over when a later one varies, and
@@ -353,8 +436,10 @@ def _pick_tags(cell_data: dict, lower: dict, blocks: list[int], keys=REGION_KEYS
         ids = None if key is None else _as_ids(_concat(cell_data, key, blocks))
         if ids is None:
             have = [k for k in cell_data if _as_ids(_concat(cell_data, k, blocks)) is not None]
-            raise MeshError(f"{source}: no integer cell field {field!r} on the {what} cells (integer fields there: "
-                            f"{', '.join(map(str, have)) or 'none'}); pick one of them")
+            raise MeshError(
+                f"{source}: no integer cell field {field!r} on the {what} cells (integer fields there: "
+                f"{', '.join(map(str, have)) or 'none'}); pick one of them"
+            )
         return key, ids
     first = None
     for cand in keys:
@@ -413,8 +498,10 @@ def _from_meshio(m, source: str, *, region_field: str | None = None, surface_fie
             ignored[t] = ignored.get(t, 0) + len(block.data)
     if not tet_blocks:
         found = ", ".join(f"{len(b.data)} {b.type}" for b in m.cells) or "no cells"
-        raise MeshError(f"{source}: the file holds no tetrahedra ({found}); organtwin needs a tetrahedral volume mesh "
-                        "(tetrahedralise it first, e.g. with gmsh, TetGen or meshtool)")
+        raise MeshError(
+            f"{source}: the file holds no tetrahedra ({found}); organtwin needs a tetrahedral volume mesh "
+            "(tetrahedralise it first, e.g. with gmsh, TetGen or meshtool)"
+        )
     if ignored:
         what = ", ".join(f"{n} {t}" for t, n in ignored.items())
         _warn(f"{source}: ignored {what} cells; organtwin reads only tets (and triangles as surfaces)")
@@ -427,8 +514,9 @@ def _from_meshio(m, source: str, *, region_field: str | None = None, surface_fie
     tets = np.concatenate([np.asarray(m.cells[i].data)[:, :4] for i in tet_blocks], axis=0)
     region_key, regions = _pick_tags(cd, lower, tet_blocks, field=region_field, source=source)
     if tri_blocks:
-        tri_key, tri_tags = _pick_tags(cd, lower, tri_blocks, SURFACE_KEYS, varying=True, field=surface_field,
-                                       source=source, what="triangle")
+        tri_key, tri_tags = _pick_tags(
+            cd, lower, tri_blocks, SURFACE_KEYS, varying=True, field=surface_field, source=source, what="triangle"
+        )
     elif surface_field is not None:
         raise MeshError(f"{source}: the file has no triangles, so there is no surface field {surface_field!r} to read")
     if regions is None:
@@ -462,9 +550,11 @@ def _from_meshio(m, source: str, *, region_field: str | None = None, surface_fie
                 others[k] = np.unique(ids)
         if others:
             what = "; ".join(f"{k!r} with ids {_id_list(v)}" for k, v in others.items())
-            _warn(f"{source}: regions from the cell field {region_key!r} (ids {_id_list(np.unique(regions))}); other "
-                  f"tag field(s) differ: {what}; pass --region-field NAME (read_mesh(region_field=...)) to use one of "
-                  "them (rule: docs/mesh-io.md)")
+            _warn(
+                f"{source}: regions from the cell field {region_key!r} (ids {_id_list(np.unique(regions))}); other "
+                f"tag field(s) differ: {what}; pass --region-field NAME (read_mesh(region_field=...)) to use one of "
+                "them (rule: docs/mesh-io.md)"
+            )
 
     region_names, surface_names = _names_from_field_data(getattr(m, "field_data", None))
     if source.lower().endswith(".vtk"):  # names with spaces travel percent-encoded in legacy VTK (see the writer)
@@ -489,8 +579,11 @@ def _from_meshio(m, source: str, *, region_field: str | None = None, surface_fie
     point_data = {str(k): np.asarray(v) for k, v in (m.point_data or {}).items() if k != "gmsh:dim_tags"}
     if "medit:ref" in point_data and np.unique(point_data["medit:ref"]).size <= 1:
         del point_data["medit:ref"]  # medit files carry a ref per point, usually one value for all (no information)
-    node_sets = {k[len(_NODE_SET_PREFIX):]: np.flatnonzero(np.asarray(v).reshape(len(v), -1)[:, 0])
-                 for k, v in point_data.items() if k.startswith(_NODE_SET_PREFIX)}
+    node_sets = {
+        k[len(_NODE_SET_PREFIX) :]: np.flatnonzero(np.asarray(v).reshape(len(v), -1)[:, 0])
+        for k, v in point_data.items()
+        if k.startswith(_NODE_SET_PREFIX)
+    }
     point_data = {k: v for k, v in point_data.items() if not k.startswith(_NODE_SET_PREFIX)}
     present = set(np.unique(regions).tolist())
     return Mesh(
@@ -568,8 +661,10 @@ def _format_from_path(p: Path) -> str:
     for ext in sorted(extension_to_filetypes, key=len, reverse=True):
         if name.endswith(ext):
             return extension_to_filetypes[ext][0]
-    raise MeshError(f"cannot tell which mesh format to write for {p} (extension {p.suffix!r}); use .vtu, .vtk, .msh, "
-                    ".xdmf, .mesh or openCARP .pts, or pass file_format=")
+    raise MeshError(
+        f"cannot tell which mesh format to write for {p} (extension {p.suffix!r}); use .vtu, .vtk, .msh, "
+        ".xdmf, .mesh or openCARP .pts, or pass file_format="
+    )
 
 
 def _atomic_write(target: Path, write) -> Path:
@@ -580,9 +675,14 @@ def _atomic_write(target: Path, write) -> Path:
     """
     parent = target.parent
     if not parent.is_dir():
-        raise MeshError(f"cannot write {target}: " + (f"{parent} is a file, not a folder; choose another path"
-                                                      if parent.exists() else
-                                                      f"the folder {parent} does not exist; create it first"))
+        raise MeshError(
+            f"cannot write {target}: "
+            + (
+                f"{parent} is a file, not a folder; choose another path"
+                if parent.exists()
+                else f"the folder {parent} does not exist; create it first"
+            )
+        )
     if target.is_dir():
         raise MeshError(f"cannot write {target}: it is a folder; give a file name, e.g. {target.name}/mesh.vtu")
     try:
@@ -595,14 +695,17 @@ def _atomic_write(target: Path, write) -> Path:
         except MeshError:
             raise
         except Exception as e:
-            raise MeshError(f"could not write {target} ({_one_line(e)}); nothing was written, check the format "
-                            "and the data (e.g. field names and dtypes)") from None
+            raise MeshError(
+                f"could not write {target} ({_one_line(e)}); nothing was written, check the format "
+                "and the data (e.g. field names and dtypes)"
+            ) from None
         for f in files:
             try:
                 os.replace(f, parent / Path(f).name)
             except OSError as e:  # name the file meant, not the temporary one
-                raise MeshError(f"cannot write {parent / Path(f).name}: {e.strerror or e}; choose another path") \
-                    from None
+                raise MeshError(
+                    f"cannot write {parent / Path(f).name}: {e.strerror or e}; choose another path"
+                ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
@@ -632,14 +735,19 @@ def _write_meshio(mesh: Mesh, out: Path, fmt: str, binary: bool, target: Path) -
     # grouped by region); elsewhere all tets are one block and all triangles another, in the mesh's order.
     if fmt == "gmsh":
         tet_parts = [np.flatnonzero(regions == r) for r in np.unique(regions)]
-        tri_parts = [(s.triangles.astype(np.int64), np.full(s.n_faces, tags[k], np.int32))
-                     for k, s in mesh.surfaces.items()]
+        tri_parts = [
+            (s.triangles.astype(np.int64), np.full(s.n_faces, tags[k], np.int32)) for k, s in mesh.surfaces.items()
+        ]
     else:
         tet_parts = [np.arange(mesh.n_cells)]
         tri_parts = []
         if mesh.surfaces:
-            tri_parts = [(np.concatenate([s.triangles for s in mesh.surfaces.values()]).astype(np.int64),
-                          np.concatenate([np.full(s.n_faces, tags[k], np.int32) for k, s in mesh.surfaces.items()]))]
+            tri_parts = [
+                (
+                    np.concatenate([s.triangles for s in mesh.surfaces.values()]).astype(np.int64),
+                    np.concatenate([np.full(s.n_faces, tags[k], np.int32) for k, s in mesh.surfaces.items()]),
+                )
+            ]
     tets = mesh.tets.astype(np.int64)
     cells = [("tetra", tets[i]) for i in tet_parts] + [("triangle", t) for t, _ in tri_parts]
 
@@ -648,8 +756,11 @@ def _write_meshio(mesh: Mesh, out: Path, fmt: str, binary: bool, target: Path) -
         a = np.asarray(a)
         parts = [a[i] for i in tet_parts]
         for j, (t, _) in enumerate(tri_parts):
-            parts.append(np.zeros((t.shape[0],) + a.shape[1:], a.dtype) if tri_values is None
-                         else np.asarray(tri_values[j], a.dtype))
+            parts.append(
+                np.zeros((t.shape[0],) + a.shape[1:], a.dtype)
+                if tri_values is None
+                else np.asarray(tri_values[j], a.dtype)
+            )
         return parts
 
     tri_tags = [tg for _, tg in tri_parts]
@@ -667,8 +778,10 @@ def _write_meshio(mesh: Mesh, out: Path, fmt: str, binary: bool, target: Path) -
         if mesh.region_names or any(n != f"surface_{t}" for n, t in tags.items()):
             dropped.append("region/surface names")
         if dropped:
-            _warn(f"{target}: the medit format holds only points, cells and integer tags; dropped {', '.join(dropped)} "
-                  "(write .vtu or .msh to keep them)")
+            _warn(
+                f"{target}: the medit format holds only points, cells and integer tags; dropped {', '.join(dropped)} "
+                "(write .vtu or .msh to keep them)"
+            )
     else:
         cell_data = {k: per_block(v) for k, v in mesh.cell_data.items()}
         if mesh.fibres is not None:
@@ -686,16 +799,24 @@ def _write_meshio(mesh: Mesh, out: Path, fmt: str, binary: bool, target: Path) -
                 cell_data["gmsh:geometrical"] = per_block(regions, tri_tags)
             else:
                 cell_data["gmsh:geometrical"] = [np.full(len(i), k + 1, np.int32) for k, i in enumerate(tet_parts)] + [
-                    np.full(len(t), j + 1, np.int32) for j, (t, _) in enumerate(tri_parts)]
-                point_data["gmsh:dim_tags"] = _gmsh_node_entities(mesh.n_nodes, [tets[i] for i in tet_parts],
-                                                                  [t for t, _ in tri_parts], target)
+                    np.full(len(t), j + 1, np.int32) for j, (t, _) in enumerate(tri_parts)
+                ]
+                point_data["gmsh:dim_tags"] = _gmsh_node_entities(
+                    mesh.n_nodes, [tets[i] for i in tet_parts], [t for t, _ in tri_parts], target
+                )
             if not binary:  # meshio writes ascii gmsh data with repr(), which spells numpy scalars "np.float64(1.0)"
-                cell_data = {k: v if k.startswith("gmsh:") else [_python_scalars(x) for x in v]
-                             for k, v in cell_data.items()}
+                cell_data = {
+                    k: v if k.startswith("gmsh:") else [_python_scalars(x) for x in v] for k, v in cell_data.items()
+                }
                 point_data = {k: v if k.startswith("gmsh:") else _python_scalars(v) for k, v in point_data.items()}
 
-    m = meshio.Mesh(mesh.points, cells, point_data=point_data, cell_data=cell_data,
-                    field_data=field_data if fmt in ("gmsh", "gmsh22") else {})
+    m = meshio.Mesh(
+        mesh.points,
+        cells,
+        point_data=point_data,
+        cell_data=cell_data,
+        field_data=field_data if fmt in ("gmsh", "gmsh22") else {},
+    )
     kwargs = {"binary": binary} if fmt in _MESHIO_BINARY else {}
     with _meshio_messages(target):
         meshio.write(out, m, file_format=fmt, **kwargs)
@@ -736,8 +857,10 @@ def _gmsh_node_entities(n_nodes: int, tet_blocks: list, tri_blocks: list, target
         nodes = np.unique(conn)
         donor = next((v for v in nodes.tolist() if counts[key[v]] > 1), None)
         if donor is None:
-            raise MeshError(f"cannot write {target} as gmsh 4.1: a region or surface shares all its nodes with others; "
-                            "write gmsh 2.2 instead (file_format='gmsh22') or .vtu")
+            raise MeshError(
+                f"cannot write {target} as gmsh 4.1: a region or surface shares all its nodes with others; "
+                "write gmsh 2.2 instead (file_format='gmsh22') or .vtu"
+            )
         counts[key[donor]] -= 1
         key[donor], ent[donor] = k, (dim, tag)
         counts[k] = 1
@@ -763,8 +886,9 @@ def _vtk_add_field_data(path: Path, field_data: dict, binary: bool) -> None:
     # and decoded on read.
     from urllib.parse import quote
 
-    field_data = {quote(n, safe="".join(c for c in map(chr, range(33, 127)) if c != "%")): v
-                  for n, v in field_data.items()}
+    field_data = {
+        quote(n, safe="".join(c for c in map(chr, range(33, 127)) if c != "%")): v for n, v in field_data.items()
+    }
     names = [n for n in field_data if re.fullmatch(r"\S+", n)]
     if len(names) < len(field_data):  # pragma: no cover - quote leaves no whitespace
         _warn(f"{path.name}: legacy VTK cannot store names with spaces; dropped {sorted(set(field_data) - set(names))}")
@@ -795,9 +919,11 @@ def _xdmf_add_field_data(path: Path, field_data: dict) -> None:
     if grid is None:
         raise MeshError(f"{path.name}: unexpected XDMF layout from meshio (no Grid); cannot store region names")
     info = ET.SubElement(grid, "Information", Name="Information", Value=str(len(field_data)))
-    info.text = "<main>" + "".join(
-        f"<map key={quoteattr(name)} dim=\"{int(v[1])}\">{int(v[0])}</map>" for name, v in field_data.items()
-    ) + "</main>"
+    info.text = (
+        "<main>"
+        + "".join(f'<map key={quoteattr(name)} dim="{int(v[1])}">{int(v[0])}</map>' for name, v in field_data.items())
+        + "</main>"
+    )
     tree.write(path)
 
 
@@ -814,8 +940,9 @@ def _read_text(path: Path, what: str) -> str:
     try:
         return path.read_text()
     except FileNotFoundError:
-        raise MeshError(f"openCARP {what} file not found: {path}; openCARP meshes need <base>.pts and <base>.elem "
-                        "side by side") from None
+        raise MeshError(
+            f"openCARP {what} file not found: {path}; openCARP meshes need <base>.pts and <base>.elem side by side"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise MeshError(f"cannot read {path} ({_one_line(e)}); is it an ascii openCARP {what} file?") from None
 
@@ -827,8 +954,9 @@ def _header_count(path: Path, token: str, what: str) -> int:
             raise ValueError
         return n
     except ValueError:
-        raise MeshError(f"{path}: the first line must be the number of {what}, got {token!r}; "
-                        "is this an openCARP file?") from None
+        raise MeshError(
+            f"{path}: the first line must be the number of {what}, got {token!r}; is this an openCARP file?"
+        ) from None
 
 
 def read_vtx(path) -> np.ndarray:
@@ -844,8 +972,9 @@ def read_vtx(path) -> np.ndarray:
     except ValueError:
         raise MeshError(f"{p}: node indices must be whole numbers; is this an openCARP .vtx file?") from None
     if ids.size != n:
-        raise MeshError(f"{p}: the header says {n} nodes but {ids.size} follow; the file is truncated or the count is "
-                        "wrong")
+        raise MeshError(
+            f"{p}: the header says {n} nodes but {ids.size} follow; the file is truncated or the count is wrong"
+        )
     return ids
 
 
@@ -874,13 +1003,19 @@ def _parse_elements(path: Path, text: str) -> tuple[np.ndarray, np.ndarray | lis
     n = _header_count(path, (head.split() or [""])[0], "elements")
     tokens = body.split()
     for width in (6, 5, 4):
-        if n and len(tokens) == n * width and len(first := set(tokens[0::width])) == 1 and first <= set(_OPENCARP_NODES):
+        if (
+            n
+            and len(tokens) == n * width
+            and len(first := set(tokens[0::width])) == 1
+            and first <= set(_OPENCARP_NODES)
+        ):
             arr = np.array(tokens).reshape(n, width)
             return arr[:, 0], arr
     rows = [ln.split() for ln in body.splitlines() if ln.strip()]
     if len(rows) != n:
-        raise MeshError(f"{path}: the header says {n} elements but {len(rows)} follow; the file is truncated or the "
-                        "count is wrong")
+        raise MeshError(
+            f"{path}: the header says {n} elements but {len(rows)} follow; the file is truncated or the count is wrong"
+        )
     return np.array([r[0] for r in rows]), rows
 
 
@@ -897,7 +1032,7 @@ def _elements_of_type(path: Path, types: np.ndarray, rows, want: str):
         raise MeshError(f"{path}: {want} lines must hold {k} node indices and an optional tag; fix the malformed lines")
     sel = np.array(sel).reshape(len(sel), -1) if len(sel) else np.zeros((0, k + 1), dtype=str)
     try:
-        nodes = sel[:, 1: k + 1].astype(np.int64)
+        nodes = sel[:, 1 : k + 1].astype(np.int64)
         tags = sel[:, k + 1].astype(np.int64) if sel.shape[1] > k + 1 else None
     except (ValueError, TypeError):
         raise MeshError(f"{path}: node indices and tags must be whole numbers; is this an openCARP file?") from None
@@ -926,8 +1061,10 @@ def read_opencarp(base, *, scale: float | None = None, check: bool = True) -> Me
     except ValueError:
         raise MeshError(f"{pts_path}: coordinates must be numbers; is this an openCARP .pts file?") from None
     if xyz.size != 3 * n:
-        raise MeshError(f"{pts_path}: the header says {n} points but {xyz.size / 3:g} follow; the file is truncated or "
-                        "the count is wrong")
+        raise MeshError(
+            f"{pts_path}: the header says {n} points but {xyz.size / 3:g} follow; the file is truncated or "
+            "the count is wrong"
+        )
     points = xyz.reshape(n, 3)
 
     types, rows = _parse_elements(elem_path, _read_text(elem_path, "elements (.elem)"))
@@ -937,12 +1074,15 @@ def read_opencarp(base, *, scale: float | None = None, check: bool = True) -> Me
     if not tet_mask.all():
         unknown = sorted(set(types.tolist()) - set(_OPENCARP_NODES))
         if unknown:
-            raise MeshError(f"{elem_path}: unknown element type(s) {unknown}; openCARP types are "
-                            f"{', '.join(_OPENCARP_NODES)}")
+            raise MeshError(
+                f"{elem_path}: unknown element type(s) {unknown}; openCARP types are {', '.join(_OPENCARP_NODES)}"
+            )
         other, counts = np.unique(types[~tet_mask], return_counts=True)
         what = ", ".join(f"{t}: {c}" for t, c in zip(other.tolist(), counts.tolist()))
-        _warn(f"{elem_path}: kept {int(tet_mask.sum())} tets (Tt) and skipped {int((~tet_mask).sum())} other elements "
-              f"({what}); organtwin reads only tets")
+        _warn(
+            f"{elem_path}: kept {int(tet_mask.sum())} tets (Tt) and skipped {int((~tet_mask).sum())} other elements "
+            f"({what}); organtwin reads only tets"
+        )
     if not tet_mask.any():
         raise MeshError(f"{elem_path}: the file holds no tets (Tt); organtwin needs a tetrahedral volume mesh")
 
@@ -954,18 +1094,20 @@ def read_opencarp(base, *, scale: float | None = None, check: bool = True) -> Me
     prefix = base.name + "."
     folder = base.parent if str(base.parent) else Path(".")
     for f in sorted(folder.glob("*.vtx")):
-        name = f.stem[len(prefix):] if f.stem.startswith(prefix) else f.stem
+        name = f.stem[len(prefix) :] if f.stem.startswith(prefix) else f.stem
         try:
             ids = read_vtx(f)
         except MeshError as e:
             _warn(f"skipped node set {f}: {e}")
             continue
         if ids.size and (ids.min() < 0 or ids.max() >= n):
-            _warn(f"skipped node set {f}: it names nodes beyond the {n} of {pts_path.name} (it belongs to another mesh)")
+            _warn(
+                f"skipped node set {f}: it names nodes beyond the {n} of {pts_path.name} (it belongs to another mesh)"
+            )
             continue
         node_sets[name] = ids
     for k, f in enumerate(sorted(folder.glob("*.surf")), start=1):
-        name = f.stem[len(prefix):] if f.stem.startswith(prefix) else f.stem
+        name = f.stem[len(prefix) :] if f.stem.startswith(prefix) else f.stem
         try:
             stypes, srows = _parse_elements(f, _read_text(f, "surface (.surf)"))
             tris, stags, smask = _elements_of_type(f, stypes, srows, "Tr")
@@ -997,8 +1139,10 @@ def _read_lon(path: Path, n_elem: int, tet_mask: np.ndarray) -> tuple[np.ndarray
     elif vals.size == 6 * n_elem:
         k = 2
     else:
-        raise MeshError(f"{path}: expected 3 or 6 numbers for each of the {n_elem} elements (after a header line 1 or "
-                        f"2), found {vals.size}; the .lon file does not belong to this .elem file")
+        raise MeshError(
+            f"{path}: expected 3 or 6 numbers for each of the {n_elem} elements (after a header line 1 or "
+            f"2), found {vals.size}; the .lon file does not belong to this .elem file"
+        )
     rows = vals.reshape(n_elem, 3 * k)[tet_mask]
     return rows[:, :3], (rows[:, 3:6] if k == 2 else None)
 
@@ -1009,15 +1153,20 @@ def write_opencarp(mesh: Mesh, base) -> Path:
     dropped with a warning. Returns the .pts path."""
     base = _opencarp_base(Path(base))
     pts = _sibling(base, ".pts")
-    dropped = (["region names"] if mesh.region_names else []) + [f"cell field {k!r}" for k in mesh.cell_data] + [
-        f"point field {k!r}" for k in mesh.point_data]
+    dropped = (
+        (["region names"] if mesh.region_names else [])
+        + [f"cell field {k!r}" for k in mesh.cell_data]
+        + [f"point field {k!r}" for k in mesh.point_data]
+    )
     if dropped:
         _warn(f"{pts}: openCARP files hold no {', '.join(dropped)}; they were dropped (write .vtu to keep them)")
     tags = surface_tags(mesh.surfaces)
     bad = [n for n in [*mesh.surfaces, *mesh.node_sets] if not n or n in (".", "..") or re.search(r"[/\\\x00]", n)]
     if bad:
-        raise MeshError(f"cannot write {pts}: surface/node-set names {bad} cannot be file names; rename them "
-                        "(mesh.replace(surfaces=...))")
+        raise MeshError(
+            f"cannot write {pts}: surface/node-set names {bad} cannot be file names; rename them "
+            "(mesh.replace(surfaces=...))"
+        )
 
     def write(tmp: Path) -> list[Path]:
         b = tmp / base.name

@@ -7,7 +7,7 @@ and are JAX (differentiable, jit-able).
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import equinox as eqx
 import numpy as np
@@ -101,11 +101,11 @@ class Mesh(eqx.Module):
         self.regions = _as_index_array(np.asarray(regions).reshape(-1), "regions", None)
         self.fibres = None if fibres is None else np.asarray(fibres, dtype=np.float64)
         self.sheets = None if sheets is None else np.asarray(sheets, dtype=np.float64)
-        self.surfaces = {
-            str(k): (v if isinstance(v, Surface) else Surface(v)) for k, v in (surfaces or {}).items()
+        self.surfaces = {str(k): (v if isinstance(v, Surface) else Surface(v)) for k, v in (surfaces or {}).items()}
+        self.node_sets = {
+            str(k): _as_index_array(np.asarray(v).reshape(-1), f"node set {k!r}", None)
+            for k, v in (node_sets or {}).items()
         }
-        self.node_sets = {str(k): _as_index_array(np.asarray(v).reshape(-1), f"node set {k!r}", None)
-                          for k, v in (node_sets or {}).items()}
         self.point_data = {str(k): np.asarray(v) for k, v in (point_data or {}).items()}
         self.cell_data = {str(k): np.asarray(v) for k, v in (cell_data or {}).items()}
         if isinstance(region_names, dict):
@@ -178,13 +178,22 @@ class Mesh(eqx.Module):
 
     # ------------------------------------------------------------------ editing (returns new meshes)
     def with_fibres(self, fibres, sheets=None) -> "Mesh":
-        return self.replace(fibres=np.asarray(fibres, float), sheets=None if sheets is None else np.asarray(sheets, float))
+        return self.replace(
+            fibres=np.asarray(fibres, float), sheets=None if sheets is None else np.asarray(sheets, float)
+        )
 
     def replace(self, **changes) -> "Mesh":
         """A copy of the mesh with some attributes replaced (validated again)."""
         kw = dict(
-            points=self.points, tets=self.tets, regions=self.regions, fibres=self.fibres, sheets=self.sheets,
-            surfaces=self.surfaces, node_sets=self.node_sets, point_data=self.point_data, cell_data=self.cell_data,
+            points=self.points,
+            tets=self.tets,
+            regions=self.regions,
+            fibres=self.fibres,
+            sheets=self.sheets,
+            surfaces=self.surfaces,
+            node_sets=self.node_sets,
+            point_data=self.point_data,
+            cell_data=self.cell_data,
             region_names=self.region_names,
         )
         unknown = set(changes) - set(kw)

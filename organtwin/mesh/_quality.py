@@ -94,8 +94,13 @@ def mesh_summary(mesh: Mesh) -> dict:
             volume_min_mm3=_f(vol.min()),
             volume_max_mm3=_f(vol.max()),
             total_volume_mL=_f(absvol.sum() / 1000.0),
-            aspect_ratio={"p50": _f(pct[0]), "p95": _f(pct[1]), "p99": _f(pct[2]), "max": _f(ar.max()),
-                          "degenerate": int((~np.isfinite(ar)).sum())},
+            aspect_ratio={
+                "p50": _f(pct[0]),
+                "p95": _f(pct[1]),
+                "p99": _f(pct[2]),
+                "max": _f(ar.max()),
+                "degenerate": int((~np.isfinite(ar)).sum()),
+            },
             edge_length_mm={"mean": _f(edges.mean()), "min": _f(edges.min()), "max": _f(edges.max())},
         )
     return {
@@ -126,8 +131,15 @@ def _cavities(mesh: Mesh) -> list[dict]:
         if isinstance(c, Exception):
             out.append({"surface": name, "volume_mL": None, "error": str(c)})
         else:
-            out.append({"surface": name, "volume_mL": c.volume_ml, "closed": c.closed, "rims": c.rims,
-                        "lid_area_mm2": c.lid_area_mm2})
+            out.append(
+                {
+                    "surface": name,
+                    "volume_mL": c.volume_ml,
+                    "closed": c.closed,
+                    "rims": c.rims,
+                    "lid_area_mm2": c.lid_area_mm2,
+                }
+            )
     return out
 
 
@@ -141,7 +153,7 @@ def format_summary(summary: dict) -> str:
     lines = [f"Mesh: {s['nodes']:,} nodes, {s['tets']:,} tets"]
     bb = s["bounding_box"]
     if bb["min"] is not None:
-        vec = lambda v: "(" + ", ".join(_g(x) for x in v) + ")"  # noqa: E731
+        vec = lambda v: "(" + ", ".join(_g(x) for x in v) + ")"
         lines.append(f"Bounding box (mm): min {vec(bb['min'])}, max {vec(bb['max'])}, size {vec(bb['size'])}")
     u = s["units_guess"]
     lines.append(f"Units: {u['units']} ({u['reason']})")
@@ -169,11 +181,15 @@ def format_summary(summary: dict) -> str:
     if "aspect_ratio" in q:
         ar, el = q["aspect_ratio"], q["edge_length_mm"]
         lines.append("Quality:")
-        lines.append(f"  tet volume (mm³): min {_g(q['volume_min_mm3'])}, max {_g(q['volume_max_mm3'])}, "
-                     f"total {_g(q['total_volume_mL'])} mL, inverted {q['inverted_tets']}")
-        lines.append(f"  aspect ratio R/3r (1 = regular): p50 {_g(ar['p50'], '.3f')}, p95 {_g(ar['p95'], '.3f')}, "
-                     f"p99 {_g(ar['p99'], '.3f')}, max {_g(ar['max'], '.3f')}"
-                     + (f", degenerate {ar['degenerate']}" if ar["degenerate"] else ""))
+        lines.append(
+            f"  tet volume (mm³): min {_g(q['volume_min_mm3'])}, max {_g(q['volume_max_mm3'])}, "
+            f"total {_g(q['total_volume_mL'])} mL, inverted {q['inverted_tets']}"
+        )
+        lines.append(
+            f"  aspect ratio R/3r (1 = regular): p50 {_g(ar['p50'], '.3f')}, p95 {_g(ar['p95'], '.3f')}, "
+            f"p99 {_g(ar['p99'], '.3f')}, max {_g(ar['max'], '.3f')}"
+            + (f", degenerate {ar['degenerate']}" if ar["degenerate"] else "")
+        )
         lines.append(f"  edge length (mm): mean {_g(el['mean'])}, min {_g(el['min'])}, max {_g(el['max'])}")
     lines.extend(fibre_quality_lines(s))  # unit-norm and orthogonality errors, constant fraction, placeholders
     ns = s["node_sets"]

@@ -198,8 +198,9 @@ class EllMatrix(eqx.Module):
 
 
 @jax.jit
-def ell_matvec(values: Float[Array, "width nodes"], cols: Int[Array, "width nodes"], x: Float[Array, "nodes *k"]
-               ) -> Float[Array, "nodes *k"]:
+def ell_matvec(
+    values: Float[Array, "width nodes"], cols: Int[Array, "width nodes"], x: Float[Array, "nodes *k"]
+) -> Float[Array, "nodes *k"]:
     """``y = Σ_k values[k] * x[cols[k]]`` (slot-major ELL product), unrolled over the (static) width.
 
     Indices are valid by construction (`SparsityPattern.from_tets` checks them), so the gathers skip bounds handling.
@@ -229,7 +230,9 @@ def _pattern_for(geom: P1Geometry, pattern: SparsityPattern | None) -> SparsityP
     try:
         tets = np.asarray(geom.tets)
     except jax.errors.TracerArrayConversionError:
-        raise ValueError("assemble_*: pass a SparsityPattern when calling under jit (it is built on the host)") from None
+        raise ValueError(
+            "assemble_*: pass a SparsityPattern when calling under jit (it is built on the host)"
+        ) from None
     return SparsityPattern.from_tets(tets, geom.n_nodes)
 
 

@@ -50,9 +50,15 @@ from .._errors import MeshError, MeshWarning
 from ._mesh import Mesh, Surface
 
 __all__ = [
-    "label_ventricular_surfaces", "surface_summary", "parse_id_names", "load_name_map", "load_name_maps",
+    "label_ventricular_surfaces",
+    "surface_summary",
+    "parse_id_names",
+    "load_name_map",
+    "load_name_maps",
     "find_name_maps",
-    "apply_names", "FEATURE_ANGLE_DEG", "AUTO_SURFACE_TAGS",
+    "apply_names",
+    "FEATURE_ANGLE_DEG",
+    "AUTO_SURFACE_TAGS",
 ]
 
 #: Dihedral angle (degrees) above which a boundary edge is a feature edge (cuts the boundary into patches).
@@ -88,8 +94,9 @@ def parse_id_names(text: str | None, what: str = "--surface-names") -> dict[int,
 def _ids_names(obj, source: str) -> dict[int, str]:
     """One flat map (any accepted shape) -> {id: name}."""
     if not isinstance(obj, dict):
-        raise MeshError(f"{source}: a name map must be a JSON object like {{\"LV endocardium\": 17}}, got "
-                        f"{type(obj).__name__}")
+        raise MeshError(
+            f'{source}: a name map must be a JSON object like {{"LV endocardium": 17}}, got {type(obj).__name__}'
+        )
     out: dict[int, str] = {}
 
     def put(i, name):
@@ -109,8 +116,9 @@ def _ids_names(obj, source: str) -> dict[int, str]:
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
             put(v, k)
         else:
-            raise MeshError(f"{source}: cannot read the entry {k!r}: {v!r}; use \"name\": id, \"name\": [ids] or "
-                            "\"id\": \"name\"")
+            raise MeshError(
+                f'{source}: cannot read the entry {k!r}: {v!r}; use "name": id, "name": [ids] or "id": "name"'
+            )
     return out
 
 
@@ -133,8 +141,13 @@ def load_name_map(src, source: str | None = None) -> dict[str, dict[int, str]]:
     section = None
     if not isinstance(src, dict):
         stem = Path(src).name.lower().removesuffix(".json")
-        section = "regions" if stem.endswith(("_regions", ".regions")) else \
-            "surfaces" if stem.endswith(("_surfaces", ".surfaces")) else None
+        section = (
+            "regions"
+            if stem.endswith(("_regions", ".regions"))
+            else "surfaces"
+            if stem.endswith(("_surfaces", ".surfaces"))
+            else None
+        )
     if isinstance(src, dict):
         obj, source = src, source or "name map"
     else:
@@ -149,19 +162,21 @@ def load_name_map(src, source: str | None = None) -> dict[str, dict[int, str]]:
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
-            raise MeshError(f"{p}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); a name map looks "
-                            "like {\"LV endocardium\": 17, \"base\": [20, 21]}") from None
+            raise MeshError(
+                f"{p}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); a name map looks "
+                'like {"LV endocardium": 17, "base": [20, 21]}'
+            ) from None
     if not isinstance(obj, dict):
-        raise MeshError(f"{source}: a name map must be a JSON object like {{\"LV endocardium\": 17}}, got "
-                        f"{type(obj).__name__}")
+        raise MeshError(
+            f'{source}: a name map must be a JSON object like {{"LV endocardium": 17}}, got {type(obj).__name__}'
+        )
     sections = {"regions": "regions", "volumes": "regions", "surfaces": "surfaces"}
     lower = {str(k).lower(): k for k in obj}
     if any(k in sections for k in lower) and all(isinstance(v, dict) for v in obj.values()):
         out = {"regions": {}, "surfaces": {}, "any": {}}
         for low, k in lower.items():
             if low not in sections:
-                raise MeshError(f"{source}: unknown section {k!r}; a sectioned name map has \"regions\" and "
-                                "\"surfaces\"")
+                raise MeshError(f'{source}: unknown section {k!r}; a sectioned name map has "regions" and "surfaces"')
             out[sections[low]].update(_ids_names(obj[k], f"{source} [{k}]"))
         return out
     flat = _ids_names(obj, source)
@@ -181,8 +196,13 @@ def find_name_maps(mesh_path) -> list[Path]:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
             break
-    names = (f"{stem}.json", f"{stem}_names.json", f"{stem}.names.json", f"{stem}_regions.json",
-             f"{stem}_surfaces.json")
+    names = (
+        f"{stem}.json",
+        f"{stem}_names.json",
+        f"{stem}.names.json",
+        f"{stem}_regions.json",
+        f"{stem}_surfaces.json",
+    )
     return [c for c in (p.with_name(n) for n in names) if c.is_file() and c != p]
 
 
@@ -197,10 +217,16 @@ def _check_ids(named: dict[int, str], present: set[int], what: str, source: str,
         return named
     have = sorted(present)
     if strict or len(missing) == len(named):
-        raise MeshError(f"{source}: {what} id(s) {missing} are not in the mesh ({what} ids present: {have}); "
-                        "fix the ids or the name map")
-    warnings.warn(f"{source}: {len(missing)} of {len(named)} named id(s) are not in the mesh: {missing} "
-                  f"(ids present: {have}); they were ignored", MeshWarning, stacklevel=3)
+        raise MeshError(
+            f"{source}: {what} id(s) {missing} are not in the mesh ({what} ids present: {have}); "
+            "fix the ids or the name map"
+        )
+    warnings.warn(
+        f"{source}: {len(missing)} of {len(named)} named id(s) are not in the mesh: {missing} "
+        f"(ids present: {have}); they were ignored",
+        MeshWarning,
+        stacklevel=3,
+    )
     return {k: v for k, v in named.items() if k not in missing}
 
 
@@ -242,11 +268,17 @@ def apply_names(
         if nm["surfaces"]:
             surf_by_tag.update(_check_ids(nm["surfaces"], surf_tags, "surface", src, strict=False))
     if region_names:
-        reg.update(_check_ids({int(k): str(v) for k, v in region_names.items()}, region_ids, "region",
-                              "--region-names", strict=True))
+        reg.update(
+            _check_ids(
+                {int(k): str(v) for k, v in region_names.items()}, region_ids, "region", "--region-names", strict=True
+            )
+        )
     if surface_names:
-        surf_by_tag.update(_check_ids({int(k): str(v) for k, v in surface_names.items()}, surf_tags, "surface",
-                                      "--surface-names", strict=True))
+        surf_by_tag.update(
+            _check_ids(
+                {int(k): str(v) for k, v in surface_names.items()}, surf_tags, "surface", "--surface-names", strict=True
+            )
+        )
 
     surfaces: dict[str, Surface] = {}
     if surface_names or name_map is not None:
@@ -323,8 +355,7 @@ def _is_lv_name(name: str) -> bool:
     return low.startswith("lv") or "left" in low
 
 
-def label_ventricular_surfaces(mesh: Mesh, *, feature_angle: float = FEATURE_ANGLE_DEG,
-                               regions=None) -> Mesh:
+def label_ventricular_surfaces(mesh: Mesh, *, feature_angle: float = FEATURE_ANGLE_DEG, regions=None) -> Mesh:
     """Classify the boundary of a ventricular tet mesh into ``endo_lv``, ``endo_rv`` (BiV only), ``epi`` and ``base``.
 
     The rule is in the module docstring. The mesh's other surfaces are replaced by these. Raises a one-line MeshError
@@ -375,10 +406,12 @@ def label_ventricular_surfaces(mesh: Mesh, *, feature_angle: float = FEATURE_ANG
     if interface is not None:
         base |= interface
     if not base.any():
-        raise MeshError(f"found no flat basal surface among the {n_patches} smooth boundary patches (feature angle "
-                        f"{feature_angle:g} deg); automatic labelling needs a ventricle cut by a base plane, or the "
-                        "ventricles' region ids in the whole heart mesh (--regions) to take their cut as the base; or "
-                        "name the surfaces with a name map or --surface-names")
+        raise MeshError(
+            f"found no flat basal surface among the {n_patches} smooth boundary patches (feature angle "
+            f"{feature_angle:g} deg); automatic labelling needs a ventricle cut by a base plane, or the "
+            "ventricles' region ids in the whole heart mesh (--regions) to take their cut as the base; or "
+            "name the surfaces with a name map or --surface-names"
+        )
 
     rest = np.flatnonzero(~base)
     keep = (~base[a]) & (~base[b])
@@ -387,10 +420,12 @@ def label_ventricular_surfaces(mesh: Mesh, *, feature_angle: float = FEATURE_ANG
     comp_area = np.bincount(comp_rest, weights=area[rest], minlength=n_comp)
     if n_comp not in (2, 3):
         areas = ", ".join(f"{x:.0f}" for x in sorted(comp_area, reverse=True)) or "none"
-        raise MeshError(f"found {n_comp} boundary component(s) besides {int(flat.sum())} flat basal patch(es) (areas "
-                        f"{areas} mm^2), expected 2 "
-                        "(LV: epi + endo) or 3 (BiV: epi + 2 endo); name the surfaces with a name map or "
-                        "--surface-names instead")
+        raise MeshError(
+            f"found {n_comp} boundary component(s) besides {int(flat.sum())} flat basal patch(es) (areas "
+            f"{areas} mm^2), expected 2 "
+            "(LV: epi + endo) or 3 (BiV: epi + 2 endo); name the surfaces with a name map or "
+            "--surface-names instead"
+        )
     boxes = []
     for c in range(n_comp):
         pts = mesh.points[np.unique(tris[rest[comp_rest == c]])]
@@ -401,9 +436,11 @@ def label_ventricular_surfaces(mesh: Mesh, *, feature_angle: float = FEATURE_ANG
     tol = 1e-6 * diag[epi] + 1e-9
     for c in range(n_comp):
         if c != epi and (np.any(boxes[c][0] < lo_e - tol) or np.any(boxes[c][1] > hi_e + tol)):
-            raise MeshError(f"the largest boundary component (area {comp_area[epi]:.0f} mm^2) does not enclose the "
-                            f"others, so it cannot be told as the epicardium; found {n_comp} components besides the "
-                            "base; name the surfaces with a name map or --surface-names instead")
+            raise MeshError(
+                f"the largest boundary component (area {comp_area[epi]:.0f} mm^2) does not enclose the "
+                f"others, so it cannot be told as the epicardium; found {n_comp} components besides the "
+                "base; name the surfaces with a name map or --surface-names instead"
+            )
     endos = [c for c in range(n_comp) if c != epi]
     labels = {"epi": epi}
     if len(endos) == 1:

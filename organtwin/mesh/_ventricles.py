@@ -18,7 +18,7 @@ The rule (`ventricle_regions`):
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -76,8 +76,9 @@ def ventricle_regions(mesh, lv=None, rv=None, *, source: str = "") -> tuple[list
                 raise MeshError(f"{where}{flag} names no region; regions present: {shown}")
             missing = sorted(set(given) - set(present))
             if missing:
-                raise MeshError(f"{where}{flag}: no region {', '.join(map(str, missing))} in the mesh (regions present: "
-                                f"{shown})")
+                raise MeshError(
+                    f"{where}{flag}: no region {', '.join(map(str, missing))} in the mesh (regions present: {shown})"
+                )
     note = ""
     by_name_lv = [r for r in present if _LV.match(_norm(names.get(r, "")))]
     by_name_rv = [r for r in present if _RV.match(_norm(names.get(r, "")))]
@@ -92,12 +93,16 @@ def ventricle_regions(mesh, lv=None, rv=None, *, source: str = "") -> tuple[list
         note = " (regions without names: organtwin's biventricular layout, 1 = LV, 2 = RV)"
     if lv_ids is None or rv_ids is None:
         side = " and ".join(s for s, v in (("LV", lv_ids), ("RV", rv_ids)) if v is None)
-        raise MeshError(f"{where}cannot tell which regions are the {side} (regions: {shown or 'none'}); name them LV / RV "
-                        f"or give the ids with --lv-regions / --rv-regions")
+        raise MeshError(
+            f"{where}cannot tell which regions are the {side} (regions: {shown or 'none'}); name them LV / RV "
+            f"or give the ids with --lv-regions / --rv-regions"
+        )
     both = sorted(set(lv_ids) & set(rv_ids))
     if both:
-        raise MeshError(f"{where}region(s) {', '.join(map(str, both))} taken as both LV and RV; give --lv-regions / "
-                        f"--rv-regions that do not overlap (regions: {shown})")
+        raise MeshError(
+            f"{where}region(s) {', '.join(map(str, both))} taken as both LV and RV; give --lv-regions / "
+            f"--rv-regions that do not overlap (regions: {shown})"
+        )
     lv_ids, rv_ids = sorted(dict.fromkeys(lv_ids)), sorted(dict.fromkeys(rv_ids))
     text = f"LV = {describe_regions(lv_ids, names)}; RV = {describe_regions(rv_ids, names)}{note}"
     return lv_ids, rv_ids, text

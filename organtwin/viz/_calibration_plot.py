@@ -48,8 +48,15 @@ def plot_activation_fit(mesh, fitted_ms, points_mm, measured_ms, predicted_ms, p
         pl.subplot(0, 1)
         pl.add_text(f"measured map ({cloud.n_points} points)", font_size=11)
         pl.add_mesh(surf, color="#dddddd", opacity=0.35)
-        pl.add_mesh(cloud, scalars="activation (ms)", cmap="turbo", clim=clim, render_points_as_spheres=True,
-                    point_size=9, show_scalar_bar=False)
+        pl.add_mesh(
+            cloud,
+            scalars="activation (ms)",
+            cmap="turbo",
+            clim=clim,
+            render_points_as_spheres=True,
+            point_size=9,
+            show_scalar_bar=False,
+        )
         pl.view_isometric()
         pl.link_views()
         pl.screenshot(str(tmp))
@@ -112,8 +119,9 @@ def plot_ecg_fit(times_ms, measured, fitted, leads, path, *, title: str = "", co
     return _save(fig, path, plt)
 
 
-def plot_trace_fit(model_t_ms, model_values, data_t_ms, data_values, path, *, ylabel: str, title: str = "",
-                   extra_lines=None) -> Path:
+def plot_trace_fit(
+    model_t_ms, model_values, data_t_ms, data_values, path, *, ylabel: str, title: str = "", extra_lines=None
+) -> Path:
     """A fitted beat's curve (line) with the measured samples (dots); ``extra_lines``: {label: value} horizontal
     references (e.g. cuff systolic / diastolic)."""
     plt = _pyplot()
@@ -149,8 +157,17 @@ def calibration_pictures(outcome, folder) -> list[Path]:
             if loss.fit_offset:
                 m = m + float(np.mean(p - m))
             amap = prob.data[term.name]
-            out.append(plot_activation_fit(prob.mesh, np.asarray(pred), amap.points_mm, m, p,
-                                           folder / f"{term.name}_activation.png", title=term.name))
+            out.append(
+                plot_activation_fit(
+                    prob.mesh,
+                    np.asarray(pred),
+                    amap.points_mm,
+                    m,
+                    p,
+                    folder / f"{term.name}_activation.png",
+                    title=term.name,
+                )
+            )
             out.append(plot_activation_scatter(m, p, folder / f"{term.name}_scatter.png", title=term.name))
         elif hasattr(term.loss, "plot_data"):
             out.append(_plot_from(term, pred, folder))
@@ -163,8 +180,22 @@ def _plot_from(term, pred, folder: Path) -> Path:
     extra_lines)."""
     d = term.loss.plot_data(pred)
     if d["kind"] == "ecg":
-        return plot_ecg_fit(d["times_ms"], d["measured"], d["fitted"], d["leads"], folder / f"{term.name}_ecg.png",
-                            title=f"{term.name}: measured vs fitted", correlations=d.get("correlations"))
-    return plot_trace_fit(d["model_t_ms"], d["model_values"], d.get("data_t_ms"), d.get("data_values"),
-                          folder / f"{term.name}.png", ylabel=d["ylabel"], title=f"{term.name}: measured vs fitted",
-                          extra_lines=d.get("extra_lines"))
+        return plot_ecg_fit(
+            d["times_ms"],
+            d["measured"],
+            d["fitted"],
+            d["leads"],
+            folder / f"{term.name}_ecg.png",
+            title=f"{term.name}: measured vs fitted",
+            correlations=d.get("correlations"),
+        )
+    return plot_trace_fit(
+        d["model_t_ms"],
+        d["model_values"],
+        d.get("data_t_ms"),
+        d.get("data_values"),
+        folder / f"{term.name}.png",
+        ylabel=d["ylabel"],
+        title=f"{term.name}: measured vs fitted",
+        extra_lines=d.get("extra_lines"),
+    )

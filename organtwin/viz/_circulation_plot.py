@@ -14,10 +14,22 @@ import numpy as np
 
 __all__ = ["plot_pv_loops", "plot_circulation_pressures", "plot_circulation_volumes"]
 
-_COLOURS = {"LV": "#c0392b", "LA": "#e59866", "sys_art": "#7b241c",
-            "RV": "#2471a3", "RA": "#85c1e9", "pul_art": "#1b4f72"}
-_LABELS = {"LV": "LV", "LA": "LA", "RV": "RV", "RA": "RA", "sys_art": "aorta (systemic arteries)",
-           "pul_art": "pulmonary artery"}
+_COLOURS = {
+    "LV": "#c0392b",
+    "LA": "#e59866",
+    "sys_art": "#7b241c",
+    "RV": "#2471a3",
+    "RA": "#85c1e9",
+    "pul_art": "#1b4f72",
+}
+_LABELS = {
+    "LV": "LV",
+    "LA": "LA",
+    "RV": "RV",
+    "RA": "RA",
+    "sys_art": "aorta (systemic arteries)",
+    "pul_art": "pulmonary artery",
+}
 
 
 def _pyplot():
@@ -56,8 +68,11 @@ def plot_pv_loops(result, path, *, title: str = "") -> Path:
         ax.plot(v[ied], p[ied], "o", color="black", ms=5, label="end-diastole (max volume)")
         ax.plot(v[ies], p[ies], "s", color="grey", ms=5, label="end-systole (min volume)")
         m = result.metrics.get(c, {}) if isinstance(result.metrics, dict) else {}
-        figures = (f"\nEDV {m['EDV_mL']:.0f} mL, ESV {m['ESV_mL']:.0f} mL, SV {m['SV_mL']:.0f} mL, EF {100 * m['EF']:.0f} %"
-                   if m else "")
+        figures = (
+            f"\nEDV {m['EDV_mL']:.0f} mL, ESV {m['ESV_mL']:.0f} mL, SV {m['SV_mL']:.0f} mL, EF {100 * m['EF']:.0f} %"
+            if m
+            else ""
+        )
         ax.set_xlabel(f"{c} volume (mL)")
         ax.set_ylabel(f"{c} pressure (mmHg)")
         ax.set_title(f"{c} pressure-volume loop{figures}", fontsize=9)
@@ -73,8 +88,10 @@ def plot_circulation_pressures(result, path, *, title: str = "") -> Path:
     t = np.asarray(result.t, float)
     fig, axes = plt.subplots(2, 1, figsize=(9.0, 6.4), sharex=True)
     fig.subplots_adjust(left=0.08, right=0.76, bottom=0.09, top=0.9, hspace=0.22)  # equal panels, legends at right
-    for ax, names, side in ((axes[0], ("LV", "sys_art", "LA"), "left heart"),
-                            (axes[1], ("RV", "pul_art", "RA"), "right heart")):
+    for ax, names, side in (
+        (axes[0], ("LV", "sys_art", "LA"), "left heart"),
+        (axes[1], ("RV", "pul_art", "RA"), "right heart"),
+    ):
         for k in names:
             ax.plot(t, np.asarray(result.pressure[k], float), color=_COLOURS[k], lw=1.6, label=_LABELS[k])
         ax.set_ylabel("pressure (mmHg)")

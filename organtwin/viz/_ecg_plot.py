@@ -44,8 +44,9 @@ def _choose_gain(lo: float, hi: float) -> float:
     return _GAINS[-1]
 
 
-def plot_12lead(t, leads, path, *, title: str = "", lead_names=None, mv_range: tuple[float, float] | None = None,
-                subtitle: str = "") -> Path:
+def plot_12lead(
+    t, leads, path, *, title: str = "", lead_names=None, mv_range: tuple[float, float] | None = None, subtitle: str = ""
+) -> Path:
     """Draw the 12 leads (t in ms, leads (n, 12) in mV) on ECG paper and save a PNG at ``path`` (atomically).
 
     ``mv_range``: the (low, high) mV that must fit a row (default: the leads' own range); ``subtitle``: a second
@@ -63,8 +64,9 @@ def plot_12lead(t, leads, path, *, title: str = "", lead_names=None, mv_range: t
     t = np.asarray(t, float)
     x = np.asarray(leads, float)
     if x.ndim != 2 or x.shape != (t.size, len(names)) or t.size < 2:
-        raise ValueError(f"plot_12lead: leads must have shape (times, {len(names)}) with at least 2 times, "
-                         f"got {x.shape}")
+        raise ValueError(
+            f"plot_12lead: leads must have shape (times, {len(names)}) with at least 2 times, got {x.shape}"
+        )
     finite = np.isfinite(x)
     rows = [[names.index(n) for n in row] for row in _LAYOUT] + [[names.index("II")]]
 
@@ -81,8 +83,10 @@ def plot_12lead(t, leads, path, *, title: str = "", lead_names=None, mv_range: t
     mm_per_ms = speed / 1000.0
     shown = min(duration, (_COL_MM - 2.0) / mm_per_ms)  # ms shown per panel
     # each row's baseline placed so that its leads' (lo, hi) range is centred in the row
-    base_offs = [float(np.clip(0.5 * _ROW_MM - 0.5 * (min(lo, 0.0) + max(hi, 0.0)) * gain,
-                               0.3 * _ROW_MM, 0.7 * _ROW_MM)) for lo, hi in ranges]
+    base_offs = [
+        float(np.clip(0.5 * _ROW_MM - 0.5 * (min(lo, 0.0) + max(hi, 0.0)) * gain, 0.3 * _ROW_MM, 0.7 * _ROW_MM))
+        for lo, hi in ranges
+    ]
 
     fig = plt.figure(figsize=(_PAGE_W / 25.4, _PAGE_H / 25.4))  # true size: 1 mm of paper is 1 mm
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
@@ -114,8 +118,16 @@ def plot_12lead(t, leads, path, *, title: str = "", lead_names=None, mv_range: t
             if out.any():
                 clipped.add(label.split(" ")[0])
                 ax.plot(np.where(out, xs, np.nan), np.clip(ys, lo_y, hi_y), color="red", lw=2.2, zorder=4)
-        ax.text(x0 + 3.0, y_bot + _ROW_MM - 1.5, label, fontsize=11, weight="bold", va="top", zorder=5,
-                bbox=dict(facecolor="white", edgecolor="none", pad=0.5, alpha=0.8))
+        ax.text(
+            x0 + 3.0,
+            y_bot + _ROW_MM - 1.5,
+            label,
+            fontsize=11,
+            weight="bold",
+            va="top",
+            zorder=5,
+            bbox=dict(facecolor="white", edgecolor="none", pad=0.5, alpha=0.8),
+        )
 
     for r, row in enumerate(_LAYOUT):
         for c, name in enumerate(row):
@@ -130,17 +142,24 @@ def plot_12lead(t, leads, path, *, title: str = "", lead_names=None, mv_range: t
     reps = max(1, int((4 * _COL_MM - 2.0) // max(duration * mm_per_ms, 1e-9))) if shown >= duration else 1
     reps = reps if ends_at_start else 1
     strip = min(duration, (4 * _COL_MM - 2.0) / mm_per_ms)
-    draw(names.index("II"), _LEFT_MM, 3, "II" if reps == 1 else "II (the beat repeated)", t_len=strip,
-         repeat=min(reps, 200))
+    draw(
+        names.index("II"),
+        _LEFT_MM,
+        3,
+        "II" if reps == 1 else "II (the beat repeated)",
+        t_len=strip,
+        repeat=min(reps, 200),
+    )
     # calibration pulses: 1 mV high at the gain, 200 ms wide at 25 mm/s (5 mm)
     for r in range(4):
         yb = gy1 - (r + 1) * _ROW_MM + base_offs[r]
         hgt = min(gain, _ROW_MM - base_offs[r] - 1.0)
-        ax.plot([3.0, 5.0, 5.0, 10.0, 10.0, 12.0], [yb, yb, yb + hgt, yb + hgt, yb, yb], color="black", lw=1.2,
-                zorder=3)
+        ax.plot(
+            [3.0, 5.0, 5.0, 10.0, 10.0, 12.0], [yb, yb, yb + hgt, yb + hgt, yb, yb], color="black", lw=1.2, zorder=3
+        )
     # time scale under the rhythm strip's first beat
     need = 10.0 / mm_per_ms  # at least 10 mm between labels
-    step = min(m * 10.0 ** e for e in range(-2, 6) for m in (1.0, 2.0, 5.0) if m * 10.0 ** e >= need)
+    step = min(m * 10.0**e for e in range(-2, 6) for m in (1.0, 2.0, 5.0) if m * 10.0**e >= need)
     ticks = np.arange(0.0, min(duration, strip) + 1e-9, step)
     for tm in ticks:
         ax.text(_LEFT_MM + tm * mm_per_ms, gy0 - 0.8, f"{tm:.4g}", fontsize=7, ha="center", va="top", color="#333333")

@@ -15,11 +15,16 @@ from ._render import _move_into_place, _picture_target, _pyvista, to_pyvista
 
 __all__ = ["render_fibres"]
 
-_LAYERS = (("endocardial third", 0.0, 1 / 3), ("mid-wall third", 1 / 3, 2 / 3), ("epicardial third", 2 / 3, 1.0 + 1e-12))
+_LAYERS = (
+    ("endocardial third", 0.0, 1 / 3),
+    ("mid-wall third", 1 / 3, 2 / 3),
+    ("epicardial third", 2 / 3, 1.0 + 1e-12),
+)
 
 
-def render_fibres(mesh, out_png, *, max_arrows: int = 3000, view=(0.0, 1.0, 0.0), window_size=(1800, 700),
-                  seed: int = 0) -> pathlib.Path:
+def render_fibres(
+    mesh, out_png, *, max_arrows: int = 3000, view=(0.0, 1.0, 0.0), window_size=(1800, 700), seed: int = 0
+) -> pathlib.Path:
     """Write a PNG of the fibres of `mesh`: three panels (endocardial, mid-wall, epicardial thirds of the wall by the
     ``transmural`` cell field), each with up to ``max_arrows // 3`` fibre glyphs (centred line segments: fibres are
     lines) at tet centroids, coloured by ``helix_angle`` (deg, shared symmetric colour scale), over the faint surface.
@@ -87,8 +92,14 @@ def render_fibres(mesh, out_png, *, max_arrows: int = 3000, view=(0.0, 1.0, 0.0)
                 cloud["fibre"] = fibres[shown]
                 cloud[label] = colour[shown]
                 glyphs = cloud.glyph(orient="fibre", scale=False, factor=length, geom=segment)
-                plotter.add_mesh(glyphs, scalars=label, cmap=cmap, clim=clim, show_scalar_bar=(k == len(layers) - 1),
-                                 scalar_bar_args=bar)
+                plotter.add_mesh(
+                    glyphs,
+                    scalars=label,
+                    cmap=cmap,
+                    clim=clim,
+                    show_scalar_bar=(k == len(layers) - 1),
+                    scalar_bar_args=bar,
+                )
             plotter.add_text(f"{name} (near half, {shown.size} of {int(mask.sum())} tets)", font_size=11, color="black")
             plotter.camera.focal_point = tuple(centre)
             plotter.camera.position = tuple(centre - distance * view)

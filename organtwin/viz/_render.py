@@ -31,8 +31,17 @@ def _move_into_place(tmp: Path, out: Path) -> Path:
 
 
 #: Units of the fields organtwin writes, shown in the colour bar's title.
-_FIELD_UNITS = {"activation_time": "ms", "repolarisation_time": "ms", "apd": "ms", "last_activation_time": "ms",
-                "vm": "mV", "transmural": "0 endo .. 1 epi", "apicobasal": "0 apex .. 1 base", "helix_angle": "deg"}
+_FIELD_UNITS = {
+    "activation_time": "ms",
+    "repolarisation_time": "ms",
+    "apd": "ms",
+    "last_activation_time": "ms",
+    "vm": "mV",
+    "transmural": "0 endo .. 1 epi",
+    "apicobasal": "0 apex .. 1 base",
+    "helix_angle": "deg",
+}
+
 
 def _pyvista():
     # Headless rendering: EGL needs no X server. Respect a user's own choice if set.
@@ -63,9 +72,28 @@ def to_pyvista(mesh: Mesh):
 
 # Distinct colours for categories (regions, surfaces): Tableau 10, then the darker Tableau 20b/c shades (legend labels
 # are drawn in the entry's colour, so no pale colours), then hues spaced by the golden angle.
-_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
-            "#7f7f7f", "#393b79", "#ad494a", "#637939", "#8c6d31", "#7b4173", "#3182bd", "#e6550d", "#31a354",
-            "#756bb1", "#636363")
+_PALETTE = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+    "#393b79",
+    "#ad494a",
+    "#637939",
+    "#8c6d31",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
+    "#31a354",
+    "#756bb1",
+    "#636363",
+)
 
 
 def category_colours(n: int) -> list[str]:
@@ -83,8 +111,9 @@ def region_colours(mesh: Mesh) -> dict[int, tuple[str, str]]:
     """{region id: (colour, legend label "1 LV")}: one distinct colour per region id, in id order."""
     ids = mesh.region_ids.tolist()
     names = dict(mesh.region_names)
-    return {rid: (c, f"{rid} {names[rid]}" if rid in names else str(rid))
-            for rid, c in zip(ids, category_colours(len(ids)))}
+    return {
+        rid: (c, f"{rid} {names[rid]}" if rid in names else str(rid)) for rid, c in zip(ids, category_colours(len(ids)))
+    }
 
 
 def _is_categorical(name: str, data: np.ndarray) -> bool:
@@ -146,12 +175,20 @@ def render_mesh(
             from matplotlib.colors import ListedColormap
 
             n = len(legend)
-            kw.update(scalars="_category", cmap=ListedColormap([c for _, c in legend]), clim=(-0.5, n - 0.5),
-                      show_scalar_bar=False, interpolate_before_map=False)
+            kw.update(
+                scalars="_category",
+                cmap=ListedColormap([c for _, c in legend]),
+                clim=(-0.5, n - 0.5),
+                show_scalar_bar=False,
+                interpolate_before_map=False,
+            )
         else:
             unit = _FIELD_UNITS.get(name.lower())
-            kw.update(scalars=name, cmap=cmap or "viridis",
-                      scalar_bar_args=dict(title=f"{name} ({unit})" if unit else name, color="black"))
+            kw.update(
+                scalars=name,
+                cmap=cmap or "viridis",
+                scalar_bar_args=dict(title=f"{name} ({unit})" if unit else name, color="black"),
+            )
         plotter.add_mesh(surf, **kw)
         plotter.add_axes()
         if title:
@@ -161,8 +198,13 @@ def render_mesh(
         if legend is not None:
             plotter.subplot(0, 1)
             plotter.set_background("white")
-            plotter.add_legend(labels=[[label, colour] for label, colour in legend], bcolor="white", face="rectangle",
-                               size=(0.95, min(0.06 * len(legend) + 0.02, 0.95)), loc="upper left")
+            plotter.add_legend(
+                labels=[[label, colour] for label, colour in legend],
+                bcolor="white",
+                face="rectangle",
+                size=(0.95, min(0.06 * len(legend) + 0.02, 0.95)),
+                loc="upper left",
+            )
         plotter.screenshot(str(tmp))
     finally:
         plotter.close()

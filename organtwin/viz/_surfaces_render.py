@@ -47,10 +47,14 @@ def render_surfaces(mesh, out_png, *, window_size=(2200, 650), title: str | None
 
     centre = 0.5 * (points.min(axis=0) + points.max(axis=0))
     distance = 4.0 * float(np.ptp(points, axis=0).max())
-    views = [("outside", False, (1.0, 1.0, 0.8)), ("see-through, side", True, (-1.0, 1.0, 0.3)),
-             ("see-through, from the apex", True, (0.0, 0.0, -1.0))]
-    plotter = pv.Plotter(off_screen=True, shape=(1, 4), col_weights=[1, 1, 1, 0.9], window_size=tuple(window_size),
-                         border=False)
+    views = [
+        ("outside", False, (1.0, 1.0, 0.8)),
+        ("see-through, side", True, (-1.0, 1.0, 0.3)),
+        ("see-through, from the apex", True, (0.0, 0.0, -1.0)),
+    ]
+    plotter = pv.Plotter(
+        off_screen=True, shape=(1, 4), col_weights=[1, 1, 1, 0.9], window_size=tuple(window_size), border=False
+    )
     tmp = out_png.with_name(f".{out_png.stem}.tmp{os.getpid()}.png")
     try:
         for k, (caption, see_through, direction) in enumerate(views):
@@ -71,8 +75,13 @@ def render_surfaces(mesh, out_png, *, window_size=(2200, 650), title: str | None
             plotter.add_axes()
         plotter.subplot(0, 3)
         plotter.set_background("white")
-        plotter.add_legend(labels=labels, bcolor="white", face="rectangle", loc="center left",
-                           size=(0.98, min(0.09 * len(labels) + 0.02, 0.9)))
+        plotter.add_legend(
+            labels=labels,
+            bcolor="white",
+            face="rectangle",
+            loc="center left",
+            size=(0.98, min(0.09 * len(labels) + 0.02, 0.9)),
+        )
         plotter.screenshot(str(tmp))
     finally:
         plotter.close()

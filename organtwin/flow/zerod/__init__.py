@@ -3,55 +3,130 @@ loop, svZeroDSolver interoperability. Units: the parameters' own (presets: mmHg,
 
 from ._activation import (
     AbstractActivation as AbstractActivation,
+)
+from ._activation import (
     DoubleCosine as DoubleCosine,
+)
+from ._activation import (
     HalfCosine as HalfCosine,
+)
+from ._activation import (
     TwoHill as TwoHill,
 )
 from ._blocks import (
     AbstractBlock as AbstractBlock,
+)
+from ._blocks import (
     BloodVessel as BloodVessel,
+)
+from ._blocks import (
     BloodVesselCRL as BloodVesselCRL,
+)
+from ._blocks import (
     BloodVesselJunction as BloodVesselJunction,
+)
+from ._blocks import (
     Chamber as Chamber,
+)
+from ._blocks import (
     ClosedLoopRCR as ClosedLoopRCR,
+)
+from ._blocks import (
     FlowBC as FlowBC,
+)
+from ._blocks import (
     Junction as Junction,
+)
+from ._blocks import (
     OpenLoopCoronary as OpenLoopCoronary,
+)
+from ._blocks import (
     PressureBC as PressureBC,
+)
+from ._blocks import (
     ResistanceBC as ResistanceBC,
+)
+from ._blocks import (
     ResistiveJunction as ResistiveJunction,
+)
+from ._blocks import (
     Valve as Valve,
+)
+from ._blocks import (
     ValveLaw as ValveLaw,
+)
+from ._blocks import (
     WindkesselRCR as WindkesselRCR,
-)
-from ._network import Network as Network, ZeroDModel as ZeroDModel
-from ._solve import (
-    Cohort as Cohort,
-    CohortSolution as CohortSolution,
-    Integrator as Integrator,
-    PeriodicState as PeriodicState,
-    ZeroDSolution as ZeroDSolution,
-    cycle_change as cycle_change,
-    default_integrator as default_integrator,
-    periodic_steady_state as periodic_steady_state,
-    simulate_cohort as simulate_cohort,
-    simulate_zerod as simulate_zerod,
-)
-from ._waveform import Waveform as Waveform
-from ._svzerod_json import (
-    SvZeroDConfig as SvZeroDConfig,
-    SvZeroDResult as SvZeroDResult,
-    read_svzerod as read_svzerod,
-    run_svzerod as run_svzerod,
-    svzerod_csv as svzerod_csv,
 )
 from ._closed_loop import (
     CHAMBERS as CHAMBERS,
+)
+from ._closed_loop import (
     REGAZZONI2022 as REGAZZONI2022,
+)
+from ._closed_loop import (
     Circulation as Circulation,
+)
+from ._closed_loop import (
     CirculationResult as CirculationResult,
+)
+from ._closed_loop import (
     haemodynamics as haemodynamics,
+)
+from ._closed_loop import (
     regazzoni2022 as regazzoni2022,
+)
+from ._closed_loop import (
     regazzoni2022_for_edv as regazzoni2022_for_edv,
+)
+from ._closed_loop import (
     simulate_circulation as simulate_circulation,
 )
+from ._network import Network as Network
+from ._network import ZeroDModel as ZeroDModel
+from ._solve import (
+    Cohort as Cohort,
+)
+from ._solve import (
+    CohortSolution as CohortSolution,
+)
+from ._solve import (
+    Integrator as Integrator,
+)
+from ._solve import (
+    PeriodicState as PeriodicState,
+)
+from ._solve import (
+    ZeroDSolution as ZeroDSolution,
+)
+from ._solve import (
+    cycle_change as cycle_change,
+)
+from ._solve import (
+    default_integrator as default_integrator,
+)
+from ._solve import (
+    periodic_steady_state as periodic_steady_state,
+)
+from ._solve import (
+    simulate_cohort as simulate_cohort,
+)
+from ._solve import (
+    simulate_zerod as simulate_zerod,
+)
+from ._svzerod_json import (
+    SvZeroDConfig as SvZeroDConfig,
+)
+from ._svzerod_json import (
+    SvZeroDResult as SvZeroDResult,
+)
+from ._svzerod_json import (
+    read_svzerod as read_svzerod,
+)
+from ._svzerod_json import (
+    run_svzerod as run_svzerod,
+)
+from ._svzerod_json import (
+    svzerod_csv as svzerod_csv,
+)
+from ._waveform import Waveform as Waveform

@@ -45,8 +45,21 @@ from ._activation import AbstractActivation
 from ._waveform import Waveform, as_waveform
 
 __all__ = [
-    "AbstractBlock", "BloodVessel", "BloodVesselCRL", "BloodVesselJunction", "Chamber", "ClosedLoopRCR", "FlowBC",
-    "Junction", "OpenLoopCoronary", "PressureBC", "ResistanceBC", "ResistiveJunction", "Valve", "ValveLaw", "WindkesselRCR",
+    "AbstractBlock",
+    "BloodVessel",
+    "BloodVesselCRL",
+    "BloodVesselJunction",
+    "Chamber",
+    "ClosedLoopRCR",
+    "FlowBC",
+    "Junction",
+    "OpenLoopCoronary",
+    "PressureBC",
+    "ResistanceBC",
+    "ResistiveJunction",
+    "Valve",
+    "ValveLaw",
+    "WindkesselRCR",
 ]
 
 
@@ -67,6 +80,7 @@ def _value(x) -> float:
 class Cap:
     """A capacitor from terminal ``term`` to ground, C = block.<attr>; with ``ref`` (a block attribute: a Waveform or a
     number), to that reference pressure instead of ground: its flow is C d(P − P_ref(t))/dt."""
+
     key: str
     term: str
     attr: str
@@ -82,6 +96,7 @@ class ChamberNode:
 @dataclass(frozen=True)
 class PressureNode:
     """``term`` has a prescribed pressure block.<attr> (a Waveform or a number)."""
+
     key: str
     term: str
     attr: str
@@ -91,6 +106,7 @@ class PressureNode:
 class RL:
     """Flow a → b through R (+ S|Q|) and L; attrs name the block's parameters (``None``: zero). ``index`` picks one
     entry of an array parameter (BloodVesselJunction outlets)."""
+
     key: str
     a: str
     b: str
@@ -110,6 +126,7 @@ class ValveEdge:
 @dataclass(frozen=True)
 class FlowEdge:
     """Prescribed flow block.<attr> into ``b`` (from outside) or out of ``a``."""
+
     key: str
     a: str | None
     b: str | None
@@ -125,6 +142,7 @@ class Short:
 @dataclass(frozen=True)
 class PortFlow:
     """A port's flow as a signed sum of the block's edge flows and storage rates (C dP/dt, dV/dt)."""
+
     edges: tuple = ()
     storage: tuple = ()
 
@@ -151,8 +169,9 @@ class AbstractBlock(eqx.Module):
         return v if index is None else v[index]
 
 
-def _vessel_like(name, tin, tout, shorted, *, r="resistance", c="capacitance", l="inductance", s="stenosis",
-                 cap_nonzero=True):
+def _vessel_like(
+    name, tin, tout, shorted, *, r="resistance", c="capacitance", l="inductance", s="stenosis", cap_nonzero=True
+):
     tc = f"c:{name}"
     er = RL("R", tin, tc, r=r, s=s)
     el = RL("L", tc, tout, l=l)
@@ -160,12 +179,15 @@ def _vessel_like(name, tin, tout, shorted, *, r="resistance", c="capacitance", l
     d.elements += [er, el]
     if cap_nonzero:
         d.elements.append(Cap("C", tc, c))
-    if shorted(er) and shorted(el):   # a capacitor on one point: its ports' flows come from the neighbours
+    if shorted(er) and shorted(el):  # a capacitor on one point: its ports' flows come from the neighbours
         return d
     storage = (("C", 1.0),) if cap_nonzero else ()
     d.port_flows[tin] = PortFlow(edges=(("R", 1.0),)) if not shorted(er) else PortFlow((("L", 1.0),), storage)
-    d.port_flows[tout] = PortFlow(edges=(("L", 1.0),)) if not shorted(el) else \
-        PortFlow((("R", 1.0),), tuple((k, -v) for k, v in storage))
+    d.port_flows[tout] = (
+        PortFlow(edges=(("L", 1.0),))
+        if not shorted(el)
+        else PortFlow((("R", 1.0),), tuple((k, -v) for k, v in storage))
+    )
     return d
 
 
@@ -184,8 +206,7 @@ class BloodVessel(AbstractBlock):
         _nonneg(self, "resistance", "capacitance", "inductance", "stenosis")
 
     def decompose(self, inlets, outlets, shorted):
-        return _vessel_like(self.name, inlets[0], outlets[0], shorted,
-                            cap_nonzero=_value(self.capacitance) > 0)
+        return _vessel_like(self.name, inlets[0], outlets[0], shorted, cap_nonzero=_value(self.capacitance) > 0)
 
 
 class BloodVesselCRL(AbstractBlock):
@@ -209,7 +230,7 @@ class BloodVesselCRL(AbstractBlock):
         e = RL("RL", tin, tout, r="resistance", l="inductance", s="stenosis")
         has_c = _value(self.capacitance) > 0
         d = Decomposition([e] + ([Cap("C", tin, "capacitance")] if has_c else []))
-        if not shorted(e):   # shorted: one point, whose ports' flows come from the neighbours
+        if not shorted(e):  # shorted: one point, whose ports' flows come from the neighbours
             d.port_flows[tin] = PortFlow((("RL", 1.0),), (("C", 1.0),) if has_c else ())
             d.port_flows[tout] = PortFlow((("RL", 1.0),))
         return d
@@ -243,8 +264,10 @@ class BloodVesselJunction(AbstractBlock):
     def decompose(self, inlets, outlets, shorted):
         n = int(np.asarray(self.resistance).size)
         if len(outlets) != n:
-            raise NetworkError(f"junction {self.name}: {len(outlets)} outlets but {n} resistances; give one R, L and "
-                               "stenosis coefficient per outlet")
+            raise NetworkError(
+                f"junction {self.name}: {len(outlets)} outlets but {n} resistances; give one R, L and "
+                "stenosis coefficient per outlet"
+            )
         d = Decomposition()
         for i, t in enumerate(outlets):
             e = RL(f"R{i}", inlets[0], t, r="resistance", l="inductance", s="stenosis", index=i)
@@ -276,24 +299,30 @@ class ResistiveJunction(AbstractBlock):
         if not (inlets and outlets):
             raise NetworkError(f"junction {self.name} needs an inlet and an outlet connection")
         if len(ports) != n:
-            raise NetworkError(f"junction {self.name}: {len(inlets)} inlets and {len(outlets)} outlets but {n} "
-                               "resistances; give one R per inlet, then one per outlet")
+            raise NetworkError(
+                f"junction {self.name}: {len(inlets)} inlets and {len(outlets)} outlets but {n} "
+                "resistances; give one R per inlet, then one per outlet"
+            )
         tc = f"pressure_c:{self.name}"
         d = Decomposition()
         edges = []
         for i, t in enumerate(ports):
-            e = RL(f"R{i}", t, tc, index=i, r="resistance") if i < len(inlets) else \
-                RL(f"R{i}", tc, t, index=i, r="resistance")
+            e = (
+                RL(f"R{i}", t, tc, index=i, r="resistance")
+                if i < len(inlets)
+                else RL(f"R{i}", tc, t, index=i, r="resistance")
+            )
             d.elements.append(e)
             edges.append(e)
         live = [i for i, e in enumerate(edges) if not shorted(e)]
         for i in live:
             d.port_flows[ports[i]] = PortFlow(((f"R{i}", 1.0),))
-        if len(live) == len(ports) - 1:   # one port joined to the centre: its flow from the balance of the others
+        if len(live) == len(ports) - 1:  # one port joined to the centre: its flow from the balance of the others
             k = next(i for i in range(len(ports)) if i not in live)
-            sign = 1.0 if k < len(inlets) else -1.0   # Q_k = ± (Σ outflows − Σ other inflows)
-            d.port_flows[ports[k]] = PortFlow(tuple((f"R{i}", sign * (1.0 if i >= len(inlets) else -1.0))
-                                                    for i in live))
+            sign = 1.0 if k < len(inlets) else -1.0  # Q_k = ± (Σ outflows − Σ other inflows)
+            d.port_flows[ports[k]] = PortFlow(
+                tuple((f"R{i}", sign * (1.0 if i >= len(inlets) else -1.0)) for i in live)
+            )
         return d
 
 
@@ -320,8 +349,9 @@ class WindkesselRCR(AbstractBlock):
         has_c = _value(self.c) > 0
         if has_c:
             d.elements.append(Cap("C", tc, "c"))
-        d.port_flows[tin] = PortFlow((("Rp", 1.0),)) if not shorted(ep) else \
-            PortFlow((("Rd", 1.0),), (("C", 1.0),) if has_c else ())
+        d.port_flows[tin] = (
+            PortFlow((("Rp", 1.0),)) if not shorted(ep) else PortFlow((("Rd", 1.0),), (("C", 1.0),) if has_c else ())
+        )
         return d
 
 
@@ -341,8 +371,10 @@ class ClosedLoopRCR(AbstractBlock):
 
     def decompose(self, inlets, outlets, shorted):
         if not (inlets and outlets):
-            raise NetworkError(f"ClosedLoopRCR {self.name} needs a block upstream and a block downstream; for an "
-                               "outlet with a fixed distal pressure use RCR")
+            raise NetworkError(
+                f"ClosedLoopRCR {self.name} needs a block upstream and a block downstream; for an "
+                "outlet with a fixed distal pressure use RCR"
+            )
         tin, tc, tout = inlets[0], f"P_c:{self.name}", outlets[0]
         ep, ed = RL("Rp", tin, tc, r="rp"), RL("Rd", tc, tout, r="rd")
         has_c = _value(self.c) > 0
@@ -351,8 +383,11 @@ class ClosedLoopRCR(AbstractBlock):
             return d
         storage = (("C", 1.0),) if has_c else ()
         d.port_flows[tin] = PortFlow((("Rp", 1.0),)) if not shorted(ep) else PortFlow((("Rd", 1.0),), storage)
-        d.port_flows[tout] = PortFlow((("Rd", 1.0),)) if not shorted(ed) else \
-            PortFlow((("Rp", 1.0),), tuple((k, -v) for k, v in storage))
+        d.port_flows[tout] = (
+            PortFlow((("Rd", 1.0),))
+            if not shorted(ed)
+            else PortFlow((("Rp", 1.0),), tuple((k, -v) for k, v in storage))
+        )
         return d
 
 
@@ -387,7 +422,7 @@ class OpenLoopCoronary(AbstractBlock):
         d = Decomposition(edges + [PressureNode("Pv", tpv, "pv")])
         storage = []
         for e, c in zip(edges, caps + [None]):
-            if not shorted(e):   # the inlet flow: the first edge with impedance, plus the capacitors before it
+            if not shorted(e):  # the inlet flow: the first edge with impedance, plus the capacitors before it
                 d.port_flows[tin] = PortFlow(((e.key, 1.0),), tuple(storage))
                 break
             if c is not None and _value(getattr(self, c.attr)) > 0:
@@ -411,8 +446,9 @@ class ResistanceBC(AbstractBlock):
 
     def decompose(self, inlets, outlets, shorted):
         tpd = f"pd:{self.name}"
-        return Decomposition([RL("R", inlets[0], tpd, r="r"), PressureNode("Pd", tpd, "pd")],
-                             {inlets[0]: PortFlow((("R", 1.0),))})
+        return Decomposition(
+            [RL("R", inlets[0], tpd, r="r"), PressureNode("Pd", tpd, "pd")], {inlets[0]: PortFlow((("R", 1.0),))}
+        )
 
 
 class PressureBC(AbstractBlock):
@@ -437,7 +473,7 @@ class FlowBC(AbstractBlock):
     max_outlets: ClassVar[int] = 1
 
     def decompose(self, inlets, outlets, shorted):
-        if outlets:   # the BC feeds the network
+        if outlets:  # the BC feeds the network
             e = FlowEdge("Q", None, outlets[0], "flow")
             return Decomposition([e], {outlets[0]: PortFlow((("Q", 1.0),))})
         e = FlowEdge("Q", inlets[0], None, "flow")
@@ -504,8 +540,9 @@ class Valve(AbstractBlock):
     def __check_init__(self):
         lo, hi = _value(self.r_min), _value(self.r_max)
         if lo == lo and hi == hi and not 0 < lo <= hi:
-            raise NetworkError(f"valve {self.name}: need 0 < Rmin <= Rmax (got {_value(self.r_min)}, "
-                               f"{_value(self.r_max)})")
+            raise NetworkError(
+                f"valve {self.name}: need 0 < Rmin <= Rmax (got {_value(self.r_min)}, {_value(self.r_max)})"
+            )
 
     def flow(self, dp):
         if self.law is ValveLaw.PIECEWISE:

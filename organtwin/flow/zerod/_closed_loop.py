@@ -22,16 +22,26 @@ from ..._errors import NetworkError
 from ._activation import DoubleCosine
 from ._blocks import BloodVessel, BloodVesselJunction, Chamber, Valve, ValveLaw
 from ._network import Network, ZeroDModel
-from ._solve import (Integrator, PeriodicState, default_integrator, periodic_steady_state, simulate_zerod,
-                     solver_failure)
+from ._solve import Integrator, PeriodicState, default_integrator, periodic_steady_state, simulate_zerod, solver_failure
 
-__all__ = ["CHAMBERS", "Circulation", "CirculationResult", "REGAZZONI2022", "haemodynamics", "regazzoni2022",
-           "regazzoni2022_for_edv",
-           "simulate_circulation"]
+__all__ = [
+    "CHAMBERS",
+    "Circulation",
+    "CirculationResult",
+    "REGAZZONI2022",
+    "haemodynamics",
+    "regazzoni2022",
+    "regazzoni2022_for_edv",
+    "simulate_circulation",
+]
 
 CHAMBERS = ("LA", "LV", "RA", "RV")
-VALVES = {"mitral": ("LA", "LV"), "aortic": ("LV", "sys_art"), "tricuspid": ("RA", "RV"),
-          "pulmonary": ("RV", "pul_art")}
+VALVES = {
+    "mitral": ("LA", "LV"),
+    "aortic": ("LV", "sys_art"),
+    "tricuspid": ("RA", "RV"),
+    "pulmonary": ("RV", "pul_art"),
+}
 
 #: Regazzoni et al. 2022 closed-loop parameters (mmHg, mL, s). Chamber timing: contraction starts at t_C (s into the
 #: beat), lasts T_C, relaxation lasts T_R.
@@ -44,8 +54,10 @@ REGAZZONI2022 = {
     "valves": {"r_min": 0.0075, "r_max": 75006.2},
     "sys": {"r_ar": 0.8, "c_ar": 1.2, "l_ar": 5e-3, "r_ven": 0.26, "c_ven": 60.0, "l_ven": 5e-4},
     "pul": {"r_ar": 0.1625, "c_ar": 10.0, "l_ar": 5e-4, "r_ven": 0.1625, "c_ven": 16.0, "l_ven": 5e-4},
-    "initial": {"volume": {"LA": 65.0, "LV": 120.0, "RA": 65.0, "RV": 145.0},
-                "pressure": {"c:sys_art": 80.0, "c:sys_ven": 30.0, "c:pul_art": 35.0, "c:pul_ven": 24.0}},
+    "initial": {
+        "volume": {"LA": 65.0, "LV": 120.0, "RA": 65.0, "RV": 145.0},
+        "pressure": {"c:sys_art": 80.0, "c:sys_ven": 30.0, "c:pul_art": 35.0, "c:pul_ven": 24.0},
+    },
 }
 
 
@@ -69,8 +81,9 @@ class Circulation(eqx.Module):
         return eqx.tree_at(lambda c: c.model, self, model)
 
 
-def regazzoni2022(*, valve_law: ValveLaw = ValveLaw.TANH, steepness: float = 10.0, dtype=None,
-                  params: dict | None = None) -> Circulation:
+def regazzoni2022(
+    *, valve_law: ValveLaw = ValveLaw.TANH, steepness: float = 10.0, dtype=None, params: dict | None = None
+) -> Circulation:
     """The Regazzoni et al. 2022 closed loop with its published parameters (``params`` overrides entries of
     :data:`REGAZZONI2022`, e.g. ``{"LV": {"e_active": 2.0}}``).
 
@@ -89,14 +102,30 @@ def regazzoni2022(*, valve_law: ValveLaw = ValveLaw.TANH, steepness: float = 10.
         blocks.append(Valve(name, vq["r_min"], vq["r_max"], steepness, valve_law))
     for circ in ("sys", "pul"):
         q = p[circ]
-        blocks += [BloodVessel(f"{circ}_art", capacitance=q["c_ar"]),
-                   BloodVesselJunction(f"{circ}_art_RL", [q["r_ar"]], [q["l_ar"]], [0.0]),
-                   BloodVessel(f"{circ}_ven", capacitance=q["c_ven"]),
-                   BloodVesselJunction(f"{circ}_ven_RL", [q["r_ven"]], [q["l_ven"]], [0.0])]
-    conns = [("LA", "mitral"), ("mitral", "LV"), ("LV", "aortic"), ("aortic", "sys_art"), ("sys_art", "sys_art_RL"),
-             ("sys_art_RL", "sys_ven"), ("sys_ven", "sys_ven_RL"), ("sys_ven_RL", "RA"), ("RA", "tricuspid"),
-             ("tricuspid", "RV"), ("RV", "pulmonary"), ("pulmonary", "pul_art"), ("pul_art", "pul_art_RL"),
-             ("pul_art_RL", "pul_ven"), ("pul_ven", "pul_ven_RL"), ("pul_ven_RL", "LA")]
+        blocks += [
+            BloodVessel(f"{circ}_art", capacitance=q["c_ar"]),
+            BloodVesselJunction(f"{circ}_art_RL", [q["r_ar"]], [q["l_ar"]], [0.0]),
+            BloodVessel(f"{circ}_ven", capacitance=q["c_ven"]),
+            BloodVesselJunction(f"{circ}_ven_RL", [q["r_ven"]], [q["l_ven"]], [0.0]),
+        ]
+    conns = [
+        ("LA", "mitral"),
+        ("mitral", "LV"),
+        ("LV", "aortic"),
+        ("aortic", "sys_art"),
+        ("sys_art", "sys_art_RL"),
+        ("sys_art_RL", "sys_ven"),
+        ("sys_ven", "sys_ven_RL"),
+        ("sys_ven_RL", "RA"),
+        ("RA", "tricuspid"),
+        ("tricuspid", "RV"),
+        ("RV", "pulmonary"),
+        ("pulmonary", "pul_art"),
+        ("pul_art", "pul_art_RL"),
+        ("pul_art_RL", "pul_ven"),
+        ("pul_ven", "pul_ven_RL"),
+        ("pul_ven_RL", "LA"),
+    ]
     model = Network(blocks, conns).compile()
     init = p["initial"]
     y0 = model.initial_state(pressure=init["pressure"], volume=init["volume"], dtype=dtype)
@@ -145,14 +174,17 @@ def regazzoni2022_for_edv(params: dict, metrics: dict, edv_ml: dict) -> tuple[di
         shift = float(edv_ml["RV"]) - s * float(metrics["RV"]["EDV_mL"])
         esv = s * float(metrics["RV"]["ESV_mL"]) + shift
         if esv < 0.05 * float(edv_ml["RV"]):
-            raise ValueError(f"RV EDV {float(edv_ml['RV']):.4g} mL is too small for the LV EDV "
-                             f"{float(edv_ml['LV']):.4g} mL: "
-                             f"with the stroke volume the LV sets ({s * float(metrics['RV']['SV_mL']):.3g} mL) the RV "
-                             f"would empty to {esv:.3g} mL; check the cavity volumes (LV/RV swapped?) or give --edv LV=..")
+            raise ValueError(
+                f"RV EDV {float(edv_ml['RV']):.4g} mL is too small for the LV EDV "
+                f"{float(edv_ml['LV']):.4g} mL: "
+                f"with the stroke volume the LV sets ({s * float(metrics['RV']['SV_mL']):.3g} mL) the RV "
+                f"would empty to {esv:.3g} mL; check the cavity volumes (LV/RV swapped?) or give --edv LV=.."
+            )
         p["RV"]["v0"] += shift
         p["initial"]["volume"]["RV"] += shift
-    rule = (f"loop volumes scaled x{s:.4g} (V0, compliances x s; elastances, resistances, inertances / s)"
-            + (f", RV rest volume shifted {shift:+.4g} mL" if "LV" in edv_ml and "RV" in edv_ml else ""))
+    rule = f"loop volumes scaled x{s:.4g} (V0, compliances x s; elastances, resistances, inertances / s)" + (
+        f", RV rest volume shifted {shift:+.4g} mL" if "LV" in edv_ml and "RV" in edv_ml else ""
+    )
     return p, {"scale": s, "rv_shift_mL": shift, "rule": rule}
 
 
@@ -178,9 +210,9 @@ class CirculationResult:
     """One periodic beat: times (s), named traces and the haemodynamic figures."""
 
     t: np.ndarray
-    pressure: dict            # mmHg: LA, LV, RA, RV, sys_art, sys_ven, pul_art, pul_ven
-    volume: dict              # mL: chambers
-    flow: dict                # mL/s: valves
+    pressure: dict  # mmHg: LA, LV, RA, RV, sys_art, sys_ven, pul_art, pul_ven
+    volume: dict  # mL: chambers
+    flow: dict  # mL/s: valves
     metrics: dict
     cycles: int
     change: float
@@ -211,12 +243,20 @@ def haemodynamics(model: ZeroDModel, ts, ys, period: float) -> dict:
         pc = obs["pressure"][:, p_idx[c]]
         ch = model.blocks[c]
         dvdt = jax.vmap(model.rhs)(ts, ys)[:, st.n_cap + i]
-        dpdt = jax.vmap(lambda t, vv, dv, ch=ch: jax.jvp(lambda tt, x: ch.pressure(tt, x), (t, vv),
-                                                         (jnp.ones_like(t), dv))[1])(ts, v, dvdt)
+        dpdt = jax.vmap(
+            lambda t, vv, dv, ch=ch: jax.jvp(lambda tt, x: ch.pressure(tt, x), (t, vv), (jnp.ones_like(t), dv))[1]
+        )(ts, v, dvdt)
         edv, esv = jnp.max(v), jnp.min(v)
         sv = edv - esv
-        out[c] = {"EDV_mL": edv, "ESV_mL": esv, "SV_mL": sv, "EF": sv / edv, "peak_pressure_mmHg": jnp.max(pc),
-                  "dPdt_max_mmHg_per_s": jnp.max(dpdt), "cardiac_output_L_per_min": sv * 60.0 / period / 1000.0}
+        out[c] = {
+            "EDV_mL": edv,
+            "ESV_mL": esv,
+            "SV_mL": sv,
+            "EF": sv / edv,
+            "peak_pressure_mmHg": jnp.max(pc),
+            "dPdt_max_mmHg_per_s": jnp.max(dpdt),
+            "cardiac_output_L_per_min": sv * 60.0 / period / 1000.0,
+        }
     pa = obs["pressure"][:, p_idx["sys_art"]]
     out["aorta"] = {"systolic_mmHg": jnp.max(pa), "diastolic_mmHg": jnp.min(pa), "mean_mmHg": jnp.mean(pa)}
     pp = obs["pressure"][:, p_idx["pul_art"]]
@@ -229,27 +269,41 @@ def _check_cycles(circ: Circulation, *, max_cycles, cycles, points_per_cycle) ->
     one line, before anything is compiled."""
     from ..._sizes import INT32_MAX, SizeError, check_bytes
 
-    for name, v, low in (("max_cycles", max_cycles, 1), ("cycles", cycles, 1), ("points_per_cycle", points_per_cycle, 2)):
+    for name, v, low in (
+        ("max_cycles", max_cycles, 1),
+        ("cycles", cycles, 1),
+        ("points_per_cycle", points_per_cycle, 2),
+    ):
         if v is None:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise NetworkError(f"circulation: {name} must be a whole number, got {v!r}")
         if not low <= v <= INT32_MAX:
-            raise NetworkError(f"circulation: {name} = {v:,} is outside [{low}, {INT32_MAX:,}] (int32 loop counters "
-                               f"under jit); use {'at least ' + str(low) if v < low else 'a smaller number'}")
+            raise NetworkError(
+                f"circulation: {name} = {v:,} is outside [{low}, {INT32_MAX:,}] (int32 loop counters "
+                f"under jit); use {'at least ' + str(low) if v < low else 'a smaller number'}"
+            )
     n_states = int(np.size(circ.y0))
     try:
-        check_bytes(float(points_per_cycle) * (3 * n_states + 20) * 8 * 3,
-                    what=f"circulation: {points_per_cycle:,} points per cycle x ~{3 * n_states + 20} values x 8 B x 3 "
-                         "(the solve, the observations, their host copies and the CSV)",
-                    fix="sample the beat at fewer points")
+        check_bytes(
+            float(points_per_cycle) * (3 * n_states + 20) * 8 * 3,
+            what=f"circulation: {points_per_cycle:,} points per cycle x ~{3 * n_states + 20} values x 8 B x 3 "
+            "(the solve, the observations, their host copies and the CSV)",
+            fix="sample the beat at fewer points",
+        )
     except SizeError as e:
         raise NetworkError(str(e)) from None
 
 
-def simulate_circulation(circ: Circulation, *, tol: float | None = None, max_cycles: int = 200,
-                         cycles: int | None = None, points_per_cycle: int = 801,
-                         integrator: Integrator | None = None) -> CirculationResult:
+def simulate_circulation(
+    circ: Circulation,
+    *,
+    tol: float | None = None,
+    max_cycles: int = 200,
+    cycles: int | None = None,
+    points_per_cycle: int = 801,
+    integrator: Integrator | None = None,
+) -> CirculationResult:
     """Run the loop to its periodic steady state (cycle-to-cycle change < ``tol``, or exactly ``cycles`` cycles) and
     return the last beat sampled at ``points_per_cycle`` points with its haemodynamic figures.
 
@@ -265,9 +319,10 @@ def simulate_circulation(circ: Circulation, *, tol: float | None = None, max_cyc
 
     @eqx.filter_jit
     def run(c):
-        ps: PeriodicState = periodic_steady_state(c.model, T, c.y0, tol=tol, max_cycles=max_cycles, cycles=cycles,
-                                                  integrator=integ)
-        ts = jnp.linspace(0.0, T, points_per_cycle, dtype=c.y0.dtype)   # the model is T-periodic: beat on [0, T]
+        ps: PeriodicState = periodic_steady_state(
+            c.model, T, c.y0, tol=tol, max_cycles=max_cycles, cycles=cycles, integrator=integ
+        )
+        ts = jnp.linspace(0.0, T, points_per_cycle, dtype=c.y0.dtype)  # the model is T-periodic: beat on [0, T]
         sol = simulate_zerod(c.model, 0.0, T, ps.y0, ts=ts, integrator=integ)
         obs = sol.observe()
         metrics = haemodynamics(c.model, sol.ts, sol.ys, T)
@@ -285,8 +340,10 @@ def simulate_circulation(circ: Circulation, *, tol: float | None = None, max_cyc
     flows = {k: np.asarray(obs["flow"][:, i]) for k, i in q_idx.items()}
     metrics = jax.tree_util.tree_map(lambda x: float(x), metrics)
     if not bool(ps.converged) and cycles is None:
-        raise NetworkError(f"circulation: no periodic state after {max_cycles} cycles (cycle-to-cycle change "
-                           f"{float(ps.change):.2e} > tol {tol:.0e}); raise max_cycles or tol")
-    return CirculationResult(np.asarray(ts), pres, vols, flows, metrics, int(ps.cycles), float(ps.change),
-                             np.asarray(vol))
-
+        raise NetworkError(
+            f"circulation: no periodic state after {max_cycles} cycles (cycle-to-cycle change "
+            f"{float(ps.change):.2e} > tol {tol:.0e}); raise max_cycles or tol"
+        )
+    return CirculationResult(
+        np.asarray(ts), pres, vols, flows, metrics, int(ps.cycles), float(ps.change), np.asarray(vol)
+    )

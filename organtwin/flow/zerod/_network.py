@@ -67,26 +67,26 @@ class Network:
 # ------------------------------------------------------------------------------------------------ compile (host side)
 @dataclass(frozen=True)
 class _Structure:
-    node_names: tuple            # representative name per node
-    terminal_nodes: tuple        # (terminal, node) pairs
+    node_names: tuple  # representative name per node
+    terminal_nodes: tuple  # (terminal, node) pairs
     n_cap: int
     n_chamber: int
     n_pressure: int
     n_alg: int
-    caps: tuple                  # (block, attr, node)
-    chambers: tuple              # block names, chamber node order
-    pressures: tuple             # (block, attr)
-    inductive: tuple             # (block, key, a, b, r, l, s, index)
-    resistive: tuple             # (block, key, a, b, r, l, s, index)
-    valves: tuple                # (block, a, b)
-    flows: tuple                 # (block, attr, a, b)   (-1: outside)
-    edge_keys: tuple             # ((block, key), global edge index)
-    storage_keys: tuple          # ((block, key), ("cap", node, attr[, ref]) | ("vol", chamber index))
-    alg_linear: bool             # algebraic points touch only linear resistors / inductors / flows
-    alg_rate: tuple              # algebraic points joined only by inductors (index 2)
-    ports: tuple                 # (connection name, node, edges ((gidx, coeff)...), storage (((block,key), coeff)...))
+    caps: tuple  # (block, attr, node)
+    chambers: tuple  # block names, chamber node order
+    pressures: tuple  # (block, attr)
+    inductive: tuple  # (block, key, a, b, r, l, s, index)
+    resistive: tuple  # (block, key, a, b, r, l, s, index)
+    valves: tuple  # (block, a, b)
+    flows: tuple  # (block, attr, a, b)   (-1: outside)
+    edge_keys: tuple  # ((block, key), global edge index)
+    storage_keys: tuple  # ((block, key), ("cap", node, attr[, ref]) | ("vol", chamber index))
+    alg_linear: bool  # algebraic points touch only linear resistors / inductors / flows
+    alg_rate: tuple  # algebraic points joined only by inductors (index 2)
+    ports: tuple  # (connection name, node, edges ((gidx, coeff)...), storage (((block,key), coeff)...))
     connections: tuple
-    cap_refs: tuple = ()         # (block, attr, ref, node): capacitors referenced to a waveform instead of ground
+    cap_refs: tuple = ()  # (block, attr, ref, node): capacitors referenced to a waveform instead of ground
 
     @property
     def n_nodes(self):
@@ -104,13 +104,20 @@ class _Structure:
     @cached_property
     def edge_ends(self):
         """(a, b): the upstream and downstream node of every edge in global edge order (n_nodes: outside)."""
-        a = [row[2] for row in self.inductive + self.resistive] + [row[1] for row in self.valves] + \
-            [row[2] for row in self.flows]
-        b = [row[3] for row in self.inductive + self.resistive] + [row[2] for row in self.valves] + \
-            [row[3] for row in self.flows]
+        a = (
+            [row[2] for row in self.inductive + self.resistive]
+            + [row[1] for row in self.valves]
+            + [row[2] for row in self.flows]
+        )
+        b = (
+            [row[3] for row in self.inductive + self.resistive]
+            + [row[2] for row in self.valves]
+            + [row[3] for row in self.flows]
+        )
         n = self.n_nodes
-        return np.array([n if i < 0 else i for i in a], dtype=np.int32), \
-            np.array([n if i < 0 else i for i in b], dtype=np.int32)
+        return np.array([n if i < 0 else i for i in a], dtype=np.int32), np.array(
+            [n if i < 0 else i for i in b], dtype=np.int32
+        )
 
     @cached_property
     def incidence(self):
@@ -168,8 +175,10 @@ def _structure(blocks: dict, connections: list) -> _Structure:
     decomps = {}
     for name, b in blocks.items():
         if len(inlets[name]) > b.max_inlets or len(outlets[name]) > b.max_outlets:
-            raise NetworkError(f"block {name}: {len(inlets[name])} inlets and {len(outlets[name])} outlets, but it takes at "
-                               f"most {b.max_inlets} and {b.max_outlets}; check the connections")
+            raise NetworkError(
+                f"block {name}: {len(inlets[name])} inlets and {len(outlets[name])} outlets, but it takes at "
+                f"most {b.max_inlets} and {b.max_outlets}; check the connections"
+            )
         if not (inlets[name] or outlets[name]):
             raise NetworkError(f"block {name} is not connected to anything; connect it or remove it")
         if isinstance(b, (Valve,)) and not (inlets[name] and outlets[name]):
@@ -199,7 +208,7 @@ def _structure(blocks: dict, connections: list) -> _Structure:
         if ra != rb:
             parent[rb] = ra
 
-    edges = []   # (block, element)
+    edges = []  # (block, element)
     for name, d in decomps.items():
         b = blocks[name]
         for e in d.elements:
@@ -222,20 +231,24 @@ def _structure(blocks: dict, connections: list) -> _Structure:
                 label.setdefault(find(e.term), e.term)
             elif isinstance(e, ChamberNode):
                 if "chamber" in kind[find(e.term)]:
-                    raise NetworkError(f"chamber {name} shares its point with another chamber; put a valve or a "
-                                       "vessel between them")
+                    raise NetworkError(
+                        f"chamber {name} shares its point with another chamber; put a valve or a vessel between them"
+                    )
                 kind[find(e.term)].add("chamber")
                 label[find(e.term)] = f"V:{name}"
             elif isinstance(e, PressureNode):
                 if "pressure" in kind[find(e.term)]:
-                    raise NetworkError(f"two prescribed pressures meet at the point of {name}; join them through a "
-                                       "resistance")
+                    raise NetworkError(
+                        f"two prescribed pressures meet at the point of {name}; join them through a resistance"
+                    )
                 kind[find(e.term)].add("pressure")
                 label.setdefault(find(e.term), e.term)
     for r, k in kind.items():
         if "chamber" in k and ({"cap", "pressure"} & k):
-            raise NetworkError(f"point {label.get(r, r)}: a chamber meets a capacitor or a prescribed pressure with no "
-                               "resistance between them; give the vessel a resistance")
+            raise NetworkError(
+                f"point {label.get(r, r)}: a chamber meets a capacitor or a prescribed pressure with no "
+                "resistance between them; give the vessel a resistance"
+            )
 
     def cls(r):
         k = kind[r]
@@ -257,7 +270,7 @@ def _structure(blocks: dict, connections: list) -> _Structure:
                     storage.append(((name, e.key), ("cap", node[e.term], e.attr)))
                 else:
                     storage.append(((name, e.key), ("cap", node[e.term], e.attr, e.ref)))
-                    if node[e.term] < counts[0]:   # (on a prescribed pressure it stores, but sets no rate)
+                    if node[e.term] < counts[0]:  # (on a prescribed pressure it stores, but sets no rate)
                         cap_refs.append((name, e.attr, e.ref, node[e.term]))
             elif isinstance(e, ChamberNode):
                 i = node[e.term] - counts[0]
@@ -302,12 +315,15 @@ def _structure(blocks: dict, connections: list) -> _Structure:
     for nd, ok in touched.items():
         if not ok:
             if any(nd in row[2:4] for row in inductive):
-                inductive_only.append(nd - n0)   # index 2: the rate of the mass balance fixes its pressure
+                inductive_only.append(nd - n0)  # index 2: the rate of the mass balance fixes its pressure
                 continue
-            raise NetworkError(f"point {node_names[nd]} has no capacitance, no prescribed pressure and no resistance: "
-                               "its pressure is undetermined; add a capacitance or a resistance next to it")
+            raise NetworkError(
+                f"point {node_names[nd]} has no capacitance, no prescribed pressure and no resistance: "
+                "its pressure is undetermined; add a capacitance or a resistance next to it"
+            )
     alg_linear = not any(nd in touched for row in valves for nd in row[1:3]) and not any(
-        (row[2] in touched or row[3] in touched) and not _is_zero(blocks[row[0]], row[6], row[7]) for row in resistive)
+        (row[2] in touched or row[3] in touched) and not _is_zero(blocks[row[0]], row[6], row[7]) for row in resistive
+    )
     ports = []
     skey = dict(storage)
     for up, down in connections:
@@ -327,12 +343,27 @@ def _structure(blocks: dict, connections: list) -> _Structure:
         ports.append((t, node[t], tuple(e_terms), tuple(s_terms)))
     ports = _balance_ports(ports, blocks, inlets, outlets, skey)
     return _Structure(
-        node_names=node_names, terminal_nodes=tuple(sorted(node.items())), n_cap=counts[0], n_chamber=counts[1],
-        n_pressure=counts[2], n_alg=counts[3], caps=tuple(caps), chambers=tuple(chambers), pressures=tuple(pressures),
-        inductive=tuple(inductive), resistive=tuple(resistive), valves=tuple(valves), flows=tuple(flows),
-        edge_keys=tuple(sorted(gidx.items())), storage_keys=tuple(storage), alg_linear=alg_linear,
-        alg_rate=tuple(inductive_only), ports=tuple(ports),
-        connections=tuple(connections), cap_refs=tuple(cap_refs))
+        node_names=node_names,
+        terminal_nodes=tuple(sorted(node.items())),
+        n_cap=counts[0],
+        n_chamber=counts[1],
+        n_pressure=counts[2],
+        n_alg=counts[3],
+        caps=tuple(caps),
+        chambers=tuple(chambers),
+        pressures=tuple(pressures),
+        inductive=tuple(inductive),
+        resistive=tuple(resistive),
+        valves=tuple(valves),
+        flows=tuple(flows),
+        edge_keys=tuple(sorted(gidx.items())),
+        storage_keys=tuple(storage),
+        alg_linear=alg_linear,
+        alg_rate=tuple(inductive_only),
+        ports=tuple(ports),
+        connections=tuple(connections),
+        cap_refs=tuple(cap_refs),
+    )
 
 
 def _balance_ports(ports, blocks, inlets, outlets, skey):
@@ -342,7 +373,7 @@ def _balance_ports(ports, blocks, inlets, outlets, skey):
     the balance is a sum of terms. Repeated until nothing more can be derived."""
     known = {t: (e, s) for t, _, e, s in ports if e is not None}
 
-    def combine(terms):   # [(sign, (edges, storage))] -> (edges, storage), like terms merged
+    def combine(terms):  # [(sign, (edges, storage))] -> (edges, storage), like terms merged
         e, s = {}, {}
         for sign, (ee, ss) in terms:
             for k, c in ee:
@@ -361,12 +392,13 @@ def _balance_ports(ports, blocks, inlets, outlets, skey):
                 continue
             t = missing[0]
             if type(b).__name__ == "Junction":
-                sign_t = 1.0 if t in ins else -1.0   # Σ in − Σ out = 0, solved for t
+                sign_t = 1.0 if t in ins else -1.0  # Σ in − Σ out = 0, solved for t
                 terms = [(-sign_t * (1.0 if u in ins else -1.0), known[u]) for u in ins + outs if u != t]
             elif type(b).__name__ == "Chamber" and len(ins) == 1 and len(outs) <= 1 and (name, "V") in skey:
                 dv = ((), (((name, "V"), 1.0),))
-                terms = ([(1.0, dv)] + [(1.0, known[u]) for u in outs]) if t in ins else \
-                    [(1.0, known[ins[0]]), (-1.0, dv)]
+                terms = (
+                    ([(1.0, dv)] + [(1.0, known[u]) for u in outs]) if t in ins else [(1.0, known[ins[0]]), (-1.0, dv)]
+                )
             else:
                 continue
             known[t] = combine(terms)
@@ -399,6 +431,7 @@ class ZeroDModel(eqx.Module):
             if attr is None:
                 return jnp.zeros((), dtype)
             return jnp.asarray(self.blocks[name].get(attr, idx), dtype)
+
         if not rows:
             z = jnp.zeros((0,), dtype)
             return z, z, z
@@ -437,13 +470,15 @@ class ZeroDModel(eqx.Module):
     def _known_pressures(self, t, x, steady=False):
         st = self.structure
         dtype = x.dtype
-        p_c = x[:st.n_cap]
-        vols = x[st.n_cap:st.n_cap + st.n_chamber]
+        p_c = x[: st.n_cap]
+        vols = x[st.n_cap : st.n_cap + st.n_chamber]
         parts = [p_c]
         if st.n_chamber:
             parts.append(self._grouped(st.chambers, lambda b, i: b.pressure(t, vols[i]), dtype))
         if st.n_pressure:
-            parts.append(jnp.stack([_evaluate(self.blocks[n].get(a), t, steady) for n, a in st.pressures]).astype(dtype))
+            parts.append(
+                jnp.stack([_evaluate(self.blocks[n].get(a), t, steady) for n, a in st.pressures]).astype(dtype)
+            )
         return jnp.concatenate(parts) if len(parts) > 1 else p_c
 
     def _edge_flows(self, t, p, q_ind, steady=False):
@@ -469,8 +504,9 @@ class ZeroDModel(eqx.Module):
             dp = p[a] - p[b]
             out.append(self._grouped([row[0] for row in st.valves], lambda blk, i: blk.flow(dp[i]), dtype))
         if st.flows:
-            out.append(jnp.stack([_evaluate(self.blocks[n].get(attr), t, steady) for n, attr, _, _ in st.flows])
-                       .astype(dtype))
+            out.append(
+                jnp.stack([_evaluate(self.blocks[n].get(attr), t, steady) for n, attr, _, _ in st.flows]).astype(dtype)
+            )
         return out
 
     def _edge_rates(self, t, p, q_ind):
@@ -482,8 +518,18 @@ class ZeroDModel(eqx.Module):
         out.append(jnp.zeros(n_other, dtype))
         if st.flows:
             tt = jnp.asarray(t, dtype)
-            out.append(jnp.stack([jax.jvp(lambda s, w=self.blocks[n].get(attr): jnp.asarray(_evaluate(w, s, False), dtype),
-                                          (tt,), (jnp.ones_like(tt),))[1] for n, attr, _, _ in st.flows]))
+            out.append(
+                jnp.stack(
+                    [
+                        jax.jvp(
+                            lambda s, w=self.blocks[n].get(attr): jnp.asarray(_evaluate(w, s, False), dtype),
+                            (tt,),
+                            (jnp.ones_like(tt),),
+                        )[1]
+                        for n, attr, _, _ in st.flows
+                    ]
+                )
+            )
         return jnp.concatenate(out)
 
     def _inductor_rates(self, p, q_ind):
@@ -507,7 +553,7 @@ class ZeroDModel(eqx.Module):
             return jnp.zeros(edge.shape[:1], q.dtype)
         qz = jnp.concatenate([q, jnp.zeros((1,), q.dtype)])
         out = qz[edge[:, 0]] * jnp.asarray(sign[:, 0], q.dtype)
-        for j in range(1, edge.shape[1]):   # a sum of k gathers (one elementwise loop), not a reduction
+        for j in range(1, edge.shape[1]):  # a sum of k gathers (one elementwise loop), not a reduction
             out = out + qz[edge[:, j]] * jnp.asarray(sign[:, j], q.dtype)
         return out
 
@@ -519,7 +565,7 @@ class ZeroDModel(eqx.Module):
         n0 = st.n_nodes - st.n_alg
         rate = set(st.alg_rate)
         res_used, ind_used = [], []
-        terms = [[] for _ in range(st.n_alg)]   # per point: indices into [1/R of res_used, 1/L of ind_used]
+        terms = [[] for _ in range(st.n_alg)]  # per point: indices into [1/R of res_used, 1/L of ind_used]
         for rows, used, want_rate in ((st.resistive, res_used, False), (st.inductive, ind_used, True)):
             for e, row in enumerate(rows):
                 hits = [nd - n0 for nd in row[2:4] if nd >= n0 and ((nd - n0) in rate) == want_rate]
@@ -531,7 +577,7 @@ class ZeroDModel(eqx.Module):
         pad = len(res_used) + len(ind_used)
         table = np.full((st.n_alg, k), pad, dtype=np.int32)
         for i, t in enumerate(terms):
-            table[i, :len(t)] = t
+            table[i, : len(t)] = t
         vals = [jnp.zeros((1,), dtype)]
         if ind_used:
             vals.insert(0, 1.0 / self._rl(st.inductive, dtype)[1][np.array(ind_used)])
@@ -559,7 +605,7 @@ class ZeroDModel(eqx.Module):
         """(pressure of every point, flow of every edge) at state ``x``: what the right-hand side needs, each part
         evaluated once (prescribed flows, valves and elastances are not evaluated again after the algebraic solve)."""
         st = self.structure
-        q_ind = x[st.n_cap + st.n_chamber:]
+        q_ind = x[st.n_cap + st.n_chamber :]
         if not st.alg_diagonal:
             p = self._pressures_newton(t, x, steady)
             return p, self._edge_flows(t, p, q_ind, steady)
@@ -583,7 +629,7 @@ class ZeroDModel(eqx.Module):
         known = self._known_pressures(t, x, steady)
         if not st.n_alg:
             return known
-        q_ind = x[st.n_cap + st.n_chamber:]
+        q_ind = x[st.n_cap + st.n_chamber :]
         n0 = known.shape[0]
 
         def residual(p_alg, _):
@@ -605,16 +651,16 @@ class ZeroDModel(eqx.Module):
         st = self.structure
         p, q = self._pressures_and_flows(t, x, steady)
         n_ind = len(st.inductive)
-        q_ind = x[st.n_cap + st.n_chamber:]
+        q_ind = x[st.n_cap + st.n_chamber :]
         inflow = self._inflow(q)
         parts = []
         if st.n_cap:
-            into_caps = inflow[:st.n_cap]
-            if st.cap_refs and not steady:   # C_total dP/dt = inflow + Σ C_k dP_ref,k/dt
+            into_caps = inflow[: st.n_cap]
+            if st.cap_refs and not steady:  # C_total dP/dt = inflow + Σ C_k dP_ref,k/dt
                 into_caps = into_caps + self._reference_flows(t, x.dtype)
-            parts.append(into_caps / self.node_capacitance(x.dtype)[:st.n_cap])
+            parts.append(into_caps / self.node_capacitance(x.dtype)[: st.n_cap])
         if st.n_chamber:
-            parts.append(inflow[st.n_cap:st.n_cap + st.n_chamber])
+            parts.append(inflow[st.n_cap : st.n_cap + st.n_chamber])
         if n_ind:
             parts.append(self._inductor_rates(p, q_ind))
         return jnp.concatenate(parts) if parts else jnp.zeros((0,), x.dtype)
@@ -627,7 +673,7 @@ class ZeroDModel(eqx.Module):
         vals = []
         for name, attr, ref, _ in st.cap_refs:
             w = self.blocks[name].get(ref)
-            f = (lambda s, w=w: jnp.asarray(_evaluate(w, s, False), dtype))
+            f = lambda s, w=w: jnp.asarray(_evaluate(w, s, False), dtype)
             v = jax.jvp(f, (tt,), (jnp.ones_like(tt),))[1] if rates else f(tt)
             vals.append(jnp.asarray(self.blocks[name].get(attr), dtype) * v)
         idx = np.array([row[3] for row in st.cap_refs], dtype=np.int32)
@@ -644,10 +690,19 @@ class ZeroDModel(eqx.Module):
         st = self.structure
         p, q = self._pressures_and_flows(t, x)
         dx = self.rhs(t, x)
-        dp = jnp.concatenate([dx[:st.n_cap], jnp.zeros(st.n_chamber, x.dtype),
-                              self._pressure_rates(t, x.dtype), jnp.zeros(st.n_alg, x.dtype)]) \
-            if st.n_nodes else jnp.zeros(0, x.dtype)
-        dv = dx[st.n_cap:st.n_cap + st.n_chamber]
+        dp = (
+            jnp.concatenate(
+                [
+                    dx[: st.n_cap],
+                    jnp.zeros(st.n_chamber, x.dtype),
+                    self._pressure_rates(t, x.dtype),
+                    jnp.zeros(st.n_alg, x.dtype),
+                ]
+            )
+            if st.n_nodes
+            else jnp.zeros(0, x.dtype)
+        )
+        dv = dx[st.n_cap : st.n_cap + st.n_chamber]
         skey = dict(st.storage_keys)
         port_p, port_q = [], []
         for name, nd, e_terms, s_terms in st.ports:
@@ -661,14 +716,17 @@ class ZeroDModel(eqx.Module):
             for (blk, key), c in s_terms:
                 kind = skey[(blk, key)]
                 if kind[0] == "cap":
-                    rate = dp[kind[1]] if len(kind) == 3 else \
-                        dp[kind[1]] - self._reference_rate(blk, kind[3], t, x.dtype)   # C d(P − P_ref)/dt
+                    rate = (
+                        dp[kind[1]] if len(kind) == 3 else dp[kind[1]] - self._reference_rate(blk, kind[3], t, x.dtype)
+                    )  # C d(P − P_ref)/dt
                     val = val + c * jnp.asarray(self.blocks[blk].get(kind[2]), x.dtype) * rate
                 else:
                     val = val + c * dv[kind[1]]
             port_q.append(val)
         return {
-            "pressure": p, "flow": q, "volume": x[st.n_cap:st.n_cap + st.n_chamber],
+            "pressure": p,
+            "flow": q,
+            "volume": x[st.n_cap : st.n_cap + st.n_chamber],
             "port_pressure": jnp.stack(port_p) if port_p else jnp.zeros(0, x.dtype),
             "port_flow": jnp.stack(port_q) if port_q else jnp.zeros(0, x.dtype),
         }
@@ -697,8 +755,8 @@ class ZeroDModel(eqx.Module):
         """Stored volume Σ C·(P − P_ref(t)) (capacitors, relative to ground or to their reference waveform at time
         ``t``) + Σ V (chambers): conserved in a closed loop."""
         st = self.structure
-        c = self.node_capacitance(x.dtype)[:st.n_cap]
-        v = jnp.sum(c * x[:st.n_cap]) + jnp.sum(x[st.n_cap:st.n_cap + st.n_chamber])
+        c = self.node_capacitance(x.dtype)[: st.n_cap]
+        v = jnp.sum(c * x[: st.n_cap]) + jnp.sum(x[st.n_cap : st.n_cap + st.n_chamber])
         if st.cap_refs:
             v = v - jnp.sum(self._reference_flows(t, x.dtype, rates=False))
         return v
@@ -746,36 +804,43 @@ class ZeroDModel(eqx.Module):
         """
         st = self.structure
         if st.n_chamber:
-            raise NetworkError("steady initial state: the network has chambers, whose elastance never settles; give "
-                               "initial conditions instead")
+            raise NetworkError(
+                "steady initial state: the network has chambers, whose elastance never settles; give "
+                "initial conditions instead"
+            )
         if not st.n_pressure:
-            raise NetworkError("steady initial state: the network has no prescribed or distal pressure, so its "
-                               "pressure level is undetermined; give initial conditions instead")
+            raise NetworkError(
+                "steady initial state: the network has no prescribed or distal pressure, so its "
+                "pressure level is undetermined; give initial conditions instead"
+            )
         x0 = self.initial_state(dtype=dtype) if x0 is None else x0
         tol = 1e-10 if x0.dtype == jnp.float64 else 1e-5
         n_state, n_alg = st.n_state, st.n_alg
 
-        def fn(zz, _):   # mass balance at every non-prescribed point, and each inductor's law, with dQ/dt = 0
+        def fn(zz, _):  # mass balance at every non-prescribed point, and each inductor's law, with dQ/dt = 0
             x, p_alg = zz[:n_state], zz[n_state:]
             p = jnp.concatenate([self._known_pressures(0.0, x, True), p_alg])
-            q_ind = x[st.n_cap:]
+            q_ind = x[st.n_cap :]
             inflow = self._inflow(self._edge_flows(0.0, p, q_ind, True))
             n0 = st.n_nodes - n_alg
-            return jnp.concatenate([inflow[:st.n_cap], self._inductor_rates(p, q_ind)
-                                    * self._rl(st.inductive, x.dtype)[1], inflow[n0:]])
+            return jnp.concatenate(
+                [inflow[: st.n_cap], self._inductor_rates(p, q_ind) * self._rl(st.inductive, x.dtype)[1], inflow[n0:]]
+            )
 
-        z0 = jnp.concatenate([x0, jnp.full((n_alg,), jnp.mean(x0[:st.n_cap]) if st.n_cap else 0.0, x0.dtype)])
+        z0 = jnp.concatenate([x0, jnp.full((n_alg,), jnp.mean(x0[: st.n_cap]) if st.n_cap else 0.0, x0.dtype)])
         sol = optx.root_find(fn, optx.Newton(rtol=tol, atol=tol * 1e-3), z0, max_steps=100, throw=False)
         x = sol.value[:n_state]
         if t is not None and st.cap_refs:
             charge = self._reference_flows(t, x.dtype, rates=False) - self._reference_means(x.dtype)
-            x = x.at[:st.n_cap].add(charge / self.node_capacitance(x.dtype)[:st.n_cap])
+            x = x.at[: st.n_cap].add(charge / self.node_capacitance(x.dtype)[: st.n_cap])
         return x
 
     def _reference_means(self, dtype):
         st = self.structure
-        vals = [jnp.asarray(self.blocks[n].get(a), dtype) * jnp.asarray(_evaluate(self.blocks[n].get(r), 0.0, True), dtype)
-                for n, a, r, _ in st.cap_refs]
+        vals = [
+            jnp.asarray(self.blocks[n].get(a), dtype) * jnp.asarray(_evaluate(self.blocks[n].get(r), 0.0, True), dtype)
+            for n, a, r, _ in st.cap_refs
+        ]
         idx = np.array([row[3] for row in st.cap_refs], dtype=np.int32)
         return jnp.zeros((st.n_cap,), dtype).at[idx].add(jnp.stack(vals))
 

@@ -19,8 +19,17 @@ from jaxtyping import Array, Float
 from ..._errors import NetworkError
 from ._network import ZeroDModel
 
-__all__ = ["Cohort", "CohortSolution", "Integrator", "PeriodicState", "ZeroDSolution", "default_integrator",
-           "periodic_steady_state", "simulate_cohort", "simulate_zerod"]
+__all__ = [
+    "Cohort",
+    "CohortSolution",
+    "Integrator",
+    "PeriodicState",
+    "ZeroDSolution",
+    "default_integrator",
+    "periodic_steady_state",
+    "simulate_cohort",
+    "simulate_zerod",
+]
 
 
 class Integrator(eqx.Module):
@@ -75,8 +84,10 @@ def solver_failure(err: Exception, what: str) -> NetworkError:
     cause = text.rsplit(marker, 1)[-1] if marker in text else text
     cause = " ".join(cause.split("-------------------")[0].split())
     cause = ". ".join(c for c in cause.split(". ") if not c.startswith("Try ")).rstrip(". ") or type(err).__name__
-    return NetworkError(f"{what}: the ODE solver failed ({cause[:1].lower() + cause[1:]}); check the parameters (a "
-                        "zero or negative compliance, resistance or elastance)")
+    return NetworkError(
+        f"{what}: the ODE solver failed ({cause[:1].lower() + cause[1:]}); check the parameters (a "
+        "zero or negative compliance, resistance or elastance)"
+    )
 
 
 def _vector_field(t, y, model):
@@ -88,9 +99,19 @@ def _solve(model: ZeroDModel, t0, t1, y0, integ: Integrator, saveat, adjoint=Non
     only); `diffrax.ForwardMode()` for ``jax.jvp``/``jacfwd`` through the solve."""
     extra = {} if adjoint is None else {"adjoint": adjoint}
     return diffrax.diffeqsolve(
-        diffrax.ODETerm(_vector_field), integ.solver, t0, t1, integ.dt0, y0, args=model,
-        stepsize_controller=integ.controller, saveat=saveat, max_steps=integ.max_steps,
-        throw=True, **extra)
+        diffrax.ODETerm(_vector_field),
+        integ.solver,
+        t0,
+        t1,
+        integ.dt0,
+        y0,
+        args=model,
+        stepsize_controller=integ.controller,
+        saveat=saveat,
+        max_steps=integ.max_steps,
+        throw=True,
+        **extra,
+    )
 
 
 class ZeroDSolution(eqx.Module):
@@ -104,14 +125,21 @@ class ZeroDSolution(eqx.Module):
         return jax.vmap(self.model.observe)(self.ts, self.ys)
 
 
-def simulate_zerod(model: ZeroDModel, t0: float, t1: float, y0: Float[Array, " states"], *,
-                   ts: Float[Array, " times"] | None = None, integrator: Integrator | None = None,
-                   adjoint: diffrax.AbstractAdjoint | None = None) -> ZeroDSolution:
+def simulate_zerod(
+    model: ZeroDModel,
+    t0: float,
+    t1: float,
+    y0: Float[Array, " states"],
+    *,
+    ts: Float[Array, " times"] | None = None,
+    integrator: Integrator | None = None,
+    adjoint: diffrax.AbstractAdjoint | None = None,
+) -> ZeroDSolution:
     """Integrate from ``t0`` to ``t1`` (s) from state ``y0``, saving at ``ts`` (default: 201 points). ``adjoint``:
     diffrax's differentiation of the solve (default reverse mode; `diffrax.ForwardMode()` for ``jax.jvp``)."""
     integ = integrator or default_integrator(y0.dtype)
     ts = jnp.linspace(t0, t1, 201, dtype=y0.dtype) if ts is None else jnp.asarray(ts, y0.dtype)
-    t0, t1 = jnp.asarray(t0, y0.dtype), jnp.asarray(t1, y0.dtype)   # time in the state's precision
+    t0, t1 = jnp.asarray(t0, y0.dtype), jnp.asarray(t1, y0.dtype)  # time in the state's precision
     sol = _solve(model, t0, t1, y0, integ, diffrax.SaveAt(ts=ts), adjoint)
     return ZeroDSolution(ts, sol.ys, model)
 
@@ -120,8 +148,8 @@ class PeriodicState(eqx.Module):
     """The state at the start of a cycle once cycles repeat (final)."""
 
     y0: Float[Array, " states"]
-    cycles: Array          # cycles integrated
-    change: Array          # last cycle-to-cycle change (relative, max over states)
+    cycles: Array  # cycles integrated
+    change: Array  # last cycle-to-cycle change (relative, max over states)
     converged: Array
 
 
@@ -143,10 +171,17 @@ def cycle_change(model: ZeroDModel, y_old, y_new) -> Array:
     return err
 
 
-def periodic_steady_state(model: ZeroDModel, period: float, y0: Float[Array, " states"], *, tol: float = 1e-6,
-                          max_cycles: int = 500, cycles: int | None = None,
-                          integrator: Integrator | None = None,
-                          adjoint: diffrax.AbstractAdjoint | None = None) -> PeriodicState:
+def periodic_steady_state(
+    model: ZeroDModel,
+    period: float,
+    y0: Float[Array, " states"],
+    *,
+    tol: float = 1e-6,
+    max_cycles: int = 500,
+    cycles: int | None = None,
+    integrator: Integrator | None = None,
+    adjoint: diffrax.AbstractAdjoint | None = None,
+) -> PeriodicState:
     """Integrate whole cycles until the cycle-to-cycle change is below ``tol`` (a while loop, not differentiable), or
     exactly ``cycles`` cycles (a scan, differentiable with respect to everything in ``model`` and ``y0``).
 
@@ -158,15 +193,17 @@ def periodic_steady_state(model: ZeroDModel, period: float, y0: Float[Array, " s
     period = float(period)
 
     def one(y, k):
-        del k   # time in the state's precision (diffrax takes its dtype from the times)
+        del k  # time in the state's precision (diffrax takes its dtype from the times)
         t0, t1 = jnp.zeros((), y.dtype), jnp.asarray(period, y.dtype)
         return _solve(model, t0, t1, y, integ, diffrax.SaveAt(t1=True), adjoint).ys[-1]
 
     if cycles is not None:
+
         def body(carry, k):
             y, _ = carry
             y1 = one(y, k.astype(y.dtype))
             return (y1, cycle_change(model, y, y1)), None
+
         (y, change), _ = jax.lax.scan(body, (y0, jnp.asarray(jnp.inf, y0.dtype)), jnp.arange(cycles))
         return PeriodicState(y, jnp.asarray(cycles), change, change < tol)
 
@@ -208,8 +245,10 @@ class Cohort(eqx.Module):
         first = models[0]
         for i, m in enumerate(models[1:], 1):
             if m.structure != first.structure:
-                raise NetworkError(f"cohort: model {i} has another network structure than model 0 (blocks, "
-                                   "connections and which R, C, L are zero must agree); build it from the same network")
+                raise NetworkError(
+                    f"cohort: model {i} has another network structure than model 0 (blocks, "
+                    "connections and which R, C, L are zero must agree); build it from the same network"
+                )
 
         def one(*xs):
             x0 = np.asarray(xs[0])
@@ -243,12 +282,20 @@ class CohortSolution(eqx.Module):
     def observe(self) -> dict:
         """`ZeroDModel.observe` of every model at every saved time; arrays (models, times, ...)."""
         return jax.vmap(lambda m, ys: jax.vmap(m.observe)(self.ts, ys), in_axes=(self.cohort.in_axes, 0))(
-            self.cohort.model, self.ys)
+            self.cohort.model, self.ys
+        )
 
 
-def simulate_cohort(cohort: Cohort, t0: float, t1: float, y0: Float[Array, "models states"], *,
-                    ts: Float[Array, " times"] | None = None, integrator: Integrator | None = None,
-                    steady_start: bool = False) -> CohortSolution:
+def simulate_cohort(
+    cohort: Cohort,
+    t0: float,
+    t1: float,
+    y0: Float[Array, "models states"],
+    *,
+    ts: Float[Array, " times"] | None = None,
+    integrator: Integrator | None = None,
+    steady_start: bool = False,
+) -> CohortSolution:
     """Integrate every model of ``cohort`` from ``t0`` to ``t1`` (s), from states ``y0`` (models, states), in one solve
     whose right-hand side is vmapped over the models (one compile for any N; on a GPU the N models run in parallel).
 
@@ -262,14 +309,26 @@ def simulate_cohort(cohort: Cohort, t0: float, t1: float, y0: Float[Array, "mode
     y0 = jnp.asarray(y0)
     integ = integrator or default_integrator(y0.dtype)
     if y0.ndim != 2 or y0.shape[0] != cohort.size:
-        raise NetworkError(f"simulate_cohort: y0 must be (models, states) = ({cohort.size}, "
-                           f"{cohort.model.structure.n_state}); got {tuple(y0.shape)}")
+        raise NetworkError(
+            f"simulate_cohort: y0 must be (models, states) = ({cohort.size}, "
+            f"{cohort.model.structure.n_state}); got {tuple(y0.shape)}"
+        )
     axes = cohort.in_axes
     if steady_start:
         y0 = jax.vmap(lambda m, y: m.steady_state(y), in_axes=(axes, 0))(cohort.model, y0)
     ts = jnp.linspace(t0, t1, 201, dtype=y0.dtype) if ts is None else jnp.asarray(ts, y0.dtype)
     rhs = jax.vmap(lambda m, t, y: m.rhs(t, y), in_axes=(axes, None, 0))
     sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(lambda t, y, m: rhs(m, t, y)), integ.solver, t0, t1, integ.dt0, y0, args=cohort.model,
-        stepsize_controller=integ.controller, saveat=diffrax.SaveAt(ts=ts), max_steps=integ.max_steps, throw=True)
+        diffrax.ODETerm(lambda t, y, m: rhs(m, t, y)),
+        integ.solver,
+        t0,
+        t1,
+        integ.dt0,
+        y0,
+        args=cohort.model,
+        stepsize_controller=integ.controller,
+        saveat=diffrax.SaveAt(ts=ts),
+        max_steps=integ.max_steps,
+        throw=True,
+    )
     return CohortSolution(ts, jnp.swapaxes(sol.ys, 0, 1), cohort)

@@ -44,8 +44,20 @@ from ..._errors import NetworkError
 from ..._sizes import INT32_MAX
 from ._activation import DoubleCosine, HalfCosine, TwoHill
 from ._blocks import (
-    BloodVessel, BloodVesselCRL, BloodVesselJunction, Chamber, ClosedLoopRCR, FlowBC, Junction, OpenLoopCoronary,
-    PressureBC, ResistanceBC, ResistiveJunction, Valve, ValveLaw, WindkesselRCR,
+    BloodVessel,
+    BloodVesselCRL,
+    BloodVesselJunction,
+    Chamber,
+    ClosedLoopRCR,
+    FlowBC,
+    Junction,
+    OpenLoopCoronary,
+    PressureBC,
+    ResistanceBC,
+    ResistiveJunction,
+    Valve,
+    ValveLaw,
+    WindkesselRCR,
 )
 from ._network import Network, ZeroDModel
 from ._solve import Integrator, simulate_zerod, solver_failure
@@ -76,10 +88,22 @@ class SvZeroDConfig:
 
 
 _SIM_KEYS = {
-    "number_of_cardiac_cycles", "number_of_time_pts_per_cardiac_cycle", "cardiac_period", "steady_initial",
-    "output_all_cycles", "output_interval", "output_variable_based", "output_mean_only", "absolute_tolerance",
-    "maximum_nonlinear_iterations", "rho_infty", "output_derivative", "max_iter_error_to_warning",
-    "use_cycle_to_cycle_error", "sim_cycle_to_cycle_percent_error", "coupled_simulation",
+    "number_of_cardiac_cycles",
+    "number_of_time_pts_per_cardiac_cycle",
+    "cardiac_period",
+    "steady_initial",
+    "output_all_cycles",
+    "output_interval",
+    "output_variable_based",
+    "output_mean_only",
+    "absolute_tolerance",
+    "maximum_nonlinear_iterations",
+    "rho_infty",
+    "output_derivative",
+    "max_iter_error_to_warning",
+    "use_cycle_to_cycle_error",
+    "sim_cycle_to_cycle_percent_error",
+    "coupled_simulation",
 }
 
 
@@ -92,7 +116,9 @@ def _need(d: dict, key: str, where: str):
 def _check_keys(d: dict, allowed: set, where: str):
     for k in d:
         if not str(k).startswith("_") and k not in allowed:
-            raise NetworkError(f"svZeroD config: unknown parameter {k!r} in {where}; allowed: {', '.join(sorted(allowed))}")
+            raise NetworkError(
+                f"svZeroD config: unknown parameter {k!r} in {where}; allowed: {', '.join(sorted(allowed))}"
+            )
 
 
 def _num(d: dict, key: str, where: str, default=None) -> float:
@@ -117,7 +143,9 @@ def _wave(d: dict, key: str, where: str):
     if isinstance(v, list) and len(v) > 1:
         t = _need(d, "t", where)
         if not isinstance(t, list) or len(t) != len(v):
-            raise NetworkError(f"svZeroD config: {where} has {len(v)} values of {key!r} but {len(t) if isinstance(t, list) else 1} times 't'")
+            raise NetworkError(
+                f"svZeroD config: {where} has {len(v)} values of {key!r} but {len(t) if isinstance(t, list) else 1} times 't'"
+            )
         try:
             return as_waveform(np.asarray(v, float), np.asarray(t, float))
         except NetworkError as e:
@@ -132,16 +160,23 @@ def _activation(a: dict, name: str, period: float):
     where = f"activation_function of chamber {name}"
     if kind == "piecewise_cosine":
         _check_keys(a, {"type", "contract_start", "relax_start", "contract_duration", "relax_duration"}, where)
-        return DoubleCosine(_num(a, "contract_start", where), _num(a, "contract_duration", where),
-                            _num(a, "relax_duration", where), period, relax_start=_num(a, "relax_start", where))
+        return DoubleCosine(
+            _num(a, "contract_start", where),
+            _num(a, "contract_duration", where),
+            _num(a, "relax_duration", where),
+            period,
+            relax_start=_num(a, "relax_start", where),
+        )
     if kind == "half_cosine":
         _check_keys(a, {"type", "t_active", "t_twitch"}, where)
         return HalfCosine(_num(a, "t_active", where), _num(a, "t_twitch", where), period)
     if kind == "two_hill":
         _check_keys(a, {"type", "t_shift", "tau_1", "tau_2", "m1", "m2"}, where)
         return TwoHill(*(_num(a, k, where) for k in ("t_shift", "tau_1", "tau_2", "m1", "m2")), period)
-    raise NetworkError(f"svZeroD config: chamber {name}: activation type {kind!r} is not supported "
-                       "(supported: piecewise_cosine, half_cosine, two_hill)")
+    raise NetworkError(
+        f"svZeroD config: chamber {name}: activation type {kind!r} is not supported "
+        "(supported: piecewise_cosine, half_cosine, two_hill)"
+    )
 
 
 def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
@@ -153,20 +188,38 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         except FileNotFoundError:
             raise NetworkError(f"svZeroD config {path}: no such file") from None
         except json.JSONDecodeError as e:
-            raise NetworkError(f"svZeroD config {path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+            raise NetworkError(
+                f"svZeroD config {path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"
+            ) from None
     if not isinstance(config, dict):
         raise NetworkError("svZeroD config: the top level must be a JSON object")
-    _check_keys(config, {"simulation_parameters", "vessels", "junctions", "boundary_conditions", "chambers", "valves",
-                         "initial_condition", "initial_condition_d", "closed_loop_blocks",
-                         "external_solver_coupling_blocks", "description"}, "the top level")
+    _check_keys(
+        config,
+        {
+            "simulation_parameters",
+            "vessels",
+            "junctions",
+            "boundary_conditions",
+            "chambers",
+            "valves",
+            "initial_condition",
+            "initial_condition_d",
+            "closed_loop_blocks",
+            "external_solver_coupling_blocks",
+            "description",
+        },
+        "the top level",
+    )
     for k in ("closed_loop_blocks", "external_solver_coupling_blocks"):
         if config.get(k):
-            raise NetworkError(f"svZeroD config: {k} are not supported; build the loop from chambers, valves and vessels")
+            raise NetworkError(
+                f"svZeroD config: {k} are not supported; build the loop from chambers, valves and vessels"
+            )
     sim = _need(config, "simulation_parameters", "the top level")
     if not isinstance(sim, dict):
         raise NetworkError("svZeroD config: simulation_parameters must be a JSON object")
     _check_keys(sim, _SIM_KEYS, "simulation_parameters")
-    cycles = _whole(sim, "number_of_cardiac_cycles", 1)   # counts first: checked before anything is built
+    cycles = _whole(sim, "number_of_cardiac_cycles", 1)  # counts first: checked before anything is built
     pts = _whole(sim, "number_of_time_pts_per_cardiac_cycle", 2)
     interval = _whole(sim, "output_interval", 1, default=1)
     if sim.get("coupled_simulation"):
@@ -192,8 +245,13 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
             b = ResistanceBC(name, _num(vals, "R", where), _wave(vals, "Pd", where))
         elif kind == "RCR":
             _check_keys(vals, {"Rp", "C", "Rd", "Pd", "t"}, where)
-            b = WindkesselRCR(name, _num(vals, "Rp", where), _num(vals, "C", where), _num(vals, "Rd", where),
-                              _num(vals, "Pd", where, 0.0))
+            b = WindkesselRCR(
+                name,
+                _num(vals, "Rp", where),
+                _num(vals, "C", where),
+                _num(vals, "Rd", where),
+                _num(vals, "Pd", where, 0.0),
+            )
         elif kind == "ClosedLoopRCR":
             # closed_loop_outlet joins the outlet to ClosedLoopHeartAndPulmonary (not supported); without that block
             # svZeroDSolver ignores it, and so do we: the outlet is the vessel naming this BC as its inlet
@@ -203,14 +261,22 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
             b = ClosedLoopRCR(name, _num(vals, "Rp", where), _num(vals, "C", where), _num(vals, "Rd", where))
         elif kind == "CORONARY":
             _check_keys(vals, {"Ra1", "Ra2", "Rv1", "Ca", "Cc", "P_v", "Pim", "t"}, where)
-            b = OpenLoopCoronary(name, *(_num(vals, k, where) for k in ("Ra1", "Ra2", "Rv1", "Ca", "Cc")),
-                                 pim=_wave(vals, "Pim", where), pv=_num(vals, "P_v", where, 0.0))
+            b = OpenLoopCoronary(
+                name,
+                *(_num(vals, k, where) for k in ("Ra1", "Ra2", "Rv1", "Ca", "Cc")),
+                pim=_wave(vals, "Pim", where),
+                pv=_num(vals, "P_v", where, 0.0),
+            )
         elif kind == "CORONARY_VAR_RES":
-            raise NetworkError(f"svZeroD config: {where}: bc_type {kind!r} is not supported (its resistances vary "
-                               "with the intramyocardial volume); use CORONARY")
+            raise NetworkError(
+                f"svZeroD config: {where}: bc_type {kind!r} is not supported (its resistances vary "
+                "with the intramyocardial volume); use CORONARY"
+            )
         else:
-            raise NetworkError(f"svZeroD config: {where}: bc_type {kind!r} is not supported "
-                               "(supported: FLOW, PRESSURE, RESISTANCE, RCR, ClosedLoopRCR, CORONARY)")
+            raise NetworkError(
+                f"svZeroD config: {where}: bc_type {kind!r} is not supported "
+                "(supported: FLOW, PRESSURE, RESISTANCE, RCR, ClosedLoopRCR, CORONARY)"
+            )
         bcs[name] = b
         types[name] = kind
 
@@ -220,35 +286,57 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         name = _need(v, "vessel_name", where)
         kind = v.get("zero_d_element_type", "BloodVessel")
         if kind == "BloodVesselRC":
-            raise NetworkError(f"svZeroD config: vessel {name}: zero_d_element_type 'BloodVesselRC' is not supported "
-                               "(its outlet flow equals its inlet flow while its capacitor fills); use BloodVessel "
-                               "or BloodVesselCRL")
+            raise NetworkError(
+                f"svZeroD config: vessel {name}: zero_d_element_type 'BloodVesselRC' is not supported "
+                "(its outlet flow equals its inlet flow while its capacitor fills); use BloodVessel "
+                "or BloodVesselCRL"
+            )
         if kind not in ("BloodVessel", "BloodVesselCRL"):
-            raise NetworkError(f"svZeroD config: vessel {name}: zero_d_element_type {kind!r} is not supported "
-                               "(supported: BloodVessel, BloodVesselCRL)")
+            raise NetworkError(
+                f"svZeroD config: vessel {name}: zero_d_element_type {kind!r} is not supported "
+                "(supported: BloodVessel, BloodVesselCRL)"
+            )
         vals = _need(v, "zero_d_element_values", where)
         where = f"vessel {name}"
         _check_keys(vals, {"R_poiseuille", "C", "L", "stenosis_coefficient"}, where)
         cls = BloodVessel if kind == "BloodVessel" else BloodVesselCRL
-        blocks.append(cls(name, _num(vals, "R_poiseuille", where), _num(vals, "C", where, 0.0),
-                          _num(vals, "L", where, 0.0), _num(vals, "stenosis_coefficient", where, 0.0)))
+        blocks.append(
+            cls(
+                name,
+                _num(vals, "R_poiseuille", where),
+                _num(vals, "C", where, 0.0),
+                _num(vals, "L", where, 0.0),
+                _num(vals, "stenosis_coefficient", where, 0.0),
+            )
+        )
         types[name] = kind
         vessel_ids[v.get("vessel_id", i)] = name
         vb = v.get("boundary_conditions", {})
         for side in ("inlet", "outlet"):
             if side in vb:
                 if vb[side] not in bcs:
-                    raise NetworkError(f"svZeroD config: vessel {name} names unknown {side} boundary condition {vb[side]!r}")
+                    raise NetworkError(
+                        f"svZeroD config: vessel {name} names unknown {side} boundary condition {vb[side]!r}"
+                    )
                 conns.append((vb[side], name) if side == "inlet" else (name, vb[side]))
     blocks.extend(bcs.values())
 
     period = sim.get("cardiac_period", -1.0)
     if isinstance(period, bool) or not isinstance(period, (int, float)) or math.isnan(period) or period == math.inf:
-        raise NetworkError(f"svZeroD config: simulation_parameters 'cardiac_period' must be a finite number of "
-                           f"seconds, got {period!r}")
-    waves = [w for b in bcs.values() for w in (getattr(b, "flow", None), getattr(b, "pressure", None),
-                                              getattr(b, "pd", None), getattr(b, "pim", None))
-             if isinstance(w, Waveform) and not w.is_constant]
+        raise NetworkError(
+            f"svZeroD config: simulation_parameters 'cardiac_period' must be a finite number of seconds, got {period!r}"
+        )
+    waves = [
+        w
+        for b in bcs.values()
+        for w in (
+            getattr(b, "flow", None),
+            getattr(b, "pressure", None),
+            getattr(b, "pd", None),
+            getattr(b, "pim", None),
+        )
+        if isinstance(w, Waveform) and not w.is_constant
+    ]
     for w in waves:
         if period > 0 and abs(w.period - period) > 1e-12 * max(1.0, period):
             raise NetworkError(f"svZeroD config: waveforms with periods {w.period} and {period} s; make them agree")
@@ -264,14 +352,23 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         if kind == "ChamberElastanceInductor":
             _check_keys(vals, {"Emax", "Emin", "Vrd", "Vrs", "Impedance"}, where)
             emax, emin = _num(vals, "Emax", where), _num(vals, "Emin", where)
-            b = Chamber(name, emax - emin, emin, _num(vals, "Vrd", where), act, v_rest_systolic=_num(vals, "Vrs", where),
-                        inductance=_num(vals, "Impedance", where))
+            b = Chamber(
+                name,
+                emax - emin,
+                emin,
+                _num(vals, "Vrd", where),
+                act,
+                v_rest_systolic=_num(vals, "Vrs", where),
+                inductance=_num(vals, "Impedance", where),
+            )
         elif kind == "LinearElastanceChamber":
             _check_keys(vals, {"Emax", "Epass", "Vrest"}, where)
             b = Chamber(name, _num(vals, "Emax", where), _num(vals, "Epass", where), _num(vals, "Vrest", where), act)
         else:
-            raise NetworkError(f"svZeroD config: {where}: type {kind!r} is not supported "
-                               "(supported: ChamberElastanceInductor, LinearElastanceChamber)")
+            raise NetworkError(
+                f"svZeroD config: {where}: type {kind!r} is not supported "
+                "(supported: ChamberElastanceInductor, LinearElastanceChamber)"
+            )
         blocks.append(b)
         types[name] = kind
 
@@ -285,20 +382,25 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
             vals = _need(j, "junction_values", where)
             _check_keys(vals, {"R"}, where)
             r = _need(vals, "R", where)
-            n_ports = len(j.get("inlet_vessels", j.get("inlet_blocks", []))) + \
-                len(j.get("outlet_vessels", j.get("outlet_blocks", [])))
+            n_ports = len(j.get("inlet_vessels", j.get("inlet_blocks", []))) + len(
+                j.get("outlet_vessels", j.get("outlet_blocks", []))
+            )
             if not isinstance(r, list) or len(r) != n_ports:
-                raise NetworkError(f"svZeroD config: {where}: 'R' must be a list of {n_ports} resistances, one per "
-                                   f"inlet then one per outlet (got {r!r})")
+                raise NetworkError(
+                    f"svZeroD config: {where}: 'R' must be a list of {n_ports} resistances, one per "
+                    f"inlet then one per outlet (got {r!r})"
+                )
             blocks.append(ResistiveJunction(name, np.asarray([_num({"R": x}, "R", where) for x in r], float)))
         elif kind == "BloodVesselJunction":
             vals = _need(j, "junction_values", where)
             _check_keys(vals, {"R_poiseuille", "L", "stenosis_coefficient"}, where)
-            arr = lambda k: np.asarray(_need(vals, k, where), float)  # noqa: E731
+            arr = lambda k: np.asarray(_need(vals, k, where), float)
             blocks.append(BloodVesselJunction(name, arr("R_poiseuille"), arr("L"), arr("stenosis_coefficient")))
         else:
-            raise NetworkError(f"svZeroD config: {where}: junction_type {kind!r} is not supported "
-                               "(supported: NORMAL_JUNCTION, BloodVesselJunction, resistive_junction)")
+            raise NetworkError(
+                f"svZeroD config: {where}: junction_type {kind!r} is not supported "
+                "(supported: NORMAL_JUNCTION, BloodVesselJunction, resistive_junction)"
+            )
         types[name] = kind
         if "inlet_vessels" in j:
             ins = [vessel_ids.get(k) for k in j["inlet_vessels"]]
@@ -321,16 +423,27 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
             _check_keys(p, {"Rmax", "Rmin", "upstream_block", "downstream_block"}, where)
             b = Valve(name, _num(p, "Rmin", where), _num(p, "Rmax", where), law=ValveLaw.PIECEWISE)
         else:
-            raise NetworkError(f"svZeroD config: {where}: type {kind!r} is not supported (supported: ValveTanh, PiecewiseValve)")
+            raise NetworkError(
+                f"svZeroD config: {where}: type {kind!r} is not supported (supported: ValveTanh, PiecewiseValve)"
+            )
         blocks.append(b)
         types[name] = kind
         conns += [(_need(p, "upstream_block", where), name), (name, _need(p, "downstream_block", where))]
 
     net = Network(blocks, conns)
-    cfg = SvZeroDConfig(net, types, period, cycles, pts, bool(sim.get("steady_initial", True)),
-                        bool(sim.get("output_all_cycles", False)), interval,
-                        bool(sim.get("output_variable_based", False)), bool(sim.get("output_mean_only", False)),
-                        dict(config.get("initial_condition", {})))
+    cfg = SvZeroDConfig(
+        net,
+        types,
+        period,
+        cycles,
+        pts,
+        bool(sim.get("steady_initial", True)),
+        bool(sim.get("output_all_cycles", False)),
+        interval,
+        bool(sim.get("output_variable_based", False)),
+        bool(sim.get("output_mean_only", False)),
+        dict(config.get("initial_condition", {})),
+    )
     _check_output_size(cfg)
     return cfg
 
@@ -347,8 +460,10 @@ def _whole(sim: dict, key: str, minimum: int, default=None) -> int:
     if v < minimum:
         raise NetworkError(f"svZeroD config: simulation_parameters {key!r} must be at least {minimum}, got {v}")
     if v > INT32_MAX:
-        raise NetworkError(f"svZeroD config: simulation_parameters {key!r} = {v:,} is above the limit of "
-                           f"{INT32_MAX:,} (int32 counts under jit); use a smaller number")
+        raise NetworkError(
+            f"svZeroD config: simulation_parameters {key!r} = {v:,} is above the limit of "
+            f"{INT32_MAX:,} (int32 counts under jit); use a smaller number"
+        )
     return v
 
 
@@ -366,18 +481,26 @@ def _check_output_size(cfg: SvZeroDConfig) -> None:
     from ..._sizes import SizeError, check_bytes
 
     k = _output_times(cfg)
-    per = 2 * len(cfg.network.connections) + len(cfg.block_types) + 1   # pressure and flow per connection, states
-    what = (f"svZeroD config: number_of_time_pts_per_cardiac_cycle {cfg.points_per_cycle:,}"
-            + (f" x number_of_cardiac_cycles {cfg.cycles:,}" if cfg.output_all_cycles else "")
-            + (f" / output_interval {cfg.output_interval:,}" if cfg.output_interval > 1 else "") + f" = {k:,} output times")
-    fix = ("use fewer number_of_time_pts_per_cardiac_cycle" + (", fewer cycles or output_all_cycles false"
-                                                                if cfg.output_all_cycles else "")
-           + " or a larger output_interval")
+    per = 2 * len(cfg.network.connections) + len(cfg.block_types) + 1  # pressure and flow per connection, states
+    what = (
+        f"svZeroD config: number_of_time_pts_per_cardiac_cycle {cfg.points_per_cycle:,}"
+        + (f" x number_of_cardiac_cycles {cfg.cycles:,}" if cfg.output_all_cycles else "")
+        + (f" / output_interval {cfg.output_interval:,}" if cfg.output_interval > 1 else "")
+        + f" = {k:,} output times"
+    )
+    fix = (
+        "use fewer number_of_time_pts_per_cardiac_cycle"
+        + (", fewer cycles or output_all_cycles false" if cfg.output_all_cycles else "")
+        + " or a larger output_interval"
+    )
     if k > limit:
         raise NetworkError(f"{what}, above the limit of {limit:,} (int32 indices under jit); {fix}")
     try:
-        check_bytes(float(k) * per * (8 + 8 + 20), what=f"{what} x {per} values (8 B on the device + 8 B on the host + "
-                                                      "~20 B of CSV text each)", fix=fix)
+        check_bytes(
+            float(k) * per * (8 + 8 + 20),
+            what=f"{what} x {per} values (8 B on the device + 8 B on the host + ~20 B of CSV text each)",
+            fix=fix,
+        )
     except SizeError as e:
         raise NetworkError(str(e)) from None
 
@@ -408,7 +531,7 @@ def _initial_state(cfg: SvZeroDConfig, model: ZeroDModel, dtype):
             q = ic.get(f"flow:{t_out}", q_all)
             if q is not None and float(np.asarray(b.inductance)) > 0:
                 flow[f"{name}.L"] = float(q)
-        elif kind == "BloodVesselCRL":   # capacitor at the inlet point (a connection); inductor flow = outlet flow
+        elif kind == "BloodVesselCRL":  # capacitor at the inlet point (a connection); inductor flow = outlet flow
             t_out = next((f"{u}:{d}" for u, d in st.connections if u == name), None)
             q = ic.get(f"flow:{t_out}", q_all)
             if q is not None and float(np.asarray(b.inductance)) > 0:
@@ -434,7 +557,7 @@ def _initial_state(cfg: SvZeroDConfig, model: ZeroDModel, dtype):
             if f"Vc:{name}" in ic:
                 volume[name] = float(ic[f"Vc:{name}"])
             else:
-                volume[name] = 0.0   # svZeroDSolver's default for a missing initial value
+                volume[name] = 0.0  # svZeroDSolver's default for a missing initial value
         elif kind == "RCR":
             v = ic.get(f"pressure_c:{name}", p_all)
             if v is not None:
@@ -463,12 +586,12 @@ class SvZeroDResult:
 def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dtype=None) -> SvZeroDResult:
     """Run like ``svzerodsolver``: ``cycles`` cycles from the (steady or given) initial state, observed at the
     configuration's time points (the last cycle, shifted to start at 0, unless output_all_cycles)."""
-    _check_output_size(cfg)   # (read_svzerod checked it; again for a config built or changed by hand)
+    _check_output_size(cfg)  # (read_svzerod checked it; again for a config built or changed by hand)
     model = cfg.network.compile()
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
-    integ = integrator or Integrator.adaptive(rtol=1e-8 if dtype == jnp.float64 else 1e-5,
-                                              atol=1e-10 if dtype == jnp.float64 else 1e-6,
-                                              dt0=cfg.dt / 10)
+    integ = integrator or Integrator.adaptive(
+        rtol=1e-8 if dtype == jnp.float64 else 1e-5, atol=1e-10 if dtype == jnp.float64 else 1e-6, dt0=cfg.dt / 10
+    )
     steady = _steady_start(cfg, model)
     y0 = model.initial_state(dtype=dtype) if steady else _initial_state(cfg, model, dtype)
     T, n = cfg.period, cfg.points_per_cycle
@@ -482,8 +605,8 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
         ts = (cfg.cycles - 1) * T + times
 
     @jax.jit
-    def run(m, y):   # one compiled program: steady start, all cycles in one solve, observation
-        if steady:   # volumes of capacitors referenced to a waveform carried to t = 0 (svZeroDSolver's volume_im)
+    def run(m, y):  # one compiled program: steady start, all cycles in one solve, observation
+        if steady:  # volumes of capacitors referenced to a waveform carried to t = 0 (svZeroDSolver's volume_im)
             y = m.steady_state(y, t=0.0)
         sol = simulate_zerod(m, 0.0, float(ts[-1]), y, ts=jnp.asarray(ts, dtype), integrator=integ)
         return sol.observe(), y
@@ -493,7 +616,7 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
     except eqx.EquinoxRuntimeError as e:
         raise solver_failure(e, "svZeroD config") from None
     obs = {k: np.asarray(v) for k, v in obs.items()}
-    obs["initial_state"] = np.asarray(y_start)   # the state at t = 0 (after the steady solve, if any)
+    obs["initial_state"] = np.asarray(y_start)  # the state at t = 0 (after the steady solve, if any)
     return SvZeroDResult(cfg, model, np.asarray(times), obs, cfg.cycles)
 
 
@@ -509,7 +632,7 @@ def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean:
     port = {name: i for i, (name, *_rest) in enumerate(st.ports)}
     pp, pq = res.observed["port_pressure"], res.observed["port_flow"]
     out = io.StringIO()
-    f = lambda x: f"{x:.16e}"  # noqa: E731
+    f = lambda x: f"{x:.16e}"
 
     def rows(name, series):
         if mean:
@@ -549,12 +672,14 @@ def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean:
                 p_c = res.observed["pressure"][:, term[tc]]
                 pim = np.asarray(jax.vmap(b.pim)(jnp.asarray(res.times, p_c.dtype)))
                 start = float(res.observed["initial_state"][term[tc]]) - float(np.asarray(b.pim(0.0)))
-                v0 = 0.0 if _steady_start(cfg, res.model) else float(cfg.initial_condition.get(f"volume_im:{name}", 0.0))
+                v0 = (
+                    0.0 if _steady_start(cfg, res.model) else float(cfg.initial_condition.get(f"volume_im:{name}", 0.0))
+                )
                 v = cc * (p_c - pim - start) + v0
             else:
                 v = np.zeros(len(res.times))
             rows(f"volume_im:{name}", [v])
-        elif kind in ("ClosedLoopRCR", "resistive_junction"):   # internal points, wherever they merged
+        elif kind in ("ClosedLoopRCR", "resistive_junction"):  # internal points, wherever they merged
             label = ("P_c:" if kind == "ClosedLoopRCR" else "pressure_c:") + name
             rows(label, [res.observed["pressure"][:, term[label]]])
     return out.getvalue()

@@ -28,8 +28,10 @@ class Waveform(eqx.Module):
         t = np.asarray(self.times)
         v = np.asarray(self.values)
         if t.ndim != 1 or v.shape[-1:] != t.shape or t.size < 1:
-            raise NetworkError(f"waveform: times {t.shape} and values {v.shape} must be 1-D of equal length; give "
-                               "matching 't' and value lists")
+            raise NetworkError(
+                f"waveform: times {t.shape} and values {v.shape} must be 1-D of equal length; give "
+                "matching 't' and value lists"
+            )
         if t.size > 1 and not np.all(np.diff(t) > 0):
             raise NetworkError("waveform: times must increase strictly; sort the samples and drop duplicates")
         if not np.all(np.isfinite(v)):
@@ -83,7 +85,7 @@ def _interp(x, xp, fp):
     dx = xp[i] - xp[i - 1]
     delta = x - xp[i - 1]
     eps = np.spacing(np.finfo(xp.dtype).eps)
-    dx0 = jnp.abs(dx) <= eps   # no NaN gradients where two samples coincide
+    dx0 = jnp.abs(dx) <= eps  # no NaN gradients where two samples coincide
     f = jnp.where(dx0, fp[i - 1], fp[i - 1] + (delta / jnp.where(dx0, 1, dx)) * df)
     f = jnp.where(x < xp[0], fp[0], f)
     return jnp.where(x > xp[-1], fp[-1], f)
