@@ -63,11 +63,14 @@ def main(argv=None) -> int:
         path = HERE / spec.file
         save_builtin(mesh, path)
         vol = mesh.cell_volumes()
-        per_region = ", ".join(f"{mesh.region_name(r)} {vol[mesh.regions == r].sum() / 1e3:.3f} mL"
-                               for r in mesh.region_ids)
-        print(f"{spec.file}: {spec.generator}({', '.join(f'{k}={v!r}' for k, v in spec.kwargs)}) "
-              f"{mesh.n_nodes} nodes, {mesh.n_cells} tets, {sum(s.n_faces for s in mesh.surfaces.values())} boundary "
-              f"triangles, tissue {per_region}, {path.stat().st_size / 1e6:.2f} MB, built in {seconds:.1f} s")
+        per_region = ", ".join(
+            f"{mesh.region_name(r)} {vol[mesh.regions == r].sum() / 1e3:.3f} mL" for r in mesh.region_ids
+        )
+        print(
+            f"{spec.file}: {spec.generator}({', '.join(f'{k}={v!r}' for k, v in spec.kwargs)}) "
+            f"{mesh.n_nodes} nodes, {mesh.n_cells} tets, {sum(s.n_faces for s in mesh.surfaces.values())} boundary "
+            f"triangles, tissue {per_region}, {path.stat().st_size / 1e6:.2f} MB, built in {seconds:.1f} s"
+        )
     return 0
 
 

@@ -23,10 +23,17 @@ from organtwin.calibrate import ActivationMap, write_activation_map_csv  # noqa:
 from organtwin.mesh import biv_mesh  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-TRUTH = {"tissue.velocity[0, 0]": 0.62, "tissue.velocity[1, 0]": 0.47,
-         "sites.lv.position[0]": 2.0, "sites.lv.position[1]": 1.0, "sites.lv.position[2]": -62.0,
-         "sites.rv.position[0]": 1.0, "sites.rv.position[1]": -27.0, "sites.rv.position[2]": -24.0,
-         "sites.rv.onset": 5.0}
+TRUTH = {
+    "tissue.velocity[0, 0]": 0.62,
+    "tissue.velocity[1, 0]": 0.47,
+    "sites.lv.position[0]": 2.0,
+    "sites.lv.position[1]": 1.0,
+    "sites.lv.position[2]": -62.0,
+    "sites.rv.position[0]": 1.0,
+    "sites.rv.position[1]": -27.0,
+    "sites.rv.position[2]": -24.0,
+    "sites.rv.onset": 5.0,
+}
 
 
 def main():
@@ -37,8 +44,10 @@ def main():
     amap = ActivationMap.synthetic(mesh, act, 500, off_surface_mm=1.5, offset_ms=23.0, noise_ms=2.0, seed=11)
     write_activation_map_csv(amap, HERE / "lat.csv")
     (HERE / "truth.json").write_text(json.dumps(TRUTH, indent=1) + "\n")
-    print(f"data mesh {mesh.n_nodes} nodes; map {amap.n_points} points, {amap.times_ms.min():.1f}.."
-          f"{amap.times_ms.max():.1f} ms")
+    print(
+        f"data mesh {mesh.n_nodes} nodes; map {amap.n_points} points, {amap.times_ms.min():.1f}.."
+        f"{amap.times_ms.max():.1f} ms"
+    )
 
 
 if __name__ == "__main__":

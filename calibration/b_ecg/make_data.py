@@ -27,10 +27,17 @@ from organtwin.ecg import LEAD_NAMES  # noqa: E402
 from organtwin.mesh import biv_mesh  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-TRUTH = {"tissue.velocity[0, 0]": 0.62, "tissue.velocity[1, 0]": 0.45,
-         "sites.lv.position[0]": 3.0, "sites.lv.position[1]": 2.0, "sites.lv.position[2]": -61.0,
-         "sites.rv.position[0]": 2.0, "sites.rv.position[1]": -26.0, "sites.rv.position[2]": -23.0,
-         "sites.rv.onset": 8.0}
+TRUTH = {
+    "tissue.velocity[0, 0]": 0.62,
+    "tissue.velocity[1, 0]": 0.45,
+    "sites.lv.position[0]": 3.0,
+    "sites.lv.position[1]": 2.0,
+    "sites.lv.position[2]": -61.0,
+    "sites.rv.position[0]": 2.0,
+    "sites.rv.position[1]": -26.0,
+    "sites.rv.position[2]": -23.0,
+    "sites.rv.onset": 8.0,
+}
 RECORD_OFFSET_MS = 20.0
 
 

@@ -23,8 +23,12 @@ from organtwin.flow.zerod import ValveLaw, regazzoni2022, simulate_circulation  
 
 HERE = Path(__file__).resolve().parent
 PARAMS = {"LV": {"e_active": 2.3}, "sys": {"r_ar": 1.1, "c_ar": 1.0}}
-TRUTH = {"circulation.model.blocks.LV.e_active": 2.3, "circulation.model.blocks.sys_art_RL.resistance[0]": 1.1,
-         "circulation.model.blocks.sys_art.capacitance": 1.0, "circulation.model.blocks.RA.e_active": 0.06}
+TRUTH = {
+    "circulation.model.blocks.LV.e_active": 2.3,
+    "circulation.model.blocks.sys_art_RL.resistance[0]": 1.1,
+    "circulation.model.blocks.sys_art.capacitance": 1.0,
+    "circulation.model.blocks.RA.e_active": 0.06,
+}
 
 
 def main():
@@ -34,9 +38,11 @@ def main():
     write_cuff_json(cuff, HERE / "cuff.json")
     (HERE / "truth.json").write_text(json.dumps(TRUTH, indent=1) + "\n")
     a = r.metrics["aorta"]
-    print(f"EDV {r.metrics['LV']['EDV_mL']:.1f} mL, ESV {r.metrics['LV']['ESV_mL']:.1f} mL, aorta "
-          f"{a['systolic_mmHg']:.1f}/{a['diastolic_mmHg']:.1f} mmHg (cuff {cuff.systolic_mmhg:.1f}/"
-          f"{cuff.diastolic_mmhg:.1f}); {r.cycles} cycles to periodic")
+    print(
+        f"EDV {r.metrics['LV']['EDV_mL']:.1f} mL, ESV {r.metrics['LV']['ESV_mL']:.1f} mL, aorta "
+        f"{a['systolic_mmHg']:.1f}/{a['diastolic_mmHg']:.1f} mmHg (cuff {cuff.systolic_mmhg:.1f}/"
+        f"{cuff.diastolic_mmhg:.1f}); {r.cycles} cycles to periodic"
+    )
 
 
 if __name__ == "__main__":

@@ -23,15 +23,26 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 from organtwin import ep  # noqa: E402
-from organtwin.calibrate import (EikonalECG, add_noise, synthetic_volume_and_cuff, write_cuff_json,  # noqa: E402
-                                 write_ecg_csv, write_volume_curve_csv)
+from organtwin.calibrate import (  # noqa: E402
+    EikonalECG,
+    add_noise,
+    synthetic_volume_and_cuff,
+    write_cuff_json,
+    write_ecg_csv,
+    write_volume_curve_csv,
+)
 from organtwin.couple import couple_circulation, region_node_volumes  # noqa: E402
 from organtwin.flow.zerod import ValveLaw, regazzoni2022, simulate_circulation  # noqa: E402
 from organtwin.mesh import biv_mesh  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-TRUTH = {"tissue.velocity[0, 0]": 0.58, "tissue.velocity[1, 0]": 0.42, "sites.rv.onset": 6.0,
-         "circulation.model.blocks.LV.e_active": 2.4, "circulation.model.blocks.sys_art_RL.resistance[0]": 1.05}
+TRUTH = {
+    "tissue.velocity[0, 0]": 0.58,
+    "tissue.velocity[1, 0]": 0.42,
+    "sites.rv.onset": 6.0,
+    "circulation.model.blocks.LV.e_active": 2.4,
+    "circulation.model.blocks.sys_art_RL.resistance[0]": 1.05,
+}
 RECORD_OFFSET_MS = 15.0
 
 
@@ -51,8 +62,10 @@ def main():
     write_volume_curve_csv(curve, HERE / "lv_volume.csv")
     write_cuff_json(cuff, HERE / "cuff.json")
     (HERE / "truth.json").write_text(json.dumps(TRUTH, indent=1) + "\n")
-    print(f"data mesh {mesh.n_nodes} nodes; EDV {r.metrics['LV']['EDV_mL']:.1f} ESV {r.metrics['LV']['ESV_mL']:.1f} mL; "
-          f"{r.cycles} cycles")
+    print(
+        f"data mesh {mesh.n_nodes} nodes; EDV {r.metrics['LV']['EDV_mL']:.1f} ESV {r.metrics['LV']['ESV_mL']:.1f} mL; "
+        f"{r.cycles} cycles"
+    )
 
 
 if __name__ == "__main__":
