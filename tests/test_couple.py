@@ -12,12 +12,12 @@ import pytest
 from organtwin import ep
 from organtwin.couple import (
     ElectromechanicalActivation,
-    activation_from_run,
     activation_quantiles,
     couple_circulation,
     region_node_volumes,
 )
 from organtwin.flow import zerod as z
+from organtwin.io import activation_from_run
 from organtwin.mesh import read_mesh, rule_based_fibres, write_mesh
 
 MESHES = Path(__file__).parent.parent / "meshes"

@@ -386,9 +386,9 @@ def circulation(
     import jax.numpy as jnp
 
     from .. import __version__
-    from ..couple import ELECTROMECHANICAL_DELAY_MS, activation_from_run, couple_circulation
+    from ..couple import ELECTROMECHANICAL_DELAY_MS, couple_circulation
     from ..flow.zerod import regazzoni2022, regazzoni2022_for_edv, simulate_circulation
-    from ..io import RESULTS_MARKER, results_folder, write_json
+    from ..io import RESULTS_MARKER, activation_from_run, results_folder, write_json
     from ..viz import plot_circulation_pressures, plot_circulation_volumes, plot_pv_loops
 
     params = _effective(REGAZZONI2022, nested)

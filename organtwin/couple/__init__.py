@@ -1,7 +1,5 @@
-"""EP → circulation coupling: chamber elastance timing from electrical activation times (ms → s at this edge)."""
+"""EP → circulation coupling: chamber elastance timing from electrical activation times (ms → s at this edge). Arrays in: reading an `ep run` folder is `organtwin.io.activation_from_run`."""
 
-from ._read import RunActivation as RunActivation
-from ._read import activation_from_run as activation_from_run
 from ._timing import (
     ELECTROMECHANICAL_DELAY_MS as ELECTROMECHANICAL_DELAY_MS,
 )
@@ -17,3 +15,5 @@ from ._timing import (
 from ._timing import (
     region_node_volumes as region_node_volumes,
 )
+from ._ventricles import RunActivation as RunActivation
+from ._ventricles import ventricle_activation as ventricle_activation
