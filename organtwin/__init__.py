@@ -1,10 +1,16 @@
 """organtwin: a differentiable organ-physics toolkit in JAX."""
 
+from ._errors import CalibrationError as CalibrationError
+from ._errors import CaseError as CaseError
+from ._errors import DataError as DataError
+from ._errors import InputError as InputError
 from ._errors import MeshError as MeshError
 from ._errors import MeshWarning as MeshWarning
+from ._errors import NetworkError as NetworkError
 from ._errors import OrgantwinError as OrgantwinError
-
-__version__ = "0.1.0"
+from ._errors import ResultsError as ResultsError
+from ._errors import SizeError as SizeError
+from ._errors import UnitError as UnitError
 
 
 def __getattr__(name: str):
@@ -14,6 +20,15 @@ def __getattr__(name: str):
         from . import mesh
 
         return getattr(mesh, name)
+    if name == "__version__":
+        # written once, in pyproject.toml; the installed (or editable) package carries it in its metadata. Read on first
+        # use: importlib.metadata costs ~30 ms, before the console script has its signal handlers (cli/_signals.py).
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("organtwin")
+        except PackageNotFoundError:  # a source tree on sys.path, never installed
+            return "0+unknown"
     if name == "RESULTS":
         from ._solution import RESULTS
 

@@ -1,10 +1,18 @@
-"""Error and warning types shared by the whole package.
+"""Every error and warning type organtwin raises, in one place.
 
-Every error a user can cause carries a one-line message saying what went wrong, where, and how to fix it. The CLI prints
-``str(error)`` on one line and exits non-zero; library users catch the usual built-in bases (ValueError, OSError).
+Every error a user can cause carries a one-line message saying what went wrong, where, and how to fix it, and derives
+from `OrgantwinError`; each also derives from the built-in base a library user would catch (ValueError for bad input,
+OSError for files). The command line prints ``str(error)`` of an `OrgantwinError`, of an `OSError` and of a solver
+outcome (`organtwin.RESULTS` through ``eqx.error_if``) on one line and exits 1; any other exception is a bug in
+organtwin and says so (``organtwin --debug ...`` shows its traceback).
+
+The classes are re-exported where users import them: ``organtwin.MeshError``, ``organtwin.io.CaseError``,
+``organtwin.io.UnitError``, ``organtwin.io.ResultsError``, ``organtwin.calibrate.CalibrationError``, ...
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class OrgantwinError(Exception):
@@ -21,6 +29,46 @@ class MeshWarning(UserWarning):
 
 class NetworkError(OrgantwinError, ValueError):
     """A 0D circulation network is malformed (unknown block, dangling port, unsupported topology, bad parameter)."""
+
+
+class SizeError(OrgantwinError, ValueError):
+    """A size (steps, samples, snapshots, starts, nodes) is beyond an integer limit or the memory there is."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+class UnitError(OrgantwinError, ValueError):
+    """A value has the wrong unit, an unknown unit or is not a number (the message says what was expected)."""
+
+
+class CaseError(OrgantwinError, ValueError):
+    """A case file is malformed, incomplete or inconsistent with its mesh (one-line message naming file and key)."""
+
+
+class CalibrationError(OrgantwinError, ValueError):
+    """A calibration set-up that cannot work (unknown parameter, bad bound, value outside its bounds); one line."""
+
+
+class DataError(OrgantwinError, ValueError):
+    """Measured data cannot be used as given (unreadable file, missing column, NaN, bad units, uneven sampling)."""
+
+
+class InputError(OrgantwinError, ValueError):
+    """An argument to a library function that cannot be used as given (a value out of its range, a name that is not
+    known, arrays of mismatched shapes); the one-line message names the argument and what it accepts. The general
+    case of the specific errors above."""
+
+
+class ResultsError(OrgantwinError, OSError):
+    """Results could not be written (one-line message; nothing partial is left behind). ``meant``: the file or folder
+    that was to be written (never a temporary name), where known."""
+
+    def __init__(self, message: str, *, meant=None, errno: int | None = None):
+        super().__init__(message)
+        self.meant = None if meant is None else Path(meant)
+        if errno is not None:
+            self.errno = errno
 
 
 class Terminated(KeyboardInterrupt):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 
-from ._errors import OrgantwinError
+from ._errors import SizeError as SizeError
 
 __all__ = [
     "INT32_MAX",
@@ -34,13 +34,6 @@ __all__ = [
 INT32_MAX = 2**31 - 1
 #: The share of the available memory one estimate may take (the rest: the program, JAX's own buffers, other work).
 MEMORY_FRACTION = 0.8
-
-
-class SizeError(OrgantwinError, ValueError):
-    """A size (steps, samples, snapshots, starts, nodes) is beyond an integer limit or the memory there is."""
-
-    def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
 
 
 def available_memory() -> int | None:

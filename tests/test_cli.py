@@ -150,3 +150,28 @@ def test_every_command_prints_its_help(capsys):
     for path in paths:
         rc, out, err = run_cli(capsys, *path, "--help")
         assert rc == 0 and "Usage" in out and not err.strip(), (path, err)
+
+
+def test_version_and_short_help(capsys):
+    """`organtwin --version` prints the package's version (written once, in pyproject.toml); `-h` is `--help` on every
+    command but `ep tune-cv`, where -h has been --edge-length since it was written; flags show no value metavar."""
+    from importlib.metadata import version
+
+    import typer.main
+
+    import organtwin
+    from organtwin.cli._main import app
+
+    rc, out, err = run_cli(capsys, "--version")
+    assert (rc, out.strip(), err) == (0, f"organtwin {version('organtwin')}", "")
+    assert organtwin.__version__ == version("organtwin")
+    for path in [(), *_command_paths(typer.main.get_command(app))]:
+        if path == ("ep", "tune-cv"):
+            continue
+        rc, out, err = run_cli(capsys, *path, "-h")
+        assert rc == 0 and "Usage" in out and not err.strip(), (path, err)
+        assert "<bool>" not in out, path
+        rc, long_out, _ = run_cli(capsys, *path, "--help")
+        assert long_out == out, path
+    rc, out, _ = run_cli(capsys, "mesh", "convert", "-h")
+    assert "SRC" in out and "DST" in out  # arguments in upper case, as the messages name them

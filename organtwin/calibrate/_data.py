@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import OrgantwinError
+from .._errors import DataError as DataError
 
 __all__ = [
     "ActivationMap",
@@ -53,10 +53,6 @@ _PRESSURE_TO_MMHG = {"mmhg": 1.0, "kpa": 7.500617, "pa": 7.500617e-3}
 _ALL_UNITS = {**_VOLTAGE_TO_MV, **_TIME_TO_MS, **_LENGTH_TO_MM, **_VOLUME_TO_ML, **_PRESSURE_TO_MMHG}
 # "V1 (uV)", "V1 [mV]", "I_mV", "time_ms", "LV_mL"
 _UNIT_SUFFIX = re.compile(r"^(?P<base>.*?)\s*(?:[\(\[]\s*(?P<u1>[^\)\]]+?)\s*[\)\]]|_(?P<u2>[A-Za-zµμ]+))$")
-
-
-class DataError(OrgantwinError, ValueError):
-    """Measured data cannot be used as given (unreadable file, missing column, NaN, bad units, uneven sampling)."""
 
 
 def _err(source, line, what: str) -> DataError:

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._errors import OrgantwinError
+from .._errors import CalibrationError as CalibrationError
 
 __all__ = [
     "AbstractPrior",
@@ -45,10 +45,6 @@ __all__ = [
     "Positive",
     "Unbounded",
 ]
-
-
-class CalibrationError(OrgantwinError, ValueError):
-    """A calibration set-up that cannot work (unknown parameter, bad bound, value outside its bounds); one line."""
 
 
 # ------------------------------------------------------------------------------------------------------ transforms

@@ -8,25 +8,90 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
+from .._errors import OrgantwinError
 from .._errors import Terminated as _Terminated
 from ._signals import Interrupts, console_entry, interrupted_line
 
 # typer >= 0.24 vendors click; take the exception classes from wherever typer's own live.
 _cx = sys.modules[typer.BadParameter.__module__]
 
+
+def _tidy_params(params: list) -> list:
+    """One look for every command's help: flags show no value metavar (typer prints ``<bool>``), arguments are named
+    in upper case (``PATH``, ``CASE``, ``SRC``), as the messages and docs name them."""
+    for p in params:
+        if getattr(p, "is_flag", False):
+            p.metavar = ""
+        elif p.param_type_name == "argument" and p.metavar is None and p.name:
+            p.metavar = p.name.upper()
+    return params
+
+
+def _tidy_command(command, ctx) -> None:
+    _tidy_params(command.get_params(ctx))  # get_params makes the help option (-h/--help) too
+    for sub in getattr(command, "commands", {}).values():
+        _tidy_command(sub, ctx)
+
+
+class _Root(TyperGroup):
+    """The `organtwin` group: tidies the help of every command it hands out (`_tidy_params`)."""
+
+    def get_params(self, ctx):
+        return _tidy_params(super().get_params(ctx))
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _tidy_command(command, ctx)
+        return command
+
+
 app = typer.Typer(
     name="organtwin",
+    cls=_Root,
     help="organtwin: differentiable organ physics (cardiac EP, blood flow) on imported meshes, in JAX.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={
+        "help_option_names": ["-h", "--help"]
+    },  # inherited by every command (`ep tune-cv`: -h is --edge-length)
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"organtwin {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="On an error, raise it with its traceback (for a bug report) instead of printing one line; may be "
+            "given anywhere on the command line.",
+        ),
+    ] = False,
+) -> None:
+    """organtwin: differentiable organ physics (cardiac EP, blood flow) on imported meshes, in JAX."""
+
+
 mesh_app = typer.Typer(help="Read, inspect, convert, generate and render meshes.", no_args_is_help=True)
 app.add_typer(mesh_app, name="mesh")
 from ._mesh_options import (  # noqa: E402  (light module: the shared mesh-reading options)
@@ -41,10 +106,10 @@ from ._mesh_options import (  # noqa: E402  (light module: the shared mesh-readi
 from ._mesh_surfaces import mesh_surfaces as _mesh_surfaces  # noqa: E402
 
 mesh_app.command("surfaces")(_mesh_surfaces)
-from ._ep import ep_app as _ep_app
+from ._ep import ep_app as _ep_app  # noqa: E402  (light modules: heavy imports happen inside the commands)
 
 app.add_typer(_ep_app, name="ep")
-from ._flow import flow_app as _flow_app
+from ._flow import flow_app as _flow_app  # noqa: E402
 
 app.add_typer(_flow_app, name="flow")
 
@@ -206,7 +271,7 @@ def mesh_render(
     _say(f"wrote {out}")
 
 
-class MeshKind(str, Enum):
+class MeshKind(StrEnum):
     slab = "slab"
     lv = "lv"
     biv = "biv"
@@ -334,16 +399,81 @@ def _warning_line(message, category, filename, lineno, file=None, line=None):
     print(f"organtwin: warning: {_one_line(message)}", file=sys.stderr, flush=True)
 
 
-def _invoke(argv: list[str] | None) -> None:
+def _invoke(args: list[str]) -> None:
     """Run the command line through click's own context, not ``app(..., standalone_mode=False)``: typer's ``_main``
     turns a KeyboardInterrupt into ``Exit(130)`` and then into a *returned* 130 (and any ``typer.Exit`` into a returned
     code), which the caller would have to inspect, and the interrupt's notes (what was kept) would be lost."""
     from typer.main import get_command
 
     command = get_command(app)
-    args = list(sys.argv[1:] if argv is None else argv)
     with command.make_context("organtwin", args) as ctx:
         command.invoke(ctx)
+
+
+def _take_debug(args: list[str]) -> tuple[list[str], bool]:
+    """``--debug`` anywhere before a ``--`` (so that ``organtwin ep run case.toml --debug``, as the internal-error line
+    suggests, works as well as ``organtwin --debug ep run case.toml``): the arguments without it, and whether it was
+    there."""
+    end = args.index("--") if "--" in args else len(args)
+    kept = [a for a in args[:end] if a != "--debug"] + args[end:]
+    return kept, len(kept) != len(args)
+
+
+#: The end of the message equinox puts around an ``error_if`` message (its debugging advice), and the line it starts.
+_EQX_MARKER = "EquinoxRuntimeError: "
+_EQX_ADVICE = "\n\n-------------------"
+
+
+def _solver_message(e: BaseException) -> str:
+    """The message of a failed check or solver outcome raised by ``eqx.error_if`` (organtwin's `RESULTS` messages),
+    without the traceback advice equinox adds (``EQX_ON_ERROR=breakpoint``...)."""
+    text = str(e)
+    if _EQX_MARKER in text:
+        text = text.split(_EQX_MARKER, 1)[1]
+    return text.split(_EQX_ADVICE, 1)[0]
+
+
+def _raised_here(e: BaseException) -> bool:
+    """True when ``e`` was raised by a ``raise`` statement in organtwin's own code (not by a library, nor by Python on
+    a wrong operation such as ``float("x")`` or ``d[key]`` in organtwin's code)."""
+    import linecache
+
+    tb = e.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    if not Path(code.co_filename).resolve().is_relative_to(_PACKAGE):
+        return False
+    return linecache.getline(code.co_filename, tb.tb_lineno).lstrip().startswith("raise")
+
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def _user_error(e: Exception) -> str | None:
+    """The one line for an error the user can fix, or None for a bug in organtwin.
+
+    The user's: every `OrgantwinError` (bad input, a file that cannot be read or written), every `OSError` (a missing
+    file, a full disk, no permission), a solver outcome or in-jit check (``eqx.error_if``: `organtwin.RESULTS`
+    messages), and out of memory. Until every check in the library raises an `OrgantwinError` (issue 19, item 2), a
+    ValueError or RuntimeError raised on purpose by organtwin's own code (a construction check, the monodomain's
+    divergence) is the user's too; one raised by a library or by Python inside organtwin is a bug."""
+    import equinox as eqx
+
+    if isinstance(e, OrgantwinError) or (isinstance(e, ValueError | RuntimeError) and _raised_here(e)):
+        return str(e) or type(e).__name__  # a ResultsError (an OSError) names its file already
+    if isinstance(e, OSError):
+        msg = str(e) or type(e).__name__
+        if getattr(e, "filename", None) and str(e.filename) not in msg:
+            msg = f"{msg}: {e.filename}"
+        return msg
+    if isinstance(e, eqx.EquinoxRuntimeError) or type(e).__name__ == "EquinoxTracetimeError":
+        return _solver_message(e)
+    if isinstance(e, MemoryError) or "RESOURCE_EXHAUSTED" in str(e):
+        return f"out of memory ({type(e).__name__}: {str(e)[:200]}); make the problem smaller (mesh, steps, snapshots)"
+    return None
 
 
 def main(argv: list[str] | None = None, *, interrupts=None) -> int:
@@ -380,14 +510,18 @@ def _interrupted(e: BaseException | None, interrupts) -> int:
 
 
 def _main(argv: list[str] | None, interrupts) -> int:
+    args, debug = _take_debug(list(sys.argv[1:] if argv is None else argv))
     try:
         try:
-            _invoke(argv)
+            _invoke(args)
         except KeyboardInterrupt as e:  # SIGINT, SIGTERM (Terminated), Ctrl-C in a prompt; every cleanup has run
             return _interrupted(e, interrupts)
         except typer.Abort as e:  # what click raises for Ctrl-C (or end of input) in a prompt
             return _interrupted(e, interrupts)
-        except Exception if interrupts.delivered else () as e:  # the interrupt became an error on its way out
+        except Exception as e:
+            if not interrupts.delivered:
+                raise  # to the handlers below
+            # the interrupt became an error on its way out
             interrupts.exception.add_note(f"then {type(e).__name__}: {_one_line(e)}")
             return _interrupted(interrupts.exception, interrupts)
     except typer.Exit as e:  # --help and friends
@@ -399,14 +533,16 @@ def _main(argv: list[str] | None, interrupts) -> int:
     except _cx.ClickException as e:
         print(f"organtwin: error: {_one_line(e.format_message())}", file=sys.stderr)
         return 1
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError, ImportError) as e:
-        msg = str(e) or type(e).__name__
-        if isinstance(e, OSError) and getattr(e, "filename", None) and str(e.filename) not in msg:
-            msg = f"{msg}: {e.filename}"
-        print(f"organtwin: error: {_one_line(msg)}", file=sys.stderr)
-        return 1
     except Exception as e:
-        print(f"organtwin: error: unexpected {type(e).__name__}: {_one_line(e)} (please report this)", file=sys.stderr)
+        if debug:
+            raise
+        msg = _user_error(e)
+        if msg is None:
+            msg = (
+                f"internal error: {type(e).__name__}: {_one_line(e)} (this is a bug in organtwin; run again with "
+                "--debug for the traceback and please report it)"
+            )
+        print(f"organtwin: error: {_one_line(msg)}", file=sys.stderr)
         return 1
     return 0
 

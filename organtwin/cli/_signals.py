@@ -53,7 +53,7 @@ __all__ = ["Interrupts", "EXIT_CODES", "console_entry", "interrupted_line"]
 #: Exit status of a command stopped by each signal (128 + the signal number, as shells report it).
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
-# the temporary names of organtwin.io._results: .<name>.<pid>-<host>.<random>.partial|old|tmp
+# the temporary names of organtwin.io._atomic: .<name>.<pid>-<host>.<random>.partial|old|tmp
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<host>[A-Za-z0-9-]*)\.[A-Za-z0-9_]+\.(?P<kind>partial|old|tmp)$")
 
 _RETRY_S = 0.05  # how often a held interrupt is tried again
@@ -267,6 +267,12 @@ def console_entry(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt as e:  # held during the imports above and raised when they were done
         print(interrupted_line(e, interrupts.signum, interrupts.written), file=sys.stderr, flush=True)
         code = interrupts.exit_code
+    except Exception:  # `organtwin --debug ...`: the error raised again, for its traceback
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        code = 1
     if code in (130, 143):
         leave(code)
     # Done. Run the exit functions (logging, JAX's clean-up, finalizers) with a signal still answered (`_late`), then

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from .._errors import CaseError as CaseError
 from .._sizes import INT32_MAX, SizeError, count_of
 from ._units import (
     ANGLE,
@@ -56,10 +57,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-class CaseError(ValueError):
-    """A case file is malformed, incomplete or inconsistent with its mesh (one-line message naming file and key)."""
 
 
 # ====================================================================================================== config objects

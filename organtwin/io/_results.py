@@ -65,6 +65,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
+from .._errors import ResultsError as ResultsError
 from ._vtu import VtuWriter, read_vtu_point_array
 
 __all__ = [
@@ -91,17 +92,6 @@ RESULTS_MARKER = "organtwin_results"
 #: The key of summary.json listing the folder's own files: ``{"files": {relative path: bytes}}``.
 MANIFEST_KEY = "manifest"
 _SHOWN = 5  # entries named in a refusal
-
-
-class ResultsError(OSError):
-    """Results could not be written (one-line message; nothing partial is left behind). ``meant``: the file or folder
-    that was to be written (never a temporary name), where known."""
-
-    def __init__(self, message: str, *, meant=None, errno: int | None = None):
-        super().__init__(message)
-        self.meant = None if meant is None else Path(meant)
-        if errno is not None:
-            self.errno = errno
 
 
 def _line(e: BaseException) -> str:

@@ -12,11 +12,9 @@ import math
 import re
 from dataclasses import dataclass
 
+from .._errors import UnitError as UnitError
+
 __all__ = ["Dimension", "UnitError", "parse_quantity", "format_quantity", "DIMENSIONS", "unit_kind"]
-
-
-class UnitError(ValueError):
-    """A value has the wrong unit, an unknown unit or is not a number (the message says what was expected)."""
 
 
 @dataclass(frozen=True)
