@@ -101,7 +101,7 @@ def main() -> int:
         print(f"| {k} | {n} |")
     if failing:
         print("\nnot yet as demanded:")
-        for c, r, bad in failing:
+        for c, _r, bad in failing:
             print(
                 f"- {c.id} (`organtwin {' '.join(c.argv)}`){' [' + c.xfail + ']' if c.xfail else ''}: " + "; ".join(bad)
             )

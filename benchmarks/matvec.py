@@ -162,13 +162,13 @@ def run_size(label: str, dtypes, variants, repeats, inner):
             if var == "scipy_csr":
                 c_ = dt.type(1e-3)
 
-                def host_loop(A=A, c_=c_):
+                def host_loop(A=A, c_=c_, x_np=x_np):
                     z = x_np
                     for _ in range(inner):
                         z = z + c_ * (A @ z)
                     return z
 
-                single[var] = lambda A=A: A @ x_np
+                single[var] = lambda A=A, x_np=x_np: A @ x_np
                 loops[var] = host_loop
                 meta[var] = dict(first=None, y=ref, traffic=nnz * (vb + 4) + (n + 1) * 4 + 2 * n * vb)
                 continue
@@ -193,11 +193,11 @@ def run_size(label: str, dtypes, variants, repeats, inner):
             else:
                 raise SystemExit(f"unknown variant {var!r}")
             fn = jax.jit(mv)
-            first = _timed(lambda fn=fn, args=args: fn(*args, x))  # trace + compile + first run
+            first = _timed(lambda fn=fn, args=args, x=x: fn(*args, x))  # trace + compile + first run
             loop = _in_loop(mv, inner)
-            _timed(lambda loop=loop, args=args: loop(args, x))
-            single[var] = lambda fn=fn, args=args: fn(*args, x)
-            loops[var] = lambda loop=loop, args=args: loop(args, x)
+            _timed(lambda loop=loop, args=args, x=x: loop(args, x))
+            single[var] = lambda fn=fn, args=args, x=x: fn(*args, x)
+            loops[var] = lambda loop=loop, args=args, x=x: loop(args, x)
             meta[var] = dict(first=first, y=np.asarray(fn(*args, x)), traffic=traffic)
         t_single = _interleaved(single, repeats)
         t_loop = _interleaved(loops, max(3, repeats // 5))

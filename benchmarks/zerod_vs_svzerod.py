@@ -427,14 +427,14 @@ def bench_cohort(
         rec["throughput_ratio_end_to_end"] = rec["models_per_s_end_to_end"] / svz["cohort"]["models_per_s"]
         checks = []
         for i, ref in enumerate(svz["series_cohort"]):
-            mine = series_of(prob, prob.model, jax.tree.map(lambda v: np.asarray(v)[i], obs))
+            mine = series_of(prob, prob.model, jax.tree.map(lambda v, i=i: np.asarray(v)[i], obs))
             checks.append(compare(mine, ref))
         if checks:
             rec["error_vs_svzerod_models"] = len(checks)
             rec["error_vs_svzerod_max_rel_l2"] = max(c["max_rel_l2"] for c in checks)
             rec["error_vs_svzerod"] = checks
     conv = [
-        compare(series_of(prob, prob.model, jax.tree.map(lambda v: np.asarray(v)[i], obs)), ref)
+        compare(series_of(prob, prob.model, jax.tree.map(lambda v, i=i: np.asarray(v)[i], obs)), ref)
         for i, ref in enumerate(check_refs)
     ]
     if conv:

@@ -217,7 +217,7 @@ def _build_gmsh(gmsh, h: float) -> dict:
     volumes, k = {}, 0
     for region, dimtags in parts:
         for _ in dimtags:
-            for d, t in pieces[k]:
+            for _d, t in pieces[k]:
                 assert t not in volumes, f"parts overlap: volume {t} is in regions {volumes[t]} and {region}"
                 volumes[t] = region
             k += 1

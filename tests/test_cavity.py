@@ -24,7 +24,7 @@ def test_open_lv_endocardium_closed_at_its_base_matches_the_truncated_ellipsoid(
     exact = truncated_ellipsoid_ml(7.0, 17.0, 5.0)
     assert exact == pytest.approx(2.4921, abs=1e-4)
     errors = []
-    for h, mesh in lv_meshes.items():
+    for mesh in lv_meshes.values():
         c = cavity(mesh, "endo_lv")
         assert not c.closed and c.rims == 1 and c.pieces == 1
         # the lid is the flat base disc: the ellipse's cross-section at z0 = 5, π a² (1 - z0²/c²), inscribed polygon
@@ -60,7 +60,7 @@ def _sphere_shell(r_in: float, r_out: float, h: float) -> Mesh:
         _, etags, nodes = gmsh.model.mesh.getElements(3, shell[0][1])
         tets = index[np.asarray(nodes[0], dtype=np.int64).reshape(-1, 4)]
         surfaces = {}
-        for dim, tag in gmsh.model.getBoundary(shell, oriented=False):
+        for _dim, tag in gmsh.model.getBoundary(shell, oriented=False):
             _, _, tri_nodes = gmsh.model.mesh.getElements(2, tag)
             tris = index[np.asarray(tri_nodes[0], dtype=np.int64).reshape(-1, 3)]
             r = np.linalg.norm(pts[tris].mean(axis=1), axis=1).mean()

@@ -7,6 +7,7 @@ import time
 import warnings
 from pathlib import Path
 
+import make_meshes as H  # tests/make_meshes.py (tests/ is on sys.path under pytest)
 import numpy as np
 import pytest
 
@@ -15,8 +16,6 @@ from organtwin.mesh import Mesh, Surface, check_mesh, guess_units
 
 DATA = Path(__file__).parent / "data"
 
-
-import make_meshes as H  # tests/make_meshes.py (tests/ is on sys.path under pytest)
 
 SOURCE = "heart_v3.vtu"
 

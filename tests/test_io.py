@@ -6,6 +6,7 @@ import contextlib
 import warnings
 from pathlib import Path
 
+import make_meshes as H  # tests/make_meshes.py (tests/ is on sys.path under pytest)
 import meshio
 import numpy as np
 import pytest
@@ -15,9 +16,6 @@ from organtwin.mesh import Mesh, Surface, read_mesh, read_opencarp, read_vtx, wr
 
 DATA = Path(__file__).parent / "data"
 BAD = DATA / "bad"
-
-
-import make_meshes as H  # tests/make_meshes.py (tests/ is on sys.path under pytest)
 
 
 @pytest.fixture

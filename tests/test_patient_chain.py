@@ -72,7 +72,7 @@ def test_2_ventricles_with_septum_survive_the_round_trip(work, capsys):
 
 
 def test_3_surfaces_from_tags_and_automatically_agree(work, capsys):
-    out = _cli(
+    _cli(
         capsys,
         "mesh",
         "surfaces",

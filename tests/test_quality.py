@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import make_meshes as H  # tests/make_meshes.py (tests/ is on sys.path under pytest)
 import numpy as np
 import pytest
 
@@ -12,8 +13,6 @@ from organtwin.mesh import Mesh, Surface, format_summary, mesh_summary, tet_aspe
 
 DATA = Path(__file__).parent / "data"
 
-
-import make_meshes as H  # tests/make_meshes.py (tests/ is on sys.path under pytest)
 
 # Every tet of the Kuhn split of a cube has the cube's circumsphere (R = sqrt(3) h / 2) and faces of total area
 # (1 + sqrt(2)) h², so r = 3 V / A = h / (2 (1 + sqrt(2))) and R / (3 r) = sqrt(3) (1 + sqrt(2)) / 3.

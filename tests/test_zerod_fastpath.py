@@ -79,7 +79,7 @@ def test_like_blocks_are_evaluated_together_in_their_order():
     ).compile()
     vols = jnp.array([50.0, 60.0, 70.0, 80.0])
     for t in (0.05, 0.2, 0.35, 0.9):
-        got = m._grouped(["D", "A", "B", "C"], lambda blk, i: blk.pressure(t, vols[i]), jnp.float64)
+        got = m._grouped(["D", "A", "B", "C"], lambda blk, i, t=t: blk.pressure(t, vols[i]), jnp.float64)
         ref = jnp.stack([m.blocks[n].pressure(t, vols[i]) for i, n in enumerate(["D", "A", "B", "C"])])
         np.testing.assert_allclose(got, ref, rtol=1e-14)
     dp = jnp.array([1.0, -2.0, 0.5, -0.1])

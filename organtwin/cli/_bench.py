@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,23 +23,23 @@ bench_app = typer.Typer(
 )
 
 
-class DiffusionChoice(str, Enum):
+class DiffusionChoice(StrEnum):
     auto = "auto"
     explicit = "explicit"
     theta = "theta"
 
 
-class MassChoice(str, Enum):
+class MassChoice(StrEnum):
     consistent = "consistent"
     lumped = "lumped"
 
 
-class DtypeChoice(str, Enum):
+class DtypeChoice(StrEnum):
     float32 = "float32"
     float64 = "float64"
 
 
-class SplittingChoice(str, Enum):
+class SplittingChoice(StrEnum):
     godunov = "godunov"
     strang = "strang"
 

@@ -138,7 +138,7 @@ class EllMatrix(eqx.Module):
     def dtype(self):
         return self.values.dtype
 
-    def matvec(self, x: Float[Array, "nodes *k"]) -> Float[Array, "nodes *k"]:
+    def matvec(self, x: Float[Array, "nodes *k"]) -> Float[Array, "nodes *k"]:  # noqa: F821 (jaxtyping shapes)
         """``A x`` for x of shape (n,) or (n, k) (jit-able, differentiable in ``values`` and ``x``)."""
         return ell_matvec(self.values, self.pattern.cols, jnp.asarray(x))
 
@@ -199,8 +199,10 @@ class EllMatrix(eqx.Module):
 
 @jax.jit
 def ell_matvec(
-    values: Float[Array, "width nodes"], cols: Int[Array, "width nodes"], x: Float[Array, "nodes *k"]
-) -> Float[Array, "nodes *k"]:
+    values: Float[Array, "width nodes"],
+    cols: Int[Array, "width nodes"],
+    x: Float[Array, "nodes *k"],  # noqa: F821
+) -> Float[Array, "nodes *k"]:  # noqa: F821 (jaxtyping shapes, not Python names)
     """``y = Σ_k values[k] * x[cols[k]]`` (slot-major ELL product), unrolled over the (static) width.
 
     Indices are valid by construction (`SparsityPattern.from_tets` checks them), so the gathers skip bounds handling.
