@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from organtwin.cli._cell import CellModel, cell
+from organtwin.cli._cell import cell, model_name
 from organtwin.ionic import MODEL_NAMES, model_from_name, simulate_cell
 
 runner = CliRunner()
@@ -40,8 +40,13 @@ def _figure(out: str, label: str) -> float:
     return float(m.group(1))
 
 
-def test_model_names_match_the_library():
-    assert tuple(m.value for m in CellModel) == MODEL_NAMES
+def test_model_names_are_the_library_registry():
+    """The command takes its names from organtwin.ionic.MODEL_NAMES (no copy): each is accepted (any case), and a wrong
+    one is refused with the registry's names listed."""
+    assert all(model_name(n.upper()) == n for n in MODEL_NAMES)
+    with pytest.raises(typer.BadParameter) as e:
+        model_name("hodgkin-huxley")
+    assert str(e.value) == "'hodgkin-huxley' is not one of " + ", ".join(map(repr, MODEL_NAMES)) + "."
 
 
 def test_cell_prints_figures_and_writes_csv_and_png(tmp_path):

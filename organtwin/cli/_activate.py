@@ -7,6 +7,7 @@ point array ``activation_time`` (ms) (atomically). JAX is imported inside the co
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from .._errors import MeshError, MeshWarning
 from ._mesh_options import NameMap, RegionField, RegionNames, SurfaceField, SurfaceNames, read_mesh_cli
 
 __all__ = ["activate"]
@@ -44,8 +46,8 @@ def activate(
         list[str],
         typer.Option(
             "--site",
-            help="Earliest-activation site X,Y,Z in mm, optionally @T with "
-            "the onset in ms (e.g. 0,0,-60@5); repeat for more sites.",
+            help="Earliest-activation site X,Y,Z in mm, optionally @T with the onset in ms (e.g. 0,0,-60@5); repeat "
+            "for more sites.",
         ),
     ],
     cv_fibre: Annotated[float, typer.Option("--cv-fibre", help="Conduction velocity along the fibre, m/s.")],
@@ -68,9 +70,8 @@ def activate(
         str | None,
         typer.Option(
             "--fast-endo",
-            help="Surface name(s), comma-separated, whose "
-            "adjacent cells conduct fast (a Purkinje "
-            "stand-in), e.g. endo_lv,endo_rv.",
+            help="Surface name(s), comma-separated, whose adjacent cells conduct fast (a Purkinje stand-in), e.g. "
+            "endo_lv,endo_rv.",
         ),
     ] = None,
     cv_endo: Annotated[float, typer.Option("--cv-endo", help="Velocity of the fast endocardial layer, m/s.")] = 2.0,
@@ -78,10 +79,8 @@ def activate(
         float | None,
         typer.Option(
             "--site-radius",
-            help="Radius of each site's source ball, "
-            "mm (default: 1.5 x the mean edge); 0: "
-            "the nearest node only (as fim-python's "
-            "x0).",
+            help="Radius of each site's source ball, mm (default: 1.5 x the mean edge); 0: the nearest node only (as "
+            "fim-python's x0).",
         ),
     ] = None,
     scale: Annotated[
@@ -92,9 +91,8 @@ def activate(
         str,
         typer.Option(
             "--fibres",
-            help="Which fibres: mesh (the file's arrays, checked), rule-based "
-            "(Bayer, from surfaces endo_lv, endo_rv if present, epi, base) or none "
-            "(isotropic; needs equal velocities).",
+            help="Which fibres: mesh (the file's arrays, checked), rule-based (Bayer, from surfaces endo_lv, endo_rv "
+            "if present, epi, base) or none (isotropic; needs equal velocities).",
         ),
     ] = "mesh",
     region_names: RegionNames = None,
@@ -123,18 +121,14 @@ def activate(
     check_output_files([(out, "--out")], inputs=[mesh_path])  # before the work; never over the input mesh
 
     t0 = time.perf_counter()
-    names = dict(
-        region_names=region_names,
-        surface_names=surface_names,
-        name_map=name_map,
-        region_field=region_field,
-        surface_field=surface_field,
-    )
+    read = functools.partial(
+        read_mesh_cli, mesh_path, scale=scale, region_names=region_names, surface_names=surface_names,
+        name_map=name_map, region_field=region_field, surface_field=surface_field,
+    )  # fmt: skip
     if fibres == "mesh":
-        mesh = read_mesh_cli(mesh_path, scale=scale, **names)
+        mesh = read()
     else:  # the file's fibre arrays are replaced: they must not stop the read
-        mesh = read_mesh_cli(mesh_path, scale=scale, check=False, **names)
-        mesh = check_mesh(mesh.replace(fibres=None, sheets=None), source=str(mesh_path))
+        mesh = check_mesh(read(check=False).replace(fibres=None, sheets=None), source=str(mesh_path))
     if regions is not None:
         try:
             keep = [int(r) for r in regions.replace(" ", "").split(",") if r]
@@ -144,7 +138,7 @@ def activate(
             ) from None
         missing = sorted(set(keep) - set(mesh.region_ids.tolist()))
         if missing:
-            raise ValueError(f"--regions: no region {missing[0]} in {mesh_path} (regions: {mesh.region_ids.tolist()})")
+            raise MeshError(f"--regions: no region {missing[0]} in {mesh_path} (regions: {mesh.region_ids.tolist()})")
         mesh = mesh.submesh(keep)
     vt = cv_fibre if cv_transverse is None else cv_transverse
     import jax
@@ -155,12 +149,12 @@ def activate(
     mesh, used = choose_fibres(mesh, fibres, source=str(mesh_path), needs_fibres=anisotropic and fibres == "none")
     print(used, flush=True)
     if vt != cv_fibre and mesh.fibres is None:
-        raise ValueError(
+        raise MeshError(
             f"{mesh_path} has no fibres, needed for --cv-transverse != --cv-fibre; use --fibres "
             f"rule-based, add them with `organtwin mesh fibres`, or give equal velocities"
         )
     if cv_normal is not None and mesh.sheets is None:
-        raise ValueError(
+        raise MeshError(
             f"{mesh_path} has no sheet directions, needed for --cv-normal; drop it (transversely "
             f"isotropic) or add fibres with sheets (`organtwin mesh fibres`)"
         )
@@ -168,34 +162,17 @@ def activate(
     import jax.numpy as jnp
     import numpy as np
 
-    from ..ep import ConductionVelocity, EikonalSite, EikonalTissue, simulate_eikonal
-    from ..mesh import mean_edge_length
+    from ..ep import ConductionVelocity, EikonalTissue, eikonal_sites, simulate_eikonal
 
     dtype = jnp.float64 if float64 else jnp.float32
-    radius = site_radius
-    if radius is None:
-        radius = 1.5 * mean_edge_length(mesh)
-    pts = np.asarray(mesh.points)
-    for text, (p, _) in zip(site, sites):
-        d = np.sqrt(np.sum((pts - np.asarray(p)) ** 2, axis=1))
-        i = int(np.argmin(d))
-        if radius > 0 and not d[i] <= radius:
-            raise ValueError(
-                f"--site {text}: no mesh node within {radius:.3g} mm of it; the nearest mesh node is "
-                f"{i} at ({', '.join(f'{v:.4g}' for v in pts[i])}) mm, {d[i]:.3g} mm away (check the "
-                f"units, move the site onto the mesh, or raise --site-radius)"
-            )
-        if radius == 0 and d[i] > 3.0 * mean_edge_length(mesh):
-            raise ValueError(
-                f"--site {text}: the site is {d[i]:.3g} mm from the mesh (more than 3 mean edges); the "
-                f"nearest mesh node is {i} at ({', '.join(f'{v:.4g}' for v in pts[i])}) mm; move the site "
-                f"onto the mesh (check the units)"
-            )
+    objs = eikonal_sites(
+        mesh, sites, radius=site_radius, dtype=dtype, names=[f"--site {t}" for t in site], radius_hint="--site-radius"
+    )
+    radius = objs[0].radius
     endo = None if fast_endo is None else tuple(s.strip() for s in fast_endo.split(",") if s.strip())
     tissue = EikonalTissue.from_mesh(
         mesh, ConductionVelocity(cv_fibre, vt, cv_normal), fast_endocardium=endo, fast_velocity=cv_endo, dtype=dtype
     )
-    objs = [EikonalSite(jnp.asarray(p, dtype), jnp.asarray(t, dtype), radius=radius) for p, t in sites]
     t1 = time.perf_counter()
     res = simulate_eikonal(tissue, objs)
     act = np.asarray(jax.block_until_ready(res.activation), np.float64)
@@ -216,8 +193,6 @@ def activate(
         )
     if not reached.all():
         import warnings
-
-        from .._errors import MeshWarning
 
         warnings.warn(
             f"activation reached {int(reached.sum())} of {act.size} nodes ({100 * reached.mean():.1f}%); "

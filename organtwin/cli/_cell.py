@@ -6,107 +6,39 @@ imported inside the command so that ``organtwin --help`` stays instant.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-__all__ = ["cell", "CellModel", "CellDtype"]
+__all__ = ["cell", "CellDtype", "model_name"]
 
 
-class CellModel(str, Enum):
-    """Model names (with presets); kept equal to ``organtwin.ionic.MODEL_NAMES`` (checked by the tests)."""
-
-    aliev_panfilov = "aliev-panfilov"
-    mitchell_schaeffer = "mitchell-schaeffer"
-    fenton_karma = "fenton-karma"
-    bueno_orovio_epi = "bueno-orovio-epi"
-    bueno_orovio_endo = "bueno-orovio-endo"
-    bueno_orovio_mid = "bueno-orovio-mid"
-    tentusscher2006_epi = "tentusscher2006-epi"
-    tentusscher2006_endo = "tentusscher2006-endo"
-    tentusscher2006_mid = "tentusscher2006-mid"
-
-
-class CellDtype(str, Enum):
+class CellDtype(StrEnum):
     float64 = "float64"
     float32 = "float32"
 
 
-def _write_both(writers: list) -> None:
-    """All or nothing: ``writers`` is a list of ``(path, write(tmp_path))``; each writes a temporary file beside its
-    path, and only when every one has been written are they moved into place (the last one's move first). If a move
-    fails, the files already moved are removed again, so the outputs appear together or not at all."""
-    import contextlib
-    import os
+def model_name(text: str) -> str:
+    """The ``MODEL`` argument: a name of `organtwin.ionic.MODEL_NAMES` (the registry: the one list), any case."""
+    from ..ionic import MODEL_NAMES
 
-    from ..io import atomic_file
-
-    placed: list[Path] = []
-
-    def nest(k: int) -> None:
-        if k == len(writers):
-            return
-        path, write = writers[k]
-        with atomic_file(path.expanduser(), None) as (_, tmp):
-            write(tmp)
-            nest(k + 1)
-        placed.append(path.expanduser())
-
-    try:
-        nest(0)
-    except BaseException:
-        for p in placed:
-            with contextlib.suppress(OSError):
-                os.unlink(p)
-        raise
-
-
-def _csv_writer(t, V):
-    import numpy as np
-
-    data = np.column_stack([t, V])
-
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write("t_ms,V_mV\n")
-            np.savetxt(fh, data, fmt=("%.6g", "%.6f"), delimiter=",")
-
-    return write
-
-
-def _png_writer(trace, title: str, features: dict):
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    fig, (ax_all, ax_last) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [2, 1]})
-    ax_all.plot(trace.t, trace.V, lw=0.7, color="tab:blue")
-    ax_all.set_xlabel("t (ms)")
-    ax_all.set_ylabel("V (mV)")
-    ax_all.set_title(f"{title}: {trace.beats} beats at BCL {trace.bcl:g} ms")
-    per = trace.t.size // trace.beats
-    t_last = trace.t[-per:] - trace.t[-per]
-    ax_last.plot(t_last, trace.V[-per:], lw=1.0, color="tab:red")
-    ax_last.set_xlabel("t since last stimulus (ms)")
-    ax_last.set_title(f"last beat: APD90 {features['apd90_ms']:.1f} ms, peak {features['peak_mV']:.1f} mV", fontsize=9)
-    for ax in (ax_all, ax_last):
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-
-    def write(tmp):
-        try:
-            fig.savefig(tmp, dpi=120, format="png")
-        finally:
-            plt.close(fig)
-
-    return write
+    key = text.strip().lower().replace("_", "-")
+    if key not in MODEL_NAMES:
+        raise typer.BadParameter(f"{text!r} is not one of {', '.join(map(repr, MODEL_NAMES))}.")
+    return key
 
 
 def cell(
-    model: Annotated[CellModel, typer.Argument(help="Ionic model (and cell type).", case_sensitive=False)],
+    model: Annotated[
+        str,
+        typer.Argument(
+            parser=model_name,
+            help="Ionic model (and cell type): a name of organtwin.ionic.MODEL_NAMES, e.g. tentusscher2006-epi, "
+            "fenton-karma (a wrong name lists them all).",
+        ),
+    ],
     bcl: Annotated[float, typer.Option(help="Basic cycle length, ms.")] = 1000.0,
     beats: Annotated[int, typer.Option(help="Number of beats to pace.")] = 20,
     dt: Annotated[
@@ -150,27 +82,21 @@ def cell(
 
     if dtype is CellDtype.float64:
         jax.config.update("jax_enable_x64", True)  # the user's choice, at the edge
+    from ..io import write_cell_trace
     from ..ionic import model_from_name, simulate_cell
 
-    name = CellModel(model).value
-    ionic = model_from_name(name)
     trace = simulate_cell(
-        ionic, bcl=bcl, beats=beats, dt=dt, stim_amplitude=stim_amplitude, stim_duration=stim_duration,
-        record_every=record_every, dtype=dtype.value,
+        model_from_name(model), bcl=bcl, beats=beats, dt=dt, stim_amplitude=stim_amplitude,
+        stim_duration=stim_duration, record_every=record_every, dtype=dtype.value,
     )  # fmt: skip
     f = trace.features()
-    print(f"{name}: BCL {bcl:g} ms, {beats} beats, dt {trace.dt:g} ms, {dtype.value}; last beat:", flush=True)
+    print(f"{model}: BCL {bcl:g} ms, {beats} beats, dt {trace.dt:g} ms, {dtype.value}; last beat:", flush=True)
     print(f"  rest       {f['rest_mV']:9.2f} mV")
     print(f"  peak       {f['peak_mV']:9.2f} mV")
     print(f"  dV/dt max  {f['dvdt_max_V_per_s']:9.1f} V/s")
     apd = "no action potential" if f["apd90_ms"] != f["apd90_ms"] else f"{f['apd90_ms']:9.1f} ms"
     print(f"  APD90      {apd}", flush=True)
-    writers = []  # both outputs or neither
-    if out is not None:
-        writers.append((out, _csv_writer(trace.t, trace.V)))
-    if png is not None:
-        writers.append((png, _png_writer(trace, name, f)))
-    _write_both(writers)
+    write_cell_trace(trace, csv=out, png=png, title=model)  # both outputs or neither
     if out is not None:
         print(f"wrote {out} ({trace.t.size} samples)", flush=True)
     if png is not None:

@@ -17,6 +17,7 @@ transaction).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from pathlib import Path
@@ -125,24 +126,24 @@ def ecg(
             )
         mesh = mesh.replace(region_names={**dict(mesh.region_names), **names}) if names else mesh
         what = f"Vm snapshots of {source} ({times.size} times)"
+        compute = functools.partial(ecg_from_vm, mesh, times, vm)
     else:  # fibres play no part in this ECG (a scalar sigma_i): the file's fibre arrays are dropped, unchecked
         mesh = read_mesh_cli(source, region_names=region_names, name_map=name_map, check=False)
         mesh = check_mesh(mesh.replace(fibres=None, sheets=None), source=str(source))
         print("fibres: not used (the pseudo-ECG takes a scalar --sigma-i)", flush=True)
-        act = activation_times(mesh, source=str(source))
-        times, vm = ecg_times(duration, dt, mesh.n_nodes, what="--duration/--dt"), None
+        act = activation_times(mesh, source=str(source))  # checked before the samples are made
+        times = ecg_times(duration, dt, mesh.n_nodes, what="--duration/--dt")
         what = f"activation times of {source} with the AP template (APD {apd:g} ms)"
+        compute = functools.partial(ecg_from_activation, mesh, act, times, apd=apd)
     placement = None
     if el is None or torso or lv_ids or rv_ids:  # the electrodes are placed from the LV and RV: say which they are
         lv_ids, rv_ids, regions_text = ventricle_regions(mesh, lv_ids, rv_ids, source=str(source))
         print(regions_text, flush=True)
     if el is None:
         placement = ecg_placement(mesh, lv=lv_ids, rv=rv_ids)
-    kw = dict(electrodes=el, placement=placement, sigma_i=sigma_i, sigma_b=sigma_b, torso=torso, lv=lv_ids, rv=rv_ids)
-    if vm is None:
-        result = ecg_from_activation(mesh, act, times, apd=apd, **kw)
-    else:
-        result = ecg_from_vm(mesh, times, vm, **kw)
+    result = compute(
+        electrodes=el, placement=placement, sigma_i=sigma_i, sigma_b=sigma_b, torso=torso, lv=lv_ids, rv=rv_ids
+    )
     write_ecg_folder(out, result, source=str(source))
     for line in result.describe(what, mesh.n_nodes):
         print(line, flush=True)

@@ -210,21 +210,21 @@ def run(
     if ecg:
         import numpy as np
 
-        from ._ecg import compute_ecg, write_ecg_files
+        from ..ecg import ecg_from_vm
+        from ..io import write_ecg_files
 
         res = outcome.result
-        ecg_result = compute_ecg(
+        ecg_result = ecg_from_vm(
             prepared.mesh,
             np.asarray(res.snapshot_times, float),
             np.asarray(res.snapshots, float),
             placement=placement,
-            source=str(case),
             lv=lv,
             rv=rv,
         )
 
         def extra(tmp):  # the ECG goes into OUT/ecg inside the same all-or-nothing results folder (one manifest)
-            return [f"ecg/{n}" for n in write_ecg_files(tmp / "ecg", ecg_result)]
+            return [f"ecg/{n}" for n in write_ecg_files(tmp / "ecg", ecg_result, source=str(case))]
 
     summary = write_ep_results(out, prepared, outcome, extra=extra)
     t = summary["timing"]
@@ -253,11 +253,9 @@ def run(
         apd = summary["apd_ms"]
         _say(f"APD {apd['min']:.4g} .. {apd['max']:.4g} ms (mean {apd['mean']:.4g} ms) at {apd['count']} nodes")
     if ecg_result is not None:
-        from ._ecg import ecg_report_lines
-
         res = outcome.result
-        for line in ecg_report_lines(
-            ecg_result, f"the run's Vm snapshots ({len(res.snapshot_times)} times)", prepared.mesh.n_nodes
+        for line in ecg_result.describe(
+            f"the run's Vm snapshots ({len(res.snapshot_times)} times)", prepared.mesh.n_nodes
         ):
             _say(line)
     files = summary["files"]

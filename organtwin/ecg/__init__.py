@@ -1,6 +1,7 @@
 """The ECG from tissue electrophysiology: pseudo-ECG in an infinite medium and lead-field ECG in a torso, the 12
 standard leads, standard electrode positions on a chest generated around a heart mesh, QRS features and their
-comparison with published adult limits."""
+comparison with published adult limits; `ecg_from_vm` / `ecg_from_activation`: the
+whole pipeline of one beat, returning an `ECGResult`."""
 
 from ._electrodes import (
     CANONICAL_ELECTRODES as CANONICAL_ELECTRODES,
@@ -38,6 +39,10 @@ from ._features import (
 from ._features import (
     qrs_amplitude_check as qrs_amplitude_check,
 )
+from ._from_run import ECGResult as ECGResult
+from ._from_run import activation_times as activation_times
+from ._from_run import ecg_from_activation as ecg_from_activation
+from ._from_run import ecg_from_vm as ecg_from_vm
 from ._lead_field import (
     TorsoLeadFields as TorsoLeadFields,
 )

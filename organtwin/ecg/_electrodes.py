@@ -47,7 +47,7 @@ import warnings
 
 import numpy as np
 
-from .._errors import MeshWarning
+from .._errors import InputError, MeshError, MeshWarning
 from ._leads import ELECTRODE_NAMES
 
 __all__ = [
@@ -83,7 +83,7 @@ def _frame(axis, side) -> np.ndarray:
     b = b - (b @ a) * a
     nb = np.linalg.norm(b)
     if nb < 1e-9:
-        raise ValueError("standard_electrodes: the right-ventricle direction must not be parallel to the long axis")
+        raise InputError("standard_electrodes: the right-ventricle direction must not be parallel to the long axis")
     b = b / nb
     return np.stack([a, b, np.cross(a, b)], axis=1)
 
@@ -93,7 +93,7 @@ def chest_geometry(scale: float = 1.0, *, anterior: float | None = None, apex_z:
     "radii"}`` of the torso ellipsoid and ``"electrodes"`` ``{name: (3,) on its skin}``. ``anterior``: the heart's most
     anterior Y and ``apex_z`` its apex's Z in this frame (mm, already at this scale; default: the reference heart's)."""
     if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"chest_geometry: scale must be positive, got {scale}")
+        raise InputError(f"chest_geometry: scale must be positive, got {scale}")
     s = float(scale)
     anterior = _REF_ANTERIOR * s if anterior is None else float(anterior)
     apex_z = _REF_APEX_Z * s if apex_z is None else float(apex_z)
@@ -145,7 +145,7 @@ def standard_electrodes(centre, long_axis, rv_direction, *, scale: float = 1.0) 
     right ventricle. Returns ``{name: (3,) position}`` in the order of `ELECTRODE_NAMES`. For a mesh, prefer
     `electrodes_for_mesh`, which sizes the chest from the heart."""
     if not scale > 0:
-        raise ValueError(f"standard_electrodes: scale must be positive, got {scale}")
+        raise InputError(f"standard_electrodes: scale must be positive, got {scale}")
     R = _frame(long_axis, rv_direction) @ _frame(_LONG_AXIS, _RV_SIDE).T  # torso frame -> mesh frame
     c = np.asarray(centre, float).reshape(3)
     return {name: c + scale * (R @ np.asarray(CANONICAL_ELECTRODES[name])) for name in ELECTRODE_NAMES}
@@ -175,7 +175,7 @@ def heart_frame(mesh, *, lv=None, rv=None) -> tuple[np.ndarray, np.ndarray, np.n
     def region_cells(r):
         m = np.isin(regions, r)
         if not m.any():
-            raise ValueError(f"no region {r} in the mesh (regions {sorted(set(regions.tolist()))})")
+            raise MeshError(f"no region {r} in the mesh (regions {sorted(set(regions.tolist()))})")
         return m
 
     mlv, mrv = region_cells(lv), region_cells(rv)
@@ -244,7 +244,7 @@ def chest_for_heart(mesh, *, lv=None, rv=None, scale: float | None = None) -> Ch
 
     ``scale`` None: from the heart's ventricular length (warns when it is outside 50–150 mm: a child's heart or a
     mesh not in mm); a number forces it."""
-    from scipy.spatial import cKDTree
+    from scipy.spatial import KDTree
 
     c, axis, side = heart_frame(mesh, lv=lv, rv=rv)
     R = _frame(axis, side) @ _frame(_LONG_AXIS, _RV_SIDE).T  # torso frame -> mesh frame
@@ -267,7 +267,7 @@ def chest_for_heart(mesh, *, lv=None, rv=None, scale: float | None = None) -> Ch
             )
         scale = length / REFERENCE_HEART_LENGTH_MM
     if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"chest_for_heart: the chest scale must be positive, got {scale} (heart length {length:g} mm)")
+        raise InputError(f"chest_for_heart: the chest scale must be positive, got {scale} (heart length {length:g} mm)")
     apex_z = float(local[np.argmax(along), 2])
     every = (pts - c) @ R  # the whole mesh (atria and vessels too) stays behind the anterior chest wall
     g = chest_geometry(scale, anterior=float(max(local[:, 1].max(), every[:, 1].max())), apex_z=apex_z)
@@ -281,7 +281,7 @@ def chest_for_heart(mesh, *, lv=None, rv=None, scale: float | None = None) -> Ch
             stacklevel=2,
         )
     el = {n: c + R @ p for n, p in g["electrodes"].items()}
-    tree = cKDTree(pts)
+    tree = KDTree(pts)
     dist = {n: float(tree.query(p)[0]) for n, p in el.items()}
     f0 = np.sqrt(1.0 - (g["center"][2] / g["radii"][2]) ** 2)
     return ChestPlacement(

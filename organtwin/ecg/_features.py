@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from .._errors import MeshWarning
+from .._errors import InputError, MeshWarning
 from ._leads import LEAD_NAMES
 
 __all__ = ["NORMAL_QRS_AMPLITUDE", "ecg_features", "qrs_amplitude_check"]
@@ -45,9 +45,9 @@ def ecg_features(t, leads, *, threshold: float = 0.05, gap_ms: float = 20.0) -> 
     t = np.asarray(t, float)
     x = np.asarray(leads, float)
     if x.ndim != 2 or x.shape != (t.size, 12):
-        raise ValueError(f"ecg_features: leads must have shape (times, 12) = ({t.size}, 12), got {x.shape}")
+        raise InputError(f"ecg_features: leads must have shape (times, 12) = ({t.size}, 12), got {x.shape}")
     if not np.all(np.isfinite(x)):
-        raise ValueError("ecg_features: the leads contain NaN or inf")
+        raise InputError("ecg_features: the leads contain NaN or inf")
     sv = np.sqrt(np.sum(np.gradient(x, t, axis=0) ** 2, axis=1))
     top = sv.max()
     out: dict = {"qrs_onset_ms": None, "qrs_offset_ms": None, "qrs_duration_ms": None, "axis_deg": None}
@@ -98,7 +98,7 @@ def qrs_amplitude_check(features: dict) -> dict:
     n = NORMAL_QRS_AMPLITUDE
     leads = features.get("leads")
     if not leads:
-        raise ValueError("qrs_amplitude_check: the features have no QRS (a flat ECG)")
+        raise InputError("qrs_amplitude_check: the features have no QRS (a flat ECG)")
     pp = {k: v["r_mV"] - v["s_mV"] for k, v in leads.items()}
     limb, prec = LEAD_NAMES[:6], LEAD_NAMES[6:]
     out = {

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._errors import MeshError
 from ._pseudo_ecg import lead_matrix
 
 __all__ = ["TorsoLeadFields", "torso_lead_fields", "lead_field_matrix"]
@@ -52,7 +53,7 @@ def torso_lead_fields(
     el = np.asarray(electrodes, float).reshape(-1, 3)
     if on_skin:
         if "skin" not in torso.surfaces:
-            raise ValueError("torso_lead_fields: the torso mesh has no surface named 'skin' (or pass on_skin=False)")
+            raise MeshError("torso_lead_fields: the torso mesh has no surface named 'skin' (or pass on_skin=False)")
         cand = np.unique(torso.surfaces["skin"].triangles)
     else:
         cand = np.arange(pts.shape[0])
@@ -90,13 +91,13 @@ def torso_lead_fields(
 def _locate_cells(torso, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of a torso tet containing each point (the least violating one if none does) and the point's barycentric
     coordinates in it (clipped to the tet)."""
-    from scipy.spatial import cKDTree
+    from scipy.spatial import KDTree
 
     pts = np.asarray(torso.points, float)
     tets = np.asarray(torso.tets)
     cent = pts[tets].mean(axis=1)
     k = min(32, tets.shape[0])
-    _, cand = cKDTree(cent).query(x, k=k)
+    _, cand = KDTree(cent).query(x, k=k)
     cand = cand.reshape(x.shape[0], k)
     P = pts[tets[cand]]  # (n, k, 4, 3)
     T = np.stack([P[..., 1, :] - P[..., 0, :], P[..., 2, :] - P[..., 0, :], P[..., 3, :] - P[..., 0, :]], axis=-1)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from .._errors import InputError
+
 __all__ = ["ELECTRODE_NAMES", "LEAD_NAMES", "twelve_leads"]
 
 ELECTRODE_NAMES = ("RA", "LA", "LL", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -21,7 +23,7 @@ def twelve_leads(phi: Float[Array, "... 9"]) -> Float[Array, "... 12"]:
     """
     phi = jnp.asarray(phi)
     if phi.shape[-1] != 9:
-        raise ValueError(f"twelve_leads: the last axis must hold the 9 electrodes {ELECTRODE_NAMES}, got {phi.shape}")
+        raise InputError(f"twelve_leads: the last axis must hold the 9 electrodes {ELECTRODE_NAMES}, got {phi.shape}")
     ra, la, ll = phi[..., 0], phi[..., 1], phi[..., 2]
     wct = (ra + la + ll) / 3.0
     limb = [la - ra, ll - ra, ll - la, ra - 0.5 * (la + ll), la - 0.5 * (ra + ll), ll - 0.5 * (ra + la)]

@@ -63,6 +63,9 @@ from ._niederer import (
 from ._outputs import MonodomainResult as MonodomainResult
 from ._outputs import MonodomainState as MonodomainState
 from ._outputs import locate_points as locate_points
+from ._sites import check_sites as check_sites
+from ._sites import default_site_radius as default_site_radius
+from ._sites import eikonal_sites as eikonal_sites
 from ._splitting import (
     AbstractDiffusion as AbstractDiffusion,
 )

@@ -54,6 +54,13 @@ from ._ecg import read_electrodes_csv as read_electrodes_csv
 from ._ecg import read_vm_series as read_vm_series
 from ._ecg import write_ecg_files as write_ecg_files
 from ._ecg import write_ecg_folder as write_ecg_folder
+from ._cell import write_all_or_nothing as write_all_or_nothing
+from ._cell import write_cell_trace as write_cell_trace
+from ._ecg import ECG_FILES as ECG_FILES
+from ._ecg import read_electrodes_csv as read_electrodes_csv
+from ._ecg import read_vm_series as read_vm_series
+from ._ecg import write_ecg_files as write_ecg_files
+from ._ecg import write_ecg_folder as write_ecg_folder
 from ._ep_run import activation_from_run as activation_from_run
 from ._ep_run import read_ep_run as read_ep_run
 from ._ep_run import region_names_from_summary as region_names_from_summary
