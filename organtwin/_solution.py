@@ -12,9 +12,15 @@ them as array fields beside ``result`` (``failed_time``, ``failed_index``) so th
 
 from __future__ import annotations
 
-import diffrax
+from collections.abc import Callable, Sequence
 
-__all__ = ["RESULTS", "is_successful"]
+import diffrax
+import equinox as eqx
+import equinox.internal as eqxi
+import jax
+from jaxtyping import PyTree
+
+__all__ = ["RESULTS", "is_successful", "raise_if_failed"]
 
 
 class RESULTS(diffrax.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
@@ -34,7 +40,9 @@ class RESULTS(diffrax.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "The periodic steady state was not reached within the allowed number of cardiac cycles. Raise max_cycles "
         "or loosen the cycle-to-cycle tolerance."
     )
-    ode_failed = "The ODE integrator failed (step size underflow or rejected steps). The network may be stiff or ill-posed."
+    ode_failed = (
+        "The ODE integrator failed (step size underflow or rejected steps). The network may be stiff or ill-posed."
+    )
     eikonal_not_converged = (
         "The eikonal fast-iterative sweeps did not converge within max_iterations. Raise max_iterations or check "
         "the conduction velocities."
@@ -45,3 +53,35 @@ def is_successful(result: RESULTS) -> bool:
     """Host-side check: True when ``result`` is ``RESULTS.successful`` (a concrete result only)."""
     return bool(result == RESULTS.successful)
 
+
+def raise_if_failed(
+    x: PyTree,
+    result: RESULTS,
+    messages: Sequence[tuple[RESULTS, str]] = (),
+    describe: Callable[[RESULTS], str] | None = None,
+) -> PyTree:
+    """``x`` unchanged, after raising if ``result`` is not ``RESULTS.successful``: ``result.error_if(x, failed)`` in the
+    solver's own words. One code path, eager and under ``jax.jit`` (equinox's ``branched_error_if``).
+
+    Args:
+        x: the pytree the check is threaded on (return it and use the returned value, or under jit the check is dead
+            code).
+        result: the solve's outcome.
+        messages: ``(outcome, text)`` pairs: the solver's wording of some outcomes (the others keep RESULTS' own).
+        describe: ``describe(result)``, the complete one-line message of a failure known now (an eager run, whose
+            solution has values: the time, node and coordinates can be named); not called under jit.
+
+    Raises:
+        equinox.EquinoxTracetimeError (a RuntimeError): the outcome is known now (eager) and is a failure.
+        equinox.EquinoxRuntimeError: under ``eqx.filter_jit``, when the computation runs (``jax.jit``: an XLA
+            runtime error carrying the same message).
+    """
+    texts = list(RESULTS._index_to_message)  # pyright: ignore[reportAttributeAccessIssue]
+    for member, text in messages:
+        texts[member._value] = text
+    failed = result != RESULTS.successful
+    if not isinstance(failed, jax.core.Tracer):  # known now: raised now, as equinox does for a static predicate
+        if bool(failed):
+            raise eqx.EquinoxTracetimeError(texts[int(result._value)] if describe is None else describe(result))
+        return x
+    return eqxi.branched_error_if(x, failed, result._value, texts)

@@ -38,10 +38,6 @@ from ._params import CalibrationError
 __all__ = ["ECGLoss", "EikonalECG", "add_noise"]
 
 
-def _concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
 # ------------------------------------------------------------------------------------------------------ forward map
 class EikonalECG(eqx.Module):
     """Activation times → 12-lead ECG (final): ``ecg(activation_ms)`` -> (times, 12) mV in the order of
@@ -464,7 +460,9 @@ class ECGLoss(AbstractLoss):
                 f"({self.model_times_ms.shape[0]}, {len(LEAD_NAMES)}) (model times, leads in the "
                 "order of LEAD_NAMES), as EikonalECG gives"
             )
-        if _concrete(p) and not bool(jnp.all(jnp.isfinite(p))):
+        # A prediction given now is checked now; a traced one (inside a fit) reaches the optimiser, whose outcome
+        # (`RESULTS`) reports a non-finite loss.
+        if not isinstance(p, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(p))):
             s, c = np.argwhere(~np.isfinite(np.asarray(p)))[0]
             raise CalibrationError(
                 f"ECGLoss: the model ECG is not finite (lead {LEAD_NAMES[c]}, model time "

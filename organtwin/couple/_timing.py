@@ -63,11 +63,10 @@ def _p(x):
     return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
-def _concrete(x):
-    try:
-        return np.asarray(x, dtype=np.float64)
-    except Exception:  # a tracer
-        return None
+def _given(x) -> np.ndarray | None:
+    """``x`` as float64 NumPy when it was given as a value (a number, a NumPy or a concrete JAX array); None when it
+    is traced (built inside jit, vmap or autodiff), which the entry checks leave to ``eqx.error_if``."""
+    return None if isinstance(x, jax.core.Tracer) else np.asarray(x, dtype=np.float64)
 
 
 class ElectromechanicalActivation(AbstractActivation):
@@ -102,7 +101,7 @@ class ElectromechanicalActivation(AbstractActivation):
                 f"ElectromechanicalActivation: weights shape {jnp.shape(self.weights)} differs from "
                 f"activation_ms shape {jnp.shape(self.activation_ms)}"
             )
-        vals = {k: _concrete(getattr(self, k)) for k in ("contract_duration", "relax_duration", "period")}
+        vals = {k: _given(getattr(self, k)) for k in ("contract_duration", "relax_duration", "period")}
         for k, v in vals.items():
             if v is not None and not v > 0:
                 raise ValueError(f"ElectromechanicalActivation: {k} must be > 0 s (got {float(v)})")
@@ -114,13 +113,13 @@ class ElectromechanicalActivation(AbstractActivation):
                 f"{float(vals['contract_duration'] + vals['relax_duration']):.4g} s) must fit in the period "
                 f"({float(vals['period']):.4g} s)"
             )
-        a = _concrete(self.activation_ms)
+        a = _given(self.activation_ms)
         if a is not None and not np.all(np.isfinite(a)):
             raise ValueError(
                 "ElectromechanicalActivation: activation_ms must be finite (a region that never "
                 "activated cannot contract)"
             )
-        w = None if self.weights is None else _concrete(self.weights)
+        w = None if self.weights is None else _given(self.weights)
         if w is not None and (np.any(w < 0) or abs(float(w.sum()) - 1.0) > 1e-6):
             raise ValueError(
                 f"ElectromechanicalActivation: weights must be >= 0 and sum to 1 (sum {float(w.sum()):.6g})"
@@ -189,8 +188,7 @@ def region_node_volumes(mesh, region_ids) -> np.ndarray:
 
 def _region(mask, n_nodes: int, what: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Host: (node indices, weights or None) of a boolean mask or a nonnegative weight array."""
-    m = _concrete(mask) if not isinstance(mask, np.ndarray) else mask
-    if m is None:
+    if isinstance(mask, jax.core.Tracer):
         raise ValueError(f"couple_circulation: {what} must be a concrete array (connectivity, not a traced value)")
     m = np.asarray(mask)
     if m.shape != (n_nodes,):
@@ -215,7 +213,7 @@ def _twitch_of(circ: Circulation, name: str):
         return act.contract_duration, act.relax_duration, act.period, None
     if isinstance(act, DoubleCosine):
         if act.relax_start is not None:
-            rs, cs, cd = (_concrete(x) for x in (act.relax_start, act.contract_start, act.contract_duration))
+            rs, cs, cd = (_given(x) for x in (act.relax_start, act.contract_start, act.contract_duration))
             traced = rs is None or cs is None or cd is None  # inside jit: checked where the values are concrete
             if not traced and not np.isclose(float(rs), float(cs + cd)):
                 raise ValueError(
@@ -263,7 +261,7 @@ def couple_circulation(
     times = {}
     for name, (idx, _) in regions.items():
         tt = t[jnp.asarray(idx)]
-        c = _concrete(tt)
+        c = _given(tt)
         if c is not None:
             bad = int(np.sum(~np.isfinite(c)))
             if bad:
@@ -283,7 +281,7 @@ def couple_circulation(
     else:
         origin = _p(origin_ms)
     acts = {}
-    for name, (idx, w) in regions.items():
+    for name, (_, w) in regions.items():
         tc, tr, period, _ = twitch[name]
         q = activation_quantiles(times[name], None if w is None else jnp.asarray(w, times[name].dtype), n_quantiles)
         acts[name] = ElectromechanicalActivation(q, origin, tc, tr, period, delay_ms=delay)

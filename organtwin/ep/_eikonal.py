@@ -34,6 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .._solution import RESULTS, raise_if_failed
+
 __all__ = [
     "ConductionVelocity",
     "EikonalProblem",
@@ -558,11 +560,15 @@ class EikonalTissue(eqx.Module):
 
 
 class EikonalResult(eqx.Module):
-    """What `simulate_eikonal` returns (final): ``activation`` (nodes,) ms (``inf`` where unreachable) and the number
-    of parallel sweeps the solver took."""
+    """What `simulate_eikonal` returns (final): ``activation`` (nodes,) ms (``inf`` where unreachable), the number
+    of parallel sweeps the solver took, the outcome ``result`` (an `organtwin.RESULTS`: ``successful``, ``diverged``
+    when an activation time is NaN or -inf, ``eikonal_not_converged`` when the sweeps took all ``max_sweeps``) and
+    ``failed_index``, the first node whose time is NaN or -inf (-1 if none)."""
 
     activation: Float[Array, " nodes"]
-    sweeps: Array
+    sweeps: Int[Array, ""]
+    result: RESULTS
+    failed_index: Int[Array, ""]
 
 
 def simulate_eikonal(
@@ -574,9 +580,17 @@ def simulate_eikonal(
     onsets (implicit differentiation of the converged fixed point; see the module docstring). Jit-able.
     ``forward_mode=True``: forward-mode derivatives (``jax.jvp``/``jacfwd``) instead of reverse mode (`solve_eikonal`).
 
-    Raises (called eagerly): ValueError for velocities whose arrival times this mesh and dtype cannot represent
-    (`check_velocity_range`); RuntimeError for a NaN activation time, naming the node and its coordinates (mm). Under
-    jit with ``throw`` (default) a NaN raises through ``eqx.error_if``; ``inf`` marks unreached nodes, not an error.
+    ``throw`` (default True): raise when the solve failed (``result.result`` is not ``RESULTS.successful``); with
+    False, inspect ``result.result`` (and ``result.failed_index``) yourself. ``inf`` marks unreached nodes, not an
+    error.
+
+    Raises:
+        ValueError (called eagerly, before the solve): velocities that are not positive and finite, or whose arrival
+            times this mesh and dtype cannot represent (`check_velocity_range`); sites that select no node.
+        EquinoxTracetimeError (a RuntimeError; ``throw``, called eagerly): ``RESULTS.diverged``, an activation time
+            is NaN or -inf, naming the first such node and its coordinates (mm); ``RESULTS.eikonal_not_converged``,
+            the sweeps took all ``max_sweeps``. Under jit the same check (``raise_if_failed``) raises an
+            EquinoxRuntimeError with a fixed message.
     """
     if isinstance(sites, EikonalSite):
         sites = (sites,)
@@ -610,34 +624,38 @@ def simulate_eikonal(
             f"the mesh or raise EikonalSite(radius=...) (mm)"
         )
     result = _simulate(tissue, sites, max_sweeps, forward_mode)
-    act = result.activation
-    if concrete and not isinstance(act, jax.core.Tracer):
-        a = np.asarray(act)
-        bad = np.flatnonzero(np.isnan(a) | (a == -np.inf))
-        if bad.size:  # inf alone is "unreached" (a part not connected to any site); NaN or -inf is a failure
+    if throw:
+
+        def describe(outcome):
+            if outcome == RESULTS.eikonal_not_converged:
+                return not_converged
             from ..ionic import nonfinite_message
 
-            k = int(bad[0])
-            raise RuntimeError(
-                nonfinite_message(
-                    "simulate_eikonal",
-                    time_ms=None,
-                    index=k,
-                    field="activation_time",
-                    value=a[k],
-                    point=np.asarray(tissue.points[k]),
-                    cause=f"{bad.size} of {a.size} nodes; check the velocities, fibres and site onsets for NaN/inf",
-                )
+            a = np.asarray(result.activation)
+            k = int(result.failed_index)
+            return nonfinite_message(
+                "simulate_eikonal",
+                time_ms=None,
+                index=k,
+                field="activation_time",
+                value=a[k],
+                point=np.asarray(tissue.points[k]),
+                cause=f"{int(np.sum(np.isnan(a) | (a == -np.inf)))} of {a.size} nodes; check the velocities, fibres "
+                "and site onsets for NaN/inf",
             )
-    elif throw:  # under jit: the same check inside the computation
-        act = eqx.error_if(
-            act,
-            jnp.any(jnp.isnan(act)),
-            "simulate_eikonal: non-finite activation_time (NaN) at "
-            "some node; check the velocities, fibres and site onsets",
+
+        not_converged = (
+            f"simulate_eikonal: the sweeps did not converge within max_sweeps={max_sweeps}; raise max_sweeps or "
+            "check the conduction velocities"
         )
-        result = EikonalResult(act, result.sweeps)
+        messages = [(RESULTS.diverged, _NAN_UNDER_JIT), (RESULTS.eikonal_not_converged, not_converged)]
+        result = raise_if_failed(result, result.result, messages, describe)
     return result
+
+
+_NAN_UNDER_JIT = (
+    "simulate_eikonal: non-finite activation_time (NaN) at some node; check the velocities, fibres and site onsets"
+)
 
 
 #: Margins of `check_velocity_range`: the slowest arrival must stay 1e3 times below what the dtype and the solver's
@@ -724,4 +742,11 @@ def _any_source(tissue, sites):
 @eqx.filter_jit
 def _simulate(tissue, sites, max_sweeps, forward_mode):
     t, k = solve_eikonal(_problem(tissue, sites), max_sweeps=max_sweeps, forward_mode=forward_mode)
-    return EikonalResult(t, k)
+    # inf alone is "unreached" (a part not connected to any site); NaN or -inf is a failure
+    bad = jax.lax.stop_gradient(jnp.isnan(t) | (t == -jnp.inf))
+    result = RESULTS.where(
+        jnp.any(bad),
+        RESULTS.diverged,
+        RESULTS.where(k >= max_sweeps, RESULTS.eikonal_not_converged, RESULTS.successful),
+    )
+    return EikonalResult(t, k, result, jnp.where(jnp.any(bad), jnp.argmax(bad), -1).astype(jnp.int32))

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._compile import HOT_LOOP_OPTIONS
+from .._solution import RESULTS, raise_if_failed
 from ..ionic import VoltageLookup, gate_table, reaction_step
 from ._activation import Record, crossing_update
 from ._outputs import MonodomainResult, MonodomainState, _locate, check_inside
@@ -78,7 +79,7 @@ class _Carry(eqx.Module):
     last: jax.Array | None
     snaps: jax.Array | None
     cg_iters: jax.Array
-    cg_failed: jax.Array
+    cg_failed_step: jax.Array  # the first step whose CG did not converge (-1: none)
     dV_prev: jax.Array | None  # the last diffusion increment (iterative diffusion: predicts the next one)
     bad_step: jax.Array  # the first step after which Vm was non-finite somewhere (-1: none), and the first such node
     bad_node: jax.Array
@@ -160,8 +161,9 @@ def _step(p: _Problem, c: _Carry) -> _Carry:
     first = (c.bad_step < 0) & jnp.any(nonfinite)
     bad_step = jnp.where(first, c.step, c.bad_step)
     bad_node = jnp.where(first, jnp.argmax(nonfinite).astype(jnp.int32), c.bad_node)
+    cg_failed_step = jnp.where((c.cg_failed_step < 0) & failed, c.step, c.cg_failed_step)
     return _Carry(
-        c.step + 1, V, s, act, rep, count, last, snaps, c.cg_iters + iters, c.cg_failed | failed, dV, bad_step, bad_node
+        c.step + 1, V, s, act, rep, count, last, snaps, c.cg_iters + iters, cg_failed_step, dV, bad_step, bad_node
     )
 
 
@@ -212,14 +214,6 @@ _advance_top = eqx.filter_jit(_advance_impl, compiler_options=HOT_LOOP_OPTIONS)
 
 
 # ================================================================================================== preparation
-def _concrete(x):
-    """``x`` as numpy if it has a value now (eager, or the primal under eager autodiff); None inside jit."""
-    try:
-        return np.asarray(jax.lax.stop_gradient(x))
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return None
-
-
 _DEFAULT_CHUNK = 200
 
 
@@ -234,16 +228,9 @@ def _default_chunk(n_steps: int, every: int) -> int:
     return min(c, math.ceil(n_steps / every) * every)
 
 
-def _is_traced(tree) -> bool:
-    """Whether any array leaf is abstract (we are inside jit/vmap); eager autodiff tracers have values and count as
-    concrete."""
-    for leaf in jax.tree_util.tree_leaves(tree):
-        if isinstance(leaf, jax.core.Tracer) and _concrete(leaf) is None:
-            return True
-    return False
-
-
 def _has_tracers(tree) -> bool:
+    """Whether any leaf is traced (inside jit, vmap or autodiff): the inputs then have no values to check on the host,
+    and the time loop is one scan."""
     return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
 
 
@@ -320,7 +307,7 @@ def _setup(
         last=inf if record.beats else None,
         snaps=snaps,
         cg_iters=jnp.zeros((), jnp.int32),
-        cg_failed=jnp.zeros((), bool),
+        cg_failed_step=jnp.full((), -1, jnp.int32),
         dV_prev=(
             None
             if not diffusion.uses_guess
@@ -354,6 +341,15 @@ def _finish(problem: _Problem, carry: _Carry, traces, snap_index, *, n_steps: in
         ok = jnp.isfinite(carry.rep)
         apd = jnp.where(ok, carry.rep - jnp.where(ok, carry.act, 0.0), jnp.inf)
     final = MonodomainState(problem.t0 + n_steps * problem.dt, carry.V, carry.states, carry.dV_prev)
+    # the outcome: a divergence first (a NaN also stops the CG, and the divergence is the cause), then the CG
+    diverged, cg_failed = carry.bad_step >= 0, carry.cg_failed_step >= 0
+    result = RESULTS.where(
+        diverged, RESULTS.diverged, RESULTS.where(cg_failed, RESULTS.cg_not_converged, RESULTS.successful)
+    )
+    failed_step = jnp.where(diverged, carry.bad_step, carry.cg_failed_step)
+    failed_time = jnp.where(
+        diverged | cg_failed, problem.t0 + (failed_step + 1).astype(dtype) * problem.dt, jnp.asarray(jnp.nan, dtype)
+    )
     outputs = dict(
         activation=carry.act,
         repolarisation=carry.rep,
@@ -366,8 +362,11 @@ def _finish(problem: _Problem, carry: _Carry, traces, snap_index, *, n_steps: in
         probes=probes,
         final=final,
         cg_iterations=carry.cg_iters,
+        result=result,
+        failed_time=failed_time,
+        failed_index=jnp.where(diverged, carry.bad_node, -1),
     )
-    return outputs, carry.cg_failed, carry.bad_step < 0, (carry.bad_step, carry.bad_node)
+    return outputs
 
 
 def simulate_monodomain(
@@ -415,8 +414,9 @@ def simulate_monodomain(
         progress: ``progress(steps_done, n_steps)``, called between chunks of plain eager runs (not under ``jax.jit``
             or autodiff, where the chunks are one scan).
         dtype: floating dtype of the run (default: the tissue's); the tissue is cast to it.
-        throw: raise when the theta scheme's CG did not converge or Vm became non-finite (a RuntimeError, or an
-            EquinoxRuntimeError under jit); with False, check ``result.final.V`` yourself.
+        throw: raise when the run failed (``result.result`` is not ``RESULTS.successful``: Vm became non-finite, or
+            the theta scheme's CG did not converge); with False, inspect ``result.result`` yourself (and
+            ``result.failed_time`` / ``result.failed_index`` for where), e.g. ``result.result == RESULTS.diverged``.
         check_front: warn (eager theta-scheme runs) when the front crosses a mesh edge in under two steps; False for
             trial runs whose speed is not the user's (conductivity tuning).
 
@@ -427,9 +427,11 @@ def simulate_monodomain(
         ValueError: dt above the explicit stability limit (one line, naming the limit), dt longer than half an ionic
             model's upstroke (`organtwin.ionic.check_time_step`; longer than a fifth of it warns), bad times, stimuli
             selecting no node, probes outside the mesh.
-        RuntimeError (``throw``): Vm became non-finite: the time (ms), the first node and its coordinates (mm), the
-            states non-finite there, and the likely cause (a stimulus far beyond physiological, the time step, else
-            the parameters); eager runs stop within 10 chunks of the divergence. Under jit: an EquinoxRuntimeError.
+        EquinoxTracetimeError (a RuntimeError; ``throw``) called eagerly: ``RESULTS.diverged``, Vm became non-finite:
+            the time (ms), the first node and its coordinates (mm), the states non-finite there, and the likely cause
+            (a stimulus far beyond physiological, the time step, else the parameters); eager runs stop within 10
+            chunks of the divergence. ``RESULTS.cg_not_converged``: the theta scheme's CG (max_steps named).
+            Under jit: an EquinoxRuntimeError with a fixed message for each outcome (one check, `raise_if_failed`).
 
     Warns (eager, theta scheme): when the wavefront crosses a mesh edge in under two time steps (measured from the
     activation times): the time step, not the tissue, then sets the activation times.
@@ -468,8 +470,10 @@ def simulate_monodomain(
         tissue = tissue.astype(dtype)
     if initial is None:
         initial = initial_state(tissue, dtype=dtype)
-    t0 = _concrete(initial.t)
-    t0f = 0.0 if t0 is None else float(t0)
+    # Values given now (an eager call) are checked here, ValueErrors before the run; inside jit, vmap or autodiff they
+    # have none, and what can only be known from them is checked through the outcome (`RESULTS`) or eqx.error_if.
+    traced = _has_tracers((tissue, stimuli, initial))
+    t0f = 0.0 if isinstance(initial.t, jax.core.Tracer) else float(initial.t)
     if not float(t1) > t0f:
         raise ValueError(f"t1 ({t1} ms) must be after the start time ({t0f} ms)")
     from .._sizes import count_of
@@ -483,8 +487,10 @@ def simulate_monodomain(
         fix="shorten the run or use a larger dt",
     )
     for s in stimuli:
-        P, D = _concrete(s.period), _concrete(s.duration)
-        if P is not None and D is not None and np.isfinite(P) and dt > float(P - D):
+        if isinstance(s.period, jax.core.Tracer) or isinstance(s.duration, jax.core.Tracer):
+            continue
+        P, D = float(s.period), float(s.duration)
+        if np.isfinite(P) and dt > P - D:
             raise ValueError(
                 f"dt {_fmt(dt)} ms is longer than the gap between stimulus pulses ({_fmt(float(P - D))} ms)"
             )
@@ -500,7 +506,6 @@ def simulate_monodomain(
 
     # ---- one compiled set-up: operators, stimulus masks, probes, initial carry
     explicit = isinstance(diffusion, ExplicitLumped) and diffusion.check_stability
-    traced = _is_traced((tissue, stimuli, initial))  # under jit: checks go inside the computation
     problem, carry, selects, worst, jax_limit, first_probe = _setup(
         tissue,
         stimuli,
@@ -516,28 +521,29 @@ def simulate_monodomain(
         # the stability-check flag only matters here, on the host: one compiled step for both settings
         diffusion=ExplicitLumped() if isinstance(diffusion, ExplicitLumped) else diffusion,
     )
-    sel = _concrete(selects)
-    if sel is not None and not np.all(sel):
-        k = int(np.flatnonzero(~sel)[0])
-        lo, hi = np.asarray(mesh_points := _concrete(tissue.points)).min(0), mesh_points.max(0)
-        raise ValueError(
-            f"stimulus {k} ({stimuli[k].region.describe()}) selects no mesh node; the mesh spans "
-            f"{np.round(lo, 3).tolist()}..{np.round(hi, 3).tolist()} mm"
-        )
-    if worst is not None and (w := _concrete(worst)) is not None:
-        check_inside(probes, w)
-    amps = _concrete(problem.amplitudes)
-    if amps is not None and amps.size:  # a stimulus far beyond physiological: say so before the run
-        from ..ionic import stimulus_advice
+    if not traced:
+        sel = np.asarray(selects)
+        if not np.all(sel):
+            k = int(np.flatnonzero(~sel)[0])
+            lo, hi = np.asarray(tissue.points).min(0), np.asarray(tissue.points).max(0)
+            raise ValueError(
+                f"stimulus {k} ({stimuli[k].region.describe()}) selects no mesh node; the mesh spans "
+                f"{np.round(lo, 3).tolist()}..{np.round(hi, 3).tolist()} mm"
+            )
+        if worst is not None:
+            check_inside(probes, np.asarray(worst))
+        amps = np.asarray(problem.amplitudes)
+        if amps.size:  # a stimulus far beyond physiological: say so before the run
+            from ..ionic import stimulus_advice
 
-        k = int(np.argmax(np.abs(amps)))
-        advice = stimulus_advice(float(amps[k]), dt, tissue.models[0])
-        if advice is not None:
-            import warnings
+            k = int(np.argmax(np.abs(amps)))
+            advice = stimulus_advice(float(amps[k]), dt, tissue.models[0])
+            if advice is not None:
+                import warnings
 
-            from .._errors import MeshWarning
+                from .._errors import MeshWarning
 
-            warnings.warn(f"stimulus {k} ({stimuli[k].region.describe()}): {advice}", MeshWarning, stacklevel=2)
+                warnings.warn(f"stimulus {k} ({stimuli[k].region.describe()}): {advice}", MeshWarning, stacklevel=2)
     if explicit and not traced:
         lim = host_stability_limit(jax.lax.stop_gradient(tissue), jax.lax.stop_gradient(problem.ops), dt)
         if dt > lim:
@@ -562,7 +568,7 @@ def simulate_monodomain(
     n_chunks = math.ceil(n_steps / chunk_steps)
     guard = n_chunks * chunk_steps != n_steps
     traces = [] if first_probe is None else [first_probe]
-    if traced or _has_tracers((tissue, stimuli, initial)):
+    if traced:
         # Inside jit: one scan over the chunks (a Python loop would be unrolled into the traced program). Under eager
         # autodiff too: the first chunk's inputs have (symbolic) zero tangents where later ones do not, so per-chunk
         # calls would compile several derivative programs.
@@ -570,7 +576,7 @@ def simulate_monodomain(
         if ys is not None:
             traces.append(ys)
     else:
-        # Eager (also under eager autodiff): one compiled call per chunk. The compiled chunk depends on the mesh, the
+        # Eager: one compiled call per chunk. The compiled chunk depends on the mesh, the
         # options and the chunk length only (dt, t1 and the stimuli are traced values), so runs of any length share
         # it; only a partial last chunk takes the guarded variant.
         for k in range(n_chunks):
@@ -579,56 +585,56 @@ def simulate_monodomain(
             if ys is not None:
                 traces.append(ys)
             if throw and k % _DIVERGENCE_POLL == _DIVERGENCE_POLL - 1 and not last and int(carry.bad_step) >= 0:
-                # a diverged run stops here (one sync every _DIVERGENCE_POLL chunks): the rest would be NaN
-                raise RuntimeError(_divergence_message(tissue, stimuli, problem, carry, dt, diffusion))
+                # a diverged run stops here (one sync every _DIVERGENCE_POLL chunks): the rest would be NaN, and the
+                # outcome (diverged) raises below
+                break
             if progress is not None:
                 progress(min((k + 1) * chunk_steps, n_steps), n_steps)
 
-    # ---- results and outcome checks
-    outputs, cg_failed, finite, _ = _finish(problem, carry, traces, snap_index, n_steps=n_steps, every=every)
+    # ---- results and the outcome
+    sol = MonodomainResult(
+        **_finish(problem, carry, traces, snap_index, n_steps=n_steps, every=every), n_steps=n_steps, dt=dt
+    )
     if throw:
-        failed_c, finite_c = _concrete(cg_failed), _concrete(finite)
-        if failed_c is not None:
-            if not bool(finite_c):  # first: a NaN also stops the CG, and the divergence is the cause
-                raise RuntimeError(_divergence_message(tissue, stimuli, problem, carry, dt, diffusion))
-            if bool(failed_c):
-                raise RuntimeError(
-                    f"the theta scheme's CG did not converge within max_steps={getattr(diffusion, 'max_steps', '?')} "
-                    "iterations in some step; raise ThetaScheme(max_steps=...) or loosen rtol"
-                )
-        else:
-            V = eqx.error_if(
-                outputs["final"].V,
-                ~finite,
-                "the simulation diverged (non-finite Vm); run it eagerly "
-                "(outside jit) for the time, node and likely cause (a stimulus far beyond physiological, "
-                "or dt too long for the ionic model's upstroke)",
-            )
-            V = eqx.error_if(V, cg_failed, "the theta scheme's CG did not converge in some step")
-            outputs["final"] = eqx.tree_at(lambda s: s.V, outputs["final"], V)
+        cg = (
+            f"the theta scheme's CG did not converge within max_steps={getattr(diffusion, 'max_steps', '?')} "
+            "iterations in some step; raise ThetaScheme(max_steps=...) or loosen rtol"
+        )
+
+        def describe(result):
+            if result == RESULTS.diverged:
+                return _divergence_message(tissue, stimuli, problem, sol, dt, diffusion)
+            return cg
+
+        messages = [(RESULTS.diverged, _DIVERGED_UNDER_JIT), (RESULTS.cg_not_converged, cg)]
+        sol = raise_if_failed(sol, sol.result, messages, describe)
     theta = not isinstance(diffusion, ExplicitLumped)
-    if check_front and theta and not traced and outputs["activation"] is not None:
-        _check_front_sampling(tissue, outputs["activation"], dt)
-    return MonodomainResult(**outputs, n_steps=n_steps, dt=dt)
+    if check_front and theta and not traced and sol.activation is not None:
+        _check_front_sampling(tissue, sol.activation, dt)
+    return sol
 
 
+_DIVERGED_UNDER_JIT = (
+    "the simulation diverged (non-finite Vm); run it eagerly (outside jit) for the time, node and likely cause (a "
+    "stimulus far beyond physiological, or dt too long for the ionic model's upstroke)"
+)
 _DIVERGENCE_POLL = 10  # eager runs look for a divergence every this many chunks (one device sync each)
 
 
-def _divergence_message(tissue: Tissue, stimuli, problem: _Problem, carry: _Carry, dt: float, diffusion) -> str:
-    """One line for a run whose Vm became non-finite: the time (ms), the node and its coordinates (mm), the states
-    that are non-finite there too, and the likely cause (the stimulus, the time step, or else the parameters)."""
+def _divergence_message(tissue: Tissue, stimuli, problem: _Problem, sol: MonodomainResult, dt: float, diffusion) -> str:
+    """One line for a run whose Vm became non-finite (a concrete `MonodomainResult` whose result is
+    ``RESULTS.diverged``): the time (ms), the node and its coordinates (mm), the states that are non-finite there too,
+    and the likely cause (the stimulus, the time step, or else the parameters)."""
     from ..ionic import check_time_step, nonfinite_message, stimulus_advice
 
-    step, node = int(carry.bad_step), int(carry.bad_node)
-    t = float(np.asarray(problem.t0)) + (step + 1) * dt
+    t, node = float(sol.failed_time), int(sol.failed_index)
     point = np.asarray(jax.lax.stop_gradient(tissue.points))[node]
     group = next((g for g, nodes in enumerate(tissue.model_nodes) if np.any(np.asarray(nodes) == node)), 0)
     model = tissue.models[group]
     field = "Vm"
     local = np.flatnonzero(np.asarray(tissue.model_nodes[group]) == node)
     if local.size:
-        s = np.asarray(carry.states[group])[:, int(local[0])]
+        s = np.asarray(sol.final.states[group])[:, int(local[0])]
         names = [n for n, v in zip(model.state_names, s) if not np.isfinite(v)]
         if names:
             more = f" and {len(names) - 3} more" if len(names) > 3 else ""

@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._solution import RESULTS
 from ..ionic import TenTusscher2006, VoltageLookup
 from ..mesh import slab_mesh
 from ._activation import Record
@@ -168,6 +169,8 @@ class NiedererResult:
         dtype: ``"float32"`` or ``"float64"``.
         setup_s: mesh + tissue + stability limit; solve_s: the time loop; first_segment_s: its first segment (includes
             compilation); wall_s: setup + solve.
+        result: the outcome of the monodomain run (an `organtwin.RESULTS`; with ``throw=False`` a failed segment
+            ends the run: ``diverged`` or ``cg_not_converged``).
     """
 
     activation: dict
@@ -193,6 +196,7 @@ class NiedererResult:
     solve_s: float
     first_segment_s: float
     wall_s: float
+    result: RESULTS
 
     def to_json(self) -> dict:
         """A JSON-ready dict: keys ``"P1"``..``"P9"`` (ms, ``null`` if not activated) and the metadata."""
@@ -318,6 +322,7 @@ def niederer_benchmark(
     diagonal_points: int = 101,
     progress: Callable[[float, float, float], None] | None = None,
     lookup: VoltageLookup | None = VoltageLookup(),
+    throw: bool = True,
 ) -> NiedererResult:
     """Run the Niederer et al. 2011 benchmark at spacing ``dx`` mm and time step ``dt`` ms.
 
@@ -336,6 +341,8 @@ def niederer_benchmark(
         theta: theta of the automatic theta scheme (0.5 Crank–Nicolson).
         diagonal_points: samples of the P1–P8 diagonal profile.
         progress: ``progress(t, t_max, activated_fraction)`` called after every segment.
+        throw: raise when a segment of the run fails (`simulate_monodomain`'s check: Vm non-finite, the CG); with
+            False, inspect ``result.result`` yourself (a failed segment ends the run).
 
     Returns:
         A `NiedererResult`.
@@ -343,6 +350,7 @@ def niederer_benchmark(
     Raises:
         ValueError: dx not dividing the slab, dt not positive or not below ``segment_ms``, an explicit dt above the
             stability limit, contradictory ``diffusion`` / ``mass``; TypeError for options of the wrong type.
+        EquinoxTracetimeError (a RuntimeError; ``throw``): the run failed, as `simulate_monodomain` says it.
     """
     from ._monodomain import simulate_monodomain
 
@@ -399,6 +407,7 @@ def niederer_benchmark(
     steps = 0
     first_segment_s = 0.0
     t_now = 0.0
+    result = RESULTS.successful
     solve0 = time.perf_counter()
     for k in range(n_segments):
         seg0 = time.perf_counter()
@@ -415,6 +424,7 @@ def niederer_benchmark(
             chunk_steps=seg_steps,
             checkpoint=False,
             lookup=lookup,
+            throw=throw,
         )
         # A node crossing 0 mV between two segments is caught by the next one (its first step starts from the state
         # the previous one ended with); a node keeps the first crossing it had.
@@ -429,7 +439,8 @@ def niederer_benchmark(
         done = float(np.mean(np.isfinite(act)))
         if progress is not None:
             progress(t_now, float(t_max), done)
-        if done == 1.0:
+        result = res.result
+        if done == 1.0 or result != RESULTS.successful:
             break
     solve_s = time.perf_counter() - solve0
 
@@ -462,6 +473,7 @@ def niederer_benchmark(
         solve_s=solve_s,
         first_segment_s=first_segment_s,
         wall_s=time.perf_counter() - wall0,
+        result=result,
     )
 
 

@@ -8,6 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .._solution import RESULTS
+
 __all__ = ["MonodomainResult", "MonodomainState", "locate_points"]
 
 
@@ -39,6 +41,11 @@ class MonodomainResult(eqx.Module):
         probes: (m, p) Vm at the probe points.
         final: the `MonodomainState` at the end (for restarts).
         cg_iterations: total CG iterations of the theta scheme (0 for explicit diffusion).
+        result: the outcome, an `organtwin.RESULTS`: ``successful``, ``diverged`` (Vm became non-finite) or
+            ``cg_not_converged`` (the theta scheme's CG, in some step).
+        failed_time: the end of the first step that failed (ms; NaN if none): where Vm first became non-finite, else
+            where the CG first failed.
+        failed_index: the first node whose Vm became non-finite (-1 if none).
         n_steps: number of time steps taken (static).
         dt: the time step, ms (static).
     """
@@ -54,6 +61,9 @@ class MonodomainResult(eqx.Module):
     probes: Float[Array, "m p"] | None
     final: MonodomainState
     cg_iterations: Array
+    result: RESULTS
+    failed_time: Float[Array, ""]
+    failed_index: Int[Array, ""]
     n_steps: int = eqx.field(static=True)
     dt: float = eqx.field(static=True)
 

@@ -53,22 +53,20 @@ def param(default: float, *, doc: str = ""):
     return eqx.field(default=default, converter=_to_param, metadata={"doc": doc} if doc else {})
 
 
-def _is_concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
 def check_positive(model: eqx.Module, names: tuple[str, ...]) -> None:
-    """Raise ValueError at construction if a (concrete) parameter that must be positive is not."""
+    """Raise ValueError at construction if a parameter that must be positive is not. A static check of the values
+    given: a model built inside jit from traced values has none to check (its outputs carry the consequences: a
+    simulation's ``result``)."""
     for name in names:
         value = getattr(model, name)
-        if _is_concrete(value) and not bool(np.all(np.asarray(value) > 0)):
+        if not isinstance(value, jax.core.Tracer) and not bool(np.all(np.asarray(value) > 0)):
             raise ValueError(f"{type(model).__name__}.{name} must be positive, got {np.asarray(value).tolist()}")
 
 
 def check_nonnegative(model: eqx.Module, names: tuple[str, ...]) -> None:
     for name in names:
         value = getattr(model, name)
-        if _is_concrete(value) and not bool(np.all(np.asarray(value) >= 0)):
+        if not isinstance(value, jax.core.Tracer) and not bool(np.all(np.asarray(value) >= 0)):
             raise ValueError(f"{type(model).__name__}.{name} must be >= 0, got {np.asarray(value).tolist()}")
 
 

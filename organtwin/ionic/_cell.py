@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
+from .._solution import RESULTS, raise_if_failed
 from ._base import AbstractIonicModel, reaction_increments
 from ._limits import check_time_step, nonfinite_message, stimulus_advice, time_step_limits
 
@@ -171,10 +172,17 @@ def pace_cell(
 
 @eqx.filter_jit
 def _pace_jit(model, V, s, dt, amp, steps_per_beat, beats, stim_steps, record_every):
-    return pace_cell(
+    out = pace_cell(
         model, V, s, dt=dt, steps_per_beat=steps_per_beat, beats=beats, stim_amplitude=amp, stim_steps=stim_steps,
         record_every=record_every, checkpoint=False,
     )  # fmt: skip
+    diverged = out["bad_step"] >= 0
+    result = RESULTS.where(diverged, RESULTS.diverged, RESULTS.successful)
+    bcl = steps_per_beat * dt
+    failed_time = jnp.where(
+        diverged, out["bad_beat"].astype(dt.dtype) * bcl + (out["bad_step"] + 1).astype(dt.dtype) * dt, jnp.nan
+    )
+    return out, result, failed_time
 
 
 class CellTrace(eqx.Module):
@@ -187,6 +195,9 @@ class CellTrace(eqx.Module):
         peak, dvdt_max, t_upstroke: per beat, from every time step: peak potential (mV), maximum dV/dt (V/s) and time
             of the steepest step (ms after the beat's start).
         V_final, s_final: the state at the end (a steady start for further pacing: ``model.with_initial_state``).
+        result: the outcome, an `organtwin.RESULTS`: ``successful`` or ``diverged`` (V or a state became NaN/inf).
+        failed_time: the end of the first step after which V or a state was non-finite, ms (NaN if none).
+        failed_field: which: 0 for V, 1 + i for state i (``model.state_names[i]``); -1 if none.
         model_name: the model's class name.
     """
 
@@ -197,6 +208,9 @@ class CellTrace(eqx.Module):
     t_upstroke: np.ndarray
     V_final: np.ndarray
     s_final: np.ndarray
+    result: RESULTS
+    failed_time: np.ndarray
+    failed_field: np.ndarray
     bcl: float = eqx.field(static=True)
     dt: float = eqx.field(static=True)
     beats: int = eqx.field(static=True)
@@ -288,6 +302,7 @@ def simulate_cell(
     record_every: int | None = None,
     dtype=None,
     initial: tuple[ArrayLike, ArrayLike] | None = None,
+    throw: bool = True,
 ) -> CellTrace:
     """Pace a single cell at a basic cycle length and record its membrane potential.
 
@@ -302,6 +317,8 @@ def simulate_cell(
             Peak and dV/dt max are taken from every step regardless.
         dtype: float32 or float64 (default: the default float type); the model is cast to it.
         initial: optional ``(V0, s0)`` to start from instead of ``model.initial_state()``.
+        throw: raise when the run failed (``trace.result`` is not ``RESULTS.successful``); with False, inspect
+            ``trace.result`` (and ``trace.failed_time``, ``trace.failed_field``) yourself.
 
     Returns:
         A :class:`CellTrace`; ``trace.features()`` gives rest, peak, dV/dt max and APD90 of the last beat.
@@ -309,8 +326,9 @@ def simulate_cell(
     Raises:
         ValueError: bad arguments; a dt longer than half the model's upstroke (`check_time_step`; a coarser one
             than a fifth of it warns).
-        RuntimeError: V or a state became NaN/inf: one line with the time (ms), the field (Vm or the state's name), the
-            beat and the likely cause (a stimulus far beyond physiological, or the time step).
+        EquinoxTracetimeError (a RuntimeError; ``throw``): ``RESULTS.diverged``, V or a state became NaN/inf: one
+            line with the time (ms), the field (Vm or the state's name), the beat and the likely cause (a stimulus far
+            beyond physiological, or the time step).
     """
     if not isinstance(model, AbstractIonicModel):
         raise TypeError(f"model must be an organtwin ionic model, got {type(model).__name__}")
@@ -348,25 +366,23 @@ def simulate_cell(
             raise ValueError(
                 f"initial states must have {model.n_states} rows for {type(model).__name__}, got {s.shape}"
             )
-    out = _pace_jit(model, V, s, jnp.asarray(dt, dtype), jnp.asarray(amp, dtype), n_beat, beats, stim_steps, rec)
+    out, result, failed_time = _pace_jit(
+        model, V, s, jnp.asarray(dt, dtype), jnp.asarray(amp, dtype), n_beat, beats, stim_steps, rec
+    )
     out = jax.tree_util.tree_map(np.asarray, out)
-    if int(out["bad_step"]) >= 0:  # before anything is written or printed: where and when it diverged, and why
-        raise RuntimeError(
-            _divergence(
-                model,
-                int(out["bad_beat"]),
-                int(out["bad_step"]),
-                int(out["bad_field"]),
-                dt,
-                float(bcl),
-                stim_steps,
-                amp,
-            )
-        )
     n_rec = n_beat // rec
     t = (np.arange(beats)[:, None] * bcl + np.arange(n_rec)[None, :] * (rec * dt)).ravel()
-    return CellTrace(
+    trace = CellTrace(
         t=t, V=out["V"].reshape(-1), peak=out["peak"], dvdt_max=out["dvdt_max"], t_upstroke=out["t_upstroke"],
-        V_final=out["V_final"], s_final=out["s_final"], bcl=float(bcl), dt=dt, beats=beats,
+        V_final=out["V_final"], s_final=out["s_final"], result=result, failed_time=np.asarray(failed_time),
+        failed_field=np.where(out["bad_step"] >= 0, out["bad_field"], -1), bcl=float(bcl), dt=dt, beats=beats,
         model_name=type(model).__name__,
     )  # fmt: skip
+    if throw:  # before anything is written or printed: where and when it diverged, and why
+
+        def describe(_):
+            beat, k, field = int(out["bad_beat"]), int(out["bad_step"]), int(out["bad_field"])
+            return _divergence(model, beat, k, field, dt, float(bcl), stim_steps, amp)
+
+        trace = raise_if_failed(trace, trace.result, describe=describe)
+    return trace
