@@ -6,6 +6,7 @@ Heavy imports (JAX, pyvista, gmsh) happen inside the commands, so `organtwin --h
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
 from enum import StrEnum
@@ -167,7 +168,7 @@ def mesh_info(
                 path, scale=scale, check=False, name_map=False, region_field=region_field, surface_field=surface_field
             )
         if raw.fibres is not None and raw.n_cells == mesh.n_cells:
-            summary["fibre_quality"] = {**fibre_quality(raw), "as_in_file": True}
+            summary["fibre_quality"] = {**(fibre_quality(raw) or {}), "as_in_file": True}
     summary["file"] = str(path)
     _say(json.dumps(summary, indent=2) if as_json else format_summary(summary))
 
@@ -247,8 +248,12 @@ def mesh_render(
     surface_field: SurfaceField = None,
 ):
     """Render the mesh off-screen to a PNG, coloured by region (one colour per id, names in the legend) or a field."""
+    import numpy as np
+
     from ..viz import render_mesh
 
+    if field is not None and not field.strip():
+        raise typer.BadParameter("--field is empty; give a point or cell field of the mesh (`organtwin mesh info`)")
     if path.is_dir():
         if not (path / "activation.vtu").is_file():
             raise ValueError(
@@ -267,6 +272,9 @@ def mesh_render(
         region_field=region_field,
         surface_field=surface_field,
     )
+    values = None if field is None else {**mesh.cell_data, **mesh.point_data}.get(field)
+    if values is not None and np.asarray(values).dtype.kind in "fc" and not np.isfinite(np.asarray(values)).any():
+        raise ValueError(f"{path}: field {field!r} holds no finite value (all NaN or inf): nothing to colour by")
     render_mesh(mesh, out, field=field, title=path.name)
     _say(f"wrote {out}")
 
@@ -391,7 +399,7 @@ app.add_typer(_bench_app, name="bench")
 
 
 # --------------------------------------------------------------------------------------------------------------- entry
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
@@ -533,6 +541,12 @@ def _main(argv: list[str] | None, interrupts) -> int:
     except _cx.ClickException as e:
         print(f"organtwin: error: {_one_line(e.format_message())}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader closed stdout (`organtwin ... | head -1`): stop quietly, as `cat` would
+        try:  # the interpreter's last flush at exit must not fail again ("Exception ignored ...")
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141  # 128 + SIGPIPE: what a shell reports for a writer whose pipe closed
     except Exception as e:
         if debug:
             raise

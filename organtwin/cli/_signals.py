@@ -45,13 +45,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from .._errors import Terminated
 
 __all__ = ["Interrupts", "EXIT_CODES", "console_entry", "interrupted_line"]
 
 #: Exit status of a command stopped by each signal (128 + the signal number, as shells report it).
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 # the temporary names of organtwin.io._atomic: .<name>.<pid>-<host>.<random>.partial|old|tmp
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<host>[A-Za-z0-9-]*)\.[A-Za-z0-9_]+\.(?P<kind>partial|old|tmp)$")
@@ -84,7 +85,8 @@ class Interrupts:
         self._hook = None
         self._on_force = on_force
         self._thread: threading.Thread | None = None
-        self._late = None  # after the command: what a signal during the interpreter's shutdown does
+        # after the command: what a signal during the interpreter's shutdown does
+        self._late: Callable[[Interrupts, int], None] | None = None
         self.written: list[str] = []  # outputs moved into place (`record_writes`)
 
     # ------------------------------------------------------------------------------------------------------- context
@@ -132,7 +134,7 @@ class Interrupts:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES.get(self.signum, 130)
+        return 130 if self.signum is None else EXIT_CODES.get(self.signum, 130)
 
     # ------------------------------------------------------------------------------------------------------- handler
     def _handler(self, signum, frame) -> None:
@@ -168,6 +170,7 @@ class Interrupts:
     def _deliver(self) -> None:
         self._held = False
         self.delivered = True
+        assert self.exception is not None  # delivered after a signal only
         raise self.exception
 
     def _hold(self) -> None:
@@ -183,7 +186,9 @@ class Interrupts:
             time.sleep(_RETRY_S)
             if self._held and self._active:
                 self._tick = True
-                _thread.interrupt_main(signum)  # runs our handler in the main thread at its next bytecode; no OS signal
+                _thread.interrupt_main(
+                    signal.Signals(signum)
+                )  # runs our handler in the main thread at its next bytecode; no OS signal
 
     def _unraisable(self, unraisable) -> None:
         exc = unraisable.exc_value

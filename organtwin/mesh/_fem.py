@@ -177,6 +177,7 @@ def conductivity_tensors(
         return sigma_t[..., None, None] * eye + (sigma_l - sigma_t)[..., None, None] * ff
     if sheets is None:
         raise ValueError("conductivity_tensors: sigma_n (orthotropic) needs sheet directions (sheets=...)")
+    assert s is not None and n is not None  # orthonormal_frame gives both with sheets
     sigma_n = jnp.asarray(sigma_n)
     ss = s[..., :, None] * s[..., None, :]
     nn = n[..., :, None] * n[..., None, :]

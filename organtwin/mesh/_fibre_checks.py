@@ -93,7 +93,7 @@ def _box_fill(mesh: Mesh) -> float:
 
 
 def _norms(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    finite = np.isfinite(a).all(axis=1)
+    finite = np.asarray(np.isfinite(a).all(axis=1))
     n = np.linalg.norm(np.where(finite[:, None], a, 0.0), axis=1)
     return n, finite
 

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
@@ -101,7 +102,7 @@ class FibrePotentials(eqx.Module):
 def _endo_names(mesh: Mesh, endo, epi: str, base: str) -> tuple[str, ...]:
     """Validated surface names; the default's ``endo_rv`` may be absent (a single ventricle)."""
     names = (endo,) if isinstance(endo, str) else tuple(str(e) for e in endo)
-    if names == _DEFAULT_ENDO and names[0] in mesh.surfaces and names[1] not in mesh.surfaces:
+    if names == _DEFAULT_ENDO and _DEFAULT_ENDO[0] in mesh.surfaces and _DEFAULT_ENDO[1] not in mesh.surfaces:
         names = names[:1]
     if not 1 <= len(names) <= 2:
         raise MeshError(f"rule-based fibres take one (LV) or two (LV, RV) endocardial surfaces, got endo={names!r}")
@@ -395,6 +396,7 @@ class FibreRule(eqx.Module):
         Q_epi = _orient(_wall_frame(p.grad_transmural, p.grad_apicobasal, p.long_axis), alpha, beta)
         if not p.biventricular:
             return Q_epi
+        assert p.septal is not None and p.grad_lv is not None and p.grad_rv is not None  # biventricular
         ds = p.septal
         a_s, b_s = (1 - 2 * ds) * alpha, (1 - 2 * ds) * beta
         Q_lv = _orient(_wall_frame(-p.grad_lv, p.grad_apicobasal, p.long_axis), a_s, b_s)
@@ -417,6 +419,7 @@ class FibreRule(eqx.Module):
         """
         t = p.grad_transmural
         if p.biventricular:
+            assert p.septal is not None and p.grad_lv is not None and p.grad_rv is not None
             t = jnp.where(p.septal[:, None] < 0.5, -p.grad_lv, -p.grad_rv)
         return _helix_in_frame(jnp.asarray(fibres), _wall_frame(t, p.grad_apicobasal, p.long_axis))
 

@@ -8,6 +8,7 @@ and are JAX (differentiable, jit-able).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import equinox as eqx
 import numpy as np
@@ -184,7 +185,7 @@ class Mesh(eqx.Module):
 
     def replace(self, **changes) -> "Mesh":
         """A copy of the mesh with some attributes replaced (validated again)."""
-        kw = dict(
+        kw: dict[str, Any] = dict(
             points=self.points,
             tets=self.tets,
             regions=self.regions,

@@ -212,6 +212,7 @@ def ell_matvec(
     for k in range(values.shape[0]):
         term = values[k][(...,) + extra] * x.at[cols[k]].get(mode="promise_in_bounds")
         y = term if y is None else y + term
+    assert y is not None  # width >= 1
     return y
 
 
