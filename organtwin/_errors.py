@@ -12,8 +12,6 @@ The classes are re-exported where users import them: ``organtwin.MeshError``, ``
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 class OrgantwinError(Exception):
     """Base class of every error organtwin raises on purpose."""
@@ -65,6 +63,9 @@ class ResultsError(OrgantwinError, OSError):
     that was to be written (never a temporary name), where known."""
 
     def __init__(self, message: str, *, meant=None, errno: int | None = None):
+        # imported here: `import organtwin` stays free of pathlib's imports (the console script's start)
+        from pathlib import Path
+
         super().__init__(message)
         self.meant = None if meant is None else Path(meant)
         if errno is not None:
