@@ -30,8 +30,8 @@ pin_threads(ARGS.threads)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from organtwin.calibrate import read_ecg  # noqa: E402
-from organtwin.calibrate._case import load_calibration_case, run_calibration, write_calibration  # noqa: E402
+from organtwin.io import load_calibration_case, read_ecg, run_calibration, write_calibration  # noqa: E402
+from organtwin.viz import calibration_pictures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1] / "calibration"
 
@@ -43,16 +43,14 @@ def _pearson(a, b):
 
 def _ecg_against_truth(outcome, term, folder):
     """Per-lead correlation of the aligned fit with the noise-free ECG, and of the truth with the noisy record."""
-    p = outcome.problem
-    fitted_model = p.free.unpack(p.model, np.asarray(outcome.result.u))
-    d = term.loss.plot_data(term.forward(p.simulate(fitted_model)))
+    d = outcome.report.observables[term.name]  # the fitted model's ECG beside the record (ECGObservables)
     clean = read_ecg(folder / "ecg_clean.csv")
-    t = np.asarray(d["times_ms"])
+    t = np.asarray(d.times_ms)
     idx = np.searchsorted(np.round(clean.times_ms, 6), np.round(t, 6))
-    truth = np.stack([clean.lead(n)[idx] for n in d["leads"]], 1)
+    truth = np.stack([clean.lead(n)[idx] for n in d.leads], 1)
     return (
-        {n: float(v) for n, v in zip(d["leads"], _pearson(np.asarray(d["fitted"]), truth))},
-        {n: float(v) for n, v in zip(d["leads"], _pearson(np.asarray(d["measured"]), truth))},
+        {n: float(v) for n, v in zip(d.leads, _pearson(np.asarray(d.fitted), truth))},
+        {n: float(v) for n, v in zip(d.leads, _pearson(np.asarray(d.measured), truth))},
     )
 
 
@@ -63,7 +61,11 @@ for key in ARGS.cases:
     t0 = time.perf_counter()
     case = load_calibration_case(folder / "case.toml")
     out = run_calibration(case, progress=False, truth=truth, say=lambda s: None)
-    write_calibration(out, Path(ARGS.out) / CASES[key])
+    write_calibration(
+        out,
+        Path(ARGS.out) / CASES[key],
+        pictures=lambda d, out=out: calibration_pictures(out.report.observables, d, mesh=out.problem.mesh),
+    )
     wall = time.perf_counter() - t0
     rep = out.report.to_dict()
     entry = {

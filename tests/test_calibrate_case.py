@@ -9,8 +9,8 @@ from cli import one_error_line, run_cli
 
 from organtwin import ep
 from organtwin.calibrate import ActivationMap
-from organtwin.calibrate._case import load_calibration_case
 from organtwin.io import CaseError
+from organtwin.io._calibration import load_calibration_case
 from organtwin.mesh import builtin_mesh_path, read_mesh
 
 CASE = """
@@ -185,7 +185,7 @@ def test_an_ecg_and_volume_case_builds_coupled_terms_and_fits(tmp_path, capsys):
     both parameters come back within 3 % in a few Levenberg-Marquardt steps, and the report has both terms."""
     import tomllib
 
-    from organtwin.calibrate._case import build_problem, parse_calibration_case
+    from organtwin.io._calibration import build_problem, parse_calibration_case
 
     (tmp_path / "ecg.csv").write_text("time_ms,I_mV\n0,0\n1,0\n")  # placeholders, replaced below
     (tmp_path / "lv.csv").write_text("time_ms,LV_volume_ml\n0,100\n1,100\n")
@@ -248,7 +248,7 @@ def test_eikonal_fibres_none_ignores_the_mesh_fibres(tmp_path):
     one-line error."""
     import tomllib
 
-    from organtwin.calibrate._case import CaseError, build_problem, parse_calibration_case
+    from organtwin.io._calibration import CaseError, build_problem, parse_calibration_case
     from organtwin.mesh import builtin_mesh_path, read_mesh, rule_based_fibres, write_mesh
 
     write_mesh(rule_based_fibres(read_mesh(builtin_mesh_path("biv"))), tmp_path / "fib.vtu")

@@ -15,6 +15,8 @@ from organtwin.calibrate import (
     DataError,
     MeasuredECG,
     normalise_lead_name,
+)
+from organtwin.io import (
     read_activation_map,
     read_cuff_pressure,
     read_ecg,
@@ -348,6 +350,8 @@ def test_the_writers_round_trip_through_the_readers(tmp_path):
         CuffPressure,
         MeasuredECG,
         VolumeCurve,
+    )
+    from organtwin.io import (
         read_activation_map,
         read_cuff_pressure,
         read_ecg,

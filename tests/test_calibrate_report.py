@@ -21,6 +21,7 @@ from organtwin.calibrate import (
     fit_report,
     joint_residuals,
 )
+from organtwin.io import write_fit_report
 
 
 class Line(eqx.Module):
@@ -112,7 +113,7 @@ def test_the_report_files_are_valid_json_and_a_readable_summary(tmp_path):
     _, rep = _fit(
         lambda m: m.a + m.b * T, ["a", FreeParameter("b", Unbounded())], Line(jnp.asarray(1.0), jnp.asarray(1.0))
     )
-    paths = rep.write(tmp_path / "out")
+    paths = write_fit_report(rep, tmp_path / "out")
     d = json.loads((tmp_path / "out" / "report.json").read_text())
     assert set(d["parameters"]) == {"a", "b"} and d["terms"]["y"]["n"] == T.size
     assert d["terms"]["y"]["rms_residual"] == pytest.approx(np.sqrt(rep.chi2 / T.size) * SIGMA, rel=1e-6)

@@ -17,9 +17,14 @@ import numpy as np
 import pytest
 from cli import one_error_line, run_cli
 
-from organtwin.calibrate import _case as case_mod
 from organtwin.calibrate import _fit
-from organtwin.calibrate._case import (
+from organtwin.calibrate._data import MeasuredECG
+from organtwin.calibrate._ecg_loss import ECGLoss
+from organtwin.calibrate._fit import FitResult
+from organtwin.calibrate._params import CalibrationError, FreeParameter
+from organtwin.io import CaseError, write_json
+from organtwin.io import _calibration as case_mod
+from organtwin.io._calibration import (
     CalibrationOutcome,
     build_problem,
     fit_bytes_per_start,
@@ -27,11 +32,6 @@ from organtwin.calibrate._case import (
     load_calibration_case,
     provenance,
 )
-from organtwin.calibrate._data import MeasuredECG
-from organtwin.calibrate._ecg_loss import ECGLoss
-from organtwin.calibrate._fit import FitResult
-from organtwin.calibrate._params import CalibrationError, FreeParameter
-from organtwin.io import CaseError, write_json
 from organtwin.mesh import builtin_mesh_path, read_mesh
 
 CASE = """

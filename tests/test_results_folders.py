@@ -27,7 +27,7 @@ from organtwin.io import (
     clean_stale,
     results_folder,
 )
-from organtwin.io._results import _host
+from organtwin.io._atomic import _host
 
 
 def _write(folder: Path, files: dict) -> Path:

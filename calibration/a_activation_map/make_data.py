@@ -19,7 +19,8 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 from organtwin import ep  # noqa: E402
-from organtwin.calibrate import ActivationMap, write_activation_map_csv  # noqa: E402
+from organtwin.calibrate import ActivationMap  # noqa: E402
+from organtwin.io import write_activation_map_csv  # noqa: E402
 from organtwin.mesh import biv_mesh  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

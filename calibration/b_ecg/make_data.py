@@ -22,8 +22,9 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 from organtwin import ep  # noqa: E402
-from organtwin.calibrate import EikonalECG, add_noise, write_ecg_csv  # noqa: E402
+from organtwin.calibrate import EikonalECG, add_noise  # noqa: E402
 from organtwin.ecg import LEAD_NAMES  # noqa: E402
+from organtwin.io import write_ecg_csv  # noqa: E402
 from organtwin.mesh import biv_mesh  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

@@ -18,8 +18,9 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from organtwin.calibrate import synthetic_volume_and_cuff, write_cuff_json, write_volume_curve_csv  # noqa: E402
+from organtwin.calibrate import synthetic_volume_and_cuff  # noqa: E402
 from organtwin.flow.zerod import ValveLaw, regazzoni2022, simulate_circulation  # noqa: E402
+from organtwin.io import write_cuff_json, write_volume_curve_csv  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PARAMS = {"LV": {"e_active": 2.3}, "sys": {"r_ar": 1.1, "c_ar": 1.0}}

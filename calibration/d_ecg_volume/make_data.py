@@ -27,12 +27,10 @@ from organtwin.calibrate import (  # noqa: E402
     EikonalECG,
     add_noise,
     synthetic_volume_and_cuff,
-    write_cuff_json,
-    write_ecg_csv,
-    write_volume_curve_csv,
 )
 from organtwin.couple import couple_circulation, region_node_volumes  # noqa: E402
 from organtwin.flow.zerod import ValveLaw, regazzoni2022, simulate_circulation  # noqa: E402
+from organtwin.io import write_cuff_json, write_ecg_csv, write_volume_curve_csv  # noqa: E402
 from organtwin.mesh import biv_mesh  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

@@ -1,27 +1,9 @@
-"""Calibration of a twin to patient data. Free parameters by name with smooth bounds and priors; data import: measured ECGs (WFDB, CSV), activation maps (CSV, VTK point
-clouds), volume curves, pressure traces and cuff pressures, as host-side numpy containers in organtwin units."""
+"""Calibration of a twin to patient data: free parameters by name with smooth bounds and priors, the data's host
+containers in organtwin units (measured ECGs, activation maps, volume curves, pressure traces, cuff pressures), losses,
+fits and their report (with the fitted model's outputs, `FitReport.observables`). No file I/O and no pictures: the
+readers and writers of the data files and of calibration cases and results are `organtwin.io`'s (`read_ecg`, ...,
+`load_calibration_case`, `run_calibration`, `write_calibration`), the pictures `organtwin.viz.calibration_pictures`."""
 
-from ._case import (
-    CalibrationCase as CalibrationCase,
-)
-from ._case import (
-    build_problem as build_problem,
-)
-from ._case import (
-    load_calibration_case as load_calibration_case,
-)
-from ._case import (
-    read_fit as read_fit,
-)
-from ._case import (
-    rerun_fit as rerun_fit,
-)
-from ._case import (
-    run_calibration as run_calibration,
-)
-from ._case import (
-    write_calibration as write_calibration,
-)
 from ._data import (
     STANDARD_LEADS as STANDARD_LEADS,
 )
@@ -47,34 +29,7 @@ from ._data import (
     normalise_lead_name as normalise_lead_name,
 )
 from ._data import (
-    read_activation_map as read_activation_map,
-)
-from ._data import (
-    read_cuff_pressure as read_cuff_pressure,
-)
-from ._data import (
-    read_ecg as read_ecg,
-)
-from ._data import (
-    read_pressure_trace as read_pressure_trace,
-)
-from ._data import (
-    read_volume_curve as read_volume_curve,
-)
-from ._data import (
     synthetic_volume_and_cuff as synthetic_volume_and_cuff,
-)
-from ._data import (
-    write_activation_map_csv as write_activation_map_csv,
-)
-from ._data import (
-    write_cuff_json as write_cuff_json,
-)
-from ._data import (
-    write_ecg_csv as write_ecg_csv,
-)
-from ._data import (
-    write_volume_curve_csv as write_volume_curve_csv,
 )
 from ._ecg_loss import ECGLoss as ECGLoss
 from ._ecg_loss import EikonalECG as EikonalECG
@@ -121,6 +76,10 @@ from ._haemo import (
 from ._haemo import (
     circulation_curves as circulation_curves,
 )
+from ._observables import AbstractObservables as AbstractObservables
+from ._observables import ActivationObservables as ActivationObservables
+from ._observables import ECGObservables as ECGObservables
+from ._observables import TraceObservables as TraceObservables
 from ._params import (
     AbstractPrior as AbstractPrior,
 )

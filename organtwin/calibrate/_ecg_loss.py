@@ -33,6 +33,7 @@ from ..ecg import ELECTRODE_NAMES, LEAD_NAMES, electrodes_for_mesh, pseudo_ecg_m
 from ..ep import APTemplate
 from ._data import MeasuredECG, normalise_lead_name
 from ._fit import AbstractLoss
+from ._observables import ECGObservables
 from ._params import CalibrationError
 
 __all__ = ["ECGLoss", "EikonalECG", "add_noise"]
@@ -235,7 +236,7 @@ def _usable_leads(src: str, measured: MeasuredECG, names: list[str], inside, *, 
     """The fitted leads that carry a signal in the window. A flat lead (constant, e.g. a placeholder column of zeros
     or a lead off) is dropped with a warning when the leads were not chosen (an error when ``leads=`` named it); when
     every lead is flat they are kept with a warning (a placeholder record, e.g. to build a problem that makes
-    synthetic data; `organtwin.calibrate.run_calibration` refuses to fit it). Without any precordial lead (V1-V6) a
+    synthetic data; `organtwin.io.run_calibration` refuses to fit it). Without any precordial lead (V1-V6) a
     warning says what that costs: the limb leads see only the frontal plane."""
     sig = np.asarray(measured.signals, np.float64)[inside]
     flat = [n for n in names if np.ptp(sig[:, measured.leads.index(n)]) == 0.0]
@@ -561,14 +562,13 @@ class ECGLoss(AbstractLoss):
             "noise_sd_mv": {n: float(v) for n, v in zip(self.leads, self.lead_noise_sd)},
         }
 
-    def plot_data(self, prediction) -> dict:
+    def observables(self, prediction) -> ECGObservables:
         """What the report's picture draws: measured and aligned fitted leads over the window, with correlations."""
         fitted = np.asarray(self._aligned(prediction)[2], np.float64)
-        return {
-            "kind": "ecg",
-            "times_ms": np.asarray(self.measured_times_ms),
-            "measured": np.asarray(self.measured).T,
-            "fitted": fitted.T,
-            "leads": list(self.leads),
-            "correlations": self.summary(prediction)["correlation"],
-        }
+        return ECGObservables(
+            times_ms=np.asarray(self.measured_times_ms),
+            measured=np.asarray(self.measured).T,
+            fitted=fitted.T,
+            leads=list(self.leads),
+            correlations=self.summary(prediction)["correlation"],
+        )

@@ -28,6 +28,7 @@ import optax
 import optimistix as optx
 from jaxtyping import Array, Float, Int
 
+from ._observables import AbstractObservables, ActivationObservables
 from ._params import CalibrationError, FreeParameters
 
 __all__ = [
@@ -64,6 +65,12 @@ class AbstractLoss(eqx.Module):
         r = np.asarray(self.residuals(prediction), np.float64)
         return {"rms_residual": float(np.sqrt(np.mean(r**2))), "max_abs_residual": float(np.max(np.abs(r)))}
 
+    @abc.abstractmethod
+    def observables(self, prediction) -> AbstractObservables | None:
+        """The fitted model's outputs beside the data, for the report's pictures (`ActivationObservables`,
+        `ECGObservables`, `TraceObservables`), or None for a term that has no picture. Host arrays; `fit_report`
+        stores them in `FitReport.observables`, and `organtwin.viz.calibration_pictures` draws them."""
+
 
 class MeasurementLoss(AbstractLoss):
     """Prediction minus ``measured`` for any array-valued prediction in the data's units (final): scalar figures
@@ -74,6 +81,10 @@ class MeasurementLoss(AbstractLoss):
 
     def residuals(self, prediction) -> Array:
         return jnp.ravel(jnp.asarray(prediction) - self.measured)
+
+    def observables(self, prediction) -> None:
+        """No picture: a scalar figure or a custom observation (its residuals are in the report)."""
+        return None
 
 
 # --------------------------------------------------------------------------------------------- surface projection
@@ -190,6 +201,7 @@ class ActivationTimeLoss(AbstractLoss):
         distance_mm: (m,) how far each measured point was from the surface (host diagnostics).
         fit_offset: remove the mean difference (a global time shift of the map) before squaring.
         noise_sd: ms, the measurement noise of the map's times (default 1 ms).
+        points_mm: (m, 3) the measured points (host, for the report's picture; `from_map` keeps them).
     """
 
     nodes: Int[Array, "m 4"]
@@ -198,6 +210,7 @@ class ActivationTimeLoss(AbstractLoss):
     distance_mm: np.ndarray
     fit_offset: bool = eqx.field(static=True, default=True)
     noise_sd: float = 1.0
+    points_mm: np.ndarray | None = None
 
     @classmethod
     def from_map(
@@ -237,6 +250,7 @@ class ActivationTimeLoss(AbstractLoss):
             dist,
             fit_offset,
             float(noise_sd),
+            np.asarray(activation_map.points_mm, np.float64),
         )
 
     def predicted(self, activation_ms: Float[Array, " nodes"]) -> Float[Array, " m"]:
@@ -261,6 +275,15 @@ class ActivationTimeLoss(AbstractLoss):
             "n_points": int(r.size),
             "max_projection_distance_mm": float(np.max(self.distance_mm)),
         }
+
+    def observables(self, activation_ms) -> ActivationObservables:
+        """The fitted activation on the mesh, and at the measured points beside their times (offset-corrected when
+        ``fit_offset``)."""
+        p = np.asarray(self.predicted(activation_ms), float)
+        m = np.asarray(self.measured_ms, float)
+        if self.fit_offset:
+            m = m + float(np.mean(p - m))
+        return ActivationObservables(np.asarray(activation_ms), self.points_mm, m, p)
 
 
 # -------------------------------------------------------------------------------------------------------------- fits

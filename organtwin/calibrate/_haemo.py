@@ -26,6 +26,7 @@ from jaxtyping import Array, Float
 from ..flow.zerod._closed_loop import _trace_indices
 from ..flow.zerod._solve import default_integrator, periodic_steady_state, simulate_zerod, solver_failure
 from ._fit import AbstractLoss
+from ._observables import TraceObservables
 from ._params import CalibrationError
 
 __all__ = ["CirculationCurves", "CuffPressureLoss", "PressureTraceLoss", "VolumeCurveLoss", "circulation_curves"]
@@ -192,16 +193,15 @@ class VolumeCurveLoss(AbstractLoss):
             "ef_error": (edv - esv) / edv - (edv_m - esv_m) / edv_m,
         }
 
-    def plot_data(self, prediction: CirculationCurves) -> dict:
+    def observables(self, prediction: CirculationCurves) -> TraceObservables:
         """What the report's picture draws: the fitted beat's volume and the measured samples."""
-        return {
-            "kind": "trace",
-            "model_t_ms": np.asarray(prediction.times_ms),
-            "model_values": np.asarray(prediction.volume_ml[self.chamber]),
-            "data_t_ms": np.asarray(self.times_ms),
-            "data_values": np.asarray(self.measured_ml),
-            "ylabel": f"{self.chamber} volume (mL)",
-        }
+        return TraceObservables(
+            model_t_ms=np.asarray(prediction.times_ms),
+            model_values=np.asarray(prediction.volume_ml[self.chamber]),
+            data_t_ms=np.asarray(self.times_ms),
+            data_values=np.asarray(self.measured_ml),
+            ylabel=f"{self.chamber} volume (mL)",
+        )
 
 
 # -------------------------------------------------------------------------------------------------------- pressure
@@ -274,16 +274,15 @@ class PressureTraceLoss(AbstractLoss):
             "min_error_mmhg": float(p.min() - m.min()),
         }
 
-    def plot_data(self, prediction: CirculationCurves) -> dict:
+    def observables(self, prediction: CirculationCurves) -> TraceObservables:
         """The fitted beat's pressure at the site and the measured samples."""
-        return {
-            "kind": "trace",
-            "model_t_ms": np.asarray(prediction.times_ms),
-            "model_values": np.asarray(prediction.pressure_mmhg[self.site]),
-            "data_t_ms": np.asarray(self.times_ms),
-            "data_values": np.asarray(self.measured_mmhg),
-            "ylabel": f"{self.site} pressure (mmHg)",
-        }
+        return TraceObservables(
+            model_t_ms=np.asarray(prediction.times_ms),
+            model_values=np.asarray(prediction.pressure_mmhg[self.site]),
+            data_t_ms=np.asarray(self.times_ms),
+            data_values=np.asarray(self.measured_mmhg),
+            ylabel=f"{self.site} pressure (mmHg)",
+        )
 
 
 # ------------------------------------------------------------------------------------------------------------ cuff
@@ -333,13 +332,12 @@ class CuffPressureLoss(AbstractLoss):
             "diastolic_error_mmhg": float(pd - md),
         }
 
-    def plot_data(self, prediction: CirculationCurves) -> dict:
+    def observables(self, prediction: CirculationCurves) -> TraceObservables:
         """The fitted beat's aortic pressure with the cuff's systolic and diastolic values as references."""
         ms, md = np.asarray(self.measured_mmhg, float)
-        return {
-            "kind": "trace",
-            "model_t_ms": np.asarray(prediction.times_ms),
-            "model_values": np.asarray(prediction.pressure_mmhg["aorta"]),
-            "ylabel": "aortic pressure (mmHg)",
-            "extra_lines": {f"cuff systolic {ms:.0f} mmHg": float(ms), f"cuff diastolic {md:.0f} mmHg": float(md)},
-        }
+        return TraceObservables(
+            model_t_ms=np.asarray(prediction.times_ms),
+            model_values=np.asarray(prediction.pressure_mmhg["aorta"]),
+            ylabel="aortic pressure (mmHg)",
+            extra_lines={f"cuff systolic {ms:.0f} mmHg": float(ms), f"cuff diastolic {md:.0f} mmHg": float(md)},
+        )

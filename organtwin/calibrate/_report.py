@@ -28,10 +28,8 @@ squared norm `fit_least_squares` minimises, and `fit_report` reads the fit back 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -167,6 +165,9 @@ class FitReport:
     identified_rel_sd: float
     truth: dict = field(default_factory=dict)
     tolerance: dict = field(default_factory=dict)
+    #: {term name: the fitted model's outputs beside the data} (`AbstractLoss.observables`; None for a term without a
+    #: picture): what the report's pictures draw, computed once at the fitted point (not part of report.json).
+    observables: dict = field(default_factory=dict)
 
     def relative_sd(self) -> np.ndarray:
         return self.sd / np.maximum(np.abs(self.values), 1e-300)
@@ -276,22 +277,6 @@ class FitReport:
             )
         return "\n".join(lines) + "\n"
 
-    def write(self, directory) -> list[Path]:
-        """report.json and summary.txt in ``directory`` (each written to a temporary name and renamed: no
-        half-written files)."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        out = []
-        for name, text in (
-            ("report.json", json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"),
-            ("summary.txt", self.summary()),
-        ):
-            tmp = d / (name + ".tmp")
-            tmp.write_text(text)
-            tmp.replace(d / name)
-            out.append(d / name)
-        return out
-
 
 def _short(v):
     if isinstance(v, float):
@@ -377,9 +362,10 @@ def fit_report(
     not_identified = [n for n in names if n not in identified]
     fitted = free.unpack(model, u)
     sim = fitted if shared is None else shared(fitted)
-    term_stats = {}
+    term_stats, observables = {}, {}
     for t in terms:
         pred = t.forward(sim)
+        observables[t.name] = t.loss.observables(pred)
         w = np.asarray(t.whitened_of(pred))
         stats = {"n": int(w.size), "chi2": float(np.sum(w**2))}
         summary = getattr(t.loss, "summary", None)
@@ -408,4 +394,5 @@ def fit_report(
         identified_rel_sd,
         {k: float(v) for k, v in (truth or {}).items()},
         {n: float(t) for n, t in zip(names, tol) if np.isfinite(t)},
+        observables,
     )

@@ -1,9 +1,19 @@
-"""Case files (TOML -> validated configuration), preparing and running them, and results writers (VTU/PVD, CSV, JSON).
+"""Case files (TOML -> validated configuration), preparing and running them, and results writers (VTU/PVD, CSV, JSON);
+patient data files and calibration cases (readers, writers, the calibration's run and results folder).
 
 This is the edge of the package: it reads files and writes them (VTU by a small writer of its own, read back by
 ParaView/VTK, pyvista and meshio).
 """
 
+from ._calibration import CalibrationCase as CalibrationCase
+from ._calibration import CalibrationOutcome as CalibrationOutcome
+from ._calibration import build_problem as build_problem
+from ._calibration import load_calibration_case as load_calibration_case
+from ._calibration import read_fit as read_fit
+from ._calibration import rerun_fit as rerun_fit
+from ._calibration import run_calibration as run_calibration
+from ._calibration import write_calibration as write_calibration
+from ._calibration import write_fit_report as write_fit_report
 from ._case import (
     CaseConfig as CaseConfig,
 )
@@ -64,6 +74,15 @@ from ._ecg import write_ecg_folder as write_ecg_folder
 from ._ep_run import activation_from_run as activation_from_run
 from ._ep_run import read_ep_run as read_ep_run
 from ._ep_run import region_names_from_summary as region_names_from_summary
+from ._patient_data import read_activation_map as read_activation_map
+from ._patient_data import read_cuff_pressure as read_cuff_pressure
+from ._patient_data import read_ecg as read_ecg
+from ._patient_data import read_pressure_trace as read_pressure_trace
+from ._patient_data import read_volume_curve as read_volume_curve
+from ._patient_data import write_activation_map_csv as write_activation_map_csv
+from ._patient_data import write_cuff_json as write_cuff_json
+from ._patient_data import write_ecg_csv as write_ecg_csv
+from ._patient_data import write_volume_curve_csv as write_volume_curve_csv
 from ._prepare import (
     PreparedCase as PreparedCase,
 )

@@ -629,60 +629,16 @@ def builtin_mesh_path(name: str) -> pathlib.Path:
     path = _builtin_cache_dir() / spec.file
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        _write_builtin_vtu(spec.generate(), tmp)
-        os.replace(tmp, path)  # atomic: a concurrent caller sees either no file or a whole one
+        _write_builtin_vtu(spec.generate(), path)  # atomic: a concurrent caller sees either no file or a whole one
     return path
 
 
 def _write_builtin_vtu(mesh: Mesh, path) -> None:
-    """Write a mesh as a compressed binary VTU in the gmsh-physical convention the mesh reader understands.
+    """Write a built-in mesh as a binary VTU, atomically: `organtwin.mesh.write_mesh` (the one mesh writer; regions,
+    surfaces with their tags, names and fibres as `read_mesh` reads them back)."""
+    from ._io import write_mesh
 
-    One ``tetra`` block and one ``triangle`` block (all surfaces, in name order); cell data ``gmsh:physical`` holds the
-    region id of each tet and the surface tag of each triangle; field data ``{name: [tag, dim]}`` names both (dim 3 for
-    regions, 2 for surfaces); per-tet ``fibres`` (and ``sheets``) are written when present, zero on the triangles.
-    """
-    import meshio  # at the edge: only this writer needs meshio
-
-    names = sorted(mesh.surfaces)
-    tris = [mesh.surfaces[n].triangles for n in names]
-    tri = np.concatenate(tris) if tris else np.zeros((0, 3), dtype=np.int32)
-    tri_tags = (
-        np.concatenate([np.full(len(t), mesh.surfaces[n].tag, dtype=np.int32) for n, t in zip(names, tris)])
-        if tris
-        else np.zeros(0, dtype=np.int32)
-    )
-    tags = [mesh.surfaces[n].tag for n in names]
-    if len(set(tags)) != len(tags):
-        raise MeshError(f"surface tags must be distinct to be written, got {dict(zip(names, tags))}")
-    cell_data = {"gmsh:physical": [mesh.regions.astype(np.int32), tri_tags]}
-    for field in ("fibres", "sheets"):
-        value = getattr(mesh, field)
-        if value is not None:
-            cell_data[field] = [value.astype(np.float64), np.zeros((len(tri), 3))]
-    field_data = {n: np.array([mesh.surfaces[n].tag, 2], dtype=np.int32) for n in names}
-    field_data.update({rname: np.array([rid, 3], dtype=np.int32) for rid, rname in mesh.region_names})
-    out = meshio.Mesh(
-        mesh.points,
-        [("tetra", mesh.tets.astype(np.int32)), ("triangle", tri.astype(np.int32))],
-        cell_data=cell_data,
-        field_data=field_data,
-    )
-    meshio.write(str(path), out, file_format="vtu", binary=True, compression="zlib")
-    # meshio's VTU writer drops field_data (its reader keeps it): add the names as an ascii <FieldData> block, which both
-    # meshio and VTK read back.
-    from xml.sax.saxutils import quoteattr
-
-    arrays = "".join(
-        f'<DataArray type="Int32" Name={quoteattr(k)} NumberOfTuples="2" format="ascii">{v[0]} {v[1]}</DataArray>\n'
-        for k, v in field_data.items()
-    )
-    text = pathlib.Path(path).read_text(encoding="ascii")
-    marker = "<UnstructuredGrid>"
-    if marker not in text:  # pragma: no cover - meshio layout changed
-        raise MeshError(f"unexpected VTU layout from meshio {meshio.__version__}: no {marker} element")
-    text = text.replace(marker, f"{marker}\n<FieldData>\n{arrays}</FieldData>", 1)
-    pathlib.Path(path).write_text(text, encoding="ascii")
+    write_mesh(mesh, path)
 
 
 def ellipsoid_volume_mesh(

@@ -24,16 +24,20 @@ point arrays named "nodeset:<name>". Names can also come from a JSON name map (g
 dictionaries; the format and the precedence are in `organtwin.mesh._surfaces` and docs/mesh-io.md.
 
 meshio is imported here only, and only when a function is called (style rule 11).
+
+Two bugs of meshio 5.3's gmsh readers are worked around by wrapping one private function each (``_gmsh22.
+cell_data_from_raw``: block sizes of $ElementData; ``_gmsh41._read_nodes``: the node tags, to put the points in tag
+order). The wrappers are installed only for the duration of one `read_mesh` call, under a lock (a second thread's read
+waits; meshio's public API is used unchanged otherwise), and the originals are put back in a ``finally``: no process-wide
+change outlives the call, and a program's own meshio calls outside `read_mesh` never see them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
-import shutil
-import tempfile
+import threading
 import warnings
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -279,6 +283,7 @@ def _meshio_read(p: Path, file_format: str | None):
     for fmt in formats:
         try:
             with (
+                _MESHIO_PATCH_LOCK,
                 warnings.catch_warnings(),
                 _gmsh22_cell_data_fix(),
                 _gmsh41_node_tags() as node_tags,
@@ -307,6 +312,10 @@ def _meshio_messages(path: Path):
             line = " ".join(line.split())
             if line and "only meant for debugging" not in line:
                 _warn(f"{path}: meshio says: {line}")
+
+
+#: Held while the gmsh reader wrappers are installed (module docstring): one read at a time sees them.
+_MESHIO_PATCH_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -668,11 +677,14 @@ def _format_from_path(p: Path) -> str:
 
 
 def _atomic_write(target: Path, write) -> Path:
-    """Run write(tmpdir) -> [files] in a temporary folder beside `target`, then move the files next to `target`.
+    """Run write(tmpdir) -> [files] in a temporary folder beside `target`, then move the files next to `target`
+    (`organtwin.io.atomic_files`: fsync'ed, the last file returned moved last).
 
-    The files keep the names they will have (formats such as XDMF refer to their companion files by name); the last file
-    returned is moved last. A failure removes the temporary folder and leaves existing files untouched.
+    The files keep the names they will have (formats such as XDMF refer to their companion files by name). A failure
+    removes the temporary folder and leaves existing files untouched; errors are one-line MeshErrors naming the file.
     """
+    from ..io._atomic import atomic_files
+
     parent = target.parent
     if not parent.is_dir():
         raise MeshError(
@@ -685,13 +697,15 @@ def _atomic_write(target: Path, write) -> Path:
         )
     if target.is_dir():
         raise MeshError(f"cannot write {target}: it is a folder; give a file name, e.g. {target.name}/mesh.vtu")
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-    except OSError as e:
-        raise MeshError(f"cannot write {target}: {_one_line(e)}; check the folder is writable") from None
-    try:
+
+    def error(e: OSError, meant: Path, stage: str) -> MeshError:
+        if stage == "create":
+            return MeshError(f"cannot write {target}: {_one_line(e)}; check the folder is writable")
+        return MeshError(f"cannot write {parent / meant.name}: {e.strerror or e}; choose another path")
+
+    def checked(tmp: Path):
         try:
-            files = write(tmp)
+            return write(tmp)
         except MeshError:
             raise
         except Exception as e:
@@ -699,15 +713,8 @@ def _atomic_write(target: Path, write) -> Path:
                 f"could not write {target} ({_one_line(e)}); nothing was written, check the format "
                 "and the data (e.g. field names and dtypes)"
             ) from None
-        for f in files:
-            try:
-                os.replace(f, parent / Path(f).name)
-            except OSError as e:  # name the file meant, not the temporary one
-                raise MeshError(
-                    f"cannot write {parent / Path(f).name}: {e.strerror or e}; choose another path"
-                ) from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    atomic_files(target, checked, error=error)
     return target
 
 

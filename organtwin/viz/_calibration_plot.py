@@ -5,7 +5,8 @@
 * 12-lead ECG — measured (black) and fitted (red, after the fitted shift and gains) per lead, on ECG-paper scale;
 * volume curve / pressure trace / cuff — the fitted beat's curve with the measured samples.
 
-`calibration_pictures(outcome, folder)` draws whichever apply and returns the paths; each file is written atomically.
+`calibration_pictures(observables, folder, mesh=...)` draws whichever apply from the fit's own outputs
+(`FitReport.observables`: nothing is re-simulated here) and returns the paths; each file is written atomically.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._circulation_plot import _pyplot, _save
-from ._render import _pyvista, to_pyvista
+from ._render import _plotter, _pyvista, _write_screenshot, to_pyvista
 
 __all__ = ["calibration_pictures", "plot_activation_fit", "plot_ecg_fit", "plot_trace_fit"]
 
@@ -23,8 +24,6 @@ __all__ = ["calibration_pictures", "plot_activation_fit", "plot_ecg_fit", "plot_
 def plot_activation_fit(mesh, fitted_ms, points_mm, measured_ms, predicted_ms, path, *, title: str = "") -> Path:
     """Two panels with one colour scale (ms): the fitted activation on the mesh surface, and the measured map
     points (coloured by their measured times, offset-corrected) over the grey surface."""
-    import os
-
     pv = _pyvista()
     grid = to_pyvista(mesh)
     grid.point_data["activation (ms)"] = np.asarray(fitted_ms, float)
@@ -37,8 +36,7 @@ def plot_activation_fit(mesh, fitted_ms, points_mm, measured_ms, predicted_ms, p
     cloud.point_data["activation (ms)"] = np.asarray(measured_ms, float)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    pl = pv.Plotter(off_screen=True, shape=(1, 2), window_size=[1600, 800])
+    pl = _plotter(shape=(1, 2), window_size=[1600, 800])
     try:
         sb = dict(title="activation (ms)", n_labels=5, fmt="%.0f")
         pl.subplot(0, 0)
@@ -59,11 +57,9 @@ def plot_activation_fit(mesh, fitted_ms, points_mm, measured_ms, predicted_ms, p
         )
         pl.view_isometric()
         pl.link_views()
-        pl.screenshot(str(tmp))
+        return _write_screenshot(pl, path)
     finally:
         pl.close()
-    tmp.replace(path)
-    return path
 
 
 def plot_activation_scatter(measured_ms, predicted_ms, path, *, title: str = "") -> Path:
@@ -140,62 +136,55 @@ def plot_trace_fit(
     return _save(fig, path, plt)
 
 
-def calibration_pictures(outcome, folder) -> list[Path]:
-    """The pictures of every data term of a `CalibrationOutcome` in ``folder``."""
+def calibration_pictures(observables: dict, folder, *, mesh=None) -> list[Path]:
+    """The pictures of a fit's data terms in ``folder``, drawn from what the fit computed (``observables``: {term
+    name: observables}, `FitReport.observables`; nothing is simulated here). Each term's observables choose its
+    pictures: an activation map gets the fitted activation on ``mesh`` beside the measured points (when ``mesh`` and
+    the points are given) and a measured-vs-fitted scatter; an ECG its 12 leads; a trace its curve; None none."""
+    from ..calibrate._observables import ActivationObservables, ECGObservables, TraceObservables
+
     folder = Path(folder)
-    prob = outcome.problem
-    fitted = prob.free.unpack(prob.model, np.asarray(outcome.result.u))
-    sim = prob.simulate(fitted)
     out = []
-    for term in prob.terms:
-        kind = type(term.loss).__name__
-        pred = term.forward(sim)
-        if kind == "ActivationTimeLoss":
-            loss = term.loss
-            p = np.asarray(loss.predicted(pred), float)
-            m = np.asarray(loss.measured_ms, float)
-            if loss.fit_offset:
-                m = m + float(np.mean(p - m))
-            amap = prob.data[term.name]
+    for name, obs in observables.items():
+        if isinstance(obs, ActivationObservables):
+            if mesh is not None and obs.points_mm is not None:
+                out.append(
+                    plot_activation_fit(
+                        mesh,
+                        obs.activation_ms,
+                        obs.points_mm,
+                        obs.measured_ms,
+                        obs.predicted_ms,
+                        folder / f"{name}_activation.png",
+                        title=name,
+                    )
+                )
             out.append(
-                plot_activation_fit(
-                    prob.mesh,
-                    np.asarray(pred),
-                    amap.points_mm,
-                    m,
-                    p,
-                    folder / f"{term.name}_activation.png",
-                    title=term.name,
+                plot_activation_scatter(obs.measured_ms, obs.predicted_ms, folder / f"{name}_scatter.png", title=name)
+            )
+        elif isinstance(obs, ECGObservables):
+            out.append(
+                plot_ecg_fit(
+                    obs.times_ms,
+                    obs.measured,
+                    obs.fitted,
+                    obs.leads,
+                    folder / f"{name}_ecg.png",
+                    title=f"{name}: measured vs fitted",
+                    correlations=obs.correlations,
                 )
             )
-            out.append(plot_activation_scatter(m, p, folder / f"{term.name}_scatter.png", title=term.name))
-        elif hasattr(term.loss, "plot_data"):
-            out.append(_plot_from(term, pred, folder))
+        elif isinstance(obs, TraceObservables):
+            out.append(
+                plot_trace_fit(
+                    obs.model_t_ms,
+                    obs.model_values,
+                    obs.data_t_ms,
+                    obs.data_values,
+                    folder / f"{name}.png",
+                    ylabel=obs.ylabel,
+                    title=f"{name}: measured vs fitted",
+                    extra_lines=obs.extra_lines,
+                )
+            )
     return out
-
-
-def _plot_from(term, pred, folder: Path) -> Path:
-    """A loss that can describe its own picture: ``plot_data(prediction)`` -> dict with ``kind`` 'ecg' (times_ms,
-    measured, fitted, leads, correlations) or 'trace' (model_t_ms, model_values, data_t_ms, data_values, ylabel,
-    extra_lines)."""
-    d = term.loss.plot_data(pred)
-    if d["kind"] == "ecg":
-        return plot_ecg_fit(
-            d["times_ms"],
-            d["measured"],
-            d["fitted"],
-            d["leads"],
-            folder / f"{term.name}_ecg.png",
-            title=f"{term.name}: measured vs fitted",
-            correlations=d.get("correlations"),
-        )
-    return plot_trace_fit(
-        d["model_t_ms"],
-        d["model_values"],
-        d.get("data_t_ms"),
-        d.get("data_values"),
-        folder / f"{term.name}.png",
-        ylabel=d["ylabel"],
-        title=f"{term.name}: measured vs fitted",
-        extra_lines=d.get("extra_lines"),
-    )

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._figures import figures
+
 __all__ = ["plot_pv_loops", "plot_circulation_pressures", "plot_circulation_volumes"]
 
 _COLOURS = {
@@ -33,21 +35,17 @@ _LABELS = {
 
 
 def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    """Free-standing figures (`organtwin.viz._figures`): the process's matplotlib backend is left alone."""
+    return figures()
 
 
-def _save(fig, path, plt) -> Path:
+def _save(fig, path, plt=None, *, dpi: int = 110) -> Path:
+    """The figure as PNG at ``path``, atomically (`organtwin.io.atomic_file`)."""
     from ..io import atomic_file
 
     path = Path(path)
     with atomic_file(path, None) as (_, tmp):
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+        fig.savefig(tmp, dpi=dpi, format="png")
     return path
 
 

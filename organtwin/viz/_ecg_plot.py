@@ -51,11 +51,11 @@ def plot_12lead(
 
     ``mv_range``: the (low, high) mV that must fit a row (default: the leads' own range); ``subtitle``: a second
     header line (e.g. the method and the electrodes)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
+
+    from ._figures import figures
+
+    plt = figures()  # a free-standing figure: the process's matplotlib backend is left alone
 
     from ..ecg import LEAD_NAMES
     from ..io import atomic_file

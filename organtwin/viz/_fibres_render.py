@@ -5,13 +5,12 @@ pyvista is imported here (the edge), never by the core. Rendering is off-screen 
 
 from __future__ import annotations
 
-import os
 import pathlib
 
 import numpy as np
 
 from .._errors import MeshError
-from ._render import _move_into_place, _picture_target, _pyvista, to_pyvista
+from ._render import _picture_target, _plotter, _pyvista, _write_screenshot, to_pyvista
 
 __all__ = ["render_fibres"]
 
@@ -75,8 +74,7 @@ def render_fibres(
     bar = dict(title=label, color="black", vertical=True, position_x=0.82, position_y=0.15, height=0.7, width=0.08)
     distance = 4.0 * float(np.ptp(points, axis=0).max())
 
-    plotter = pv.Plotter(off_screen=True, shape=(1, len(layers)), window_size=tuple(window_size), border=False)
-    tmp = out_png.with_name(f".{out_png.stem}.tmp{os.getpid()}.png")
+    plotter = _plotter(shape=(1, len(layers)), window_size=tuple(window_size), border=False)
     try:
         plotter.set_background("white")
         for k, (name, mask) in enumerate(layers):
@@ -106,7 +104,6 @@ def render_fibres(
             plotter.camera.up = (0.0, 0.0, 1.0)
             plotter.reset_camera()
             plotter.camera.zoom(1.15)
-        plotter.screenshot(str(tmp))
+        return _write_screenshot(plotter, out_png)
     finally:
         plotter.close()
-    return _move_into_place(tmp, out_png)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +21,18 @@ def _picture_target(out) -> Path:
     return out
 
 
-def _move_into_place(tmp: Path, out: Path) -> Path:
-    """Rename the finished picture onto ``out``; on failure remove it and name ``out`` (not the temporary file)."""
-    try:
-        os.replace(tmp, out)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise MeshError(f"cannot write the picture {out}: {e.strerror or e}; give another path") from None
-    return out
+def _write_screenshot(plotter, out: Path) -> Path:
+    """The plotter's picture as PNG at ``out``, atomically (`organtwin.io.atomic_file`: a temporary file beside it,
+    then renamed; a failure names ``out``, never the temporary file)."""
+    import io
+
+    from ..io import atomic_file
+
+    buf = io.BytesIO()
+    plotter.screenshot(buf)
+    with atomic_file(out, "wb") as (fh, _):
+        fh.write(buf.getvalue())
+    return Path(out)
 
 
 #: Units of the fields organtwin writes, shown in the colour bar's title.
@@ -44,12 +49,30 @@ _FIELD_UNITS = {
 
 
 def _pyvista():
-    # Headless rendering: EGL needs no X server. Respect a user's own choice if set.
-    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     import pyvista as pv
 
-    pv.OFF_SCREEN = True
     return pv
+
+
+_WINDOW = "VTK_DEFAULT_OPENGL_WINDOW"
+_WINDOW_LOCK = threading.Lock()
+
+
+def _plotter(**kwargs):
+    """An off-screen ``pyvista.Plotter``. Headless rendering: its render window is made with EGL (no X server needed),
+    unless the user chose a window class in the environment variable VTK_DEFAULT_OPENGL_WINDOW. The variable is set
+    only while the window is created (VTK reads it then) and restored at once: the process's environment and pyvista's
+    global settings are left as they were."""
+    pv = _pyvista()
+    with _WINDOW_LOCK:
+        mine = _WINDOW not in os.environ
+        if mine:
+            os.environ[_WINDOW] = "vtkEGLRenderWindow"
+        try:
+            return pv.Plotter(off_screen=True, **kwargs)
+        finally:
+            if mine:
+                os.environ.pop(_WINDOW, None)
 
 
 def to_pyvista(mesh: Mesh):
@@ -135,7 +158,6 @@ def render_mesh(
     with a legend "id name" (e.g. "1 LV", "7 septum"). Vector fields are shown by magnitude. The file is written
     atomically (a temporary file renamed into place).
     """
-    pv = _pyvista()
     grid = to_pyvista(mesh)
     name = field or "region"
     if name not in grid.cell_data and name not in grid.point_data:
@@ -159,11 +181,10 @@ def render_mesh(
         grid.cell_data["_category"] = np.searchsorted(values, data).astype(np.int32)
         legend = [(colours[v][1], colours[v][0]) for v in values.tolist()]
     out = _picture_target(out_png)
-    tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}.png")
     # a categorical picture gets the legend in a panel of its own, beside the mesh (never over it)
     shape = dict(shape=(1, 2), col_weights=[3, 1], border=False) if legend is not None else {}
     size = [int(window_size[0] * 4 / 3), int(window_size[1])] if legend is not None else list(window_size)
-    plotter = pv.Plotter(off_screen=True, window_size=size, **shape)
+    plotter = _plotter(window_size=size, **shape)
     try:
         plotter.set_background("white")
         try:
@@ -205,7 +226,6 @@ def render_mesh(
                 size=(0.95, min(0.06 * len(legend) + 0.02, 0.95)),
                 loc="upper left",
             )
-        plotter.screenshot(str(tmp))
+        return _write_screenshot(plotter, out)
     finally:
         plotter.close()
-    return _move_into_place(tmp, out)

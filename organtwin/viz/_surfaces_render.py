@@ -8,13 +8,12 @@ pyvista is imported here (the edge), never by the core.
 
 from __future__ import annotations
 
-import os
 import pathlib
 
 import numpy as np
 
 from .._errors import MeshError
-from ._render import _move_into_place, _picture_target, _pyvista, category_colours
+from ._render import _picture_target, _plotter, _pyvista, _write_screenshot, category_colours
 
 __all__ = ["render_surfaces"]
 
@@ -52,10 +51,7 @@ def render_surfaces(mesh, out_png, *, window_size=(2200, 650), title: str | None
         ("see-through, side", True, (-1.0, 1.0, 0.3)),
         ("see-through, from the apex", True, (0.0, 0.0, -1.0)),
     ]
-    plotter = pv.Plotter(
-        off_screen=True, shape=(1, 4), col_weights=[1, 1, 1, 0.9], window_size=tuple(window_size), border=False
-    )
-    tmp = out_png.with_name(f".{out_png.stem}.tmp{os.getpid()}.png")
+    plotter = _plotter(shape=(1, 4), col_weights=[1, 1, 1, 0.9], window_size=tuple(window_size), border=False)
     try:
         for k, (caption, see_through, direction) in enumerate(views):
             plotter.subplot(0, k)
@@ -82,7 +78,6 @@ def render_surfaces(mesh, out_png, *, window_size=(2200, 650), title: str | None
             loc="center left",
             size=(0.98, min(0.09 * len(labels) + 0.02, 0.9)),
         )
-        plotter.screenshot(str(tmp))
+        return _write_screenshot(plotter, out_png)
     finally:
         plotter.close()
-    return _move_into_place(tmp, out_png)

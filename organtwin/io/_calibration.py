@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import MeshError, MeshWarning
-from ..io._case import CaseError, _Section, _selector
-from ..io._units import LENGTH, TIME, VELOCITY, VOLTAGE
+from ._case import CaseError, _Section, _selector
+from ._units import LENGTH, TIME, VELOCITY, VOLTAGE
 
 __all__ = [
     "CalibrationCase",
@@ -281,7 +281,7 @@ def _parse_free(sec: _Section) -> FreeSpec:
         else:
             raise prior.error(None, "give mean and sd (normal) or median and sd_log (log-normal)")
     name = sec.string("name", required=True, hint='e.g. name = "tissue.velocity[0, 0]"')
-    from ._params import CalibrationError, _parse
+    from ..calibrate._params import CalibrationError, _parse
 
     try:
         _parse(name)  # the syntax, and no private or special attribute (``__class__``), before anything is built
@@ -508,7 +508,7 @@ def _arr(x):
 
 
 def _free_parameters(case, model):
-    from ._params import (
+    from ..calibrate._params import (
         Bounded,
         CalibrationError,
         FreeParameter,
@@ -539,9 +539,9 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
     """Read the mesh and the data, set up the model, the free parameters and the data terms of ``case``."""
     import jax.numpy as jnp
 
-    from ._data import read_activation_map, read_cuff_pressure, read_ecg, read_pressure_trace, read_volume_curve
-    from ._fit import ActivationTimeLoss
-    from ._report import Term
+    from ..calibrate._fit import ActivationTimeLoss
+    from ..calibrate._report import Term
+    from ._patient_data import read_activation_map, read_cuff_pressure, read_ecg, read_pressure_trace, read_volume_curve
 
     dtype = jnp.float64 if case.dtype == "float64" else jnp.float32
     mesh = _read_mesh(case) if mesh is None else mesh
@@ -549,7 +549,7 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
     if case.eikonal is not None:
         mesh, model["tissue"], model["sites"] = _tissue(case, mesh, dtype)
     if case.ecg is not None:
-        from ._ecg_loss import EikonalECG
+        from ..calibrate._ecg_loss import EikonalECG
 
         e = case.ecg
         from ..ep import APTemplate
@@ -586,7 +586,7 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
         """Everything the data terms read, computed once per model evaluation: the activation (eikonal) and one
         periodic beat of the circulation (driven by that activation when coupled)."""
         from .. import ep
-        from ._haemo import circulation_curves
+        from ..calibrate._haemo import circulation_curves
 
         out = {"model": model}
         if needs_activation:
@@ -620,7 +620,7 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
                 )
                 terms.append(Term(d.name, loss, lambda sim: sim["activation"], d.weight))
             elif d.kind == "ecg":
-                from ._ecg_loss import ECGLoss
+                from ..calibrate._ecg_loss import ECGLoss
 
                 o = d.options
                 ecg = read_ecg(d.file, sampling_rate_hz=o["sampling_rate"], units=o["units"])
@@ -638,9 +638,9 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
                 )
                 terms.append(Term(d.name, loss, lambda sim: sim["model"]["ecg"](sim["activation"]), d.weight))
             else:
-                from ._haemo import CuffPressureLoss, PressureTraceLoss, VolumeCurveLoss
+                from ..calibrate._haemo import CuffPressureLoss, PressureTraceLoss, VolumeCurveLoss
 
-                period_ms = 1000.0 * model["circulation"].period
+                period_ms = 1000.0 * float(model["circulation"].period)  # (an array leaf of the Circulation)
                 kw = {} if d.noise_sd is None else {"noise_sd": d.noise_sd}
                 if d.kind == "volume-curve":
                     curve = read_volume_curve(d.file, chamber=d.options["chamber"])
@@ -834,15 +834,25 @@ def run_calibration(
 ) -> CalibrationOutcome:
     """Build ``case``, fit it with its optimiser, report. ``truth`` ({parameter name: value}) adds relative errors.
     ``check(problem)``, if given, runs once the problem is built, before the fit (a re-run's checks); then the starts
-    are bounded against the memory available (`check_fit_memory`)."""
+    are bounded against the memory available (`check_fit_memory`).
+
+    A ``dtype = "float64"`` case runs in JAX's 64-bit mode for this call only (``jax.enable_x64``, scoped to the
+    thread; the process's setting is left as it was): the fit, its report and the fitted model's outputs
+    (``outcome.report.observables``, what the pictures draw) are all computed inside it."""
+    import contextlib
+
     import jax
 
-    if case.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)  # the user's edge: the case asked for it
+    x64 = jax.enable_x64(True) if case.dtype == "float64" else contextlib.nullcontext()
+    with x64:
+        return _run_calibration(case, progress=progress, truth=truth, say=say, check=check)
+
+
+def _run_calibration(case: CalibrationCase, *, progress, truth, say, check) -> CalibrationOutcome:
     import optimistix as optx
 
-    from ._fit import fit_adam, fit_least_squares
-    from ._report import fit_report, joint_residuals
+    from ..calibrate._fit import fit_adam, fit_least_squares
+    from ..calibrate._report import fit_report, joint_residuals
 
     problem = build_problem(case)
     if check is not None:
@@ -913,7 +923,7 @@ def tolerances(case: CalibrationCase) -> dict:
 def fit_record(outcome: CalibrationOutcome) -> dict:
     """What fit.json holds: the fitted values (and the unconstrained vector that re-creates them), how the fit ended,
     and the provenance."""
-    from ._report import _json
+    from ..calibrate._report import _json
 
     r = outcome.result
     return _json(
@@ -931,25 +941,41 @@ def fit_record(outcome: CalibrationOutcome) -> dict:
     )
 
 
-def write_calibration(outcome: CalibrationOutcome, out, *, pictures: bool = True) -> list[Path]:
-    """DIR/fit.json, report.json, summary.txt, the pictures, fitted.vtu (activation) — all or nothing."""
-    from ..io import results_folder, write_json
+def write_calibration(outcome: CalibrationOutcome, out, *, pictures=None) -> list[Path]:
+    """DIR/fit.json, report.json, summary.txt, summary.json and what ``pictures(folder)`` draws there (the CLI passes
+    `organtwin.viz.calibration_pictures` of the outcome's observables) — all or nothing."""
+    from ._results import results_folder, write_json
 
     written = []
     with results_folder(out) as tmp:
         tmp = Path(tmp)
         write_json(tmp / "fit.json", fit_record(outcome))
-        outcome.report.write(tmp)
+        write_fit_report(outcome.report, tmp)
         write_json(
             tmp / "summary.json",
             {"organtwin_results": "calibration", "case": str(outcome.case.source), "objective": outcome.result.loss},
         )
-        if pictures:
-            from ..viz import calibration_pictures
-
-            calibration_pictures(outcome, tmp)
+        if pictures is not None:
+            pictures(tmp)
         written = sorted(p.name for p in tmp.iterdir())
     return [Path(out) / n for n in written]
+
+
+def write_fit_report(report, directory) -> list[Path]:
+    """report.json and summary.txt of a `FitReport` in ``directory`` (each atomically: no half-written files)."""
+    from ._results import atomic_file
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, text in (
+        ("report.json", json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n"),
+        ("summary.txt", report.summary()),
+    ):
+        with atomic_file(d / name) as (fh, _):
+            fh.write(text)
+        out.append(d / name)
+    return out
 
 
 # ============================================================================================================ re-run
@@ -1162,14 +1188,14 @@ def _check_rerun_case(p: Path, rec: dict, case: CalibrationCase) -> None:
             f"{p}: provenance.data names {dsaved} but the stored case reads {dnames}; the fit.json does "
             "not belong to its stored case"
         )
-    from ._report import _json
+    from ..calibrate._report import _json
 
     fields = [("seed", prov["seed"], case.seed), ("dtype", prov["dtype"], case.dtype)]
     fields += [(f"fit_options.{k}", prov["fit_options"].get(k, "nothing"), v) for k, v in _json(case.fit).items()]
-    for field, saved, now in fields:
+    for key, saved, now in fields:
         if saved != now:
             raise CaseError(
-                f"{p}: provenance.{field} is {saved!r} but the stored case gives {now!r}; the fit.json "
+                f"{p}: provenance.{key} is {saved!r} but the stored case gives {now!r}; the fit.json "
                 "does not belong to its stored case"
             )
     kind = next(k for k in ("path", "builtin", "generate") if k in case.mesh)
