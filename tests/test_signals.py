@@ -291,3 +291,103 @@ def test_a_real_sigint_in_process_is_130(tmp_path, capsys):
         t.join()
     assert rc == 130 and err == "organtwin: interrupted (SIGINT): nothing was written\n"
     assert signal.getsignal(signal.SIGINT) is before
+
+
+# ------------------------------------------------------------------------------------- the other commands' outputs
+# Commands whose outputs are single files (written beside and renamed) or a results folder, not covered above: a signal
+# while they import, read, compute or write must give 130/143 and one line, and leave either nothing of theirs or
+# their complete outputs, with no temporary entry (.<name>.<pid>-<host>.<random>.tmp / .partial) in the folder. The
+# moments start after 0.8 s: before that the interpreter itself is starting, before the console script runs at all.
+def _other_command(work: Path, name: str, d: Path) -> tuple[list[str], list[Path]]:
+    """The command line of ``name`` writing into ``d``, and the outputs it makes there when it completes."""
+    if name == "ecg" and not (work / "act.vtu").exists():
+        import numpy as np
+
+        from organtwin.mesh import read_mesh, write_mesh
+
+        m = read_mesh(work / "slab.vtu")
+        cx = np.asarray(m.points)[np.asarray(m.tets)].mean(axis=1)[:, 0]
+        m = m.replace(regions=np.where(cx < 2.0, 1, 2), region_names={1: "LV", 2: "RV"})
+        write_mesh(m.replace(point_data={"activation_time": np.asarray(m.points[:, 0]) / 0.5}), work / "act.vtu")
+    if name == "flow zerod" and not (work / "zerod.json").exists():
+        cfg = {
+            "simulation_parameters": {"number_of_cardiac_cycles": 40, "number_of_time_pts_per_cardiac_cycle": 2000},
+            "boundary_conditions": [
+                {"bc_name": "IN", "bc_type": "FLOW", "bc_values": {"Q": [100.0, 100.0], "t": [0.0, 1.0]}},
+                {"bc_name": "OUT", "bc_type": "RESISTANCE", "bc_values": {"R": 1000.0, "Pd": 10000.0}},
+            ],
+            "vessels": [
+                {
+                    "vessel_id": 0,
+                    "vessel_name": "V0",
+                    "vessel_length": 1.0,
+                    "zero_d_element_type": "BloodVessel",
+                    "zero_d_element_values": {"R_poiseuille": 100.0, "C": 1e-4, "L": 1.0},
+                    "boundary_conditions": {"inlet": "IN", "outlet": "OUT"},
+                }
+            ],
+        }
+        (work / "zerod.json").write_text(json.dumps(cfg))
+    return {
+        "ecg": ([EXE, "ecg", str(work / "act.vtu"), "--out", "e"], [d / "e"]),
+        "cell": (
+            [EXE, "cell", "tentusscher2006-epi", "--beats", "3", "--out", "t.csv", "--png", "t.png"],
+            [d / "t.csv", d / "t.png"],
+        ),
+        "activate": (
+            [EXE, "activate", str(work / "slab.vtu"), "--site", "0,0,0", "--cv-fibre", "0.6", "--out", "a.vtu"],
+            [d / "a.vtu"],
+        ),
+        "flow zerod": ([EXE, "flow", "zerod", str(work / "zerod.json"), "z.csv"], [d / "z.csv"]),
+        "mesh generate": ([EXE, "mesh", "generate", "lv", "--out", "lv.vtu", "--h", "2"], [d / "lv.vtu"]),
+        "mesh convert": ([EXE, "mesh", "convert", str(work / "slab.vtu"), "s.msh", "--scale", "2"], [d / "s.msh"]),
+    }[name]
+
+
+def _try_other(work: Path, name: str, sig: int, delay: float, *, times: int = 1) -> str:
+    d = work / f"other_{name.replace(' ', '_')}_{signal.Signals(sig).name}_{delay:.2f}_{times}"
+    d.mkdir()
+    cmd, outputs = _other_command(work, name, d)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=d)
+    try:
+        p.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        for _ in range(times):  # "twice quickly": the second press while the first is being handled
+            p.send_signal(sig)
+            time.sleep(0.05)
+    stderr = p.communicate(timeout=300)[1]
+    where = f"{name} {signal.Signals(sig).name} x{times} after {delay:.2f} s: rc {p.returncode}\n{stderr}"
+    assert "Traceback" not in stderr and "Fatal Python error" not in stderr and "Exception ignored" not in stderr, where
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert all(ln.startswith("organtwin: ") for ln in lines), where
+    left = [e.name for e in d.iterdir() if e.name.startswith(".") or e.name.endswith((".tmp", ".partial"))]
+    assert not left, where + f"\nleft: {left}"
+    said = [ln for ln in lines if ln.startswith("organtwin: interrupted")]
+    if p.returncode == 0 and not said:
+        assert all(o.exists() for o in outputs), where  # finished before the signal: complete outputs
+        return "finished"
+    assert p.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], where
+    assert len(said) == 1 and said[0].startswith(f"organtwin: interrupted ({signal.Signals(sig).name}): "), where
+    if "nothing was written" in said[0]:
+        assert not [o for o in outputs if o.exists()], where
+    if (d / "e").exists():  # a results folder is whole or absent
+        assert _manifest_complete(d / "e"), where
+    return "stopped"
+
+
+def test_ecg_and_cell_interrupted(work):
+    """`ecg` (a results folder) with SIGINT pressed twice quickly, `cell` (a CSV and a PNG) with SIGTERM."""
+    rng = random.Random(6)
+    assert _try_other(work, "ecg", signal.SIGINT, rng.uniform(0.8, 3.0), times=2) in ("stopped", "finished")
+    assert _try_other(work, "cell", signal.SIGTERM, rng.uniform(0.8, 3.0)) in ("stopped", "finished")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ecg", "cell", "activate", "flow zerod", "mesh generate", "mesh convert"])
+def test_other_commands_at_random_moments(work, name):
+    rng = random.Random(sum(map(ord, name)))
+    outcomes = [
+        _try_other(work, name, sig, rng.uniform(0.8, 6.0), times=times)
+        for sig, times in ((signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 2), (signal.SIGTERM, 2))
+    ]
+    assert outcomes.count("stopped") >= 2, outcomes

@@ -96,6 +96,13 @@ def ecg_times(
         fix=fix,
         why="int32 indices under jit",
     )
+    if n < 2:  # one sample has no slope: no QRS, no features
+        from .._errors import SizeError
+
+        raise SizeError(
+            f"{what}: a duration of {duration:g} ms sampled every {dt:g} ms gives {n} sample(s); an ECG needs at "
+            "least two: sample it more often (--dt, ms) or record longer (--duration, ms)"
+        )
     check_bytes(
         3.0 * n * n_nodes * itemsize,
         what=f"{what}: Vm of {n:,} samples x {n_nodes:,} nodes x {itemsize} B x 3 "

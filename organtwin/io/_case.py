@@ -487,7 +487,7 @@ def load_case(path) -> CaseConfig:
     if p.is_dir():
         raise CaseError(f"{p} is a folder; give the case file (.toml)")
     try:
-        text = p.read_bytes().decode("utf-8")
+        text = p.read_bytes().decode("utf-8-sig")  # a byte-order mark (Windows editors) is fine
     except UnicodeDecodeError as e:
         raise CaseError(
             f"{p}: not a UTF-8 text file ({e.reason} at byte {e.start}); is this a TOML case file?"

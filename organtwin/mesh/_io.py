@@ -147,6 +147,19 @@ def _meshio():
     return meshio
 
 
+def _scaled(mesh: Mesh, scale, source: str) -> Mesh:
+    """``mesh.scaled(scale)``, refused when the factor takes the mesh's size out of what float64 geometry can hold
+    (tet volumes overflow or vanish), so the error names --scale rather than "zero volume"."""
+    size = float(np.linalg.norm(np.ptp(np.asarray(mesh.points), axis=0))) if mesh.n_nodes else 1.0
+    new = size * float(scale)
+    if size > 0 and not (1e-30 < new < 1e30):
+        raise MeshError(
+            f"{source}: --scale {float(scale):g} makes the mesh {new:.3g} mm across (from {size:.3g}); "
+            "give the factor from the file's units to mm (e.g. 1000 for metres, 0.001 for µm)"
+        )
+    return mesh.scaled(scale)
+
+
 def _check_scale(scale) -> None:
     """A coordinate factor must be positive and finite: a negative one mirrors the mesh (every tet inside out), zero
     collapses it."""
@@ -223,7 +236,7 @@ def read_mesh(
         m = _meshio_read(p, file_format)
         mesh = _from_meshio(m, str(p), region_field=region_field, surface_field=surface_field)
         if scale is not None:
-            mesh = mesh.scaled(scale)
+            mesh = _scaled(mesh, scale, str(p))
         mesh = check_mesh(mesh, source=str(p)) if check else mesh
     from ._surfaces import _source_of, load_name_maps
 
@@ -468,6 +481,37 @@ def _pick_tags(
     return first or (None, None)
 
 
+def _warn_unread_fields(cd, lower, blocks, point_data, source, region_key, fibre_key, sheet_key) -> None:
+    """Say when a field named as regions, fibres or sheets is there but cannot be read as such (so it is not silently
+    lost): a region field of non-whole numbers, fibres that are not 3 numbers per tet, fibres given per node."""
+    if region_key is None and "region" in lower:
+        a = _concat(cd, lower["region"], blocks)
+        if a is not None and _as_ids(a) is None:
+            _warn(
+                f"{source}: cell field {lower['region']!r} is not one whole-number region id per tet (e.g. NaN or "
+                "1.5), so it is not read as the regions: every tet is in region 1; write integer region ids"
+            )
+    for names, key, what in ((_FIBRE_KEYS, fibre_key, "fibres"), (_SHEET_KEYS, sheet_key, "sheets")):
+        if key is not None:
+            continue
+        point_keys = {str(k).lower(): k for k in point_data}
+        for cand in names:
+            if cand in lower:
+                a = _concat(cd, lower[cand], blocks)
+                shape = "mixed shapes" if a is None else f"shape {tuple(a.shape)}"
+                _warn(
+                    f"{source}: cell field {lower[cand]!r} is not 3 numbers per tet ({shape}), so the mesh has no "
+                    f"{what}; write one (x, y, z) direction per tet"
+                )
+                break
+            if cand in point_keys:
+                _warn(
+                    f"{source}: point field {point_keys[cand]!r} gives {what} per node; organtwin reads {what} per "
+                    f"tet (cell data), so the mesh has no {what}; convert them to one direction per tet"
+                )
+                break
+
+
 def _pick_vectors(cell_data: dict, lower: dict, blocks: list[int], names) -> tuple[str | None, np.ndarray | None]:
     for cand in names:
         key = lower.get(cand)
@@ -532,6 +576,7 @@ def _from_meshio(m, source: str, *, region_field: str | None = None, surface_fie
         regions = np.concatenate([np.full(len(m.cells[i].data), k + 1) for k, i in enumerate(tet_blocks)])
     fibre_key, fibres = _pick_vectors(cd, lower, tet_blocks, _FIBRE_KEYS)
     sheet_key, sheets = _pick_vectors(cd, lower, tet_blocks, _SHEET_KEYS)
+    _warn_unread_fields(cd, lower, tet_blocks, m.point_data or {}, source, region_key, fibre_key, sheet_key)
 
     cell_data = {}
     for key in cd:

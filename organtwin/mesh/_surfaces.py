@@ -40,6 +40,7 @@ an error that says what was found.
 from __future__ import annotations
 
 import json
+import math
 import re
 import warnings
 from pathlib import Path
@@ -100,7 +101,7 @@ def _ids_names(obj, source: str) -> dict[int, str]:
     out: dict[int, str] = {}
 
     def put(i, name):
-        if isinstance(i, bool) or not isinstance(i, (int, float)) or float(i) != int(i):
+        if isinstance(i, bool) or not isinstance(i, (int, float)) or not math.isfinite(i) or float(i) != int(i):
             raise MeshError(f"{source}: the id of {name!r} must be a whole number, got {i!r}")
         i = int(i)
         if out.get(i, name) != name:
@@ -154,10 +155,14 @@ def load_name_map(src, source: str | None = None) -> dict[str, dict[int, str]]:
         p = Path(src)
         source = source or str(p)
         try:
-            text = p.read_text()
+            text = p.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is fine
         except FileNotFoundError:
             raise MeshError(f"name map not found: {p}; check the path") from None
-        except (OSError, UnicodeDecodeError) as e:
+        except UnicodeDecodeError as e:
+            raise MeshError(
+                f"{p}: the name map is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8"
+            ) from None
+        except OSError as e:
             raise MeshError(f"cannot read the name map {p} ({type(e).__name__}: {e})") from None
         try:
             obj = json.loads(text)
@@ -203,6 +208,8 @@ def find_name_maps(mesh_path) -> list[Path]:
         f"{stem}_regions.json",
         f"{stem}_surfaces.json",
     )
+    if not p.name:  # "" or "/": no file to find maps beside (the read then says what is wrong with the path)
+        return []
     return [c for c in (p.with_name(n) for n in names) if c.is_file() and c != p]
 
 

@@ -184,9 +184,13 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
     if not isinstance(config, dict):
         path = Path(config)
         try:
-            config = json.loads(path.read_text())
+            config = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is fine
         except FileNotFoundError:
             raise NetworkError(f"svZeroD config {path}: no such file") from None
+        except UnicodeDecodeError as e:
+            raise NetworkError(
+                f"svZeroD config {path}: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8"
+            ) from None
         except json.JSONDecodeError as e:
             raise NetworkError(
                 f"svZeroD config {path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"
