@@ -634,11 +634,36 @@ def builtin_mesh_path(name: str) -> pathlib.Path:
 
 
 def _write_builtin_vtu(mesh: Mesh, path) -> None:
-    """Write a built-in mesh as a binary VTU, atomically: `organtwin.mesh.write_mesh` (the one mesh writer; regions,
-    surfaces with their tags, names and fibres as `read_mesh` reads them back)."""
-    from ._io import write_mesh
+    """Write a mesh as a compressed binary VTU in the gmsh-physical convention the mesh reader understands, atomically,
+    with organtwin's one VTU writer (`organtwin.io.VtuWriter`).
 
-    write_mesh(mesh, path)
+    One ``tetra`` block and one ``triangle`` block (all surfaces, in name order); cell data ``gmsh:physical`` holds the
+    region id of each tet and the surface tag of each triangle; field data ``{name: [tag, dim]}`` names both (dim 3 for
+    regions, 2 for surfaces); per-tet ``fibres`` (and ``sheets``) are written when present, zero on the triangles.
+    """
+    from ..io._vtu import VtuWriter  # at the edge: only this writer needs it
+
+    names = sorted(mesh.surfaces)
+    tris = [mesh.surfaces[n].triangles for n in names]
+    tri = np.concatenate(tris) if tris else np.zeros((0, 3), dtype=np.int32)
+    tri_tags = (
+        np.concatenate([np.full(len(t), mesh.surfaces[n].tag, dtype=np.int32) for n, t in zip(names, tris)])
+        if tris
+        else np.zeros(0, dtype=np.int32)
+    )
+    tags = [mesh.surfaces[n].tag for n in names]
+    if len(set(tags)) != len(tags):
+        raise MeshError(f"surface tags must be distinct to be written, got {dict(zip(names, tags))}")
+    cell_data = {"gmsh:physical": np.concatenate([mesh.regions.astype(np.int32), tri_tags])}
+    for field in ("fibres", "sheets"):
+        value = getattr(mesh, field)
+        if value is not None:
+            cell_data[field] = np.concatenate([value.astype(np.float64), np.zeros((len(tri), 3))])
+    field_data = {n: (mesh.surfaces[n].tag, 2) for n in names}
+    field_data.update({rname: (rid, 3) for rid, rname in mesh.region_names})
+    VtuWriter(
+        mesh.points, mesh.tets.astype(np.int32), cell_data, triangles=tri.astype(np.int32), field_data=field_data
+    ).write(path)
 
 
 def ellipsoid_volume_mesh(
