@@ -25,7 +25,7 @@ from typing import Annotated
 
 import typer
 
-from ._mesh_options import NameMap, RegionNames, read_mesh_cli
+from ._mesh_options import NameMap, RegionNames, parse_region_list, read_mesh_cli
 
 __all__ = ["ecg", "ecg_placement"]
 
@@ -111,9 +111,8 @@ def ecg(
     from ..ecg import activation_times, ecg_from_activation, ecg_from_vm, ecg_times
     from ..io import check_output_folder, read_electrodes_csv, read_vm_series, write_ecg_folder
     from ..mesh import check_mesh, parse_id_names, ventricle_regions
-    from ._flow import _parse_regions
 
-    lv_ids, rv_ids = _parse_regions(lv_regions, "--lv-regions"), _parse_regions(rv_regions, "--rv-regions")
+    lv_ids, rv_ids = parse_region_list(lv_regions, "--lv-regions"), parse_region_list(rv_regions, "--rv-regions")
     check_output_folder(out, inputs=[source, electrodes])  # before any heavy work: refuse a folder we may not replace
     el = None if electrodes is None else read_electrodes_csv(electrodes)  # before any heavy work
     if source.is_dir():

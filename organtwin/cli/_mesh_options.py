@@ -27,6 +27,7 @@ __all__ = [
     "SurfaceField",
     "read_mesh_cli",
     "parse_region_ids",
+    "parse_region_list",
     "check_output_files",
 ]
 
@@ -80,6 +81,20 @@ def parse_region_ids(text: str | None, what: str = "--regions") -> list[int] | N
         raise typer.BadParameter(f"{what} must be comma-separated integer ids like 1,2,7, got {text!r}") from None
     if not ids:
         raise typer.BadParameter(f"{what} must name at least one region id, like 1,2,7")
+    return ids
+
+
+def parse_region_list(text: str | None, what: str) -> list[int] | None:
+    """``"1,3"`` -> [1, 3] for an option naming regions by id (``--lv-regions``, ``--rv-regions``); a usage error
+    otherwise."""
+    if text is None:
+        return None
+    try:
+        ids = [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError:
+        ids = []
+    if not ids:
+        raise typer.BadParameter(f"{what} must be comma-separated integer region ids like 1 or 1,3, got {text!r}")
     return ids
 
 

@@ -147,8 +147,8 @@ def _check_finite(times: np.ndarray, leads: np.ndarray, vm: np.ndarray, L: np.nd
 
 def ecg_from_vm(
     mesh,
-    times: ArrayLike,
-    vm: ArrayLike,
+    times: Float[ArrayLike, " times"],
+    vm: Float[ArrayLike, "times nodes"],
     *,
     electrodes: dict | None = None,
     placement=None,
@@ -228,7 +228,9 @@ def ecg_from_vm(
     )
 
 
-def activation_times(mesh, activation: ArrayLike | None = None, *, source: str = "") -> np.ndarray:
+def activation_times(
+    mesh, activation: Float[ArrayLike, " nodes"] | None = None, *, source: str = ""
+) -> Float[np.ndarray, " nodes"]:
     """Activation times (nodes,), ms, for `ecg_from_activation`: ``activation`` or the mesh's point data
     ``activation_time``, checked to have a finite value; NaN (a node never reached) becomes inf (stays at rest).
     ``source``: the file the mesh came from, for the messages.
@@ -252,8 +254,8 @@ def activation_times(mesh, activation: ArrayLike | None = None, *, source: str =
 
 def ecg_from_activation(
     mesh,
-    activation: ArrayLike,
-    times: ArrayLike,
+    activation: Float[ArrayLike, " nodes"],
+    times: Float[ArrayLike, " times"],
     *,
     apd: float = 280.0,
     electrodes: dict | None = None,
