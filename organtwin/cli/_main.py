@@ -18,7 +18,7 @@ from typer.core import TyperGroup
 
 from .._errors import OrgantwinError
 from .._errors import Terminated as _Terminated
-from ._signals import Interrupts, console_entry, interrupted_line
+from ._signals import INTERRUPTED_CODES, Interrupts, console_entry, interrupted_line
 
 # typer >= 0.24 vendors click; take the exception classes from wherever typer's own live.
 _cx = sys.modules[typer.BadParameter.__module__]
@@ -495,7 +495,7 @@ def main(argv: list[str] | None = None, *, interrupts=None) -> int:
             return main(argv, interrupts=interrupts)
     code = _main(argv, interrupts)
     interrupts.settle()
-    if interrupts.signum is not None and code not in (130, 143):
+    if interrupts.signum is not None and code not in INTERRUPTED_CODES:
         # The signal came but the command ended before the interrupt was raised (held inside an import, or swallowed
         # by a __del__ and not yet raised again): still say so; an interrupted run never reads as an ordinary success.
         e = interrupts.exception

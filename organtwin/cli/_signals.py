@@ -49,10 +49,13 @@ from collections.abc import Callable
 
 from .._errors import Terminated
 
-__all__ = ["Interrupts", "EXIT_CODES", "console_entry", "interrupted_line"]
+__all__ = ["Interrupts", "EXIT_CODES", "INTERRUPTED_CODES", "console_entry", "interrupted_line"]
 
-#: Exit status of a command stopped by each signal (128 + the signal number, as shells report it).
-EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
+#: Exit status of a command stopped by each signal (128 + the signal number, as shells report it). SIGHUP (the terminal
+#: closed) stops a command like SIGTERM does.
+EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+#: The exit statuses of an interrupted command.
+INTERRUPTED_CODES = frozenset(EXIT_CODES.values())
 
 # the temporary names of organtwin.io._atomic: .<name>.<pid>-<host>.<random>.partial|old|tmp
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<host>[A-Za-z0-9-]*)\.[A-Za-z0-9_]+\.(?P<kind>partial|old|tmp)$")
@@ -62,7 +65,7 @@ _FORCE_AFTER = 3  # signals after the delivered one: the third leaves at once, c
 
 
 def _make(signum: int) -> KeyboardInterrupt:
-    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    return Terminated() if signum in (signal.SIGTERM, signal.SIGHUP) else KeyboardInterrupt()
 
 
 class Interrupts:
@@ -257,17 +260,19 @@ def _force(interrupts: Interrupts) -> None:
     leave(interrupts.exit_code)
 
 
-def console_entry(argv: list[str] | None = None) -> None:
+def console_entry(argv: list[str] | None = None, *, early: list[int] | None = None) -> None:
     """The ``organtwin`` console script: take SIGINT/SIGTERM first, then import the command line (typer, and JAX with
     the commands) and run it. Always ends the process through `leave` (``os._exit`` after flushing): an interrupted run
     at once (130/143), any other after the exit functions."""
     interrupts = Interrupts(on_force=_force).__enter__()  # kept to the end: the process ends here
     interrupts.record_writes()
     try:
+        if early:  # received before the handlers above were installed (`organtwin.cli.main`): raise it now
+            signal.raise_signal(early[0])
         from ._main import main
 
         code = main(argv, interrupts=interrupts)
-        if code not in (130, 143):
+        if code not in INTERRUPTED_CODES:
             interrupts._late = _late
     except KeyboardInterrupt as e:  # held during the imports above and raised when they were done
         print(interrupted_line(e, interrupts.signum, interrupts.written), file=sys.stderr, flush=True)
@@ -278,7 +283,7 @@ def console_entry(argv: list[str] | None = None) -> None:
         traceback.print_exc()
         sys.stderr.flush()
         code = 1
-    if code in (130, 143):
+    if code in INTERRUPTED_CODES:
         leave(code)
     # Done. Run the exit functions (logging, JAX's clean-up, finalizers) with a signal still answered (`_late`), then
     # leave without the interpreter's teardown: it resets the handlers to the default (a signal then kills the process
