@@ -119,3 +119,11 @@ def test_through_the_organtwin_entry_point(capsys, tmp_path):
     assert rc == 1
     errors = [ln for ln in err.splitlines() if ln.strip()]
     assert len(errors) == 1 and errors[0].startswith("organtwin: error:") and "whole multiple of dt" in errors[0]
+
+
+def test_plot_cell_trace_alone(tmp_path):
+    from organtwin.viz import plot_cell_trace
+
+    trace = simulate_cell(model_from_name("mitchell-schaeffer"), beats=1)
+    assert plot_cell_trace(trace, tmp_path / "c.png", title="mitchell-schaeffer") == tmp_path / "c.png"
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len(list(tmp_path.iterdir())) == 1

@@ -53,7 +53,8 @@ def write_cell_trace(trace, *, csv=None, png=None, title: str = "") -> None:
 
         writers.append((Path(csv), write_csv))
     if png is not None:
-        from ..viz import plot_cell_trace
+        from ..viz import cell_trace_figure
 
-        writers.append((Path(png), lambda tmp: plot_cell_trace(trace, tmp, title=title)))
+        fig = cell_trace_figure(trace, title=title)  # drawn before any file is written
+        writers.append((Path(png), lambda tmp: fig.savefig(tmp, dpi=120, format="png")))
     write_all_or_nothing(writers)

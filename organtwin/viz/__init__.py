@@ -12,6 +12,7 @@ from ._calibration_plot import (
 from ._calibration_plot import (
     plot_trace_fit as plot_trace_fit,
 )
+from ._cell_plot import cell_trace_figure as cell_trace_figure
 from ._cell_plot import plot_cell_trace as plot_cell_trace
 from ._circulation_plot import (
     plot_circulation_pressures as plot_circulation_pressures,
