@@ -5,6 +5,7 @@ errors name the file meant, interrupts say what was kept."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -52,11 +53,27 @@ def test_the_manifest_lists_every_file_with_its_size(tmp_path):
     out = _write(tmp_path / "out", {"a.csv": "1,2\n", "sub/b.txt": "hello"})
     s = json.loads((out / "summary.json").read_text())
     assert s[RESULTS_MARKER]["kind"] == "test"
-    assert s[MANIFEST_KEY] == {"files": {"a.csv": 4, "sub/b.txt": 5}}
+    assert s[MANIFEST_KEY]["files"] == {"a.csv": 4, "sub/b.txt": 5}
+    assert s[MANIFEST_KEY]["sha256"] == hashlib.sha256(b'{"a.csv":4,"sub/b.txt":5}').hexdigest()
     # replaced by the next run (every entry is listed, at its size), nothing temporary left
     _write(out, {"c.csv": "3"})
     assert sorted(_tree(out)) == ["c.csv", "summary.json"]
     assert _temps(tmp_path) == []
+
+
+def test_a_manifest_edited_to_list_a_user_file_is_refused(tmp_path):
+    """A user's file added to the manifest by hand (its size right) would be replaced with the folder: the list no
+    longer matches its seal, so the folder is refused and untouched."""
+    out = _write(tmp_path / "out", {"a.csv": "1,2\n"})
+    (out / "notes.txt").write_text("my notes")
+    s = json.loads((out / "summary.json").read_text())
+    s[MANIFEST_KEY]["files"]["notes.txt"] = len("my notes")
+    (out / "summary.json").write_text(json.dumps(s))
+    before = _tree(out)
+    with pytest.raises(ResultsError) as e:
+        check_output_folder(out)
+    assert "manifest (summary.json) was edited after organtwin wrote it" in str(e.value) and "notes.txt" in str(e.value)
+    assert _tree(out) == before and _temps(tmp_path) == []
 
 
 def test_a_user_file_in_a_results_folder_is_refused_and_untouched(tmp_path):
@@ -88,7 +105,12 @@ def test_a_summary_written_by_the_writer_keeps_its_marker_and_gets_the_manifest(
         (tmp / "fit.json").write_text("{}")
         (tmp / "summary.json").write_text(json.dumps({RESULTS_MARKER: "calibration", "objective": 1.5}))
     s = json.loads((out / "summary.json").read_text())
-    assert s == {RESULTS_MARKER: "calibration", "objective": 1.5, MANIFEST_KEY: {"files": {"fit.json": 2}}}
+    seal = hashlib.sha256(b'{"fit.json":2}').hexdigest()
+    assert s == {
+        RESULTS_MARKER: "calibration",
+        "objective": 1.5,
+        MANIFEST_KEY: {"files": {"fit.json": 2}, "sha256": seal},
+    }
     assert check_output_folder(out) == out
 
 

@@ -12,7 +12,7 @@ Results folders and what may be replaced (docs/results-folders.md):
   but summary.json itself (sub-folders are implied by the paths). `results_folder` adds both when the writer is done
   (it writes summary.json itself for a writer that has none, e.g. `organtwin ecg`).
 - **Replacing.** An existing folder is replaced only when it is empty, or when every entry in it is listed in its
-  manifest with the size listed (a regular file; never a link). Anything else (a file of the user's, a listed file
+  manifest (whose list still matches its seal, ``"sha256"``: a list edited by hand is refused) with the size listed (a regular file; never a link). Anything else (a file of the user's, a listed file
   whose size changed, a sub-folder no listed path needs, a link) is "in the way": the command refuses before the work,
   naming the first few entries and their count, and says how to fix it (choose another ``--out`` or move them out).
   A folder written before the manifest (summary.json with the marker but no ``manifest``) is accepted only when every
@@ -49,6 +49,7 @@ ParaView/VTK, pyvista and meshio read them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -125,7 +126,8 @@ def check_output_file(path, option: str = "output") -> Path:
 # ====================================================================================================== manifests
 def folder_manifest(folder) -> dict:
     """``{"files": {relative posix path: size in bytes}}`` of every regular file under ``folder`` except
-    ``summary.json`` (what `results_folder` stores in summary.json under `MANIFEST_KEY`)."""
+    ``summary.json``, and the list's seal ``"sha256"`` (what `results_folder` stores in summary.json under
+    `MANIFEST_KEY`)."""
     folder = Path(folder)
     files = {}
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -135,7 +137,13 @@ def folder_manifest(folder) -> dict:
             rel = p.relative_to(folder).as_posix()
             if rel != "summary.json":
                 files[rel] = p.lstat().st_size
-    return {"files": files}
+    return {"files": files, "sha256": _seal(files)}
+
+
+def _seal(files: dict) -> str:
+    """SHA-256 of the file list (canonical JSON): a manifest edited by hand (a user's file added to the list so that
+    the next run would replace it) no longer matches its seal, and the folder is refused."""
+    return hashlib.sha256(json.dumps(files, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _read_summary(folder: Path) -> dict | None:
@@ -170,6 +178,10 @@ def _in_the_way(folder: Path) -> tuple[list[str], str]:
     sizes: dict | None = None
     if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict):
         sizes = {str(k): v for k, v in manifest["files"].items()}
+        if "sha256" in manifest and manifest["sha256"] != _seal(manifest["files"]):
+            return [
+                t + ("/" if (folder / t).is_dir() and not (folder / t).is_symlink() else "") for t in top
+            ], "its manifest (summary.json) was edited after organtwin wrote it, so its files cannot be told from yours"
     elif isinstance(doc.get("files"), list) and all(isinstance(f, str) for f in doc["files"]):
         sizes = {f: None for f in doc["files"]}  # written before the manifest: the summary's own list, no sizes
     if sizes is None:
