@@ -18,6 +18,7 @@ import diffrax
 import equinox as eqx
 import equinox.internal as eqxi
 import jax
+import jax.core
 from jaxtyping import PyTree
 
 __all__ = ["RESULTS", "is_successful", "raise_if_failed"]

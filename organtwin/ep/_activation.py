@@ -83,7 +83,11 @@ def crossing_update(V0, V1, t0, dt, threshold, *, upward: bool):
 
 
 def first_crossing(
-    t: Float[ArrayLike, " steps"], V: Float[ArrayLike, "steps *nodes"], threshold: float = 0.0, *, upward: bool = True
+    t: Float[ArrayLike, " steps"],
+    V: Float[ArrayLike, "steps *nodes"],  # noqa: F821 (jaxtyping shapes, not Python names)
+    threshold: float = 0.0,
+    *,
+    upward: bool = True,
 ) -> Float[Array, " *nodes"]:
     """First threshold crossing of sampled traces (offline; ``inf`` where none), linearly interpolated in time.
 

@@ -22,9 +22,11 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
@@ -324,7 +326,8 @@ def _setup(
 
 
 @eqx.filter_jit
-def _finish(problem: _Problem, carry: _Carry, traces, snap_index, *, n_steps: int, every: int):
+def _finish(problem: _Problem, carry: _Carry, traces, snap_index, *, n_steps: int, every: int) -> dict[str, Any]:
+    """The fields of the `MonodomainResult` (all but n_steps and dt), the outcome among them."""
     dtype = carry.V.dtype
     record = problem.record
     probe_times = probes = None

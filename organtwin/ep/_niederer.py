@@ -376,7 +376,7 @@ def niederer_benchmark(
         raise ValueError(f"diagonal_points must be at least 2, got {diagonal_points}")
     if dtype is not None:
         dtype = jnp.dtype(dtype)
-        if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        if dtype == jnp.float64 and not jax.config.read("jax_enable_x64"):
             raise ValueError(
                 "float64 needs JAX's 64-bit mode: jax.config.update('jax_enable_x64', True) before running"
             )

@@ -21,6 +21,7 @@ from typing import ClassVar
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
@@ -48,8 +49,9 @@ def _to_param(x):
     return x
 
 
-def param(default: float, *, doc: str = ""):
-    """A named model parameter: an array field (a pytree leaf) with a published default."""
+def param(default: float | tuple[float, ...], *, doc: str = ""):
+    """A named model parameter: an array field (a pytree leaf) with a published default (a number, or a tuple of them
+    for a vector parameter such as the initial states ``s0``)."""
     return eqx.field(default=default, converter=_to_param, metadata={"doc": doc} if doc else {})
 
 
@@ -199,7 +201,7 @@ class AbstractIonicModel(eqx.Module):
         return -Iion + istim, ds
 
 
-def _gate_mask(model: AbstractIonicModel) -> tuple[tuple[int, ...], tuple[int | None, ...]]:
+def _gate_mask(model: AbstractIonicModel) -> tuple[int | None, ...]:
     """For each state: position in gate_inf_tau output (or None if not a gate)."""
     pos = {g: k for k, g in enumerate(model.gate_indices)}
     return tuple(pos.get(i) for i in range(model.n_states))

@@ -354,7 +354,7 @@ def simulate_cell(
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+    if dtype == jnp.float64 and not jax.config.read("jax_enable_x64"):
         raise ValueError("float64 needs JAX's 64-bit mode: call jax.config.update('jax_enable_x64', True) first")
     model = model.astype(dtype)
     if initial is None:
