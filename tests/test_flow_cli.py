@@ -193,18 +193,6 @@ def test_circulation_refuses_a_folder_of_other_files(capsys, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
 
 
-def test_param_paths():
-    from organtwin.cli._flow import _effective, _parse_params
-    from organtwin.flow.zerod import REGAZZONI2022
-
-    nested, flat = _parse_params(["period=0.9", "LV.e_active=2", "initial.volume.LV=110"], REGAZZONI2022)
-    assert flat == {"period": 0.9, "LV.e_active": 2.0, "initial.volume.LV": 110.0}
-    eff = _effective(REGAZZONI2022, nested)
-    assert eff["period"] == 0.9 and eff["LV"]["e_active"] == 2.0 and eff["LV"]["v0"] == 5.0
-    assert eff["initial"]["volume"] == {**REGAZZONI2022["initial"]["volume"], "LV": 110.0}
-    assert eff["initial"]["pressure"] == REGAZZONI2022["initial"]["pressure"]
-
-
 def _four_chamber_like(tmp_path, names=True, surfaces=True):
     """The built-in BiV with the LV's septal side as a region 7 'septum' (ids as a four-chamber patient mesh numbers
     them) and an apex-to-base activation, written as an activation mesh."""
@@ -279,23 +267,3 @@ def test_circulation_given_edv(capsys, tmp_path):
     assert m["LV"]["EDV_mL"] == pytest.approx(123.0, rel=1e-3) and m["RV"]["EDV_mL"] == pytest.approx(186.0, rel=1e-3)
     assert m["LV"]["SV_mL"] == pytest.approx(m["RV"]["SV_mL"], rel=1e-3)
     assert "RV EDV target 186 mL (given with --edv)" in text
-
-
-def test_edv_cavity_surface_by_name():
-    from organtwin._errors import MeshError
-    from organtwin.cli._flow import _cavity_surface
-    from organtwin.mesh import builtin_mesh_path, read_mesh
-
-    m = read_mesh(builtin_mesh_path("biv"))
-    s = m.surfaces
-    assert (_cavity_surface(m, "LV", "x"), _cavity_surface(m, "RV", "x")) == ("endo_lv", "endo_rv")
-    named = m.replace(
-        surfaces={"LV endocardium": s["endo_lv"], "Right_Ventricle cavity": s["endo_rv"], "epi": s["epi"]}
-    )
-    assert (_cavity_surface(named, "LV", "x"), _cavity_surface(named, "RV", "x")) == (
-        "LV endocardium",
-        "Right_Ventricle cavity",
-    )
-    two = m.replace(surfaces={"LV endocardium": s["endo_lv"], "lv cavity": s["endo_lv"]})
-    with pytest.raises(MeshError, match=r"several surfaces could be the LV cavity \(LV endocardium, lv cavity\)"):
-        _cavity_surface(two, "LV", "x")

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from organtwin import RESULTS
 from organtwin.flow import zerod as z
 
 
@@ -19,7 +20,7 @@ def test_rcr_driven_by_a_sinusoid_has_the_windkessel_impedance():
     m = z.Network([z.FlowBC("in", wave), z.WindkesselRCR("out", rp=rp, c=c, rd=rd, pd=pd)], [("in", "out")]).compile()
     integ = z.Integrator.adaptive(1e-10, 1e-10)
     ps = z.periodic_steady_state(m, T, m.initial_state(pressure={"pressure_c:out": pd}), tol=1e-9, integrator=integ)
-    assert bool(ps.converged)
+    assert ps.result == RESULTS.successful
     tt = jnp.linspace(0.0, T, 201)
     obs = z.simulate_zerod(m, 0.0, T, ps.y0, ts=tt, integrator=integ).observe()
     Z = rp + rd / (1 + 1j * w * rd * c)
@@ -76,7 +77,8 @@ def test_double_cosine_and_half_cosine_shapes():
 @pytest.fixture(scope="module")
 def periodic_regazzoni():
     circ = z.regazzoni2022(valve_law=z.ValveLaw.PIECEWISE)
-    y = z.periodic_steady_state(circ.model, circ.period, circ.y0, tol=1e-7).y0
+    # tol 1e-7 is below this loop's float64 cycle-to-cycle floor: the 500 cycles' state is used as it is
+    y = z.periodic_steady_state(circ.model, circ.period, circ.y0, tol=1e-7, throw=False).y0
     return circ, y
 
 

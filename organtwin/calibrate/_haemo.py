@@ -23,8 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._solution import RESULTS
 from ..flow.zerod._closed_loop import _trace_indices
-from ..flow.zerod._solve import default_integrator, periodic_steady_state, simulate_zerod, solver_failure
+from ..flow.zerod._solve import default_integrator, simulate_zerod
+from ..flow.zerod._steady import periodic_steady_state
 from ._fit import AbstractLoss
 from ._observables import TraceObservables
 from ._params import CalibrationError
@@ -62,21 +64,22 @@ class CirculationCurves(eqx.Module):
 
 @eqx.filter_jit
 def _curves(circ, cycles: int, points: int, forward_mode: bool, integrator):
-    model, T = circ.model, float(circ.period)
+    model, T = circ.beat_model, circ.period  # the period a leaf: differentiable
     adjoint = diffrax.ForwardMode() if forward_mode else None
-    ps = periodic_steady_state(model, T, circ.y0, cycles=cycles, integrator=integrator, adjoint=adjoint)
+    ps = periodic_steady_state(model, T, circ.y0, cycles=cycles, integrator=integrator, adjoint=adjoint, throw=False)
     ts = jnp.linspace(0.0, T, points, dtype=circ.y0.dtype)
-    sol = simulate_zerod(model, 0.0, T, ps.y0, ts=ts, integrator=integrator, adjoint=adjoint)
+    sol = simulate_zerod(model, 0.0, T, ps.y0, ts=ts, integrator=integrator, adjoint=adjoint, throw=False)
     obs = sol.observe()
     p_idx, _ = _trace_indices(model)
     st = model.structure
     vol = {c: obs["volume"][:, st.chambers.index(c)] for c in VOLUME_CHAMBERS}
     pres = {k: obs["pressure"][:, p_idx[node]] for k, node in PRESSURE_SITES.items()}
-    return CirculationCurves(ts * 1000.0, vol, pres), ps.change
+    result = RESULTS.where(ps.result == RESULTS.successful, sol.result, ps.result)
+    return CirculationCurves(ts * 1000.0, vol, pres), result
 
 
 def circulation_curves(
-    circ, *, cycles: int = 10, points: int = 201, forward_mode: bool = False, integrator=None
+    circ, *, cycles: int = 10, points: int = 201, forward_mode: bool = False, integrator=None, throw: bool = True
 ) -> CirculationCurves:
     """The beat after exactly ``cycles`` cycles from ``circ.y0`` (the convention of ``simulate_circulation(circ,
     cycles=...)``), sampled at ``points`` evenly spaced times on [0, period].
@@ -86,16 +89,13 @@ def circulation_curves(
     work (reverse mode then does not). Works in the dtype of ``circ.y0`` (float32 or float64), with
     `default_integrator` of that dtype unless ``integrator`` is given. How periodic the state is after ``cycles``
     depends on the start: from the published initial state the Regazzoni loop needs tens of cycles for a
-    cycle-to-cycle change of 1e-4; starting ``y0`` from a nearby model's periodic state needs few. A solver failure
-    (outside a jit) is a one-line `NetworkError`."""
+    cycle-to-cycle change of 1e-4; starting ``y0`` from a nearby model's periodic state needs few. ``throw``: a
+    solver failure (an `organtwin.RESULTS` member) raises through ``result.error_if``, eagerly and under jit alike."""
     if int(cycles) < 1 or int(points) < 3:
         raise CalibrationError(f"circulation_curves: need cycles >= 1 and points >= 3 (got {cycles}, {points})")
     integ = integrator or default_integrator(circ.y0.dtype)
-    try:
-        curves, _ = _curves(circ, int(cycles), int(points), bool(forward_mode), integ)
-    except eqx.EquinoxRuntimeError as e:
-        raise solver_failure(e, "circulation_curves") from None
-    return curves
+    curves, result = _curves(circ, int(cycles), int(points), bool(forward_mode), integ)
+    return result.error_if(curves, result != RESULTS.successful) if throw else curves
 
 
 def _interp_trace_checks(times_ms, period_ms, noise_sd, what: str, source: str) -> tuple[np.ndarray, float]:

@@ -1,5 +1,14 @@
 """0D (lumped-parameter) blood flow: blocks, networks compiled to ODEs integrated with diffrax, Regazzoni 2022's closed
-loop, svZeroDSolver interoperability. Units: the parameters' own (presets: mmHg, mL, s); time in seconds."""
+loop, svZeroDSolver interoperability. Units: the parameters' own (presets: mmHg, mL, s); time in seconds.
+
+Modules: ``_blocks`` (the blocks and how each decomposes), ``_topology`` (`Network`, an immutable description, and its
+`Topology`: points, edges and ports as named rows), ``_model`` (`ZeroDModel`: right-hand side, observation, state
+helpers), ``_algebraic`` (pressures of points without storage), ``_steady`` (`steady_state`, `periodic_steady_state`),
+``_solve`` (integrators, `simulate_zerod`, cohorts), ``_regazzoni`` (`Regazzoni2022`, the typed, cited parameters),
+``_closed_loop`` (`Circulation`, `simulate_circulation`, `haemodynamics`), ``_circulation_run`` (`run_circulation`,
+what ``organtwin flow circulation`` runs), ``_svzerod_json`` (svZeroDSolver's configurations and CSV). Solves report
+`organtwin.RESULTS` (``throw=`` on every entry function).
+"""
 
 from ._activation import (
     AbstractActivation as AbstractActivation,
@@ -58,11 +67,13 @@ from ._blocks import (
 from ._blocks import (
     WindkesselRCR as WindkesselRCR,
 )
+from ._circulation_run import CirculationRun as CirculationRun
+from ._circulation_run import activation_statistics as activation_statistics
+from ._circulation_run import cavity_surface as cavity_surface
+from ._circulation_run import edv_targets as edv_targets
+from ._circulation_run import run_circulation as run_circulation
 from ._closed_loop import (
     CHAMBERS as CHAMBERS,
-)
-from ._closed_loop import (
-    REGAZZONI2022 as REGAZZONI2022,
 )
 from ._closed_loop import (
     Circulation as Circulation,
@@ -82,8 +93,13 @@ from ._closed_loop import (
 from ._closed_loop import (
     simulate_circulation as simulate_circulation,
 )
-from ._network import Network as Network
-from ._network import ZeroDModel as ZeroDModel
+from ._model import ZeroDModel as ZeroDModel
+from ._regazzoni import REGAZZONI2022 as REGAZZONI2022
+from ._regazzoni import ChamberParameters as ChamberParameters
+from ._regazzoni import InitialConditions as InitialConditions
+from ._regazzoni import Regazzoni2022 as Regazzoni2022
+from ._regazzoni import ValveParameters as ValveParameters
+from ._regazzoni import VascularParameters as VascularParameters
 from ._solve import (
     Cohort as Cohort,
 )
@@ -94,19 +110,10 @@ from ._solve import (
     Integrator as Integrator,
 )
 from ._solve import (
-    PeriodicState as PeriodicState,
-)
-from ._solve import (
     ZeroDSolution as ZeroDSolution,
 )
 from ._solve import (
-    cycle_change as cycle_change,
-)
-from ._solve import (
     default_integrator as default_integrator,
-)
-from ._solve import (
-    periodic_steady_state as periodic_steady_state,
 )
 from ._solve import (
     simulate_cohort as simulate_cohort,
@@ -114,6 +121,10 @@ from ._solve import (
 from ._solve import (
     simulate_zerod as simulate_zerod,
 )
+from ._steady import PeriodicState as PeriodicState
+from ._steady import cycle_change as cycle_change
+from ._steady import periodic_steady_state as periodic_steady_state
+from ._steady import steady_state as steady_state
 from ._svzerod_json import (
     SvZeroDConfig as SvZeroDConfig,
 )
@@ -129,4 +140,6 @@ from ._svzerod_json import (
 from ._svzerod_json import (
     svzerod_csv as svzerod_csv,
 )
+from ._topology import Network as Network
+from ._topology import Topology as Topology
 from ._waveform import Waveform as Waveform

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import abc
+from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -26,6 +27,24 @@ def _p(x):
     return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
+def _positive(what: str, name: str):
+    """A converter for a duration that must be > 0 s. A value given on the host (a Python or NumPy number: a preset, a
+    configuration file, the command line) is checked as it is given, a one-line `NetworkError` naming it; a JAX array
+    (perhaps traced: built inside jit or vmap) is checked by ``eqx.error_if``, where it is computed."""
+
+    def convert(x):
+        if isinstance(x, (int, float, np.ndarray, np.generic)):
+            v = np.asarray(x, dtype=float)
+            if not np.all(v > 0):
+                got = float(v) if v.ndim == 0 else v.tolist()
+                raise NetworkError(f"{what} activation: {name} must be > 0 s (got {got})")
+            return _p(x)
+        x = _p(x)
+        return eqx.error_if(x, ~(x > 0), f"{what} activation: {name} must be > 0 s")
+
+    return convert
+
+
 def phase(x, period):
     """``x mod period`` in [0, period) for period > 0, as x − period·⌊x/period⌋ with one correction each way for
     rounding: the value and derivatives of ``jnp.mod`` to round-off, but vectorisable (XLA's CPU remainder is a
@@ -35,7 +54,15 @@ def phase(x, period):
 
 
 class AbstractActivation(eqx.Module):
-    """a(t) in [0, 1]; concrete activations carry the heart ``period`` (s)."""
+    """a(t) in [0, 1]; concrete activations carry the heart ``period`` (s) as an array field (a closed loop sets it to
+    its own period when it is integrated: `with_period`, `Circulation.beat_model`)."""
+
+    if TYPE_CHECKING:  # every concrete activation declares it (an eqx.AbstractVar would move it first in __init__)
+        period: Array
+
+    def with_period(self, period) -> AbstractActivation:
+        """This activation at heart period ``period`` (s), its shape kept."""
+        return eqx.tree_at(lambda a: a.period, self, jnp.broadcast_to(period, jnp.shape(self.period)))
 
     @abc.abstractmethod
     def __call__(self, t) -> Array: ...
@@ -46,16 +73,10 @@ class DoubleCosine(AbstractActivation):
     0 ≤ r < T_R with r = (t − t_R) mod T, t_R = t_C + T_C unless given; 0 otherwise."""
 
     contract_start: Array = eqx.field(converter=_p)
-    contract_duration: Array = eqx.field(converter=_p)
-    relax_duration: Array = eqx.field(converter=_p)
-    period: Array = eqx.field(converter=_p)
+    contract_duration: Array = eqx.field(converter=_positive("piecewise_cosine", "contract_duration"))
+    relax_duration: Array = eqx.field(converter=_positive("piecewise_cosine", "relax_duration"))
+    period: Array = eqx.field(converter=_positive("piecewise_cosine", "period"))
     relax_start: Array | None = eqx.field(default=None, converter=lambda x: None if x is None else _p(x))
-
-    def __check_init__(self):
-        for name in ("contract_duration", "relax_duration", "period"):
-            c = _concrete(getattr(self, name))
-            if c is not None and c <= 0:
-                raise NetworkError(f"piecewise_cosine activation: {name} must be > 0 s (got {c})")
 
     def __call__(self, t):
         t_r = self.contract_start + self.contract_duration if self.relax_start is None else self.relax_start
@@ -91,7 +112,7 @@ class TwoHill(AbstractActivation):
     m1: Array = eqx.field(converter=_p)
     m2: Array = eqx.field(converter=_p)
     period: Array = eqx.field(converter=_p)
-    normalization: Array = eqx.field(default=None, converter=lambda x: None if x is None else _p(x))
+    normalization: Array | None = eqx.field(default=None, converter=lambda x: None if x is None else _p(x))
 
     def __post_init__(self):
         if self.normalization is None:
@@ -107,11 +128,6 @@ class TwoHill(AbstractActivation):
         s = phase(phase(t, self.period) - self.t_shift, self.period)
         g1 = (s / self.tau_1) ** self.m1
         g2 = (s / self.tau_2) ** self.m2
-        return self.normalization * g1 / (1.0 + g1) / (1.0 + g2)
-
-
-def _concrete(x):
-    try:
-        return float(np.asarray(x))
-    except Exception:  # traced
-        return None
+        c = self.normalization
+        assert c is not None  # (set when built)
+        return c * g1 / (1.0 + g1) / (1.0 + g2)

@@ -11,6 +11,7 @@ R and L in series. Units mmHg, mL, s (R mmHg·s/mL, C mL/mmHg, L mmHg·s²/mL).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -19,16 +20,19 @@ import numpy as np
 from jaxtyping import Array
 
 from ..._errors import NetworkError
+from ..._solution import RESULTS
 from ._activation import DoubleCosine
 from ._blocks import BloodVessel, BloodVesselJunction, Chamber, Valve, ValveLaw
-from ._network import Network, ZeroDModel
-from ._solve import Integrator, PeriodicState, default_integrator, periodic_steady_state, simulate_zerod, solver_failure
+from ._model import ZeroDModel
+from ._regazzoni import Regazzoni2022
+from ._solve import Integrator, check_result, default_integrator, simulate_zerod
+from ._steady import PeriodicState, periodic_steady_state
+from ._topology import Network
 
 __all__ = [
     "CHAMBERS",
     "Circulation",
     "CirculationResult",
-    "REGAZZONI2022",
     "haemodynamics",
     "regazzoni2022",
     "regazzoni2022_for_edv",
@@ -43,33 +47,34 @@ VALVES = {
     "pulmonary": ("RV", "pul_art"),
 }
 
-#: Regazzoni et al. 2022 closed-loop parameters (mmHg, mL, s). Chamber timing: contraction starts at t_C (s into the
-#: beat), lasts T_C, relaxation lasts T_R.
-REGAZZONI2022 = {
-    "period": 0.8,
-    "LA": {"e_active": 0.07, "e_passive": 0.09, "v0": 4.0, "t_c": 0.6, "T_c": 0.104, "T_r": 0.68},
-    "LV": {"e_active": 2.75, "e_passive": 0.08, "v0": 5.0, "t_c": 0.0, "T_c": 0.272, "T_r": 0.12},
-    "RA": {"e_active": 0.06, "e_passive": 0.07, "v0": 4.0, "t_c": 0.6, "T_c": 0.104, "T_r": 0.68},
-    "RV": {"e_active": 0.55, "e_passive": 0.05, "v0": 10.0, "t_c": 0.0, "T_c": 0.272, "T_r": 0.12},
-    "valves": {"r_min": 0.0075, "r_max": 75006.2},
-    "sys": {"r_ar": 0.8, "c_ar": 1.2, "l_ar": 5e-3, "r_ven": 0.26, "c_ven": 60.0, "l_ven": 5e-4},
-    "pul": {"r_ar": 0.1625, "c_ar": 10.0, "l_ar": 5e-4, "r_ven": 0.1625, "c_ven": 16.0, "l_ven": 5e-4},
-    "initial": {
-        "volume": {"LA": 65.0, "LV": 120.0, "RA": 65.0, "RV": 145.0},
-        "pressure": {"c:sys_art": 80.0, "c:sys_ven": 30.0, "c:pul_art": 35.0, "c:pul_ven": 24.0},
-    },
-}
+
+def _period(x) -> Array:
+    return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
 class Circulation(eqx.Module):
-    """A compiled closed loop with its heart period (s) and initial state (final)."""
+    """A compiled closed loop with its heart period (s) and initial state (final).
+
+    ``period`` is an array leaf, so the heart rate can be calibrated and differentiated like any other parameter
+    (``jax.grad`` of a beat's figure w.r.t. ``circ.period``): it is the beat length of `simulate_circulation` and of
+    the calibration's curves, and every chamber's activation runs at it (`beat_model`; the activations' own ``period``
+    fields are overwritten with it when the loop is integrated)."""
 
     model: ZeroDModel
-    period: float = eqx.field(static=True)
+    period: Array = eqx.field(converter=_period)
     y0: Array
 
     def chamber(self, name: str) -> Chamber:
         return self.model.blocks[name]
+
+    @property
+    def beat_model(self) -> ZeroDModel:
+        """The model with every chamber's activation at this loop's ``period`` (what is integrated)."""
+        names = [n for n, b in self.model.blocks.items() if isinstance(b, Chamber)]
+        if not names:
+            return self.model
+        acts = [self.model.blocks[n].activation.with_period(self.period) for n in names]
+        return eqx.tree_at(lambda m: [m.blocks[n].activation for n in names], self.model, acts)
 
     def with_activation(self, activations: dict) -> "Circulation":
         """The same loop with chamber activations replaced (``{"LV": DoubleCosine(...), ...}``)."""
@@ -82,16 +87,20 @@ class Circulation(eqx.Module):
 
 
 def regazzoni2022(
-    *, valve_law: ValveLaw = ValveLaw.TANH, steepness: float = 10.0, dtype=None, params: dict | None = None
+    *,
+    valve_law: ValveLaw = ValveLaw.TANH,
+    steepness: float = 10.0,
+    dtype=None,
+    params: Regazzoni2022 | dict | None = None,
 ) -> Circulation:
-    """The Regazzoni et al. 2022 closed loop with its published parameters (``params`` overrides entries of
-    :data:`REGAZZONI2022`, e.g. ``{"LV": {"e_active": 2.0}}``).
+    """The Regazzoni et al. 2022 closed loop: ``params`` a `Regazzoni2022` (default: the published values), or a nested
+    dict of overrides of the published values, e.g. ``{"LV": {"e_active": 2.0}}``.
 
     Valves are smooth by default (``ValveLaw.TANH``, transition width ~1/steepness mmHg) so that gradients exist;
     ``ValveLaw.PIECEWISE`` is the paper's switch (Rmin if p_up > p_down, else Rmax).
     """
-    p = _merge(REGAZZONI2022, params or {}, "")
-    T = float(p["period"])
+    p = _parameters(params).as_dict()
+    T = float(p["period"])  # (a period <= 0 is refused by the chambers' activations)
     blocks = []
     for c in CHAMBERS:
         q = p[c]
@@ -132,10 +141,17 @@ def regazzoni2022(
     return Circulation(model, T, y0)
 
 
-def regazzoni2022_for_edv(params: dict, metrics: dict, edv_ml: dict) -> tuple[dict, dict]:
+def _parameters(params: Regazzoni2022 | dict | None) -> Regazzoni2022:
+    if isinstance(params, Regazzoni2022):
+        return params
+    return Regazzoni2022().merge(params or {})
+
+
+def regazzoni2022_for_edv(params: Regazzoni2022 | dict, metrics: dict, edv_ml: dict) -> tuple[Any, dict]:
     """Parameters of the Regazzoni 2022 loop whose periodic beat has the end-diastolic volumes ``edv_ml``
-    (``{"LV": mL, "RV": mL}``, either or both), from a full parameter dict ``params`` and the ``metrics`` of its own
-    periodic beat (`simulate_circulation(...).metrics`, with the same activation). Returns ``(params, how)``.
+    (``{"LV": mL, "RV": mL}``, either or both), from parameters ``params`` (a `Regazzoni2022`, or a dict of overrides
+    of the published values) and the ``metrics`` of its own periodic beat (`simulate_circulation(...).metrics`, with
+    the same activation). Returns ``(params, how)``, ``params`` of the type given (a dict: the full nested dict).
 
     The rule (exact, no iteration; the activation timing is untouched):
 
@@ -159,7 +175,7 @@ def regazzoni2022_for_edv(params: dict, metrics: dict, edv_ml: dict) -> tuple[di
         raise ValueError("regazzoni2022_for_edv: give an LV and/or RV end-diastolic volume")
     ref = "LV" if "LV" in edv_ml else "RV"
     s = float(edv_ml[ref]) / float(metrics[ref]["EDV_mL"])
-    p = _merge(REGAZZONI2022, params, "")
+    p = _parameters(params).as_dict()
     for c in CHAMBERS:
         q = p[c]
         q["v0"], q["e_active"], q["e_passive"] = q["v0"] * s, q["e_active"] / s, q["e_passive"] / s
@@ -185,24 +201,8 @@ def regazzoni2022_for_edv(params: dict, metrics: dict, edv_ml: dict) -> tuple[di
     rule = f"loop volumes scaled x{s:.4g} (V0, compliances x s; elastances, resistances, inertances / s)" + (
         f", RV rest volume shifted {shift:+.4g} mL" if "LV" in edv_ml and "RV" in edv_ml else ""
     )
-    return p, {"scale": s, "rv_shift_mL": shift, "rule": rule}
-
-
-def _merge(base: dict, over: dict, where: str) -> dict:
-    """``base`` with the entries of ``over`` put in, recursively (a nested dict overrides only the keys it names)."""
-    out = {k: (_merge(v, {}, "") if isinstance(v, dict) else v) for k, v in base.items()}
-    for k, v in over.items():
-        name = f"{where}{k}"
-        if k not in out:
-            what = "parameter group" if not where else "parameter"
-            raise NetworkError(f"regazzoni2022: unknown {what} {name}; known: {', '.join(out)}")
-        if isinstance(out[k], dict):
-            if not isinstance(v, dict):
-                raise NetworkError(f"regazzoni2022: {name} is a group ({', '.join(out[k])}); give a dict")
-            out[k] = _merge(out[k], v, f"{name}.")
-        else:
-            out[k] = v
-    return out
+    out = Regazzoni2022().merge(p) if isinstance(params, Regazzoni2022) else p
+    return out, {"scale": s, "rv_shift_mL": shift, "rule": rule}
 
 
 @dataclass(frozen=True)
@@ -309,37 +309,41 @@ def simulate_circulation(
 
     Defaults follow the state's dtype: float64 integrates at rtol 1e-7 / atol 1e-8 with ``tol`` 1e-6; float32 at
     rtol 1e-5 / atol 1e-5 with ``tol`` 1e-4 (float32 round-off makes smaller cycle-to-cycle changes noise).
-    A solver failure (too many steps: an unphysical parameter) is a one-line `NetworkError`.
+    A solver failure (too many steps: an unphysical parameter) or no periodic state within ``max_cycles`` is a
+    one-line `NetworkError` (the run is solved with ``throw=False`` and its `organtwin.RESULTS` checked here, on the
+    host: this runner returns NumPy arrays).
     """
     _check_cycles(circ, max_cycles=max_cycles, cycles=cycles, points_per_cycle=points_per_cycle)
     f64 = circ.y0.dtype == jnp.float64
     integ = integrator or default_integrator(circ.y0.dtype)
     tol = (1e-6 if f64 else 1e-4) if tol is None else tol
-    T = circ.period
 
     @eqx.filter_jit
     def run(c):
+        T, model = c.period, c.beat_model
         ps: PeriodicState = periodic_steady_state(
-            c.model, T, c.y0, tol=tol, max_cycles=max_cycles, cycles=cycles, integrator=integ
+            model, T, c.y0, tol=tol, max_cycles=max_cycles, cycles=cycles, integrator=integ, throw=False
         )
         ts = jnp.linspace(0.0, T, points_per_cycle, dtype=c.y0.dtype)  # the model is T-periodic: beat on [0, T]
-        sol = simulate_zerod(c.model, 0.0, T, ps.y0, ts=ts, integrator=integ)
+        sol = simulate_zerod(model, 0.0, T, ps.y0, ts=ts, integrator=integ, throw=False)
         obs = sol.observe()
-        metrics = haemodynamics(c.model, sol.ts, sol.ys, T)
-        vol = jax.vmap(c.model.blood_volume)(sol.ys)
-        return ps, sol.ts, obs, metrics, vol
+        metrics = haemodynamics(model, sol.ts, sol.ys, T)
+        vol = jax.vmap(model.blood_volume)(sol.ys)
+        return ps, sol, obs, metrics, vol
 
-    try:
-        ps, ts, obs, metrics, vol = run(circ)
-    except eqx.EquinoxRuntimeError as e:
-        raise solver_failure(e, "circulation") from None
+    ps, sol, obs, metrics, vol = run(circ)
+    if ps.result != RESULTS.max_cycles_reached:
+        check_result(ps.result, "circulation", ps.failed_time)
+    T = float(circ.period)
+    check_result(sol.result, "circulation", None if np.isnan(sol.failed_time) else ps.cycles * T + sol.failed_time)
+    ts = sol.ts
     p_idx, q_idx = _trace_indices(circ.model)
     st = circ.model.structure
     pres = {k: np.asarray(obs["pressure"][:, i]) for k, i in p_idx.items()}
     vols = {c: np.asarray(obs["volume"][:, st.chambers.index(c)]) for c in CHAMBERS}
     flows = {k: np.asarray(obs["flow"][:, i]) for k, i in q_idx.items()}
     metrics = jax.tree_util.tree_map(lambda x: float(x), metrics)
-    if not bool(ps.converged) and cycles is None:
+    if ps.result == RESULTS.max_cycles_reached:
         raise NetworkError(
             f"circulation: no periodic state after {max_cycles} cycles (cycle-to-cycle change "
             f"{float(ps.change):.2e} > tol {tol:.0e}); raise max_cycles or tol"

@@ -4,6 +4,14 @@
 valve-switching closed loop (the implicit methods spend most steps rejecting Newton failures at valve switches);
 ``Integrator.implicit()``: Kvaerno5 (L-stable ESDIRK) + PID, for stiff networks; ``Integrator.fixed(dt, solver)``: fixed
 steps (Kvaerno3 by default, ``diffrax.Tsit5()`` for non-stiff cohorts). Time is in seconds.
+
+Outcomes: every solve runs diffrax with ``throw=False`` and promotes its outcome into `organtwin.RESULTS`; each
+solution carries ``result`` (and ``failed_time``, where the integration stopped, NaN on success). The entry functions
+(`simulate_zerod`, `simulate_cohort`; `periodic_steady_state` in `._steady`) take ``throw: bool = True`` and end with
+``result.error_if(...)``: one code path, eager and under ``jax.jit``. ``throw=False`` returns the solution for the caller
+to inspect (``sol.result == RESULTS.successful``). Host-level runners that return NumPy results (`simulate_circulation`,
+`run_svzerod`) solve with ``throw=False`` and turn a failed ``result`` into a one-line `NetworkError` with
+`check_result`, naming the time and the failure from the ``RESULTS`` member (no error text is parsed).
 """
 
 from __future__ import annotations
@@ -17,16 +25,16 @@ import optimistix as optx
 from jaxtyping import Array, Float
 
 from ..._errors import NetworkError
-from ._network import ZeroDModel
+from ..._solution import RESULTS
+from ._model import ZeroDModel
 
 __all__ = [
     "Cohort",
     "CohortSolution",
     "Integrator",
-    "PeriodicState",
     "ZeroDSolution",
+    "check_result",
     "default_integrator",
-    "periodic_steady_state",
     "simulate_cohort",
     "simulate_zerod",
 ]
@@ -76,18 +84,47 @@ def default_integrator(dtype) -> Integrator:
     return Integrator.adaptive(rtol=1e-5, atol=1e-5)
 
 
-def solver_failure(err: Exception, what: str) -> NetworkError:
-    """An equinox runtime error from a solve (a many-line report with stacks) as a one-line `NetworkError` naming the
-    cause, e.g. "circulation: the ODE solver failed (the maximum number of solver steps was reached); check ..."."""
-    text = str(err)
-    marker = "EquinoxRuntimeError: "
-    cause = text.rsplit(marker, 1)[-1] if marker in text else text
-    cause = " ".join(cause.split("-------------------")[0].split())
-    cause = ". ".join(c for c in cause.split(". ") if not c.startswith("Try ")).rstrip(". ") or type(err).__name__
-    return NetworkError(
-        f"{what}: the ODE solver failed ({cause[:1].lower() + cause[1:]}); check the parameters (a "
-        "zero or negative compliance, resistance or elastance)"
+def failure_message(result: RESULTS, what: str, failed_time=None) -> str:
+    """One line for a failed ``result`` (a concrete `RESULTS` member) of the solve ``what``: what failed, when
+    (``failed_time``, s, where known) and what to check, e.g. "circulation: the ODE solver failed at t = 1.23 s (the
+    maximum number of solver steps was reached); check the parameters (...)". The text is the member's own message."""
+    text = RESULTS[result]
+    cause = ". ".join(c for c in text.split(". ") if not c.startswith("Try ")).rstrip(". ") or "failed"
+    cause = cause[:1].lower() + cause[1:]
+    when = ""
+    if failed_time is not None and np.isfinite(float(failed_time)):
+        when = f" at t = {float(failed_time):.6g} s"
+    return (
+        f"{what}: the ODE solver failed{when} ({cause}); check the parameters (a zero or negative compliance, "
+        "resistance or elastance)"
     )
+
+
+def check_result(result: RESULTS, what: str, failed_time=None) -> None:
+    """Host side, for runners that return NumPy results: raise a one-line `NetworkError` (`failure_message`) when the
+    concrete ``result`` is not ``RESULTS.successful``."""
+    if result != RESULTS.successful:
+        raise NetworkError(failure_message(result, what, failed_time))
+
+
+def _finish(sol, throw: bool):
+    """``sol`` unchanged, or (``throw``) with ``sol.result.error_if`` attached: raises eagerly and under jit alike."""
+    if throw:
+        sol = sol.result.error_if(sol, sol.result != RESULTS.successful)
+    return sol
+
+
+def _SAVE(ts):
+    """Save at ``ts``, and at the end: where a failed integration stopped is saved there (the unreached ``ts`` hold
+    inf)."""
+    return diffrax.SaveAt(subs=[diffrax.SubSaveAt(ts=ts), diffrax.SubSaveAt(t1=True)])
+
+
+def saved(sol: diffrax.Solution):
+    """(ts, ys) of a diffrax solution that saved (never None here)."""
+    ts, ys = sol.ts, sol.ys
+    assert ts is not None and ys is not None
+    return ts, ys
 
 
 def _vector_field(t, y, model):
@@ -109,17 +146,22 @@ def _solve(model: ZeroDModel, t0, t1, y0, integ: Integrator, saveat, adjoint=Non
         stepsize_controller=integ.controller,
         saveat=saveat,
         max_steps=integ.max_steps,
-        throw=True,
+        throw=False,  # the outcome is promoted into RESULTS and checked by the entry function
         **extra,
     )
 
 
 class ZeroDSolution(eqx.Module):
-    """States at the saved times (final); ``observe()`` gives pressures, flows and volumes over time."""
+    """States at the saved times (final); ``observe()`` gives pressures, flows and volumes over time.
+
+    ``result``: how the solve ended (`organtwin.RESULTS`); ``failed_time``: the time (s) the integration stopped at
+    when it failed, NaN when it succeeded (states after it are ``inf``)."""
 
     ts: Float[Array, " times"]
     ys: Float[Array, "times states"]
     model: ZeroDModel
+    result: RESULTS
+    failed_time: Array
 
     def observe(self) -> dict:
         return jax.vmap(self.model.observe)(self.ts, self.ys)
@@ -134,90 +176,19 @@ def simulate_zerod(
     ts: Float[Array, " times"] | None = None,
     integrator: Integrator | None = None,
     adjoint: diffrax.AbstractAdjoint | None = None,
+    throw: bool = True,
 ) -> ZeroDSolution:
     """Integrate from ``t0`` to ``t1`` (s) from state ``y0``, saving at ``ts`` (default: 201 points). ``adjoint``:
-    diffrax's differentiation of the solve (default reverse mode; `diffrax.ForwardMode()` for ``jax.jvp``)."""
+    diffrax's differentiation of the solve (default reverse mode; `diffrax.ForwardMode()` for ``jax.jvp``).
+    ``throw``: a failed solve raises (``result.error_if``, eagerly and under jit); ``False``: inspect ``result``."""
     integ = integrator or default_integrator(y0.dtype)
     ts = jnp.linspace(t0, t1, 201, dtype=y0.dtype) if ts is None else jnp.asarray(ts, y0.dtype)
-    t0, t1 = jnp.asarray(t0, y0.dtype), jnp.asarray(t1, y0.dtype)  # time in the state's precision
-    sol = _solve(model, t0, t1, y0, integ, diffrax.SaveAt(ts=ts), adjoint)
-    return ZeroDSolution(ts, sol.ys, model)
-
-
-class PeriodicState(eqx.Module):
-    """The state at the start of a cycle once cycles repeat (final)."""
-
-    y0: Float[Array, " states"]
-    cycles: Array  # cycles integrated
-    change: Array  # last cycle-to-cycle change (relative, max over states)
-    converged: Array
-
-
-def _groups(model: ZeroDModel) -> np.ndarray:
-    st = model.structure
-    return np.array([0] * st.n_cap + [1] * st.n_chamber + [2] * len(st.inductive), dtype=np.int32)
-
-
-def cycle_change(model: ZeroDModel, y_old, y_new) -> Array:
-    """max_i |Δy_i| / scale(i), the scale being the largest magnitude among states of the same kind (pressures,
-    volumes, flows), so a flow near zero at the start of a beat does not blow the ratio up."""
-    g = _groups(model)
-    err = jnp.zeros((), y_new.dtype)
-    for k in range(3):
-        idx = np.nonzero(g == k)[0]
-        if idx.size:
-            scale = jnp.maximum(jnp.max(jnp.abs(y_new[idx])), jnp.finfo(y_new.dtype).tiny)
-            err = jnp.maximum(err, jnp.max(jnp.abs(y_new[idx] - y_old[idx])) / scale)
-    return err
-
-
-def periodic_steady_state(
-    model: ZeroDModel,
-    period: float,
-    y0: Float[Array, " states"],
-    *,
-    tol: float = 1e-6,
-    max_cycles: int = 500,
-    cycles: int | None = None,
-    integrator: Integrator | None = None,
-    adjoint: diffrax.AbstractAdjoint | None = None,
-) -> PeriodicState:
-    """Integrate whole cycles until the cycle-to-cycle change is below ``tol`` (a while loop, not differentiable), or
-    exactly ``cycles`` cycles (a scan, differentiable with respect to everything in ``model`` and ``y0``).
-
-    The model must be periodic with ``period`` (every waveform and activation), so each cycle is integrated on the
-    same clock [0, period]: the answer does not depend on how many cycles ran, and float32 keeps its resolution of
-    time (at t = 160 s its spacing, 1.5e-5 s, is already the size of a step through a valve switch). ``adjoint``: as
-    `simulate_zerod` (`diffrax.ForwardMode()` makes the ``cycles`` scan differentiable by ``jax.jvp``)."""
-    integ = integrator or default_integrator(y0.dtype)
-    period = float(period)
-
-    def one(y, k):
-        del k  # time in the state's precision (diffrax takes its dtype from the times)
-        t0, t1 = jnp.zeros((), y.dtype), jnp.asarray(period, y.dtype)
-        return _solve(model, t0, t1, y, integ, diffrax.SaveAt(t1=True), adjoint).ys[-1]
-
-    if cycles is not None:
-
-        def body(carry, k):
-            y, _ = carry
-            y1 = one(y, k.astype(y.dtype))
-            return (y1, cycle_change(model, y, y1)), None
-
-        (y, change), _ = jax.lax.scan(body, (y0, jnp.asarray(jnp.inf, y0.dtype)), jnp.arange(cycles))
-        return PeriodicState(y, jnp.asarray(cycles), change, change < tol)
-
-    def cond(c):
-        _, k, change = c
-        return (change >= tol) & (k < max_cycles)
-
-    def body(c):
-        y, k, _ = c
-        y1 = one(y, k.astype(y.dtype))
-        return y1, k + 1, cycle_change(model, y, y1)
-
-    y, k, change = jax.lax.while_loop(cond, body, (y0, jnp.asarray(0), jnp.asarray(jnp.inf, y0.dtype)))
-    return PeriodicState(y, k, change, change < tol)
+    start, end = jnp.asarray(t0, y0.dtype), jnp.asarray(t1, y0.dtype)  # time in the state's precision
+    sol = _solve(model, start, end, y0, integ, _SAVE(ts), adjoint)
+    (_, t_end), (ys, _) = saved(sol)
+    result = RESULTS.promote(sol.result)
+    failed = jnp.where(result == RESULTS.successful, jnp.nan, t_end[-1])
+    return _finish(ZeroDSolution(ts, ys, model, result, failed), throw)
 
 
 # ---------------------------------------------------------------------------------------------------------- cohorts
@@ -273,11 +244,14 @@ class Cohort(eqx.Module):
 
 
 class CohortSolution(eqx.Module):
-    """States of every model at the saved times (final): ``ys`` is (models, times, states)."""
+    """States of every model at the saved times (final): ``ys`` is (models, times, states); ``result`` how the one
+    (batched) solve ended, ``failed_time`` where it stopped when it failed (NaN otherwise)."""
 
     ts: Float[Array, " times"]
     ys: Float[Array, "models times states"]
     cohort: Cohort
+    result: RESULTS
+    failed_time: Array
 
     def observe(self) -> dict:
         """`ZeroDModel.observe` of every model at every saved time; arrays (models, times, ...)."""
@@ -295,6 +269,7 @@ def simulate_cohort(
     ts: Float[Array, " times"] | None = None,
     integrator: Integrator | None = None,
     steady_start: bool = False,
+    throw: bool = True,
 ) -> CohortSolution:
     """Integrate every model of ``cohort`` from ``t0`` to ``t1`` (s), from states ``y0`` (models, states), in one solve
     whose right-hand side is vmapped over the models (one compile for any N; on a GPU the N models run in parallel).
@@ -305,7 +280,7 @@ def simulate_cohort(
     ``y0`` by its model's steady state (`ZeroDModel.steady_state`, svZeroDSolver's ``steady_initial``). Vmapping the
     right-hand side, rather than the whole solve, keeps diffrax's per-step bookkeeping on (stages, models, states)
     arrays: 1.1-1.5x the throughput of ``jax.vmap(simulate_zerod)``, and shared parameters another 1.4-2x
-    (benchmarks/RESULTS.md, "0D circulation")."""
+    (benchmarks/RESULTS.md, "0D circulation"). ``throw``: as `simulate_zerod`."""
     y0 = jnp.asarray(y0)
     integ = integrator or default_integrator(y0.dtype)
     if y0.ndim != 2 or y0.shape[0] != cohort.size:
@@ -327,8 +302,11 @@ def simulate_cohort(
         y0,
         args=cohort.model,
         stepsize_controller=integ.controller,
-        saveat=diffrax.SaveAt(ts=ts),
+        saveat=_SAVE(ts),
         max_steps=integ.max_steps,
-        throw=True,
+        throw=False,
     )
-    return CohortSolution(ts, jnp.swapaxes(sol.ys, 0, 1), cohort)
+    (_, t_end), (ys, _) = saved(sol)
+    result = RESULTS.promote(sol.result)
+    failed = jnp.where(result == RESULTS.successful, jnp.nan, t_end[-1])
+    return _finish(CohortSolution(ts, jnp.swapaxes(ys, 0, 1), cohort, result, failed), throw)

@@ -35,7 +35,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -59,8 +58,9 @@ from ._blocks import (
     ValveLaw,
     WindkesselRCR,
 )
-from ._network import Network, ZeroDModel
-from ._solve import Integrator, simulate_zerod, solver_failure
+from ._model import ZeroDModel
+from ._solve import Integrator, check_result, simulate_zerod
+from ._topology import Network
 from ._waveform import Waveform, as_waveform
 
 __all__ = ["SvZeroDConfig", "SvZeroDResult", "read_svzerod", "run_svzerod", "svzerod_csv"]
@@ -85,6 +85,19 @@ class SvZeroDConfig:
     @property
     def dt(self) -> float:
         return self.period / (self.points_per_cycle - 1)
+
+    def describe(self) -> str:
+        """One line: the blocks by type, the cycles and the period, e.g. "3 blocks (1 BloodVessel, 2 FLOW); 30
+        cycles of 1 s (30 s simulated)"."""
+        kinds: dict = {}
+        for k in self.block_types.values():
+            kinds[k] = kinds.get(k, 0) + 1
+        blocks = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        n = len(self.block_types)
+        return (
+            f"{n} block{'s' if n != 1 else ''} ({blocks}); {self.cycles} cycle{'s' if self.cycles != 1 else ''} of "
+            f"{self.period:g} s ({self.cycles * self.period:g} s simulated)"
+        )
 
 
 _SIM_KEYS = {
@@ -172,7 +185,8 @@ def _activation(a: dict, name: str, period: float):
         return HalfCosine(_num(a, "t_active", where), _num(a, "t_twitch", where), period)
     if kind == "two_hill":
         _check_keys(a, {"type", "t_shift", "tau_1", "tau_2", "m1", "m2"}, where)
-        return TwoHill(*(_num(a, k, where) for k in ("t_shift", "tau_1", "tau_2", "m1", "m2")), period)
+        t_shift, tau_1, tau_2, m1, m2 = (_num(a, k, where) for k in ("t_shift", "tau_1", "tau_2", "m1", "m2"))
+        return TwoHill(t_shift, tau_1, tau_2, m1, m2, period)
     raise NetworkError(
         f"svZeroD config: chamber {name}: activation type {kind!r} is not supported "
         "(supported: piecewise_cosine, half_cosine, two_hill)"
@@ -398,7 +412,7 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         elif kind == "BloodVesselJunction":
             vals = _need(j, "junction_values", where)
             _check_keys(vals, {"R_poiseuille", "L", "stenosis_coefficient"}, where)
-            arr = lambda k: np.asarray(_need(vals, k, where), float)
+            arr = lambda k, vals=vals, where=where: np.asarray(_need(vals, k, where), float)
             blocks.append(BloodVesselJunction(name, arr("R_poiseuille"), arr("L"), arr("stenosis_coefficient")))
         else:
             raise NetworkError(
@@ -592,7 +606,7 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
     configuration's time points (the last cycle, shifted to start at 0, unless output_all_cycles)."""
     _check_output_size(cfg)  # (read_svzerod checked it; again for a config built or changed by hand)
     model = cfg.network.compile()
-    dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+    dtype = dtype or (jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32)
     integ = integrator or Integrator.adaptive(
         rtol=1e-8 if dtype == jnp.float64 else 1e-5, atol=1e-10 if dtype == jnp.float64 else 1e-6, dt0=cfg.dt / 10
     )
@@ -612,13 +626,11 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
     def run(m, y):  # one compiled program: steady start, all cycles in one solve, observation
         if steady:  # volumes of capacitors referenced to a waveform carried to t = 0 (svZeroDSolver's volume_im)
             y = m.steady_state(y, t=0.0)
-        sol = simulate_zerod(m, 0.0, float(ts[-1]), y, ts=jnp.asarray(ts, dtype), integrator=integ)
-        return sol.observe(), y
+        sol = simulate_zerod(m, 0.0, float(ts[-1]), y, ts=jnp.asarray(ts, dtype), integrator=integ, throw=False)
+        return sol.observe(), y, sol.result, sol.failed_time
 
-    try:
-        obs, y_start = run(model, y0)
-    except eqx.EquinoxRuntimeError as e:
-        raise solver_failure(e, "svZeroD config") from None
+    obs, y_start, result, failed_time = run(model, y0)
+    check_result(result, "svZeroD config", failed_time)  # one line: what failed, and when
     obs = {k: np.asarray(v) for k, v in obs.items()}
     obs["initial_state"] = np.asarray(y_start)  # the state at t = 0 (after the steady solve, if any)
     return SvZeroDResult(cfg, model, np.asarray(times), obs, cfg.cycles)

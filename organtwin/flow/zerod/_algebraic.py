@@ -1,0 +1,139 @@
+"""Algebraic elimination: the pressures of points with neither capacitance, a chamber nor a prescribed pressure.
+
+Their pressures make the flows balance. When each such point meets only linear resistors to known points (or only
+inductors, by the rate of its balance) — svZeroDSolver's junctions and zero-R vessels, RCR and vessel outlets — every
+balance is one division (`_divide_out`, differentiated by the implicit function theorem); otherwise they are found by
+Newton's method, unrolled (differentiable). Regazzoni's closed loop as built here has none. Which case applies is
+decided once, from the topology (`Topology.alg_diagonal`, `Topology.alg_linear`).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+if TYPE_CHECKING:
+    from ._model import ZeroDModel
+
+__all__ = ["balance_residual", "diagonal_conductance", "pressures_and_flows", "resistive_flow"]
+
+
+def resistive_flow(dp, r, s):
+    """Q solving R Q + S |Q| Q = ΔP (R > 0), in a form stable for S → 0."""
+    return 2.0 * dp / (r + jnp.sqrt(r * r + 4.0 * s * jnp.abs(dp)))
+
+
+def diagonal_conductance(model: ZeroDModel, dtype):
+    """∂r/∂p_i of each algebraic point's balance when they are decoupled (``alg_diagonal``): −Σ 1/R over the
+    linear resistors at a point of index 1, −Σ 1/L over the inductors at a point of index 2 (only edges at an
+    algebraic point enter, whose R or L is > 0: no 1/0 in the values or their derivatives)."""
+    st = model.structure
+    n0 = st.n_nodes - st.n_alg
+    rate = set(st.alg_rate)
+    res_used, ind_used = [], []
+    terms = [[] for _ in range(st.n_alg)]  # per point: indices into [1/R of res_used, 1/L of ind_used]
+    for rows, used, want_rate in ((st.resistive, res_used, False), (st.inductive, ind_used, True)):
+        for e, row in enumerate(rows):
+            hits = [nd - n0 for nd in (row.a, row.b) if nd >= n0 and ((nd - n0) in rate) == want_rate]
+            if hits:
+                used.append(e)
+            for i in hits:
+                terms[i].append(len(used) - 1 + (len(res_used) if want_rate else 0))
+    k = max(len(t) for t in terms)
+    pad = len(res_used) + len(ind_used)
+    table = np.full((st.n_alg, k), pad, dtype=np.int32)
+    for i, t in enumerate(terms):
+        table[i, : len(t)] = t
+    vals = [jnp.zeros((1,), dtype)]
+    if ind_used:
+        vals.insert(0, 1.0 / model._rl(st.inductive, dtype)[1][np.array(ind_used)])
+    if res_used:
+        vals.insert(0, 1.0 / model._rl(st.resistive, dtype)[0][np.array(res_used)])
+    return -jnp.sum(jnp.concatenate(vals)[table], axis=-1)
+
+
+def balance_residual(model: ZeroDModel, t, p, q_ind, steady, q=None):
+    st = model.structure
+    n0 = st.n_nodes - st.n_alg
+    q = model._edge_flows(t, p, q_ind, steady) if q is None else q
+    r = model._inflow(q, slice(n0, None))
+    if st.alg_rate:
+        # points joined only by inductors: d/dt of their mass balance (linear in p), exact for the ODE and
+        # kept by any Runge–Kutta method since the balance is a linear invariant
+        rate = model._inflow(model._edge_rates(t, p, q_ind), slice(n0, None))
+        r = jnp.where(np.isin(np.arange(st.n_alg), st.alg_rate), rate, r)
+    return r
+
+
+def pressures_and_flows(model: ZeroDModel, t, x, steady=False):
+    """(pressure of every point, flow of every edge) at state ``x``: what the right-hand side needs, each part
+    evaluated once (prescribed flows, valves and elastances are not evaluated again after the algebraic solve)."""
+    st = model.structure
+    q_ind = x[st.n_cap + st.n_chamber :]
+    if not st.alg_diagonal:
+        p = _pressures_newton(model, t, x, steady)
+        return p, model._edge_flows(t, p, q_ind, steady)
+    # linear and decoupled (decided at compile time): each balance r_i = r_i(0) + (∂r_i/∂p_i) p_i, solved exactly
+    # by one division, with no Jacobian to build or factorise. Only resistors touch algebraic points (valves make
+    # the network nonlinear, prescribed and inductor flows do not depend on pressure), so only the resistors'
+    # flows change from those at p_alg = 0.
+    known = model._known_pressures(t, x, steady)
+    n0 = known.shape[0]
+    p0 = jnp.concatenate([known, jnp.zeros((st.n_alg,), known.dtype)])
+    parts = model._edge_flow_parts(t, p0, q_ind, steady)
+    r0 = balance_residual(model, t, p0, q_ind, steady, q=jnp.concatenate(parts))
+    p_alg = _divide_out(bool(steady), model, jnp.asarray(t, known.dtype), known, q_ind, r0)
+    p = p0 + jnp.pad(p_alg, (n0, 0))
+    if st.resistive:
+        parts[1] = model._resistive_flows(p)
+    return p, jnp.concatenate(parts)
+
+
+def _pressures_newton(model: ZeroDModel, t, x, steady=False):
+    st = model.structure
+    known = model._known_pressures(t, x, steady)
+    if not st.n_alg:
+        return known
+    q_ind = x[st.n_cap + st.n_chamber :]
+    n0 = known.shape[0]
+
+    def residual(p_alg, _):
+        return balance_residual(model, t, jnp.concatenate([known, p_alg]), q_ind, steady)
+
+    # Newton on the algebraic points' mass balance: one step is exact when the edges touching them are linear
+    # resistors (decided at compile time); otherwise a fixed number of steps, unrolled (differentiable).
+    guess = jnp.full((st.n_alg,), jnp.mean(known) if n0 else 0.0, known.dtype)
+
+    def step(p_alg, _):
+        r, jac = residual(p_alg, None), jax.jacfwd(residual)(p_alg, None)
+        return p_alg - jnp.linalg.solve(jac, r), None
+
+    p_alg, _ = jax.lax.scan(step, guess, None, length=1 if st.alg_linear else 12)
+    return jnp.concatenate([known, p_alg])
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _divide_out(steady, model, t, known, q_ind, r0):
+    """The algebraic pressures of a decoupled linear network from its balances at p_alg = 0: p = -r(0) / (∂r/∂p).
+
+    Derivatives are those of the balance r(p, θ) = 0 at the solution (implicit function theorem: dp = -∂r/∂θ dθ /
+    (∂r/∂p)), not of the division: the same for every parameter the linear network has, and exact also for a stenosis
+    coefficient that is 0 (the network was compiled linear for it), where r is not linear in p away from S = 0."""
+    return -r0 / diagonal_conductance(model, known.dtype)
+
+
+@_divide_out.defjvp
+def _divide_out_jvp(steady, primals, tangents):
+    model, t, known, q_ind, r0 = primals
+    d_model, d_t, d_known, d_q, _ = tangents
+    p_alg = _divide_out(steady, model, t, known, q_ind, r0)
+
+    def balance(m, tt, kn, qi):
+        return balance_residual(m, tt, jnp.concatenate([kn, p_alg]), qi, steady)
+
+    _, dr = jax.jvp(balance, (model, t, known, q_ind), (d_model, d_t, d_known, d_q))
+    return p_alg, -dr / diagonal_conductance(model, known.dtype)
