@@ -102,17 +102,14 @@ class ElectromechanicalActivation(AbstractActivation):
                 f"ElectromechanicalActivation: weights shape {jnp.shape(self.weights)} differs from "
                 f"activation_ms shape {jnp.shape(self.activation_ms)}"
             )
-        vals = {k: _given(getattr(self, k)) for k in ("contract_duration", "relax_duration", "period")}
-        for k, v in vals.items():
+        tc, tr, T = (_given(getattr(self, k)) for k in ("contract_duration", "relax_duration", "period"))
+        for k, v in (("contract_duration", tc), ("relax_duration", tr), ("period", T)):
             if v is not None and not v > 0:
                 raise ValueError(f"ElectromechanicalActivation: {k} must be > 0 s (got {float(v)})")
-        if all(v is not None for v in vals.values()) and vals["contract_duration"] + vals["relax_duration"] > vals[
-            "period"
-        ] * (1 + 1e-12):
+        if tc is not None and tr is not None and T is not None and tc + tr > T * (1 + 1e-12):
             raise ValueError(
-                f"ElectromechanicalActivation: one twitch (T_C + T_R = "
-                f"{float(vals['contract_duration'] + vals['relax_duration']):.4g} s) must fit in the period "
-                f"({float(vals['period']):.4g} s)"
+                f"ElectromechanicalActivation: one twitch (T_C + T_R = {float(tc + tr):.4g} s) must fit in the "
+                f"period ({float(T):.4g} s)"
             )
         a = _given(self.activation_ms)
         if a is not None and not np.all(np.isfinite(a)):
@@ -215,8 +212,8 @@ def _twitch_of(circ: Circulation, name: str):
     if isinstance(act, DoubleCosine):
         if act.relax_start is not None:
             rs, cs, cd = (_given(x) for x in (act.relax_start, act.contract_start, act.contract_duration))
-            traced = rs is None or cs is None or cd is None  # inside jit: checked where the values are concrete
-            if not traced and not np.isclose(float(rs), float(cs + cd)):
+            # traced (inside jit): no values to check here
+            if rs is not None and cs is not None and cd is not None and not np.isclose(float(rs), float(cs + cd)):
                 raise ValueError(
                     f"couple_circulation: the {name} twitch relaxes at a separate relax_start; only a "
                     f"twitch that relaxes right after contracting can be spread over activation times"
