@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import central_difference
 
 from organtwin import ep
 from organtwin.couple import (
@@ -138,7 +139,7 @@ def test_ejection_fraction_is_differentiable_from_conduction_velocities(biv):
     # sample holding max dP/dt moves. Central differences with eps 1e-2..1e-4 m/s cross such kinks (they scatter by
     # ~10% around the derivative); at eps 1e-5 none is crossed and they agree with reverse mode to ~1e-7 (measured).
     eps = 1e-5
-    fd = (figures(v0 + eps * direction) - figures(v0 - eps * direction)) / (2 * eps)
+    fd = central_difference(figures, v0, direction, eps)
     ad = jnp.tensordot(jac, direction, axes=2)
     assert float(ad[0]) > 0 and float(ad[1]) > 0  # faster LV conduction: more synchronous, stronger beat
     np.testing.assert_allclose(ad, fd, rtol=1e-4)

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import central_gradient
 from cli import one_error_line, run_cli
 from problems import box_mesh
 
@@ -111,16 +112,6 @@ def test_fast_endocardial_layer_speeds_activation():
         ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(0.5), fast_endocardium="endo")
 
 
-def _central_fd(f, x, h=1e-6):
-    x = np.asarray(x, float)
-    out = []
-    for i in range(x.size):
-        e = np.zeros_like(x)
-        e[i] = h * max(abs(x[i]), 1.0)
-        out.append((float(f(x + e)) - float(f(x - e))) / (2 * e[i]))
-    return np.array(out)
-
-
 def _gradient_problem():
     mesh = slab_mesh((6.0, 3.0, 2.0), 0.5)
     cx = mesh.points[mesh.tets].mean(axis=1)[:, 0]
@@ -155,7 +146,7 @@ def test_gradients_against_finite_differences():
         return jnp.sum(w * activation(theta)) / w.size
 
     ad = np.asarray(jax.grad(loss)(theta))
-    fd = _central_fd(loss, np.asarray(theta))
+    fd = central_gradient(loss, np.asarray(theta))
     assert np.all(np.abs(fd) > 1e-6)
     np.testing.assert_allclose(ad, fd, rtol=1e-5, atol=1e-8 * np.abs(fd).max())
     # the onset shifts every time: d(mean weighted time)/d(onset) = mean(w)

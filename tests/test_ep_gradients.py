@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import central_differences
 
 import organtwin.ep as ep
 from organtwin.ionic import MitchellSchaeffer2003
@@ -44,12 +45,7 @@ def setup():
 
 def central_fd(f, x, directions):
     """Central differences along each direction, with a step that changes no component by more than H relative."""
-    out = []
-    for d in directions:
-        ratio = np.max(np.abs(np.asarray(d)) / np.maximum(np.abs(np.asarray(x)), 1e-12))
-        h = H / ratio
-        out.append((float(f(x + h * d)) - float(f(x - h * d))) / (2 * h))
-    return np.array(out)
+    return central_differences(f, x, directions, H)
 
 
 def assert_close(ad, fd, rtol=RTOL):
