@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from .._errors import MeshError
+from .._errors import InputError, MeshError
 
 __all__ = [
     "P1Geometry",
@@ -163,7 +163,7 @@ def conductivity_tensors(
     sigma_t = jnp.asarray(sigma_t)
     if fibres is None:
         if sheets is not None or sigma_n is not None:
-            raise ValueError("conductivity_tensors: sheets/sigma_n need fibres as well")
+            raise InputError("conductivity_tensors: sheets/sigma_n need fibres as well")
         eye = jnp.eye(3, dtype=jnp.result_type(sigma_l, float))
         return sigma_l[..., None, None] * eye
     f, s, n, _, ok_s = orthonormal_frame(fibres, None if sigma_n is None else sheets)
@@ -176,7 +176,7 @@ def conductivity_tensors(
             pass
         return sigma_t[..., None, None] * eye + (sigma_l - sigma_t)[..., None, None] * ff
     if sheets is None:
-        raise ValueError("conductivity_tensors: sigma_n (orthotropic) needs sheet directions (sheets=...)")
+        raise InputError("conductivity_tensors: sigma_n (orthotropic) needs sheet directions (sheets=...)")
     assert s is not None and n is not None  # orthonormal_frame gives both with sheets
     sigma_n = jnp.asarray(sigma_n)
     ss = s[..., :, None] * s[..., None, :]
@@ -230,7 +230,7 @@ def element_stiffness(geom: P1Geometry, D) -> Float[Array, "cells 4 4"]:
         GG = jnp.einsum("cai,cbi->cab", G, G)
         return (geom.volumes * D)[:, None, None] * GG
     if D.shape[-2:] != (3, 3):
-        raise ValueError(f"element_stiffness: D must be scalar, (cells,), (3, 3) or (cells, 3, 3), got shape {D.shape}")
+        raise InputError(f"element_stiffness: D must be scalar, (cells,), (3, 3) or (cells, 3, 3), got shape {D.shape}")
     GD = jnp.einsum("cai,...ij->caj", G, D) if D.ndim == 2 else jnp.einsum("cai,cij->caj", G, D)
     return geom.volumes[:, None, None] * jnp.einsum("caj,cbj->cab", GD, G)
 

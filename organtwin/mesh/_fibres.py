@@ -57,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from .._errors import MeshError
+from .._errors import InputError, MeshError
 from ._fem import P1Geometry, cell_gradient
 from ._mesh import Mesh
 from ._solve import laplace_solve
@@ -355,7 +355,7 @@ def _angle(name: str, x):
     if not isinstance(x, jax.core.Tracer):
         v = np.asarray(x)
         if v.shape != () or not np.isfinite(v):
-            raise ValueError(f"FibreRule: {name} must be a finite angle in degrees, got {x!r}")
+            raise InputError(f"FibreRule: {name} must be a finite angle in degrees, got {x!r}")
     return jnp.asarray(x, dtype=jnp.result_type(float))
 
 

@@ -23,7 +23,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from .._errors import MeshError
+from .._errors import InputError, MeshError
 from ._fem import p1_geometry
 from ._sparse import EllMatrix, SparsityPattern, assemble_stiffness, ell_matvec
 
@@ -44,16 +44,16 @@ class JacobiCG(lx.AbstractLinearSolver):
 
     def __check_init__(self):
         if self.rtol < 0 or self.atol < 0:
-            raise ValueError("JacobiCG: tolerances must be non-negative")
+            raise InputError("JacobiCG: tolerances must be non-negative")
         if self.max_steps < 1:
-            raise ValueError("JacobiCG: max_steps must be at least 1")
+            raise InputError("JacobiCG: max_steps must be at least 1")
 
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
         del options
         if not lx.is_positive_semidefinite(operator):
-            raise ValueError("JacobiCG needs an operator tagged lineax.positive_semidefinite_tag")
+            raise InputError("JacobiCG needs an operator tagged lineax.positive_semidefinite_tag")
         if operator.in_structure() != operator.out_structure():
-            raise ValueError("JacobiCG needs a square operator")
+            raise InputError("JacobiCG needs a square operator")
         return operator
 
     def compute(self, state, vector, options: dict[str, Any]):
@@ -155,16 +155,16 @@ def solve_spd(
     b = jnp.asarray(b)
     n = A.pattern.n_nodes
     if b.shape != (n,):
-        raise ValueError(f"solve_spd: b must have shape ({n},), got {b.shape}")
+        raise InputError(f"solve_spd: b must have shape ({n},), got {b.shape}")
     dtype = jnp.result_type(A.values, b)
     b = b.astype(dtype)
     values = A.values.astype(dtype)
     if dirichlet_nodes is not None and dirichlet_mask is not None:
-        raise ValueError("solve_spd: pass dirichlet_nodes or dirichlet_mask, not both")
+        raise InputError("solve_spd: pass dirichlet_nodes or dirichlet_mask, not both")
     if dirichlet_mask is not None:
         mask = jnp.asarray(dirichlet_mask, dtype=bool)
         if mask.shape != (n,):
-            raise ValueError(f"solve_spd: dirichlet_mask must have shape ({n},), got {mask.shape}")
+            raise InputError(f"solve_spd: dirichlet_mask must have shape ({n},), got {mask.shape}")
         free = jnp.where(mask, 0, 1).astype(dtype)
         vals = jnp.zeros((), dtype) if dirichlet_values is None else jnp.asarray(dirichlet_values, dtype=dtype)
         g = jnp.where(mask, jnp.broadcast_to(vals, (n,)), 0)

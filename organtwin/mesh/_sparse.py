@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from .._errors import MeshError
+from .._errors import InputError, MeshError
 from ._fem import P1Geometry, element_mass, element_stiffness
 
 __all__ = ["SparsityPattern", "EllMatrix", "ell_matvec", "assemble", "assemble_stiffness", "assemble_mass"]
@@ -125,7 +125,7 @@ class EllMatrix(eqx.Module):
 
     def __check_init__(self):
         if self.values.shape != (self.pattern.width, self.pattern.n_nodes):
-            raise ValueError(
+            raise InputError(
                 f"EllMatrix values must have shape (width, nodes) = ({self.pattern.width}, {self.pattern.n_nodes}), "
                 f"got {self.values.shape}"
             )
@@ -155,7 +155,7 @@ class EllMatrix(eqx.Module):
 
     def _same(self, other: "EllMatrix") -> None:
         if (other.pattern.n_nodes, other.pattern.width) != (self.pattern.n_nodes, self.pattern.width):
-            raise ValueError("EllMatrix: cannot combine matrices on different sparsity patterns")
+            raise InputError("EllMatrix: cannot combine matrices on different sparsity patterns")
 
     def __add__(self, other):
         if isinstance(other, EllMatrix):
@@ -221,7 +221,7 @@ def assemble(pattern: SparsityPattern, Ke: Float[ArrayLike, "cells 4 4"]) -> Ell
     """Sum element matrices (cells, 4, 4) into an `EllMatrix` on ``pattern`` (differentiable w.r.t. ``Ke``)."""
     Ke = jnp.asarray(Ke)
     if Ke.shape != (pattern.n_cells, 4, 4):
-        raise ValueError(f"assemble: element matrices must have shape ({pattern.n_cells}, 4, 4), got {Ke.shape}")
+        raise InputError(f"assemble: element matrices must have shape ({pattern.n_cells}, 4, 4), got {Ke.shape}")
     n, w = pattern.n_nodes, pattern.width
     values = jax.ops.segment_sum(Ke.reshape(-1), pattern.slot.reshape(-1), num_segments=n * w)
     return EllMatrix(pattern, values.reshape(w, n))
@@ -233,7 +233,7 @@ def _pattern_for(geom: P1Geometry, pattern: SparsityPattern | None) -> SparsityP
     try:
         tets = np.asarray(geom.tets)
     except jax.errors.TracerArrayConversionError:
-        raise ValueError(
+        raise InputError(
             "assemble_*: pass a SparsityPattern when calling under jit (it is built on the host)"
         ) from None
     return SparsityPattern.from_tets(tets, geom.n_nodes)
