@@ -187,7 +187,7 @@ def _kept_note(e: BaseException, text: str, drop: str | None = None) -> None:
 
 # ====================================================================================================== atomic files
 @contextlib.contextmanager
-def atomic_file(path, mode: str = "w"):
+def atomic_file(path, mode: str | None = "w"):
     """Open a temporary file next to ``path`` for writing; on success it replaces ``path`` (``os.replace``).
 
     Yields ``(handle, temp_path)``: the handle is None for ``mode=None`` (the caller writes ``temp_path`` itself, e.g.
