@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from .._errors import OrgantwinError
+from .._errors import InputError, OrgantwinError
 from .._errors import Terminated as _Terminated
 from ._signals import INTERRUPTED_CODES, Interrupts, console_entry, interrupted_line
 
@@ -256,7 +256,7 @@ def mesh_render(
         raise typer.BadParameter("--field is empty; give a point or cell field of the mesh (`organtwin mesh info`)")
     if path.is_dir():
         if not (path / "activation.vtu").is_file():
-            raise ValueError(
+            raise InputError(
                 f"{path} is a folder without activation.vtu; give a mesh file, or a results folder of "
                 "`organtwin ep run` that recorded activation"
             )
@@ -274,7 +274,7 @@ def mesh_render(
     )
     values = None if field is None else {**mesh.cell_data, **mesh.point_data}.get(field)
     if values is not None and np.asarray(values).dtype.kind in "fc" and not np.isfinite(np.asarray(values)).any():
-        raise ValueError(f"{path}: field {field!r} holds no finite value (all NaN or inf): nothing to colour by")
+        raise InputError(f"{path}: field {field!r} holds no finite value (all NaN or inf): nothing to colour by")
     render_mesh(mesh, out, field=field, title=path.name)
     _say(f"wrote {out}")
 
