@@ -30,6 +30,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -206,7 +207,7 @@ class NiedererResult:
             x = float(x)
             return round(x, 6) if math.isfinite(x) else None
 
-        out = {k: num(v) for k, v in self.activation.items()}
+        out: dict[str, Any] = {k: num(v) for k, v in self.activation.items()}
         out.update(
             dx=self.dx,
             dt=self.dt,
