@@ -17,6 +17,15 @@ def test_period_is_a_leaf_and_drives_every_chamber():
         assert float(c2.beat_model.blocks[name].activation.period) == 0.9
 
 
+def test_period_is_a_free_parameter_of_a_fit():
+    from organtwin.calibrate import FreeParameters
+
+    circ = z.regazzoni2022(dtype=jnp.float64)
+    free = FreeParameters(["period", "model.blocks.LV.e_active"], circ)
+    back = free.unpack(circ, free.pack(eqx.tree_at(lambda c: c.period, circ, jnp.asarray(0.9))))
+    assert float(back.period) == 0.9 and float(back.beat_model.blocks["LV"].activation.period) == 0.9
+
+
 def test_grad_wrt_period_matches_central_difference():
     """d/dT of the LV volume after one beat from the preset's initial state: reverse mode through the solve (the end
     time and every chamber's activation phase depend on T) against a central difference.
