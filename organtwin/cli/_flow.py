@@ -86,6 +86,7 @@ def zerod(
         raise ValueError(f"{config}: {e}") from None
     text = svzerod_csv(res)
     with atomic_file(out) as (fh, _):
+        assert fh is not None  # (a text handle: mode "w")
         fh.write(text)
     layout = "variable-based" if cfg.output_variable_based else "vessel-based"
     shown = "all cycles" if cfg.output_all_cycles else "last cycle"

@@ -34,6 +34,7 @@ def write_circulation_csv(path: Path, res) -> list[str]:
             names.append(f"{group}_{k}_{unit}")
             cols.append(np.asarray(v, float))
     with atomic_file(path) as (fh, _):
+        assert fh is not None  # (a text handle: mode "w")
         fh.write(",".join(names) + "\n")
         np.savetxt(fh, np.column_stack(cols), fmt="%.10g", delimiter=",")
     return names
