@@ -98,8 +98,7 @@ def calibrate(
     ] = False,
 ):
     """Fit a twin's free parameters to measured data (activation maps, 12-lead ECG, volume curves, pressures)."""
-    from ..calibrate._case import load_calibration_case, rerun_fit, run_calibration, write_calibration
-    from ..io import check_output_folder
+    from ..io import check_output_folder, load_calibration_case, rerun_fit, run_calibration, write_calibration
 
     check_output_folder(out, inputs=[case, truth])  # before the fit: a folder we may write and replace
     t = _truth(truth)
@@ -121,7 +120,14 @@ def calibrate(
         c = load_calibration_case(case)
         with bar:
             outcome = run_calibration(c, progress=progress, truth=t, say=_say)
-    written = write_calibration(outcome, out, pictures=pictures)
+    draw = None
+    if pictures:
+        from ..viz import calibration_pictures
+
+        def draw(folder):  # the fit's own outputs, drawn inside the same all-or-nothing results folder
+            return calibration_pictures(outcome.report.observables, folder, mesh=outcome.problem.mesh)
+
+    written = write_calibration(outcome, out, pictures=draw)
     _say("")
     _say(outcome.report.summary().rstrip())
     if comparison is not None:

@@ -59,11 +59,6 @@ from ._case import (
 from ._case import (
     parse_case as parse_case,
 )
-from ._ecg import ECG_FILES as ECG_FILES
-from ._ecg import read_electrodes_csv as read_electrodes_csv
-from ._ecg import read_vm_series as read_vm_series
-from ._ecg import write_ecg_files as write_ecg_files
-from ._ecg import write_ecg_folder as write_ecg_folder
 from ._cell import write_all_or_nothing as write_all_or_nothing
 from ._cell import write_cell_trace as write_cell_trace
 from ._ecg import ECG_FILES as ECG_FILES

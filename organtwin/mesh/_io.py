@@ -313,6 +313,10 @@ def _meshio_read(p: Path, file_format: str | None):
     )
 
 
+#: Held while the gmsh reader wrappers are installed (module docstring): one read at a time sees them.
+_MESHIO_PATCH_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def _meshio_messages(path: Path):
     """Catch what meshio prints (it reports through rich on stdout/stderr) and pass it on as MeshWarnings."""
@@ -325,10 +329,6 @@ def _meshio_messages(path: Path):
             line = " ".join(line.split())
             if line and "only meant for debugging" not in line:
                 _warn(f"{path}: meshio says: {line}")
-
-
-#: Held while the gmsh reader wrappers are installed (module docstring): one read at a time sees them.
-_MESHIO_PATCH_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
