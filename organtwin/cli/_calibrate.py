@@ -20,6 +20,8 @@ from typing import Annotated
 
 import typer
 
+from .._errors import InputError
+
 __all__ = ["calibrate"]
 
 
@@ -33,9 +35,9 @@ def _truth(path: Path | None) -> dict | None:
     try:
         t = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise ValueError(f"--truth {path}: cannot read JSON ({' '.join(str(e).split())})") from None
+        raise InputError(f"--truth {path}: cannot read JSON ({' '.join(str(e).split())})") from None
     if not isinstance(t, dict) or not all(isinstance(v, (int, float)) for v in t.values()):
-        raise ValueError(f'--truth {path}: expected a JSON object {{"parameter name": number}}')
+        raise InputError(f'--truth {path}: expected a JSON object {{"parameter name": number}}')
     return t
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .._errors import NetworkError
+from .._errors import InputError, NetworkError
 
 if TYPE_CHECKING:
     from ..flow.zerod import Regazzoni2022
@@ -83,7 +83,7 @@ def zerod(
     except ValueError as e:
         if str(config) in str(e):
             raise
-        raise ValueError(f"{config}: {e}") from None
+        raise InputError(f"{config}: {e}") from None
     text = svzerod_csv(res)
     with atomic_file(out) as (fh, _):
         assert fh is not None  # (a text handle: mode "w")

@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
+from .._errors import InputError
 from ..flow.zerod import AbstractActivation, Circulation, DoubleCosine
 
 __all__ = [
@@ -93,33 +94,33 @@ class ElectromechanicalActivation(AbstractActivation):
 
     def __check_init__(self):
         if jnp.ndim(self.activation_ms) != 1 or jnp.shape(self.activation_ms)[0] == 0:
-            raise ValueError(
+            raise InputError(
                 f"ElectromechanicalActivation: activation_ms must be a non-empty 1-D array of times in ms, "
                 f"got shape {jnp.shape(self.activation_ms)}"
             )
         if self.weights is not None and jnp.shape(self.weights) != jnp.shape(self.activation_ms):
-            raise ValueError(
+            raise InputError(
                 f"ElectromechanicalActivation: weights shape {jnp.shape(self.weights)} differs from "
                 f"activation_ms shape {jnp.shape(self.activation_ms)}"
             )
         tc, tr, T = (_given(getattr(self, k)) for k in ("contract_duration", "relax_duration", "period"))
         for k, v in (("contract_duration", tc), ("relax_duration", tr), ("period", T)):
             if v is not None and not v > 0:
-                raise ValueError(f"ElectromechanicalActivation: {k} must be > 0 s (got {float(v)})")
+                raise InputError(f"ElectromechanicalActivation: {k} must be > 0 s (got {float(v)})")
         if tc is not None and tr is not None and T is not None and tc + tr > T * (1 + 1e-12):
-            raise ValueError(
+            raise InputError(
                 f"ElectromechanicalActivation: one twitch (T_C + T_R = {float(tc + tr):.4g} s) must fit in the "
                 f"period ({float(T):.4g} s)"
             )
         a = _given(self.activation_ms)
         if a is not None and not np.all(np.isfinite(a)):
-            raise ValueError(
+            raise InputError(
                 "ElectromechanicalActivation: activation_ms must be finite (a region that never "
                 "activated cannot contract)"
             )
         w = None if self.weights is None else _given(self.weights)
         if w is not None and (np.any(w < 0) or abs(float(w.sum()) - 1.0) > 1e-6):
-            raise ValueError(
+            raise InputError(
                 f"ElectromechanicalActivation: weights must be >= 0 and sum to 1 (sum {float(w.sum()):.6g})"
             )
 
@@ -157,7 +158,7 @@ def activation_quantiles(
     the weights must be positive (pass only the region's nodes).
     """
     if int(n) < 1:
-        raise ValueError(f"activation_quantiles: n must be >= 1, got {n}")
+        raise InputError(f"activation_quantiles: n must be >= 1, got {n}")
     t = jnp.asarray(times_ms)
     if not jnp.issubdtype(t.dtype, jnp.floating):
         t = t.astype(jnp.result_type(float))
@@ -187,21 +188,21 @@ def region_node_volumes(mesh, region_ids) -> np.ndarray:
 def _region(mask, n_nodes: int, what: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Host: (node indices, weights or None) of a boolean mask or a nonnegative weight array."""
     if isinstance(mask, jax.core.Tracer):
-        raise ValueError(f"couple_circulation: {what} must be a concrete array (connectivity, not a traced value)")
+        raise InputError(f"couple_circulation: {what} must be a concrete array (connectivity, not a traced value)")
     m = np.asarray(mask)
     if m.shape != (n_nodes,):
-        raise ValueError(f"couple_circulation: {what} has shape {m.shape}, expected ({n_nodes},) (one per node)")
+        raise InputError(f"couple_circulation: {what} has shape {m.shape}, expected ({n_nodes},) (one per node)")
     if m.dtype == bool:
         idx = np.flatnonzero(m)
         w = None
     else:
         m = m.astype(np.float64)
         if not np.all(np.isfinite(m)) or np.any(m < 0):
-            raise ValueError(f"couple_circulation: {what} must be a boolean mask or nonnegative finite weights")
+            raise InputError(f"couple_circulation: {what} must be a boolean mask or nonnegative finite weights")
         idx = np.flatnonzero(m > 0)
         w = m[idx]
     if idx.size == 0:
-        raise ValueError(f"couple_circulation: {what} selects no node")
+        raise InputError(f"couple_circulation: {what} selects no node")
     return idx, w
 
 
@@ -214,12 +215,12 @@ def _twitch_of(circ: Circulation, name: str):
             rs, cs, cd = (_given(x) for x in (act.relax_start, act.contract_start, act.contract_duration))
             # traced (inside jit): no values to check here
             if rs is not None and cs is not None and cd is not None and not np.isclose(float(rs), float(cs + cd)):
-                raise ValueError(
+                raise InputError(
                     f"couple_circulation: the {name} twitch relaxes at a separate relax_start; only a "
                     f"twitch that relaxes right after contracting can be spread over activation times"
                 )
         return act.contract_duration, act.relax_duration, act.period, act.contract_start
-    raise ValueError(
+    raise InputError(
         f"couple_circulation: the {name} chamber's activation is a {type(act).__name__}; the coupling needs "
         f"its DoubleCosine twitch (T_C, T_R)"
     )
@@ -253,7 +254,7 @@ def couple_circulation(
     if not jnp.issubdtype(t.dtype, jnp.floating):
         t = t.astype(jnp.result_type(float))
     if t.ndim != 1:
-        raise ValueError(f"couple_circulation: activation_ms must be (nodes,), got shape {t.shape}")
+        raise InputError(f"couple_circulation: activation_ms must be (nodes,), got shape {t.shape}")
     n = t.shape[0]
     regions = {"LV": _region(lv_mask, n, "lv_mask"), "RV": _region(rv_mask, n, "rv_mask")}
     times = {}
@@ -263,7 +264,7 @@ def couple_circulation(
         if c is not None:
             bad = int(np.sum(~np.isfinite(c)))
             if bad:
-                raise ValueError(
+                raise InputError(
                     f"couple_circulation: {bad} of {c.size} {name} nodes never activated (non-finite "
                     f"activation time); the chamber cannot contract as a whole"
                 )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._errors import InputError
 from ._timing import region_node_volumes
 
 __all__ = ["RunActivation", "ventricle_activation"]
@@ -73,7 +74,7 @@ def ventricle_activation(mesh, activation_ms, *, lv_regions=None, rv_regions=Non
     for name, m in (("LV", lv_mask), ("RV", rv_mask)):
         bad = int(np.sum(~np.isfinite(act[m])))
         if bad:
-            raise ValueError(
+            raise InputError(
                 f"{source}: {bad} of {int(m.sum())} {name} nodes never activated (activation_time NaN); the "
                 f"coupling needs the whole ventricle activated (longer run, or sites that reach it)"
             )

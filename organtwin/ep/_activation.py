@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from .._errors import InputError
+
 __all__ = ["Record", "first_crossing", "crossing_update"]
 
 
@@ -59,15 +61,15 @@ class Record(eqx.Module):
 
     def __check_init__(self):
         if self.repolarisation and not self.activation:
-            raise ValueError("Record: repolarisation times need activation=True")
+            raise InputError("Record: repolarisation times need activation=True")
         if self.beats and not self.activation:
-            raise ValueError("Record: beats need activation=True")
+            raise InputError("Record: beats need activation=True")
         if int(self.probe_every) < 1:
-            raise ValueError(f"Record: probe_every must be a positive number of steps, got {self.probe_every}")
+            raise InputError(f"Record: probe_every must be a positive number of steps, got {self.probe_every}")
         if self.probes is not None and len(self.probes) == 0:
-            raise ValueError("Record: probes must hold at least one point (or be None)")
+            raise InputError("Record: probes must hold at least one point (or be None)")
         if self.repolarisation and not self.repolarisation_threshold < self.activation_threshold:
-            raise ValueError("Record: the repolarisation threshold must be below the activation threshold")
+            raise InputError("Record: the repolarisation threshold must be below the activation threshold")
 
 
 def crossing_update(V0, V1, t0, dt, threshold, *, upward: bool):

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .._errors import InputError
 from .._solution import RESULTS, raise_if_failed
 
 __all__ = [
@@ -378,9 +379,9 @@ class EikonalSite(eqx.Module):
 
     def __check_init__(self):
         if not (self.radius >= 0):
-            raise ValueError(f"EikonalSite: radius must be >= 0 mm, got {self.radius}")
+            raise InputError(f"EikonalSite: radius must be >= 0 mm, got {self.radius}")
         if jnp.shape(self.position) != (3,):
-            raise ValueError(
+            raise InputError(
                 f"EikonalSite: position must be three coordinates in mm, got shape {jnp.shape(self.position)}"
             )
 
@@ -433,7 +434,7 @@ class ConductionVelocity(eqx.Module):
                 and not isinstance(v, jax.core.Tracer)
                 and not bool(np.all((np.asarray(v) > 0) & np.isfinite(np.asarray(v))))
             ):
-                raise ValueError(
+                raise InputError(
                     f"ConductionVelocity.{name} must be positive and finite (m/s), got {np.asarray(v).tolist()}"
                 )
 
@@ -507,7 +508,7 @@ class EikonalTissue(eqx.Module):
         # repaired inside velocity_metric), and every velocity is positive and finite
         require_usable_directions(mesh.fibres, mesh.sheets, "EikonalTissue.from_mesh")
         if not (math.isfinite(fast_velocity) and fast_velocity > 0):
-            raise ValueError(
+            raise InputError(
                 f"EikonalTissue.from_mesh: fast_velocity must be a positive velocity in m/s, got {fast_velocity}"
             )
         dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
@@ -523,7 +524,7 @@ class EikonalTissue(eqx.Module):
             on = np.zeros(mesh.n_nodes, bool)
             for name in names:
                 if name not in mesh.surfaces:
-                    raise ValueError(
+                    raise InputError(
                         f"no surface {name!r} in the mesh for the fast endocardial layer (surfaces: "
                         f"{', '.join(mesh.surfaces) or 'none'})"
                     )
@@ -597,7 +598,7 @@ def simulate_eikonal(
         sites = (sites,)
     sites = tuple(sites)
     if not sites:
-        raise ValueError("simulate_eikonal: give at least one EikonalSite")
+        raise InputError("simulate_eikonal: give at least one EikonalSite")
     for s in sites:
         if not isinstance(s, EikonalSite):
             raise TypeError(f"simulate_eikonal: sites must be EikonalSite objects, got {type(s).__name__}")
@@ -606,7 +607,7 @@ def simulate_eikonal(
         if v is not None and not isinstance(v, jax.core.Tracer):
             ok = np.isfinite(np.asarray(v)) & (np.asarray(v) > 0)
             if not ok.all():
-                raise ValueError(
+                raise InputError(
                     f"simulate_eikonal: tissue.{name} must be positive and finite (m/s); "
                     f"{int((~ok).sum())} entries are not (e.g. {np.asarray(v)[~ok].ravel()[0]!r})"
                 )
@@ -620,7 +621,7 @@ def simulate_eikonal(
         near = "; ".join(
             f"site {k}: {nearest_node(tissue.points, point=np.asarray(s.position))}" for k, s in enumerate(sites)
         )
-        raise ValueError(
+        raise InputError(
             f"simulate_eikonal: no mesh node lies within any site's radius ({near}); move the sites onto "
             f"the mesh or raise EikonalSite(radius=...) (mm)"
         )
@@ -706,7 +707,7 @@ def check_velocity_range(tissue: "EikonalTissue", sites=()) -> None:
 
     vmin, vmax = float(v[kmin]), float(v[kmax])
     if L > 0 and L / vmin > t_cap:
-        raise ValueError(
+        raise InputError(
             f"conduction velocity {vmin:.3g} m/s ({which(kmin)}) is too slow for this mesh: the latest arrival over "
             f"its {L:.4g} mm diagonal would be ~{L / vmin:.3g} ms, beyond what {dname} activation times can hold "
             f"({t_cap:.3g} ms); use velocities >= {L / t_cap:.3g} m/s (cardiac tissue: 0.05-4 m/s)"
@@ -714,14 +715,14 @@ def check_velocity_range(tissue: "EikonalTissue", sites=()) -> None:
     t_scale = T + (L / vmin if L > 0 else 0.0)
     need = max(_PRECISION_ULPS * eps * t_scale, _RANGE_MARGIN * math.sqrt(tiny))
     if h > 0 and h / vmax < need and T > L / vmin and h / vmax >= _RANGE_MARGIN * math.sqrt(tiny):
-        raise ValueError(
+        raise InputError(
             f"site onsets up to {T:.4g} ms leave {dname} activation times a resolution of ~{need:.3g} ms, more than "
             f"the {h / vmax:.3g} ms an element (shortest edge {h:.3g} mm) takes at {vmax:.3g} m/s: the times would "
             f"lose all precision; shift the onsets nearer 0 ms (below {h / vmax / (_PRECISION_ULPS * eps):.3g} ms) or "
             f"compute in float64"
         )
     if h > 0 and h / vmax < need:
-        raise ValueError(
+        raise InputError(
             f"conduction velocity {vmax:.3g} m/s ({which(kmax)}) is too fast for this mesh in {dname}: an element "
             f"(shortest edge {h:.3g} mm) is crossed in {h / vmax:.3g} ms, below the resolution of activation times up "
             f"to {t_scale:.3g} ms ({need:.3g} ms); the times would lose all precision; use velocities <= "

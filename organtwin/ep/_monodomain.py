@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._compile import HOT_LOOP_OPTIONS
+from .._errors import InputError
 from .._solution import RESULTS, raise_if_failed
 from ..ionic import VoltageLookup, gate_table, reaction_step
 from ._activation import Record, crossing_update
@@ -463,7 +464,7 @@ def simulate_monodomain(
         raise TypeError(f"simulate_monodomain: checkpoint must be a Checkpointing member or a bool, got {checkpoint!r}")
     dt = float(dt)
     if not (math.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a positive time step in ms, got {dt}")
+        raise InputError(f"dt must be a positive time step in ms, got {dt}")
     from ..ionic import check_time_step
 
     for model in tissue.models:  # the reaction step must sample each model's upstroke (refused / warned)
@@ -478,7 +479,7 @@ def simulate_monodomain(
     traced = _has_tracers((tissue, stimuli, initial))
     t0f = 0.0 if isinstance(initial.t, jax.core.Tracer) else float(initial.t)
     if not float(t1) > t0f:
-        raise ValueError(f"t1 ({t1} ms) must be after the start time ({t0f} ms)")
+        raise InputError(f"t1 ({t1} ms) must be after the start time ({t0f} ms)")
     from .._sizes import count_of
 
     n_steps = count_of(
@@ -494,7 +495,7 @@ def simulate_monodomain(
             continue
         P, D = float(s.period), float(s.duration)
         if np.isfinite(P) and dt > P - D:
-            raise ValueError(
+            raise InputError(
                 f"dt {_fmt(dt)} ms is longer than the gap between stimulus pulses ({_fmt(float(P - D))} ms)"
             )
     probes = None if record.probes is None else np.asarray(record.probes, dtype=np.float64)
@@ -503,7 +504,7 @@ def simulate_monodomain(
         req = np.asarray(record.snapshots_at, float)
         steps_req = np.rint((req - t0f) / dt).astype(np.int64)
         if np.any(steps_req < 0) or np.any(steps_req > n_steps):
-            raise ValueError(f"snapshot times must lie in [{t0f}, {t0f + n_steps * dt}] ms, got {req.tolist()}")
+            raise InputError(f"snapshot times must lie in [{t0f}, {t0f + n_steps * dt}] ms, got {req.tolist()}")
         uniq, snap_index = np.unique(steps_req, return_inverse=True)
         snap_steps, snap_index = jnp.asarray(uniq, jnp.int32), jnp.asarray(snap_index, jnp.int32)
 
@@ -529,7 +530,7 @@ def simulate_monodomain(
         if not np.all(sel):
             k = int(np.flatnonzero(~sel)[0])
             lo, hi = np.asarray(tissue.points).min(0), np.asarray(tissue.points).max(0)
-            raise ValueError(
+            raise InputError(
                 f"stimulus {k} ({stimuli[k].region.describe()}) selects no mesh node; the mesh spans "
                 f"{np.round(lo, 3).tolist()}..{np.round(hi, 3).tolist()} mm"
             )
@@ -550,7 +551,7 @@ def simulate_monodomain(
     if explicit and not traced:
         lim = host_stability_limit(jax.lax.stop_gradient(tissue), jax.lax.stop_gradient(problem.ops), dt)
         if dt > lim:
-            raise ValueError(
+            raise InputError(
                 f"dt {_fmt(dt)} ms exceeds the explicit stability limit {_fmt(lim)} ms for this mesh; "
                 f"use dt <= {_fmt(lim)} or diffusion=ThetaScheme()"
             )

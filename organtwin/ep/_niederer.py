@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._errors import InputError
 from .._solution import RESULTS
 from ..ionic import TenTusscher2006, VoltageLookup
 from ..mesh import slab_mesh
@@ -111,19 +112,19 @@ def _check_dx(dx) -> float:
     try:
         dx = float(dx)
     except (TypeError, ValueError):
-        raise ValueError(f"dx must be a length in mm, got {dx!r}") from None
+        raise InputError(f"dx must be a length in mm, got {dx!r}") from None
     if not (math.isfinite(dx) and dx > 0):
-        raise ValueError(f"dx must be a positive length in mm, got {dx}")
+        raise InputError(f"dx must be a positive length in mm, got {dx}")
     for L, axis in zip(NIEDERER_SPEC.size, "xyz"):
         n = round(L / dx)
         if n < 1 or abs(n * dx - L) > 1e-6 * L:
-            raise ValueError(
+            raise InputError(
                 f"dx {dx:g} mm does not divide the {L:g} mm side of the slab ({axis}); the benchmark uses dx 0.5, 0.2 "
                 "or 0.1 (any dx dividing 20, 7 and 3 mm works, e.g. 0.25 or 0.05)"
             )
     nodes = math.prod(round(L / dx) + 1 for L in NIEDERER_SPEC.size)
     if nodes > _MAX_NODES:
-        raise ValueError(
+        raise InputError(
             f"dx {dx:g} mm gives {nodes:,} nodes, more than this runner allows ({_MAX_NODES:,}); use dx >= 0.05"
         )
     return dx
@@ -251,16 +252,16 @@ def _choose_diffusion(diffusion, mass, dt: float, limit: float, theta: float) ->
         return ThetaScheme(theta=theta, mass=mass)
     if isinstance(diffusion, ExplicitLumped):
         if mass is Mass.CONSISTENT:
-            raise ValueError("explicit diffusion uses the lumped mass; use the theta scheme for the consistent mass")
+            raise InputError("explicit diffusion uses the lumped mass; use the theta scheme for the consistent mass")
         if dt > limit:
-            raise ValueError(
+            raise InputError(
                 f"dt {dt:g} ms exceeds the explicit stability limit {limit:.3g} ms at this dx; "
                 f"use dt <= {limit:.3g} or the theta scheme"
             )
         return ExplicitLumped(check_stability=False)
     if isinstance(diffusion, ThetaScheme):
         if mass is not None and mass is not diffusion.mass:
-            raise ValueError(f"mass {mass.value} contradicts the given ThetaScheme(mass={diffusion.mass.value})")
+            raise InputError(f"mass {mass.value} contradicts the given ThetaScheme(mass={diffusion.mass.value})")
         return diffusion
     raise TypeError(f"diffusion must be ExplicitLumped(), ThetaScheme(...) or None (automatic), got {diffusion!r}")
 
@@ -360,29 +361,29 @@ def niederer_benchmark(
     try:
         dt = float(dt)
     except (TypeError, ValueError):
-        raise ValueError(f"dt must be a time step in ms, got {dt!r}") from None
+        raise InputError(f"dt must be a time step in ms, got {dt!r}") from None
     if not (math.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a positive time step in ms, got {dt}")
+        raise InputError(f"dt must be a positive time step in ms, got {dt}")
     if not (math.isfinite(float(t_max)) and t_max > 0):
-        raise ValueError(f"t_max must be a positive time in ms, got {t_max}")
+        raise InputError(f"t_max must be a positive time in ms, got {t_max}")
     if not (math.isfinite(float(segment_ms)) and segment_ms > 0):
-        raise ValueError(f"segment_ms must be a positive time in ms, got {segment_ms}")
+        raise InputError(f"segment_ms must be a positive time in ms, got {segment_ms}")
     if dt > NIEDERER_SPEC.stimulus_duration:
-        raise ValueError(f"dt {dt:g} ms is longer than the 2 ms stimulus; use dt <= 2 (the benchmark uses 0.005-0.05)")
+        raise InputError(f"dt {dt:g} ms is longer than the 2 ms stimulus; use dt <= 2 (the benchmark uses 0.005-0.05)")
     if dt > min(float(segment_ms), float(t_max)):
-        raise ValueError(f"dt {dt:g} ms is longer than a segment ({min(segment_ms, t_max):g} ms); use a smaller dt")
+        raise InputError(f"dt {dt:g} ms is longer than a segment ({min(segment_ms, t_max):g} ms); use a smaller dt")
     if not isinstance(splitting, Splitting):
         raise TypeError(f"splitting must be Splitting.GODUNOV or Splitting.STRANG, got {splitting!r}")
     if int(diagonal_points) < 2:
-        raise ValueError(f"diagonal_points must be at least 2, got {diagonal_points}")
+        raise InputError(f"diagonal_points must be at least 2, got {diagonal_points}")
     if dtype is not None:
         dtype = jnp.dtype(dtype)
         if dtype == jnp.float64 and not jax.config.read("jax_enable_x64"):
-            raise ValueError(
+            raise InputError(
                 "float64 needs JAX's 64-bit mode: jax.config.update('jax_enable_x64', True) before running"
             )
         if dtype not in (jnp.float32, jnp.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+            raise InputError(f"dtype must be float32 or float64, got {dtype}")
 
     # ---- set-up: tissue, stability limit, diffusion scheme, interpolation at the points and on the diagonal
     tissue = niederer_tissue(dx, dtype=dtype)

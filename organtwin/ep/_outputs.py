@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .._errors import InputError
 from .._solution import RESULTS
 
 __all__ = ["MonodomainResult", "MonodomainState", "locate_points"]
@@ -109,4 +110,4 @@ def check_inside(query, worst, tol: float = 1e-6) -> None:
     bad = np.flatnonzero(np.asarray(worst) < -tol)
     if bad.size:
         q = np.asarray(query).reshape(-1, 3)[bad[0]].round(4).tolist()
-        raise ValueError(f"probe point {q} mm lies outside the mesh")
+        raise InputError(f"probe point {q} mm lies outside the mesh")

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._errors import InputError
 from ..mesh import EllMatrix, assemble, element_stiffness, lumped_mass
 from ..mesh._fem import element_mass
 from ..mesh._sparse import ell_matvec
@@ -196,11 +197,11 @@ class ThetaScheme(AbstractDiffusion):
 
     def __check_init__(self):
         if not 0.5 <= float(self.theta) <= 1.0:
-            raise ValueError(f"ThetaScheme: theta must be in [0.5, 1] (unconditionally stable), got {self.theta}")
+            raise InputError(f"ThetaScheme: theta must be in [0.5, 1] (unconditionally stable), got {self.theta}")
         if not isinstance(self.mass, Mass):
             raise TypeError(f"ThetaScheme: mass must be Mass.CONSISTENT or Mass.LUMPED, got {self.mass!r}")
         if self.rtol is not None and not self.rtol > 0:
-            raise ValueError(f"ThetaScheme: rtol must be positive, got {self.rtol}")
+            raise InputError(f"ThetaScheme: rtol must be positive, got {self.rtol}")
 
     def _rtol(self, dtype) -> float:
         if self.rtol is not None:

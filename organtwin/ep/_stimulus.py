@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
+from .._errors import InputError
+
 __all__ = [
     "AbstractStimulusRegion",
     "Box",
@@ -51,7 +53,7 @@ class StimulusUnits(enum.Enum):
 def _vec3(x, what: str) -> tuple[float, float, float]:
     a = np.asarray(x, dtype=np.float64).reshape(-1)
     if a.shape != (3,) or not np.all(np.isfinite(a)):
-        raise ValueError(f"{what} must be three finite coordinates in mm, got {np.asarray(x).tolist()}")
+        raise InputError(f"{what} must be three finite coordinates in mm, got {np.asarray(x).tolist()}")
     return tuple(float(v) for v in a)
 
 
@@ -79,7 +81,7 @@ class Box(AbstractStimulusRegion):
 
     def __check_init__(self):
         if any(lo > hi for lo, hi in zip(self.lower, self.upper)):
-            raise ValueError(f"Box: lower corner {self.lower} must not exceed the upper corner {self.upper}")
+            raise InputError(f"Box: lower corner {self.lower} must not exceed the upper corner {self.upper}")
 
     def node_mask(self, points, surfaces, node_sets):
         lo = jnp.asarray(self.lower, points.dtype) - _GEOMETRIC_TOL
@@ -102,7 +104,7 @@ class Sphere(AbstractStimulusRegion):
 
     def __check_init__(self):
         if not np.isfinite(self.radius) or self.radius <= 0:
-            raise ValueError(f"Sphere: radius must be a positive length in mm, got {self.radius}")
+            raise InputError(f"Sphere: radius must be a positive length in mm, got {self.radius}")
 
     def node_mask(self, points, surfaces, node_sets):
         d2 = jnp.sum(jnp.square(points - jnp.asarray(self.centre, points.dtype)), axis=1)
@@ -124,9 +126,9 @@ class NodeSet(AbstractStimulusRegion):
         else:
             idx = np.asarray(indices_or_name).reshape(-1)
             if idx.dtype.kind not in "iu":
-                raise ValueError(f"NodeSet: node indices must be integers, got {idx.dtype}")
+                raise InputError(f"NodeSet: node indices must be integers, got {idx.dtype}")
             if idx.size == 0:
-                raise ValueError("NodeSet: no node indices given")
+                raise InputError("NodeSet: no node indices given")
             self.indices, self.name = jnp.asarray(idx, dtype=jnp.int32), None
 
     def node_mask(self, points, surfaces, node_sets):
@@ -134,14 +136,14 @@ class NodeSet(AbstractStimulusRegion):
         if self.name is not None:
             if self.name not in node_sets:
                 have = ", ".join(sorted(node_sets)) or "none"
-                raise ValueError(f"stimulus: the mesh has no node set named {self.name!r} (node sets: {have})")
+                raise InputError(f"stimulus: the mesh has no node set named {self.name!r} (node sets: {have})")
             idx = node_sets[self.name]
         else:
             idx = self.indices
             if not isinstance(idx, jax.core.Tracer):
                 a = np.asarray(idx)
                 if a.min() < 0 or a.max() >= n:
-                    raise ValueError(f"stimulus: node indices outside 0..{n - 1}")
+                    raise InputError(f"stimulus: node indices outside 0..{n - 1}")
         return jnp.zeros(n, bool).at[idx].set(True)
 
     def describe(self) -> str:
@@ -156,7 +158,7 @@ class NamedSurface(AbstractStimulusRegion):
     def node_mask(self, points, surfaces, node_sets):
         if self.name not in surfaces:
             have = ", ".join(sorted(surfaces)) or "none"
-            raise ValueError(f"stimulus: the mesh has no surface named {self.name!r} (surfaces: {have})")
+            raise InputError(f"stimulus: the mesh has no surface named {self.name!r} (surfaces: {have})")
         return jnp.zeros(points.shape[0], bool).at[surfaces[self.name]].set(True)
 
     def describe(self) -> str:
@@ -216,7 +218,7 @@ class Stimulus(eqx.Module):
             count = int(count)
         if period is None:
             if count is None or count > 1:
-                raise ValueError("Stimulus: a period (ms) is needed for more than one pulse")
+                raise InputError("Stimulus: a period (ms) is needed for more than one pulse")
             period = jnp.inf
         self.period = _scalar(period)
         self.count = count
@@ -224,16 +226,16 @@ class Stimulus(eqx.Module):
 
     def __check_init__(self):
         if self.count is not None and self.count < 1:
-            raise ValueError(f"Stimulus: count must be at least 1 (or None for pulses forever), got {self.count}")
+            raise InputError(f"Stimulus: count must be at least 1 (or None for pulses forever), got {self.count}")
         concrete = [not isinstance(x, jax.core.Tracer) for x in (self.duration, self.period, self.start)]
         if all(concrete):
             d, p = float(np.asarray(self.duration)), float(np.asarray(self.period))
             if not d > 0:
-                raise ValueError(f"Stimulus: duration must be positive (ms), got {d}")
+                raise InputError(f"Stimulus: duration must be positive (ms), got {d}")
             if not p > d:
-                raise ValueError(f"Stimulus: the period ({p} ms) must be longer than the pulse ({d} ms)")
+                raise InputError(f"Stimulus: the period ({p} ms) must be longer than the pulse ({d} ms)")
             if not np.isfinite(float(np.asarray(self.start))):
-                raise ValueError("Stimulus: start must be a finite time in ms")
+                raise InputError("Stimulus: start must be a finite time in ms")
 
     def amplitude(self, chi, Cm):
         """The amplitude in µA/µF (dV/dt units): ``strength / (chi * Cm)`` for PER_VOLUME with chi in 1/mm, Cm in µF/cm².
@@ -300,7 +302,7 @@ def stimulus_masks(stimuli, points, surfaces, node_sets, dtype) -> Float[Array, 
     for k, stim in enumerate(stimuli):
         m = stim.region.node_mask(points, surfaces, node_sets)
         if not isinstance(m, jax.core.Tracer) and not bool(np.any(np.asarray(m))):
-            raise ValueError(
+            raise InputError(
                 f"stimulus {k} ({stim.region.describe()}) selects no mesh node"
                 f"{_nearest_for(stim.region, points)} (lengths are in mm)"
             )

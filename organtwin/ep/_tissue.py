@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .._errors import InputError
 from ..ionic import AbstractIonicModel
 from ..mesh import Mesh, P1Geometry, SparsityPattern, conductivity_tensors, region_index, require_usable_directions
 
@@ -54,9 +55,9 @@ class Conductivity(eqx.Module):
                 and not isinstance(v, jax.core.Tracer)
                 and not bool(np.all((np.asarray(v) > 0) & np.isfinite(np.asarray(v))))
             ):
-                raise ValueError(f"Conductivity.{name} must be positive and finite (S/m), got {np.asarray(v).tolist()}")
+                raise InputError(f"Conductivity.{name} must be positive and finite (S/m), got {np.asarray(v).tolist()}")
             if v is not None and jnp.ndim(v) != 0:
-                raise ValueError(f"Conductivity.{name} must be a scalar (S/m); use Tissue(sigma_cells=...) per cell")
+                raise InputError(f"Conductivity.{name} must be a scalar (S/m); use Tissue(sigma_cells=...) per cell")
 
     @classmethod
     def harmonic_mean(cls, intra: "Conductivity", extra: "Conductivity") -> "Conductivity":
@@ -64,7 +65,7 @@ class Conductivity(eqx.Module):
 
         def h(a, b):
             if (a is None) != (b is None):
-                raise ValueError("Conductivity.harmonic_mean: intra- and extracellular must give the same directions")
+                raise InputError("Conductivity.harmonic_mean: intra- and extracellular must give the same directions")
             return None if a is None else a * b / (a + b)
 
         return cls(h(intra.sigma_l, extra.sigma_l), h(intra.sigma_t, extra.sigma_t), h(intra.sigma_n, extra.sigma_n))
@@ -128,16 +129,16 @@ class Tissue(eqx.Module):
 
     def __check_init__(self):
         if len(self.models) != len(self.model_nodes):
-            raise ValueError("Tissue: one node group per model is needed")
+            raise InputError("Tissue: one node group per model is needed")
         for m in self.models:
             if not isinstance(m, AbstractIonicModel):
                 raise TypeError(f"Tissue: ionic models must be AbstractIonicModel instances, got {type(m).__name__}")
         if self.sigma.ndim != 2 or self.sigma.shape[1] not in (2, 3) or self.sigma.shape[0] != len(self.region_ids):
-            raise ValueError(f"Tissue: sigma must have shape (regions, 2 or 3), got {self.sigma.shape}")
+            raise InputError(f"Tissue: sigma must have shape (regions, 2 or 3), got {self.sigma.shape}")
         if self.sigma.shape[1] == 3 and (self.fibres is None or self.sheets is None):
-            raise ValueError("Tissue: orthotropic conductivity (sigma_n) needs fibre and sheet directions")
+            raise InputError("Tissue: orthotropic conductivity (sigma_n) needs fibre and sheet directions")
         if self.sigma_cells is not None and self.sigma_cells.shape != (self.n_cells, self.sigma.shape[1]):
-            raise ValueError(
+            raise InputError(
                 f"Tissue: sigma_cells must have shape (cells, {self.sigma.shape[1]}) = ({self.n_cells}, "
                 f"{self.sigma.shape[1]}), got {self.sigma_cells.shape}"
             )
@@ -177,7 +178,7 @@ class Tissue(eqx.Module):
         if anisotropic:
             mesh.require_fibres("an anisotropic monodomain tissue")
         if orthotropic and mesh.sheets is None:
-            raise ValueError("orthotropic conductivity (sigma_n) needs sheet directions on the mesh (mesh.sheets)")
+            raise InputError("orthotropic conductivity (sigma_n) needs sheet directions on the mesh (mesh.sheets)")
         # host check at solver entry: no zero/NaN direction reaches the solver (non-unit or non-orthogonal directions
         # are repaired inside conductivity_tensors), per-cell conductivities positive and finite
         require_usable_directions(mesh.fibres, mesh.sheets, "Tissue.from_mesh")
@@ -185,7 +186,7 @@ class Tissue(eqx.Module):
             sc = np.asarray(sigma_cells, np.float64)
             if not np.all(np.isfinite(sc) & (sc > 0)):
                 bad = np.flatnonzero(~np.all(np.isfinite(sc) & (sc > 0), axis=tuple(range(1, sc.ndim))))
-                raise ValueError(
+                raise InputError(
                     f"Tissue.from_mesh: sigma_cells must be positive and finite (S/m); {bad.size} cells are "
                     f"not (first cell ids: {', '.join(str(int(i)) for i in bad[:5])})"
                 )
@@ -275,7 +276,7 @@ class Tissue(eqx.Module):
         try:
             row = self.region_ids.index(int(region_id))
         except ValueError:
-            raise ValueError(f"region {region_id} is not in the tissue (regions: {list(self.region_ids)})") from None
+            raise InputError(f"region {region_id} is not in the tissue (regions: {list(self.region_ids)})") from None
         cols = jnp.stack([jnp.asarray(v, self.dtype) for v in conductivity.columns(self.sigma.shape[1])])
         return eqx.tree_at(lambda t: t.sigma, self, self.sigma.at[row].set(cols))
 
@@ -288,7 +289,7 @@ class Tissue(eqx.Module):
         if sigma_nodes.ndim == 1:
             sigma_nodes = jnp.broadcast_to(sigma_nodes[:, None], (self.n_nodes, self.sigma.shape[1]))
         if sigma_nodes.shape != (self.n_nodes, self.sigma.shape[1]):
-            raise ValueError(f"sigma_nodes must have shape (nodes, {self.sigma.shape[1]}), got {sigma_nodes.shape}")
+            raise InputError(f"sigma_nodes must have shape (nodes, {self.sigma.shape[1]}), got {sigma_nodes.shape}")
         cells = jnp.mean(sigma_nodes[self.geometry.tets], axis=1)
         return eqx.tree_at(lambda t: t.sigma_cells, self, cells, is_leaf=lambda x: x is None)
 
@@ -311,7 +312,7 @@ def _per_region(spec, ids, what: str, kind) -> dict:
         out = {int(k): v for k, v in spec.items()}
         missing = sorted(set(int(r) for r in ids) - set(out))
         if missing:
-            raise ValueError(f"no {what} given for region(s) {missing} (regions present: {[int(r) for r in ids]})")
+            raise InputError(f"no {what} given for region(s) {missing} (regions present: {[int(r) for r in ids]})")
     else:
         out = {int(r): spec for r in ids}
     for k, v in out.items():

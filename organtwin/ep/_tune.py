@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 
+from .._errors import InputError
 from ..ionic import AbstractIonicModel
 from ..mesh import mean_edge_length, slab_mesh
 from ._activation import Record
@@ -139,15 +140,15 @@ def tune_conductivity(
     """
     cv_target, dx = float(cv_target), float(edge_length)
     if not (math.isfinite(cv_target) and cv_target > 0):
-        raise ValueError(f"tune_conductivity: the target conduction velocity must be positive (m/s), got {cv_target}")
+        raise InputError(f"tune_conductivity: the target conduction velocity must be positive (m/s), got {cv_target}")
     if not (math.isfinite(dx) and dx > 0):
-        raise ValueError(f"tune_conductivity: the edge length must be positive (mm), got {dx}")
+        raise InputError(f"tune_conductivity: the edge length must be positive (mm), got {dx}")
     for key in ("dt", "chi", "Cm"):  # NaN/inf/<= 0 would run and report a "divergence" instead of the mistake
         if key in strand_options and strand_options[key] is not None:
             v = float(strand_options[key])
             if not (math.isfinite(v) and v > 0):
                 unit = {"dt": "ms", "chi": "1/mm", "Cm": "uF/cm^2"}[key]
-                raise ValueError(f"tune_conductivity: {key} must be a positive, finite value in {unit}, got {v:g}")
+                raise InputError(f"tune_conductivity: {key} must be a positive, finite value in {unit}, got {v:g}")
     history: list[tuple[float, float]] = []
 
     def measure(sigma: float) -> float:
@@ -198,7 +199,7 @@ def tune_conductivity(
         return CVTuning(cv_target, s, c, True, tuple(history), dx)
     good = [(s, c) for s, c in history if c > 0]
     if not good:
-        raise ValueError(
+        raise InputError(
             f"tune_conductivity: no conduction on a strand of mean edge {dx:.3g} mm even at sigma {history[-1][0]:.3g} S/m; "
             f"check the model, stimulus and dt"
         )

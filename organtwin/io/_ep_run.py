@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._errors import InputError
+
 __all__ = ["activation_from_run", "read_ep_run", "region_names_from_summary"]
 
 
@@ -42,7 +44,7 @@ def read_ep_run(path):
     if p.is_dir():
         f = p / "activation.vtu"
         if not f.is_file():
-            raise ValueError(
+            raise InputError(
                 f"{p}: no activation.vtu (an `organtwin ep run` folder with activation recorded, or give "
                 f"the activation mesh file itself)"
             )
@@ -50,10 +52,10 @@ def read_ep_run(path):
     elif p.is_file():
         f = p
     else:
-        raise ValueError(f"{p}: no such results folder or activation file")
+        raise InputError(f"{p}: no such results folder or activation file")
     mesh = read_mesh(f)
     if "activation_time" not in mesh.point_data:
-        raise ValueError(
+        raise InputError(
             f"{f}: no point data 'activation_time' (ms); write one with `organtwin activate` or `organtwin ep run`"
         )
     act = np.asarray(mesh.point_data["activation_time"], np.float64).reshape(-1)

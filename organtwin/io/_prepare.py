@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._errors import InputError
 from ._case import (
     _CONDUCTIVITY_KEYS,
     CaseConfig,
@@ -123,18 +124,18 @@ def read_fibre_file(path, n_cells: int) -> tuple[np.ndarray, np.ndarray | None]:
     if suffix == ".npy":
         vals = np.load(p, allow_pickle=False).astype(np.float64)
         if vals.ndim != 2 or vals.shape[0] != n_cells or vals.shape[1] not in (3, 6):
-            raise ValueError(f"{p}: expected an array of shape ({n_cells}, 3) or ({n_cells}, 6), got {vals.shape}")
+            raise InputError(f"{p}: expected an array of shape ({n_cells}, 3) or ({n_cells}, 6), got {vals.shape}")
         return vals[:, :3], (vals[:, 3:] if vals.shape[1] == 6 else None)
     if suffix in (".lon", ".txt", ".csv", ".dat"):
         try:
             vals = np.array(p.read_text(encoding="utf-8").replace(",", " ").split(), dtype=np.float64)
         except ValueError:
-            raise ValueError(f"{p}: fibre directions must be numbers (3 or 6 per tet)") from None
+            raise InputError(f"{p}: fibre directions must be numbers (3 or 6 per tet)") from None
         for k in (1, 2):
             if vals.size == 3 * k * n_cells + 1 and vals[0] == k:
                 vals = vals[1:]
         if vals.size not in (3 * n_cells, 6 * n_cells):
-            raise ValueError(f"{p}: expected 3 or 6 numbers for each of the {n_cells} tets, found {vals.size}")
+            raise InputError(f"{p}: expected 3 or 6 numbers for each of the {n_cells} tets, found {vals.size}")
         k = vals.size // n_cells
         rows = vals.reshape(n_cells, k)
         return rows[:, :3], (rows[:, 3:] if k == 6 else None)
@@ -142,11 +143,11 @@ def read_fibre_file(path, n_cells: int) -> tuple[np.ndarray, np.ndarray | None]:
 
     other = read_mesh(p)
     if other.n_cells != n_cells:
-        raise ValueError(
+        raise InputError(
             f"{p}: has {other.n_cells} tets, the mesh has {n_cells}; the fibre file must have the same tets"
         )
     if other.fibres is None:
-        raise ValueError(f"{p}: the file has no fibre directions (a cell array named 'fibres')")
+        raise InputError(f"{p}: the file has no fibre directions (a cell array named 'fibres')")
     return other.fibres, other.sheets
 
 

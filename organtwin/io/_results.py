@@ -61,6 +61,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
+from .._errors import InputError
 from .._errors import ResultsError as ResultsError
 from ._atomic import (
     _DISK_FULL,
@@ -293,7 +294,7 @@ def _finish_summary(tmp: Path, kind: str | None) -> None:
     path = tmp / "summary.json"
     doc = _read_summary(tmp) if path.is_file() else {}
     if doc is None:
-        raise ValueError("summary.json is not a JSON object")
+        raise InputError("summary.json is not a JSON object")
     manifest = folder_manifest(tmp)  # before summary.json is (re)written: it is not listed
     if RESULTS_MARKER not in doc:
         doc = {RESULTS_MARKER: {"kind": kind or "results", "organtwin_version": __version__}, **doc}
@@ -487,13 +488,13 @@ def read_snapshot_series(folder, *, name: str = "vm", field: str = "Vm"):
     folder = Path(folder)
     pvd = folder / f"{name}.pvd"
     if not pvd.is_file():
-        raise ValueError(f"{folder}: no {name}.pvd (an `organtwin ep run` folder with [record] snapshot_every)")
+        raise InputError(f"{folder}: no {name}.pvd (an `organtwin ep run` folder with [record] snapshot_every)")
     try:
         entries = [(float(d.get("timestep")), folder / d.get("file")) for d in ET.parse(pvd).getroot().iter("DataSet")]
     except (ET.ParseError, TypeError, ValueError) as e:
-        raise ValueError(f"{pvd}: not a readable ParaView collection ({e})") from None
+        raise InputError(f"{pvd}: not a readable ParaView collection ({e})") from None
     if not entries:
-        raise ValueError(f"{pvd}: lists no snapshots")
+        raise InputError(f"{pvd}: lists no snapshots")
     import meshio
 
     mesh = read_mesh(entries[0][1])
@@ -506,13 +507,13 @@ def read_snapshot_series(folder, *, name: str = "vm", field: str = "Vm"):
                 fast = read_vtu_point_array(f, field)
                 data = {field: fast} if fast is not None else meshio.read(f, file_format="vtu").point_data
             except Exception as e:
-                raise ValueError(f"{f}: not a readable VTU file ({_line(e)})") from None
+                raise InputError(f"{f}: not a readable VTU file ({_line(e)})") from None
             if field in data and np.asarray(data[field]).shape[0] != mesh.n_nodes:
-                raise ValueError(
+                raise InputError(
                     f"{f}: {np.asarray(data[field]).shape[0]} points, the series' first file has {mesh.n_nodes}"
                 )
         if field not in data:
-            raise ValueError(f"{f}: no point data {field!r}")
+            raise InputError(f"{f}: no point data {field!r}")
         values.append(np.asarray(data[field], float).reshape(-1))
     return mesh, np.array([t for t, _ in entries]), np.stack(values)
 
@@ -539,7 +540,7 @@ def write_probes_csv(path, times, values, names: Sequence[str], *, unit: str = "
     times = np.asarray(times, dtype=np.float64).reshape(-1)
     values = np.asarray(values, dtype=np.float64).reshape(len(times), -1)
     if values.shape[1] != len(names):
-        raise ValueError(f"write_probes_csv: {values.shape[1]} traces but {len(names)} names")
+        raise InputError(f"write_probes_csv: {values.shape[1]} traces but {len(names)} names")
     header = ",".join(["t_ms"] + [f"{_csv_name(n)}_{unit}" for n in names])
     with atomic_file(path) as (fh, _):
         fh.write(header + "\n")

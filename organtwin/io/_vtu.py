@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._errors import InputError
 from ..mesh._io import surface_tags
 
 __all__ = ["VtuWriter", "read_vtu_point_array"]
@@ -49,7 +50,7 @@ def _as_array(a) -> np.ndarray:
     if a.dtype.kind == "f" and a.dtype not in _TYPES:
         a = a.astype(np.float64)
     if a.dtype not in _TYPES:
-        raise ValueError(f"cannot write an array of dtype {a.dtype} to VTU")
+        raise InputError(f"cannot write an array of dtype {a.dtype} to VTU")
     return np.ascontiguousarray(a.astype(a.dtype.newbyteorder("<"), copy=False))
 
 
@@ -67,12 +68,12 @@ def _encode(a: np.ndarray, compress: bool, level: int) -> bytes:
 
 def _components(a: np.ndarray, rows: int, what: str) -> int:
     if a.shape[0] != rows:
-        raise ValueError(f"{what} has {a.shape[0]} rows, expected {rows}")
+        raise InputError(f"{what} has {a.shape[0]} rows, expected {rows}")
     if a.ndim == 1:
         return 1
     if a.ndim == 2:
         return int(a.shape[1])
-    raise ValueError(f"{what} must be one value or a vector per row, got shape {a.shape}")
+    raise InputError(f"{what} must be one value or a vector per row, got shape {a.shape}")
 
 
 class VtuWriter:
@@ -106,11 +107,11 @@ class VtuWriter:
         tets = np.asarray(tets)
         tris = np.zeros((0, 3), dtype=np.int64) if triangles is None else np.asarray(triangles)
         if points.ndim != 2 or points.shape[1] != 3:
-            raise ValueError(f"points must have shape (nodes, 3), got {points.shape}")
+            raise InputError(f"points must have shape (nodes, 3), got {points.shape}")
         if tets.ndim != 2 or tets.shape[1] != 4:
-            raise ValueError(f"tets must have shape (cells, 4), got {tets.shape}")
+            raise InputError(f"tets must have shape (cells, 4), got {tets.shape}")
         if tris.ndim != 2 or tris.shape[1] != 3:
-            raise ValueError(f"triangles must have shape (faces, 3), got {tris.shape}")
+            raise InputError(f"triangles must have shape (faces, 3), got {tris.shape}")
         n_conn = 4 * tets.shape[0] + 3 * tris.shape[0]
         index = np.int32 if points.shape[0] < 2**31 and n_conn < 2**31 else np.int64
         self.n_points, self.n_cells = int(points.shape[0]), int(tets.shape[0] + tris.shape[0])

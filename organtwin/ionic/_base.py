@@ -26,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
+from .._errors import InputError
+
 __all__ = [
     "AbstractIonicModel",
     "VoltageLookup",
@@ -62,14 +64,14 @@ def check_positive(model: eqx.Module, names: tuple[str, ...]) -> None:
     for name in names:
         value = getattr(model, name)
         if not isinstance(value, jax.core.Tracer) and not bool(np.all(np.asarray(value) > 0)):
-            raise ValueError(f"{type(model).__name__}.{name} must be positive, got {np.asarray(value).tolist()}")
+            raise InputError(f"{type(model).__name__}.{name} must be positive, got {np.asarray(value).tolist()}")
 
 
 def check_nonnegative(model: eqx.Module, names: tuple[str, ...]) -> None:
     for name in names:
         value = getattr(model, name)
         if not isinstance(value, jax.core.Tracer) and not bool(np.all(np.asarray(value) >= 0)):
-            raise ValueError(f"{type(model).__name__}.{name} must be >= 0, got {np.asarray(value).tolist()}")
+            raise InputError(f"{type(model).__name__}.{name} must be >= 0, got {np.asarray(value).tolist()}")
 
 
 def heaviside(x):
@@ -143,7 +145,7 @@ class AbstractIonicModel(eqx.Module):
         try:
             return self.state_names.index(name)
         except ValueError:
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__} has no state {name!r}; states are {', '.join(self.state_names)}"
             ) from None
 
@@ -163,7 +165,7 @@ class AbstractIonicModel(eqx.Module):
         """A copy of the model whose initial state is ``(V0, s0)`` (e.g. the end of a pacing run, for a steady start)."""
         s0 = jnp.asarray(s0)
         if s0.shape != (self.n_states,):
-            raise ValueError(f"s0 must have shape ({self.n_states},) for {type(self).__name__}, got {s0.shape}")
+            raise InputError(f"s0 must have shape ({self.n_states},) for {type(self).__name__}, got {s0.shape}")
         return eqx.tree_at(lambda m: (m.V0, m.s0), self, (_to_param(V0), _to_param(s0)))
 
     def astype(self, dtype):
@@ -231,7 +233,7 @@ class VoltageLookup(eqx.Module):
 
     def __check_init__(self):
         if not (self.v_max > self.v_min and self.dv > 0):
-            raise ValueError(f"VoltageLookup: need v_max > v_min and dv > 0, got {self.v_min}, {self.v_max}, {self.dv}")
+            raise InputError(f"VoltageLookup: need v_max > v_min and dv > 0, got {self.v_min}, {self.v_max}, {self.dv}")
 
     @property
     def size(self) -> int:

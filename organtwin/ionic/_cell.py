@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
+from .._errors import InputError
 from .._solution import RESULTS, raise_if_failed
 from ._base import AbstractIonicModel, reaction_increments
 from ._limits import check_time_step, nonfinite_message, stimulus_advice, time_step_limits
@@ -20,7 +21,7 @@ __all__ = ["CellTrace", "simulate_cell", "pace_cell", "ap_features"]
 def _steps_per(length: float, dt: float, what: str) -> int:
     n = int(round(length / dt))
     if n < 1 or abs(n * dt - length) > 1e-6 * max(length, dt):
-        raise ValueError(f"{what} ({length:g} ms) must be a whole multiple of dt ({dt:g} ms)")
+        raise InputError(f"{what} ({length:g} ms) must be a whole multiple of dt ({dt:g} ms)")
     return n
 
 
@@ -56,7 +57,7 @@ def _record_stride(n_beat: int, dt: float, record_every: int | None) -> int:
         return max(d for d in divisors if d <= target)
     record_every = int(record_every)
     if record_every < 1 or n_beat % record_every:
-        raise ValueError(f"record_every ({record_every}) must be a positive divisor of the steps per beat ({n_beat})")
+        raise InputError(f"record_every ({record_every}) must be a positive divisor of the steps per beat ({n_beat})")
     return record_every
 
 
@@ -92,7 +93,7 @@ def pace_cell(
     K_i ≈ 137 mM), and plain summation would freeze those variables.
     """
     if steps_per_beat % record_every:
-        raise ValueError("record_every must divide steps_per_beat")
+        raise InputError("record_every must divide steps_per_beat")
     n_rec = steps_per_beat // record_every
     dtype = jnp.result_type(V)
     dt = jnp.asarray(dt, dtype)
@@ -255,12 +256,12 @@ def ap_features(t: ArrayLike, V: ArrayLike, *, bcl: float | None = None) -> dict
     t = np.asarray(t, dtype=float).ravel()
     V = np.asarray(V, dtype=float).ravel()
     if t.shape != V.shape or t.size < 3:
-        raise ValueError(f"t and V must be 1-D of the same length >= 3, got {t.shape} and {V.shape}")
+        raise InputError(f"t and V must be 1-D of the same length >= 3, got {t.shape} and {V.shape}")
     if not np.all(np.diff(t) > 0):
-        raise ValueError("t must be strictly increasing")
+        raise InputError("t must be strictly increasing")
     if bcl is not None:
         if bcl <= 0:
-            raise ValueError(f"bcl must be positive, got {bcl}")
+            raise InputError(f"bcl must be positive, got {bcl}")
         n = math.floor((t[-1] - t[0]) / bcl + 1e-9)
         start = t[0] + n * bcl
         if t[-1] - start < 0.5 * bcl and n > 0:  # a trace that ends just after a stimulus: use the last full beat
@@ -334,18 +335,18 @@ def simulate_cell(
         raise TypeError(f"model must be an organtwin ionic model, got {type(model).__name__}")
     beats = int(beats)
     if beats < 1:
-        raise ValueError(f"beats must be at least 1, got {beats}")
+        raise InputError(f"beats must be at least 1, got {beats}")
     if not (bcl > 0 and math.isfinite(bcl)):
-        raise ValueError(f"bcl must be a positive number of ms, got {bcl}")
+        raise InputError(f"bcl must be a positive number of ms, got {bcl}")
     dt = float(model.default_dt if dt is None else dt)
     if not (dt > 0 and math.isfinite(dt)):
-        raise ValueError(f"dt must be a positive number of ms, got {dt}")
+        raise InputError(f"dt must be a positive number of ms, got {dt}")
     amp = float(model.default_stimulus[0] if stim_amplitude is None else stim_amplitude)
     dur = float(model.default_stimulus[1] if stim_duration is None else stim_duration)
     if not math.isfinite(amp):
-        raise ValueError(f"stim_amplitude must be a finite number of µA/µF, got {amp}")
+        raise InputError(f"stim_amplitude must be a finite number of µA/µF, got {amp}")
     if not (dur > 0 and dur < bcl):
-        raise ValueError(f"stim_duration must be between 0 and bcl ({bcl:g} ms), got {dur:g}")
+        raise InputError(f"stim_duration must be between 0 and bcl ({bcl:g} ms), got {dur:g}")
     _check_cell_sizes(bcl, dt, beats, record_every, dtype)  # before any count becomes a loop or an array
     n_beat = _steps_per(bcl, dt, "bcl")
     check_time_step(model, dt, where="dt")  # refuses a dt that cannot sample the upstroke, warns when coarse
@@ -353,9 +354,9 @@ def simulate_cell(
     rec = _record_stride(n_beat, dt, record_every)
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        raise InputError(f"dtype must be float32 or float64, got {dtype}")
     if dtype == jnp.float64 and not jax.config.read("jax_enable_x64"):
-        raise ValueError("float64 needs JAX's 64-bit mode: call jax.config.update('jax_enable_x64', True) first")
+        raise InputError("float64 needs JAX's 64-bit mode: call jax.config.update('jax_enable_x64', True) first")
     model = model.astype(dtype)
     if initial is None:
         V, s = model.initial_state((), dtype)
@@ -363,7 +364,7 @@ def simulate_cell(
         V = jnp.asarray(initial[0], dtype)
         s = jnp.asarray(initial[1], dtype)
         if s.shape[:1] != (model.n_states,):
-            raise ValueError(
+            raise InputError(
                 f"initial states must have {model.n_states} rows for {type(model).__name__}, got {s.shape}"
             )
     out, result, failed_time = _pace_jit(

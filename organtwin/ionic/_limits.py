@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from .._errors import MeshWarning
+from .._errors import InputError, MeshWarning
 
 __all__ = ["check_time_step", "time_step_limits", "nonfinite_message", "stimulus_advice"]
 
@@ -61,7 +61,7 @@ def check_time_step(model, dt: float, *, where: str = "dt", name: str | None = N
     tau = float(model.upstroke_ms)
     dt = float(dt)
     if dt > bad:
-        raise ValueError(
+        raise InputError(
             f"{where} {dt:g} ms is too long for {name}: its upstroke lasts ~{tau:g} ms ((peak - rest) / max dV/dt) and "
             f"a step longer than half of it ({bad:.3g} ms) does not sample it (V overshoots or becomes NaN); use "
             f"dt <= {_nice(good)} ms"

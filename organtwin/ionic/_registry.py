@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .._errors import InputError
 from ._aliev_panfilov import AlievPanfilov1996
 from ._base import AbstractIonicModel
 from ._bueno_orovio import BuenoOrovio2008
@@ -34,5 +35,5 @@ def model_from_name(name: str, **overrides) -> AbstractIonicModel:
     try:
         factory = _FACTORIES[key]
     except KeyError:
-        raise ValueError(f"unknown ionic model {name!r}; choose one of: {', '.join(MODEL_NAMES)}") from None
+        raise InputError(f"unknown ionic model {name!r}; choose one of: {', '.join(MODEL_NAMES)}") from None
     return factory(**overrides)

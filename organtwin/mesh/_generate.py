@@ -20,7 +20,7 @@ import numpy as np
 from .._errors import MeshError
 from ._mesh import Mesh, Surface
 
-__all__ = ["slab_mesh", "lv_ellipsoid_mesh", "biv_mesh", "builtin_mesh_path", "builtin_mesh", "BUILTIN_MESHES"]
+__all__ = ["slab_mesh", "lv_ellipsoid_mesh", "biv_mesh", "builtin_mesh_path", "BUILTIN_MESHES"]
 
 # Surface tags (the integer ids written to files). Distinct from the region ids so a reader that names by tag alone
 # cannot confuse a surface with a region. The cardiac tags follow the pulse / cardiac-geometries convention.
@@ -553,7 +553,7 @@ def biv_mesh(
         rv_vols = sorted({t for d, t in itertools.chain(*pieces[len(lv) :]) if d == 3})
         volumes = {**{v: 1 for v in lv_vols}, **{v: 2 for v in rv_vols}}
         boundary = []
-        for d, s in gmsh.model.getEntities(2):
+        for _d, s in gmsh.model.getEntities(2):
             up, _ = gmsh.model.getAdjacencies(2, s)
             if len([v for v in up if v in volumes]) == 1:
                 boundary.append(s)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._errors import InputError
+
 __all__ = ["plot_12lead"]
 
 _LAYOUT = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
@@ -64,7 +66,7 @@ def plot_12lead(
     t = np.asarray(t, float)
     x = np.asarray(leads, float)
     if x.ndim != 2 or x.shape != (t.size, len(names)) or t.size < 2:
-        raise ValueError(
+        raise InputError(
             f"plot_12lead: leads must have shape (times, {len(names)}) with at least 2 times, got {x.shape}"
         )
     finite = np.isfinite(x)

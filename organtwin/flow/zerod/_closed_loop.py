@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ..._errors import NetworkError
+from ..._errors import InputError, NetworkError
 from ..._solution import RESULTS
 from ._activation import DoubleCosine
 from ._blocks import BloodVessel, BloodVesselJunction, Chamber, Valve, ValveLaw
@@ -170,9 +170,9 @@ def regazzoni2022_for_edv(params: Regazzoni2022 | dict, metrics: dict, edv_ml: d
     """
     for k, v in edv_ml.items():
         if k not in ("LV", "RV") or not (np.isfinite(v) and v > 0):
-            raise ValueError(f"regazzoni2022_for_edv: end-diastolic volumes are LV / RV in mL > 0, got {k}={v}")
+            raise InputError(f"regazzoni2022_for_edv: end-diastolic volumes are LV / RV in mL > 0, got {k}={v}")
     if not edv_ml:
-        raise ValueError("regazzoni2022_for_edv: give an LV and/or RV end-diastolic volume")
+        raise InputError("regazzoni2022_for_edv: give an LV and/or RV end-diastolic volume")
     ref = "LV" if "LV" in edv_ml else "RV"
     s = float(edv_ml[ref]) / float(metrics[ref]["EDV_mL"])
     p = _parameters(params).as_dict()
@@ -190,7 +190,7 @@ def regazzoni2022_for_edv(params: Regazzoni2022 | dict, metrics: dict, edv_ml: d
         shift = float(edv_ml["RV"]) - s * float(metrics["RV"]["EDV_mL"])
         esv = s * float(metrics["RV"]["ESV_mL"]) + shift
         if esv < 0.05 * float(edv_ml["RV"]):
-            raise ValueError(
+            raise InputError(
                 f"RV EDV {float(edv_ml['RV']):.4g} mL is too small for the LV EDV "
                 f"{float(edv_ml['LV']):.4g} mL: "
                 f"with the stroke volume the LV sets ({s * float(metrics['RV']['SV_mL']):.3g} mL) the RV "
