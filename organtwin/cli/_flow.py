@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .._errors import InputError, NetworkError
+from ._mesh_options import parse_region_list
 
 if TYPE_CHECKING:
     from ..flow.zerod import Regazzoni2022
@@ -100,18 +101,6 @@ def zerod(
 # ------------------------------------------------------------------------------------------------------- circulation
 class Preset(StrEnum):
     regazzoni2022 = "regazzoni2022"
-
-
-def _parse_regions(text: str | None, name: str) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        ids = [int(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        ids = []
-    if not ids:
-        raise typer.BadParameter(f"{name} must be comma-separated integer region ids like 1 or 1,3, got {text!r}")
-    return ids
 
 
 def _parse_params(items: list[str], preset: Regazzoni2022) -> tuple[Regazzoni2022, dict]:
@@ -219,8 +208,8 @@ def circulation(
         raise typer.BadParameter(f"--tol must be a positive number, got {tol}")
     if max_cycles < 1:
         raise typer.BadParameter(f"--max-cycles must be at least 1, got {max_cycles}")
-    lv_ids = _parse_regions(lv_regions, "--lv-regions")
-    rv_ids = _parse_regions(rv_regions, "--rv-regions")
+    lv_ids = parse_region_list(lv_regions, "--lv-regions")
+    rv_ids = parse_region_list(rv_regions, "--rv-regions")
     if activation is None and (lv_ids or rv_ids):
         raise typer.BadParameter("--lv-regions / --rv-regions need --activation")
     edv_given = _parse_edv(edv)
