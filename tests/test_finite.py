@@ -171,15 +171,13 @@ def test_cell_cli_outputs_are_checked_before_the_run(tmp_path, capsys):
 
 
 def test_cell_cli_csv_and_png_both_or_neither(tmp_path, capsys, monkeypatch):
-    from organtwin.cli import _cell
+    import organtwin.viz
 
-    def broken(*args):
-        def write(tmp):
+    class FullDisk:  # the figure is drawn, but saving it finds the disk full
+        def savefig(self, *args, **kwargs):
             raise OSError(28, "No space left on device")
 
-        return write
-
-    monkeypatch.setattr(_cell, "_png_writer", broken)
+    monkeypatch.setattr(organtwin.viz, "cell_trace_figure", lambda *a, **k: FullDisk())
     rc, _, err = run_cli(
         capsys,
         "cell",
