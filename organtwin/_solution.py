@@ -21,7 +21,11 @@ import jax
 import jax.core
 from jaxtyping import PyTree
 
-__all__ = ["RESULTS", "is_successful", "raise_if_failed"]
+__all__ = ["RESULTS", "SOLVER_FAILURES", "is_successful", "raise_if_failed"]
+
+#: The exceptions a failed solver outcome is raised as: `raise_if_failed` eagerly (EquinoxTracetimeError) and
+#: ``error_if`` under jit (EquinoxRuntimeError). Both are RuntimeErrors; any other RuntimeError is not an outcome.
+SOLVER_FAILURES = (eqx.EquinoxRuntimeError, eqx.EquinoxTracetimeError)
 
 
 class RESULTS(diffrax.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]

@@ -93,9 +93,11 @@ def test_a_bug_says_it_is_a_bug(capsys, monkeypatch, tmp_path, exc):
 
 
 def test_a_library_value_error_inside_organtwin_is_a_bug(capsys, monkeypatch, tmp_path):
-    """A ValueError that no `raise` of organtwin's made (here numpy's, as a wrong call inside organtwin would) is a bug;
-    one raised on purpose by organtwin's code (a construction check) is the user's, on one line."""
+    """A ValueError that is not an `OrgantwinError` (here numpy's, as a wrong call inside organtwin would make) is a
+    bug; the same check raised as organtwin raises its checks (`InputError`) is the user's, on one line."""
     import numpy as np
+
+    from organtwin import InputError
 
     def wrong_call(*args, **kwargs):
         return np.zeros(3).reshape(2, 2)
@@ -104,17 +106,26 @@ def test_a_library_value_error_inside_organtwin_is_a_bug(capsys, monkeypatch, tm
     rc, _, err = run_cli(capsys, "mesh", "info", tmp_path / "m.vtu")
     assert rc == 1 and "internal error: ValueError: cannot reshape" in one_error_line(err, only=True)
 
-    # a check as organtwin's modules write it, in a (made-up) module of the package
-    import linecache
+    def check(*args, **kwargs):
+        raise InputError("dx must be positive, got -1 mm")
 
-    source = 'def check(*args, **kwargs):\n    raise ValueError("dx must be positive, got -1 mm")\n'
-    filename = str(PACKAGE / "_made_up_check.py")
-    monkeypatch.setitem(linecache.cache, filename, (len(source), None, source.splitlines(True), filename))
-    scope: dict = {}
-    exec(compile(source, filename, "exec"), scope)
-    monkeypatch.setattr(_mesh_options, "read_mesh_cli", scope["check"])
+    monkeypatch.setattr(_mesh_options, "read_mesh_cli", check)
     rc, _, err = run_cli(capsys, "mesh", "info", tmp_path / "m.vtu")
     assert rc == 1 and one_error_line(err, only=True) == "organtwin: error: dx must be positive, got -1 mm"
+
+
+def test_the_library_raises_no_plain_value_or_runtime_error():
+    """Every check the library makes raises a family error (the CLI prints only those as the user's): no
+    ``raise ValueError(`` / ``raise RuntimeError(`` left in organtwin's sources."""
+    import re
+
+    found = [
+        f"{p.relative_to(PACKAGE.parent)}:{k + 1}"
+        for p in sorted(PACKAGE.rglob("*.py"))
+        for k, line in enumerate(p.read_text(encoding="utf-8").splitlines())
+        if re.search(r"\braise (ValueError|RuntimeError)\(", line)
+    ]
+    assert found == []
 
 
 def test_family_and_solver_outcomes_are_one_line(capsys, monkeypatch, tmp_path):

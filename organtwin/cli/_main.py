@@ -441,44 +441,24 @@ def _solver_message(e: BaseException) -> str:
     return text.split(_EQX_ADVICE, 1)[0]
 
 
-def _raised_here(e: BaseException) -> bool:
-    """True when ``e`` was raised by a ``raise`` statement in organtwin's own code (not by a library, nor by Python on
-    a wrong operation such as ``float("x")`` or ``d[key]`` in organtwin's code)."""
-    import linecache
-
-    tb = e.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    code = tb.tb_frame.f_code
-    if not Path(code.co_filename).resolve().is_relative_to(_PACKAGE):
-        return False
-    return linecache.getline(code.co_filename, tb.tb_lineno).lstrip().startswith("raise")
-
-
-_PACKAGE = Path(__file__).resolve().parents[1]
-
-
 def _user_error(e: Exception) -> str | None:
     """The one line for an error the user can fix, or None for a bug in organtwin.
 
     The user's: every `OrgantwinError` (bad input, a file that cannot be read or written), every `OSError` (a missing
     file, a full disk, no permission), a solver outcome or in-jit check (``eqx.error_if``: `organtwin.RESULTS`
-    messages), and out of memory. Until every check in the library raises an `OrgantwinError` (issue 19, item 2), a
-    ValueError or RuntimeError raised on purpose by organtwin's own code (a construction check, the monodomain's
-    divergence) is the user's too; one raised by a library or by Python inside organtwin is a bug."""
-    import equinox as eqx
-
-    if isinstance(e, OrgantwinError) or (isinstance(e, ValueError | RuntimeError) and _raised_here(e)):
+    messages), and out of memory. Any other exception (a ValueError from numpy, a TypeError, a KeyError) is a bug."""
+    if isinstance(e, OrgantwinError):
         return str(e) or type(e).__name__  # a ResultsError (an OSError) names its file already
     if isinstance(e, OSError):
         msg = str(e) or type(e).__name__
         if getattr(e, "filename", None) and str(e.filename) not in msg:
             msg = f"{msg}: {e.filename}"
         return msg
-    if isinstance(e, eqx.EquinoxRuntimeError) or type(e).__name__ == "EquinoxTracetimeError":
-        return _solver_message(e)
+    if isinstance(e, RuntimeError):
+        from .._solution import SOLVER_FAILURES  # (jax and diffrax: only when a RuntimeError needs sorting)
+
+        if isinstance(e, SOLVER_FAILURES):
+            return _solver_message(e)
     if isinstance(e, MemoryError) or "RESOURCE_EXHAUSTED" in str(e):
         return f"out of memory ({type(e).__name__}: {str(e)[:200]}); make the problem smaller (mesh, steps, snapshots)"
     return None

@@ -616,7 +616,7 @@ def _floor(x: float) -> str:
 def run_case(prepared: PreparedCase, *, progress: Callable[[int, int], None] | None = None) -> RunOutcome:
     """Run a prepared case (`organtwin.ep.simulate_monodomain`). ``progress(steps_done, n_steps)`` between chunks.
 
-    Errors of the solver come back as `CaseError` (ValueError before the loop) or RuntimeError (divergence), one line,
+    Errors of the solver come back as `CaseError` (before the loop, and a divergence's solver outcome), one line,
     prefixed with the case file.
     """
     from ..ep import simulate_monodomain
@@ -653,7 +653,11 @@ def run_case(prepared: PreparedCase, *, progress: Callable[[int, int], None] | N
     except ValueError as e:
         raise CaseError(f"{config.source}: {_line(e)}") from None
     except RuntimeError as e:
-        raise RuntimeError(f"{config.source}: {_line(e)}") from None
+        from .._solution import SOLVER_FAILURES
+
+        if not isinstance(e, SOLVER_FAILURES):
+            raise  # not a solver outcome: a bug, reported as one
+        raise CaseError(f"{config.source}: {_line(e)}") from None
     wall = time.perf_counter() - t0
     if len(calls) == 2 and calls[1][1] > calls[0][1]:
         return RunOutcome(result, wall, calls[0][0], calls[1][1] - calls[0][1], calls[1][0] - calls[0][0])
