@@ -13,11 +13,13 @@ from 1 in the order written. The schema, with every key, unit and default, is in
 from __future__ import annotations
 
 import difflib
+import enum
 import math
 import tomllib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from .._errors import CaseError as CaseError
 from .._sizes import INT32_MAX, SizeError, count_of
@@ -179,12 +181,19 @@ class StimulusSpec:
     name: str | None = None
 
     def describe(self) -> str:
+        # each kind comes with its geometry (`_parse_stimulus` requires it): a box lower and upper, a sphere centre
+        # and radius, a node set nodes or name
         if self.kind == "box":
+            assert self.lower is not None and self.upper is not None
             return f"box {list(self.lower)}..{list(self.upper)} mm"
         if self.kind == "sphere":
+            assert self.radius is not None and self.centre is not None
             return f"sphere of radius {self.radius:g} mm at {list(self.centre)} mm"
         if self.kind == "nodes":
-            return f"node set {self.name!r}" if self.name is not None else f"{len(self.nodes)} given nodes"
+            if self.name is not None:
+                return f"node set {self.name!r}"
+            assert self.nodes is not None
+            return f"{len(self.nodes)} given nodes"
         return f"surface {self.name!r}"
 
 
@@ -271,7 +280,14 @@ class CaseConfig:
 
 
 # ====================================================================================================== parsing helpers
-_MISSING = object()
+class _NotGiven(enum.Enum):
+    """The type of `_NOT_GIVEN`: no value passed (None is a value)."""
+
+    NOT_GIVEN = enum.auto()
+
+
+_NOT_GIVEN = _NotGiven.NOT_GIVEN
+_Dims = Dimension | tuple[Dimension, ...]
 
 
 def _message(source: str, path: str, key: str | None, message: str) -> str:
@@ -290,16 +306,26 @@ def _suggest(key: str, allowed) -> str:
 
 
 class _Section:
-    """One table of the case file: typed access to its keys, with the key path in every error."""
+    """One table of the case file: typed access to its keys, with the key path in every error.
 
-    def __init__(self, source: str, path: str, data: dict, base_dir: Path):
+    ``data`` is a table as `tomllib` gives it (no None values). The typed getters return None for a missing key that is
+    neither required nor given a default; their overloads say so (a default or ``required=True``: never None).
+    """
+
+    def __init__(self, source: str, path: str, data: dict[str, Any], base_dir: Path):
         self.source, self.path, self.data, self.base_dir = source, path, data, base_dir
 
     # -------------------------------------------------------------------------------------------- errors and keys
     def error(self, key: str | None, message: str) -> CaseError:
         return CaseError(_message(self.source, self.path, key, message))
 
-    def check_keys(self, allowed, *, elsewhere: dict[str, str] | None = None, extra_ok=None) -> None:
+    def check_keys(
+        self,
+        allowed: Iterable[str],
+        *,
+        elsewhere: dict[str, str] | None = None,
+        extra_ok: Callable[[str, Any], bool] | None = None,
+    ) -> None:
         """Raise on the first key that is not allowed (with a suggestion); ``elsewhere`` explains keys of other variants."""
         allowed = tuple(allowed)
         for key in self.data:
@@ -312,14 +338,19 @@ class _Section:
     def has(self, key: str) -> bool:
         return key in self.data
 
-    def raw(self, key: str, default=_MISSING, *, required: bool = False, hint: str = ""):
+    def raw(self, key: str, default: Any = None, *, required: bool = False, hint: str = "") -> Any:
+        """The value as parsed (any TOML value), ``default`` if the key is missing (an error if ``required``)."""
         if key in self.data:
             return self.data[key]
         if required:
             raise self.error(None, f"missing required key {key!r}{'; ' + hint if hint else ''}")
-        return None if default is _MISSING else default
+        return default
 
-    def sub(self, key: str, *, required: bool = False, hint: str = "") -> "_Section | None":
+    @overload
+    def sub(self, key: str, *, required: Literal[True], hint: str = "") -> _Section: ...
+    @overload
+    def sub(self, key: str, *, required: bool = False, hint: str = "") -> _Section | None: ...
+    def sub(self, key: str, *, required: bool = False, hint: str = "") -> _Section | None:
         value = self.raw(key, required=required, hint=hint)
         if value is None:
             return None
@@ -329,7 +360,7 @@ class _Section:
             )
         return _Section(self.source, self._join(key), value, self.base_dir)
 
-    def tables(self, key: str, *, hint: str = "") -> list["_Section"]:
+    def tables(self, key: str, *, hint: str = "") -> list[_Section]:
         """The ``[[key]]`` array of tables (one table also accepted), each a section named ``key.1``, ``key.2``, ...
         (counted from 1 in the order written); required, at least one."""
         raw = self.raw(key, required=True, hint=hint)
@@ -343,15 +374,53 @@ class _Section:
         return f"{self.path}.{key}" if self.path else key
 
     # -------------------------------------------------------------------------------------------- typed values
+    @overload
     def quantity(
-        self, key: str, dims, default=_MISSING, *, required=False, positive=False, nonnegative=False, hint: str = ""
+        self, key: str, dims: _Dims, default: float, *, positive: bool = ..., nonnegative: bool = ..., hint: str = ...
+    ) -> float: ...
+    @overload
+    def quantity(
+        self,
+        key: str,
+        dims: _Dims,
+        default: None = None,
+        *,
+        required: Literal[True],
+        positive: bool = ...,
+        nonnegative: bool = ...,
+        hint: str = ...,
+    ) -> float: ...
+    @overload
+    def quantity(
+        self,
+        key: str,
+        dims: _Dims,
+        default: None = None,
+        *,
+        required: bool = ...,
+        positive: bool = ...,
+        nonnegative: bool = ...,
+        hint: str = ...,
+    ) -> float | None: ...
+    def quantity(
+        self,
+        key: str,
+        dims: _Dims,
+        default: float | None = None,
+        *,
+        required: bool = False,
+        positive: bool = False,
+        nonnegative: bool = False,
+        hint: str = "",
     ) -> float | None:
         value = self.raw(key, default, required=required, hint=hint)
-        if value is None or (default is not _MISSING and value is default):
+        if value is None or value is default:
             return value
         return self.value_quantity(key, value, dims, positive=positive, nonnegative=nonnegative)[0]
 
-    def value_quantity(self, key: str, value, dims, *, positive=False, nonnegative=False) -> tuple[float, Dimension]:
+    def value_quantity(
+        self, key: str, value: Any, dims: _Dims, *, positive: bool = False, nonnegative: bool = False
+    ) -> tuple[float, Dimension]:
         try:
             x, dim = parse_quantity(value, dims)
         except UnitError as e:
@@ -362,9 +431,17 @@ class _Section:
             raise self.error(key, f"must not be negative, got {_fmt_value(value, dim)}")
         return x, dim
 
-    def number(self, key: str, default=_MISSING, *, required=False, positive=False) -> float | None:
+    @overload
+    def number(self, key: str, default: float, *, positive: bool = ...) -> float: ...
+    @overload
+    def number(self, key: str, default: None = None, *, required: Literal[True], positive: bool = ...) -> float: ...
+    @overload
+    def number(self, key: str, default: None = None, *, required: bool = ..., positive: bool = ...) -> float | None: ...
+    def number(
+        self, key: str, default: float | None = None, *, required: bool = False, positive: bool = False
+    ) -> float | None:
         value = self.raw(key, default, required=required)
-        if value is None or (default is not _MISSING and value is default):
+        if value is None or value is default:
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise self.error(key, f"expected a number, got {_kind(value)}")
@@ -372,11 +449,17 @@ class _Section:
             raise self.error(key, f"must be positive, got {value!r}")
         return float(value)
 
+    @overload
+    def integer(self, key: str, default: int, *, minimum: int | None = ..., maximum: int | None = ...) -> int: ...
+    @overload
     def integer(
-        self, key: str, default=_MISSING, *, required=False, minimum: int | None = None, maximum: int | None = None
+        self, key: str, default: None = None, *, minimum: int | None = ..., maximum: int | None = ...
+    ) -> int | None: ...
+    def integer(
+        self, key: str, default: int | None = None, *, minimum: int | None = None, maximum: int | None = None
     ) -> int | None:
-        value = self.raw(key, default, required=required)
-        if value is None or (default is not _MISSING and value is default):
+        value = self.raw(key, default)
+        if value is None or value is default:
             return value
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
@@ -395,7 +478,37 @@ class _Section:
             raise self.error(key, f"expected true or false, got {_kind(value)}")
         return value
 
-    def string(self, key: str, default=_MISSING, *, required=False, choices=None, hint: str = "") -> str | None:
+    @overload
+    def string(self, key: str, default: str, *, choices: Sequence[str] | None = ..., hint: str = ...) -> str: ...
+    @overload
+    def string(
+        self,
+        key: str,
+        default: None = None,
+        *,
+        required: Literal[True],
+        choices: Sequence[str] | None = ...,
+        hint: str = ...,
+    ) -> str: ...
+    @overload
+    def string(
+        self,
+        key: str,
+        default: None = None,
+        *,
+        required: bool = ...,
+        choices: Sequence[str] | None = ...,
+        hint: str = ...,
+    ) -> str | None: ...
+    def string(
+        self,
+        key: str,
+        default: str | None = None,
+        *,
+        required: bool = False,
+        choices: Sequence[str] | None = None,
+        hint: str = "",
+    ) -> str | None:
         value = self.raw(key, default, required=required, hint=hint)
         if value is None:
             return None
@@ -413,18 +526,30 @@ class _Section:
             return norm
         return value
 
-    def vector3(self, key: str, value=_MISSING, dims=LENGTH, *, required=True) -> tuple[float, float, float] | None:
-        if value is _MISSING:
+    @overload
+    def vector3(
+        self, key: str, value: Any = _NOT_GIVEN, dims: _Dims | None = LENGTH, *, required: Literal[True] = True
+    ) -> tuple[float, float, float]: ...
+    @overload
+    def vector3(
+        self, key: str, value: Any = _NOT_GIVEN, dims: _Dims | None = LENGTH, *, required: bool
+    ) -> tuple[float, float, float] | None: ...
+    def vector3(
+        self, key: str, value: Any = _NOT_GIVEN, dims: _Dims | None = LENGTH, *, required: bool = True
+    ) -> tuple[float, float, float] | None:
+        """Three numbers (``dims`` None: plain numbers, else quantities) from the key ``key``, or from ``value`` (a
+        parsed value; ``key`` then names it in errors). None only for a missing key that is not required."""
+        if value is _NOT_GIVEN:
             value = self.raw(key, required=required)
-        if value is None:
-            return None
+            if value is None:
+                return None
         unit = dims.unit if isinstance(dims, Dimension) else ""
         if not isinstance(value, list) or len(value) != 3:
             raise self.error(
                 key,
                 f"expected three coordinates{' in ' + unit if unit else ''} like [1.0, 2.0, 3.0], got {_kind(value)}",
             )
-        out = []
+        out: list[float] = []
         for i, v in enumerate(value):
             if dims is None:
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -432,9 +557,15 @@ class _Section:
                 out.append(float(v))
             else:
                 out.append(self.value_quantity(f"{key}[{i}]", v, dims)[0])
-        return tuple(out)
+        return out[0], out[1], out[2]
 
-    def path_value(self, key: str, *, required=True, must_exist=True, hint: str = "") -> Path | None:
+    @overload
+    def path_value(
+        self, key: str, *, required: Literal[True] = True, must_exist: bool = ..., hint: str = ...
+    ) -> Path: ...
+    @overload
+    def path_value(self, key: str, *, required: bool, must_exist: bool = ..., hint: str = ...) -> Path | None: ...
+    def path_value(self, key: str, *, required: bool = True, must_exist: bool = True, hint: str = "") -> Path | None:
         value = self.string(key, required=required, hint=hint)
         if value is None:
             return None
@@ -501,7 +632,9 @@ def load_case(path) -> CaseConfig:
     return parse_case(data, source=p, base_dir=p.resolve().parent)
 
 
-def parse_case(data: dict, *, source="<case>", base_dir=None) -> CaseConfig:
+def parse_case(
+    data: dict[str, Any], *, source: str | Path = "<case>", base_dir: str | Path | None = None
+) -> CaseConfig:
     """Validate case data (the dict `tomllib` returns) into a `CaseConfig`.
 
     ``source`` names the case in error messages; relative paths are resolved against ``base_dir`` (default: the folder
@@ -572,7 +705,7 @@ def _parse_mesh(sec: _Section) -> MeshSpec:
         else:
             path = sec.path_value("path")
     else:
-        s = sec.sub("slab")
+        s = sec.sub("slab", required=True)  # present: exactly one of path and slab
         s.check_keys(("size", "dx", "fibre"))
         size = s.vector3("size", required=True)
         if any(not v > 0 for v in size):
@@ -637,18 +770,20 @@ def _parse_fibres(sec: _Section) -> FibreSpec:
 
 
 # ---------------------------------------------------------------------------------------------------------------- per region
-def _parse_per_region(sec: _Section, keys, parse_one, required_key: str) -> PerRegion:
+def _parse_per_region(
+    sec: _Section, keys: tuple[str, ...], parse_one: Callable[[_Section], T], required_key: str
+) -> PerRegion[T]:
     """A section whose own keys are the default for every region and whose sub-tables are per-region values."""
 
-    def is_region_table(key, value):
+    def is_region_table(key: str, value: Any) -> bool:
         return isinstance(value, dict) and key not in keys
 
     sec.check_keys(keys, extra_ok=is_region_table)
     own = {k: v for k, v in sec.data.items() if not is_region_table(k, v)}
-    default = None
+    default: T | None = None
     if own:
         default = parse_one(_Section(sec.source, sec.path, own, sec.base_dir))
-    regions = []
+    regions: list[tuple[int | str, T]] = []
     for key, value in sec.data.items():
         if is_region_table(key, value):
             regions.append((_selector(key), parse_one(_Section(sec.source, f"{sec.path}.{key}", value, sec.base_dir))))
@@ -708,7 +843,7 @@ def _parse_conductivity(sec: _Section) -> ConductivitySpec:
         for name, a, b in zip(_SIGMAS, i, e):
             if (a is None) != (b is None):
                 raise sec.error(name, "intra and extra must give the same directions")
-        h = [None if a is None else a * b / (a + b) for a, b in zip(i, e)]
+        h = [None if a is None or b is None else a * b / (a + b) for a, b in zip(i, e)]
         return ConductivitySpec(h[0], h[1], h[2], intra=i, extra=e)
     l, t, n = _sigmas(sec)
     return ConductivitySpec(l, t, n)
@@ -767,10 +902,10 @@ def _parse_simulation(sec: _Section) -> SimulationSpec:
     dtype = sec.string("dtype", "float32", choices=("float32", "float64"))
     diffusion = DiffusionSpec()
     raw = sec.raw("diffusion")
-    if isinstance(raw, str):
-        diffusion = DiffusionSpec(kind=sec.string("diffusion", choices=("explicit", "theta")))
+    if isinstance(raw, str):  # present: required=True only says so
+        diffusion = DiffusionSpec(kind=sec.string("diffusion", required=True, choices=("explicit", "theta")))
     elif isinstance(raw, dict):
-        d = sec.sub("diffusion")
+        d = sec.sub("diffusion", required=True)
         kind = d.string("kind", "explicit", choices=("explicit", "theta"))
         if kind == "explicit":
             d.check_keys(
@@ -846,7 +981,39 @@ def _parse_stimulus(sec: _Section, sim: SimulationSpec) -> StimulusSpec:
         raise sec.error(
             "period", f"the gap between pulses ({period - duration:g} ms) is shorter than dt ({sim.dt:g} ms)"
         )
-    spec = dict(
+    lower: tuple[float, float, float] | None = None
+    upper: tuple[float, float, float] | None = None
+    centre: tuple[float, float, float] | None = None
+    radius: float | None = None
+    nodes: tuple[int, ...] | None = None
+    name: str | None = None
+    if kind == "box":
+        lower, upper = sec.vector3("lower"), sec.vector3("upper")
+        for i, (a, b) in enumerate(zip(lower, upper)):
+            if a > b:
+                raise sec.error("upper", f"upper[{i}] = {b:g} mm is below lower[{i}] = {a:g} mm")
+    elif kind == "sphere":
+        centre = sec.vector3("centre")
+        radius = sec.quantity("radius", LENGTH, required=True, positive=True)
+    elif kind == "nodes":
+        if sec.has("nodes") == sec.has("name"):
+            raise sec.error(None, "give exactly one of 'nodes' (node indices) and 'name' (a node set of the mesh)")
+        if sec.has("nodes"):
+            given = sec.raw("nodes")
+            if (
+                not isinstance(given, list)
+                or not given
+                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in given)
+            ):
+                raise sec.error(
+                    "nodes", f"expected a non-empty list of node indices (whole numbers >= 0), got {_kind(given)}"
+                )
+            nodes = tuple(given)
+        else:  # present: exactly one of nodes and name
+            name = sec.string("name", required=True)
+    else:
+        name = sec.string("name", required=True, hint='a named surface of the mesh, e.g. "endo_lv"')
+    return StimulusSpec(
         kind=kind,
         strength=strength,
         per_capacitance=dim is CURRENT_PER_CAP,
@@ -854,34 +1021,13 @@ def _parse_stimulus(sec: _Section, sim: SimulationSpec) -> StimulusSpec:
         duration=duration,
         period=period,
         count=count,
+        lower=lower,
+        upper=upper,
+        centre=centre,
+        radius=radius,
+        nodes=nodes,
+        name=name,
     )
-    if kind == "box":
-        lower, upper = sec.vector3("lower"), sec.vector3("upper")
-        for i, (a, b) in enumerate(zip(lower, upper)):
-            if a > b:
-                raise sec.error("upper", f"upper[{i}] = {b:g} mm is below lower[{i}] = {a:g} mm")
-        spec.update(lower=lower, upper=upper)
-    elif kind == "sphere":
-        spec.update(centre=sec.vector3("centre"), radius=sec.quantity("radius", LENGTH, required=True, positive=True))
-    elif kind == "nodes":
-        if sec.has("nodes") == sec.has("name"):
-            raise sec.error(None, "give exactly one of 'nodes' (node indices) and 'name' (a node set of the mesh)")
-        if sec.has("nodes"):
-            nodes = sec.raw("nodes")
-            if (
-                not isinstance(nodes, list)
-                or not nodes
-                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in nodes)
-            ):
-                raise sec.error(
-                    "nodes", f"expected a non-empty list of node indices (whole numbers >= 0), got {_kind(nodes)}"
-                )
-            spec.update(nodes=tuple(nodes))
-        else:
-            spec.update(name=sec.string("name"))
-    else:
-        spec.update(name=sec.string("name", required=True, hint='a named surface of the mesh, e.g. "endo_lv"'))
-    return StimulusSpec(**spec)
 
 
 # ---------------------------------------------------------------------------------------------------------------- record
@@ -979,12 +1125,11 @@ def _parse_record(sec: _Section, sim: SimulationSpec) -> RecordSpec:
     )
 
 
-def _check_fibres_needed(top: _Section, fibres: FibreSpec, conductivity: PerRegion) -> None:
+def _check_fibres_needed(top: _Section, fibres: FibreSpec, conductivity: PerRegion[ConductivitySpec]) -> None:
     if fibres.source != "none":
         return
-    for where, spec in ([(conductivity.where, conductivity.default)] if conductivity.default else []) + [
-        (f"{conductivity.where}.{k}", v) for k, v in conductivity.regions
-    ]:
+    specs = [(conductivity.where, conductivity.default)] if conductivity.default else []
+    for where, spec in specs + [(f"{conductivity.where}.{k}", v) for k, v in conductivity.regions]:
         if not spec.isotropic:
             raise CaseError(
                 _message(
@@ -999,7 +1144,7 @@ def _check_fibres_needed(top: _Section, fibres: FibreSpec, conductivity: PerRegi
 
 
 # ====================================================================================================== echo (to_dict)
-def _q(x, dim) -> str | None:
+def _q(x: float | None, dim: Dimension) -> str | None:
     return None if x is None else format_quantity(x, dim)
 
 
@@ -1043,6 +1188,7 @@ def _to_dict(c: CaseConfig) -> dict:
             d = _drop_none(dict(zip(_CVS, (_q(v, VELOCITY) for v in s.cv))))
             return d if s.tune_edge_length is None else {**d, "tune_edge_length": _q(s.tune_edge_length, LENGTH)}
         if s.intra is not None:
+            assert s.extra is not None  # given together (_parse_conductivity)
             return {
                 "intra": _drop_none(dict(zip(_SIGMAS, (_q(v, CONDUCTIVITY) for v in s.intra)))),
                 "extra": _drop_none(dict(zip(_SIGMAS, (_q(v, CONDUCTIVITY) for v in s.extra)))),
@@ -1055,20 +1201,26 @@ def _to_dict(c: CaseConfig) -> dict:
             d["parameters"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.parameters}
         return d
 
-    for key, per, fn in (("conductivity", c.conductivity, cond), ("model", c.model, model)):
+    def per_region(per: PerRegion[T], fn: Callable[[T], dict]) -> dict:
         d = dict(fn(per.default)) if per.default is not None else {}
         for sel, spec in per.regions:
             d[str(sel)] = fn(spec)
-        out[key] = d
+        return d
+
+    out["conductivity"] = per_region(c.conductivity, cond)
+    out["model"] = per_region(c.model, model)
     out["tissue"] = {"chi": format_quantity(c.tissue.chi, INV_LENGTH), "Cm": format_quantity(c.tissue.Cm, CAPACITANCE)}
     stims = []
     for s in c.stimuli:
-        d = {"kind": s.kind}
+        d: dict[str, Any] = {"kind": s.kind}
+        # each kind comes with its geometry (`_parse_stimulus` requires it)
         if s.kind == "box":
+            assert s.lower is not None and s.upper is not None
             d.update(
                 lower=[format_quantity(v, LENGTH) for v in s.lower], upper=[format_quantity(v, LENGTH) for v in s.upper]
             )
         elif s.kind == "sphere":
+            assert s.centre is not None and s.radius is not None
             d.update(centre=[format_quantity(v, LENGTH) for v in s.centre], radius=format_quantity(s.radius, LENGTH))
         elif s.nodes is not None:
             d["nodes"] = list(s.nodes)
