@@ -883,7 +883,7 @@ def _cases() -> list[Case]:
     # ---- ep tune-cv
     add(_c("ep-tune-cv/cv-zero", "ep tune-cv aliev-panfilov --cv 0 -h 0.5", 2, "--cv"))
     add(_c("ep-tune-cv/cv-nan", "ep tune-cv aliev-panfilov --cv nan -h 0.5", 2, "--cv"))
-    add(_c("ep-tune-cv/edge-negative", "ep tune-cv aliev-panfilov --cv 0.6 -h -0.5", 2, "--edge-length"))
+    add(_c("ep-tune-cv/edge-negative", "ep tune-cv aliev-panfilov --cv 0.6 --edge-length -0.5", 2, "--edge-length"))
     add(
         _c(
             "ep-tune-cv/unknown-model",

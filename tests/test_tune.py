@@ -136,9 +136,9 @@ def test_cli_tune_cv(tmp_path, capsys):
         "0.5",
         "--cv",
         "0.25",
-        "-h",
+        "--edge-length",
         "0.6",
-        "--json",
+        "-o",
         tmp_path / "t.json",
     )
     assert rc == 0, err
@@ -147,6 +147,6 @@ def test_cli_tune_cv(tmp_path, capsys):
     assert all(r["converged"] and abs(r["cv_m_per_s"] / r["cv_target_m_per_s"] - 1) <= 0.01 for r in d["directions"])
     assert "sigma S/m" in out
     rc, out, err = run_cli(
-        capsys, "ep", "tune-cv", "mitchell-schaeffer", "--cv", "0.5", "-h", "0.6", "--diffusion", "x"
+        capsys, "ep", "tune-cv", "mitchell-schaeffer", "--cv", "0.5", "--edge-length", "0.6", "--diffusion", "x"
     )
     assert rc == 2 and "--diffusion must be theta or explicit" in one_error_line(err, only=True)

@@ -1,10 +1,11 @@
 """Case files (TOML -> validated configuration), preparing and running them, and results writers (VTU/PVD, CSV, JSON);
 patient data files and calibration cases (readers, writers, the calibration's run and results folder).
 
-This is the edge of the package: it reads files and writes them (VTU by a small writer of its own, read back by
-ParaView/VTK, pyvista and meshio).
+This is the edge of the package: it reads files and writes them (VTU by organtwin's one VTU writer, `VtuWriter`,
+the one `organtwin.mesh.write_mesh` uses, read back by ParaView/VTK, pyvista and meshio).
 """
 
+from ..mesh._vtu import VtuWriter as VtuWriter
 from ._calibration import CalibrationCase as CalibrationCase
 from ._calibration import CalibrationOutcome as CalibrationOutcome
 from ._calibration import build_problem as build_problem
@@ -66,6 +67,12 @@ from ._ecg import read_electrodes_csv as read_electrodes_csv
 from ._ecg import read_vm_series as read_vm_series
 from ._ecg import write_ecg_files as write_ecg_files
 from ._ecg import write_ecg_folder as write_ecg_folder
+from ._ep_report import check_ecg_record as check_ecg_record
+from ._ep_report import describe_case as describe_case
+from ._ep_report import ecg_files_writer as ecg_files_writer
+from ._ep_report import run_ecg as run_ecg
+from ._ep_report import run_report as run_report
+from ._ep_report import write_tuning_json as write_tuning_json
 from ._ep_run import activation_from_run as activation_from_run
 from ._ep_run import read_ep_run as read_ep_run
 from ._ep_run import region_names_from_summary as region_names_from_summary
@@ -154,4 +161,3 @@ from ._results import (
 )
 from ._units import UnitError as UnitError
 from ._units import parse_quantity as parse_quantity
-from ._vtu import VtuWriter as VtuWriter
