@@ -38,11 +38,16 @@ def plot_activation_fit(mesh, fitted_ms, points_mm, measured_ms, predicted_ms, p
     path.parent.mkdir(parents=True, exist_ok=True)
     pl = _plotter(shape=(1, 2), window_size=[1600, 800])
     try:
-        sb = dict(title="activation (ms)", n_labels=5, fmt="%.0f")
         pl.subplot(0, 0)
         pl.add_text("fitted model" + (f" — {title}" if title else ""), font_size=11)
-        pl.add_mesh(surf, scalars="activation (ms)", cmap="turbo", clim=clim, scalar_bar_args=sb)
-        pl.view_isometric()
+        pl.add_mesh(
+            surf,
+            scalars="activation (ms)",
+            cmap="turbo",
+            clim=clim,
+            scalar_bar_args={"title": "activation (ms)", "n_labels": 5, "fmt": "%.0f"},
+        )
+        pl.renderer.view_isometric()  # the active panel's view (see `_plotter` on pass-throughs)
         pl.subplot(0, 1)
         pl.add_text(f"measured map ({cloud.n_points} points)", font_size=11)
         pl.add_mesh(surf, color="#dddddd", opacity=0.35)
@@ -55,7 +60,7 @@ def plot_activation_fit(mesh, fitted_ms, points_mm, measured_ms, predicted_ms, p
             point_size=9,
             show_scalar_bar=False,
         )
-        pl.view_isometric()
+        pl.renderer.view_isometric()
         pl.link_views()
         return _write_screenshot(pl, path)
     finally:

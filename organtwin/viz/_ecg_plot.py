@@ -62,7 +62,7 @@ def plot_12lead(
     from ..ecg import LEAD_NAMES
     from ..io import atomic_file
 
-    names = list(LEAD_NAMES if lead_names is None else lead_names)
+    names: list[str] = list(LEAD_NAMES if lead_names is None else lead_names)
     t = np.asarray(t, float)
     x = np.asarray(leads, float)
     if x.ndim != 2 or x.shape != (t.size, len(names)) or t.size < 2:

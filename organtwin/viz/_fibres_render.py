@@ -6,11 +6,15 @@ pyvista is imported here (the edge), never by the core. Rendering is off-screen 
 from __future__ import annotations
 
 import pathlib
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from .._errors import MeshError
 from ._render import _picture_target, _plotter, _pyvista, _write_screenshot, to_pyvista
+
+if TYPE_CHECKING:
+    import pyvista
 
 __all__ = ["render_fibres"]
 
@@ -71,12 +75,11 @@ def render_fibres(
     per_panel = max(1, int(max_arrows) // len(layers))
 
     segment = pv.Cylinder(center=(0, 0, 0), direction=(1, 0, 0), radius=0.06, height=1.0, resolution=8)
-    bar = dict(title=label, color="black", vertical=True, position_x=0.82, position_y=0.15, height=0.7, width=0.08)
     distance = 4.0 * float(np.ptp(points, axis=0).max())
 
     plotter = _plotter(shape=(1, len(layers)), window_size=tuple(window_size), border=False)
     try:
-        plotter.set_background("white")
+        plotter.renderers.set_background("white")  # all panels (see `_plotter` on pass-throughs)
         for k, (name, mask) in enumerate(layers):
             plotter.subplot(0, k)
             plotter.add_mesh(surface, color="lightgrey", opacity=0.12, show_edges=False)
@@ -89,20 +92,29 @@ def render_fibres(
                 cloud = pv.PolyData(centroids[shown])
                 cloud["fibre"] = fibres[shown]
                 cloud[label] = colour[shown]
-                glyphs = cloud.glyph(orient="fibre", scale=False, factor=length, geom=segment)
+                # a glyph filter's output is a PolyData (vtkGlyph3D; pyvista's glyph() has no return annotation)
+                glyphs = cast("pyvista.PolyData", cloud.glyph(orient="fibre", scale=False, factor=length, geom=segment))
                 plotter.add_mesh(
                     glyphs,
                     scalars=label,
                     cmap=cmap,
                     clim=clim,
                     show_scalar_bar=(k == len(layers) - 1),
-                    scalar_bar_args=bar,
+                    scalar_bar_args={
+                        "title": label,
+                        "color": "black",
+                        "vertical": True,
+                        "position_x": 0.82,
+                        "position_y": 0.15,
+                        "height": 0.7,
+                        "width": 0.08,
+                    },
                 )
             plotter.add_text(f"{name} (near half, {shown.size} of {int(mask.sum())} tets)", font_size=11, color="black")
             plotter.camera.focal_point = tuple(centre)
             plotter.camera.position = tuple(centre - distance * view)
             plotter.camera.up = (0.0, 0.0, 1.0)
-            plotter.reset_camera()
+            plotter.reset_camera()  # pyright: ignore[reportCallIssue]  # pyvista's functools.wraps reads as unbound
             plotter.camera.zoom(1.15)
         return _write_screenshot(plotter, out_png)
     finally:

@@ -3,6 +3,11 @@ leaves the process's matplotlib backend and pyplot's figure list as they were (n
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = ["figures"]
 
 
@@ -11,13 +16,15 @@ class _Figures:
     nothing to release (no pyplot figure manager holds them)."""
 
     @staticmethod
-    def figure(figsize=None, **fig_kw):
+    def figure(figsize=None, **fig_kw) -> Figure:
         from matplotlib.figure import Figure
 
         return Figure(figsize=figsize, **fig_kw)
 
     @staticmethod
-    def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, constrained_layout=None, **kw):
+    def subplots(
+        nrows: int = 1, ncols: int = 1, *, figsize=None, constrained_layout=None, **kw
+    ) -> tuple[Figure, Any]:  # an Axes or an array of them, as pyplot.subplots (its annotation too)
         from matplotlib.figure import Figure
 
         fig = Figure(figsize=figsize, constrained_layout=constrained_layout)

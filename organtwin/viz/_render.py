@@ -30,8 +30,8 @@ def _write_screenshot(plotter, out: Path) -> Path:
 
     buf = io.BytesIO()
     plotter.screenshot(buf)
-    with atomic_file(out, "wb") as (fh, _):
-        fh.write(buf.getvalue())
+    with atomic_file(out, None) as (_, tmp):
+        tmp.write_bytes(buf.getvalue())
     return Path(out)
 
 
@@ -62,7 +62,11 @@ def _plotter(**kwargs):
     """An off-screen ``pyvista.Plotter``. Headless rendering: its render window is made with EGL (no X server needed),
     unless the user chose a window class in the environment variable VTK_DEFAULT_OPENGL_WINDOW. The variable is set
     only while the window is created (VTK reads it then) and restored at once: the process's environment and pyvista's
-    global settings are left as they were."""
+    global settings are left as they were.
+
+    The plotter's pass-through methods are called on what they pass to: ``plotter.renderers.set_background`` (all
+    panels) and ``plotter.renderer.add_axes`` / ``.add_legend`` (the active panel). pyvista declares the pass-throughs
+    with ``functools.wraps``, which type checkers read as the unbound method of the class wrapped."""
     pv = _pyvista()
     with _WINDOW_LOCK:
         mine = _WINDOW not in os.environ
@@ -123,7 +127,7 @@ def category_colours(n: int) -> list[str]:
     """`n` distinct colours (hex), one per category; never binned: category k always gets colour k."""
     import colorsys
 
-    out = list(_PALETTE[:n])
+    out: list[str] = list(_PALETTE[:n])
     for k in range(n - len(out)):
         r, g, b = colorsys.hsv_to_rgb((k * 0.618034) % 1.0, 0.75, 0.7)
         out.append(f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}")
@@ -186,17 +190,21 @@ def render_mesh(
     size = [int(window_size[0] * 4 / 3), int(window_size[1])] if legend is not None else list(window_size)
     plotter = _plotter(window_size=size, **shape)
     try:
-        plotter.set_background("white")
+        plotter.renderers.set_background("white")
         try:
             surf = grid.extract_surface(algorithm=None)
         except TypeError:  # pyvista < 0.47 has no `algorithm`
             surf = grid.extract_surface()
-        kw = dict(show_edges=mesh.n_cells < 20000, edge_color="#333333", line_width=0.3)
+        show_edges = mesh.n_cells < 20000
         if legend is not None:
             from matplotlib.colors import ListedColormap
 
             n = len(legend)
-            kw.update(
+            plotter.add_mesh(
+                surf,
+                show_edges=show_edges,
+                edge_color="#333333",
+                line_width=0.3,
                 scalars="_category",
                 cmap=ListedColormap([c for _, c in legend]),
                 clim=(-0.5, n - 0.5),
@@ -205,21 +213,24 @@ def render_mesh(
             )
         else:
             unit = _FIELD_UNITS.get(name.lower())
-            kw.update(
+            plotter.add_mesh(
+                surf,
+                show_edges=show_edges,
+                edge_color="#333333",
+                line_width=0.3,
                 scalars=name,
                 cmap=cmap or "viridis",
-                scalar_bar_args=dict(title=f"{name} ({unit})" if unit else name, color="black"),
+                scalar_bar_args={"title": f"{name} ({unit})" if unit else name, "color": "black"},
             )
-        plotter.add_mesh(surf, **kw)
-        plotter.add_axes()
+        plotter.renderer.add_axes()
         if title:
             plotter.add_text(title, font_size=10, color="black")
         plotter.camera_position = "iso"
         plotter.camera.zoom(1.1)
         if legend is not None:
             plotter.subplot(0, 1)
-            plotter.set_background("white")
-            plotter.add_legend(
+            plotter.renderers.set_background("white")
+            plotter.renderer.add_legend(
                 labels=[[label, colour] for label, colour in legend],
                 bcolor="white",
                 face="rectangle",

@@ -55,7 +55,7 @@ def render_surfaces(mesh, out_png, *, window_size=(2200, 650), title: str | None
     try:
         for k, (caption, see_through, direction) in enumerate(views):
             plotter.subplot(0, k)
-            plotter.set_background("white")
+            plotter.renderers.set_background("white")  # all panels (see `_plotter` on pass-throughs)
             for name, poly in polys.items():
                 faint = see_through and name in faint_names and len(polys) > 1
                 plotter.add_mesh(poly, color=colours[name], opacity=0.15 if faint else 1.0, show_edges=False)
@@ -67,11 +67,11 @@ def render_surfaces(mesh, out_png, *, window_size=(2200, 650), title: str | None
             plotter.camera.focal_point = tuple(centre)
             plotter.camera.position = tuple(centre + distance * d / np.linalg.norm(d))
             plotter.camera.up = (0.0, 1.0, 0.0) if d[2] < -0.9 else (0.0, 0.0, 1.0)
-            plotter.reset_camera()
-            plotter.add_axes()
+            plotter.reset_camera()  # pyright: ignore[reportCallIssue]  # pyvista's functools.wraps reads as unbound
+            plotter.renderer.add_axes()
         plotter.subplot(0, 3)
-        plotter.set_background("white")
-        plotter.add_legend(
+        plotter.renderers.set_background("white")
+        plotter.renderer.add_legend(
             labels=labels,
             bcolor="white",
             face="rectangle",
