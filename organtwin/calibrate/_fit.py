@@ -372,7 +372,7 @@ def fit_adam(
     free: FreeParameters,
     model,
     *,
-    learning_rate=1e-2,
+    learning_rate: float | optax.Schedule = 1e-2,
     steps: int = 200,
     u0=None,
     progress=True,

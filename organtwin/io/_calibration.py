@@ -26,14 +26,22 @@ import re
 import sys
 import tomllib
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
 from .._errors import MeshError, MeshWarning
 from ._case import CaseError, _Section, _selector
 from ._units import LENGTH, TIME, VELOCITY, VOLTAGE
+
+if TYPE_CHECKING:
+    from ..calibrate._fit import FitResult
+    from ..calibrate._params import FreeParameters
+    from ..calibrate._report import FitReport, Term
+    from ..mesh import Mesh
 
 __all__ = [
     "CalibrationCase",
@@ -68,8 +76,8 @@ MAX_CYCLES = 1_000  # [circulation] cycles to the periodic state (tens are enoug
 @dataclass(frozen=True)
 class FreeSpec:
     name: str
-    lower: float | None = None
-    upper: float | None = None
+    lower: float | list[float] | None = None  # a list: one bound per element of the parameter
+    upper: float | list[float] | None = None
     positive: bool = False
     start: float | list | None = None
     prior: dict | None = None  # {"mean", "sd"} or {"median", "sd_log"}
@@ -86,6 +94,19 @@ class DataSpec:
     options: dict = field(default_factory=dict)
 
 
+class FitOptions(TypedDict):
+    """The ``[fit]`` table, every key given (defaults filled in)."""
+
+    method: str
+    max_steps: int
+    starts: int
+    start_spread: float
+    learning_rate: float
+    rtol: float
+    atol: float
+    identified_rel_sd: float
+
+
 @dataclass(frozen=True)
 class CalibrationCase:
     """A parsed calibration case (host values in house units: mm, ms, m/s, mV, mL, mmHg)."""
@@ -96,13 +117,13 @@ class CalibrationCase:
     title: str
     seed: int
     dtype: str
-    mesh: dict
-    eikonal: dict | None
-    ecg: dict | None
-    circulation: dict | None
+    mesh: dict[str, Any]  # scale and one of path (a Path), builtin or generate (with h)
+    eikonal: dict[str, Any] | None
+    ecg: dict[str, Any] | None
+    circulation: dict[str, Any] | None
     free: tuple[FreeSpec, ...]
     data: tuple[DataSpec, ...]
-    fit: dict
+    fit: FitOptions
 
 
 # ================================================================================================================ parse
@@ -151,7 +172,7 @@ def _parse_mesh(sec: _Section) -> dict:
             None,
             'give exactly one of path = "mesh.vtu", builtin = "biv" or generate = "biv" (with h = edge length in mm)',
         )
-    out = {"scale": sec.number("scale", None, positive=True)}
+    out: dict[str, Any] = {"scale": sec.number("scale", None, positive=True)}
     if kinds[0] == "path":
         out["path"] = sec.path_value("path")
     elif kinds[0] == "builtin":
@@ -354,7 +375,7 @@ def _starts_count(sec: _Section) -> int:
     return n
 
 
-def _parse_fit(sec: _Section | None) -> dict:
+def _parse_fit(sec: _Section | None) -> FitOptions:
     if sec is None:
         sec = _Section("", "fit", {}, Path("."))
     sec.check_keys(
@@ -373,7 +394,9 @@ def _parse_fit(sec: _Section | None) -> dict:
     }
 
 
-def parse_calibration_case(data: dict, *, text: str = "", source="<case>", base_dir=None) -> CalibrationCase:
+def parse_calibration_case(
+    data: dict[str, Any], *, text: str = "", source: str | Path = "<case>", base_dir: str | Path | None = None
+) -> CalibrationCase:
     """Check case data (the dict `tomllib` gives) into a `CalibrationCase`."""
     base = Path(base_dir or ".")
     top = _Section(str(source), "", data, base)
@@ -442,13 +465,13 @@ class Problem:
     Each term's forward reads ``simulate(model)`` (activation and circulation beat, computed once for all terms):
     ``simulate`` in forward mode (Levenberg–Marquardt and the report), ``simulate_reverse`` for Adam."""
 
-    model: dict
-    free: object
-    terms: tuple
-    simulate: object
-    simulate_reverse: object
-    mesh: object
-    data: dict
+    model: dict[str, Any]
+    free: FreeParameters
+    terms: tuple[Term, ...]
+    simulate: Callable[[dict[str, Any]], dict[str, Any]]
+    simulate_reverse: Callable[[dict[str, Any]], dict[str, Any]]
+    mesh: Mesh
+    data: dict[str, Any]
     u0: np.ndarray
 
 
@@ -578,8 +601,9 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
 
     kinds = {d.kind for d in case.data}
     needs_activation = bool(kinds & {"activation-map", "ecg"}) or (case.circulation or {}).get("coupled", False)
-    needs_curves = bool(kinds & {"volume-curve", "cuff", "pressure-trace"})
-    if needs_curves and case.circulation["coupled"]:
+    # the [circulation] options when curves are fitted (parse_calibration_case refuses curve data without the table)
+    curves = case.circulation if kinds & {"volume-curve", "cuff", "pressure-trace"} else None
+    if curves is not None and curves["coupled"]:
         lv, rv = _ventricle_masks(mesh)
 
     def simulate(model, forward_mode):
@@ -593,8 +617,8 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
             out["activation"] = ep.simulate_eikonal(
                 model["tissue"], tuple(model["sites"].values()), forward_mode=forward_mode
             ).activation
-        if needs_curves:
-            c = case.circulation
+        if curves is not None:
+            c = curves
             circ = model["circulation"]
             if c["coupled"]:
                 from ..couple import couple_circulation
@@ -625,7 +649,6 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
                 o = d.options
                 ecg = read_ecg(d.file, sampling_rate_hz=o["sampling_rate"], units=o["units"])
                 data[d.name] = ecg
-                kw = {} if d.noise_sd is None else {"noise_sd": d.noise_sd}
                 loss = ECGLoss.from_measured(
                     ecg,
                     model["ecg"].times_ms,
@@ -633,8 +656,8 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
                     leads=o["leads"],
                     max_shift_ms=o["max_shift"],
                     fit_gains=o["fit_gains"],
+                    noise_sd=d.noise_sd,  # None: the loss's default
                     dtype=dtype,
-                    **kw,
                 )
                 terms.append(Term(d.name, loss, lambda sim: sim["model"]["ecg"](sim["activation"]), d.weight))
             else:
@@ -690,8 +713,8 @@ def _ventricle_masks(mesh):
 class CalibrationOutcome:
     case: CalibrationCase
     problem: Problem
-    result: object
-    report: object
+    result: FitResult
+    report: FitReport
     provenance: dict
 
 
@@ -706,7 +729,7 @@ def _sha256(path: Path) -> str:
 def _versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    out: dict[str, str | None] = {"python": sys.version.split()[0], "platform": platform.platform()}
     for pkg in ("organtwin", "jax", "jaxlib", "equinox", "optimistix", "optax", "diffrax", "lineax", "numpy"):
         try:
             out[pkg] = version(pkg)
@@ -920,13 +943,20 @@ def tolerances(case: CalibrationCase) -> dict:
     return {f.name: f.tolerance for f in case.free if f.tolerance is not None}
 
 
+def _json_object(d: Mapping[str, object]) -> dict[str, Any]:
+    """`organtwin.calibrate._report._json` of a dict: plain JSON values, a dict again."""
+    from ..calibrate._report import _json
+
+    out = _json(d)
+    assert isinstance(out, dict)  # _json maps a dict to a dict
+    return out
+
+
 def fit_record(outcome: CalibrationOutcome) -> dict:
     """What fit.json holds: the fitted values (and the unconstrained vector that re-creates them), how the fit ended,
     and the provenance."""
-    from ..calibrate._report import _json
-
     r = outcome.result
-    return _json(
+    return _json_object(
         {
             "organtwin_fit": 1,
             "parameters": {k: np.asarray(v) for k, v in r.values.items()},
@@ -973,6 +1003,7 @@ def write_fit_report(report, directory) -> list[Path]:
         ("summary.txt", report.summary()),
     ):
         with atomic_file(d / name) as (fh, _):
+            assert fh is not None  # a text mode ("w") opens a handle
             fh.write(text)
         out.append(d / name)
     return out
@@ -1188,10 +1219,10 @@ def _check_rerun_case(p: Path, rec: dict, case: CalibrationCase) -> None:
             f"{p}: provenance.data names {dsaved} but the stored case reads {dnames}; the fit.json does "
             "not belong to its stored case"
         )
-    from ..calibrate._report import _json
-
     fields = [("seed", prov["seed"], case.seed), ("dtype", prov["dtype"], case.dtype)]
-    fields += [(f"fit_options.{k}", prov["fit_options"].get(k, "nothing"), v) for k, v in _json(case.fit).items()]
+    fields += [
+        (f"fit_options.{k}", prov["fit_options"].get(k, "nothing"), v) for k, v in _json_object(case.fit).items()
+    ]
     for key, saved, now in fields:
         if saved != now:
             raise CaseError(
