@@ -140,6 +140,33 @@ class Short:
 
 
 @dataclass(frozen=True)
+class States:
+    """The block's own state variables ``names`` (appended to the model state, after the inductor flows); their rates
+    are ``block.state_rates(t, view)`` (a `StateView`). Blocks with states of their own: the closed-loop heart and
+    the closed-loop coronary outlets (`._blocks_closed_loop`)."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StateNode:
+    """``term``'s pressure is ``block.state_pressure(key, t, view)``, a function of the model state (a volume the
+    block holds there, and other blocks' states); the point stores no capacitance or chamber of its own."""
+
+    key: str
+    term: str
+
+
+@dataclass(frozen=True)
+class StateFlow:
+    """Flow a → b (``None``: outside) given by ``block.state_flow(key, t, view)``, a function of the model state."""
+
+    key: str
+    a: str | None
+    b: str | None
+
+
+@dataclass(frozen=True)
 class PortFlow:
     """A port's flow as a signed sum of the block's edge flows and storage rates (C dP/dt, dV/dt)."""
 

@@ -25,7 +25,37 @@ from ._algebraic import pressures_and_flows, resistive_flow
 from ._topology import Storage, Topology
 from ._waveform import Waveform
 
-__all__ = ["ZeroDModel"]
+__all__ = ["StateView", "ZeroDModel"]
+
+
+class StateView:
+    """What a block with states of its own (`._blocks.States`) sees of the model at one time: every such block's
+    states by block name, and, inside ``state_rates``, the pressure and net inflow at the point of any terminal.
+    Built while the right-hand side is traced (plain Python, not a pytree); ``tail`` is the state after the chamber
+    volumes (inductor flows, then the blocks' own states)."""
+
+    def __init__(self, model: ZeroDModel, tail, p=None, inflow=None):
+        self.model, self._tail, self._p, self._inflow = model, tail, p, inflow
+
+    def states(self, block: str) -> Array:
+        """The own states of ``block``, in the order its `States` names them."""
+        st = self.model.structure
+        row = next((r for r in st.states if r.block == block), None)
+        if row is None:
+            raise NetworkError(f"block {block!r} holds no states of its own")
+        start = len(st.inductive) + row.offset
+        return self._tail[start : start + len(row.names)]
+
+    def block(self, name: str):
+        return self.model.blocks[name]
+
+    def pressure(self, term: str) -> Array:
+        """Pressure at the point of ``term`` (inside ``state_rates`` only)."""
+        return self._p[dict(self.model.structure.terminal_nodes)[term]]
+
+    def inflow(self, term: str) -> Array:
+        """Net inflow Σ q_in − Σ q_out at the point of ``term`` (inside ``state_rates`` only)."""
+        return self._inflow[dict(self.model.structure.terminal_nodes)[term]]
 
 
 class ZeroDModel(eqx.Module):
@@ -97,6 +127,13 @@ class ZeroDModel(eqx.Module):
                     dtype
                 )
             )
+        if st.state_nodes:
+            view = StateView(self, x[st.n_cap + st.n_chamber :])
+            parts.append(
+                jnp.stack(
+                    [jnp.asarray(self.blocks[r.block].state_pressure(r.key, t, view), dtype) for r in st.state_nodes]
+                )
+            )
         return jnp.concatenate(parts) if len(parts) > 1 else p_c
 
     def _edge_flows(self, t, p, q_ind, steady=False):
@@ -113,7 +150,7 @@ class ZeroDModel(eqx.Module):
     def _edge_flow_parts(self, t, p, q_ind, steady=False):
         st = self.structure
         dtype = p.dtype
-        out = [q_ind]
+        out = [q_ind[: len(st.inductive)]]  # (the blocks' own states follow the inductor flows)
         if st.resistive:
             out.append(self._resistive_flows(p))
         if st.valves:
@@ -126,6 +163,11 @@ class ZeroDModel(eqx.Module):
                 jnp.stack([_evaluate(self.blocks[row.block].get(row.attr), t, steady) for row in st.flows]).astype(
                     dtype
                 )
+            )
+        if st.state_flows:
+            view = StateView(self, q_ind)
+            out.append(
+                jnp.stack([jnp.asarray(self.blocks[r.block].state_flow(r.key, t, view), dtype) for r in st.state_flows])
             )
         return out
 
@@ -152,6 +194,8 @@ class ZeroDModel(eqx.Module):
                     ]
                 )
             )
+        if st.state_flows:  # (points that need these rates are refused in build_topology)
+            out.append(jnp.zeros(len(st.state_flows), dtype))
         return jnp.concatenate(out)
 
     def _inductor_rates(self, p, q_ind):
@@ -161,6 +205,7 @@ class ZeroDModel(eqx.Module):
         r, l, s = self._rl(st.inductive, p.dtype)
         a = np.array([row.a for row in st.inductive])
         b = np.array([row.b for row in st.inductive])
+        q_ind = q_ind[: len(st.inductive)]
         return (p[a] - p[b] - r * q_ind - s * jnp.abs(q_ind) * q_ind) / l
 
     def _inflow(self, q, rows=None):
@@ -203,6 +248,12 @@ class ZeroDModel(eqx.Module):
             parts.append(inflow[st.n_cap : st.n_cap + st.n_chamber])
         if n_ind:
             parts.append(self._inductor_rates(p, q_ind))
+        if st.states:
+            view = StateView(self, q_ind, p, inflow)
+            parts += [
+                jnp.asarray(self.blocks[row.block].state_rates(t, view), x.dtype).reshape(len(row.names))
+                for row in st.states
+            ]
         return jnp.concatenate(parts) if parts else jnp.zeros((0,), x.dtype)
 
     def _reference_flows(self, t, dtype, *, rates=True):
@@ -236,7 +287,7 @@ class ZeroDModel(eqx.Module):
                     dx[: st.n_cap],
                     jnp.zeros(st.n_chamber, x.dtype),
                     self._pressure_rates(t, x.dtype),
-                    jnp.zeros(st.n_alg, x.dtype),
+                    jnp.zeros(st.n_state_node + st.n_alg, x.dtype),
                 ]
             )
             if st.n_nodes
@@ -260,6 +311,8 @@ class ZeroDModel(eqx.Module):
                     if where.ref is not None:  # C d(P − P_ref)/dt
                         rate = rate - self._reference_rate(blk, where.ref, t, x.dtype)
                     val = val + c * jnp.asarray(self.blocks[blk].get(where.attr), x.dtype) * rate
+                elif where.kind == "state":
+                    val = val + c * dx[st.n_cap + st.n_chamber + len(st.inductive) + where.slot]
                 else:
                     val = val + c * dv[where.slot]
             port_q.append(val)
@@ -290,7 +343,8 @@ class ZeroDModel(eqx.Module):
         caps = [st.node_names[i] for i in range(st.n_cap)]
         vols = [f"V:{n}" for n in st.chambers]
         flows = [f"Q:{row.block}.{row.key}" for row in st.inductive]
-        return tuple(caps + vols + flows)
+        own = [f"{n}:{row.block}" for row in st.states for n in row.names]
+        return tuple(caps + vols + flows + own)
 
     def blood_volume(self, x, t=0.0) -> Array:
         """Stored volume Σ C·(P − P_ref(t)) (capacitors, relative to ground or to their reference waveform at time
@@ -302,12 +356,13 @@ class ZeroDModel(eqx.Module):
             v = v - jnp.sum(self._reference_flows(t, x.dtype, rates=False))
         return v
 
-    def initial_state(self, *, pressure=None, volume=None, flow=None, dtype=None):
+    def initial_state(self, *, pressure=None, volume=None, flow=None, states=None, dtype=None):
         """A state vector from named values (missing: 0 for pressures and flows, V_rest for chamber volumes).
 
         ``pressure`` maps point names (``c:vessel``, ``pressure_c:rcr`` or any connection ``a:b`` on that point) to
         pressures; ``volume`` maps chamber names to volumes; ``flow`` maps ``block.key`` (e.g. ``"aorta.L"``) or
-        the block name to inductor flows.
+        the block name to inductor flows; ``states`` maps ``name:block`` (e.g. ``"V_LV:CLH"``) to a block's own states
+        (missing: 0).
         """
         st = self.structure
         dtype = dtype or self._dtype()
@@ -333,6 +388,13 @@ class ZeroDModel(eqx.Module):
             if k not in keys:
                 raise NetworkError(f"initial flow for {k!r}, which has no inductance; inductors: {', '.join(keys)}")
             x[st.n_cap + st.n_chamber + keys[k]] = float(v)
+        own = {f"{n}:{row.block}": row.offset + i for row in st.states for i, n in enumerate(row.names)}
+        for k, v in (states or {}).items():
+            if k not in own:
+                raise NetworkError(
+                    f"initial value for unknown state {k!r}; blocks' own states: {', '.join(own) or 'none'}"
+                )
+            x[st.n_cap + st.n_chamber + len(st.inductive) + own[k]] = float(v)
         return jnp.asarray(x, dtype)
 
     def _reference_means(self, dtype):

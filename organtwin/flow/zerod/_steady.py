@@ -34,6 +34,12 @@ def steady_state(model: ZeroDModel, x0=None, *, dtype=None, t=None) -> Array:
             "steady initial state: the network has chambers, whose elastance never settles; give "
             "initial conditions instead"
         )
+    if st.states:
+        raise NetworkError(
+            "steady initial state: the network has blocks with states of their own ("
+            + ", ".join(row.block for row in st.states)
+            + "), which never settle; give initial conditions instead"
+        )
     if not st.n_pressure:
         raise NetworkError(
             "steady initial state: the network has no prescribed or distal pressure, so its "
@@ -79,7 +85,10 @@ class PeriodicState(eqx.Module):
 
 def _groups(model: ZeroDModel) -> np.ndarray:
     st = model.structure
-    return np.array([0] * st.n_cap + [1] * st.n_chamber + [2] * len(st.inductive), dtype=np.int32)
+    return np.array(
+        [0] * st.n_cap + [1] * st.n_chamber + [2] * len(st.inductive) + list(range(3, 3 + st.n_internal)),
+        dtype=np.int32,
+    )  # (a block's own states are of mixed kinds: each is its own scale)
 
 
 def cycle_change(model: ZeroDModel, y_old, y_new) -> Array:
@@ -87,7 +96,7 @@ def cycle_change(model: ZeroDModel, y_old, y_new) -> Array:
     volumes, flows), so a flow near zero at the start of a beat does not blow the ratio up."""
     g = _groups(model)
     err = jnp.zeros((), y_new.dtype)
-    for k in range(3):
+    for k in range(int(g.max(initial=0)) + 1):
         idx = np.nonzero(g == k)[0]
         if idx.size:
             scale = jnp.maximum(jnp.max(jnp.abs(y_new[idx])), jnp.finfo(y_new.dtype).tiny)

@@ -38,6 +38,9 @@ from ._blocks import (
     PressureNode,
     ResistanceBC,
     Short,
+    StateFlow,
+    StateNode,
+    States,
     Valve,
     ValveEdge,
     WindkesselRCR,
@@ -51,6 +54,9 @@ __all__ = [
     "Network",
     "PortRow",
     "PressureRow",
+    "StateFlowRow",
+    "StateNodeRow",
+    "StatesRow",
     "Storage",
     "Topology",
     "ValveRow",
@@ -114,9 +120,33 @@ class FlowRow(NamedTuple):
     b: int
 
 
+class StateNodeRow(NamedTuple):
+    """A point whose pressure is ``blocks[block].state_pressure(key, t, view)`` (a function of the model state)."""
+
+    block: str
+    key: str
+
+
+class StateFlowRow(NamedTuple):
+    """An edge from point ``a`` to ``b`` (-1: outside) with flow ``blocks[block].state_flow(key, t, view)``."""
+
+    block: str
+    key: str
+    a: int
+    b: int
+
+
+class StatesRow(NamedTuple):
+    """A block's own states ``names``, at ``offset`` among the states after the inductor flows."""
+
+    block: str
+    names: tuple[str, ...]
+    offset: int
+
+
 class Storage(NamedTuple):
     """Where a block's stored volume lives: ``kind`` "cap" (a capacitor at point ``slot``, C = ``attr``, referenced to
-    ``ref`` or ground) or "vol" (chamber number ``slot``)."""
+    ``ref`` or ground), "vol" (chamber number ``slot``) or "state" (the block's own state number ``slot``)."""
 
     kind: str
     slot: int
@@ -194,10 +224,22 @@ class Topology:
     ports: tuple[PortRow, ...]
     connections: tuple
     cap_refs: tuple[CapRefRow, ...] = ()  # capacitors referenced to a waveform instead of ground
+    state_nodes: tuple[StateNodeRow, ...] = ()  # points after the prescribed ones, pressures from the state
+    state_flows: tuple[StateFlowRow, ...] = ()  # edges after the prescribed flows, flows from the state
+    states: tuple[StatesRow, ...] = ()  # blocks' own states, after the inductor flows
+
+    @property
+    def n_state_node(self) -> int:
+        return len(self.state_nodes)
+
+    @property
+    def n_internal(self) -> int:
+        """How many states blocks hold of their own (`States`), the last entries of the state vector."""
+        return sum(len(row.names) for row in self.states)
 
     @property
     def n_nodes(self) -> int:
-        return self.n_cap + self.n_chamber + self.n_pressure + self.n_alg
+        return self.n_cap + self.n_chamber + self.n_pressure + self.n_state_node + self.n_alg
 
     @property
     def n_known(self) -> int:
@@ -206,17 +248,17 @@ class Topology:
 
     @property
     def n_state(self) -> int:
-        return self.n_cap + self.n_chamber + len(self.inductive)
+        return self.n_cap + self.n_chamber + len(self.inductive) + self.n_internal
 
     @property
     def n_edges(self) -> int:
-        return len(self.inductive) + len(self.resistive) + len(self.valves) + len(self.flows)
+        return len(self.inductive) + len(self.resistive) + len(self.valves) + len(self.flows) + len(self.state_flows)
 
     # ---- index tables for the ODE's hot path (host side, built once per topology; numpy constants when traced)
     @cached_property
     def edge_ends(self):
         """(a, b): the upstream and downstream point of every edge in global edge order (n_nodes: outside)."""
-        rows = self.inductive + self.resistive + self.valves + self.flows
+        rows = self.inductive + self.resistive + self.valves + self.flows + self.state_flows
         n = self.n_nodes
         a = np.array([n if r.a < 0 else r.a for r in rows], dtype=np.int32)
         b = np.array([n if r.b < 0 else r.b for r in rows], dtype=np.int32)
@@ -335,7 +377,7 @@ def build_topology(blocks: dict, connections: list) -> Topology:
                 points.union(e.a, e.b)
             elif isinstance(e, RL) and all(_is_zero(b, a, e.index) for a in (e.r, e.l, e.s)):
                 points.union(e.a, e.b)
-            elif isinstance(e, (RL, ValveEdge, FlowEdge)):
+            elif isinstance(e, (RL, ValveEdge, FlowEdge, StateFlow)):
                 edges.append((name, e))
     find = points.find
     roots = sorted({find(t) for t in points.parent})
@@ -360,20 +402,33 @@ def build_topology(blocks: dict, connections: list) -> Topology:
                     )
                 kind[find(e.term)].add("pressure")
                 label.setdefault(find(e.term), e.term)
+            elif isinstance(e, StateNode):
+                if kind[find(e.term)]:
+                    raise NetworkError(
+                        f"block {name}: its point {e.term} meets a capacitor, a chamber or a prescribed pressure "
+                        "with no resistance between them; give the block or its neighbour a resistance"
+                    )
+                kind[find(e.term)].add("state")
+                label[find(e.term)] = e.term
     for r, k in kind.items():
         if "chamber" in k and ({"cap", "pressure"} & k):
             raise NetworkError(
                 f"point {label.get(r, r)}: a chamber meets a capacitor or a prescribed pressure with no "
                 "resistance between them; give the vessel a resistance"
             )
+        if "state" in k and len(k) > 1:
+            raise NetworkError(
+                f"point {label.get(r, r)}: a block's state point meets a capacitor, a chamber or a prescribed "
+                "pressure with no resistance between them; give the block or its neighbour a resistance"
+            )
 
-    def cls(r):  # point numbering: capacitors, chambers, prescribed pressures, algebraic
+    def cls(r):  # point numbering: capacitors, chambers, prescribed pressures, state points, algebraic
         k = kind[r]
-        return 2 if "pressure" in k else 1 if "chamber" in k else 0 if "cap" in k else 3
+        return 2 if "pressure" in k else 1 if "chamber" in k else 0 if "cap" in k else 3 if "state" in k else 4
 
     order = sorted(roots, key=lambda r: (cls(r), r))
     node_of_root = {r: i for i, r in enumerate(order)}
-    counts = [sum(1 for r in roots if cls(r) == c) for c in range(4)]
+    counts = [sum(1 for r in roots if cls(r) == c) for c in range(5)]
     node = {t: node_of_root[find(t)] for t in points.parent}
     node_names = tuple(label.get(r, r) for r in order)
 
@@ -382,9 +437,18 @@ def build_topology(blocks: dict, connections: list) -> Topology:
     pressures: list = [None] * counts[2]
     storage: list = []
     cap_refs: list[CapRefRow] = []
+    state_nodes: list = [None] * counts[3]
+    states: list[StatesRow] = []
     for name, d in decomps.items():
         for e in d.elements:
-            if isinstance(e, Cap):
+            if isinstance(e, States):
+                off = sum(len(row.names) for row in states)
+                states.append(StatesRow(name, tuple(e.names), off))
+                for i, nm in enumerate(e.names):
+                    storage.append(((name, nm), Storage("state", off + i)))
+            elif isinstance(e, StateNode):
+                state_nodes[node[e.term] - counts[0] - counts[1] - counts[2]] = StateNodeRow(name, e.key)
+            elif isinstance(e, Cap):
                 nd = node[e.term]
                 caps.append(CapRow(name, e.attr, nd))
                 storage.append(((name, e.key), Storage("cap", nd, e.attr, e.ref)))
@@ -400,6 +464,7 @@ def build_topology(blocks: dict, connections: list) -> Topology:
     resistive: list[EdgeRow] = []
     valves: list[ValveRow] = []
     flows: list[FlowRow] = []
+    state_flows: list[StateFlowRow] = []
     for name, e in edges:
         b = blocks[name]
         if isinstance(e, RL):
@@ -409,6 +474,10 @@ def build_topology(blocks: dict, connections: list) -> Topology:
             (resistive if _is_zero(b, e.l, e.index) else inductive).append(row)
         elif isinstance(e, ValveEdge):
             valves.append(ValveRow(name, node[e.a], node[e.b]))
+        elif isinstance(e, StateFlow):
+            state_flows.append(
+                StateFlowRow(name, e.key, -1 if e.a is None else node[e.a], -1 if e.b is None else node[e.b])
+            )
         else:
             flows.append(FlowRow(name, e.attr, -1 if e.a is None else node[e.a], -1 if e.b is None else node[e.b]))
     gidx = {}
@@ -420,10 +489,13 @@ def build_topology(blocks: dict, connections: list) -> Topology:
     off += len(valves)
     for i, row in enumerate(flows):
         gidx[(row.block, "Q")] = off + i
+    off += len(flows)
+    for i, row in enumerate(state_flows):
+        gidx[(row.block, row.key)] = off + i
 
     # algebraic points need a resistive path
-    n0 = counts[0] + counts[1] + counts[2]
-    touched = {i: False for i in range(n0, n0 + counts[3])}
+    n0 = counts[0] + counts[1] + counts[2] + counts[3]
+    touched = {i: False for i in range(n0, n0 + counts[4])}
     for row in resistive + valves:
         for nd in (row.a, row.b):
             if nd in touched:
@@ -431,7 +503,7 @@ def build_topology(blocks: dict, connections: list) -> Topology:
     inductive_only = []
     for nd, ok in touched.items():
         if not ok:
-            if any(nd in (row.a, row.b) for row in inductive):
+            if any(nd in (row.a, row.b) for row in inductive) and not any(nd in (r.a, r.b) for r in state_flows):
                 inductive_only.append(nd - n0)  # index 2: the rate of the mass balance fixes its pressure
                 continue
             raise NetworkError(
@@ -461,7 +533,7 @@ def build_topology(blocks: dict, connections: list) -> Topology:
         n_cap=counts[0],
         n_chamber=counts[1],
         n_pressure=counts[2],
-        n_alg=counts[3],
+        n_alg=counts[4],
         caps=tuple(caps),
         chambers=tuple(chambers),
         pressures=tuple(pressures),
@@ -476,6 +548,9 @@ def build_topology(blocks: dict, connections: list) -> Topology:
         ports=tuple(ports),
         connections=tuple(connections),
         cap_refs=tuple(cap_refs),
+        state_nodes=tuple(state_nodes),
+        state_flows=tuple(state_flows),
+        states=tuple(states),
     )
 
 
