@@ -37,6 +37,7 @@ def _no_warnings():
 FULL = dict(names=True, fibres=True, data=True, node_sets=True)
 ROUND_TRIPS = {
     "vtu": ("m.vtu", {}, FULL),
+    "vtu-ascii": ("m.vtu", {"binary": False}, FULL),
     "vtk-binary": ("m.vtk", {}, FULL),
     "vtk-ascii": ("m.vtk", {"binary": False}, FULL),
     "msh2-ascii": ("m.msh", {"file_format": "gmsh22", "binary": False}, FULL),
@@ -76,6 +77,35 @@ def test_round_trip_keeps_order_where_the_format_does(mesh, tmp_path):
     np.testing.assert_array_equal(back.tets, mesh.tets)
     np.testing.assert_array_equal(back.cell_data["layer"], mesh.cell_data["layer"])
     assert back.cell_data["layer"].dtype.kind == "i"
+
+
+def test_vtu_goes_through_the_one_vtu_writer_and_opens_in_vtk(mesh, tmp_path):
+    """write_mesh's .vtu is VtuWriter.for_mesh's file (the results writer's code), binary and ascii; VTK reads both with
+    every cell and every array."""
+    from organtwin.io import VtuWriter
+    from organtwin.mesh._vtu import read_vtu_point_array
+
+    n_tris = sum(s.n_faces for s in mesh.surfaces.values())
+    for binary in (True, False):
+        path = write_mesh(mesh, tmp_path / "m.vtu", binary=binary)
+        w = VtuWriter.for_mesh(mesh, point_data=mesh.point_data, rename_tag_fields=False, binary=binary)
+        assert path.read_bytes() == w.encode()
+        assert (b"<AppendedData" in path.read_bytes()) == binary
+        if binary:
+            name = next(iter(mesh.point_data))
+            np.testing.assert_array_equal(read_vtu_point_array(path, name), mesh.point_data[name])
+        vtk = pytest.importorskip("vtk")
+        r = vtk.vtkXMLUnstructuredGridReader()
+        r.SetFileName(str(path))
+        r.Update()
+        grid = r.GetOutput()
+        assert grid.GetNumberOfPoints() == mesh.n_nodes
+        assert grid.GetNumberOfCells() == mesh.n_cells + n_tris
+        cd, pd = grid.GetCellData(), grid.GetPointData()
+        cells = {cd.GetArrayName(i) for i in range(cd.GetNumberOfArrays())}
+        assert cells >= {"region", "fibres", "sheets", *mesh.cell_data}
+        points = {pd.GetArrayName(i) for i in range(pd.GetNumberOfArrays())}
+        assert points >= {*mesh.point_data, *(f"nodeset:{k}" for k in mesh.node_sets)}
 
 
 def test_gmsh_files_open_in_gmsh_with_physical_names(mesh, tmp_path):
@@ -394,20 +424,27 @@ def test_check_false_skips_checks():
 
 
 # --------------------------------------------------------------------------------------------------------- atomic writes
-def test_failed_write_leaves_nothing_behind(mesh, tmp_path, monkeypatch):
-    target = tmp_path / "m.vtu"
+@pytest.mark.parametrize("name", ["m.vtu", "m.vtk"])
+def test_failed_write_leaves_nothing_behind(mesh, tmp_path, monkeypatch, name):
+    """Both writers (organtwin's VTU writer for .vtu, meshio for the rest) fail without leaving a trace."""
+    import organtwin.mesh._io as io_module
+
+    target = tmp_path / name
     target.write_text("old content")
 
     def broken_write(filename, *args, **kwargs):
         Path(filename).write_text("half a mesh")
         raise OSError("disk full")
 
-    monkeypatch.setattr(meshio, "write", broken_write)
+    if name.endswith(".vtu"):
+        monkeypatch.setattr(io_module, "_write_vtu", lambda m, out, binary: broken_write(out))
+    else:
+        monkeypatch.setattr(meshio, "write", broken_write)
     with pytest.raises(MeshError, match="could not write") as info:
         write_mesh(mesh, target)
     _assert_one_line_naming(str(info.value), target)
     assert target.read_text() == "old content"
-    assert [p.name for p in tmp_path.iterdir()] == ["m.vtu"]
+    assert [p.name for p in tmp_path.iterdir()] == [name]
 
 
 def test_failed_opencarp_write_leaves_nothing_behind(mesh, tmp_path, monkeypatch):

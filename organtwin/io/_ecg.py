@@ -87,6 +87,7 @@ def write_ecg_files(folder, ecg, *, source: str = "") -> list[str]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_file(folder / "ecg.csv") as (fh, _):
+        assert fh is not None  # a text mode ("w") opens a handle
         fh.write("t_ms," + ",".join(f"{n}_mV" for n in ecg.lead_names) + "\n")
         np.savetxt(fh, np.column_stack([ecg.times, ecg.leads]), fmt="%.6g", delimiter=",")
     write_json(folder / "features.json", ecg.to_json(source))

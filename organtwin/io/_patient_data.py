@@ -230,6 +230,10 @@ def _read_wfdb(p: Path, units: str | None) -> MeasuredECG:
             rec = wfdb.rdrecord(str(base), physical=True)
     except Exception as e:  # wfdb raises many types for broken records
         raise _err(base.with_suffix(".hea"), None, f"cannot read WFDB record: {type(e).__name__}: {e}") from None
+    assert isinstance(rec, wfdb.Record)  # m2s=True (the default) joins a multi-segment record into one Record
+    if rec.fs is None:  # wfdb fills in 250 Hz when the header gives none
+        raise _err(base.with_suffix(".hea"), None, "WFDB header gives no sampling frequency")
+    fs = float(rec.fs)
     sig = rec.p_signal
     if sig is None or sig.ndim != 2 or sig.shape[0] < 2:
         raise _err(base.with_suffix(".hea"), None, "WFDB record has no signal samples")
@@ -247,7 +251,7 @@ def _read_wfdb(p: Path, units: str | None) -> MeasuredECG:
             None,
             f"lead {names[c]} sample {s} is missing (NaN, {len(bad)} in all); cut the record or fill the gap",
         )
-    return MeasuredECG(tuple(names), sig, float(rec.fs), 0.0, str(p))
+    return MeasuredECG(tuple(names), sig, fs, 0.0, str(p))
 
 
 def _read_ecg_csv(p: Path, sampling_rate_hz: float | None, units: str | None) -> MeasuredECG:
@@ -544,6 +548,7 @@ def _write_text(path, text: str) -> Path:
     from ._results import atomic_file
 
     with atomic_file(path) as (fh, _):
+        assert fh is not None  # a text mode ("w") opens a handle
         fh.write(text)
     return Path(path)
 

@@ -10,11 +10,13 @@ that selects no node, a probe outside the mesh, a dt above the explicit stabilit
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +32,10 @@ from ._case import (
     _suggest,
 )
 
+if TYPE_CHECKING:
+    from ..ep import AbstractDiffusion, Record, Splitting, Stimulus, Tissue
+    from ..mesh import Mesh
+
 __all__ = ["PreparedCase", "RunOutcome", "prepare_case", "run_case", "read_fibre_file"]
 
 # Snapshots are carried in memory through the run (k x nodes values): refuse more than this before starting.
@@ -41,12 +47,12 @@ class PreparedCase:
     """Everything a run needs, checked against the mesh (see `prepare_case`)."""
 
     config: CaseConfig
-    mesh: object  # organtwin.mesh.Mesh (after scale, regions and fibres)
-    tissue: object  # organtwin.ep.Tissue
-    stimuli: tuple
-    record: object  # organtwin.ep.Record
-    diffusion: object
-    splitting: object
+    mesh: Mesh  # after scale, regions and fibres
+    tissue: Tissue
+    stimuli: tuple[Stimulus, ...]
+    record: Record
+    diffusion: AbstractDiffusion
+    splitting: Splitting
     dtype: object
     region_models: dict  # region id -> model name
     stimulus_nodes: tuple[int, ...]  # nodes selected by each stimulus
@@ -175,7 +181,9 @@ def _fibres_after_regions(config: CaseConfig, mesh):
         return mesh
     from ..mesh import rule_based_fibres
 
-    kw = dict(
+    fibres = functools.partial(
+        rule_based_fibres,
+        mesh,
         alpha_endo=f.alpha_endo,
         alpha_epi=f.alpha_epi,
         beta_endo=f.beta_endo,
@@ -183,10 +191,8 @@ def _fibres_after_regions(config: CaseConfig, mesh):
         epi=f.epi,
         base=f.base,
     )
-    if f.endo is not None:
-        kw["endo"] = f.endo if len(f.endo) == 2 else f.endo[0]
-    try:
-        return rule_based_fibres(mesh, **kw)
+    try:  # endo: the default unless the case names the surfaces
+        return fibres() if f.endo is None else fibres(endo=f.endo if len(f.endo) == 2 else f.endo[0])
     except ValueError as e:
         hint = " (in the case file: [fibres] endo, epi, base)" if "surface" in str(e) else ""
         raise config.error("fibres", f'source = "rule-based": {_line(e)}{hint}') from None
@@ -345,13 +351,16 @@ def _check_dt_against_models(config: CaseConfig, models: dict, names: dict) -> N
 def _stimulus(spec: StimulusSpec):
     from ..ep import Box, NamedSurface, NodeSet, Sphere, Stimulus, StimulusUnits
 
+    # each kind comes with its geometry (`_parse_stimulus` requires it)
     if spec.kind == "box":
         region = Box(spec.lower, spec.upper)
     elif spec.kind == "sphere":
+        assert spec.radius is not None
         region = Sphere(spec.centre, spec.radius)
     elif spec.kind == "nodes":
         region = NodeSet(spec.name if spec.name is not None else np.asarray(spec.nodes, dtype=np.int64))
     else:
+        assert spec.name is not None
         region = NamedSurface(spec.name)
     units = StimulusUnits.PER_CAPACITANCE if spec.per_capacitance else StimulusUnits.PER_VOLUME
     return Stimulus(
@@ -379,6 +388,7 @@ def _node_mask(spec: StimulusSpec, mesh) -> np.ndarray:
         hi = np.asarray(spec.upper) + _GEOMETRIC_TOL
         mask = np.all((x >= lo) & (x <= hi), axis=1)
     elif spec.kind == "sphere":
+        assert spec.radius is not None  # a sphere has one (_parse_stimulus)
         mask = np.sum((x - np.asarray(spec.centre)) ** 2, axis=1) <= (spec.radius + _GEOMETRIC_TOL) ** 2
     elif spec.kind == "nodes":
         mask[np.asarray(spec.nodes if spec.name is None else mesh.node_sets[spec.name], dtype=np.int64)] = True
@@ -394,6 +404,7 @@ def _check_stimuli(config: CaseConfig, mesh) -> tuple[int, ...]:
     for i, spec in enumerate(config.stimuli):
         where = f"stimulus.{i + 1}"
         if spec.kind == "surface" and spec.name not in mesh.surfaces:
+            assert spec.name is not None  # a surface stimulus is named (_parse_stimulus)
             have = ", ".join(sorted(mesh.surfaces)) or "none"
             raise config.error(
                 where,
@@ -416,13 +427,12 @@ def _check_stimuli(config: CaseConfig, mesh) -> tuple[int, ...]:
         if n == 0:
             from ..ep._stimulus import nearest_node
 
-            near = (
-                nearest_node(mesh.points, point=spec.centre, radius=spec.radius)
-                if spec.kind == "sphere"
-                else nearest_node(mesh.points, lower=spec.lower, upper=spec.upper)
-                if spec.kind == "box"
-                else ""
-            )
+            near = ""
+            if spec.kind == "sphere":
+                assert spec.radius is not None  # a sphere has one (_parse_stimulus)
+                near = nearest_node(mesh.points, point=spec.centre, radius=spec.radius)
+            elif spec.kind == "box":
+                near = nearest_node(mesh.points, lower=spec.lower, upper=spec.upper)
             raise config.error(
                 where,
                 f"the {spec.describe()} selects no mesh node; {near + '; ' if near else ''}{span} (lengths are in mm)",

@@ -42,8 +42,8 @@ as FieldData; the Vm snapshots carry all but the fibres, sheets and cell fields 
 a long series many times larger). So
 `organtwin ecg RUN_DIR`, `organtwin flow circulation --activation RUN_DIR` and `organtwin mesh render` work on it.
 
-The VTU files are written by `organtwin.io._vtu.VtuWriter` (binary, zlib, the geometry encoded once per series);
-ParaView/VTK, pyvista and meshio read them.
+The VTU files are written by `organtwin.io.VtuWriter` (binary, zlib, the geometry encoded once per series; it lives in
+organtwin/mesh/_vtu.py and is also `write_mesh`'s .vtu writer); ParaView/VTK, pyvista and meshio read them.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ import numpy as np
 
 from .._errors import InputError
 from .._errors import ResultsError as ResultsError
+from ..mesh._vtu import VtuWriter, read_vtu_point_array
 from ._atomic import (
     _DISK_FULL,
     _abs,
@@ -76,7 +77,6 @@ from ._atomic import (
     atomic_file,
     clean_stale,
 )
-from ._vtu import VtuWriter, read_vtu_point_array
 
 __all__ = [
     "ResultsError",

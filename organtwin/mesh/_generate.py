@@ -641,7 +641,7 @@ def _write_builtin_vtu(mesh: Mesh, path) -> None:
     region id of each tet and the surface tag of each triangle; field data ``{name: [tag, dim]}`` names both (dim 3 for
     regions, 2 for surfaces); per-tet ``fibres`` (and ``sheets``) are written when present, zero on the triangles.
     """
-    from ..io._vtu import VtuWriter  # at the edge: only this writer needs it
+    from ._vtu import VtuWriter
 
     names = sorted(mesh.surfaces)
     tris = [mesh.surfaces[n].triangles for n in names]

@@ -123,7 +123,7 @@ _COPY_KEYS = REGION_KEYS + ("gmsh:geometrical",)
 #: Integer tag fields that compete with the region field (dropped or renamed by `separate_tag_fields`).
 TAG_KEYS = tuple(dict.fromkeys(REGION_KEYS + SURFACE_KEYS + ("gmsh:geometrical",)))
 _OPENCARP_SUFFIXES = (".pts", ".elem", ".lon")
-_MESHIO_BINARY = {"vtu", "vtk", "gmsh", "gmsh22"}
+_MESHIO_BINARY = {"vtk", "gmsh", "gmsh22"}  # .vtu: VtuWriter
 _NODE_SET_PREFIX = "nodeset:"  # node sets travel in meshio formats as 0/1 point arrays "nodeset:<name>"
 _READ_HINT = "formats: .vtu .vtk .msh .xdmf .mesh .inp .med ... (any meshio format with tets) or openCARP .pts/.elem"
 
@@ -679,9 +679,12 @@ def separate_tag_fields(mesh: Mesh, *, keep: bool = False) -> tuple[Mesh, list[s
     return mesh.replace(cell_data=cell_data), names
 
 
-# ====================================================================================================== writing (meshio)
+# ====================================================================================================== writing
 def write_mesh(mesh: Mesh, path, *, file_format: str | None = None, binary: bool = True) -> Path:
     """Write a mesh to any meshio format or openCARP files, atomically.
+
+    .vtu files are written by organtwin's one VTU writer (`organtwin.mesh._vtu.VtuWriter.for_mesh`, which also writes
+    the results' VTUs); the other formats through meshio.
 
     Regions go out as cell data "region" (and gmsh:physical in .msh, medit:ref in .mesh), fibres/sheets as "fibres" /
     "sheets", surfaces as triangle cells whose "region" value is the surface tag, region and surface names as field data,
@@ -694,7 +697,8 @@ def write_mesh(mesh: Mesh, path, *, file_format: str | None = None, binary: bool
         mesh: the mesh (mm).
         path: the output file; the format follows the extension (.msh is gmsh 4.1).
         file_format: a meshio format name to override the extension ("gmsh22" for gmsh 2.2 .msh), or "opencarp".
-        binary: binary rather than ascii where the format has both (vtu, vtk, msh).
+        binary: binary rather than ascii where the format has both (vtu: zlib-compressed raw appended data, else every
+            array inline as ascii text; vtk, msh).
 
     Returns:
         The path written (for openCARP, the .pts file).
@@ -703,7 +707,18 @@ def write_mesh(mesh: Mesh, path, *, file_format: str | None = None, binary: bool
     if file_format == "opencarp" or (file_format is None and p.suffix.lower() in _OPENCARP_SUFFIXES):
         return write_opencarp(mesh, p)
     fmt = file_format or _format_from_path(p)
+    if fmt == "vtu":
+        return _atomic_write(p, lambda tmp: _write_vtu(mesh, tmp / p.name, binary))
     return _atomic_write(p, lambda tmp: _write_meshio(mesh, tmp / p.name, fmt, binary, p))
+
+
+def _write_vtu(mesh: Mesh, out: Path, binary: bool) -> list[Path]:
+    """The mesh as one .vtu file, by `VtuWriter.for_mesh` (the mesh's fields under their own names)."""
+    from ._vtu import VtuWriter
+
+    writer = VtuWriter.for_mesh(mesh, point_data=mesh.point_data, rename_tag_fields=False, binary=binary)
+    out.write_bytes(writer.encode())
+    return [out]
 
 
 def _format_from_path(p: Path) -> str:
@@ -872,9 +887,7 @@ def _write_meshio(mesh: Mesh, out: Path, fmt: str, binary: bool, target: Path) -
     kwargs = {"binary": binary} if fmt in _MESHIO_BINARY else {}
     with _meshio_messages(target):
         meshio.write(out, m, file_format=fmt, **kwargs)
-    if field_data and fmt == "vtu":
-        _vtu_add_field_data(out, field_data)
-    elif field_data and fmt == "vtk":
+    if field_data and fmt == "vtk":
         _vtk_add_field_data(out, field_data, binary)
     elif field_data and fmt == "xdmf":
         _xdmf_add_field_data(out, field_data)
@@ -917,19 +930,6 @@ def _gmsh_node_entities(n_nodes: int, tet_blocks: list, tri_blocks: list, target
         key[donor], ent[donor] = k, (dim, tag)
         counts[k] = 1
     return ent
-
-
-def _vtu_add_field_data(path: Path, field_data: dict) -> None:
-    arrays = "".join(
-        f'<DataArray type="Int64" Name={quoteattr(name)} NumberOfTuples="2" format="ascii">{int(v[0])} {int(v[1])}'
-        "</DataArray>"
-        for name, v in field_data.items()
-    )
-    data = path.read_bytes()
-    i = data.find(b"<Piece")
-    if i < 0:
-        raise MeshError(f"{path.name}: unexpected VTU layout from meshio (no <Piece>); cannot store region names")
-    path.write_bytes(data[:i] + f"<FieldData>{arrays}</FieldData>\n".encode() + data[i:])
 
 
 def _vtk_add_field_data(path: Path, field_data: dict, binary: bool) -> None:

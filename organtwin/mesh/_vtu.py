@@ -1,17 +1,21 @@
-"""A small, fast VTU (VTK XML unstructured grid) writer for time series on a fixed tetrahedral mesh.
+"""organtwin's one VTU (VTK XML unstructured grid) writer: meshes (`organtwin.mesh.write_mesh` for a .vtu path) and the
+time series of results on a fixed tetrahedral mesh (`organtwin.io`, which re-exports `VtuWriter`).
 
 Every snapshot of a run repeats the same geometry; general writers (meshio) encode it again for every file (base64 and
 zlib), which on a 100k-node / 440k-tet mesh costs seconds per file. `VtuWriter` encodes the geometry and the cell data
 once (zlib-compressed binary blocks, VTK's ``vtkZLibDataCompressor`` layout) and then writes each file as: the XML header,
 the point data (compressed per file) and the cached geometry, all in one ``<AppendedData encoding="raw">`` section.
-ParaView/VTK, pyvista and meshio read the files.
+With ``binary=False`` every array is written inline as ascii text instead (larger and slower; for reading by eye or by
+tools without a binary VTU reader). ParaView/VTK, pyvista and meshio read both.
 
-`VtuWriter.for_mesh` writes a `Mesh` the way `organtwin.mesh.write_mesh` does, so that `read_mesh` gives it back whole:
+`VtuWriter.for_mesh` writes a `Mesh` so that `read_mesh` gives it back whole (it is what `write_mesh` uses for .vtu):
 the tets, then every surface as triangle cells; cell data ``region`` (the region id of a tet, the surface tag of a
-triangle), ``fibres`` / ``sheets`` and the mesh's other cell fields (zeros on the triangles; a field whose name
-`read_mesh` would take for the region ids or the fibres, e.g. a second tag array, is kept as ``<name>_input``); node
-sets as 0/1 point arrays ``nodeset:<name>``; region and surface names as gmsh-style ``<FieldData>``
-``{name: [tag, dim]}`` (dim 3 region, 2 surface).
+triangle), ``fibres`` / ``sheets`` and the mesh's other cell fields (zeros on the triangles); node sets as 0/1 point
+arrays ``nodeset:<name>``; region and surface names as gmsh-style ``<FieldData>`` ``{name: [tag, dim]}`` (dim 3 region,
+2 surface). For results files (``rename_tag_fields=True``, the default) a cell field whose name `read_mesh` would take
+for the region ids or the fibres, e.g. a second tag array, is kept as ``<name>_input``; `write_mesh` keeps the names.
+
+The file is written atomically by `organtwin.io`'s one atomic writer (imported when a file is written).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import InputError
-from ..mesh._io import surface_tags
+from ._io import _FIBRE_KEYS, _NODE_SET_PREFIX, _SHEET_KEYS, REGION_KEYS, surface_tags
 
 __all__ = ["VtuWriter", "read_vtu_point_array"]
 
@@ -66,9 +70,14 @@ def _encode(a: np.ndarray, compress: bool, level: int) -> bytes:
     return header.tobytes() + b"".join(packed)
 
 
+def _text(a: np.ndarray) -> str:
+    """The values of ``a`` as ascii, row-major; floats in their shortest exact form (they read back bit for bit)."""
+    return " ".join(map(str, a.reshape(-1).tolist()))
+
+
 def _components(a: np.ndarray, rows: int, what: str) -> int:
-    if a.shape[0] != rows:
-        raise InputError(f"{what} has {a.shape[0]} rows, expected {rows}")
+    if a.ndim == 0 or a.shape[0] != rows:
+        raise InputError(f"{what} has {a.shape[0] if a.ndim else 0} rows, expected {rows}")
     if a.ndim == 1:
         return 1
     if a.ndim == 2:
@@ -88,7 +97,9 @@ class VtuWriter:
         point_data: point fields written into every file (before the per-file ones; a per-file field of the same name
             replaces it).
         field_data: ``{name: (tag, dim)}`` integer pairs written as VTK FieldData (the names of regions and surfaces).
-        compress: zlib-compress the data (default True).
+        compress: zlib-compress the data (default True; binary only).
+        level: the zlib compression level.
+        binary: raw binary appended data (default); False writes every array inline as ascii text.
     """
 
     def __init__(
@@ -102,6 +113,7 @@ class VtuWriter:
         field_data: dict | None = None,
         compress: bool = True,
         level: int = 6,
+        binary: bool = True,
     ):
         points = _as_array(np.asarray(points, dtype=np.float64))
         tets = np.asarray(tets)
@@ -115,12 +127,13 @@ class VtuWriter:
         n_conn = 4 * tets.shape[0] + 3 * tris.shape[0]
         index = np.int32 if points.shape[0] < 2**31 and n_conn < 2**31 else np.int64
         self.n_points, self.n_cells = int(points.shape[0]), int(tets.shape[0] + tris.shape[0])
-        self.compress, self.level = bool(compress), int(level)
+        self.binary = bool(binary)
+        self.compress, self.level = bool(compress) and self.binary, int(level)
         cell_arrays = []
         for name, value in (cell_data or {}).items():
             a = _as_array(value)
             cell_arrays.append((str(name), a, _components(a, self.n_cells, f"cell field {name!r}")))
-        self._cell = [(n, a.dtype, k, _encode(a, self.compress, self.level)) for n, a, k in cell_arrays]
+        self._cell = [(n, a.dtype, k, self._encode(a)) for n, a, k in cell_arrays]
         self._static_points = {str(k): _as_array(v) for k, v in (point_data or {}).items()}
         for k, v in self._static_points.items():
             _components(v, self.n_points, f"point field {k!r}")
@@ -135,23 +148,35 @@ class VtuWriter:
         types = np.concatenate(
             [np.full(tets.shape[0], _VTK_TETRA, dtype=np.uint8), np.full(tris.shape[0], _VTK_TRIANGLE, dtype=np.uint8)]
         )
-        self._points = _encode(points, self.compress, self.level)
-        self._conn = _encode(_as_array(conn), self.compress, self.level)
-        self._offsets = _encode(_as_array(offsets.astype(index)), self.compress, self.level)
-        self._types = _encode(types, self.compress, self.level)
+        self._points = self._encode(points)
+        self._conn = self._encode(_as_array(conn))
+        self._offsets = self._encode(_as_array(offsets.astype(index)))
+        self._types = self._encode(types)
         self._index_type = _TYPES[np.dtype(index)]
+
+    def _encode(self, a: np.ndarray) -> bytes | str:
+        """An appended-data block (binary) or the inline text of a DataArray (ascii)."""
+        return _encode(a, self.compress, self.level) if self.binary else _text(a)
 
     @classmethod
     def for_mesh(
-        cls, mesh, *, point_data: dict | None = None, cell_fields: bool = True, compress: bool = True, level: int = 6
+        cls,
+        mesh,
+        *,
+        point_data: dict | None = None,
+        cell_fields: bool = True,
+        rename_tag_fields: bool = True,
+        compress: bool = True,
+        level: int = 6,
+        binary: bool = True,
     ) -> "VtuWriter":
         """A writer of ``mesh`` with everything `organtwin.mesh.read_mesh` reads back: regions and their names,
         surfaces (triangles, tags, names), fibres and sheets, the other cell fields, node sets (module docstring).
         ``point_data``: static point fields for every file (e.g. the mesh's own point fields). ``cell_fields=False``
         leaves out fibres, sheets and the other cell fields (a time series: they would be repeated in every file, 48
-        bytes per tet for fibres and sheets; the run's activation.vtu carries them)."""
-        from ..mesh._io import REGION_KEYS
-
+        bytes per tet for fibres and sheets; the run's activation.vtu carries them). ``rename_tag_fields``: a cell
+        field named like a region or fibre field is written as ``<name>_input`` (False: under its own name, as
+        `write_mesh` does)."""
         tags = surface_tags(mesh.surfaces)
         tris = [np.asarray(s.triangles, np.int64).reshape(-1, 3) for s in mesh.surfaces.values()]
         tri_tags = [np.full(len(t), tags[k], np.int32) for t, k in zip(tris, mesh.surfaces)]
@@ -171,16 +196,7 @@ class VtuWriter:
         cell_data = {}
         for k, v in (mesh.cell_data if cell_fields else {}).items():
             name = str(k)
-            if name.lower() in REGION_KEYS or name.lower() in (
-                "fibres",
-                "fibers",
-                "fiber",
-                "fibre",
-                "f0",
-                "sheets",
-                "sheet",
-                "s0",
-            ):
+            if rename_tag_fields and name.lower() in REGION_KEYS + _FIBRE_KEYS + _SHEET_KEYS:
                 name = f"{name}_input"  # kept, renamed: it would be read back as the region ids or the fibres
             cell_data[name] = padded(v)
         if mesh.fibres is not None and cell_fields:
@@ -192,7 +208,7 @@ class VtuWriter:
         for name, ns in mesh.node_sets.items():
             mask = np.zeros(mesh.n_nodes, dtype=np.uint8)
             mask[np.asarray(ns)] = 1
-            points.setdefault(f"nodeset:{name}", mask)
+            points.setdefault(_NODE_SET_PREFIX + name, mask)
         field_data = {name: (tag, 2) for name, tag in tags.items()}
         for rid, name in mesh.region_names:
             field_data.setdefault(str(name), (int(rid), 3))
@@ -205,6 +221,7 @@ class VtuWriter:
             field_data=field_data,
             compress=compress,
             level=level,
+            binary=binary,
         )
 
     def encode(self, point_data: dict | None = None) -> bytes:
@@ -219,10 +236,12 @@ class VtuWriter:
             offset += len(data)
             return start
 
-        def array_xml(name, dtype_name, comps, at) -> str:
+        def array_xml(name, dtype_name, comps, data: bytes | str) -> str:
             n = f' Name="{_xml_name(name)}"' if name is not None else ""
             c = f' NumberOfComponents="{comps}"' if comps != 1 else ""  # scalars: VTK's default (meshio reads (n,))
-            return f'        <DataArray type="{dtype_name}"{n}{c} format="appended" offset="{at}"/>'
+            if isinstance(data, str):
+                return f'        <DataArray type="{dtype_name}"{n}{c} format="ascii">{data}</DataArray>'
+            return f'        <DataArray type="{dtype_name}"{n}{c} format="appended" offset="{add(data)}"/>'
 
         pd_lines = []
         per_file = {str(k): v for k, v in (point_data or {}).items()}
@@ -230,40 +249,39 @@ class VtuWriter:
         for name, value in merged.items():
             a = _as_array(value)
             comps = _components(a, self.n_points, f"point field {name!r}")
-            pd_lines.append(array_xml(name, _TYPES[a.dtype], comps, add(_encode(a, self.compress, self.level))))
-        cd_lines = [array_xml(n, _TYPES[dt], k, add(enc)) for n, dt, k, enc in self._cell]
-        pts = array_xml(None, "Float64", 3, add(self._points))
-        conn = array_xml("connectivity", self._index_type, 1, add(self._conn))
-        offs = array_xml("offsets", self._index_type, 1, add(self._offsets))
-        types = array_xml("types", "UInt8", 1, add(self._types))
+            pd_lines.append(array_xml(name, _TYPES[a.dtype], comps, self._encode(a)))
+        cd_lines = [array_xml(n, _TYPES[dt], k, enc) for n, dt, k, enc in self._cell]
+        pts = array_xml(None, "Float64", 3, self._points)
+        conn = array_xml("connectivity", self._index_type, 1, self._conn)
+        offs = array_xml("offsets", self._index_type, 1, self._offsets)
+        types = array_xml("types", "UInt8", 1, self._types)
         compressor = ' compressor="vtkZLibDataCompressor"' if self.compress else ""
-        xml = "\n".join(
-            [
-                '<?xml version="1.0"?>',
-                f'<VTKFile type="UnstructuredGrid" version="1.0" byte_order="LittleEndian" header_type="UInt64"{compressor}>',
-                "  <UnstructuredGrid>",
-                *self._field_data_xml(),
-                f'    <Piece NumberOfPoints="{self.n_points}" NumberOfCells="{self.n_cells}">',
-                "      <PointData>",
-                *pd_lines,
-                "      </PointData>",
-                "      <CellData>",
-                *cd_lines,
-                "      </CellData>",
-                "      <Points>",
-                pts,
-                "      </Points>",
-                "      <Cells>",
-                conn,
-                offs,
-                types,
-                "      </Cells>",
-                "    </Piece>",
-                "  </UnstructuredGrid>",
-                '  <AppendedData encoding="raw">',
-                "   _",
-            ]
-        )
+        lines = [
+            '<?xml version="1.0"?>',
+            f'<VTKFile type="UnstructuredGrid" version="1.0" byte_order="LittleEndian" header_type="UInt64"{compressor}>',
+            "  <UnstructuredGrid>",
+            *self._field_data_xml(),
+            f'    <Piece NumberOfPoints="{self.n_points}" NumberOfCells="{self.n_cells}">',
+            "      <PointData>",
+            *pd_lines,
+            "      </PointData>",
+            "      <CellData>",
+            *cd_lines,
+            "      </CellData>",
+            "      <Points>",
+            pts,
+            "      </Points>",
+            "      <Cells>",
+            conn,
+            offs,
+            types,
+            "      </Cells>",
+            "    </Piece>",
+            "  </UnstructuredGrid>",
+        ]
+        if not self.binary:
+            return "\n".join([*lines, "</VTKFile>", ""]).encode("utf-8")
+        xml = "\n".join([*lines, '  <AppendedData encoding="raw">', "   _"])
         return xml.encode("utf-8") + b"".join(blocks) + b"\n  </AppendedData>\n</VTKFile>\n"
 
     def _field_data_xml(self) -> list[str]:
@@ -278,13 +296,11 @@ class VtuWriter:
         return ["    <FieldData>", *rows, "    </FieldData>"]
 
     def write(self, path, point_data: dict | None = None) -> Path:
-        """Write one file, atomically (temporary file, then ``os.replace``)."""
-        from ._results import atomic_file
+        """Write one file, atomically (temporary file, then ``os.replace``: `organtwin.io`'s atomic writer)."""
+        from ..io._atomic import atomic_write
 
         data = self.encode(point_data)
-        with atomic_file(path, "wb") as (fh, _):
-            fh.write(data)
-        return Path(path)
+        return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def _xml_name(name: str) -> str:
@@ -325,7 +341,7 @@ def read_vtu_point_array(path, name: str) -> np.ndarray | None:
         if _unescape(attrs.get("Name", "")) != name or attrs.get("format") != "appended":
             continue
         types = {v: k for k, v in _TYPES.items()}
-        dtype = types.get(attrs.get("type"))
+        dtype = types.get(attrs.get("type", ""))
         if dtype is None:
             return None
         base = data.index(b"_", start + len(b'<AppendedData encoding="raw">')) + 1
