@@ -1193,9 +1193,9 @@ def _cases() -> list[Case]:
     add(
         _c(
             "bench-niederer/json-under-a-file",
-            "bench niederer -q --json notes.txt/r.json",
+            "bench niederer -q -o notes.txt/r.json",
             2,
-            "--json",
+            "--out",
             "notes.txt",
             files={"notes.txt": USER},
         )

@@ -15,8 +15,16 @@ from typing import Annotated
 
 import typer
 
-from .._errors import MeshError, MeshWarning
-from ._mesh_options import NameMap, RegionField, RegionNames, SurfaceField, SurfaceNames, read_mesh_cli
+from ._common import DTYPE_HELP, Dtype, legacy_dtype, say, use_dtype
+from ._mesh_options import (
+    NameMap,
+    RegionField,
+    RegionNames,
+    SurfaceField,
+    SurfaceNames,
+    check_output_files,
+    read_mesh_cli,
+)
 
 __all__ = ["activate"]
 
@@ -36,6 +44,13 @@ def _parse_site(text: str) -> tuple[tuple[float, float, float], float]:
 def _positive(name: str, v: float | None) -> None:
     if v is not None and not (math.isfinite(v) and v > 0):
         raise typer.BadParameter(f"{name} must be a positive velocity in m/s (= mm/ms), got {v}")
+
+
+def _parse_regions(text: str) -> list[int]:
+    try:
+        return [int(r) for r in text.replace(" ", "").split(",") if r]
+    except ValueError:
+        raise typer.BadParameter(f"--regions must be comma-separated integer ids like 1,2, got {text!r}") from None
 
 
 def activate(
@@ -86,7 +101,8 @@ def activate(
     scale: Annotated[
         float | None, typer.Option(help="Multiply coordinates by this factor (e.g. 1000 for m -> mm).")
     ] = None,
-    float64: Annotated[bool, typer.Option("--float64", help="Compute in float64 (default float32).")] = False,
+    dtype: Annotated[Dtype, typer.Option(help=DTYPE_HELP, case_sensitive=False)] = Dtype.float32,
+    float64: Annotated[bool, typer.Option("--float64", hidden=True, help="Deprecated: --dtype float64.")] = False,
     fibres: Annotated[
         str,
         typer.Option(
@@ -102,23 +118,19 @@ def activate(
     surface_field: SurfaceField = None,
 ):
     """Activation times (ms) from an anisotropic eikonal model: sites, fibre/transverse/normal velocities, regions."""
-    from ..mesh import FIBRE_CHOICES, check_mesh, choose_fibres, write_mesh
+    from ..mesh import FIBRE_CHOICES, check_mesh, write_mesh
 
+    dtype = legacy_dtype(dtype, float64, "--float64")
     sites = [_parse_site(s) for s in site]
     if fibres not in FIBRE_CHOICES:
         raise typer.BadParameter(f"--fibres must be one of {', '.join(FIBRE_CHOICES)}, got {fibres!r}")
-    for name, v in (
-        ("--cv-fibre", cv_fibre),
-        ("--cv-transverse", cv_transverse),
-        ("--cv-normal", cv_normal),
-        ("--cv-endo", cv_endo),
-    ):
+    for name, v in (("--cv-fibre", cv_fibre), ("--cv-transverse", cv_transverse), ("--cv-normal", cv_normal)):
         _positive(name, v)
+    _positive("--cv-endo", cv_endo)
     if site_radius is not None and not (math.isfinite(site_radius) and site_radius >= 0):
         raise typer.BadParameter(f"--site-radius must be a length >= 0 in mm, got {site_radius}")
-    from ._mesh_options import check_output_files
-
     check_output_files([(out, "--out")], inputs=[mesh_path])  # before the work; never over the input mesh
+    keep = None if regions is None else _parse_regions(regions)
 
     t0 = time.perf_counter()
     read = functools.partial(
@@ -129,76 +141,18 @@ def activate(
         mesh = read()
     else:  # the file's fibre arrays are replaced: they must not stop the read
         mesh = check_mesh(read(check=False).replace(fibres=None, sheets=None), source=str(mesh_path))
-    if regions is not None:
-        try:
-            keep = [int(r) for r in regions.replace(" ", "").split(",") if r]
-        except ValueError:
-            raise typer.BadParameter(
-                f"--regions must be comma-separated integer ids like 1,2, got {regions!r}"
-            ) from None
-        missing = sorted(set(keep) - set(mesh.region_ids.tolist()))
-        if missing:
-            raise MeshError(f"--regions: no region {missing[0]} in {mesh_path} (regions: {mesh.region_ids.tolist()})")
-        mesh = mesh.submesh(keep)
-    vt = cv_fibre if cv_transverse is None else cv_transverse
-    import jax
-
-    if float64:  # before rule-based fibres are computed
-        jax.config.update("jax_enable_x64", True)  # the user's edge: asked for on the command line
-    anisotropic = vt != cv_fibre or cv_normal is not None
-    mesh, used = choose_fibres(mesh, fibres, source=str(mesh_path), needs_fibres=anisotropic and fibres == "none")
-    print(used, flush=True)
-    if vt != cv_fibre and mesh.fibres is None:
-        raise MeshError(
-            f"{mesh_path} has no fibres, needed for --cv-transverse != --cv-fibre; use --fibres "
-            f"rule-based, add them with `organtwin mesh fibres`, or give equal velocities"
-        )
-    if cv_normal is not None and mesh.sheets is None:
-        raise MeshError(
-            f"{mesh_path} has no sheet directions, needed for --cv-normal; drop it (transversely "
-            f"isotropic) or add fibres with sheets (`organtwin mesh fibres`)"
-        )
-
+    use_dtype(dtype)  # before rule-based fibres are computed
     import jax.numpy as jnp
-    import numpy as np
 
-    from ..ep import ConductionVelocity, EikonalTissue, eikonal_sites, simulate_eikonal
+    from ..ep import eikonal_activation_map
 
-    dtype = jnp.float64 if float64 else jnp.float32
-    objs = eikonal_sites(
-        mesh, sites, radius=site_radius, dtype=dtype, names=[f"--site {t}" for t in site], radius_hint="--site-radius"
-    )
-    radius = objs[0].radius
-    endo = None if fast_endo is None else tuple(s.strip() for s in fast_endo.split(",") if s.strip())
-    tissue = EikonalTissue.from_mesh(
-        mesh, ConductionVelocity(cv_fibre, vt, cv_normal), fast_endocardium=endo, fast_velocity=cv_endo, dtype=dtype
-    )
-    t1 = time.perf_counter()
-    res = simulate_eikonal(tissue, objs)
-    act = np.asarray(jax.block_until_ready(res.activation), np.float64)
-    solve_s = time.perf_counter() - t1
-    reached = np.isfinite(act)
-    mesh = mesh.replace(point_data={**mesh.point_data, "activation_time": np.where(reached, act, np.nan)})
-    write_mesh(mesh, out)
-    print(
-        f"{mesh.n_nodes} nodes, {mesh.n_cells} tets; {len(objs)} site{'s' if len(objs) > 1 else ''} "
-        f"(source radius {radius:.3g} mm); {int(res.sweeps)} sweeps in {solve_s:.2f} s (incl. compilation)",
-        flush=True,
-    )
-    if reached.any():
-        print(
-            f"activation {act[reached].min():.4g} .. {act[reached].max():.4g} ms; {int(reached.sum())} of {act.size} "
-            f"nodes reached",
-            flush=True,
-        )
-    if not reached.all():
-        import warnings
-
-        warnings.warn(
-            f"activation reached {int(reached.sum())} of {act.size} nodes ({100 * reached.mean():.1f}%); "
-            f"{int((~reached).sum())} unreached nodes (a part not connected to any site?) are written as "
-            f"NaN in activation_time",
-            MeshWarning,
-            stacklevel=2,
-        )
-    print(f"wrote {out} (point data activation_time, ms) in {time.perf_counter() - t0:.1f} s", flush=True)
+    result = eikonal_activation_map(
+        mesh, sites, cv_fibre, cv_transverse, cv_normal, regions=keep, fibres=fibres, cv_endo=cv_endo,
+        fast_endocardium=None if fast_endo is None else [s.strip() for s in fast_endo.split(",") if s.strip()],
+        radius=site_radius, dtype=getattr(jnp, dtype.value), names=[f"--site {t}" for t in site],
+        radius_hint="--site-radius", source=str(mesh_path), say=say,
+    )  # fmt: skip
+    write_mesh(result.mesh, out)
+    for line in result.describe():
+        say(line)
+    say(f"wrote {out} (point data activation_time, ms) in {time.perf_counter() - t0:.1f} s")

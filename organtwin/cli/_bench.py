@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from ._common import DTYPE_HELP, Dtype, choice, legacy_option, say, use_dtype
 
 __all__ = ["bench_app", "niederer"]
 
@@ -23,29 +24,19 @@ bench_app = typer.Typer(
 )
 
 
-class DiffusionChoice(StrEnum):
-    auto = "auto"
-    explicit = "explicit"
-    theta = "theta"
+_DIFFUSION = ("auto", "explicit", "theta")  # auto: niederer_benchmark chooses (diffusion=None)
 
 
-class MassChoice(StrEnum):
-    consistent = "consistent"
-    lumped = "lumped"
+def _mass_names() -> list[str]:
+    from ..ep import Mass
+
+    return [m.value for m in Mass]
 
 
-class DtypeChoice(StrEnum):
-    float32 = "float32"
-    float64 = "float64"
+def _splitting_names() -> list[str]:
+    from ..ep import Splitting
 
-
-class SplittingChoice(StrEnum):
-    godunov = "godunov"
-    strang = "strang"
-
-
-def _ms(x: float) -> str:
-    return f"{x:8.2f}" if math.isfinite(x) else "   never"
+    return [m.value for m in Splitting]
 
 
 def _progress_bar(bars: list):
@@ -80,135 +71,92 @@ def niederer(
         float, typer.Option(help="Mesh spacing, mm; must divide 20, 7 and 3 (published: 0.5, 0.2, 0.1).")
     ] = 0.5,
     dt: Annotated[float, typer.Option(help="Time step, ms (published: 0.05, 0.01, 0.005).")] = 0.05,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the results as JSON to this file.")
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write the results as JSON to this file.")
     ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", hidden=True, help="Deprecated: --out.")] = None,
     diffusion: Annotated[
-        DiffusionChoice,
+        str,
         typer.Option(
+            parser=choice(lambda: _DIFFUSION),
+            metavar="[auto|explicit|theta]",
             help="auto: Crank-Nicolson with the consistent mass; with --mass lumped, explicit when dt is under "
             "the mesh's stability limit, else Crank-Nicolson. explicit: forward Euler, lumped mass. "
             "theta: Crank-Nicolson (theta 0.5) with --mass.",
-            case_sensitive=False,
         ),
-    ] = DiffusionChoice.auto,
+    ] = "auto",
     mass: Annotated[
-        MassChoice | None,
+        str | None,
         typer.Option(
+            parser=choice(_mass_names),
+            metavar="[consistent|lumped]",
             help="Mass matrix: consistent (default; the published finite-element codes) or lumped "
             "(explicit diffusion needs lumped).",
-            case_sensitive=False,
             show_default=False,
         ),
     ] = None,
     dtype: Annotated[
-        DtypeChoice,
+        Dtype,
         typer.Option(
-            help="Precision. float32 agrees with float64 to about 0.01 ms here (benchmarks/RESULTS.md) and is "
+            help=f"{DTYPE_HELP} float32 agrees with float64 to about 0.01 ms here (benchmarks/RESULTS.md) and is "
             "about twice as fast on a CPU.",
             case_sensitive=False,
         ),
-    ] = DtypeChoice.float32,
+    ] = Dtype.float32,
     splitting: Annotated[
-        SplittingChoice,
+        str,
         typer.Option(
+            parser=choice(_splitting_names),
+            metavar="[godunov|strang]",
             help="Operator splitting: godunov (first order) or strang (second order, two reaction steps per step).",
-            case_sensitive=False,
         ),
-    ] = SplittingChoice.godunov,
+    ] = "godunov",
     t_max: Annotated[float, typer.Option(help="Stop at this time, ms, if some node has not activated yet.")] = 100.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ):
     """The Niederer et al. 2011 benchmark: activation times (first crossing of 0 mV) at P1..P9; stops once every node
     has activated."""
+    out, out_name = legacy_option(out, json_out, "--out", "--json")
     if not (math.isfinite(dx) and dx > 0):
         raise typer.BadParameter(f"--dx must be a positive length in mm, got {dx:g}")
     if not (math.isfinite(dt) and dt > 0):
         raise typer.BadParameter(f"--dt must be a positive time step in ms, got {dt:g}")
     if not (math.isfinite(t_max) and t_max > 0):
         raise typer.BadParameter(f"--t-max must be a positive time in ms, got {t_max:g}")
-    if diffusion is DiffusionChoice.explicit and mass is MassChoice.consistent:
+    if diffusion == "explicit" and mass == "consistent":
         raise typer.BadParameter(
             "--diffusion explicit uses the lumped mass; use --diffusion theta (or auto) with --mass consistent"
         )
     from ._mesh_options import check_output_files
 
-    check_output_files([(json_out, "--json")])  # before the run: a file we can write
-
-    import jax
-
-    if dtype is DtypeChoice.float64:
-        jax.config.update("jax_enable_x64", True)  # the user's choice, at the edge
+    check_output_files([(out, out_name)])  # before the run: a file we can write
+    use_dtype(dtype)
     from .. import __version__
-    from ..ep import (
-        NIEDERER_POINTS,
-        NIEDERER_REFERENCE_FENICSX_BEAT,
-        ExplicitLumped,
-        Mass,
-        Splitting,
-        ThetaScheme,
-        niederer_benchmark,
-    )
+    from ..ep import ExplicitLumped, Mass, Splitting, ThetaScheme, niederer_benchmark, niederer_report
 
-    mass_enum = None if mass is None else Mass(mass.value)
-    if diffusion is DiffusionChoice.auto:
-        scheme = None
-    elif diffusion is DiffusionChoice.explicit:
-        scheme = ExplicitLumped()
-    else:
-        scheme = ThetaScheme(theta=0.5, mass=mass_enum or Mass.CONSISTENT)
-
-    print(
-        f"Niederer et al. 2011 benchmark (organtwin {__version__}): dx {dx:g} mm, dt {dt:g} ms, {dtype.value}",
-        flush=True,
-    )
+    mass_enum = None if mass is None else Mass(mass)
+    scheme = {
+        "auto": None,
+        "explicit": ExplicitLumped(),
+        "theta": ThetaScheme(theta=0.5, mass=mass_enum or Mass.CONSISTENT),
+    }[diffusion]
+    say(f"Niederer et al. 2011 benchmark (organtwin {__version__}): dx {dx:g} mm, dt {dt:g} ms, {dtype.value}")
     bars: list = []
-    progress = None if quiet else _progress_bar(bars)
     try:
         res = niederer_benchmark(
-            dx,
-            dt,
-            diffusion=scheme,
-            mass=None if scheme is not None else mass_enum,
-            splitting=Splitting(splitting.value),
-            dtype=dtype.value,
-            t_max=t_max,
-            progress=progress,
-        )
+            dx, dt, diffusion=scheme, mass=None if scheme is not None else mass_enum, splitting=Splitting(splitting),
+            dtype=dtype.value, t_max=t_max, progress=None if quiet else _progress_bar(bars),
+        )  # fmt: skip
     finally:
         for bar in bars:
             bar.stop()
-
-    auto = " (automatic)" if diffusion is DiffusionChoice.auto else ""
-    print(f"mesh       {res.nodes:,} nodes, {res.cells:,} tets (20 x 7 x 3 mm, fibres along x)")
-    print(f"diffusion  {res.diffusion}{auto}; explicit stability limit {res.stability_limit:.3g} ms")
-    print(f"splitting  {res.splitting}; reaction: Rush-Larsen gates, forward Euler for the rest")
-    ref = NIEDERER_REFERENCE_FENICSX_BEAT.get((res.dx, res.dt))
-    head = "point  x, y, z (mm)         activation (ms)"
-    print(head + ("   fenicsx-beat (ms)" if ref else ""))
-    for name, p in NIEDERER_POINTS.items():
-        coords = f"({p[0]:g}, {p[1]:g}, {p[2]:g})"
-        line = f"{name:<6} {coords:<20} {_ms(res.activation[name])}"
-        if ref:
-            line += f"        {ref[name]:8.2f}"
-        print(line)
-    if res.all_activated:
-        stop = f"stopped at {res.t_end:.1f} ms: every node activated (the last at {res.last_activation:.2f} ms)"
-    else:
-        stop = f"stopped at the cap of {res.t_end:.1f} ms: some nodes never activated"
-    print(f"steps      {res.steps:,} ({stop})")
-    if res.cg_iterations:
-        print(f"CG         {res.cg_iterations:,} iterations ({res.cg_iterations / max(res.steps, 1):.1f} per step)")
-    print(
-        f"wall time  {res.wall_s:.1f} s (set-up {res.setup_s:.1f} s, time loop {res.solve_s:.1f} s of which the first "
-        f"segment, with compilation, {res.first_segment_s:.1f} s)",
-        flush=True,
-    )
-    if json_out is not None:
+    for line in niederer_report(res, automatic=diffusion == "auto"):
+        say(line)
+    if out is not None:
         from ..io import write_json
 
-        write_json(json_out.expanduser(), res.to_json())
-        print(f"wrote {json_out}", flush=True)
+        write_json(out.expanduser(), res.to_json())
+        say(f"wrote {out}")
     if not res.all_activated:
         print(
             "organtwin: warning: not every node activated before --t-max; raise --t-max (activation stays "

@@ -6,18 +6,14 @@ imported inside the command so that ``organtwin --help`` stays instant.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-__all__ = ["cell", "CellDtype", "model_name"]
+from ._common import DTYPE_HELP, Dtype, use_dtype
 
-
-class CellDtype(StrEnum):
-    float64 = "float64"
-    float32 = "float32"
+__all__ = ["cell", "model_name"]
 
 
 def model_name(text: str) -> str:
@@ -45,7 +41,7 @@ def cell(
         float | None, typer.Option(help="Time step, ms (default: the model's, e.g. 0.01 for ten Tusscher).")
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the trace as CSV (columns t_ms,V_mV).")] = None,
-    png: Annotated[Path | None, typer.Option(help="Plot the trace to this PNG.")] = None,
+    png: Annotated[Path | None, typer.Option(help="Also plot the trace to this PNG (default: no picture).")] = None,
     stim_amplitude: Annotated[
         float | None,
         typer.Option(help="Stimulus, µA/µF, positive depolarises (default: the model's, 52 for ten Tusscher)."),
@@ -54,7 +50,7 @@ def cell(
     record_every: Annotated[
         int | None, typer.Option(help="Keep every n-th step in the trace (default: about one sample per 0.1 ms).")
     ] = None,
-    dtype: Annotated[CellDtype, typer.Option(help="Floating-point precision.")] = CellDtype.float64,
+    dtype: Annotated[Dtype, typer.Option(help=DTYPE_HELP, case_sensitive=False)] = Dtype.float64,
 ):
     """Pace a single cell and print resting potential, peak, dV/dt max and APD90 of the last beat."""
     if not bcl > 0:
@@ -78,10 +74,7 @@ def cell(
     if out is not None and png is not None and out.expanduser().resolve() == png.expanduser().resolve():
         raise typer.BadParameter(f"--out and --png name the same file ({out}); give two different paths")
 
-    import jax
-
-    if dtype is CellDtype.float64:
-        jax.config.update("jax_enable_x64", True)  # the user's choice, at the edge
+    use_dtype(dtype)
     from ..io import write_cell_trace
     from ..ionic import model_from_name, simulate_cell
 

@@ -131,3 +131,13 @@ def choice(names: Callable[[], list[str] | tuple[str, ...]]) -> Callable[[str], 
         return key
 
     return parse
+
+
+def usage_error(parse: Callable[..., T], *args: Any) -> T:
+    """``parse(*args)`` for a command-line value: its `InputError` is a bad command line (exit 2), one line."""
+    from .._errors import InputError
+
+    try:
+        return parse(*args)
+    except InputError as e:
+        raise typer.BadParameter(str(e)) from None

@@ -14,35 +14,30 @@ before the work.
 
 A typer sub-application registered by the main application (``app.add_typer(flow_app, name="flow")``). JAX is imported
 inside the commands so that ``organtwin --help`` stays instant; both commands compute in float64 and switch JAX's
-64-bit mode on here, at the user's edge (``flow zerod --float32`` computes in float32). Errors are raised with one-line
+64-bit mode on here, at the user's edge (``flow zerod --dtype float32`` computes in float32). Errors are raised with one-line
 messages and printed by ``organtwin.cli._main.main``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from .._errors import InputError, NetworkError
+from .._errors import InputError
+from ._common import DTYPE_HELP, Dtype, legacy_dtype, say, usage_error, use_dtype
 from ._mesh_options import parse_region_list
-
-if TYPE_CHECKING:
-    from ..flow.zerod import Regazzoni2022
 
 __all__ = ["flow_app", "zerod", "circulation"]
 
 flow_app = typer.Typer(
     help="Blood flow: lumped-parameter (0D) networks and the closed-loop circulation.", no_args_is_help=True
 )
-
-
-def _say(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def _check_output_file(out: Path, name: str) -> Path:
@@ -63,89 +58,40 @@ def _check_output_file(out: Path, name: str) -> Path:
 def zerod(
     config: Annotated[Path, typer.Argument(metavar="CONFIG.json", help="svZeroDSolver configuration (JSON).")],
     out: Annotated[Path, typer.Argument(metavar="OUT.csv", help="CSV to write, in svZeroDSolver's layout.")],
-    float32: Annotated[bool, typer.Option("--float32", help="Compute in float32 (default float64).")] = False,
+    dtype: Annotated[Dtype, typer.Option(help=DTYPE_HELP, case_sensitive=False)] = Dtype.float64,
+    float32: Annotated[bool, typer.Option("--float32", hidden=True, help="Deprecated: --dtype float32.")] = False,
 ):
     """Run an svZeroDSolver configuration and write its CSV, like `svzerodsolver CONFIG.json OUT.csv`."""
+    dtype = legacy_dtype(dtype, float32, "--float32")
     out = _check_output_file(out, "OUT.csv")
     t0 = time.perf_counter()
-    import jax
-
-    if not float32:
-        jax.config.update("jax_enable_x64", True)  # the user's edge: float64 unless --float32
+    use_dtype(dtype)  # float64 unless asked otherwise
     import jax.numpy as jnp
 
-    from ..flow.zerod import read_svzerod, run_svzerod, svzerod_csv
-    from ..io import atomic_file
+    from ..flow.zerod import read_svzerod, run_svzerod
+    from ..io import write_svzerod_csv
 
     try:  # the library's messages say what and how; the line also names the file (where)
         cfg = read_svzerod(config)
-        dtype = jnp.float32 if float32 else jnp.float64
-        res = run_svzerod(cfg, dtype=dtype)  # a failed solve is a one-line NetworkError from the library
+        res = run_svzerod(
+            cfg, dtype=getattr(jnp, dtype.value)
+        )  # a failed solve is a one-line NetworkError from the library
     except ValueError as e:
         if str(config) in str(e):
             raise
         raise InputError(f"{config}: {e}") from None
-    text = svzerod_csv(res)
-    with atomic_file(out) as (fh, _):
-        assert fh is not None  # (a text handle: mode "w")
-        fh.write(text)
+    rows = write_svzerod_csv(out, res)
     layout = "variable-based" if cfg.output_variable_based else "vessel-based"
     shown = "all cycles" if cfg.output_all_cycles else "last cycle"
-    _say(
-        f"{config.name}: {cfg.describe()}, {res.times.size} output times ({shown}), "
-        f"{'float32' if float32 else 'float64'}; "
-        f"wrote {out} ({text.count(chr(10)) - 1} rows, {layout}) in {time.perf_counter() - t0:.1f} s"
+    say(
+        f"{config.name}: {cfg.describe()}, {res.times.size} output times ({shown}), {dtype.value}; "
+        f"wrote {out} ({rows} rows, {layout}) in {time.perf_counter() - t0:.1f} s"
     )
 
 
 # ------------------------------------------------------------------------------------------------------- circulation
 class Preset(StrEnum):
     regazzoni2022 = "regazzoni2022"
-
-
-def _parse_params(items: list[str], preset: Regazzoni2022) -> tuple[Regazzoni2022, dict]:
-    """``GROUP.KEY=VALUE`` (or ``period=VALUE``, ``initial.volume.LV=VALUE``) -> (the preset with each value put in by
-    `Regazzoni2022.replace`, which checks the path; flat {path: value} for the summary)."""
-    flat: dict = {}
-    for item in items:
-        path, eq, value = item.partition("=")
-        path = path.strip()
-        try:
-            v = float(value)
-        except ValueError:
-            v = math.nan
-        if not eq or not path or not math.isfinite(v):
-            raise typer.BadParameter(
-                f"--param must be GROUP.KEY=VALUE with a finite number, e.g. LV.e_active=2.5 or "
-                f"period=0.9, got {item!r}"
-            )
-        try:
-            preset = preset.replace(path, v)
-        except NetworkError as e:
-            raise typer.BadParameter(f"--param {item}: {e}") from None
-        flat[path] = v
-    return preset, flat
-
-
-def _parse_edv(text: str | None):
-    """None, "measured", or {"LV": mL, "RV": mL} from ``--edv``."""
-    if text is None:
-        return None
-    if text.strip().lower() == "measured":
-        return "measured"
-    out = {}
-    for item in text.replace(" ", "").split(","):
-        key, eq, value = item.partition("=")
-        try:
-            v = float(value)
-        except ValueError:
-            v = math.nan
-        if not eq or key.upper() not in ("LV", "RV") or not (math.isfinite(v) and v > 0) or key.upper() in out:
-            raise typer.BadParameter(
-                f"--edv must be 'measured' or LV=VALUE,RV=VALUE in mL (e.g. LV=120,RV=186), got {text!r}"
-            )
-        out[key.upper()] = v
-    return out
 
 
 @flow_app.command("circulation")
@@ -212,7 +158,9 @@ def circulation(
     rv_ids = parse_region_list(rv_regions, "--rv-regions")
     if activation is None and (lv_ids or rv_ids):
         raise typer.BadParameter("--lv-regions / --rv-regions need --activation")
-    edv_given = _parse_edv(edv)
+    from ..io import parse_edv, parse_parameter_overrides
+
+    edv_given = usage_error(parse_edv, edv)
     if edv_given == "measured" and activation is None:
         raise typer.BadParameter(
             "--edv measured takes the cavity volumes of the --activation mesh; give --activation, "
@@ -220,43 +168,32 @@ def circulation(
         )
     from ..flow.zerod import Regazzoni2022
 
-    params, flat = _parse_params(list(param or []), Regazzoni2022())
+    params, flat = usage_error(parse_parameter_overrides, list(param or []), Regazzoni2022())
 
     from ..io import check_output_folder
 
     check_output_folder(out, inputs=[activation])  # before the run: refuse a folder we could not write or replace
     t0 = time.perf_counter()
-    import jax
-
-    jax.config.update("jax_enable_x64", True)  # the user's edge: the periodic-state tolerance needs float64
+    use_dtype(Dtype.float64)  # the periodic-state tolerance needs float64
 
     from ..flow.zerod import run_circulation
-    from ..io import activation_from_run, circulation_report, circulation_summary, write_circulation_folder
+    from ..io import (
+        activation_from_run,
+        circulation_headline,
+        circulation_report,
+        circulation_summary,
+        write_circulation_folder,
+    )
+    from ..viz import circulation_pictures
 
-    run = None
-    if activation is not None:
-        run = activation_from_run(activation, lv_regions=lv_ids, rv_regions=rv_ids)
-    done = run_circulation(params, activation=run, edv=edv_given, tol=tol, max_cycles=max_cycles, log=_say)
-    res = done.result
+    run = None if activation is None else activation_from_run(activation, lv_regions=lv_ids, rv_regions=rv_ids)
+    done = run_circulation(params, activation=run, edv=edv_given, tol=tol, max_cycles=max_cycles, log=say)
     summary = circulation_summary(done, preset=preset.value, overrides=flat, tol=tol, wall_s=time.perf_counter() - t0)
     title = f"organtwin: {preset.value}" + (
         f", activation {Path(run.source).resolve().name}" if run is not None else ""
     )
-    write_circulation_folder(out, summary, res, draw=lambda folder: _draw(res, folder, title))
-    _say(
-        f"{preset.value}{' with ' + ', '.join(f'{k}={v:g}' for k, v in flat.items()) if flat else ''}: period "
-        f"{summary['period_s']:g} s; periodic after {res.cycles} cycles (change {res.change:.1e}) in "
-        f"{done.run_s:.1f} s; blood volume {summary['blood_volume_mL']:.1f} mL conserved to "
-        f"{summary['blood_volume_ptp_mL']:.1e} mL"
-    )
-    for line in circulation_report(summary):
-        _say(line)
-    _say(f"wrote {out}: {', '.join(summary['files'])} in {time.perf_counter() - t0:.1f} s")
-
-
-def _draw(res, folder: Path, title: str) -> None:
-    from ..viz import plot_circulation_pressures, plot_circulation_volumes, plot_pv_loops
-
-    plot_pv_loops(res, folder / "pv_loops.png", title=title)
-    plot_circulation_pressures(res, folder / "pressures.png", title=title)
-    plot_circulation_volumes(res, folder / "volumes.png", title=title)
+    draw = functools.partial(circulation_pictures, done.result, title=title)
+    write_circulation_folder(out, summary, done.result, draw=draw)
+    for line in (circulation_headline(summary), *circulation_report(summary)):
+        say(line)
+    say(f"wrote {out}: {', '.join(summary['files'])} in {time.perf_counter() - t0:.1f} s")

@@ -5,6 +5,8 @@ from .._compile import HOT_LOOP_OPTIONS as HOT_LOOP_OPTIONS
 from ..ionic import VoltageLookup as VoltageLookup
 from ._activation import Record as Record
 from ._activation import first_crossing as first_crossing
+from ._activation_map import ActivationMap as ActivationMap
+from ._activation_map import eikonal_activation_map as eikonal_activation_map
 from ._ap_template import APTemplate as APTemplate
 from ._eikonal import (
     ConductionVelocity as ConductionVelocity,
@@ -60,6 +62,7 @@ from ._niederer import (
 from ._niederer import (
     niederer_tissue as niederer_tissue,
 )
+from ._niederer_report import niederer_report as niederer_report
 from ._outputs import MonodomainResult as MonodomainResult
 from ._outputs import MonodomainState as MonodomainState
 from ._outputs import locate_points as locate_points

@@ -76,11 +76,15 @@ from ._ep_report import write_tuning_json as write_tuning_json
 from ._ep_run import activation_from_run as activation_from_run
 from ._ep_run import read_ep_run as read_ep_run
 from ._ep_run import region_names_from_summary as region_names_from_summary
+from ._flow_options import parse_edv as parse_edv
+from ._flow_options import parse_parameter_overrides as parse_parameter_overrides
 from ._flow_results import CIRCULATION_FILES as CIRCULATION_FILES
+from ._flow_results import circulation_headline as circulation_headline
 from ._flow_results import circulation_report as circulation_report
 from ._flow_results import circulation_summary as circulation_summary
 from ._flow_results import write_circulation_csv as write_circulation_csv
 from ._flow_results import write_circulation_folder as write_circulation_folder
+from ._flow_results import write_svzerod_csv as write_svzerod_csv
 from ._patient_data import read_activation_map as read_activation_map
 from ._patient_data import read_cuff_pressure as read_cuff_pressure
 from ._patient_data import read_ecg as read_ecg

@@ -17,6 +17,8 @@ __all__ = [
     "circulation_summary",
     "write_circulation_csv",
     "write_circulation_folder",
+    "circulation_headline",
+    "write_svzerod_csv",
 ]
 
 CIRCULATION_FILES = ("circulation.csv", "summary.json", "pv_loops.png", "pressures.png", "volumes.png")
@@ -96,3 +98,28 @@ def circulation_report(s: dict) -> list[str]:
         x = m[key]
         lines.append(f"{label}: {x['systolic_mmHg']:.1f}/{x['diastolic_mmHg']:.1f} mmHg (mean {x['mean_mmHg']:.1f})")
     return lines
+
+
+def circulation_headline(s: dict) -> str:
+    """The first printed line of a circulation run, from summary.json's dict ``s``: preset and overrides, period,
+    convergence to the periodic state, blood-volume conservation."""
+    flat = s["parameter_overrides"]
+    given = f" with {', '.join(f'{k}={v:g}' for k, v in flat.items())}" if flat else ""
+    return (
+        f"{s['preset']}{given}: period {s['period_s']:g} s; periodic after {s['cycles_to_periodic_state']} cycles "
+        f"(change {s['cycle_change']:.1e}) in {s['timing']['run_s']:.1f} s; blood volume {s['blood_volume_mL']:.1f} mL "
+        f"conserved to {s['blood_volume_ptp_mL']:.1e} mL"
+    )
+
+
+def write_svzerod_csv(path: Path, res) -> int:
+    """An svZeroDSolver run (`organtwin.flow.zerod.SvZeroDResult`) in svZeroDSolver's CSV layout, atomically; returns
+    the number of data rows."""
+    from ..flow.zerod import svzerod_csv
+    from . import atomic_file
+
+    text = svzerod_csv(res)
+    with atomic_file(path) as (fh, _):
+        assert fh is not None  # (a text handle: mode "w")
+        fh.write(text)
+    return text.count("\n") - 1

@@ -14,6 +14,7 @@ from ._calibration_plot import (
 )
 from ._cell_plot import cell_trace_figure as cell_trace_figure
 from ._cell_plot import plot_cell_trace as plot_cell_trace
+from ._circulation_plot import circulation_pictures as circulation_pictures
 from ._circulation_plot import (
     plot_circulation_pressures as plot_circulation_pressures,
 )

@@ -14,7 +14,7 @@ import numpy as np
 
 from ._figures import figures
 
-__all__ = ["plot_pv_loops", "plot_circulation_pressures", "plot_circulation_volumes"]
+__all__ = ["plot_pv_loops", "plot_circulation_pressures", "plot_circulation_volumes", "circulation_pictures"]
 
 _COLOURS = {
     "LV": "#c0392b",
@@ -116,3 +116,13 @@ def plot_circulation_volumes(result, path, *, title: str = "") -> Path:
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     _title(fig, title, "chamber volumes over one beat")
     return _save(fig, path, plt)
+
+
+def circulation_pictures(result, folder, *, title: str = "") -> list[Path]:
+    """The three pictures of a circulation results folder: pv_loops.png, pressures.png and volumes.png in ``folder``."""
+    folder = Path(folder)
+    return [
+        plot_pv_loops(result, folder / "pv_loops.png", title=title),
+        plot_circulation_pressures(result, folder / "pressures.png", title=title),
+        plot_circulation_volumes(result, folder / "volumes.png", title=title),
+    ]
