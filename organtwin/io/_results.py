@@ -343,7 +343,7 @@ def results_folder(folder, *, kind: str | None = None):
         except OSError as e:
             meant = getattr(e, "meant", None) or (Path(e.filename) if getattr(e, "filename", None) else None)
             meant = _meant_path(meant, tmp, final) if meant is not None else final
-            if e.errno in _DISK_FULL:
+            if e.errno is not None and e.errno in _DISK_FULL:
                 raise ResultsError(
                     f"disk full while writing {meant}; nothing was written (could not write results "
                     f"to {folder}: {os.strerror(e.errno)}"
@@ -443,6 +443,7 @@ def write_pvd(path, entries: Iterable[tuple[float, str]]) -> Path:
         )
     lines += ["  </Collection>", "</VTKFile>", ""]
     with atomic_file(path) as (fh, _):
+        assert fh is not None  # a text mode ("w") opens a handle
         fh.write("\n".join(lines))
     return Path(path)
 
@@ -450,7 +451,7 @@ def write_pvd(path, entries: Iterable[tuple[float, str]]) -> Path:
 def write_snapshot_series(
     folder,
     mesh,
-    times: Sequence[float],
+    times: Sequence[float] | np.ndarray,
     snapshots,
     *,
     name: str = "vm",
@@ -489,8 +490,18 @@ def read_snapshot_series(folder, *, name: str = "vm", field: str = "Vm"):
     pvd = folder / f"{name}.pvd"
     if not pvd.is_file():
         raise InputError(f"{folder}: no {name}.pvd (an `organtwin ep run` folder with [record] snapshot_every)")
+
+    def attribute(d: ET.Element, key: str) -> str:
+        value = d.get(key)
+        if value is None:
+            raise ValueError(f"a DataSet has no {key}")
+        return value
+
     try:
-        entries = [(float(d.get("timestep")), folder / d.get("file")) for d in ET.parse(pvd).getroot().iter("DataSet")]
+        entries = [
+            (float(attribute(d, "timestep")), folder / attribute(d, "file"))
+            for d in ET.parse(pvd).getroot().iter("DataSet")
+        ]
     except (ET.ParseError, TypeError, ValueError) as e:
         raise InputError(f"{pvd}: not a readable ParaView collection ({e})") from None
     if not entries:
@@ -543,6 +554,7 @@ def write_probes_csv(path, times, values, names: Sequence[str], *, unit: str = "
         raise InputError(f"write_probes_csv: {values.shape[1]} traces but {len(names)} names")
     header = ",".join(["t_ms"] + [f"{_csv_name(n)}_{unit}" for n in names])
     with atomic_file(path) as (fh, _):
+        assert fh is not None  # a text mode ("w") opens a handle
         fh.write(header + "\n")
         np.savetxt(fh, np.column_stack([times, values]), fmt=["%.6g"] + ["%.6f"] * values.shape[1], delimiter=",")
     return Path(path)
@@ -571,6 +583,7 @@ def _jsonable(x):
 def write_json(path, data: dict) -> Path:
     """JSON (indented, non-finite numbers as null), atomically."""
     with atomic_file(path) as (fh, _):
+        assert fh is not None  # a text mode ("w") opens a handle
         json.dump(_jsonable(data), fh, indent=2, allow_nan=False)
         fh.write("\n")
     return Path(path)
@@ -636,7 +649,7 @@ def ep_summary(prepared, outcome, *, files: Sequence[str] = (), write_seconds: f
     if result.activation is not None:
         act = np.asarray(result.activation, dtype=np.float64)
         ok = np.isfinite(act)
-        a = {"nodes_activated": int(ok.sum()), "nodes": n}
+        a: dict[str, int | float] = {"nodes_activated": int(ok.sum()), "nodes": n}
         if ok.any():
             a.update(
                 first_ms=float(act[ok].min()),
@@ -648,10 +661,10 @@ def ep_summary(prepared, outcome, *, files: Sequence[str] = (), write_seconds: f
     if result.repolarisation is not None:
         rep = np.asarray(result.repolarisation, dtype=np.float64)
         ok = np.isfinite(rep)
-        r = {"nodes_repolarised": int(ok.sum())}
+        repol: dict[str, int | float] = {"nodes_repolarised": int(ok.sum())}
         if ok.any():
-            r.update(first_ms=float(rep[ok].min()), last_ms=float(rep[ok].max()))
-        out["repolarisation"] = r
+            repol.update(first_ms=float(rep[ok].min()), last_ms=float(rep[ok].max()))
+        out["repolarisation"] = repol
         apd = _stats(result.apd)
         out["apd_ms"] = apd
     if result.activation_count is not None:
