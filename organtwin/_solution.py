@@ -21,7 +21,7 @@ import jax
 import jax.core
 from jaxtyping import PyTree
 
-__all__ = ["RESULTS", "SOLVER_FAILURES", "is_successful", "raise_if_failed"]
+__all__ = ["RESULTS", "SOLVER_FAILURES", "is_successful", "raise_if_failed", "result_name"]
 
 #: The exceptions a failed solver outcome is raised as: `raise_if_failed` eagerly (EquinoxTracetimeError) and
 #: ``error_if`` under jit (EquinoxRuntimeError). Both are RuntimeErrors; any other RuntimeError is not an outcome.
@@ -57,6 +57,14 @@ class RESULTS(diffrax.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
 def is_successful(result: RESULTS) -> bool:
     """Host-side check: True when ``result`` is ``RESULTS.successful`` (a concrete result only)."""
     return bool(result == RESULTS.successful)
+
+
+def result_name(result: RESULTS) -> str:
+    """The outcome's member name (``"successful"``, ``"diverged"``, ...) of a concrete result: what a solution's
+    ``to_json`` / summary records as ``"result"``."""
+    index = int(result._value)  # pyright: ignore[reportAttributeAccessIssue]
+    names = RESULTS._name_to_item  # pyright: ignore[reportAttributeAccessIssue]
+    return next(name for name, item in names.items() if int(item._value) == index)
 
 
 def raise_if_failed(

@@ -20,6 +20,7 @@ propagate at dx 0.5 (P2, P4, P6, P8 never activate; the slow test below), and at
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -28,6 +29,7 @@ import numpy as np
 import pytest
 from cli import one_error_line, run_cli
 
+from organtwin import RESULTS
 from organtwin.ep import (
     NIEDERER_POINTS,
     NIEDERER_REFERENCE_FENICSX_BEAT,
@@ -115,6 +117,9 @@ def test_json(run):
         assert k in out
     assert out["dx"] == 0.5 and out["dt"] == 0.05 and out["diffusion"] == "theta" and out["mass"] == "consistent"
     assert out["reference_fenicsx_beat"]["P8"] == 56.65
+    assert out["result"] == "successful"  # the outcome, by its organtwin.RESULTS name, like every solution's record
+    failed = dataclasses.replace(run, result=RESULTS.cg_not_converged)
+    assert failed.to_json()["result"] == "cg_not_converged"
     text = json.dumps(out, allow_nan=False)  # strict JSON: no inf/nan
     assert json.loads(text)["P8"] == out["P8"]
 

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import InputError
-from .._solution import RESULTS
+from .._solution import RESULTS, result_name
 from ..ionic import TenTusscher2006, VoltageLookup
 from ..mesh import slab_mesh
 from ._activation import Record
@@ -201,7 +201,8 @@ class NiedererResult:
     result: RESULTS
 
     def to_json(self) -> dict:
-        """A JSON-ready dict: keys ``"P1"``..``"P9"`` (ms, ``null`` if not activated) and the metadata."""
+        """A JSON-ready dict: keys ``"P1"``..``"P9"`` (ms, ``null`` if not activated), the outcome ``"result"`` (its
+        `organtwin.RESULTS` name, ``"successful"`` or why the run ended early) and the metadata."""
         from .. import __version__
 
         def num(x):
@@ -216,6 +217,7 @@ class NiedererResult:
             cells=self.cells,
             steps=self.steps,
             t_end=num(self.t_end),
+            result=result_name(self.result),
             all_activated=self.all_activated,
             last_activation=num(self.last_activation),
             diffusion=self.scheme,
@@ -242,7 +244,7 @@ class NiedererResult:
 
 
 # ================================================================================================== runner
-def _choose_diffusion(diffusion, mass, dt: float, limit: float, theta: float) -> AbstractDiffusion:
+def _choose_diffusion(diffusion, mass, dt: float, limit: float, theta: float) -> ExplicitLumped | ThetaScheme:
     if mass is not None and not isinstance(mass, Mass):
         raise TypeError(f"mass must be Mass.CONSISTENT, Mass.LUMPED or None, got {mass!r}")
     if diffusion is None:
@@ -266,7 +268,7 @@ def _choose_diffusion(diffusion, mass, dt: float, limit: float, theta: float) ->
     raise TypeError(f"diffusion must be ExplicitLumped(), ThetaScheme(...) or None (automatic), got {diffusion!r}")
 
 
-def _describe(diffusion: AbstractDiffusion) -> tuple[str, str, str]:
+def _describe(diffusion: ExplicitLumped | ThetaScheme) -> tuple[str, str, str]:
     if isinstance(diffusion, ExplicitLumped):
         return "explicit", "lumped", "explicit (forward Euler), lumped mass"
     th = float(diffusion.theta)
@@ -404,7 +406,7 @@ def niederer_benchmark(
     seg_steps = max(1, round(float(segment_ms) / dt))
     n_segments = math.ceil(float(t_max) / (seg_steps * dt) - 1e-9)
     state = None
-    act = None
+    act = np.full(tissue.n_nodes, np.inf)  # no node activated yet
     cg = 0
     steps = 0
     first_segment_s = 0.0
@@ -431,7 +433,7 @@ def niederer_benchmark(
         # A node crossing 0 mV between two segments is caught by the next one (its first step starts from the state
         # the previous one ended with); a node keeps the first crossing it had.
         a = np.asarray(res.activation, np.float64)
-        act = a if act is None else np.where(np.isfinite(act), act, a)
+        act = np.where(np.isfinite(act), act, a)
         cg += int(res.cg_iterations)
         steps += res.n_steps
         state = res.final
