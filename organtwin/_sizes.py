@@ -63,7 +63,7 @@ def memory_limit() -> int | None:
     return None if avail is None else int(MEMORY_FRACTION * avail)
 
 
-def format_bytes(n: float) -> str:
+def format_bytes(n: int | float) -> str:
     """``1.5 GiB``, ``12 MiB``, ``3.2e+04 TiB``: bytes for a person."""
     for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
@@ -72,7 +72,7 @@ def format_bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
-def _g(x: float) -> str:
+def _g(x: int | float) -> str:
     """A number as a person reads it: 1e+32, 2147483647, 0.01."""
     if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) < 1e15):
         return f"{int(x):,}"
@@ -130,7 +130,7 @@ def check_count(n, *, what: str, name: str, limit: int = INT32_MAX, why: str = "
     return int(n)
 
 
-def check_bytes(nbytes: float, *, what: str, fix: str, limit: int | None = None, available: int | None = None) -> None:
+def check_bytes(nbytes: int | float, *, what: str, fix: str, limit: int | None = None, available: int | None = None) -> None:
     """Refuse (one line) an estimate of ``nbytes`` above ``limit`` (a fixed cap) or above `memory_limit`.
 
     ``what`` says what needs the memory, e.g. ``"[record] 1e+06 snapshots x 9,134 nodes x 4 B"``; the message adds the

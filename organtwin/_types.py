@@ -7,6 +7,11 @@ from jaxtyping import Array, Float, Int
 
 ArrayLike = Array | np.ndarray
 
+#: A Python number where a float is meant: ``int`` included (PEP 484's numeric tower, which beartype checks strictly).
+#: For a scalar that may also be a JAX array or a tracer (a calibrated parameter, a time step under jit) use
+#: ``jaxtyping.RealScalarLike``.
+Number = int | float
+
 Points = Float[ArrayLike, "nodes 3"]
 Tets = Int[ArrayLike, "cells 4"]
 Triangles = Int[ArrayLike, "faces 3"]
