@@ -130,7 +130,9 @@ def check_count(n, *, what: str, name: str, limit: int = INT32_MAX, why: str = "
     return int(n)
 
 
-def check_bytes(nbytes: int | float, *, what: str, fix: str, limit: int | None = None, available: int | None = None) -> None:
+def check_bytes(
+    nbytes: int | float, *, what: str, fix: str, limit: int | None = None, available: int | None = None
+) -> None:
     """Refuse (one line) an estimate of ``nbytes`` above ``limit`` (a fixed cap) or above `memory_limit`.
 
     ``what`` says what needs the memory, e.g. ``"[record] 1e+06 snapshots x 9,134 nodes x 4 B"``; the message adds the
