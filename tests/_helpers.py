@@ -1,10 +1,12 @@
 """Helpers shared by the test modules: central finite differences (the reference every gradient test compares the
-automatic derivative against). Mesh builders live in tests/problems.py (manufactured problems, `box_mesh`) and
-tests/make_meshes.py (broken and special meshes)."""
+automatic derivative against) and the small slabs several modules build alike (`two_region_slab`, `write_slab`).
+Shared mesh fixtures (the built-in meshes, read once per module) are in tests/conftest.py; other mesh builders live in
+tests/problems.py (manufactured problems, `box_mesh`) and tests/make_meshes.py (broken and special meshes)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import numpy as np
 
@@ -36,3 +38,23 @@ def central_differences(f: Callable, x, directions: Iterable, rel: float) -> np.
         h = rel / ratio
         out.append((float(f(x + h * d)) - float(f(x - h * d))) / (2 * h))
     return np.array(out)
+
+
+# ====================================================================================================== small slabs
+def two_region_slab(size: tuple[float, float, float], dx: float, names: dict | None = None):
+    """``slab_mesh(size, dx)`` cut across x at its middle: region 1 (tet centres at x < size[0] / 2) and region 2,
+    named by ``names`` ({1: ..., 2: ...}) when given."""
+    from organtwin.mesh import slab_mesh
+
+    m = slab_mesh(size, dx)
+    centre_x = np.asarray(m.points)[np.asarray(m.tets)].mean(axis=1)[:, 0]
+    regions = np.where(centre_x < size[0] / 2, 1, 2)
+    return m.replace(regions=regions) if names is None else m.replace(regions=regions, region_names=names)
+
+
+def write_slab(folder: Path, name: str = "slab.vtu", size=(4.0, 1.0, 1.0), dx: float = 0.5) -> Path:
+    """``slab_mesh(size, dx)`` written as ``folder / name`` (default: the 4 x 1 x 1 mm slab at 0.5 mm, 81 nodes, that
+    the ep-run tests run their case files on)."""
+    from organtwin.mesh import slab_mesh, write_mesh
+
+    return write_mesh(slab_mesh(size, dx), Path(folder) / name)

@@ -19,3 +19,23 @@ def _release_compiled_programs():
     vm.max_map_count (65,530 here) and XLA aborted mid-compilation. Each module compiles what it needs anew."""
     yield
     jax.clear_caches()
+
+
+# ====================================================================================== meshes shared by the test modules
+# The mesh fixtures several modules build alike live here (module scope, as they were in the modules), the mesh builders
+# in tests/_helpers.py (small slabs), tests/problems.py (boxes for manufactured problems) and tests/make_meshes.py
+# (broken and special meshes, round-trip comparison).
+@pytest.fixture(scope="module")
+def builtin_biv():
+    """The built-in biventricular mesh (meshes/biv.vtu), read once per module."""
+    from organtwin.mesh import builtin_mesh_path, read_mesh
+
+    return read_mesh(builtin_mesh_path("biv"))
+
+
+@pytest.fixture(scope="module")
+def builtin_lv():
+    """The built-in LV ellipsoid (meshes/lv_ellipsoid.vtu), read once per module."""
+    from organtwin.mesh import builtin_mesh_path, read_mesh
+
+    return read_mesh(builtin_mesh_path("lv_ellipsoid"))

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from _helpers import two_region_slab
 
 from organtwin.io import CaseError, load_case, parse_case, parse_quantity, prepare_case
 from organtwin.io._units import (
@@ -321,15 +322,9 @@ dt = 0.01
 @pytest.fixture(scope="module")
 def two_region_mesh(tmp_path_factory):
     """A 3 x 1 x 1 mm slab, region 1 'left' (x < 1.5 mm) and 2 'right', a node set 'corner', written as a VTU."""
-    from organtwin.mesh import slab_mesh, write_mesh
+    from organtwin.mesh import write_mesh
 
-    m = slab_mesh((3.0, 1.0, 1.0), 0.5)
-    centre_x = m.points[m.tets].mean(axis=1)[:, 0]
-    m = m.replace(
-        regions=np.where(centre_x < 1.5, 1, 2),
-        region_names=((1, "left"), (2, "right")),
-        node_sets={"corner": np.array([0])},
-    )
+    m = two_region_slab((3.0, 1.0, 1.0), 0.5, {1: "left", 2: "right"}).replace(node_sets={"corner": np.array([0])})
     path = tmp_path_factory.mktemp("mesh") / "two.vtu"
     write_mesh(m, path)
     return path

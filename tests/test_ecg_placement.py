@@ -25,20 +25,15 @@ from organtwin.ecg import (
     torso_lead_fields,
     twelve_leads,
 )
-from organtwin.mesh import builtin_mesh_path, read_mesh
-
-
-@pytest.fixture(scope="module")
-def biv():
-    return read_mesh(builtin_mesh_path("biv"))
+from organtwin.mesh import read_mesh
 
 
 def _torso_frame(p, x):
     return (np.asarray(x) - p.centre) @ p.rotation
 
 
-def test_electrodes_sit_on_the_chest_skin_at_a_realistic_distance(biv):
-    p = chest_for_heart(biv)
+def test_electrodes_sit_on_the_chest_skin_at_a_realistic_distance(builtin_biv):
+    p = chest_for_heart(builtin_biv)
     # the built-in heart: ventricles ~84 mm long -> a chest ~0.93 of the adult reference (320 x 220 mm)
     assert 80.0 < p.heart_length_mm < 90.0 and abs(p.scale - p.heart_length_mm / 90.0) < 1e-12
     np.testing.assert_allclose(p.chest_mm, (320.0 * p.scale, 220.0 * p.scale), rtol=1e-9)
@@ -61,17 +56,17 @@ def test_electrodes_sit_on_the_chest_skin_at_a_realistic_distance(biv):
     assert t["V2"][2] > t["V4"][2] and t["RA"][2] > 100.0 and t["LA"][2] > 100.0 and t["LL"][2] < -150.0
     assert t["RA"][0] < 0.0 < t["LA"][0]
     # V1 is nearer the RV, V6 nearer the LV
-    pts = np.asarray(biv.points)
-    rv = pts[np.unique(biv.tets[biv.regions == 2])].mean(axis=0)
-    lv = pts[np.unique(biv.tets[biv.regions == 1])].mean(axis=0)
+    pts = np.asarray(builtin_biv.points)
+    rv = pts[np.unique(builtin_biv.tets[builtin_biv.regions == 2])].mean(axis=0)
+    lv = pts[np.unique(builtin_biv.tets[builtin_biv.regions == 1])].mean(axis=0)
     assert np.linalg.norm(p.electrodes["V1"] - rv) < np.linalg.norm(p.electrodes["V1"] - lv)
     assert np.linalg.norm(p.electrodes["V6"] - lv) < np.linalg.norm(p.electrodes["V6"] - rv)
     assert "distance to the heart (mm)" in p.summary() and "297 x 204 mm" in p.summary()
 
 
-def test_the_chest_scales_with_the_heart_and_warns_on_implausible_sizes(biv):
-    p = chest_for_heart(biv)
-    small = biv.replace(points=np.asarray(biv.points) * 0.7 + 5.0)  # a smaller heart, moved
+def test_the_chest_scales_with_the_heart_and_warns_on_implausible_sizes(builtin_biv):
+    p = chest_for_heart(builtin_biv)
+    small = builtin_biv.replace(points=np.asarray(builtin_biv.points) * 0.7 + 5.0)  # a smaller heart, moved
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # 59 mm: still a plausible (small) heart, no warning
         q = chest_for_heart(small)
@@ -79,19 +74,19 @@ def test_the_chest_scales_with_the_heart_and_warns_on_implausible_sizes(biv):
     for n in ELECTRODE_NAMES:
         assert q.distance_mm[n] == pytest.approx(0.7 * p.distance_mm[n], rel=1e-6)
         np.testing.assert_allclose(q.electrodes[n], 0.7 * p.electrodes[n] + 5.0, atol=1e-9)
-    metres = biv.replace(points=np.asarray(biv.points) / 1000.0)
+    metres = builtin_biv.replace(points=np.asarray(builtin_biv.points) / 1000.0)
     with pytest.warns(MeshWarning, match=r"0\.08\d+ mm long .*is the mesh in mm"):
         r = chest_for_heart(metres)
     assert r.scale == pytest.approx(p.scale / 1000.0, rel=1e-9)  # proportionate, not an adult chest around a speck
     # a forced scale is taken as given
-    assert chest_for_heart(biv, scale=1.0).chest_mm == pytest.approx((320.0, 220.0))
+    assert chest_for_heart(builtin_biv, scale=1.0).chest_mm == pytest.approx((320.0, 220.0))
     # without a 'base' surface the long axis comes from the ventricles' shape: nearly the same placement
-    nobase = biv.replace(surfaces={k: v for k, v in biv.surfaces.items() if k != "base"})
+    nobase = builtin_biv.replace(surfaces={k: v for k, v in builtin_biv.surfaces.items() if k != "base"})
     s = chest_for_heart(nobase)
     assert abs(s.heart_length_mm - p.heart_length_mm) < 8.0
     from organtwin.ecg import heart_frame
 
-    a, b = heart_frame(nobase)[1], heart_frame(biv)[1]
+    a, b = heart_frame(nobase)[1], heart_frame(builtin_biv)[1]
     angle = np.degrees(np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b)))
     assert angle < 20.0, angle
     for n in ELECTRODE_NAMES:  # measured: precordial electrodes moved <= 18 mm, LL 38 mm
@@ -124,24 +119,24 @@ def _normal_activation(mesh):
     return ep.simulate_eikonal(tissue, [ep.EikonalSite(tuple(s), o, radius=4.0) for s, o in sites]).activation
 
 
-def test_normal_activation_gives_adult_qrs_amplitudes_with_both_volume_conductors(biv):
+def test_normal_activation_gives_adult_qrs_amplitudes_with_both_volume_conductors(builtin_biv):
     """Defaults of `organtwin ecg`: sigma_i 0.1, sigma_b 0.2 S/m. Measured (biv, this activation): pseudo-ECG x2 limb
     peak-to-peak max 0.64 mV (II R 0.40), precordial 2.85 mV (S V2 2.27, R V5 1.19); torso (h 12/60 mm) limb ~1.4 mV,
     precordial ~2.9 mV (S V2 ~2.3, R V6 ~1.6). Limits: Chinitz 2008 (low voltage) and Corrado 2010 (increased
     voltage), `NORMAL_QRS_AMPLITUDE`."""
-    act = _normal_activation(biv)
+    act = _normal_activation(builtin_biv)
     assert 40.0 < float(act.max()) < 70.0  # total activation time of a normal small heart
     times = jnp.arange(0.0, 160.0, 2.0)
     vm = ep.APTemplate()(act, times, 280.0)
-    p = chest_for_heart(biv)
+    p = chest_for_heart(builtin_biv)
     E = np.stack([p.electrodes[n] for n in ELECTRODE_NAMES])
     L_inf = SKIN_FACTOR * pseudo_ecg_matrix(
-        jnp.asarray(biv.points), jnp.asarray(biv.tets), 0.1, jnp.asarray(E), sigma_b=0.2
+        jnp.asarray(builtin_biv.points), jnp.asarray(builtin_biv.tets), 0.1, jnp.asarray(E), sigma_b=0.2
     )
-    torso, el = torso_for_heart(biv, h_near=12.0, h_far=60.0, placement=p)
+    torso, el = torso_for_heart(builtin_biv, h_near=12.0, h_far=60.0, placement=p)
     np.testing.assert_allclose(np.stack([el[n] for n in ELECTRODE_NAMES]), E, atol=12.0)  # the same positions
     fields = torso_lead_fields(torso, np.stack([el[n] for n in ELECTRODE_NAMES]), sigma_b=0.2)
-    L_t = lead_field_matrix(biv.points, biv.tets, 0.1, fields)
+    L_t = lead_field_matrix(builtin_biv.points, builtin_biv.tets, 0.1, fields)
     res = {}
     for name, L in (("infinite", L_inf), ("torso", L_t)):
         leads = np.asarray(twelve_leads(pseudo_ecg(L, vm)))
@@ -252,16 +247,16 @@ def test_electrodes_around_the_four_chamber_test_heart():
     assert np.degrees(np.arccos(a2 @ axis / np.linalg.norm(a2) / np.linalg.norm(axis))) < 25.0
 
 
-def test_a_mesh_reaching_outside_the_chest_warns(biv):
+def test_a_mesh_reaching_outside_the_chest_warns(builtin_biv):
     """A 'vessel' region (the cells near the base, their own nodes lifted 400 mm) pokes out of the generated chest:
     the placement warns with the count of nodes outside, rather than meshing a torso that cuts through the heart."""
-    pts = np.asarray(biv.points).copy()
-    tets = np.asarray(biv.tets)
+    pts = np.asarray(builtin_biv.points).copy()
+    tets = np.asarray(builtin_biv.tets)
     top = pts[tets].mean(axis=1)[:, 2] > 5.0
-    regions = np.where(top, 3, np.asarray(biv.regions))
+    regions = np.where(top, 3, np.asarray(builtin_biv.regions))
     own = np.setdiff1d(np.unique(tets[top]), np.unique(tets[~top]))
     assert own.size > 10
     pts[own, 2] += 400.0
-    mesh = biv.replace(points=pts, regions=regions, region_names={1: "LV", 2: "RV", 3: "aorta"})
+    mesh = builtin_biv.replace(points=pts, regions=regions, region_names={1: "LV", 2: "RV", 3: "aorta"})
     with pytest.warns(MeshWarning, match=rf"{own.size} of {pts.shape[0]} mesh nodes lie outside the generated chest"):
         chest_for_heart(mesh)

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from _helpers import write_slab
 from cli import one_error_line, run_cli
 
 from organtwin.cli._main import main
@@ -45,10 +46,8 @@ probe_every = "0.5 ms"
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    from organtwin.mesh import slab_mesh, write_mesh
-
     d = tmp_path_factory.mktemp("ep_run")
-    write_mesh(slab_mesh((4.0, 1.0, 1.0), 0.5), d / "slab.vtu")
+    write_slab(d)  # slab.vtu: 4 x 1 x 1 mm at 0.5 mm
     (d / "case.toml").write_text(CASE)
     return d
 

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import write_slab
 from cli import one_error_line, run_cli
 
 from organtwin import ep
@@ -23,13 +24,13 @@ from organtwin.ionic import (
     simulate_cell,
     time_step_limits,
 )
-from organtwin.mesh import read_mesh, slab_mesh, write_mesh
+from organtwin.mesh import read_mesh, slab_mesh
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     d = tmp_path_factory.mktemp("finite")
-    write_mesh(slab_mesh((4.0, 1.0, 1.0), 0.5), d / "slab.vtu")
+    write_slab(d)  # slab.vtu: 4 x 1 x 1 mm at 0.5 mm
     return d
 
 

@@ -13,7 +13,6 @@ from organtwin._errors import MeshError
 from organtwin.mesh import (
     Mesh,
     apply_names,
-    builtin_mesh_path,
     label_ventricular_surfaces,
     parse_id_names,
     read_mesh,
@@ -30,20 +29,10 @@ def _oriented(tri) -> set:
     return {tuple(r) for r in rolled.tolist()}
 
 
-@pytest.fixture(scope="module")
-def biv():
-    return read_mesh(builtin_mesh_path("biv"))
-
-
-@pytest.fixture(scope="module")
-def lv():
-    return read_mesh(builtin_mesh_path("lv_ellipsoid"))
-
-
 @pytest.mark.parametrize("named_regions", [True, False])
 @pytest.mark.parametrize("which", ["biv", "lv"])
 def test_auto_labelling_recovers_the_builtin_surfaces(request, which, named_regions):
-    mesh = request.getfixturevalue(which)
+    mesh = request.getfixturevalue(f"builtin_{which}")  # tests/conftest.py
     stripped = mesh.replace(surfaces={}, region_names=mesh.region_names if named_regions else ())
     auto = label_ventricular_surfaces(stripped)
     assert sorted(auto.surfaces) == sorted(mesh.surfaces)
@@ -57,21 +46,25 @@ def test_auto_labelling_recovers_the_builtin_surfaces(request, which, named_regi
     assert total == sum(s.n_faces for s in mesh.surfaces.values())
 
 
-def test_surface_summary_areas(lv):
-    rows = {r["name"]: r for r in surface_summary(lv)}
+def test_surface_summary_areas(builtin_lv):
+    rows = {r["name"]: r for r in surface_summary(builtin_lv)}
     assert set(rows) == {"base", "endo_lv", "epi"}
     # base: the annulus between the endo and epi ellipses at z = 5 mm: pi (a_epi^2 - a_endo^2) (1 - (5/r_long)^2 each)
     a_epi2 = 10.0**2 * (1 - (5 / 20) ** 2)
     a_endo2 = 7.0**2 * (1 - (5 / 17) ** 2)
     assert rows["base"]["area_mm2"] == pytest.approx(np.pi * (a_epi2 - a_endo2), rel=0.03)
-    assert rows["base"]["triangles"] == lv.surfaces["base"].n_faces
+    assert rows["base"]["triangles"] == builtin_lv.surfaces["base"].n_faces
 
 
-def test_auto_labelling_says_what_it_found_when_it_cannot_decide(biv, lv):
+def test_auto_labelling_says_what_it_found_when_it_cannot_decide(builtin_biv, builtin_lv):
     with pytest.raises(MeshError, match="found no flat basal surface"):
-        label_ventricular_surfaces(lv, feature_angle=179.0)  # no feature edges: one smooth boundary, nothing flat
-    shifted = lv.points + np.array([100.0, 0.0, 0.0])
-    two = Mesh(np.vstack([biv.points, shifted]), np.vstack([biv.tets, lv.tets + biv.n_nodes]))
+        label_ventricular_surfaces(
+            builtin_lv, feature_angle=179.0
+        )  # no feature edges: one smooth boundary, nothing flat
+    shifted = builtin_lv.points + np.array([100.0, 0.0, 0.0])
+    two = Mesh(
+        np.vstack([builtin_biv.points, shifted]), np.vstack([builtin_biv.tets, builtin_lv.tets + builtin_biv.n_nodes])
+    )
     with pytest.raises(MeshError, match=r"found 5 boundary component\(s\) besides .* expected 2 .* or 3") as e:
         label_ventricular_surfaces(two)
     assert "\n" not in str(e.value)
@@ -90,39 +83,42 @@ def test_parse_id_names():
             parse_id_names(bad, "--region-names")
 
 
-def test_apply_names_merges_tags_under_one_name(biv):
-    merged = apply_names(biv, surface_names={20: "endo", 30: "endo"}, region_names={1: "left", 2: "right"})
+def test_apply_names_merges_tags_under_one_name(builtin_biv):
+    merged = apply_names(builtin_biv, surface_names={20: "endo", 30: "endo"}, region_names={1: "left", 2: "right"})
     assert sorted(merged.surfaces) == ["base", "endo", "epi"]
-    assert merged.surfaces["endo"].n_faces == biv.surfaces["endo_lv"].n_faces + biv.surfaces["endo_rv"].n_faces
+    assert (
+        merged.surfaces["endo"].n_faces
+        == builtin_biv.surfaces["endo_lv"].n_faces + builtin_biv.surfaces["endo_rv"].n_faces
+    )
     assert merged.surfaces["endo"].tag == 20
     assert dict(merged.region_names) == {1: "left", 2: "right"}
 
 
 # ---------------------------------------------------------------------------------------------------------- the CLI
 @pytest.fixture(scope="module")
-def bare_lv(lv, tmp_path_factory):
+def bare_lv(builtin_lv, tmp_path_factory):
     path = tmp_path_factory.mktemp("surf") / "bare.vtu"
-    write_mesh(lv.replace(surfaces={}), path)
+    write_mesh(builtin_lv.replace(surfaces={}), path)
     return path
 
 
-def test_cli_auto_writes_mesh_summary_and_picture(capsys, bare_lv, lv, tmp_path):
+def test_cli_auto_writes_mesh_summary_and_picture(capsys, bare_lv, builtin_lv, tmp_path):
     out = tmp_path / "named.vtu"
     rc, stdout, err = run_cli(capsys, "mesh", "surfaces", bare_lv, out, "--auto")
     assert rc == 0, err
     lines = {ln.split()[0]: ln.split() for ln in stdout.splitlines() if ln.split()}
-    assert int(lines["epi"][2]) == lv.surfaces["epi"].n_faces  # name, tag, triangles, area
-    assert float(lines["base"][3]) == pytest.approx(surface_summary(lv)[0]["area_mm2"], rel=1e-3)
+    assert int(lines["epi"][2]) == builtin_lv.surfaces["epi"].n_faces  # name, tag, triangles, area
+    assert float(lines["base"][3]) == pytest.approx(surface_summary(builtin_lv)[0]["area_mm2"], rel=1e-3)
     back = read_mesh(out)
     assert sorted(back.surfaces) == ["base", "endo_lv", "epi"]
     png = tmp_path / "named_surfaces.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20000
 
 
-def test_cli_names_from_map_and_list(capsys, lv, tmp_path):
+def test_cli_names_from_map_and_list(capsys, builtin_lv, tmp_path):
     src = tmp_path / "heart.vtu"
-    write_mesh(lv.replace(surfaces={f"s{k}": s for k, s in enumerate(lv.surfaces.values())}), src)
-    tags = {name: s.tag for name, s in lv.surfaces.items()}  # base 10, endo_lv 30, epi 40
+    write_mesh(builtin_lv.replace(surfaces={f"s{k}": s for k, s in enumerate(builtin_lv.surfaces.values())}), src)
+    tags = {name: s.tag for name, s in builtin_lv.surfaces.items()}  # base 10, endo_lv 30, epi 40
     (tmp_path / "heart.json").write_text(json.dumps({"endocardium": tags["endo_lv"], "outside": [tags["epi"]]}))
     out = tmp_path / "named.vtu"
     rc, stdout, err = run_cli(capsys, "mesh", "surfaces", src, out, "--surface-names", "10=base", "--no-png")
@@ -195,11 +191,11 @@ def test_four_chamber_tags_names_and_auto_labelling_agree():
         assert len(want & got) / len(want) > 0.95 and len(got) == pytest.approx(len(want), rel=0.05), name
 
 
-def test_auto_labelling_of_the_ventricles_in_a_larger_mesh_takes_the_jagged_cut_as_base(biv):
+def test_auto_labelling_of_the_ventricles_in_a_larger_mesh_takes_the_jagged_cut_as_base(builtin_biv):
     """A staircase cut (tets above z = 5 mm made 'atrial' region 3): not flat, so only the interface rule finds it."""
-    centroid_z = biv.points[biv.tets].mean(axis=1)[:, 2]
-    regions = np.where(centroid_z > 5.0, 3, biv.regions)
-    four = biv.replace(regions=regions, region_names={1: "LV", 2: "RV", 3: "atria"})
+    centroid_z = builtin_biv.points[builtin_biv.tets].mean(axis=1)[:, 2]
+    regions = np.where(centroid_z > 5.0, 3, builtin_biv.regions)
+    four = builtin_biv.replace(regions=regions, region_names={1: "LV", 2: "RV", 3: "atria"})
     with pytest.raises(MeshError, match="found no flat basal surface .*--regions"):  # alone, the cut is not flat
         label_ventricular_surfaces(four.submesh([1, 2]).replace(surfaces={}))
     auto = label_ventricular_surfaces(four, regions=[1, 2])
