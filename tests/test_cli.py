@@ -154,7 +154,7 @@ def test_every_command_prints_its_help(capsys):
 
 def test_version_and_short_help(capsys):
     """`organtwin --version` prints the package's version (written once, in pyproject.toml); `-h` is `--help` on every
-    command but `ep tune-cv`, where -h has been --edge-length since it was written; flags show no value metavar."""
+    command (`ep tune-cv` included: its edge length is --edge-length only); flags show no value metavar."""
     from importlib.metadata import version
 
     import typer.main
@@ -166,8 +166,6 @@ def test_version_and_short_help(capsys):
     assert (rc, out.strip(), err) == (0, f"organtwin {version('organtwin')}", "")
     assert organtwin.__version__ == version("organtwin")
     for path in [(), *_command_paths(typer.main.get_command(app))]:
-        if path == ("ep", "tune-cv"):
-            continue
         rc, out, err = run_cli(capsys, *path, "-h")
         assert rc == 0 and "Usage" in out and not err.strip(), (path, err)
         assert "<bool>" not in out, path
@@ -175,3 +173,43 @@ def test_version_and_short_help(capsys):
         assert long_out == out, path
     rc, out, _ = run_cli(capsys, "mesh", "convert", "-h")
     assert "SRC" in out and "DST" in out  # arguments in upper case, as the messages name them
+
+
+def _options(path):
+    import typer.main
+
+    from organtwin.cli._main import app
+
+    cmd = typer.main.get_command(app)
+    for name in path:
+        cmd = cmd.commands[name]  # type: ignore[attr-defined]
+    return {o: p for p in cmd.params for o in p.opts}
+
+
+def test_one_argument_name_style():
+    """Precision is `--dtype float32|float64` on every command that has one; a file written besides the printout is
+    --out/-o; the old spellings are hidden aliases."""
+    for path in [("cell",), ("activate",), ("flow", "zerod"), ("bench", "niederer")]:
+        opts = _options(path)
+        assert {e.value for e in opts["--dtype"].type_descriptor.annotation} == {"float32", "float64"}, path
+    for path, old in [(("activate",), "--float64"), (("flow", "zerod"), "--float32")]:
+        assert _options(path)[old].hidden, path
+    for path in [("ep", "tune-cv"), ("bench", "niederer")]:
+        opts = _options(path)
+        assert opts["-o"] is opts["--out"] and opts["--json"].hidden, path
+    assert "-h" not in _options(("ep", "tune-cv"))
+
+
+def test_deprecated_aliases_still_work_with_a_note(capsys, tmp_path):
+    note = "organtwin: note: --json is deprecated; use --out"
+    rc, _, err = run_cli(capsys, "bench", "niederer", "-q", "--json", tmp_path / "no" / "r.json")
+    assert rc == 2 and "--json" in one_error_line(err) and note in err
+    rc, _, err = run_cli(capsys, "bench", "niederer", "-q", "--json", tmp_path / "a.json", "-o", tmp_path / "b.json")
+    assert rc == 2 and "deprecated spelling of --out" in one_error_line(err)
+    rc, _, err = run_cli(
+        capsys, "ep", "tune-cv", "aliev-panfilov", "--cv", "0.5", "--edge-length", "1", "--json", tmp_path / "n" / "t"
+    )
+    assert rc == 1 and "--json" in one_error_line(err) and note in err
+    data = "tests/data/zerod/pulsatile_rcr.json"
+    rc, out, err = run_cli(capsys, "flow", "zerod", data, tmp_path / "z.csv", "--float32")
+    assert rc == 0 and "float32" in out and "organtwin: note: --float32 is deprecated; use --dtype float32" in err

@@ -21,12 +21,9 @@ from typing import Annotated
 import typer
 
 from .._errors import InputError
+from ._common import ProgressBar, say
 
 __all__ = ["calibrate"]
-
-
-def _say(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def _truth(path: Path | None) -> dict | None:
@@ -41,47 +38,19 @@ def _truth(path: Path | None) -> dict | None:
     return t
 
 
-class _Bar:
-    """A rich progress bar on stderr with the loss, advanced after every optimiser step."""
-
-    def __init__(self, enabled: bool):
-        self.enabled, self.progress, self.task = enabled, None, None
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(
-                TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("steps"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=False,
-            )
-            self.progress.__enter__()
-            self.task = self.progress.add_task("compiling + first step", total=None)
-        return self
-
-    def __call__(self, step: int, steps: int, loss: float) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, completed=step, total=steps, description=f"fit: loss {loss:.6g}")
-
-    def __exit__(self, *exc):
-        if self.progress is not None:
-            self.progress.__exit__(*exc)
-        return False
-
-
 def calibrate(
     case: Annotated[Path, typer.Argument(help="Calibration case (.toml), or a fit.json to re-run.")],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Results folder (new, empty, or earlier organtwin results).")
     ],
     truth: Annotated[Path | None, typer.Option(help="JSON {parameter: true value} for synthetic cases.")] = None,
-    pictures: Annotated[bool, typer.Option("--pictures/--no-pictures", help="Draw the report's pictures.")] = True,
+    pictures: Annotated[
+        bool,
+        typer.Option(
+            "--pictures/--no-pictures",
+            help="Draw the report's pictures (PNGs of the fit against the data) into --out, or not.",
+        ),
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     case_dir: Annotated[
         Path | None,
@@ -105,8 +74,9 @@ def calibrate(
     check_output_folder(out, inputs=[case, truth])  # before the fit: a folder we may write and replace
     t = _truth(truth)
     comparison = None
-    bar = _Bar(not quiet and sys.stderr.isatty())
-    progress = bar if bar.enabled else not quiet  # a bar on a terminal, else a line per step
+    bar = ProgressBar(not quiet and sys.stderr.isatty(), "compiling + first step")
+    # a bar on a terminal, else a line per step
+    progress = bar.callback(lambda step, steps, loss: f"fit: loss {loss:.6g}") if bar.enabled else not quiet
     rerun = case.suffix.lower() == ".json"
     if not rerun and (case_dir is not None or allow_outside_case):
         raise typer.BadParameter(
@@ -116,26 +86,27 @@ def calibrate(
     if rerun:
         with bar:
             outcome, comparison = rerun_fit(
-                case, progress=progress, say=_say, truth=t, case_dir=case_dir, allow_outside_case=allow_outside_case
+                case, progress=progress, say=say, truth=t, case_dir=case_dir, allow_outside_case=allow_outside_case
             )
     else:
         c = load_calibration_case(case)
         with bar:
-            outcome = run_calibration(c, progress=progress, truth=t, say=_say)
+            outcome = run_calibration(c, progress=progress, truth=t, say=say)
     draw = None
-    if pictures:
+    if pictures:  # the fit's own outputs, drawn inside the same all-or-nothing results folder
+        import functools
+
         from ..viz import calibration_pictures
 
-        def draw(folder):  # the fit's own outputs, drawn inside the same all-or-nothing results folder
-            return calibration_pictures(outcome.report.observables, folder, mesh=outcome.problem.mesh)
+        draw = functools.partial(calibration_pictures, outcome.report.observables, mesh=outcome.problem.mesh)
 
     written = write_calibration(outcome, out, pictures=draw)
-    _say("")
-    _say(outcome.report.summary().rstrip())
+    say("")
+    say(outcome.report.summary().rstrip())
     if comparison is not None:
-        _say(
+        say(
             f"re-run of {case}: largest relative difference from the saved values "
             f"{comparison['max_relative_difference']:.3g}"
         )
     for w in written:
-        _say(f"wrote {w}")
+        say(f"wrote {w}")

@@ -125,7 +125,7 @@ def run(
     for line in run_report(summary, config):
         say(line)
     if ecg_result is not None:
-        n_times = len(outcome.result.snapshot_times)
+        n_times = ecg_result.times.size
         for line in ecg_result.describe(f"the run's Vm snapshots ({n_times} times)", prepared.mesh.n_nodes):
             say(line)
     files = summary["files"]

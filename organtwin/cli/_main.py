@@ -147,29 +147,11 @@ def mesh_info(
     surface_field: SurfaceField = None,
 ):
     """Nodes, tets, regions (tets, volume in mL), surfaces (area), bounding box, units guess and quality."""
-    from ..mesh import format_summary, mesh_summary
+    from ..mesh import file_summary, format_summary
 
-    mesh = _read(
-        path,
-        scale,
-        region_names=region_names,
-        surface_names=surface_names,
-        name_map=name_map,
-        region_field=region_field,
-        surface_field=surface_field,
-    )
-    summary = mesh_summary(mesh)
-    if mesh.fibres is not None:  # fibre quality of the file's own arrays, before the read's repairs
-        from ..mesh import fibre_quality, read_mesh
-
-        with warnings.catch_warnings():  # the first read said all there is to say about the file
-            warnings.simplefilter("ignore")
-            raw = read_mesh(
-                path, scale=scale, check=False, name_map=False, region_field=region_field, surface_field=surface_field
-            )
-        if raw.fibres is not None and raw.n_cells == mesh.n_cells:
-            summary["fibre_quality"] = {**(fibre_quality(raw) or {}), "as_in_file": True}
-    summary["file"] = str(path)
+    names = dict(region_field=region_field, surface_field=surface_field)
+    mesh = _read(path, scale, region_names=region_names, surface_names=surface_names, name_map=name_map, **names)
+    summary = file_summary(path, mesh, scale=scale, **names)
     _say(json.dumps(summary, indent=2) if as_json else format_summary(summary))
 
 

@@ -853,7 +853,12 @@ def provenance(case: CalibrationCase, problem: Problem) -> dict:
 
 
 def run_calibration(
-    case: CalibrationCase, *, progress=True, truth: dict | None = None, say=print, check=None
+    case: CalibrationCase,
+    *,
+    progress: bool | Callable[..., None] = True,
+    truth: dict | None = None,
+    say=print,
+    check=None,
 ) -> CalibrationOutcome:
     """Build ``case``, fit it with its optimiser, report. ``truth`` ({parameter name: value}) adds relative errors.
     ``check(problem)``, if given, runs once the problem is built, before the fit (a re-run's checks); then the starts
@@ -1307,7 +1312,13 @@ def _check_rerun_problem(p: Path, rec: dict, problem: Problem) -> None:
 
 
 def rerun_fit(
-    path, *, progress=True, say=print, truth: dict | None = None, case_dir=None, allow_outside_case: bool = False
+    path,
+    *,
+    progress: bool | Callable[..., None] = True,
+    say=print,
+    truth: dict | None = None,
+    case_dir=None,
+    allow_outside_case: bool = False,
 ) -> tuple[CalibrationOutcome, dict]:
     """Re-run a saved fit from its provenance, verified before anything is fitted: the file's structure (every field,
     its type and version), the stored case text against its SHA-256, the case folder (``provenance.case_dir``, or

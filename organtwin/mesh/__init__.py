@@ -71,6 +71,7 @@ from ._fibres import (
 from ._fibres import (
     rule_based_fibres as rule_based_fibres,
 )
+from ._file_summary import file_summary as file_summary
 from ._generate import (
     biv_mesh as biv_mesh,
 )
