@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import two_region_slab, write_slab
 from cli import one_error_line, run_cli
 
 from organtwin.io import (
@@ -327,13 +328,7 @@ def test_sigkill_leaves_a_partial_folder_that_the_next_run_removes(tmp_path):
 # ------------------------------------------------------------------------------------------------------------ the CLI
 def _two_region_slab():
     """A small slab, its halves the regions LV (1) and RV (2): quick to run and to take an ECG of."""
-    from organtwin.mesh import slab_mesh
-
-    m = slab_mesh((4.0, 2.0, 1.0), 0.5)
-    c = np.asarray(m.points)[np.asarray(m.tets)].mean(axis=1)
-    return m.replace(
-        regions=np.where(c[:, 0] < 2.0, 1, 2).astype(np.asarray(m.regions).dtype), region_names={1: "LV", 2: "RV"}
-    )
+    return two_region_slab((4.0, 2.0, 1.0), 0.5, {1: "LV", 2: "RV"})
 
 
 @pytest.fixture(scope="module")
@@ -425,9 +420,7 @@ snapshot_every = "1 ms"
 
 def test_ep_run_ecg_checks_its_regions_before_the_run(tmp_path, capsys):
     """A slab with one region 'slab': the ECG cannot tell LV from RV. Refused before a run that would take long."""
-    from organtwin.mesh import slab_mesh, write_mesh
-
-    write_mesh(slab_mesh((4.0, 1.0, 1.0), 0.5), tmp_path / "slab.vtu")
+    write_slab(tmp_path)  # slab.vtu: 4 x 1 x 1 mm at 0.5 mm
     (tmp_path / "case.toml").write_text(SLAB_CASE.replace("DURATION", "20000 ms"))
     t0 = time.perf_counter()
     rc, stdout, err = run_cli(
