@@ -29,6 +29,13 @@ from .._errors import InputError
 __all__ = ["Record", "first_crossing", "crossing_update"]
 
 
+def _points(p) -> tuple[tuple[float, float, float], ...] | None:
+    """(k, 3) points as a hashable tuple of (x, y, z) (a static field), or None."""
+    if p is None:
+        return None
+    return tuple((float(x), float(y), float(z)) for x, y, z in np.asarray(p, float).reshape(-1, 3))
+
+
 class Record(eqx.Module):
     """What `simulate_monodomain` records (final).
 
@@ -48,13 +55,7 @@ class Record(eqx.Module):
     repolarisation: bool = eqx.field(default=False, static=True)
     beats: bool = eqx.field(default=False, static=True)
     snapshots_at: tuple[float, ...] = eqx.field(default=(), static=True, converter=lambda t: tuple(float(x) for x in t))
-    probes: tuple[tuple[float, float, float], ...] | None = eqx.field(
-        default=None,
-        static=True,
-        converter=lambda p: (
-            None if p is None else tuple(tuple(float(c) for c in row) for row in np.asarray(p, float).reshape(-1, 3))
-        ),
-    )
+    probes: tuple[tuple[float, float, float], ...] | None = eqx.field(default=None, static=True, converter=_points)
     probe_every: int = eqx.field(default=1, static=True)
     activation_threshold: float = eqx.field(default=0.0, static=True)
     repolarisation_threshold: float = eqx.field(default=-70.0, static=True)

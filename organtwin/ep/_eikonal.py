@@ -77,7 +77,7 @@ def velocity_metric(fibres, sheets, velocities) -> Float[Array, "cells 3 3"]:
     eye = jnp.eye(3, dtype=f.dtype)
     ff = f[:, :, None] * f[:, None, :]
     trans = inv2[:, 1, None, None] * eye + (inv2[:, 0] - inv2[:, 1])[:, None, None] * ff
-    if sheets is None:
+    if s is None or n is None:  # no sheets given
         return trans
     ss = s[:, :, None] * s[:, None, :]
     nn = n[:, :, None] * n[:, None, :]
@@ -412,8 +412,14 @@ def site_source_times(points, nodal_metric, sites) -> Float[Array, " nodes"]:
 
 
 # ================================================================================================== user-facing API
-def _velocity(x):
-    return None if x is None else jnp.asarray(float(x) if isinstance(x, (int, float)) else x)
+def _velocity(x) -> Array:
+    if x is None:
+        raise InputError("ConductionVelocity.fibre must be positive and finite (m/s), got None")
+    return jnp.asarray(float(x) if isinstance(x, (int, float)) else x)
+
+
+def _optional_velocity(x) -> Array | None:
+    return None if x is None else _velocity(x)
 
 
 class ConductionVelocity(eqx.Module):
@@ -423,8 +429,8 @@ class ConductionVelocity(eqx.Module):
     """
 
     fibre: Array = eqx.field(converter=_velocity)
-    sheet: Array | None = eqx.field(default=None, converter=_velocity)
-    normal: Array | None = eqx.field(default=None, converter=_velocity)
+    sheet: Array | None = eqx.field(default=None, converter=_optional_velocity)
+    normal: Array | None = eqx.field(default=None, converter=_optional_velocity)
 
     def __check_init__(self):
         for name in ("fibre", "sheet", "normal"):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import equinox as eqx
 import jax
@@ -36,7 +36,14 @@ from .._solution import RESULTS, raise_if_failed
 from ..ionic import VoltageLookup, gate_table, reaction_step
 from ._activation import Record, crossing_update
 from ._outputs import MonodomainResult, MonodomainState, _locate, check_inside
-from ._splitting import AbstractDiffusion, ExplicitLumped, Splitting, explicit_stability_limit, host_stability_limit
+from ._splitting import (
+    AbstractDiffusion,
+    ExplicitLumped,
+    Splitting,
+    _ExplicitOps,
+    explicit_stability_limit,
+    host_stability_limit,
+)
 from ._stimulus import Stimulus, stimulus_current, stimulus_masks
 from ._tissue import Tissue
 
@@ -147,14 +154,15 @@ def _step(p: _Problem, c: _Carry) -> _Carry:
         V, s = _react(p, V, s, half, _stim(p, t_a + half, t_a + dt))
     rec = p.record
     act, rep, count, last, snaps = c.act, c.rep, c.count, c.last, c.snaps
-    if rec.activation:
+    # each record's carry is None exactly when the record is off (`_setup`)
+    if act is not None:  # rec.activation
         up, t_up = crossing_update(V0, V, t_a, dt, rec.activation_threshold, upward=True)
         was_active = jnp.isfinite(act)
         act = jnp.where(up & ~was_active, t_up, act)
-        if rec.repolarisation:
+        if rep is not None:  # rec.repolarisation
             down, t_down = crossing_update(V0, V, t_a, dt, rec.repolarisation_threshold, upward=False)
             rep = jnp.where(down & was_active & jnp.isinf(rep), t_down, rep)
-        if rec.beats:
+        if count is not None and last is not None:  # rec.beats
             count = count + up.astype(count.dtype)
             last = jnp.where(up, t_up, last)
     if snaps is not None:
@@ -213,7 +221,8 @@ def _advance_impl(
 
 _advance = eqx.filter_jit(_advance_impl)
 # a top-level call (the plain eager run) may carry compiler options; a nested jit may not (JAX refuses them there)
-_advance_top = eqx.filter_jit(_advance_impl, compiler_options=HOT_LOOP_OPTIONS)
+# (equinox passes extra keywords on to jax.jit; its overloads do not declare them)
+_advance_top = eqx.filter_jit(_advance_impl, compiler_options=HOT_LOOP_OPTIONS)  # pyright: ignore[reportCallIssue]
 
 
 # ================================================================================================== preparation
@@ -337,11 +346,11 @@ def _finish(problem: _Problem, carry: _Carry, traces, snap_index, *, n_steps: in
         probes = jnp.concatenate(traces, axis=0)[: n_samples + 1]  # the t0 sample, then one per block
         probe_times = problem.t0 + problem.dt * every * jnp.arange(n_samples + 1, dtype=dtype)
     snapshot_times = snapshots = None
-    if problem.snap_steps is not None:
+    if problem.snap_steps is not None and carry.snaps is not None:  # both or neither
         snapshots = carry.snaps[snap_index]
         snapshot_times = problem.t0 + problem.dt * problem.snap_steps[snap_index].astype(dtype)
     apd = None
-    if record.repolarisation:
+    if carry.rep is not None and carry.act is not None:  # record.repolarisation (it needs the activation)
         ok = jnp.isfinite(carry.rep)
         apd = jnp.where(ok, carry.rep - jnp.where(ok, carry.act, 0.0), jnp.inf)
     final = MonodomainState(problem.t0 + n_steps * problem.dt, carry.V, carry.states, carry.dV_prev)
@@ -549,7 +558,8 @@ def simulate_monodomain(
 
                 warnings.warn(f"stimulus {k} ({stimuli[k].region.describe()}): {advice}", MeshWarning, stacklevel=2)
     if explicit and not traced:
-        lim = host_stability_limit(jax.lax.stop_gradient(tissue), jax.lax.stop_gradient(problem.ops), dt)
+        ops = cast(_ExplicitOps, problem.ops)  # ExplicitLumped.operators made them
+        lim = host_stability_limit(jax.lax.stop_gradient(tissue), jax.lax.stop_gradient(ops), dt)
         if dt > lim:
             raise InputError(
                 f"dt {_fmt(dt)} ms exceeds the explicit stability limit {_fmt(lim)} ms for this mesh; "
@@ -651,7 +661,8 @@ def _divergence_message(tissue: Tissue, stimuli, problem: _Problem, sol: Monodom
         if cause is not None:
             cause = f"stimulus {k} ({stimuli[k].region.describe()}): {cause}"
     if cause is None and isinstance(diffusion, ExplicitLumped) and not diffusion.check_stability:
-        lim = host_stability_limit(jax.lax.stop_gradient(tissue), jax.lax.stop_gradient(problem.ops), dt)
+        ops = cast(_ExplicitOps, problem.ops)  # ExplicitLumped.operators made them
+        lim = host_stability_limit(jax.lax.stop_gradient(tissue), jax.lax.stop_gradient(ops), dt)
         if dt > lim:
             cause = (
                 f"dt {_fmt(dt)} ms exceeds the explicit stability limit {_fmt(lim)} ms of this mesh (the check "

@@ -333,7 +333,8 @@ def host_stability_limit(tissue, ops: _ExplicitOps, dt: float) -> float:
     S = sp.csr_matrix((data, (rows.reshape(-1), cols.reshape(-1))), shape=(n, n))
     S = 0.5 * (S + S.T)  # symmetric up to round-off
     try:
-        lam = float(sla.eigsh(S, k=1, which="LA", tol=1e-6, return_eigenvectors=False)[0])
+        # scipy's eigsh is unannotated: its default tol=0 reads as an int; tol is a float (documented)
+        lam = float(sla.eigsh(S, k=1, which="LA", tol=1e-6, return_eigenvectors=False)[0])  # pyright: ignore[reportArgumentType]
     except sla.ArpackNoConvergence:  # pragma: no cover - fall back on the Gershgorin bound (an upper bound)
         lam = float(np.max(np.abs(S).sum(axis=1)))
     return 2.0 / (1.001 * lam)

@@ -54,7 +54,7 @@ def _vec3(x, what: str) -> tuple[float, float, float]:
     a = np.asarray(x, dtype=np.float64).reshape(-1)
     if a.shape != (3,) or not np.all(np.isfinite(a)):
         raise InputError(f"{what} must be three finite coordinates in mm, got {np.asarray(x).tolist()}")
-    return tuple(float(v) for v in a)
+    return float(a[0]), float(a[1]), float(a[2])
 
 
 class AbstractStimulusRegion(eqx.Module):
@@ -147,7 +147,7 @@ class NodeSet(AbstractStimulusRegion):
         return jnp.zeros(n, bool).at[idx].set(True)
 
     def describe(self) -> str:
-        return f"node set {self.name!r}" if self.name is not None else f"{int(self.indices.size)} given nodes"
+        return f"node set {self.name!r}" if self.indices is None else f"{int(self.indices.size)} given nodes"
 
 
 class NamedSurface(AbstractStimulusRegion):

@@ -210,7 +210,7 @@ class Tissue(eqx.Module):
         node_region = _node_majority_region(mesh, cell_region, len(ids))
         node_group = region_group[node_region]
         model_nodes = tuple(jnp.asarray(np.flatnonzero(node_group == g), dtype=jnp.int32) for g in range(len(unique)))
-        unique = tuple(m.astype(dtype) for m in unique)
+        group_models = tuple(m.astype(dtype) for m in unique)
         # ---- geometry, pattern, named sets
         geometry = P1Geometry.from_mesh(mesh, dtype=dtype)
         pattern = SparsityPattern.from_mesh(mesh)
@@ -229,7 +229,7 @@ class Tissue(eqx.Module):
             sigma_cells=sigma_cells,
             chi=jnp.asarray(float(chi), dtype),
             Cm=jnp.asarray(float(Cm), dtype),
-            models=unique,
+            models=group_models,
             model_nodes=model_nodes,
             surfaces=surfaces,
             node_sets=node_sets,
