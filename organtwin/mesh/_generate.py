@@ -313,14 +313,14 @@ def _extract(gmsh, volume_regions: dict, surface_names: dict) -> tuple[np.ndarra
     tets = np.concatenate(tets)
     regions = np.concatenate(regions)
 
-    tris: dict[str, list] = {}
+    pieces: dict[str, list[np.ndarray]] = {}
     for surf, name in sorted(surface_names.items()):
         types, _, conn = gmsh.model.mesh.getElements(2, surf)
         for t, c in zip(types, conn):
             if t != 2:  # 3-node triangle
                 raise MeshError(f"gmsh produced element type {t} on surface {surf}; expected linear triangles")
-            tris.setdefault(name, []).append(lookup[np.asarray(c, dtype=np.int64)].reshape(-1, 3))
-    tris = {k: np.concatenate(v) for k, v in tris.items()}
+            pieces.setdefault(name, []).append(lookup[np.asarray(c, dtype=np.int64)].reshape(-1, 3))
+    tris = {k: np.concatenate(v) for k, v in pieces.items()}
 
     # Compact: drop nodes no tet uses (geometry points, seams of removed cavities).
     used = np.unique(tets)
@@ -466,7 +466,7 @@ def _classify_entity(gmsh, surface_tag: int, levels: dict) -> str:
     if x.size == 0:
         raise MeshError(f"gmsh surface {surface_tag} has no nodes")
     err = {name: float(np.median(np.abs(s.level(x)))) for name, s in levels.items()}
-    return min(err, key=err.get)
+    return min(err, key=lambda name: err[name])
 
 
 def _check_positive(**values) -> None:
@@ -654,7 +654,7 @@ def _write_builtin_vtu(mesh: Mesh, path) -> None:
     tags = [mesh.surfaces[n].tag for n in names]
     if len(set(tags)) != len(tags):
         raise MeshError(f"surface tags must be distinct to be written, got {dict(zip(names, tags))}")
-    cell_data = {"gmsh:physical": np.concatenate([mesh.regions.astype(np.int32), tri_tags])}
+    cell_data: dict[str, np.ndarray] = {"gmsh:physical": np.concatenate([mesh.regions.astype(np.int32), tri_tags])}
     for field in ("fibres", "sheets"):
         value = getattr(mesh, field)
         if value is not None:

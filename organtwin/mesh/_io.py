@@ -40,6 +40,7 @@ import re
 import threading
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -47,6 +48,10 @@ import numpy as np
 from .._errors import MeshError, MeshWarning
 from ._checks import check_mesh
 from ._mesh import Mesh, Surface
+
+if TYPE_CHECKING:
+    from meshio import CellBlock
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "read_mesh",
@@ -292,7 +297,7 @@ def _meshio_read(p: Path, file_format: str | None):
             f"unknown mesh format {file_format!r} for {p}; use one of meshio's format names "
             f"({', '.join(sorted(reader_map))}) or 'opencarp'"
         )
-    first_error = None
+    errors: list[BaseException] = []  # one per format tried (never none: formats is never empty)
     for fmt in formats:
         try:
             with (
@@ -306,9 +311,9 @@ def _meshio_read(p: Path, file_format: str | None):
                 m = reader_map[fmt](str(p)) if reader_map is not None else meshio.read(p, file_format=fmt)
             return _in_node_tag_order(m, node_tags)
         except (Exception, SystemExit) as e:  # ReadError, but also ValueError/KeyError/... on corrupt files
-            first_error = first_error or e
+            errors.append(e)
     raise MeshError(
-        f"cannot read mesh file {p} as {' or '.join(formats)} ({_one_line(first_error)}); check that the "
+        f"cannot read mesh file {p} as {' or '.join(formats)} ({_one_line(errors[0])}); check that the "
         f"file is complete and in the format its extension says ({_READ_HINT})"
     )
 
@@ -522,7 +527,7 @@ def _pick_vectors(cell_data: dict, lower: dict, blocks: list[int], names) -> tup
     return None, None
 
 
-def _names_from_field_data(field_data: dict) -> tuple[dict, dict]:
+def _names_from_field_data(field_data: dict | None) -> tuple[dict, dict]:
     """gmsh-style field data {name: [tag, dim]} -> ({region id: name}, {surface tag: name})."""
     regions, surfaces = {}, {}
     for name, v in (field_data or {}).items():
@@ -816,12 +821,14 @@ def _write_meshio(mesh: Mesh, out: Path, fmt: str, binary: bool, target: Path) -
                 )
             ]
     tets = mesh.tets.astype(np.int64)
-    cells = [("tetra", tets[i]) for i in tet_parts] + [("triangle", t) for t, _ in tri_parts]
+    # (declared as meshio.Mesh takes them: its list and dict parameters are invariant)
+    cells: list[tuple[str, ArrayLike] | CellBlock] = [("tetra", tets[i]) for i in tet_parts]
+    cells += [("triangle", t) for t, _ in tri_parts]
 
-    def per_block(a, tri_values=None):
+    def per_block(a, tri_values=None) -> list[ArrayLike]:
         """A tet array split over the blocks; triangles get `tri_values` (one array per triangle block) or zeros."""
         a = np.asarray(a)
-        parts = [a[i] for i in tet_parts]
+        parts: list[ArrayLike] = [a[i] for i in tet_parts]
         for j, (t, _) in enumerate(tri_parts):
             parts.append(
                 np.zeros((t.shape[0],) + a.shape[1:], a.dtype)
@@ -834,7 +841,8 @@ def _write_meshio(mesh: Mesh, out: Path, fmt: str, binary: bool, target: Path) -
     field_data = {name: np.array([tag, 2]) for name, tag in tags.items()}
     for rid, name in mesh.region_names:
         field_data.setdefault(name, np.array([rid, 3]))
-    point_data = dict(mesh.point_data)
+    point_data: dict[str, ArrayLike] = dict(mesh.point_data)
+    cell_data: dict[str, list[ArrayLike]]
     if fmt == "medit":
         cell_data = {"medit:ref": per_block(regions, tri_tags)}
         point_data = {k: v for k, v in point_data.items() if k == "medit:ref"}
@@ -865,9 +873,9 @@ def _write_meshio(mesh: Mesh, out: Path, fmt: str, binary: bool, target: Path) -
             if fmt == "gmsh22":
                 cell_data["gmsh:geometrical"] = per_block(regions, tri_tags)
             else:
-                cell_data["gmsh:geometrical"] = [np.full(len(i), k + 1, np.int32) for k, i in enumerate(tet_parts)] + [
-                    np.full(len(t), j + 1, np.int32) for j, (t, _) in enumerate(tri_parts)
-                ]
+                entities: list[ArrayLike] = [np.full(len(i), k + 1, np.int32) for k, i in enumerate(tet_parts)]
+                entities += [np.full(len(t), j + 1, np.int32) for j, (t, _) in enumerate(tri_parts)]
+                cell_data["gmsh:geometrical"] = entities
                 point_data["gmsh:dim_tags"] = _gmsh_node_entities(
                     mesh.n_nodes, [tets[i] for i in tet_parts], [t for t, _ in tri_parts], target
                 )
@@ -1226,7 +1234,7 @@ def write_opencarp(mesh: Mesh, base) -> Path:
         if mesh.fibres is not None:
             lon = _sibling(b, ".lon")
             k = 2 if mesh.sheets is not None else 1
-            data = mesh.fibres if k == 1 else np.hstack([mesh.fibres, mesh.sheets])
+            data = mesh.fibres if mesh.sheets is None else np.hstack([mesh.fibres, mesh.sheets])
             with open(lon, "w") as f:
                 f.write(f"{k}\n")
                 np.savetxt(f, data, fmt="%.17g")

@@ -290,8 +290,8 @@ def apply_names(
     surfaces: dict[str, Surface] = {}
     if surface_names or name_map is not None:
         groups: dict[str, list[Surface]] = {}
-        for name, s in mesh.surfaces.items():
-            groups.setdefault(surf_by_tag.get(s.tag, name), []).append(s)
+        for s in mesh.surfaces.values():
+            groups.setdefault(surf_by_tag[s.tag], []).append(s)  # every tag is there (filled from the surfaces above)
         for name, group in groups.items():
             if len(group) == 1:
                 surfaces[name] = group[0]
@@ -461,10 +461,10 @@ def label_ventricular_surfaces(mesh: Mesh, *, feature_angle: float = FEATURE_ANG
             if abs(score[0] - score[1]) < 0.05:
                 score = None
         if score is None:  # the thicker wall is the LV's
-            from scipy.spatial import cKDTree
+            from scipy.spatial import KDTree
 
             epi_nodes = np.unique(tris[rest[comp_rest == epi]])
-            tree = cKDTree(mesh.points[epi_nodes])
+            tree = KDTree(mesh.points[epi_nodes])
             score = [float(tree.query(mesh.points[np.unique(tris[rest[comp_rest == c]])])[0].mean()) for c in endos]
         lv = endos[int(np.argmax(score))]
         labels["endo_lv"] = lv

@@ -67,6 +67,10 @@ from ._blocks import (
 from ._blocks import (
     WindkesselRCR as WindkesselRCR,
 )
+from ._blocks_closed_loop import HEART_PARAMETERS as HEART_PARAMETERS
+from ._blocks_closed_loop import ClosedLoopCoronary as ClosedLoopCoronary
+from ._blocks_closed_loop import ClosedLoopHeartPulmonary as ClosedLoopHeartPulmonary
+from ._blocks_closed_loop import CoronarySide as CoronarySide
 from ._circulation_run import CirculationRun as CirculationRun
 from ._circulation_run import activation_statistics as activation_statistics
 from ._circulation_run import cavity_surface as cavity_surface

@@ -47,6 +47,8 @@ class StateView:
         return self._tail[start : start + len(row.names)]
 
     def block(self, name: str):
+        if name not in self.model.blocks:
+            raise NetworkError(f"the network has no block {name!r}, which another block's equations read")
         return self.model.blocks[name]
 
     def pressure(self, term: str) -> Array:
@@ -164,8 +166,8 @@ class ZeroDModel(eqx.Module):
                     dtype
                 )
             )
-        if st.state_flows:
-            view = StateView(self, q_ind)
+        if st.state_flows:  # (p: the known points' pressures are final here; state flows read only those)
+            view = StateView(self, q_ind, p)
             out.append(
                 jnp.stack([jnp.asarray(self.blocks[r.block].state_flow(r.key, t, view), dtype) for r in st.state_flows])
             )
@@ -322,6 +324,7 @@ class ZeroDModel(eqx.Module):
             "volume": x[st.n_cap : st.n_cap + st.n_chamber],
             "port_pressure": jnp.stack(port_p) if port_p else jnp.zeros(0, x.dtype),
             "port_flow": jnp.stack(port_q) if port_q else jnp.zeros(0, x.dtype),
+            "own_states": x[st.n_cap + st.n_chamber + len(st.inductive) :],  # blocks' own states (`States`)
         }
 
     def _pressure_rates(self, t, dtype):

@@ -58,6 +58,13 @@ from ._blocks import (
     ValveLaw,
     WindkesselRCR,
 )
+from ._blocks_closed_loop import (
+    CLOSED_LOOP_BC_TYPES,
+    closed_loop_initial,
+    closed_loop_series,
+    read_closed_loop_bc,
+    read_closed_loop_blocks,
+)
 from ._model import ZeroDModel
 from ._solve import Integrator, check_result, simulate_zerod
 from ._topology import Network
@@ -228,7 +235,7 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         },
         "the top level",
     )
-    for k in ("closed_loop_blocks", "external_solver_coupling_blocks"):
+    for k in ("external_solver_coupling_blocks",):
         if config.get(k):
             raise NetworkError(
                 f"svZeroD config: {k} are not supported; build the loop from chambers, valves and vessels"
@@ -271,12 +278,14 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
                 _num(vals, "Pd", where, 0.0),
             )
         elif kind == "ClosedLoopRCR":
-            # closed_loop_outlet joins the outlet to ClosedLoopHeartAndPulmonary (not supported); without that block
-            # svZeroDSolver ignores it, and so do we: the outlet is the vessel naming this BC as its inlet
+            # closed_loop_outlet joins the outlet to the ClosedLoopHeartAndPulmonary (read_closed_loop_blocks); without
+            # that block svZeroDSolver ignores it, and so do we: the outlet is the vessel naming this BC as its inlet
             _check_keys(vals, {"Rp", "C", "Rd", "closed_loop_outlet"}, where)
             if not isinstance(vals.get("closed_loop_outlet", False), bool):
                 raise NetworkError(f"svZeroD config: {where} 'closed_loop_outlet' must be true or false")
             b = ClosedLoopRCR(name, _num(vals, "Rp", where), _num(vals, "C", where), _num(vals, "Rd", where))
+        elif kind in CLOSED_LOOP_BC_TYPES:
+            b = read_closed_loop_bc(kind, name, vals, where)
         elif kind == "CORONARY":
             _check_keys(vals, {"Ra1", "Ra2", "Rv1", "Ca", "Cc", "P_v", "Pim", "t"}, where)
             b = OpenLoopCoronary(
@@ -293,7 +302,8 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         else:
             raise NetworkError(
                 f"svZeroD config: {where}: bc_type {kind!r} is not supported "
-                "(supported: FLOW, PRESSURE, RESISTANCE, RCR, ClosedLoopRCR, CORONARY)"
+                "(supported: FLOW, PRESSURE, RESISTANCE, RCR, ClosedLoopRCR, ClosedLoopCoronaryLeft, "
+                "ClosedLoopCoronaryRight, CORONARY)"
             )
         bcs[name] = b
         types[name] = kind
@@ -359,6 +369,9 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         if period > 0 and abs(w.period - period) > 1e-12 * max(1.0, period):
             raise NetworkError(f"svZeroD config: waveforms with periods {w.period} and {period} s; make them agree")
         period = w.period
+    cl_blocks, cl_types, cl_conns, period = read_closed_loop_blocks(config, bcs, period, bool(waves))
+    blocks, conns = blocks + cl_blocks, conns + cl_conns
+    types.update(cl_types)
     period = float(period) if period and period > 0 else 1.0
 
     for i, ch in enumerate(config.get("chambers", [])):
@@ -612,6 +625,8 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
     )
     steady = _steady_start(cfg, model)
     y0 = model.initial_state(dtype=dtype) if steady else _initial_state(cfg, model, dtype)
+    if not steady:  # the closed-loop heart's and coronaries' own states
+        y0 = closed_loop_initial(cfg.initial_condition, model, cfg.block_types, y0)
     T, n = cfg.period, cfg.points_per_cycle
     if cfg.output_all_cycles:
         times = np.arange(0, (n - 1) * cfg.cycles + 1, cfg.output_interval) * cfg.dt
@@ -695,6 +710,9 @@ def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean:
             else:
                 v = np.zeros(len(res.times))
             rows(f"volume_im:{name}", [v])
+        elif kind in ("ClosedLoopHeartAndPulmonary", *CLOSED_LOOP_BC_TYPES):
+            for label, series in closed_loop_series(res, name):
+                rows(label, [series])
         elif kind in ("ClosedLoopRCR", "resistive_junction"):  # internal points, wherever they merged
             label = ("P_c:" if kind == "ClosedLoopRCR" else "pressure_c:") + name
             rows(label, [res.observed["pressure"][:, term[label]]])

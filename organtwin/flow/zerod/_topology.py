@@ -556,8 +556,10 @@ def build_topology(blocks: dict, connections: list) -> Topology:
 
 def _terminals(e) -> tuple[str, ...]:
     """The port terminals an element touches."""
-    if isinstance(e, (Cap, ChamberNode, PressureNode)):
+    if isinstance(e, (Cap, ChamberNode, PressureNode, StateNode)):
         return (e.term,)
+    if isinstance(e, States):
+        return ()
     return tuple(t for t in (e.a, e.b) if t is not None)
 
 
