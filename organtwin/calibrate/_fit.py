@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import abc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, overload
 
 import equinox as eqx
 import jax
@@ -49,6 +51,11 @@ class AbstractLoss(eqx.Module):
     measurement noise in the same units, so ``whitened(prediction) = residuals / noise_sd`` are standardised (what
     Gauss–Newton and the Laplace report use); ``__call__`` the mean squared residual (what Adam minimises). A subclass
     has a ``noise_sd`` field (a float, or an array broadcasting against its residuals)."""
+
+    if TYPE_CHECKING:  # every concrete loss has the field (an eqx.AbstractVar would move it first in __init__)
+
+        @property
+        def noise_sd(self) -> float | Array: ...
 
     @abc.abstractmethod
     def residuals(self, prediction) -> Array:
@@ -133,13 +140,13 @@ def project_onto_surface(
     Returns (triangle vertex indices (m, 3), barycentric weights (m, 3), distances (m,) mm). The exact closest point
     over the ``candidates`` triangles with the nearest centroids (enough on a mesh whose triangles are of similar size).
     """
-    from scipy.spatial import cKDTree
+    from scipy.spatial import KDTree
 
     pts = np.asarray(points, np.float64)
     tri = np.asarray(triangles)
     q = np.asarray(query, np.float64)
     k = min(candidates, tri.shape[0])
-    _, cand = cKDTree(pts[tri].mean(axis=1)).query(q, k=k)
+    _, cand = KDTree(pts[tri].mean(axis=1)).query(q, k=k)
     cand = cand.reshape(q.shape[0], k)
     best_w = np.zeros((q.shape[0], 3))
     best_d = np.full(q.shape[0], np.inf)
@@ -159,13 +166,13 @@ def locate_in_tets(points, tets, query, *, candidates: int = 16) -> tuple[np.nda
     ``candidates`` tets with the nearest centroids holds it (weights all >= -1e-9); for the others the rows are the
     nearest candidate's and ``inside`` is False.
     """
-    from scipy.spatial import cKDTree
+    from scipy.spatial import KDTree
 
     pts = np.asarray(points, np.float64)
     tets = np.asarray(tets)
     q = np.asarray(query, np.float64)
     k = min(candidates, tets.shape[0])
-    _, cand = cKDTree(pts[tets].mean(axis=1)).query(q, k=k)
+    _, cand = KDTree(pts[tets].mean(axis=1)).query(q, k=k)
     cand = cand.reshape(q.shape[0], k)
     best_w = np.zeros((q.shape[0], 4))
     best_min = np.full(q.shape[0], -np.inf)
@@ -411,15 +418,16 @@ def fit_adam(
         _tell(progress, k + 1, steps, v, batched, force=k % print_every == 0 or k == steps - 1)
     final = np.asarray(final_value(u, model))
     history.append(final)
+    u_end = np.asarray(u)
     return _finish(
         free,
         model,
-        np.asarray(u),
+        u_end,
         final,
         np.stack(history),
         steps,
         time.perf_counter() - t0,
-        f"{steps} Adam steps" + (f", {u.shape[0]} starts" if batched else ""),
+        f"{steps} Adam steps" + (f", {u_end.shape[0]} starts" if batched else ""),
         batched,
     )
 
@@ -451,7 +459,13 @@ def _value_and_jacfwd(f, u):
     return r, J
 
 
-def least_squares_residuals(residuals, free: FreeParameters, model=None):
+@overload
+def least_squares_residuals(
+    residuals, free: FreeParameters, model: None = None
+) -> Callable[[Array, Any], Array]: ...  # (u, model) -> r
+@overload
+def least_squares_residuals(residuals, free: FreeParameters, model: Any) -> Callable[[Array], Array]: ...  # u -> r
+def least_squares_residuals(residuals, free: FreeParameters, model=None) -> Callable[..., Array]:
     """u -> [whitened data residuals of ``free.unpack(model, u)``, the priors' standardised residuals]: the vector
     whose half squared norm Gauss–Newton minimises (the negative log posterior up to a constant). Without ``model``:
     (u, model) -> the same, the model an argument (what the fits jit, so its arrays are inputs, not constants)."""

@@ -199,8 +199,8 @@ def _fields(obj) -> tuple[str, ...] | None:
     anything else. Never methods, properties, class attributes or private names (``__class__``, ``__globals__``)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         names = tuple(f.name for f in dataclasses.fields(obj))
-    elif isinstance(obj, tuple) and hasattr(type(obj), "_fields"):
-        names = tuple(type(obj)._fields)
+    elif isinstance(obj, tuple) and (fields := getattr(type(obj), "_fields", None)) is not None:
+        names = tuple(fields)
     else:
         return None
     return tuple(n for n in names if not n.startswith("_"))

@@ -74,10 +74,15 @@ def joint_residuals(terms, shared: Callable | None = None) -> Callable:
     return residuals
 
 
+def _json_dict(x: dict) -> dict:
+    """`_json` of a dict: a dict with string keys."""
+    return {str(k): _json(v) for k, v in x.items()}
+
+
 def _json(x):
     """Plain Python (JSON) values from numpy/jax scalars and arrays, recursively; non-finite floats -> None."""
     if isinstance(x, dict):
-        return {str(k): _json(v) for k, v in x.items()}
+        return _json_dict(x)
     if isinstance(x, (list, tuple)):
         return [_json(v) for v in x]
     if isinstance(x, (str, bool)) or x is None:
@@ -196,7 +201,7 @@ class FitReport:
                 params[n]["error"] = self.values[i] - self.truth[n]
                 if n not in self.tolerance:
                     params[n]["relative_error"] = (self.values[i] - self.truth[n]) / self.truth[n]
-        return _json(
+        return _json_dict(
             {
                 "parameters": params,
                 "correlation": {"names": self.names, "matrix": self.correlation},
@@ -370,7 +375,7 @@ def fit_report(
         stats = {"n": int(w.size), "chi2": float(np.sum(w**2))}
         summary = getattr(t.loss, "summary", None)
         if summary is not None:
-            stats.update(_json(summary(pred)))
+            stats.update(_json_dict(summary(pred)))
         term_stats[t.name] = stats
     fit = {"message": result.message, "steps": result.steps, "seconds": result.seconds, "objective": result.loss}
     if result.starts_loss is not None:
@@ -390,7 +395,7 @@ def fit_report(
         chi2,
         int(m),
         term_stats,
-        _json(fit),
+        _json_dict(fit),
         identified_rel_sd,
         {k: float(v) for k, v in (truth or {}).items()},
         {n: float(t) for n, t in zip(names, tol) if np.isfinite(t)},

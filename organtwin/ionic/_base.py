@@ -333,7 +333,8 @@ def reaction_increments(
     ``table`` (built by `gate_table` for this dt) the voltage-only gates take ``inf`` and ``1 - exp(-dt/tau)`` from it.
     """
     dV, blocks = _increment_blocks(model, V, s, dt, istim, table)
-    return dV, jnp.concatenate([b.astype(s.dtype) for _, b in blocks], axis=0)
+    # dV is a JAX array already (dt times the model's current): asarray only says so to the type checker
+    return jnp.asarray(dV), jnp.concatenate([b.astype(s.dtype) for _, b in blocks], axis=0)
 
 
 def reaction_step(
