@@ -881,13 +881,13 @@ def _cases() -> list[Case]:
         )
     )
     # ---- ep tune-cv
-    add(_c("ep-tune-cv/cv-zero", "ep tune-cv aliev-panfilov --cv 0 -h 0.5", 2, "--cv"))
-    add(_c("ep-tune-cv/cv-nan", "ep tune-cv aliev-panfilov --cv nan -h 0.5", 2, "--cv"))
+    add(_c("ep-tune-cv/cv-zero", "ep tune-cv aliev-panfilov --cv 0 --edge-length 0.5", 2, "--cv"))
+    add(_c("ep-tune-cv/cv-nan", "ep tune-cv aliev-panfilov --cv nan --edge-length 0.5", 2, "--cv"))
     add(_c("ep-tune-cv/edge-negative", "ep tune-cv aliev-panfilov --cv 0.6 --edge-length -0.5", 2, "--edge-length"))
     add(
         _c(
             "ep-tune-cv/unknown-model",
-            "ep tune-cv aliev-panfilof --cv 0.6 -h 0.5",
+            "ep tune-cv aliev-panfilof --cv 0.6 --edge-length 0.5",
             1,
             "aliev-panfilof",
             "aliev-panfilov",
@@ -896,12 +896,20 @@ def _cases() -> list[Case]:
     add(
         _c(
             "ep-tune-cv/diffusion-unknown",
-            "ep tune-cv aliev-panfilov --cv 0.6 -h 0.5 --diffusion implicit",
+            "ep tune-cv aliev-panfilov --cv 0.6 --edge-length 0.5 --diffusion implicit",
             2,
             "implicit",
         )
     )
-    add(_c("ep-tune-cv/dt-zero", "ep tune-cv aliev-panfilov --cv 0.6 -h 0.5 --dt 0", 1, "--dt|dt must", "positive"))
+    add(
+        _c(
+            "ep-tune-cv/dt-zero",
+            "ep tune-cv aliev-panfilov --cv 0.6 --edge-length 0.5 --dt 0",
+            1,
+            "--dt|dt must",
+            "positive",
+        )
+    )
     # ---- calibrate
     add(_c("calibrate/missing-case", "calibrate nosuch.toml --out fit", 1, "nosuch.toml"))
     add(
