@@ -12,6 +12,11 @@
   adjoint over every residual at once: 32 GB for 400 map points on the built-in BiV, measured.) The eikonal supplies
   forward mode by its own custom JVP (``simulate_eikonal(..., forward_mode=True)``).
 * Several starts run as one vmapped job in both fits (``u0`` of shape (starts, n)).
+
+Every fit returns a `FitResult` whose ``result`` (`organtwin.RESULTS`) says how it ended: ``successful``,
+``max_steps_reached`` (Levenberg–Marquardt/Gauss–Newton used its step budget without meeting its tolerance: the point
+reached is returned, not raised), ``diverged`` (the objective became non-finite) or an optimistix solver's own failure.
+With ``throw=True`` (the default) a failure raises one line through `organtwin._solution.raise_if_failed`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
 import equinox as eqx
@@ -28,8 +33,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import optimistix as optx
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, ArrayLike, Float, Int
 
+from .._solution import RESULTS, raise_if_failed
 from ._observables import AbstractObservables, ActivationObservables
 from ._params import CalibrationError, FreeParameters
 
@@ -260,10 +266,10 @@ class ActivationTimeLoss(AbstractLoss):
             np.asarray(activation_map.points_mm, np.float64),
         )
 
-    def predicted(self, activation_ms: Float[Array, " nodes"]) -> Float[Array, " m"]:
+    def predicted(self, activation_ms: Float[ArrayLike, " nodes"]) -> Float[Array, " m"]:
         return jnp.sum(self.weights * activation_ms[self.nodes], axis=-1)
 
-    def residuals(self, activation_ms: Float[Array, " nodes"]) -> Float[Array, " m"]:
+    def residuals(self, activation_ms: Float[ArrayLike, " nodes"]) -> Float[Array, " m"]:
         r = self.predicted(activation_ms) - self.measured_ms
         return r - jnp.mean(r) if self.fit_offset else r
 
@@ -299,7 +305,9 @@ class FitResult:
     """The fitted model, its free parameters' values, the objective's history and how the fit ended.
 
     With several starts, ``u``/``values``/``loss``/``model`` are the best start's; ``starts_u`` (starts, n) and
-    ``starts_loss`` (starts,) hold every start's end point and final objective."""
+    ``starts_loss`` (starts,) hold every start's end point and final objective. ``result`` (`organtwin.RESULTS`): how
+    the fit ended (``successful``, ``max_steps_reached``, ``diverged``, or an optimistix solver's failure of the best
+    start); when it is not ``successful``, ``message`` is the one line saying why."""
 
     model: object
     u: np.ndarray
@@ -311,6 +319,7 @@ class FitResult:
     message: str
     starts_u: np.ndarray | None = None
     starts_loss: np.ndarray | None = None
+    result: RESULTS = field(default_factory=lambda: RESULTS.successful)
 
 
 def _objective(loss, free: FreeParameters):
@@ -333,14 +342,29 @@ def _starts(free, model, u0):
     return u
 
 
-def _finish(free, model, u_all, losses, history, steps, seconds, message, batched):
+_NON_FINITE_END = "fit: every start ended with a non-finite objective; check the data, the bounds and the starts"
+
+
+def _finish(
+    free, model, u_all, losses, history, steps, seconds, message, batched, *, result=None, starts_result=None
+) -> FitResult:
+    """The `FitResult` of the best start. ``result``: the fit's outcome when already known (Adam's loss that became
+    non-finite, a Levenberg–Marquardt fit that used its step budget), with ``message`` the line saying why;
+    ``starts_result``: the optimistix solver's outcome of each start (batched like ``u_all``), the best start's kept.
+    Every start ending non-finite is ``diverged``."""
     losses = np.asarray(losses, float)
     finite = np.where(np.isfinite(losses), losses, np.inf)
     best = int(np.argmin(finite)) if batched else 0
-    if not np.isfinite(finite[best] if batched else losses.reshape(-1)[0]):
-        raise CalibrationError(
-            "fit: every start ended with a non-finite objective; check the data, the bounds and the starts"
+    result = RESULTS.successful if result is None else result
+    if starts_result is not None and result == RESULTS.successful:
+        solver_result = RESULTS.promote(
+            jax.tree.map(lambda v: np.asarray(v)[best], starts_result) if batched else starts_result
         )
+        if solver_result != RESULTS.successful:
+            result = solver_result
+            message = f"{message}; the solver failed: {' '.join(RESULTS[solver_result].split())}"
+    if result != RESULTS.diverged and not np.isfinite(finite[best] if batched else losses.reshape(-1)[0]):
+        result, message = RESULTS.diverged, _NON_FINITE_END
     u = np.asarray(u_all[best] if batched else u_all)
     values = {k: np.asarray(v) for k, v in free.values(jnp.asarray(u)).items()}
     return FitResult(
@@ -354,13 +378,24 @@ def _finish(free, model, u_all, losses, history, steps, seconds, message, batche
         message,
         np.asarray(u_all) if batched else None,
         losses if batched else None,
+        result,
     )
+
+
+def _checked(fit: FitResult, throw: bool) -> FitResult:
+    """``fit``, after raising its failure when ``throw`` (one line, its ``message``; `raise_if_failed`, as every
+    organtwin solver). ``max_steps_reached`` is not raised: the fit used the step budget it was given, and its point
+    is returned with the message saying so (as before results)."""
+    if not throw or fit.result == RESULTS.max_steps_reached:
+        return fit
+    return raise_if_failed(fit, fit.result, describe=lambda _: fit.message)
 
 
 def _tell(progress, k: int, n: int, v, batched: bool, *, force: bool = True) -> None:
     """Report step k of n with loss v: ``progress`` a callable ``(step, steps, loss)`` (e.g. a progress bar), or
     True for a printed line (when ``force``)."""
-    best = float(np.nanmin(v))
+    finite = np.asarray(v)[np.isfinite(v)]
+    best = float(np.min(finite)) if finite.size else float("nan")  # (a diverged step: no all-NaN warning)
     if callable(progress):
         progress(k, n, best)
     elif progress and force:
@@ -384,6 +419,7 @@ def fit_adam(
     u0=None,
     progress=True,
     print_every: int = 20,
+    throw: bool = True,
 ) -> FitResult:
     """Minimise ``loss(model) + priors`` over the free parameters with optax Adam (``learning_rate`` a float or an
     optax schedule), ``steps`` jitted steps from ``u0`` (default: the model's current values).
@@ -391,7 +427,11 @@ def fit_adam(
     Several starts: ``u0`` of shape (starts, n) runs them as one vmapped job (one compiled step advances every
     start); the result is the start with the least final objective, every start's end in ``starts_u``/``starts_loss``.
     ``history`` is (steps + 1,) or (steps + 1, starts). ``progress``: True prints a line every ``print_every``
-    steps, a callable ``(step, steps, loss)`` is called after every step (a progress bar), False is silent."""
+    steps, a callable ``(step, steps, loss)`` is called after every step (a progress bar), False is silent.
+
+    ``result``: ``successful`` after ``steps`` steps, or ``diverged`` when the loss of every start became non-finite
+    (the fit stops at that step). ``throw=True`` raises a failure, one line (`raise_if_failed`); ``throw=False``
+    returns it (``message`` says why)."""
     objective = _objective(loss, free)
     opt = optax.adam(learning_rate)
     u = _starts(free, model, u0)
@@ -406,30 +446,33 @@ def fit_adam(
     step = eqx.filter_jit(lambda u, state, model: _batch(lambda y, st: one(y, st, model), batched)(u, state))
     final_value = eqx.filter_jit(lambda u, model: _batch(lambda y: objective(y, model), batched)(u))
     history = []
+    result, failure = None, None
     t0 = time.perf_counter()
     for k in range(int(steps)):
         u, state, value = step(u, state, model)
         v = np.asarray(value)
-        if not np.any(np.isfinite(v)):
-            raise CalibrationError(
-                f"fit: the loss became {v.tolist()} at step {k}; lower the learning rate or tighten bounds"
-            )
         history.append(v)
+        if not np.any(np.isfinite(v)):  # every start: the fit stops here, diverged
+            result = RESULTS.diverged
+            failure = f"fit: the loss became {v.tolist()} at step {k}; lower the learning rate or tighten bounds"
+            break
         _tell(progress, k + 1, steps, v, batched, force=k % print_every == 0 or k == steps - 1)
     final = np.asarray(final_value(u, model))
     history.append(final)
     u_end = np.asarray(u)
-    return _finish(
+    fit = _finish(
         free,
         model,
         u_end,
         final,
         np.stack(history),
-        steps,
+        len(history) - 1,
         time.perf_counter() - t0,
-        f"{steps} Adam steps" + (f", {u_end.shape[0]} starts" if batched else ""),
+        failure or f"{steps} Adam steps" + (f", {u_end.shape[0]} starts" if batched else ""),
         batched,
+        result=result,
     )
+    return _checked(fit, throw)
 
 
 def dense_forward_jacobian(f):
@@ -491,6 +534,7 @@ def fit_least_squares(
     atol: float = 1e-6,
     progress=True,
     stationary_rtol: float = 1e-9,
+    throw: bool = True,
 ) -> FitResult:
     """Minimise ½‖r(u)‖² with r = [``residuals(model)`` (whitened, e.g. `AbstractLoss.whitened`), prior residuals]
     by optimistix Levenberg–Marquardt (default; or any optimistix least-squares ``solver``, e.g.
@@ -502,7 +546,12 @@ def fit_least_squares(
     e.g. to drive a progress bar). It also stops, as converged, when the objective has changed by less than
     ``stationary_rtol`` (relative) over five steps: Levenberg–Marquardt then only rejects steps at a minimum it
     cannot refine (optimistix's own test is on the step size, which a damped rejected step never meets). Several
-    starts: ``u0`` (starts, n) steps every start at once (vmapped), as `fit_adam`. The objective reported is ½‖r‖² (the negative log posterior with whitened residuals)."""
+    starts: ``u0`` (starts, n) steps every start at once (vmapped), as `fit_adam`. The objective reported is ½‖r‖² (the negative log posterior with whitened residuals).
+
+    ``result``: ``successful`` (converged, or stationary), ``max_steps_reached`` (stopped at ``max_steps``: the point
+    reached is returned, also with ``throw``), ``diverged`` (every start's objective non-finite) or the optimistix
+    solver's failure (promoted, `organtwin.RESULTS`). ``throw=True`` raises a failure, one line
+    (`raise_if_failed`); ``throw=False`` returns it (``message`` says why)."""
     solver = solver if solver is not None else optx.LevenbergMarquardt(rtol=rtol, atol=atol)
     r = dense_forward_jacobian(least_squares_residuals(residuals, free))  # r(u, model)
     u = _starts(free, model, u0)
@@ -518,8 +567,8 @@ def fit_least_squares(
 
     def step(y, state, model):
         y, state, _ = solver.step(fn, y, model, options, state, tags)
-        done, _ = solver.terminate(fn, y, model, options, state, tags)
-        return y, state, done, 0.5 * jnp.sum(jnp.square(state.f_info.residual))
+        done, result = solver.terminate(fn, y, model, options, state, tags)
+        return y, state, done, result, 0.5 * jnp.sum(jnp.square(state.f_info.residual))
 
     # the model is a jit argument (its arrays inputs, not folded constants), unbatched across starts
     init_j = eqx.filter_jit(lambda u, model: _batch(lambda y: init(y, model), batched)(u))
@@ -528,9 +577,9 @@ def fit_least_squares(
     t0 = time.perf_counter()
     state = init_j(u, model)
     history = [np.asarray(value_j(u, model))]
-    k, stationary = 0, False
+    k, stationary, done, solver_result = 0, False, False, None
     for k in range(1, int(max_steps) + 1):
-        u, state, done, value = step_j(u, state, model)
+        u, state, done, solver_result, value = step_j(u, state, model)
         v = np.asarray(value)
         history.append(v)
         _tell(progress, k, max_steps, v, batched)
@@ -547,7 +596,7 @@ def fit_least_squares(
         f"{name}: {'converged' if converged else 'stopped at max_steps'}"
         f"{' (objective stationary)' if stationary else ''} after {k} steps"
     )
-    return _finish(
+    fit = _finish(
         free,
         model,
         np.asarray(u),
@@ -557,4 +606,7 @@ def fit_least_squares(
         time.perf_counter() - t0,
         msg + (f", {u.shape[0]} starts" if batched else ""),
         batched,
+        result=None if converged else RESULTS.max_steps_reached,
+        starts_result=solver_result,
     )
+    return _checked(fit, throw)

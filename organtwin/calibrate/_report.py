@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._solution import result_name
 from ._fit import AbstractLoss, FitResult, _value_and_jacfwd, least_squares_residuals
 from ._params import Bounded, CalibrationError, FreeParameters, Positive
 
@@ -377,7 +378,13 @@ def fit_report(
         if summary is not None:
             stats.update(_json_dict(summary(pred)))
         term_stats[t.name] = stats
-    fit = {"message": result.message, "steps": result.steps, "seconds": result.seconds, "objective": result.loss}
+    fit = {
+        "result": result_name(result.result),
+        "message": result.message,
+        "steps": result.steps,
+        "seconds": result.seconds,
+        "objective": result.loss,
+    }
     if result.starts_loss is not None:
         fit["starts_objective"] = _json(result.starts_loss)
     return FitReport(

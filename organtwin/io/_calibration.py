@@ -960,6 +960,8 @@ def _json_object(d: Mapping[str, object]) -> dict[str, Any]:
 def fit_record(outcome: CalibrationOutcome) -> dict:
     """What fit.json holds: the fitted values (and the unconstrained vector that re-creates them), how the fit ended,
     and the provenance."""
+    from .._solution import result_name
+
     r = outcome.result
     return _json_object(
         {
@@ -969,6 +971,7 @@ def fit_record(outcome: CalibrationOutcome) -> dict:
             "objective": r.loss,
             "steps": r.steps,
             "seconds": r.seconds,
+            "result": result_name(r.result),
             "message": r.message,
             "history": r.history,
             "provenance": outcome.provenance,
