@@ -7,6 +7,7 @@ from ._errors import InputError as InputError
 from ._errors import MeshError as MeshError
 from ._errors import MeshWarning as MeshWarning
 from ._errors import NetworkError as NetworkError
+from ._errors import NetworkWarning as NetworkWarning
 from ._errors import OrgantwinError as OrgantwinError
 from ._errors import ResultsError as ResultsError
 from ._errors import SizeError as SizeError

@@ -29,6 +29,11 @@ class NetworkError(OrgantwinError, ValueError):
     """A 0D circulation network is malformed (unknown block, dangling port, unsupported topology, bad parameter)."""
 
 
+class NetworkWarning(UserWarning):
+    """A 0D configuration holds something organtwin reads but does not use as written (an unknown key, an option
+    with no meaning for organtwin's integrator); the one-line message names it and says what organtwin does instead."""
+
+
 class SizeError(OrgantwinError, ValueError):
     """A size (steps, samples, snapshots, starts, nodes) is beyond an integer limit or the memory there is."""
 
