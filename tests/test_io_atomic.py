@@ -1,13 +1,13 @@
-"""The one atomic writer (organtwin.io._atomic): whole files or none, temporary files removed on any error or
-interrupt, one-line errors naming the file meant."""
+"""The one atomic writer (organtwin._atomic; organtwin.io re-exports atomic_file): whole files or none, temporary
+files removed on any error or interrupt, one-line errors naming the file meant."""
 
 import errno
 import os
 
 import pytest
 
+from organtwin._atomic import atomic_files, atomic_write
 from organtwin.io import ResultsError, atomic_file
-from organtwin.io._atomic import atomic_files, atomic_write
 
 
 def _entries(folder):

@@ -19,6 +19,7 @@ import pytest
 from _helpers import two_region_slab, write_slab
 from cli import one_error_line, run_cli
 
+from organtwin._atomic import _host
 from organtwin.io import (
     MANIFEST_KEY,
     RESULTS_MARKER,
@@ -29,7 +30,6 @@ from organtwin.io import (
     clean_stale,
     results_folder,
 )
-from organtwin.io._atomic import _host
 
 
 def _write(folder: Path, files: dict) -> Path:

@@ -57,7 +57,7 @@ EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SI
 #: The exit statuses of an interrupted command.
 INTERRUPTED_CODES = frozenset(EXIT_CODES.values())
 
-# the temporary names of organtwin.io._atomic: .<name>.<pid>-<host>.<random>.partial|old|tmp
+# the temporary names of organtwin._atomic: .<name>.<pid>-<host>.<random>.partial|old|tmp
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<host>[A-Za-z0-9-]*)\.[A-Za-z0-9_]+\.(?P<kind>partial|old|tmp)$")
 
 _RETRY_S = 0.05  # how often a held interrupt is tried again

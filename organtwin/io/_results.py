@@ -61,10 +61,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from .._errors import InputError
-from .._errors import ResultsError as ResultsError
-from ..mesh._vtu import VtuWriter, read_vtu_point_array
-from ._atomic import (
+from .._atomic import (
     _DISK_FULL,
     _abs,
     _kept_note,
@@ -77,6 +74,9 @@ from ._atomic import (
     atomic_file,
     clean_stale,
 )
+from .._errors import InputError
+from .._errors import ResultsError as ResultsError
+from ..mesh._vtu import VtuWriter, read_vtu_point_array
 
 __all__ = [
     "ResultsError",

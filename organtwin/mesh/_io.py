@@ -743,12 +743,12 @@ def _format_from_path(p: Path) -> str:
 
 def _atomic_write(target: Path, write) -> Path:
     """Run write(tmpdir) -> [files] in a temporary folder beside `target`, then move the files next to `target`
-    (`organtwin.io.atomic_files`: fsync'ed, the last file returned moved last).
+    (`organtwin._atomic.atomic_files`: fsync'ed, the last file returned moved last).
 
     The files keep the names they will have (formats such as XDMF refer to their companion files by name). A failure
     removes the temporary folder and leaves existing files untouched; errors are one-line MeshErrors naming the file.
     """
-    from ..io._atomic import atomic_files
+    from .._atomic import atomic_files
 
     parent = target.parent
     if not parent.is_dir():

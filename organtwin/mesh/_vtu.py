@@ -296,8 +296,8 @@ class VtuWriter:
         return ["    <FieldData>", *rows, "    </FieldData>"]
 
     def write(self, path, point_data: dict | None = None) -> Path:
-        """Write one file, atomically (temporary file, then ``os.replace``: `organtwin.io`'s atomic writer)."""
-        from ..io._atomic import atomic_write
+        """Write one file, atomically (temporary file, then ``os.replace``: `organtwin._atomic`, the one atomic writer)."""
+        from .._atomic import atomic_write
 
         data = self.encode(point_data)
         return atomic_write(path, lambda tmp: tmp.write_bytes(data))

@@ -1,6 +1,10 @@
 """One atomic writer for every file organtwin writes: a temporary file beside the target, flushed and fsync'ed, then
 ``os.replace`` onto it; on any error or interrupt the temporary file is removed and the target is untouched.
 
+A neutral private module (it imports only `organtwin._errors`), so that the core's own writers (`organtwin.mesh`'s
+`write_mesh`, its VTU writer) use it without importing the edge package `organtwin.io`, which re-exports
+``atomic_file`` and builds its results folders on it.
+
 - `atomic_file(path, mode)`: a context manager yielding ``(handle, temp_path)`` (``mode=None``: the caller writes
   ``temp_path`` itself, e.g. meshio or matplotlib); `atomic_write(path, write)`: the same for a function
   ``write(temp_path)``.
@@ -26,7 +30,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .._errors import ResultsError
+from ._errors import ResultsError
 
 __all__ = ["atomic_file", "atomic_files", "atomic_write", "clean_stale"]
 
@@ -134,7 +138,7 @@ def clean_stale(parent, name: str) -> list[Path]:
 
 
 def _results_warning():
-    from .._errors import MeshWarning
+    from ._errors import MeshWarning
 
     return MeshWarning
 
