@@ -34,7 +34,7 @@ def test_zerod_matches_svzerodsolver_csv(capsys, tmp_path):
 
 def _unsupported(tmp_path):
     cfg = json.loads((DATA / "pulsatile_rcr.json").read_text())
-    cfg["boundary_conditions"][1]["bc_type"] = "CORONARY_VAR_RES"
+    cfg["boundary_conditions"][1]["bc_type"] = "CORONARY_LUMPED"  # (not an svZeroDSolver type)
     path = tmp_path / "unsupported.json"
     path.write_text(json.dumps(cfg))
     return path

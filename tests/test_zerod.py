@@ -175,8 +175,8 @@ def test_bad_networks_give_one_line_errors(build, match):
     [
         (lambda c: c["vessels"][0]["zero_d_element_values"].update(R_poiseuile=1.0), "unknown parameter 'R_poiseuile'"),
         (
-            lambda c: c["boundary_conditions"][0].update(bc_type="CORONARY_VAR_RES"),
-            "bc_type 'CORONARY_VAR_RES' is not supported",
+            lambda c: c["boundary_conditions"][0].update(bc_type="CORONARY_LUMPED"),
+            "bc_type 'CORONARY_LUMPED' is not supported",
         ),
         (lambda c: c.pop("simulation_parameters"), "lacks 'simulation_parameters'"),
         (lambda c: c["vessels"][0]["boundary_conditions"].update(outlet="NOPE"), "unknown outlet boundary condition"),

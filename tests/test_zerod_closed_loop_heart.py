@@ -4,7 +4,8 @@ outlets (ClosedLoopCoronaryLeft/Right), side by side with svZeroDSolver 3.2 (PyP
 Configurations written here (tests/data/zerod, units mmHg, mL, s, as svZeroDSolver's closed-loop cases):
 
 * ``heart_single_loop`` — the heart drives an aorta splitting into two branches, each returning to the right atrium
-  through a ClosedLoopRCR (closed_loop_outlet true); vessel-based output;
+  through a ClosedLoopRCR (closed_loop_outlet true); vessel-based output. The branches have inductance and no
+  capacitance: the junction and their inner points are joined to the rest only by inductors (index 2);
 * ``heart_coronaries`` — the heart feeds three vessels at once (its outlet_blocks): a systemic one closed by a
   ClosedLoopRCR and one each to a left and a right closed-loop coronary; variable-based output, so the heart's twelve
   internal variables (V_RA:CLH ... Q_LV:CLH) and the coronaries' volume_im are compared by name too.

@@ -281,7 +281,7 @@ def _edit(name, fn):
         ),
         (
             _edit("crl_closed_loop_rcr_chain", lambda c: c["vessels"][0].update(zero_d_element_type="BloodVesselRC")),
-            "'BloodVesselRC' is not supported",
+            "unknown parameter 'R_poiseuille' in vessel",  # (a BloodVesselRC takes Rpd and Cp)
         ),
         (
             _edit("resistive_junction", lambda c: c["junctions"][0]["junction_values"].update(R=10.0)),
@@ -312,7 +312,7 @@ def _edit(name, fn):
                     },
                 ),
             ),
-            "bc_type 'CORONARY_VAR_RES' is not supported",
+            "unknown parameter 'Ra2' in boundary condition",  # (CORONARY_VAR_RES takes Ra2_min, Ra2_max, T_vc, T_vr)
         ),
         (
             _edit("coronary", lambda c: c["boundary_conditions"][1]["bc_values"].update(R=1.0)),

@@ -17,10 +17,16 @@ from ._activation import (
     DoubleCosine as DoubleCosine,
 )
 from ._activation import (
+    Fourier as Fourier,
+)
+from ._activation import (
     HalfCosine as HalfCosine,
 )
 from ._activation import (
     TwoHill as TwoHill,
+)
+from ._activation import (
+    WrappingCosine as WrappingCosine,
 )
 from ._blocks import (
     AbstractBlock as AbstractBlock,
@@ -67,6 +73,10 @@ from ._blocks import (
 from ._blocks import (
     WindkesselRCR as WindkesselRCR,
 )
+from ._blocks_chambers import BloodVesselRC as BloodVesselRC
+from ._blocks_chambers import ChamberSphere as ChamberSphere
+from ._blocks_chambers import ExponentialChamber as ExponentialChamber
+from ._blocks_chambers import OpenLoopCoronaryVarRes as OpenLoopCoronaryVarRes
 from ._blocks_closed_loop import HEART_PARAMETERS as HEART_PARAMETERS
 from ._blocks_closed_loop import ClosedLoopCoronary as ClosedLoopCoronary
 from ._blocks_closed_loop import ClosedLoopHeartPulmonary as ClosedLoopHeartPulmonary

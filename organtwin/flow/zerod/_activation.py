@@ -6,6 +6,11 @@
   ``half_cosine``, the ChamberElastanceInductor default).
 * :class:`TwoHill` — Stergiopulos et al. 1996 / Mynard et al. 2012 two-Hill waveform, normalised to a peak of 1
   (svZeroDSolver's ``two_hill``).
+* :class:`WrappingCosine` — the atrial activation AA(t) of Sankaran et al. 2012 (Ann. Biomed. Eng. 40:2228) and Menon
+  et al. 2023, a cosine twitch that wraps across the end of the cycle (svZeroDSolver's ``wrapping_cosine``, source
+  ``src/model/ActivationFunction.cpp``).
+* :class:`Fourier` — the 25-mode Fourier series of ventricular elastance from J. Tran's tuning framework (Menon et al.
+  2023), min–max normalised to [0, 1] (svZeroDSolver's ``fourier``, same source).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from jaxtyping import Array
 
 from ..._errors import NetworkError
 
-__all__ = ["AbstractActivation", "DoubleCosine", "HalfCosine", "TwoHill"]
+__all__ = ["AbstractActivation", "DoubleCosine", "Fourier", "HalfCosine", "TwoHill", "WrappingCosine"]
 
 
 def _p(x):
@@ -131,3 +136,87 @@ class TwoHill(AbstractActivation):
         c = self.normalization
         assert c is not None  # (set when built)
         return c * g1 / (1.0 + g1) / (1.0 + g2)
+
+
+class WrappingCosine(AbstractActivation):
+    """svZeroDSolver ``wrapping_cosine`` (Sankaran et al. 2012's atrial AA(t)): with s = t mod T, T_s = ``tsa``·T (the
+    atrial systole, a fraction of the period) and t_p = T / ``tpwave`` (the P wave),
+    ½(1 − cos(2π (s − t_p + T_s)/T_s)) for s ≤ t_p, ½(1 − cos(2π (s − t_p − (T − T_s))/T_s)) for T − T_s + t_p ≤ s < T,
+    0 otherwise: one twitch of length T_s ending at t_p of the next cycle."""
+
+    tsa: Array = eqx.field(converter=_positive("wrapping_cosine", "Tsa"))
+    tpwave: Array = eqx.field(converter=_positive("wrapping_cosine", "tpwave"))
+    period: Array = eqx.field(converter=_positive("wrapping_cosine", "period"))
+
+    def __call__(self, t):
+        s = phase(t, self.period)
+        ts = self.tsa * self.period
+        tp = self.period / self.tpwave
+        early = s <= tp
+        late = (s >= self.period - ts + tp) & (s < self.period)
+        shift = jnp.where(early, tp - ts, tp + self.period - ts)
+        act = 0.5 * (1.0 - jnp.cos(2.0 * jnp.pi * (s - shift) / ts))
+        return jnp.where(early | late, act, 0.0)
+
+
+# the coefficients (a_k, b_k) of Fourier's series Σ a_k cos(2πks/T) − b_k sin(2πks/T), as svZeroDSolver lists them
+# (src/model/ActivationFunction.cpp, FT_ELAST; from J. Tran's tuning framework, Menon et al. 2023)
+FOURIER_ELASTANCE = np.array(
+    [
+        [0.283748803, 0.000000000],
+        [0.031830626, -0.374299825],
+        [-0.209472400, -0.018127770],
+        [0.020520047, 0.073971113],
+        [0.008316883, -0.047249597],
+        [-0.041677660, 0.003212163],
+        [0.000867323, 0.019441411],
+        [-0.001675379, -0.005565534],
+        [-0.011252277, 0.003401432],
+        [-0.000414677, 0.008376795],
+        [0.000253749, -0.000071880],
+        [-0.002584966, 0.001566861],
+        [0.000584752, 0.003143555],
+        [0.000028502, -0.000024787],
+        [0.000022961, -0.000007476],
+        [0.000018735, -0.000001281],
+        [0.000015573, 0.000001781],
+        [0.000013133, 0.000003494],
+        [0.000011199, 0.000004507],
+        [0.000009634, 0.000005117],
+        [0.000008343, 0.000005481],
+        [0.000007265, 0.000005687],
+        [0.000006354, 0.000005789],
+        [0.000005575, 0.000005821],
+        [0.000004903, 0.000005805],
+    ]
+)
+
+
+class Fourier(AbstractActivation):
+    """svZeroDSolver ``fourier``: f(s) = Σ_k a_k cos(2πks/T) − b_k sin(2πks/T) with s = t mod T, normalised as
+    (f − min f)/(max f − min f) over 10,000 samples of one period (computed once when built, held fixed under
+    differentiation, as svZeroDSolver does). ``coefficients`` (n, 2): (a_k, b_k), default `FOURIER_ELASTANCE`."""
+
+    period: Array = eqx.field(converter=_positive("fourier", "period"))
+    coefficients: Array = eqx.field(converter=_p, default_factory=lambda: FOURIER_ELASTANCE.copy())
+    f_min: Array | None = eqx.field(default=None, converter=lambda x: None if x is None else _p(x))
+    f_range: Array | None = eqx.field(default=None, converter=lambda x: None if x is None else _p(x))
+
+    def __post_init__(self):
+        if self.f_min is None or self.f_range is None:
+            T = float(np.asarray(self.period))
+            c = np.asarray(self.coefficients, float)
+            s = np.arange(10000) * (T / 10000)
+            k = np.arange(c.shape[0])[:, None]
+            f = c[:, 0] @ np.cos(2 * np.pi * k * s / T) - c[:, 1] @ np.sin(2 * np.pi * k * s / T)
+            lo, rng = float(f.min()), float(f.max() - f.min())
+            object.__setattr__(self, "f_min", _p(lo))
+            object.__setattr__(self, "f_range", _p(rng if rng > 0 else 1.0))
+
+    def __call__(self, t):
+        s = phase(t, self.period)
+        k = jnp.arange(self.coefficients.shape[0], dtype=self.coefficients.dtype)
+        w = 2.0 * jnp.pi * k * s / self.period
+        f = jnp.sum(self.coefficients[:, 0] * jnp.cos(w) - self.coefficients[:, 1] * jnp.sin(w))
+        assert self.f_min is not None and self.f_range is not None  # (set when built)
+        return (f - self.f_min) / self.f_range

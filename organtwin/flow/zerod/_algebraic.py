@@ -61,11 +61,13 @@ def balance_residual(model: ZeroDModel, t, p, q_ind, steady, q=None):
     n0 = st.n_nodes - st.n_alg
     q = model._edge_flows(t, p, q_ind, steady) if q is None else q
     r = model._inflow(q, slice(n0, None))
-    if st.alg_rate:
+    if st.alg_rate or st.alg_floating:
         # points joined only by inductors: d/dt of their mass balance (linear in p), exact for the ODE and
         # kept by any Runge–Kutta method since the balance is a linear invariant
         rate = model._inflow(model._edge_rates(t, p, q_ind), slice(n0, None))
         r = jnp.where(np.isin(np.arange(st.n_alg), st.alg_rate), rate, r)
+        for cluster in st.alg_floating:  # a cluster joined to the rest only by inductors: the rate of its summed
+            r = r.at[cluster[0]].set(jnp.sum(rate[np.array(cluster)]))  # balance, in place of its first point's
     return r
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
@@ -135,6 +136,15 @@ class FlowEdge:
 
 @dataclass(frozen=True)
 class Short:
+    a: str
+    b: str
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Whatever flows into the storage at point ``a`` is delivered on to point ``b`` (a capacitor that stores pressure
+    but no volume: svZeroDSolver's BloodVesselRC). ``a`` must carry this block's capacitor only."""
+
     a: str
     b: str
 
@@ -566,7 +576,13 @@ class Valve(AbstractBlock):
 
     def __check_init__(self):
         lo, hi = _value(self.r_min), _value(self.r_max)
-        if lo == lo and hi == hi and not 0 < lo <= hi:
+        if self.law is ValveLaw.TANH:  # Rmin = 0 is allowed (svZeroDSolver's chamber_sphere case): R(ΔP) stays > 0
+            if lo == lo and hi == hi and not (0 <= lo <= hi and hi > 0):
+                raise NetworkError(
+                    f"valve {self.name}: need 0 <= Rmin <= Rmax and Rmax > 0 (got {_value(self.r_min)}, "
+                    f"{_value(self.r_max)})"
+                )
+        elif lo == lo and hi == hi and not 0 < lo <= hi:
             raise NetworkError(
                 f"valve {self.name}: need 0 < Rmin <= Rmax (got {_value(self.r_min)}, {_value(self.r_max)})"
             )
@@ -574,7 +590,9 @@ class Valve(AbstractBlock):
     def flow(self, dp):
         if self.law is ValveLaw.PIECEWISE:
             return dp / jnp.where(dp > 0, self.r_min, self.r_max)
-        r = 0.5 * (self.r_max + self.r_min) - 0.5 * (self.r_max - self.r_min) * jnp.tanh(self.steepness * dp)
+        # ½(Rmax + Rmin) − ½(Rmax − Rmin) tanh(kΔP) written as Rmin + (Rmax − Rmin) / (1 + exp(2kΔP)): the same value,
+        # but with no cancellation where tanh → 1 (an open valve with Rmin = 0 keeps R > 0)
+        r = self.r_min + (self.r_max - self.r_min) * jax.nn.sigmoid(-2.0 * self.steepness * dp)
         return dp / r
 
     def decompose(self, inlets, outlets, shorted):

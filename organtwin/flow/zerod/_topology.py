@@ -227,6 +227,7 @@ class Topology:
     state_nodes: tuple[StateNodeRow, ...] = ()  # points after the prescribed ones, pressures from the state
     state_flows: tuple[StateFlowRow, ...] = ()  # edges after the prescribed flows, flows from the state
     states: tuple[StatesRow, ...] = ()  # blocks' own states, after the inductor flows
+    alg_floating: tuple[tuple[int, ...], ...] = ()  # algebraic clusters joined to the rest only by inductors
 
     @property
     def n_state_node(self) -> int:
@@ -510,6 +511,42 @@ def build_topology(blocks: dict, connections: list) -> Topology:
                 f"point {node_names[nd]} has no capacitance, no prescribed pressure and no resistance: "
                 "its pressure is undetermined; add a capacitance or a resistance next to it"
             )
+    # clusters of algebraic points joined to one another by resistors or valves but to the rest only by inductors (a
+    # junction between vessels with inductance and no capacitance): their balances sum to an identity, so the
+    # cluster's level is set by the rate of that sum (index 2, as a point joined only by inductors), in place of its
+    # first point's balance
+    root = {nd: nd for nd in touched}
+
+    def top(x):
+        while root[x] != x:
+            root[x] = root[root[x]]
+            x = root[x]
+        return x
+
+    for row in resistive + valves:
+        if row.a in root and row.b in root:
+            root[top(row.b)] = top(row.a)
+    anchored = {
+        top(nd)
+        for row in resistive + valves
+        for nd, other in ((row.a, row.b), (row.b, row.a))
+        if nd in root and other not in root
+    }
+    members: dict = {}
+    for nd in touched:
+        members.setdefault(top(nd), []).append(nd)
+    alg_floating = []
+    for r, nds in members.items():
+        if r in anchored or len(nds) < 2:
+            continue
+        ends = [(row.a, row.b) for row in inductive]
+        if not any(a in nds or b in nds for a, b in ends) or any(row.a in nds or row.b in nds for row in state_flows):
+            raise NetworkError(
+                f"points {', '.join(node_names[nd] for nd in sorted(nds))} are joined to the rest of the network by "
+                "no resistance or capacitance: their pressure level is undetermined; add a capacitance or a "
+                "resistance next to them"
+            )
+        alg_floating.append(tuple(nd - n0 for nd in sorted(nds)))
     alg_linear = not any(nd in touched for row in valves for nd in (row.a, row.b)) and not any(
         (row.a in touched or row.b in touched) and not _is_zero(blocks[row.block], row.s, row.entry)
         for row in resistive
@@ -551,6 +588,7 @@ def build_topology(blocks: dict, connections: list) -> Topology:
         state_nodes=tuple(state_nodes),
         state_flows=tuple(state_flows),
         states=tuple(states),
+        alg_floating=tuple(alg_floating),
     )
 
 
