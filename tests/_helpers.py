@@ -5,9 +5,11 @@ tests/problems.py (manufactured problems, `box_mesh`) and tests/make_meshes.py (
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import jaxtyping
 import numpy as np
 
 
@@ -58,3 +60,16 @@ def write_slab(folder: Path, name: str = "slab.vtu", size=(4.0, 1.0, 1.0), dx: f
     from organtwin.mesh import slab_mesh, write_mesh
 
     return write_mesh(slab_mesh(size, dx), Path(folder) / name)
+
+
+@contextlib.contextmanager
+def unchecked():
+    """Run a call without jaxtyping's run-time type checks (the suite runs with ``--jaxtyping-packages=organtwin,
+    beartype.beartype``): for the tests of organtwin's own refusal of a misused argument (a wrong type or shape), which
+    users without the checker see. Under the checker the same call is refused earlier by a ``TypeCheckError``."""
+    old = jaxtyping.config.jaxtyping_disable
+    jaxtyping.config.update("jaxtyping_disable", True)
+    try:
+        yield
+    finally:
+        jaxtyping.config.update("jaxtyping_disable", old)

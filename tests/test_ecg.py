@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _helpers import central_gradient
+from _helpers import central_gradient, unchecked
 from problems import box_mesh
 
 import organtwin.ep as ep
@@ -63,7 +63,7 @@ def test_twelve_lead_algebra():
     np.testing.assert_allclose(leads[:, 6:], np.asarray(phi[:, 3:]) - wct[:, None], atol=1e-14)
     # linearity: a common offset of every electrode (the reference) changes no lead
     np.testing.assert_allclose(np.asarray(twelve_leads(phi + 3.7)), leads, atol=1e-13)
-    with pytest.raises(ValueError, match="9 electrodes"):
+    with unchecked(), pytest.raises(ValueError, match="9 electrodes"):
         twelve_leads(jnp.zeros((4, 8)))
 
 

@@ -67,7 +67,7 @@ app = typer.Typer(
 )
 
 
-def _print_version(value: bool) -> None:
+def _print_version(value: bool | None) -> None:
     if value:
         from .. import __version__
 
@@ -78,7 +78,7 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool,
+        bool | None,  # typer passes None when the flag is absent and the callback ran
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
     debug: Annotated[

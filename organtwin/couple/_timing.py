@@ -133,18 +133,21 @@ class ElectromechanicalActivation(AbstractActivation):
 
     def twitch(self, s) -> Array:
         """φ(s): one local twitch, s seconds after its start (s in [0, T); the last axis runs over the twitches)."""
-        tc, tr = self.contract_duration[..., None], self.relax_duration[..., None]
+        tc = jnp.broadcast_to(self.contract_duration[..., None], jnp.shape(s))
+        tr = jnp.broadcast_to(self.relax_duration[..., None], jnp.shape(s))
         up = 0.5 * (1.0 - jnp.cos(jnp.pi * s / tc))
         down = 0.5 * (1.0 + jnp.cos(jnp.pi * (s - tc) / tr))
         return jnp.where(s < tc, up, jnp.where(s < tc + tr, down, 0.0))
 
     def __call__(self, t) -> Array:
         t = jnp.asarray(t)
-        s = jnp.mod(t[..., None] - self.onsets, self.period[..., None])
+        # the clock, the twitch onsets and the period broadcast explicitly (tested under rank_promotion="raise")
+        tt, onsets = jnp.broadcast_arrays(t[..., None], self.onsets)
+        s = jnp.mod(tt - onsets, jnp.broadcast_to(self.period[..., None], tt.shape))
         phi = self.twitch(s)
         if self.weights is None:
             return jnp.mean(phi, axis=-1)
-        return jnp.sum(phi * self.weights, axis=-1)
+        return jnp.sum(phi * jnp.broadcast_to(self.weights, phi.shape), axis=-1)
 
 
 def activation_quantiles(

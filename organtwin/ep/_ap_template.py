@@ -41,5 +41,5 @@ class APTemplate(eqx.Module):
         reached = jnp.isfinite(ta)
         s = t - jnp.where(reached, ta, 0.0)[None, :]
         up = 0.5 * (1.0 + jnp.tanh(s / self.tau_up))
-        down = 0.5 * (1.0 + jnp.tanh((s - jnp.asarray(apd, ta.dtype)) / self.tau_rep))
+        down = 0.5 * (1.0 + jnp.tanh((s - jnp.atleast_1d(jnp.asarray(apd, ta.dtype))[None, :]) / self.tau_rep))
         return self.v_rest + jnp.where(reached[None, :], self.amplitude * up * (1.0 - down), 0.0)

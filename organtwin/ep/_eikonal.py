@@ -33,7 +33,7 @@ import jax
 import jax.core
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._errors import InputError
 from .._solution import RESULTS, raise_if_failed
@@ -76,7 +76,7 @@ def velocity_metric(fibres, sheets, velocities) -> Float[Array, "cells 3 3"]:
     inv2 = 1.0 / jnp.square(v)
     eye = jnp.eye(3, dtype=f.dtype)
     ff = f[:, :, None] * f[:, None, :]
-    trans = inv2[:, 1, None, None] * eye + (inv2[:, 0] - inv2[:, 1])[:, None, None] * ff
+    trans = inv2[:, 1, None, None] * eye[None] + (inv2[:, 0] - inv2[:, 1])[:, None, None] * ff
     if s is None or n is None:  # no sheets given
         return trans
     ss = s[:, :, None] * s[:, None, :]
@@ -400,7 +400,7 @@ def site_source_times(points, nodal_metric, sites) -> Float[Array, " nodes"]:
     """(nodes,) initial times from the sites (the least over sites; 1e30 outside every site's ball)."""
     t = jnp.full(points.shape[0], _BIG, points.dtype)
     for s in sites:
-        d = points - s.position.astype(points.dtype)
+        d = points - s.position.astype(points.dtype)[None, :]
         r2 = jnp.sum(d * d, axis=-1)
         if s.radius > 0:
             inside = r2 <= s.radius**2
@@ -477,7 +477,7 @@ class EikonalTissue(eqx.Module):
     fibres: Float[Array, "cells 3"] | None
     sheets: Float[Array, "cells 3"] | None
     cell_region: Int[Array, " cells"]
-    velocity: Float[Array, "regions 3"]
+    velocity: Float[ArrayLike, "regions 3"]  # numpy from a user or a test, JAX when fitted
     velocity_cells: Float[Array, "cells 3"] | None
     fast_cells: Array | None
     fast_velocity: Array

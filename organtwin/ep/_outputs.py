@@ -94,7 +94,7 @@ def _locate(points, geometry, query):
     e0 = jnp.asarray([1.0, 0.0, 0.0, 0.0], points.dtype)
 
     def one(q):
-        lam = e0 + jnp.einsum("cai,ci->ca", geometry.grads, q[None, :] - p0)
+        lam = e0[None, :] + jnp.einsum("cai,ci->ca", geometry.grads, q[None, :] - p0)
         worst = jnp.min(lam, axis=1)
         c = jnp.argmax(worst)
         return tets[c], lam[c], worst[c]

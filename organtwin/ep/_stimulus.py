@@ -86,7 +86,7 @@ class Box(AbstractStimulusRegion):
     def node_mask(self, points, surfaces, node_sets):
         lo = jnp.asarray(self.lower, points.dtype) - _GEOMETRIC_TOL
         hi = jnp.asarray(self.upper, points.dtype) + _GEOMETRIC_TOL
-        return jnp.all((points >= lo) & (points <= hi), axis=1)
+        return jnp.all((points >= lo[None, :]) & (points <= hi[None, :]), axis=1)
 
     def describe(self) -> str:
         return f"box {self.lower}..{self.upper} mm"
@@ -107,7 +107,7 @@ class Sphere(AbstractStimulusRegion):
             raise InputError(f"Sphere: radius must be a positive length in mm, got {self.radius}")
 
     def node_mask(self, points, surfaces, node_sets):
-        d2 = jnp.sum(jnp.square(points - jnp.asarray(self.centre, points.dtype)), axis=1)
+        d2 = jnp.sum(jnp.square(points - jnp.asarray(self.centre, points.dtype)[None, :]), axis=1)
         return d2 <= (self.radius + _GEOMETRIC_TOL) ** 2
 
     def describe(self) -> str:

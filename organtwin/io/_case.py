@@ -78,7 +78,7 @@ class MeshSpec:
     path: Path | None = None
     builtin: str | None = None
     slab: SlabSpec | None = None
-    scale: float | None = None
+    scale: int | float | None = None
     format: str | None = None
     regions: tuple[int | str, ...] | None = None
 

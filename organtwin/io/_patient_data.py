@@ -187,7 +187,7 @@ def _select_leads(source, names: list[str], sig: np.ndarray, leads) -> tuple[tup
     return tuple(want), sig[:, [names.index(n) for n in want]]
 
 
-def read_ecg(path, *, sampling_rate_hz: float | None = None, units: str | None = None, leads=None) -> MeasuredECG:
+def read_ecg(path, *, sampling_rate_hz: int | float | None = None, units: str | None = None, leads=None) -> MeasuredECG:
     """Read an ECG from a WFDB record (``rec.hea``, ``rec.dat`` or the base name ``rec``) or a CSV file.
 
     WFDB: sampling rate and units (mV, uV, V) from the header; ``units`` overrides the header's units (for signals

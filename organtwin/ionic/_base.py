@@ -149,7 +149,7 @@ class AbstractIonicModel(eqx.Module):
                 f"{type(self).__name__} has no state {name!r}; states are {', '.join(self.state_names)}"
             ) from None
 
-    def initial_state(self, shape: tuple[int, ...] = (), dtype=None) -> tuple[Array, Array]:
+    def initial_state(self, shape: int | tuple[int, ...] = (), dtype=None) -> tuple[Array, Array]:
         """``(V0, s0)`` broadcast to ``shape``: V0 of shape ``shape`` (mV) and the states of shape ``(n_states, *shape)``.
 
         ``dtype`` defaults to the default float type (float32 unless x64 is enabled by the user).

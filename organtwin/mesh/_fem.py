@@ -107,7 +107,7 @@ def lumped_mass(geom: P1Geometry) -> Float[Array, " nodes"]:
 def element_mass(geom: P1Geometry) -> Float[Array, "cells 4 4"]:
     """Consistent P1 element mass matrices ``|T| (1 + δ_ab) / 20``."""
     pattern = (jnp.ones((4, 4), geom.dtype) + jnp.eye(4, dtype=geom.dtype)) / 20
-    return geom.volumes[:, None, None] * pattern
+    return geom.volumes[:, None, None] * pattern[None]
 
 
 def _unit(v, axis=-1):
@@ -141,10 +141,10 @@ def orthonormal_frame(fibres, sheets=None):
 def conductivity_tensors(
     sigma_l,
     sigma_t,
-    fibres: Float[ArrayLike, "cells 3"] | None = None,
+    fibres: Float[ArrayLike, "*cells 3"] | None = None,
     *,
     sigma_n=None,
-    sheets: Float[ArrayLike, "cells 3"] | None = None,
+    sheets: Float[ArrayLike, "*cells 3"] | None = None,
 ) -> Float[Array, "*cells 3 3"]:
     """Conductivity tensors from fibre (and sheet) directions.
 
@@ -165,26 +165,38 @@ def conductivity_tensors(
         if sheets is not None or sigma_n is not None:
             raise InputError("conductivity_tensors: sheets/sigma_n need fibres as well")
         eye = jnp.eye(3, dtype=jnp.result_type(sigma_l, float))
-        return sigma_l[..., None, None] * eye
+        return _per_batch(sigma_l, sigma_l.shape) * jnp.broadcast_to(eye, sigma_l.shape + (3, 3))
     f, s, n, _, ok_s = orthonormal_frame(fibres, None if sigma_n is None else sheets)
     dtype = jnp.result_type(f, sigma_l, sigma_t)
-    eye = jnp.eye(3, dtype=dtype)
-    ff = f[..., :, None] * f[..., None, :]
+    # Every operand broadcast to one batch shape explicitly (scalar or per-cell sigmas, one or per-cell directions):
+    # the package is tested under jax_numpy_rank_promotion="raise".
+    batch = jnp.broadcast_shapes(sigma_l.shape, sigma_t.shape, f.shape[:-1])
+    eye = jnp.broadcast_to(jnp.eye(3, dtype=dtype), batch + (3, 3))
+    ff = jnp.broadcast_to(f[..., :, None] * f[..., None, :], batch + (3, 3))
+    sl, st = _per_batch(sigma_l, batch), _per_batch(sigma_t, batch)
     if sigma_n is None:
         if sheets is not None:
             # No separate normal conductivity: the sheet direction does not matter (transversely isotropic).
             pass
-        return sigma_t[..., None, None] * eye + (sigma_l - sigma_t)[..., None, None] * ff
+        return st * eye + (sl - st) * ff
     if sheets is None:
         raise InputError("conductivity_tensors: sigma_n (orthotropic) needs sheet directions (sheets=...)")
     assert s is not None and n is not None  # orthonormal_frame gives both with sheets
     sigma_n = jnp.asarray(sigma_n)
-    ss = s[..., :, None] * s[..., None, :]
-    nn = n[..., :, None] * n[..., None, :]
-    ortho = sigma_l[..., None, None] * ff + sigma_t[..., None, None] * ss + sigma_n[..., None, None] * nn
+    batch = jnp.broadcast_shapes(batch, sigma_n.shape, s.shape[:-1])
+    eye, ff = jnp.broadcast_to(eye, batch + (3, 3)), jnp.broadcast_to(ff, batch + (3, 3))
+    sl, st, sn = _per_batch(sigma_l, batch), _per_batch(sigma_t, batch), _per_batch(sigma_n, batch)
+    ss = jnp.broadcast_to(s[..., :, None] * s[..., None, :], batch + (3, 3))
+    nn = jnp.broadcast_to(n[..., :, None] * n[..., None, :], batch + (3, 3))
+    ortho = sl * ff + st * ss + sn * nn
     # a sheet that is no direction (zero, NaN, parallel to the fibre): transversely isotropic with sigma_t
-    trans = sigma_t[..., None, None] * eye + (sigma_l - sigma_t)[..., None, None] * ff
-    return jnp.where(ok_s[..., None, None], ortho, trans)
+    trans = st * eye + (sl - st) * ff
+    return jnp.where(_per_batch(ok_s, batch), ortho, trans)
+
+
+def _per_batch(a, batch: tuple[int, ...]) -> Array:
+    """``a`` (a scalar or one value per batch entry) as ``batch + (1, 1)``, to scale (batch, 3, 3) tensors."""
+    return jnp.broadcast_to(a, batch)[..., None, None]
 
 
 def region_index(regions, ids=None) -> tuple[np.ndarray, np.ndarray]:

@@ -327,7 +327,7 @@ def _bislerp(Qa, Qb, t):
     """
     qa, qb = _quat_from_matrix(Qa), _quat_from_matrix(Qb)
     units = jnp.eye(4, dtype=qa.dtype)  # 1, i, j, k
-    cands = _quat_mul(qb[..., None, :], units)  # (cells, 4, 4)
+    cands = _quat_mul(qb[..., None, :], jnp.broadcast_to(units, qb.shape[:-1] + (4, 4)))  # (cells, 4, 4)
     dots = jnp.sum(qa[..., None, :] * cands, axis=-1)
     best = jnp.argmax(jnp.abs(dots), axis=-1)
     qm = jnp.take_along_axis(cands, best[..., None, None], axis=-2)[..., 0, :]

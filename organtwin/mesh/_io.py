@@ -189,7 +189,7 @@ def _check_scale(scale) -> None:
 def read_mesh(
     path,
     *,
-    scale: float | None = None,
+    scale: int | float | None = None,
     check: bool = True,
     file_format: str | None = None,
     region_names: dict | None = None,
@@ -1099,7 +1099,7 @@ def _elements_of_type(path: Path, types: np.ndarray, rows, want: str):
     return nodes, tags, mask
 
 
-def read_opencarp(base, *, scale: float | None = None, check: bool = True) -> Mesh:
+def read_opencarp(base, *, scale: int | float | None = None, check: bool = True) -> Mesh:
     """Read an openCARP mesh: <base>.pts (µm), <base>.elem (tets), optional <base>.lon, sibling .vtx and .surf files.
 
     Only tets (``Tt``) are kept; other elements are skipped with a warning. Node sets come from every .vtx file in the

@@ -206,7 +206,7 @@ class Mesh(eqx.Module):
         regions = kw.pop("regions")
         return Mesh(pts, tets, regions, **kw)
 
-    def scaled(self, factor: float) -> "Mesh":
+    def scaled(self, factor: int | float) -> "Mesh":
         """Coordinates multiplied by `factor` (e.g. 1e3 for metres to mm)."""
         return self.replace(points=self.points * float(factor))
 

@@ -138,7 +138,7 @@ class EllMatrix(eqx.Module):
     def dtype(self):
         return self.values.dtype
 
-    def matvec(self, x: Float[Array, "nodes *k"]) -> Float[Array, "nodes *k"]:  # noqa: F821 (jaxtyping shapes)
+    def matvec(self, x: Float[ArrayLike, "nodes *k"]) -> Float[Array, "nodes *k"]:  # noqa: F821 (jaxtyping shapes)
         """``A x`` for x of shape (n,) or (n, k) (jit-able, differentiable in ``values`` and ``x``)."""
         return ell_matvec(self.values, self.pattern.cols, jnp.asarray(x))
 

@@ -20,8 +20,8 @@ class Waveform(eqx.Module):
     samples start at t = 0). ``values`` is a differentiable array; ``times`` is data.
     """
 
-    times: Float[Array, " samples"]
-    values: Float[Array, " samples"]
+    times: Float[ArrayLike, " samples"]  # numpy or JAX: data, read on the host by the checks
+    values: Float[ArrayLike, " samples"]
     periodic: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
