@@ -174,3 +174,24 @@ def test_initial_condition_d_is_named_in_a_warning():
     cfg["initial_condition_d"] = {"flow:INFLOW:branch0_seg0": 1.0}
     with pytest.warns(NetworkWarning, match="initial_condition_d"):
         z.read_svzerod(cfg)
+
+
+def test_integrator_failure_is_one_line_through_the_installed_command(tmp_path):
+    # the step limit reached within microseconds of a network far too stiff for the explicit default: one line on
+    # stderr naming the time and the state, exit status 1, no traceback, no CSV
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("organtwin", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    assert exe is not None
+    out = tmp_path / "out.csv"
+    proc = subprocess.run(
+        [exe, "flow", "zerod", str(DATA / "stiff_rc.json"), str(out)], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("organtwin: error: "), proc.stderr
+    assert "maximum number of solver steps" in lines[0] and " at t = " in lines[0] and "where c:v = " in lines[0]
+    assert not out.exists()

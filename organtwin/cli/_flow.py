@@ -84,7 +84,7 @@ def zerod(
     layout = "variable-based" if cfg.output_variable_based else "vessel-based"
     shown = "all cycles" if cfg.output_all_cycles else "last cycle"
     say(
-        f"{config.name}: {cfg.describe()}, {res.times.size} output times ({shown}), {dtype.value}; "
+        f"{config.name}: {res.describe()}, {res.times.size} output times ({shown}), {dtype.value}; "
         f"wrote {out} ({rows} rows, {layout}) in {time.perf_counter() - t0:.1f} s"
     )
 

@@ -35,6 +35,7 @@ __all__ = [
     "ZeroDSolution",
     "check_result",
     "default_integrator",
+    "failed_state",
     "simulate_cohort",
     "simulate_zerod",
 ]
@@ -84,27 +85,43 @@ def default_integrator(dtype) -> Integrator:
     return Integrator.adaptive(rtol=1e-5, atol=1e-5)
 
 
-def failure_message(result: RESULTS, what: str, failed_time=None) -> str:
+def failure_message(result: RESULTS, what: str, failed_time=None, state: str = "") -> str:
     """One line for a failed ``result`` (a concrete `RESULTS` member) of the solve ``what``: what failed, when
-    (``failed_time``, s, where known) and what to check, e.g. "circulation: the ODE solver failed at t = 1.23 s (the
-    maximum number of solver steps was reached); check the parameters (...)". The text is the member's own message."""
+    (``failed_time``, s, where known), in which state (``state``, a phrase, where known: `failed_state`) and what to
+    check, e.g. "circulation: the ODE solver failed at t = 1.23 s (the maximum number of solver steps was reached);
+    check the parameters (...)". The text is the member's own message."""
     text = RESULTS[result]
     cause = ". ".join(c for c in text.split(". ") if not c.startswith("Try ")).rstrip(". ") or "failed"
     cause = cause[:1].lower() + cause[1:]
     when = ""
     if failed_time is not None and np.isfinite(float(failed_time)):
         when = f" at t = {float(failed_time):.6g} s"
+    there = f", {state}" if state else ""
     return (
-        f"{what}: the ODE solver failed{when} ({cause}); check the parameters (a zero or negative compliance, "
+        f"{what}: the ODE solver failed{when} ({cause}){there}; check the parameters (a zero or negative compliance, "
         "resistance or elastance)"
     )
 
 
-def check_result(result: RESULTS, what: str, failed_time=None) -> None:
+def check_result(result: RESULTS, what: str, failed_time=None, state: str = "") -> None:
     """Host side, for runners that return NumPy results: raise a one-line `NetworkError` (`failure_message`) when the
     concrete ``result`` is not ``RESULTS.successful``."""
     if result != RESULTS.successful:
-        raise NetworkError(failure_message(result, what, failed_time))
+        raise NetworkError(failure_message(result, what, failed_time, state))
+
+
+def failed_state(model: ZeroDModel, t, y) -> str:
+    """Host side: a phrase naming the state where an integration stopped that changed fastest there, relative to its
+    size (the stiff or runaway one), e.g. "where Q:ventricle.L = 0.52 changed at -3.1e+06 per s"."""
+    y = np.asarray(y, float)
+    if not np.all(np.isfinite(y)) or y.size == 0:
+        bad = [n for n, v in zip(model.state_names, y) if not np.isfinite(v)]
+        return f"where {', '.join(bad[:3])} {'is' if len(bad) == 1 else 'are'} not finite" if bad else ""
+    rate = np.asarray(model.rhs(jnp.asarray(t, jnp.asarray(y).dtype), jnp.asarray(y)), float)
+    scale = np.maximum(np.abs(y), 1e-3 * max(float(np.max(np.abs(y))), 1e-300))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        i = int(np.nanargmax(np.where(np.isfinite(rate), np.abs(rate) / scale, np.inf)))
+    return f"where {model.state_names[i]} = {y[i]:.4g} changed at {rate[i]:.3g} per s"
 
 
 def _finish(sol, throw: bool):
@@ -162,6 +179,7 @@ class ZeroDSolution(eqx.Module):
     model: ZeroDModel
     result: RESULTS
     failed_time: Array
+    failed_state: Array | None = None  # the state where a failed integration stopped (the end state otherwise)
 
     def observe(self) -> dict:
         return jax.vmap(self.model.observe)(self.ts, self.ys)
@@ -185,10 +203,10 @@ def simulate_zerod(
     ts = jnp.linspace(t0, t1, 201, dtype=y0.dtype) if ts is None else jnp.asarray(ts, y0.dtype)
     start, end = jnp.asarray(t0, y0.dtype), jnp.asarray(t1, y0.dtype)  # time in the state's precision
     sol = _solve(model, start, end, y0, integ, _SAVE(ts), adjoint)
-    (_, t_end), (ys, _) = saved(sol)
+    (_, t_end), (ys, y_end) = saved(sol)
     result = RESULTS.promote(sol.result)
     failed = jnp.where(result == RESULTS.successful, jnp.nan, t_end[-1])
-    return _finish(ZeroDSolution(ts, ys, model, result, failed), throw)
+    return _finish(ZeroDSolution(ts, ys, model, result, failed, y_end[-1]), throw)
 
 
 # ---------------------------------------------------------------------------------------------------------- cohorts

@@ -6,14 +6,12 @@ stenosis_coefficient; CRL puts the capacitor at the inlet); junctions ``NORMAL_J
 conditions ``FLOW``, ``PRESSURE``, ``RESISTANCE``, ``RCR``, ``ClosedLoopRCR`` (Rp, C, Rd, closed_loop_outlet: an RCR
 whose distal end connects to the next block, the vessel naming it as its inlet boundary condition) and ``CORONARY``
 (Ra1, Ra2, Rv1, Ca, Cc, P_v, Pim(t): Cc is referenced to the intramyocardial pressure Pim(t); variable ``volume_im``);
-and ``CORONARY_VAR_RES`` (CORONARY with Ra2_min, Ra2_max, T_vc, T_vr: Ra2 varies over the beat); vessels
-``BloodVesselRC`` (Rpd, Cp: a flow-through RC, its capacitor stores pressure but no volume) and ``ChamberSphere`` (rho,
-thick0, radius0, W1, W2, eta, sigma_max, alpha_max, alpha_min, tsys, tdias, steepness; internal variables radius, velo,
-stress, tau, volume); chambers ``ChamberElastanceInductor``, ``ChamberElastanceInductorExponential`` (Emax, Kxp, Kxv,
-Vaso, Impedance) and ``LinearElastanceChamber`` with activation functions ``half_cosine``, ``piecewise_cosine``,
-``two_hill``, ``wrapping_cosine`` (Tsa, tpwave) and ``fourier``; valves ``ValveTanh`` (Rmin may be 0; internal variable
-valve_status) and ``PiecewiseValve`` (equations of the blocks added for issue 25 in `._blocks_chambers`). Anything else
-is a one-line error naming the block; among those: external coupling.
+chambers
+``ChamberElastanceInductor`` and ``LinearElastanceChamber`` with activation functions ``half_cosine``,
+``piecewise_cosine``, ``two_hill``; valves ``ValveTanh`` and ``PiecewiseValve``. Anything else is a one-line error
+naming the block; among those: ``BloodVesselRC`` (its outlet flow equals its inlet flow while its capacitor fills, which
+no element here does), ``CORONARY_VAR_RES`` (resistances varying with the intramyocardial volume),
+ChamberSphere, ChamberElastanceInductorExponential, external coupling.
 
 Where svZeroDSolver 3.2 departs from its own equations we follow the equations: its resistive_junction takes only one
 number for ``R`` and reads past it for every later port (we require the documented list); with steady_initial it zeroes
@@ -32,29 +30,43 @@ of a tenth of a beat with the heart beating, and its result after 10 beats is 94
 its initial condition). At svZeroDSolver's usual 100 points per beat its own step error on these cases is 16–19 %
 relative L2 (against itself at 9901 points, which agrees with organtwin to ~2e-6).
 
-Simulation parameters honoured: number_of_cardiac_cycles, number_of_time_pts_per_cardiac_cycle, cardiac_period,
-steady_initial, output_all_cycles, output_interval, output_variable_based, output_mean_only; initial_condition (with
-pressure_all / flow_all). svZeroDSolver integrates with the generalized-α method at the output step; we integrate the
-same equations with diffrax (adaptive Kvaerno5 by default) and report at the same times.
+Simulation parameters (svZeroDSolver's SimulationParameters.cpp, Solver.cpp, csv_writer.cpp), each honoured or
+refused: number_of_cardiac_cycles, number_of_time_pts_per_cardiac_cycle, cardiac_period; output_all_cycles,
+output_interval, output_variable_based, output_mean_only, output_derivative (its columns d_flow_in, d_flow_out,
+d_pressure_in, d_pressure_out, or ydot: exact rates, `svzerod_csv`); use_cycle_to_cycle_error with
+sim_cycle_to_cycle_percent_error (svZeroDSolver's number of cycles, said in `SvZeroDResult.describe`: `run_svzerod`);
+steady_initial (the steady state with every waveform at its mean, solved directly where svZeroDSolver takes 31 steps of
+T/10 with RCR capacitors zeroed; not with chambers, whose elastance never settles: there the given initial state);
+initial_condition (with pressure_all / flow_all). initial_condition_d is named in a `NetworkWarning` and not used (an
+ODE's initial rates follow from its state). absolute_tolerance, maximum_nonlinear_iterations, rho_infty and
+max_iter_error_to_warning set svZeroDSolver's generalized-α integrator (its Newton tolerance and iterations per step,
+its high-frequency damping): read and not used, as organtwin integrates the same equations with diffrax at its own
+adaptive step (error control at rtol 1e-8 / atol 1e-10 in float64, `default_svzerod_integrator`) and reports at the
+configuration's times. coupled_simulation and external_solver_coupling_blocks are refused (organtwin couples
+through its Python API, `simulate_zerod`). A key svZeroDSolver does not read, at the top level, in
+simulation_parameters or in a block's entry, is named in a `NetworkWarning` (svZeroDSolver ignores it silently); one in
+a block's values is an error, as in svZeroDSolver.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..._errors import NetworkError
+from ..._errors import NetworkError, NetworkWarning
 from ..._sizes import INT32_MAX
-from ._activation import DoubleCosine, Fourier, HalfCosine, TwoHill, WrappingCosine
+from ..._solution import RESULTS
+from ._activation import DoubleCosine, HalfCosine, TwoHill
 from ._blocks import (
     BloodVessel,
     BloodVesselCRL,
@@ -71,7 +83,6 @@ from ._blocks import (
     ValveLaw,
     WindkesselRCR,
 )
-from ._blocks_chambers import BloodVesselRC, ChamberSphere, ExponentialChamber, OpenLoopCoronaryVarRes
 from ._blocks_closed_loop import (
     CLOSED_LOOP_BC_TYPES,
     closed_loop_initial,
@@ -80,7 +91,7 @@ from ._blocks_closed_loop import (
     read_closed_loop_blocks,
 )
 from ._model import ZeroDModel
-from ._solve import Integrator, check_result, simulate_zerod
+from ._solve import Integrator, check_result, failed_state, simulate_zerod
 from ._topology import Network
 from ._waveform import Waveform, as_waveform
 
@@ -102,22 +113,28 @@ class SvZeroDConfig:
     output_variable_based: bool = False
     output_mean_only: bool = False
     initial_condition: dict = field(default_factory=dict)
+    use_cycle_to_cycle_error: bool = False
+    cycle_to_cycle_percent_error: float = 1.0
+    output_derivative: bool = False
+    vessel_caps: tuple = ()  # per vessel, the connection svZeroDSolver checks its cycles at ("up:down")
 
     @property
     def dt(self) -> float:
         return self.period / (self.points_per_cycle - 1)
 
-    def describe(self) -> str:
+    def describe(self, cycles: int | None = None) -> str:
         """One line: the blocks by type, the cycles and the period, e.g. "3 blocks (1 BloodVessel, 2 FLOW); 30
-        cycles of 1 s (30 s simulated)"."""
+        cycles of 1 s (30 s simulated)". ``cycles``: the number run, where use_cycle_to_cycle_error chose it (the
+        configured number otherwise)."""
         kinds: dict = {}
         for k in self.block_types.values():
             kinds[k] = kinds.get(k, 0) + 1
         blocks = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         n = len(self.block_types)
+        c = self.cycles if cycles is None else cycles
         return (
-            f"{n} block{'s' if n != 1 else ''} ({blocks}); {self.cycles} cycle{'s' if self.cycles != 1 else ''} of "
-            f"{self.period:g} s ({self.cycles * self.period:g} s simulated)"
+            f"{n} block{'s' if n != 1 else ''} ({blocks}); {c} cycle{'s' if c != 1 else ''} of "
+            f"{self.period:g} s ({c * self.period:g} s simulated)"
         )
 
 
@@ -139,6 +156,43 @@ _SIM_KEYS = {
     "sim_cycle_to_cycle_percent_error",
     "coupled_simulation",
 }
+# svZeroDSolver's own integrator settings (generalized-α: Newton tolerance and iterations per step, spectral radius):
+# read and not used, as the module docstring says; organtwin's accuracy is set by its adaptive step control
+_PEER_SOLVER_KEYS = ("absolute_tolerance", "maximum_nonlinear_iterations", "rho_infty", "max_iter_error_to_warning")
+
+# Keys of each entry of a section that svZeroDSolver reads (``vessel_length`` is for its 1D/3D tools, kept here)
+_ENTRY_KEYS = {
+    "vessels": {
+        "vessel_id", "vessel_name", "vessel_length", "zero_d_element_type", "zero_d_element_values",
+        "boundary_conditions",
+    },
+    "boundary_conditions": {"bc_name", "bc_type", "bc_values"},
+    "junctions": {
+        "junction_name", "junction_type", "inlet_vessels", "outlet_vessels", "inlet_blocks", "outlet_blocks",
+        "junction_values",
+    },
+    "chambers": {"name", "type", "values", "activation_function"},
+    "valves": {"name", "type", "params"},
+}  # fmt: skip
+
+_COUPLING = (
+    "organtwin couples through its own Python API instead: advance the compiled network with "
+    "organtwin.flow.zerod.simulate_zerod over each coupling step, the exchanged flows and pressures given as "
+    "FlowBC / PressureBC waveforms"
+)
+
+
+def _warn_unknown(d: dict, known, where: str) -> None:
+    """Name every key of ``d`` that svZeroDSolver does not read (it ignores them silently) in one `NetworkWarning`
+    line; keys starting with "_" are comments."""
+    extra = [str(k) for k in d if not str(k).startswith("_") and k not in known]
+    if extra:
+        warnings.warn(
+            f"svZeroD config: unknown key{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))} in {where} "
+            f"ignored (known: {', '.join(sorted(known))})",
+            NetworkWarning,
+            stacklevel=3,
+        )
 
 
 def _need(d: dict, key: str, where: str):
@@ -208,30 +262,10 @@ def _activation(a: dict, name: str, period: float):
         _check_keys(a, {"type", "t_shift", "tau_1", "tau_2", "m1", "m2"}, where)
         t_shift, tau_1, tau_2, m1, m2 = (_num(a, k, where) for k in ("t_shift", "tau_1", "tau_2", "m1", "m2"))
         return TwoHill(t_shift, tau_1, tau_2, m1, m2, period)
-    if kind == "wrapping_cosine":
-        _check_keys(a, {"type", "Tsa", "tpwave"}, where)
-        return WrappingCosine(_num(a, "Tsa", where), _num(a, "tpwave", where), period)
-    if kind == "fourier":
-        _check_keys(a, {"type"}, where)
-        return Fourier(period)
     raise NetworkError(
         f"svZeroD config: chamber {name}: activation type {kind!r} is not supported "
-        "(supported: piecewise_cosine, half_cosine, two_hill, wrapping_cosine, fourier)"
+        "(supported: piecewise_cosine, half_cosine, two_hill)"
     )
-
-
-_SPHERE_KEYS = (
-    "rho", "thick0", "radius0", "W1", "W2", "eta", "sigma_max", "alpha_max", "alpha_min", "tsys", "tdias", "steepness"
-)  # fmt: skip
-
-
-def _vessel_block(kind: str, name: str, vals: dict, where: str):
-    """A BloodVesselRC (Rpd, Cp) or a ChamberSphere (its twelve parameters) from its zero_d_element_values."""
-    if kind == "BloodVesselRC":
-        _check_keys(vals, {"Rpd", "Cp"}, where)
-        return BloodVesselRC(name, _num(vals, "Rpd", where), _num(vals, "Cp", where))
-    _check_keys(vals, set(_SPHERE_KEYS), where)
-    return ChamberSphere(name, *(_num(vals, k, where) for k in _SPHERE_KEYS))
 
 
 def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
@@ -252,7 +286,7 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
             ) from None
     if not isinstance(config, dict):
         raise NetworkError("svZeroD config: the top level must be a JSON object")
-    _check_keys(
+    _warn_unknown(
         config,
         {
             "simulation_parameters",
@@ -269,20 +303,50 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         },
         "the top level",
     )
-    for k in ("external_solver_coupling_blocks",):
-        if config.get(k):
-            raise NetworkError(
-                f"svZeroD config: {k} are not supported; build the loop from chambers, valves and vessels"
-            )
+    if config.get("external_solver_coupling_blocks"):
+        raise NetworkError(
+            "svZeroD config: external_solver_coupling_blocks are not supported (svZeroDSolver's coupling to another "
+            f"solver through its C interface); {_COUPLING}"
+        )
     sim = _need(config, "simulation_parameters", "the top level")
     if not isinstance(sim, dict):
         raise NetworkError("svZeroD config: simulation_parameters must be a JSON object")
-    _check_keys(sim, _SIM_KEYS, "simulation_parameters")
+    _warn_unknown(sim, _SIM_KEYS, "simulation_parameters")
+    for sec, known in _ENTRY_KEYS.items():
+        entries = config.get(sec, [])
+        for i, e in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(e, dict):
+                _warn_unknown(e, known, f"{sec}[{i}]")
+                if sec == "vessels" and isinstance(e.get("boundary_conditions"), dict):
+                    _warn_unknown(e["boundary_conditions"], {"inlet", "outlet"}, f"vessels[{i}] boundary_conditions")
     cycles = _whole(sim, "number_of_cardiac_cycles", 1)  # counts first: checked before anything is built
     pts = _whole(sim, "number_of_time_pts_per_cardiac_cycle", 2)
     interval = _whole(sim, "output_interval", 1, default=1)
     if sim.get("coupled_simulation"):
-        raise NetworkError("svZeroD config: coupled_simulation is not supported")
+        raise NetworkError(
+            "svZeroD config: coupled_simulation is not supported (svZeroDSolver stepped by another solver through its "
+            f"C interface); {_COUPLING}"
+        )
+    use_c2c = bool(sim.get("use_cycle_to_cycle_error", False))
+    percent = _num(sim, "sim_cycle_to_cycle_percent_error", "simulation_parameters", 1.0)
+    if use_c2c and not 0 < percent < 100:
+        raise NetworkError(
+            f"svZeroD config: simulation_parameters 'sim_cycle_to_cycle_percent_error' must be between 0 and 100 "
+            f"(percent), got {percent:g}"
+        )
+    if use_c2c and cycles < 2:
+        raise NetworkError(
+            "svZeroD config: use_cycle_to_cycle_error compares the last two cycles: number_of_cardiac_cycles must be "
+            f"at least 2, got {cycles}"
+        )
+    if config.get("initial_condition_d"):
+        warnings.warn(
+            "svZeroD config: initial_condition_d (svZeroDSolver's initial time derivatives, which start its "
+            "generalized-α integrator) is not used: organtwin integrates an ODE, whose rates at the start follow from "
+            "the initial state; output_derivative writes 0 at t = 0",
+            NetworkWarning,
+            stacklevel=2,
+        )
     if "boundary_conditions" not in config:
         raise NetworkError("svZeroD config: define boundary_conditions (an empty list for a closed loop)")
 
@@ -329,13 +393,9 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
                 pv=_num(vals, "P_v", where, 0.0),
             )
         elif kind == "CORONARY_VAR_RES":
-            keys = ("Ra1", "Ra2_min", "Ra2_max", "Rv1", "Ca", "Cc", "T_vc", "T_vr")
-            _check_keys(vals, {*keys, "P_v", "Pim", "t", "closed_loop_outlet"}, where)
-            b = OpenLoopCoronaryVarRes(  # (its period is set below, once the configuration's period is known)
-                name,
-                *(_num(vals, k, where) for k in keys),
-                pim=_wave(vals, "Pim", where),
-                pv=_num(vals, "P_v", where, 0.0),
+            raise NetworkError(
+                f"svZeroD config: {where}: bc_type {kind!r} is not supported (its resistances vary "
+                "with the intramyocardial volume); use CORONARY"
             )
         else:
             raise NetworkError(
@@ -346,35 +406,42 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         bcs[name] = b
         types[name] = kind
 
-    vessel_ids = {}
+    vessel_ids, caps = {}, []
     for i, v in enumerate(config.get("vessels", [])):
         where = f"vessels[{i}]"
         name = _need(v, "vessel_name", where)
         kind = v.get("zero_d_element_type", "BloodVessel")
-        if kind not in ("BloodVessel", "BloodVesselCRL", "BloodVesselRC", "ChamberSphere"):
+        if kind == "BloodVesselRC":
+            raise NetworkError(
+                f"svZeroD config: vessel {name}: zero_d_element_type 'BloodVesselRC' is not supported "
+                "(its outlet flow equals its inlet flow while its capacitor fills); use BloodVessel "
+                "or BloodVesselCRL"
+            )
+        if kind not in ("BloodVessel", "BloodVesselCRL"):
             raise NetworkError(
                 f"svZeroD config: vessel {name}: zero_d_element_type {kind!r} is not supported "
-                "(supported: BloodVessel, BloodVesselCRL, BloodVesselRC, ChamberSphere)"
+                "(supported: BloodVessel, BloodVesselCRL)"
             )
         vals = _need(v, "zero_d_element_values", where)
         where = f"vessel {name}"
-        if kind in ("BloodVesselRC", "ChamberSphere"):
-            blocks.append(_vessel_block(kind, name, vals, where))
-        else:
-            _check_keys(vals, {"R_poiseuille", "C", "L", "stenosis_coefficient"}, where)
-            cls = BloodVessel if kind == "BloodVessel" else BloodVesselCRL
-            blocks.append(
-                cls(
-                    name,
-                    _num(vals, "R_poiseuille", where),
-                    _num(vals, "C", where, 0.0),
-                    _num(vals, "L", where, 0.0),
-                    _num(vals, "stenosis_coefficient", where, 0.0),
-                )
+        _check_keys(vals, {"R_poiseuille", "C", "L", "stenosis_coefficient"}, where)
+        cls = BloodVessel if kind == "BloodVessel" else BloodVesselCRL
+        blocks.append(
+            cls(
+                name,
+                _num(vals, "R_poiseuille", where),
+                _num(vals, "C", where, 0.0),
+                _num(vals, "L", where, 0.0),
+                _num(vals, "stenosis_coefficient", where, 0.0),
             )
+        )
         types[name] = kind
         vessel_ids[v.get("vessel_id", i)] = name
         vb = v.get("boundary_conditions", {})
+        if "outlet" in vb:  # svZeroDSolver's cap of a vessel (Solver::get_vessel_caps_dof_indices): outlet first
+            caps.append(f"{name}:{vb['outlet']}")
+        elif "inlet" in vb:
+            caps.append(f"{vb['inlet']}:{name}")
         for side in ("inlet", "outlet"):
             if side in vb:
                 if vb[side] not in bcs:
@@ -408,9 +475,6 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
     blocks, conns = blocks + cl_blocks, conns + cl_conns
     types.update(cl_types)
     period = float(period) if period and period > 0 else 1.0
-    for i, b in enumerate(blocks):  # blocks that repeat with the heart period (ChamberSphere, CORONARY_VAR_RES)
-        if isinstance(b, (ChamberSphere, OpenLoopCoronaryVarRes)):
-            blocks[i] = eqx.tree_at(lambda x: x.period, b, _num({"T": period}, "T", f"block {b.name}"))
 
     for i, ch in enumerate(config.get("chambers", [])):
         where = f"chambers[{i}]"
@@ -430,17 +494,13 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
                 v_rest_systolic=_num(vals, "Vrs", where),
                 inductance=_num(vals, "Impedance", where),
             )
-        elif kind == "ChamberElastanceInductorExponential":
-            _check_keys(vals, {"Emax", "Impedance", "Kxp", "Kxv", "Vaso"}, where)
-            e_max, kxp, kxv, vaso = (_num(vals, k, where) for k in ("Emax", "Kxp", "Kxv", "Vaso"))
-            b = ExponentialChamber(name, e_max, kxp, kxv, vaso, act, inductance=_num(vals, "Impedance", where))
         elif kind == "LinearElastanceChamber":
             _check_keys(vals, {"Emax", "Epass", "Vrest"}, where)
             b = Chamber(name, _num(vals, "Emax", where), _num(vals, "Epass", where), _num(vals, "Vrest", where), act)
         else:
             raise NetworkError(
                 f"svZeroD config: {where}: type {kind!r} is not supported "
-                "(supported: ChamberElastanceInductor, ChamberElastanceInductorExponential, LinearElastanceChamber)"
+                "(supported: ChamberElastanceInductor, LinearElastanceChamber)"
             )
         blocks.append(b)
         types[name] = kind
@@ -516,6 +576,10 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         bool(sim.get("output_variable_based", False)),
         bool(sim.get("output_mean_only", False)),
         dict(config.get("initial_condition", {})),
+        use_c2c,
+        percent,
+        bool(sim.get("output_derivative", False)),
+        tuple(caps),
     )
     _check_output_size(cfg)
     return cfg
@@ -583,7 +647,7 @@ def _initial_state(cfg: SvZeroDConfig, model: ZeroDModel, dtype):
     ic = cfg.initial_condition
     p_all, q_all = ic.get("pressure_all"), ic.get("flow_all")
     term = dict(st.terminal_nodes)
-    pressure, flow, volume, states = {}, {}, {}, {}
+    pressure, flow, volume = {}, {}, {}
     # every connection's pressure, then capacitor points derived from vessel inlets where not given
     for up, down in st.connections:
         t = f"{up}:{down}"
@@ -609,7 +673,7 @@ def _initial_state(cfg: SvZeroDConfig, model: ZeroDModel, dtype):
             q = ic.get(f"flow:{t_out}", q_all)
             if q is not None and float(np.asarray(b.inductance)) > 0:
                 flow[f"{name}.RL"] = float(q)
-        elif kind in ("CORONARY", "CORONARY_VAR_RES"):  # (the latter with its Ra2 at t = 0, as svZeroDSolver)
+        elif kind == "CORONARY":
             # P_a = P_in − Ra1 Q_in; svZeroDSolver 3.2 counts volume_im from P_c,0 = P_in − (Ra1 + Ra2) Q_in (its
             # initial P_c with zero rates), so P_c = P_c,0 + volume_im / Cc (volume_im default 0)
             ta, tc = f"pressure_a:{name}", f"pressure_c:{name}"
@@ -626,9 +690,7 @@ def _initial_state(cfg: SvZeroDConfig, model: ZeroDModel, dtype):
             v = ic.get(f"P_c:{name}", p_all)
             if v is not None and f"P_c:{name}" in term:
                 pressure.setdefault(st.node_names[term[f"P_c:{name}"]], float(v))
-        elif kind == "ChamberSphere":  # its own states (0 unless given: svZeroDSolver's default)
-            states.update({f"{k}:{name}": float(ic[f"{k}:{name}"]) for k in b.state_names if f"{k}:{name}" in ic})
-        elif kind in ("ChamberElastanceInductor", "ChamberElastanceInductorExponential", "LinearElastanceChamber"):
+        elif kind in ("ChamberElastanceInductor", "LinearElastanceChamber"):
             if f"Vc:{name}" in ic:
                 volume[name] = float(ic[f"Vc:{name}"])
             else:
@@ -644,9 +706,7 @@ def _initial_state(cfg: SvZeroDConfig, model: ZeroDModel, dtype):
                     flow[f"{name}.R{i}"] = float(q)
     known = set(st.node_names)
     pressure = {k: v for k, v in pressure.items() if k in known}
-    return model.initial_state(
-        pressure=pressure, volume=volume, flow=flow, dtype=dtype, **({"states": states} if states else {})
-    )
+    return model.initial_state(pressure=pressure, volume=volume, flow=flow, dtype=dtype)
 
 
 @dataclass
@@ -657,88 +717,255 @@ class SvZeroDResult:
     model: ZeroDModel
     times: np.ndarray
     observed: dict
-    cycles: int
+    cycles: int  # cycles run
+    cycle_change: float = float("nan")  # use_cycle_to_cycle_error: the caps' last relative change (`run_svzerod`)
+    cycle_rule: str = ""  # use_cycle_to_cycle_error: how the number of cycles was chosen, one phrase
+
+    def describe(self) -> str:
+        """`SvZeroDConfig.describe` with the cycles run, and with use_cycle_to_cycle_error how they were chosen."""
+        line = self.config.describe(self.cycles)
+        return f"{line} ({self.cycle_rule})" if self.cycle_rule else line
 
 
 def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dtype=None) -> SvZeroDResult:
     """Run like ``svzerodsolver``: ``cycles`` cycles from the (steady or given) initial state, observed at the
-    configuration's time points (the last cycle, shifted to start at 0, unless output_all_cycles)."""
+    configuration's time points (the last cycle, shifted to start at 0, unless output_all_cycles).
+
+    With use_cycle_to_cycle_error, the number of cycles is svZeroDSolver's (Solver.cpp): with an RCR boundary
+    condition, ⌈−τ/T ln ε⌉ for the largest RCR time constant τ = Rd C, period T and ε the fraction
+    sim_cycle_to_cycle_percent_error / 100 (Pfaller et al. 2021, "On the periodicity of cardiovascular fluid
+    dynamics simulations", Ann Biomed Eng 49:3574, eq. 21), replacing number_of_cardiac_cycles; without one, the
+    configured cycles and then one more at a time until, at every vessel cap (a vessel's outlet if it has an outlet
+    boundary condition, else its inlet), the mean flow and the mean pressure over the last cycle (its
+    number_of_time_pts_per_cardiac_cycle points, both ends included) differ from those of the cycle before by at most
+    ε, relative. ``SvZeroDResult.cycles`` is the number run and ``cycle_change`` the largest relative change of those
+    means between the last two cycles. The output is then all the cycles run (output_all_cycles; the time keeps
+    counting where svZeroDSolver's restarts from 0 in the cycles it adds) or the last one: the converged cycle, where
+    svZeroDSolver keeps the last of the configured cycles."""
     _check_output_size(cfg)  # (read_svzerod checked it; again for a config built or changed by hand)
     model = cfg.network.compile()
     dtype = dtype or (jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32)
-    integ = integrator or Integrator.adaptive(
-        rtol=1e-8 if dtype == jnp.float64 else 1e-5, atol=1e-10 if dtype == jnp.float64 else 1e-6, dt0=cfg.dt / 10
-    )
+    integ = integrator or default_svzerod_integrator(model, dtype, cfg.dt)
     steady = _steady_start(cfg, model)
     y0 = model.initial_state(dtype=dtype) if steady else _initial_state(cfg, model, dtype)
     if not steady:  # the closed-loop heart's and coronaries' own states
         y0 = closed_loop_initial(cfg.initial_condition, model, cfg.block_types, y0)
     T, n = cfg.period, cfg.points_per_cycle
+    cycles = _cycles_to_run(cfg, model)
+    if cfg.use_cycle_to_cycle_error and cycles is None:
+        return _run_until_periodic(cfg, model, y0, steady, integ, dtype)
+    cycles = cfg.cycles if cycles is None else cycles
+    if cycles != cfg.cycles:
+        _check_output_size(dataclasses.replace(cfg, cycles=cycles))
     if cfg.output_all_cycles:
-        times = np.arange(0, (n - 1) * cfg.cycles + 1, cfg.output_interval) * cfg.dt
+        times = np.arange(0, (n - 1) * cycles + 1, cfg.output_interval) * cfg.dt
         ts = times
     else:
         times = np.arange(0, n, cfg.output_interval) * cfg.dt
         if times[-1] < T - 1e-12 * T:
             times = np.append(times, T)
-        ts = (cfg.cycles - 1) * T + times
+        ts = (cycles - 1) * T + times
+    rates = cfg.output_derivative
 
     @jax.jit
     def run(m, y):  # one compiled program: steady start, all cycles in one solve, observation
         if steady:  # volumes of capacitors referenced to a waveform carried to t = 0 (svZeroDSolver's volume_im)
             y = m.steady_state(y, t=0.0)
         sol = simulate_zerod(m, 0.0, float(ts[-1]), y, ts=jnp.asarray(ts, dtype), integrator=integ, throw=False)
-        obs = sol.observe()
-        obs["own_states"] = sol.ys[:, m.structure.n_state - m.structure.n_internal :]  # (blocks' own states: last)
-        return obs, y, sol.result, sol.failed_time
+        return _observed(m, sol, rates), y, sol.result, sol.failed_time, sol.failed_state
 
-    obs, y_start, result, failed_time = run(model, y0)
-    check_result(result, "svZeroD config", failed_time)  # one line: what failed, and when
+    obs, y_start, result, failed_time, y_stop = run(model, y0)
+    _check(result, model, failed_time, y_stop)  # one line: what failed, when, and in which state
     obs = {k: np.asarray(v) for k, v in obs.items()}
     obs["initial_state"] = np.asarray(y_start)  # the state at t = 0 (after the steady solve, if any)
-    return SvZeroDResult(cfg, model, np.asarray(times), obs, cfg.cycles)
+    _rates_at_start(obs, ts[0] == 0)
+    change = float("nan")
+    if cfg.use_cycle_to_cycle_error and cfg.output_all_cycles and n > 1 and cfg.output_interval == 1:
+        k = n - 1  # the criterion's value on the last two cycles, reported (svZeroDSolver prints it)
+        last = {key: obs[key][-n:] for key in ("port_flow", "port_pressure")}
+        prev = {key: obs[key][-2 * k - 1 : -k] for key in ("port_flow", "port_pressure")}
+        change = _cap_change(cfg, model, prev, last)
+    rule = ""
+    if cfg.use_cycle_to_cycle_error:
+        rule = (
+            f"use_cycle_to_cycle_error: ⌈−τ/T ln ε⌉ cycles for the largest RCR time constant τ = "
+            f"{_rcr_tau(cfg, model):.4g} s, ε = {cfg.cycle_to_cycle_percent_error:g} %"
+        )
+        if not math.isnan(change):
+            rule += f"; the caps' mean flow and pressure then change by {100 * change:.2g} % from cycle to cycle"
+    return SvZeroDResult(cfg, model, np.asarray(times), obs, cycles, change, rule)
+
+
+def default_svzerod_integrator(model: ZeroDModel, dtype, dt: float) -> Integrator:
+    """`run_svzerod`'s integrator when none is given: Tsit5 (explicit) with a PID controller at rtol 1e-8 / atol
+    1e-10 (float64; 1e-5 / 1e-6 in float32), first step a tenth of the output step."""
+    f64 = jnp.dtype(dtype) == jnp.float64
+    return Integrator.adaptive(rtol=1e-8 if f64 else 1e-5, atol=1e-10 if f64 else 1e-6, dt0=dt / 10)
+
+
+def _observed(m: ZeroDModel, sol, rates: bool) -> dict:
+    """What the CSV needs of a solve (traced): `ZeroDModel.observe` at the saved times, the blocks' own states and,
+    with ``rates`` (output_derivative), the time derivative of every observed quantity, "d_" + its key: d/dt
+    observe(t, y(t)) = ∂observe/∂t + ∂observe/∂y · rhs(t, y), exact (forward mode), where svZeroDSolver writes its
+    integrator's ẏ. At a corner of a piecewise-linear waveform (output times often fall on them) it is the derivative
+    from the left, the one the solution arrives with, as svZeroDSolver's ẏ is: the rate is taken 1e-9 of the time
+    scale before the output time (the state's own motion over that is below the integration tolerance)."""
+    obs = sol.observe()
+    if rates:
+        scale = jnp.maximum(jnp.abs(sol.ts[-1]), 1.0)
+
+        def rate(t, y):
+            t = t - jnp.maximum(1e-9, 8 * jnp.finfo(y.dtype).eps) * scale
+            return jax.jvp(m.observe, (t, y), (jnp.ones_like(t), m.rhs(t, y)))[1]
+
+        obs.update({f"d_{k}": v for k, v in jax.vmap(rate)(sol.ts, sol.ys).items()})
+    return obs
+
+
+def _check(result, model: ZeroDModel, failed_time, y_stop) -> None:
+    """A failed solve as one `NetworkError` line naming the time and the state that failed (`failed_state`)."""
+    if result != RESULTS.successful:
+        check_result(result, "svZeroD config", failed_time, failed_state(model, failed_time, y_stop))
+
+
+def _rates_at_start(obs: dict, at_start: bool) -> None:
+    """The rates written at t = 0, the start (when it is written): those of the state before it, 0, as svZeroDSolver
+    writes its initial ẏ there (the steady state's, or initial_condition_d's default 0)."""
+    if at_start:
+        for k in obs:
+            if k.startswith("d_"):
+                obs[k] = obs[k].copy()
+                obs[k][0] = 0.0
+
+
+def _cycles_to_run(cfg: SvZeroDConfig, model: ZeroDModel) -> int | None:
+    """use_cycle_to_cycle_error with an RCR: svZeroDSolver's number of cycles, ⌈−τ/T ln ε⌉ (at least 1); None when it
+    is not asked for (the configured number) or when the cycles are to be run until the caps converge."""
+    if not cfg.use_cycle_to_cycle_error:
+        return None
+    tau = _rcr_tau(cfg, model)
+    if tau is None:
+        return None
+    return max(1, math.ceil(-tau / cfg.period * math.log(cfg.cycle_to_cycle_percent_error / 100.0)))
+
+
+def _rcr_tau(cfg: SvZeroDConfig, model: ZeroDModel) -> float | None:
+    """The largest Rd C of the RCR boundary conditions (svZeroDSolver's largest Windkessel time constant), s."""
+    taus = [
+        float(np.asarray(model.blocks[name].rd)) * float(np.asarray(model.blocks[name].c))
+        for name, kind in cfg.block_types.items()
+        if kind == "RCR"
+    ]
+    return max(taus) if taus else None
+
+
+def _cap_change(cfg: SvZeroDConfig, model: ZeroDModel, prev: dict, last: dict) -> float:
+    """svZeroDSolver's cycle-to-cycle error (Solver::get_cycle_to_cycle_errors_in_flow_and_pressure): at every vessel
+    cap, |mean(last) − mean(prev)| / |mean(prev)| of the flow and of the pressure over the two cycles' points; the
+    largest (NaN ones, 0/0, are skipped as svZeroDSolver's comparison skips them; inf counts)."""
+    port = {row[0]: i for i, row in enumerate(model.structure.ports)}
+    worst = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for cap in cfg.vessel_caps:
+            if cap not in port:
+                continue
+            for key in ("port_flow", "port_pressure"):
+                a, b = np.mean(prev[key][:, port[cap]]), np.mean(last[key][:, port[cap]])
+                e = abs((b - a) / a)
+                if not np.isnan(e):
+                    worst = max(worst, float(e))
+    return worst
+
+
+_MAX_EXTRA_CYCLES = 10_000
+
+
+def _run_until_periodic(cfg: SvZeroDConfig, model: ZeroDModel, y0, steady: bool, integ: Integrator, dtype):
+    """use_cycle_to_cycle_error without an RCR: cycle by cycle (one compiled cycle, its start time an argument, so
+    no recompilation) until the configured cycles are run and `_cap_change` of the last two is at most ε."""
+    T, n, k = cfg.period, cfg.points_per_cycle, cfg.points_per_cycle - 1
+    tol = cfg.cycle_to_cycle_percent_error / 100.0
+    rates = cfg.output_derivative
+    steps = np.arange(n) * cfg.dt
+
+    @jax.jit
+    def start(m, y):
+        return m.steady_state(y, t=0.0) if steady else y
+
+    @jax.jit
+    def cycle(m, y, ts):
+        sol = simulate_zerod(m, ts[0], ts[-1], y, ts=ts, integrator=integ, throw=False)
+        return _observed(m, sol, rates), sol.ys[-1], sol.result, sol.failed_time, sol.failed_state
+
+    y = start(model, y0)
+    y_start = np.asarray(y)
+    kept: list = []  # every cycle's observation (output_all_cycles) or the last two
+    change, done = float("nan"), 0
+    while True:
+        ts = done * T + steps
+        obs, y, result, failed_time, y_stop = cycle(model, y, jnp.asarray(ts, dtype))
+        _check(result, model, failed_time, y_stop)
+        kept.append({key: np.asarray(v) for key, v in obs.items()})
+        if not cfg.output_all_cycles:
+            kept = kept[-2:]
+        done += 1
+        if done >= cfg.cycles:
+            change = _cap_change(cfg, model, kept[-2], kept[-1])
+            if change <= tol:
+                break
+        if done >= cfg.cycles + _MAX_EXTRA_CYCLES:
+            raise NetworkError(
+                f"svZeroD config: use_cycle_to_cycle_error: the mean flows and pressures at the vessel caps still "
+                f"change by {100 * change:.3g} % from cycle to cycle after {done} cycles (asked: "
+                f"{cfg.cycle_to_cycle_percent_error:g} %); raise sim_cycle_to_cycle_percent_error"
+            )
+    if cfg.output_all_cycles:  # the cycles end to end (each starts where the one before ended), every interval-th
+        obs = {key: np.concatenate([kept[0][key]] + [c[key][1:] for c in kept[1:]]) for key in kept[0]}
+        pick = np.arange(0, k * done + 1, cfg.output_interval)
+        times = pick * cfg.dt
+    else:
+        obs = kept[-1]
+        pick = np.arange(0, n, cfg.output_interval)
+        if pick[-1] != k:
+            pick = np.append(pick, k)
+        times = pick * cfg.dt
+    obs = {key: v[pick] for key, v in obs.items()}
+    obs["initial_state"] = y_start
+    _rates_at_start(obs, cfg.output_all_cycles)
+    rule = (
+        f"use_cycle_to_cycle_error: run until the caps' mean flow and pressure change by at most "
+        f"{cfg.cycle_to_cycle_percent_error:g} % from cycle to cycle; last change {100 * change:.2g} %"
+    )
+    return SvZeroDResult(cfg, model, times, obs, done, change, rule)
 
 
 def _steady_start(cfg: SvZeroDConfig, model: ZeroDModel) -> bool:
     return bool(cfg.steady_initial and not model.structure.n_chamber and model.structure.n_pressure)
 
 
-# the blocks svZeroDSolver's vessel-based CSV lists (csv_writer.cpp)
-_VESSEL_ROWS = ("BloodVessel", "BloodVesselCRL", "ChamberSphere", "LinearElastanceChamber", "PiecewiseValve")
-
-
-def _internal_series(res: SvZeroDResult, name: str, kind: str) -> list:
-    """svZeroDSolver's internal variables of a ChamberSphere (radius, velo, stress, tau, volume) or a ValveTanh
-    (valve_status = ½(1 + tanh(k (P_out − P_in))), ValveTanh.cpp: 1 when closed), as (label, series) pairs."""
-    st, b = res.model.structure, res.model.blocks[name]
-    if kind == "ValveTanh":
-        port = {row.name: i for i, row in enumerate(st.ports)}
-        tin = next(f"{u}:{d}" for u, d in st.connections if d == name)
-        tout = next(f"{u}:{d}" for u, d in st.connections if u == name)
-        pp = res.observed["port_pressure"]
-        dp = pp[:, port[tout]] - pp[:, port[tin]]
-        return [(f"valve_status:{name}", 0.5 * (1.0 + np.tanh(float(np.asarray(b.steepness)) * dp)))]
-    row = next(r for r in st.states if r.block == name)
-    own = res.observed["own_states"][:, row.offset : row.offset + len(row.names)]
-    radius, velo, tau, volume = (own[:, row.names.index(k)] for k in ("radius", "velo", "tau", "volume"))
-    stress = np.asarray(b.stress(jnp.asarray(radius), jnp.asarray(velo), jnp.asarray(tau)))
-    return [
-        (f"{k}:{name}", v)
-        for k, v in zip(("radius", "velo", "stress", "tau", "volume"), (radius, velo, stress, tau, volume))
-    ]
-
-
 def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean: bool | None = None) -> str:
-    """The result in svZeroDSolver's CSV layout (vessel-based by default, or variable-based)."""
+    """The result in svZeroDSolver's CSV layout (vessel-based by default, or variable-based; csv_writer.cpp).
+
+    With output_derivative (svZeroDSolver's layout): the vessel-based file gets d_flow_in, d_flow_out, d_pressure_in,
+    d_pressure_out after the values, the variable-based one a ydot column after y; with output_mean_only each is the
+    mean over the output times. Flows, pressures, chamber volumes, capacitor pressures and volume_im get their exact
+    time derivative (`run_svzerod` computed it); the blocks' other internal variables (ChamberSphere's, the closed
+    loop's) the second-order finite difference over the output times (numpy.gradient)."""
     cfg, st = res.config, res.model.structure
     variable_based = cfg.output_variable_based if variable_based is None else variable_based
     mean = cfg.output_mean_only if mean is None else mean
+    derivative = cfg.output_derivative and "d_port_flow" in res.observed
     port = {name: i for i, (name, *_rest) in enumerate(st.ports)}
     pp, pq = res.observed["port_pressure"], res.observed["port_flow"]
+    d = {k[2:]: v for k, v in res.observed.items() if k.startswith("d_")}  # exact rates, where computed
     out = io.StringIO()
     f = lambda x: f"{x:.16e}"
 
-    def rows(name, series):
+    def rows(name, series, rates=None):
+        if derivative:
+            if rates is None:
+                rates = [np.gradient(s, res.times) if len(res.times) > 1 else np.zeros_like(s) for s in series]
+            series = list(series) + list(rates)
         if mean:
             out.write(f"{name},," + ",".join(f(np.mean(s)) for s in series) + "\n")
         else:
@@ -746,30 +973,38 @@ def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean:
                 out.write(f"{name},{f(t)}," + ",".join(f(s[k]) for s in series) + "\n")
 
     if not variable_based:
-        out.write("name,time,flow_in,flow_out,pressure_in,pressure_out\n")
+        out.write(
+            "name,time,flow_in,flow_out,pressure_in,pressure_out"
+            + (",d_flow_in,d_flow_out,d_pressure_in,d_pressure_out" if derivative else "")
+            + "\n"
+        )
         for name, kind in cfg.block_types.items():
-            if kind not in _VESSEL_ROWS:
+            if kind not in ("BloodVessel", "BloodVesselCRL", "LinearElastanceChamber", "PiecewiseValve"):
                 continue
             tin = next(f"{u}:{d}" for u, d in st.connections if d == name)
             tout = next(f"{u}:{d}" for u, d in st.connections if u == name)
-            rows(name, [pq[:, port[tin]], pq[:, port[tout]], pp[:, port[tin]], pp[:, port[tout]]])
+            cols = [("port_flow", tin), ("port_flow", tout), ("port_pressure", tin), ("port_pressure", tout)]
+            rows(
+                name,
+                [res.observed[k][:, port[c]] for k, c in cols],
+                [d[k][:, port[c]] for k, c in cols] if derivative else None,
+            )
         return out.getvalue()
-    out.write("name,time,y\n")
+    out.write("name,time,y,ydot\n" if derivative else "name,time,y\n")
     for up, down in st.connections:
         t = f"{up}:{down}"
-        rows(f"flow:{t}", [pq[:, port[t]]])
-        rows(f"pressure:{t}", [pp[:, port[t]]])
+        rows(f"flow:{t}", [pq[:, port[t]]], [d["port_flow"][:, port[t]]] if derivative else None)
+        rows(f"pressure:{t}", [pp[:, port[t]]], [d["port_pressure"][:, port[t]]] if derivative else None)
     names = {n: i for i, n in enumerate(st.node_names)}
     term = dict(st.terminal_nodes)
     for name, kind in cfg.block_types.items():
-        if kind in ("ChamberElastanceInductor", "ChamberElastanceInductorExponential", "LinearElastanceChamber"):
-            rows(f"Vc:{name}", [res.observed["volume"][:, st.chambers.index(name)]])
-        elif kind in ("ChamberSphere", "ValveTanh"):
-            for label, series in _internal_series(res, name, kind):
-                rows(label, [series])
+        if kind in ("ChamberElastanceInductor", "LinearElastanceChamber"):
+            i = st.chambers.index(name)
+            rows(f"Vc:{name}", [res.observed["volume"][:, i]], [d["volume"][:, i]] if derivative else None)
         elif kind == "RCR" and f"pressure_c:{name}" in names:
-            rows(f"pressure_c:{name}", [res.observed["pressure"][:, names[f"pressure_c:{name}"]]])
-        elif kind in ("CORONARY", "CORONARY_VAR_RES"):
+            i = names[f"pressure_c:{name}"]
+            rows(f"pressure_c:{name}", [res.observed["pressure"][:, i]], [d["pressure"][:, i]] if derivative else None)
+        elif kind == "CORONARY":
             # svZeroDSolver 3.2's volume_im is the intramyocardial volume Cc (P_c − Pim) relative to its value at the
             # start (plus initial_condition volume_im:<name>, 0 after a steady start): its equations subtract the
             # start's P_c − Pim (with Pim at its mean after a steady start, whose volume we carry to t = 0)
@@ -783,13 +1018,22 @@ def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean:
                     0.0 if _steady_start(cfg, res.model) else float(cfg.initial_condition.get(f"volume_im:{name}", 0.0))
                 )
                 v = cc * (p_c - pim - start) + v0
+                dv = None
+                if derivative:  # Cc (dP_c/dt − dPim/dt)
+                    tt = jnp.asarray(res.times, p_c.dtype)
+                    dpim = np.asarray(jax.vmap(lambda s, w=b.pim: jax.jvp(w, (s,), (jnp.ones_like(s),))[1])(tt))
+                    dv = [cc * (d["pressure"][:, term[tc]] - dpim)]
             else:
-                v = np.zeros(len(res.times))
-            rows(f"volume_im:{name}", [v])
+                v, dv = np.zeros(len(res.times)), [np.zeros(len(res.times))]
+            rows(f"volume_im:{name}", [v], dv)
         elif kind in ("ClosedLoopHeartAndPulmonary", *CLOSED_LOOP_BC_TYPES):
             for label, series in closed_loop_series(res, name):
                 rows(label, [series])
         elif kind in ("ClosedLoopRCR", "resistive_junction"):  # internal points, wherever they merged
             label = ("P_c:" if kind == "ClosedLoopRCR" else "pressure_c:") + name
-            rows(label, [res.observed["pressure"][:, term[label]]])
+            rows(
+                label,
+                [res.observed["pressure"][:, term[label]]],
+                [d["pressure"][:, term[label]]] if derivative else None,
+            )
     return out.getvalue()
