@@ -6,12 +6,14 @@ stenosis_coefficient; CRL puts the capacitor at the inlet); junctions ``NORMAL_J
 conditions ``FLOW``, ``PRESSURE``, ``RESISTANCE``, ``RCR``, ``ClosedLoopRCR`` (Rp, C, Rd, closed_loop_outlet: an RCR
 whose distal end connects to the next block, the vessel naming it as its inlet boundary condition) and ``CORONARY``
 (Ra1, Ra2, Rv1, Ca, Cc, P_v, Pim(t): Cc is referenced to the intramyocardial pressure Pim(t); variable ``volume_im``);
-chambers
-``ChamberElastanceInductor`` and ``LinearElastanceChamber`` with activation functions ``half_cosine``,
-``piecewise_cosine``, ``two_hill``; valves ``ValveTanh`` and ``PiecewiseValve``. Anything else is a one-line error
-naming the block; among those: ``BloodVesselRC`` (its outlet flow equals its inlet flow while its capacitor fills, which
-no element here does), ``CORONARY_VAR_RES`` (resistances varying with the intramyocardial volume),
-ChamberSphere, ChamberElastanceInductorExponential, external coupling.
+and ``CORONARY_VAR_RES`` (CORONARY with Ra2_min, Ra2_max, T_vc, T_vr: Ra2 varies over the beat); vessels
+``BloodVesselRC`` (Rpd, Cp: a flow-through RC, its capacitor stores pressure but no volume) and ``ChamberSphere`` (rho,
+thick0, radius0, W1, W2, eta, sigma_max, alpha_max, alpha_min, tsys, tdias, steepness; internal variables radius, velo,
+stress, tau, volume); chambers ``ChamberElastanceInductor``, ``ChamberElastanceInductorExponential`` (Emax, Kxp, Kxv,
+Vaso, Impedance) and ``LinearElastanceChamber`` with activation functions ``half_cosine``, ``piecewise_cosine``,
+``two_hill``, ``wrapping_cosine`` (Tsa, tpwave) and ``fourier``; valves ``ValveTanh`` (Rmin may be 0; internal variable
+valve_status) and ``PiecewiseValve`` (equations of the blocks added for issue 25 in `._blocks_chambers`). Anything else
+is a one-line error naming the block; among those: external coupling.
 
 Where svZeroDSolver 3.2 departs from its own equations we follow the equations: its resistive_junction takes only one
 number for ``R`` and reads past it for every later port (we require the documented list); with steady_initial it zeroes
@@ -59,14 +61,14 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..._errors import NetworkError, NetworkWarning
 from ..._sizes import INT32_MAX
-from ..._solution import RESULTS
-from ._activation import DoubleCosine, HalfCosine, TwoHill
+from ._activation import DoubleCosine, Fourier, HalfCosine, TwoHill, WrappingCosine
 from ._blocks import (
     BloodVessel,
     BloodVesselCRL,
@@ -83,6 +85,7 @@ from ._blocks import (
     ValveLaw,
     WindkesselRCR,
 )
+from ._blocks_chambers import BloodVesselRC, ChamberSphere, ExponentialChamber, OpenLoopCoronaryVarRes
 from ._blocks_closed_loop import (
     CLOSED_LOOP_BC_TYPES,
     closed_loop_initial,
@@ -91,7 +94,7 @@ from ._blocks_closed_loop import (
     read_closed_loop_blocks,
 )
 from ._model import ZeroDModel
-from ._solve import Integrator, check_result, failed_state, simulate_zerod
+from ._solve import Integrator, check_result, simulate_zerod
 from ._topology import Network
 from ._waveform import Waveform, as_waveform
 
@@ -262,10 +265,30 @@ def _activation(a: dict, name: str, period: float):
         _check_keys(a, {"type", "t_shift", "tau_1", "tau_2", "m1", "m2"}, where)
         t_shift, tau_1, tau_2, m1, m2 = (_num(a, k, where) for k in ("t_shift", "tau_1", "tau_2", "m1", "m2"))
         return TwoHill(t_shift, tau_1, tau_2, m1, m2, period)
+    if kind == "wrapping_cosine":
+        _check_keys(a, {"type", "Tsa", "tpwave"}, where)
+        return WrappingCosine(_num(a, "Tsa", where), _num(a, "tpwave", where), period)
+    if kind == "fourier":
+        _check_keys(a, {"type"}, where)
+        return Fourier(period)
     raise NetworkError(
         f"svZeroD config: chamber {name}: activation type {kind!r} is not supported "
-        "(supported: piecewise_cosine, half_cosine, two_hill)"
+        "(supported: piecewise_cosine, half_cosine, two_hill, wrapping_cosine, fourier)"
     )
+
+
+_SPHERE_KEYS = (
+    "rho", "thick0", "radius0", "W1", "W2", "eta", "sigma_max", "alpha_max", "alpha_min", "tsys", "tdias", "steepness"
+)  # fmt: skip
+
+
+def _vessel_block(kind: str, name: str, vals: dict, where: str):
+    """A BloodVesselRC (Rpd, Cp) or a ChamberSphere (its twelve parameters) from its zero_d_element_values."""
+    if kind == "BloodVesselRC":
+        _check_keys(vals, {"Rpd", "Cp"}, where)
+        return BloodVesselRC(name, _num(vals, "Rpd", where), _num(vals, "Cp", where))
+    _check_keys(vals, set(_SPHERE_KEYS), where)
+    return ChamberSphere(name, *(_num(vals, k, where) for k in _SPHERE_KEYS))
 
 
 def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
@@ -393,15 +416,19 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
                 pv=_num(vals, "P_v", where, 0.0),
             )
         elif kind == "CORONARY_VAR_RES":
-            raise NetworkError(
-                f"svZeroD config: {where}: bc_type {kind!r} is not supported (its resistances vary "
-                "with the intramyocardial volume); use CORONARY"
+            keys = ("Ra1", "Ra2_min", "Ra2_max", "Rv1", "Ca", "Cc", "T_vc", "T_vr")
+            _check_keys(vals, {*keys, "P_v", "Pim", "t", "closed_loop_outlet"}, where)
+            b = OpenLoopCoronaryVarRes(  # (its period is set below, once the configuration's period is known)
+                name,
+                *(_num(vals, k, where) for k in keys),
+                pim=_wave(vals, "Pim", where),
+                pv=_num(vals, "P_v", where, 0.0),
             )
         else:
             raise NetworkError(
                 f"svZeroD config: {where}: bc_type {kind!r} is not supported "
                 "(supported: FLOW, PRESSURE, RESISTANCE, RCR, ClosedLoopRCR, ClosedLoopCoronaryLeft, "
-                "ClosedLoopCoronaryRight, CORONARY)"
+                "ClosedLoopCoronaryRight, CORONARY, CORONARY_VAR_RES)"
             )
         bcs[name] = b
         types[name] = kind
@@ -411,30 +438,27 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         where = f"vessels[{i}]"
         name = _need(v, "vessel_name", where)
         kind = v.get("zero_d_element_type", "BloodVessel")
-        if kind == "BloodVesselRC":
-            raise NetworkError(
-                f"svZeroD config: vessel {name}: zero_d_element_type 'BloodVesselRC' is not supported "
-                "(its outlet flow equals its inlet flow while its capacitor fills); use BloodVessel "
-                "or BloodVesselCRL"
-            )
-        if kind not in ("BloodVessel", "BloodVesselCRL"):
+        if kind not in ("BloodVessel", "BloodVesselCRL", "BloodVesselRC", "ChamberSphere"):
             raise NetworkError(
                 f"svZeroD config: vessel {name}: zero_d_element_type {kind!r} is not supported "
-                "(supported: BloodVessel, BloodVesselCRL)"
+                "(supported: BloodVessel, BloodVesselCRL, BloodVesselRC, ChamberSphere)"
             )
         vals = _need(v, "zero_d_element_values", where)
         where = f"vessel {name}"
-        _check_keys(vals, {"R_poiseuille", "C", "L", "stenosis_coefficient"}, where)
-        cls = BloodVessel if kind == "BloodVessel" else BloodVesselCRL
-        blocks.append(
-            cls(
-                name,
-                _num(vals, "R_poiseuille", where),
-                _num(vals, "C", where, 0.0),
-                _num(vals, "L", where, 0.0),
-                _num(vals, "stenosis_coefficient", where, 0.0),
+        if kind in ("BloodVesselRC", "ChamberSphere"):
+            blocks.append(_vessel_block(kind, name, vals, where))
+        else:
+            _check_keys(vals, {"R_poiseuille", "C", "L", "stenosis_coefficient"}, where)
+            cls = BloodVessel if kind == "BloodVessel" else BloodVesselCRL
+            blocks.append(
+                cls(
+                    name,
+                    _num(vals, "R_poiseuille", where),
+                    _num(vals, "C", where, 0.0),
+                    _num(vals, "L", where, 0.0),
+                    _num(vals, "stenosis_coefficient", where, 0.0),
+                )
             )
-        )
         types[name] = kind
         vessel_ids[v.get("vessel_id", i)] = name
         vb = v.get("boundary_conditions", {})
@@ -475,6 +499,9 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
     blocks, conns = blocks + cl_blocks, conns + cl_conns
     types.update(cl_types)
     period = float(period) if period and period > 0 else 1.0
+    for i, b in enumerate(blocks):  # blocks that repeat with the heart period (ChamberSphere, CORONARY_VAR_RES)
+        if isinstance(b, (ChamberSphere, OpenLoopCoronaryVarRes)):
+            blocks[i] = eqx.tree_at(lambda x: x.period, b, _num({"T": period}, "T", f"block {b.name}"))
 
     for i, ch in enumerate(config.get("chambers", [])):
         where = f"chambers[{i}]"
@@ -494,13 +521,17 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
                 v_rest_systolic=_num(vals, "Vrs", where),
                 inductance=_num(vals, "Impedance", where),
             )
+        elif kind == "ChamberElastanceInductorExponential":
+            _check_keys(vals, {"Emax", "Impedance", "Kxp", "Kxv", "Vaso"}, where)
+            e_max, kxp, kxv, vaso = (_num(vals, k, where) for k in ("Emax", "Kxp", "Kxv", "Vaso"))
+            b = ExponentialChamber(name, e_max, kxp, kxv, vaso, act, inductance=_num(vals, "Impedance", where))
         elif kind == "LinearElastanceChamber":
             _check_keys(vals, {"Emax", "Epass", "Vrest"}, where)
             b = Chamber(name, _num(vals, "Emax", where), _num(vals, "Epass", where), _num(vals, "Vrest", where), act)
         else:
             raise NetworkError(
                 f"svZeroD config: {where}: type {kind!r} is not supported "
-                "(supported: ChamberElastanceInductor, LinearElastanceChamber)"
+                "(supported: ChamberElastanceInductor, ChamberElastanceInductorExponential, LinearElastanceChamber)"
             )
         blocks.append(b)
         types[name] = kind
@@ -647,7 +678,7 @@ def _initial_state(cfg: SvZeroDConfig, model: ZeroDModel, dtype):
     ic = cfg.initial_condition
     p_all, q_all = ic.get("pressure_all"), ic.get("flow_all")
     term = dict(st.terminal_nodes)
-    pressure, flow, volume = {}, {}, {}
+    pressure, flow, volume, states = {}, {}, {}, {}
     # every connection's pressure, then capacitor points derived from vessel inlets where not given
     for up, down in st.connections:
         t = f"{up}:{down}"
@@ -673,7 +704,7 @@ def _initial_state(cfg: SvZeroDConfig, model: ZeroDModel, dtype):
             q = ic.get(f"flow:{t_out}", q_all)
             if q is not None and float(np.asarray(b.inductance)) > 0:
                 flow[f"{name}.RL"] = float(q)
-        elif kind == "CORONARY":
+        elif kind in ("CORONARY", "CORONARY_VAR_RES"):  # (the latter with its Ra2 at t = 0, as svZeroDSolver)
             # P_a = P_in − Ra1 Q_in; svZeroDSolver 3.2 counts volume_im from P_c,0 = P_in − (Ra1 + Ra2) Q_in (its
             # initial P_c with zero rates), so P_c = P_c,0 + volume_im / Cc (volume_im default 0)
             ta, tc = f"pressure_a:{name}", f"pressure_c:{name}"
@@ -690,7 +721,9 @@ def _initial_state(cfg: SvZeroDConfig, model: ZeroDModel, dtype):
             v = ic.get(f"P_c:{name}", p_all)
             if v is not None and f"P_c:{name}" in term:
                 pressure.setdefault(st.node_names[term[f"P_c:{name}"]], float(v))
-        elif kind in ("ChamberElastanceInductor", "LinearElastanceChamber"):
+        elif kind == "ChamberSphere":  # its own states (0 unless given: svZeroDSolver's default)
+            states.update({f"{k}:{name}": float(ic[f"{k}:{name}"]) for k in b.state_names if f"{k}:{name}" in ic})
+        elif kind in ("ChamberElastanceInductor", "ChamberElastanceInductorExponential", "LinearElastanceChamber"):
             if f"Vc:{name}" in ic:
                 volume[name] = float(ic[f"Vc:{name}"])
             else:
@@ -706,7 +739,9 @@ def _initial_state(cfg: SvZeroDConfig, model: ZeroDModel, dtype):
                     flow[f"{name}.R{i}"] = float(q)
     known = set(st.node_names)
     pressure = {k: v for k, v in pressure.items() if k in known}
-    return model.initial_state(pressure=pressure, volume=volume, flow=flow, dtype=dtype)
+    return model.initial_state(
+        pressure=pressure, volume=volume, flow=flow, dtype=dtype, **({"states": states} if states else {})
+    )
 
 
 @dataclass
@@ -772,13 +807,13 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
         if steady:  # volumes of capacitors referenced to a waveform carried to t = 0 (svZeroDSolver's volume_im)
             y = m.steady_state(y, t=0.0)
         sol = simulate_zerod(m, 0.0, float(ts[-1]), y, ts=jnp.asarray(ts, dtype), integrator=integ, throw=False)
-        return _observed(m, sol, rates), y, sol.result, sol.failed_time, sol.failed_state
+        return _observed(m, sol, rates), y, sol.result, sol.failed_time
 
-    obs, y_start, result, failed_time, y_stop = run(model, y0)
-    _check(result, model, failed_time, y_stop)  # one line: what failed, when, and in which state
+    obs, y_start, result, failed_time = run(model, y0)
+    check_result(result, "svZeroD config", failed_time)  # one line: what failed, and when
     obs = {k: np.asarray(v) for k, v in obs.items()}
     obs["initial_state"] = np.asarray(y_start)  # the state at t = 0 (after the steady solve, if any)
-    _rates_at_start(obs, ts[0] == 0)
+    _rates_at_start(obs, bool(ts[0] == 0))  # (a Python bool: numpy's is not one)
     change = float("nan")
     if cfg.use_cycle_to_cycle_error and cfg.output_all_cycles and n > 1 and cfg.output_interval == 1:
         k = n - 1  # the criterion's value on the last two cycles, reported (svZeroDSolver prints it)
@@ -811,6 +846,7 @@ def _observed(m: ZeroDModel, sol, rates: bool) -> dict:
     from the left, the one the solution arrives with, as svZeroDSolver's ẏ is: the rate is taken 1e-9 of the time
     scale before the output time (the state's own motion over that is below the integration tolerance)."""
     obs = sol.observe()
+    obs["own_states"] = sol.ys[:, m.structure.n_state - m.structure.n_internal :]  # (blocks' own states: last)
     if rates:
         scale = jnp.maximum(jnp.abs(sol.ts[-1]), 1.0)
 
@@ -820,12 +856,6 @@ def _observed(m: ZeroDModel, sol, rates: bool) -> dict:
 
         obs.update({f"d_{k}": v for k, v in jax.vmap(rate)(sol.ts, sol.ys).items()})
     return obs
-
-
-def _check(result, model: ZeroDModel, failed_time, y_stop) -> None:
-    """A failed solve as one `NetworkError` line naming the time and the state that failed (`failed_state`)."""
-    if result != RESULTS.successful:
-        check_result(result, "svZeroD config", failed_time, failed_state(model, failed_time, y_stop))
 
 
 def _rates_at_start(obs: dict, at_start: bool) -> None:
@@ -895,7 +925,7 @@ def _run_until_periodic(cfg: SvZeroDConfig, model: ZeroDModel, y0, steady: bool,
     @jax.jit
     def cycle(m, y, ts):
         sol = simulate_zerod(m, ts[0], ts[-1], y, ts=ts, integrator=integ, throw=False)
-        return _observed(m, sol, rates), sol.ys[-1], sol.result, sol.failed_time, sol.failed_state
+        return _observed(m, sol, rates), sol.ys[-1], sol.result, sol.failed_time
 
     y = start(model, y0)
     y_start = np.asarray(y)
@@ -903,8 +933,8 @@ def _run_until_periodic(cfg: SvZeroDConfig, model: ZeroDModel, y0, steady: bool,
     change, done = float("nan"), 0
     while True:
         ts = done * T + steps
-        obs, y, result, failed_time, y_stop = cycle(model, y, jnp.asarray(ts, dtype))
-        _check(result, model, failed_time, y_stop)
+        obs, y, result, failed_time = cycle(model, y, jnp.asarray(ts, dtype))
+        check_result(result, "svZeroD config", failed_time)
         kept.append({key: np.asarray(v) for key, v in obs.items()})
         if not cfg.output_all_cycles:
             kept = kept[-2:]
@@ -943,6 +973,31 @@ def _steady_start(cfg: SvZeroDConfig, model: ZeroDModel) -> bool:
     return bool(cfg.steady_initial and not model.structure.n_chamber and model.structure.n_pressure)
 
 
+# the blocks svZeroDSolver's vessel-based CSV lists (csv_writer.cpp)
+_VESSEL_ROWS = ("BloodVessel", "BloodVesselCRL", "ChamberSphere", "LinearElastanceChamber", "PiecewiseValve")
+
+
+def _internal_series(res: SvZeroDResult, name: str, kind: str) -> list:
+    """svZeroDSolver's internal variables of a ChamberSphere (radius, velo, stress, tau, volume) or a ValveTanh
+    (valve_status = ½(1 + tanh(k (P_out − P_in))), ValveTanh.cpp: 1 when closed), as (label, series) pairs."""
+    st, b = res.model.structure, res.model.blocks[name]
+    if kind == "ValveTanh":
+        port = {row.name: i for i, row in enumerate(st.ports)}
+        tin = next(f"{u}:{d}" for u, d in st.connections if d == name)
+        tout = next(f"{u}:{d}" for u, d in st.connections if u == name)
+        pp = res.observed["port_pressure"]
+        dp = pp[:, port[tout]] - pp[:, port[tin]]
+        return [(f"valve_status:{name}", 0.5 * (1.0 + np.tanh(float(np.asarray(b.steepness)) * dp)))]
+    row = next(r for r in st.states if r.block == name)
+    own = res.observed["own_states"][:, row.offset : row.offset + len(row.names)]
+    radius, velo, tau, volume = (own[:, row.names.index(k)] for k in ("radius", "velo", "tau", "volume"))
+    stress = np.asarray(b.stress(jnp.asarray(radius), jnp.asarray(velo), jnp.asarray(tau)))
+    return [
+        (f"{k}:{name}", v)
+        for k, v in zip(("radius", "velo", "stress", "tau", "volume"), (radius, velo, stress, tau, volume))
+    ]
+
+
 def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean: bool | None = None) -> str:
     """The result in svZeroDSolver's CSV layout (vessel-based by default, or variable-based; csv_writer.cpp).
 
@@ -979,7 +1034,7 @@ def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean:
             + "\n"
         )
         for name, kind in cfg.block_types.items():
-            if kind not in ("BloodVessel", "BloodVesselCRL", "LinearElastanceChamber", "PiecewiseValve"):
+            if kind not in _VESSEL_ROWS:
                 continue
             tin = next(f"{u}:{d}" for u, d in st.connections if d == name)
             tout = next(f"{u}:{d}" for u, d in st.connections if u == name)
@@ -998,13 +1053,16 @@ def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean:
     names = {n: i for i, n in enumerate(st.node_names)}
     term = dict(st.terminal_nodes)
     for name, kind in cfg.block_types.items():
-        if kind in ("ChamberElastanceInductor", "LinearElastanceChamber"):
+        if kind in ("ChamberElastanceInductor", "ChamberElastanceInductorExponential", "LinearElastanceChamber"):
             i = st.chambers.index(name)
             rows(f"Vc:{name}", [res.observed["volume"][:, i]], [d["volume"][:, i]] if derivative else None)
+        elif kind in ("ChamberSphere", "ValveTanh"):
+            for label, series in _internal_series(res, name, kind):
+                rows(label, [series])
         elif kind == "RCR" and f"pressure_c:{name}" in names:
             i = names[f"pressure_c:{name}"]
             rows(f"pressure_c:{name}", [res.observed["pressure"][:, i]], [d["pressure"][:, i]] if derivative else None)
-        elif kind == "CORONARY":
+        elif kind in ("CORONARY", "CORONARY_VAR_RES"):
             # svZeroDSolver 3.2's volume_im is the intramyocardial volume Cc (P_c − Pim) relative to its value at the
             # start (plus initial_condition volume_im:<name>, 0 after a steady start): its equations subtract the
             # start's P_c − Pim (with Pim at its mean after a steady start, whose volume we carry to t = 0)

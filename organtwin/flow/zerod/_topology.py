@@ -30,7 +30,6 @@ from ._blocks import (
     BloodVessel,
     BloodVesselJunction,
     Cap,
-    Chamber,
     ChamberNode,
     FlowEdge,
     Junction,
@@ -41,10 +40,12 @@ from ._blocks import (
     StateFlow,
     StateNode,
     States,
+    Transfer,
     Valve,
     ValveEdge,
     WindkesselRCR,
 )
+from ._blocks_chambers import CHAMBER_TYPES
 
 __all__ = [
     "CapRefRow",
@@ -228,6 +229,7 @@ class Topology:
     state_flows: tuple[StateFlowRow, ...] = ()  # edges after the prescribed flows, flows from the state
     states: tuple[StatesRow, ...] = ()  # blocks' own states, after the inductor flows
     alg_floating: tuple[tuple[int, ...], ...] = ()  # algebraic clusters joined to the rest only by inductors
+    transfers: tuple[tuple[int, int, float], ...] = ()  # (a, b, share): b also receives share × a's net inflow
 
     @property
     def n_state_node(self) -> int:
@@ -276,6 +278,11 @@ class Topology:
                 rows[ib].append((e, 1.0))
             if ia < self.n_nodes:
                 rows[ia].append((e, -1.0))
+        for a, b, share in self.transfers:  # b also receives share × a's net inflow (like terms merged, zeros dropped)
+            merged: dict = {}
+            for e, c in rows[b] + [(e, share * c) for e, c in rows[a]]:
+                merged[e] = merged.get(e, 0.0) + c
+            rows[b] = [(e, c) for e, c in merged.items() if c]
         k = max([len(r) for r in rows] + [1])
         edge = np.full((self.n_nodes, k), self.n_edges, dtype=np.int32)
         sign = np.zeros((self.n_nodes, k))
@@ -290,6 +297,8 @@ class Topology:
         algebraic point's pressure (a linear resistor at a point of index 1, an inductor's rate at a point of index 2)
         ends at a known point. Their pressures are then one division each: p = -r(0) / (∂r/∂p)."""
         if not (self.n_alg and self.alg_linear):
+            return False
+        if any(b >= self.n_known for _, b, _ in self.transfers):  # its balance takes in another point's edges
             return False
         n0 = self.n_known
         rate = {n0 + i for i in self.alg_rate}
@@ -551,6 +560,7 @@ def build_topology(blocks: dict, connections: list) -> Topology:
         (row.a in touched or row.b in touched) and not _is_zero(blocks[row.block], row.s, row.entry)
         for row in resistive
     )
+    transfers = _transfers(decomps, blocks, node, caps, counts[0], node_names)
     ports: list[PortRow] = []
     skey = dict(storage)
     for up, down in connections:
@@ -589,7 +599,40 @@ def build_topology(blocks: dict, connections: list) -> Topology:
         state_flows=tuple(state_flows),
         states=tuple(states),
         alg_floating=tuple(alg_floating),
+        transfers=transfers,
     )
+
+
+def _transfers(decomps, blocks, node, caps, n_cap, node_names) -> tuple[tuple[int, int, float], ...]:
+    """The (a, b, share) rows of the `Transfer` elements (BloodVesselRC), each after those delivering into its ``a``.
+    ``a`` must be a capacitor point; its capacitor's current, share = C / ΣC (the capacitances on the point, at build
+    time) of the point's net inflow, goes on to ``b``."""
+    pairs = {}
+    for name, d in decomps.items():
+        for e in d.elements:
+            if isinstance(e, Transfer):
+                a, b = node[e.a], node[e.b]
+                if a >= n_cap or a == b:
+                    raise NetworkError(f"block {name}: its inlet point {node_names[a]} holds no capacitance of its own")
+                if any(
+                    isinstance(x, Cap) and x.ref is not None and node[x.term] == a
+                    for dd in decomps.values()
+                    for x in dd.elements
+                ):
+                    raise NetworkError(
+                        f"block {name}: its inlet point {node_names[a]} also holds a capacitor referenced to a "
+                        "waveform; put a resistance between them"
+                    )
+                total = sum(float(np.asarray(blocks[row.block].get(row.attr))) for row in caps if row.node == a)
+                own = sum(float(np.asarray(blocks[name].get(x.attr))) for x in d.elements if isinstance(x, Cap))
+                pairs[a] = (a, b, own / total)
+    ordered: list[tuple[int, int, float]] = []
+    while pairs:  # a transfer into a point that itself passes its inflow on comes first
+        ready = [a for a in pairs if not any(row[1] == a for row in pairs.values())]
+        if not ready:
+            raise NetworkError("BloodVesselRC blocks joined in a ring with nothing else between them; add a resistance")
+        ordered += [pairs.pop(a) for a in sorted(ready)]
+    return tuple(ordered)
 
 
 def _terminals(e) -> tuple[str, ...]:
@@ -629,7 +672,7 @@ def _balance_ports(ports: list[PortRow], blocks, inlets, outlets, skey) -> list[
             if isinstance(b, Junction):
                 sign_t = 1.0 if t in ins else -1.0  # Σ in − Σ out = 0, solved for t
                 terms = [(-sign_t * (1.0 if u in ins else -1.0), known[u]) for u in ins + outs if u != t]
-            elif isinstance(b, Chamber) and len(ins) == 1 and len(outs) <= 1 and (name, "V") in skey:
+            elif isinstance(b, CHAMBER_TYPES) and len(ins) == 1 and len(outs) <= 1 and (name, "V") in skey:
                 dv = ((), (((name, "V"), 1.0),))
                 terms = (
                     ([(1.0, dv)] + [(1.0, known[u]) for u in outs]) if t in ins else [(1.0, known[ins[0]]), (-1.0, dv)]
