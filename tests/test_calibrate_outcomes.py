@@ -69,6 +69,9 @@ def test_a_loss_that_becomes_non_finite_is_diverged_raised_in_one_line_or_return
     with pytest.raises(SOLVER_FAILURES, match=r"^fit: the loss became nan at step \d+; lower the learning rate") as e:
         fit_adam(_nan_loss, free, model, learning_rate=0.1, steps=20, progress=False)
     assert "\n" not in str(e.value)
+    from organtwin.cli._main import _user_error
+
+    assert _user_error(e.value) == str(e.value)  # the CLI's one line: the user's (a solver outcome), not a bug
     res = fit_adam(_nan_loss, free, model, learning_rate=0.1, steps=20, progress=False, throw=False)
     assert res.result == RESULTS.diverged and result_name(res.result) == "diverged"
     assert res.message.startswith("fit: the loss became nan at step") and res.steps < 20

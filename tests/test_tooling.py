@@ -109,6 +109,7 @@ def test_the_core_never_imports_the_edge():
     organtwin.cli (statically: every import statement of every module, lazy ones inside functions included)."""
     bad = []
     for pkg in CORE:
+        assert (ROOT / "organtwin" / pkg / "__init__.py").is_file(), pkg
         for f in sorted((ROOT / "organtwin" / pkg).rglob("*.py")):
             parts = f.relative_to(ROOT).with_suffix("").parts
             is_package = parts[-1] == "__init__"
