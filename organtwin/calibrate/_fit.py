@@ -267,7 +267,7 @@ class ActivationTimeLoss(AbstractLoss):
         )
 
     def predicted(self, activation_ms: Float[ArrayLike, " nodes"]) -> Float[Array, " m"]:
-        return jnp.sum(self.weights * activation_ms[self.nodes], axis=-1)
+        return jnp.sum(self.weights * jnp.asarray(activation_ms)[self.nodes], axis=-1)
 
     def residuals(self, activation_ms: Float[ArrayLike, " nodes"]) -> Float[Array, " m"]:
         r = self.predicted(activation_ms) - self.measured_ms
