@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, ScalarLike
 
 from ..._errors import NetworkError
 from ..._solution import RESULTS
@@ -187,8 +187,8 @@ class ZeroDSolution(eqx.Module):
 
 def simulate_zerod(
     model: ZeroDModel,
-    t0: float,
-    t1: float,
+    t0: ScalarLike,
+    t1: ScalarLike,
     y0: Float[Array, " states"],
     *,
     ts: Float[Array, " times"] | None = None,
@@ -280,8 +280,8 @@ class CohortSolution(eqx.Module):
 
 def simulate_cohort(
     cohort: Cohort,
-    t0: float,
-    t1: float,
+    t0: ScalarLike,
+    t1: ScalarLike,
     y0: Float[Array, "models states"],
     *,
     ts: Float[Array, " times"] | None = None,

@@ -68,6 +68,7 @@ import numpy as np
 
 from ..._errors import NetworkError, NetworkWarning
 from ..._sizes import INT32_MAX
+from ..._solution import RESULTS
 from ._activation import DoubleCosine, Fourier, HalfCosine, TwoHill, WrappingCosine
 from ._blocks import (
     BloodVessel,
@@ -94,7 +95,7 @@ from ._blocks_closed_loop import (
     read_closed_loop_blocks,
 )
 from ._model import ZeroDModel
-from ._solve import Integrator, check_result, simulate_zerod
+from ._solve import Integrator, check_result, failed_state, simulate_zerod
 from ._topology import Network
 from ._waveform import Waveform, as_waveform
 
@@ -807,10 +808,10 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
         if steady:  # volumes of capacitors referenced to a waveform carried to t = 0 (svZeroDSolver's volume_im)
             y = m.steady_state(y, t=0.0)
         sol = simulate_zerod(m, 0.0, float(ts[-1]), y, ts=jnp.asarray(ts, dtype), integrator=integ, throw=False)
-        return _observed(m, sol, rates), y, sol.result, sol.failed_time
+        return _observed(m, sol, rates), y, sol.result, sol.failed_time, sol.failed_state
 
-    obs, y_start, result, failed_time = run(model, y0)
-    check_result(result, "svZeroD config", failed_time)  # one line: what failed, and when
+    obs, y_start, result, failed_time, y_stop = run(model, y0)
+    _check(result, model, failed_time, y_stop)  # one line: what failed, when, and in which state
     obs = {k: np.asarray(v) for k, v in obs.items()}
     obs["initial_state"] = np.asarray(y_start)  # the state at t = 0 (after the steady solve, if any)
     _rates_at_start(obs, bool(ts[0] == 0))  # (a Python bool: numpy's is not one)
@@ -856,6 +857,12 @@ def _observed(m: ZeroDModel, sol, rates: bool) -> dict:
 
         obs.update({f"d_{k}": v for k, v in jax.vmap(rate)(sol.ts, sol.ys).items()})
     return obs
+
+
+def _check(result, model: ZeroDModel, failed_time, y_stop) -> None:
+    """A failed solve as one `NetworkError` line naming the time and the state that failed (`failed_state`)."""
+    if result != RESULTS.successful:
+        check_result(result, "svZeroD config", failed_time, failed_state(model, failed_time, y_stop))
 
 
 def _rates_at_start(obs: dict, at_start: bool) -> None:
@@ -925,7 +932,7 @@ def _run_until_periodic(cfg: SvZeroDConfig, model: ZeroDModel, y0, steady: bool,
     @jax.jit
     def cycle(m, y, ts):
         sol = simulate_zerod(m, ts[0], ts[-1], y, ts=ts, integrator=integ, throw=False)
-        return _observed(m, sol, rates), sol.ys[-1], sol.result, sol.failed_time
+        return _observed(m, sol, rates), sol.ys[-1], sol.result, sol.failed_time, sol.failed_state
 
     y = start(model, y0)
     y_start = np.asarray(y)
@@ -933,8 +940,8 @@ def _run_until_periodic(cfg: SvZeroDConfig, model: ZeroDModel, y0, steady: bool,
     change, done = float("nan"), 0
     while True:
         ts = done * T + steps
-        obs, y, result, failed_time = cycle(model, y, jnp.asarray(ts, dtype))
-        check_result(result, "svZeroD config", failed_time)
+        obs, y, result, failed_time, y_stop = cycle(model, y, jnp.asarray(ts, dtype))
+        _check(result, model, failed_time, y_stop)
         kept.append({key: np.asarray(v) for key, v in obs.items()})
         if not cfg.output_all_cycles:
             kept = kept[-2:]
