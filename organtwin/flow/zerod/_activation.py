@@ -215,8 +215,9 @@ class Fourier(AbstractActivation):
 
     def __call__(self, t):
         s = phase(t, self.period)
-        k = jnp.arange(self.coefficients.shape[0], dtype=self.coefficients.dtype)
-        w = 2.0 * jnp.pi * k * s / self.period
-        f = jnp.sum(self.coefficients[:, 0] * jnp.cos(w) - self.coefficients[:, 1] * jnp.sin(w))
+        c = self.coefficients  # (modes, 2), or (chambers, modes, 2) when like chambers are evaluated stacked
+        k = jnp.arange(c.shape[-2], dtype=c.dtype).reshape((1,) * jnp.ndim(s) + (-1,))
+        w = 2.0 * jnp.pi * k * (s / self.period)[..., None]
+        f = jnp.sum(c[..., 0] * jnp.cos(w) - c[..., 1] * jnp.sin(w), axis=-1)
         assert self.f_min is not None and self.f_range is not None  # (set when built)
         return (f - self.f_min) / self.f_range
