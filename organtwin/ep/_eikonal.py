@@ -33,10 +33,11 @@ import jax
 import jax.core
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float, Int
+from jaxtyping import Array, Float, Int
 
 from .._errors import InputError
 from .._solution import RESULTS, raise_if_failed
+from .._types import ArrayLike as NumpyOrJax
 
 __all__ = [
     "ConductionVelocity",
@@ -477,7 +478,7 @@ class EikonalTissue(eqx.Module):
     fibres: Float[Array, "cells 3"] | None
     sheets: Float[Array, "cells 3"] | None
     cell_region: Int[Array, " cells"]
-    velocity: Float[ArrayLike, "regions 3"]  # numpy from a user or a test, JAX when fitted
+    velocity: Float[NumpyOrJax, "regions 3"]  # numpy from a user or a test, JAX when fitted
     velocity_cells: Float[Array, "cells 3"] | None
     fast_cells: Array | None
     fast_velocity: Array

@@ -149,7 +149,7 @@ class ExplicitLumped(AbstractDiffusion):
     def operators(self, tissue, dt: ScalarLike) -> _ExplicitOps:
         K = _stiffness(tissue)
         m = lumped_mass(tissue.geometry)
-        return _ExplicitOps(tissue.pattern.cols, K.values * (-dt / m)[None, :], jax.lax.stop_gradient(m))
+        return _ExplicitOps(tissue.pattern.cols, K.values * (-jnp.asarray(dt) / m)[None, :], jax.lax.stop_gradient(m))
 
     def step(self, ops: _ExplicitOps, V, guess=None):
         V = _explicit_update(ops.minus_dt_MinvK, ops.cols, ops.mass, V)

@@ -8,6 +8,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from ..._errors import NetworkError
+from ..._types import ArrayLike as NumpyOrJax
 from ._activation import phase
 
 __all__ = ["Waveform", "as_waveform"]
@@ -20,8 +21,8 @@ class Waveform(eqx.Module):
     samples start at t = 0). ``values`` is a differentiable array; ``times`` is data.
     """
 
-    times: Float[ArrayLike, " samples"]  # numpy or JAX: data, read on the host by the checks
-    values: Float[ArrayLike, " samples"]
+    times: Float[NumpyOrJax, " samples"]  # numpy or JAX: data, read on the host by the checks
+    values: Float[NumpyOrJax, " samples"]
     periodic: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
@@ -56,7 +57,7 @@ class Waveform(eqx.Module):
 
     def __call__(self, t: Float[ArrayLike, ""]) -> Array:
         if self.is_constant:
-            return self.values[..., 0]
+            return jnp.asarray(self.values[..., 0])
         tt = phase(t, self.period) if self.periodic else t
         return _interp(tt, self.times.astype(self.values.dtype), self.values)
 
