@@ -9,7 +9,7 @@ ArrayLike = Array | np.ndarray
 
 #: A Python number where a float is meant: ``int`` included (PEP 484's numeric tower, which beartype checks strictly).
 #: For a scalar that may also be a JAX array or a tracer (a calibrated parameter, a time step under jit) use
-#: ``jaxtyping.ScalarLike``.
+#: ``float | jax.Array`` (a float annotation admits an int: the tests check with PEP 484's numeric tower).
 Number = int | float
 
 Points = Float[ArrayLike, "nodes 3"]

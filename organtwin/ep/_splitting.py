@@ -29,7 +29,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, ScalarLike
+from jaxtyping import Array, Float
 
 from .._errors import InputError
 from ..mesh import EllMatrix, assemble, element_stiffness, lumped_mass
@@ -72,7 +72,7 @@ class AbstractDiffusion(eqx.Module):
     uses_guess: ClassVar[bool] = False
 
     @abc.abstractmethod
-    def operators(self, tissue, dt: ScalarLike) -> eqx.Module:
+    def operators(self, tissue, dt: float | Array) -> eqx.Module:
         """The step's operator data (arrays, differentiable w.r.t. the tissue)."""
 
     @abc.abstractmethod
@@ -146,7 +146,7 @@ class ExplicitLumped(AbstractDiffusion):
 
     check_stability: bool = eqx.field(default=True, static=True)
 
-    def operators(self, tissue, dt: ScalarLike) -> _ExplicitOps:
+    def operators(self, tissue, dt: float | Array) -> _ExplicitOps:
         K = _stiffness(tissue)
         m = lumped_mass(tissue.geometry)
         return _ExplicitOps(tissue.pattern.cols, K.values * (-jnp.asarray(dt) / m)[None, :], jax.lax.stop_gradient(m))
@@ -164,7 +164,7 @@ class NoDiffusion(AbstractDiffusion):
     """No coupling between nodes (final): every node is an independent cell (a population of cells with per-node
     parameters, or profiling the reaction step on its own)."""
 
-    def operators(self, tissue, dt: ScalarLike) -> _NoOps:
+    def operators(self, tissue, dt: float | Array) -> _NoOps:
         return _NoOps()
 
     def step(self, ops, V, guess=None):
@@ -208,7 +208,7 @@ class ThetaScheme(AbstractDiffusion):
             return float(self.rtol)
         return 1e-9 if jnp.dtype(dtype) == jnp.float64 else 1e-6
 
-    def operators(self, tissue, dt: ScalarLike) -> _ThetaOps:
+    def operators(self, tissue, dt: float | Array) -> _ThetaOps:
         geom = tissue.geometry
         Ke = element_stiffness(geom, tissue.diffusion_tensors())
         if self.mass is Mass.CONSISTENT:

@@ -17,7 +17,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ScalarLike
+from jaxtyping import Array
 
 from ..._errors import InputError, NetworkError
 from ..._solution import RESULTS
@@ -230,7 +230,7 @@ def _trace_indices(model: ZeroDModel):
     return p_idx, q_idx
 
 
-def haemodynamics(model: ZeroDModel, ts, ys, period: ScalarLike) -> dict:
+def haemodynamics(model: ZeroDModel, ts, ys, period: float | Array) -> dict:
     """EDV, ESV, SV, EF, peak pressures, dP/dt max, cardiac output for both ventricles, and aortic systolic /
     diastolic pressures, from states ``ys`` sampled over one beat (differentiable)."""
     p_idx, _ = _trace_indices(model)

@@ -53,10 +53,14 @@ class StateView:
 
     def pressure(self, term: str) -> Array:
         """Pressure at the point of ``term`` (inside ``state_rates`` only)."""
+        if self._p is None:
+            raise NetworkError(f"pressure({term!r}) is known inside a block's state_rates only")
         return self._p[dict(self.model.structure.terminal_nodes)[term]]
 
     def inflow(self, term: str) -> Array:
         """Net inflow Σ q_in − Σ q_out at the point of ``term`` (inside ``state_rates`` only)."""
+        if self._inflow is None:
+            raise NetworkError(f"inflow({term!r}) is known inside a block's state_rates only")
         return self._inflow[dict(self.model.structure.terminal_nodes)[term]]
 
 

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
-from jaxtyping import Array, Float, ScalarLike
+from jaxtyping import Array, Float
 
 from ..._errors import NetworkError
 from ..._solution import RESULTS
@@ -106,7 +106,7 @@ def cycle_change(model: ZeroDModel, y_old, y_new) -> Array:
 
 def periodic_steady_state(
     model: ZeroDModel,
-    period: ScalarLike,
+    period: float | Array,
     y0: Float[Array, " states"],
     *,
     tol: float = 1e-6,
