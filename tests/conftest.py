@@ -1,19 +1,24 @@
-"""Test configuration: verification tests run in float64 (set here, never on import of organtwin), with implicit
-rank promotion an error; pyproject's addopts add jaxtyping + beartype checks of every organtwin annotation."""
+"""Test configuration: verification tests run in float64 (set here, never on import of organtwin). The checked run
+(``pytest --jaxtyping-packages=...``, pyproject.toml) also makes implicit rank promotion an error, here and in the
+commands the tests start."""
 
 import os
 
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")  # the commands the tests start, too
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
-# No implicit rank promotion ((n, 3) - (3,)): every broadcast in organtwin is written out (issue 19).
-jax.config.update("jax_numpy_rank_promotion", "raise")
 
 import pytest  # noqa: E402
+
+
+def pytest_configure(config):
+    """The checked run: no implicit rank promotion ((n, 3) - (3,)); every broadcast in organtwin is written out."""
+    if config.getoption("jaxtyping_packages", default=None):
+        jax.config.update("jax_numpy_rank_promotion", "raise")
+        os.environ["JAX_NUMPY_RANK_PROMOTION"] = "raise"  # the commands the tests start, too
 
 
 @pytest.fixture(autouse=True, scope="module")
