@@ -3,7 +3,27 @@
 ``Integrator.adaptive()`` (default): Tsit5 with a PID step-size controller — measured fastest at equal accuracy on the
 valve-switching closed loop (the implicit methods spend most steps rejecting Newton failures at valve switches);
 ``Integrator.implicit()``: Kvaerno5 (L-stable ESDIRK) + PID, for stiff networks; ``Integrator.fixed(dt, solver)``: fixed
-steps (Kvaerno3 by default, ``diffrax.Tsit5()`` for non-stiff cohorts). Time is in seconds.
+steps (Kvaerno3 by default, ``diffrax.Tsit5()`` for non-stiff cohorts); ``Integrator.implicit_euler(dt)``: fixed
+steps of implicit Euler with Newton, `run_svzerod`'s default where `spectral_radius` at the start says the network is
+stiff (`._svzerod_json.default_svzerod_integrator`). Time is in seconds.
+
+Stiff networks (issue 25 item 3, measured): a capacitor of 1e-12 behind resistances of 100 (tests/data/zerod/
+stiff_rc.json, eigenvalue -1e10/s), an inductor against a closed valve's Rmax (svZeroDSolver's
+chamber_elastance_inductor case, -1.4e8/s at the start) or closed valves around a sphere (chamber_sphere, -2e6/s)
+hold Tsit5 to steps of ~3.5/ρ. The adaptive implicit methods do not rescue them: Kvaerno5 and Kvaerno3 with a PID
+controller stop at the step limit on stiff_rc within microseconds, with diffrax's chord iteration or a full Newton
+alike, because the rates there carry the round-off of flows divided by a tiny compliance (eps |Q| / C ~ 1e-3 per s)
+and their embedded error estimates, h times that, exceed any useful tolerance; a Newton that must also bring the
+residual below an absolute 1e-8 cannot meet it either. Implicit Euler at a fixed step has no error estimate to
+defeat and damps the stiff modes (L-stable); with Newton to rtol 1e-9 / atol 1e-4 (``cauchy_termination=False``
+instead stops as "diverged" on round-off-sized updates at a valve switch) it runs stiff_rc (agreeing with svzerod
+converged, at 1001 points, to 6e-16) and chamber_elastance_inductor (1.1 % relative L2 from svzerod at 10x its
+points on the worst series, the valve's flow; the peer's own expected results at its 101 points are 7.7 % from it).
+Kvaerno3 at a fixed step stops as "diverged" on stiff_rc. Where implicit Euler's Newton fails (the decomposed
+closed-loop heart's steepness-1e4 valves: its step limit at 0.44 s) `run_svzerod` runs once more with
+``Integrator.implicit()`` (Kvaerno5), which runs that case; chamber_sphere stops with both (a non-finite Newton
+iterate at 2e-4 s with implicit Euler). Non-stiff networks keep Tsit5: their cost changes by one Jacobian and one
+eigensolve at the start.
 
 Outcomes: every solve runs diffrax with ``throw=False`` and promotes its outcome into `organtwin.RESULTS`; each
 solution carries ``result`` (and ``failed_time``, where the integration stopped, NaN on success). The entry functions
@@ -38,6 +58,7 @@ __all__ = [
     "failed_state",
     "simulate_cohort",
     "simulate_zerod",
+    "spectral_radius",
 ]
 
 
@@ -75,6 +96,32 @@ class Integrator(eqx.Module):
         if solver is None:
             solver = diffrax.Kvaerno3(root_finder=optx.Newton(rtol=newton_tol, atol=newton_tol, norm=optx.max_norm))
         return cls(solver, diffrax.ConstantStepSize(), float(dt))
+
+    @classmethod
+    def implicit_euler(cls, dt: float, *, newton_rtol: float = 1e-9, newton_atol: float = 1e-4) -> "Integrator":
+        """Fixed steps of ``dt`` s of implicit Euler (L-stable, first order), each solved by Newton's method (a fresh
+        Jacobian every iteration) to ``newton_rtol`` on the update and ``newton_atol`` on it and on the residual: the
+        residual of a stiff network holds the round-off of its largest flows divided by tiny compliances (~1e-5 on
+        stiff_rc.json at a 0.01 s step), which 1e-8 cannot meet. No error estimate, which round-off of the same size
+        defeats in the embedded estimates of Kvaerno3/5. `run_svzerod`'s default for stiff networks
+        (`._svzerod_json.default_svzerod_integrator`)."""
+        if not dt > 0:
+            raise NetworkError(f"fixed time step must be > 0 s (got {dt})")
+        newton = optx.Newton(rtol=newton_rtol, atol=newton_atol, norm=optx.max_norm)
+        return cls(diffrax.ImplicitEuler(root_finder=newton), diffrax.ConstantStepSize(), float(dt))
+
+
+def spectral_radius(model: ZeroDModel, t: float, y) -> float:
+    """Host side: the largest |eigenvalue| (1/s) of the right-hand side's Jacobian ∂f/∂y at (``t``, ``y``), by forward
+    mode and a dense eigensolve (0D networks have tens of states). An explicit method's stable step is about
+    3.5 / this (Tsit5)."""
+    y = jnp.asarray(y)
+    if y.size == 0:
+        return 0.0
+    jac = np.asarray(jax.jacfwd(lambda x: model.rhs(jnp.asarray(t, x.dtype), x))(y), float)
+    if not np.all(np.isfinite(jac)):
+        return 0.0  # (the solve will say what is not finite)
+    return float(np.max(np.abs(np.linalg.eigvals(jac))))
 
 
 def default_integrator(dtype) -> Integrator:

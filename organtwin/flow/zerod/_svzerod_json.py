@@ -43,9 +43,10 @@ initial_condition (with pressure_all / flow_all). initial_condition_d is named i
 ODE's initial rates follow from its state). absolute_tolerance, maximum_nonlinear_iterations, rho_infty and
 max_iter_error_to_warning set svZeroDSolver's generalized-α integrator (its Newton tolerance and iterations per step,
 its high-frequency damping): read and not used, as organtwin integrates the same equations with diffrax at its own
-adaptive step (error control at rtol 1e-8 / atol 1e-10 in float64, `default_svzerod_integrator`) and reports at the
-configuration's times. coupled_simulation and external_solver_coupling_blocks are refused (organtwin couples
-through its Python API, `simulate_zerod`). A key svZeroDSolver does not read, at the top level, in
+step (`default_svzerod_integrator`: explicit Tsit5 at an adaptive step, error control at rtol 1e-8 / atol 1e-10 in
+float64; where the network is stiff at the start, implicit Euler at a tenth of the output step, see `._solve`) and
+reports at the configuration's times. coupled_simulation and external_solver_coupling_blocks are refused (organtwin
+couples through its Python API, `simulate_zerod`). A key svZeroDSolver does not read, at the top level, in
 simulation_parameters or in a block's entry, is named in a `NetworkWarning` (svZeroDSolver ignores it silently); one in
 a block's values is an error, as in svZeroDSolver.
 """
@@ -61,6 +62,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -95,7 +97,7 @@ from ._blocks_closed_loop import (
     read_closed_loop_blocks,
 )
 from ._model import ZeroDModel
-from ._solve import Integrator, check_result, failed_state, simulate_zerod
+from ._solve import Integrator, check_result, failed_state, simulate_zerod, spectral_radius
 from ._topology import Network
 from ._waveform import Waveform, as_waveform
 
@@ -781,13 +783,14 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
     _check_output_size(cfg)  # (read_svzerod checked it; again for a config built or changed by hand)
     model = cfg.network.compile()
     dtype = dtype or (jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32)
-    integ = integrator or default_svzerod_integrator(model, dtype, cfg.dt)
     steady = _steady_start(cfg, model)
     y0 = model.initial_state(dtype=dtype) if steady else _initial_state(cfg, model, dtype)
     if not steady:  # the closed-loop heart's and coronaries' own states
         y0 = closed_loop_initial(cfg.initial_condition, model, cfg.block_types, y0)
     T, n = cfg.period, cfg.points_per_cycle
     cycles = _cycles_to_run(cfg, model)
+    t_end = T * (cfg.cycles if cycles is None else cycles)
+    integ = integrator or default_svzerod_integrator(model, dtype, cfg.dt, y0=y0, t_end=t_end)
     if cfg.use_cycle_to_cycle_error and cycles is None:
         return _run_until_periodic(cfg, model, y0, steady, integ, dtype)
     cycles = cfg.cycles if cycles is None else cycles
@@ -803,14 +806,17 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
         ts = (cycles - 1) * T + times
     rates = cfg.output_derivative
 
-    @jax.jit
-    def run(m, y):  # one compiled program: steady start, all cycles in one solve, observation
+    @eqx.filter_jit
+    def run(m, y, integ):  # one compiled program: steady start, all cycles in one solve, observation
         if steady:  # volumes of capacitors referenced to a waveform carried to t = 0 (svZeroDSolver's volume_im)
             y = m.steady_state(y, t=0.0)
         sol = simulate_zerod(m, 0.0, float(ts[-1]), y, ts=jnp.asarray(ts, dtype), integrator=integ, throw=False)
         return _observed(m, sol, rates), y, sol.result, sol.failed_time, sol.failed_state
 
-    obs, y_start, result, failed_time, y_stop = run(model, y0)
+    obs, y_start, result, failed_time, y_stop = run(model, y0, integ)
+    if result != RESULTS.successful and integrator is None and isinstance(integ.solver, diffrax.ImplicitEuler):
+        # the stiff default's fixed-step Newton failed (steep valves): once more with adaptive Kvaerno5
+        obs, y_start, result, failed_time, y_stop = run(model, y0, Integrator.implicit())
     _check(result, model, failed_time, y_stop)  # one line: what failed, when, and in which state
     obs = {k: np.asarray(v) for k, v in obs.items()}
     obs["initial_state"] = np.asarray(y_start)  # the state at t = 0 (after the steady solve, if any)
@@ -832,11 +838,27 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
     return SvZeroDResult(cfg, model, np.asarray(times), obs, cycles, change, rule)
 
 
-def default_svzerod_integrator(model: ZeroDModel, dtype, dt: float) -> Integrator:
-    """`run_svzerod`'s integrator when none is given: Tsit5 (explicit) with a PID controller at rtol 1e-8 / atol
-    1e-10 (float64; 1e-5 / 1e-6 in float32), first step a tenth of the output step."""
+def default_svzerod_integrator(
+    model: ZeroDModel, dtype, dt: float, *, y0=None, t_end: float | None = None
+) -> Integrator:
+    """`run_svzerod`'s integrator when none is given, chosen by the network's stiffness at the start.
+
+    Non-stiff (the usual case): Tsit5 (explicit) with a PID controller at rtol 1e-8 / atol 1e-10 (float64; 1e-5 /
+    1e-6 in float32), first step a tenth of the output step ``dt``. Stiff: the spectral radius ρ of the right-hand
+    side's Jacobian at (0, ``y0``) (`spectral_radius`) would hold Tsit5 to steps of about 3.5/ρ, more than
+    `STIFF_STEPS` of them up to ``t_end``: implicit Euler at a fixed tenth of the output step, Newton on the update
+    (`Integrator.implicit_euler`), as svZeroDSolver itself takes fixed implicit steps (generalized-α at its output
+    step); where its Newton fails (steep valves), `run_svzerod` runs once more with `Integrator.implicit` (adaptive
+    Kvaerno5). Without ``y0`` and ``t_end``: Tsit5."""
     f64 = jnp.dtype(dtype) == jnp.float64
+    if y0 is not None and t_end is not None and spectral_radius(model, 0.0, y0) * t_end / 3.5 > STIFF_STEPS:
+        tol = {"newton_rtol": 1e-9, "newton_atol": 1e-4} if f64 else {"newton_rtol": 1e-5, "newton_atol": 1e-2}
+        return Integrator.implicit_euler(dt / 10, **tol)
     return Integrator.adaptive(rtol=1e-8 if f64 else 1e-5, atol=1e-10 if f64 else 1e-6, dt0=dt / 10)
+
+
+# explicit steps (a tenth of Integrator's max_steps) beyond which run_svzerod's default is implicit
+STIFF_STEPS = 20_000
 
 
 def _observed(m: ZeroDModel, sol, rates: bool) -> dict:
