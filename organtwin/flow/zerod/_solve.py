@@ -21,9 +21,11 @@ converged, at 1001 points, to 6e-16) and chamber_elastance_inductor (1.1 % relat
 points on the worst series, the valve's flow; the peer's own expected results at its 101 points are 7.7 % from it).
 Kvaerno3 at a fixed step stops as "diverged" on stiff_rc. Where implicit Euler's Newton fails (the decomposed
 closed-loop heart's steepness-1e4 valves: its step limit at 0.44 s) `run_svzerod` runs once more with
-``Integrator.implicit()`` (Kvaerno5), which runs that case; chamber_sphere stops with both (a non-finite Newton
-iterate at 2e-4 s with implicit Euler). Non-stiff networks keep Tsit5: their cost changes by one Jacobian and one
-eigensolve at the start.
+``Integrator.implicit()`` (Kvaerno5), which runs that case (through ``organtwin flow zerod``: median 0.48 %, worst
+1.1 % relative L2 from the peer's expected results, but for sys_Rd's outlet pressure, 19 %, where the peer's own
+start rings 0, 7.0, 3.5, 5.2 about 4.7); chamber_sphere stops with both (a non-finite Newton iterate at 2e-4 s with
+implicit Euler). Non-stiff networks keep Tsit5: their cost changes by one compiled Jacobian and one eigensolve at the
+start (tests/data/zerod's bifurcation, coronary, closed_loop_heart: run_svzerod no slower within this machine's noise).
 
 Outcomes: every solve runs diffrax with ``throw=False`` and promotes its outcome into `organtwin.RESULTS`; each
 solution carries ``result`` (and ``failed_time``, where the integration stopped, NaN on success). The entry functions
@@ -118,10 +120,16 @@ def spectral_radius(model: ZeroDModel, t: float, y) -> float:
     y = jnp.asarray(y)
     if y.size == 0:
         return 0.0
-    jac = np.asarray(jax.jacfwd(lambda x: model.rhs(jnp.asarray(t, x.dtype), x))(y), float)
+    jac = np.asarray(_jacobian(model, jnp.asarray(t, y.dtype), y), float)
     if not np.all(np.isfinite(jac)):
         return 0.0  # (the solve will say what is not finite)
     return float(np.max(np.abs(np.linalg.eigvals(jac))))
+
+
+@eqx.filter_jit
+def _jacobian(model: ZeroDModel, t, y):
+    """∂rhs/∂y at (t, y), compiled once (eagerly, each of its operations would compile on its own)."""
+    return jax.jacfwd(lambda x: model.rhs(t, x))(y)
 
 
 def default_integrator(dtype) -> Integrator:
