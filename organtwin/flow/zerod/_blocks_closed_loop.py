@@ -40,6 +40,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ..._errors import NetworkError
+from ._activation import FOURIER_ELASTANCE
 from ._blocks import (
     RL,
     AbstractBlock,
@@ -55,37 +56,10 @@ from ._blocks import (
 
 __all__ = ["HEART_PARAMETERS", "ClosedLoopCoronary", "ClosedLoopHeartPulmonary", "CoronarySide"]
 
-# The 25 (a_k, b_k) of the ventricular elastance e(s) = Σ a_k cos(2πks/T) − b_k sin(2πks/T), as svZeroDSolver's
-# ClosedLoopHeartPulmonary.cpp lists them ("copied from J. Tran's tuning framework"; Menon et al. 2023).
-_ELASTANCE_MODES = np.array(
-    [
-        [0.283748803, 0.000000000],
-        [0.031830626, -0.374299825],
-        [-0.209472400, -0.018127770],
-        [0.020520047, 0.073971113],
-        [0.008316883, -0.047249597],
-        [-0.041677660, 0.003212163],
-        [0.000867323, 0.019441411],
-        [-0.001675379, -0.005565534],
-        [-0.011252277, 0.003401432],
-        [-0.000414677, 0.008376795],
-        [0.000253749, -0.000071880],
-        [-0.002584966, 0.001566861],
-        [0.000584752, 0.003143555],
-        [0.000028502, -0.000024787],
-        [0.000022961, -0.000007476],
-        [0.000018735, -0.000001281],
-        [0.000015573, 0.000001781],
-        [0.000013133, 0.000003494],
-        [0.000011199, 0.000004507],
-        [0.000009634, 0.000005117],
-        [0.000008343, 0.000005481],
-        [0.000007265, 0.000005687],
-        [0.000006354, 0.000005789],
-        [0.000005575, 0.000005821],
-        [0.000004903, 0.000005805],
-    ]
-)
+# The 25 (a_k, b_k) of the ventricular elastance e(s) = Σ a_k cos(2πks/T) − b_k sin(2πks/T): the same table as the
+# `fourier` activation (svZeroDSolver's ClosedLoopHeartPulmonary.cpp and ActivationFunction.cpp list the same numbers,
+# "copied from J. Tran's tuning framework"; Menon et al. 2023).
+_ELASTANCE_MODES = FOURIER_ELASTANCE
 
 # svZeroDSolver's parameter names (its JSON keys) -> field names here, in the source's order
 HEART_PARAMETERS = {
