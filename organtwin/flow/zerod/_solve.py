@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
-from jaxtyping import Array, Float, ScalarLike
+from jaxtyping import Array, Float
 
 from ..._errors import NetworkError
 from ..._solution import RESULTS
@@ -242,8 +242,8 @@ class ZeroDSolution(eqx.Module):
 
 def simulate_zerod(
     model: ZeroDModel,
-    t0: ScalarLike,
-    t1: ScalarLike,
+    t0: float | Array,
+    t1: float | Array,
     y0: Float[Array, " states"],
     *,
     ts: Float[Array, " times"] | None = None,
@@ -335,8 +335,8 @@ class CohortSolution(eqx.Module):
 
 def simulate_cohort(
     cohort: Cohort,
-    t0: ScalarLike,
-    t1: ScalarLike,
+    t0: float | Array,
+    t1: float | Array,
     y0: Float[Array, "models states"],
     *,
     ts: Float[Array, " times"] | None = None,

@@ -498,7 +498,7 @@ def read_svzerod(config: dict | str | os.PathLike) -> SvZeroDConfig:
         if period > 0 and abs(w.period - period) > 1e-12 * max(1.0, period):
             raise NetworkError(f"svZeroD config: waveforms with periods {w.period} and {period} s; make them agree")
         period = w.period
-    cl_blocks, cl_types, cl_conns, period = read_closed_loop_blocks(config, bcs, period, bool(waves))
+    cl_blocks, cl_types, cl_conns, period = read_closed_loop_blocks(config, bcs, float(period), bool(waves))
     blocks, conns = blocks + cl_blocks, conns + cl_conns
     types.update(cl_types)
     period = float(period) if period and period > 0 else 1.0
