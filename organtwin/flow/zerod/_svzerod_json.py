@@ -1027,6 +1027,25 @@ def _internal_series(res: SvZeroDResult, name: str, kind: str) -> list:
     ]
 
 
+def _check_finite(res: SvZeroDResult) -> None:
+    """Refuse (one NetworkError) a result with a NaN or infinite value before anything is written: never a file of
+    NaN with exit status 0."""
+    times = np.asarray(res.times)
+    for key, v in res.observed.items():
+        a = np.asarray(v)
+        if a.dtype.kind not in "fc" or np.all(np.isfinite(a)):
+            continue
+        bad = ~np.isfinite(a)
+        where = ""
+        if a.ndim and a.shape[0] == times.shape[0]:
+            where = f", first at t = {float(times[np.argmax(bad.reshape(a.shape[0], -1).any(axis=1))]):g} s"
+        raise NetworkError(
+            f"svZeroD config: the solution has {int(bad.sum())} non-finite values in {key!r}{where}; nothing was "
+            "written. The network may be singular (e.g. a block with zero resistance and inductance, or a "
+            "flow-dependent resistance at zero flow): check its parameters"
+        )
+
+
 def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean: bool | None = None) -> str:
     """The result in svZeroDSolver's CSV layout (vessel-based by default, or variable-based; csv_writer.cpp).
 
@@ -1035,6 +1054,7 @@ def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean:
     mean over the output times. Flows, pressures, chamber volumes, capacitor pressures and volume_im get their exact
     time derivative (`run_svzerod` computed it); the blocks' other internal variables (ChamberSphere's, the closed
     loop's) the second-order finite difference over the output times (numpy.gradient)."""
+    _check_finite(res)
     cfg, st = res.config, res.model.structure
     variable_based = cfg.output_variable_based if variable_based is None else variable_based
     mean = cfg.output_mean_only if mean is None else mean
