@@ -544,18 +544,7 @@ class Chamber(AbstractBlock):
         return (self.e_passive + self.e_active * a) * (volume - v_rest)
 
     def decompose(self, inlets, outlets, shorted):
-        tv = inlets[0] if inlets else f"V:{self.name}"
-        d = Decomposition([ChamberNode("V", tv)])
-        if outlets:
-            e = RL("L", tv, outlets[0], l="inductance")
-            if shorted(e):
-                d.elements.append(Short(tv, outlets[0]))
-            else:
-                d.elements.append(e)
-                d.port_flows[outlets[0]] = PortFlow((("L", 1.0),))
-                if inlets:
-                    d.port_flows[inlets[0]] = PortFlow((("L", 1.0),), (("V", 1.0),))
-        return d
+        return chamber_decomposition(self.name, inlets, outlets, shorted)
 
 
 class ValveLaw(enum.Enum):
@@ -608,3 +597,20 @@ def _nonneg(block, *names):
             continue
         if v.dtype.kind == "f" and (not np.all(np.isfinite(v)) or np.any(v < 0)):
             raise NetworkError(f"block {block.name}: {n} must be finite and >= 0 (got {v.tolist()})")
+
+
+def chamber_decomposition(name: str, inlets, outlets, shorted) -> Decomposition:
+    """The elements of a chamber with an outlet inductance (`Chamber`, the exponential chamber): the volume at the
+    inlet point, then the inductance ``L`` to the outlet (a short where it is zero)."""
+    tv = inlets[0] if inlets else f"V:{name}"
+    d = Decomposition([ChamberNode("V", tv)])
+    if outlets:
+        e = RL("L", tv, outlets[0], l="inductance")
+        if shorted(e):
+            d.elements.append(Short(tv, outlets[0]))
+        else:
+            d.elements.append(e)
+            d.port_flows[outlets[0]] = PortFlow((("L", 1.0),))
+            if inlets:
+                d.port_flows[inlets[0]] = PortFlow((("L", 1.0),), (("V", 1.0),))
+    return d

@@ -40,7 +40,6 @@ from ._blocks import (
     AbstractBlock,
     Cap,
     Chamber,
-    ChamberNode,
     Decomposition,
     PortFlow,
     PressureNode,
@@ -51,6 +50,7 @@ from ._blocks import (
     _nonneg,
     _p,
     _value,
+    chamber_decomposition,
 )
 from ._waveform import Waveform, as_waveform
 
@@ -94,18 +94,7 @@ class ExponentialChamber(AbstractBlock):
         return a * self.e_max * dv + (1.0 - a) * self.kxp * jnp.expm1(self.kxv * dv)
 
     def decompose(self, inlets, outlets, shorted):  # the elements of `Chamber`: the volume, then the inductance
-        tv = inlets[0] if inlets else f"V:{self.name}"
-        d = Decomposition([ChamberNode("V", tv)])
-        if outlets:
-            e = RL("L", tv, outlets[0], l="inductance")
-            if shorted(e):
-                d.elements.append(Short(tv, outlets[0]))
-            else:
-                d.elements.append(e)
-                d.port_flows[outlets[0]] = PortFlow((("L", 1.0),))
-                if inlets:
-                    d.port_flows[inlets[0]] = PortFlow((("L", 1.0),), (("V", 1.0),))
-        return d
+        return chamber_decomposition(self.name, inlets, outlets, shorted)
 
 
 CHAMBER_TYPES = (Chamber, ExponentialChamber)  # blocks holding a chamber volume "V" (a ChamberNode)
