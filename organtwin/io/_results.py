@@ -494,7 +494,7 @@ def read_snapshot_series(folder, *, name: str = "vm", field: str = "Vm"):
     def attribute(d: ET.Element, key: str) -> str:
         value = d.get(key)
         if value is None:
-            raise ValueError(f"a DataSet has no {key}")
+            raise InputError(f"a DataSet has no {key}")  # caught below and named with the file
         return value
 
     try:
