@@ -43,7 +43,7 @@ def test_convert_regions_biv(capsys, tmp_path):
 
     src = builtin_mesh_path("biv")
     dst = tmp_path / "lv_only.vtu"
-    rc, out, err = run_cli(capsys, "mesh", "convert", src, dst, "--regions", "1")
+    rc, out, err = run_cli(capsys, "mesh", "convert", src, "--out", dst, "--regions", "1")
     assert rc == 0, err
     lv = read_mesh(dst)
     full = read_mesh(src)
@@ -55,7 +55,7 @@ def test_convert_regions_biv(capsys, tmp_path):
 
 def test_convert_scale_and_opencarp(capsys, tmp_path, slab_file):
     dst = tmp_path / "slab_um.pts"
-    rc, _, err = run_cli(capsys, "mesh", "convert", slab_file, dst)
+    rc, _, err = run_cli(capsys, "mesh", "convert", slab_file, "-o", dst)
     assert rc == 0, err
     assert (tmp_path / "slab_um.elem").exists()
     first = (tmp_path / "slab_um.pts").read_text().splitlines()[1:]
@@ -88,7 +88,8 @@ def test_render_unknown_field_is_one_line(capsys, tmp_path, slab_file):
         (["mesh", "generat"], 2, "generate"),
         (["mesh", "generate", "slab"], 2, "--out"),
         (["mesh", "generate", "slab", "--dx", "-1", "--out", "x.vtu"], 2, "positive"),
-        (["mesh", "convert", "IN", "OUT", "--regions", "a,b"], 2, "regions"),
+        (["mesh", "convert", "IN", "-o", "OUT", "--regions", "a,b"], 2, "regions"),
+        (["mesh", "convert", "IN"], 2, "--out"),
     ],
 )
 def test_bad_command_lines_are_one_line(capsys, argv, code, word):
@@ -107,7 +108,7 @@ def test_garbage_file_is_one_line(capsys, tmp_path):
 
 def test_missing_region_is_one_line(capsys, tmp_path, slab_file):
     out = tmp_path / "o.vtu"
-    rc, _, err = run_cli(capsys, "mesh", "convert", slab_file, out, "--regions", "7")
+    rc, _, err = run_cli(capsys, "mesh", "convert", slab_file, "--out", out, "--regions", "7")
     assert rc == 1
     assert "7" in one_error_line(err)
     assert not out.exists()
@@ -213,3 +214,109 @@ def test_deprecated_aliases_still_work_with_a_note(capsys, tmp_path):
     data = "tests/data/zerod/pulsatile_rcr.json"
     rc, out, err = run_cli(capsys, "flow", "zerod", data, tmp_path / "z.csv", "--float32")
     assert rc == 0 and "float32" in out and "organtwin: note: --float32 is deprecated; use --dtype float32" in err
+    assert "organtwin: note: the positional OUT.csv is deprecated; use --out OUT.csv" in err
+    assert (tmp_path / "z.csv").stat().st_size > 1000
+
+
+def test_outputs_are_out_everywhere():
+    """Every command that writes a file or folder names it with --out/-o (`mesh convert SRC --out DST`, `flow zerod
+    CONFIG.json --out OUT.csv`); the positional output of earlier versions is a hidden argument, out of the usage line."""
+    import typer.main
+
+    from organtwin.cli._main import app
+
+    for path in [("mesh", "convert"), ("mesh", "fibres"), ("mesh", "surfaces"), ("flow", "zerod")]:
+        opts = _options(path)
+        assert opts["-o"] is opts["--out"], path
+    root = typer.main.get_command(app)
+    for path in _command_paths(root):
+        cmd = root
+        for name in path:
+            cmd = cmd.commands[name]  # type: ignore[attr-defined]
+        if getattr(cmd, "commands", None):
+            continue
+        outputs = [p for p in cmd.params if p.param_type_name == "argument" and not p.hidden]
+        assert not [p.name for p in outputs if "out" in (p.name or "") or "dst" in (p.name or "")], path
+        written = {o for p in cmd.params if p.param_type_name == "option" for o in p.opts}
+        if path not in {("mesh", "info"), ("ep", "check")}:
+            assert "--out" in written and "-o" in written, path
+    assert _options(("mesh", "generate"))["--h"].hidden
+    assert not _options(("mesh", "generate"))["--edge-length"].hidden
+
+
+def test_positional_outputs_still_work_with_a_note(capsys, tmp_path, slab_file):
+    """The old positional output (`mesh convert SRC DST`, `mesh surfaces`, `mesh fibres`, `flow zerod CONFIG OUT`) still
+    works, with a one-line deprecation note on stderr; giving both is a usage error; giving neither names --out."""
+    note = "organtwin: note: the positional DST is deprecated; use --out DST"
+    rc, out, err = run_cli(capsys, "mesh", "convert", slab_file, tmp_path / "old.msh")
+    assert rc == 0 and err.strip() == note and "wrote" in out and (tmp_path / "old.msh").exists()
+    rc, out, err = run_cli(capsys, "mesh", "convert", slab_file, "--out", tmp_path / "new.msh")
+    assert rc == 0 and not err.strip() and (tmp_path / "new.msh").read_bytes() == (tmp_path / "old.msh").read_bytes()
+    rc, _, err = run_cli(capsys, "mesh", "convert", slab_file, tmp_path / "a.vtu", "-o", tmp_path / "b.vtu")
+    assert rc == 2 and "DST and --out both name the output; give only --out DST" in one_error_line(err)
+    assert not (tmp_path / "a.vtu").exists() and not (tmp_path / "b.vtu").exists()
+    for cmd in (["mesh", "convert"], ["mesh", "fibres"], ["mesh", "surfaces"]):
+        rc, _, err = run_cli(capsys, *cmd, slab_file)
+        assert rc == 2 and "Missing option '--out' / '-o'" in one_error_line(err, only=True), cmd
+    rc, _, err = run_cli(capsys, "flow", "zerod", "tests/data/zerod/pulsatile_rcr.json")
+    assert rc == 2 and "Missing option '--out' / '-o'" in one_error_line(err, only=True)
+    # mesh surfaces (a slab has named surfaces: nothing to compute) in both forms
+    rc, out, err = run_cli(capsys, "mesh", "surfaces", slab_file, tmp_path / "s_old.vtu", "--no-png")
+    assert rc == 0 and err.strip() == note and "x0" in out and (tmp_path / "s_old.vtu").exists()
+    rc, out, err = run_cli(capsys, "mesh", "surfaces", slab_file, "-o", tmp_path / "s_new.vtu", "--no-png")
+    assert rc == 0 and not err.strip() and (tmp_path / "s_new.vtu").exists()
+    # mesh fibres: the picture may not be the mesh, named as the user gave it (checked before the Laplace solves)
+    same = tmp_path / "f.vtu"
+    rc, _, err = run_cli(capsys, "mesh", "fibres", slab_file, same, "--png", same)
+    assert rc == 2 and note in err and "--png" in one_error_line(err) and "is DST too" in one_error_line(err)
+    rc, _, err = run_cli(capsys, "mesh", "fibres", slab_file, "--out", same, "--png", same)
+    assert rc == 2 and "is --out too" in one_error_line(err, only=True)
+
+
+def test_mesh_fibres_out(capsys, tmp_path):
+    from organtwin.mesh import builtin_mesh_path, read_mesh
+
+    dst = tmp_path / "lv_fibres.vtu"
+    rc, out, err = run_cli(capsys, "mesh", "fibres", builtin_mesh_path("lv_ellipsoid"), "-o", dst)
+    assert rc == 0 and not err.strip(), err
+    assert f"wrote {dst} with fibres and sheets" in out
+    assert read_mesh(dst).fibres is not None
+
+
+def test_generate_edge_length_and_its_old_spelling(capsys, tmp_path):
+    """`mesh generate --edge-length` (mm) is the lv/biv element size; `--h` (next to -h, help) still works, with a note."""
+    rc, _, err = run_cli(capsys, "mesh", "generate", "lv", "--edge-length", "-1", "--out", tmp_path / "a.vtu")
+    assert rc == 2 and "--edge-length must be positive lengths in mm" in one_error_line(err, only=True)
+    rc, _, err = run_cli(capsys, "mesh", "generate", "lv", "--h", "-1", "--out", tmp_path / "a.vtu")
+    assert rc == 2 and "--h must be positive lengths in mm" in one_error_line(err)
+    assert "organtwin: note: --h is deprecated; use --edge-length" in err
+    rc, _, err = run_cli(capsys, "mesh", "generate", "lv", "--h", "2", "--edge-length", "2", "-o", tmp_path / "a.vtu")
+    assert rc == 2 and "--h is the deprecated spelling of --edge-length" in one_error_line(err)
+    assert not (tmp_path / "a.vtu").exists()
+
+
+def test_one_progress_model(capsys, tmp_path, monkeypatch):
+    """Every command that shows progress (`ep run`, `calibrate`, `bench niederer`) shows it on stderr when stderr is a
+    terminal and takes --quiet/-q to silence it; `ep run`'s old --progress/--no-progress are hidden aliases, with a
+    note (--progress still forces the bar: tests/test_ep_run.py)."""
+    import sys
+
+    from organtwin.cli._common import show_progress
+
+    for path in [("ep", "run"), ("calibrate",), ("bench", "niederer")]:
+        opts = _options(path)
+        assert opts["-q"] is opts["--quiet"] and not opts["--quiet"].hidden, path
+    assert _options(("ep", "run"))["--progress"].hidden
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert show_progress(False) is True and show_progress(True) is False
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert show_progress(False) is False
+    capsys.readouterr()
+    missing = tmp_path / "missing.toml"
+    rc, _, err = run_cli(capsys, "ep", "run", missing, "--out", tmp_path / "r", "--no-progress")
+    assert rc == 1 and "missing.toml" in one_error_line(err)
+    assert "organtwin: note: --no-progress is deprecated; use --quiet" in err
+    rc, _, err = run_cli(capsys, "ep", "run", missing, "--out", tmp_path / "r", "--progress", "-q")
+    assert rc == 2 and "give only --quiet" in one_error_line(err, only=True)
+    rc, _, err = run_cli(capsys, "ep", "run", missing, "-o", tmp_path / "r", "-q")
+    assert rc == 1 and "missing.toml" in one_error_line(err, only=True)

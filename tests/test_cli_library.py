@@ -107,3 +107,56 @@ def test_eikonal_activation_map_checks_then_solves():
         warnings.simplefilter("error")
         lines = res.describe()
     assert lines[0].startswith(f"{mesh.n_nodes} nodes, {mesh.n_cells} tets; 1 site (source radius 0 mm)")
+
+
+def test_load_ep_case_overrides_the_fibre_source():
+    from organtwin.io import load_case, load_ep_case
+
+    case = "examples/ep/slab.toml"
+    assert load_ep_case(case) == load_case(case)
+    config = load_ep_case(case, fibres="none")
+    assert config.fibres.source == "none"
+    assert config.fibres.alpha_endo == load_case(case).fibres.alpha_endo  # the case's angles are kept
+
+
+def test_written_line_counts_the_snapshots():
+    from organtwin.io import written_line
+
+    summary = {"files": ["activation.vtu", "vm.pvd", "vm/vm_0000.vtu", "vm/vm_0001.vtu", "probes.csv", "summary.json"]}
+    assert written_line("out", summary, 1.25) == (
+        "wrote out: activation.vtu, vm.pvd (2 snapshots in vm/), probes.csv, summary.json in 1.2 s"
+    )
+    assert written_line("o", {"files": ["activation.vtu"]}, 3.0) == "wrote o: activation.vtu in 3.0 s"
+
+
+def test_tuning_table_rows():
+    from organtwin.io import TUNING_HEADER, tuning_row
+
+    assert TUNING_HEADER == "target m/s  sigma S/m   CV m/s  runs"
+    r = types.SimpleNamespace(sigma=0.2, cv=0.6, converged=True, history=((0.1, 0.4), (0.2, 0.6)))
+    assert tuning_row(0.6, r) == "       0.6        0.2      0.6     2"
+    r = types.SimpleNamespace(sigma=0.2, cv=0.5, converged=False, history=((0.2, 0.5),))
+    assert tuning_row(0.6, r).endswith("    1  (not converged: closest)")
+
+
+def test_ecg_placement_refusal_says_how_to_give_electrodes(builtin_biv):
+    from organtwin.io import ecg_placement
+
+    with pytest.raises(MeshError, match=r"; or give --electrodes FILE.csv \(name,x,y,z in mm\)$"):
+        ecg_placement(builtin_biv, lv=[1], rv=[1])  # one region for both ventricles: no axis to place from
+    assert ecg_placement(builtin_biv, lv=[1], rv=[2]) is not None
+
+
+def test_convert_mesh_cuts_regions_and_separates_tag_fields():
+    from organtwin.mesh import convert_mesh, slab_mesh
+
+    slab = slab_mesh((2.0, 1.0, 1.0), 0.5)
+    centre_x = np.asarray(slab.points)[np.asarray(slab.tets)].mean(axis=1)[:, 0]
+    two = slab.replace(regions=np.where(centre_x < 1.0, 1, 2), cell_data={"tag": np.ones(slab.n_cells, int)})
+    mesh, dropped = convert_mesh(two, regions=[2])
+    assert mesh.region_ids.tolist() == [2] and dropped == ["tag"] and "tag" not in mesh.cell_data
+    assert mesh.n_cells == int((two.regions == 2).sum())
+    kept, renamed = convert_mesh(two, keep_fields=True)
+    assert renamed == ["tag"] and "orig:tag" in kept.cell_data and kept.n_cells == two.n_cells
+    with pytest.raises(MeshError):
+        convert_mesh(two, regions=[7])

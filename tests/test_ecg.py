@@ -268,7 +268,7 @@ dt = "0.05 ms"
 [record]
 snapshot_every = "1 ms"
 """)
-    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "run", "--no-progress")
+    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "run", "--quiet")
     assert rc == 0, err
     (tmp_path / "el.csv").write_text(ELECTRODES_CSV)
     rc, out, err = run_cli(
@@ -365,18 +365,14 @@ diffusion = "theta"
 snapshot_every = "1 ms"
 """
     (tmp_path / "case.toml").write_text(case)
-    rc, out, err = run_cli(
-        capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "run", "--ecg", "--no-progress"
-    )
+    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "run", "--ecg", "--quiet")
     assert rc == 0, err
     assert "ECG from the run's Vm snapshots (41 times): 10792 nodes; pseudo-ECG" in out
     assert "LV = region 1" in out and "RV = region 2" in out and "QRS amplitudes:" in out
     data = np.loadtxt(tmp_path / "run" / "ecg" / "ecg.csv", delimiter=",", skiprows=1)
     assert data.shape == (41, 13) and np.abs(data[:, 1:]).max() > 0
     (tmp_path / "c2.toml").write_text(case.replace('snapshot_every = "1 ms"', 'snapshot_every = "10 ms"'))
-    rc, out, err = run_cli(
-        capsys, "ep", "run", tmp_path / "c2.toml", "--out", tmp_path / "run2", "--ecg", "--no-progress"
-    )
+    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "c2.toml", "--out", tmp_path / "run2", "--ecg", "--quiet")
     assert rc == 1 and "--ecg needs Vm snapshots every 1-2 ms" in one_error_line(err, only=True)
     assert not (tmp_path / "run2").exists()
 

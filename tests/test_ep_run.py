@@ -60,7 +60,7 @@ def run(folder):
     out = folder / "results"
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        rc = main(["ep", "run", str(folder / "case.toml"), "--out", str(out), "--no-progress"])
+        rc = main(["ep", "run", str(folder / "case.toml"), "--out", str(out), "--quiet"])
     assert rc == 0, stderr.getvalue()
     return out, stdout.getvalue()
 
@@ -192,7 +192,7 @@ def test_a_failure_while_writing_leaves_no_folder(folder, capsys, monkeypatch):
 
     monkeypatch.setattr(results, "write_probes_csv", broken)
     out = folder / "never"
-    rc, _, err = run_cli(capsys, "ep", "run", folder / "case.toml", "--out", out, "--no-progress")
+    rc, _, err = run_cli(capsys, "ep", "run", folder / "case.toml", "--out", out, "--quiet")
     assert rc == 1
     line = one_error_line(err, only=True)
     assert "could not write results to" in line and "nothing was written" in line and "No space left" in line
@@ -204,7 +204,7 @@ def test_refuses_a_folder_with_other_files(folder, capsys):
     out = folder / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    rc, stdout, err = run_cli(capsys, "ep", "run", folder / "case.toml", "--out", out, "--no-progress")
+    rc, stdout, err = run_cli(capsys, "ep", "run", folder / "case.toml", "--out", out, "--quiet")
     assert rc == 1
     assert "holds other files" in one_error_line(err, only=True)
     assert stdout == ""  # refused before anything ran
@@ -255,7 +255,7 @@ def test_bad_cases_are_one_line_errors_and_leave_no_output(folder, capsys, edit,
     bad.write_text(text)
     (folder / "bad" / "slab.vtu").write_bytes((folder / "slab.vtu").read_bytes())
     out = folder / "bad" / "out"
-    rc, stdout, err = run_cli(capsys, "ep", "run", bad, "--out", out, "--no-progress")
+    rc, stdout, err = run_cli(capsys, "ep", "run", bad, "--out", out, "--quiet")
     assert rc == 1
     line = one_error_line(err, only=True)
     for w in words:
@@ -340,7 +340,7 @@ diffusion = "theta"
 snapshot_every = "20 ms"
 probes = { apex = [0, 0, -64], lv_free_wall = [26, 0, -20], rv_free_wall = [0, -42, -20] }
 """)
-    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "out", "--no-progress")
+    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "case.toml", "--out", tmp_path / "out", "--quiet")
     assert rc == 0, err
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert s["mesh"]["nodes"] == mesh.n_nodes and s["steps"] == 10_000
@@ -388,7 +388,7 @@ def test_biv_run_folder_keeps_the_mesh_and_feeds_the_ecg(tmp_path, capsys):
     from organtwin.mesh import builtin_mesh_path, read_mesh
 
     (tmp_path / "biv.toml").write_text(BIV_FAST)
-    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "biv.toml", "--out", tmp_path / "run", "--no-progress")
+    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "biv.toml", "--out", tmp_path / "run", "--quiet")
     assert rc == 0, err
     src = read_mesh(builtin_mesh_path("biv"))
     act, snap = read_mesh(tmp_path / "run" / "activation.vtu"), read_snapshot_series(tmp_path / "run")[0]
@@ -443,9 +443,7 @@ def test_readme_biv_case_then_ecg(tmp_path, capsys):
         'snapshot_every = "10 ms"', 'snapshot_every = "2 ms"'
     )
     (tmp_path / "biv.toml").write_text(text)
-    rc, out, err = run_cli(
-        capsys, "ep", "run", tmp_path / "biv.toml", "--out", tmp_path / "biv-results", "--no-progress"
-    )
+    rc, out, err = run_cli(capsys, "ep", "run", tmp_path / "biv.toml", "--out", tmp_path / "biv-results", "--quiet")
     assert rc == 0, err
     rc, out, err = run_cli(capsys, "ecg", tmp_path / "biv-results", "--out", tmp_path / "ecg")
     assert rc == 0, err

@@ -18,7 +18,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 # ------------------------------------------------------------------------------------------------------------- zerod
 def test_zerod_matches_svzerodsolver_csv(capsys, tmp_path):
     out = tmp_path / "pulsatile_rcr.csv"
-    rc, stdout, err = run_cli(capsys, "flow", "zerod", DATA / "pulsatile_rcr.json", out)
+    rc, stdout, err = run_cli(capsys, "flow", "zerod", DATA / "pulsatile_rcr.json", "--out", out)
     assert rc == 0, err
     assert "3 blocks" in stdout and "30 cycles" in stdout and "float64" in stdout and str(out) in stdout
     ours = pd.read_csv(out)
@@ -56,14 +56,14 @@ def test_zerod_errors_are_one_line_and_write_nothing(capsys, tmp_path, case, wor
     }[case]()
     out = tmp_path / "out" / "result.csv"
     out.parent.mkdir()
-    rc, _, err = run_cli(capsys, "flow", "zerod", src, out)
+    rc, _, err = run_cli(capsys, "flow", "zerod", src, "--out", out)
     assert rc == 1
     assert word in one_error_line(err, only=True)
     assert list(out.parent.iterdir()) == []
 
 
 def test_zerod_output_folder_must_exist(capsys, tmp_path):
-    rc, _, err = run_cli(capsys, "flow", "zerod", DATA / "pulsatile_rcr.json", tmp_path / "no" / "x.csv")
+    rc, _, err = run_cli(capsys, "flow", "zerod", DATA / "pulsatile_rcr.json", "-o", tmp_path / "no" / "x.csv")
     assert rc == 2
     assert "does not exist" in one_error_line(err, only=True)
 

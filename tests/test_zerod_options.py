@@ -189,7 +189,10 @@ def test_integrator_failure_is_one_line_through_the_installed_command(tmp_path):
     assert exe is not None
     out = tmp_path / "out.csv"
     proc = subprocess.run(
-        [exe, "flow", "zerod", str(DATA / "stiff_late.json"), str(out)], capture_output=True, text=True, timeout=600
+        [exe, "flow", "zerod", str(DATA / "stiff_late.json"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 1, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]

@@ -193,7 +193,7 @@ def run_organtwin(cmd: list[str], cfg: Path, timeout: float) -> dict:
         out = Path(tmp) / "out.csv"
         t0 = time.perf_counter()
         try:
-            p = subprocess.run([*cmd, str(cfg), str(out)], capture_output=True, text=True, timeout=timeout)
+            p = subprocess.run([*cmd, str(cfg), "--out", str(out)], capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return {"rc": None, "wall_s": timeout, "line": f"timed out after {timeout:g} s"}
         wall = time.perf_counter() - t0
@@ -218,10 +218,23 @@ def peer_refined(config: dict) -> tuple[pd.DataFrame | None, str]:
     if key is None:
         return None, "no time-point count to refine"
     sp[key] = REFINE * (int(sp[key]) - 1) + 1
+    mean = bool(sp.get("output_mean_only"))
+    if mean:  # a mean over 10x the points is another quantity: the mean over the original points, of the fine run
+        sp["output_mean_only"] = False
     try:
-        return svzerod.simulate(c), f"{key} {config['simulation_parameters'][key]} -> {sp[key]}"
+        fine = svzerod.simulate(c)
     except Exception as e:  # the PyPI wheel may be older than the block
         return None, f"svzerod {getattr(svzerod, '__version__', '?')} failed: {type(e).__name__}: {str(e)[:200]}"
+    how = f"{key} {config['simulation_parameters'][key]} -> {sp[key]}"
+    if mean:
+        cols = [k for k in fine.columns if k not in ("name", "time")]
+        rows = []
+        for name, g in fine.groupby("name", sort=False):
+            row = {"name": name, "time": np.nan, **g[cols].iloc[::REFINE].mean().to_dict()}
+            rows.append(row)
+        fine = pd.DataFrame(rows, columns=list(fine.columns))
+        how += ", output_mean_only: the mean over the original output times of the fine run"
+    return fine, how
 
 
 def classify(case: str, suite: dict, repo: Path, ot: dict) -> dict:

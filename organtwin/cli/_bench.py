@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import DTYPE_HELP, Dtype, choice, legacy_option, say, use_dtype
+from ._common import DTYPE_HELP, QUIET_HELP, Dtype, choice, legacy_option, say, show_progress, use_dtype
 
 __all__ = ["bench_app", "niederer"]
 
@@ -112,7 +112,7 @@ def niederer(
         ),
     ] = "godunov",
     t_max: Annotated[float, typer.Option(help="Stop at this time, ms, if some node has not activated yet.")] = 100.0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ):
     """The Niederer et al. 2011 benchmark: activation times (first crossing of 0 mV) at P1..P9; stops once every node
     has activated."""
@@ -145,7 +145,7 @@ def niederer(
     try:
         res = niederer_benchmark(
             dx, dt, diffusion=scheme, mass=None if scheme is not None else mass_enum, splitting=Splitting(splitting),
-            dtype=dtype.value, t_max=t_max, progress=None if quiet else _progress_bar(bars),
+            dtype=dtype.value, t_max=t_max, progress=_progress_bar(bars) if show_progress(quiet) else None,
         )  # fmt: skip
     finally:
         for bar in bars:

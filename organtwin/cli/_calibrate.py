@@ -14,14 +14,13 @@ deviations, correlations, singular values and flat directions, bounds, per-term 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from .._errors import InputError
-from ._common import ProgressBar, say
+from ._common import ProgressBar, say, show_progress
 
 __all__ = ["calibrate"]
 
@@ -51,7 +50,14 @@ def calibrate(
             help="Draw the report's pictures (PNGs of the fit against the data) into --out, or not.",
         ),
     ] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No progress display (default: a bar on stderr when it is a terminal, else a line per fit step).",
+        ),
+    ] = False,
     case_dir: Annotated[
         Path | None,
         typer.Option(
@@ -67,6 +73,17 @@ def calibrate(
             "folder (absolute paths, ..).",
         ),
     ] = False,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            "--sample",
+            min=8,
+            metavar="N",
+            help="After the fit, N draws of the posterior (NUTS, 4 chains from the optimum, with the fitted noise): "
+            "credible intervals beside the Laplace ones, R-hat, ESS, posterior.npz, a corner plot, and profile "
+            "likelihoods of the values the report flags as not identified.",
+        ),
+    ] = None,
 ):
     """Fit a twin's free parameters to measured data (activation maps, 12-lead ECG, volume curves, pressures)."""
     from ..io import check_output_folder, load_calibration_case, rerun_fit, run_calibration, write_calibration
@@ -74,7 +91,7 @@ def calibrate(
     check_output_folder(out, inputs=[case, truth])  # before the fit: a folder we may write and replace
     t = _truth(truth)
     comparison = None
-    bar = ProgressBar(not quiet and sys.stderr.isatty(), "compiling + first step")
+    bar = ProgressBar(show_progress(quiet), "compiling + first step")
     # a bar on a terminal, else a line per step
     progress = bar.callback(lambda step, steps, loss: f"fit: loss {loss:.6g}") if bar.enabled else not quiet
     rerun = case.suffix.lower() == ".json"
@@ -92,6 +109,13 @@ def calibrate(
         c = load_calibration_case(case)
         with bar:
             outcome = run_calibration(c, progress=progress, truth=t, say=say)
+    samples = None
+    if sample is not None:
+        from ..io._calibration import sample_calibration
+
+        with ProgressBar(bar.enabled, "sampling") as sbar:
+            tell = sbar.callback(lambda done, total, what: f"sample: {what}") if sbar.enabled else not quiet
+            samples = sample_calibration(outcome, draws=sample, progress=tell, say=say)
     draw = None
     if pictures:  # the fit's own outputs, drawn inside the same all-or-nothing results folder
         import functools
@@ -99,10 +123,21 @@ def calibrate(
         from ..viz import calibration_pictures
 
         draw = functools.partial(calibration_pictures, outcome.report.observables, mesh=outcome.problem.mesh)
+        if samples is not None:
+            from ..viz import posterior_pictures
 
-    written = write_calibration(outcome, out, pictures=draw)
+            fit_pictures, report = draw, outcome.report
+            draw = lambda folder: [
+                *fit_pictures(folder),
+                *posterior_pictures(samples, folder, truth=t, laplace_sd=report.sd, title=outcome.case.title),
+            ]
+
+    written = write_calibration(outcome, out, pictures=draw, samples=samples)
     say("")
     say(outcome.report.summary().rstrip())
+    if samples is not None:
+        say("")
+        say(samples.summary().rstrip())
     if comparison is not None:
         say(
             f"re-run of {case}: largest relative difference from the saved values "

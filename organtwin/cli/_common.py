@@ -17,8 +17,11 @@ __all__ = [
     "deprecated",
     "legacy_dtype",
     "legacy_option",
+    "legacy_positional",
     "use_dtype",
     "ProgressBar",
+    "QUIET_HELP",
+    "show_progress",
     "choice",
 ]
 
@@ -63,12 +66,45 @@ def legacy_option(value: T | None, old_value: T | None, new: str, old: str) -> t
     return old_value, old
 
 
+def legacy_positional(value: T | None, positional: T | None, new: str, old: str) -> tuple[T, str]:
+    """(the value, its name as the user gave it) for an output given as ``--out`` (``new``) or, deprecated, as the
+    positional argument ``old`` of earlier versions (``mesh convert SRC DST``); one of the two is required."""
+    if positional is None:
+        if value is None:
+            click_exceptions = sys.modules[typer.BadParameter.__module__]  # typer >= 0.24 vendors click
+
+            raise click_exceptions.MissingParameter(param_type="option", param_hint=f"'{new}' / '-o'")
+        return value, new
+    if value is not None:
+        raise typer.BadParameter(f"{old} and {new} both name the output; give only {new} {old}")
+    deprecated(f"the positional {old}", f"{new} {old}")
+    return positional, old
+
+
 def use_dtype(dtype: Dtype) -> None:
     """float64 switches JAX's 64-bit mode on: here, at the user's edge, never on import."""
     if dtype is Dtype.float64:
         import jax
 
         jax.config.update("jax_enable_x64", True)
+
+
+QUIET_HELP = "No progress display (default: one on stderr when it is a terminal)."
+
+
+def show_progress(quiet: bool, progress: bool | None = None) -> bool:
+    """The one progress model of every command that shows progress: a display on stderr when stderr is a terminal,
+    none with ``--quiet/-q``. ``progress`` is the deprecated ``--progress/--no-progress`` of `ep run` (hidden): it
+    still forces the bar on (even off a terminal) or off, with a note."""
+    if progress is None:
+        return not quiet and sys.stderr.isatty()
+    if progress and quiet:
+        raise typer.BadParameter("--progress (deprecated) and --quiet contradict each other; give only --quiet")
+    deprecated(
+        "--progress" if progress else "--no-progress",
+        "the default (a progress bar when stderr is a terminal)" if progress else "--quiet",
+    )
+    return progress
 
 
 class ProgressBar:

@@ -27,19 +27,7 @@ import typer
 
 from ._mesh_options import NameMap, RegionNames, parse_region_list, read_mesh_cli
 
-__all__ = ["ecg", "ecg_placement"]
-
-
-def ecg_placement(mesh, *, lv=None, rv=None):
-    """The generated chest and its electrodes around ``mesh`` (`organtwin.ecg.chest_for_heart`), with the CLI's advice
-    in the error; cheap: `organtwin ep run --ecg` calls it before the run."""
-    from .._errors import MeshError
-    from ..ecg import chest_for_heart
-
-    try:
-        return chest_for_heart(mesh, lv=lv, rv=rv)
-    except ValueError as e:
-        raise MeshError(f"{e}; or give --electrodes FILE.csv (name,x,y,z in mm)") from None
+__all__ = ["ecg"]
 
 
 def ecg(
@@ -109,7 +97,7 @@ def ecg(
             raise typer.BadParameter(f"{name} must be positive, got {v}")
     t_start = time.perf_counter()
     from ..ecg import activation_times, ecg_from_activation, ecg_from_vm, ecg_times
-    from ..io import check_output_folder, read_electrodes_csv, read_vm_series, write_ecg_folder
+    from ..io import check_output_folder, ecg_placement, read_electrodes_csv, read_vm_series, write_ecg_folder
     from ..mesh import check_mesh, parse_id_names, ventricle_regions
 
     lv_ids, rv_ids = parse_region_list(lv_regions, "--lv-regions"), parse_region_list(rv_regions, "--rv-regions")

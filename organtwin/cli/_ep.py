@@ -15,14 +15,13 @@ printed by ``organtwin.cli._main.main``.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ._common import ProgressBar, say
+from ._common import QUIET_HELP, Dtype, ProgressBar, say, show_progress, use_dtype
 
 __all__ = ["ep_app", "run", "check"]
 
@@ -37,20 +36,14 @@ _CASE_HELP = "The case file (TOML; see docs/case-file.md)."
 
 
 def _load(case: Path, fibres: str | None = None):
-    import dataclasses
-
-    from ..io import load_case
+    from ..io import load_ep_case
     from ..mesh import FIBRE_CHOICES
 
     if fibres is not None and fibres not in FIBRE_CHOICES:
         raise typer.BadParameter(f"--fibres must be one of {', '.join(FIBRE_CHOICES)}, got {fibres!r}")
-    config = load_case(case)
-    if fibres is not None:
-        config = dataclasses.replace(config, fibres=dataclasses.replace(config.fibres, source=fibres))
+    config = load_ep_case(case, fibres=fibres)
     if config.simulation.dtype == "float64":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)  # the user's edge: asked for by the case file
+        use_dtype(Dtype.float64)  # the user's edge: asked for by the case file
     return config
 
 
@@ -66,9 +59,9 @@ def run(
             "organtwin results folder there is replaced).",
         ),
     ],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
     progress: Annotated[
-        bool | None,
-        typer.Option("--progress/--no-progress", help="Show a progress bar (default: when stderr is a terminal)."),
+        bool | None, typer.Option("--progress/--no-progress", hidden=True, help="Deprecated: --quiet.")
     ] = None,
     ecg: Annotated[
         bool,
@@ -92,10 +85,13 @@ def run(
         prepare_case,
         run_case,
         run_ecg,
+        run_ecg_placement,
         run_report,
         write_ep_results,
+        written_line,
     )
 
+    show = show_progress(quiet, progress)
     t0 = time.perf_counter()
     config = _load(case, fibres)
     # before the run: refuse a folder we could not write, may not replace, or that holds the case's own files
@@ -107,13 +103,8 @@ def run(
         say(line)
     placement = lv = rv = None
     if ecg:  # the ECG's inputs (LV/RV regions, the chest and its electrodes) are checked before the run, not after
-        from ..mesh import ventricle_regions
-        from ._ecg import ecg_placement
-
-        lv, rv, regions_text = ventricle_regions(prepared.mesh, source=str(case))
+        placement, lv, rv, regions_text = run_ecg_placement(prepared, source=str(case))
         say(regions_text)
-        placement = ecg_placement(prepared.mesh, lv=lv, rv=rv)
-    show = sys.stderr.isatty() if progress is None else progress
     dt = config.simulation.dt
     with ProgressBar(show, "compiling + first chunk", config.simulation.n_steps, eta=True) as bar:
         outcome = run_case(prepared, progress=bar.callback(lambda done, total: f"simulating t = {done * dt:8.2f} ms"))
@@ -128,10 +119,7 @@ def run(
         n_times = ecg_result.times.size
         for line in ecg_result.describe(f"the run's Vm snapshots ({n_times} times)", prepared.mesh.n_nodes):
             say(line)
-    files = summary["files"]
-    vtus = [f for f in files if f.startswith("vm/")]
-    shown = [f"{f} ({len(vtus)} snapshots in vm/)" if f == "vm.pvd" and vtus else f for f in files if f[:3] != "vm/"]
-    say(f"wrote {out}: {', '.join(shown)} in {time.perf_counter() - t0:.1f} s")
+    say(written_line(out, summary, time.perf_counter() - t0))
 
 
 @ep_app.command("check")
@@ -184,7 +172,7 @@ def tune_cv(
     the case file and let `organtwin ep run` tune them).
     """
     from ..ep import ExplicitLumped, ThetaScheme, tune_conductivity
-    from ..io import check_output_file, write_tuning_json
+    from ..io import TUNING_HEADER, check_output_file, tuning_row, write_tuning_json
     from ..ionic import model_from_name
     from ._common import legacy_option
 
@@ -202,13 +190,11 @@ def tune_cv(
     say(
         f"{model}, mean edge {edge_length:g} mm, dt {dt:g} ms, {diffusion} diffusion, chi {chi:g} /mm, Cm {cm:g} uF/cm^2"
     )
-    say(f"{'target m/s':>10} {'sigma S/m':>10} {'CV m/s':>8} {'runs':>5}")
+    say(TUNING_HEADER)
     tunings = []
-    for v in cv:
-        r = tune_conductivity(m, v, edge_length, dt=dt, diffusion=d, chi=chi, Cm=cm)
-        flag = "" if r.converged else "  (not converged: closest)"
-        say(f"{v:10.4g} {r.sigma:10.4g} {r.cv:8.4g} {len(r.history):5d}{flag}")
-        tunings.append(r)
+    for v in cv:  # each row printed as soon as it is tuned
+        tunings.append(tune_conductivity(m, v, edge_length, dt=dt, diffusion=d, chi=chi, Cm=cm))
+        say(tuning_row(v, tunings[-1]))
     if out is not None:
         write_tuning_json(
             out, tunings, cv, model=model, edge_length_mm=edge_length, dt_ms=dt, diffusion=diffusion, chi_per_mm=chi,

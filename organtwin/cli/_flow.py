@@ -1,6 +1,6 @@
 """`organtwin flow`: lumped-parameter (0D) blood flow.
 
-``organtwin flow zerod CONFIG.json OUT.csv`` behaves like ``svzerodsolver CONFIG.json OUT.csv``: it reads an
+``organtwin flow zerod CONFIG.json --out OUT.csv`` behaves like ``svzerodsolver CONFIG.json OUT.csv``: it reads an
 svZeroDSolver configuration, runs it and writes the result in svZeroDSolver's CSV layout (vessel-based, or variable-based
 when the configuration's ``output_variable_based`` is true), atomically.
 
@@ -30,7 +30,8 @@ from typing import Annotated
 import typer
 
 from .._errors import InputError
-from ._common import DTYPE_HELP, Dtype, legacy_dtype, say, usage_error, use_dtype
+from ._common import DTYPE_HELP, Dtype, legacy_dtype, legacy_positional, say, usage_error, use_dtype
+from ._jax_cache import use_compilation_cache
 from ._mesh_options import parse_region_list
 
 __all__ = ["flow_app", "zerod", "circulation"]
@@ -57,15 +58,38 @@ def _check_output_file(out: Path, name: str) -> Path:
 @flow_app.command("zerod")
 def zerod(
     config: Annotated[Path, typer.Argument(metavar="CONFIG.json", help="svZeroDSolver configuration (JSON).")],
-    out: Annotated[Path, typer.Argument(metavar="OUT.csv", help="CSV to write, in svZeroDSolver's layout.")],
+    old_out: Annotated[
+        Path | None, typer.Argument(metavar="OUT.csv", hidden=True, show_default=False, help="Deprecated: --out.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="OUT.csv",
+            show_default=False,
+            help="CSV to write (required), in svZeroDSolver's layout.",
+        ),
+    ] = None,
     dtype: Annotated[Dtype, typer.Option(help=DTYPE_HELP, case_sensitive=False)] = Dtype.float64,
     float32: Annotated[bool, typer.Option("--float32", hidden=True, help="Deprecated: --dtype float32.")] = False,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache/--no-cache",
+            help="Keep compiled programs in JAX's persistent compilation cache, $ORGANTWIN_JAX_CACHE or "
+            "$XDG_CACHE_HOME/organtwin/jax (~/.cache/organtwin/jax), for the next run; --no-cache: compile afresh, "
+            "write nothing there.",
+        ),
+    ] = True,
 ):
     """Run an svZeroDSolver configuration and write its CSV, like `svzerodsolver CONFIG.json OUT.csv`."""
     dtype = legacy_dtype(dtype, float32, "--float32")
-    out = _check_output_file(out, "OUT.csv")
+    out, out_name = legacy_positional(out, old_out, "--out", "OUT.csv")
+    out = _check_output_file(out, out_name)
     t0 = time.perf_counter()
     use_dtype(dtype)  # float64 unless asked otherwise
+    use_compilation_cache(cache)  # the application's choice, before the first compilation (cli/_jax_cache.py)
     import jax.numpy as jnp
 
     from ..flow.zerod import read_svzerod, run_svzerod

@@ -5,18 +5,15 @@ Heavy imports (JAX, pyvista, gmsh) happen inside the commands, so `organtwin --h
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import warnings
-from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
 
-from .._errors import InputError, OrgantwinError
+from .._errors import OrgantwinError
 from .._errors import Terminated as _Terminated
 from ._signals import INTERRUPTED_CODES, Interrupts, console_entry, interrupted_line
 
@@ -30,6 +27,8 @@ def _tidy_params(params: list) -> list:
     for p in params:
         if getattr(p, "is_flag", False):
             p.metavar = ""
+        elif p.param_type_name == "argument" and getattr(p, "hidden", False):
+            p.get_usage_pieces = lambda ctx: []  # a deprecated positional (`mesh convert SRC DST`): out of the usage
         elif p.param_type_name == "argument" and p.metavar is None and p.name:
             p.metavar = p.name.upper()
     return params
@@ -93,243 +92,15 @@ def _root(
     """organtwin: differentiable organ physics (cardiac EP, blood flow) on imported meshes, in JAX."""
 
 
-mesh_app = typer.Typer(help="Read, inspect, convert, generate and render meshes.", no_args_is_help=True)
-app.add_typer(mesh_app, name="mesh")
-from ._mesh_options import (  # noqa: E402  (light module: the shared mesh-reading options)
-    NameMap,
-    RegionField,
-    RegionNames,
-    SurfaceField,
-    SurfaceNames,
-    check_output_files,
-    parse_region_ids,
-)
-from ._mesh_surfaces import mesh_surfaces as _mesh_surfaces  # noqa: E402
+from ._mesh import mesh_app as _mesh_app  # noqa: E402  (light modules: heavy imports happen inside the commands)
 
-mesh_app.command("surfaces")(_mesh_surfaces)
+app.add_typer(_mesh_app, name="mesh")
 from ._ep import ep_app as _ep_app  # noqa: E402  (light modules: heavy imports happen inside the commands)
 
 app.add_typer(_ep_app, name="ep")
 from ._flow import flow_app as _flow_app  # noqa: E402
 
 app.add_typer(_flow_app, name="flow")
-
-
-def _say(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def _parse_regions(text: str | None) -> list[int] | None:
-    return parse_region_ids(text, "--regions")
-
-
-def _read(path: Path, scale: float | None = None, **names):
-    """Read a mesh with the shared mesh options (--region-names, --surface-names, --map, --region-field, ...)."""
-    from ._mesh_options import read_mesh_cli
-
-    return read_mesh_cli(path, scale=scale, say=lambda m: print(f"organtwin: note: {m}", file=sys.stderr), **names)
-
-
-# --------------------------------------------------------------------------------------------------------------- mesh
-@mesh_app.command("info")
-def mesh_info(
-    path: Annotated[
-        Path, typer.Argument(help="Mesh file (VTU, VTK, MSH, XDMF, Medit, openCARP .pts/.elem basename, ...)")
-    ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
-    scale: Annotated[
-        float | None, typer.Option(help="Multiply coordinates by this factor (e.g. 1000 for m -> mm).")
-    ] = None,
-    region_names: RegionNames = None,
-    surface_names: SurfaceNames = None,
-    name_map: NameMap = None,
-    region_field: RegionField = None,
-    surface_field: SurfaceField = None,
-):
-    """Nodes, tets, regions (tets, volume in mL), surfaces (area), bounding box, units guess and quality."""
-    from ..mesh import file_summary, format_summary
-
-    names = dict(region_field=region_field, surface_field=surface_field)
-    mesh = _read(path, scale, region_names=region_names, surface_names=surface_names, name_map=name_map, **names)
-    summary = file_summary(path, mesh, scale=scale, **names)
-    _say(json.dumps(summary, indent=2) if as_json else format_summary(summary))
-
-
-@mesh_app.command("convert")
-def mesh_convert(
-    src: Annotated[Path, typer.Argument(help="Input mesh.")],
-    dst: Annotated[
-        Path, typer.Argument(help="Output mesh; the format follows the extension (.vtu, .msh, .xdmf, .pts, ...).")
-    ],
-    scale: Annotated[
-        float | None, typer.Option(help="Multiply coordinates by this factor (e.g. 1000 for m -> mm).")
-    ] = None,
-    regions: Annotated[
-        str | None, typer.Option(help="Keep only these region ids, comma-separated (e.g. 1,2,7).")
-    ] = None,
-    keep_fields: Annotated[
-        bool,
-        typer.Option(
-            "--keep-fields",
-            help="Keep the file's other tag fields (e.g. a second "
-            "'tag' array), renamed orig:<name> so they cannot shadow the regions.",
-        ),
-    ] = False,
-    region_names: RegionNames = None,
-    surface_names: SurfaceNames = None,
-    name_map: NameMap = None,
-    region_field: RegionField = None,
-    surface_field: SurfaceField = None,
-):
-    """Convert between formats, optionally rescaling and extracting regions (nodes renumbered, surfaces kept).
-
-    Tag fields that compete with the regions (e.g. a second 'tag' array) are dropped with a note, or with --keep-fields
-    renamed orig:<name>, so the file reads back with the regions written."""
-    from ..mesh import separate_tag_fields, write_mesh
-
-    keep = _parse_regions(regions)
-    check_output_files([(dst, "DST")], inputs=[src])
-    mesh = _read(
-        src,
-        scale,
-        region_names=region_names,
-        surface_names=surface_names,
-        name_map=name_map,
-        region_field=region_field,
-        surface_field=surface_field,
-    )
-    if keep is not None:
-        mesh = mesh.submesh(keep)
-    mesh, tag_fields = separate_tag_fields(mesh, keep=keep_fields)
-    if tag_fields:
-        _say(
-            f"note: {'renamed' if keep_fields else 'dropped'} the other tag field(s) {', '.join(tag_fields)}"
-            + (" to orig:<name>" if keep_fields else " (--keep-fields keeps them as orig:<name>)")
-        )
-    write_mesh(mesh, dst)
-    names = dict(mesh.region_names)
-    shown = ", ".join(f"{r} {names[r]}" if r in names else str(r) for r in mesh.region_ids.tolist())
-    _say(
-        f"wrote {dst}: {mesh.n_nodes} nodes, {mesh.n_cells} tets, regions {shown}; surfaces "
-        f"{', '.join(sorted(mesh.surfaces)) or 'none'}"
-    )
-
-
-@mesh_app.command("render")
-def mesh_render(
-    path: Annotated[
-        Path, typer.Argument(help="Mesh file, or an `organtwin ep run` results folder (its activation.vtu).")
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")],
-    field: Annotated[str | None, typer.Option(help="Point or cell field to colour by (default: region).")] = None,
-    scale: Annotated[float | None, typer.Option(help="Multiply coordinates by this factor.")] = None,
-    region_names: RegionNames = None,
-    surface_names: SurfaceNames = None,
-    name_map: NameMap = None,
-    region_field: RegionField = None,
-    surface_field: SurfaceField = None,
-):
-    """Render the mesh off-screen to a PNG, coloured by region (one colour per id, names in the legend) or a field."""
-    import numpy as np
-
-    from ..viz import render_mesh
-
-    if field is not None and not field.strip():
-        raise typer.BadParameter("--field is empty; give a point or cell field of the mesh (`organtwin mesh info`)")
-    if path.is_dir():
-        if not (path / "activation.vtu").is_file():
-            raise InputError(
-                f"{path} is a folder without activation.vtu; give a mesh file, or a results folder of "
-                "`organtwin ep run` that recorded activation"
-            )
-        path = path / "activation.vtu"
-        _say(f"rendering {path}")
-    check_output_files([(out, "--out")], inputs=[path])
-    mesh = _read(
-        path,
-        scale,
-        region_names=region_names,
-        surface_names=surface_names,
-        name_map=name_map,
-        region_field=region_field,
-        surface_field=surface_field,
-    )
-    values = None if field is None else {**mesh.cell_data, **mesh.point_data}.get(field)
-    if values is not None and np.asarray(values).dtype.kind in "fc" and not np.isfinite(np.asarray(values)).any():
-        raise InputError(f"{path}: field {field!r} holds no finite value (all NaN or inf): nothing to colour by")
-    render_mesh(mesh, out, field=field, title=path.name)
-    _say(f"wrote {out}")
-
-
-class MeshKind(StrEnum):
-    slab = "slab"
-    lv = "lv"
-    biv = "biv"
-
-
-@mesh_app.command("generate")
-def mesh_generate(
-    kind: Annotated[MeshKind, typer.Argument(help="slab (structured box), lv (ellipsoid LV) or biv (biventricular).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Mesh file to write (.vtu, .msh, ...).")],
-    dx: Annotated[float, typer.Option(help="slab: grid spacing in mm.")] = 0.5,
-    size: Annotated[str, typer.Option(help="slab: size in mm as LX,LY,LZ.")] = "20,7,3",
-    h: Annotated[float | None, typer.Option(help="lv/biv: characteristic element size in mm.")] = None,
-):
-    """Generate a built-in geometry (the Niederer 20x7x3 mm slab at any dx, an LV ellipsoid, a biventricular mesh)."""
-    from ..mesh import biv_mesh, lv_ellipsoid_mesh, slab_mesh, write_mesh
-
-    if dx <= 0 or (h is not None and h <= 0):
-        raise typer.BadParameter("--dx and --h must be positive lengths in mm")
-    check_output_files([(out, "--out")])
-    if kind is MeshKind.slab:
-        try:
-            lx, ly, lz = (float(t) for t in size.split(","))
-        except ValueError:
-            raise typer.BadParameter(f"--size must be three lengths in mm like 20,7,3, got {size!r}") from None
-        mesh = slab_mesh((lx, ly, lz), dx)
-    elif kind is MeshKind.lv:
-        mesh = lv_ellipsoid_mesh(**({} if h is None else {"h": h}))
-    else:
-        mesh = biv_mesh(**({} if h is None else {"h": h}))
-    write_mesh(mesh, out)
-    _say(f"wrote {out}: {mesh.n_nodes} nodes, {mesh.n_cells} tets, surfaces {sorted(mesh.surfaces)}")
-
-
-@mesh_app.command("fibres")
-def mesh_fibres(
-    src: Annotated[Path, typer.Argument(help="Mesh with endo/epi/base surfaces.")],
-    dst: Annotated[Path, typer.Argument(help="Mesh to write, with per-cell fibres and sheets.")],
-    alpha_endo: Annotated[float, typer.Option(help="Helix angle at the endocardium, degrees.")] = 60.0,
-    alpha_epi: Annotated[float, typer.Option(help="Helix angle at the epicardium, degrees.")] = -60.0,
-    png: Annotated[Path | None, typer.Option(help="Also render the fibres to this PNG.")] = None,
-    region_names: RegionNames = None,
-    surface_names: SurfaceNames = None,
-    name_map: NameMap = None,
-    region_field: RegionField = None,
-    surface_field: SurfaceField = None,
-):
-    """Rule-based fibres (Bayer et al. 2012): Laplace solves for transmural and apico-basal coordinates."""
-    from ..mesh import rule_based_fibres, write_mesh
-
-    check_output_files([(dst, "DST"), (png, "--png")], inputs=[src])
-    if png is not None and dst is not None and Path(png).expanduser().resolve() == Path(dst).expanduser().resolve():
-        raise typer.BadParameter(f"--png {png}: is DST too; give the picture its own file")
-    mesh = _read(
-        src,
-        region_names=region_names,
-        surface_names=surface_names,
-        name_map=name_map,
-        region_field=region_field,
-        surface_field=surface_field,
-    )
-    mesh = rule_based_fibres(mesh, alpha_endo=alpha_endo, alpha_epi=alpha_epi)
-    write_mesh(mesh, dst)
-    _say(f"wrote {dst} with fibres and sheets ({mesh.n_cells} tets)")
-    if png is not None:
-        from ..viz import render_fibres
-
-        render_fibres(mesh, png)
-        _say(f"wrote {png}")
 
 
 # --------------------------------------------------------------------------------------------------------------- cell
@@ -349,29 +120,9 @@ app.command("calibrate")(_calibrate)
 
 
 # --------------------------------------------------------------------------------------------------------------- demo
-@app.command("demo")
-def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's outputs.")] = Path("organtwin-demo"),
-):
-    """The main job on the built-in default: the biventricular mesh, its summary, fibres, pictures and a VTU."""
-    from ..io import check_output_folder, results_folder
-    from ..mesh import builtin_mesh_path, format_summary, mesh_summary, read_mesh, rule_based_fibres, write_mesh
-    from ..viz import render_fibres, render_mesh
+from ._demo import demo as _demo  # noqa: E402  (light module: heavy imports happen inside the command)
 
-    check_output_folder(out)  # a new, empty or earlier demo folder (written all or nothing, user files never replaced)
-    path = builtin_mesh_path("biv")
-    mesh = read_mesh(path)
-    _say(f"built-in biventricular mesh: {path}")
-    _say(format_summary(mesh_summary(mesh)))
-    mesh = rule_based_fibres(mesh)
-    _say("rule-based fibres (Bayer et al. 2012): helix +60 deg endo to -60 deg epi")
-    names = ("biv.vtu", "biv_regions.png", "biv_fibres.png")
-    with results_folder(out, kind="demo") as tmp:
-        write_mesh(mesh, tmp / names[0])
-        render_mesh(mesh, tmp / names[1], title="organtwin: biventricular mesh (regions)")
-        render_fibres(mesh, tmp / names[2])
-    for name in names:
-        _say(f"wrote {out / name}")
+app.command("demo")(_demo)
 
 
 # --------------------------------------------------------------------------------------------------------------- bench

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ._common import legacy_positional
 from ._mesh_options import (
     NameMap,
     RegionField,
@@ -23,7 +24,19 @@ __all__ = ["mesh_surfaces"]
 
 def mesh_surfaces(
     src: Annotated[Path, typer.Argument(help="Input mesh (tets, with or without surface triangles).")],
-    dst: Annotated[Path, typer.Argument(help="Mesh to write with the named surfaces (.vtu, .msh, .xdmf, .pts, ...).")],
+    old_dst: Annotated[
+        Path | None, typer.Argument(metavar="DST", hidden=True, show_default=False, help="Deprecated: --out DST.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DST",
+            show_default=False,
+            help="Mesh to write (required) with the named surfaces (.vtu, .msh, .xdmf, .pts, ...).",
+        ),
+    ] = None,
     auto: Annotated[
         bool,
         typer.Option(
@@ -36,7 +49,7 @@ def mesh_surfaces(
         str | None,
         typer.Option(
             help="--auto on a larger (e.g. four-chamber) mesh: the ventricles' "
-            "region ids, e.g. 1,2,7; OUT holds them, and the faces they share "
+            "region ids, e.g. 1,2,7; DST holds them, and the faces they share "
             "with the other regions are base."
         ),
     ] = None,
@@ -58,6 +71,7 @@ def mesh_surfaces(
     from .._errors import MeshError
     from ..mesh import label_ventricular_surfaces, surface_summary, write_mesh
 
+    dst, _ = legacy_positional(out, old_dst, "--out", "DST")
     keep = parse_region_ids(regions, "--regions")
     if keep is not None and not auto:
         raise typer.BadParameter(

@@ -13,7 +13,20 @@ import numpy as np
 from .._errors import MeshWarning
 from ._results import write_json
 
-__all__ = ["describe_case", "run_report", "check_ecg_record", "run_ecg", "ecg_files_writer", "write_tuning_json"]
+__all__ = [
+    "load_ep_case",
+    "describe_case",
+    "run_report",
+    "written_line",
+    "check_ecg_record",
+    "ecg_placement",
+    "run_ecg_placement",
+    "run_ecg",
+    "ecg_files_writer",
+    "tuning_row",
+    "TUNING_HEADER",
+    "write_tuning_json",
+]
 
 
 def _fmt_ms(x: float) -> str:
@@ -30,6 +43,19 @@ def _placeholder_note(mesh) -> str:
         f" - WARNING: they look like a placeholder ({100 * q['constant_fraction']:.1f}% of cells have one fibre); "
         f"use --fibres rule-based or --fibres none"
     )
+
+
+def load_ep_case(path, *, fibres: str | None = None):
+    """`load_case`, with the case's [fibres] source replaced by ``fibres`` (one of `organtwin.mesh.FIBRE_CHOICES`: mesh,
+    rule-based, none; `ep run --fibres`, `ep check --fibres`) when it is given; the case's angles are kept."""
+    import dataclasses
+
+    from ._case import load_case
+
+    config = load_case(path)
+    if fibres is None:
+        return config
+    return dataclasses.replace(config, fibres=dataclasses.replace(config.fibres, source=fibres))
 
 
 def describe_case(prepared) -> list[str]:
@@ -90,6 +116,15 @@ def run_report(summary: dict, config) -> list[str]:
     return lines
 
 
+def written_line(out, summary: dict, seconds: float) -> str:
+    """The last line of `organtwin ep run`: the results folder's files (from its summary.json), the Vm snapshots
+    counted rather than listed."""
+    files = summary["files"]
+    vtus = [f for f in files if f.startswith("vm/")]
+    shown = [f"{f} ({len(vtus)} snapshots in vm/)" if f == "vm.pvd" and vtus else f for f in files if f[:3] != "vm/"]
+    return f"wrote {out}: {', '.join(shown)} in {seconds:.1f} s"
+
+
 def check_ecg_record(config) -> None:
     """Before a run with its ECG: the run must record Vm snapshots every 1-2 ms (a `CaseError` otherwise)."""
     every = config.record.snapshot_every
@@ -99,6 +134,28 @@ def check_ecg_record(config) -> None:
             "--ecg needs Vm snapshots every 1-2 ms: set [record] snapshot_every = "
             '"1 ms" (or run `organtwin ecg` later on a run that has them)',
         )
+
+
+def ecg_placement(mesh, *, lv=None, rv=None):
+    """The generated chest and its electrodes around ``mesh`` (`organtwin.ecg.chest_for_heart`), with the advice to
+    give the electrodes instead in the error (a `MeshError`); cheap: `organtwin ep run --ecg` calls it before the run."""
+    from .._errors import MeshError
+    from ..ecg import chest_for_heart
+
+    try:
+        return chest_for_heart(mesh, lv=lv, rv=rv)
+    except ValueError as e:
+        raise MeshError(f"{e}; or give --electrodes FILE.csv (name,x,y,z in mm)") from None
+
+
+def run_ecg_placement(prepared, *, source: str):
+    """Before a run with its ECG (`ep run --ecg`): the LV and RV regions of the prepared case's mesh
+    (`organtwin.mesh.ventricle_regions`) and the electrodes placed from them (`ecg_placement`), so that a mesh the ECG
+    cannot use is refused before the run. Returns (placement, lv, rv, the line that says which regions they are)."""
+    from ..mesh import ventricle_regions
+
+    lv, rv, regions_text = ventricle_regions(prepared.mesh, source=source)
+    return ecg_placement(prepared.mesh, lv=lv, rv=rv), lv, rv, regions_text
 
 
 def run_ecg(prepared, outcome, *, placement, lv, rv):
@@ -116,6 +173,17 @@ def ecg_files_writer(ecg, *, source: str) -> Callable[[Path], list[str]]:
     from ._ecg import write_ecg_files
 
     return lambda tmp: [f"ecg/{n}" for n in write_ecg_files(Path(tmp) / "ecg", ecg, source=source)]
+
+
+def tuning_row(target: float, tuning) -> str:
+    """One row of `organtwin ep tune-cv`'s table (`TUNING_HEADER`): the target, the tuned conductivity, the velocity it
+    gives, the number of runs, and a flag when the search did not converge."""
+    flag = "" if tuning.converged else "  (not converged: closest)"
+    return f"{target:10.4g} {tuning.sigma:10.4g} {tuning.cv:8.4g} {len(tuning.history):5d}{flag}"
+
+
+#: The header of `organtwin ep tune-cv`'s table (`tuning_row`).
+TUNING_HEADER = f"{'target m/s':>10} {'sigma S/m':>10} {'CV m/s':>8} {'runs':>5}"
 
 
 def write_tuning_json(path: Path, tunings: Sequence, targets: Sequence[float], **settings) -> None:

@@ -14,6 +14,7 @@ from ._cavity import (
 )
 from ._checks import check_mesh as check_mesh
 from ._checks import guess_units as guess_units
+from ._convert import convert_mesh as convert_mesh
 from ._fem import (
     P1Geometry as P1Geometry,
 )
