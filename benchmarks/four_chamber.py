@@ -395,7 +395,7 @@ def part_chain(a) -> dict:
         ("mesh info", ["mesh", "info", "heart.vtu", "--json"], info_figs),
         (
             "mesh convert --regions 1,2,7",
-            ["mesh", "convert", "heart.vtu", "ventricles.vtu", "--regions", "1,2,7"],
+            ["mesh", "convert", "heart.vtu", "-o", "ventricles.vtu", "--regions", "1,2,7"],
             lambda out, _: {"line": next((ln.strip() for ln in out.splitlines() if ln.startswith("wrote")), None)},
         ),
         (
@@ -404,6 +404,7 @@ def part_chain(a) -> dict:
                 "mesh",
                 "surfaces",
                 "ventricles.vtu",
+                "-o",
                 "vent.vtu",
                 "--surface-names",
                 "10=endo_lv,11=endo_rv,12=epi,13=epi,21=base,22=base,23=base",
@@ -412,10 +413,10 @@ def part_chain(a) -> dict:
         ),
         (
             "mesh surfaces --auto --regions 1,2,7",
-            ["mesh", "surfaces", "heart.vtu", "auto.vtu", "--auto", "--regions", "1,2,7", "--no-png"],
+            ["mesh", "surfaces", "heart.vtu", "-o", "auto.vtu", "--auto", "--regions", "1,2,7", "--no-png"],
             surf_figs,
         ),
-        ("mesh fibres", ["mesh", "fibres", "vent.vtu", "vent_fibres.vtu"], None),
+        ("mesh fibres", ["mesh", "fibres", "vent.vtu", "-o", "vent_fibres.vtu"], None),
         ("mesh info (fibred)", ["mesh", "info", "vent_fibres.vtu", "--json"], info_figs),
         (
             "activate (Durrer-like, fast endocardium)",

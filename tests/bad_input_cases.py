@@ -1322,6 +1322,19 @@ def _redteam_cases() -> list[Case]:
             "does not exist",
         )
     )
+    # the output as --out/-o (issue 19), and the deprecated positional output given as well, or neither
+    add(_c("mesh-convert/out-option-dot", f"mesh convert {slab} --out .", 2, "--out .", "folder"), slow=False)
+    add(_c("mesh-convert/out-option-empty", ["mesh", "convert", slab, "-o", ""], 2, "--out", "folder"), slow=False)
+    add(_c("mesh-convert/out-twice", f"mesh convert {slab} a.vtu --out b.vtu", 2, "DST and --out", "only"), slow=False)
+    add(_c("mesh-convert/no-out", f"mesh convert {slab}", 2, "missing", "--out"), slow=False)
+    add(_c("mesh-fibres/no-out", f"mesh fibres {slab} --png f.png", 2, "missing", "--out"), slow=False)
+    add(_c("mesh-surfaces/no-out", f"mesh surfaces {slab} --auto", 2, "missing", "--out"), slow=False)
+    add(_c("flow-zerod/no-out", "flow zerod c.json", 2, "missing", "--out", files={"c.json": "{}"}), slow=False)
+    add(_c("flow-zerod/out-option-missing-config", "flow zerod nosuch.json -o out.csv", 1, "nosuch.json"), slow=False)
+    add(
+        _c("mesh-generate/edge-length-negative", "mesh generate lv --out lv.vtu --edge-length -2", 2, "--edge-length"),
+        slow=False,
+    )
     add(
         _c("mesh-generate/out-dot", "mesh generate slab --out . --dx 0.5 --size 1,1,1", 2, "--out .", "folder"),
         slow=False,
