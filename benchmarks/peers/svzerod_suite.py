@@ -218,23 +218,10 @@ def peer_refined(config: dict) -> tuple[pd.DataFrame | None, str]:
     if key is None:
         return None, "no time-point count to refine"
     sp[key] = REFINE * (int(sp[key]) - 1) + 1
-    mean = bool(sp.get("output_mean_only"))
-    if mean:  # a mean over 10x the points is another quantity: the mean over the original points, of the fine run
-        sp["output_mean_only"] = False
     try:
-        fine = svzerod.simulate(c)
+        return svzerod.simulate(c), f"{key} {config['simulation_parameters'][key]} -> {sp[key]}"
     except Exception as e:  # the PyPI wheel may be older than the block
         return None, f"svzerod {getattr(svzerod, '__version__', '?')} failed: {type(e).__name__}: {str(e)[:200]}"
-    how = f"{key} {config['simulation_parameters'][key]} -> {sp[key]}"
-    if mean:
-        cols = [k for k in fine.columns if k not in ("name", "time")]
-        rows = []
-        for name, g in fine.groupby("name", sort=False):
-            row = {"name": name, "time": np.nan, **g[cols].iloc[::REFINE].mean().to_dict()}
-            rows.append(row)
-        fine = pd.DataFrame(rows, columns=list(fine.columns))
-        how += ", output_mean_only: the mean over the original output times of the fine run"
-    return fine, how
 
 
 def classify(case: str, suite: dict, repo: Path, ot: dict) -> dict:

@@ -31,7 +31,6 @@ import typer
 
 from .._errors import InputError
 from ._common import DTYPE_HELP, Dtype, legacy_dtype, legacy_positional, say, usage_error, use_dtype
-from ._jax_cache import use_compilation_cache
 from ._mesh_options import parse_region_list
 
 __all__ = ["flow_app", "zerod", "circulation"]
@@ -73,15 +72,6 @@ def zerod(
     ] = None,
     dtype: Annotated[Dtype, typer.Option(help=DTYPE_HELP, case_sensitive=False)] = Dtype.float64,
     float32: Annotated[bool, typer.Option("--float32", hidden=True, help="Deprecated: --dtype float32.")] = False,
-    cache: Annotated[
-        bool,
-        typer.Option(
-            "--cache/--no-cache",
-            help="Keep compiled programs in JAX's persistent compilation cache, $ORGANTWIN_JAX_CACHE or "
-            "$XDG_CACHE_HOME/organtwin/jax (~/.cache/organtwin/jax), for the next run; --no-cache: compile afresh, "
-            "write nothing there.",
-        ),
-    ] = True,
 ):
     """Run an svZeroDSolver configuration and write its CSV, like `svzerodsolver CONFIG.json OUT.csv`."""
     dtype = legacy_dtype(dtype, float32, "--float32")
@@ -89,7 +79,6 @@ def zerod(
     out = _check_output_file(out, out_name)
     t0 = time.perf_counter()
     use_dtype(dtype)  # float64 unless asked otherwise
-    use_compilation_cache(cache)  # the application's choice, before the first compilation (cli/_jax_cache.py)
     import jax.numpy as jnp
 
     from ..flow.zerod import read_svzerod, run_svzerod
