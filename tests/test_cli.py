@@ -320,3 +320,23 @@ def test_one_progress_model(capsys, tmp_path, monkeypatch):
     assert rc == 2 and "give only --quiet" in one_error_line(err, only=True)
     rc, _, err = run_cli(capsys, "ep", "run", missing, "-o", tmp_path / "r", "-q")
     assert rc == 1 and "missing.toml" in one_error_line(err, only=True)
+
+
+def test_help_reads_consistently(capsys):
+    """Every command's help: option values as <type> or <choice|choice> (never <list[...]> or [a|b]), help text kept
+    whole (rich markup once ate `ep run --fibres`'s "[fibres]"), units spelled in the help of the numbers that have
+    them."""
+    import re
+
+    import typer.main
+
+    from organtwin.cli._main import app
+
+    for path in [(), *_command_paths(typer.main.get_command(app))]:
+        rc, out, _ = run_cli(capsys, *path, "-h")
+        assert rc == 0 and "<list[" not in out and not re.search(r"\s\[[a-z0-9]+\|", out), path
+    for path in [("ep", "run"), ("ep", "check")]:
+        rc, out, _ = run_cli(capsys, *path, "-h")
+        assert "the case's [fibres] source" in " ".join(out.replace("│", " ").split()), path
+    rc, out, _ = run_cli(capsys, "mesh", "generate", "-h")
+    assert "--edge-length" in out and "--h " not in out and "mm" in out

@@ -107,6 +107,7 @@ def activate(
         str,
         typer.Option(
             "--fibres",
+            metavar="<mesh|rule-based|none>",
             help="Which fibres: mesh (the file's arrays, checked), rule-based (Bayer, from surfaces endo_lv, endo_rv "
             "if present, epi, base) or none (isotropic; needs equal velocities).",
         ),

@@ -79,7 +79,7 @@ def niederer(
         str,
         typer.Option(
             parser=choice(lambda: _DIFFUSION),
-            metavar="[auto|explicit|theta]",
+            metavar="<auto|explicit|theta>",
             help="auto: Crank-Nicolson with the consistent mass; with --mass lumped, explicit when dt is under "
             "the mesh's stability limit, else Crank-Nicolson. explicit: forward Euler, lumped mass. "
             "theta: Crank-Nicolson (theta 0.5) with --mass.",
@@ -89,7 +89,7 @@ def niederer(
         str | None,
         typer.Option(
             parser=choice(_mass_names),
-            metavar="[consistent|lumped]",
+            metavar="<consistent|lumped>",
             help="Mass matrix: consistent (default; the published finite-element codes) or lumped "
             "(explicit diffusion needs lumped).",
             show_default=False,
@@ -107,7 +107,7 @@ def niederer(
         str,
         typer.Option(
             parser=choice(_splitting_names),
-            metavar="[godunov|strang]",
+            metavar="<godunov|strang>",
             help="Operator splitting: godunov (first order) or strang (second order, two reaction steps per step).",
         ),
     ] = "godunov",

@@ -29,9 +29,10 @@ ep_app = typer.Typer(help="Tissue electrophysiology (monodomain) from case files
 
 
 _FIBRES_HELP = (
-    "Override the case's [fibres] source: mesh (the mesh file's arrays, checked), rule-based (Bayer, "
+    "Override the case's \\[fibres] source: mesh (the mesh file's arrays, checked), rule-based (Bayer, "
     "from surfaces endo_lv, endo_rv if present, epi, base; the case's angles are kept) or none (isotropic)."
 )
+_FIBRES_METAVAR = "<mesh|rule-based|none>"
 _CASE_HELP = "The case file (TOML; see docs/case-file.md)."
 
 
@@ -68,13 +69,13 @@ def run(
         typer.Option(
             "--ecg",
             help="Also write the 12-lead pseudo-ECG of the run (from its Vm "
-            "snapshots: record them every 1-2 ms) into OUT/ecg/ (as "
+            "snapshots: record them every 1-2 ms) into ecg/ in --out (as "
             "`organtwin ecg` does), in the same all-or-nothing results "
             "folder; its regions and electrodes are checked before the "
             "run.",
         ),
     ] = False,
-    fibres: Annotated[str | None, typer.Option("--fibres", help=_FIBRES_HELP)] = None,
+    fibres: Annotated[str | None, typer.Option("--fibres", metavar=_FIBRES_METAVAR, help=_FIBRES_HELP)] = None,
 ):
     """Run a monodomain case: activation.vtu, vm/*.vtu + vm.pvd, probes.csv and summary.json in --out."""
     from ..io import (
@@ -125,7 +126,7 @@ def run(
 @ep_app.command("check")
 def check(
     case: Annotated[Path, typer.Argument(help=_CASE_HELP)],
-    fibres: Annotated[str | None, typer.Option("--fibres", help=_FIBRES_HELP)] = None,
+    fibres: Annotated[str | None, typer.Option("--fibres", metavar=_FIBRES_METAVAR, help=_FIBRES_HELP)] = None,
 ):
     """Check a case without running it: the file, the mesh, regions, fibres, models, stimuli, probes and dt."""
     from ..io import describe_case, prepare_case
@@ -156,7 +157,10 @@ def tune_cv(
     dt: Annotated[float, typer.Option(help="Time step of the run, ms.")] = 0.02,
     diffusion: Annotated[
         str,
-        typer.Option(help="Diffusion of the run: theta (Crank-Nicolson, consistent mass) or explicit (lumped mass)."),
+        typer.Option(
+            metavar="<theta|explicit>",
+            help="Diffusion of the run: theta (Crank-Nicolson, consistent mass) or explicit (lumped mass).",
+        ),
     ] = "theta",
     chi: Annotated[float, typer.Option(help="Surface-to-volume ratio, 1/mm.")] = 140.0,
     cm: Annotated[float, typer.Option("--cm", help="Membrane capacitance, uF/cm^2.")] = 1.0,

@@ -27,6 +27,9 @@ def _tidy_params(params: list) -> list:
     for p in params:
         if getattr(p, "is_flag", False):
             p.metavar = ""
+        elif getattr(p, "multiple", False) and p.metavar is None:  # a repeated option: its value's type, not list[...]
+            item = (getattr(p.type_descriptor.annotation, "__args__", None) or (str,))[0]
+            p.metavar = f"<{'path' if item.__name__.endswith('Path') else item.__name__}>"
         elif p.param_type_name == "argument" and getattr(p, "hidden", False):
             p.get_usage_pieces = lambda ctx: []  # a deprecated positional (`mesh convert SRC DST`): out of the usage
         elif p.param_type_name == "argument" and p.metavar is None and p.name:

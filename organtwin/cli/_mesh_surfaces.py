@@ -59,7 +59,7 @@ def mesh_surfaces(
     region_field: RegionField = None,
     surface_field: SurfaceField = None,
     feature_angle: Annotated[
-        float, typer.Option(help="--auto: dihedral angle (deg) above which a boundary edge separates surfaces.")
+        float, typer.Option(help="--auto: dihedral angle, degrees, above which a boundary edge separates surfaces.")
     ] = 60.0,
     png: Annotated[
         Path | None, typer.Option(help="Picture of the surfaces (default: <DST stem>_surfaces.png).")
