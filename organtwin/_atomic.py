@@ -8,6 +8,9 @@ A neutral private module (it imports only `organtwin._errors`), so that the core
 - `atomic_file(path, mode)`: a context manager yielding ``(handle, temp_path)`` (``mode=None``: the caller writes
   ``temp_path`` itself, e.g. meshio or matplotlib); `atomic_write(path, write)`: the same for a function
   ``write(temp_path)``.
+- `check_output_file(path, option)`: before the work, that a single file can be written there (one-line
+  `ResultsError`); here, not in `organtwin.io`, so that a light command (`organtwin flow zerod`) checks its output
+  without importing the edge package.
 - `atomic_files(target, write)`: for a format of several files (XDMF + HDF5, openCARP .pts/.elem/.lon): ``write`` fills
   a temporary folder beside ``target`` and returns the files; each is moved next to ``target``, the last one last.
 
@@ -32,7 +35,7 @@ from pathlib import Path
 
 from ._errors import ResultsError
 
-__all__ = ["atomic_file", "atomic_files", "atomic_write", "clean_stale"]
+__all__ = ["atomic_file", "atomic_files", "atomic_write", "check_output_file", "clean_stale"]
 
 
 def _line(e: BaseException) -> str:
@@ -230,6 +233,26 @@ def atomic_file(path, mode: str | None = "w"):
                 e, f"nothing was written to {path}" + ("; the earlier file there is kept" if path.exists() else "")
             )
         raise
+
+
+def check_output_file(path, option: str = "output") -> Path:
+    """Check, before the work, that a single file can be written at ``path``: not an existing folder, its folder exists
+    and can be written. Raises `ResultsError` (one line, naming ``option``)."""
+    p = _abs(path)
+    if p.is_dir():
+        raise ResultsError(f"{option} {path}: is a folder; give a file name", meant=p)
+    parent = p.parent
+    if not parent.exists():
+        raise ResultsError(
+            f"{option} {path}: folder {parent} does not exist; create it first or choose another path", meant=p
+        )
+    if not parent.is_dir():
+        raise ResultsError(f"{option} {path}: {parent} is a file, not a folder", meant=p)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ResultsError(
+            f"{option} {path}: cannot write in {parent} (permission denied); choose another path", meant=p
+        )
+    return Path(path).expanduser()
 
 
 def atomic_write(path, write: Callable[[Path], object]) -> Path:

@@ -6,6 +6,9 @@ import os
 
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+# The command line keeps compiled programs in a per-user cache (organtwin/cli/_jax_cache.py): not from the tests, in
+# this process or the commands they start (tests/test_zerod_cli_speed.py gives its own folder where it tests it).
+os.environ["ORGANTWIN_JAX_CACHE"] = "off"
 
 import jax
 

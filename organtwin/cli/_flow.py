@@ -31,6 +31,7 @@ import typer
 
 from .._errors import InputError
 from ._common import DTYPE_HELP, Dtype, legacy_dtype, legacy_positional, say, usage_error, use_dtype
+from ._jax_cache import use_compilation_cache
 from ._mesh_options import parse_region_list
 
 __all__ = ["flow_app", "zerod", "circulation"]
@@ -42,7 +43,7 @@ flow_app = typer.Typer(
 
 def _check_output_file(out: Path, name: str) -> Path:
     """Before the work: ``out`` can be written (not a folder, its folder exists and is writable)."""
-    from ..io import check_output_file
+    from .._atomic import check_output_file  # (not organtwin.io: its package imports EP, meshes, calibration)
 
     out = out.expanduser()
     if out.is_dir():
@@ -72,6 +73,15 @@ def zerod(
     ] = None,
     dtype: Annotated[Dtype, typer.Option(help=DTYPE_HELP, case_sensitive=False)] = Dtype.float64,
     float32: Annotated[bool, typer.Option("--float32", hidden=True, help="Deprecated: --dtype float32.")] = False,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache/--no-cache",
+            help="Keep compiled programs in JAX's persistent compilation cache, $ORGANTWIN_JAX_CACHE or "
+            "$XDG_CACHE_HOME/organtwin/jax (~/.cache/organtwin/jax), for the next run; --no-cache: compile afresh, "
+            "write nothing there.",
+        ),
+    ] = True,
 ):
     """Run an svZeroDSolver configuration and write its CSV, like `svzerodsolver CONFIG.json OUT.csv`."""
     dtype = legacy_dtype(dtype, float32, "--float32")
@@ -79,10 +89,10 @@ def zerod(
     out = _check_output_file(out, out_name)
     t0 = time.perf_counter()
     use_dtype(dtype)  # float64 unless asked otherwise
+    use_compilation_cache(cache)  # the application's choice, before the first compilation (cli/_jax_cache.py)
     import jax.numpy as jnp
 
     from ..flow.zerod import read_svzerod, run_svzerod
-    from ..io import write_svzerod_csv
 
     try:  # the library's messages say what and how; the line also names the file (where)
         cfg = read_svzerod(config)
@@ -93,13 +103,26 @@ def zerod(
         if str(config) in str(e):
             raise
         raise InputError(f"{config}: {e}") from None
-    rows = write_svzerod_csv(out, res)
+    rows = _write_svzerod_csv(out, res)
     layout = "variable-based" if cfg.output_variable_based else "vessel-based"
     shown = "all cycles" if cfg.output_all_cycles else "last cycle"
     say(
         f"{config.name}: {res.describe()}, {res.times.size} output times ({shown}), {dtype.value}; "
         f"wrote {out} ({rows} rows, {layout}) in {time.perf_counter() - t0:.1f} s"
     )
+
+
+def _write_svzerod_csv(out: Path, res) -> int:
+    """`organtwin.io.write_svzerod_csv` (atomically; the number of data rows) without importing `organtwin.io`, whose
+    package imports EP, meshes and calibration (~0.5 s of the command's start-up; benchmarks/zerod_cli_speed.py)."""
+    from .._atomic import atomic_file
+    from ..flow.zerod import svzerod_csv
+
+    text = svzerod_csv(res)
+    with atomic_file(out) as (fh, _):
+        assert fh is not None  # (a text handle: mode "w")
+        fh.write(text)
+    return text.count("\n") - 1
 
 
 # ------------------------------------------------------------------------------------------------------- circulation

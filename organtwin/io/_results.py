@@ -72,6 +72,7 @@ from .._atomic import (
     _temp_prefix,
     _untemp,
     atomic_file,
+    check_output_file,
     clean_stale,
 )
 from .._errors import InputError
@@ -102,26 +103,6 @@ RESULTS_MARKER = "organtwin_results"
 #: The key of summary.json listing the folder's own files: ``{"files": {relative path: bytes}}``.
 MANIFEST_KEY = "manifest"
 _SHOWN = 5  # entries named in a refusal
-
-
-def check_output_file(path, option: str = "output") -> Path:
-    """Check, before the work, that a single file can be written at ``path``: not an existing folder, its folder exists
-    and can be written. Raises `ResultsError` (one line, naming ``option``)."""
-    p = _abs(path)
-    if p.is_dir():
-        raise ResultsError(f"{option} {path}: is a folder; give a file name", meant=p)
-    parent = p.parent
-    if not parent.exists():
-        raise ResultsError(
-            f"{option} {path}: folder {parent} does not exist; create it first or choose another path", meant=p
-        )
-    if not parent.is_dir():
-        raise ResultsError(f"{option} {path}: {parent} is a file, not a folder", meant=p)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ResultsError(
-            f"{option} {path}: cannot write in {parent} (permission denied); choose another path", meant=p
-        )
-    return Path(path).expanduser()
 
 
 # ====================================================================================================== manifests
