@@ -240,7 +240,7 @@ class BloodVessel(AbstractBlock):
     max_outlets: ClassVar[int] = 1
 
     def __check_init__(self):
-        _nonneg(self, "resistance", "capacitance", "inductance", "stenosis")
+        check_parameters(self, nonneg=("resistance", "capacitance", "inductance", "stenosis"))
 
     def decompose(self, inlets, outlets, shorted):
         return _vessel_like(self.name, inlets[0], outlets[0], shorted, cap_nonzero=_value(self.capacitance) > 0)
@@ -258,7 +258,7 @@ class BloodVesselCRL(AbstractBlock):
     max_outlets: ClassVar[int] = 1
 
     def __check_init__(self):
-        _nonneg(self, "resistance", "capacitance", "inductance", "stenosis")
+        check_parameters(self, nonneg=("resistance", "capacitance", "inductance", "stenosis"))
 
     def decompose(self, inlets, outlets, shorted):
         if not (inlets and outlets):
@@ -296,7 +296,7 @@ class BloodVesselJunction(AbstractBlock):
     max_outlets: ClassVar[int] = 10**6
 
     def __check_init__(self):
-        _nonneg(self, "resistance", "inductance", "stenosis")
+        check_parameters(self, nonneg=("resistance", "inductance", "stenosis"))
 
     def decompose(self, inlets, outlets, shorted):
         n = int(np.asarray(self.resistance).size)
@@ -328,7 +328,7 @@ class ResistiveJunction(AbstractBlock):
     max_outlets: ClassVar[int] = 10**6
 
     def __check_init__(self):
-        _nonneg(self, "resistance")
+        check_parameters(self, nonneg=("resistance",))
 
     def decompose(self, inlets, outlets, shorted):
         n = int(np.asarray(self.resistance).size)
@@ -375,7 +375,7 @@ class WindkesselRCR(AbstractBlock):
     max_outlets: ClassVar[int] = 0
 
     def __check_init__(self):
-        _nonneg(self, "rp", "c", "rd")
+        check_parameters(self, nonneg=("rp", "c", "rd"))
         if _value(self.rd) <= 0:  # NaN (traced) compares False
             raise NetworkError(f"RCR {self.name}: Rd must be > 0 (got {_value(self.rd)})")
 
@@ -404,7 +404,7 @@ class ClosedLoopRCR(AbstractBlock):
     max_outlets: ClassVar[int] = 1
 
     def __check_init__(self):
-        _nonneg(self, "rp", "c", "rd")
+        check_parameters(self, nonneg=("rp", "c", "rd"))
 
     def decompose(self, inlets, outlets, shorted):
         if not (inlets and outlets):
@@ -446,7 +446,7 @@ class OpenLoopCoronary(AbstractBlock):
     max_outlets: ClassVar[int] = 0
 
     def __check_init__(self):
-        _nonneg(self, "ra1", "ra2", "rv1", "ca", "cc")
+        check_parameters(self, nonneg=("ra1", "ra2", "rv1", "ca", "cc"))
 
     def volume_im(self, t, p_c):
         """svZeroDSolver's volume_im: the intramyocardial capacitor's stored volume Cc (P_c − Pim(t))."""
@@ -535,7 +535,7 @@ class Chamber(AbstractBlock):
     max_outlets: ClassVar[int] = 1
 
     def __check_init__(self):
-        _nonneg(self, "e_active", "e_passive", "inductance")
+        check_parameters(self, nonneg=("e_active", "e_passive", "inductance"))
 
     def pressure(self, t, volume):
         a = self.activation(t)
@@ -589,14 +589,28 @@ class Valve(AbstractBlock):
         return Decomposition([e], {inlets[0]: PortFlow((("Q", 1.0),)), outlets[0]: PortFlow((("Q", 1.0),))})
 
 
-def _nonneg(block, *names):
-    for n in names:
+def check_parameters(block, *, nonneg=(), positive=(), finite=(), say_finite: bool = True) -> None:
+    """The one parameter check of every block: each named parameter finite, those in ``positive`` > 0 and those in
+    ``nonneg`` >= 0; a violation is one `NetworkError` line naming the block and the parameter ("must be finite and
+    >= 0", or "must be >= 0" without ``say_finite``; "must be > 0"; "must be finite"). Values still traced (a block
+    built inside jit or vmap) are checked when built on the host."""
+    for n in dict.fromkeys((*nonneg, *positive, *finite)):
         try:
             v = np.asarray(getattr(block, n))
         except Exception:  # traced: checked when built on the host
             continue
-        if v.dtype.kind == "f" and (not np.all(np.isfinite(v)) or np.any(v < 0)):
-            raise NetworkError(f"block {block.name}: {n} must be finite and >= 0 (got {v.tolist()})")
+        if v.dtype.kind != "f":
+            continue
+        nonfinite = not np.all(np.isfinite(v))
+        need = None
+        if n in nonneg and (nonfinite or np.any(v < 0)):
+            need = "finite and >= 0" if say_finite else ">= 0"
+        elif n in positive and (nonfinite or np.any(v <= 0)):
+            need = "> 0"
+        elif nonfinite:
+            need = "finite"
+        if need:
+            raise NetworkError(f"block {block.name}: {n} must be {need} (got {v.tolist()})")
 
 
 def chamber_decomposition(name: str, inlets, outlets, shorted) -> Decomposition:

@@ -47,10 +47,10 @@ from ._blocks import (
     StateFlow,
     States,
     Transfer,
-    _nonneg,
     _p,
     _value,
     chamber_decomposition,
+    check_parameters,
 )
 from ._waveform import Waveform, as_waveform
 
@@ -61,13 +61,6 @@ __all__ = [
     "ExponentialChamber",
     "OpenLoopCoronaryVarRes",
 ]
-
-
-def _positive(block, *names):
-    for n in names:
-        v = _value(getattr(block, n))
-        if v == v and not v > 0:  # NaN (traced) is skipped
-            raise NetworkError(f"block {block.name}: {n} must be > 0 (got {v})")
 
 
 class ExponentialChamber(AbstractBlock):
@@ -86,7 +79,7 @@ class ExponentialChamber(AbstractBlock):
     max_outlets: ClassVar[int] = 1
 
     def __check_init__(self):
-        _nonneg(self, "e_max", "kxp", "inductance")
+        check_parameters(self, nonneg=("e_max", "kxp", "inductance"))
 
     def pressure(self, t, volume):
         a = self.activation(t)
@@ -112,8 +105,7 @@ class BloodVesselRC(AbstractBlock):
     max_outlets: ClassVar[int] = 1
 
     def __check_init__(self):
-        _nonneg(self, "capacitance")
-        _positive(self, "resistance")
+        check_parameters(self, nonneg=("capacitance",), positive=("resistance",))
 
     def decompose(self, inlets, outlets, shorted):
         if not (inlets and outlets):
@@ -158,8 +150,9 @@ class ChamberSphere(AbstractBlock):
     state_names: ClassVar[tuple[str, ...]] = ("radius", "velo", "tau", "volume")
 
     def __check_init__(self):
-        _positive(self, "rho", "thick0", "radius0", "steepness", "period")
-        _nonneg(self, "eta", "sigma_max")
+        check_parameters(
+            self, positive=("rho", "thick0", "radius0", "steepness", "period"), nonneg=("eta", "sigma_max")
+        )
 
     def activation(self, t):
         """a(t) = α_max f + α_min (1 − f), f = S₊ S₋ (ChamberSphere.cpp get_elastance_values)."""
@@ -227,8 +220,11 @@ class OpenLoopCoronaryVarRes(AbstractBlock):
     max_outlets: ClassVar[int] = 0
 
     def __check_init__(self):
-        _nonneg(self, "ra1", "ra2_min", "ra2_max", "rv1", "ca", "cc")
-        _positive(self, "ca", "cc", "t_vc", "t_vr", "period")
+        check_parameters(
+            self,
+            nonneg=("ra1", "ra2_min", "ra2_max", "rv1", "ca", "cc"),
+            positive=("ca", "cc", "t_vc", "t_vr", "period"),
+        )
 
     def resistance(self, t):
         """Ra2(t) (OpenLoopCoronaryVarResBC.cpp get_Ram)."""

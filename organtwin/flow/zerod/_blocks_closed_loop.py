@@ -52,6 +52,7 @@ from ._blocks import (
     States,
     _p,
     _value,
+    check_parameters,
 )
 
 __all__ = ["HEART_PARAMETERS", "ClosedLoopCoronary", "ClosedLoopHeartPulmonary", "CoronarySide"]
@@ -109,18 +110,6 @@ _NONNEG = (
 )
 
 
-def _check(block, positive=(), nonneg=(), finite=()) -> None:
-    """One line naming the block and the parameter (values still traced are checked when built on the host)."""
-    for n in positive + nonneg + finite:
-        v = _value(getattr(block, n))
-        if v != v:  # traced (NaN also lands here; NaN given on the host is refused by the reader)
-            continue
-        bad = not np.isfinite(v) or (n in positive and v <= 0) or (n in nonneg and v < 0)
-        if bad:
-            need = "> 0" if n in positive else ">= 0" if n in nonneg else "finite"
-            raise NetworkError(f"block {block.name}: {n} must be {need} (got {v})")
-
-
 class ClosedLoopHeartPulmonary(AbstractBlock):
     """svZeroDSolver's ClosedLoopHeartAndPulmonary (the module docstring has the equations); fields are the source's
     parameters lower-cased (`HEART_PARAMETERS`), ``period`` its cardiac_cycle_period (s)."""
@@ -174,7 +163,13 @@ class ClosedLoopHeartPulmonary(AbstractBlock):
     )
 
     def __check_init__(self):
-        _check(self, _POSITIVE, _NONNEG, tuple(set(HEART_PARAMETERS.values()) - set(_POSITIVE) - set(_NONNEG)))
+        check_parameters(
+            self,
+            positive=_POSITIVE,
+            nonneg=_NONNEG,
+            finite=tuple(set(HEART_PARAMETERS.values()) - set(_POSITIVE) - set(_NONNEG)),
+            say_finite=False,
+        )
 
     # ---- time functions
     def atrial_activation(self, t):
@@ -323,7 +318,7 @@ class ClosedLoopCoronary(AbstractBlock):
     max_outlets: ClassVar[int] = 1
 
     def __check_init__(self):
-        _check(self, nonneg=("ra", "ram", "rv", "ca", "cim"))
+        check_parameters(self, nonneg=("ra", "ram", "rv", "ca", "cim"), say_finite=False)
 
     def decompose(self, inlets, outlets, shorted):
         if not (inlets and outlets):

@@ -151,7 +151,7 @@ class ZeroDModel(eqx.Module):
         r, _, s = self._rl(st.resistive, p.dtype)
         a = np.array([row.a for row in st.resistive])
         b = np.array([row.b for row in st.resistive])
-        return resistive_flow(p[a] - p[b], r, s)
+        return resistive_flow(p[a] - p[b], r, s, jnp.abs(p[a]) + jnp.abs(p[b]))
 
     def _edge_flow_parts(self, t, p, q_ind, steady=False):
         st = self.structure

@@ -814,13 +814,16 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
         return _observed(m, sol, rates), y, sol.result, sol.failed_time, sol.failed_state
 
     obs, y_start, result, failed_time, y_stop = run(model, y0, integ)
-    if result != RESULTS.successful and integrator is None and isinstance(integ.solver, diffrax.ImplicitEuler):
-        # the stiff default's fixed-step Newton failed (steep valves): once more with adaptive Kvaerno5
-        obs, y_start, result, failed_time, y_stop = run(model, y0, Integrator.implicit())
+    if result != RESULTS.successful and integrator is None:
+        for again in _fallbacks(integ, dtype, cfg.dt):
+            obs, y_start, result, failed_time, y_stop = run(model, y0, again)
+            if result == RESULTS.successful:
+                break
     _check(result, model, failed_time, y_stop)  # one line: what failed, when, and in which state
     obs = {k: np.asarray(v) for k, v in obs.items()}
     obs["initial_state"] = np.asarray(y_start)  # the state at t = 0 (after the steady solve, if any)
     _rates_at_start(obs, bool(ts[0] == 0))  # (a Python bool: numpy's is not one)
+    _configured_start(cfg, model, obs, bool(ts[0] == 0) and not steady)
     change = float("nan")
     if cfg.use_cycle_to_cycle_error and cfg.output_all_cycles and n > 1 and cfg.output_interval == 1:
         k = n - 1  # the criterion's value on the last two cycles, reported (svZeroDSolver prints it)
@@ -852,13 +855,29 @@ def default_svzerod_integrator(
     Kvaerno5). Without ``y0`` and ``t_end``: Tsit5."""
     f64 = jnp.dtype(dtype) == jnp.float64
     if y0 is not None and t_end is not None and spectral_radius(model, 0.0, y0) * t_end / 3.5 > STIFF_STEPS:
-        tol = {"newton_rtol": 1e-9, "newton_atol": 1e-4} if f64 else {"newton_rtol": 1e-5, "newton_atol": 1e-2}
-        return Integrator.implicit_euler(dt / 10, **tol)
+        return _implicit_euler(dtype, dt)
     return Integrator.adaptive(rtol=1e-8 if f64 else 1e-5, atol=1e-10 if f64 else 1e-6, dt0=dt / 10)
 
 
 # explicit steps (a tenth of Integrator's max_steps) beyond which run_svzerod's default is implicit
 STIFF_STEPS = 20_000
+
+
+def _fallbacks(integ: Integrator, dtype, dt: float) -> list[Integrator]:
+    """What `run_svzerod`'s default tries next when its first choice fails: after explicit Tsit5 (the network was not
+    stiff at t = 0 but turned stiff later, e.g. where a valve opens onto a tiny time constant, and Tsit5 reached its
+    step limit), implicit Euler as for a network stiff from the start; after implicit Euler (its fixed-step Newton
+    failing at steep valves), adaptive Kvaerno5."""
+    explicit = not isinstance(integ.solver, diffrax.ImplicitEuler)
+    return ([_implicit_euler(dtype, dt)] if explicit else []) + [Integrator.implicit()]
+
+
+def _implicit_euler(dtype, dt: float) -> Integrator:
+    """Implicit Euler at a tenth of the output step, Newton to rtol 1e-9 / atol 1e-4 (float64; 1e-5 / 1e-2 in
+    float32): `default_svzerod_integrator` for a stiff network."""
+    f64 = jnp.dtype(dtype) == jnp.float64
+    tol = {"newton_rtol": 1e-9, "newton_atol": 1e-4} if f64 else {"newton_rtol": 1e-5, "newton_atol": 1e-2}
+    return Integrator.implicit_euler(dt / 10, **tol)
 
 
 def _observed(m: ZeroDModel, sol, rates: bool) -> dict:
@@ -895,6 +914,22 @@ def _rates_at_start(obs: dict, at_start: bool) -> None:
             if k.startswith("d_"):
                 obs[k] = obs[k].copy()
                 obs[k][0] = 0.0
+
+
+def _configured_start(cfg: SvZeroDConfig, model: ZeroDModel, obs: dict, at_start: bool) -> None:
+    """Without a steady start (steady_initial false), the port pressures and flows written at t = 0 (when it is
+    written) are the configured initial values, as svZeroDSolver writes its initial vector there: initial_condition's
+    ``pressure:<up>:<down>`` / ``flow:<up>:<down>``, else ``pressure_all`` / ``flow_all``, else 0, even where a
+    prescribed inflow or the network's balance says otherwise (its first step makes them consistent; organtwin's
+    solution is consistent from t = 0 on, and only this written row follows the peer). The states (capacitor
+    pressures, volumes, inductor flows) start from the same configured values in both."""
+    if not at_start:
+        return
+    ic = cfg.initial_condition
+    for key, kind in (("port_pressure", "pressure"), ("port_flow", "flow")):
+        obs[key] = np.array(obs[key])
+        for i, row in enumerate(model.structure.ports):
+            obs[key][0, i] = float(ic.get(f"{kind}:{row.name}", ic.get(f"{kind}_all", 0.0)))
 
 
 def _cycles_to_run(cfg: SvZeroDConfig, model: ZeroDModel) -> int | None:
@@ -991,6 +1026,7 @@ def _run_until_periodic(cfg: SvZeroDConfig, model: ZeroDModel, y0, steady: bool,
     obs = {key: v[pick] for key, v in obs.items()}
     obs["initial_state"] = y_start
     _rates_at_start(obs, cfg.output_all_cycles)
+    _configured_start(cfg, model, obs, cfg.output_all_cycles and not steady)
     rule = (
         f"use_cycle_to_cycle_error: run until the caps' mean flow and pressure change by at most "
         f"{cfg.cycle_to_cycle_percent_error:g} % from cycle to cycle; last change {100 * change:.2g} %"
@@ -1001,6 +1037,15 @@ def _run_until_periodic(cfg: SvZeroDConfig, model: ZeroDModel, y0, steady: bool,
 def _steady_start(cfg: SvZeroDConfig, model: ZeroDModel) -> bool:
     return bool(cfg.steady_initial and not model.structure.n_chamber and model.structure.n_pressure)
 
+
+# svZeroDSolver creates the valves after the other blocks and the chambers last (SimulationParameters.cpp
+# create_valves, create_chambers), so their internal variables come last in its variable-based CSV, in that order
+_INTERNAL_ORDER = {
+    "ValveTanh": 1,
+    "ChamberElastanceInductor": 2,
+    "ChamberElastanceInductorExponential": 2,
+    "LinearElastanceChamber": 2,
+}
 
 # the blocks svZeroDSolver's vessel-based CSV lists (csv_writer.cpp)
 _VESSEL_ROWS = ("BloodVessel", "BloodVesselCRL", "ChamberSphere", "LinearElastanceChamber", "PiecewiseValve")
@@ -1041,8 +1086,8 @@ def _check_finite(res: SvZeroDResult) -> None:
             where = f", first at t = {float(times[np.argmax(bad.reshape(a.shape[0], -1).any(axis=1))]):g} s"
         raise NetworkError(
             f"svZeroD config: the solution has {int(bad.sum())} non-finite values in {key!r}{where}; nothing was "
-            "written. The network may be singular (e.g. a block with zero resistance and inductance, or a "
-            "flow-dependent resistance at zero flow): check its parameters"
+            "written. The values may overflow (a flow or a parameter far beyond the units' range) or the network be "
+            "singular: check its parameters"
         )
 
 
@@ -1101,7 +1146,7 @@ def svzerod_csv(res: SvZeroDResult, *, variable_based: bool | None = None, mean:
         rows(f"pressure:{t}", [pp[:, port[t]]], [d["port_pressure"][:, port[t]]] if derivative else None)
     names = {n: i for i, n in enumerate(st.node_names)}
     term = dict(st.terminal_nodes)
-    for name, kind in cfg.block_types.items():
+    for name, kind in sorted(cfg.block_types.items(), key=lambda nk: _INTERNAL_ORDER.get(nk[1], 0)):
         if kind in ("ChamberElastanceInductor", "ChamberElastanceInductorExponential", "LinearElastanceChamber"):
             i = st.chambers.index(name)
             rows(f"Vc:{name}", [res.observed["volume"][:, i]], [d["volume"][:, i]] if derivative else None)

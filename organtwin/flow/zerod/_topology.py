@@ -230,6 +230,7 @@ class Topology:
     states: tuple[StatesRow, ...] = ()  # blocks' own states, after the inductor flows
     alg_floating: tuple[tuple[int, ...], ...] = ()  # algebraic clusters joined to the rest only by inductors
     transfers: tuple[tuple[int, int, float], ...] = ()  # (a, b, share): b also receives share × a's net inflow
+    alg_sqrt: bool = False  # an algebraic point touches a stenosis with R = 0 (Q ∝ √ΔP: more Newton steps)
 
     @property
     def n_state_node(self) -> int:
@@ -560,6 +561,12 @@ def build_topology(blocks: dict, connections: list) -> Topology:
         (row.a in touched or row.b in touched) and not _is_zero(blocks[row.block], row.s, row.entry)
         for row in resistive
     )
+    alg_sqrt = any(
+        (row.a in touched or row.b in touched)
+        and _is_zero(blocks[row.block], row.r, row.entry)
+        and not _is_zero(blocks[row.block], row.s, row.entry)
+        for row in resistive
+    )
     transfers = _transfers(decomps, blocks, node, caps, counts[0], node_names)
     ports: list[PortRow] = []
     skey = dict(storage)
@@ -591,6 +598,7 @@ def build_topology(blocks: dict, connections: list) -> Topology:
         edge_keys=tuple(sorted(gidx.items())),
         storage_keys=tuple(storage),
         alg_linear=alg_linear,
+        alg_sqrt=alg_sqrt,
         alg_rate=tuple(inductive_only),
         ports=tuple(ports),
         connections=tuple(connections),
