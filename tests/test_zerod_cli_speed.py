@@ -35,8 +35,11 @@ def test_cache_dir_follows_the_environment(tmp_path):
     assert cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "organtwin" / "jax"
     assert cache_dir({"XDG_CACHE_HOME": "relative/dir"}) == home / ".cache" / "organtwin" / "jax"  # XDG: absolute only
     assert cache_dir({CACHE_ENV: str(tmp_path / "c"), "XDG_CACHE_HOME": "/x"}) == tmp_path / "c"
+    assert cache_dir({"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "j"), "XDG_CACHE_HOME": "/x"}) == tmp_path / "j"
+    assert cache_dir({CACHE_ENV: str(tmp_path / "c"), "JAX_COMPILATION_CACHE_DIR": "/j"}) == tmp_path / "c"
     for off in ("", "0", "off", "OFF", "no", "false"):
         assert cache_dir({CACHE_ENV: off}) is None
+        assert cache_dir({CACHE_ENV: off, "JAX_COMPILATION_CACHE_DIR": "/j"}) is None  # JAX's own, left to JAX
 
 
 def test_the_library_never_sets_the_cache():
@@ -104,8 +107,8 @@ def test_second_run_loads_every_program_from_the_cache(tmp_path):
 
 
 def test_no_cache_and_the_environment_switch_it_off(tmp_path):
-    """``--no-cache`` and ``ORGANTWIN_JAX_CACHE=off``: nothing is written, JAX's cache stays off (in this process, as
-    the test session has it)."""
+    """``--no-cache`` and ``ORGANTWIN_JAX_CACHE=off``: nothing is written in the folder (in this process, JAX's cache
+    as the test session has it is restored after)."""
     from organtwin.cli._main import main
 
     cache = tmp_path / "cache"
@@ -118,8 +121,8 @@ def test_no_cache_and_the_environment_switch_it_off(tmp_path):
             == 0
         )
         assert (tmp_path / "a.csv").is_file() and not cache.exists()
-        assert use_compilation_cache(True, environ={CACHE_ENV: "off"}) is None
-        assert not cache.exists() and not jax.config.jax_compilation_cache_dir
+        assert use_compilation_cache(True, environ={CACHE_ENV: "off", "JAX_COMPILATION_CACHE_DIR": "/x"}) is None
+        assert not cache.exists() and jax.config.jax_compilation_cache_dir != str(cache)
     finally:
         jax.config.update("jax_enable_compilation_cache", before)
         if old is None:

@@ -5,11 +5,13 @@ configuration, and the commands of this command line (an application: `organtwin
 here, at the user's edge, before their first compilation (tests/test_zerod_cli_speed.py checks that the library
 never sets it).
 
-Where: ``$ORGANTWIN_JAX_CACHE`` if set (``0``, ``off``, ``no``, ``false`` or empty: no cache), else
-``$XDG_CACHE_HOME/organtwin/jax``, else ``~/.cache/organtwin/jax``. A cache folder the user gave JAX itself
-(``JAX_COMPILATION_CACHE_DIR``) is used as it is. The folder holds one file per compiled program, keyed by the program,
-JAX's version and the machine; delete it (``rm -r ~/.cache/organtwin/jax``) to clear it; a command's ``--no-cache``
-runs without it. A folder that cannot be created is passed over with one note: a cache never fails a run.
+Where: ``$ORGANTWIN_JAX_CACHE`` if set, else a folder the user gave JAX itself (``$JAX_COMPILATION_CACHE_DIR``), else
+``$XDG_CACHE_HOME/organtwin/jax``, else ``~/.cache/organtwin/jax``. ``ORGANTWIN_JAX_CACHE=off`` (or ``0``, ``no``,
+``false``, empty): the command line leaves JAX's cache as JAX's own settings have it (off, unless
+``JAX_COMPILATION_CACHE_DIR`` is set: then plain JAX's cache, nothing of the below); a command's ``--no-cache``: no
+cache at all. The folder holds one file per compiled program, keyed by the program, JAX's version and the machine;
+delete it (``rm -r ~/.cache/organtwin/jax``) to clear it. A folder that cannot be created is passed over with one note:
+a cache never fails a run.
 
 Programs with host callbacks: JAX up to at least 0.10.2 writes no cache entry for a program that contains one
 (``jax._src.compiler._cache_write``: "because it uses host callbacks"), and every ``diffrax.diffeqsolve`` with
@@ -40,11 +42,15 @@ _OFF = {"", "0", "off", "no", "false"}
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path | None:
-    """The cache folder the command line uses, or None when ``$ORGANTWIN_JAX_CACHE`` switches it off."""
+    """The cache folder the command line uses (the module docstring's order), or None when ``$ORGANTWIN_JAX_CACHE``
+    switches it off."""
     env = os.environ if environ is None else environ
     if CACHE_ENV in env:
         value = env[CACHE_ENV].strip()
         return None if value.lower() in _OFF else Path(value).expanduser()
+    given = env.get("JAX_COMPILATION_CACHE_DIR", "").strip()  # the user's own choice for JAX
+    if given:
+        return Path(given).expanduser()
     base = env.get("XDG_CACHE_HOME", "").strip()
     root = Path(base).expanduser() if base and Path(base).is_absolute() else Path.home() / ".cache"
     return root / "organtwin" / "jax"
@@ -52,19 +58,17 @@ def cache_dir(environ: Mapping[str, str] | None = None) -> Path | None:
 
 def use_compilation_cache(enabled: bool = True, environ: Mapping[str, str] | None = None) -> Path | None:
     """Switch JAX's persistent compilation cache on for this process (an application's choice: call it from a command,
-    never from the library); returns the folder, or None when it is off (``enabled`` False, ``$ORGANTWIN_JAX_CACHE``
-    off, or a folder that cannot be created: one note on stderr). Every compiled program is kept, however quick its
+    never from the library); returns the folder, or None when the command line does not (``enabled`` False: JAX's
+    cache switched off; ``$ORGANTWIN_JAX_CACHE`` off: JAX's cache left as JAX's own settings have it; a folder that
+    cannot be created: one note on stderr, JAX's cache switched off). Every compiled program is kept, however quick its
     compilation (JAX's own default keeps those above 1 s): a command's small helpers add up."""
     import jax
 
     if not enabled:
         jax.config.update("jax_enable_compilation_cache", False)
         return None
-    env = os.environ if environ is None else environ
-    given = env.get("JAX_COMPILATION_CACHE_DIR", "").strip()  # the user's own choice for JAX, kept
-    folder = Path(given) if given else cache_dir(environ)
+    folder = cache_dir(environ)
     if folder is None:
-        jax.config.update("jax_enable_compilation_cache", False)
         return None
     try:
         folder.mkdir(parents=True, exist_ok=True)
