@@ -106,6 +106,33 @@ def test_second_run_loads_every_program_from_the_cache(tmp_path):
     assert json.loads(second.stdout.strip().splitlines()[-1]) == []
 
 
+def test_a_loaded_program_calls_this_process_callbacks(tmp_path):
+    """A program with host callbacks (an ``eqx.error_if``) kept by one process and loaded by the next: the check still
+    raises its own message, and a passing input still passes (the callbacks are the new process's)."""
+    code = (
+        "import sys, jax, jax.numpy as jnp, equinox as eqx\n"
+        "from organtwin.cli._jax_cache import use_compilation_cache\n"
+        "use_compilation_cache(True)\n"
+        "f = jax.jit(lambda x: eqx.error_if(x, x < 0, 'x must be >= 0, organtwin test') * 2)\n"
+        "print(float(f(jnp.float32(float(sys.argv[1])))))\n"
+    )
+    env = {**os.environ, CACHE_ENV: str(tmp_path / "cache")}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+
+    def run(x: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", code, x], env=env, capture_output=True, text=True, timeout=300)
+
+    first = run("1")
+    assert first.returncode == 0 and first.stdout.split()[-1] == "2.0", first.stderr
+    kept = _entries(tmp_path / "cache")
+    assert any(name.startswith("jit__lambda") for name in kept), kept
+    bad = run("-1")
+    assert bad.returncode != 0 and "x must be >= 0, organtwin test" in bad.stderr, bad.stderr[-2000:]
+    good = run("3")
+    assert good.returncode == 0 and good.stdout.split()[-1] == "6.0", good.stderr
+    assert _entries(tmp_path / "cache") == kept  # both loaded, nothing compiled anew
+
+
 def test_no_cache_and_the_environment_switch_it_off(tmp_path):
     """``--no-cache`` and ``ORGANTWIN_JAX_CACHE=off``: nothing is written in the folder (in this process, JAX's cache
     as the test session has it is restored after)."""
