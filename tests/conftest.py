@@ -9,8 +9,22 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # The command line keeps compiled programs in a per-user cache (organtwin/cli/_jax_cache.py): not from the tests, in
 # this process or the commands they start (tests/test_zerod_cli_speed.py gives its own folder where it tests it).
 os.environ["ORGANTWIN_JAX_CACHE"] = "off"
+# The suite's own compilation cache: JAX's persistent cache (plain JAX, nothing patched), in one folder per run shared
+# by the xdist workers and the commands the tests start (the variables are inherited), removed at the end of the run.
+# The suite compiles the same programs again and again: `_release_compiled_programs` drops them after every module,
+# and every command a test starts compiles afresh; a program compiled once is loaded from disk after that. A folder
+# the developer gave (JAX_COMPILATION_CACHE_DIR) is used as it is and kept. ORGANTWIN_TEST_JAX_CACHE=off: no cache.
+_SUITE_CACHE = None
+if os.environ.get("ORGANTWIN_TEST_JAX_CACHE", "on").lower() not in {"", "0", "off", "no", "false"}:
+    if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        import tempfile
 
-import jax
+        _SUITE_CACHE = tempfile.mkdtemp(prefix="organtwin-test-jax-cache-")
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = _SUITE_CACHE
+        os.environ["ORGANTWIN_TEST_JAX_CACHE_OWNER"] = str(os.getpid())
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+import jax  # noqa: E402  (after the environment above, which JAX reads at import)
 
 jax.config.update("jax_enable_x64", True)
 
@@ -22,6 +36,14 @@ def pytest_configure(config):
     if config.getoption("jaxtyping_packages", default=None):
         jax.config.update("jax_numpy_rank_promotion", "raise")
         os.environ["JAX_NUMPY_RANK_PROMOTION"] = "raise"  # the commands the tests start, too
+
+
+def pytest_unconfigure(config):
+    """The run's own cache folder goes with the run (the process that made it removes it, after its workers)."""
+    if _SUITE_CACHE and os.environ.get("ORGANTWIN_TEST_JAX_CACHE_OWNER") == str(os.getpid()):
+        import shutil
+
+        shutil.rmtree(_SUITE_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="module")

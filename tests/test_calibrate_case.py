@@ -179,6 +179,7 @@ max_steps = 6
 """
 
 
+@pytest.mark.slow  # ~2 min on 2 cores; each term fits on its own in test_calibrate_ecg.py and test_calibrate_haemo.py, the case plumbing in the tests above
 def test_an_ecg_and_volume_case_builds_coupled_terms_and_fits(tmp_path, capsys):
     """A joint case on a coarse BiV (h = 6 mm): ECG and LV volume from the case's own model at LV 0.6 m/s and
     e_active 2.3 (an inverse crime, fine for a test of the plumbing; the case studies use other meshes and models);

@@ -113,6 +113,7 @@ def test_dyssynchrony_lowers_lv_dpdt_max_and_ejection_fraction(biv):
     assert m["rv_pacing"]["dPdt_max_mmHg_per_s"] < m["lbbb"]["dPdt_max_mmHg_per_s"]
 
 
+@pytest.mark.slow  # ~70 s on 2 cores; the 0D part of the gradient is checked in test_zerod.py, the eikonal part in test_eikonal.py and test_calibrate_ecg.py
 def test_ejection_fraction_is_differentiable_from_conduction_velocities(biv):
     """d(LV EF, LV dP/dt max)/d(velocities) through eikonal -> quantiles -> elastance -> closed loop, against central
     differences along a direction. Fixed steps (the gradient is then exactly the discrete map's)."""

@@ -135,6 +135,7 @@ def _gradient_problem():
     return activation, w, theta
 
 
+@pytest.mark.slow  # ~30 s; by default the next test checks the same problem: reverse mode = forward mode, 4 of the 11 columns against finite differences
 def test_gradients_against_finite_differences():
     """d(loss)/d(velocities of two regions, the fast layer's velocity, the site's onset and position): implicit
     differentiation of the converged fixed point against central differences (relative step 1e-6). The discrete
