@@ -48,6 +48,10 @@ class RESULTS(diffrax.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
     ode_failed = (
         "The ODE integrator failed (step size underflow or rejected steps). The network may be stiff or ill-posed."
     )
+    sampling_not_converged = (
+        "The posterior sampler's chains did not converge (R-hat above 1.01, too few effective samples, or divergent "
+        "transitions). Draw more, or read the credible intervals with care."
+    )
     eikonal_not_converged = (
         "The eikonal fast-iterative sweeps did not converge within max_iterations. Raise max_iterations or check "
         "the conduction velocities."

@@ -114,3 +114,8 @@ from ._report import FitReport as FitReport
 from ._report import Term as Term
 from ._report import fit_report as fit_report
 from ._report import joint_residuals as joint_residuals
+from ._sample import PosteriorSamples as PosteriorSamples
+from ._sample import ProfileLikelihood as ProfileLikelihood
+from ._sample import log_posterior as log_posterior
+from ._sample import profile_likelihood as profile_likelihood
+from ._sample import sample_posterior as sample_posterior

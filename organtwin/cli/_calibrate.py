@@ -73,6 +73,17 @@ def calibrate(
             "folder (absolute paths, ..).",
         ),
     ] = False,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            "--sample",
+            min=8,
+            metavar="N",
+            help="After the fit, N draws of the posterior (NUTS, 4 chains from the optimum, with the fitted noise): "
+            "credible intervals beside the Laplace ones, R-hat, ESS, posterior.npz, a corner plot, and profile "
+            "likelihoods of the values the report flags as not identified.",
+        ),
+    ] = None,
 ):
     """Fit a twin's free parameters to measured data (activation maps, 12-lead ECG, volume curves, pressures)."""
     from ..io import check_output_folder, load_calibration_case, rerun_fit, run_calibration, write_calibration
@@ -98,6 +109,13 @@ def calibrate(
         c = load_calibration_case(case)
         with bar:
             outcome = run_calibration(c, progress=progress, truth=t, say=say)
+    samples = None
+    if sample is not None:
+        from ..io._calibration import sample_calibration
+
+        with ProgressBar(bar.enabled, "sampling") as sbar:
+            tell = sbar.callback(lambda done, total, what: f"sample: {what}") if sbar.enabled else not quiet
+            samples = sample_calibration(outcome, draws=sample, progress=tell, say=say)
     draw = None
     if pictures:  # the fit's own outputs, drawn inside the same all-or-nothing results folder
         import functools
@@ -105,10 +123,21 @@ def calibrate(
         from ..viz import calibration_pictures
 
         draw = functools.partial(calibration_pictures, outcome.report.observables, mesh=outcome.problem.mesh)
+        if samples is not None:
+            from ..viz import posterior_pictures
 
-    written = write_calibration(outcome, out, pictures=draw)
+            fit_pictures, report = draw, outcome.report
+            draw = lambda folder: [
+                *fit_pictures(folder),
+                *posterior_pictures(samples, folder, truth=t, laplace_sd=report.sd, title=outcome.case.title),
+            ]
+
+    written = write_calibration(outcome, out, pictures=draw, samples=samples)
     say("")
     say(outcome.report.summary().rstrip())
+    if samples is not None:
+        say("")
+        say(samples.summary().rstrip())
     if comparison is not None:
         say(
             f"re-run of {case}: largest relative difference from the saved values "

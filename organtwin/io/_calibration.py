@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CalibrationCase",
     "CalibrationOutcome",
+    "CalibrationSamples",
     "DataSpec",
     "FreeSpec",
     "Problem",
@@ -57,10 +58,14 @@ __all__ = [
     "read_fit",
     "tolerances",
     "load_calibration_case",
+    "parameter_unit",
+    "posterior_record",
     "parse_calibration_case",
     "rerun_fit",
     "run_calibration",
+    "sample_calibration",
     "write_calibration",
+    "write_posterior_draws",
 ]
 
 DATA_KINDS = ("activation-map", "ecg", "volume-curve", "cuff", "pressure-trace")
@@ -979,16 +984,24 @@ def fit_record(outcome: CalibrationOutcome) -> dict:
     )
 
 
-def write_calibration(outcome: CalibrationOutcome, out, *, pictures=None) -> list[Path]:
+def write_calibration(
+    outcome: CalibrationOutcome, out, *, pictures=None, samples: CalibrationSamples | None = None
+) -> list[Path]:
     """DIR/fit.json, report.json, summary.txt, summary.json and what ``pictures(folder)`` draws there (the CLI passes
-    `organtwin.viz.calibration_pictures` of the outcome's observables) — all or nothing."""
+    `organtwin.viz.calibration_pictures` of the outcome's observables) — all or nothing. With ``samples``
+    (`sample_calibration`): posterior.npz (the draws) and a "posterior" section in fit.json and report.json
+    (`posterior_record`), the sampler's table in summary.txt."""
     from ._results import results_folder, write_json
 
     written = []
     with results_folder(out) as tmp:
         tmp = Path(tmp)
-        write_json(tmp / "fit.json", fit_record(outcome))
-        write_fit_report(outcome.report, tmp)
+        record = fit_record(outcome)
+        if samples is not None:
+            record["posterior"] = posterior_record(samples, outcome.report)
+            write_posterior_draws(samples, tmp / "posterior.npz")
+        write_json(tmp / "fit.json", record)
+        write_fit_report(outcome.report, tmp, samples=samples)
         write_json(
             tmp / "summary.json",
             {"organtwin_results": "calibration", "case": str(outcome.case.source), "objective": outcome.result.loss},
@@ -999,22 +1012,171 @@ def write_calibration(outcome: CalibrationOutcome, out, *, pictures=None) -> lis
     return [Path(out) / n for n in written]
 
 
-def write_fit_report(report, directory) -> list[Path]:
-    """report.json and summary.txt of a `FitReport` in ``directory`` (each atomically: no half-written files)."""
+def write_fit_report(report, directory, *, samples: CalibrationSamples | None = None) -> list[Path]:
+    """report.json and summary.txt of a `FitReport` in ``directory`` (each atomically: no half-written files); with
+    ``samples``, report.json's "posterior" section and the sampler's table after the report's."""
     from ._results import atomic_file
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     out = []
+    rec, summary = report.to_dict(), report.summary()
+    if samples is not None:
+        rec["posterior"] = posterior_record(samples, report)
+        summary += "\n" + samples.summary()
     for name, text in (
-        ("report.json", json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n"),
-        ("summary.txt", report.summary()),
+        ("report.json", json.dumps(rec, indent=1, allow_nan=False) + "\n"),
+        ("summary.txt", summary),
     ):
         with atomic_file(d / name) as (fh, _):
             assert fh is not None  # a text mode ("w") opens a handle
             fh.write(text)
         out.append(d / name)
     return out
+
+
+# ============================================================================================================ sample
+_UNITS = (  # (pattern on a free parameter's name, unit): the case file's model pytree (module docstring)
+    (re.compile(r"^tissue\.(fast_)?velocity"), "m/s"),
+    (re.compile(r"^sites\.[^.]+\.position"), "mm"),
+    (re.compile(r"^sites\.[^.]+\.(onset|radius)"), "ms"),
+    (re.compile(r"^ecg\.(apd_ms|template\.tau_\w+)"), "ms"),
+    (re.compile(r"\.(e_active|e_passive|elastance\w*)(\[|$)"), "mmHg/mL"),
+    (re.compile(r"\.(resistance|r_\w+)(\[|$)"), "mmHg·s/mL"),
+    (re.compile(r"\.(capacitance|compliance|c_\w+)(\[|$)"), "mL/mmHg"),
+    (re.compile(r"\.(inductance|inertance|l_\w+)(\[|$)"), "mmHg·s²/mL"),
+)
+
+
+def parameter_unit(name: str) -> str:
+    """The unit of a case's free parameter (or one element, ``name[i]``), from its path into the case's model
+    (velocities m/s, positions mm, onsets ms, 0D elastances mmHg/mL, resistances mmHg·s/mL, compliances mL/mmHg);
+    "" where unknown."""
+    if re.match(r"^sites\.[^.]+\.radius", name):
+        return "mm"
+    for pattern, unit in _UNITS:
+        if pattern.search(name):
+            return unit
+    return ""
+
+
+@dataclass(frozen=True)
+class CalibrationSamples:
+    """A fit's sampled posterior (`organtwin.calibrate.sample_posterior`) and the profile likelihoods of the values
+    its report flags as not identified (`organtwin.calibrate.profile_likelihood`), by element name."""
+
+    posterior: Any  # PosteriorSamples
+    profiles: dict[str, Any]  # {element name: ProfileLikelihood}
+    units: dict[str, str]
+
+    def summary(self) -> str:
+        return self.posterior.summary() + "".join(
+            f"profile of {n}: 68% {_interval_text(p.interval_68)}, 95% {_interval_text(p.interval_95)} "
+            f"({p.values.size} points, {p.values[0]:.4g} to {p.values[-1]:.4g})\n"
+            for n, p in self.profiles.items()
+        )
+
+
+def _interval_text(iv) -> str:
+    lo, hi = iv
+    return f"[{'below the grid' if lo is None else f'{lo:.4g}'}, {'above the grid' if hi is None else f'{hi:.4g}'}]"
+
+
+def sample_calibration(
+    outcome: CalibrationOutcome,
+    *,
+    draws: int,
+    chains: int = 4,
+    warmup: int = 300,
+    seed: int | None = None,
+    profiles: bool = True,
+    progress: bool | Callable[..., None] = False,
+    say=print,
+) -> CalibrationSamples:
+    """NUTS draws of a fitted case's posterior (`organtwin.calibrate.sample_posterior`), from its optimum, with the
+    report's fitted noise scale (s² = the report's covariance scale), and (``profiles``) a profile likelihood of every
+    value the report flags as not identified. The gradients are by reverse mode through the eikonal where the case
+    has one (one adjoint solve), else by a forward-mode Jacobian (the 0D circulation: few parameters). ``seed``:
+    default the case's. In JAX's 64-bit mode for a float64 case, as `run_calibration`."""
+    import contextlib
+
+    import jax
+
+    case = outcome.case
+    x64 = jax.enable_x64(True) if case.dtype == "float64" else contextlib.nullcontext()
+    with x64:
+        return _sample_calibration(outcome, draws, chains, warmup, seed, profiles, progress, say)
+
+
+def _sample_calibration(outcome, draws, chains, warmup, seed, profiles, progress, say) -> CalibrationSamples:
+    import math
+
+    from ..calibrate._report import joint_residuals
+    from ..calibrate._sample import profile_likelihood, sample_posterior
+
+    problem, report = outcome.problem, outcome.report
+    residuals = joint_residuals(problem.terms, problem.simulate)
+    reverse = joint_residuals(problem.terms, problem.simulate_reverse) if "tissue" in problem.model else None
+    s = math.sqrt(report.scale)
+    say(
+        f"sampling: NUTS, {chains} chains, {draws} draws, {warmup} warmup steps per chain, noise scale {s:.3g}, "
+        f"gradients by {'reverse' if reverse is not None else 'forward'} mode"
+    )
+    post = sample_posterior(
+        residuals,
+        problem.free,
+        problem.model,
+        outcome.result.u,
+        draws=draws,
+        chains=chains,
+        warmup=warmup,
+        reverse_residuals=reverse,
+        noise_scale=s,
+        seed=outcome.case.seed if seed is None else seed,
+        progress=progress,
+    )
+    prof = {}
+    if profiles:
+        for n in report.not_identified:
+            say(f"profile likelihood of {n} (not identified by the data)")
+            prof[n] = profile_likelihood(residuals, problem.free, problem.model, outcome.result.u, n, noise_scale=s)
+    return CalibrationSamples(post, prof, {n: parameter_unit(n) for n in post.names})
+
+
+def posterior_record(samples: CalibrationSamples, report) -> dict:
+    """The "posterior" section of fit.json and report.json: the sampler's figures, and per parameter the Laplace
+    intervals (value ± 1 and 1.96 SD of the report) beside the credible ones, R-hat and ESS; the profiles."""
+    rec = samples.posterior.to_dict()
+    sd = dict(zip(report.names, np.asarray(report.sd, float)))
+    for n, entry in rec["parameters"].items():
+        v, s = float(entry["optimum"]), sd.get(n, float("nan"))
+        entry["unit"] = samples.units.get(n, "")
+        entry["laplace_sd"] = s
+        entry["laplace_68"] = [v - s, v + s]
+        entry["laplace_95"] = [v - 1.96 * s, v + 1.96 * s]
+    rec["profiles"] = {n: p.to_dict() for n, p in samples.profiles.items()}
+    return _json_object(rec)
+
+
+def write_posterior_draws(samples: CalibrationSamples, path) -> Path:
+    """posterior.npz: ``names``, ``units``, ``draws`` (chains, draws, p) in the parameters' units, ``u_draws`` (the
+    fit's unconstrained coordinates), ``logdensity`` (chains, draws), ``optimum`` (p,) — atomically."""
+    from ._results import atomic_file
+
+    post = samples.posterior
+    path = Path(path)
+    with atomic_file(path, "wb") as (fh, _):
+        assert fh is not None
+        np.savez(
+            fh,
+            names=np.asarray(post.names),
+            units=np.asarray([samples.units.get(n, "") for n in post.names]),
+            draws=post.draws,
+            u_draws=post.u_draws,
+            logdensity=post.logdensity,
+            optimum=post.optimum,
+        )
+    return path
 
 
 # ============================================================================================================ re-run

@@ -26,6 +26,9 @@ from ._circulation_plot import (
 )
 from ._ecg_plot import plot_12lead as plot_12lead
 from ._fibres_render import render_fibres as render_fibres
+from ._posterior_plot import plot_corner as plot_corner
+from ._posterior_plot import plot_profiles as plot_profiles
+from ._posterior_plot import posterior_pictures as posterior_pictures
 from ._render import (
     category_colours as category_colours,
 )

@@ -4,8 +4,10 @@
 valve-switching closed loop (the implicit methods spend most steps rejecting Newton failures at valve switches);
 ``Integrator.implicit()``: Kvaerno5 (L-stable ESDIRK) + PID, for stiff networks; ``Integrator.fixed(dt, solver)``: fixed
 steps (Kvaerno3 by default, ``diffrax.Tsit5()`` for non-stiff cohorts); ``Integrator.implicit_euler(dt)``: fixed
-steps of implicit Euler with Newton, `run_svzerod`'s default where `spectral_radius` at the start says the network is
-stiff (`._svzerod_json.default_svzerod_integrator`). Time is in seconds.
+steps of implicit Euler with Newton. Where `spectral_radius` at the start says the network is stiff, `run_svzerod`'s
+default is fixed-step Kvaerno3 at a tenth of the output step with Newton to rtol 1e-9 / atol 1e-4, then implicit Euler
+where that Newton fails, then adaptive Kvaerno5; explicit Tsit5 that fails (stiffness after the start) goes down the
+same chain (`._svzerod_json.default_svzerod_integrator`, `._svzerod_json._fallbacks`). Time is in seconds.
 
 Stiff networks (issue 25 item 3, measured): a capacitor of 1e-12 behind resistances of 100 (tests/data/zerod/
 stiff_rc.json, eigenvalue -1e10/s), an inductor against a closed valve's Rmax (svZeroDSolver's
