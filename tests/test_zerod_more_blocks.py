@@ -155,10 +155,17 @@ def _peer_file(repo: Path, path: str) -> str:
     ).stdout
 
 
-_STIFF = pytest.mark.xfail(
-    reason="stiff (issue 25 item 3): the default Tsit5 reaches max_steps (the decomposed heart at t = 0.12 s, its aortic "
-    "valve at steepness 1e4 opening onto the point behind the LV's inductor; chamber_sphere at 0.33 s, its closed "
-    "valves making the sphere all but incompressible, an eigenvalue near -2e6/s); Kvaerno5 stops too (0.6 s, 0.22 s)",
+_DECOMPOSED = pytest.mark.xfail(
+    reason="runs (issue 25 item 3: the stiff default's implicit chain, its aortic valve at steepness 1e4 opening onto "
+    "the point behind the LV's inductor) but is 6.6 % of range from the expected results and 6.3 % from the peer at "
+    "10x its points, at the valve-switching instants (benchmarks/RESULTS.md, svZeroDSolver's own test suite)",
+    strict=False,
+)
+_SPHERE = pytest.mark.xfail(
+    reason="does not finish (issue 25): explicit Tsit5 reaches its step limit at 0.25 s and the implicit fallbacks "
+    "run past 480 s here. The sphere between two closed valves is all but incompressible (an eigenvalue near -2e6/s), "
+    "and its ValveTanh valves have Rmin = 0, so an open valve's conductance 1/R grows as exp(2 k |dP|) (not yet "
+    "shown to be the cause); svZeroDSolver keeps the valve flow as an unknown of its DAE (P_in - P_out - R Q = 0)",
     strict=False,
 )
 
@@ -168,8 +175,8 @@ _STIFF = pytest.mark.xfail(
     "case",
     [
         "pulsatileFlow_R_coronary_varres",  # measured: 6.2e-5 relative L2, 7.8e-5 max over all 30 cycles
-        pytest.param("closedLoopHeart_singleVessel_decomposed", marks=_STIFF),
-        pytest.param("chamber_sphere", marks=_STIFF),
+        pytest.param("closedLoopHeart_singleVessel_decomposed", marks=_DECOMPOSED),
+        pytest.param("chamber_sphere", marks=_SPHERE),
     ],
 )
 def test_peer_case_agrees_with_its_expected_result(case):
