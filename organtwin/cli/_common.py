@@ -42,6 +42,16 @@ class Dtype(StrEnum):
 DTYPE_HELP = "Floating-point precision."
 
 
+def out_option(help: str, metavar: str = "DST") -> Any:
+    """The output file of a command: ``--out/-o`` (required where the command says so in ``help``)."""
+    return typer.Option("--out", "-o", metavar=metavar, show_default=False, help=help)
+
+
+def old_out_argument(metavar: str = "DST") -> Any:
+    """The output file as the old, deprecated positional argument (hidden; `legacy_positional` notes its use)."""
+    return typer.Argument(metavar=metavar, hidden=True, show_default=False, help=f"Deprecated: --out {metavar}.")
+
+
 def deprecated(old: str, new: str) -> None:
     """The one-line note for an old spelling that still works (a hidden alias)."""
     print(f"organtwin: note: {old} is deprecated; use {new}", file=sys.stderr, flush=True)

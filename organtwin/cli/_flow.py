@@ -30,7 +30,17 @@ from typing import Annotated
 import typer
 
 from .._errors import InputError
-from ._common import DTYPE_HELP, Dtype, legacy_dtype, legacy_positional, say, usage_error, use_dtype
+from ._common import (
+    DTYPE_HELP,
+    Dtype,
+    legacy_dtype,
+    legacy_positional,
+    old_out_argument,
+    out_option,
+    say,
+    usage_error,
+    use_dtype,
+)
 from ._jax_cache import use_compilation_cache
 from ._mesh_options import parse_region_list
 
@@ -58,19 +68,8 @@ def _check_output_file(out: Path, name: str) -> Path:
 @flow_app.command("zerod")
 def zerod(
     config: Annotated[Path, typer.Argument(metavar="CONFIG.json", help="svZeroDSolver configuration (JSON).")],
-    old_out: Annotated[
-        Path | None, typer.Argument(metavar="OUT.csv", hidden=True, show_default=False, help="Deprecated: --out.")
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="OUT.csv",
-            show_default=False,
-            help="CSV to write (required), in svZeroDSolver's layout.",
-        ),
-    ] = None,
+    old_out: Annotated[Path | None, old_out_argument("OUT.csv")] = None,
+    out: Annotated[Path | None, out_option("CSV to write (required), in svZeroDSolver's layout.", "OUT.csv")] = None,
     dtype: Annotated[Dtype, typer.Option(help=DTYPE_HELP, case_sensitive=False)] = Dtype.float64,
     float32: Annotated[bool, typer.Option("--float32", hidden=True, help="Deprecated: --dtype float32.")] = False,
     cache: Annotated[

@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from .._errors import InputError
-from ._common import legacy_option, legacy_positional, say
+from ._common import legacy_option, legacy_positional, old_out_argument, out_option, say
 from ._mesh_options import (
     NameMap,
     RegionField,
@@ -38,9 +38,7 @@ mesh_app = typer.Typer(help="Read, inspect, convert, generate and render meshes.
 _MESH_HELP = "Mesh file (VTU, VTK, MSH, XDMF, Medit, openCARP .pts/.elem basename, ...)."
 _SCALE_HELP = "Multiply coordinates by this factor (e.g. 1000 for m -> mm)."
 #: The positional output of earlier versions: hidden, still read (with a deprecation note).
-OldDst = Annotated[
-    Path | None, typer.Argument(metavar="DST", hidden=True, show_default=False, help="Deprecated: --out DST.")
-]
+OldDst = Annotated[Path | None, old_out_argument()]
 
 
 def _read(path: Path, scale: float | None = None, **names):
@@ -74,13 +72,7 @@ def mesh_convert(
     old_dst: OldDst = None,
     out: Annotated[
         Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="DST",
-            show_default=False,
-            help="Output mesh (required); the format follows the extension (.vtu, .msh, .xdmf, .pts, ...).",
-        ),
+        out_option("Output mesh (required); the format follows the extension (.vtu, .msh, .xdmf, .pts, ...)."),
     ] = None,
     scale: Annotated[float | None, typer.Option(help=_SCALE_HELP)] = None,
     regions: Annotated[
@@ -227,16 +219,7 @@ def mesh_generate(
 def mesh_fibres(
     src: Annotated[Path, typer.Argument(help="Mesh with endo/epi/base surfaces.")],
     old_dst: OldDst = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="DST",
-            show_default=False,
-            help="Mesh to write (required), with per-cell fibres and sheets.",
-        ),
-    ] = None,
+    out: Annotated[Path | None, out_option("Mesh to write (required), with per-cell fibres and sheets.")] = None,
     alpha_endo: Annotated[float, typer.Option(help="Helix angle at the endocardium, degrees.")] = 60.0,
     alpha_epi: Annotated[float, typer.Option(help="Helix angle at the epicardium, degrees.")] = -60.0,
     png: Annotated[Path | None, typer.Option(help="Also render the fibres to this PNG.")] = None,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import legacy_positional
+from ._common import legacy_positional, old_out_argument, out_option
 from ._mesh_options import (
     NameMap,
     RegionField,
@@ -24,18 +24,9 @@ __all__ = ["mesh_surfaces"]
 
 def mesh_surfaces(
     src: Annotated[Path, typer.Argument(help="Input mesh (tets, with or without surface triangles).")],
-    old_dst: Annotated[
-        Path | None, typer.Argument(metavar="DST", hidden=True, show_default=False, help="Deprecated: --out DST.")
-    ] = None,
+    old_dst: Annotated[Path | None, old_out_argument()] = None,
     out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="DST",
-            show_default=False,
-            help="Mesh to write (required) with the named surfaces (.vtu, .msh, .xdmf, .pts, ...).",
-        ),
+        Path | None, out_option("Mesh to write (required) with the named surfaces (.vtu, .msh, .xdmf, .pts, ...).")
     ] = None,
     auto: Annotated[
         bool,
