@@ -291,6 +291,9 @@ def classify(case: str, suite: dict, repo: Path, ot: dict) -> dict:
             return row
     for k in (REFINE, REFINE_MORE):
         fine, how = peer_refined(config, k)
+        if fine is None and k == REFINE_MORE:  # the 10x figures stand; say why there is no 100x one
+            row["detail"] += f"; the peer at {k}x: {how}"
+            break
         row["refined"] = how
         if fine is None:
             row["class"] = "disagrees"
