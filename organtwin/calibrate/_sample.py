@@ -385,7 +385,7 @@ def sample_posterior(
     *,
     draws: int = 1000,
     chains: int = 4,
-    warmup: int = 300,
+    warmup: int = 200,
     reverse_residuals: Callable | None = None,
     noise_scale: float | None = None,
     seed: int = 0,

@@ -1087,7 +1087,7 @@ def sample_calibration(
     *,
     draws: int,
     chains: int = 4,
-    warmup: int = 300,
+    warmup: int = 200,
     seed: int | None = None,
     profiles: bool = True,
     progress: bool | Callable[..., None] = False,
