@@ -1,6 +1,7 @@
 """organtwin: a differentiable organ-physics toolkit in JAX."""
 
 from ._errors import CalibrationError as CalibrationError
+from ._errors import CalibrationWarning as CalibrationWarning
 from ._errors import CaseError as CaseError
 from ._errors import DataError as DataError
 from ._errors import InputError as InputError

@@ -25,6 +25,11 @@ class MeshWarning(UserWarning):
     """A mesh was repaired or looks suspicious (inverted tets reordered, unreferenced nodes dropped, units guessed)."""
 
 
+class CalibrationWarning(UserWarning):
+    """A fit's result deserves a second look (e.g. its discretisation shift exceeds its statistical SD: the mesh or
+    time step, not the noise, limits what the data determine); the one-line message names the parameter."""
+
+
 class NetworkError(OrgantwinError, ValueError):
     """A 0D circulation network is malformed (unknown block, dangling port, unsupported topology, bad parameter)."""
 

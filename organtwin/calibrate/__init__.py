@@ -31,6 +31,11 @@ from ._data import (
 from ._data import (
     synthetic_volume_and_cuff as synthetic_volume_and_cuff,
 )
+from ._discretisation import DiscretisationCheck as DiscretisationCheck
+from ._discretisation import combine_sd as combine_sd
+from ._discretisation import discretisation_check as discretisation_check
+from ._discretisation import refine_mesh as refine_mesh
+from ._discretisation import richardson_factor as richardson_factor
 from ._ecg_loss import ECGLoss as ECGLoss
 from ._ecg_loss import EikonalECG as EikonalECG
 from ._ecg_loss import add_noise as add_noise

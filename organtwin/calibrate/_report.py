@@ -28,6 +28,7 @@ squared norm `fit_least_squares` minimises, and `fit_report` reads the fit back 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -174,6 +175,30 @@ class FitReport:
     #: {term name: the fitted model's outputs beside the data} (`AbstractLoss.observables`; None for a term without a
     #: picture): what the report's pictures draw, computed once at the fitted point (not part of report.json).
     observables: dict = field(default_factory=dict)
+    #: the discretisation term (`with_discretisation`): {"checked": bool, "what"/"reason", "shift", "sd_total", ...};
+    #: empty when no check was asked (then every SD is statistical only, and report.json says so per parameter).
+    discretisation: dict = field(default_factory=dict)
+
+    def with_discretisation(self, check=None, *, skipped: str = "") -> "FitReport":
+        """This report with the discretisation term of ``check`` (a `DiscretisationCheck` of this fit), or with the
+        reason it was ``skipped`` (then the SDs stay statistical only, and the report says so)."""
+        if check is None:
+            return dataclasses.replace(self, discretisation={"checked": False, "reason": skipped or "not asked"})
+        if list(check.names) != list(self.names):
+            raise CalibrationError("report: the discretisation check is of other parameters than the fit's")
+        rec = check.record()
+        rec["shift"] = np.asarray(check.shift, float)
+        rec["sd_total"] = np.asarray(check.sd_total, float)
+        return dataclasses.replace(self, discretisation=rec)
+
+    def sd_total(self) -> np.ndarray:
+        """The SDs with the discretisation term where it was measured (`with_discretisation`), else `sd`."""
+        t = self.discretisation.get("sd_total")
+        return self.sd if t is None else np.where(np.isfinite(t), t, self.sd)
+
+    def _includes_discretisation(self) -> np.ndarray:
+        t = self.discretisation.get("sd_total")
+        return np.zeros(len(self.names), bool) if t is None else np.isfinite(np.asarray(t, float))
 
     def relative_sd(self) -> np.ndarray:
         return self.sd / np.maximum(np.abs(self.values), 1e-300)
@@ -194,6 +219,10 @@ class FitReport:
                 "sd_data_only": self.sd_data[i],
                 "relative_sd": self.relative_sd()[i],
                 "identified": n in self.identified,
+                "sd_statistical": self.sd[i],
+                "discretisation_shift": (self.discretisation["shift"][i] if "shift" in self.discretisation else None),
+                "sd_total": self.sd_total()[i],
+                "sd_includes_discretisation": bool(self._includes_discretisation()[i]),
             }
             if n in self.tolerance:
                 params[n]["tolerance"] = self.tolerance[n]
@@ -218,6 +247,8 @@ class FitReport:
                 "identified_rel_sd": self.identified_rel_sd,
                 "terms": self.terms,
                 "fit": self.fit,
+                "discretisation": {k: v for k, v in self.discretisation.items() if k not in ("shift", "sd_total")}
+                or {"checked": False, "reason": "not asked"},
             }
         )
 
@@ -243,6 +274,7 @@ class FitReport:
                 err = f"{self.values[i] - t:+.3g}" if n in self.tolerance else f"{100 * (self.values[i] - t) / t:+.2f}%"
                 row += f"  {t:9.5g} {err:>10s}"
             lines.append(row)
+        lines += self._discretisation_lines()
         dof_ratio = self.chi2 / max(self.n_residuals - len(self.names), 1)
         if dof_ratio > 1.2:
             lines += [
@@ -282,6 +314,23 @@ class FitReport:
                 + ", ".join(f"{k} {_short(v)}" for k, v in extra.items())
             )
         return "\n".join(lines) + "\n"
+
+    def _discretisation_lines(self) -> list[str]:
+        d = self.discretisation
+        if not d.get("checked"):
+            return [
+                "",
+                f"discretisation: not checked ({d.get('reason', 'not asked')}): every SD above is statistical only",
+            ]
+        lines = [
+            "",
+            f"discretisation check ({d['what']}; re-fit {d['steps']} steps, {d['result']}): {d['rule']}",
+            f"{'parameter':34s} {'SD stat':>11s} {'shift':>11s} {'SD total':>11s}",
+        ]
+        for i, n in enumerate(self.names):
+            mark = "  shift > SD" if n in d.get("exceeds_statistical_sd", []) else ""
+            lines.append(f"{n:34s} {self.sd[i]:11.3g} {d['shift'][i]:+11.3g} {self.sd_total()[i]:11.3g}{mark}")
+        return lines
 
 
 def _short(v):

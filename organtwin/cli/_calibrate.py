@@ -73,6 +73,14 @@ def calibrate(
             "folder (absolute paths, ..).",
         ),
     ] = False,
+    discretisation_check: Annotated[
+        bool,
+        typer.Option(
+            "--discretisation-check/--no-discretisation-check",
+            help="After the fit, re-fit on the model made finer (mesh h/2 or refined, ECG dt/2, 0D tolerances / 10) "
+            "and add the shift to each SD (sd_total), or not (the report then says its SDs are statistical only).",
+        ),
+    ] = True,
     sample: Annotated[
         int | None,
         typer.Option(
@@ -108,7 +116,7 @@ def calibrate(
     else:
         c = load_calibration_case(case)
         with bar:
-            outcome = run_calibration(c, progress=progress, truth=t, say=say)
+            outcome = run_calibration(c, progress=progress, truth=t, say=say, discretisation=discretisation_check)
     samples = None
     if sample is not None:
         from ..io._calibration import sample_calibration

@@ -630,7 +630,13 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
 
                 kw = {} if c["delay"] is None else {"delay_ms": c["delay"]}
                 circ = couple_circulation(circ, out["activation"], lv, rv, **kw)
-            out["curves"] = circulation_curves(circ, cycles=c["cycles"], points=c["points"], forward_mode=forward_mode)
+            out["curves"] = circulation_curves(
+                circ,
+                cycles=c["cycles"],
+                points=c["points"],
+                forward_mode=forward_mode,
+                integrator=c.get("integrator"),  # a discretisation check's tighter one (io/_discretisation.py)
+            )
         return out
 
     terms = []
@@ -864,8 +870,11 @@ def run_calibration(
     truth: dict | None = None,
     say=print,
     check=None,
+    discretisation: bool = False,
 ) -> CalibrationOutcome:
-    """Build ``case``, fit it with its optimiser, report. ``truth`` ({parameter name: value}) adds relative errors.
+    """Build ``case``, fit it with its optimiser, report. ``discretisation``: then re-fit on the case made finer
+    (h/2, dt/2, 0D tolerances / 10) and put the shift in the report's SDs (`io._discretisation.check_discretisation`);
+    otherwise the report says its SDs are statistical only. ``truth`` ({parameter name: value}) adds relative errors.
     ``check(problem)``, if given, runs once the problem is built, before the fit (a re-run's checks); then the starts
     are bounded against the memory available (`check_fit_memory`).
 
@@ -878,7 +887,17 @@ def run_calibration(
 
     x64 = jax.enable_x64(True) if case.dtype == "float64" else contextlib.nullcontext()
     with x64:
-        return _run_calibration(case, progress=progress, truth=truth, say=say, check=check)
+        outcome = _run_calibration(case, progress=progress, truth=truth, say=say, check=check)
+        import dataclasses
+
+        from ._discretisation import check_discretisation
+
+        if discretisation and case.fit["method"] != "adam":
+            report = check_discretisation(case, outcome.problem, outcome.result, outcome.report, say=say)
+        else:
+            why = "an Adam fit (no Gauss-Newton re-fit)" if discretisation else "switched off"
+            report = outcome.report.with_discretisation(None, skipped=why)
+        return dataclasses.replace(outcome, report=report)
 
 
 def _run_calibration(case: CalibrationCase, *, progress, truth, say, check) -> CalibrationOutcome:
@@ -966,6 +985,7 @@ def fit_record(outcome: CalibrationOutcome) -> dict:
     """What fit.json holds: the fitted values (and the unconstrained vector that re-creates them), how the fit ended,
     and the provenance."""
     from .._solution import result_name
+    from ._discretisation import uncertainty_record
 
     r = outcome.result
     return _json_object(
@@ -979,6 +999,7 @@ def fit_record(outcome: CalibrationOutcome) -> dict:
             "result": result_name(r.result),
             "message": r.message,
             "history": r.history,
+            "uncertainty": uncertainty_record(outcome.report),
             "provenance": outcome.provenance,
         }
     )
