@@ -52,13 +52,20 @@ def check_discretisation(case, problem, result, report, *, say=print, max_steps:
     A case with nothing to refine, or an Adam fit's report, is returned marked "not checked" with the reason."""
     from ..calibrate._discretisation import discretisation_check
     from ..calibrate._report import joint_residuals
-    from ._calibration import build_problem
+    from ._calibration import build_problem, check_fit_memory
+    from ._case import CaseError
 
     fine_case, mesh, what = refined_case(case)
     if not what:
         return report.with_discretisation(None, skipped="the case's model has no resolution to refine")
     say(f"discretisation check: {what}")
     fine = build_problem(fine_case, mesh=mesh)
+    try:  # one start of the finer fit must fit in memory; else the check is skipped, and the report says why
+        check_fit_memory(dataclasses.replace(fine_case, fit={**fine_case.fit, "starts": 1}), fine)
+    except CaseError as e:
+        msg = str(e).split(": ", 1)[-1]
+        say(f"discretisation check skipped: {msg}")
+        return report.with_discretisation(None, skipped=f"the finer model does not fit in memory ({msg})")
     if fine.free.names != problem.free.names or fine.free.size != problem.free.size:
         return report.with_discretisation(None, skipped="the finer model's free parameters differ")
     check = discretisation_check(
@@ -74,9 +81,12 @@ def check_discretisation(case, problem, result, report, *, say=print, max_steps:
     return report.with_discretisation(check)
 
 
-def uncertainty_record(report) -> dict:
+def uncertainty_record(report) -> dict | None:
     """fit.json's "uncertainty": per parameter value, sd_statistical, discretisation_shift, sd_total and whether
-    sd_total includes the discretisation term, and the check's own record (or why it was not done)."""
+    sd_total includes the discretisation term, and the check's own record (or why it was not done); None without a
+    report (an outcome assembled by hand)."""
+    if report is None:
+        return None
     params = report.to_dict()["parameters"]
     keys = ("value", "sd_statistical", "discretisation_shift", "sd_total", "sd_includes_discretisation")
     return {
