@@ -118,6 +118,9 @@ def test_calibrate_writes_fit_and_report_and_the_fit_reruns_to_the_same_numbers(
     assert prov["data"]["map"]["sha256"] and prov["mesh"]["sha256"] and prov["versions"]["organtwin"]
     assert prov["case_text"] == (case_dir / "case.toml").read_text() and prov["seed"] == 0
     assert {"summary.txt", "map_activation.png", "map_scatter.png"} <= {p.name for p in out.iterdir()}
+    # the command checks the mesh error by default (issue 26): every SD says whether it includes that term
+    assert fit["uncertainty"]["discretisation"]["checked"] is True
+    assert all(p["sd_includes_discretisation"] is True for p in rep["parameters"].values())
     # re-run from the saved fit: the same numbers on the same machine
     rc, stdout, err = run_cli(
         capsys, "calibrate", out / "fit.json", "--out", tmp_path / "again", "--quiet", "--no-pictures"
@@ -134,7 +137,19 @@ def test_a_rerun_refuses_data_that_changed_and_writes_nothing(case_dir, tmp_path
     for f in ("case.toml", "lat.csv"):
         (work / f).write_text((case_dir / f).read_text())
     out = tmp_path / "out"
-    assert run_cli(capsys, "calibrate", work / "case.toml", "--out", out, "--quiet", "--no-pictures")[0] == 0
+    assert (
+        run_cli(
+            capsys,
+            "calibrate",
+            work / "case.toml",
+            "--out",
+            out,
+            "--quiet",
+            "--no-discretisation-check",
+            "--no-pictures",
+        )[0]
+        == 0
+    )
     with open(work / "lat.csv", "a") as fh:
         fh.write("0,0,0,1\n")
     rc, _, err = run_cli(capsys, "calibrate", out / "fit.json", "--out", tmp_path / "again", "--quiet")
@@ -215,7 +230,9 @@ def test_an_ecg_and_volume_case_builds_coupled_terms_and_fits(tmp_path, capsys):
     (tmp_path / "lv.csv").write_text("time_ms,LV_volume_ml\n" + "".join(f"{a},{b}\n" for a, b in zip(tv, vv)))
     (tmp_path / "case.toml").write_text(ECG_CASE)
     out = tmp_path / "out"
-    rc, _, err = run_cli(capsys, "calibrate", tmp_path / "case.toml", "--out", out, "--quiet")
+    rc, _, err = run_cli(
+        capsys, "calibrate", tmp_path / "case.toml", "--out", out, "--quiet", "--no-discretisation-check"
+    )
     assert rc == 0, err
     fit = json.loads((out / "fit.json").read_text())
     assert fit["parameters"]["tissue.velocity[0, 0]"] == pytest.approx(0.6, rel=0.03)
@@ -233,7 +250,9 @@ def test_a_multi_start_case_runs_the_starts_as_one_job_and_keeps_the_best(case_d
         (case_dir / "case.toml").read_text().replace("max_steps = 15", "max_steps = 15\nstarts = 3\nstart_spread = 0.3")
     )
     out = tmp_path / "out"
-    rc, _, err = run_cli(capsys, "calibrate", work / "case.toml", "--out", out, "--quiet", "--no-pictures")
+    rc, _, err = run_cli(
+        capsys, "calibrate", work / "case.toml", "--out", out, "--quiet", "--no-discretisation-check", "--no-pictures"
+    )
     assert rc == 0, err
     rep = json.loads((out / "report.json").read_text())
     starts = rep["fit"]["starts_objective"]

@@ -285,7 +285,9 @@ def test_a_fresh_case_file_may_read_outside_its_folder(saved, tmp_path, capsys):
     shutil.copy(d / "lat.csv", tmp_path / "lat.csv")
     shutil.copy(d / "lv.vtu", sub / "lv.vtu")
     (sub / "case.toml").write_text(CASE.replace('file = "lat.csv"', 'file = "../lat.csv"'))
-    rc, _, err = run_cli(capsys, "calibrate", sub / "case.toml", "--out", tmp_path / "o", "--quiet")
+    rc, _, err = run_cli(
+        capsys, "calibrate", sub / "case.toml", "--out", tmp_path / "o", "--quiet", "--no-discretisation-check"
+    )
     assert rc == 1 and REACHED in one_error_line(err, only=True)
     rc, _, err = run_cli(capsys, "calibrate", sub / "case.toml", "--out", tmp_path / "o", "--allow-outside-case")
     assert rc == 2 and "only for re-running a fit.json" in one_error_line(err, only=True)
@@ -374,7 +376,15 @@ def test_free_parameter_names_that_leave_the_model_are_refused(saved, tmp_path, 
     (tmp_path / "c" / "case.toml").write_text(text)  # and a case file
     shutil.copy(d / "lat.csv", tmp_path / "c")
     shutil.copy(d / "lv.vtu", tmp_path / "c")
-    rc, _, err = run_cli(capsys, "calibrate", tmp_path / "c" / "case.toml", "--out", tmp_path / "o", "--quiet")
+    rc, _, err = run_cli(
+        capsys,
+        "calibrate",
+        tmp_path / "c" / "case.toml",
+        "--out",
+        tmp_path / "o",
+        "--quiet",
+        "--no-discretisation-check",
+    )
     assert rc == 1 and __import__("re").search(message, one_error_line(err, only=True))
 
 
@@ -397,7 +407,7 @@ def test_a_name_steps_only_through_fields_and_keys():
 def test_a_hundred_million_starts_are_refused_when_the_case_is_read(saved, tmp_path, capsys):
     d, _ = saved
     case = _write_case(tmp_path / "c", CASE.replace("max_steps = 2", "max_steps = 2\nstarts = 100000000"))
-    rc, _, err = run_cli(capsys, "calibrate", case, "--out", tmp_path / "o", "--quiet")
+    rc, _, err = run_cli(capsys, "calibrate", case, "--out", tmp_path / "o", "--quiet", "--no-discretisation-check")
     assert rc == 1
     assert (
         "[fit] starts: 100,000,000 starts is more than the 100,000 a fit runs (every start is a whole fit, all "
@@ -409,7 +419,7 @@ def test_starts_are_bounded_by_the_memory_available_before_they_are_drawn(tmp_pa
     monkeypatch.setattr(case_mod, "_memory_available", lambda: (2.0 * 2**30, "host memory available"))
     monkeypatch.setattr(case_mod, "_starts", lambda *a: pytest.fail("starts drawn before the memory check"))
     case = _write_case(tmp_path / "c", CASE.replace("max_steps = 2", "max_steps = 2\nstarts = 90000"))
-    rc, _, err = run_cli(capsys, "calibrate", case, "--out", tmp_path / "o", "--quiet")
+    rc, _, err = run_cli(capsys, "calibrate", case, "--out", tmp_path / "o", "--quiet", "--no-discretisation-check")
     per = 2 * 8 * (64 * 1737 + 100 * 6157)  # (1 free value + 1) tangents x float64 x the eikonal's arrays
     line = one_error_line(err, only=True)
     assert rc == 1 and per == fit_bytes_per_start(
@@ -435,7 +445,7 @@ def test_starts_are_bounded_by_the_memory_available_before_they_are_drawn(tmp_pa
 )
 def test_sample_counts_are_bounded_when_the_case_is_read(tmp_path, capsys, edit, message):
     case = _write_case(tmp_path / "c", CASE.replace(*edit))
-    rc, _, err = run_cli(capsys, "calibrate", case, "--out", tmp_path / "o", "--quiet")
+    rc, _, err = run_cli(capsys, "calibrate", case, "--out", tmp_path / "o", "--quiet", "--no-discretisation-check")
     assert rc == 1 and __import__("re").search(message, one_error_line(err, only=True))
 
 
@@ -478,7 +488,7 @@ def _ecg_csv(path, leads, flat=()):
 def test_an_ecg_with_limb_leads_only_warns_what_it_cannot_identify(tmp_path, capsys):
     case = _write_case(tmp_path / "c", ECG_CASE)
     _ecg_csv(tmp_path / "c" / "ecg.csv", ["I", "II", "III", "aVR", "aVL", "aVF"])
-    rc, _, err = run_cli(capsys, "calibrate", case, "--out", tmp_path / "o", "--quiet")
+    rc, _, err = run_cli(capsys, "calibrate", case, "--out", tmp_path / "o", "--quiet", "--no-discretisation-check")
     assert rc == 1 and REACHED in one_error_line(err)
     warn = [ln for ln in err.splitlines() if ln.startswith("organtwin: warning:")]
     assert len(warn) == 1, err
@@ -504,7 +514,7 @@ def test_an_ecg_with_limb_leads_only_warns_what_it_cannot_identify(tmp_path, cap
 def test_an_ecg_without_a_usable_lead_is_refused(tmp_path, capsys, leads, flat, message):
     case = _write_case(tmp_path / "c", ECG_CASE)
     _ecg_csv(tmp_path / "c" / "ecg.csv", leads, flat)
-    rc, _, err = run_cli(capsys, "calibrate", case, "--out", tmp_path / "o", "--quiet")
+    rc, _, err = run_cli(capsys, "calibrate", case, "--out", tmp_path / "o", "--quiet", "--no-discretisation-check")
     assert rc == 1 and __import__("re").search(message, one_error_line(err))
     assert len(err.splitlines()) == (2 if flat else 1), err  # all flat: the reader's warning, then the refusal
 

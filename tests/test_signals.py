@@ -180,7 +180,16 @@ def test_ep_run_interrupted_at_random_moments(work):
 
 
 def test_calibrate_interrupted_at_random_moments(work):
-    cmd = lambda out: [EXE, "calibrate", str(work / "cal.toml"), "--out", str(out), "--quiet", "--no-pictures"]
+    cmd = lambda out: [
+        EXE,
+        "calibrate",
+        str(work / "cal.toml"),
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-discretisation-check",
+        "--no-pictures",
+    ]
     outcomes = _tries(work, cmd, "cal_out", 2, seed=2, span=(0.5, 8.0), signals=[signal.SIGINT, signal.SIGTERM])
     assert outcomes.count("stopped") >= 1, outcomes
 
