@@ -15,7 +15,7 @@ from cli import one_error_line, run_cli
 
 import organtwin
 import organtwin._errors as E
-from organtwin.cli import _mesh_options
+from organtwin.cli import _mesh as _mesh_commands  # the mesh commands read meshes through read_mesh_cli
 
 PACKAGE = Path(organtwin.__file__).parent
 
@@ -84,7 +84,7 @@ def test_user_error_is_one_line(capsys, tmp_path):
 )
 def test_a_bug_says_it_is_a_bug(capsys, monkeypatch, tmp_path, exc):
     """TypeError, KeyError, ImportError (and anything else not raised on purpose) are organtwin's bugs, not the user's."""
-    monkeypatch.setattr(_mesh_options, "read_mesh_cli", _raise(exc))
+    monkeypatch.setattr(_mesh_commands, "read_mesh_cli", _raise(exc))
     rc, _, err = run_cli(capsys, "mesh", "info", tmp_path / "m.vtu")
     assert rc == 1
     line = one_error_line(err, only=True)
@@ -102,14 +102,14 @@ def test_a_library_value_error_inside_organtwin_is_a_bug(capsys, monkeypatch, tm
     def wrong_call(*args, **kwargs):
         return np.zeros(3).reshape(2, 2)
 
-    monkeypatch.setattr(_mesh_options, "read_mesh_cli", wrong_call)
+    monkeypatch.setattr(_mesh_commands, "read_mesh_cli", wrong_call)
     rc, _, err = run_cli(capsys, "mesh", "info", tmp_path / "m.vtu")
     assert rc == 1 and "internal error: ValueError: cannot reshape" in one_error_line(err, only=True)
 
     def check(*args, **kwargs):
         raise InputError("dx must be positive, got -1 mm")
 
-    monkeypatch.setattr(_mesh_options, "read_mesh_cli", check)
+    monkeypatch.setattr(_mesh_commands, "read_mesh_cli", check)
     rc, _, err = run_cli(capsys, "mesh", "info", tmp_path / "m.vtu")
     assert rc == 1 and one_error_line(err, only=True) == "organtwin: error: dx must be positive, got -1 mm"
 
@@ -134,7 +134,7 @@ def test_family_and_solver_outcomes_are_one_line(capsys, monkeypatch, tmp_path):
 
     from organtwin import RESULTS
 
-    monkeypatch.setattr(_mesh_options, "read_mesh_cli", _raise(E.CaseError("case.toml: [stimulus] t0: must be >= 0")))
+    monkeypatch.setattr(_mesh_commands, "read_mesh_cli", _raise(E.CaseError("case.toml: [stimulus] t0: must be >= 0")))
     rc, _, err = run_cli(capsys, "mesh", "info", tmp_path / "m.vtu")
     assert (rc, one_error_line(err, only=True)) == (1, "organtwin: error: case.toml: [stimulus] t0: must be >= 0")
 
@@ -143,7 +143,7 @@ def test_family_and_solver_outcomes_are_one_line(capsys, monkeypatch, tmp_path):
     def diverge(*args, **kwargs):  # a solver outcome raised by eqx.error_if, eagerly (equinox adds its advice)
         return eqx.error_if(jnp.zeros(2), jnp.array(True), message)
 
-    monkeypatch.setattr(_mesh_options, "read_mesh_cli", diverge)
+    monkeypatch.setattr(_mesh_commands, "read_mesh_cli", diverge)
     rc, _, err = run_cli(capsys, "mesh", "info", tmp_path / "m.vtu")
     assert (rc, one_error_line(err, only=True)) == (1, "organtwin: error: " + " ".join(message.split()))
 
@@ -151,12 +151,12 @@ def test_family_and_solver_outcomes_are_one_line(capsys, monkeypatch, tmp_path):
 def test_debug_raises_with_the_traceback(capsys, monkeypatch, tmp_path):
     from organtwin.cli._main import main
 
-    monkeypatch.setattr(_mesh_options, "read_mesh_cli", _raise(TypeError("boom")))
+    monkeypatch.setattr(_mesh_commands, "read_mesh_cli", _raise(TypeError("boom")))
     for argv in (["--debug", "mesh", "info", "m.vtu"], ["mesh", "info", "m.vtu", "--debug"]):
         with pytest.raises(TypeError, match="boom"):
             main(argv)
     with pytest.raises(E.MeshError):  # the user's errors too, for a bug report
-        monkeypatch.setattr(_mesh_options, "read_mesh_cli", _raise(E.MeshError("bad mesh")))
+        monkeypatch.setattr(_mesh_commands, "read_mesh_cli", _raise(E.MeshError("bad mesh")))
         main(["--debug", "mesh", "info", "m.vtu"])
 
 

@@ -39,7 +39,7 @@ import warnings
 import equinox as eqx
 import numpy as np
 
-from .._errors import CalibrationWarning
+from .._errors import CalibrationWarning, InputError
 from .._solution import RESULTS
 
 __all__ = ["DiscretisationCheck", "combine_sd", "discretisation_check", "refine_mesh", "richardson_factor"]
@@ -49,7 +49,7 @@ def richardson_factor(order: float = 1.0, ratio: float = 2.0) -> float:
     """rᵖ / (rᵖ − 1): the error of the coarse solution per unit of the coarse-to-fine change, for a method of
     ``order`` p refined by ``ratio`` r (2 for h/2 or dt/2): 2 for p = 1, 4/3 for p = 2."""
     if not (order > 0 and ratio > 1):
-        raise ValueError(f"richardson_factor: need order > 0 and ratio > 1 (got {order}, {ratio})")
+        raise InputError(f"richardson_factor: need order > 0 and ratio > 1 (got {order}, {ratio})")
     q = float(ratio) ** float(order)
     return q / (q - 1.0)
 
@@ -167,11 +167,11 @@ def discretisation_check(
 
     u_opt = jnp.asarray(u_opt)
     if u_opt.ndim != 1 or u_opt.shape[0] != free.size:
-        raise ValueError(f"discretisation_check: u_opt must have shape ({free.size},), got {tuple(u_opt.shape)}")
+        raise InputError(f"discretisation_check: u_opt must have shape ({free.size},), got {tuple(u_opt.shape)}")
     names = tuple(names if names is not None else _element_names(free))
     sd = np.asarray(sd_statistical, np.float64).ravel()
     if sd.shape != (len(names),):
-        raise ValueError(f"discretisation_check: {sd.size} SDs for {len(names)} parameter values")
+        raise InputError(f"discretisation_check: {sd.size} SDs for {len(names)} parameter values")
     t0 = time.perf_counter()
     flat = lambda u: np.concatenate([np.ravel(np.asarray(v, np.float64)) for v in free.values(jnp.asarray(u)).values()])
     x0 = flat(u_opt)
