@@ -336,8 +336,8 @@ def _chunk_runner(logdensity_of: Callable, adapt_update: Callable, max_doublings
                     new.position,
                     new.logdensity,
                     info.is_divergent,
-                    info.acceptance_rate.astype(new.logdensity.dtype),
-                    info.num_integration_steps.astype(jnp.int32),
+                    jnp.asarray(info.acceptance_rate, dtype=jnp.asarray(new.logdensity).dtype),
+                    jnp.asarray(info.num_integration_steps, dtype=jnp.int32),
                 )
                 return new, adapt, rec
 
@@ -536,9 +536,11 @@ def sample_posterior(
 
     finite = bool(np.all(np.isfinite(x)))
     if finite:
-        r_hat = np.atleast_1d(np.asarray(rhat(x, chain_axis=0, sample_axis=1), np.float64))
-        e_bulk = np.atleast_1d(np.asarray(ess_bulk(x, chain_axis=0, sample_axis=1), np.float64))
-        e_tail = np.atleast_1d(np.asarray(ess_tail(x, chain_axis=0, sample_axis=1), np.float64))
+        # blackjax's diagnostics broadcast (chains, draws, p) against (p,) implicitly: allowed here, for its code only
+        with jax.numpy_rank_promotion("allow"):
+            r_hat = np.atleast_1d(np.asarray(rhat(x, chain_axis=0, sample_axis=1), np.float64))
+            e_bulk = np.atleast_1d(np.asarray(ess_bulk(x, chain_axis=0, sample_axis=1), np.float64))
+            e_tail = np.atleast_1d(np.asarray(ess_tail(x, chain_axis=0, sample_axis=1), np.float64))
     else:
         r_hat = e_bulk = e_tail = np.full(p, np.nan)
     flat = x.reshape(-1, p)

@@ -94,7 +94,7 @@ def plot_corner(
                 if interval_95 is not None:
                     ax.axvspan(*interval_95[j], color="#7f9fbf", alpha=0.18, lw=0)
                 if laplace_sd is not None and optimum is not None and np.isfinite(laplace_sd[j]) and laplace_sd[j] > 0:
-                    g = np.linspace(*lo_hi[j], 200)
+                    g = np.linspace(lo_hi[j][0], lo_hi[j][1], 200)
                     s, m = float(laplace_sd[j]), float(optimum[j])
                     ax.plot(g, np.exp(-0.5 * ((g - m) / s) ** 2) / (s * np.sqrt(2 * np.pi)), "k--", lw=1)
                 if optimum is not None:
