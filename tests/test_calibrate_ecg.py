@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _helpers import central_difference
+from _helpers import central_difference, unchecked
 
 from organtwin import ep
 from organtwin.calibrate import Bounded, CalibrationError, FreeParameter, FreeParameters, MeasuredECG, fit_least_squares
@@ -225,7 +225,7 @@ def test_bad_inputs_are_one_line_errors(model_setup):
         ),
     ]
     for make, match in cases:
-        with pytest.raises(CalibrationError, match=match) as e:
+        with unchecked(), pytest.raises(CalibrationError, match=match) as e:  # organtwin's own refusals
             make()
         assert "\n" not in str(e.value)
 

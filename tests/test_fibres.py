@@ -119,8 +119,8 @@ def test_biventricular_rule_on_synthetic_septum_and_free_walls():
         t_dir=[0, 0.3, 0],
         ab_dir=[0, 0, 1.0],
         septal=ds,
-        grad_lv=zero + jnp.array([-1.0, 0, 0]),
-        grad_rv=zero + jnp.array([1.0, 0, 0]),
+        grad_lv=jnp.broadcast_to(jnp.array([-1.0, 0, 0]), zero.shape),
+        grad_rv=jnp.broadcast_to(jnp.array([1.0, 0, 0]), zero.shape),
     )
     rule = FibreRule()
     f, s = rule(sept)
@@ -139,8 +139,8 @@ def test_biventricular_rule_on_synthetic_septum_and_free_walls():
         t_dir=[1.0, 0, 0],
         ab_dir=[0, 0, 1.0],
         septal=jnp.zeros(n),
-        grad_lv=zero + jnp.array([-1.0, 0, 0]),
-        grad_rv=zero + jnp.array([0.3, 0.2, -0.1]),
+        grad_lv=jnp.broadcast_to(jnp.array([-1.0, 0, 0]), zero.shape),
+        grad_rv=jnp.broadcast_to(jnp.array([0.3, 0.2, -0.1]), zero.shape),
     )
     f, s = rule(lv)
     np.testing.assert_allclose(rule.helix_angle(lv, f), helix_rule(np.asarray(w)), atol=1e-10)
@@ -151,8 +151,8 @@ def test_biventricular_rule_on_synthetic_septum_and_free_walls():
         t_dir=[1.0, 0, 0],
         ab_dir=[0, 0, 1.0],
         septal=jnp.ones(n),
-        grad_lv=zero + jnp.array([0.1, -0.3, 0.2]),
-        grad_rv=zero + jnp.array([-1.0, 0, 0]),
+        grad_lv=jnp.broadcast_to(jnp.array([0.1, -0.3, 0.2]), zero.shape),
+        grad_rv=jnp.broadcast_to(jnp.array([-1.0, 0, 0]), zero.shape),
     )
     f, s = rule(rv)
     assert_orthonormal(f, s)

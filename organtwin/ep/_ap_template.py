@@ -33,7 +33,7 @@ class APTemplate(eqx.Module):
         self,
         activation: Float[ArrayLike, " nodes"],
         times: Float[ArrayLike, " times"],
-        apd: Float[ArrayLike, " nodes"] | float = 250.0,
+        apd: Float[ArrayLike, " nodes"] | Float[ArrayLike, ""] | float = 250.0,
     ) -> Float[Array, "times nodes"]:
         """Vm (mV) at ``times`` (ms) for nodes activating at ``activation`` (ms; ``inf``: never, stays at rest)."""
         ta = jnp.asarray(activation)

@@ -558,7 +558,7 @@ class EikonalTissue(eqx.Module):
         v = self.velocity[self.cell_region] if self.velocity_cells is None else self.velocity_cells
         if self.fast_cells is not None:
             v = jnp.where(self.fast_cells[:, None], self.fast_velocity, v)
-        return v
+        return jnp.asarray(v)  # velocity_cells may be a numpy field
 
     def metric(self) -> Float[Array, "cells 3 3"]:
         v = self.cell_velocities()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ __all__ = ["CirculationRun", "activation_statistics", "cavity_surface", "edv_tar
 EDV_TOLERANCE_PERCENT = 3.0
 
 
-def activation_statistics(times_ms: ArrayLike, weights: ArrayLike) -> dict:
+def activation_statistics(times_ms: ArrayLike | Sequence[float], weights: ArrayLike | Sequence[float]) -> dict:
     """Weighted statistics of activation times (ms) over the nodes with weight > 0 (weights: node volumes, mm³):
     node count, myocardial volume (mL), onset, weighted mean, latest, and the weighted standard deviation
     (dispersion), ms."""
