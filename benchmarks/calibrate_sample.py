@@ -1,12 +1,17 @@
 """Wall time per effective sample of the sampled posterior (issue 26, item 2) on the built-in activation-map and 0D cases.
 
-For each case: the fit as `organtwin calibrate` runs it, then NUTS from the optimum (`organtwin.io._calibration.
-sample_calibration`: 4 chains, window adaptation of the step size and a dense mass matrix started from the Laplace
-covariance, the report's fitted noise scale), timed in parts (compilation, warmup, draws); the smallest bulk and tail
+For each case: the fit as `organtwin calibrate` runs it, then NUTS from the optimum as `organtwin calibrate CASE
+--sample N` runs it (`organtwin.calibrate.sample_posterior` with the inputs `organtwin.io._calibration.
+sample_calibration` gives it: the fit's joint residuals, reverse-mode gradients through the eikonal where the case has
+one, else a forward-mode Jacobian, the report's fitted noise scale, the case's seed; 4 chains, all vmapped in one
+jitted `lax.scan` chunk), with ``--adaptation laplace`` (the default: the Laplace covariance as the inverse mass
+matrix, only the step size adapted by dual averaging) or ``window`` (Stan's window adaptation of the mass matrix too).
+Timed in parts (compilation, warmup, draws); the mean number of leapfrog steps per draw; the smallest bulk and tail
 ESS and the largest R-hat over the parameters; wall time per effective sample = the whole sampling wall time
-(compilation and warmup included) / the smallest bulk ESS; and per parameter the 95 % credible interval beside the
-Laplace one and the truth. The load average of the machine before and after is recorded (the cores are shared).
-With ``--draws`` below 1000 the time of 1000 draws is also extrapolated (compilation + warmup + draws × 1000/N).
+(compilation and warmup included) / the smallest bulk ESS (and the draws' time alone / that ESS); per parameter the
+95 % credible interval beside the Laplace one and the truth. The machine's load average (1 min) is recorded before,
+at every chunk (min / mean / max) and after: the cores are shared. ``--json`` is rewritten after each case (a run
+stopped half-way keeps the finished cases).
 
     python benchmarks/calibrate_sample.py --cases a c --draws 1000 --json benchmarks/results_calibrate_sample_DATE.json
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -27,7 +33,8 @@ ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--cases", nargs="*", default=list(CASES))
 ap.add_argument("--draws", type=int, default=1000)
 ap.add_argument("--chains", type=int, default=4)
-ap.add_argument("--warmup", type=int, default=200)
+ap.add_argument("--warmup", type=int, default=100)
+ap.add_argument("--adaptation", choices=("laplace", "window"), default="laplace")
 ap.add_argument("--profiles", action="store_true", help="also time the profile likelihoods of the flagged values")
 ap.add_argument("--json", default=None)
 ARGS = ap.parse_args()
@@ -36,8 +43,9 @@ pin_threads(ARGS.threads)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from organtwin.calibrate import profile_likelihood, sample_posterior  # noqa: E402
+from organtwin.calibrate._report import joint_residuals  # noqa: E402
 from organtwin.io import load_calibration_case, run_calibration  # noqa: E402
-from organtwin.io._calibration import sample_calibration  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1] / "calibration"
 
@@ -47,23 +55,43 @@ def one(key: str) -> dict:
     truth = json.loads((folder / "truth.json").read_text())
     load0 = os.getloadavg()
     t0 = time.perf_counter()
-    outcome = run_calibration(
-        load_calibration_case(folder / "case.toml"), progress=False, truth=truth, say=lambda *a: None
-    )
+    case = load_calibration_case(folder / "case.toml")
+    outcome = run_calibration(case, progress=False, truth=truth, say=lambda *a: None)
     fit_s = time.perf_counter() - t0
+    print(f"{key}: fitted in {fit_s:.0f} s (load {os.getloadavg()[0]:.1f})", flush=True)
+    problem, rep = outcome.problem, outcome.report
+    # the inputs sample_calibration gives sample_posterior (organtwin/io/_calibration.py)
+    residuals = joint_residuals(problem.terms, problem.simulate)
+    reverse = joint_residuals(problem.terms, problem.simulate_reverse) if "tissue" in problem.model else None
+    loads = []
     t0 = time.perf_counter()
-    s = sample_calibration(
-        outcome,
-        draws=ARGS.draws,
-        chains=ARGS.chains,
-        warmup=ARGS.warmup,
-        profiles=ARGS.profiles,
-        progress=lambda d, n, what: print(f"  {key}: {what} {d}/{n} ({time.perf_counter() - t0:.0f} s)", flush=True),
-        say=print,
-    )
+
+    def progress(d, n, what):
+        loads.append(os.getloadavg()[0])
+        print(f"  {key}: {what} {d}/{n} ({time.perf_counter() - t0:.0f} s, load {loads[-1]:.1f})", flush=True)
+
+    with jax.enable_x64(case.dtype == "float64"):
+        post = sample_posterior(
+            residuals,
+            problem.free,
+            problem.model,
+            outcome.result.u,
+            draws=ARGS.draws,
+            chains=ARGS.chains,
+            warmup=ARGS.warmup,
+            reverse_residuals=reverse,
+            noise_scale=math.sqrt(rep.scale),
+            seed=case.seed,
+            progress=progress,
+            adaptation=ARGS.adaptation,
+        )
+        profiles = {}
+        if ARGS.profiles:
+            for n in rep.not_identified:
+                profiles[n] = profile_likelihood(
+                    residuals, problem.free, problem.model, outcome.result.u, n, noise_scale=math.sqrt(rep.scale)
+                )
     wall = time.perf_counter() - t0
-    post = s.posterior
-    rep = outcome.report
     per_draw = post.seconds_sampling / post.n_draws
     params = {}
     for i, n in enumerate(post.names):
@@ -88,7 +116,9 @@ def one(key: str) -> dict:
         "fit_seconds": fit_s,
         "draws": post.n_draws,
         "chains": post.chains,
+        "draws_per_chain": int(post.draws.shape[1]),
         "warmup_per_chain": post.warmup,
+        "adaptation": post.adaptation,
         "gradient": post.gradient,
         "noise_scale": post.noise_scale,
         "seconds_total": wall,
@@ -103,17 +133,19 @@ def one(key: str) -> dict:
         "seconds_per_effective_sample_draws_only": post.seconds_sampling / float(np.min(post.ess_bulk)),
         "divergences": int(np.sum(post.divergences)),
         "acceptance": post.acceptance,
+        "step_size": post.step_size.tolist(),
         "mean_leapfrog_steps": post.mean_steps,
         "result": post.to_dict()["result"],
         "message": post.message,
         "seconds_for_1000_draws": post.seconds_compile + post.seconds_warmup + per_draw * 1000,
         "extrapolated_to_1000": post.n_draws < 1000,
-        "profiles": {n: {"seconds": p.seconds, "interval_95": list(p.interval_95)} for n, p in s.profiles.items()},
+        "profiles": {n: {"seconds": p.seconds, "interval_95": list(p.interval_95)} for n, p in profiles.items()},
         "load_average_before": load0,
+        "load_average_1min_during": {"min": min(loads), "mean": float(np.mean(loads)), "max": max(loads)},
         "load_average_after": os.getloadavg(),
         "parameters": params,
     }
-    print(json.dumps({k: v for k, v in out.items() if k != "parameters"}, indent=1))
+    print(json.dumps({k: v for k, v in out.items() if k != "parameters"}, indent=1), flush=True)
     return out
 
 
@@ -123,7 +155,6 @@ results = {
     "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
     "cases": {},
 }
-with jax.enable_x64(True):
-    for k in ARGS.cases:
-        results["cases"][k] = one(k)
-write_figures(ARGS.json, results)
+for k in ARGS.cases:
+    results["cases"][k] = one(k)
+    write_figures(ARGS.json, results)

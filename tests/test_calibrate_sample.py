@@ -51,12 +51,25 @@ def linear():
 
 
 def test_linear_gaussian_posterior_matches_the_exact_one(linear):
+    """Stan's window adaptation (the mass matrix re-estimated from the warmup draws, started from Laplace)."""
     res, free, model, fit, mean, C = linear
     with jax.enable_x64(True):
-        s = sample_posterior(res, free, model, fit.u, draws=1200, chains=4, warmup=200, noise_scale=1.0, seed=3)
+        s = sample_posterior(
+            res, free, model, fit.u, draws=1200, chains=4, warmup=200, noise_scale=1.0, seed=3, adaptation="window"
+        )
         # the same chains with the gradient by reverse mode (one adjoint) instead of a forward-mode Jacobian
         r = sample_posterior(
-            res, free, model, fit.u, draws=1200, chains=4, warmup=200, noise_scale=1.0, seed=3, reverse_residuals=res
+            res,
+            free,
+            model,
+            fit.u,
+            draws=1200,
+            chains=4,
+            warmup=200,
+            noise_scale=1.0,
+            seed=3,
+            adaptation="window",
+            reverse_residuals=res,
         )
     assert s.gradient == "forward" and r.gradient == "reverse"
     np.testing.assert_allclose(r.draws, s.draws, rtol=1e-8, atol=1e-10)
@@ -75,6 +88,27 @@ def test_linear_gaussian_posterior_matches_the_exact_one(linear):
     d = s.to_dict()
     assert d["parameters"]["theta[1]"]["rhat"] < 1.01 and d["result"] == "successful"
     assert "R-hat" in s.summary(sd)
+
+
+def test_laplace_mass_matrix_posterior_matches_the_exact_one(linear):
+    """The default adaptation: the Laplace covariance as the inverse mass matrix (here exact), only the step size
+    adapted in a short warmup; the same checks against the exact posterior as the window adaptation's, over 2,000
+    draws (NUTS on a whitened Gaussian is antithetic: its bulk ESS exceeds the draws)."""
+    res, free, model, fit, mean, C = linear
+    with jax.enable_x64(True):
+        s = sample_posterior(res, free, model, fit.u, draws=2000, chains=4, warmup=150, noise_scale=1.0, seed=3)
+    sd = np.sqrt(np.diag(C))
+    assert s.adaptation == "laplace" and "Laplace covariance" in s.to_dict()["sampler"]
+    assert s.draws.shape == (4, 500, 3) and s.warmup == 150
+    assert s.result == RESULTS.successful, s.message
+    assert np.all(s.rhat < 1.01)
+    assert np.all(s.ess_bulk > 400) and np.all(s.ess_tail > 400)
+    assert np.all(np.abs(s.mean - mean) < 4 * sd / np.sqrt(s.ess_bulk)), (s.mean, mean)
+    assert np.all(np.abs(s.sd - sd) < 4 * sd / np.sqrt(2 * s.ess_bulk)), (s.sd, sd)
+    np.testing.assert_allclose(s.interval_95, np.stack([mean - 1.96 * sd, mean + 1.96 * sd], 1), atol=0.15 * sd.max())
+    assert int(np.sum(s.divergences)) == 0 and 0.6 < s.acceptance <= 1.0
+    # the exact mass matrix: a step size near 1 (whitened units) and few leapfrog steps per draw
+    assert np.all((s.step_size > 0.5) & (s.step_size < 1.5)) and s.mean_steps < 6, (s.step_size, s.mean_steps)
 
 
 def test_profile_likelihood_of_a_gaussian(linear):
@@ -130,6 +164,8 @@ def test_sample_refuses_bad_arguments(linear):
         sample_posterior(res, free, model, fit.u, chains=1)
     with pytest.raises(CalibrationError, match="u_opt has shape"):
         sample_posterior(res, free, model, fit.u[:2])
+    with pytest.raises(CalibrationError, match="adaptation must be"):
+        sample_posterior(res, free, model, fit.u, adaptation="stan")
 
 
 def test_axis_labels_are_readable():

@@ -2,8 +2,9 @@
 intervals, and profile likelihoods for what the data do not determine.
 
 * `sample_posterior` — the No-U-Turn sampler (blackjax) on the posterior of the unconstrained vector ``u`` that the fit
-  worked on, several chains started at the optimum plus a small jitter scaled by the Laplace covariance, Stan's
-  window adaptation of the step size and of a dense mass matrix (started from the Laplace covariance), everything
+  worked on, several chains started at the optimum plus a small jitter scaled by the Laplace covariance, the Laplace
+  covariance as the dense inverse mass matrix and the step size adapted by dual averaging (``adaptation="laplace"``,
+  the default; ``"window"``: Stan's window adaptation of the mass matrix too, started from it), everything
   under jit in `jax.lax` loops (the chains vmapped, the steps a `jax.lax.scan` advanced a chunk at a time so that a
   progress line can be printed between chunks). Returns a `PosteriorSamples`: the draws in physical units, the
   rank-normalised split R-hat and the bulk and tail effective sample sizes (`blackjax.diagnostics`, Vehtari et al.
@@ -151,7 +152,8 @@ class PosteriorSamples(eqx.Module):
         divergences: (chains,) divergent transitions after warmup; ``acceptance``: mean acceptance probability;
             ``step_size``: (chains,) adapted step sizes; ``mean_steps``: mean leapfrog steps per draw.
         warmup: adaptation steps per chain; ``noise_scale``: s of the density (module docstring);
-            ``gradient``: "reverse" or "forward".
+            ``gradient``: "reverse" or "forward"; ``adaptation``: "laplace" (the Laplace covariance as the inverse
+            mass matrix, the step size adapted) or "window" (Stan's windows, the mass matrix adapted too).
         seconds: wall time of the whole run (compilation, warmup, draws); ``seconds_compile``,
             ``seconds_warmup``, ``seconds_sampling`` its parts.
         result: ``successful``, ``sampling_not_converged`` (R-hat > 1.01, an ESS below 100 per chain, or
@@ -184,6 +186,7 @@ class PosteriorSamples(eqx.Module):
     seconds_sampling: float
     result: RESULTS
     message: str
+    adaptation: str = "laplace"
 
     @property
     def chains(self) -> int:
@@ -217,7 +220,13 @@ class PosteriorSamples(eqx.Module):
             for i, n in enumerate(self.names)
         }
         out = {
-            "sampler": "NUTS (blackjax), window adaptation, dense mass matrix",
+            "sampler": "NUTS (blackjax), "
+            + (
+                "dense mass matrix = the Laplace covariance, step size by dual averaging"
+                if self.adaptation == "laplace"
+                else "window adaptation, dense mass matrix"
+            ),
+            "adaptation": self.adaptation,
             "result": result_name(self.result),
             "message": self.message,
             "chains": self.chains,
@@ -394,6 +403,7 @@ def sample_posterior(
     chunk: int = 25,
     progress=False,
     throw: bool = False,
+    adaptation: str = "laplace",
 ) -> PosteriorSamples:
     """NUTS draws of the posterior of a fit (see the module docstring for the density), ``draws`` in all over
     ``chains`` chains (>= 2; rounded up to a whole number per chain), after ``warmup`` adaptation steps per chain.
@@ -413,6 +423,13 @@ def sample_posterior(
         chunk: steps per compiled chunk (a progress line between chunks).
         progress: True prints a line per chunk; a callable ``(done, total, what)`` is called instead.
         throw: raise a failure (not converged, non-finite draws) in one line instead of returning it.
+        adaptation: how ``warmup`` adapts the sampler. ``"laplace"`` (default): the inverse mass matrix is the
+            Laplace covariance of u at the optimum (the fit's Gauss–Newton curvature with the priors' and the
+            log-Jacobian's Hessian), kept fixed; only the step size is adapted (Nesterov dual averaging to an
+            acceptance of 0.8) — for a near-Gaussian posterior NUTS then needs few leapfrog steps per draw, and
+            100–200 warmup steps suffice. ``"window"``: Stan's window adaptation, the dense mass matrix re-estimated
+            from the warmup draws (started from the Laplace covariance) — for a posterior far from its Laplace
+            approximation, at the cost of a longer warmup.
     """
     import blackjax.mcmc.nuts as nuts
     from blackjax.adaptation.window_adaptation import base as window_base
@@ -426,6 +443,8 @@ def sample_posterior(
         raise CalibrationError(f"sample: need at least 2 draws per chain ({2 * chains} in all), got {draws}")
     if warmup < 0 or chunk < 1 or not 1 <= max_tree_depth <= 12:
         raise CalibrationError("sample: warmup >= 0, chunk >= 1 and 1 <= max_tree_depth <= 12")
+    if adaptation not in ("laplace", "window"):
+        raise CalibrationError(f"sample: adaptation must be 'laplace' or 'window', got {adaptation!r}")
     t_start = time.perf_counter()
     u_opt = jnp.asarray(u_opt)
     if u_opt.shape != (free.size,):
@@ -471,8 +490,10 @@ def sample_posterior(
     keys = jax.random.split(key, (n_warm_chunks + n_draw_chunks) * chunk * chains).reshape(
         n_warm_chunks + n_draw_chunks, chunk, chains
     )
-    if warmup > 0:
+    if warmup > 0 and adaptation == "window":
         sched = np.asarray(build_schedule(warmup), dtype=np.int32).reshape(warmup, 2)
+    elif warmup > 0:  # "laplace": every step a fast one (stage 0, no window end): the step size alone is adapted
+        sched = np.zeros((warmup, 2), np.int32)
     else:
         sched = np.zeros((0, 2), np.int32)
 
@@ -592,6 +613,7 @@ def sample_posterior(
         t_draw,
         result,
         message,
+        adaptation,
     )
     if throw and result != RESULTS.successful:
         return raise_if_failed(out, result, describe=lambda _: message)
