@@ -15,6 +15,9 @@ of it, the rest: running), then writing the CSV.
     python benchmarks/zerod_cli_speed.py                        # 3 rounds, pulsatile_rcr and closed_loop_heart
     python benchmarks/zerod_cli_speed.py --rounds 5 --breakdown --configs tests/data/zerod/pulsatile_rcr.json
 
+Each round also times the floor of any JAX process here (`FLOOR`: Python alone, ``import jax`` and one operation, and
+the same with equinox, diffrax, optimistix and lineax imported), the part of our time no change to organtwin removes.
+
 Writes benchmarks/results_zerod_cli_speed_<date>.json (or --out).
 """
 
@@ -76,6 +79,19 @@ def _commands(config: str, out: Path) -> dict[str, list[str]]:
     }
 
 
+# The floor of any process that computes with JAX here: Python itself, importing JAX and running one operation (the
+# CPU backend's start), and importing the libraries the solve is written with (equinox, diffrax, optimistix, lineax).
+FLOOR = {
+    "python": [sys.executable, "-c", "pass"],
+    "jax_first_op": [sys.executable, "-c", "import jax, jax.numpy as jnp; jnp.zeros(1).block_until_ready()"],
+    "jax_stack_first_op": [
+        sys.executable,
+        "-c",
+        "import jax, jax.numpy as jnp, equinox, diffrax, optimistix, lineax; jnp.zeros(1).block_until_ready()",
+    ],
+}
+
+
 def side_by_side(configs, rounds: int, work: Path) -> list[dict]:
     """Per configuration: the peer, ours cold and ours warm, ``rounds`` rounds after one warm-up round each."""
     rows = []
@@ -85,16 +101,19 @@ def side_by_side(configs, rounds: int, work: Path) -> list[dict]:
         cmd = _commands(config, out)
         warm_cache = out / "cache-warm"
         env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
-        runs: dict[str, list[dict]] = {"peer": [], "ours_cold": [], "ours_warm": []}
+        loads: list[float] = []  # the 1-minute load average after each counted round
+        runs: dict[str, list[dict]] = {"peer": [], "ours_cold": [], "ours_warm": [], **{f: [] for f in FLOOR}}
         for r in range(rounds + 1):  # round 0: warm-up (fills the warm cache, the OS's file cache), not counted
             cold_cache = out / f"cache-cold-{r}"  # empty every time
             timed = {
                 "peer": _time(cmd["peer"], env),
                 "ours_cold": _time(cmd["ours"], {**env, CACHE_ENV: str(cold_cache)}),
                 "ours_warm": _time(cmd["ours"], {**env, CACHE_ENV: str(warm_cache)}),
+                **{f: _time(c, env) for f, c in FLOOR.items()},
             }
             shutil.rmtree(cold_cache, ignore_errors=True)
             if r:
+                loads.append(os.getloadavg()[0])
                 for k, v in timed.items():
                     runs[k].append(v)
             print(
@@ -108,12 +127,14 @@ def side_by_side(configs, rounds: int, work: Path) -> list[dict]:
         }
         for k, rs in runs.items():
             row[k] = {fig: _summary([x[fig] for x in rs]) for fig in ("wall_s", "user_s", "sys_s", "peak_MiB")}
-        for k in ("ours_cold", "ours_warm"):
+        for k in ("ours_cold", "ours_warm", *FLOOR):
             row[f"{k}_over_peer"] = _summary([a["wall_s"] / b["wall_s"] for a, b in zip(runs[k], runs["peer"])])
         row["warm_over_cold"] = _summary(
             [a["wall_s"] / b["wall_s"] for a, b in zip(runs["ours_warm"], runs["ours_cold"])]
         )
+        row["load_average_1min_per_round"] = loads
         row["cache_entries"] = len([p for p in warm_cache.iterdir() if p.name.endswith("-cache")])
+        row["kept_programs"] = sorted(p.name for p in (warm_cache / "exported").glob("*.jaxexport"))
         rows.append(row)
     return rows
 
@@ -124,12 +145,15 @@ def _phases(config: str, out: str) -> dict:
     and JAX's compile events (summed over the programs)."""
     t = {"python_start_s": time.perf_counter() - _T_START_WALL if _T_START_WALL else float("nan")}
     t0 = time.perf_counter()
+    from organtwin.cli._jax_cache import checks_without_callbacks, use_compilation_cache
+
+    checks_without_callbacks()  # as the command: equinox (and with it JAX) imported with EQX_ON_ERROR=nan
     import jax
 
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
-    t["import_jax_s"] = time.perf_counter() - t0
+    t["import_jax_equinox_s"] = time.perf_counter() - t0
     from jax._src import monitoring
 
     events: dict[str, float] = {}
@@ -145,9 +169,8 @@ def _phases(config: str, out: str) -> dict:
     monitoring.register_event_duration_secs_listener(duration)
     monitoring.register_event_listener(event)
     t0 = time.perf_counter()
-    from organtwin.cli._jax_cache import use_compilation_cache
-
-    use_compilation_cache(True)
+    folder = use_compilation_cache(True)
+    assert folder is not None
     from organtwin.flow.zerod import read_svzerod, run_svzerod, svzerod_csv
 
     t["import_organtwin_zerod_s"] = time.perf_counter() - t0
@@ -155,7 +178,7 @@ def _phases(config: str, out: str) -> dict:
     cfg = read_svzerod(config)
     t["read_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    res = run_svzerod(cfg, dtype=jnp.float64)
+    res = run_svzerod(cfg, dtype=jnp.float64, kept=folder / "exported")  # as the command
     run = time.perf_counter() - t0
     trace = events.get("/jax/core/compile/jaxpr_trace_duration", 0.0)
     lower = events.get("/jax/core/compile/jaxpr_to_mlir_module_duration", 0.0)

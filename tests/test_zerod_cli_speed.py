@@ -87,8 +87,15 @@ def _entries(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir() if p.name.endswith("-cache")} if folder.is_dir() else set()
 
 
+def _kept(folder: Path) -> dict[str, int]:
+    """The traced programs kept in the cache folder (`organtwin.flow.zerod._kept`), by name: their mtimes (ns)."""
+    kept = folder / "exported"
+    return {p.name: p.stat().st_mtime_ns for p in kept.iterdir()} if kept.is_dir() else {}
+
+
 def test_second_run_loads_every_program_from_the_cache(tmp_path):
-    """Run 1 fills the cache folder, the solve's program (with its host callbacks) included; run 2 compiles nothing
+    """Run 1 fills the cache folder: XLA's programs (JAX's own cache: no host callbacks in them) and the traced solve
+    and Jacobian (jax.export); run 2 traces neither again (the kept files are read, not rewritten), compiles nothing
     new (no entry added: every program was a hit) and writes the same CSV; neither imports what the command does not
     use (organtwin.io, EP, meshes, calibration, pictures)."""
     cache = tmp_path / "cache"
@@ -97,40 +104,73 @@ def test_second_run_loads_every_program_from_the_cache(tmp_path):
     config = str(DATA / "steady_vessel.json")
     first = _run(["flow", "zerod", config, "--out", str(tmp_path / "a.csv")], env)
     assert first.returncode == 0, first.stderr
-    after_first = _entries(cache)
-    assert any(name.startswith("jit_run-") for name in after_first), after_first  # the solve, callbacks and all
+    after_first, kept = _entries(cache), _kept(cache)
+    assert any(name.startswith("jit_call_exported-") for name in after_first), after_first  # the solve
+    assert {name.split("-")[0] for name in kept} == {"svzerod_run", "zerod_jacobian"}, kept
     second = _run(["flow", "zerod", config, "--out", str(tmp_path / "b.csv")], env, probe=True)
     assert second.returncode == 0, second.stderr
     assert _entries(cache) == after_first  # nothing compiled anew
+    assert _kept(cache) == kept  # nothing traced anew
     assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
     assert json.loads(second.stdout.strip().splitlines()[-1]) == []
 
 
-def test_a_loaded_program_calls_this_process_callbacks(tmp_path):
-    """A program with host callbacks (an ``eqx.error_if``) kept by one process and loaded by the next: the check still
-    raises its own message, and a passing input still passes (the callbacks are the new process's)."""
+def test_the_command_imports_equinox_without_callbacks(tmp_path):
+    """The command's process imports equinox with EQX_ON_ERROR=nan (no host callbacks: JAX's own cache keeps the
+    solve, no change to JAX), without leaving the variable to the processes it starts; a user's own EQX_ON_ERROR is
+    left as it is. No JAX function is replaced."""
+    from organtwin.cli._jax_cache import checks_without_callbacks
+
     code = (
-        "import sys, jax, jax.numpy as jnp, equinox as eqx\n"
-        "from organtwin.cli._jax_cache import use_compilation_cache\n"
+        "import os, sys, jax._src.compiler as c\n"
+        "before = (c.compile_or_get_cached, c._cache_write)\n"
+        "from organtwin.cli._jax_cache import checks_without_callbacks, use_compilation_cache\n"
+        "ok = checks_without_callbacks()\n"
         "use_compilation_cache(True)\n"
-        "f = jax.jit(lambda x: eqx.error_if(x, x < 0, 'x must be >= 0, organtwin test') * 2)\n"
-        "print(float(f(jnp.float32(float(sys.argv[1])))))\n"
+        "from equinox._config import EQX_ON_ERROR\n"
+        "print(ok, EQX_ON_ERROR, os.environ.get('EQX_ON_ERROR'), before == (c.compile_or_get_cached, c._cache_write))\n"
     )
-    env = {**os.environ, CACHE_ENV: str(tmp_path / "cache")}
+    env = {k: v for k, v in os.environ.items() if k != "EQX_ON_ERROR"}
+    env[CACHE_ENV] = str(tmp_path / "cache")
+
+    def run(**extra: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.split()
+
+    assert run() == ["True", "nan", "None", "True"]
+    assert run(EQX_ON_ERROR="raise") == ["False", "raise", "raise", "True"]
+    import equinox._config
+
+    if "EQX_ON_ERROR" not in os.environ:
+        assert checks_without_callbacks() is False  # this process imported equinox already: nothing changes
+        assert "EQX_ON_ERROR" not in os.environ
+
+    assert equinox._config.EQX_ON_ERROR == os.environ.get("EQX_ON_ERROR", "raise")
+
+
+def test_an_unreadable_cache_entry_is_one_note(tmp_path):
+    """Cache entries and kept programs cut short (or another JAX's): each is compiled or traced afresh, the run
+    succeeds with the same CSV, and stderr holds one warning line each (as the command line shows warnings), no
+    traceback or Python warning."""
+    cache = tmp_path / "cache"
+    env = {**os.environ, CACHE_ENV: str(cache)}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
-
-    def run(x: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", code, x], env=env, capture_output=True, text=True, timeout=300)
-
-    first = run("1")
-    assert first.returncode == 0 and first.stdout.split()[-1] == "2.0", first.stderr
-    kept = _entries(tmp_path / "cache")
-    assert any(name.startswith("jit__lambda") for name in kept), kept
-    bad = run("-1")
-    assert bad.returncode != 0 and "x must be >= 0, organtwin test" in bad.stderr, bad.stderr[-2000:]
-    good = run("3")
-    assert good.returncode == 0 and good.stdout.split()[-1] == "6.0", good.stderr
-    assert _entries(tmp_path / "cache") == kept  # both loaded, nothing compiled anew
+    config = str(DATA / "steady_vessel.json")
+    first = _run(["flow", "zerod", config, "--out", str(tmp_path / "a.csv")], env)
+    assert first.returncode == 0, first.stderr
+    for entry in [*cache.iterdir(), *(cache / "exported").iterdir()]:
+        if entry.name.endswith(("-cache", ".jaxexport")):
+            entry.write_bytes(entry.read_bytes()[:20])
+    second = _run(["flow", "zerod", config, "--out", str(tmp_path / "b.csv")], env)
+    assert second.returncode == 0, second.stderr
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    notes = second.stderr.strip().splitlines()
+    assert notes and all(n.startswith("organtwin: warning: ") for n in notes), second.stderr
+    assert "Traceback" not in second.stderr and "Warning:" not in second.stderr, second.stderr
+    assert any("kept program" in n for n in notes) and any("compilation cache" in n for n in notes), notes
+    third = _run(["flow", "zerod", config, "--out", str(tmp_path / "c.csv")], env)  # the kept programs replaced
+    assert third.returncode == 0 and "kept program" not in third.stderr, third.stderr  # (JAX's own: not rewritten)
 
 
 def test_no_cache_and_the_environment_switch_it_off(tmp_path):

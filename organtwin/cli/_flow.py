@@ -41,7 +41,7 @@ from ._common import (
     usage_error,
     use_dtype,
 )
-from ._jax_cache import use_compilation_cache
+from ._jax_cache import checks_without_callbacks, use_compilation_cache
 from ._mesh_options import parse_region_list
 
 __all__ = ["flow_app", "zerod", "circulation"]
@@ -87,17 +87,18 @@ def zerod(
     out, out_name = legacy_positional(out, old_out, "--out", "OUT.csv")
     out = _check_output_file(out, out_name)
     t0 = time.perf_counter()
+    if cache:  # equinox's checks without host callbacks, so the cache keeps the solve too (cli/_jax_cache.py)
+        checks_without_callbacks()
     use_dtype(dtype)  # float64 unless asked otherwise
-    use_compilation_cache(cache)  # the application's choice, before the first compilation (cli/_jax_cache.py)
+    folder = use_compilation_cache(cache)  # the application's choice, before the first compilation (cli/_jax_cache.py)
     import jax.numpy as jnp
 
     from ..flow.zerod import read_svzerod, run_svzerod
 
     try:  # the library's messages say what and how; the line also names the file (where)
         cfg = read_svzerod(config)
-        res = run_svzerod(
-            cfg, dtype=getattr(jnp, dtype.value)
-        )  # a failed solve is a one-line NetworkError from the library
+        kept = None if folder is None else folder / "exported"  # the traced solve, not traced again
+        res = run_svzerod(cfg, dtype=getattr(jnp, dtype.value), kept=kept)  # failed: a one-line NetworkError
     except ValueError as e:
         if str(config) in str(e):
             raise

@@ -15,26 +15,27 @@ a cache never fails a run.
 
 Programs with host callbacks: JAX up to at least 0.10.2 writes no cache entry for a program that contains one
 (``jax._src.compiler._cache_write``: "because it uses host callbacks"), and every ``diffrax.diffeqsolve`` with
-``SaveAt(ts=...)`` contains some (equinox's ``error_if`` checks of ``ts`` and ``dt0``, callbacks under the default
-``EQX_ON_ERROR=raise``), so the solve itself, most of the compilation, would be compiled again in every process.
-A callback's function is not in the compiled program (the program calls it by its index in the list the lowering
-makes), so such an executable can be kept and loaded again with the new process's callbacks: JAX's own later fix
-(jax-ml/jax pull request 38405, "Make persistent compilation cache support host callbacks") does that.
-`use_compilation_cache` does the same for the JAX installed, only while the cache is on, and only where JAX's cache
-functions are the ones it knows (their parameters, and the refusal in ``_cache_write``); otherwise it leaves JAX as
-it is and those programs are compiled each time, as before.
+``SaveAt(ts=...)`` contains some under jit: equinox's ``error_if`` checks of ``ts`` and ``dt0`` (whatever ``throw``
+says), host callbacks under equinox's default ``EQX_ON_ERROR=raise``. `checks_without_callbacks` has the command's
+process import equinox with ``EQX_ON_ERROR=nan`` (the check returns NaN instead of calling back to raise: a
+``lax.cond`` in the program), so JAX's own cache keeps every program of the command, the solve included, with no change
+to JAX. The command line checks what it computed on the host (`run_svzerod`: ``result`` and finite outputs, one-line
+`NetworkError`), and the checks it turns off cannot fail there (`run_svzerod` makes ``ts`` increasing within
+[t0, t1] and ``dt0`` > 0). A user's own ``EQX_ON_ERROR`` is left as it is.
+
+A cache entry that cannot be read (truncated, another JAX's) is passed over by JAX with a warning (one line,
+``organtwin: warning: Error reading persistent compilation cache entry ...``, as the command line shows warnings) and
+the program is compiled afresh; a kept traced program likewise (organtwin/flow/zerod/_kept.py).
 """
 
 from __future__ import annotations
 
-import contextvars
-import inspect
 import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["CACHE_ENV", "cache_dir", "use_compilation_cache"]
+__all__ = ["CACHE_ENV", "cache_dir", "checks_without_callbacks", "use_compilation_cache"]
 
 #: The environment variable naming the cache folder (or switching the cache off: ``0``, ``off``, ``no``, ``false``, "").
 CACHE_ENV = "ORGANTWIN_JAX_CACHE"
@@ -79,70 +80,24 @@ def use_compilation_cache(enabled: bool = True, environ: Mapping[str, str] | Non
     jax.config.update("jax_enable_compilation_cache", True)
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    _keep_programs_with_callbacks()
     return folder
 
 
-_kept = False  # `_keep_programs_with_callbacks` done
-_callbacks: contextvars.ContextVar[tuple] = contextvars.ContextVar("organtwin_host_callbacks", default=())
-
-
-def _params(f) -> list[str]:
-    return list(inspect.signature(f).parameters)
-
-
-def _keep_programs_with_callbacks() -> bool:
-    """Let JAX's persistent cache keep and load programs with host callbacks (the module docstring says why and when);
-    True when it does. Once per process; a JAX whose cache functions differ from those known here is left alone."""
-    from jax._src import compilation_cache as cc
-    from jax._src import compiler
-
-    global _kept
-    if _kept:
-        return True
-    try:
-        known = (
-            _params(compiler.compile_or_get_cached)[:5]
-            == ["backend", "computation", "devices", "compile_options", "host_callbacks"]
-            and _params(compiler._cache_write)
-            == ["cache_key", "compile_time_secs", "module_name", "backend", "executable", "host_callbacks"]
-            and _params(cc.get_executable_and_time) == ["cache_key", "compile_options", "backend", "executable_devices"]
-            and "if host_callbacks:" in inspect.getsource(compiler._cache_write)
-            and all(hasattr(cc, f) for f in ("_get_cache", "decompress_executable", "extract_executable_and_time"))
-        )
-    except (TypeError, ValueError, OSError):  # no signature or no source: not the functions known here
-        known = False
-    if not known:
+def checks_without_callbacks() -> bool:
+    """Before equinox is imported (an application's choice, like the cache: call it from a command, first): import it
+    with ``EQX_ON_ERROR=nan``, so that its runtime checks in compiled programs hold no host callback and JAX's persistent
+    cache keeps those programs (the module docstring says why that is safe for the command). The variable is set only
+    while equinox is imported (processes the command starts do not inherit it). True when equinox's checks are NaN
+    ones (or off) in this process; False when equinox was already imported otherwise (a command called in a process
+    that imported it, e.g. a test: its programs with callbacks are compiled in each process, as JAX does) or the user
+    set ``EQX_ON_ERROR`` to something else."""
+    if "EQX_ON_ERROR" in os.environ:  # the user's choice
+        return os.environ["EQX_ON_ERROR"] in ("nan", "off")
+    if "equinox" in sys.modules:
         return False
-    compile_or_get_cached, cache_write = compiler.compile_or_get_cached, compiler._cache_write
-
-    def compile_with_callbacks(backend, computation, devices, compile_options, host_callbacks, *args, **kwargs):
-        token = _callbacks.set(tuple(host_callbacks))
-        try:
-            return compile_or_get_cached(
-                backend, computation, devices, compile_options, host_callbacks, *args, **kwargs
-            )
-        finally:
-            _callbacks.reset(token)
-
-    def write_with_callbacks(cache_key, compile_time_secs, module_name, backend, executable, host_callbacks):
-        # the callbacks are not in the executable: write it as JAX writes one without
-        return cache_write(cache_key, compile_time_secs, module_name, backend, executable, ())
-
-    def read_with_callbacks(cache_key, compile_options, backend, executable_devices):
-        cache = cc._get_cache(backend)
-        entry = None if cache is None else cache.get(cache_key)
-        if entry is None:
-            return None, None
-        serialized, compile_time = cc.extract_executable_and_time(cc.decompress_executable(entry))
-        callbacks = list(_callbacks.get())  # this process's, in the lowering's order (the key is the program's text)
-        executable = backend.deserialize_executable(
-            serialized, executable_devices, compile_options, **({"host_callbacks": callbacks} if callbacks else {})
-        )
-        return executable, compile_time
-
-    _kept = True
-    compiler.compile_or_get_cached = compile_with_callbacks
-    compiler._cache_write = write_with_callbacks
-    cc.get_executable_and_time = read_with_callbacks
+    os.environ["EQX_ON_ERROR"] = "nan"
+    try:
+        import equinox  # noqa: F401  (reads EQX_ON_ERROR once, at its import)
+    finally:
+        del os.environ["EQX_ON_ERROR"]
     return True

@@ -40,6 +40,8 @@ to inspect (``sol.result == RESULTS.successful``). Host-level runners that retur
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import diffrax
 import equinox as eqx
 import jax
@@ -50,6 +52,7 @@ from jaxtyping import Array, Float
 
 from ..._errors import NetworkError
 from ..._solution import RESULTS
+from ._kept import call_kept
 from ._model import ZeroDModel
 
 __all__ = [
@@ -115,14 +118,14 @@ class Integrator(eqx.Module):
         return cls(diffrax.ImplicitEuler(root_finder=newton), diffrax.ConstantStepSize(), float(dt))
 
 
-def spectral_radius(model: ZeroDModel, t: float, y) -> float:
+def spectral_radius(model: ZeroDModel, t: float, y, *, kept: Path | None = None) -> float:
     """Host side: the largest |eigenvalue| (1/s) of the right-hand side's Jacobian ∂f/∂y at (``t``, ``y``), by forward
     mode and a dense eigensolve (0D networks have tens of states). An explicit method's stable step is about
-    3.5 / this (Tsit5)."""
+    3.5 / this (Tsit5). ``kept``: a folder where the traced Jacobian is kept for later runs (`._kept.call_kept`)."""
     y = jnp.asarray(y)
     if y.size == 0:
         return 0.0
-    jac = np.asarray(_jacobian(model, jnp.asarray(t, y.dtype), y), float)
+    jac = np.asarray(call_kept(_jacobian, (model, jnp.asarray(t, y.dtype), y), kept, "zerod_jacobian"), float)
     if not np.all(np.isfinite(jac)):
         return 0.0  # (the solve will say what is not finite)
     return float(np.max(np.abs(np.linalg.eigvals(jac))))

@@ -54,6 +54,7 @@ a block's values is an error, as in svZeroDSolver.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -97,6 +98,7 @@ from ._blocks_closed_loop import (
     read_closed_loop_bc,
     read_closed_loop_blocks,
 )
+from ._kept import run_kept
 from ._model import ZeroDModel
 from ._solve import Integrator, check_result, failed_state, simulate_zerod, spectral_radius
 from ._topology import Network
@@ -766,7 +768,9 @@ class SvZeroDResult:
         return f"{line} ({self.cycle_rule})" if self.cycle_rule else line
 
 
-def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dtype=None) -> SvZeroDResult:
+def run_svzerod(
+    cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dtype=None, kept: str | os.PathLike | None = None
+) -> SvZeroDResult:
     """Run like ``svzerodsolver``: ``cycles`` cycles from the (steady or given) initial state, observed at the
     configuration's time points (the last cycle, shifted to start at 0, unless output_all_cycles).
 
@@ -780,7 +784,10 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
     ε, relative. ``SvZeroDResult.cycles`` is the number run and ``cycle_change`` the largest relative change of those
     means between the last two cycles. The output is then all the cycles run (output_all_cycles; the time keeps
     counting where svZeroDSolver's restarts from 0 in the cycles it adds) or the last one: the converged cycle, where
-    svZeroDSolver keeps the last of the configured cycles."""
+    svZeroDSolver keeps the last of the configured cycles.
+
+    ``kept``: a folder where the traced solve is kept (`._kept.run_kept`, ``jax.export``) and from where a later run
+    of a network of the same structure (other parameter values too) loads it instead of tracing it again."""
     _check_output_size(cfg)  # (read_svzerod checked it; again for a config built or changed by hand)
     model = cfg.network.compile()
     dtype = dtype or (jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32)
@@ -791,7 +798,8 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
     T, n = cfg.period, cfg.points_per_cycle
     cycles = _cycles_to_run(cfg, model)
     t_end = T * (cfg.cycles if cycles is None else cycles)
-    integ = integrator or default_svzerod_integrator(model, dtype, cfg.dt, y0=y0, t_end=t_end)
+    kept = None if kept is None else Path(kept)
+    integ = integrator or default_svzerod_integrator(model, dtype, cfg.dt, y0=y0, t_end=t_end, kept=kept)
     if cfg.use_cycle_to_cycle_error and cycles is None:
         return _run_until_periodic(cfg, model, y0, steady, integ, dtype)
     cycles = cfg.cycles if cycles is None else cycles
@@ -814,7 +822,14 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
         sol = simulate_zerod(m, 0.0, float(ts[-1]), y, ts=jnp.asarray(ts, dtype), integrator=integ, throw=False)
         return _observed(m, sol, rates), y, sol.result, sol.failed_time, sol.failed_state
 
-    obs, y_start, result, failed_time, y_stop = run(model, y0, integ)
+    first = None
+    if kept is not None:  # (the network's arrays are the program's arguments; what it closes over is in its key)
+        closed = f"{hashlib.sha256(np.asarray(ts, float).tobytes()).hexdigest()} {steady} {rates} {jnp.dtype(dtype)}"
+        first = run_kept(run, (model, y0, integ), kept, "svzerod_run", closed)
+    if first is not None:
+        (obs, y_start), result, failed_time, y_stop = first, RESULTS.successful, None, None
+    else:
+        obs, y_start, result, failed_time, y_stop = run(model, y0, integ)
     if result != RESULTS.successful and integrator is None:
         for again in _fallbacks(integ, dtype, cfg.dt):
             obs, y_start, result, failed_time, y_stop = run(model, y0, again)
@@ -843,7 +858,7 @@ def run_svzerod(cfg: SvZeroDConfig, *, integrator: Integrator | None = None, dty
 
 
 def default_svzerod_integrator(
-    model: ZeroDModel, dtype, dt: float, *, y0=None, t_end: float | None = None
+    model: ZeroDModel, dtype, dt: float, *, y0=None, t_end: float | None = None, kept: Path | None = None
 ) -> Integrator:
     """`run_svzerod`'s integrator when none is given, chosen by the network's stiffness at the start.
 
@@ -853,10 +868,11 @@ def default_svzerod_integrator(
     `STIFF_STEPS` of them up to ``t_end``: Kvaerno3 (L-stable, third order) at a fixed tenth of the output step, Newton
     on each stage to rtol 1e-9 / atol 1e-4, as svZeroDSolver itself takes fixed implicit steps (generalized-α at its
     output step); where that fails, `run_svzerod` tries `_fallbacks` in turn. Without ``y0`` and ``t_end``: Tsit5.
+    ``kept``: a folder for the traced Jacobian (`spectral_radius`).
     (Measured on svZeroDSolver's chamber_elastance_inductor: implicit Euler at the same step, first order, is 1.06 %
     of range from the converged peer, Kvaerno3 5e-4.)"""
     f64 = jnp.dtype(dtype) == jnp.float64
-    if y0 is not None and t_end is not None and spectral_radius(model, 0.0, y0) * t_end / 3.5 > STIFF_STEPS:
+    if y0 is not None and t_end is not None and spectral_radius(model, 0.0, y0, kept=kept) * t_end / 3.5 > STIFF_STEPS:
         return _fixed_implicit(dtype, dt, euler=False)
     return Integrator.adaptive(rtol=1e-8 if f64 else 1e-5, atol=1e-10 if f64 else 1e-6, dt0=dt / 10)
 
