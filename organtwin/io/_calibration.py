@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -110,6 +110,9 @@ class FitOptions(TypedDict):
     rtol: float
     atol: float
     identified_rel_sd: float
+    #: present only when the case sets it (a fit.json from before the key re-runs unchanged); `run_calibration`
+    #: (discretisation=None) and `organtwin calibrate` without its flag then follow it (default: check)
+    discretisation_check: NotRequired[bool]
 
 
 @dataclass(frozen=True)
@@ -255,18 +258,37 @@ def _parse_ecg(sec: _Section) -> dict:
 
 
 def _parse_circulation(sec: _Section) -> dict:
-    sec.check_keys(("model", "cycles", "points", "params", "coupled", "delay"))
+    from ._svzerod_case import parse_config_circulation, resolve_circulation_model
+
+    model = sec.string(
+        "model", "regazzoni2022", hint='"regazzoni2022", "svzerod:NAME" or the path of an svZeroD JSON configuration'
+    )
+    config = resolve_circulation_model(sec, model)
+    sec.check_keys(
+        ("model", "cycles", "points", "params", "coupled", "delay")
+        + (("units", "observe") if config is not None else ("reference_config",)),
+        elsewhere={
+            "units": 'only with an svZeroD configuration (model = "config.json")',
+            "observe": 'only with an svZeroD configuration (model = "config.json")',
+            "reference_config": 'only with the built-in preset (model = "regazzoni2022")',
+        },
+    )
     params = sec.raw("params", {})
     if not isinstance(params, dict):
         raise sec.error("params", "expected a table like params = { LV = { e_active = 2.0 } }")
-    return {
-        "model": sec.string("model", "regazzoni2022", choices=("regazzoni2022",)),
+    out = {
+        "model": model,
         "cycles": sec.integer("cycles", 8, minimum=1, maximum=MAX_CYCLES),
         "points": sec.integer("points", 201, minimum=11, maximum=MAX_CURVE_POINTS),
         "params": params,
         "coupled": sec.boolean("coupled", False),
         "delay": sec.quantity("delay", TIME, None),
     }
+    if config is not None:  # an svZeroD configuration (io/_svzerod_case.py)
+        out.update(parse_config_circulation(sec, config))
+    elif sec.has("reference_config"):
+        out["reference_config"] = sec.path_value("reference_config")
+    return out
 
 
 def _number_or_list(sec: _Section, key: str):
@@ -384,10 +406,20 @@ def _parse_fit(sec: _Section | None) -> FitOptions:
     if sec is None:
         sec = _Section("", "fit", {}, Path("."))
     sec.check_keys(
-        ("method", "max_steps", "starts", "start_spread", "learning_rate", "rtol", "atol", "identified_rel_sd")
+        (
+            "method",
+            "max_steps",
+            "starts",
+            "start_spread",
+            "learning_rate",
+            "rtol",
+            "atol",
+            "identified_rel_sd",
+            "discretisation_check",
+        )
     )
     method = sec.string("method", "levenberg-marquardt", choices=METHODS)
-    return {
+    out: FitOptions = {
         "method": method,
         "max_steps": sec.integer("max_steps", 200 if method == "adam" else 30, minimum=1),
         "starts": _starts_count(sec),
@@ -397,6 +429,9 @@ def _parse_fit(sec: _Section | None) -> FitOptions:
         "atol": sec.number("atol", 1e-6, positive=True),
         "identified_rel_sd": sec.number("identified_rel_sd", 0.05, positive=True),
     }
+    if sec.has("discretisation_check"):  # only when given: older fit.json files re-run against the same options
+        out["discretisation_check"] = sec.boolean("discretisation_check", True)
+    return out
 
 
 def parse_calibration_case(
@@ -416,10 +451,17 @@ def parse_calibration_case(
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise top.error("free", f"parameter {dup[0]!r} is named twice")
+    circ_d = _parse_circulation(circ) if circ is not None else None
+    config_blocks = ()
+    if circ_d is not None and "config" in circ_d:  # free svZeroD parameters, BLOCK.PARAM (io/_svzerod_case.py)
+        from ._svzerod_case import check_config_free
+
+        config_blocks = check_config_free(circ_d, free_secs, free)
     parts = (
         (["tissue", "sites"] if eik is not None else [])
         + (["ecg"] if ecg is not None else [])
-        + (["circulation"] if circ is not None else [])
+        + (["circulation"] if circ is not None and not config_blocks else [])
+        + list(config_blocks)
     )
     for sec, f in zip(free_secs, free):
         head = f.name.split(".")[0].split("[")[0].strip()
@@ -441,7 +483,6 @@ def parse_calibration_case(
         raise top.error(None, "activation-map and ecg data need an [eikonal] table (velocities and sites)")
     if kinds & {"volume-curve", "cuff", "pressure-trace"} and circ is None:
         raise top.error(None, "volume-curve, cuff and pressure-trace data need a [circulation] table")
-    circ_d = _parse_circulation(circ) if circ is not None else None
     if circ_d is not None and circ_d["coupled"] and eik is None:
         raise top.error("circulation.coupled", "a coupled circulation needs an [eikonal] table")
     return CalibrationCase(
@@ -478,6 +519,7 @@ class Problem:
     mesh: Mesh
     data: dict[str, Any]
     u0: np.ndarray
+    notes: tuple[str, ...] = ()  # lines for the run's summary (an svZeroD circulation's units, a timing warning)
 
 
 def _read_mesh(case: CalibrationCase):
@@ -594,7 +636,14 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
             )
         except ValueError as err:
             raise CaseError(f"{case.source}: [ecg] {err}") from None
-    if case.circulation is not None:
+    notes, coupled_chambers = [], ()
+    if case.circulation is not None and "config" in case.circulation:  # an svZeroD configuration
+        from ._svzerod_case import build_config_circulation
+
+        needed = _needed_observables(case)
+        model["circulation"], values, notes, coupled_chambers = build_config_circulation(case, needed, dtype)
+        model.update(values)  # the freed svZeroD parameters, model[BLOCK][PARAM] (config units)
+    elif case.circulation is not None:
         from ..flow.zerod import ValveLaw, regazzoni2022
 
         c = case.circulation
@@ -602,13 +651,25 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
             model["circulation"] = regazzoni2022(valve_law=ValveLaw.TANH, params=c["params"], dtype=dtype)
         except ValueError as err:
             raise CaseError(f"{case.source}: [circulation] params: {err}") from None
+        if c.get("reference_config") is not None:
+            from .._errors import CalibrationWarning
+            from ._svzerod_case import timing_warning
+
+            line = timing_warning(case, c["reference_config"])
+            if line is not None:
+                warnings.warn(line, CalibrationWarning, stacklevel=2)
+                notes.append("warning: " + line)
     free, model = _free_parameters(case, model)
 
     kinds = {d.kind for d in case.data}
     needs_activation = bool(kinds & {"activation-map", "ecg"}) or (case.circulation or {}).get("coupled", False)
     # the [circulation] options when curves are fitted (parse_calibration_case refuses curve data without the table)
     curves = case.circulation if kinds & {"volume-curve", "cuff", "pressure-trace"} else None
-    if curves is not None and curves["coupled"]:
+    if curves is not None and curves["coupled"] and coupled_chambers:
+        from ._svzerod_case import coupling_masks
+
+        masks = coupling_masks(mesh, coupled_chambers, str(case.source))
+    elif curves is not None and curves["coupled"]:
         lv, rv = _ventricle_masks(mesh)
 
     def simulate(model, forward_mode):
@@ -622,7 +683,21 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
             out["activation"] = ep.simulate_eikonal(
                 model["tissue"], tuple(model["sites"].values()), forward_mode=forward_mode
             ).activation
-        if curves is not None:
+        if curves is not None and "config" in curves:  # an svZeroD configuration (io/_svzerod_case.py)
+            cc = model["circulation"]
+            circ = cc.circulation(model)
+            if curves["coupled"]:
+                from ._svzerod_case import couple_config
+
+                circ = couple_config(circ, out["activation"], masks, delay_ms=curves["delay"])
+            out["curves"] = cc.curves(
+                circ,
+                cycles=curves["cycles"],
+                points=curves["points"],
+                forward_mode=forward_mode,
+                integrator=curves.get("integrator"),
+            )
+        elif curves is not None:
             c = curves
             circ = model["circulation"]
             if c["coupled"]:
@@ -703,7 +778,27 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
         mesh,
         data,
         np.asarray(free.pack(model)),
+        tuple(notes),
     )
+
+
+def _needed_observables(case: CalibrationCase) -> dict:
+    """{"volume": chambers, "pressure": sites} the case's volume, pressure and cuff data read off the circulation."""
+    vol, pres = set(), set()
+    for d in case.data:
+        if d.kind == "volume-curve":
+            vol.add(d.options["chamber"])
+        elif d.kind == "cuff":
+            pres.add("aorta")
+        elif d.kind == "pressure-trace":
+            site = d.options["site"]
+            if site is None:  # the trace's own site
+                from ._patient_data import read_pressure_trace
+
+                site = read_pressure_trace(d.file, site=None).site
+            known = {k.lower(): k for k in ("LV", "RV", "aorta", "pulmonary_artery")}
+            pres.add(known.get(str(site).lower().replace(" ", "_"), str(site)))
+    return {"volume": vol, "pressure": pres}
 
 
 def _ventricle_masks(mesh):
@@ -848,6 +943,10 @@ def provenance(case: CalibrationCase, problem: Problem) -> dict:
         p = builtin_mesh_path(mesh["builtin"].replace("-", "_"))
         mesh = {**mesh, "path": str(p), "sha256": _sha256(p)}
     mesh.update({"nodes": int(problem.mesh.n_nodes), "tets": int(problem.mesh.n_cells)})
+    extra = {}
+    c = case.circulation or {}
+    if "config" in c:  # an svZeroD configuration: its file, hash and the units assumed (io/_svzerod_case.py)
+        extra["circulation"] = {"config": str(c["config"]), "sha256": _sha256(c["config"]), "units": c["units"]}
     return {
         "case_file": str(case.source),
         "case_dir": str(case.base_dir),
@@ -855,6 +954,7 @@ def provenance(case: CalibrationCase, problem: Problem) -> dict:
         "case_text": case.text,
         "data": files,
         "mesh": mesh,
+        **extra,
         "seed": case.seed,
         "dtype": case.dtype,
         "fit_options": case.fit,
@@ -870,11 +970,12 @@ def run_calibration(
     truth: dict | None = None,
     say=print,
     check=None,
-    discretisation: bool = False,
+    discretisation: bool | None = False,
 ) -> CalibrationOutcome:
     """Build ``case``, fit it with its optimiser, report. ``discretisation``: then re-fit on the case made finer
     (h/2, dt/2, 0D tolerances / 10) and put the shift in the report's SDs (`io._discretisation.check_discretisation`);
-    otherwise the report says its SDs are statistical only. ``truth`` ({parameter name: value}) adds relative errors.
+    otherwise the report says its SDs are statistical only; None: as the case's ``[fit] discretisation_check`` says
+    (true when it does not say). ``truth`` ({parameter name: value}) adds relative errors.
     ``check(problem)``, if given, runs once the problem is built, before the fit (a re-run's checks); then the starts
     are bounded against the memory available (`check_fit_memory`).
 
@@ -892,6 +993,8 @@ def run_calibration(
 
         from ._discretisation import check_discretisation
 
+        if discretisation is None:
+            discretisation = case.fit.get("discretisation_check", True)
         if discretisation and case.fit["method"] != "adam":
             report = check_discretisation(case, outcome.problem, outcome.result, outcome.report, say=say)
         else:
@@ -917,6 +1020,8 @@ def _run_calibration(case: CalibrationCase, *, progress, truth, say, check) -> C
         f"({problem.free.size} values); data: "
         + ", ".join(f"{t.name} ({t.loss.__class__.__name__})" for t in problem.terms)
     )
+    for line in problem.notes:
+        say(line)
     u0 = _starts(case, problem.free, problem.u0)
     f = case.fit
     if f["method"] == "adam":
@@ -963,6 +1068,7 @@ def _run_calibration(case: CalibrationCase, *, progress, truth, say, check) -> C
         identified_rel_sd=f["identified_rel_sd"],
         tolerance=tolerances(case),
         truth=truth,
+        units={n: parameter_unit(n) for n in problem.free.names},
     )
     return CalibrationOutcome(case, problem, result, report, provenance(case, problem))
 
@@ -1029,6 +1135,7 @@ def write_calibration(
         )
         if pictures is not None:
             pictures(tmp)
+        write_report_html(outcome, tmp, samples=samples)
         written = sorted(p.name for p in tmp.iterdir())
     return [Path(out) / n for n in written]
 
@@ -1041,7 +1148,7 @@ def write_fit_report(report, directory, *, samples: CalibrationSamples | None = 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     out = []
-    rec, summary = report.to_dict(), report.summary()
+    rec, summary = report.to_dict(None if samples is None else samples.posterior), report.summary()
     if samples is not None:
         rec["posterior"] = posterior_record(samples, report)
         summary += "\n" + samples.summary()
@@ -1054,6 +1161,27 @@ def write_fit_report(report, directory, *, samples: CalibrationSamples | None = 
             fh.write(text)
         out.append(d / name)
     return out
+
+
+def write_report_html(outcome: CalibrationOutcome, directory, *, samples: CalibrationSamples | None = None) -> Path:
+    """report.html in ``directory`` (atomically): the report's table (per parameter value, SDs, discretisation shift,
+    identifiability, credible interval when sampled, verdict), the data fit per term, and the pictures already in
+    ``directory``, for a browser (`organtwin.calibrate._report.report_html`)."""
+    from ..calibrate._report import report_html
+    from ._results import atomic_file
+
+    d = Path(directory)
+    pngs = sorted(p.name for p in d.glob("*.png"))
+    text = report_html(
+        outcome.report,
+        title=outcome.case.title or str(outcome.case.source),
+        posterior=None if samples is None else samples.posterior,
+        pictures=pngs,
+    )
+    with atomic_file(d / "report.html") as (fh, _):
+        assert fh is not None
+        fh.write(text)
+    return d / "report.html"
 
 
 # ============================================================================================================ sample
@@ -1376,6 +1504,9 @@ def _confine(p: Path, raw: dict, base: Path, allow_outside: bool) -> None:
     for i, d in enumerate(raw.get("data") or []):
         if isinstance(d, dict) and isinstance(d.get("file"), str):
             places.append((f"[data.{i + 1}] file", d["file"]))
+    circ = raw.get("circulation")
+    if isinstance(circ, dict) and isinstance(circ.get("model"), str) and circ["model"].lower().endswith(".json"):
+        places.append(("[circulation] model", circ["model"]))  # an svZeroD configuration file
     for where, value in places:
         q = Path(value).expanduser()
         full = q if q.is_absolute() else base / q
@@ -1439,6 +1570,13 @@ def _check_rerun_files(p: Path, prov: dict, case: CalibrationCase) -> None:
                 f"{p}: data file {d.file} changed since the fit (SHA-256 differs); the saved fit "
                 "cannot be reproduced from it"
             )
+    c = case.circulation or {}
+    saved = (prov.get("circulation") or {}).get("sha256")
+    if "config" in c and saved is not None and (not c["config"].is_file() or _sha256(c["config"]) != saved):
+        raise CaseError(
+            f"{p}: svZeroD configuration {c['config']} changed since the fit (SHA-256 differs); the saved fit "
+            "cannot be reproduced from it"
+        )
     m = case.mesh
     if "path" in m:
         if not m["path"].is_file():
