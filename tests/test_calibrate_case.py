@@ -8,7 +8,7 @@ import pytest
 from cli import one_error_line, run_cli
 
 from organtwin import ep
-from organtwin.calibrate import ActivationMap
+from organtwin.calibrate import VERDICTS, ActivationMap
 from organtwin.io import CaseError
 from organtwin.io._calibration import load_calibration_case
 from organtwin.mesh import builtin_mesh_path, read_mesh
@@ -121,6 +121,14 @@ def test_calibrate_writes_fit_and_report_and_the_fit_reruns_to_the_same_numbers(
     # the command checks the mesh error by default (issue 26): every SD says whether it includes that term
     assert fit["uncertainty"]["discretisation"]["checked"] is True
     assert all(p["sd_includes_discretisation"] is True for p in rep["parameters"].values())
+    # the report a researcher reads (issue 26 item 5): a verdict per parameter, the data fit, its table and residuals
+    assert all(p["verdict"] in VERDICTS and p["verdict_reason"] for p in rep["parameters"].values())
+    assert rep["parameters"]["tissue.velocity[0, 0]"]["unit"] == "m/s" and rep["data_fit"]["map"]["unit"] == "ms"
+    assert {"report.png", "map_residuals.png", "report.html"} <= {p.name for p in out.iterdir()}
+    assert (
+        "identified" in (out / "report.html").read_text()
+        and "verdict per parameter" in (out / "summary.txt").read_text()
+    )
     # re-run from the saved fit: the same numbers on the same machine
     rc, stdout, err = run_cli(
         capsys, "calibrate", out / "fit.json", "--out", tmp_path / "again", "--quiet", "--no-pictures"

@@ -115,10 +115,16 @@ from ._params import (
 from ._params import (
     Unbounded as Unbounded,
 )
+from ._report import IDENTIFIED as IDENTIFIED
+from ._report import NOT_IDENTIFIABLE as NOT_IDENTIFIABLE
+from ._report import VERDICT_RULE as VERDICT_RULE
+from ._report import VERDICTS as VERDICTS
+from ._report import WITHIN_MESH_ERROR as WITHIN_MESH_ERROR
 from ._report import FitReport as FitReport
 from ._report import Term as Term
 from ._report import fit_report as fit_report
 from ._report import joint_residuals as joint_residuals
+from ._report import verdict as verdict
 from ._sample import PosteriorSamples as PosteriorSamples
 from ._sample import ProfileLikelihood as ProfileLikelihood
 from ._sample import log_posterior as log_posterior

@@ -7,7 +7,9 @@ and the stored fields against the case; it reads only inside the case folder (``
 ``--case-dir DIR`` when the folder moved; the line "case folder" says which) unless ``--allow-outside-case``.
 DIR receives (all or nothing) fit.json (fitted values, the unconstrained vector, the objective's history and the
 provenance: case and data hashes, package versions, seed, options), report.json and summary.txt (Laplace standard
-deviations, correlations, singular values and flat directions, bounds, per-term residuals) and the pictures.
+deviations, correlations, singular values and flat directions, bounds, per-term residuals, the discretisation term, a
+verdict per parameter and the data fit per term), report.png and report.html (the same table) and the pictures (each
+term's fit and residuals).
 ``--truth FILE`` (JSON {parameter: value}, for synthetic cases) adds each parameter's error.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer._click.core import Context  # what typer passes for a context parameter (typer.Context's base)
 
 from .._errors import InputError
 from ._common import ProgressBar, say, show_progress
@@ -38,6 +41,7 @@ def _truth(path: Path | None) -> dict | None:
 
 
 def calibrate(
+    ctx: Context,
     case: Annotated[Path, typer.Argument(help="Calibration case (.toml), or a fit.json to re-run.")],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Results folder (new, empty, or earlier organtwin results).")
@@ -78,7 +82,8 @@ def calibrate(
         typer.Option(
             "--discretisation-check/--no-discretisation-check",
             help="After the fit, re-fit on the model made finer (mesh h/2 or refined, ECG dt/2, 0D tolerances / 10) "
-            "and add the shift to each SD (sd_total), or not (the report then says its SDs are statistical only).",
+            "and add the shift to each SD (sd_total), or not (the report then says its SDs are statistical only). "
+            "Without the flag: the case's [fit] discretisation_check (true when it does not say).",
         ),
     ] = True,
     sample: Annotated[
@@ -116,7 +121,11 @@ def calibrate(
     else:
         c = load_calibration_case(case)
         with bar:
-            outcome = run_calibration(c, progress=progress, truth=t, say=say, discretisation=discretisation_check)
+            source = ctx.get_parameter_source("discretisation_check")  # the flag given, or its default
+            given = source is not None and source.name != "DEFAULT"
+            outcome = run_calibration(
+                c, progress=progress, truth=t, say=say, discretisation=discretisation_check if given else None
+            )
     samples = None
     if sample is not None:
         from ..io._calibration import sample_calibration
@@ -128,17 +137,17 @@ def calibrate(
     if pictures:  # the fit's own outputs, drawn inside the same all-or-nothing results folder
         import functools
 
-        from ..viz import calibration_pictures
+        from ..viz import report_pictures
 
-        draw = functools.partial(calibration_pictures, outcome.report.observables, mesh=outcome.problem.mesh)
-        if samples is not None:
-            from ..viz import posterior_pictures
-
-            fit_pictures, report = draw, outcome.report
-            draw = lambda folder: [
-                *fit_pictures(folder),
-                *posterior_pictures(samples, folder, truth=t, laplace_sd=report.sd, title=outcome.case.title),
-            ]
+        # the data terms' pictures, a residual plot per term, report.png (and the corner/profile plots when sampled)
+        draw = functools.partial(
+            report_pictures,
+            outcome.report,
+            mesh=outcome.problem.mesh,
+            samples=samples,
+            truth=t,
+            title=outcome.case.title,
+        )
 
     written = write_calibration(outcome, out, pictures=draw, samples=samples)
     say("")

@@ -8,13 +8,18 @@ the one `organtwin.mesh.write_mesh` uses, read back by ParaView/VTK, pyvista and
 from ..mesh._vtu import VtuWriter as VtuWriter
 from ._calibration import CalibrationCase as CalibrationCase
 from ._calibration import CalibrationOutcome as CalibrationOutcome
+from ._calibration import CalibrationSamples as CalibrationSamples
 from ._calibration import build_problem as build_problem
 from ._calibration import load_calibration_case as load_calibration_case
+from ._calibration import parameter_unit as parameter_unit
+from ._calibration import posterior_record as posterior_record
 from ._calibration import read_fit as read_fit
 from ._calibration import rerun_fit as rerun_fit
 from ._calibration import run_calibration as run_calibration
+from ._calibration import sample_calibration as sample_calibration
 from ._calibration import write_calibration as write_calibration
 from ._calibration import write_fit_report as write_fit_report
+from ._calibration import write_report_html as write_report_html
 from ._case import (
     CaseConfig as CaseConfig,
 )

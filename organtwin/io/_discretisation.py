@@ -82,13 +82,21 @@ def check_discretisation(case, problem, result, report, *, say=print, max_steps:
 
 
 def uncertainty_record(report) -> dict | None:
-    """fit.json's "uncertainty": per parameter value, sd_statistical, discretisation_shift, sd_total and whether
-    sd_total includes the discretisation term, and the check's own record (or why it was not done); None without a
-    report (an outcome assembled by hand)."""
+    """fit.json's "uncertainty": per parameter value, unit, sd_statistical, discretisation_shift, sd_total, whether
+    sd_total includes the discretisation term and the report's verdict, and the check's own record (or why it was not
+    done); None without a report (an outcome assembled by hand)."""
     if report is None:
         return None
     params = report.to_dict()["parameters"]
-    keys = ("value", "sd_statistical", "discretisation_shift", "sd_total", "sd_includes_discretisation")
+    keys = (
+        "value",
+        "unit",
+        "sd_statistical",
+        "discretisation_shift",
+        "sd_total",
+        "sd_includes_discretisation",
+        "verdict",
+    )
     return {
         "parameters": {n: {k: p[k] for k in keys} for n, p in params.items()},
         "discretisation": report.to_dict()["discretisation"],

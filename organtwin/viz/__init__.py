@@ -10,7 +10,16 @@ from ._calibration_plot import (
     plot_ecg_fit as plot_ecg_fit,
 )
 from ._calibration_plot import (
+    plot_report_table as plot_report_table,
+)
+from ._calibration_plot import (
+    plot_residuals as plot_residuals,
+)
+from ._calibration_plot import (
     plot_trace_fit as plot_trace_fit,
+)
+from ._calibration_plot import (
+    report_pictures as report_pictures,
 )
 from ._cell_plot import cell_trace_figure as cell_trace_figure
 from ._cell_plot import plot_cell_trace as plot_cell_trace
