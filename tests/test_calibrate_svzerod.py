@@ -153,6 +153,7 @@ def test_a_cgs_config_fitted_to_mmhg_data_from_svzerod_recovers_the_truth(data_d
     assert "units cgs (dyn/cm², mL, s; named in the configuration's comment)" in text
     assert "pressures / 1333.22 -> mmHg" in text
     rep = out.report
+    assert rep.units["LV.Emax"] == "dyn/cm²/mL" and rep.units["SYS.C"] == "cm⁵/dyn"
     for name, truth in TRUTH.items():
         i = rep.names.index(name)
         v, sd = float(rep.values[i]), float(rep.sd[i])
@@ -240,6 +241,11 @@ def test_units_come_from_the_case_or_the_configs_comment_else_cgs(tmp_path):
     case = _case(text.split("[[data]]")[0] + '[[data]]\nkind = "volume-curve"\nfile = "l.csv"\n', tmp_path)
     circ = case.circulation
     assert circ is not None and circ["units"] == "SI" and "given in the case" in circ["units_how"]
+    from organtwin.io._svzerod_case import config_parameter_unit
+
+    assert config_parameter_unit(circ, "SYS_AR.C") == "m³/Pa" and config_parameter_unit(circ, "LV.Emax") == "Pa/m³"
+    assert config_parameter_unit({**circ, "units": "cgs"}, "AV.Rmax") == "dyn·s/cm⁵"
+    assert config_parameter_unit(circ, "LV.contract_duration") == "s"
     with pytest.raises(CaseError, match=r"units.*one of|units.*expected"):
         _case(text.replace('units = "SI"', 'units = "furlongs"'), tmp_path)
 

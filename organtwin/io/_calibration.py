@@ -1068,9 +1068,16 @@ def _run_calibration(case: CalibrationCase, *, progress, truth, say, check) -> C
         identified_rel_sd=f["identified_rel_sd"],
         tolerance=tolerances(case),
         truth=truth,
-        units={n: parameter_unit(n) for n in problem.free.names},
+        units={n: parameter_unit(n) or _config_unit(case, n) for n in problem.free.names},
     )
     return CalibrationOutcome(case, problem, result, report, provenance(case, problem))
+
+
+def _config_unit(case: CalibrationCase, name: str) -> str:
+    """An svZeroD configuration's parameter's unit, in the configuration's unit system (io/_svzerod_case.py)."""
+    from ._svzerod_case import config_parameter_unit
+
+    return config_parameter_unit(case.circulation, name)
 
 
 def tolerances(case: CalibrationCase) -> dict:

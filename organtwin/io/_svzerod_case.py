@@ -61,6 +61,7 @@ __all__ = [
     "UNIT_SYSTEMS",
     "build_config_circulation",
     "check_config_free",
+    "config_parameter_unit",
     "parse_config_circulation",
     "resolve_circulation_model",
     "shipped_configs",
@@ -696,3 +697,50 @@ def timing_warning(case, reference: Path) -> str | None:
         f"{reference.name} (preset vs config): {'; '.join(diffs)}; fit the configuration itself with "
         f'model = "{reference.name}" to use its timings'
     )
+
+
+# ================================================================================================================ units
+_KINDS = (  # (svZeroD parameter names, dimension): what the report prints beside a freed value
+    (("R_poiseuille", "Rp", "Rd", "R", "Rmin", "Rmax", "Ra1", "Ra2", "Rv1", "Rpd", "Ra", "Ram", "Rv"), "R"),
+    (("Ra2_min", "Ra2_max"), "R"),
+    (("C", "Ca", "Cc", "Cp", "Cim"), "C"),
+    (("L", "Impedance"), "L"),
+    (("Emax", "Emin", "Epass"), "E"),
+    (("Vrd", "Vrs", "Vrest", "Vaso"), "V"),
+    (("Pd", "P_v"), "P"),
+    (
+        (
+            "contract_start",
+            "relax_start",
+            "contract_duration",
+            "relax_duration",
+            "t_active",
+            "t_twitch",
+            "Tsa",
+            "tpwave",
+            "t_shift",
+            "tau_1",
+            "tau_2",
+            "T_vc",
+            "T_vr",
+        ),
+        "T",
+    ),
+)
+_DIMS = {
+    "cgs": {"P": "dyn/cm²", "V": "mL", "R": "dyn·s/cm⁵", "C": "cm⁵/dyn", "L": "dyn·s²/cm⁵", "E": "dyn/cm²/mL"},
+    "mmHg": {"P": "mmHg", "V": "mL", "R": "mmHg·s/mL", "C": "mL/mmHg", "L": "mmHg·s²/mL", "E": "mmHg/mL"},
+    "SI": {"P": "Pa", "V": "m³", "R": "Pa·s/m³", "C": "m³/Pa", "L": "Pa·s²/m³", "E": "Pa/m³"},
+}
+
+
+def config_parameter_unit(circulation: dict | None, name: str) -> str:
+    """The unit of a freed svZeroD parameter ``BLOCK.PARAM`` in the configuration's unit system ("" where unknown or
+    when ``circulation`` is not a configuration case's)."""
+    if not circulation or "config" not in circulation:
+        return ""
+    param = name.split(".")[-1].split("[")[0]
+    for names, dim in _KINDS:
+        if param in names:
+            return "s" if dim == "T" else _DIMS[circulation["units"]][dim]
+    return ""
