@@ -8,9 +8,10 @@ min / median / max over the rounds, with the load average before and after. Wall
 around the process, CPU time and peak memory from the kernel's accounting of the finished child (``os.wait4``).
 
 ``--breakdown`` adds, for each configuration, where a run's time goes, measured inside one process cold and one warm:
-Python's start-up to the command, importing JAX, importing organtwin's 0D package, reading the configuration, and the
-solve split by JAX's own compile events (tracing to a jaxpr, lowering to MLIR, XLA's compilation or the cache's load
-of it, the rest: running), then writing the CSV.
+Python's start-up to the command, importing JAX and equinox (as the command does: `checks_without_callbacks`),
+importing organtwin's 0D package, reading the configuration, and the solve (with the command's kept programs) split by
+JAX's own compile events (tracing to a jaxpr, lowering to MLIR, XLA's compilation or the cache's load of it, the rest:
+running), then writing the CSV.
 
     python benchmarks/zerod_cli_speed.py                        # 3 rounds, pulsatile_rcr and closed_loop_heart
     python benchmarks/zerod_cli_speed.py --rounds 5 --breakdown --configs tests/data/zerod/pulsatile_rcr.json
