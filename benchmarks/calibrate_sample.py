@@ -35,6 +35,7 @@ ap.add_argument("--draws", type=int, default=1000)
 ap.add_argument("--chains", type=int, default=4)
 ap.add_argument("--warmup", type=int, default=100)
 ap.add_argument("--adaptation", choices=("laplace", "window"), default="laplace")
+ap.add_argument("--sequential-chains", action="store_true", help="the chains by lax.map, not vmap (vmap_chains=False)")
 ap.add_argument("--profiles", action="store_true", help="also time the profile likelihoods of the flagged values")
 ap.add_argument("--json", default=None)
 ARGS = ap.parse_args()
@@ -84,6 +85,7 @@ def one(key: str) -> dict:
             seed=case.seed,
             progress=progress,
             adaptation=ARGS.adaptation,
+            vmap_chains=not ARGS.sequential_chains,
         )
         profiles = {}
         if ARGS.profiles:
@@ -119,6 +121,7 @@ def one(key: str) -> dict:
         "draws_per_chain": int(post.draws.shape[1]),
         "warmup_per_chain": post.warmup,
         "adaptation": post.adaptation,
+        "chains_vmapped": not ARGS.sequential_chains,
         "gradient": post.gradient,
         "noise_scale": post.noise_scale,
         "seconds_total": wall,

@@ -111,6 +111,18 @@ def test_laplace_mass_matrix_posterior_matches_the_exact_one(linear):
     assert np.all((s.step_size > 0.5) & (s.step_size < 1.5)) and s.mean_steps < 6, (s.step_size, s.mean_steps)
 
 
+@pytest.mark.slow  # two NUTS compilations (vmapped and lax.map chains): ~170 s on the shared 2 cores at load 15 (-m slow)
+def test_chains_one_after_another_give_the_same_draws(linear):
+    """``vmap_chains=False`` (the chains by ``lax.map``, for the eikonal) draws exactly what the vmapped chains do."""
+    res, free, model, fit, *_ = linear
+    with jax.enable_x64(True):
+        kw = dict(draws=16, chains=2, warmup=6, chunk=4, noise_scale=1.0, seed=2)
+        v = sample_posterior(res, free, model, fit.u, **kw)  # type: ignore[arg-type]
+        m = sample_posterior(res, free, model, fit.u, vmap_chains=False, **kw)  # type: ignore[arg-type]
+    np.testing.assert_allclose(m.u_draws, v.u_draws, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(m.step_size, v.step_size, rtol=1e-12)
+
+
 def test_profile_likelihood_of_a_gaussian(linear):
     """A linear-Gaussian profile is exactly quadratic: Δ = ½ (θ - m)² / C_ii, so its 68/95 % intervals are m ± 1 and
     ±1.96 SD (up to the linear interpolation between grid points)."""

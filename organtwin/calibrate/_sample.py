@@ -314,9 +314,12 @@ class ProfileLikelihood(eqx.Module):
 
 
 # ----------------------------------------------------------------------------------------------------- the sampler
-def _chunk_runner(logdensity_of: Callable, adapt_update: Callable, max_doublings: int) -> Callable:
+def _chunk_runner(
+    logdensity_of: Callable, adapt_update: Callable, max_doublings: int, vmap_chains: bool = True
+) -> Callable:
     """A jitted function advancing every chain by a fixed number of steps (``jax.lax.scan``; a step with ``active``
-    False is skipped, so that one compiled chunk serves warmup and sampling of any length)."""
+    False is skipped, so that one compiled chunk serves warmup and sampling of any length). ``vmap_chains``: the
+    chains' NUTS steps batched by ``jax.vmap``, else one chain after another by ``jax.lax.map`` (same draws)."""
     import blackjax.mcmc.nuts as nuts
 
     kernel = nuts.build_kernel()
@@ -332,7 +335,10 @@ def _chunk_runner(logdensity_of: Callable, adapt_update: Callable, max_doublings
             keys, stage, window_end, adapting, active = x
 
             def go(states, adapt):
-                new, info = jax.vmap(step_one)(keys, states, adapt)
+                if vmap_chains:
+                    new, info = jax.vmap(step_one)(keys, states, adapt)
+                else:
+                    new, info = jax.lax.map(lambda a: step_one(*a), (keys, states, adapt))
                 adapt = jax.lax.cond(
                     adapting,
                     lambda a: jax.vmap(lambda a, pos, acc: adapt_update(a, (stage, window_end), pos, acc))(
@@ -404,6 +410,7 @@ def sample_posterior(
     progress=False,
     throw: bool = False,
     adaptation: str = "laplace",
+    vmap_chains: bool = True,
 ) -> PosteriorSamples:
     """NUTS draws of the posterior of a fit (see the module docstring for the density), ``draws`` in all over
     ``chains`` chains (>= 2; rounded up to a whole number per chain), after ``warmup`` adaptation steps per chain.
@@ -430,6 +437,11 @@ def sample_posterior(
             100–200 warmup steps suffice. ``"window"``: Stan's window adaptation, the dense mass matrix re-estimated
             from the warmup draws (started from the Laplace covariance) — for a posterior far from its Laplace
             approximation, at the cost of a longer warmup.
+        vmap_chains: True (default): the chains' NUTS steps batched by ``jax.vmap`` in the one jitted chunk (the
+            fastest for a smooth model such as the 0D circulation); False: the chains one after another
+            (``jax.lax.map``, the same draws) — for the eikonal, whose solver's ``lax.switch`` on the size of the
+            active band and sweep ``while_loop`` run every branch and the slowest chain's sweeps when batched, and
+            NUTS trees of different depths no longer wait for the deepest.
     """
     import blackjax.mcmc.nuts as nuts
     from blackjax.adaptation.window_adaptation import base as window_base
@@ -481,7 +493,7 @@ def sample_posterior(
     init_states = eqx.filter_jit(
         lambda u0, model: jax.vmap(lambda u: nuts.init(u, lambda v: logdensity_of(v, model)))(u0)
     )
-    run = _chunk_runner(logdensity_of, adapt_update, int(max_tree_depth))
+    run = _chunk_runner(logdensity_of, adapt_update, int(max_tree_depth), bool(vmap_chains))
 
     per_chain = -(-draws // chains)
     n_warm_chunks = -(-warmup // chunk)
