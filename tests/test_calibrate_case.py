@@ -130,8 +130,16 @@ def test_calibrate_writes_fit_and_report_and_the_fit_reruns_to_the_same_numbers(
         and "verdict per parameter" in (out / "summary.txt").read_text()
     )
     # re-run from the saved fit: the same numbers on the same machine
+    # (the re-run skips the mesh check: it re-fits at h/2 as above and is timed by the first run; issue 19 suite time)
     rc, stdout, err = run_cli(
-        capsys, "calibrate", out / "fit.json", "--out", tmp_path / "again", "--quiet", "--no-pictures"
+        capsys,
+        "calibrate",
+        out / "fit.json",
+        "--out",
+        tmp_path / "again",
+        "--quiet",
+        "--no-pictures",
+        "--no-discretisation-check",
     )
     assert rc == 0, err
     assert "largest relative difference from the saved values 0\n" in stdout
