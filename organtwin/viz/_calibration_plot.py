@@ -350,7 +350,7 @@ def _table(fig, x_in: float, top_in: float, head: list, cells: list, *, fontsize
     wide as their longest text; ``colours`` (row -> colour) colours the last column. Its height in inches."""
     W, H = fig.get_size_inches()
     char = fontsize / 72.0 * 0.66  # inches per character (DejaVu Sans, a little generous)
-    widths = [(max(len(str(r[j])) for r in [head, *cells]) + 2.5) * char for j in range(len(head))]
+    widths = [(max(len(str(r[j])) for r in [head, *cells]) + 3.5) * char for j in range(len(head))]
     row = fontsize / 72.0 * 2.1
     h = row * (len(cells) + 1)
     ax = fig.add_axes((x_in / W, 1.0 - (top_in + h) / H, sum(widths) / W, h / H))
@@ -377,7 +377,7 @@ def _table(fig, x_in: float, top_in: float, head: list, cells: list, *, fontsize
 
 def _table_width(head: list, cells: list, fontsize: float = 9.0) -> float:
     char = fontsize / 72.0 * 0.66
-    return sum((max(len(str(r[j])) for r in [head, *cells]) + 2.5) * char for j in range(len(head)))
+    return sum((max(len(str(r[j])) for r in [head, *cells]) + 3.5) * char for j in range(len(head)))
 
 
 def plot_report_table(report, path, *, posterior=None, title: str = "") -> Path:
