@@ -351,3 +351,28 @@ def test_a_configs_ventricles_contract_as_the_activation_reaches_them(tmp_path):
         assert np.all(np.isfinite(v))
         esv[coupled] = float(v.min())
     assert esv[True] > esv[False] + 1.0
+
+
+def test_a_rerun_refuses_a_configuration_that_changed_since_the_fit(data_dir, tmp_path):
+    """fit.json's provenance keeps the configuration's SHA-256; a re-run of a case whose configuration changed is
+    refused in one line (the check a re-run makes before anything is built)."""
+    from organtwin.io._calibration import _check_rerun_files, _sha256
+    from organtwin.mesh import builtin_mesh_path
+
+    for f in ("lv.csv", "ao.csv", "loop.json"):
+        (tmp_path / f).write_text((data_dir / f).read_text())
+    case = _case(CASE, tmp_path)
+    prov = {
+        "data": {d.name: {"path": str(d.file), "sha256": _sha256(d.file)} for d in case.data},
+        "mesh": {"builtin": "lv-ellipsoid", "sha256": _sha256(builtin_mesh_path("lv_ellipsoid"))},
+        "circulation": {
+            "config": str(tmp_path / "loop.json"),
+            "sha256": _sha256(tmp_path / "loop.json"),
+            "units": "cgs",
+        },
+    }
+    _check_rerun_files(tmp_path / "fit.json", prov, case)  # unchanged: fine
+    (tmp_path / "loop.json").write_text((data_dir / "loop.json").read_text().replace("3666.37", "3000.0"))
+    with pytest.raises(CaseError) as e:
+        _check_rerun_files(tmp_path / "fit.json", prov, case)
+    assert "svZeroD configuration" in str(e.value) and "changed since the fit" in str(e.value)
