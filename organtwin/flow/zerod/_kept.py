@@ -26,6 +26,7 @@ the solve did not succeed, and the caller runs its traced program, which says ho
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import sys
@@ -120,15 +121,14 @@ def _write(path: Path, data: bytes) -> None:
 
 def call_kept(fn: Callable, args: tuple, folder: Path | None, name: str, extra: str = "") -> Any:
     """``fn(*args)`` through a program kept in ``folder`` (None: ``fn`` called as usual). ``fn``: jitted
-    (``eqx.filter_jit``), so that it is compiled once where nothing is kept; it returns arrays in tuples, lists and dicts (what ``jax.export`` can write); ``extra``:
-    what ``fn`` closes over besides ``args`` (output times, options), as text, for the key."""
+    (``eqx.filter_jit``), so that it is compiled once where nothing is kept; it returns arrays in tuples, lists and
+    dicts (what ``jax.export`` can write). ``extra``: what ``fn`` closes over besides ``args`` (output times,
+    options), as text, for the key."""
     leaves, treedef = jax.tree.flatten(eqx.filter(args, eqx.is_array))
     key = None if folder is None else _key(args, leaves, f"{name}\n{extra}")
     if folder is None or key is None:
         return fn(*args)
-    try:
-        from jax._src.export import serialization  # noqa: F401  (needs flatbuffers: without it, nothing is kept)
-    except ImportError:
+    if importlib.util.find_spec("flatbuffers") is None:  # jax.export's format: without it, nothing is kept
         return fn(*args)
     _, static = eqx.partition(args, eqx.is_array)
     path = Path(folder) / f"{name}-{key}{_SUFFIX}"
