@@ -87,8 +87,8 @@ def zerod(
     out, out_name = legacy_positional(out, old_out, "--out", "OUT.csv")
     out = _check_output_file(out, out_name)
     t0 = time.perf_counter()
-    if cache:  # equinox's checks without host callbacks, so the cache keeps the solve too (cli/_jax_cache.py)
-        checks_without_callbacks()
+    # equinox's checks without host callbacks, so that the cache keeps the solve too and jax.export can write it
+    exportable = cache and checks_without_callbacks()  # (cli/_jax_cache.py)
     use_dtype(dtype)  # float64 unless asked otherwise
     folder = use_compilation_cache(cache)  # the application's choice, before the first compilation (cli/_jax_cache.py)
     import jax.numpy as jnp
@@ -97,7 +97,7 @@ def zerod(
 
     try:  # the library's messages say what and how; the line also names the file (where)
         cfg = read_svzerod(config)
-        kept = None if folder is None else folder / "exported"  # the traced solve, not traced again
+        kept = folder / "exported" if folder is not None and exportable else None  # the traced solve, kept
         res = run_svzerod(cfg, dtype=getattr(jnp, dtype.value), kept=kept)  # failed: a one-line NetworkError
     except ValueError as e:
         if str(config) in str(e):
