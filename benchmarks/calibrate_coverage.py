@@ -11,6 +11,8 @@ Cases (truths: the built-in cases' truth.json):
   ``--points`` (300) map points on the data mesh's tagged surface nodes, +23 ms reference, Gaussian noise 2 ms.
   Fitted: case a's case.toml with ``[mesh] generate = "biv", h = --fit-h`` (5 mm: 2,271 nodes, a different and coarser
   gmsh mesh); the discretisation term from the re-fit at h/2 (regenerated, 2.5 mm: what `organtwin calibrate` does).
+  At h = 5 mm the 5 mm source balls hold a node or two and the sites are not identifiable (the report flags them);
+  ``--fit-h 3.5`` (5,017 nodes, re-fit at 1.75 mm) identifies all 9 values (benchmarks/RESULTS.md has both).
 * **c** LV volume curve + cuff -> case c's 4 free values (LV e_active, systemic R and C, RA e_active), case.toml as it
   is (smooth tanh valves, 20 cycles). Data: svZeroDSolver (`svzerod` 3.2, PyPI) on the Regazzoni 2022 preset
   translated to svZeroD JSON (tests/data/zerod/closed_loop_heart.json with every chamber value and timing, resistance,
