@@ -2,8 +2,9 @@
 
 Their pressures make the flows balance. When each such point meets only linear resistors to known points (or only
 inductors, by the rate of its balance) — svZeroDSolver's junctions and zero-R vessels, RCR and vessel outlets — every
-balance is one division (`_divide_out`, differentiated by the implicit function theorem); otherwise they are found by
-Newton's method, unrolled (differentiable). Regazzoni's closed loop as built here has none. Which case applies is
+balance is one division (`_divide_out`, differentiated by the implicit function theorem); where valves meet points
+that are otherwise decoupled, each balance by Newton's method kept inside a bracket (`_bracketed_newton`); otherwise
+they are found by Newton's method, unrolled (differentiable). Regazzoni's closed loop as built here has none. Which case applies is
 decided once, from the topology (`Topology.alg_diagonal`, `Topology.alg_linear`).
 """
 
@@ -135,11 +136,71 @@ def _pressures_newton(model: ZeroDModel, t, x, steady=False):
         r, jac = residual(p_alg, None), jax.jacfwd(residual)(p_alg, None)
         return p_alg - jnp.linalg.solve(jac, r), None
 
+    if _valves_decoupled(st, n0):
+        return jnp.concatenate([known, _bracketed_newton(residual, known, guess)])
     # (a stenosis with R = 0 at an algebraic point: a square root, whose Newton iterates from a zero drop need ~12
     # steps to reach the quadratic regime, `resistive_flow`)
     steps = 1 if st.alg_linear else (24 if st.alg_sqrt else 12)
     p_alg, _ = jax.lax.scan(step, guess, None, length=steps)
     return jnp.concatenate([known, p_alg])
+
+
+def _valves_decoupled(st, n0: int) -> bool:
+    """Whether a valve touches an algebraic point and every algebraic point's balance depends on its own pressure
+    only (no resistor, valve or inductor between two algebraic points, no point set by a rate, no transfer): then
+    each balance is a decreasing function of one pressure and `_bracketed_newton` solves it (decided at compile
+    time)."""
+    alg = lambda nd: nd >= n0
+    if not any(alg(row.a) or alg(row.b) for row in st.valves) or st.alg_rate or st.alg_floating:
+        return False
+    if any(alg(a) or alg(b) for a, b, _ in st.transfers):
+        return False
+    return not any(alg(row.a) and alg(row.b) for row in st.resistive + st.valves + st.inductive)
+
+
+def _bracketed_newton(residual, known, guess, steps: int = 30):
+    """The algebraic pressures where valves meet them, each balance r_i(p_i) = 0 solved alone (`_valves_decoupled`)
+    by Newton's method kept inside a bracket (bisection where a Newton step would leave it or slows down, as
+    ``rtsafe`` in Numerical Recipes), unrolled.
+
+    A plain Newton iteration fails here: a ValveTanh's resistance, R = Rmin + (Rmax − Rmin) ½(1 + tanh(k(P_out −
+    P_in))) (svZeroDSolver src/model/ValveTanh.h, after Pfaller et al. 2019, eqs. 16 and 22), so its conductance
+    1/R changes by Rmax/Rmin (10⁷ in a heart model) within a few 1/k of ΔP = 0, so from the closed side Newton leaps far past the root and from the open side
+    falls back, and after a fixed number of steps the balance could be off by the full valve flow: mass was not
+    conserved (a closed loop with tanh valves gained blood every beat). Every edge's flow increases with its
+    pressure drop (for the tanh valve too: d(ΔP/R)/dΔP = (Rmin + (Rmax − Rmin) σ(x)(1 − x(1 − σ(x))))/R² > 0,
+    x = −2kΔP), so each r_i decreases in p_i and a sign change brackets its root. The bracket starts at the span of the
+    known pressures and widens (×10, up to four times) where a prescribed or inductor flow pushes the root outside;
+    one last plain Newton step at the converged point gives the derivatives of the implicit function theorem."""
+    dtype = known.dtype
+    n = guess.shape[0]
+    kmin, kmax = (jnp.min(known), jnp.max(known)) if known.shape[0] else (jnp.zeros((), dtype), jnp.zeros((), dtype))
+    span = jnp.maximum(kmax - kmin, jnp.maximum(jnp.abs(kmax), jnp.abs(kmin)) * 1e-3 + 1e-12)
+    # each end: the nearest of kmin − g·span (kmax + g·span) whose residual has the right sign, one batched evaluation
+    grow = jnp.asarray([1.0, 10.0, 100.0, 1e3, 1e4], dtype)
+    ends = jnp.concatenate([kmin - grow * span, kmax + grow * span])
+    r_ends = jax.vmap(lambda e: residual(jnp.full((n,), e, dtype), None))(ends)  # (2 × 5, n)
+    first = lambda ok: jnp.argmax(jnp.concatenate([ok, jnp.ones_like(ok[:1])]), axis=0).clip(0, 4)
+    lo = ends[:5][first(r_ends[:5] >= 0)]
+    hi = ends[5:][first(r_ends[5:] <= 0)]
+
+    def with_slope(p):  # balances and their slopes ∂r_i/∂p_i (the Jacobian is diagonal here)
+        return jax.jvp(lambda q: residual(q, None), (p,), (jnp.ones_like(p),))
+
+    def step(carry, _):
+        p, lo, hi, dx_old = carry
+        r, d = with_slope(p)
+        lo = jnp.where(r > 0, p, lo)  # r decreases in p: the root lies above p where r > 0
+        hi = jnp.where(r < 0, p, hi)
+        newton = p - r / jnp.where(d < 0, d, -1.0)
+        keep = (d < 0) & (newton > lo) & (newton < hi) & (jnp.abs(newton - p) <= 0.5 * jnp.abs(dx_old))
+        p_new = jnp.where(r == 0, p, jnp.where(keep, newton, 0.5 * (lo + hi)))
+        return (p_new, lo, hi, p_new - p), None
+
+    p0 = jnp.clip(guess, lo, hi)
+    (p, lo, hi, _), _ = jax.lax.scan(step, (p0, lo, hi, hi - lo), None, length=steps)
+    r, d = with_slope(p)
+    return jnp.clip(p - r / jnp.where(d < 0, d, -1.0), lo, hi)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
