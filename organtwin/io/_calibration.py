@@ -1276,7 +1276,8 @@ def _sample_calibration(outcome, draws, chains, warmup, seed, profiles, progress
     s = math.sqrt(report.scale)
     say(
         f"sampling: NUTS, {chains} chains, {draws} draws, {warmup} warmup steps per chain, noise scale {s:.3g}, "
-        f"gradients by {'reverse' if reverse is not None else 'forward'} mode"
+        f"gradients by {'reverse' if reverse is not None else 'forward'} mode, chains "
+        f"{'one after another' if reverse is not None else 'batched (vmap)'}"
     )
     post = sample_posterior(
         residuals,
@@ -1290,6 +1291,9 @@ def _sample_calibration(outcome, draws, chains, warmup, seed, profiles, progress
         noise_scale=s,
         seed=outcome.case.seed if seed is None else seed,
         progress=progress,
+        # the eikonal's band switch and sweep loop run every branch and the slowest chain's sweeps when the chains are
+        # vmapped: one after another is 5x cheaper per gradient there (benchmarks/RESULTS.md, sampled posterior)
+        vmap_chains=reverse is None,
     )
     prof = {}
     if profiles:
