@@ -33,7 +33,7 @@ import optimistix as optx
 from .._errors import InputError
 from ._fit import _value_and_jacfwd, dense_forward_jacobian, least_squares_residuals
 from ._params import FreeParameters
-from ._report import _pinv_psd
+from ._report import laplace_covariance
 
 __all__ = [
     "LEVELS",
@@ -151,11 +151,8 @@ def laplace_summary(fit: RefitOutcome, free: FreeParameters) -> LaplaceSummary:
     """The Laplace SDs of a `compiled_refit` outcome by `fit_report`'s rule (module docstring)."""
     r, J, x, D = (np.asarray(a, np.float64) for a in (fit.residuals, fit.jacobian, fit.values, fit.dx_du))
     n_prior = int(free.prior_residuals(jnp.asarray(fit.u)).shape[0])
-    m, p = r.size - n_prior, x.size
-    chi2 = float(np.sum(r[:m] ** 2))
-    scale = max(1.0, chi2 / max(m - p, 1))
-    C_x = D @ (scale * _pinv_psd(J.T @ J)) @ D.T
-    C_d = D @ (scale * _pinv_psd(J[:m].T @ J[:m])) @ D.T
+    m = r.size - n_prior
+    chi2, scale, C_x, C_d = laplace_covariance(r, J, D, n_prior)
     sd = np.sqrt(np.maximum(np.diag(C_x), 0.0))
     sd_data = np.sqrt(np.maximum(np.diag(C_d), 0.0))
     return LaplaceSummary(x, sd, sd_data, chi2, m, scale)

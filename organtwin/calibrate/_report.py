@@ -229,6 +229,20 @@ def _element_tolerances(free: FreeParameters, tolerance: dict) -> np.ndarray:
     return np.asarray(out, float)
 
 
+def laplace_covariance(
+    r: np.ndarray, J: np.ndarray, D: np.ndarray, n_prior: int
+) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """The Laplace rule `fit_report` uses, on host arrays: ``r`` the residuals (whitened data, then the ``n_prior``
+    prior residuals), ``J`` their Jacobian in the unconstrained u, ``D`` = ∂x/∂u. Returns (χ² of the data residuals,
+    the covariance scale max(1, χ²/(m − p)), the covariance of x with the priors, that of the data alone)."""
+    m, p = r.size - n_prior, D.shape[0]
+    chi2 = float(np.sum(r[:m] ** 2))
+    scale = max(1.0, chi2 / max(m - p, 1))
+    C_x = D @ (scale * _pinv_psd(J.T @ J)) @ D.T
+    C_x_data = D @ (scale * _pinv_psd(J[:m].T @ J[:m])) @ D.T
+    return chi2, scale, C_x, C_x_data
+
+
 def _pinv_psd(A: np.ndarray) -> np.ndarray:
     """The inverse of a symmetric positive semi-definite matrix, with eigenvalues floored at 1e-14 of the largest: a
     direction the data do not see gets a huge (finite) variance instead of a division by zero."""
@@ -572,14 +586,9 @@ def fit_report(
     x = np.asarray(x_of_u(u), np.float64)
     D = np.asarray(jax.jacfwd(x_of_u)(u), np.float64)  # ∂x/∂u (diagonal for elementwise transforms)
     n_prior = int(free.prior_residuals(u).shape[0])
-    m = r.size - n_prior
-    p = x.size
+    m, p = r.size - n_prior, x.size
     Jd = J[:m]
-    chi2 = float(np.sum(r[:m] ** 2))
-    scale = max(1.0, chi2 / max(m - p, 1))
-    C_u = scale * _pinv_psd(J.T @ J)
-    C_x = D @ C_u @ D.T
-    C_x_data = D @ (scale * _pinv_psd(Jd.T @ Jd)) @ D.T
+    chi2, scale, C_x, C_x_data = laplace_covariance(r, J, D, n_prior)
     sd = np.sqrt(np.maximum(np.diag(C_x), 0.0))
     sd_data = np.sqrt(np.maximum(np.diag(C_x_data), 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
