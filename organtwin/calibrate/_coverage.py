@@ -31,7 +31,7 @@ import numpy as np
 import optimistix as optx
 
 from .._errors import InputError
-from ._fit import _value_and_jacfwd, dense_forward_jacobian, least_squares_residuals
+from ._fit import _value_and_jacfwd, dense_forward_jacobian, least_squares_residuals, steps_until_done
 from ._params import FreeParameters
 from ._report import laplace_covariance
 
@@ -102,16 +102,10 @@ def compiled_refit(
     def fit(u0, model, data) -> RefitOutcome:
         u = jnp.asarray(u0)
         state = init(u, model, data)
-        history: list[float] = []
-        k, ok = 0, True
-        for k in range(1, int(max_steps) + 1):
-            u, state, done, result, value = step(u, state, model, data)
-            history.append(float(value))
-            if bool(done):
-                ok = result == optx.RESULTS.successful
-                break
-            if k >= 6 and abs(history[-6] - history[-1]) <= stationary_rtol * abs(history[-1]):
-                break  # stationary: Levenberg–Marquardt rejecting steps at a minimum (as fit_least_squares)
+        u, state, k, done, result, _ = steps_until_done(
+            lambda u, state: step(u, state, model, data), u, state, max_steps, stationary_rtol, []
+        )
+        ok = not bool(done) or bool(result == optx.RESULTS.successful)
         res, J, x, D = final(u, model, data)
         ok = bool(ok) and bool(jnp.all(jnp.isfinite(u))) and bool(jnp.all(jnp.isfinite(res)))
         return RefitOutcome(u, x, k, ok, res, J, D)

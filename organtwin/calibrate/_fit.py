@@ -391,6 +391,28 @@ def _checked(fit: FitResult, throw: bool) -> FitResult:
     return raise_if_failed(fit, fit.result, describe=lambda _: fit.message)
 
 
+def steps_until_done(step, u, state, max_steps: int, stationary_rtol: float, history: list, on_step=None):
+    """The host loop of a jitted optimistix least-squares solver, as `fit_least_squares` runs it: ``step(u, state) ->
+    (u, state, done, result, objective)`` (one start or a batch of them) called at most ``max_steps`` times, stopped
+    when every start is done or when the objective changed by less than ``stationary_rtol`` (relative) over five steps
+    (Levenberg–Marquardt rejecting steps at a minimum it cannot refine further, round-off level). Each objective is
+    appended to ``history`` (as host arrays) and given to ``on_step(k, objective)``. Returns (u, state, steps taken,
+    done, the solver's result, stationary)."""
+    k, stationary, done, result = 0, False, False, None
+    for k in range(1, int(max_steps) + 1):
+        u, state, done, result, value = step(u, state)
+        v = np.asarray(value)
+        history.append(v)
+        if on_step is not None:
+            on_step(k, v)
+        if bool(np.all(np.asarray(done))):
+            break
+        if k >= 6 and len(history) >= 6 and np.all(np.abs(history[-6] - v) <= stationary_rtol * np.abs(v)):
+            stationary = True
+            break
+    return u, state, k, done, result, stationary
+
+
 def _tell(progress, k: int, n: int, v, batched: bool, *, force: bool = True) -> None:
     """Report step k of n with loss v: ``progress`` a callable ``(step, steps, loss)`` (e.g. a progress bar), or
     True for a printed line (when ``force``)."""
@@ -577,17 +599,15 @@ def fit_least_squares(
     t0 = time.perf_counter()
     state = init_j(u, model)
     history = [np.asarray(value_j(u, model))]
-    k, stationary, done, solver_result = 0, False, False, None
-    for k in range(1, int(max_steps) + 1):
-        u, state, done, solver_result, value = step_j(u, state, model)
-        v = np.asarray(value)
-        history.append(v)
-        _tell(progress, k, max_steps, v, batched)
-        if bool(np.all(np.asarray(done))):
-            break
-        if k >= 6 and np.all(np.abs(history[-6] - v) <= stationary_rtol * np.abs(v)):
-            stationary = True  # LM rejecting steps at a minimum it cannot refine further (round-off level)
-            break
+    u, state, k, done, solver_result, stationary = steps_until_done(
+        lambda u, state: step_j(u, state, model),
+        u,
+        state,
+        max_steps,
+        stationary_rtol,
+        history,
+        lambda k, v: _tell(progress, k, max_steps, v, batched),
+    )
     final = np.asarray(value_j(u, model))
     history.append(final)
     converged = bool(np.all(np.asarray(done))) or stationary
