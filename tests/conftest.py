@@ -73,3 +73,23 @@ def builtin_lv():
     from organtwin.mesh import builtin_mesh_path, read_mesh
 
     return read_mesh(builtin_mesh_path("lv_ellipsoid"))
+
+
+# ======================================================================================== time per test file (the suite)
+# The suite runs with --dist loadfile: a file is the unit a worker takes, so the file totals (setup + call + teardown
+# of its tests) are what decide the suite's wall time on the 2-core CI machine. Printed after --durations' list.
+_FILE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + float(getattr(report, "duration", 0.0) or 0.0)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _FILE_SECONDS or hasattr(terminalreporter.config, "workerinput"):
+        return
+    total = sum(_FILE_SECONDS.values())
+    terminalreporter.section(f"seconds per test file (the 25 slowest of {len(_FILE_SECONDS)}; all: {total:.0f} s)")
+    for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:25]:
+        terminalreporter.write_line(f"{seconds:8.1f} s  {path}")
