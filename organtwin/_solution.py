@@ -52,6 +52,10 @@ class RESULTS(diffrax.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "The posterior sampler's chains did not converge (R-hat above 1.01, too few effective samples, or divergent "
         "transitions). Draw more, or read the credible intervals with care."
     )
+    eikonal_invalid_velocity = (
+        "A conduction velocity is not positive and finite (m/s). Check the tissue's velocities (inside a fit or a "
+        "sampler: the free parameters and their bounds)."
+    )
     eikonal_not_converged = (
         "The eikonal fast-iterative sweeps did not converge within max_iterations. Raise max_iterations or check "
         "the conduction velocities."

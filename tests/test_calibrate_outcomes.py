@@ -91,3 +91,29 @@ def test_every_start_ending_non_finite_is_diverged():
         fit_least_squares(r, free, model, u0=u0, max_steps=3, progress=False)
     res = fit_least_squares(r, free, model, u0=u0, max_steps=3, progress=False, throw=False)
     assert res.result == RESULTS.diverged and res.starts_loss.shape == (2,)
+
+
+def test_a_calibration_eikonal_fails_as_nan_in_its_program_and_raises_with_concrete_values():
+    """The eikonal inside a calibration's compiled program (`io._calibration._activation`): a failed solve gives NaN
+    activation times and the program holds no host callback (JAX keeps it in its persistent cache; an in-program
+    check is a callback, and such a program was compiled again in every process); with concrete values the same
+    failure raises the solver's own one-line message."""
+    import jax
+
+    from organtwin import OrgantwinError, ep
+    from organtwin.io._calibration import _activation
+    from organtwin.mesh import slab_mesh
+
+    mesh = slab_mesh((2.0, 1.0, 1.0), 0.5).replace(fibres=None)
+    tissue = ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(0.5))
+    model = {"tissue": tissue, "sites": {"corner": ep.EikonalSite((0.0, 0.0, 0.0), radius=0.6)}}
+    run = jax.jit(lambda m: _activation(ep, m, False))
+    ok = np.asarray(run(model))
+    assert np.all(np.isfinite(ok)) and ok.max() > 0
+    assert "callback" not in run.lower(model).as_text()
+    checked = jax.jit(lambda m: ep.simulate_eikonal(m["tissue"], tuple(m["sites"].values())).activation)
+    assert "callback" in checked.lower(model).as_text()  # the in-program check that _activation leaves out
+    bad = eqx.tree_at(lambda m: m["tissue"].velocity, model, jnp.full_like(tissue.velocity, jnp.nan))
+    assert np.all(np.isnan(np.asarray(run(bad))))
+    with pytest.raises(OrgantwinError, match="simulate_eikonal: tissue.velocity must be positive and finite"):
+        _activation(ep, bad, False)

@@ -84,3 +84,20 @@ def test_cell_result_without_throw():
     assert 0.05 <= float(tr.failed_time) <= 1.0
     ok = simulate_cell(AlievPanfilov1996(), bcl=50.0, beats=1)
     assert ok.result == RESULTS.successful and int(ok.failed_field) == -1 and np.isnan(float(ok.failed_time))
+
+
+def test_a_traced_velocity_that_is_not_positive_and_finite_is_an_outcome():
+    """Concrete, such a velocity is refused before the solve; traced (jit, vmap, inside a fit) it gave finite times
+    (NaN velocities: 0 ms everywhere) and ``successful``. Now ``eikonal_invalid_velocity``, and ``throw`` raises it."""
+
+    mesh = slab_mesh((2.0, 1.0, 1.0), 0.5).replace(fibres=None)
+    tissue = ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(0.5))
+    site = ep.EikonalSite((0.0, 0.0, 0.0), radius=0.6)
+    quiet = jax.jit(lambda t: ep.simulate_eikonal(t, site, throw=False))
+    assert quiet(tissue).result == RESULTS.successful
+    for v in (jnp.nan, -0.5, 0.0, jnp.inf):
+        bad = eqx.tree_at(lambda t: t.velocity, tissue, jnp.full_like(tissue.velocity, v))
+        assert quiet(bad).result == RESULTS.eikonal_invalid_velocity, v
+    bad = eqx.tree_at(lambda t: t.velocity, tissue, jnp.full_like(tissue.velocity, jnp.nan))
+    with pytest.raises(RuntimeError, match="a conduction velocity is not positive and finite"):
+        jax.jit(lambda t: ep.simulate_eikonal(t, site).activation)(bad).block_until_ready()

@@ -638,6 +638,8 @@ def simulate_eikonal(
         def describe(outcome):
             if outcome == RESULTS.eikonal_not_converged:
                 return not_converged
+            if outcome == RESULTS.eikonal_invalid_velocity:
+                return _INVALID_UNDER_JIT
             from ..ionic import nonfinite_message
 
             a = np.asarray(result.activation)
@@ -657,11 +659,18 @@ def simulate_eikonal(
             f"simulate_eikonal: the sweeps did not converge within max_sweeps={max_sweeps}; raise max_sweeps or "
             "check the conduction velocities"
         )
-        messages = [(RESULTS.diverged, _NAN_UNDER_JIT), (RESULTS.eikonal_not_converged, not_converged)]
+        messages = [
+            (RESULTS.eikonal_invalid_velocity, _INVALID_UNDER_JIT),
+            (RESULTS.diverged, _NAN_UNDER_JIT),
+            (RESULTS.eikonal_not_converged, not_converged),
+        ]
         result = raise_if_failed(result, result.result, messages, describe)
     return result
 
 
+_INVALID_UNDER_JIT = (
+    "simulate_eikonal: a conduction velocity is not positive and finite (m/s); check the tissue's velocities"
+)
 _NAN_UNDER_JIT = (
     "simulate_eikonal: non-finite activation_time (NaN) at some node; check the velocities, fibres and site onsets"
 )
@@ -753,9 +762,17 @@ def _simulate(tissue, sites, max_sweeps, forward_mode):
     t, k = solve_eikonal(_problem(tissue, sites), max_sweeps=max_sweeps, forward_mode=forward_mode)
     # inf alone is "unreached" (a part not connected to any site); NaN or -inf is a failure
     bad = jax.lax.stop_gradient(jnp.isnan(t) | (t == -jnp.inf))
+    # a velocity that is not positive and finite: refused before the solve when concrete (simulate_eikonal); traced
+    # (under jit, vmap, a fit) it gave finite, wrong times (NaN velocities: 0 ms everywhere) and "successful"
+    v = jax.lax.stop_gradient(tissue.cell_velocities())
+    invalid = ~jnp.all(jnp.isfinite(v) & (v > 0))
     result = RESULTS.where(
-        jnp.any(bad),
-        RESULTS.diverged,
-        RESULTS.where(k >= max_sweeps, RESULTS.eikonal_not_converged, RESULTS.successful),
+        invalid,
+        RESULTS.eikonal_invalid_velocity,
+        RESULTS.where(
+            jnp.any(bad),
+            RESULTS.diverged,
+            RESULTS.where(k >= max_sweeps, RESULTS.eikonal_not_converged, RESULTS.successful),
+        ),
     )
     return EikonalResult(t, k, result, jnp.where(jnp.any(bad), jnp.argmax(bad), -1).astype(jnp.int32))

@@ -680,9 +680,7 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
 
         out = {"model": model}
         if needs_activation:
-            out["activation"] = ep.simulate_eikonal(
-                model["tissue"], tuple(model["sites"].values()), forward_mode=forward_mode
-            ).activation
+            out["activation"] = _activation(ep, model, forward_mode)
         if curves is not None and "config" in curves:  # an svZeroD configuration (io/_svzerod_case.py)
             cc = model["circulation"]
             circ = cc.circulation(model)
@@ -1059,6 +1057,7 @@ def _run_calibration(case: CalibrationCase, *, progress, truth, say, check) -> C
             u0=u0,
             progress=progress,
         )
+    _check_final(problem, result)
     report = fit_report(
         result,
         problem.free,
@@ -1078,6 +1077,37 @@ def _config_unit(case: CalibrationCase, name: str) -> str:
     from ._svzerod_case import config_parameter_unit
 
     return config_parameter_unit(case.circulation, name)
+
+
+def _check_final(problem: Problem, result) -> None:
+    """A fit that ended with a non-finite objective: the model at its last point evaluated with concrete values, so
+    that a failed eikonal solve raises its own message (node, coordinates; `_activation`) rather than the fit's."""
+    import numpy as np
+
+    if not np.isfinite(float(result.loss)):
+        problem.simulate(result.model)
+
+
+def _activation(ep, model, forward_mode: bool):
+    """The eikonal's activation times of a calibration model. Called with concrete values (the report, the pictures,
+    a check after the fit) a failed solve raises with its node and coordinates (``throw=True``). Traced, inside a fit's
+    or a sampler's compiled program, a failed solve gives NaN activation times instead, which the fit treats as a
+    failed trial point (a rejected step; a fit that ends non-finite is checked with concrete values, which raises
+    the solver's own message: `_check_final`). Why not ``throw=True`` there too: equinox's in-program check is a host
+    callback, and JAX writes no persistent-cache entry for a program holding one, so every calibration compiled its
+    fit again in every process (26 CPU s of a 1-step fit's 33 on the suite's small LV map, 7 with it; issue 19)."""
+    import jax
+    import jax.core
+    import jax.numpy as jnp
+
+    from .._solution import RESULTS
+
+    sites = tuple(model["sites"].values())
+    traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((model["tissue"], sites)))
+    res = ep.simulate_eikonal(model["tissue"], sites, forward_mode=forward_mode, throw=not traced)
+    if not traced:
+        return res.activation
+    return jnp.where(res.result == RESULTS.successful, res.activation, jnp.nan)
 
 
 def tolerances(case: CalibrationCase) -> dict:
