@@ -104,6 +104,8 @@ def test_a_window_and_a_lead_subset(model_setup):
     assert np.all(np.asarray(no_gain.nuisance(ecg(act))[1]) == 1.0) and no_gain.noise_sd == 0.05
 
 
+@pytest.mark.slow  # 24 s (issue 19 suite time): the same chain, eikonal -> template -> ECG loss, against differences in
+# test_ecg.py::test_ecg_loss_gradient_through_eikonal_and_template; forward vs reverse mode in test_eikonal.py
 def test_gradient_through_the_eikonal_matches_finite_differences_and_forward_mode(model_setup):
     _, tissue, ecg, act = model_setup
     meas = add_noise(_measured(ecg, act, 3.0, np.full(12, 1.3)), 30.0, seed=2)

@@ -76,6 +76,8 @@ def _loss_setup(synthetic_map):
     return loss, start, free, sites
 
 
+@pytest.mark.slow  # 26 s (issue 19 suite time): fit_adam's steps run on a toy in test_calibrate_outcomes, the eikonal's
+# reverse-mode gradient it follows is checked in test_eikonal (forward vs reverse vs differences) and test_ecg
 def test_adam_lowers_the_activation_loss(synthetic_map):
     loss, start, free, sites = _loss_setup(synthetic_map)
     res = fit_adam(

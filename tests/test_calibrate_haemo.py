@@ -165,6 +165,8 @@ def test_bad_inputs_are_one_line_errors(curves):
         assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow  # 24 s (issue 19 suite time): the 0D loop's derivatives against differences stay in the default run
+# in test_zerod.py::test_ejection_fraction_gradient_matches_finite_differences, and this file's fit recovers the truth
 def test_volume_loss_derivatives_match_central_differences(circ, curves):
     data = VolumeCurve(
         np.linspace(0.0, 780.0, 30),
