@@ -107,7 +107,7 @@ def test_a_calibration_eikonal_fails_as_nan_in_its_program_and_raises_with_concr
     mesh = slab_mesh((2.0, 1.0, 1.0), 0.5).replace(fibres=None)
     tissue = ep.EikonalTissue.from_mesh(mesh, ep.ConductionVelocity(0.5))
     model = {"tissue": tissue, "sites": {"corner": ep.EikonalSite((0.0, 0.0, 0.0), radius=0.6)}}
-    run = jax.jit(lambda m: _activation(ep, m, False))
+    run = jax.jit(lambda m: _activation(m, False))
     ok = np.asarray(run(model))
     assert np.all(np.isfinite(ok)) and ok.max() > 0
     assert "callback" not in run.lower(model).as_text()
@@ -116,4 +116,4 @@ def test_a_calibration_eikonal_fails_as_nan_in_its_program_and_raises_with_concr
     bad = eqx.tree_at(lambda m: m["tissue"].velocity, model, jnp.full_like(tissue.velocity, jnp.nan))
     assert np.all(np.isnan(np.asarray(run(bad))))
     with pytest.raises(OrgantwinError, match="simulate_eikonal: tissue.velocity must be positive and finite"):
-        _activation(ep, bad, False)
+        _activation(bad, False)

@@ -675,12 +675,11 @@ def build_problem(case: CalibrationCase, *, mesh=None) -> Problem:
     def simulate(model, forward_mode):
         """Everything the data terms read, computed once per model evaluation: the activation (eikonal) and one
         periodic beat of the circulation (driven by that activation when coupled)."""
-        from .. import ep
         from ..calibrate._haemo import circulation_curves
 
         out = {"model": model}
         if needs_activation:
-            out["activation"] = _activation(ep, model, forward_mode)
+            out["activation"] = _activation(model, forward_mode)
         if curves is not None and "config" in curves:  # an svZeroD configuration (io/_svzerod_case.py)
             cc = model["circulation"]
             circ = cc.circulation(model)
@@ -1088,7 +1087,7 @@ def _check_final(problem: Problem, result) -> None:
         problem.simulate(result.model)
 
 
-def _activation(ep, model, forward_mode: bool):
+def _activation(model: dict[str, Any], forward_mode: bool):
     """The eikonal's activation times of a calibration model. Called with concrete values (the report, the pictures,
     a check after the fit) a failed solve raises with its node and coordinates (``throw=True``). Traced, inside a fit's
     or a sampler's compiled program, a failed solve gives NaN activation times instead, which the fit treats as a
@@ -1100,6 +1099,7 @@ def _activation(ep, model, forward_mode: bool):
     import jax.core
     import jax.numpy as jnp
 
+    from .. import ep
     from .._solution import RESULTS
 
     sites = tuple(model["sites"].values())
