@@ -407,7 +407,7 @@ def steps_until_done(step, u, state, max_steps: int, stationary_rtol: float, his
             on_step(k, v)
         if bool(np.all(np.asarray(done))):
             break
-        if k >= 6 and len(history) >= 6 and np.all(np.abs(history[-6] - v) <= stationary_rtol * np.abs(v)):
+        if k >= 6 and np.all(np.abs(history[-6] - v) <= stationary_rtol * np.abs(v)):
             stationary = True
             break
     return u, state, k, done, result, stationary
